@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian machine (or an existing checkout) to run witengine:
+# system packages when missing, a virtual environment in .venv, and the package itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+for pkg in "$@"; do
+    case "$pkg" in
+        blender) command -v blender >/dev/null || need_apt+=(blender) ;;
+        ffmpeg) command -v ffmpeg >/dev/null || need_apt+=(ffmpeg) ;;
+        chromium) command -v chromium >/dev/null || need_apt+=(chromium) ;;
+        *) need_apt+=("$pkg") ;;
+    esac
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "bootstrap: installing system packages: ${need_apt[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+python3 - <<'PY'
+import sys
+if sys.version_info < (3, 11):
+    sys.exit(f"witengine needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+PY
+
+stamp=.venv/.installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e '.[dev]'
+    touch "$stamp"
+fi

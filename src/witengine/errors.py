@@ -1,0 +1,37 @@
+"""The one tree of witengine's error types.
+
+Every error a user can cause or meet derives from `WitError` and carries a message they can act
+on. Errors are rendered at the edge (CLI, HTTP handler), never deep inside.
+"""
+
+
+class WitError(Exception):
+    """Base of every error witengine raises on purpose."""
+
+
+# ScriptError, for scripts that fail to parse or check, lives in witengine.lang.errors with the
+# diagnostics it renders; it derives from WitError like everything here.
+
+
+class ParameterError(WitError):
+    """A job parameter is missing or cannot be read as its declared type."""
+
+
+class PluginError(WitError):
+    """A plugin could not be loaded or declares something inconsistent."""
+
+
+class ActivityError(WitError):
+    """An activity raised while running; the message names the activity."""
+
+
+class JobFailed(WitError):
+    """A job ended in failure; the message names the statement that failed."""
+
+
+class NoCompatibleNode(WitError):
+    """No connected node can run an activity the job needs."""
+
+
+class LeaseExpired(WitError):
+    """A node held a lease past its deadline; its attempt was fenced off."""

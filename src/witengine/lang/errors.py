@@ -1,0 +1,89 @@
+"""Script errors: located diagnostics rendered with the source line, a caret and a suggestion.
+
+Every problem in a script, from a stray character to a misspelled activity, ends up here as a
+`Diagnostic`; `ScriptError` carries them with the source so that they render the same way in the
+CLI, over HTTP and in the dashboard. A script error is never a Python traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from witengine.errors import WitError
+from witengine.lang.syntax import Span
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem at one place in a script."""
+
+    message: str
+    span: Span
+    hint: str | None = None
+
+
+class ScriptError(WitError):
+    """A script failed to parse or check; holds every diagnostic found, in source order."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], source: str, filename: str) -> None:
+        self.diagnostics = sorted(diagnostics, key=lambda d: (d.span.line, d.span.column))
+        self.source = source
+        self.filename = filename
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """The full report: every diagnostic with its line and caret."""
+        lines = self.source.splitlines()
+        return "\n".join(render_diagnostic(d, lines, self.filename) for d in self.diagnostics)
+
+    def to_json(self) -> list[dict[str, object]]:
+        """The diagnostics as plain data for the API and the dashboard."""
+        return [
+            {
+                "file": self.filename,
+                "line": d.span.line,
+                "column": d.span.column,
+                "end_line": d.span.end_line,
+                "end_column": d.span.end_column,
+                "message": d.message,
+                "hint": d.hint,
+            }
+            for d in self.diagnostics
+        ]
+
+
+def render_diagnostic(diagnostic: Diagnostic, lines: Sequence[str], filename: str) -> str:
+    """`file:line:col: message`, then the source line, a caret under the spot, and the hint."""
+    span = diagnostic.span
+    out = [f"{filename}:{span.line}:{span.column}: {diagnostic.message}"]
+    if 1 <= span.line <= len(lines):
+        text = lines[span.line - 1].expandtabs(4)
+        raw = lines[span.line - 1]
+        start = len(raw[: span.column - 1].expandtabs(4))
+        if span.end_line == span.line and span.end_column > span.column:
+            end = len(raw[: span.end_column - 1].expandtabs(4))
+        else:
+            end = max(start + 1, len(text.rstrip()))
+        width = max(1, end - start)
+        out.append("    " + text.rstrip())
+        out.append("    " + " " * start + "^" + "~" * (width - 1))
+    if diagnostic.hint:
+        out.append("    " + diagnostic.hint)
+    return "\n".join(out)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str | None:
+    """A 'did you mean' hint naming the closest known name, or None when nothing is close."""
+    candidates = sorted(set(known))
+    folded = {c.lower(): c for c in candidates}
+    if name.lower() in folded:
+        return f"did you mean '{folded[name.lower()]}'?"
+    matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    if not matches:
+        tail = name.rsplit(".", 1)[-1]
+        by_tail = {c.rsplit(".", 1)[-1]: c for c in candidates if "." in c}
+        close = difflib.get_close_matches(tail, list(by_tail), n=1, cutoff=0.75)
+        matches = [by_tail[close[0]]] if close else []
+    return f"did you mean '{matches[0]}'?" if matches else None
