@@ -1,0 +1,1 @@
+"""Plugins: the SDK (`witengine.plugins.api`), discovery by entry point, and the shipped plugins."""

@@ -1,0 +1,247 @@
+"""The plugin SDK: the only module plugin authors import.
+
+A plugin is a `Plugin` object that a package exposes under the `witengine.plugins` entry point.
+Activities are plain Python functions whose annotations give their Wit signature; types are
+classes that can be made from a value and encoded as JSON. Files are `Blob` values, never paths.
+
+    plugin = Plugin("compute", version="1.0")
+
+    @plugin.activity("Compute.IsPrime")
+    def is_prime(n: Long) -> bool: ...
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import types
+import typing
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol, Self, TypeVar
+
+from witengine.errors import PluginError
+from witengine.lang.types import (
+    ActivitySpec,
+    ParamSpec,
+    Placement,
+    TypeSpec,
+    WitType,
+    collection_of,
+)
+from witengine.runtime.blobs import Blob
+from witengine.runtime.invoke import ActivityContext
+from witengine.runtime.library import ActivityDef, Json, TypeDef
+from witengine.runtime.values import Color, ConversionError, ProcessingOptions
+
+__all__ = [
+    "ActivityContext",
+    "Blob",
+    "Color",
+    "ConversionError",
+    "Double",
+    "Float",
+    "Int",
+    "Long",
+    "Placement",
+    "Plugin",
+    "ProcessingOptions",
+    "WitName",
+    "WitValue",
+]
+
+
+@dataclass(frozen=True)
+class WitName:
+    """Marks an annotation with the Wit type it stands for: `Annotated[int, WitName("Long")]`."""
+
+    name: str
+
+
+Int = Annotated[int, WitName("Int")]
+Long = Annotated[int, WitName("Long")]
+Float = Annotated[float, WitName("Float")]
+Double = Annotated[float, WitName("Double")]
+
+
+class WitValue(Protocol):
+    """What a plugin type's class provides."""
+
+    @classmethod
+    def from_value(cls, value: Any) -> Self:
+        """Make a value from one value of a type the Wit type accepts (a literal, most often)."""
+        ...
+
+    def to_json(self) -> Json: ...
+
+    @classmethod
+    def from_json(cls, data: Json) -> Self: ...
+
+
+_NATIVE: dict[Any, str] = {
+    bool: "Bool",
+    int: "Int",
+    float: "Double",
+    str: "String",
+    dt.datetime: "DateTime",
+    dt.timedelta: "TimeSpan",
+    uuid.UUID: "Guid",
+    Color: "Color",
+    Blob: "Blob",
+    ProcessingOptions: "ProcessingOptions",
+    tuple: "Tuple",
+    object: "Object",
+    Any: "Object",
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=type)
+
+
+@dataclass
+class Plugin:
+    """A named set of activities and types, versioned as one unit."""
+
+    name: str
+    version: str
+    summary: str = ""
+    ref: str = ""  # "module:attribute" where processes that load plugins by name find it
+    _activities: list[tuple[str, Callable[..., Any], str, Placement]] = field(
+        default_factory=list, repr=False
+    )
+    _types: list[tuple[str, type, frozenset[str], Mapping[str, str], str]] = field(
+        default_factory=list, repr=False
+    )
+
+    def activity(
+        self, name: str, *, summary: str | None = None, placement: Placement = Placement.ANYWHERE
+    ) -> Callable[[F], F]:
+        """Register a function as the activity `name` (`Module.Activity`)."""
+        if "." not in name:
+            raise PluginError(f"activity name '{name}' must be Module.Activity")
+
+        def register(function: F) -> F:
+            text = summary if summary is not None else (inspect.getdoc(function) or "").split("\n")[0]
+            self._activities.append((name, function, text, placement))
+            return function
+
+        return register
+
+    def type(
+        self,
+        name: str,
+        *,
+        accepts: Sequence[str] = ("String",),
+        members: Mapping[str, str] | None = None,
+        summary: str = "",
+    ) -> Callable[[C], C]:
+        """Register a class as the Wit type `name`; `accepts` lists what its constructor takes."""
+
+        def register(cls: C) -> C:
+            for method in ("from_value", "to_json", "from_json"):
+                if not callable(getattr(cls, method, None)):
+                    raise PluginError(f"type {name} ({cls.__name__}) lacks {method}()")
+            cls.__wit_type__ = name  # type: ignore[attr-defined]
+            self._types.append((name, cls, frozenset(accepts), dict(members or {}), summary))
+            return cls
+
+        return register
+
+    # ------------------------------------------------------- library parts
+
+    def type_defs(self) -> list[TypeDef]:
+        defs = []
+        for name, cls, accepts, members, summary in self._types:
+            spec = TypeSpec(
+                name,
+                accepts,
+                {m: _named(t) for m, t in members.items()},
+                summary=summary or (inspect.getdoc(cls) or "").split("\n")[0],
+            )
+            defs.append(TypeDef(spec, cls, _constructor(cls, name), _to_json, cls.from_json))
+        return defs
+
+    def activity_defs(self) -> list[ActivityDef]:
+        return [
+            _activity_def(self.name, name, function, summary, placement)
+            for name, function, summary, placement in self._activities
+        ]
+
+
+def _constructor(cls: type, name: str) -> Callable[[Any], Any]:
+    def construct(value: Any) -> Any:
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls.from_value(value)  # type: ignore[attr-defined]
+        except ConversionError:
+            raise
+        except (ValueError, TypeError, KeyError) as error:
+            raise ConversionError(f"cannot make a {name} from {value!r}: {error}") from None
+
+    return construct
+
+
+def _to_json(value: Any) -> Json:
+    return value.to_json()
+
+
+def _named(name: str) -> WitType:
+    if name.endswith("Collection") and len(name) > len("Collection"):
+        return collection_of(_named(name[: -len("Collection")]))
+    return WitType(name)
+
+
+def wit_type_of(annotation: Any, where: str) -> WitType:
+    """The Wit type a Python annotation stands for."""
+    if typing.get_origin(annotation) is Annotated:
+        for extra in annotation.__metadata__:
+            if isinstance(extra, WitName):
+                return _named(extra.name)
+        annotation = typing.get_args(annotation)[0]
+    origin = typing.get_origin(annotation)
+    if origin in (list, Sequence, typing.Sequence):
+        (element,) = typing.get_args(annotation) or (Any,)
+        return collection_of(wit_type_of(element, where))
+    if origin is tuple:
+        return WitType("Tuple")
+    if origin in (typing.Union, types.UnionType):
+        rest = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(rest) == 1:
+            return wit_type_of(rest[0], where)
+    if annotation in _NATIVE:
+        return WitType(_NATIVE[annotation])
+    wit_name = getattr(annotation, "__wit_type__", None)
+    if isinstance(wit_name, str):
+        return WitType(wit_name)
+    raise PluginError(f"{where}: no Wit type for the annotation {annotation!r}")
+
+
+def _activity_def(
+    plugin: str, name: str, function: Callable[..., Any], summary: str, placement: Placement
+) -> ActivityDef:
+    try:
+        hints = typing.get_type_hints(function, include_extras=True)
+    except Exception as error:
+        raise PluginError(f"{name}: cannot read its annotations: {error}") from None
+    signature = inspect.signature(function)
+    params = []
+    takes_context = False
+    for position, parameter in enumerate(signature.parameters.values()):
+        annotation = hints.get(parameter.name, inspect.Parameter.empty)
+        if annotation is ActivityContext:
+            if position != 0:
+                raise PluginError(f"{name}: the ActivityContext must be the first parameter")
+            takes_context = True
+            continue
+        if annotation is inspect.Parameter.empty:
+            raise PluginError(f"{name}: parameter '{parameter.name}' has no annotation")
+        if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            raise PluginError(f"{name}: parameter '{parameter.name}' must be positional")
+        optional = parameter.default is not inspect.Parameter.empty
+        params.append(ParamSpec(parameter.name, wit_type_of(annotation, name), optional))
+    returns_hint = hints.get("return", None)
+    returns = None if returns_hint in (None, type(None)) else wit_type_of(returns_hint, name)
+    spec = ActivitySpec(name, tuple(params), returns, placement=placement, summary=summary)
+    return ActivityDef(spec, function, plugin, takes_context)

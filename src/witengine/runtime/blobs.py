@@ -1,0 +1,148 @@
+"""Content-addressed blobs: files are values named by their sha256, never by a path.
+
+`Blob` is the value a script holds; `BlobStore` is where the bytes live. `LocalBlobStore` keeps
+them in a directory, written atomically, verified on the way in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from witengine.errors import WitError
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_CHUNK = 1 << 20
+
+
+class BlobError(WitError):
+    """A blob is missing, corrupt or cannot be stored."""
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A file as a value: its sha256, size in bytes, and the name it was made under."""
+
+    sha256: str
+    size: int
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not _SHA256.fullmatch(self.sha256):
+            raise BlobError(f"'{self.sha256}' is not a sha256 digest")
+
+    def __str__(self) -> str:
+        return f"{self.name or 'blob'} (sha256:{self.sha256[:12]}…, {self.size} bytes)"
+
+
+def safe_name(name: str) -> str:
+    """A file name that cannot leave its directory: the last path part, without odd characters."""
+    base = re.split(r"[\\/]", name)[-1]
+    cleaned = re.sub(r"[^A-Za-z0-9._ -]", "_", base).strip(" .")
+    return cleaned[:200] or "blob"
+
+
+class BlobStore(Protocol):
+    """Where blob bytes live."""
+
+    def put_bytes(self, data: bytes, name: str = "") -> Blob: ...
+
+    def put_file(self, path: Path, name: str | None = None) -> Blob: ...
+
+    def path(self, blob: Blob) -> Path:
+        """A local file holding the blob's bytes; BlobError when absent."""
+        ...
+
+    def has(self, sha256: str) -> bool: ...
+
+
+class LocalBlobStore:
+    """Blobs in a directory, one file per digest, fanned out by the first two hex digits."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def _file(self, sha256: str) -> Path:
+        if not _SHA256.fullmatch(sha256):
+            raise BlobError(f"'{sha256}' is not a sha256 digest")
+        return self.root / sha256[:2] / sha256
+
+    def has(self, sha256: str) -> bool:
+        return self._file(sha256).exists()
+
+    def put_bytes(self, data: bytes, name: str = "") -> Blob:
+        return self.put_stream(io.BytesIO(data), name)
+
+    def put_file(self, path: Path, name: str | None = None) -> Blob: ...
+
+    def path(self, blob: Blob) -> Path:
+        """A local file holding the blob's bytes; BlobError when absent."""
+        ...
+
+    def has(self, sha256: str) -> bool: ...
+
+
+class LocalBlobStore:
+    """Blobs in a directory, one file per digest, fanned out by the first two hex digits."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def _file(self, sha256: str) -> Path:
+        if not _SHA256.fullmatch(sha256):
+            raise BlobError(f"'{sha256}' is not a sha256 digest")
+        return self.root / sha256[:2] / sha256
+
+    def has(self, sha256: str) -> bool:
+        return self._file(sha256).exists()
+
+    def put_bytes(self, data: bytes, name: str = "") -> Blob:
+        sha256 = hashlib.sha256(data).hexdigest()
+        target = self._file(sha256)
+        if not target.exists():
+            self._write(target, lambda handle: handle.write(data))
+        return Blob(sha256, len(data), safe_name(name) if name else "")
+
+    def put_file(self, path: Path, name: str | None = None) -> Blob:
+        try:
+            with path.open("rb") as source:
+                return self.put_stream(source, name if name is not None else path.name)
+        except OSError as error:
+            raise BlobError(f"cannot read '{path}': {error.strerror or error}") from None
+
+    def put_stream(self, source: BinaryIO, name: str = "", expected: str | None = None) -> Blob:
+        """Store bytes read from `source`; with `expected`, refuse them unless the digest matches."""
+        digest = hashlib.sha256()
+        size = 0
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                while chunk := source.read(_CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    handle.write(chunk)
+            sha256 = digest.hexdigest()
+            if expected is not None and sha256 != expected:
+                raise BlobError(f"blob content hashes to {sha256}, not {expected}")
+            target = self._file(sha256)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, target)
+        finally:
+            if os.path.exists(temp):
+                os.unlink(temp)
+        return Blob(sha256, size, safe_name(name) if name else "")
+
+    def path(self, blob: Blob) -> Path:
+        target = self._file(blob.sha256)
+        if not target.exists():
+            raise BlobError(f"blob {blob.sha256} is not in {self.root}")
+        return target

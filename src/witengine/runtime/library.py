@@ -1,0 +1,237 @@
+"""The library: every type and activity a job can use, with their specs and implementations.
+
+The checker reads it as a `Catalog`; the interpreter and executors call activities through it and
+use it to convert values between their Python form, the declared Wit types and JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from witengine.errors import PluginError
+from witengine.lang.types import ActivitySpec, TypeSpec, WitType, collection_of
+from witengine.runtime.blobs import Blob
+from witengine.runtime.values import Color, ConversionError, ProcessingOptions
+
+Json = Any  # a value made of dict, list, str, int, float, bool and None
+
+
+@dataclass(frozen=True)
+class TypeDef:
+    """A type: its spec for the checker and how its values are made, tested and encoded."""
+
+    spec: TypeSpec
+    python: type | tuple[type, ...]
+    construct: Callable[[Any], Any]  # one value of an accepted type -> a value of this type
+    encode: Callable[[Any], Json]
+    decode: Callable[[Json], Any]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class ActivityDef:
+    """An activity: its spec and the Python callable that does the work."""
+
+    spec: ActivitySpec
+    function: Callable[..., Any]
+    plugin: str
+    takes_context: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+class Library:
+    """Types and activities by name; implements the checker's `Catalog`."""
+
+    def __init__(
+        self,
+        types: Iterable[TypeDef],
+        activities: Iterable[ActivityDef],
+        plugins: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.types: dict[str, TypeDef] = {}
+        self.activities: dict[str, ActivityDef] = {}
+        self.plugins = list(plugins)  # (name, version)
+        for typedef in types:
+            if typedef.name in self.types:
+                raise PluginError(f"type '{typedef.name}' is defined twice")
+            self.types[typedef.name] = typedef
+        for activity in activities:
+            if activity.name in self.activities:
+                other = self.activities[activity.name].plugin
+                raise PluginError(
+                    f"activity '{activity.name}' is defined by both {other} and {activity.plugin}"
+                )
+            self.activities[activity.name] = activity
+        self._by_class = {
+            t.python: t for t in self.types.values() if isinstance(t.python, type)
+        }
+
+    # ------------------------------------------------------------- Catalog
+
+    def activity(self, name: str) -> ActivitySpec | None:
+        found = self.activities.get(name)
+        return found.spec if found is not None else None
+
+    def activity_names(self) -> Iterable[str]:
+        return self.activities.keys()
+
+    def type_spec(self, name: str) -> TypeSpec | None:
+        found = self.types.get(name)
+        return found.spec if found is not None else None
+
+    def type_names(self) -> Iterable[str]:
+        return self.types.keys()
+
+    # ------------------------------------------------------------ values
+
+    def resolve(self, name: str) -> WitType:
+        """The type a declaration names; the checker has already made sure it exists."""
+        if name in self.types:
+            return WitType(name)
+        if name.endswith("Collection"):
+            return collection_of(self.resolve(name[: -len("Collection")]))
+        raise ConversionError(f"unknown type '{name}'")
+
+    def coerce(self, value: Any, target: WitType) -> Any:
+        """`value` as a value of `target`: as it is, widened, or through target's constructor."""
+        if value is None or target.name in ("Object", "?"):
+            if value is None and target.name in _NOT_NULL:
+                raise ConversionError(f"null cannot be a {target}")
+            return value
+        if target.element is not None:
+            if not isinstance(value, list):
+                raise ConversionError(f"{describe(value)} is not a {target}")
+            return [self.coerce(item, target.element) for item in value]
+        if target.name == "Tuple":
+            if not isinstance(value, tuple):
+                raise ConversionError(f"{describe(value)} is not a Tuple")
+            return value
+        typedef = self.types.get(target.name)
+        if typedef is None:
+            raise ConversionError(f"unknown type '{target}'")
+        if _is_instance(value, typedef):
+            return typedef.construct(value) if target.name in _RANGE_CHECKED else value
+        return typedef.construct(value)
+
+    def encode(self, value: Any, type_: WitType) -> Json:
+        """JSON for a value of `type_`; dynamic values carry a tag where JSON lacks the type."""
+        if value is None:
+            return None
+        if type_.element is not None:
+            return [self.encode(item, type_.element) for item in value]
+        typedef = self.types.get(type_.name)
+        if typedef is None or type_.name in ("Object", "Tuple"):
+            return self.encode_dynamic(value)
+        return typedef.encode(value)
+
+    def decode(self, data: Json, type_: WitType) -> Any:
+        if data is None:
+            return None
+        if type_.element is not None:
+            return [self.decode(item, type_.element) for item in data]
+        typedef = self.types.get(type_.name)
+        if typedef is None or type_.name in ("Object", "Tuple"):
+            return self.decode_dynamic(data)
+        return typedef.decode(data)
+
+    def type_of_value(self, value: Any) -> WitType:
+        """The most specific type of a runtime value, for dynamic encoding and messages."""
+        if value is None:
+            return WitType("Object")
+        for python, name in _NATIVE:
+            if isinstance(value, python):
+                return WitType(name)
+        if isinstance(value, list):
+            return collection_of(WitType("Object"))
+        typedef = self._by_class.get(type(value))
+        if typedef is not None:
+            return WitType(typedef.name)
+        raise ConversionError(f"{describe(value)} is not a Wit value")
+
+    def encode_dynamic(self, value: Any) -> Json:
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        if isinstance(value, list):
+            return [self.encode_dynamic(v) for v in value]
+        if isinstance(value, tuple):
+            return {"$type": "Tuple", "items": [self.encode_dynamic(v) for v in value]}
+        type_ = self.type_of_value(value)
+        return {"$type": type_.name, "value": self.encode(value, type_)}
+
+    def decode_dynamic(self, data: Json) -> Any:
+        if isinstance(data, list):
+            return [self.decode_dynamic(v) for v in data]
+        if isinstance(data, dict) and "$type" in data:
+            if data["$type"] == "Tuple":
+                return tuple(self.decode_dynamic(v) for v in data["items"])
+            return self.decode(data["value"], self.resolve(str(data["$type"])))
+        return data
+
+    def parse_text(self, text: str, type_: WitType) -> Any:
+        """A value from command-line text: scalars by their constructor, collections from a JSON
+        array or a comma list."""
+        if type_.element is not None:
+            import json
+
+            stripped = text.strip()
+            if stripped.startswith("["):
+                try:
+                    items = json.loads(stripped)
+                except json.JSONDecodeError as error:
+                    raise ConversionError(f"'{text}' is not a JSON array: {error.msg}") from None
+            else:
+                items = [part.strip() for part in stripped.split(",")] if stripped else []
+            return [
+                self.parse_text(i, type_.element) if isinstance(i, str) else self.coerce(i, type_.element)
+                for i in items
+            ]
+        typedef = self.types.get(type_.name)
+        if typedef is None or type_.name == "Object":
+            return text
+        return self.coerce(text, type_)
+
+
+_NOT_NULL = frozenset({"Int", "Long", "Float", "Double", "Bool", "DateTime", "TimeSpan", "Guid"})
+_RANGE_CHECKED = frozenset({"Int", "Long"})
+_NATIVE: tuple[tuple[type, str], ...] = (
+    (bool, "Bool"),
+    (int, "Long"),
+    (float, "Double"),
+    (str, "String"),
+    (dt.datetime, "DateTime"),
+    (dt.timedelta, "TimeSpan"),
+    (uuid.UUID, "Guid"),
+    (Color, "Color"),
+    (Blob, "Blob"),
+    (ProcessingOptions, "ProcessingOptions"),
+    (tuple, "Tuple"),
+)
+
+
+def _is_instance(value: Any, typedef: TypeDef) -> bool:
+    if isinstance(value, bool) and typedef.python is not bool:
+        return False
+    return isinstance(value, typedef.python)
+
+
+def describe(value: Any) -> str:
+    """A value named for an error message: its kind and a short rendering."""
+    from witengine.runtime.values import to_text
+
+    text = to_text(value)
+    if len(text) > 40:
+        text = text[:37] + "…"
+    kind = {bool: "Bool", int: "number", float: "number", str: "text", list: "collection"}.get(
+        type(value), type(value).__name__
+    )
+    return f"{kind} {text!r}" if isinstance(value, str) else f"{kind} {text}"
