@@ -257,8 +257,11 @@ _FRIENDLY = {
     "ADD_OP": "'+' or '-'",
     "MUL_OP": "'*', '/' or '%'",
     "TRUE": "true",
+    "TRUE_PASCAL": "true",
     "FALSE": "false",
+    "FALSE_PASCAL": "false",
     "NULL": "null",
+    "NULL_UPPER": "null",
     "$END": "the end of the script",
 }
 # The order in which expected tokens are worth mentioning: structure first, operators last.

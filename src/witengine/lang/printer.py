@@ -233,3 +233,10 @@ def _expr_level(expr: s.Expr) -> tuple[int, str]:
                 return level, f"{_expr(left, _SUM)} {op} {_expr(right, _SUM)}"
             return level, f"{_expr(left, level)} {op} {_expr(right, level + 1)}"
     raise AssertionError(f"not an expression: {expr!r}")
+
+
+def statement_text(statement: s.Statement) -> str:
+    """One line naming a statement: the whole of a simple one, the head of a composite."""
+    if isinstance(statement, s.Composite):
+        return f"{statement.name}({_args(statement.args)})"
+    return " ".join(line.strip() for line in _simple(statement, ""))

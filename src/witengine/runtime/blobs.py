@@ -77,8 +77,7 @@ class LocalBlobStore:
     def has(self, sha256: str) -> bool:
         return self._file(sha256).exists()
 
-    def put_bytes(self, data: bytes, name: str = "") -> Blob:
-        return self.put_stream(io.BytesIO(data), name)
+    def put_bytes(self, data: bytes, name: str = "") -> Blob: ...
 
     def put_file(self, path: Path, name: str | None = None) -> Blob: ...
 
@@ -105,11 +104,7 @@ class LocalBlobStore:
         return self._file(sha256).exists()
 
     def put_bytes(self, data: bytes, name: str = "") -> Blob:
-        sha256 = hashlib.sha256(data).hexdigest()
-        target = self._file(sha256)
-        if not target.exists():
-            self._write(target, lambda handle: handle.write(data))
-        return Blob(sha256, len(data), safe_name(name) if name else "")
+        return self.put_stream(io.BytesIO(data), name)
 
     def put_file(self, path: Path, name: str | None = None) -> Blob:
         try:

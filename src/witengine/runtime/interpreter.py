@@ -1,0 +1,482 @@
+"""Runs a checked job statement by statement.
+
+The interpreter owns a job's variables and control flow. It evaluates expressions, calls hub-side
+activities directly, hands `Grid.*` arrows to an `Executor`, reports events to a sink, and honours
+pause, resume and cancel between statements. A failure ends the job with a message naming the
+file, line and statement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from witengine.clock import Clock, SystemClock
+from witengine.errors import ParameterError, WitError
+from witengine.lang import syntax as s
+from witengine.lang.checker import CheckedJob
+from witengine.lang.forms import FORMS
+from witengine.lang.printer import statement_text
+from witengine.lang.types import OBJECT, WitType
+from witengine.runtime import operators
+from witengine.runtime.control import JobCancelled, JobControl
+from witengine.runtime.events import (
+    EventSink,
+    JobFinished,
+    JobPaused,
+    JobResumed,
+    JobStatus,
+    ProgressReported,
+    StatementFinished,
+    StatementStarted,
+    TraceLogged,
+    ValuesReturned,
+)
+from witengine.runtime.executor import Executor, ItemFailed, MapRequest
+from witengine.runtime.invoke import ActivityContext, coerce_args, run_activity
+from witengine.runtime.library import Json, Library
+from witengine.runtime.values import ConversionError, ProcessingOptions, to_text
+
+
+class RunError(WitError):
+    """Something went wrong while running one statement."""
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How a job ended and the values of its top-level variables."""
+
+    status: JobStatus
+    error: str | None
+    variables: dict[str, Any] = field(default_factory=dict)
+    types: dict[str, WitType] = field(default_factory=dict)
+
+    def variables_json(self, library: Library) -> dict[str, Json]:
+        return {n: library.encode(v, self.types[n]) for n, v in self.variables.items()}
+
+
+class _Env:
+    """Variables of one block; inner blocks see and assign outer ones."""
+
+    def __init__(self, parent: _Env | None) -> None:
+        self.parent = parent
+        self.values: dict[str, Any] = {}
+        self.types: dict[str, WitType] = {}
+
+    def owner(self, name: str) -> _Env:
+        env: _Env | None = self
+        while env is not None:
+            if name in env.values:
+                return env
+            env = env.parent
+        raise RunError(f"unknown variable '{name}'")
+
+    def get(self, name: str) -> Any:
+        return self.owner(name).values[name]
+
+
+class Interpreter:
+    """Runs one checked job."""
+
+    def __init__(
+        self,
+        checked: CheckedJob,
+        library: Library,
+        executor: Executor,
+        *,
+        events: EventSink | None = None,
+        clock: Clock | None = None,
+        control: JobControl | None = None,
+        context: ActivityContext | None = None,
+    ) -> None:
+        self.checked = checked
+        self.library = library
+        self.executor = executor
+        self.emit: EventSink = events or (lambda event: None)
+        self.clock = clock or SystemClock()
+        self.control = control or JobControl()
+        self.context = context
+        self.globals = _Env(None)
+
+    # ------------------------------------------------------------- the job
+
+    async def run(self, arguments: Mapping[str, Any]) -> JobOutcome:
+        """Run the job to its end; never raises for a job's own failure or cancellation."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.control.attach(task)
+        try:
+            await self._bind_parameters(arguments)
+            await self.block(self.checked.job.body.statements, self.globals)
+        except (RunError, ParameterError) as error:
+            return self._finish(JobStatus.FAILED, str(error))
+        except JobCancelled:
+            return self._finish(JobStatus.CANCELLED, "the job was cancelled")
+        except asyncio.CancelledError:
+            if not self.control.cancelled:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            return self._finish(JobStatus.CANCELLED, "the job was cancelled")
+        except (_Break, _Continue):  # the checker rules these out
+            return self._finish(JobStatus.FAILED, "Break or Continue outside a loop")
+        return self._finish(JobStatus.COMPLETED, None)
+
+    def _finish(self, status: JobStatus, error: str | None) -> JobOutcome:
+        variables, types = {}, {}
+        for name, type_ in self.checked.variables:
+            if name in self.globals.values:
+                variables[name] = self.globals.values[name]
+                types[name] = type_
+        self.emit(JobFinished(status, error))
+        return JobOutcome(status, error, variables, types)
+
+    async def _bind_parameters(self, arguments: Mapping[str, Any]) -> None:
+        names = {p.name for p in self.checked.parameters}
+        unknown = sorted(set(arguments) - names)
+        if unknown:
+            takes = ", ".join(sorted(names)) or "no parameters"
+            raise ParameterError(f"unknown parameter '{unknown[0]}'; {self.checked.name} takes {takes}")
+        for param in self.checked.parameters:
+            if param.name in arguments:
+                value = arguments[param.name]
+            elif param.default is not None:
+                value = await self.eval(param.default, self.globals)
+            else:
+                raise ParameterError(f"missing parameter '{param.name}' ({param.type})")
+            try:
+                value = self.library.coerce(value, param.type)
+            except ConversionError as error:
+                raise ParameterError(f"parameter '{param.name}' ({param.type}): {error}") from None
+            self.globals.values[param.name] = value
+            self.globals.types[param.name] = param.type
+
+    # ---------------------------------------------------------- statements
+
+    async def block(self, statements: Sequence[s.Statement], env: _Env) -> None:
+        for statement in statements:
+            await self.statement(statement, env)
+
+    async def statement(self, statement: s.Statement, env: _Env) -> None:
+        if self.control.paused:
+            self.emit(JobPaused())
+            await self.control.checkpoint()
+            self.emit(JobResumed())
+        else:
+            await self.control.checkpoint()
+        line = statement.span.line
+        self.emit(StatementStarted(line, statement_text(statement)))
+        try:
+            await self._execute(statement, env)
+        except (RunError, _Break, _Continue, JobCancelled, asyncio.CancelledError):
+            raise
+        except WitError as error:
+            raise self._failure(statement, str(error)) from None
+        self.emit(StatementFinished(line))
+
+    def _failure(self, statement: s.Statement, message: str) -> RunError:
+        where = f"{self.checked.filename}:{statement.span.line}"
+        return RunError(f"{where}: {message} (in: {statement_text(statement)})")
+
+    async def _execute(self, statement: s.Statement, env: _Env) -> None:
+        match statement:
+            case s.Declaration(type_name, name, value):
+                declared = self.library.resolve(type_name)
+                result = None if value is None else await self.value(value, env, statement)
+                env.types[name] = declared
+                env.values[name] = (
+                    _default(declared) if value is None else self._coerce(result, declared, name)
+                )
+            case s.Assignment(target, value):
+                owner = env.owner(target)
+                result = await self.value(value, env, statement)
+                owner.values[target] = self._coerce(result, owner.types[target], target)
+            case s.CallStatement(call):
+                await self.call(call, env, statement)
+            case s.ArrowStatement(arrow):
+                await self.arrow(arrow, env, statement)
+            case s.Composite():
+                await self.composite(statement, env)
+
+    def _coerce(self, value: Any, target: WitType, name: str) -> Any:
+        try:
+            return self.library.coerce(value, target)
+        except ConversionError as error:
+            raise RunError(f"cannot store in '{name}' ({target}): {error}") from None
+
+    async def value(self, value: s.Expr | s.Arrow, env: _Env, statement: s.Statement) -> Any:
+        if isinstance(value, s.Arrow):
+            return await self.arrow(value, env, statement)
+        return await self.eval(value, env)
+
+    async def composite(self, composite: s.Composite, env: _Env) -> None:
+        name, args, body = composite.name, composite.args, composite.body.statements
+        if name == "If":
+            if _truth(await self.eval(_expr(args[0]), env)):
+                await self.block(body, _Env(env))
+            elif composite.else_body is not None:
+                await self.block(composite.else_body.statements, _Env(env))
+        elif name == "Loop":
+            await self.loop(range(_count(await self.eval(_expr(args[0]), env))), None, body, env)
+        elif name == "ForEach":
+            binding = _binding(args[0])
+            items = _items(await self.eval(binding.source, env))
+            await self.loop(items, binding.name, body, env)
+        elif name == "Parallel.ForEach":
+            binding = _binding(args[0])
+            limit = _count(await self.eval(_expr(args[1]), env)) if len(args) > 1 else None
+            await self.parallel_loop(_items(await self.eval(binding.source, env)), binding.name, limit, body, env)
+        elif name == "Invoke":
+            await self.block(body, _Env(env))
+        elif name == "Parallel.Invoke":
+            inner = _Env(env)
+            await _all([self.statement(st, inner) for st in body])
+        elif name == "Delay":
+            await self.clock.sleep(_count(await self.eval(_expr(args[0]), env)) / 1000)
+            await self.block(body, _Env(env))
+        elif name == "Timer":
+            values = [_count(await self.eval(_expr(a), env)) for a in args]
+            await self.timer(values[0], values[1] if len(values) > 1 else None, body, env)
+        else:
+            raise RunError(f"unknown block activity '{name}'")
+
+    async def loop(self, items: Sequence[Any] | range, variable: str | None,
+                   body: Sequence[s.Statement], env: _Env) -> None:
+        for item in items:
+            inner = _Env(env)
+            if variable is not None:
+                inner.values[variable] = item
+                inner.types[variable] = OBJECT
+            try:
+                await self.block(body, inner)
+            except _Continue:
+                continue
+            except _Break:
+                break
+
+    async def parallel_loop(self, items: Sequence[Any], variable: str, limit: int | None,
+                            body: Sequence[s.Statement], env: _Env) -> None:
+        gate = asyncio.Semaphore(limit or max(1, len(items)))
+        stopped = False
+
+        async def one(item: Any) -> None:
+            nonlocal stopped
+            async with gate:
+                if stopped:
+                    return
+                inner = _Env(env)
+                inner.values[variable] = item
+                inner.types[variable] = OBJECT
+                try:
+                    await self.block(body, inner)
+                except _Continue:
+                    pass
+                except _Break:
+                    stopped = True
+
+        await _all([one(item) for item in items])
+
+    async def timer(self, interval_ms: int, timeout_ms: int | None,
+                    body: Sequence[s.Statement], env: _Env) -> None:
+        started = self.clock.now()
+        while True:
+            await self.clock.sleep(interval_ms / 1000)
+            if timeout_ms is not None and (self.clock.now() - started) * 1000 > timeout_ms:
+                return
+            try:
+                await self.block(body, _Env(env))
+            except _Continue:
+                continue
+            except _Break:
+                return
+
+    # -------------------------------------------------------------- calls
+
+    async def call(self, call: s.Call, env: _Env, statement: s.Statement) -> Any:
+        name = call.name
+        if name in FORMS:
+            return await self.command(call, env, statement)
+        args = [await self.eval(_expr(a), env) for a in call.args]
+        definition = self.library.activities.get(name)
+        if definition is not None:
+            args = coerce_args(self.library, definition, args)
+            if definition.plugin == "builtin":
+                return run_activity(self.library, definition, args, self.context)
+            return await asyncio.to_thread(run_activity, self.library, definition, args, self.context)
+        try:
+            return self.library.coerce(args[0], self.library.resolve(name))
+        except ConversionError as error:
+            raise RunError(f"{name}: {error}") from None
+
+    async def command(self, call: s.Call, env: _Env, statement: s.Statement) -> None:
+        line = statement.span.line
+        args = [await self.eval(_expr(a), env) for a in call.args]
+        match call.name:
+            case "Break":
+                raise _Break
+            case "Continue":
+                raise _Continue
+            case "Trace":
+                message = to_text(args[0])
+                self.emit(TraceLogged(line, message))
+                if len(args) > 1 and _truth(args[1]):
+                    raise self._failure(statement, message)
+            case "Return":
+                self.emit(ValuesReturned(line, [self.library.encode_dynamic(a) for a in args]))
+            case "Pause":
+                message = f": {to_text(args[1])}" if len(args) > 1 else ""
+                self.emit(TraceLogged(line, f"pause of {_count(args[0])} ms{message}"))
+                await self.clock.sleep(_count(args[0]) / 1000)
+            case other:
+                raise RunError(f"'{other}' cannot be used here")
+
+    async def arrow(self, arrow: s.Arrow, env: _Env, statement: s.Statement) -> Any:
+        body = arrow.body
+        assert isinstance(body, s.Call)
+        if arrow.head == "Transform.ForEach":
+            binding = _binding((arrow.head_args or ())[0])
+            results = []
+            for item in _items(await self.eval(binding.source, env)):
+                inner = _Env(env)
+                inner.values[binding.name] = item
+                inner.types[binding.name] = OBJECT
+                results.append(await self.call(body, inner, statement))
+            return results
+        head_args = list(arrow.head_args or ())
+        if arrow.head == "Grid.ForEach":
+            binding = _binding(head_args.pop(0))
+            items = _items(await self.eval(binding.source, env))
+        else:
+            binding, items = None, [None]
+        options = await self.eval(_expr(head_args[0]), env) if head_args else None
+        results = await self.grid(body, binding, items, options, env, statement)
+        return results if arrow.head == "Grid.ForEach" else results[0]
+
+    async def grid(self, call: s.Call, binding: s.Binding | None, items: Sequence[Any],
+                   options: ProcessingOptions | None, env: _Env, statement: s.Statement) -> list[Any]:
+        definition = self.library.activities[call.name]
+        encoded = []
+        for item in items:
+            inner = _Env(env)
+            if binding is not None:
+                inner.values[binding.name] = item
+                inner.types[binding.name] = OBJECT
+            args = coerce_args(self.library, definition, [await self.eval(_expr(a), inner) for a in call.args])
+            params = [*definition.spec.params, *[None] * len(args)]
+            encoded.append([
+                self.library.encode(a, p.type if p is not None else OBJECT)
+                for a, p in zip(args, params[: len(args)], strict=True)
+            ])
+        line = statement.span.line
+        request = MapRequest(
+            call.name, encoded, options, label=f"{self.checked.filename}:{line}: {statement_text(statement)}",
+            delegate=binding is None,
+        )
+
+        def progress(done: int, total: int) -> None:
+            self.emit(ProgressReported(line, call.name, done, total))
+
+        progress(0, len(encoded))
+        try:
+            results = await self.executor.map(request, progress)
+        except ItemFailed as failure:
+            which = f"item {failure.index}" + (
+                f" ({binding.name} = {to_text(items[failure.index])})" if binding is not None else ""
+            )
+            raise self._failure(statement, f"{which} failed: {failure.message}") from None
+        returns = definition.spec.returns
+        return [self.library.decode(r, returns) if returns is not None else None for r in results]
+
+    # -------------------------------------------------------- expressions
+
+    async def eval(self, expr: s.Expr, env: _Env) -> Any:
+        match expr:
+            case s.IntLiteral(value) | s.DecimalLiteral(value) | s.StringLiteral(value) | s.BoolLiteral(value):
+                return value
+            case s.NullLiteral():
+                return None
+            case s.ArrayLiteral(items):
+                return [await self.eval(i, env) for i in items]
+            case s.NameRef(name):
+                return env.get(name)
+            case s.Member(target, name):
+                return operators.member(await self.eval(target, env), name)
+            case s.Index(target, index):
+                return operators.index(await self.eval(target, env), await self.eval(index, env))
+            case s.Call():
+                return await self.call(expr, env, _EXPRESSION)
+            case s.Unary(op, operand):
+                return operators.unary(op, await self.eval(operand, env))
+            case s.Binary("&&", left, right):
+                return _truth(await self.eval(left, env)) and _truth(await self.eval(right, env))
+            case s.Binary("||", left, right):
+                return _truth(await self.eval(left, env)) or _truth(await self.eval(right, env))
+            case s.Binary(op, left, right):
+                return operators.binary(op, await self.eval(left, env), await self.eval(right, env))
+        raise RunError(f"cannot evaluate {expr!r}")
+
+
+_EXPRESSION = s.CallStatement(s.Call("", ()))
+
+
+async def _all(coroutines: Sequence[Awaitable[None]]) -> None:
+    """Run concurrently; on the first error, cancel the rest and raise that error itself."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for coroutine in coroutines:
+                group.create_task(coroutine)  # type: ignore[arg-type]
+    except BaseExceptionGroup as errors:
+        raise errors.exceptions[0] from None
+
+
+def _expr(arg: s.Arg) -> s.Expr:
+    if isinstance(arg, s.Binding):
+        raise RunError(f"'{arg.name} in …' is not a value")
+    return arg
+
+
+def _binding(arg: s.Arg) -> s.Binding:
+    if not isinstance(arg, s.Binding):
+        raise RunError("a loop needs 'x in items' first")
+    return arg
+
+
+def _truth(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise RunError(f"a condition must be true or false, found {to_text(value)}")
+    return value
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RunError(f"expected a number, found {to_text(value)}")
+    if value < 0:
+        raise RunError(f"expected a number not below 0, found {to_text(value)}")
+    return int(value)
+
+
+def _items(value: Any) -> Sequence[Any]:
+    if isinstance(value, list | tuple | str):
+        return value
+    raise RunError(f"expected a collection, found {to_text(value)}")
+
+
+def _default(type_: WitType) -> Any:
+    """The value of a variable declared without one."""
+    if type_.element is not None:
+        return []
+    return {"Int": 0, "Long": 0, "Float": 0.0, "Double": 0.0, "Bool": False, "String": ""}.get(type_.name)
+
+
+

@@ -1,0 +1,137 @@
+"""The in-process executor: a pool of worker processes over this machine's cores.
+
+Items go to the workers in chunks (several per worker, so fast and slow chunks even out), each
+worker loads the plugins by reference once, and results come back in input order. Used by
+`wit run --local` and by tests; the hub's executor replaces it without changes to the interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import multiprocessing
+import os
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from witengine.errors import ActivityError
+from witengine.runtime.blobs import LocalBlobStore
+from witengine.runtime.executor import ItemFailed, MapRequest, Progress
+from witengine.runtime.invoke import ActivityContext, invoke_json
+from witengine.runtime.library import Json, Library
+
+CHUNKS_PER_WORKER = 4
+MAX_CHUNK = 2_000
+
+
+def usable_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class _Worker:
+    """State of one pool process: its library and blob store, loaded once."""
+
+    library: Library | None = None
+    context: ActivityContext | None = None
+
+
+def _start_worker(plugin_refs: Sequence[str], blob_root: str) -> None:
+    from witengine.plugins.registry import library_from_refs
+
+    _Worker.library = library_from_refs(plugin_refs)
+    work_dir = Path(tempfile.mkdtemp(prefix="wit-worker-"))
+    _Worker.context = ActivityContext(LocalBlobStore(Path(blob_root)), work_dir)
+
+
+def _run_chunk(activity: str, items: Sequence[Sequence[Json]]) -> list[tuple[bool, Json]]:
+    """Run items in this worker: (True, result) or (False, error message) for each."""
+    assert _Worker.library is not None
+    results: list[tuple[bool, Json]] = []
+    for args in items:
+        try:
+            results.append((True, invoke_json(_Worker.library, activity, args, _Worker.context)))
+        except ActivityError as error:
+            results.append((False, str(error)))
+    return results
+
+
+class LocalExecutor:
+    """Runs map items in a process pool on this machine."""
+
+    def __init__(
+        self, plugin_refs: Sequence[str], blob_root: Path, workers: int | None = None
+    ) -> None:
+        self.plugin_refs = list(plugin_refs)
+        self.blob_root = blob_root
+        self.workers = workers or usable_cores()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=context,
+                initializer=_start_worker,
+                initargs=(self.plugin_refs, str(self.blob_root)),
+            )
+        return self._pool
+
+    def chunk_size(self, count: int) -> int:
+        return max(1, min(MAX_CHUNK, math.ceil(count / (self.workers * CHUNKS_PER_WORKER))))
+
+    async def map(self, request: MapRequest, progress: Progress) -> list[Json]:
+        total = len(request.items)
+        if total == 0:
+            return []
+        pool = self._ensure_pool()
+        size = self.chunk_size(total)
+        loop = asyncio.get_running_loop()
+        pending: dict[asyncio.Future[Any], int] = {}
+        for start in range(0, total, size):
+            chunk = list(request.items[start : start + size])
+            future: Future[Any] = pool.submit(_run_chunk, request.activity, chunk)
+            pending[asyncio.wrap_future(future, loop=loop)] = start
+        results: list[Json] = [None] * total
+        done = 0
+        try:
+            while pending:
+                finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: pending[f]):
+                    start = pending.pop(future)
+                    try:
+                        chunk_results = future.result()
+                    except BrokenProcessPool:
+                        self._pool = None  # the next map starts a fresh pool
+                        raise ItemFailed(
+                            start, f"{request.activity}: a worker process died while running it"
+                        ) from None
+                    for offset, (ok, value) in enumerate(chunk_results):
+                        if not ok:
+                            raise ItemFailed(start + offset, str(value))
+                        results[start + offset] = value
+                    done += len(chunk_results)
+                progress(done, total)
+        finally:
+            for future in pending:
+                future.cancel()
+        return results
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+
+    async def __aenter__(self) -> LocalExecutor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
