@@ -196,9 +196,7 @@ class _Checker:
         self.block(composite.body, inner, loops=form.loops)
         if composite.else_body is not None:
             if composite.name != "If":
-                self.report(
-                    f"'Else' can only follow If, not {composite.name}", composite.else_span
-                )
+                self.report(f"'Else' can only follow If, not {composite.name}", composite.else_span)
             self.block(composite.else_body, Scope(scope), loops=False)
 
     def not_a_block(self, composite: s.Composite) -> None:
@@ -253,7 +251,8 @@ class _Checker:
             self.report(
                 f"'{arrow.head}' cannot stand before '=>'",
                 arrow.head_span,
-                did_you_mean(arrow.head, arrows) or "use Grid.ForEach, Grid.Delegate or Transform.ForEach",
+                did_you_mean(arrow.head, arrows)
+                or "use Grid.ForEach, Grid.Delegate or Transform.ForEach",
             )
             return ERROR
         inner = Scope(scope)
@@ -262,7 +261,8 @@ class _Checker:
         body = arrow.body
         if not isinstance(body, s.Call):
             self.report(
-                "the right side of '=>' must be a single activity call", body.span,
+                "the right side of '=>' must be a single activity call",
+                body.span,
                 f"write: {arrow.head}(…) => Plugin.Activity(…)",
             )
             return ERROR

@@ -36,7 +36,6 @@ from witengine.lang.types import (
     is_dynamic,
     is_numeric,
     resolve_type,
-    tuple_of,
     wider_numeric,
 )
 
@@ -121,7 +120,9 @@ class ExpressionChecker:
             if constructed is not None:
                 return constructed
         known = [*self.catalog.activity_names(), *FORMS, *self.catalog.type_names()]
-        self.report(f"unknown activity '{call.name}'", call.name_span, did_you_mean(call.name, known))
+        self.report(
+            f"unknown activity '{call.name}'", call.name_span, did_you_mean(call.name, known)
+        )
         for arg in call.args:
             self.arg_type(arg, scope)
         return ERROR
@@ -145,7 +146,10 @@ class ExpressionChecker:
         return target
 
     def arguments(
-        self, args: Sequence[s.Arg], spec: ActivitySpec, node: s.Call | s.Composite | s.Arrow,
+        self,
+        args: Sequence[s.Arg],
+        spec: ActivitySpec,
+        node: s.Call | s.Composite | s.Arrow,
         scope: Scope,
     ) -> list[WitType]:
         """Check argument count and types against a signature; return the argument types."""
@@ -153,7 +157,8 @@ class ExpressionChecker:
         if count < low or (high is not None and count > high):
             wanted = _count_text(low, high)
             self.report(
-                f"'{spec.name}' takes {wanted}, got {count}", _name_span(node),
+                f"'{spec.name}' takes {wanted}, got {count}",
+                _name_span(node),
                 f"signature: {spec.signature()}",
             )
         types = []
@@ -221,9 +226,7 @@ class ExpressionChecker:
         self.report(f"integer {value} is too large (the largest Long is {LONG_MAX})", span, None)
         return ERROR
 
-    def array(
-        self, items: Sequence[s.Expr], scope: Scope, expected: WitType | None
-    ) -> WitType:
+    def array(self, items: Sequence[s.Expr], scope: Scope, expected: WitType | None) -> WitType:
         if expected is not None and expected.element is not None:
             for item in items:
                 found = self.type_of(item, scope, expected.element)
@@ -251,7 +254,9 @@ class ExpressionChecker:
         if target.name == "Tuple":
             match = _ITEM.fullmatch(name)
             if match is None:
-                self.report(f"a Tuple has no member '{name}'", span, "its items are Item1, Item2, …")
+                self.report(
+                    f"a Tuple has no member '{name}'", span, "its items are Item1, Item2, …"
+                )
                 return ERROR
             if target.items is None:
                 return OBJECT

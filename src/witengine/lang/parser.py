@@ -29,9 +29,7 @@ class _SyntaxProblem(Exception):
 
 
 def _token_span(token: Token) -> s.Span:
-    return s.Span(
-        token.line or 0, token.column or 0, token.end_line or 0, token.end_column or 0
-    )
+    return s.Span(token.line or 0, token.column or 0, token.end_line or 0, token.end_column or 0)
 
 
 def _meta_span(meta: Any) -> s.Span:
@@ -158,7 +156,9 @@ class _ToSyntax(Transformer[Token, s.Job]):
 
     def call(self, meta: Any, children: list[Any]) -> s.Call:
         name, args = children
-        return s.Call(str(name), tuple(args or ()), span=_meta_span(meta), name_span=_token_span(name))
+        return s.Call(
+            str(name), tuple(args or ()), span=_meta_span(meta), name_span=_token_span(name)
+        )
 
     def args(self, meta: Any, children: list[Any]) -> list[s.Arg]:
         return children
@@ -177,7 +177,7 @@ class _ToSyntax(Transformer[Token, s.Job]):
 
     def member(self, meta: Any, children: list[Any]) -> s.Expr:
         target, name = children
-        expr = target
+        expr: s.Expr = target
         for part in str(name).split("."):
             expr = s.Member(expr, part, span=_meta_span(meta))
         return expr
@@ -334,7 +334,8 @@ def _stray_else(token: Token, source: str) -> s.Span | None:
 def _describe(error: UnexpectedInput, source: str) -> Diagnostic:
     if isinstance(error, UnexpectedCharacters):
         line, column = error.line, error.column
-        char = source[error.pos_in_stream] if error.pos_in_stream < len(source) else ""
+        position = error.pos_in_stream or 0
+        char = source[position] if position < len(source) else ""
         span = s.Span(line, column, line, column + 1)
         if char == "~":
             return Diagnostic("unterminated comment", span, "a comment ends with a second '~'")

@@ -120,7 +120,11 @@ class _Printer:
             self.lines.append(indent + self.pending.pop(0).text)
 
     def _trailing(self, end_line: int) -> None:
-        if self.pending and self.pending[0].line == end_line and self.pending[0].end_line == end_line:
+        if (
+            self.pending
+            and self.pending[0].line == end_line
+            and self.pending[0].end_line == end_line
+        ):
             self.lines[-1] += " " + self.pending.pop(0).text
 
 
@@ -200,18 +204,26 @@ def _expr(expr: s.Expr, floor: int) -> str:
     return f"({text})" if level < floor else text
 
 
-def _expr_level(expr: s.Expr) -> tuple[int, str]:
+def _literal(expr: s.Expr) -> str | None:
     match expr:
         case s.IntLiteral(value):
-            return 9, str(value)
+            return str(value)
         case s.DecimalLiteral(value):
-            return 9, repr(value)
+            return repr(value)
         case s.StringLiteral(value):
-            return 9, _string(value)
+            return _string(value)
         case s.BoolLiteral(value):
-            return 9, "true" if value else "false"
+            return "true" if value else "false"
         case s.NullLiteral():
-            return 9, "null"
+            return "null"
+    return None
+
+
+def _expr_level(expr: s.Expr) -> tuple[int, str]:
+    literal = _literal(expr)
+    if literal is not None:
+        return 9, literal
+    match expr:
         case s.ArrayLiteral(items):
             return 9, "[" + ", ".join(_expr(i, 0) for i in items) + "]"
         case s.NameRef(name):

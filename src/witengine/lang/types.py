@@ -113,9 +113,7 @@ class ActivitySpec:
     result: ResultRule | None = field(default=None, compare=False)
 
     def signature(self) -> str:
-        parts = [
-            f"{p.type}{'?' if p.optional else ''} {p.name}" for p in self.params
-        ]
+        parts = [f"{p.type}{'?' if p.optional else ''} {p.name}" for p in self.params]
         if self.variadic is not None:
             parts.append(f"{self.variadic}…")
         tail = f" -> {self.returns}" if self.returns is not None else ""

@@ -122,7 +122,9 @@ class Plugin:
             raise PluginError(f"activity name '{name}' must be Module.Activity")
 
         def register(function: F) -> F:
-            text = summary if summary is not None else (inspect.getdoc(function) or "").split("\n")[0]
+            text = (
+                summary if summary is not None else (inspect.getdoc(function) or "").split("\n")[0]
+            )
             self._activities.append((name, function, text, placement))
             return function
 
@@ -159,7 +161,8 @@ class Plugin:
                 {m: _named(t) for m, t in members.items()},
                 summary=summary or (inspect.getdoc(cls) or "").split("\n")[0],
             )
-            defs.append(TypeDef(spec, cls, _constructor(cls, name), _to_json, cls.from_json))
+            decode = cls.from_json  # type: ignore[attr-defined]  # checked in type()
+            defs.append(TypeDef(spec, cls, _constructor(cls, name), _to_json, decode))
         return defs
 
     def activity_defs(self) -> list[ActivityDef]:

@@ -35,7 +35,9 @@ def discover() -> list[Plugin]:
         except PluginError:
             raise
         except Exception as error:
-            raise PluginError(f"plugin '{point.name}' ({point.value}) failed to load: {error}") from error
+            raise PluginError(
+                f"plugin '{point.name}' ({point.value}) failed to load: {error}"
+            ) from error
         plugin.ref = plugin.ref or point.value
         plugins.append(plugin)
     return plugins

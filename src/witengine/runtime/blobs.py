@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -77,32 +76,6 @@ class LocalBlobStore:
     def has(self, sha256: str) -> bool:
         return self._file(sha256).exists()
 
-    def put_bytes(self, data: bytes, name: str = "") -> Blob: ...
-
-    def put_file(self, path: Path, name: str | None = None) -> Blob: ...
-
-    def path(self, blob: Blob) -> Path:
-        """A local file holding the blob's bytes; BlobError when absent."""
-        ...
-
-    def has(self, sha256: str) -> bool: ...
-
-
-class LocalBlobStore:
-    """Blobs in a directory, one file per digest, fanned out by the first two hex digits."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-
-    def _file(self, sha256: str) -> Path:
-        if not _SHA256.fullmatch(sha256):
-            raise BlobError(f"'{sha256}' is not a sha256 digest")
-        return self.root / sha256[:2] / sha256
-
-    def has(self, sha256: str) -> bool:
-        return self._file(sha256).exists()
-
     def put_bytes(self, data: bytes, name: str = "") -> Blob:
         return self.put_stream(io.BytesIO(data), name)
 
@@ -114,26 +87,35 @@ class LocalBlobStore:
             raise BlobError(f"cannot read '{path}': {error.strerror or error}") from None
 
     def put_stream(self, source: BinaryIO, name: str = "", expected: str | None = None) -> Blob:
-        """Store bytes read from `source`; with `expected`, refuse them unless the digest matches."""
+        """Store bytes read from `source`; with `expected`, refuse them unless the digest matches.
+
+        The bytes go to a temporary file first and are renamed into place only once their digest
+        is known and right, so a reader never sees a partial blob.
+        """
         digest = hashlib.sha256()
         size = 0
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
+        with tempfile.NamedTemporaryFile(
+            dir=self.root, prefix=".incoming-", delete=False
+        ) as handle:
+            temp = Path(handle.name)
+            try:
                 while chunk := source.read(_CHUNK):
                     digest.update(chunk)
                     size += len(chunk)
                     handle.write(chunk)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+        try:
             sha256 = digest.hexdigest()
             if expected is not None and sha256 != expected:
                 raise BlobError(f"blob content hashes to {sha256}, not {expected}")
             target = self._file(sha256)
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(temp, target)
+            temp.replace(target)
         finally:
-            if os.path.exists(temp):
-                os.unlink(temp)
+            temp.unlink(missing_ok=True)
         return Blob(sha256, size, safe_name(name) if name else "")
 
     def path(self, blob: Blob) -> Path:

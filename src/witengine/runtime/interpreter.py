@@ -147,7 +147,9 @@ class Interpreter:
         unknown = sorted(set(arguments) - names)
         if unknown:
             takes = ", ".join(sorted(names)) or "no parameters"
-            raise ParameterError(f"unknown parameter '{unknown[0]}'; {self.checked.name} takes {takes}")
+            raise ParameterError(
+                f"unknown parameter '{unknown[0]}'; {self.checked.name} takes {takes}"
+            )
         for param in self.checked.parameters:
             if param.name in arguments:
                 value = arguments[param.name]
@@ -236,7 +238,9 @@ class Interpreter:
         elif name == "Parallel.ForEach":
             binding = _binding(args[0])
             limit = _count(await self.eval(_expr(args[1]), env)) if len(args) > 1 else None
-            await self.parallel_loop(_items(await self.eval(binding.source, env)), binding.name, limit, body, env)
+            await self.parallel_loop(
+                _items(await self.eval(binding.source, env)), binding.name, limit, body, env
+            )
         elif name == "Invoke":
             await self.block(body, _Env(env))
         elif name == "Parallel.Invoke":
@@ -251,8 +255,13 @@ class Interpreter:
         else:
             raise RunError(f"unknown block activity '{name}'")
 
-    async def loop(self, items: Sequence[Any] | range, variable: str | None,
-                   body: Sequence[s.Statement], env: _Env) -> None:
+    async def loop(
+        self,
+        items: Sequence[Any] | range,
+        variable: str | None,
+        body: Sequence[s.Statement],
+        env: _Env,
+    ) -> None:
         for item in items:
             inner = _Env(env)
             if variable is not None:
@@ -265,8 +274,14 @@ class Interpreter:
             except _Break:
                 break
 
-    async def parallel_loop(self, items: Sequence[Any], variable: str, limit: int | None,
-                            body: Sequence[s.Statement], env: _Env) -> None:
+    async def parallel_loop(
+        self,
+        items: Sequence[Any],
+        variable: str,
+        limit: int | None,
+        body: Sequence[s.Statement],
+        env: _Env,
+    ) -> None:
         gate = asyncio.Semaphore(limit or max(1, len(items)))
         stopped = False
 
@@ -287,8 +302,9 @@ class Interpreter:
 
         await _all([one(item) for item in items])
 
-    async def timer(self, interval_ms: int, timeout_ms: int | None,
-                    body: Sequence[s.Statement], env: _Env) -> None:
+    async def timer(
+        self, interval_ms: int, timeout_ms: int | None, body: Sequence[s.Statement], env: _Env
+    ) -> None:
         started = self.clock.now()
         while True:
             await self.clock.sleep(interval_ms / 1000)
@@ -313,7 +329,9 @@ class Interpreter:
             args = coerce_args(self.library, definition, args)
             if definition.plugin == "builtin":
                 return run_activity(self.library, definition, args, self.context)
-            return await asyncio.to_thread(run_activity, self.library, definition, args, self.context)
+            return await asyncio.to_thread(
+                run_activity, self.library, definition, args, self.context
+            )
         try:
             return self.library.coerce(args[0], self.library.resolve(name))
         except ConversionError as error:
@@ -345,26 +363,38 @@ class Interpreter:
         body = arrow.body
         assert isinstance(body, s.Call)
         if arrow.head == "Transform.ForEach":
-            binding = _binding((arrow.head_args or ())[0])
-            results = []
-            for item in _items(await self.eval(binding.source, env)):
-                inner = _Env(env)
-                inner.values[binding.name] = item
-                inner.types[binding.name] = OBJECT
-                results.append(await self.call(body, inner, statement))
-            return results
+            return await self.transform(_binding((arrow.head_args or ())[0]), body, env, statement)
         head_args = list(arrow.head_args or ())
+        binding: s.Binding | None = None
+        items: Sequence[Any] = [None]
         if arrow.head == "Grid.ForEach":
             binding = _binding(head_args.pop(0))
             items = _items(await self.eval(binding.source, env))
-        else:
-            binding, items = None, [None]
         options = await self.eval(_expr(head_args[0]), env) if head_args else None
         results = await self.grid(body, binding, items, options, env, statement)
         return results if arrow.head == "Grid.ForEach" else results[0]
 
-    async def grid(self, call: s.Call, binding: s.Binding | None, items: Sequence[Any],
-                   options: ProcessingOptions | None, env: _Env, statement: s.Statement) -> list[Any]:
+    async def transform(
+        self, binding: s.Binding, call: s.Call, env: _Env, statement: s.Statement
+    ) -> list[Any]:
+        """Transform.ForEach: the call for each item, on the hub, in order."""
+        results = []
+        for item in _items(await self.eval(binding.source, env)):
+            inner = _Env(env)
+            inner.values[binding.name] = item
+            inner.types[binding.name] = OBJECT
+            results.append(await self.call(call, inner, statement))
+        return results
+
+    async def grid(
+        self,
+        call: s.Call,
+        binding: s.Binding | None,
+        items: Sequence[Any],
+        options: ProcessingOptions | None,
+        env: _Env,
+        statement: s.Statement,
+    ) -> list[Any]:
         definition = self.library.activities[call.name]
         encoded = []
         for item in items:
@@ -372,15 +402,22 @@ class Interpreter:
             if binding is not None:
                 inner.values[binding.name] = item
                 inner.types[binding.name] = OBJECT
-            args = coerce_args(self.library, definition, [await self.eval(_expr(a), inner) for a in call.args])
+            args = coerce_args(
+                self.library, definition, [await self.eval(_expr(a), inner) for a in call.args]
+            )
             params = [*definition.spec.params, *[None] * len(args)]
-            encoded.append([
-                self.library.encode(a, p.type if p is not None else OBJECT)
-                for a, p in zip(args, params[: len(args)], strict=True)
-            ])
+            encoded.append(
+                [
+                    self.library.encode(a, p.type if p is not None else OBJECT)
+                    for a, p in zip(args, params[: len(args)], strict=True)
+                ]
+            )
         line = statement.span.line
         request = MapRequest(
-            call.name, encoded, options, label=f"{self.checked.filename}:{line}: {statement_text(statement)}",
+            call.name,
+            encoded,
+            options,
+            label=f"{self.checked.filename}:{line}: {statement_text(statement)}",
             delegate=binding is None,
         )
 
@@ -392,7 +429,9 @@ class Interpreter:
             results = await self.executor.map(request, progress)
         except ItemFailed as failure:
             which = f"item {failure.index}" + (
-                f" ({binding.name} = {to_text(items[failure.index])})" if binding is not None else ""
+                f" ({binding.name} = {to_text(items[failure.index])})"
+                if binding is not None
+                else ""
             )
             raise self._failure(statement, f"{which} failed: {failure.message}") from None
         returns = definition.spec.returns
@@ -402,7 +441,12 @@ class Interpreter:
 
     async def eval(self, expr: s.Expr, env: _Env) -> Any:
         match expr:
-            case s.IntLiteral(value) | s.DecimalLiteral(value) | s.StringLiteral(value) | s.BoolLiteral(value):
+            case (
+                s.IntLiteral(value)
+                | s.DecimalLiteral(value)
+                | s.StringLiteral(value)
+                | s.BoolLiteral(value)
+            ):
                 return value
             case s.NullLiteral():
                 return None
@@ -476,7 +520,6 @@ def _default(type_: WitType) -> Any:
     """The value of a variable declared without one."""
     if type_.element is not None:
         return []
-    return {"Int": 0, "Long": 0, "Float": 0.0, "Double": 0.0, "Bool": False, "String": ""}.get(type_.name)
-
-
-
+    return {"Int": 0, "Long": 0, "Float": 0.0, "Double": 0.0, "Bool": False, "String": ""}.get(
+        type_.name
+    )

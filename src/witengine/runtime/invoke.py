@@ -73,7 +73,10 @@ def run_activity(
 def coerce_args(library: Library, definition: ActivityDef, args: Sequence[Any]) -> list[Any]:
     """Arguments converted to the activity's parameter types (implicit constructors)."""
     try:
-        return [library.coerce(a, p.type) for a, p in zip(args, _params(definition, len(args)), strict=True)]
+        return [
+            library.coerce(a, p.type)
+            for a, p in zip(args, _params(definition, len(args)), strict=True)
+        ]
     except ConversionError as error:
         raise ActivityError(f"{definition.name}: {error}") from None
 

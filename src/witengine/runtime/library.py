@@ -72,9 +72,7 @@ class Library:
                     f"activity '{activity.name}' is defined by both {other} and {activity.plugin}"
                 )
             self.activities[activity.name] = activity
-        self._by_class = {
-            t.python: t for t in self.types.values() if isinstance(t.python, type)
-        }
+        self._by_class = {t.python: t for t in self.types.values() if isinstance(t.python, type)}
 
     # ------------------------------------------------------------- Catalog
 
@@ -192,7 +190,9 @@ class Library:
             else:
                 items = [part.strip() for part in stripped.split(",")] if stripped else []
             return [
-                self.parse_text(i, type_.element) if isinstance(i, str) else self.coerce(i, type_.element)
+                self.parse_text(i, type_.element)
+                if isinstance(i, str)
+                else self.coerce(i, type_.element)
                 for i in items
             ]
         typedef = self.types.get(type_.name)

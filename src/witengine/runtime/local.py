@@ -98,8 +98,8 @@ class LocalExecutor:
         pending: dict[asyncio.Future[Any], int] = {}
         for start in range(0, total, size):
             chunk = list(request.items[start : start + size])
-            future: Future[Any] = pool.submit(_run_chunk, request.activity, chunk)
-            pending[asyncio.wrap_future(future, loop=loop)] = start
+            submitted: Future[Any] = pool.submit(_run_chunk, request.activity, chunk)
+            pending[asyncio.wrap_future(submitted, loop=loop)] = start
         results: list[Json] = [None] * total
         done = 0
         try:

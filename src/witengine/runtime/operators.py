@@ -125,8 +125,6 @@ def index(value: Any, position: Any) -> Any:
         raise OperatorError(f"an index must be a whole number, found {to_text(position)}")
     if isinstance(value, list | str | tuple):
         if not 0 <= position < len(value):
-            raise OperatorError(
-                f"index {position} is outside the collection of {len(value)} items"
-            )
+            raise OperatorError(f"index {position} is outside the collection of {len(value)} items")
         return value[position]
     raise OperatorError(f"{to_text(value)} cannot be indexed")

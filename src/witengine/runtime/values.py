@@ -12,6 +12,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import ClassVar
 
 from witengine.errors import WitError
 
@@ -27,10 +28,19 @@ class Color:
     b: int
     a: int = 255
 
-    _NAMES = {
-        "black": "#000000", "white": "#FFFFFF", "red": "#FF0000", "green": "#00FF00",
-        "blue": "#0000FF", "yellow": "#FFFF00", "cyan": "#00FFFF", "magenta": "#FF00FF",
-        "gray": "#808080", "grey": "#808080", "orange": "#FFA500", "transparent": "#00000000",
+    _NAMES: ClassVar[dict[str, str]] = {
+        "black": "#000000",
+        "white": "#FFFFFF",
+        "red": "#FF0000",
+        "green": "#00FF00",
+        "blue": "#0000FF",
+        "yellow": "#FFFF00",
+        "cyan": "#00FFFF",
+        "magenta": "#FF00FF",
+        "gray": "#808080",
+        "grey": "#808080",
+        "orange": "#FFA500",
+        "transparent": "#00000000",
     }
 
     @classmethod
@@ -116,7 +126,9 @@ def parse_datetime(text: str) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ConversionError(f"'{text}' is not a date and time; write 2026-11-23T08:30:00") from None
+        raise ConversionError(
+            f"'{text}' is not a date and time; write 2026-11-23T08:30:00"
+        ) from None
 
 
 def parse_guid(text: str) -> uuid.UUID:

@@ -140,7 +140,16 @@ def _same(value: Any) -> Any:
 
 
 def _spec(name: str, accepts: frozenset[str], summary: str, **members: WitType) -> TypeSpec:
-    nullable = name not in {"Int", "Long", "Float", "Double", "Bool", "DateTime", "TimeSpan", "Guid"}
+    nullable = name not in {
+        "Int",
+        "Long",
+        "Float",
+        "Double",
+        "Bool",
+        "DateTime",
+        "TimeSpan",
+        "Guid",
+    }
     return TypeSpec(name, accepts, members, nullable=nullable, summary=summary)
 
 
@@ -150,34 +159,97 @@ def builtin_types() -> list[TypeDef]:
         {*_NUMBERS, "Bool", "String", "DateTime", "TimeSpan", "Guid", "Color", "Blob"}
     )
     return [
-        TypeDef(_spec("Int", frozenset({"String", "Long"}), "32-bit whole number"),
-                int, _integer("Int", 32), _same, int),
-        TypeDef(_spec("Long", frozenset({"String", "Int"}), "64-bit whole number"),
-                int, _integer("Long", 64), _same, int),
-        TypeDef(_spec("Float", _NUMBERS | _TEXT, "floating-point number"),
-                float, _decimal, _same, float),
-        TypeDef(_spec("Double", _NUMBERS | _TEXT, "double-precision number"),
-                float, _decimal, _same, float),
+        TypeDef(
+            _spec("Int", frozenset({"String", "Long"}), "32-bit whole number"),
+            int,
+            _integer("Int", 32),
+            _same,
+            int,
+        ),
+        TypeDef(
+            _spec("Long", frozenset({"String", "Int"}), "64-bit whole number"),
+            int,
+            _integer("Long", 64),
+            _same,
+            int,
+        ),
+        TypeDef(
+            _spec("Float", _NUMBERS | _TEXT, "floating-point number"), float, _decimal, _same, float
+        ),
+        TypeDef(
+            _spec("Double", _NUMBERS | _TEXT, "double-precision number"),
+            float,
+            _decimal,
+            _same,
+            float,
+        ),
         TypeDef(_spec("Bool", _TEXT, "true or false"), bool, _bool, _same, bool),
         TypeDef(_spec("String", everything, "text", Length=INT), str, _text, _same, str),
-        TypeDef(_spec("DateTime", _TEXT, "date and time, ISO 8601"), dt.datetime,
-                _only(dt.datetime, parse_datetime, "DateTime"),
-                lambda v: v.isoformat(), parse_datetime),
-        TypeDef(_spec("TimeSpan", frozenset({"String", "Int", "Long"}),
-                      "duration: 0:01:30, 90s, or milliseconds", TotalSeconds=WitType("Double")),
-                dt.timedelta, _timespan, format_timespan, parse_timespan),
-        TypeDef(_spec("Guid", _TEXT, "unique identifier"), uuid.UUID,
-                _only(uuid.UUID, parse_guid, "Guid"), str, parse_guid),
-        TypeDef(_spec("Color", _TEXT, "#RRGGBB or #RRGGBBAA", R=INT, G=INT, B=INT, A=INT),
-                Color, _only(Color, Color.parse, "Color"), str, Color.parse),
-        TypeDef(_spec("Blob", _TEXT, "a file, by content (sha256)", Name=STRING, Size=LONG,
-                      Sha256=STRING),
-                Blob, _blob, _blob_json, _blob_from_json),
-        TypeDef(_spec("Object", everything | {"Tuple", "ProcessingOptions"}, "any value"),
-                object, _same, _same, _same),
-        TypeDef(_spec("Tuple", frozenset(), "fixed group of values: Item1, Item2, …"),
-                tuple, _same, _same, _same),
-        TypeDef(_spec("ProcessingOptions", _TEXT,
-                      'how Grid.ForEach spreads work: "Adaptive", "Balanced" or "Queued"'),
-                ProcessingOptions, _options, _options_json, _options_from_json),
+        TypeDef(
+            _spec("DateTime", _TEXT, "date and time, ISO 8601"),
+            dt.datetime,
+            _only(dt.datetime, parse_datetime, "DateTime"),
+            lambda v: v.isoformat(),
+            parse_datetime,
+        ),
+        TypeDef(
+            _spec(
+                "TimeSpan",
+                frozenset({"String", "Int", "Long"}),
+                "duration: 0:01:30, 90s, or milliseconds",
+                TotalSeconds=WitType("Double"),
+            ),
+            dt.timedelta,
+            _timespan,
+            format_timespan,
+            parse_timespan,
+        ),
+        TypeDef(
+            _spec("Guid", _TEXT, "unique identifier"),
+            uuid.UUID,
+            _only(uuid.UUID, parse_guid, "Guid"),
+            str,
+            parse_guid,
+        ),
+        TypeDef(
+            _spec("Color", _TEXT, "#RRGGBB or #RRGGBBAA", R=INT, G=INT, B=INT, A=INT),
+            Color,
+            _only(Color, Color.parse, "Color"),
+            str,
+            Color.parse,
+        ),
+        TypeDef(
+            _spec(
+                "Blob", _TEXT, "a file, by content (sha256)", Name=STRING, Size=LONG, Sha256=STRING
+            ),
+            Blob,
+            _blob,
+            _blob_json,
+            _blob_from_json,
+        ),
+        TypeDef(
+            _spec("Object", everything | {"Tuple", "ProcessingOptions"}, "any value"),
+            object,
+            _same,
+            _same,
+            _same,
+        ),
+        TypeDef(
+            _spec("Tuple", frozenset(), "fixed group of values: Item1, Item2, …"),
+            tuple,
+            _same,
+            _same,
+            _same,
+        ),
+        TypeDef(
+            _spec(
+                "ProcessingOptions",
+                _TEXT,
+                'how Grid.ForEach spreads work: "Adaptive", "Balanced" or "Queued"',
+            ),
+            ProcessingOptions,
+            _options,
+            _options_json,
+            _options_from_json,
+        ),
     ]

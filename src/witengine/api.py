@@ -1,0 +1,187 @@
+"""The Python API: check, format and run Wit scripts; everything the `wit` command does.
+
+from witengine import api
+result = asyncio.run(api.run_file("examples/primes.wit", {"n": "2000"}))
+print(result.status, result.variables["count"])
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from witengine.errors import ParameterError, WitError
+from witengine.lang.checker import CheckedJob, check_source
+from witengine.lang.errors import ScriptError
+from witengine.lang.parser import parse
+from witengine.lang.printer import format_source
+from witengine.lang.types import WitType
+from witengine.plugins.registry import default_library, discover
+from witengine.runtime.blobs import Blob, LocalBlobStore, safe_name
+from witengine.runtime.control import JobControl
+from witengine.runtime.events import EventSink, JobStatus
+from witengine.runtime.executor import Executor
+from witengine.runtime.interpreter import Interpreter, JobOutcome
+from witengine.runtime.invoke import ActivityContext
+from witengine.runtime.library import Json, Library
+from witengine.runtime.local import LocalExecutor
+from witengine.runtime.parameters import read_parameters
+from witengine.settings import Settings
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How a job ended, with its top-level variables as JSON (files as `{"blob", "path"}`)."""
+
+    status: JobStatus
+    error: str | None
+    variables: dict[str, Json] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status.value, "error": self.error, "variables": self.variables}
+
+
+def read_script(path: Path) -> str:
+    try:
+        return path.read_text("utf-8")
+    except FileNotFoundError:
+        raise WitError(f"{path}: no such file") from None
+    except UnicodeDecodeError as error:
+        raise WitError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except OSError as error:
+        raise WitError(f"{path}: cannot read: {error.strerror or error}") from None
+
+
+def check_file(path: Path, library: Library | None = None) -> CheckedJob:
+    """Parse and check a script file; ScriptError lists every problem."""
+    return check_source(read_script(path), library or default_library(), str(path))
+
+
+def format_text(source: str, filename: str = "<script>") -> str:
+    """The canonical text of a script, comments kept; ScriptError on a syntax error."""
+    return format_source(source, parse(source, filename))
+
+
+async def run_checked(
+    checked: CheckedJob,
+    parameters: Mapping[str, str],
+    *,
+    library: Library,
+    executor: Executor,
+    store: LocalBlobStore,
+    out_dir: Path | None = None,
+    events: EventSink | None = None,
+    control: JobControl | None = None,
+) -> JobResult:
+    """Run a checked job with text parameters; export result files into `out_dir`."""
+    arguments = read_parameters(checked, library, parameters, store)
+    with tempfile.TemporaryDirectory(prefix="wit-job-") as scratch:
+        context = ActivityContext(store, Path(scratch))
+        interpreter = Interpreter(
+            checked, library, executor, events=events, context=context, control=control
+        )
+        outcome = await interpreter.run(arguments)
+    return export(outcome, library, store, out_dir)
+
+
+async def run_file(
+    path: Path | str,
+    parameters: Mapping[str, str] | None = None,
+    *,
+    out_dir: Path | None = None,
+    events: EventSink | None = None,
+    settings: Settings | None = None,
+    workers: int | None = None,
+) -> JobResult:
+    """Check and run a script on this machine's cores; ScriptError or ParameterError before it
+    starts, a JobResult after."""
+    settings = settings or Settings.from_env()
+    library = default_library()
+    checked = check_file(Path(path), library)
+    store = LocalBlobStore(settings.blob_dir)
+    refs = [plugin.ref for plugin in discover()]
+    async with LocalExecutor(refs, settings.blob_dir, workers) as executor:
+        return await run_checked(
+            checked,
+            parameters or {},
+            library=library,
+            executor=executor,
+            store=store,
+            out_dir=out_dir,
+            events=events,
+        )
+
+
+def export(
+    outcome: JobOutcome, library: Library, store: LocalBlobStore, out_dir: Path | None
+) -> JobResult:
+    """The outcome as JSON; each file is copied into `out_dir` and named by its path there."""
+    exporter = _Exporter(store, out_dir)
+    variables = {
+        name: exporter.value(value, outcome.types[name], name, library)
+        for name, value in outcome.variables.items()
+    }
+    result = JobResult(
+        outcome.status, outcome.error, variables, {n: str(t) for n, t in outcome.types.items()}
+    )
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "results.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    return result
+
+
+class _Exporter:
+    def __init__(self, store: LocalBlobStore, out_dir: Path | None) -> None:
+        self.store = store
+        self.out_dir = out_dir
+        self.used: set[Path] = set()
+
+    def value(self, value: Any, type_: WitType, name: str, library: Library) -> Json:
+        if isinstance(value, Blob):
+            return self.blob(value, name)
+        if isinstance(value, list) and _holds_blobs(value):
+            element = type_.element or WitType("Object")
+            return [
+                self.value(item, element, f"{name}/{index:04d}", library)
+                for index, item in enumerate(value)
+            ]
+        return library.encode(value, type_)
+
+    def blob(self, blob: Blob, name: str) -> Json:
+        data: dict[str, Json] = {"blob": blob.sha256, "size": blob.size, "name": blob.name}
+        if self.out_dir is None:
+            data["path"] = None
+            return data
+        folder, _, stem = name.rpartition("/")
+        base = self.out_dir / folder if folder else self.out_dir
+        target = base / (safe_name(blob.name) if blob.name else safe_name(stem))
+        if target in self.used:
+            target = base / f"{safe_name(stem)}-{target.name}"
+        self.used.add(target)
+        base.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.store.path(blob), target)
+        data["path"] = str(target)
+        return data
+
+
+def _holds_blobs(items: list[Any]) -> bool:
+    return any(isinstance(i, Blob) or (isinstance(i, list) and _holds_blobs(i)) for i in items)
+
+
+__all__ = [
+    "JobResult",
+    "ParameterError",
+    "ScriptError",
+    "check_file",
+    "export",
+    "format_text",
+    "read_script",
+    "run_checked",
+    "run_file",
+]

@@ -1,0 +1,241 @@
+"""The `wit` command: check, format, run and list activities. Logic lives in `witengine.api`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="wit",
+    help="witengine: run Wit job scripts over a farm of ordinary computers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_FAILED = 1
+EXIT_SCRIPT_ERROR = 2
+EXIT_CANCELLED = 130
+
+
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+@app.command()
+def check(
+    files: Annotated[list[Path], typer.Argument(help="Wit scripts to check.")],
+) -> None:
+    """Check scripts without running them; exit 0 when clean, 2 with the errors otherwise."""
+    from witengine.api import check_file
+    from witengine.errors import WitError
+    from witengine.lang.errors import ScriptError
+    from witengine.plugins.registry import default_library
+
+    library = default_library()
+    failed = False
+    for path in files:
+        try:
+            check_file(path, library)
+        except ScriptError as error:
+            failed = True
+            count = len(error.diagnostics)
+            print(error.render())
+            print(f"{path}: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
+        except WitError as error:
+            failed = True
+            print(error)
+        else:
+            print(f"{path}: ok", file=sys.stderr)
+    raise typer.Exit(EXIT_SCRIPT_ERROR if failed else 0)
+
+
+@app.command()
+def fmt(
+    files: Annotated[list[Path], typer.Argument(help="Wit scripts to format in place.")],
+    check_only: Annotated[
+        bool, typer.Option("--check", help="Change nothing; exit 1 if a file is not canonical.")
+    ] = False,
+    stdout: Annotated[bool, typer.Option("--stdout", help="Print instead of rewriting.")] = False,
+) -> None:
+    """Rewrite scripts in canonical form (comments are kept)."""
+    from witengine.api import format_text, read_script
+    from witengine.errors import WitError
+    from witengine.lang.errors import ScriptError
+
+    status = 0
+    for path in files:
+        try:
+            source = read_script(path)
+            formatted = format_text(source, str(path))
+        except ScriptError as error:
+            print(error.render(), file=sys.stderr)
+            status = EXIT_SCRIPT_ERROR
+            continue
+        except WitError as error:
+            print(error, file=sys.stderr)
+            status = EXIT_SCRIPT_ERROR
+            continue
+        if stdout:
+            sys.stdout.write(formatted)
+        elif formatted != source:
+            if check_only:
+                print(f"{path}: would be reformatted", file=sys.stderr)
+                status = max(status, 1)
+            else:
+                path.write_text(formatted, "utf-8")
+                print(f"{path}: formatted", file=sys.stderr)
+    raise typer.Exit(status)
+
+
+@app.command(context_settings={"allow_extra_args": False})
+def run(
+    file: Annotated[Path, typer.Argument(help="The Wit script to run.")],
+    parameters: Annotated[
+        list[str] | None,
+        typer.Argument(help="Job parameters as name=value (collections: 1,2,3 or [1,2,3])."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for results (default wit-out/<Job>).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: status, error, variables.")
+    ] = False,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Processes to use (default: one per core).")
+    ] = None,
+) -> None:
+    """Run a job on this machine's cores; exit 0 only when it completes."""
+    from witengine.api import check_file
+    from witengine.errors import WitError
+    from witengine.lang.errors import ScriptError
+    from witengine.plugins.registry import default_library
+    from witengine.runtime.parameters import split_assignments
+
+    library = default_library()
+    try:
+        checked = check_file(file, library)
+        texts = split_assignments(parameters or [])
+    except ScriptError as error:
+        _early_failure(error.render(), as_json)
+    except WitError as error:
+        _early_failure(str(error), as_json)
+    out_dir = out if out is not None else Path("wit-out") / checked.name
+    try:
+        result = asyncio.run(_run(checked, texts, library, out_dir, as_json, workers))
+    except WitError as error:
+        _early_failure(str(error), as_json)
+    if as_json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        from witengine.cli.views import result_table
+
+        console = _stderr()
+        if result.variables:
+            from rich.console import Console
+
+            Console(highlight=False).print(result_table(result.variables, result.types))
+        if result.error:
+            console.print(f"[bold red]{result.status.value}[/bold red]: {result.error}")
+        else:
+            console.print(f"[green]{result.status.value}[/green]; results in {out_dir}")
+    codes = {"completed": 0, "cancelled": EXIT_CANCELLED}
+    raise typer.Exit(codes.get(result.status.value, EXIT_FAILED))
+
+
+def _early_failure(message: str, as_json: bool) -> Any:
+    if as_json:
+        print(json.dumps({"status": "failed", "error": message, "variables": {}}))
+    else:
+        print(message, file=sys.stderr)
+    raise typer.Exit(EXIT_SCRIPT_ERROR)
+
+
+async def _run(
+    checked: Any,
+    texts: dict[str, str],
+    library: Any,
+    out_dir: Path,
+    as_json: bool,
+    workers: int | None,
+) -> Any:
+    from witengine.api import run_checked
+    from witengine.plugins.registry import discover
+    from witengine.runtime.blobs import LocalBlobStore
+    from witengine.runtime.control import JobControl
+    from witengine.runtime.local import LocalExecutor
+    from witengine.settings import Settings
+
+    settings = Settings.from_env()
+    store = LocalBlobStore(settings.blob_dir)
+    refs = [plugin.ref for plugin in discover()]
+    control = JobControl()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, control.cancel)  # Ctrl-C cancels the job cleanly
+    try:
+        async with LocalExecutor(refs, settings.blob_dir, workers) as executor:
+            options: dict[str, Any] = {
+                "library": library,
+                "executor": executor,
+                "store": store,
+                "out_dir": out_dir,
+                "control": control,
+            }
+            if as_json:
+                return await run_checked(checked, texts, **options)
+            from witengine.cli.views import RunView
+
+            with RunView(_stderr()) as view:
+                return await run_checked(checked, texts, events=view.event, **options)
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+@app.command()
+def activities(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """List every activity and type that scripts can use, with signatures."""
+    from witengine.lang.forms import FORMS
+    from witengine.plugins.registry import default_library
+
+    library = default_library()
+    if as_json:
+        data = {
+            "forms": [f.spec.signature() for f in FORMS.values()],
+            "activities": [
+                {
+                    "name": a.name,
+                    "signature": a.spec.signature(),
+                    "plugin": a.plugin,
+                    "placement": a.spec.placement.value,
+                    "summary": a.spec.summary,
+                }
+                for a in library.activities.values()
+            ],
+            "types": [
+                {"name": t.name, "accepts": sorted(t.spec.accepts), "summary": t.spec.summary}
+                for t in library.types.values()
+            ],
+        }
+        print(json.dumps(data, indent=2))
+        return
+    from rich.console import Console
+
+    from witengine.cli.views import activities_tables
+
+    console = Console()
+    for table in activities_tables(library):
+        console.print(table)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,134 @@
+"""How the `wit` command shows things: progress bars, traces, result tables. Rich lives here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from witengine.lang.forms import FORMS
+from witengine.runtime.events import (
+    Event,
+    JobFinished,
+    JobPaused,
+    JobResumed,
+    ProgressReported,
+    TraceLogged,
+    ValuesReturned,
+)
+from witengine.runtime.library import Library
+
+
+class RunView:
+    """Live progress of a job: one bar per distributed statement, traces above the bars."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("items"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.bars: dict[int, TaskID] = {}
+
+    def __enter__(self) -> RunView:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def event(self, event: Event) -> None:
+        match event:
+            case ProgressReported(line, activity, done, total):
+                bar = self.bars.get(line)
+                if (
+                    bar is None
+                    or self.progress.tasks[bar].total != total
+                    or (done == 0 and self.progress.tasks[bar].finished)
+                ):
+                    bar = self.progress.add_task(f"line {line} {activity}", total=total)
+                    self.bars[line] = bar
+                self.progress.update(bar, completed=done)
+            case TraceLogged(line, message):
+                self.progress.console.print(f"[dim]line {line}[/dim] {escape(message)}")
+            case ValuesReturned(line, values):
+                shown = ", ".join(json.dumps(v) for v in values)
+                self.progress.console.print(
+                    f"[dim]line {line}[/dim] [cyan]return[/cyan] {escape(shown)}"
+                )
+            case JobPaused():
+                self.progress.console.print("[yellow]paused[/yellow]")
+            case JobResumed():
+                self.progress.console.print("[yellow]resumed[/yellow]")
+            case JobFinished():
+                pass
+            case _:
+                pass
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    if isinstance(value, dict) and "blob" in value:
+        return str(value.get("path") or f"sha256:{value['blob'][:12]}…")
+    text = json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list) and len(text) > limit:
+        return f"{len(value)} items: {text[: limit - 20]}…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def result_table(variables: dict[str, Any], types: dict[str, str]) -> Table:
+    table = Table(title="Results", show_lines=False)
+    table.add_column("variable", style="bold")
+    table.add_column("type", style="dim")
+    table.add_column("value")
+    for name, value in variables.items():
+        table.add_row(name, types.get(name, ""), escape(_short(value)))
+    return table
+
+
+def activities_tables(library: Library) -> Iterable[Table]:
+    forms = Table(title="Language forms")
+    forms.add_column("form", style="bold")
+    forms.add_column("kind", style="dim")
+    forms.add_column("meaning")
+    for form in FORMS.values():
+        forms.add_row(escape(form.spec.signature()), form.kind.value, form.spec.summary)
+    yield forms
+    activities = Table(title="Activities")
+    activities.add_column("signature", style="bold")
+    activities.add_column("plugin", style="dim")
+    activities.add_column("runs on", style="dim")
+    activities.add_column("meaning")
+    for activity in sorted(
+        library.activities.values(), key=lambda a: (a.plugin != "builtin", a.name)
+    ):
+        spec = activity.spec
+        activities.add_row(
+            escape(spec.signature()), activity.plugin, spec.placement.value, spec.summary
+        )
+    yield activities
+    types = Table(title="Types (each also has an …Collection)")
+    types.add_column("type", style="bold")
+    types.add_column("made from", style="dim")
+    types.add_column("meaning")
+    for typedef in library.types.values():
+        types.add_row(typedef.name, ", ".join(sorted(typedef.spec.accepts)), typedef.spec.summary)
+    yield types
