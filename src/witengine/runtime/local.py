@@ -43,11 +43,11 @@ class _Worker:
     context: ActivityContext | None = None
 
 
-def _start_worker(plugin_refs: Sequence[str], blob_root: str) -> None:
+def _start_worker(plugin_refs: Sequence[str], blob_root: str, scratch: str) -> None:
     from witengine.plugins.registry import library_from_refs
 
     _Worker.library = library_from_refs(plugin_refs)
-    work_dir = Path(tempfile.mkdtemp(prefix="wit-worker-"))
+    work_dir = Path(tempfile.mkdtemp(prefix="worker-", dir=scratch))
     _Worker.context = ActivityContext(LocalBlobStore(Path(blob_root)), work_dir)
 
 
@@ -73,15 +73,18 @@ class LocalExecutor:
         self.blob_root = blob_root
         self.workers = workers or usable_cores()
         self._pool: ProcessPoolExecutor | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            if self._scratch is None:
+                self._scratch = tempfile.TemporaryDirectory(prefix="wit-pool-")
             context = multiprocessing.get_context("forkserver")
             self._pool = ProcessPoolExecutor(
                 self.workers,
                 mp_context=context,
                 initializer=_start_worker,
-                initargs=(self.plugin_refs, str(self.blob_root)),
+                initargs=(self.plugin_refs, str(self.blob_root), self._scratch.name),
             )
         return self._pool
 
@@ -129,6 +132,9 @@ class LocalExecutor:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
 
     async def __aenter__(self) -> LocalExecutor:
         return self
