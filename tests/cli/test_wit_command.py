@@ -1,0 +1,279 @@
+"""The `wit` command as a user runs it: a real process, real files, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def wit(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "witengine", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "WIT_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def script(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def test_check_exits_0_for_a_clean_script(tmp_path: Path) -> None:
+    path = script(tmp_path, "ok.wit", 'Job:A() { Trace("hi"); }')
+    done = wit("check", str(path), cwd=tmp_path)
+    assert done.returncode == 0
+    assert "ok.wit: ok" in done.stderr
+
+
+def test_check_exits_2_and_prints_every_error_with_a_caret(tmp_path: Path) -> None:
+    path = script(
+        tmp_path,
+        "bad.wit",
+        """
+        Job:A(Long:n)
+        {
+            Bool:p = Compute.IsPrme(n);
+            Int:x = y;
+        }
+        """,
+    )
+    done = wit("check", str(path), cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == (
+        f"{path}:3:14: unknown activity 'Compute.IsPrme'\n"
+        "        Bool:p = Compute.IsPrme(n);\n"
+        "                 ^~~~~~~~~~~~~~\n"
+        "    did you mean 'Compute.IsPrime'?\n"
+        f"{path}:4:13: unknown variable 'y'\n"
+        "        Int:x = y;\n"
+        "                ^\n"
+    )
+    assert "2 errors" in done.stderr
+
+
+def test_check_names_a_missing_file(tmp_path: Path) -> None:
+    done = wit("check", "nowhere.wit", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "nowhere.wit: no such file" in done.stdout
+
+
+def test_fmt_check_reports_a_file_that_is_not_canonical_and_fmt_rewrites_it(tmp_path: Path) -> None:
+    path = script(tmp_path, "messy.wit", "Job:A(){~ keep me ~ Int:x=1+2*3;Trace( x );}\n")
+    checked = wit("fmt", "--check", str(path), cwd=tmp_path)
+    assert checked.returncode == 1
+    assert "would be reformatted" in checked.stderr
+    assert wit("fmt", str(path), cwd=tmp_path).returncode == 0
+    assert path.read_text() == (
+        "Job:A()\n{\n    ~ keep me ~\n    Int:x = 1 + 2 * 3;\n    Trace(x);\n}\n"
+    )
+    assert wit("fmt", "--check", str(path), cwd=tmp_path).returncode == 0
+
+
+def test_run_json_counts_primes_with_the_process_pool(tmp_path: Path, env: dict[str, str]) -> None:
+    root = Path(__file__).parents[2]
+    done = wit(
+        "run",
+        str(root / "examples/primes.wit"),
+        "n=2000",
+        "--json",
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "completed"
+    assert result["error"] is None
+    assert result["variables"]["count"] == 303
+    assert json.loads((tmp_path / "out/results.json").read_text()) == result
+
+
+def test_run_json_reports_a_failing_activity_with_its_line(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    path = script(
+        tmp_path,
+        "fail.wit",
+        """
+        Job:Failing()
+        {
+            Int:before = 1;
+            StringCollection:r = Grid.ForEach(m in ["fine", "boom"]) => Compute.Hash(m);
+            Compute.Fail("the sky fell");
+            Int:after = 2;
+        }
+        """,
+    )
+    done = wit("run", str(path), "--json", cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    result = json.loads(done.stdout)
+    assert result["status"] == "failed"
+    assert result["error"] == (
+        f'{path}:5: Compute.Fail: ComputeFailure: the sky fell (in: Compute.Fail("the sky fell");)'
+    )
+    assert result["variables"]["before"] == 1
+    assert len(result["variables"]["r"]) == 2
+    assert "after" not in result["variables"]
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        ("n=ten", "parameter 'n' (Long): 'ten' is not a whole number"),
+        ("m=3", "unknown parameter 'm'; Sum takes Long:n, IntCollection:ids"),
+        ("ids=1,x", "parameter 'ids' (IntCollection): 'x' is not a whole number"),
+        ("n", "'n' is not name=value"),
+    ],
+)
+def test_run_rejects_a_bad_parameter_before_starting(
+    tmp_path: Path, env: dict[str, str], argument: str, message: str
+) -> None:
+    path = script(tmp_path, "sum.wit", "Job:Sum(Long:n = 1, IntCollection:ids = [1]) { }")
+    done = wit("run", str(path), argument, "--json", cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    assert json.loads(done.stdout) == {"status": "failed", "error": message, "variables": {}}
+
+
+def test_run_reports_a_missing_parameter(tmp_path: Path, env: dict[str, str]) -> None:
+    path = script(tmp_path, "need.wit", "Job:Need(Long:n, String:name) { }")
+    done = wit("run", str(path), "--json", cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["error"] == "missing parameters: n=<Long>, name=<String>"
+
+
+@pytest.mark.parametrize("ids", ["1,2,3", "[1, 2, 3]"])
+def test_collection_parameters_read_as_comma_lists_or_json(
+    tmp_path: Path, env: dict[str, str], ids: str
+) -> None:
+    path = script(
+        tmp_path,
+        "total.wit",
+        """
+        Job:Total(IntCollection:ids, Bool:double = false, String:label = "sum")
+        {
+            Int:total = 0;
+            ForEach(i in ids) { total = total + i; }
+            If(double) { total = total * 2; }
+            String:text = Format("{0}={1}", label, total);
+        }
+        """,
+    )
+    done = wit(
+        "run", str(path), f"ids={ids}", "double=true", "label=all", "--json", cwd=tmp_path, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["variables"] == {"total": 12, "text": "all=12"}
+
+
+def test_files_go_in_as_paths_and_come_out_in_the_output_folder(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    source = tmp_path / "notes.txt"
+    source.write_text("first line\n")
+    path = script(
+        tmp_path,
+        "files.wit",
+        """
+        Job:Files(Blob:input)
+        {
+            String:text = Grid.Delegate => Compute.ReadText(input);
+            Blob:copy = Compute.WriteText(text + "second line\\n", "copy.txt");
+            BlobCollection:parts = Grid.ForEach(n in ["a.txt", "b.txt"]) => Compute.WriteText(n, n);
+        }
+        """,
+    )
+    out = tmp_path / "out"
+    done = wit(
+        "run", str(path), f"input={source}", "--json", "--out", str(out), cwd=tmp_path, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    variables = json.loads(done.stdout)["variables"]
+    assert variables["text"] == "first line\n"
+    assert Path(variables["copy"]["path"]).read_text() == "first line\nsecond line\n"
+    assert Path(variables["copy"]["path"]) == out / "copy.txt"
+    assert [Path(p["path"]).read_text() for p in variables["parts"]] == ["a.txt", "b.txt"]
+    assert (
+        variables["copy"]["blob"]
+        == __import__("hashlib").sha256(b"first line\nsecond line\n").hexdigest()
+    )
+
+
+def test_a_missing_input_file_is_named(tmp_path: Path, env: dict[str, str]) -> None:
+    path = script(tmp_path, "files.wit", "Job:Files(Blob:input) { }")
+    done = wit("run", str(path), "input=missing.png", "--json", cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["error"] == (
+        "parameter 'input' (Blob): cannot read 'missing.png': No such file or directory"
+    )
+
+
+def test_activities_lists_compute_signatures(tmp_path: Path) -> None:
+    done = wit("activities", "--json", cwd=tmp_path)
+    assert done.returncode == 0
+    data = json.loads(done.stdout)
+    signatures = {a["name"]: a["signature"] for a in data["activities"]}
+    assert signatures["Compute.IsPrime"] == "Compute.IsPrime(Long n) -> Bool"
+    assert signatures["Compute.Work"] == "Compute.Work(Double units) -> Double"
+    assert "Grid.ForEach(ProcessingOptions? options)" in data["forms"]
+    assert {"Int", "Color", "Blob", "ProcessingOptions"} <= {t["name"] for t in data["types"]}
+
+
+def test_ctrl_c_cancels_a_running_job(tmp_path: Path, env: dict[str, str]) -> None:
+    path = script(
+        tmp_path,
+        "slow.wit",
+        """
+        Job:Slow()
+        {
+            Int:started = 1;
+            IntCollection:waits = Grid.ForEach(i in Int.Range(0, 40)) => Compute.Sleep(500);
+        }
+        """,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "witengine", "run", str(path), "--json"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    # The pool has started once a worker process exists under this command.
+    while time.monotonic() < deadline and not _has_grandchildren(process.pid):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, _ = process.communicate(timeout=60)
+    assert process.returncode == 130
+    result = json.loads(stdout)
+    assert result["status"] == "cancelled"
+    assert result["variables"] == {"started": 1}
+
+
+def _has_grandchildren(pid: int) -> bool:
+    import psutil
+
+    return any(child.children() for child in psutil.Process(pid).children())
