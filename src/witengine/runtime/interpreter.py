@@ -9,7 +9,8 @@ file, line and statement.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +108,8 @@ class Interpreter:
         self.control = control or JobControl()
         self.context = context
         self.globals = _Env(None)
+        self._texts: dict[int, str] = {}
+        self._loop_depth = 0  # statement events are not emitted inside loop bodies
 
     # ------------------------------------------------------------- the job
 
@@ -178,18 +181,28 @@ class Interpreter:
         else:
             await self.control.checkpoint()
         line = statement.span.line
-        self.emit(StatementStarted(line, statement_text(statement)))
+        announce = self._loop_depth == 0
+        if announce:
+            self.emit(StatementStarted(line, self.text(statement)))
         try:
             await self._execute(statement, env)
         except (RunError, _Break, _Continue, JobCancelled, asyncio.CancelledError):
             raise
         except WitError as error:
             raise self._failure(statement, str(error)) from None
-        self.emit(StatementFinished(line))
+        if announce:
+            self.emit(StatementFinished(line))
+
+    def text(self, statement: s.Statement) -> str:
+        """The statement's one-line text, printed once per statement."""
+        key = id(statement)
+        if key not in self._texts:
+            self._texts[key] = statement_text(statement)
+        return self._texts[key]
 
     def _failure(self, statement: s.Statement, message: str) -> RunError:
         where = f"{self.checked.filename}:{statement.span.line}"
-        return RunError(f"{where}: {message} (in: {statement_text(statement)})")
+        return RunError(f"{where}: {message} (in: {self.text(statement)})")
 
     async def _execute(self, statement: s.Statement, env: _Env) -> None:
         match statement:
@@ -262,6 +275,24 @@ class Interpreter:
         body: Sequence[s.Statement],
         env: _Env,
     ) -> None:
+        with self._in_loop():
+            await self._loop(items, variable, body, env)
+
+    @contextmanager
+    def _in_loop(self) -> Iterator[None]:
+        self._loop_depth += 1
+        try:
+            yield
+        finally:
+            self._loop_depth -= 1
+
+    async def _loop(
+        self,
+        items: Sequence[Any] | range,
+        variable: str | None,
+        body: Sequence[s.Statement],
+        env: _Env,
+    ) -> None:
         for item in items:
             inner = _Env(env)
             if variable is not None:
@@ -300,9 +331,16 @@ class Interpreter:
                 except _Break:
                     stopped = True
 
-        await _all([one(item) for item in items])
+        with self._in_loop():
+            await _all([one(item) for item in items])
 
     async def timer(
+        self, interval_ms: int, timeout_ms: int | None, body: Sequence[s.Statement], env: _Env
+    ) -> None:
+        with self._in_loop():
+            await self._timer(interval_ms, timeout_ms, body, env)
+
+    async def _timer(
         self, interval_ms: int, timeout_ms: int | None, body: Sequence[s.Statement], env: _Env
     ) -> None:
         started = self.clock.now()
@@ -417,7 +455,7 @@ class Interpreter:
             call.name,
             encoded,
             options,
-            label=f"{self.checked.filename}:{line}: {statement_text(statement)}",
+            label=f"{self.checked.filename}:{line}: {self.text(statement)}",
             delegate=binding is None,
         )
 

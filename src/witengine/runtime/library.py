@@ -102,6 +102,11 @@ class Library:
 
     def coerce(self, value: Any, target: WitType) -> Any:
         """`value` as a value of `target`: as it is, widened, or through target's constructor."""
+        exact = _EXACT.get(target.name)
+        if exact is not None and type(value) is exact[0]:
+            low, high = exact[1], exact[2]
+            if low is None or high is None or low <= value <= high:
+                return value
         if value is None or target.name in ("Object", "?"):
             if value is None and target.name in _NOT_NULL:
                 raise ConversionError(f"null cannot be a {target}")
@@ -201,6 +206,15 @@ class Library:
         return self.coerce(text, type_)
 
 
+# Values already of their target's Python type (and range) need no conversion: the common case.
+_EXACT: dict[str, tuple[type, int | None, int | None]] = {
+    "Int": (int, -(2**31), 2**31 - 1),
+    "Long": (int, -(2**63), 2**63 - 1),
+    "Double": (float, None, None),
+    "Float": (float, None, None),
+    "String": (str, None, None),
+    "Bool": (bool, None, None),
+}
 _NOT_NULL = frozenset({"Int", "Long", "Float", "Double", "Bool", "DateTime", "TimeSpan", "Guid"})
 _RANGE_CHECKED = frozenset({"Int", "Long"})
 _NATIVE: tuple[tuple[type, str], ...] = (
