@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from witengine.errors import PluginError
 from witengine.lang.types import ActivitySpec, TypeSpec, WitType, collection_of
@@ -105,7 +105,7 @@ class Library:
         exact = _EXACT.get(target.name)
         if exact is not None and type(value) is exact[0]:
             low, high = exact[1], exact[2]
-            if low is None or high is None or low <= value <= high:
+            if low is None or high is None or low <= cast(int, value) <= high:
                 return value
         if value is None or target.name in ("Object", "?"):
             if value is None and target.name in _NOT_NULL:
