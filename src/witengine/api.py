@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from witengine.client import HubClient, HubError
 from witengine.errors import ParameterError, WitError
 from witengine.lang.checker import CheckedJob, check_source
 from witengine.lang.errors import ScriptError
@@ -22,9 +23,10 @@ from witengine.lang.parser import parse
 from witengine.lang.printer import format_source
 from witengine.lang.types import WitType
 from witengine.plugins.registry import default_library, discover
+from witengine.protocol import BlobRef, JobDetail, SubmitJob
 from witengine.runtime.blobs import Blob, LocalBlobStore, safe_name
 from witengine.runtime.control import JobControl
-from witengine.runtime.events import EventSink, JobStatus
+from witengine.runtime.events import EventSink, JobStatus, event_from_json
 from witengine.runtime.executor import Executor
 from witengine.runtime.interpreter import Interpreter, JobOutcome
 from witengine.runtime.invoke import ActivityContext
@@ -122,25 +124,43 @@ def export(
     outcome: JobOutcome, library: Library, store: LocalBlobStore, out_dir: Path | None
 ) -> JobResult:
     """The outcome as JSON; each file is copied into `out_dir` and named by its path there."""
-    exporter = _Exporter(store, out_dir)
-    variables = {
-        name: exporter.value(value, outcome.types[name], name, library)
-        for name, value in outcome.variables.items()
-    }
-    result = JobResult(
-        outcome.status, outcome.error, variables, {n: str(t) for n, t in outcome.types.items()}
-    )
+    variables, files = plan_export(outcome.variables, outcome.types, library, out_dir)
+    for blob, target in files:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(store.path(blob), target)
+    return _result(outcome.status, outcome.error, variables, outcome.types, out_dir)
+
+
+def _result(
+    status: JobStatus,
+    error: str | None,
+    variables: dict[str, Json],
+    types: Mapping[str, WitType],
+    out_dir: Path | None,
+) -> JobResult:
+    result = JobResult(status, error, variables, {n: str(t) for n, t in types.items()})
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "results.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result
 
 
+def plan_export(
+    values: Mapping[str, Any], types: Mapping[str, WitType], library: Library, out_dir: Path | None
+) -> tuple[dict[str, Json], list[tuple[Blob, Path]]]:
+    """Variables as JSON, files as `{"blob", "path"}`, and which blob goes to which path."""
+    exporter = _Exporter(out_dir)
+    variables = {
+        name: exporter.value(value, types[name], name, library) for name, value in values.items()
+    }
+    return variables, exporter.files
+
+
 class _Exporter:
-    def __init__(self, store: LocalBlobStore, out_dir: Path | None) -> None:
-        self.store = store
+    def __init__(self, out_dir: Path | None) -> None:
         self.out_dir = out_dir
         self.used: set[Path] = set()
+        self.files: list[tuple[Blob, Path]] = []
 
     def value(self, value: Any, type_: WitType, name: str, library: Library) -> Json:
         if isinstance(value, Blob):
@@ -164,8 +184,7 @@ class _Exporter:
         if target in self.used:
             target = base / f"{safe_name(stem)}-{target.name}"
         self.used.add(target)
-        base.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.store.path(blob), target)
+        self.files.append((blob, target))
         data["path"] = str(target)
         return data
 
@@ -174,14 +193,79 @@ def _holds_blobs(items: list[Any]) -> bool:
     return any(isinstance(i, Blob) or (isinstance(i, list) and _holds_blobs(i)) for i in items)
 
 
+# ----------------------------------------------------------------- on a hub
+
+
+async def run_on_hub(
+    hub_url: str,
+    path: Path | str,
+    parameters: Mapping[str, str] | None = None,
+    *,
+    out_dir: Path | None = None,
+    events: EventSink | None = None,
+    on_submitted: Callable[[HubClient, str], None] | None = None,
+    library: Library | None = None,
+) -> JobResult:
+    """Check a script here, send it (and its files) to a hub, follow it, fetch its results."""
+    library = library or default_library()
+    checked = check_file(Path(path), library)
+    texts = dict(parameters or {})
+    async with HubClient(hub_url) as client:
+        files: dict[str, BlobRef | list[BlobRef]] = {}
+        for param in checked.parameters:
+            if param.name in texts and _is_blob_type(param.type):
+                text = texts.pop(param.name)
+                if param.type.element is None:
+                    files[param.name] = await client.upload(Path(text).expanduser())
+                else:
+                    paths = [p.strip() for p in text.split(",") if p.strip()]
+                    files[param.name] = [await client.upload(Path(p).expanduser()) for p in paths]
+        try:
+            summary = await client.submit(
+                SubmitJob(script=checked.source, filename=str(path), parameters=texts, files=files)
+            )
+        except HubError as error:
+            if error.status == 400:
+                raise ParameterError(str(error)) from None
+            raise
+        if on_submitted is not None:
+            on_submitted(client, summary.id)
+        async for data in client.events(summary.id):
+            event = event_from_json(data)
+            if event is not None and events is not None:
+                events(event)
+        detail = await client.job(summary.id)
+        return await fetch_results(client, detail, library, out_dir)
+
+
+async def fetch_results(
+    client: HubClient, detail: JobDetail, library: Library, out_dir: Path | None
+) -> JobResult:
+    """A finished job's variables, with its files downloaded into `out_dir`."""
+    types = {name: library.resolve(type_name) for name, type_name in detail.types.items()}
+    values = {
+        name: library.decode(data, types[name]) for name, data in (detail.variables or {}).items()
+    }
+    variables, files = plan_export(values, types, library, out_dir)
+    for blob, target in files:
+        await client.download(blob.sha256, target)
+    return _result(JobStatus(detail.status), detail.error, variables, types, out_dir)
+
+
+def _is_blob_type(type_: WitType) -> bool:
+    return type_.name == "Blob" or (type_.element is not None and type_.element.name == "Blob")
+
+
 __all__ = [
     "JobResult",
     "ParameterError",
     "ScriptError",
     "check_file",
     "export",
+    "fetch_results",
     "format_text",
     "read_script",
     "run_checked",
     "run_file",
+    "run_on_hub",
 ]

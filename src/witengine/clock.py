@@ -29,3 +29,8 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+
+def wall_time() -> float:
+    """Seconds since the epoch, for timestamps people read (never for measuring time)."""
+    return time.time()

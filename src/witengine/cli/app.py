@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -109,11 +110,28 @@ def run(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: status, error, variables.")
     ] = False,
+    hub: Annotated[
+        str | None,
+        typer.Option(
+            "--hub", help="Run on this hub (default: $WIT_HUB, else a farm started here)."
+        ),
+    ] = None,
+    nodes: Annotated[
+        int | None,
+        typer.Option("--nodes", help="Nodes of the farm started here (default: one per core)."),
+    ] = None,
+    local: Annotated[
+        bool, typer.Option("--local", help="No hub: run in a process pool inside this command.")
+    ] = False,
     workers: Annotated[
-        int | None, typer.Option("--workers", help="Processes to use (default: one per core).")
+        int | None, typer.Option("--workers", help="With --local: processes (default: cores).")
     ] = None,
 ) -> None:
-    """Run a job on this machine's cores; exit 0 only when it completes."""
+    """Run a job and write its results; exit 0 only when it completes.
+
+    Without --hub (and no WIT_HUB), a hub and one node per core start on this machine for the
+    length of the command.
+    """
     from witengine.api import check_file
     from witengine.errors import WitError
     from witengine.lang.errors import ScriptError
@@ -129,10 +147,18 @@ def run(
     except WitError as error:
         _early_failure(str(error), as_json)
     out_dir = out if out is not None else Path("wit-out") / checked.name
+    url = hub or os.environ.get("WIT_HUB")
     try:
-        result = asyncio.run(_run(checked, texts, library, out_dir, as_json, workers))
+        if local:
+            result = asyncio.run(_run_local(checked, texts, library, out_dir, as_json, workers))
+        else:
+            result = asyncio.run(_run_farm(file, texts, url, nodes, out_dir, as_json))
     except WitError as error:
         _early_failure(str(error), as_json)
+    _report(result, out_dir, as_json)
+
+
+def _report(result: Any, out_dir: Path, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:
@@ -159,7 +185,69 @@ def _early_failure(message: str, as_json: bool) -> Any:
     raise typer.Exit(EXIT_SCRIPT_ERROR)
 
 
-async def _run(
+async def _run_farm(
+    file: Path,
+    texts: dict[str, str],
+    url: str | None,
+    nodes: int | None,
+    out_dir: Path,
+    as_json: bool,
+) -> Any:
+    from contextlib import AsyncExitStack
+
+    from witengine.api import run_on_hub
+    from witengine.embedded import embedded_farm
+    from witengine.runtime.local import usable_cores
+
+    loop = asyncio.get_running_loop()
+    submitted: list[Any] = []
+    pending: set[asyncio.Task[Any]] = set()
+    interrupts = 0
+
+    def interrupt() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if not submitted or interrupts > 1:
+            if submitted and url:
+                print(f"\nleaving job {submitted[1]} running on {url}", file=sys.stderr)
+            main_task.cancel()
+            return
+        client, job_id = submitted
+        note = "; Ctrl-C again to leave it running and quit" if url else ""
+        print(f"\ncancelling job {job_id}{note}", file=sys.stderr)
+        pending.add(loop.create_task(client.act(job_id, "cancel")))
+
+    async def go() -> Any:
+        async with AsyncExitStack() as stack:
+            hub_url = url
+            if hub_url is None:
+                count = nodes or usable_cores()
+                if not as_json:
+                    print(f"starting a hub and {count} node(s) on this machine…", file=sys.stderr)
+                farm = await stack.enter_async_context(embedded_farm(count))
+                hub_url = farm.url
+            options: dict[str, Any] = {
+                "out_dir": out_dir,
+                "on_submitted": lambda client, job_id: submitted.extend([client, job_id]),
+            }
+            if as_json:
+                return await run_on_hub(hub_url, file, texts, **options)
+            from witengine.cli.views import RunView
+
+            with RunView(_stderr()) as view:
+                return await run_on_hub(hub_url, file, texts, events=view.event, **options)
+
+    main_task = asyncio.ensure_future(go())
+    loop.add_signal_handler(signal.SIGINT, interrupt)
+    try:
+        return await main_task
+    except asyncio.CancelledError:
+        raise typer.Exit(EXIT_CANCELLED) from None
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _run_local(
     checked: Any,
     texts: dict[str, str],
     library: Any,
@@ -235,6 +323,16 @@ def activities(
     console = Console()
     for table in activities_tables(library):
         console.print(table)
+
+
+def _register_farm_commands() -> None:
+    from witengine.cli import farm
+
+    for command in (farm.hub, farm.node, farm.nodes, farm.jobs, farm.job, farm.cancel):
+        app.command()(command)
+
+
+_register_farm_commands()
 
 
 def main() -> None:

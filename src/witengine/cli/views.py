@@ -132,3 +132,64 @@ def activities_tables(library: Library) -> Iterable[Table]:
     for typedef in library.types.values():
         types.add_row(typedef.name, ", ".join(sorted(typedef.spec.accepts)), typedef.spec.summary)
     yield types
+
+
+def _bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def nodes_table(nodes: Iterable[Any]) -> Table:
+    table = Table(title="Nodes")
+    for column in (
+        "name",
+        "state",
+        "slots",
+        "os",
+        "cpu",
+        "cores",
+        "ram",
+        "gpus",
+        "software",
+        "running",
+        "done",
+        "id",
+    ):
+        table.add_column(column)
+    for node in nodes:
+        caps = node.capabilities
+        software = ", ".join(f"{k} {v}" for k, v in sorted(caps.software.items()))
+        gpus = ", ".join(g.name for g in caps.gpus) or "-"
+        colour = {"online": "green", "busy": "cyan", "offline": "dim"}.get(node.state, "")
+        table.add_row(
+            node.name,
+            f"[{colour}]{node.state}[/{colour}]",
+            str(node.slots),
+            f"{caps.os} {caps.arch}",
+            escape(caps.cpu_model),
+            str(caps.cores),
+            _bytes(caps.ram_bytes),
+            escape(gpus),
+            escape(software),
+            str(node.running),
+            str(node.done),
+            node.id,
+        )
+    return table
+
+
+def jobs_table(jobs: Iterable[Any]) -> Table:
+    import datetime as dt
+
+    table = Table(title="Jobs")
+    for column in ("id", "name", "status", "progress", "created", "error"):
+        table.add_column(column)
+    for job in jobs:
+        created = dt.datetime.fromtimestamp(job.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        progress = f"{job.progress.done}/{job.progress.total}" if job.progress.total else ""
+        table.add_row(job.id, job.name, job.status, progress, created, escape(job.error or ""))
+    return table

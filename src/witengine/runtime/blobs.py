@@ -10,9 +10,10 @@ import hashlib
 import io
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from witengine.errors import WitError
 
@@ -45,6 +46,15 @@ def safe_name(name: str) -> str:
     base = re.split(r"[\\/]", name)[-1]
     cleaned = re.sub(r"[^A-Za-z0-9._ -]", "_", base).strip(" .")
     return cleaned[:200] or "blob"
+
+
+def blobs_in(value: Any) -> Iterator[Blob]:
+    """Every Blob inside a value (in lists and tuples too)."""
+    if isinstance(value, Blob):
+        yield value
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from blobs_in(item)
 
 
 class BlobStore(Protocol):

@@ -84,9 +84,39 @@ EventSink = Callable[[Event], None]
 
 def event_kind(event: Event) -> str:
     """`StatementStarted` -> `statement_started`."""
-    name = type(event).__name__
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    return event_kind_of(type(event))
 
 
 def event_to_json(event: Event) -> dict[str, Any]:
     return {"kind": event_kind(event), **dataclasses.asdict(event)}
+
+
+def event_from_json(data: dict[str, Any]) -> Event | None:
+    """The event a JSON object stands for, or None for kinds this version does not know."""
+    kinds: dict[str, type[Any]] = {
+        event_kind_of(cls): cls
+        for cls in (
+            StatementStarted,
+            StatementFinished,
+            TraceLogged,
+            ValuesReturned,
+            ProgressReported,
+            JobPaused,
+            JobResumed,
+            JobFinished,
+        )
+    }
+    found = kinds.get(str(data.get("kind")))
+    if found is None:
+        return None
+    fields = {f.name for f in dataclasses.fields(found)}
+    values = {k: v for k, v in data.items() if k in fields}
+    if found is JobFinished:
+        values["status"] = JobStatus(values["status"])
+    event: Event = found(**values)
+    return event
+
+
+def event_kind_of(cls: type[Any]) -> str:
+    """`StatementStarted` -> `statement_started`."""
+    return "".join("_" + c.lower() if c.isupper() else c for c in cls.__name__).lstrip("_")

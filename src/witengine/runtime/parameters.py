@@ -32,14 +32,24 @@ def read_parameters(
     library: Library,
     texts: Mapping[str, str],
     files: BlobStore | None = None,
+    given: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Values for the job's parameters from their text; ParameterError names any bad one.
 
     With `files`, a Blob parameter's text is a path (a BlobCollection's, a comma list of paths):
-    the file is stored and the parameter holds its Blob.
+    the file is stored and the parameter holds its Blob. `given` holds values already made (such
+    as Blobs a client uploaded), checked against the declared types like the rest.
     """
     declared = {p.name: p for p in checked.parameters}
     values: dict[str, Any] = {}
+    for name, value in (given or {}).items():
+        param = declared.get(name)
+        if param is None:
+            raise ParameterError(f"unknown parameter '{name}'")
+        try:
+            values[name] = library.coerce(value, param.type)
+        except ConversionError as error:
+            raise ParameterError(f"parameter '{name}' ({param.type}): {error}") from None
     for name, text in texts.items():
         param = declared.get(name)
         if param is None:

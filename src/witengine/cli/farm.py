@@ -1,0 +1,210 @@
+"""`wit hub`, `wit node` and the commands that look at a hub: nodes, jobs, job, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from witengine.cli.views import jobs_table, nodes_table
+
+HubOption = Annotated[
+    str | None, typer.Option("--hub", help="The hub's URL (default: $WIT_HUB).", show_default=False)
+]
+
+
+def hub_url(hub: str | None) -> str:
+    url = hub or os.environ.get("WIT_HUB")
+    if not url:
+        print("no hub given: pass --hub URL or set WIT_HUB", file=sys.stderr)
+        raise typer.Exit(2)
+    return url
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def hub(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 7310,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Where the hub keeps jobs, results and files.")
+    ] = Path("~/.local/share/witengine/hub"),
+    advertise: Annotated[
+        bool, typer.Option("--advertise/--no-advertise", help="Announce the hub over mDNS.")
+    ] = True,
+    lease: Annotated[float, typer.Option(help="Seconds a batch is leased to a node.")] = 30.0,
+    heartbeat: Annotated[float, typer.Option(help="Seconds between node heartbeats.")] = 5.0,
+    grace: Annotated[
+        float, typer.Option(help="Seconds a disconnected node may take to come back.")
+    ] = 5.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run a hub: it stores jobs, runs them and hands their tasks to nodes."""
+    import uvicorn
+
+    from witengine.hub.app import create_app
+    from witengine.hub.settings import HubSettings
+
+    _logging(verbose)
+    listener = socket.create_server((host, port), reuse_port=False)
+    actual = listener.getsockname()[1]
+    settings = HubSettings(
+        data_dir=data_dir.expanduser(),
+        host=host,
+        port=actual,
+        lease_seconds=lease,
+        heartbeat_seconds=heartbeat,
+        grace_seconds=grace,
+        advertise=advertise,
+    )
+    app = create_app(settings)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws_max_size=1 << 30)
+    server = uvicorn.Server(config)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    print(
+        f"witengine hub listening on http://{shown}:{actual} (data in {settings.data_dir})",
+        flush=True,
+    )
+    asyncio.run(server.serve(sockets=[listener]))
+
+
+def node(
+    hub: HubOption = None,
+    name: Annotated[str | None, typer.Option(help="Name shown on the hub.")] = None,
+    slots: Annotated[int, typer.Option(help="Batches to run at once.")] = 1,
+    cache_dir: Annotated[
+        Path, typer.Option("--cache-dir", help="Where this node keeps files and work.")
+    ] = Path("~/.cache/witengine/node"),
+    discover_seconds: Annotated[
+        float, typer.Option(help="How long to look for a hub over mDNS without --hub.")
+    ] = 10.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run a node: it connects out to a hub and does the work it is given."""
+    from witengine.node.agent import Agent, NodeSettings
+    from witengine.node.probe import probe_capabilities
+    from witengine.plugins.registry import build_library, discover
+    from witengine.protocol import PluginInfo
+
+    _logging(verbose)
+    url = hub or os.environ.get("WIT_HUB")
+    if not url:
+        from witengine.node.discovery import find_hub
+
+        print(
+            f"looking for a hub on the local network for {discover_seconds:g} s…", file=sys.stderr
+        )
+        url = asyncio.run(find_hub(discover_seconds))
+        if url is None:
+            print("no hub found; pass --hub URL", file=sys.stderr)
+            raise typer.Exit(2)
+    plugins = discover()
+    settings = NodeSettings(
+        hub_url=url,
+        name=name or socket.gethostname(),
+        slots=slots,
+        cache_dir=cache_dir.expanduser(),
+        plugin_refs=tuple(p.ref for p in plugins),
+    )
+    agent = Agent(
+        settings,
+        build_library(plugins),
+        [PluginInfo(name=p.name, version=p.version) for p in plugins],
+        probe_capabilities(),
+    )
+    print(f"witengine node {settings.name} working for {url}", file=sys.stderr, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(agent.run())
+
+
+def nodes(
+    hub: HubOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the hub's nodes: state, hardware, software, work done."""
+    from witengine.client import HubClient
+
+    async def fetch() -> Any:
+        async with HubClient(hub_url(hub)) as client:
+            return await client.nodes()
+
+    found = _call(fetch())
+    if as_json:
+        print(json.dumps([n.model_dump() for n in found]))
+        return
+    from rich.console import Console
+
+    Console().print(nodes_table(found))
+
+
+def jobs(
+    hub: HubOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the hub's jobs, newest first."""
+    from witengine.client import HubClient
+
+    async def fetch() -> Any:
+        async with HubClient(hub_url(hub)) as client:
+            return await client.jobs()
+
+    found = _call(fetch())
+    if as_json:
+        print(json.dumps([j.model_dump() for j in found]))
+        return
+    from rich.console import Console
+
+    Console().print(jobs_table(found))
+
+
+def job(
+    job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
+    hub: HubOption = None,
+) -> None:
+    """Show one job: status, progress, error and results."""
+    from witengine.client import HubClient
+
+    async def fetch() -> Any:
+        async with HubClient(hub_url(hub)) as client:
+            return await client.job(job_id)
+
+    print(json.dumps(_call(fetch()).model_dump(), indent=2))
+
+
+def cancel(
+    job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
+    hub: HubOption = None,
+) -> None:
+    """Cancel a job: its tasks stop on the nodes and late results are ignored."""
+    from witengine.client import HubClient
+
+    async def act() -> Any:
+        async with HubClient(hub_url(hub)) as client:
+            return await client.act(job_id, "cancel")
+
+    summary = _call(act())
+    print(f"{summary.id}: {summary.status}")
+
+
+def _call(coroutine: Any) -> Any:
+    from witengine.client import HubError
+
+    try:
+        return asyncio.run(coroutine)
+    except HubError as error:
+        print(error, file=sys.stderr)
+        raise typer.Exit(1) from None

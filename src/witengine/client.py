@@ -1,0 +1,174 @@
+"""Talking to a hub from Python: upload files, submit jobs, follow them, fetch their results.
+
+`HubClient` is what the CLI uses for `wit run --hub`, `wit jobs`, `wit nodes` and the rest, and
+what any program can use. Files go up by content: the client asks whether the hub has a digest
+and sends only what it lacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from httpx_sse import aconnect_sse
+
+from witengine.errors import WitError
+from witengine.protocol import API_PREFIX, BlobRef, JobDetail, JobSummary, NodeSummary, SubmitJob
+
+log = logging.getLogger(__name__)
+CHUNK = 1 << 20
+
+
+class HubError(WitError):
+    """The hub refused a request or could not be reached; the message says why."""
+
+    def __init__(self, message: str, status: int = 0, body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class HubClient:
+    def __init__(self, url: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.http = httpx.AsyncClient(
+            base_url=self.url + API_PREFIX,
+            timeout=httpx.Timeout(30.0, read=300.0),
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> HubClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise HubError(f"cannot reach the hub at {self.url}: {error}") from None
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                detail = body.get("detail", response.text) if isinstance(body, dict) else body
+            except ValueError:
+                body, detail = None, response.text
+            raise HubError(str(detail), response.status_code, body)
+        return response
+
+    async def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = (await self._request("GET", "/health")).json()
+        return result
+
+    async def upload(self, path: Path) -> BlobRef:
+        """Send a file unless the hub has its content already."""
+        try:
+            sha256, size = await asyncio.to_thread(file_digest, path)
+        except OSError as error:
+            raise HubError(f"cannot read '{path}': {error.strerror or error}") from None
+        head = await self.http.head(f"/blobs/{sha256}")
+        if head.status_code != 200:
+
+            async def body() -> AsyncIterator[bytes]:
+                with path.open("rb") as handle:
+                    while chunk := handle.read(CHUNK):
+                        yield chunk
+
+            await self._request("PUT", f"/blobs/{sha256}", content=body())
+        return BlobRef(sha256=sha256, size=size, name=path.name)
+
+    async def download(self, sha256: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".part")
+        async with self.http.stream("GET", f"/blobs/{sha256}") as response:
+            if response.status_code != 200:
+                raise HubError(f"cannot download blob {sha256}: {response.status_code}")
+            with partial.open("wb") as handle:
+                async for chunk in response.aiter_bytes(CHUNK):
+                    handle.write(chunk)
+        if (await asyncio.to_thread(file_digest, partial))[0] != sha256:
+            partial.unlink()
+            raise HubError(f"blob {sha256} arrived corrupted")
+        partial.replace(target)
+
+    async def submit(self, job: SubmitJob) -> JobSummary:
+        response = await self._request("POST", "/jobs", json=job.model_dump())
+        return JobSummary.model_validate(response.json())
+
+    async def job(self, job_id: str) -> JobDetail:
+        return JobDetail.model_validate((await self._request("GET", f"/jobs/{job_id}")).json())
+
+    async def jobs(self, limit: int = 100) -> list[JobSummary]:
+        data = (await self._request("GET", "/jobs", params={"limit": limit})).json()
+        return [JobSummary.model_validate(j) for j in data]
+
+    async def nodes(self) -> list[NodeSummary]:
+        data = (await self._request("GET", "/nodes")).json()
+        return [NodeSummary.model_validate(n) for n in data]
+
+    async def act(self, job_id: str, action: str) -> JobSummary:
+        """`cancel`, `pause` or `resume` a job."""
+        response = await self._request("POST", f"/jobs/{job_id}/{action}")
+        return JobSummary.model_validate(response.json())
+
+    async def events(self, job_id: str, after: int = 0) -> AsyncIterator[dict[str, Any]]:
+        """The job's events until it ends, reconnecting (from the last one seen) when cut off."""
+        import json
+
+        seen = after
+        failures = 0
+        while True:
+            try:
+                async with aconnect_sse(
+                    self.http,
+                    "GET",
+                    f"/jobs/{job_id}/events",
+                    params={"after": seen},
+                    timeout=httpx.Timeout(30.0, read=None),
+                ) as source:
+                    if source.response.status_code >= 400:
+                        await source.response.aread()
+                        raise HubError(
+                            f"no events for job {job_id}: {source.response.text}",
+                            source.response.status_code,
+                        )
+                    async for event in source.aiter_sse():
+                        if not event.data:
+                            continue
+                        if event.id and event.id.isdigit():
+                            seen = int(event.id)
+                        failures = 0
+                        data: dict[str, Any] = json.loads(event.data)
+                        yield data
+                        if data.get("kind") == "job_finished":
+                            return
+                job = await self.job(job_id)
+                if job.status in ("completed", "failed", "cancelled"):
+                    return
+            except (httpx.HTTPError, HubError) as error:
+                if isinstance(error, HubError) and error.status == 404:
+                    raise
+                failures += 1
+                if failures > 60:
+                    raise HubError(f"lost the hub at {self.url}: {error}") from None
+                log.info("event stream cut (%s); reconnecting", error)
+                await asyncio.sleep(min(0.2 * failures, 2.0))

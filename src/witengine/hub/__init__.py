@@ -1,0 +1,1 @@
+"""The hub: the orchestrator that stores jobs, runs them, and hands their tasks to nodes."""

@@ -1,0 +1,138 @@
+"""`create_app`: builds a hub from its settings. Wiring only; behaviour lives in the parts.
+
+The lifespan opens the store and blob store, resumes unfinished jobs, runs the dispatcher's loop
+and (when asked) advertises the hub over mDNS; on shutdown it stops them in reverse order,
+leaving running jobs to resume at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from witengine import __version__
+from witengine.clock import Clock, SystemClock, wall_time
+from witengine.hub.dispatcher import Dispatcher
+from witengine.hub.routes.blobs import blob_router
+from witengine.hub.routes.jobs import job_router
+from witengine.hub.routes.nodes import node_router
+from witengine.hub.service import HubService
+from witengine.hub.settings import HubSettings
+from witengine.hub.store.base import Store
+from witengine.hub.store.sqlite import SqliteStore
+from witengine.plugins.registry import default_library
+from witengine.protocol import API_PREFIX
+from witengine.runtime.blobs import LocalBlobStore
+from witengine.runtime.library import Library
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Hub:
+    """The parts of one hub, reachable from tests and tools."""
+
+    settings: HubSettings
+    store: Store
+    blobs: LocalBlobStore
+    library: Library
+    dispatcher: Dispatcher
+    service: HubService
+
+
+def build_hub(
+    settings: HubSettings,
+    *,
+    store: Store | None = None,
+    library: Library | None = None,
+    clock: Clock | None = None,
+) -> Hub:
+    clock = clock or SystemClock()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = store or SqliteStore(settings.data_dir / "hub.sqlite3")
+    blobs = LocalBlobStore(settings.data_dir / "blobs")
+    library = library or default_library()
+    dispatcher = Dispatcher(
+        store,
+        clock,
+        lease_seconds=settings.lease_seconds,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        grace_seconds=settings.grace_seconds,
+        no_node_seconds=settings.no_node_seconds,
+    )
+    service = HubService(store, blobs, library, dispatcher, now=clock.now, wall=wall_time)
+    return Hub(settings, store, blobs, library, dispatcher, service)
+
+
+def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
+    hub = hub or build_hub(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop_task = asyncio.create_task(hub.dispatcher.run(), name="dispatcher")
+        await hub.service.resume_unfinished()
+        advertiser = None
+        if settings.advertise:
+            advertiser = await _advertise(settings)
+        try:
+            yield
+        finally:
+            if advertiser is not None:
+                with contextlib.suppress(Exception):
+                    await advertiser.stop()
+            await hub.service.stop()
+            loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop_task
+            hub.store.close()
+
+    app = FastAPI(
+        title="witengine hub",
+        version=__version__,
+        summary="Runs Wit jobs over a farm of nodes.",
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        return JSONResponse({"detail": f"invalid request: {problems}"}, status_code=422)
+
+    @app.get(f"{API_PREFIX}/health", tags=["hub"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(job_router(hub.service), prefix=API_PREFIX)
+    app.include_router(node_router(hub.dispatcher, hub.store, wall_time), prefix=API_PREFIX)
+    app.include_router(blob_router(hub.blobs, settings.max_blob_bytes), prefix=API_PREFIX)
+    return app
+
+
+class _Stoppable(Protocol):
+    async def stop(self) -> None: ...
+
+
+async def _advertise(settings: HubSettings) -> _Stoppable | None:
+    """Announce the hub on the local network; a hub without multicast still works."""
+    try:
+        from witengine.hub.discovery import Advertiser
+
+        advertiser = Advertiser(name=settings.name, host=settings.host, port=settings.port)
+        await advertiser.start()
+        started: _Stoppable = advertiser
+        return started
+    except Exception as error:  # mDNS is a convenience: log and go on without it
+        log.warning("could not advertise the hub over mDNS: %s", error)
+        return None

@@ -1,0 +1,161 @@
+"""Job routes: submit, list, get, follow (server-sent events), cancel, pause, resume, check."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse
+
+from witengine.errors import ParameterError
+from witengine.hub.service import HubService
+from witengine.hub.store.base import JobRecord
+from witengine.lang.checker import check_source
+from witengine.lang.errors import ScriptError
+from witengine.protocol import (
+    CheckDiagnostic,
+    ErrorBody,
+    JobDetail,
+    JobSummary,
+    Progress,
+    SubmitJob,
+)
+
+
+class CheckRequest(SubmitJob):
+    pass
+
+
+def _summary(service: HubService, job: JobRecord) -> JobSummary:
+    done, total = service.progress(job.id)
+    return JobSummary(
+        id=job.id,
+        name=job.name,
+        status=job.status,
+        error=job.error,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        progress=Progress(done=done, total=total),
+    )
+
+
+def _detail(service: HubService, job: JobRecord) -> JobDetail:
+    summary = _summary(service, job)
+    variables = job.variables or {}
+    return JobDetail(
+        **summary.model_dump(),
+        script=job.script,
+        filename=job.filename,
+        parameters=job.parameters,
+        files=job.files,
+        variables=variables.get("values"),
+        types=variables.get("types", {}),
+    )
+
+
+def script_error(error: ScriptError) -> JSONResponse:
+    body = ErrorBody(
+        detail=f"the script has {len(error.diagnostics)} error(s)\n{error.render()}",
+        diagnostics=[CheckDiagnostic.model_validate(d) for d in error.to_json()],
+    )
+    return JSONResponse(body.model_dump(), status_code=status.HTTP_400_BAD_REQUEST)
+
+
+def job_router(service: HubService) -> APIRouter:
+    router = APIRouter(tags=["jobs"])
+
+    def find(job_id: str) -> JobRecord:
+        job = service.job(job_id)
+        if job is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id}")
+        return job
+
+    @router.post(
+        "/jobs",
+        status_code=status.HTTP_201_CREATED,
+        response_model=JobSummary,
+        responses={400: {"model": ErrorBody}},
+    )
+    async def submit(request: SubmitJob) -> Any:
+        """Check and store a job, then start it. The job is stored before this answers."""
+        try:
+            job = service.submit(request)
+        except ScriptError as error:
+            return script_error(error)
+        except ParameterError as error:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+        return _summary(service, job)
+
+    @router.post("/check", responses={400: {"model": ErrorBody}})
+    async def check(request: CheckRequest) -> Any:
+        """Check a script without running it."""
+        try:
+            checked = check_source(request.script, service.library, request.filename)
+        except ScriptError as error:
+            return script_error(error)
+        return {
+            "name": checked.name,
+            "parameters": [{"name": p.name, "type": str(p.type)} for p in checked.parameters],
+        }
+
+    @router.get("/jobs", response_model=list[JobSummary])
+    async def list_jobs(limit: int = 100) -> list[JobSummary]:
+        return [_summary(service, job) for job in service.store.list_jobs(min(limit, 1000))]
+
+    @router.get("/jobs/{job_id}", response_model=JobDetail, responses={404: {"model": ErrorBody}})
+    async def get_job(job_id: str) -> JobDetail:
+        return _detail(service, find(job_id))
+
+    @router.get("/jobs/{job_id}/events", responses={404: {"model": ErrorBody}})
+    async def events(
+        job_id: str,
+        request: Request,
+        after: int = 0,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> EventSourceResponse:
+        """The job's events as server-sent events, from the start (or after `Last-Event-ID`)."""
+        find(job_id)
+        start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+
+        async def stream() -> AsyncIterator[dict[str, Any]]:
+            import json
+
+            async for seq, data in service.follow(job_id, start):
+                yield {"id": str(seq), "event": data.get("kind", "event"), "data": json.dumps(data)}
+
+        return EventSourceResponse(stream(), ping=15)
+
+    _control_routes(router, service, find)
+    return router
+
+
+def _control_routes(
+    router: APIRouter, service: HubService, find: Callable[[str], JobRecord]
+) -> None:
+    """POST /jobs/{id}/cancel, /pause and /resume."""
+    for action in ("cancel", "pause", "resume"):
+
+        def make(action: str = action) -> Callable[[str], Awaitable[JobSummary]]:
+            async def act(job_id: str) -> JobSummary:
+                job = find(job_id)
+                if not getattr(service, action)(job_id):
+                    raise HTTPException(
+                        status.HTTP_409_CONFLICT,
+                        f"cannot {action} job {job_id}: it is {job.status}",
+                    )
+                return _summary(service, find(job_id))
+
+            act.__name__ = f"{action}_job"
+            act.__doc__ = f"{action.capitalize()} a job."
+            return act
+
+        router.add_api_route(
+            f"/jobs/{{job_id}}/{action}",
+            make(),
+            methods=["POST"],
+            response_model=JobSummary,
+            responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+        )

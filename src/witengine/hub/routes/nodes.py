@@ -1,0 +1,120 @@
+"""Node routes: the WebSocket nodes connect to, and the list of nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import TypeAdapter, ValidationError
+
+from witengine.hub.dispatcher import Dispatcher
+from witengine.hub.store.base import NodeRecord, Store
+from witengine.protocol import (
+    PROTOCOL_VERSION,
+    HubMessage,
+    NodeHello,
+    NodeMessage,
+    NodeSummary,
+    Welcome,
+)
+
+log = logging.getLogger(__name__)
+_NODE_MESSAGE: TypeAdapter[NodeMessage] = TypeAdapter(NodeMessage)
+WallClock = Callable[[], float]
+
+
+def node_router(dispatcher: Dispatcher, store: Store, wall: WallClock) -> APIRouter:
+    router = APIRouter(tags=["nodes"])
+
+    @router.get("/nodes", response_model=list[NodeSummary])
+    async def list_nodes() -> list[NodeSummary]:
+        summaries = []
+        for record in store.list_nodes():
+            hello = NodeHello.model_validate(record.info)
+            live = dispatcher.nodes.get(record.id)
+            running = sum(
+                len(dispatcher.leases[b].indices)
+                for b in (live.leases if live else ())
+                if b in dispatcher.leases
+            )
+            state = "offline"
+            if live is not None and live.connected:
+                state = "busy" if running else "online"
+            summaries.append(
+                NodeSummary(
+                    id=record.id,
+                    name=record.name,
+                    state=state,
+                    slots=hello.slots,
+                    capabilities=hello.capabilities,
+                    plugins=hello.plugins,
+                    running=running,
+                    done=live.done if live else 0,
+                    last_seen=record.last_seen,
+                )
+            )
+        return summaries
+
+    @router.websocket("/nodes/connect")
+    async def connect(socket: WebSocket) -> None:
+        await socket.accept()
+        try:
+            hello = NodeHello.model_validate_json(await socket.receive_text())
+        except (ValidationError, WebSocketDisconnect) as error:
+            log.warning("refused a node: %s", error)
+            with contextlib.suppress(Exception):
+                await socket.close(code=1008, reason="the first message must be a valid hello")
+            return
+        if hello.protocol != PROTOCOL_VERSION:
+            await socket.close(
+                code=1008, reason=f"protocol {hello.protocol} is not {PROTOCOL_VERSION}"
+            )
+            return
+        outgoing: asyncio.Queue[HubMessage] = asyncio.Queue()
+        node_id = dispatcher.connect(hello, outgoing.put_nowait)
+        now = wall()
+        previous = store.get_node(node_id)
+        info = hello.model_copy(update={"node_id": node_id, "holding": {}}).model_dump()
+        store.upsert_node(
+            NodeRecord(node_id, hello.name, info, previous.first_seen if previous else now, now)
+        )
+        log.info("node %s (%s) connected with %d slot(s)", hello.name, node_id, hello.slots)
+        await socket.send_text(
+            Welcome(
+                node_id=node_id,
+                heartbeat_seconds=dispatcher.heartbeat_seconds,
+                lease_seconds=dispatcher.lease_seconds,
+            ).model_dump_json()
+        )
+
+        async def write() -> None:
+            while True:
+                message = await outgoing.get()
+                await socket.send_text(message.model_dump_json())
+
+        writer = asyncio.create_task(write())
+        try:
+            while True:
+                text = await socket.receive_text()
+                try:
+                    message = _NODE_MESSAGE.validate_json(text)
+                except ValidationError as error:
+                    log.warning("node %s sent an invalid message: %s", hello.name, error)
+                    continue
+                dispatcher.handle(node_id, message)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            writer.cancel()
+            dispatcher.disconnect(node_id)
+            record = store.get_node(node_id)
+            if record is not None:
+                store.upsert_node(
+                    NodeRecord(node_id, record.name, record.info, record.first_seen, wall())
+                )
+            log.info("node %s (%s) disconnected", hello.name, node_id)
+
+    return router

@@ -1,0 +1,265 @@
+"""The hub's job service: the single writer of job state.
+
+Submits jobs (checked, then stored before the caller hears back), runs each with the interpreter
+and the hub executor, records its events and fans them out to listeners, and acts on cancel,
+pause and resume. After a restart it runs unfinished jobs again from the start: their maps find
+the results already committed, so only unfinished items go to nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from witengine.errors import ParameterError, WitError
+from witengine.hub.dispatcher import Dispatcher
+from witengine.hub.executor import HubExecutor
+from witengine.hub.store.base import JobRecord, Store
+from witengine.lang.checker import CheckedJob, check_source
+from witengine.protocol import BlobRef, SubmitJob
+from witengine.runtime.blobs import Blob, LocalBlobStore
+from witengine.runtime.control import JobControl
+from witengine.runtime.events import Event, JobStatus, ProgressReported, event_to_json
+from witengine.runtime.interpreter import Interpreter
+from witengine.runtime.invoke import ActivityContext
+from witengine.runtime.library import Library
+from witengine.runtime.parameters import read_parameters
+
+log = logging.getLogger(__name__)
+
+ENDED = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+PROGRESS_EVERY = 0.2  # seconds between stored progress events of one statement
+
+
+@dataclass
+class _Run:
+    job_id: str
+    control: JobControl
+    task: asyncio.Task[None] | None = None
+    listeners: set[asyncio.Queue[tuple[int, Any]]] = field(default_factory=set)
+    progress: dict[int, tuple[int, int]] = field(default_factory=dict)  # line -> (done, total)
+    last_progress: dict[int, float] = field(default_factory=dict)
+
+
+class HubService:
+    """Jobs: submit, run, follow, cancel, pause, resume."""
+
+    def __init__(
+        self,
+        store: Store,
+        blobs: LocalBlobStore,
+        library: Library,
+        dispatcher: Dispatcher,
+        *,
+        now: Callable[[], float],
+        wall: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.library = library
+        self.dispatcher = dispatcher
+        self.now = now
+        self.wall = wall
+        self.runs: dict[str, _Run] = {}
+
+    # ----------------------------------------------------------------- submit
+
+    def submit(self, request: SubmitJob) -> JobRecord:
+        """Check, store and start a job; ScriptError or ParameterError when it cannot run."""
+        checked = check_source(request.script, self.library, request.filename)
+        self._arguments(checked, request.parameters, _files_json(request.files))
+        job = JobRecord(
+            id=f"job_{uuid.uuid4().hex[:16]}",
+            name=checked.name,
+            script=request.script,
+            filename=request.filename,
+            parameters=dict(request.parameters),
+            files=_files_json(request.files),
+            status=JobStatus.QUEUED.value,
+            created_at=self.wall(),
+        )
+        self.store.add_job(job)
+        self._start(job, checked)
+        return job
+
+    def _arguments(
+        self, checked: CheckedJob, texts: dict[str, str], files: dict[str, Any]
+    ) -> dict[str, Any]:
+        given: dict[str, Any] = {}
+        for name, refs in files.items():
+            blobs = [self._blob(ref) for ref in (refs if isinstance(refs, list) else [refs])]
+            given[name] = blobs if isinstance(refs, list) else blobs[0]
+        return read_parameters(checked, self.library, texts, given=given)
+
+    def _blob(self, ref: dict[str, Any]) -> Blob:
+        blob = Blob(ref["sha256"], int(ref["size"]), str(ref.get("name", "")))
+        if not self.blobs.has(blob.sha256):
+            raise ParameterError(f"file {blob.name or blob.sha256} was not uploaded to the hub")
+        return blob
+
+    # -------------------------------------------------------------------- run
+
+    async def resume_unfinished(self) -> None:
+        """Start again every job that was queued, running or paused when the hub stopped."""
+        for job in self.store.unfinished_jobs():
+            try:
+                checked = check_source(job.script, self.library, job.filename)
+            except WitError as error:
+                self.store.update_job(
+                    job.id, status=JobStatus.FAILED.value, at=self.wall(), error=str(error)
+                )
+                continue
+            log.info("resuming job %s (%s)", job.id, job.name)
+            self._start(job, checked, resumed=True)
+
+    def _start(self, job: JobRecord, checked: CheckedJob, *, resumed: bool = False) -> None:
+        run = _Run(job.id, JobControl())
+        if job.status == JobStatus.PAUSED.value:
+            run.control.pause()
+        self.runs[job.id] = run
+        run.task = asyncio.get_running_loop().create_task(
+            self._run(job, checked, run, resumed), name=f"job {job.id}"
+        )
+
+    async def _run(self, job: JobRecord, checked: CheckedJob, run: _Run, resumed: bool) -> None:
+        try:
+            arguments = self._arguments(checked, job.parameters, job.files)
+        except WitError as error:
+            self._emit(run, {"kind": "job_finished", "status": "failed", "error": str(error)})
+            self.store.update_job(
+                job.id, status=JobStatus.FAILED.value, at=self.wall(), error=str(error)
+            )
+            return
+        if resumed:
+            self._emit(run, {"kind": "job_resumed_after_restart"})
+        if not run.control.paused:
+            self.store.update_job(job.id, status=JobStatus.RUNNING.value, at=self.wall())
+        with tempfile.TemporaryDirectory(prefix="wit-hub-job-") as scratch:
+            interpreter = Interpreter(
+                checked,
+                self.library,
+                HubExecutor(self.dispatcher, job.id),
+                events=lambda event: self._event(run, event),
+                control=run.control,
+                context=ActivityContext(self.blobs, Path(scratch)),
+            )
+            outcome = await interpreter.run(arguments)
+        variables = {
+            "values": outcome.variables_json(self.library),
+            "types": {name: str(t) for name, t in outcome.types.items()},
+        }
+        self.store.update_job(
+            job.id,
+            status=outcome.status.value,
+            at=self.wall(),
+            error=outcome.error,
+            variables=variables,
+        )
+        for queue in run.listeners:
+            queue.put_nowait((0, None))  # the end of the stream
+
+    def _event(self, run: _Run, event: Event) -> None:
+        if isinstance(event, ProgressReported):
+            run.progress[event.line] = (event.done, event.total)
+            moment = self.now()
+            last = run.last_progress.get(event.line, 0.0)
+            if 0 < event.done < event.total and moment - last < PROGRESS_EVERY:
+                return
+            run.last_progress[event.line] = moment
+        self._emit(run, event_to_json(event))
+
+    def _emit(self, run: _Run, data: dict[str, Any]) -> None:
+        seq = self.store.append_events(run.job_id, [data])
+        for queue in run.listeners:
+            queue.put_nowait((seq, data))
+
+    async def stop(self) -> None:
+        """Stop running jobs without ending them: they resume when the hub starts again."""
+        tasks = [run.task for run in self.runs.values() if run.task and not run.task.done()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # ---------------------------------------------------------------- control
+
+    def job(self, job_id: str) -> JobRecord | None:
+        return self.store.get_job(job_id)
+
+    def progress(self, job_id: str) -> tuple[int, int]:
+        run = self.runs.get(job_id)
+        if run is None:
+            return (0, 0)
+        done = sum(d for d, _ in run.progress.values())
+        return done, sum(t for _, t in run.progress.values())
+
+    def cancel(self, job_id: str) -> bool:
+        run = self.runs.get(job_id)
+        job = self.store.get_job(job_id)
+        if run is None or job is None or job.status in ENDED:
+            return False
+        run.control.cancel()
+        self.dispatcher.cancel_job(job_id)
+        return True
+
+    def pause(self, job_id: str) -> bool:
+        run = self.runs.get(job_id)
+        job = self.store.get_job(job_id)
+        if run is None or job is None or job.status in ENDED:
+            return False
+        run.control.pause()
+        self.store.update_job(job_id, status=JobStatus.PAUSED.value, at=self.wall())
+        return True
+
+    def resume(self, job_id: str) -> bool:
+        run = self.runs.get(job_id)
+        job = self.store.get_job(job_id)
+        if run is None or job is None or job.status != JobStatus.PAUSED.value:
+            return False
+        run.control.resume()
+        self.store.update_job(job_id, status=JobStatus.RUNNING.value, at=self.wall())
+        return True
+
+    async def follow(self, job_id: str, after: int = 0) -> AsyncIterator[tuple[int, Any]]:
+        """The job's events from after `after`, live until it ends."""
+        queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
+        run = self.runs.get(job_id)
+        if run is not None:
+            run.listeners.add(queue)
+        try:
+            seen = after
+            while True:
+                stored = self.store.events(job_id, after=seen, limit=1000)
+                for seq, data in stored:
+                    seen = seq
+                    yield seq, data
+                if len(stored) < 1000:
+                    break
+            job = self.store.get_job(job_id)
+            if run is None or job is None or job.status in ENDED:
+                return
+            while True:
+                seq, data = await queue.get()
+                if data is None:
+                    return
+                if seq > seen:
+                    seen = seq
+                    yield seq, data
+        finally:
+            if run is not None:
+                run.listeners.discard(queue)
+
+
+def _files_json(files: dict[str, BlobRef | list[BlobRef]]) -> dict[str, Any]:
+    return {
+        name: [r.model_dump() for r in refs] if isinstance(refs, list) else refs.model_dump()
+        for name, refs in files.items()
+    }

@@ -1,0 +1,168 @@
+"""The `Store` interface: jobs, maps and their tasks, results, events and nodes.
+
+One contract, two implementations (`MemoryStore`, `SqliteStore`) that pass the same test suite.
+The store never reads a clock: times are passed in. Every write is durable when the call returns,
+so the hub may acknowledge what it has stored.
+
+A *map* is one execution of a `Grid.ForEach` or `Grid.Delegate` within a job, numbered by `seq`
+in the order the interpreter reached it. A *task* is one item of a map. Results are committed
+exactly once: a result counts only for the task's current attempt and only if the task has none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+Json = Any
+
+
+class TaskState(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    name: str
+    script: str
+    filename: str
+    parameters: dict[str, str]
+    files: dict[str, Json]  # parameter name -> blob ref(s) as JSON
+    status: str
+    created_at: float
+    error: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    variables: dict[str, Json] | None = None
+
+
+@dataclass(frozen=True)
+class MapRecord:
+    id: str
+    job_id: str
+    seq: int
+    activity: str
+    digest: str  # sha256 of the activity and every item's arguments
+    count: int
+    options: Json = None
+
+
+@dataclass(frozen=True)
+class MapState:
+    """A map as stored: its record, the committed results and every task's current attempt."""
+
+    record: MapRecord
+    results: dict[int, Json] = field(default_factory=dict)
+    attempts: dict[int, int] = field(
+        default_factory=dict
+    )  # index -> current attempt (0: never sent)
+    failures: dict[int, str] = field(default_factory=dict)  # index -> error, for FAILED tasks
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One result offered for commit."""
+
+    index: int
+    attempt: int
+    value: Json = None
+    error: str | None = None  # set: the task failed for good with this error
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    id: str
+    name: str
+    info: Json  # the node's hello: capabilities, plugins, activities, slots
+    first_seen: float
+    last_seen: float
+
+
+class Store(Protocol):
+    """Durable hub state. Implementations: MemoryStore (tests), SqliteStore (default)."""
+
+    # jobs
+    def add_job(self, job: JobRecord) -> None: ...
+
+    def get_job(self, job_id: str) -> JobRecord | None: ...
+
+    def list_jobs(self, limit: int = 100) -> list[JobRecord]:
+        """Newest first."""
+        ...
+
+    def unfinished_jobs(self) -> list[JobRecord]:
+        """Jobs queued, running or paused, oldest first: the ones to resume after a restart."""
+        ...
+
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        status: str,
+        at: float,
+        error: str | None = None,
+        variables: dict[str, Json] | None = None,
+    ) -> None:
+        """Set the status; `running` sets started_at once, an ending status sets finished_at."""
+        ...
+
+    # events
+    def append_events(self, job_id: str, events: Sequence[Json]) -> int:
+        """Store events in order; return the sequence number of the last one (first is 1)."""
+        ...
+
+    def events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[tuple[int, Json]]:
+        """Events with a sequence number above `after`, in order."""
+        ...
+
+    # maps and tasks
+    def open_map(
+        self,
+        map_id: str,
+        job_id: str,
+        seq: int,
+        activity: str,
+        digest: str,
+        items: Sequence[Sequence[Json]],
+        options: Json = None,
+    ) -> MapState:
+        """The map `seq` of a job: created with its tasks, or the stored one with its results.
+
+        When a stored map has another digest (the job took another path this time), it and its
+        tasks are replaced by the new one; `map_id` is used only when a map is created.
+        """
+        ...
+
+    def map_args(self, map_id: str, indices: Sequence[int]) -> dict[int, list[Json]]:
+        """The arguments of some tasks."""
+        ...
+
+    def set_attempts(self, map_id: str, attempts: Sequence[tuple[int, int]]) -> None:
+        """Record (index, attempt) for tasks being sent out, so that fencing survives a restart."""
+        ...
+
+    def commit(self, map_id: str, commits: Sequence[Commit]) -> list[int]:
+        """Commit results; return the indices accepted, in the order given.
+
+        A commit is accepted when its task is still pending and `attempt` is the task's current
+        attempt. Accepted commits are durable when this returns; the others change nothing.
+        """
+        ...
+
+    def map_results(self, map_id: str) -> dict[int, Json]: ...
+
+    # nodes
+    def upsert_node(self, node: NodeRecord) -> None:
+        """Add a node or update its name, info and last_seen (first_seen is kept)."""
+        ...
+
+    def get_node(self, node_id: str) -> NodeRecord | None: ...
+
+    def list_nodes(self) -> list[NodeRecord]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,324 @@
+"""The node agent: dials out to a hub, takes batches, runs them, returns every result.
+
+It keeps one WebSocket to the hub for assignments, cancels, acknowledgements and heartbeats, and
+talks HTTP for blobs. Results go into an outbox the moment an item finishes and leave it only when
+the hub acknowledges them, so nothing finished is lost while the hub is away: the agent reconnects
+with back-off, tells the hub which tasks it still holds, and sends its outbox again. Batches run
+in child processes (see `runner`); a crashing activity never takes the agent down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import websockets
+from pydantic import TypeAdapter, ValidationError
+
+from witengine.node.cache import BlobCache
+from witengine.node.hub_client import HubFiles
+from witengine.node.runner import Runner, RunnerDied
+from witengine.protocol import (
+    Ack,
+    Assign,
+    BatchFinished,
+    CancelBatch,
+    Capabilities,
+    Heartbeat,
+    HubMessage,
+    NodeHello,
+    PluginInfo,
+    ResultKey,
+    Results,
+    TaskResult,
+    Welcome,
+)
+from witengine.runtime.blobs import Blob, blobs_in
+from witengine.runtime.library import Library
+
+log = logging.getLogger(__name__)
+_HUB_MESSAGE: TypeAdapter[HubMessage] = TypeAdapter(HubMessage)
+Key = tuple[str, int, int]  # map_id, index, attempt
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    hub_url: str
+    name: str
+    slots: int = 1
+    cache_dir: Path = field(default_factory=lambda: Path("~/.cache/witengine/node").expanduser())
+    cache_bytes: int = 20 * 1024**3
+    plugin_refs: tuple[str, ...] = ()
+    max_backoff: float = 10.0
+
+
+@dataclass
+class _Batch:
+    assign: Assign
+    remaining: set[tuple[str, int]]
+    runner: Runner | None = None
+    cancelled: bool = False
+
+
+@dataclass
+class _Outgoing:
+    results: list[tuple[str, TaskResult]] = field(default_factory=list)
+    finished: list[BatchFinished] = field(default_factory=list)
+
+
+class Agent:
+    """One node: its connection, its slots and its outbox."""
+
+    def __init__(
+        self,
+        settings: NodeSettings,
+        library: Library,
+        plugins: Sequence[PluginInfo],
+        capabilities: Capabilities,
+    ) -> None:
+        self.settings = settings
+        self.library = library
+        self.plugins = list(plugins)
+        self.capabilities = capabilities
+        self.node_id: str | None = None
+        self.cache = BlobCache(settings.cache_dir / "blobs", settings.cache_bytes)
+        self.files = HubFiles(settings.hub_url)
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.batches: dict[str, _Batch] = {}
+        self.outbox: dict[Key, tuple[str, TaskResult]] = {}
+        self.outgoing = _Outgoing()
+        self.has_outgoing = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.heartbeat_seconds = 5.0
+
+    # ---------------------------------------------------------------- top
+
+    async def run(self) -> None:
+        """Work until cancelled."""
+        runners = [
+            Runner(self.settings.plugin_refs, self.cache.root) for _ in range(self.settings.slots)
+        ]
+        try:
+            async with asyncio.TaskGroup() as group:
+                for runner in runners:
+                    group.create_task(self._slot(runner))
+                group.create_task(self._connect_forever())
+        finally:
+            for runner in runners:
+                await runner.kill()
+            await self.files.aclose()
+
+    async def _connect_forever(self) -> None:
+        backoff = 0.25
+        url = _websocket_url(self.settings.hub_url)
+        while True:
+            try:
+                async with websockets.connect(url, max_size=None, open_timeout=10) as socket:
+                    await self._session(socket)
+                    backoff = 0.25
+            except (OSError, TimeoutError, websockets.WebSocketException, ValidationError) as error:
+                log.warning(
+                    "hub %s unreachable (%s); retrying in %.1f s",
+                    self.settings.hub_url,
+                    error,
+                    backoff,
+                )
+            finally:
+                self.connected.clear()
+            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+            backoff = min(backoff * 2, self.settings.max_backoff)
+
+    async def _session(self, socket: websockets.ClientConnection) -> None:
+        hello = NodeHello(
+            node_id=self.node_id,
+            name=self.settings.name,
+            slots=self.settings.slots,
+            capabilities=self.capabilities,
+            plugins=self.plugins,
+            activities=sorted(
+                a.name for a in self.library.activities.values() if a.plugin != "builtin"
+            ),
+            holding=self._holding(),
+        )
+        await socket.send(hello.model_dump_json())
+        welcome = Welcome.model_validate_json(await socket.recv())
+        self.node_id = welcome.node_id
+        self.heartbeat_seconds = welcome.heartbeat_seconds
+        log.info("connected to %s as %s", self.settings.hub_url, self.node_id)
+        self.connected.set()
+        self.outgoing.results = list(self.outbox.values())  # everything unacknowledged, again
+        self.has_outgoing.set()
+        helpers = [
+            asyncio.create_task(self._send(socket)),
+            asyncio.create_task(self._heartbeat(socket)),
+        ]
+        try:
+            async for text in socket:
+                self._receive(_HUB_MESSAGE.validate_json(text))
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            for helper in helpers:
+                with contextlib.suppress(asyncio.CancelledError, websockets.WebSocketException):
+                    await helper
+        log.warning("lost the connection to %s", self.settings.hub_url)
+
+    def _holding(self) -> dict[str, list[ResultKey]]:
+        holding: dict[str, list[ResultKey]] = {}
+        for batch_id, batch in self.batches.items():
+            attempts = {(t.map_id, t.index): t.attempt for t in batch.assign.tasks}
+            keys = [
+                ResultKey(map_id=m, index=i, attempt=attempts[(m, i)])
+                for m, i in sorted(batch.remaining)
+            ]
+            if keys and not batch.cancelled:
+                holding[batch_id] = keys
+        return holding
+
+    # ---------------------------------------------------------- messages
+
+    def _receive(self, message: HubMessage) -> None:
+        if isinstance(message, Assign):
+            remaining = {(t.map_id, t.index) for t in message.tasks}
+            self.batches[message.batch_id] = _Batch(message, remaining)
+            self.queue.put_nowait(message.batch_id)
+        elif isinstance(message, CancelBatch):
+            batch = self.batches.get(message.batch_id)
+            if batch is not None and not batch.cancelled:
+                log.info("batch %s cancelled: %s", message.batch_id, message.reason)
+                batch.cancelled = True
+                if batch.runner is not None:
+                    asyncio.get_running_loop().create_task(batch.runner.kill())
+        elif isinstance(message, Ack):
+            for key in message.results:
+                self.outbox.pop((key.map_id, key.index, key.attempt), None)
+
+    async def _send(self, socket: websockets.ClientConnection) -> None:
+        while True:
+            await self.has_outgoing.wait()
+            await asyncio.sleep(0.005)  # let a few more results join this message
+            self.has_outgoing.clear()
+            results, self.outgoing.results = self.outgoing.results, []
+            finished, self.outgoing.finished = self.outgoing.finished, []
+            by_batch: dict[str, list[TaskResult]] = {}
+            for batch_id, result in results:
+                by_batch.setdefault(batch_id, []).append(result)
+            for batch_id, items in by_batch.items():
+                for start in range(0, len(items), 2000):
+                    message = Results(batch_id=batch_id, results=items[start : start + 2000])
+                    await socket.send(message.model_dump_json())
+            for done in finished:
+                await socket.send(done.model_dump_json())
+
+    async def _heartbeat(self, socket: websockets.ClientConnection) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            live = [b for b, batch in self.batches.items() if not batch.cancelled]
+            await socket.send(Heartbeat(batches=live).model_dump_json())
+
+    # -------------------------------------------------------------- slots
+
+    async def _slot(self, runner: Runner) -> None:
+        while True:
+            batch_id = await self.queue.get()
+            batch = self.batches.get(batch_id)
+            if batch is None or batch.cancelled:
+                self.batches.pop(batch_id, None)
+                continue
+            error = await self._run_batch(batch, runner)
+            self.batches.pop(batch_id, None)
+            if not batch.cancelled:
+                self.outgoing.finished.append(BatchFinished(batch_id=batch_id, error=error))
+                self.has_outgoing.set()
+
+    async def _run_batch(self, batch: _Batch, runner: Runner) -> str | None:
+        assign = batch.assign
+        try:
+            await self._fetch_inputs(assign)
+        except Exception as error:  # a missing or corrupt input fails the items, not the agent
+            for task in assign.tasks:
+                self._deliver(
+                    batch,
+                    TaskResult(
+                        map_id=task.map_id,
+                        index=task.index,
+                        attempt=task.attempt,
+                        ok=False,
+                        error=f"{assign.activity}: cannot fetch an input file: {error}",
+                    ),
+                )
+            return None
+        batch.runner = runner
+        try:
+            async for item in runner.run(assign):
+                if batch.cancelled:
+                    return None
+                if isinstance(item, RunnerDied):
+                    if not batch.cancelled:
+                        log.warning("batch %s: %s", assign.batch_id, item.message)
+                    return item.message
+                if item.ok:
+                    item = await self._upload_outputs(assign.activity, item)
+                self._deliver(batch, item)
+        finally:
+            batch.runner = None
+        return None
+
+    def _deliver(self, batch: _Batch, result: TaskResult) -> None:
+        batch.remaining.discard((result.map_id, result.index))
+        entry = (batch.assign.batch_id, result)
+        self.outbox[(result.map_id, result.index, result.attempt)] = entry
+        self.outgoing.results.append(entry)
+        self.has_outgoing.set()
+
+    # -------------------------------------------------------------- blobs
+
+    async def _fetch_inputs(self, assign: Assign) -> None:
+        definition = self.library.activities.get(assign.activity)
+        if definition is None:
+            return
+        params = definition.spec.params
+        wanted: dict[str, Blob] = {}
+        for task in assign.tasks:
+            for value, param in zip(task.args, params, strict=False):
+                decoded = self.library.decode(value, param.type)
+                for blob in blobs_in(decoded):
+                    wanted[blob.sha256] = blob
+        for blob in wanted.values():
+            if not self.cache.has(blob.sha256):
+                await self.cache.fetch(blob, self.files.download)
+
+    async def _upload_outputs(self, activity: str, result: TaskResult) -> TaskResult:
+        definition = self.library.activities.get(activity)
+        if definition is None or definition.spec.returns is None:
+            return result
+        try:
+            value: Any = self.library.decode(result.value, definition.spec.returns)
+            for blob in blobs_in(value):
+                await self.files.upload(blob, self.cache.store.path(blob))
+        except Exception as error:
+            return result.model_copy(
+                update={
+                    "ok": False,
+                    "value": None,
+                    "error": f"{activity}: cannot upload its output file: {error}",
+                }
+            )
+        return result
+
+
+def _websocket_url(hub_url: str) -> str:
+    base = hub_url.rstrip("/")
+    if base.startswith("https://"):
+        base = "wss://" + base.removeprefix("https://")
+    elif base.startswith("http://"):
+        base = "ws://" + base.removeprefix("http://")
+    return base + "/api/v1/nodes/connect"

@@ -1,0 +1,116 @@
+"""Runs batches in a child process and streams each item's result back as it finishes.
+
+One `Runner` per slot keeps one child (`witengine.node.worker`) alive across batches, so the
+plugins load once. Cancelling a batch kills the child's whole process group; the next batch
+starts a fresh child. If the child dies mid-batch, the item it was running is reported as failed
+(the hub decides whether to try it elsewhere) and the rest of the batch is given back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from witengine.protocol import Assign, TaskResult
+
+LINE_LIMIT = 256 * 1024 * 1024  # one result may be large (a long text, many values)
+
+
+@dataclass(frozen=True)
+class RunnerDied:
+    """The child ended before the batch did."""
+
+    message: str
+
+
+class Runner:
+    def __init__(self, plugin_refs: Sequence[str], blob_root: Path) -> None:
+        self.plugin_refs = list(plugin_refs)
+        self.blob_root = blob_root
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def _child(self) -> asyncio.subprocess.Process:
+        if self.process is None or self.process.returncode is not None:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "witengine.node.worker",
+                "--plugins",
+                ",".join(self.plugin_refs),
+                "--blobs",
+                str(self.blob_root),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                start_new_session=True,  # its own process group, so a kill takes its children too
+                limit=LINE_LIMIT,
+            )
+        return self.process
+
+    async def run(self, batch: Assign) -> AsyncIterator[TaskResult | RunnerDied]:
+        """Each item's result as it finishes; a RunnerDied last if the child died."""
+        process = await self._child()
+        assert process.stdin is not None and process.stdout is not None
+        line = batch.model_dump_json(include={"batch_id", "activity", "tasks"})
+        process.stdin.write(line.encode() + b"\n")
+        await process.stdin.drain()
+        pending = {(t.map_id, t.index): t for t in batch.tasks}
+        while True:
+            raw = await process.stdout.readline()
+            if not raw:
+                code = await process.wait()
+                if pending:
+                    task = next(iter(pending.values()))
+                    reason = _exit_reason(code)
+                    yield TaskResult(
+                        map_id=task.map_id,
+                        index=task.index,
+                        attempt=task.attempt,
+                        ok=False,
+                        error=f"{batch.activity}: the runner process {reason} while running it",
+                    )
+                yield RunnerDied(f"the runner process {_exit_reason(code)}")
+                return
+            message: dict[str, Any] = json.loads(raw)
+            if "done" in message:
+                return
+            result = TaskResult.model_validate(message["result"])
+            pending.pop((result.map_id, result.index), None)
+            yield result
+
+    async def kill(self) -> None:
+        """Stop the child and everything it started."""
+        process, self.process = self.process, None
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+
+    async def close(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.returncode is not None:
+            return
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+        except TimeoutError:
+            self.process = process
+            await self.kill()
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"

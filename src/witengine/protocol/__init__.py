@@ -1,0 +1,223 @@
+"""The wire contract between client, hub and node: versioned pydantic models, no behaviour.
+
+Every message that crosses a process boundary is one of these models, validated on the way in.
+The HTTP API lives under `/api/v1`; nodes speak the `NodeMessage` / `HubMessage` unions as JSON
+text frames over one WebSocket. Anything that is not valid here is refused at the door.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PROTOCOL_VERSION = 1
+API_PREFIX = "/api/v1"
+MAX_SCRIPT_CHARS = 1_000_000
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+Json = Any
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ------------------------------------------------------------------ shared parts
+
+
+class BlobRef(Model):
+    """A file by content: what a client uploaded or a job produced."""
+
+    sha256: Annotated[str, Field(pattern=SHA256_PATTERN)]
+    size: Annotated[int, Field(ge=0)]
+    name: Annotated[str, Field(max_length=255)] = ""
+
+
+class PluginInfo(Model):
+    name: Annotated[str, Field(max_length=100)]
+    version: Annotated[str, Field(max_length=50)]
+
+
+class GpuInfo(Model):
+    vendor: str
+    name: str
+    memory_bytes: int | None = None
+    driver: str | None = None
+
+
+class Capabilities(Model):
+    """What a node's machine is and has."""
+
+    os: str
+    os_version: str = ""
+    arch: str
+    cpu_model: str = ""
+    cores: Annotated[int, Field(ge=1)]
+    ram_bytes: Annotated[int, Field(ge=0)]
+    gpus: list[GpuInfo] = []
+    software: dict[
+        str, str
+    ] = {}  # e.g. {"blender": "3.4.1", "ffmpeg": "5.1.6", "python": "3.11.7"}
+
+
+# ----------------------------------------------------------------- node <-> hub
+
+
+class ResultKey(Model):
+    map_id: str
+    index: int
+    attempt: int
+
+
+class NodeHello(Model):
+    """The first frame a node sends: who it is and what it can run."""
+
+    kind: Literal["hello"] = "hello"
+    protocol: int = PROTOCOL_VERSION
+    node_id: str | None = None  # known after the first connection; kept across reconnects
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    slots: Annotated[int, Field(ge=1, le=1024)] = 1
+    capabilities: Capabilities
+    plugins: list[PluginInfo] = []
+    activities: list[str] = []
+    # Tasks this node still holds from before a reconnect, by batch: the hub gives their leases
+    # back instead of running them again elsewhere.
+    holding: dict[str, list[ResultKey]] = {}
+
+
+class Welcome(Model):
+    kind: Literal["welcome"] = "welcome"
+    node_id: str
+    heartbeat_seconds: float
+    lease_seconds: float
+
+
+class TaskSpec(Model):
+    """One item of a map, as a node runs it."""
+
+    map_id: str
+    index: Annotated[int, Field(ge=0)]
+    attempt: Annotated[int, Field(ge=1)]
+    args: list[Json]
+
+
+class Assign(Model):
+    """A batch of tasks of one activity for one node, under a lease."""
+
+    kind: Literal["assign"] = "assign"
+    batch_id: str
+    job_id: str
+    activity: str
+    tasks: list[TaskSpec]
+    lease_seconds: float
+
+
+class CancelBatch(Model):
+    kind: Literal["cancel"] = "cancel"
+    batch_id: str
+    reason: str = ""
+
+
+class Ack(Model):
+    """The hub has durably stored these results (or fenced them off); the node may forget them."""
+
+    kind: Literal["ack"] = "ack"
+    results: list[ResultKey]
+
+
+class TaskResult(Model):
+    map_id: str
+    index: Annotated[int, Field(ge=0)]
+    attempt: Annotated[int, Field(ge=1)]
+    ok: bool
+    value: Json = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class Results(Model):
+    kind: Literal["results"] = "results"
+    batch_id: str
+    results: list[TaskResult]
+
+
+class BatchFinished(Model):
+    kind: Literal["batch_finished"] = "batch_finished"
+    batch_id: str
+    error: str | None = None  # the batch could not run at all (e.g. its runner died)
+
+
+class Heartbeat(Model):
+    kind: Literal["heartbeat"] = "heartbeat"
+    batches: list[str] = []
+
+
+HubMessage = Annotated[Welcome | Assign | CancelBatch | Ack, Field(discriminator="kind")]
+NodeMessage = Annotated[Results | BatchFinished | Heartbeat, Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------- job API
+
+
+class SubmitJob(Model):
+    """A job as a client submits it: the script and its parameters as text, files as blobs."""
+
+    script: Annotated[str, Field(max_length=MAX_SCRIPT_CHARS)]
+    filename: Annotated[str, Field(max_length=255)] = "job.wit"
+    parameters: dict[str, Annotated[str, Field(max_length=1_000_000)]] = {}
+    files: dict[str, BlobRef | list[BlobRef]] = {}
+
+
+class Progress(Model):
+    done: int = 0
+    total: int = 0
+
+
+class JobSummary(Model):
+    id: str
+    name: str
+    status: str
+    error: str | None = None
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    progress: Progress = Progress()
+
+
+class JobDetail(JobSummary):
+    script: str
+    filename: str
+    parameters: dict[str, str] = {}
+    files: dict[str, BlobRef | list[BlobRef]] = {}
+    variables: dict[str, Json] | None = None
+    types: dict[str, str] = {}  # the declared type of each variable
+
+
+class NodeSummary(Model):
+    id: str
+    name: str
+    state: str  # online, busy, offline
+    slots: int
+    capabilities: Capabilities
+    plugins: list[PluginInfo] = []
+    running: int = 0
+    done: int = 0
+    last_seen: float
+
+
+class CheckDiagnostic(Model):
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    message: str
+    hint: str | None = None
+
+
+class ErrorBody(Model):
+    """What every 4xx answer carries: a reason, and for scripts the located diagnostics."""
+
+    detail: str
+    diagnostics: list[CheckDiagnostic] = []
