@@ -89,6 +89,9 @@ def node(
     cache_dir: Annotated[
         Path, typer.Option("--cache-dir", help="Where this node keeps files and work.")
     ] = Path("~/.cache/witengine/node"),
+    max_backoff: Annotated[
+        float, typer.Option(help="Longest wait, in seconds, between tries to reach the hub.")
+    ] = 10.0,
     discover_seconds: Annotated[
         float, typer.Option(help="How long to look for a hub over mDNS without --hub.")
     ] = 10.0,
@@ -119,6 +122,7 @@ def node(
         slots=slots,
         cache_dir=cache_dir.expanduser(),
         plugin_refs=tuple(p.ref for p in plugins),
+        max_backoff=max_backoff,
     )
     agent = Agent(
         settings,

@@ -294,10 +294,12 @@ class Dispatcher:
     def _results(self, node: _Node, message: Results) -> None:
         by_map: dict[str, list[Commit]] = {}
         failed: dict[str, list[tuple[int, str]]] = {}
+        late = 0
         for result in message.results:
             state = self.maps.get(result.map_id)
             if state is None or state.attempts.get(result.index) != result.attempt:
-                continue  # fenced off: an old attempt, or a map that has ended
+                late += 1  # fenced off: an old attempt, or a map that has ended
+                continue
             if result.index in state.results:
                 continue
             if result.ok:
@@ -314,6 +316,8 @@ class Dispatcher:
                 )
             else:
                 failed.setdefault(result.map_id, []).append((result.index, error))
+        if late:
+            log.info("ignored %d late result(s) from %s (attempts fenced off)", late, node.name)
         for map_id, commits in by_map.items():
             self._commit(node, self.maps[map_id], commits)
         for map_id, failures in failed.items():

@@ -7,7 +7,8 @@ fails to load is reported by name; it never takes the others down silently.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import entry_points
 
 from witengine.errors import PluginError
@@ -26,8 +27,13 @@ def _as_plugin(obj: object, where: str) -> Plugin:
     return obj
 
 
-def discover() -> list[Plugin]:
-    """Every plugin installed in this Python environment."""
+def discover(environ: Mapping[str, str] | None = None) -> list[Plugin]:
+    """Every plugin installed in this Python environment, plus those `WIT_PLUGINS` names.
+
+    `WIT_PLUGINS` is a comma-separated list of `module:attribute` references, for plugins that
+    are importable but not installed as packages (during development, and in tests).
+    """
+    env = os.environ if environ is None else environ
     plugins = []
     for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
         try:
@@ -40,6 +46,12 @@ def discover() -> list[Plugin]:
             ) from error
         plugin.ref = plugin.ref or point.value
         plugins.append(plugin)
+    names = {p.name for p in plugins}
+    for ref in filter(None, (r.strip() for r in env.get("WIT_PLUGINS", "").split(","))):
+        plugin = load_ref(ref)
+        if plugin.name not in names:
+            plugins.append(plugin)
+            names.add(plugin.name)
     return plugins
 
 

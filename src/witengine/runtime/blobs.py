@@ -128,6 +128,13 @@ class LocalBlobStore:
             temp.unlink(missing_ok=True)
         return Blob(sha256, size, safe_name(name) if name else "")
 
+    def adopt(self, file: Path, sha256: str, size: int) -> Blob:
+        """Move a file whose digest the caller has just computed into the store."""
+        target = self._file(sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        file.replace(target)
+        return Blob(sha256, size)
+
     def path(self, blob: Blob) -> Path:
         target = self._file(blob.sha256)
         if not target.exists():

@@ -1,0 +1,53 @@
+"""Announcing the hub on the local network over mDNS (`_witengine._tcp.local.`).
+
+An answer only suggests an address to nodes; it grants nothing. The hub works the same without it.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from zeroconf import ServiceInfo
+from zeroconf.asyncio import AsyncZeroconf
+
+from witengine import __version__
+from witengine.protocol import API_PREFIX
+
+SERVICE_TYPE = "_witengine._tcp.local."
+
+
+def _address(host: str) -> str:
+    if host in ("0.0.0.0", "", "::"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect(("10.255.255.255", 1))  # no packet is sent; picks the LAN address
+                return str(probe.getsockname()[0])
+            except OSError:
+                return "127.0.0.1"
+    return host
+
+
+class Advertiser:
+    def __init__(self, *, name: str, host: str, port: int, scheme: str = "http") -> None:
+        address = _address(host)
+        instance = f"{name} on {socket.gethostname()}"[:60]
+        self.info = ServiceInfo(
+            SERVICE_TYPE,
+            f"{instance}.{SERVICE_TYPE}",
+            addresses=[socket.inet_aton(address)],
+            port=port,
+            properties={"version": __version__, "api": API_PREFIX, "scheme": scheme},
+            server=f"{socket.gethostname()}.local.",
+        )
+        self.zeroconf: AsyncZeroconf | None = None
+        self.interfaces = [address]
+
+    async def start(self) -> None:
+        self.zeroconf = AsyncZeroconf(interfaces=self.interfaces)
+        await self.zeroconf.async_register_service(self.info)
+
+    async def stop(self) -> None:
+        if self.zeroconf is not None:
+            await self.zeroconf.async_unregister_service(self.info)
+            await self.zeroconf.async_close()
+            self.zeroconf = None

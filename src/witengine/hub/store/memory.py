@@ -1,0 +1,172 @@
+"""`MemoryStore`: the Store contract in dictionaries, for tests. Nothing survives the process."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from witengine.hub.store.base import (
+    Commit,
+    JobRecord,
+    Json,
+    MapRecord,
+    MapState,
+    NodeRecord,
+    TaskState,
+)
+
+ENDED = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass
+class _Task:
+    args: list[Json]
+    state: TaskState = TaskState.PENDING
+    attempt: int = 0
+    result: Json = None
+    error: str | None = None
+
+
+@dataclass
+class _Map:
+    record: MapRecord
+    tasks: list[_Task] = field(default_factory=list)
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.jobs: dict[str, JobRecord] = {}
+        self.job_order: list[str] = []
+        self.event_log: dict[str, list[Json]] = {}
+        self.maps: dict[str, _Map] = {}
+        self.map_by_seq: dict[tuple[str, int], str] = {}
+        self.nodes: dict[str, NodeRecord] = {}
+
+    # jobs
+    def add_job(self, job: JobRecord) -> None:
+        self.jobs[job.id] = job
+        self.job_order.append(job.id)
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        return self.jobs.get(job_id)
+
+    def list_jobs(self, limit: int = 100) -> list[JobRecord]:
+        return [self.jobs[i] for i in reversed(self.job_order)][:limit]
+
+    def unfinished_jobs(self) -> list[JobRecord]:
+        return [self.jobs[i] for i in self.job_order if self.jobs[i].status not in ENDED]
+
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        status: str,
+        at: float,
+        error: str | None = None,
+        variables: dict[str, Json] | None = None,
+    ) -> None:
+        job = self.jobs[job_id]
+        changes: dict[str, object] = {"status": status}
+        if status == "running" and job.started_at is None:
+            changes["started_at"] = at
+        if status in ENDED:
+            changes["finished_at"] = at
+            changes["error"] = error
+        if variables is not None:
+            changes["variables"] = copy.deepcopy(variables)
+        self.jobs[job_id] = replace(job, **changes)  # type: ignore[arg-type]
+
+    # events
+    def append_events(self, job_id: str, events: Sequence[Json]) -> int:
+        log = self.event_log.setdefault(job_id, [])
+        log.extend(copy.deepcopy(list(events)))
+        return len(log)
+
+    def events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[tuple[int, Json]]:
+        log = self.event_log.get(job_id, [])
+        return [(seq, copy.deepcopy(log[seq - 1])) for seq in range(after + 1, len(log) + 1)][
+            :limit
+        ]
+
+    # maps
+    def open_map(
+        self,
+        map_id: str,
+        job_id: str,
+        seq: int,
+        activity: str,
+        digest: str,
+        items: Sequence[Sequence[Json]],
+        options: Json = None,
+    ) -> MapState:
+        existing_id = self.map_by_seq.get((job_id, seq))
+        if existing_id is not None:
+            existing = self.maps[existing_id]
+            if existing.record.digest == digest:
+                return self._state(existing)
+            del self.maps[existing_id]
+        record = MapRecord(map_id, job_id, seq, activity, digest, len(items), options)
+        self.maps[map_id] = _Map(record, [_Task(copy.deepcopy(list(i))) for i in items])
+        self.map_by_seq[(job_id, seq)] = map_id
+        return self._state(self.maps[map_id])
+
+    def _state(self, stored: _Map) -> MapState:
+        return MapState(
+            stored.record,
+            results={
+                i: copy.deepcopy(t.result)
+                for i, t in enumerate(stored.tasks)
+                if t.state is TaskState.DONE
+            },
+            attempts={i: t.attempt for i, t in enumerate(stored.tasks)},
+            failures={
+                i: t.error or "" for i, t in enumerate(stored.tasks) if t.state is TaskState.FAILED
+            },
+        )
+
+    def map_args(self, map_id: str, indices: Sequence[int]) -> dict[int, list[Json]]:
+        tasks = self.maps[map_id].tasks
+        return {i: copy.deepcopy(tasks[i].args) for i in indices}
+
+    def set_attempts(self, map_id: str, attempts: Sequence[tuple[int, int]]) -> None:
+        tasks = self.maps[map_id].tasks
+        for index, attempt in attempts:
+            tasks[index].attempt = attempt
+
+    def commit(self, map_id: str, commits: Sequence[Commit]) -> list[int]:
+        stored = self.maps.get(map_id)
+        if stored is None:
+            return []
+        accepted = []
+        for commit in commits:
+            if not 0 <= commit.index < len(stored.tasks):
+                continue
+            task = stored.tasks[commit.index]
+            if task.state is not TaskState.PENDING or task.attempt != commit.attempt:
+                continue
+            if commit.error is not None:
+                task.state, task.error = TaskState.FAILED, commit.error
+            else:
+                task.state, task.result = TaskState.DONE, copy.deepcopy(commit.value)
+            accepted.append(commit.index)
+        return accepted
+
+    def map_results(self, map_id: str) -> dict[int, Json]:
+        return self._state(self.maps[map_id]).results
+
+    # nodes
+    def upsert_node(self, node: NodeRecord) -> None:
+        previous = self.nodes.get(node.id)
+        if previous is not None:
+            node = replace(node, first_seen=previous.first_seen)
+        self.nodes[node.id] = node
+
+    def get_node(self, node_id: str) -> NodeRecord | None:
+        return self.nodes.get(node_id)
+
+    def list_nodes(self) -> list[NodeRecord]:
+        return sorted(self.nodes.values(), key=lambda n: n.first_seen)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,340 @@
+"""`SqliteStore`: the Store contract in one SQLite file, in WAL mode. The only module that
+imports sqlite3.
+
+Durability: every write is one transaction, committed before the call returns. In WAL mode with
+`synchronous=NORMAL`, a committed transaction survives the hub process being killed (SIGKILL),
+which is the failure the hub is built for; a power cut may lose the last transactions. Set
+`durable=True` for `synchronous=FULL` where that matters more than speed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from witengine.hub.store.base import (
+    Commit,
+    JobRecord,
+    Json,
+    MapRecord,
+    MapState,
+    NodeRecord,
+    TaskState,
+)
+
+SCHEMA_VERSION = 1
+ENDED = ("completed", "failed", "cancelled")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, script TEXT NOT NULL, filename TEXT NOT NULL,
+    parameters TEXT NOT NULL, files TEXT NOT NULL, status TEXT NOT NULL,
+    created_at REAL NOT NULL, started_at REAL, finished_at REAL, error TEXT, variables TEXT,
+    position INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+CREATE TABLE IF NOT EXISTS events (
+    job_id TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (job_id, seq)
+);
+CREATE TABLE IF NOT EXISTS maps (
+    id TEXT PRIMARY KEY, job_id TEXT NOT NULL, seq INTEGER NOT NULL, activity TEXT NOT NULL,
+    digest TEXT NOT NULL, count INTEGER NOT NULL, options TEXT, UNIQUE (job_id, seq)
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    map_id TEXT NOT NULL REFERENCES maps (id) ON DELETE CASCADE, idx INTEGER NOT NULL,
+    args TEXT NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0,
+    result TEXT, error TEXT, PRIMARY KEY (map_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nodes (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, info TEXT NOT NULL,
+    first_seen REAL NOT NULL, last_seen REAL NOT NULL
+);
+"""
+# Later versions append (version, statements) here; each runs once, in order.
+_MIGRATIONS: list[tuple[int, str]] = []
+
+
+def _dumps(value: Json) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class SqliteStore:
+    def __init__(self, path: Path, *, durable: bool = False) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.lock = threading.Lock()
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._write() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            version = row[0] if row else 0
+            if version == 0:
+                for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+                version = SCHEMA_VERSION
+            for target, statements in _MIGRATIONS:
+                if version < target:
+                    for statement in filter(None, (s.strip() for s in statements.split(";"))):
+                        db.execute(statement)
+                    db.execute("UPDATE schema_version SET version = ?", (target,))
+                    version = target
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self.lock:
+            return self.db.execute(sql, params).fetchall()
+
+    # jobs
+    def add_job(self, job: JobRecord) -> None:
+        with self._write() as db:
+            position = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM jobs").fetchone()[0]
+            db.execute(
+                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job.id,
+                    job.name,
+                    job.script,
+                    job.filename,
+                    _dumps(job.parameters),
+                    _dumps(job.files),
+                    job.status,
+                    job.created_at,
+                    job.started_at,
+                    job.finished_at,
+                    job.error,
+                    None if job.variables is None else _dumps(job.variables),
+                    position,
+                ),
+            )
+
+    @staticmethod
+    def _job(row: Sequence[Any]) -> JobRecord:
+        return JobRecord(
+            id=row[0],
+            name=row[1],
+            script=row[2],
+            filename=row[3],
+            parameters=json.loads(row[4]),
+            files=json.loads(row[5]),
+            status=row[6],
+            created_at=row[7],
+            started_at=row[8],
+            finished_at=row[9],
+            error=row[10],
+            variables=None if row[11] is None else json.loads(row[11]),
+        )
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        rows = self._read("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return self._job(rows[0]) if rows else None
+
+    def list_jobs(self, limit: int = 100) -> list[JobRecord]:
+        rows = self._read("SELECT * FROM jobs ORDER BY position DESC LIMIT ?", (limit,))
+        return [self._job(r) for r in rows]
+
+    def unfinished_jobs(self) -> list[JobRecord]:
+        rows = self._read(
+            "SELECT * FROM jobs WHERE status NOT IN (?, ?, ?) ORDER BY position", ENDED
+        )
+        return [self._job(r) for r in rows]
+
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        status: str,
+        at: float,
+        error: str | None = None,
+        variables: dict[str, Json] | None = None,
+    ) -> None:
+        with self._write() as db:
+            db.execute("UPDATE jobs SET status = ? WHERE id = ?", (status, job_id))
+            if status == "running":
+                db.execute(
+                    "UPDATE jobs SET started_at = ? WHERE id = ? AND started_at IS NULL",
+                    (at, job_id),
+                )
+            if status in ENDED:
+                db.execute(
+                    "UPDATE jobs SET finished_at = ?, error = ? WHERE id = ?", (at, error, job_id)
+                )
+            if variables is not None:
+                db.execute(
+                    "UPDATE jobs SET variables = ? WHERE id = ?", (_dumps(variables), job_id)
+                )
+
+    # events
+    def append_events(self, job_id: str, events: Sequence[Json]) -> int:
+        with self._write() as db:
+            last: int = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = ?", (job_id,)
+            ).fetchone()[0]
+            db.executemany(
+                "INSERT INTO events VALUES (?, ?, ?)",
+                [(job_id, last + n, _dumps(e)) for n, e in enumerate(events, start=1)],
+            )
+            return last + len(events)
+
+    def events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[tuple[int, Json]]:
+        rows = self._read(
+            "SELECT seq, data FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (job_id, after, limit),
+        )
+        return [(seq, json.loads(data)) for seq, data in rows]
+
+    # maps
+    def open_map(
+        self,
+        map_id: str,
+        job_id: str,
+        seq: int,
+        activity: str,
+        digest: str,
+        items: Sequence[Sequence[Json]],
+        options: Json = None,
+    ) -> MapState:
+        with self._write() as db:
+            row = db.execute(
+                "SELECT id, digest FROM maps WHERE job_id = ? AND seq = ?", (job_id, seq)
+            ).fetchone()
+            if row is not None and row[1] == digest:
+                map_id = row[0]
+            else:
+                if row is not None:
+                    db.execute("DELETE FROM tasks WHERE map_id = ?", (row[0],))
+                    db.execute("DELETE FROM maps WHERE id = ?", (row[0],))
+                db.execute(
+                    "INSERT INTO maps VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (map_id, job_id, seq, activity, digest, len(items), _dumps(options)),
+                )
+                db.executemany(
+                    "INSERT INTO tasks (map_id, idx, args, state) VALUES (?, ?, ?, ?)",
+                    (
+                        (map_id, index, _dumps(list(item)), TaskState.PENDING.value)
+                        for index, item in enumerate(items)
+                    ),
+                )
+        return self._state(map_id)
+
+    def _state(self, map_id: str) -> MapState:
+        with self.lock:
+            record_row = self.db.execute("SELECT * FROM maps WHERE id = ?", (map_id,)).fetchone()
+            rows = self.db.execute(
+                "SELECT idx, state, attempt, result, error FROM tasks WHERE map_id = ?", (map_id,)
+            ).fetchall()
+        record = MapRecord(
+            record_row[0],
+            record_row[1],
+            record_row[2],
+            record_row[3],
+            record_row[4],
+            record_row[5],
+            json.loads(record_row[6]) if record_row[6] is not None else None,
+        )
+        results, attempts, failures = {}, {}, {}
+        for index, state, attempt, result, error in rows:
+            attempts[index] = attempt
+            if state == TaskState.DONE.value:
+                results[index] = json.loads(result)
+            elif state == TaskState.FAILED.value:
+                failures[index] = error or ""
+        return MapState(record, results, attempts, failures)
+
+    def map_args(self, map_id: str, indices: Sequence[int]) -> dict[int, list[Json]]:
+        wanted = set(indices)
+        rows = self._read("SELECT idx, args FROM tasks WHERE map_id = ?", (map_id,))
+        return {index: json.loads(args) for index, args in rows if index in wanted}
+
+    def set_attempts(self, map_id: str, attempts: Sequence[tuple[int, int]]) -> None:
+        with self._write() as db:
+            db.executemany(
+                "UPDATE tasks SET attempt = ? WHERE map_id = ? AND idx = ?",
+                [(attempt, map_id, index) for index, attempt in attempts],
+            )
+
+    def commit(self, map_id: str, commits: Sequence[Commit]) -> list[int]:
+        accepted = []
+        with self._write() as db:
+            for commit in commits:
+                if commit.error is not None:
+                    changed = db.execute(
+                        "UPDATE tasks SET state = ?, error = ? WHERE map_id = ? AND idx = ? "
+                        "AND state = ? AND attempt = ?",
+                        (
+                            TaskState.FAILED.value,
+                            commit.error,
+                            map_id,
+                            commit.index,
+                            TaskState.PENDING.value,
+                            commit.attempt,
+                        ),
+                    )
+                else:
+                    changed = db.execute(
+                        "UPDATE tasks SET state = ?, result = ? WHERE map_id = ? AND idx = ? "
+                        "AND state = ? AND attempt = ?",
+                        (
+                            TaskState.DONE.value,
+                            _dumps(commit.value),
+                            map_id,
+                            commit.index,
+                            TaskState.PENDING.value,
+                            commit.attempt,
+                        ),
+                    )
+                if changed.rowcount:
+                    accepted.append(commit.index)
+        return accepted
+
+    def map_results(self, map_id: str) -> dict[int, Json]:
+        rows = self._read(
+            "SELECT idx, result FROM tasks WHERE map_id = ? AND state = ?",
+            (map_id, TaskState.DONE.value),
+        )
+        return {index: json.loads(result) for index, result in rows}
+
+    # nodes
+    def upsert_node(self, node: NodeRecord) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO nodes VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "name = excluded.name, info = excluded.info, last_seen = excluded.last_seen",
+                (node.id, node.name, _dumps(node.info), node.first_seen, node.last_seen),
+            )
+
+    @staticmethod
+    def _node(row: Sequence[Any]) -> NodeRecord:
+        return NodeRecord(row[0], row[1], json.loads(row[2]), row[3], row[4])
+
+    def get_node(self, node_id: str) -> NodeRecord | None:
+        rows = self._read("SELECT * FROM nodes WHERE id = ?", (node_id,))
+        return self._node(rows[0]) if rows else None
+
+    def list_nodes(self) -> list[NodeRecord]:
+        return [self._node(r) for r in self._read("SELECT * FROM nodes ORDER BY first_seen")]
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()

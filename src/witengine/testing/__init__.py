@@ -1,0 +1,1 @@
+"""Test helpers that ship with witengine: fake clock, test executors, a ledger plugin."""

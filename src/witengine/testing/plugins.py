@@ -1,0 +1,37 @@
+"""A plugin for tests of the farm: activities whose every execution leaves a trace.
+
+`Testing.Record(item, ledger)` appends one line per execution to a ledger file, so a test can
+count how many times each item really ran, across processes and restarts. Load it with
+`WIT_PLUGINS=witengine.testing.plugins:plugin` on the hub and the nodes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from witengine import __version__
+from witengine.plugins.api import Int, Plugin
+
+plugin = Plugin("testing", version=__version__, summary="activities for farm tests")
+
+
+@plugin.activity("Testing.Record")
+def record(item: Int, ledger: str, ms: Int = 0) -> Int:
+    """Append `item pid` to the ledger, wait ms milliseconds, return item * 2."""
+    line = f"{item} {os.getpid()}\n".encode()
+    descriptor = os.open(Path(ledger), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(descriptor, line)
+    finally:
+        os.close(descriptor)
+    if ms:
+        time.sleep(ms / 1000)
+    return item * 2
+
+
+@plugin.activity("Testing.Crash")
+def crash(item: Int) -> Int:
+    """Kill the process running it (to test that a crashing activity costs only its batch)."""
+    os._exit(3)

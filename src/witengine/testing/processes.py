@@ -1,0 +1,172 @@
+"""Real hub and node processes for end-to-end tests and benchmarks: loopback only, bounded.
+
+Every wait has a deadline; `Farm.stop()` kills whatever is left, frozen processes included.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TEST_PLUGINS = "witengine.testing.plugins:plugin"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `condition` until it returns something true, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@dataclass
+class Farm:
+    root: Path
+    port: int
+    hub_args: tuple[str, ...] = ("--lease", "3", "--heartbeat", "0.5", "--grace", "1")
+    hub: subprocess.Popen[bytes] | None = None
+    nodes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "WIT_PLUGINS": TEST_PLUGINS, "PYTHONUNBUFFERED": "1"}
+
+    def start_hub(self) -> None:
+        log = (self.root / "hub.log").open("ab")
+        self.hub = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "witengine",
+                "hub",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.root / "hub"),
+                "--no-advertise",
+                *self.hub_args,
+            ],
+            stdout=log,
+            stderr=log,
+            env=self.env,
+            start_new_session=True,
+        )
+        wait_until(self._healthy, 60, "the hub to answer")
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def start_node(self, name: str) -> None:
+        log = (self.root / f"{name}.log").open("ab")
+        self.nodes[name] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "witengine",
+                "node",
+                "--hub",
+                self.url,
+                "--name",
+                name,
+                "--cache-dir",
+                str(self.root / name),
+                "--max-backoff",
+                "1",
+            ],
+            stdout=log,
+            stderr=log,
+            env=self.env,
+            start_new_session=True,
+        )
+
+    def online(self) -> list[str]:
+        nodes = httpx.get(f"{self.url}/api/v1/nodes", timeout=5).json()
+        return sorted(n["name"] for n in nodes if n["state"] != "offline")
+
+    def signal_node(self, name: str, sig: int) -> None:
+        os.killpg(self.nodes[name].pid, sig)
+
+    def kill_hub(self) -> None:
+        assert self.hub is not None
+        os.killpg(self.hub.pid, signal.SIGKILL)
+        self.hub.wait(10)
+
+    def submit(self, script: str, parameters: dict[str, str]) -> str:
+        response = httpx.post(
+            f"{self.url}/api/v1/jobs",
+            json={"script": script, "filename": "test.wit", "parameters": parameters},
+            timeout=30,
+        )
+        assert response.status_code == 201, response.text
+        job_id: str = response.json()["id"]
+        return job_id
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = httpx.get(f"{self.url}/api/v1/jobs/{job_id}", timeout=5).json()
+            return data
+        except httpx.HTTPError:
+            return {}
+
+    def wait_done(self, job_id: str, timeout: float) -> dict[str, Any]:
+        def ended() -> dict[str, Any] | None:
+            job = self.job(job_id)
+            return job if job.get("status") in ("completed", "failed", "cancelled") else None
+
+        found: dict[str, Any] = wait_until(ended, timeout, f"job {job_id} to end")
+        return found
+
+    def stop(self) -> None:
+        for process in [*self.nodes.values(), self.hub]:
+            if process is not None and process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGCONT)
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait(10)
+
+    def log(self, name: str = "hub") -> str:
+        return (self.root / f"{name}.log").read_text(errors="replace")
+
+
+def ledger_counts(path: Path) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            item = int(line.split()[0])
+            counts[item] = counts.get(item, 0) + 1
+    return counts
+
+
+def progress(farm: Farm, job_id: str) -> int:
+    job = farm.job(job_id)
+    done: int = job.get("progress", {}).get("done", 0)
+    return done
