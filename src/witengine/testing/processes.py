@@ -56,25 +56,8 @@ class Farm:
         return {**os.environ, "WIT_PLUGINS": TEST_PLUGINS, "PYTHONUNBUFFERED": "1"}
 
     def start_hub(self) -> None:
-        log = (self.root / "hub.log").open("ab")
-        self.hub = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "witengine",
-                "hub",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(self.root / "hub"),
-                "--no-advertise",
-                *self.hub_args,
-            ],
-            stdout=log,
-            stderr=log,
-            env=self.env,
-            start_new_session=True,
-        )
+        command = ["hub", "--port", str(self.port), "--data-dir", str(self.root / "hub")]
+        self.hub = self._spawn("hub", [*command, "--no-advertise", *self.hub_args])
         wait_until(self._healthy, 60, "the hub to answer")
 
     def _healthy(self) -> bool:
@@ -84,27 +67,19 @@ class Farm:
             return False
 
     def start_node(self, name: str) -> None:
-        log = (self.root / f"{name}.log").open("ab")
-        self.nodes[name] = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "witengine",
-                "node",
-                "--hub",
-                self.url,
-                "--name",
-                name,
-                "--cache-dir",
-                str(self.root / name),
-                "--max-backoff",
-                "1",
-            ],
-            stdout=log,
-            stderr=log,
-            env=self.env,
-            start_new_session=True,
-        )
+        command = ["node", "--hub", self.url, "--name", name, "--cache-dir", str(self.root / name)]
+        self.nodes[name] = self._spawn(name, [*command, "--max-backoff", "1"])
+
+    def _spawn(self, log_name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        """Start `python -m witengine ARGS` in its own process group, logging to a file."""
+        with (self.root / f"{log_name}.log").open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "witengine", *args],
+                stdout=log,
+                stderr=log,
+                env=self.env,
+                start_new_session=True,
+            )
 
     def online(self) -> list[str]:
         nodes = httpx.get(f"{self.url}/api/v1/nodes", timeout=5).json()
