@@ -215,11 +215,17 @@ async def run_on_hub(
         for param in checked.parameters:
             if param.name in texts and _is_blob_type(param.type):
                 text = texts.pop(param.name)
-                if param.type.element is None:
-                    files[param.name] = await client.upload(Path(text).expanduser())
-                else:
-                    paths = [p.strip() for p in text.split(",") if p.strip()]
-                    files[param.name] = [await client.upload(Path(p).expanduser()) for p in paths]
+                paths = [p.strip() for p in text.split(",") if p.strip()]
+                if param.type.element is None and len(paths) != 1:
+                    raise ParameterError(f"parameter '{param.name}' ({param.type}): give one file")
+                try:
+                    refs = [await client.upload(Path(p).expanduser()) for p in paths]
+                except OSError as error:
+                    reason = f"cannot read '{error.filename}': {error.strerror or error}"
+                    raise ParameterError(
+                        f"parameter '{param.name}' ({param.type}): {reason}"
+                    ) from None
+                files[param.name] = refs if param.type.element is not None else refs[0]
         try:
             summary = await client.submit(
                 SubmitJob(script=checked.source, filename=str(path), parameters=texts, files=files)

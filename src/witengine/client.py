@@ -80,11 +80,8 @@ class HubClient:
         return result
 
     async def upload(self, path: Path) -> BlobRef:
-        """Send a file unless the hub has its content already."""
-        try:
-            sha256, size = await asyncio.to_thread(file_digest, path)
-        except OSError as error:
-            raise HubError(f"cannot read '{path}': {error.strerror or error}") from None
+        """Send a file unless the hub has its content already (OSError when it cannot be read)."""
+        sha256, size = await asyncio.to_thread(file_digest, path)
         head = await self.http.head(f"/blobs/{sha256}")
         if head.status_code != 200:
 

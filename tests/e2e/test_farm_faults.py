@@ -62,6 +62,9 @@ def test_a_node_frozen_past_its_lease_has_its_late_results_ignored(
     wait_until(lambda: progress(farm, job_id) >= 30, 120, "30 items done")
     farm.signal_node("a", signal.SIGSTOP)
     wait_until(lambda: "lease" in farm.log() and "expired" in farm.log(), 60, "a lease to expire")
+    # The frozen node's runner went on working; once another node has run one of the same
+    # items again, the frozen node's result for it belongs to a fenced-off attempt.
+    wait_until(lambda: max(ledger_counts(ledger).values()) > 1, 60, "an item taken over")
     farm.signal_node("a", signal.SIGCONT)
     job = farm.wait_done(job_id, 180)
     assert job["status"] == "completed", job["error"]

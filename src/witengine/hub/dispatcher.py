@@ -78,6 +78,7 @@ class _Node:
     leases: set[str] = field(default_factory=set)
     done: int = 0
     last_seen: float = 0.0
+    silent: bool = False  # let a lease expire: no new work until it is heard from again
 
     @property
     def connected(self) -> bool:
@@ -278,6 +279,7 @@ class Dispatcher:
         if node is None:
             return
         node.last_seen = self.clock.now()
+        node.silent = False
         if isinstance(message, Results):
             self._results(node, message)
         elif isinstance(message, BatchFinished):
@@ -413,6 +415,7 @@ class Dispatcher:
                 len(lease.indices),
             )
             if node is not None and node.send is not None:
+                node.silent = True
                 node.send(CancelBatch(batch_id=lease.batch_id, reason="lease expired"))
             self._requeue(lease)
         for state in self.maps.values():
@@ -442,12 +445,12 @@ class Dispatcher:
     # -------------------------------------------------------------- dispatch
 
     def _can_run(self, node: _Node, state: _Map) -> bool:
-        return node.connected and state.activity in node.activities
+        return node.connected and not node.silent and state.activity in node.activities
 
     def dispatch(self) -> None:
         """Give work to every node with room for it."""
         for node in list(self.nodes.values()):
-            while node.connected and len(node.leases) < node.slots + 1:
+            while node.connected and not node.silent and len(node.leases) < node.slots + 1:
                 state = next(
                     (m for m in self.maps.values() if m.pending and self._can_run(node, m)),
                     None,
@@ -463,7 +466,13 @@ class Dispatcher:
             node_slots=node.slots,
             total_slots=sum(n.slots for n in eligible),
         )
-        indices = [state.pending.popleft() for _ in range(min(size, len(state.pending)))]
+        indices: list[int] = []
+        while state.pending and len(indices) < size:
+            index = state.pending.popleft()
+            if index not in state.results:  # a late result may have settled it meanwhile
+                indices.append(index)
+        if not indices:
+            return
         for index in indices:
             state.attempts[index] = state.attempts.get(index, 0) + 1
         self.store.set_attempts(state.id, [(i, state.attempts[i]) for i in indices])

@@ -259,12 +259,15 @@ class Agent:
         batch.runner = runner
         try:
             async for item in runner.run(assign):
-                if batch.cancelled:
-                    return None
                 if isinstance(item, RunnerDied):
-                    if not batch.cancelled:
-                        log.warning("batch %s: %s", assign.batch_id, item.message)
+                    if batch.cancelled:
+                        return None
+                    log.warning("batch %s: %s", assign.batch_id, item.message)
                     return item.message
+                if batch.cancelled and not item.ok:
+                    continue  # the kill that cancelled the batch, not the activity's doing
+                # Results of a cancelled batch still go back: the hub decides whether they
+                # count (a fenced-off attempt's result is ignored there, never guessed at here).
                 if item.ok:
                     item = await self._upload_outputs(assign.activity, item)
                 self._deliver(batch, item)
