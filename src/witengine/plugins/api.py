@@ -119,9 +119,13 @@ class Plugin:
     ) -> Callable[[F], F]:
         """Register a function as the activity `name` (`Module.Activity`)."""
         if "." not in name:
-            raise PluginError(f"activity name '{name}' must be Module.Activity")
+            raise PluginError(
+                f"plugin '{self.name}': activity name '{name}' must be Module.Activity"
+            )
 
         def register(function: F) -> F:
+            if any(known == name for known, *_ in self._activities):
+                raise PluginError(f"plugin '{self.name}': activity '{name}' is registered twice")
             text = (
                 summary if summary is not None else (inspect.getdoc(function) or "").split("\n")[0]
             )
@@ -141,9 +145,12 @@ class Plugin:
         """Register a class as the Wit type `name`; `accepts` lists what its constructor takes."""
 
         def register(cls: C) -> C:
+            where = f"plugin '{self.name}': type '{name}'"
+            if any(known == name for known, *_ in self._types):
+                raise PluginError(f"{where} is registered twice")
             for method in ("from_value", "to_json", "from_json"):
                 if not callable(getattr(cls, method, None)):
-                    raise PluginError(f"type {name} ({cls.__name__}) lacks {method}()")
+                    raise PluginError(f"{where} ({cls.__name__}) lacks {method}()")
             cls.__wit_type__ = name  # type: ignore[attr-defined]
             self._types.append((name, cls, frozenset(accepts), dict(members or {}), summary))
             return cls
@@ -224,10 +231,11 @@ def wit_type_of(annotation: Any, where: str) -> WitType:
 def _activity_def(
     plugin: str, name: str, function: Callable[..., Any], summary: str, placement: Placement
 ) -> ActivityDef:
+    where = f"plugin '{plugin}': activity '{name}'"
     try:
         hints = typing.get_type_hints(function, include_extras=True)
     except Exception as error:
-        raise PluginError(f"{name}: cannot read its annotations: {error}") from None
+        raise PluginError(f"{where}: cannot read its annotations: {error}") from None
     signature = inspect.signature(function)
     params = []
     takes_context = False
@@ -235,16 +243,21 @@ def _activity_def(
         annotation = hints.get(parameter.name, inspect.Parameter.empty)
         if annotation is ActivityContext:
             if position != 0:
-                raise PluginError(f"{name}: the ActivityContext must be the first parameter")
+                raise PluginError(f"{where}: the ActivityContext must be the first parameter")
             takes_context = True
             continue
         if annotation is inspect.Parameter.empty:
-            raise PluginError(f"{name}: parameter '{parameter.name}' has no annotation")
+            raise PluginError(f"{where}: parameter '{parameter.name}' has no annotation")
         if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
-            raise PluginError(f"{name}: parameter '{parameter.name}' must be positional")
+            raise PluginError(f"{where}: parameter '{parameter.name}' must be positional")
         optional = parameter.default is not inspect.Parameter.empty
-        params.append(ParamSpec(parameter.name, wit_type_of(annotation, name), optional))
-    returns_hint = hints.get("return", None)
-    returns = None if returns_hint in (None, type(None)) else wit_type_of(returns_hint, name)
+        params.append(ParamSpec(parameter.name, wit_type_of(annotation, where), optional))
+    if "return" not in hints:
+        # An unannotated result would travel untyped; say "-> None" for an activity without one.
+        raise PluginError(
+            f"{where}: has no return annotation (write '-> None' if it returns nothing)"
+        )
+    returns_hint = hints["return"]
+    returns = None if returns_hint in (None, type(None)) else wit_type_of(returns_hint, where)
     spec = ActivitySpec(name, tuple(params), returns, placement=placement, summary=summary)
     return ActivityDef(spec, function, plugin, takes_context)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import entry_points
 
 from witengine.errors import PluginError
+from witengine.lang.types import WitType, resolve_type
 from witengine.plugins.api import Plugin
 from witengine.runtime.builtins import builtin_activities, builtin_types
 from witengine.runtime.library import Library
@@ -70,14 +71,45 @@ def load_ref(ref: str) -> Plugin:
 
 
 def build_library(plugins: Iterable[Plugin]) -> Library:
-    """The built-ins plus these plugins' types and activities."""
+    """The built-ins plus these plugins' types and activities; PluginError names what is wrong."""
     chosen = list(plugins)
     types = builtin_types()
     activities = builtin_activities()
+    owners = {typedef.name: "the built-ins" for typedef in types}
     for plugin in chosen:
-        types += plugin.type_defs()
+        for typedef in plugin.type_defs():
+            if typedef.name in owners:
+                raise PluginError(
+                    f"plugin '{plugin.name}': type '{typedef.name}' is already defined by "
+                    f"{owners[typedef.name]}"
+                )
+            owners[typedef.name] = f"plugin '{plugin.name}'"
+            types.append(typedef)
         activities += plugin.activity_defs()
-    return Library(types, activities, [(p.name, p.version) for p in chosen])
+    library = Library(types, activities, [(p.name, p.version) for p in chosen])
+    for plugin in chosen:
+        _check_type_names(plugin, library)
+    return library
+
+
+def _check_type_names(plugin: Plugin, library: Library) -> None:
+    """Every type a plugin's signatures and members name must exist once all plugins are in."""
+    named: list[tuple[str, WitType]] = []
+    for activity in library.activities.values():
+        if activity.plugin == plugin.name:
+            where = f"activity '{activity.name}'"
+            named += [(where, param.type) for param in activity.spec.params]
+            if activity.spec.returns is not None:
+                named.append((where, activity.spec.returns))
+    for typedef in plugin.type_defs():
+        where = f"type '{typedef.name}'"
+        named += [(where, t) for t in typedef.spec.members.values()]
+        named += [(where, WitType(name)) for name in typedef.spec.accepts]
+    for where, type_ in named:
+        if resolve_type(type_.name, library) is None:
+            raise PluginError(
+                f"plugin '{plugin.name}': {where} uses the unknown Wit type '{type_}'"
+            )
 
 
 def library_from_refs(refs: Sequence[str]) -> Library:
