@@ -59,6 +59,8 @@ def discover(environ: Mapping[str, str] | None = None) -> list[Plugin]:
 def load_ref(ref: str) -> Plugin:
     """The plugin at `module:attribute`."""
     module_name, _, attribute = ref.partition(":")
+    if not module_name or not attribute:
+        raise PluginError(f"plugin reference '{ref}' must be module:attribute")
     try:
         module = importlib.import_module(module_name)
         plugin = _as_plugin(getattr(module, attribute), ref)
