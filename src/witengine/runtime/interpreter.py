@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,10 @@ from witengine.runtime.values import ConversionError, ProcessingOptions, to_text
 
 class RunError(WitError):
     """Something went wrong while running one statement."""
+
+    def __init__(self, message: str, *, located: bool = False) -> None:
+        super().__init__(message)
+        self.located = located  # the message already names the file, line and statement
 
 
 class _Break(Exception):
@@ -109,7 +114,6 @@ class Interpreter:
         self.context = context
         self.globals = _Env(None)
         self._texts: dict[int, str] = {}
-        self._loop_depth = 0  # statement events are not emitted inside loop bodies
 
     # ------------------------------------------------------------- the job
 
@@ -134,6 +138,8 @@ class Interpreter:
             return self._finish(JobStatus.CANCELLED, "the job was cancelled")
         except (_Break, _Continue):  # the checker rules these out
             return self._finish(JobStatus.FAILED, "Break or Continue outside a loop")
+        finally:
+            self.control.detach()
         return self._finish(JobStatus.COMPLETED, None)
 
     def _finish(self, status: JobStatus, error: str | None) -> JobOutcome:
@@ -157,7 +163,12 @@ class Interpreter:
             if param.name in arguments:
                 value = arguments[param.name]
             elif param.default is not None:
-                value = await self.eval(param.default, self.globals)
+                try:
+                    value = await self.eval(param.default, self.globals)
+                except WitError as error:
+                    raise ParameterError(
+                        f"parameter '{param.name}' ({param.type}): its default: {error}"
+                    ) from None
             else:
                 raise ParameterError(f"missing parameter '{param.name}' ({param.type})")
             try:
@@ -181,12 +192,16 @@ class Interpreter:
         else:
             await self.control.checkpoint()
         line = statement.span.line
-        announce = self._loop_depth == 0
+        announce = not _IN_LOOP.get()
         if announce:
             self.emit(StatementStarted(line, self.text(statement)))
         try:
             await self._execute(statement, env)
-        except (RunError, _Break, _Continue, JobCancelled, asyncio.CancelledError):
+        except RunError as error:
+            if error.located:
+                raise
+            raise self._failure(statement, str(error)) from None
+        except (_Break, _Continue, JobCancelled, asyncio.CancelledError):
             raise
         except WitError as error:
             raise self._failure(statement, str(error)) from None
@@ -202,7 +217,7 @@ class Interpreter:
 
     def _failure(self, statement: s.Statement, message: str) -> RunError:
         where = f"{self.checked.filename}:{statement.span.line}"
-        return RunError(f"{where}: {message} (in: {self.text(statement)})")
+        return RunError(f"{where}: {message} (in: {self.text(statement)})", located=True)
 
     async def _execute(self, statement: s.Statement, env: _Env) -> None:
         match statement:
@@ -280,11 +295,11 @@ class Interpreter:
 
     @contextmanager
     def _in_loop(self) -> Iterator[None]:
-        self._loop_depth += 1
+        token = _IN_LOOP.set(True)
         try:
             yield
         finally:
-            self._loop_depth -= 1
+            _IN_LOOP.reset(token)
 
     async def _loop(
         self,
@@ -346,7 +361,9 @@ class Interpreter:
         started = self.clock.now()
         while True:
             await self.clock.sleep(interval_ms / 1000)
-            if timeout_ms is not None and (self.clock.now() - started) * 1000 > timeout_ms:
+            # whole microseconds, so float noise cannot drop a round due exactly at the timeout
+            elapsed_ms = round((self.clock.now() - started) * 1000, 3)
+            if timeout_ms is not None and elapsed_ms > timeout_ms:
                 return
             try:
                 await self.block(body, _Env(env))
@@ -510,6 +527,10 @@ class Interpreter:
 
 
 _EXPRESSION = s.CallStatement(s.Call("", ()))
+
+# Statement events are not emitted inside loop bodies. A context variable, not a counter, so each
+# branch of Parallel.Invoke (a task with a copy of the context) knows whether it is in a loop.
+_IN_LOOP: ContextVar[bool] = ContextVar("witengine_in_loop", default=False)
 
 
 async def _all(coroutines: Sequence[Awaitable[None]]) -> None:
