@@ -112,7 +112,9 @@ def member(value: Any, name: str) -> Any:
     attribute = _snake(name)
     for candidate in (name, attribute):
         if hasattr(value, candidate) and not candidate.startswith("_"):
-            return getattr(value, candidate)
+            found = getattr(value, candidate)
+            if not callable(found):  # a value's data, never a Python method of it
+                return found
     raise OperatorError(f"{to_text(value)} has no member '{name}'")
 
 
