@@ -18,6 +18,9 @@ from witengine.protocol import ErrorBody
 from witengine.runtime.blobs import Blob, BlobError, LocalBlobStore
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# The number, not starlette's name for it: the name changed (REQUEST_ENTITY -> CONTENT) and the
+# old one warns, which turned a refused upload into a 500 wherever warnings are errors.
+_TOO_LARGE = 413
 
 
 def blob_router(store: LocalBlobStore, max_bytes: int) -> APIRouter:
@@ -63,7 +66,7 @@ def blob_router(store: LocalBlobStore, max_bytes: int) -> APIRouter:
         digest(sha256)
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_bytes:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "the blob is too large")
+            raise HTTPException(_TOO_LARGE, "the blob is too large")
         if store.has(sha256):
             async for _ in request.stream():
                 pass
@@ -89,9 +92,7 @@ async def _receive(request: Request, folder: Path, sha256: str, max_bytes: int) 
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > max_bytes:
-                    raise HTTPException(
-                        status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "the blob is too large"
-                    )
+                    raise HTTPException(_TOO_LARGE, "the blob is too large")
                 digest_so_far.update(chunk)
                 out.write(chunk)
         except BaseException:

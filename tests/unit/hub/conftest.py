@@ -1,0 +1,58 @@
+"""A real hub on 127.0.0.1: uvicorn serving `create_app` on a free loopback port, in this loop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from witengine.hub.app import Hub, build_hub, create_app
+from witengine.hub.settings import HubSettings
+from witengine.protocol import API_PREFIX
+
+MAX_BLOB_BYTES = 24 * 1024 * 1024  # above the largest upload a test makes
+
+
+@dataclass
+class LiveHub:
+    hub: Hub
+    url: str  # the API root, e.g. http://127.0.0.1:41234/api/v1
+    client: httpx.AsyncClient
+
+
+@pytest.fixture
+async def live_hub(tmp_path: Path) -> AsyncIterator[LiveHub]:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    settings = HubSettings(
+        data_dir=tmp_path / "hub",
+        port=port,
+        advertise=False,
+        no_node_seconds=3600.0,  # jobs that need nodes wait for them for the whole test
+        max_blob_bytes=MAX_BLOB_BYTES,
+    )
+    hub = build_hub(settings)
+    config = uvicorn.Config(
+        create_app(settings, hub), log_level="warning", lifespan="on", ws="none"
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    for _ in range(1000):  # bounded: the server starts in a few loop turns
+        if server.started or serving.done():
+            break
+        await asyncio.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    url = f"http://127.0.0.1:{port}{API_PREFIX}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
+            yield LiveHub(hub, url, client)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 30.0)
+        listener.close()
