@@ -1,0 +1,338 @@
+"""The `Store` contract, one suite run against both stores: MemoryStore and SqliteStore (a real
+SQLite file in tmp_path). Then what only SQLite promises: state survives reopening, WAL mode."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from witengine.hub.store.base import Commit, JobRecord, NodeRecord, Store
+from witengine.hub.store.memory import MemoryStore
+from witengine.hub.store.sqlite import SqliteStore
+
+SCRIPT = 'Job:Render(Int:frames = 2)\n{\n    Trace("ok");\n}\n'
+
+
+def job(job_id: str = "job_1", status: str = "queued", at: float = 100.0) -> JobRecord:
+    return JobRecord(
+        id=job_id,
+        name="Render",
+        script=SCRIPT,
+        filename="render.wit",
+        parameters={"frames": "1-48", "title": 'naïve "quoted" ✓'},
+        files={"scene": {"sha256": "a" * 64, "size": 12, "name": "scene.blend"}},
+        status=status,
+        created_at=at,
+    )
+
+
+def node(node_id: str, seen: float, name: str = "box") -> NodeRecord:
+    info = {"name": name, "slots": 2, "activities": ["Compute.Hash"], "capabilities": {"cores": 4}}
+    return NodeRecord(node_id, name, info, first_seen=seen, last_seen=seen)
+
+
+ITEMS = [["a", 1], ["b", 2], ["c", 3], ["d", {"nested": [1, 2.5, None, True]}]]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    made: Store = (
+        MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "hub.sqlite3")
+    )
+    yield made
+    made.close()
+
+
+def open_map(store: Store, digest: str = "d1", items: list[list[object]] = ITEMS) -> str:
+    return store.open_map("map_1", "job_1", 1, "Compute.Hash", digest, items).record.id
+
+
+# ------------------------------------------------------------------------------ jobs
+
+
+def test_a_job_reads_back_with_its_script_parameters_and_files(store: Store) -> None:
+    store.add_job(job())
+    assert store.get_job("job_1") == job()
+    assert store.get_job("job_nope") is None
+
+
+def test_jobs_are_listed_newest_first_and_limited(store: Store) -> None:
+    for n in range(5):
+        store.add_job(job(f"job_{n}", at=100.0 + n))
+    assert [j.id for j in store.list_jobs()] == ["job_4", "job_3", "job_2", "job_1", "job_0"]
+    assert [j.id for j in store.list_jobs(limit=2)] == ["job_4", "job_3"]
+
+
+def test_unfinished_jobs_are_those_not_ended_oldest_first(store: Store) -> None:
+    for n, status in enumerate(["queued", "completed", "running", "failed", "paused", "cancelled"]):
+        store.add_job(job(f"job_{n}", status=status))
+    assert [j.id for j in store.unfinished_jobs()] == ["job_0", "job_2", "job_4"]
+
+
+def test_running_sets_the_start_once_and_an_end_sets_the_finish_and_error(store: Store) -> None:
+    store.add_job(job())
+    store.update_job("job_1", status="running", at=110.0)
+    store.update_job("job_1", status="paused", at=120.0)
+    store.update_job("job_1", status="running", at=130.0)
+    running = store.get_job("job_1")
+    assert running is not None
+    assert (running.status, running.started_at, running.finished_at) == ("running", 110.0, None)
+    variables = {"values": {"n": [1, 2]}, "types": {"n": "IntCollection"}}
+    store.update_job("job_1", status="failed", at=140.0, error="item 3: boom", variables=variables)
+    ended = store.get_job("job_1")
+    assert ended is not None
+    assert (ended.status, ended.started_at, ended.finished_at) == ("failed", 110.0, 140.0)
+    assert ended.error == "item 3: boom"
+    assert ended.variables == variables
+    assert store.unfinished_jobs() == []
+
+
+# ---------------------------------------------------------------------------- events
+
+
+def test_events_are_numbered_from_one_in_order_per_job(store: Store) -> None:
+    assert store.events("job_1") == []
+    assert store.append_events("job_1", [{"kind": "a"}, {"kind": "b"}]) == 2
+    assert store.append_events("job_2", [{"kind": "other"}]) == 1
+    assert store.append_events("job_1", [{"kind": "c", "data": [1, {"x": None}]}]) == 3
+    assert store.events("job_1") == [
+        (1, {"kind": "a"}),
+        (2, {"kind": "b"}),
+        (3, {"kind": "c", "data": [1, {"x": None}]}),
+    ]
+    assert store.events("job_1", after=1, limit=1) == [(2, {"kind": "b"})]
+    assert store.events("job_1", after=3) == []
+    assert store.events("job_2") == [(1, {"kind": "other"})]
+
+
+def test_a_stored_event_does_not_change_when_the_caller_changes_its_copy(store: Store) -> None:
+    event = {"kind": "a", "items": [1]}
+    store.append_events("job_1", [event])
+    event["items"].append(2)  # type: ignore[attr-defined]
+    assert store.events("job_1") == [(1, {"kind": "a", "items": [1]})]
+
+
+# ------------------------------------------------------------------ maps and tasks
+
+
+def test_a_new_map_has_every_task_pending_and_never_sent(store: Store) -> None:
+    state = store.open_map("map_1", "job_1", 1, "Compute.Hash", "d1", ITEMS, {"batch": 4})
+    assert state.record.id == "map_1"
+    assert (state.record.job_id, state.record.seq, state.record.activity) == (
+        "job_1",
+        1,
+        "Compute.Hash",
+    )
+    assert (state.record.digest, state.record.count, state.record.options) == (
+        "d1",
+        4,
+        {"batch": 4},
+    )
+    assert state.results == {} and state.failures == {}
+    assert state.attempts == {0: 0, 1: 0, 2: 0, 3: 0}
+    assert store.map_args("map_1", [3, 1]) == {3: ITEMS[3], 1: ITEMS[1]}
+
+
+def test_a_result_is_committed_only_for_the_current_attempt(store: Store) -> None:
+    map_id = open_map(store)
+    store.set_attempts(map_id, [(0, 1), (1, 1)])
+    assert store.commit(map_id, [Commit(0, 1, "zero")]) == [0]
+    store.set_attempts(map_id, [(1, 2)])  # attempt 1 of item 1 is fenced off
+    assert store.commit(map_id, [Commit(1, 1, "late")]) == []
+    assert store.commit(map_id, [Commit(1, 3, "future")]) == []
+    assert store.commit(map_id, [Commit(2, 1, "never sent")]) == []
+    assert store.commit(map_id, [Commit(1, 2, "one")]) == [1]
+    assert store.map_results(map_id) == {0: "zero", 1: "one"}
+
+
+def test_a_second_commit_of_the_same_item_is_refused_and_changes_nothing(store: Store) -> None:
+    map_id = open_map(store)
+    store.set_attempts(map_id, [(0, 1)])
+    assert store.commit(map_id, [Commit(0, 1, {"v": "first"})]) == [0]
+    assert store.commit(map_id, [Commit(0, 1, {"v": "second"})]) == []
+    assert store.commit(map_id, [Commit(0, 1, error="too late to fail")]) == []
+    store.set_attempts(map_id, [(0, 2)])  # even a newer attempt cannot replace a result
+    assert store.commit(map_id, [Commit(0, 2, {"v": "third"})]) == []
+    state = store.open_map("map_x", "job_1", 1, "Compute.Hash", "d1", ITEMS)
+    assert state.results == {0: {"v": "first"}}
+    assert state.failures == {}
+
+
+def test_the_same_item_twice_in_one_commit_keeps_the_first(store: Store) -> None:
+    map_id = open_map(store)
+    store.set_attempts(map_id, [(0, 1), (1, 1)])
+    accepted = store.commit(map_id, [Commit(0, 1, "first"), Commit(1, 1, "b"), Commit(0, 1, "2nd")])
+    assert sorted(accepted) == [0, 1]
+    assert store.map_results(map_id) == {0: "first", 1: "b"}
+
+
+def test_accepted_indices_come_back_in_the_order_given(store: Store) -> None:
+    map_id = open_map(store)
+    store.set_attempts(map_id, [(0, 1), (1, 1), (2, 1), (3, 1)])
+    given = [Commit(3, 1, "d"), Commit(0, 1, "a"), Commit(2, 9, "fenced"), Commit(1, 1, "b")]
+    assert store.commit(map_id, given) == [3, 0, 1]
+
+
+def test_a_failure_is_committed_once_and_kept_apart_from_results(store: Store) -> None:
+    map_id = open_map(store)
+    store.set_attempts(map_id, [(0, 1), (2, 1)])
+    assert store.commit(map_id, [Commit(2, 1, error="boom"), Commit(0, 1, [1, 2])]) == [2, 0]
+    assert store.commit(map_id, [Commit(2, 1, "recovered?")]) == []
+    state = store.open_map("map_x", "job_1", 1, "Compute.Hash", "d1", ITEMS)
+    assert state.results == {0: [1, 2]}
+    assert state.failures == {2: "boom"}
+    assert state.attempts == {0: 1, 1: 0, 2: 1, 3: 0}
+
+
+def test_commits_to_an_unknown_map_or_item_are_refused(store: Store) -> None:
+    map_id = open_map(store)
+    store.set_attempts(map_id, [(0, 1)])
+    assert store.commit("map_nope", [Commit(0, 1, "x")]) == []
+    assert store.commit(map_id, [Commit(4, 0, "x"), Commit(-1, 0, "x")]) == []
+    assert store.map_results(map_id) == {}
+
+
+def test_reopening_a_map_with_the_same_digest_finds_its_results_and_attempts(
+    store: Store,
+) -> None:
+    map_id = open_map(store)
+    store.set_attempts(map_id, [(0, 1), (1, 3)])
+    store.commit(map_id, [Commit(0, 1, None)])  # a null result is still a result
+    again = store.open_map("map_other", "job_1", 1, "Compute.Hash", "d1", ITEMS)
+    assert again.record.id == map_id, "the stored map is kept; the new id is not used"
+    assert again.results == {0: None}
+    assert again.attempts == {0: 1, 1: 3, 2: 0, 3: 0}
+
+
+def test_reopening_a_map_with_another_digest_replaces_it_and_its_tasks(store: Store) -> None:
+    map_id = open_map(store)
+    store.set_attempts(map_id, [(0, 1)])
+    store.commit(map_id, [Commit(0, 1, "old")])
+    fresh = store.open_map("map_2", "job_1", 1, "Compute.Hash", "d2", [["z"], ["y"]])
+    assert (fresh.record.id, fresh.record.count) == ("map_2", 2)
+    assert fresh.results == {} and fresh.attempts == {0: 0, 1: 0}
+    assert store.map_args("map_2", [0, 1]) == {0: ["z"], 1: ["y"]}
+    assert store.commit(map_id, [Commit(1, 0, "to the old map")]) == []
+
+
+def test_maps_of_other_jobs_and_sequence_numbers_are_separate(store: Store) -> None:
+    first = store.open_map("map_1", "job_1", 1, "Compute.Hash", "d", [["a"]]).record.id
+    second = store.open_map("map_2", "job_1", 2, "Compute.Hash", "d", [["a"]]).record.id
+    other = store.open_map("map_3", "job_2", 1, "Compute.Hash", "d", [["a"]]).record.id
+    assert (first, second, other) == ("map_1", "map_2", "map_3")
+    for map_id in (first, second, other):
+        store.set_attempts(map_id, [(0, 1)])
+    assert store.commit(second, [Commit(0, 1, "second")]) == [0]
+    assert store.map_results(first) == {} and store.map_results(other) == {}
+
+
+# ----------------------------------------------------------------------------- nodes
+
+
+def test_a_node_keeps_its_first_sighting_and_updates_the_rest(store: Store) -> None:
+    assert store.get_node("node_a") is None
+    store.upsert_node(node("node_b", 20.0, "b"))
+    store.upsert_node(node("node_a", 10.0, "a"))
+    store.upsert_node(NodeRecord("node_a", "renamed", {"slots": 8}, first_seen=50, last_seen=60))
+    assert store.get_node("node_a") == NodeRecord(
+        "node_a", "renamed", {"slots": 8}, first_seen=10.0, last_seen=60.0
+    )
+    assert [n.id for n in store.list_nodes()] == ["node_a", "node_b"]
+
+
+# ------------------------------------------------------------------ SQLite only
+
+
+def fill(store: Store) -> str:
+    store.add_job(job())
+    store.update_job("job_1", status="running", at=111.0)
+    store.append_events("job_1", [{"kind": "job_started"}, {"kind": "progress", "done": 1}])
+    map_id = open_map(store)
+    store.set_attempts(map_id, [(0, 1), (1, 2), (2, 1)])
+    store.commit(map_id, [Commit(0, 1, "zero"), Commit(2, 1, error="boom")])
+    store.upsert_node(node("node_a", 5.0))
+    return map_id
+
+
+def check_filled(store: Store, map_id: str) -> None:
+    stored = store.get_job("job_1")
+    assert stored is not None
+    assert (stored.status, stored.started_at, stored.parameters) == (
+        "running",
+        111.0,
+        job().parameters,
+    )
+    assert [j.id for j in store.unfinished_jobs()] == ["job_1"]
+    assert store.events("job_1") == [
+        (1, {"kind": "job_started"}),
+        (2, {"kind": "progress", "done": 1}),
+    ]
+    state = store.open_map("map_new", "job_1", 1, "Compute.Hash", "d1", ITEMS)
+    assert state.record.id == map_id
+    assert (state.results, state.failures) == ({0: "zero"}, {2: "boom"})
+    assert state.attempts == {0: 1, 1: 2, 2: 1, 3: 0}
+    assert store.commit(map_id, [Commit(1, 1, "fenced after the restart too")]) == []
+    assert store.commit(map_id, [Commit(1, 2, "one")]) == [1]
+    assert store.get_node("node_a") == node("node_a", 5.0)
+
+
+def test_sqlite_state_survives_closing_and_reopening_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    first = SqliteStore(path)
+    map_id = fill(first)
+    first.close()
+    reopened = SqliteStore(path)
+    try:
+        check_filled(reopened, map_id)
+    finally:
+        reopened.close()
+    third = SqliteStore(path)  # the commit made after the reopening is durable as well
+    try:
+        assert third.map_results(map_id) == {0: "zero", 1: "one"}
+    finally:
+        third.close()
+
+
+def test_sqlite_writes_are_visible_to_another_connection_before_closing(tmp_path: Path) -> None:
+    """What a hub acknowledged is on disk even if the process dies without closing the store."""
+    path = tmp_path / "hub.sqlite3"
+    writer = SqliteStore(path)
+    try:
+        map_id = fill(writer)
+        reader = SqliteStore(path)
+        try:
+            check_filled(reader, map_id)
+        finally:
+            reader.close()
+    finally:
+        writer.close()
+
+
+def test_sqlite_store_uses_write_ahead_logging(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    store = SqliteStore(path)
+    try:
+        store.add_job(job())
+        assert Path(f"{path}-wal").exists()
+        raw = sqlite3.connect(path)
+        try:
+            assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        finally:
+            raw.close()
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(("durable", "level"), [(False, 1), (True, 2)])
+def test_sqlite_synchronous_level_follows_the_durable_flag(
+    tmp_path: Path, durable: bool, level: int
+) -> None:
+    store = SqliteStore(tmp_path / "hub.sqlite3", durable=durable)
+    try:
+        read: Callable[[str], list[object]] = store._read  # the store's own connection
+        assert read("PRAGMA synchronous")[0][0] == level  # 1: NORMAL, 2: FULL
+    finally:
+        store.close()
