@@ -138,10 +138,17 @@ class Library:
         return typedef.encode(value)
 
     def decode(self, data: Json, type_: WitType) -> Any:
+        """A value of `type_` from JSON that may come from another process; ConversionError when
+        the JSON is not a value of that type (numbers are never truncated or wrapped)."""
         if data is None:
             return None
         if type_.element is not None:
+            if not isinstance(data, list):
+                raise ConversionError(f"{describe(data)} is not a {type_}")
             return [self.decode(item, type_.element) for item in data]
+        exact = _EXACT.get(type_.name)
+        if exact is not None:
+            return _decode_exact(data, type_, exact)
         typedef = self.types.get(type_.name)
         if typedef is None or type_.name in ("Object", "Tuple"):
             return self.decode_dynamic(data)
@@ -230,6 +237,17 @@ _NATIVE: tuple[tuple[type, str], ...] = (
     (ProcessingOptions, "ProcessingOptions"),
     (tuple, "Tuple"),
 )
+
+
+def _decode_exact(data: Json, type_: WitType, exact: tuple[type, int | None, int | None]) -> Any:
+    python, low, high = exact
+    if python is float and type(data) is int:
+        return float(data)
+    if type(data) is not python:
+        raise ConversionError(f"{describe(data)} is not a {type_}")
+    if low is not None and high is not None and not low <= cast(int, data) <= high:
+        raise ConversionError(f"{data} is out of the range of {type_}")
+    return data
 
 
 def _is_instance(value: Any, typedef: TypeDef) -> bool:

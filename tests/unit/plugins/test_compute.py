@@ -1,0 +1,165 @@
+"""The compute plugin's activities, called the way the executors call them: through the library,
+with JSON arguments and results, so their Wit signatures are exercised too."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from witengine.errors import ActivityError
+from witengine.plugins import compute
+from witengine.plugins.registry import build_library
+from witengine.runtime.blobs import LocalBlobStore
+from witengine.runtime.invoke import ActivityContext, invoke_json
+from witengine.runtime.library import Json, Library
+
+
+@pytest.fixture(scope="module")
+def library() -> Library:
+    return build_library([compute.plugin])
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> ActivityContext:
+    work = tmp_path / "work"
+    work.mkdir()
+    return ActivityContext(LocalBlobStore(tmp_path / "blobs"), work)
+
+
+def call(library: Library, activity: str, *args: Json) -> Json:
+    return invoke_json(library, activity, list(args), None)
+
+
+def sieve(limit: int) -> set[int]:
+    """The primes below limit, by a method unrelated to the plugin's trial division."""
+    flags = [True] * limit
+    flags[0:2] = [False, False]
+    for n in range(2, int(limit**0.5) + 1):
+        if flags[n]:
+            flags[n * n :: n] = [False] * len(flags[n * n :: n])
+    return {n for n, prime in enumerate(flags) if prime}
+
+
+# ------------------------------------------------------------------------ IsPrime
+
+
+@pytest.mark.parametrize(
+    ("n", "prime"),
+    [
+        (-7, False),
+        (0, False),
+        (1, False),
+        (2, True),
+        (3, True),
+        (4, False),
+        (9, False),
+        (25, False),
+        (97, True),
+        (7919, True),
+        (7917, False),
+        (2_147_483_647, True),  # the largest Int, a Mersenne prime
+        (4_294_967_311, True),  # the first prime past 2**32: only a Long holds it
+        (3 * 4_294_967_311, False),
+        (999_983 * 1_000_003, False),  # two large prime factors
+        (999_999_999_989, True),
+        (2**62, False),
+    ],
+)
+def test_is_prime_on_known_primes_composites_and_edges(
+    library: Library, n: int, prime: bool
+) -> None:
+    assert call(library, "Compute.IsPrime", n) is prime
+
+
+def test_is_prime_agrees_with_a_sieve_below_ten_thousand(library: Library) -> None:
+    primes = sieve(10_000)
+    found = {n for n in range(10_000) if call(library, "Compute.IsPrime", n)}
+    assert found == primes
+    assert len(found) == 1229
+
+
+def test_is_prime_refuses_a_number_beyond_long(library: Library) -> None:
+    with pytest.raises(ActivityError, match=r"^Compute\.IsPrime: bad arguments"):
+        call(library, "Compute.IsPrime", 2**63)
+
+
+# --------------------------------------------------------------------------- Hash
+
+
+@pytest.mark.parametrize("text", ["", "a", "hello, farm", "café ☕", "x" * 100_000])
+def test_hash_is_the_sha256_hex_of_the_utf8_text(library: Library, text: str) -> None:
+    assert call(library, "Compute.Hash", text) == hashlib.sha256(text.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- Work
+
+
+@pytest.mark.parametrize("units", [0.0, 0.25, 1.0, 3.5])
+def test_work_returns_its_units(library: Library, units: float) -> None:
+    result = call(library, "Compute.Work", units)
+    assert result == units
+    assert isinstance(result, float)
+
+
+def test_work_takes_a_whole_number_of_units_as_a_double(library: Library) -> None:
+    assert call(library, "Compute.Work", 2) == 2.0
+
+
+def test_work_refuses_negative_units(library: Library) -> None:
+    with pytest.raises(ActivityError) as caught:
+        call(library, "Compute.Work", -1.0)
+    assert str(caught.value) == ("Compute.Work: ValueError: units must not be negative, got -1.0")
+
+
+# -------------------------------------------------------------------------- Sleep
+
+
+@pytest.mark.parametrize("ms", [0, 1, 20])
+def test_sleep_returns_its_milliseconds(library: Library, ms: int) -> None:
+    assert call(library, "Compute.Sleep", ms) == ms
+
+
+def test_sleep_refuses_negative_milliseconds(library: Library) -> None:
+    with pytest.raises(ActivityError, match=r"^Compute\.Sleep: ValueError: ms must not be neg"):
+        call(library, "Compute.Sleep", -5)
+
+
+# --------------------------------------------------------------------------- Fail
+
+
+@pytest.mark.parametrize("message", ["boom", "disk full on frame 12", ""])
+def test_fail_raises_an_activity_error_with_its_message(library: Library, message: str) -> None:
+    with pytest.raises(ActivityError) as caught:
+        call(library, "Compute.Fail", message)
+    assert str(caught.value) == f"Compute.Fail: ComputeFailure: {message}"
+
+
+# ------------------------------------------------------------------ files as blobs
+
+
+def test_write_text_stores_a_blob_named_by_its_content(
+    library: Library, context: ActivityContext
+) -> None:
+    text = "frame 1\nframe 2\n"
+    blob = invoke_json(library, "Compute.WriteText", [text, "notes.txt"], context)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    assert blob == {"sha256": digest, "size": len(text.encode()), "name": "notes.txt"}
+    assert context.blobs.has(digest)
+
+
+def test_read_text_reads_back_what_write_text_wrote(
+    library: Library, context: ActivityContext
+) -> None:
+    blob = invoke_json(library, "Compute.WriteText", ["grüße", "../../escape.txt"], context)
+    assert blob["name"] == "escape.txt"
+    assert invoke_json(library, "Compute.ReadText", [blob], context) == "grüße"
+
+
+def test_read_text_of_a_blob_not_in_the_store_names_it(
+    library: Library, context: ActivityContext
+) -> None:
+    missing = {"sha256": "0" * 64, "size": 1, "name": "gone.txt"}
+    with pytest.raises(ActivityError, match=r"^Compute\.ReadText: blob 0{64} is not in"):
+        invoke_json(library, "Compute.ReadText", [missing], context)
