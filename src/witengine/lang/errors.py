@@ -8,6 +8,7 @@ CLI, over HTTP and in the dashboard. A script error is never a Python traceback.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -35,7 +36,8 @@ class ScriptError(WitError):
 
     def render(self) -> str:
         """The full report: every diagnostic with its line and caret."""
-        lines = self.source.splitlines()
+        # Lines as the parser counts them: only '\n' ends one (not a form feed, nor U+2028).
+        lines = [line.removesuffix("\r") for line in self.source.split("\n")]
         return "\n".join(render_diagnostic(d, lines, self.filename) for d in self.diagnostics)
 
     def to_json(self) -> list[dict[str, object]]:
@@ -54,13 +56,17 @@ class ScriptError(WitError):
         ]
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def render_diagnostic(diagnostic: Diagnostic, lines: Sequence[str], filename: str) -> str:
     """`file:line:col: message`, then the source line, a caret under the spot, and the hint."""
     span = diagnostic.span
     out = [f"{filename}:{span.line}:{span.column}: {diagnostic.message}"]
     if 1 <= span.line <= len(lines):
-        text = lines[span.line - 1].expandtabs(4)
-        raw = lines[span.line - 1]
+        # Other control characters would move the terminal's cursor and misplace the caret.
+        raw = _CONTROL.sub(" ", lines[span.line - 1])
+        text = raw.expandtabs(4)
         start = len(raw[: span.column - 1].expandtabs(4))
         if span.end_line == span.line and span.end_column > span.column:
             end = len(raw[: span.end_column - 1].expandtabs(4))

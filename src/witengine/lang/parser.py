@@ -277,10 +277,15 @@ def _terminal_text(name: str) -> str:
     return name.lower()
 
 
+# After a value an operator may always follow; naming them all hides the token that is missing.
+_OPERATORS = frozenset({"||", "&&", "a comparison", "'+' or '-'", "'*', '/' or '%'", ".", "["})
+
+
 def _expected_list(names: set[str]) -> list[str]:
     texts = sorted({_terminal_text(n) for n in names})
     texts.sort(key=lambda t: _PRIORITY.index(t) if t in _PRIORITY else len(_PRIORITY))
-    return texts
+    structural = [t for t in texts if t not in _OPERATORS]
+    return structural or texts
 
 
 def _quote(text: str) -> str:
@@ -331,40 +336,72 @@ def _stray_else(token: Token, source: str) -> s.Span | None:
     return None
 
 
+def _acceptable(error: UnexpectedToken) -> set[str]:
+    """The terminals that can really come next.
+
+    LALR shares states between contexts, so `error.expected` may list tokens that would fail a step
+    later (a ')' after `Int:x = 1`); feeding each to a copy of the parser keeps the real ones.
+    """
+    parser = getattr(error, "interactive_parser", None)
+    if parser is None:
+        return set(error.expected)
+    accepted: set[str] = parser.accepts()
+    return accepted or set(error.expected)
+
+
 def _describe(error: UnexpectedInput, source: str) -> Diagnostic:
     if isinstance(error, UnexpectedCharacters):
-        line, column = error.line, error.column
-        position = error.pos_in_stream or 0
-        char = source[position] if position < len(source) else ""
-        span = s.Span(line, column, line, column + 1)
-        if char == "~":
-            return Diagnostic("unterminated comment", span, "a comment ends with a second '~'")
-        if char == '"':
-            return Diagnostic("unterminated string", span, "a string ends with '\"' on its line")
-        return Diagnostic(f"unexpected character {char!r}", span)
+        return _describe_character(error, source)
     assert isinstance(error, UnexpectedToken)
     token = error.token
-    expected = _expected_list(set(error.expected))
-    else_span = _stray_else(token, source)
-    if else_span is not None:
-        return Diagnostic(
-            "'Else' must follow the block of an If", else_span, "write: If(c) { … } Else { … }"
-        )
+    acceptable = _acceptable(error)
+    expected = _expected_list(acceptable)
     if token.type == "$END":
-        line = source.count("\n") + 1
-        column = len(source) - (source.rfind("\n") + 1) + 1
+        # Just after the last token, so that the caret stands on a line the reader can see.
+        line, column = _previous_token_end(source, len(source)) or (1, 1)
         span = s.Span(line, column, line, column + 1)
     else:
         span = _token_span(token)
+    else_problem = _describe_else(token, source, acceptable, span)
+    if else_problem is not None:
+        return else_problem
     if ";" in expected and token.type != "$END" and token.start_pos is not None:
         end = _previous_token_end(source, token.start_pos)
         if end is not None and end[0] < span.line:
             where = s.Span(end[0], end[1], end[0], end[1] + 1)
             return Diagnostic(f"expected ';' before {_found(token)}", where)
-    if {"NAME", "INTEGER", "STRING"} <= set(error.expected):
+    if {"NAME", "INTEGER", "STRING"} <= acceptable:
         return Diagnostic(f"expected an expression, found {_found(token)}", span)
     shown = [_quote(t) for t in expected[:5]]
     wanted = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
     if len(expected) > 5:
         wanted = ", ".join(shown) + " or another"
     return Diagnostic(f"expected {wanted}, found {_found(token)}", span)
+
+
+def _describe_character(error: UnexpectedCharacters, source: str) -> Diagnostic:
+    line, column = error.line, error.column
+    position = error.pos_in_stream or 0
+    char = source[position] if position < len(source) else ""
+    span = s.Span(line, column, line, column + 1)
+    if char == "~":
+        return Diagnostic("unterminated comment", span, "a comment ends with a second '~'")
+    if char == '"':
+        return Diagnostic("unterminated string", span, "a string ends with '\"' on its line")
+    return Diagnostic(f"unexpected character {char!r}", span)
+
+
+def _describe_else(
+    token: Token, source: str, acceptable: set[str], span: s.Span
+) -> Diagnostic | None:
+    """An Else out of place, or an Else the parser took as one but without its block."""
+    else_span = _stray_else(token, source)
+    if else_span is None:
+        return None
+    if acceptable == {"LBRACE"} and else_span != _token_span(token):
+        # `Else If(…)` is no else-if: the Else needs a block of its own.
+        hint = "an Else takes a block; for else-if write: Else { If(c) { … } }"
+        return Diagnostic(f"expected '{{' after 'Else', found {_found(token)}", span, hint)
+    return Diagnostic(
+        "'Else' must follow the block of an If", else_span, "write: If(c) { … } Else { … }"
+    )
