@@ -151,7 +151,7 @@ class _Checker:
             self.report(
                 f"unknown variable '{assign.target}'",
                 assign.target_span,
-                did_you_mean(assign.target, scope.visible()),
+                self.expressions.unknown_hint(assign.target, scope),
             )
             target = ERROR
         else:
@@ -182,7 +182,12 @@ class _Checker:
             self.report(f"'{call.name}' needs '=>' and an activity call", call.span)
         elif form.loop_control and self.loop_depth == 0:
             self.report(f"'{call.name}' outside a loop", call.span)
-        self.expressions.arguments(call.args, form.spec, call, scope)
+        if form.binds and call.args and isinstance(call.args[0], s.Binding):
+            # `ForEach(x in items);`: the block is missing, the loop variable is not misplaced.
+            args = self.bind(call.args, form.binds, call.name, call.name_span, Scope(scope))
+            self.expressions.arguments(args, form.spec, call, scope, bound=True)
+        else:
+            self.expressions.arguments(call.args, form.spec, call, scope)
 
     def composite(self, composite: s.Composite, scope: Scope) -> None:
         form = FORMS.get(composite.name)
@@ -192,7 +197,7 @@ class _Checker:
             return
         inner = Scope(scope)
         args = self.bind(composite.args, form.binds, composite.name, composite.name_span, inner)
-        self.expressions.arguments(args, form.spec, composite, scope)
+        self.expressions.arguments(args, form.spec, composite, scope, bound=form.binds)
         self.block(composite.body, inner, loops=form.loops)
         if composite.else_body is not None:
             if composite.name != "If":
@@ -212,6 +217,7 @@ class _Checker:
     def block(self, block: s.Block, scope: Scope, *, loops: bool) -> None:
         with self.loop(loops):
             self.statements(block.statements, scope)
+        self.expressions.leave(scope)
 
     @contextmanager
     def loop(self, loops: bool) -> Iterator[None]:
@@ -257,17 +263,17 @@ class _Checker:
             return ERROR
         inner = Scope(scope)
         args = self.bind(arrow.head_args or (), form.binds, arrow.head, arrow.head_span, inner)
-        self.expressions.arguments(args, form.spec, arrow, scope)
+        self.expressions.arguments(args, form.spec, arrow, scope, bound=form.binds)
         body = arrow.body
-        if not isinstance(body, s.Call):
-            self.report(
-                "the right side of '=>' must be a single activity call",
-                body.span,
-                f"write: {arrow.head}(…) => Plugin.Activity(…)",
-            )
+        if not isinstance(body, s.Call) or body.name in FORMS:
+            message = "the right side of '=>' must be a single activity call"
+            if isinstance(body, s.Call):
+                message = f"'{body.name}' is part of the language, not an activity; {message}"
+            self.report(message, body.span, f"write: {arrow.head}(…) => Plugin.Activity(…)")
             return ERROR
         spec = self.grid_activity(arrow.head, body) if arrow.head.startswith("Grid.") else None
         result = self.expressions.call(body, inner, want_value=want_value, spec=spec)
+        self.expressions.leave(inner)
         if result is None:
             return NULL
         if arrow.head == "Grid.Delegate" or result is ERROR:
@@ -278,7 +284,14 @@ class _Checker:
         """The activity a Grid arrow distributes; None after reporting why it cannot."""
         spec = self.catalog.activity(body.name)
         if spec is None:
-            return None  # reported as unknown by the call check
+            if resolve_type(body.name, self.catalog) is not None:
+                self.report(
+                    f"the constructor '{body.name}' runs on the hub only and cannot be "
+                    f"distributed by {head}",
+                    body.name_span,
+                    f"convert on the hub: Transform.ForEach(…) => {body.name}(…)",
+                )
+            return None  # an unknown name is reported by the call check
         if spec.placement is Placement.HUB:
             self.report(
                 f"'{body.name}' runs on the hub only and cannot be distributed by {head}",

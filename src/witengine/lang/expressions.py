@@ -85,6 +85,23 @@ class ExpressionChecker:
     def __init__(self, catalog: Catalog, report: Report) -> None:
         self.catalog = catalog
         self.report = report
+        self.ended: dict[str, Variable] = {}  # names of blocks already left, for hints
+
+    def leave(self, scope: Scope) -> None:
+        """Remember the names of a block being left, to explain a later use of one of them."""
+        self.ended.update(scope.variables)
+
+    def unknown_hint(self, name: str, scope: Scope) -> str | None:
+        """Why `name` is not a variable here: declared in a block already left, or misspelled."""
+        gone = self.ended.get(name)
+        if gone is not None and gone.kind is VariableKind.LOOP:
+            return f"'{name}' is the loop variable of line {gone.span.line}; it exists only there"
+        if gone is not None:
+            return (
+                f"'{name}' is declared inside a block (line {gone.span.line}) and is not visible "
+                "after it; declare it before that block"
+            )
+        return did_you_mean(name, scope.visible())
 
     # ---------------------------------------------------------------- calls
 
@@ -95,8 +112,11 @@ class ExpressionChecker:
         form = FORMS.get(call.name)
         if form is not None:
             if form.kind is not FormKind.COMMAND:
+                # Its arguments follow the rules of its own statement form; checking them as a
+                # call's would add messages about a mistake already reported.
                 self.report(f"'{call.name}' cannot be used as a value", call.name_span, None)
-            elif want_value:
+                return ERROR
+            if want_value:
                 self.report(f"'{call.name}' returns no value", call.name_span, None)
             self.arguments(call.args, form.spec, call, scope)
             return ERROR
@@ -151,15 +171,26 @@ class ExpressionChecker:
         spec: ActivitySpec,
         node: s.Call | s.Composite | s.Arrow,
         scope: Scope,
+        *,
+        bound: bool = False,
     ) -> list[WitType]:
-        """Check argument count and types against a signature; return the argument types."""
+        """Check argument count and types against a signature; return the argument types.
+
+        `bound` says that `args` follow a leading `x in items` the caller has already taken, so
+        that counts and positions in messages are those the script shows.
+        """
+        lead = 1 if bound else 0
         count, low, high = len(args), spec.min_args, spec.max_args
         if count < low or (high is not None and count > high):
-            wanted = _count_text(low, high)
+            wanted = _count_text(low + lead, None if high is None else high + lead)
+            signature = spec.signature()
+            if bound:
+                head, _, rest = signature.partition("(")
+                signature = f"{head}(x in items{', ' if rest != ')' else ''}{rest}"
             self.report(
-                f"'{spec.name}' takes {wanted}, got {count}",
+                f"'{spec.name}' takes {wanted}, got {count + lead}",
                 _name_span(node),
-                f"signature: {spec.signature()}",
+                f"signature: {signature}",
             )
         types = []
         for position, arg in enumerate(args):
@@ -169,7 +200,7 @@ class ExpressionChecker:
             types.append(found)
             if param is not None and not assignable(found, param.type, self.catalog):
                 self.report(
-                    f"argument {position + 1} of '{spec.name}' ({param.name}) must be "
+                    f"argument {position + lead + 1} of '{spec.name}' ({param.name}) must be "
                     f"{param.type}, found {found}",
                     arg.span,
                     None,
@@ -207,6 +238,8 @@ class ExpressionChecker:
             case s.NameRef(name):
                 return self.name(name, expr.span, scope)
             case s.Member(target, name):
+                if self.uncalled(_dotted(expr), scope, expr.span):
+                    return ERROR
                 return self.member(self.type_of(target, scope), name, expr.span)
             case s.Index(target, index):
                 return self.index(target, index, scope)
@@ -245,8 +278,25 @@ class ExpressionChecker:
         variable = scope.lookup(name)
         if variable is not None:
             return variable.type
-        self.report(f"unknown variable '{name}'", span, did_you_mean(name, scope.visible()))
+        if not self.uncalled(name, scope, span):
+            self.report(f"unknown variable '{name}'", span, self.unknown_hint(name, scope))
         return ERROR
+
+    def uncalled(self, name: str | None, scope: Scope, span: s.Span) -> bool:
+        """Report an activity or type named where a value belongs (`Compute.IsPrime` without its
+        parentheses); False when `name` is no such thing, or is a variable."""
+        if name is None or scope.lookup(name.split(".", 1)[0]) is not None:
+            return False
+        if name in FORMS:
+            self.report(f"'{name}' cannot be used as a value", span, None)
+            return True
+        if self.catalog.activity(name) is not None:
+            self.report(f"'{name}' is an activity, not a value", span, f"write: {name}(…)")
+            return True
+        if resolve_type(name, self.catalog) is not None:
+            self.report(f"'{name}' is a type, not a value", span, f"write: {name}(value)")
+            return True
+        return False
 
     def member(self, target: WitType, name: str, span: s.Span) -> WitType:
         if is_dynamic(target):
@@ -262,7 +312,10 @@ class ExpressionChecker:
                 return OBJECT
             position = int(match.group(1))
             if position > len(target.items):
-                self.report(f"this Tuple has only {len(target.items)} items", span, None)
+                count = len(target.items)
+                self.report(
+                    f"this Tuple has only {count} item{'s' if count != 1 else ''}", span, None
+                )
                 return ERROR
             return target.items[position - 1]
         members = self.members(target)
@@ -363,6 +416,17 @@ def _unify(types: Sequence[WitType]) -> WitType:
             widest = wider_numeric(widest, t)
         return widest
     return OBJECT
+
+
+def _dotted(expr: s.Expr) -> str | None:
+    """`a.b.c` as one qualified name when `expr` is only names joined by dots."""
+    match expr:
+        case s.NameRef(name):
+            return name
+        case s.Member(target, name):
+            head = _dotted(target)
+            return None if head is None else f"{head}.{name}"
+    return None
 
 
 def _param_at(spec: ActivitySpec, position: int) -> ParamSpec | None:

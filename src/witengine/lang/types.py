@@ -179,7 +179,13 @@ def assignable(source: WitType, target: WitType, catalog: Catalog) -> bool:
         return True
     if source.element is not None and target.element is not None:
         return assignable(source.element, target.element, catalog)
-    if is_numeric(source) and is_numeric(target):
-        return NUMERIC_ORDER.index(source.name) <= NUMERIC_ORDER.index(target.name)
+    if (
+        is_numeric(source)
+        and is_numeric(target)
+        and NUMERIC_ORDER.index(source.name) <= NUMERIC_ORDER.index(target.name)
+    ):
+        return True
+    # A narrowing (Double to Float, Long to Int) is still an implicit constructor call when the
+    # target's constructor accepts the source; the value is range-checked when the job runs.
     spec = catalog.type_spec(target.name)
     return spec is not None and source.name in spec.accepts
