@@ -331,11 +331,8 @@ class Dispatcher:
                 self._release(map_id, index)
                 state.pending.appendleft(index)
         if node.send is not None:
-            keys = [
-                ResultKey(map_id=r.map_id, index=r.index, attempt=r.attempt)
-                for r in message.results
-            ]
-            node.send(Ack(results=keys))
+            keys = [(r.map_id, r.index, r.attempt) for r in message.results]
+            node.send(Ack.model_construct(results=keys))  # built here from checked values
         self.wake()
 
     def _commit(self, node: _Node, state: _Map, commits: list[Commit]) -> None:
@@ -481,8 +478,10 @@ class Dispatcher:
             batch_id, state.id, node.id, set(indices), self.clock.now() + self.lease_seconds
         )
         node.leases.add(batch_id)
-        tasks = [
-            TaskSpec(map_id=state.id, index=i, attempt=state.attempts[i], args=list(state.items[i]))
+        tasks = [  # built here from checked values: no need to validate them again
+            TaskSpec.model_construct(
+                map_id=state.id, index=i, attempt=state.attempts[i], args=list(state.items[i])
+            )
             for i in indices
         ]
         assert node.send is not None

@@ -119,7 +119,9 @@ class Agent:
         url = _websocket_url(self.settings.hub_url)
         while True:
             try:
-                async with websockets.connect(url, max_size=None, open_timeout=10) as socket:
+                async with websockets.connect(
+                    url, max_size=None, open_timeout=10, compression=None
+                ) as socket:
                     await self._session(socket)
                     backoff = 0.25
             except (OSError, TimeoutError, websockets.WebSocketException, ValidationError) as error:
@@ -199,7 +201,7 @@ class Agent:
                     asyncio.get_running_loop().create_task(batch.runner.kill())
         elif isinstance(message, Ack):
             for key in message.results:
-                self.outbox.pop((key.map_id, key.index, key.attempt), None)
+                self.outbox.pop(key, None)
 
     async def _send(self, socket: websockets.ClientConnection) -> None:
         while True:

@@ -123,7 +123,7 @@ class Ack(Model):
     """The hub has durably stored these results (or fenced them off); the node may forget them."""
 
     kind: Literal["ack"] = "ack"
-    results: list[ResultKey]
+    results: list[tuple[str, int, int]]  # (map_id, index, attempt): compact, one per result
 
 
 class TaskResult(Model):

@@ -275,37 +275,26 @@ class SqliteStore:
             )
 
     def commit(self, map_id: str, commits: Sequence[Commit]) -> list[int]:
-        accepted = []
+        wanted = {c.index: c for c in commits}
         with self._write() as db:
-            for commit in commits:
-                if commit.error is not None:
-                    changed = db.execute(
-                        "UPDATE tasks SET state = ?, error = ? WHERE map_id = ? AND idx = ? "
-                        "AND state = ? AND attempt = ?",
-                        (
-                            TaskState.FAILED.value,
-                            commit.error,
-                            map_id,
-                            commit.index,
-                            TaskState.PENDING.value,
-                            commit.attempt,
-                        ),
-                    )
-                else:
-                    changed = db.execute(
-                        "UPDATE tasks SET state = ?, result = ? WHERE map_id = ? AND idx = ? "
-                        "AND state = ? AND attempt = ?",
-                        (
-                            TaskState.DONE.value,
-                            _dumps(commit.value),
-                            map_id,
-                            commit.index,
-                            TaskState.PENDING.value,
-                            commit.attempt,
-                        ),
-                    )
-                if changed.rowcount:
-                    accepted.append(commit.index)
+            # Which of these are still pending under the same attempt: one query for the lot,
+            # then one statement per kind; the transaction keeps the check and the write together.
+            rows = db.execute(
+                "SELECT idx, attempt FROM tasks WHERE map_id = ? AND state = ? "
+                "AND idx IN (SELECT value FROM json_each(?))",
+                (map_id, TaskState.PENDING.value, _dumps(list(wanted))),
+            ).fetchall()
+            accepted = sorted(i for i, attempt in rows if wanted[i].attempt == attempt)
+            done = [wanted[i] for i in accepted if wanted[i].error is None]
+            failed = [wanted[i] for i in accepted if wanted[i].error is not None]
+            db.executemany(
+                "UPDATE tasks SET state = ?, result = ? WHERE map_id = ? AND idx = ?",
+                ((TaskState.DONE.value, _dumps(c.value), map_id, c.index) for c in done),
+            )
+            db.executemany(
+                "UPDATE tasks SET state = ?, error = ? WHERE map_id = ? AND idx = ?",
+                ((TaskState.FAILED.value, c.error, map_id, c.index) for c in failed),
+            )
         return accepted
 
     def map_results(self, map_id: str) -> dict[int, Json]:
