@@ -7,6 +7,7 @@ callback the checker passes in; a wrong expression gets the type ERROR.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -141,7 +142,7 @@ class ExpressionChecker:
                 return constructed
         known = [*self.catalog.activity_names(), *FORMS, *self.catalog.type_names()]
         self.report(
-            f"unknown activity '{call.name}'", call.name_span, did_you_mean(call.name, known)
+            f"unknown activity '{call.name}'", call.name_span, _activity_hint(call.name, known)
         )
         for arg in call.args:
             self.arg_type(arg, scope)
@@ -416,6 +417,29 @@ def _unify(types: Sequence[WitType]) -> WitType:
             widest = wider_numeric(widest, t)
         return widest
     return OBJECT
+
+
+def _activity_hint(name: str, known: Sequence[str]) -> str | None:
+    """A hint for an unknown activity: the closest activity, else what its module offers.
+
+    Within a known module only the part after the dot is compared, so that the shared
+    `Module.` prefix does not make an unrelated activity look close.
+    """
+    module, dot, tail = name.rpartition(".")
+    offered = sorted(k for k in known if k.rpartition(".")[0] == module) if dot else []
+    if offered:
+        by_tail = {k.rpartition(".")[2]: k for k in offered}
+        close = difflib.get_close_matches(tail, list(by_tail), n=1, cutoff=0.6)
+        if close:
+            return f"did you mean '{by_tail[close[0]]}'?"
+        return f"{module} offers {', '.join(offered)}"
+    hint = did_you_mean(name, known)
+    if hint is not None or not dot:
+        return hint
+    modules = {k.rpartition(".")[0] for k in known if "." in k}
+    close_module = did_you_mean(module, modules)
+    tail_hint = f"; {close_module}" if close_module else ""
+    return f"no installed plugin offers '{module}' activities{tail_hint}"
 
 
 def _dotted(expr: s.Expr) -> str | None:
