@@ -204,9 +204,14 @@ async def run_on_hub(
     out_dir: Path | None = None,
     events: EventSink | None = None,
     on_submitted: Callable[[HubClient, str], None] | None = None,
+    on_data: Callable[[dict[str, Any]], None] | None = None,
     library: Library | None = None,
 ) -> JobResult:
-    """Check a script here, send it (and its files) to a hub, follow it, fetch its results."""
+    """Check a script here, send it (and its files) to a hub, follow it, fetch its results.
+
+    `events` gets the job's events; `on_data` gets every event as the hub sent it, with the
+    farm's extras (such as `nodes` on progress events: items and seconds per node).
+    """
     library = library or default_library()
     checked = check_file(Path(path), library)
     texts = dict(parameters or {})
@@ -237,6 +242,8 @@ async def run_on_hub(
         if on_submitted is not None:
             on_submitted(client, summary.id)
         async for data in client.events(summary.id):
+            if on_data is not None:
+                on_data(data)
             event = event_from_json(data)
             if event is not None and events is not None:
                 events(event)

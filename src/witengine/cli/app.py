@@ -235,7 +235,9 @@ async def _run_farm(
             from witengine.cli.views import RunView
 
             with RunView(_stderr()) as view:
-                return await run_on_hub(hub_url, file, texts, events=view.event, **options)
+                return await run_on_hub(
+                    hub_url, file, texts, events=view.event, on_data=view.farm_data, **options
+                )
 
     main_task = asyncio.ensure_future(go())
     loop.add_signal_handler(signal.SIGINT, interrupt)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -18,6 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from witengine.lang.forms import FORMS
 from witengine.runtime.events import (
@@ -32,12 +33,25 @@ from witengine.runtime.events import (
 from witengine.runtime.library import Library
 
 
+class _FarmProgress(Progress):
+    """Progress bars with a line under them saying what each node has done."""
+
+    nodes_line = ""
+
+    def get_renderables(self) -> Iterator[RenderableType]:
+        yield from super().get_renderables()
+        if self.nodes_line:
+            yield Text(self.nodes_line, style="dim")
+
+
 class RunView:
-    """Live progress of a job: one bar per distributed statement, traces above the bars."""
+    """Live progress of a job: one bar per distributed statement, traces above the bars, and
+    on a farm what each node has done."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.progress = Progress(
+        self.nodes: dict[str, list[float]] = {}  # node -> [items, seconds]
+        self.progress = _FarmProgress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -55,6 +69,18 @@ class RunView:
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
+        if self.nodes:
+            self.console.print(node_work_table(self.nodes))
+
+    def farm_data(self, data: dict[str, Any]) -> None:
+        """An event as a hub sent it: progress events say what each node has done."""
+        nodes = data.get("nodes")
+        if data.get("kind") != "progress_reported" or not isinstance(nodes, dict):
+            return
+        self.nodes = {str(name): [float(v) for v in work] for name, work in nodes.items()}
+        self.progress.nodes_line = "nodes: " + " · ".join(
+            f"{name} {int(work[0]):,}" for name, work in sorted(self.nodes.items())
+        )
 
     def event(self, event: Event) -> None:
         match event:
@@ -83,6 +109,20 @@ class RunView:
                 pass
             case _:
                 pass
+
+
+def node_work_table(nodes: dict[str, list[float]]) -> Table:
+    """Items, busy seconds and items per busy second of each node that worked on a job."""
+    table = Table(title="Work by node")
+    for column in ("node", "items", "share", "busy s", "items/s"):
+        table.add_column(column, justify="left" if column == "node" else "right")
+    total = sum(work[0] for work in nodes.values()) or 1
+    for name, (items, seconds) in sorted(nodes.items()):
+        rate = f"{items / seconds:,.1f}" if seconds > 0 else "-"
+        table.add_row(
+            escape(name), f"{int(items):,}", f"{items / total:.0%}", f"{seconds:,.1f}", rate
+        )
+    return table
 
 
 def _short(value: Any, limit: int = 80) -> str:

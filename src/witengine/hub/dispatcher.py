@@ -138,6 +138,8 @@ class Dispatcher:
         self.max_tries = max_tries
         self.maps: dict[str, _Map] = {}
         self.nodes: dict[str, _Node] = {}
+        # job -> node name -> [items committed, seconds they took]: who did how much
+        self.work: dict[str, dict[str, list[float]]] = {}
         self.leases: dict[str, _Lease] = {}
         self._wake = asyncio.Event()
         self._ids = itertools.count(1)
@@ -202,6 +204,10 @@ class Dispatcher:
         self.maps.pop(state.id, None)
         for lease in [lease for lease in self.leases.values() if lease.map_id == state.id]:
             self._drop_lease(lease, cancel=not state.future.done() or bool(lease.indices))
+
+    def work_by_node(self, job_id: str) -> dict[str, list[float]]:
+        """Items each node committed for a job since this hub started, and their seconds."""
+        return {name: list(work) for name, work in self.work.get(job_id, {}).items()}
 
     def cancel_job(self, job_id: str) -> None:
         """Stop dispatching a job's maps; their awaiting callers see CancelledError."""
@@ -320,8 +326,9 @@ class Dispatcher:
                 failed.setdefault(result.map_id, []).append((result.index, error))
         if late:
             log.info("ignored %d late result(s) from %s (attempts fenced off)", late, node.name)
+        seconds = {(r.map_id, r.index): r.seconds for r in message.results}
         for map_id, commits in by_map.items():
-            self._commit(node, self.maps[map_id], commits)
+            self._commit(node, self.maps[map_id], commits, seconds)
         for map_id, failures in failed.items():
             state = self.maps[map_id]
             for index, error in failures:
@@ -335,9 +342,16 @@ class Dispatcher:
             node.send(Ack.model_construct(results=keys))  # built here from checked values
         self.wake()
 
-    def _commit(self, node: _Node, state: _Map, commits: list[Commit]) -> None:
+    def _commit(
+        self,
+        node: _Node,
+        state: _Map,
+        commits: list[Commit],
+        seconds: dict[tuple[str, int], float] | None = None,
+    ) -> None:
         accepted = set(self.store.commit(state.id, commits))
         failure: Commit | None = None
+        work = self.work.setdefault(state.job_id, {}).setdefault(node.name, [0, 0.0])
         for commit in commits:
             if commit.index not in accepted:
                 continue
@@ -347,6 +361,8 @@ class Dispatcher:
                 continue
             state.results[commit.index] = commit.value
             node.done += 1
+            work[0] += 1
+            work[1] += (seconds or {}).get((state.id, commit.index), 0.0)
         if failure is not None and not state.future.done():
             state.future.set_exception(ItemFailed(failure.index, failure.error or ""))
             return

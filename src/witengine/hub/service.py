@@ -173,6 +173,10 @@ class HubService:
             if 0 < event.done < event.total and moment - last < PROGRESS_EVERY:
                 return
             run.last_progress[event.line] = moment
+            data = event_to_json(event)
+            data["nodes"] = self.dispatcher.work_by_node(run.job_id)  # who did how much so far
+            self._emit(run, data)
+            return
         self._emit(run, event_to_json(event))
 
     def _emit(self, run: _Run, data: dict[str, Any]) -> None:
