@@ -9,6 +9,8 @@ file, line and statement.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import uuid
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -576,9 +578,21 @@ def _items(value: Any) -> Sequence[Any]:
 
 
 def _default(type_: WitType) -> Any:
-    """The value of a variable declared without one."""
+    """The value of a variable declared without one: .NET's default for the types that cannot
+    be null (the checker relies on them never being null), else null."""
     if type_.element is not None:
         return []
-    return {"Int": 0, "Long": 0, "Float": 0.0, "Double": 0.0, "Bool": False, "String": ""}.get(
-        type_.name
-    )
+    return _DEFAULTS.get(type_.name)
+
+
+_DEFAULTS: dict[str, Any] = {
+    "Int": 0,
+    "Long": 0,
+    "Float": 0.0,
+    "Double": 0.0,
+    "Bool": False,
+    "String": "",
+    "TimeSpan": dt.timedelta(0),
+    "DateTime": dt.datetime(1, 1, 1),
+    "Guid": uuid.UUID(int=0),
+}

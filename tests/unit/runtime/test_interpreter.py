@@ -126,11 +126,28 @@ async def test_a_declaration_without_a_value_holds_its_types_default(run: Runner
             String:s;
             IntCollection:xs;
             Color:c;
+            TimeSpan:t;
+            DateTime:when;
+            Guid:g;
+            Double:seconds = t.TotalSeconds;
             """
         )
     )
 
-    assert done.variables == {"i": 0, "l": 0, "d": 0.0, "b": False, "s": "", "xs": [], "c": None}
+    assert done.status is COMPLETED, done.error
+    assert done.variables == {
+        "i": 0,
+        "l": 0,
+        "d": 0.0,
+        "b": False,
+        "s": "",
+        "xs": [],
+        "c": None,
+        "t": dt.timedelta(0),  # types that cannot be null start at .NET's default
+        "when": dt.datetime(1, 1, 1),
+        "g": uuid.UUID(int=0),
+        "seconds": 0.0,
+    }
     assert isinstance(done.variables["d"], float)
 
 
