@@ -275,27 +275,38 @@ class SqliteStore:
             )
 
     def commit(self, map_id: str, commits: Sequence[Commit]) -> list[int]:
-        wanted = {c.index: c for c in commits}
         with self._write() as db:
-            # Which of these are still pending under the same attempt: one query for the lot,
+            # Which of these are still pending, and under which attempt: one query for the lot,
             # then one statement per kind; the transaction keeps the check and the write together.
             rows = db.execute(
                 "SELECT idx, attempt FROM tasks WHERE map_id = ? AND state = ? "
                 "AND idx IN (SELECT value FROM json_each(?))",
-                (map_id, TaskState.PENDING.value, _dumps(list(wanted))),
-            ).fetchall()
-            accepted = sorted(i for i, attempt in rows if wanted[i].attempt == attempt)
-            done = [wanted[i] for i in accepted if wanted[i].error is None]
-            failed = [wanted[i] for i in accepted if wanted[i].error is not None]
+                (map_id, TaskState.PENDING.value, _dumps(sorted({c.index for c in commits}))),
+            )
+            current: dict[int, int] = dict(rows.fetchall())
+            # In the order given, the first commit of a task under its attempt wins, as in memory.
+            accepted: list[Commit] = []
+            for commit in commits:
+                if current.get(commit.index, -1) == commit.attempt:
+                    del current[commit.index]
+                    accepted.append(commit)
             db.executemany(
                 "UPDATE tasks SET state = ?, result = ? WHERE map_id = ? AND idx = ?",
-                ((TaskState.DONE.value, _dumps(c.value), map_id, c.index) for c in done),
+                (
+                    (TaskState.DONE.value, _dumps(c.value), map_id, c.index)
+                    for c in accepted
+                    if c.error is None
+                ),
             )
             db.executemany(
                 "UPDATE tasks SET state = ?, error = ? WHERE map_id = ? AND idx = ?",
-                ((TaskState.FAILED.value, c.error, map_id, c.index) for c in failed),
+                (
+                    (TaskState.FAILED.value, c.error, map_id, c.index)
+                    for c in accepted
+                    if c.error is not None
+                ),
             )
-        return accepted
+        return [c.index for c in accepted]
 
     def map_results(self, map_id: str) -> dict[int, Json]:
         rows = self._read(
