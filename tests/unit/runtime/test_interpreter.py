@@ -1403,3 +1403,64 @@ async def test_statements_of_a_parallel_branch_are_announced_while_another_is_in
 
     assert StatementStarted(11, 'Trace("b");') in done.events
     assert StatementFinished(11) in done.events
+
+
+async def test_cancelling_parallel_branches_stops_them_all(run: Runner) -> None:
+    clock = FakeClock()
+    control = JobControl()
+    events: list[Event] = []
+    interpreter, _ = run.interpreter(
+        job(
+            """
+            Parallel.ForEach(x in [1, 2, 3])
+            {
+                Delay(1000)
+                {
+                    Trace(x);
+                }
+            }
+            Trace("after");
+            """
+        ),
+        events,
+        clock=clock,
+        control=control,
+    )
+    task = asyncio.create_task(interpreter.run({}))
+    await clock.wait_for_sleepers(3)
+
+    control.cancel()
+    outcome = await task
+    clock.advance(10)
+    await asyncio.sleep(0)
+
+    assert outcome.status is CANCELLED
+    assert not any(isinstance(e, TraceLogged) for e in events)
+    assert clock.sleeping == 0
+
+
+async def test_a_failing_branch_of_parallel_invoke_stops_the_branch_that_waits(
+    run: Runner,
+) -> None:
+    done = await run(
+        job(
+            """
+            Parallel.Invoke()
+            {
+                Delay(1000)
+                {
+                    Trace("slow branch went on");
+                }
+                Compute.Fail("fast failure");
+            }
+            """
+        ),
+        clock=FakeClock(),  # time stands still: the failure, in a thread, comes first
+    )
+
+    assert done.status is FAILED
+    assert done.error == (
+        'test.wit:9: Compute.Fail: ComputeFailure: fast failure (in: Compute.Fail("fast failure");)'
+    )
+    assert done.traces() == []
+    assert done.clock.now() == 0
