@@ -98,7 +98,7 @@ def node(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run a node: it connects out to a hub and does the work it is given."""
-    from witengine.node.agent import Agent, NodeSettings
+    from witengine.node.agent import Agent, NodeBusy, NodeSettings
     from witengine.node.probe import probe_capabilities
     from witengine.plugins.registry import build_library, discover
     from witengine.protocol import PluginInfo
@@ -131,8 +131,12 @@ def node(
         probe_capabilities(),
     )
     print(f"witengine node {settings.name} working for {url}", file=sys.stderr, flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(agent.run())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(agent.run())
+    except NodeBusy as error:
+        print(f"wit node: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
 
 
 def nodes(

@@ -184,40 +184,28 @@ def _bytes(count: int) -> str:
 
 
 def nodes_table(nodes: Iterable[Any]) -> Table:
+    """One row per node, narrow enough for an 80-column terminal."""
     table = Table(title="Nodes")
-    for column in (
-        "name",
-        "state",
-        "slots",
-        "os",
-        "cpu",
-        "cores",
-        "ram",
-        "gpus",
-        "software",
-        "running",
-        "done",
-        "id",
-    ):
-        table.add_column(column)
+    for column in ("name", "state", "slots", "done", "machine", "gpus", "software"):
+        table.add_column(column, overflow="fold")
     for node in nodes:
         caps = node.capabilities
-        software = ", ".join(f"{k} {v}" for k, v in sorted(caps.software.items()))
+        machine = f"{caps.os} {caps.arch}, {caps.cores} cores, {_bytes(caps.ram_bytes)}"
+        software = ", ".join(
+            f"{name} {version}"
+            for name, version in sorted(caps.software.items())
+            if name != "python"
+        )
         gpus = ", ".join(g.name for g in caps.gpus) or "-"
         colour = {"online": "green", "busy": "cyan", "offline": "dim"}.get(node.state, "")
         table.add_row(
             node.name,
-            f"[{colour}]{node.state}[/{colour}]",
-            str(node.slots),
-            f"{caps.os} {caps.arch}",
-            escape(caps.cpu_model),
-            str(caps.cores),
-            _bytes(caps.ram_bytes),
-            escape(gpus),
-            escape(software),
-            str(node.running),
+            f"[{colour}]{node.state}[/{colour}]" if colour else node.state,
+            f"{node.running}/{node.slots}",
             str(node.done),
-            node.id,
+            escape(machine),
+            escape(gpus),
+            escape(software or "-"),
         )
     return table
 
@@ -227,9 +215,11 @@ def jobs_table(jobs: Iterable[Any]) -> Table:
 
     table = Table(title="Jobs")
     for column in ("id", "name", "status", "progress", "created", "error"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
+    today = dt.date.today()
     for job in jobs:
-        created = dt.datetime.fromtimestamp(job.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        created = dt.datetime.fromtimestamp(job.created_at)
+        when = created.strftime("%H:%M:%S" if created.date() == today else "%Y-%m-%d %H:%M")
         progress = f"{job.progress.done}/{job.progress.total}" if job.progress.total else ""
-        table.add_row(job.id, job.name, job.status, progress, created, escape(job.error or ""))
+        table.add_row(job.id, escape(job.name), job.status, progress, when, escape(job.error or ""))
     return table

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import websockets
 from pydantic import TypeAdapter, ValidationError
 
+from witengine.errors import WitError
 from witengine.node.cache import BlobCache
 from witengine.node.hub_client import HubFiles
 from witengine.node.runner import Runner, RunnerDied
@@ -86,7 +88,8 @@ class Agent:
         self.library = library
         self.plugins = list(plugins)
         self.capabilities = capabilities
-        self.node_id: str | None = None
+        self.identity = settings.cache_dir / "node-id"  # the same node after a restart
+        self.node_id: str | None = _read_identity(self.identity)
         self.cache = BlobCache(settings.cache_dir / "blobs", settings.cache_bytes)
         self.files = HubFiles(settings.hub_url)
         self.queue: asyncio.Queue[str] = asyncio.Queue()
@@ -100,7 +103,11 @@ class Agent:
     # ---------------------------------------------------------------- top
 
     async def run(self) -> None:
-        """Work until cancelled."""
+        """Work until cancelled; NodeBusy when another node uses the same cache folder."""
+        with _exclusive(self.settings.cache_dir):
+            await self._run()
+
+    async def _run(self) -> None:
         runners = [
             Runner(self.settings.plugin_refs, self.cache.root) for _ in range(self.settings.slots)
         ]
@@ -150,7 +157,10 @@ class Agent:
         )
         await socket.send(hello.model_dump_json())
         welcome = Welcome.model_validate_json(await socket.recv())
-        self.node_id = welcome.node_id
+        if welcome.node_id != self.node_id:
+            self.node_id = welcome.node_id
+            self.identity.parent.mkdir(parents=True, exist_ok=True)
+            self.identity.write_text(welcome.node_id + "\n")
         self.heartbeat_seconds = welcome.heartbeat_seconds
         log.info("connected to %s as %s", self.settings.hub_url, self.node_id)
         self.connected.set()
@@ -318,6 +328,31 @@ class Agent:
                 }
             )
         return result
+
+
+class NodeBusy(WitError):
+    """Another node already works from this cache folder (and so under the same identity)."""
+
+
+@contextlib.contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "node.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NodeBusy(
+                f"another node is running from {folder}; give each node its own --cache-dir"
+            ) from None
+        yield
+
+
+def _read_identity(path: Path) -> str | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return text or None
 
 
 def _websocket_url(hub_url: str) -> str:
