@@ -1,9 +1,15 @@
 """The node's blob cache: input files kept by digest, bounded in size, least recently used
-first out. Downloads are verified against their digest before they count."""
+first out. Downloads are verified against their digest before they count.
+
+Recency is kept in memory for blobs used since the cache was opened, and read from file times
+for the others: file times alone can tie (coarse timestamps) or jump (the wall clock is reset),
+which would evict a blob just used.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,13 +25,16 @@ class BlobCache:
         self.store = LocalBlobStore(root)
         self.max_bytes = max_bytes
         self._fetching: dict[str, asyncio.Future[None]] = {}
+        self._uses = itertools.count(1)
+        self._used: dict[str, int] = {}  # sha256 -> its last use since the cache was opened
 
     def has(self, sha256: str) -> bool:
         return self.store.has(sha256)
 
     def path(self, blob: Blob) -> Path:
         found = self.store.path(blob)
-        os.utime(found)  # its last use, for eviction
+        self._used[blob.sha256] = next(self._uses)
+        os.utime(found)  # its last use, for eviction after a restart
         return found
 
     async def fetch(self, blob: Blob, download: Download) -> Path:
@@ -63,10 +72,11 @@ class BlobCache:
         """Remove least recently used blobs until the cache fits its bound."""
         files = [p for p in self.root.glob("??/*") if p.is_file()]
         total = sum(p.stat().st_size for p in files)
-        for path in sorted(files, key=lambda p: p.stat().st_mtime):
+        for path in sorted(files, key=lambda p: (self._used.get(p.name, 0), p.stat().st_mtime_ns)):
             if total <= self.max_bytes:
                 return
             if path.name in keep:
                 continue
             total -= path.stat().st_size
             path.unlink(missing_ok=True)
+            self._used.pop(path.name, None)
