@@ -95,14 +95,12 @@ class LocalExecutor:
         total = len(request.items)
         if total == 0:
             return []
-        pool = self._ensure_pool()
-        size = self.chunk_size(total)
-        loop = asyncio.get_running_loop()
-        pending: dict[asyncio.Future[Any], int] = {}
-        for start in range(0, total, size):
-            chunk = list(request.items[start : start + size])
-            submitted: Future[Any] = pool.submit(_run_chunk, request.activity, chunk)
-            pending[asyncio.wrap_future(submitted, loop=loop)] = start
+        try:
+            pending = self._submit(request)
+        except BrokenProcessPool:
+            # A worker died since the last map (killed while idle): start afresh, once.
+            self._pool = None
+            pending = self._submit(request)
         results: list[Json] = [None] * total
         done = 0
         try:
@@ -114,8 +112,8 @@ class LocalExecutor:
                         chunk_results = future.result()
                     except BrokenProcessPool:
                         self._pool = None  # the next map starts a fresh pool
-                        raise ItemFailed(
-                            start, f"{request.activity}: a worker process died while running it"
+                        raise self._died(
+                            request, min([start, *pending.values()]), total, done
                         ) from None
                     for offset, (ok, value) in enumerate(chunk_results):
                         if not ok:
@@ -127,6 +125,35 @@ class LocalExecutor:
             for future in pending:
                 future.cancel()
         return results
+
+    def _submit(self, request: MapRequest) -> dict[asyncio.Future[Any], int]:
+        """Every chunk of the request handed to the pool, each future with its first item."""
+        pool = self._ensure_pool()
+        size = self.chunk_size(len(request.items))
+        loop = asyncio.get_running_loop()
+        pending: dict[asyncio.Future[Any], int] = {}
+        try:
+            for start in range(0, len(request.items), size):
+                chunk = list(request.items[start : start + size])
+                submitted: Future[Any] = pool.submit(_run_chunk, request.activity, chunk)
+                pending[asyncio.wrap_future(submitted, loop=loop)] = start
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+        return pending
+
+    @staticmethod
+    def _died(request: MapRequest, first: int, total: int, done: int) -> ItemFailed:
+        # The pool cannot tell which of the items in flight a dead process was running, so the
+        # message names the earliest unfinished item without claiming that it was the culprit.
+        others = total - done - 1
+        suspects = f"this item or one of the {others} others not yet done" if others else "it"
+        return ItemFailed(
+            first,
+            f"{request.activity}: a worker process died (killed, or crashed by the activity) "
+            f"while running {suspects}; the pool will be restarted",
+        )
 
     async def aclose(self) -> None:
         if self._pool is not None:
