@@ -68,6 +68,13 @@ def check(job: s.Job, catalog: Catalog, source: str = "", filename: str = "<scri
     return CheckedJob(job, source, filename, parameters, variables)
 
 
+_KIND_NAMES = {
+    VariableKind.PARAMETER: "a job parameter",
+    VariableKind.VARIABLE: "a variable",
+    VariableKind.LOOP: "a loop variable",
+}
+
+
 class _Checker:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
@@ -114,8 +121,10 @@ class _Checker:
             return
         previous = scope.variables.get(name)
         if previous is not None:
+            what = _KIND_NAMES[previous.kind]
             self.report(
-                f"'{name}' is already declared in this scope (line {previous.span.line})", span
+                f"'{name}' is already declared in this scope ({what}, line {previous.span.line})",
+                span,
             )
             return
         scope.variables[name] = Variable(name, type_, span, kind)
@@ -193,7 +202,11 @@ class _Checker:
         form = FORMS.get(composite.name)
         if form is None or form.kind is not FormKind.BLOCK:
             self.not_a_block(composite)
-            self.block(composite.body, Scope(scope), loops=False)
+            # Check the block as a loop's, with any loop variable known, so that the one
+            # mistake in the head is not followed by a message for each use in the block.
+            inner = Scope(scope)
+            self.tolerate(composite.args, inner)
+            self.block(composite.body, inner, loops=True)
             return
         inner = Scope(scope)
         args = self.bind(composite.args, form.binds, composite.name, composite.name_span, inner)
@@ -206,9 +219,12 @@ class _Checker:
 
     def not_a_block(self, composite: s.Composite) -> None:
         name, span = composite.name, composite.name_span
-        if name in FORMS:
-            self.report(f"'{name}' does not take a block", span)
-        elif self.catalog.activity(name) is not None:
+        form = FORMS.get(name)
+        if form is not None and form.kind is FormKind.ARROW:
+            self.report(
+                f"'{name}' does not take a block", span, f"write: {name}(…) => Plugin.Activity(…);"
+            )
+        elif form is not None or self.catalog.activity(name) is not None:
             self.report(f"'{name}' does not take a block", span, f"write: {name}(…);")
         else:
             block_forms = [n for n, f in FORMS.items() if f.kind is FormKind.BLOCK]
@@ -237,6 +253,7 @@ class _Checker:
     ) -> Sequence[s.Arg]:
         """Declare the loop variable of `x in c` in `inner`; return the remaining arguments."""
         if not binds:
+            self.tolerate(args, inner)
             return args
         if not args or not isinstance(args[0], s.Binding):
             self.report(f"'{name}' needs a loop variable first", span, f"write: {name}(x in items)")
@@ -245,7 +262,17 @@ class _Checker:
         source = self.expressions.type_of(binding.source, inner.parent or inner)
         element = self.expressions.element_of(source, binding.source.span, name)
         self.declare(inner, binding.name, element, binding.name_span, VariableKind.LOOP)
+        self.tolerate(args[1:], inner)
         return args[1:]
+
+    def tolerate(self, args: Sequence[s.Arg], inner: Scope) -> None:
+        """Give the names of misplaced `x in c` (reported where they stand) the type ERROR in
+        `inner`, so that their uses add no message."""
+        for arg in args:
+            if isinstance(arg, s.Binding) and arg.name not in inner.variables:
+                inner.variables[arg.name] = Variable(
+                    arg.name, ERROR, arg.name_span, VariableKind.LOOP
+                )
 
     # --------------------------------------------------------------- arrows
 

@@ -112,7 +112,10 @@ class ExpressionChecker:
         """Check a call; return its result type, None when it returns nothing."""
         form = FORMS.get(call.name)
         if form is not None:
-            if form.kind is not FormKind.COMMAND:
+            if form.kind is FormKind.ARROW:
+                self.report(f"'{call.name}' needs '=>' and an activity call", call.span, None)
+                return ERROR
+            if form.kind is FormKind.BLOCK:
                 # Its arguments follow the rules of its own statement form; checking them as a
                 # call's would add messages about a mistake already reported.
                 self.report(f"'{call.name}' cannot be used as a value", call.name_span, None)

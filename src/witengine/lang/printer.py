@@ -98,7 +98,7 @@ class _Printer:
         for statement in block.statements:
             self._leading(statement.span.line, statement.span.column, inner)
             self.statement(statement, inner)
-            self._trailing(statement.span.end_line)
+            self._trailing(statement.span.end_line, statement.span.end_column)
         self._leading(block.span.end_line, block.span.end_column - 1, inner)
         self.lines.append(indent + "}")
 
@@ -119,13 +119,17 @@ class _Printer:
         while self.pending and (self.pending[0].line, self.pending[0].column) < (line, column):
             self.lines.append(indent + self.pending.pop(0).text)
 
-    def _trailing(self, end_line: int) -> None:
-        if (
-            self.pending
-            and self.pending[0].line == end_line
-            and self.pending[0].end_line == end_line
+    def _trailing(self, end_line: int, end_column: int) -> None:
+        # Comments inside the statement follow it, as do those after it on its last line (or on
+        # the last line of a comment that follows it).
+        last_line = end_line
+        while self.pending and (
+            (self.pending[0].line, self.pending[0].column) < (end_line, end_column)
+            or self.pending[0].line == last_line
         ):
-            self.lines[-1] += " " + self.pending.pop(0).text
+            comment = self.pending.pop(0)
+            self.lines[-1] += " " + comment.text
+            last_line = max(last_line, comment.end_line)
 
 
 def _parameter(param: s.Parameter) -> str:
@@ -231,7 +235,10 @@ def _expr_level(expr: s.Expr) -> tuple[int, str]:
         case s.Call(name, args):
             return 9, f"{name}({_args(args)})"
         case s.Member(target, name):
-            return _POSTFIX, f"{_expr(target, _POSTFIX)}.{name}"
+            # `false.x` and `1.5.x` would read as a dotted name and a number: such a target keeps
+            # its parentheses.
+            word = isinstance(target, s.BoolLiteral | s.NullLiteral | s.IntLiteral | s.DecimalLiteral)
+            return _POSTFIX, f"{_expr(target, 10 if word else _POSTFIX)}.{name}"
         case s.Index(target, index):
             return _POSTFIX, f"{_expr(target, _POSTFIX)}[{_expr(index, 0)}]"
         case s.Unary("!", operand):

@@ -88,6 +88,13 @@ def invoke_json(
     definition = library.activities.get(activity)
     if definition is None:
         raise ActivityError(f"{activity}: no such activity in this process's plugins")
+    low, high = definition.spec.min_args, definition.spec.max_args
+    if len(args) < low or (high is not None and len(args) > high):
+        wanted = f"{low} to {high}" if high is not None and high != low else f"{low}"
+        raise ActivityError(
+            f"{activity}: bad arguments: takes {wanted}{'' if high is not None else ' or more'}, "
+            f"got {len(args)}"
+        )
     params = _params(definition, len(args))
     try:
         values = [library.decode(a, p.type) for a, p in zip(args, params, strict=True)]

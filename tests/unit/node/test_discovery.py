@@ -1,0 +1,109 @@
+"""Finding a hub over mDNS: the URL read from a service record, and a real advertisement found by
+a real browse on the loopback interface (skipped, with the reason, where multicast cannot work)."""
+
+from __future__ import annotations
+
+import select
+import socket
+import struct
+import uuid
+
+import pytest
+
+from witengine.hub.discovery import SERVICE_TYPE as ADVERTISED_TYPE
+from witengine.hub.discovery import Advertiser
+from witengine.node.discovery import SERVICE_TYPE, find_hub, hub_url
+from witengine.protocol import API_PREFIX
+
+LOOPBACK = "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("addresses", "port", "properties", "url"),
+    [
+        ([socket.inet_aton("192.168.1.20")], 7310, {}, "http://192.168.1.20:7310"),
+        ([socket.inet_aton("10.0.0.5")], 443, {b"scheme": b"https"}, "https://10.0.0.5:443"),
+        (
+            [socket.inet_pton(socket.AF_INET6, "fe80::1"), socket.inet_aton("10.0.0.7")],
+            7310,
+            {b"scheme": None},
+            "http://10.0.0.7:7310",
+        ),
+        ([socket.inet_pton(socket.AF_INET6, "fe80::1")], 7310, {}, None),
+        ([], 7310, {}, None),
+    ],
+)
+def test_a_hub_url_is_made_from_the_first_ipv4_address_of_its_record(
+    addresses: list[bytes], port: int, properties: dict[bytes, bytes | None], url: str | None
+) -> None:
+    assert hub_url(addresses, port, properties) == url
+
+
+def test_hub_and_node_agree_on_the_service_type() -> None:
+    assert SERVICE_TYPE == ADVERTISED_TYPE == "_witengine._tcp.local."
+
+
+def multicast_on_loopback() -> str | None:
+    """Why multicast cannot loop back on 127.0.0.1 here, or None when it can."""
+    group = "224.0.0.251"
+    try:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+        ):
+            receiver.bind(("", 0))
+            port = receiver.getsockname()[1]
+            membership = struct.pack("4s4s", socket.inet_aton(group), socket.inet_aton(LOOPBACK))
+            receiver.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+            sender.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(LOOPBACK))
+            sender.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+            sender.sendto(b"witengine", (group, port))
+            ready, _, _ = select.select([receiver], [], [], 5.0)
+            if not ready:
+                return "a multicast datagram sent on 127.0.0.1 did not come back within 5 s"
+            return None
+    except OSError as error:
+        return f"multicast on 127.0.0.1 is not possible here: {error}"
+
+
+def skip_without_multicast() -> None:
+    reason = multicast_on_loopback()
+    if reason is not None:
+        print(f"skipping mDNS discovery: {reason}")
+        pytest.skip(reason)
+
+
+async def test_a_node_finds_a_hub_advertised_on_the_loopback_interface() -> None:
+    skip_without_multicast()
+    # Other hubs may be advertised on this machine already (someone runs `wit hub`): a browse
+    # returns whichever answers first, so with others about, ours must be among the answers.
+    others = {url for url in [await find_hub(1.0, interfaces=[LOOPBACK])] if url is not None}
+    listener = socket.create_server((LOOPBACK, 0))  # a port no one else uses
+    port = listener.getsockname()[1]
+    ours = f"http://{LOOPBACK}:{port}"
+    advertiser = Advertiser(name=f"test hub {uuid.uuid4().hex[:8]}", host=LOOPBACK, port=port)
+    assert advertiser.info.properties[b"api"] == API_PREFIX.encode()
+    await advertiser.start()
+    found: list[str | None] = []
+    try:
+        for _ in range(20 if others else 1):  # bounded
+            found.append(await find_hub(10.0, interfaces=[LOOPBACK]))
+            if found[-1] == ours:
+                break
+    finally:
+        await advertiser.stop()
+        listener.close()
+    assert found[-1] == ours, f"found {found}; other hubs seen before: {sorted(others)}"
+
+
+async def test_a_hub_that_stopped_advertising_is_not_found() -> None:
+    skip_without_multicast()
+    other = await find_hub(1.0, interfaces=[LOOPBACK])
+    if other is not None:
+        reason = f"another hub ({other}) is advertised on 127.0.0.1"
+        print(f"skipping: {reason}")
+        pytest.skip(reason)
+    advertiser = Advertiser(name=f"test hub {uuid.uuid4().hex[:8]}", host=LOOPBACK, port=9)
+    await advertiser.start()
+    await advertiser.stop()  # unregistering says goodbye: browsers forget it
+    assert await find_hub(0.5, interfaces=[LOOPBACK]) is None
