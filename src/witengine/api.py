@@ -13,9 +13,8 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from witengine.client import HubClient, HubError
 from witengine.errors import ParameterError, WitError
 from witengine.lang.checker import CheckedJob, check_source
 from witengine.lang.errors import ScriptError
@@ -23,7 +22,6 @@ from witengine.lang.parser import parse
 from witengine.lang.printer import format_source
 from witengine.lang.types import WitType
 from witengine.plugins.registry import default_library, discover
-from witengine.protocol import BlobRef, JobDetail, SubmitJob
 from witengine.runtime.blobs import Blob, LocalBlobStore, safe_name
 from witengine.runtime.control import JobControl
 from witengine.runtime.events import EventSink, JobStatus, event_from_json
@@ -31,9 +29,14 @@ from witengine.runtime.executor import Executor
 from witengine.runtime.interpreter import Interpreter, JobOutcome
 from witengine.runtime.invoke import ActivityContext
 from witengine.runtime.library import Json, Library
-from witengine.runtime.local import LocalExecutor
 from witengine.runtime.parameters import read_parameters
 from witengine.settings import Settings
+
+if TYPE_CHECKING:
+    # The hub client and the process pool load only for the commands that use them, so that
+    # `wit check` and `wit fmt` start fast.
+    from witengine.client import HubClient
+    from witengine.protocol import JobDetail
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ async def run_file(
 ) -> JobResult:
     """Check and run a script on this machine's cores; ScriptError or ParameterError before it
     starts, a JobResult after."""
+    from witengine.runtime.local import LocalExecutor
+
     settings = settings or Settings.from_env()
     library = default_library()
     checked = check_file(Path(path), library)
@@ -212,6 +217,9 @@ async def run_on_hub(
     `events` gets the job's events; `on_data` gets every event as the hub sent it, with the
     farm's extras (such as `nodes` on progress events: items and seconds per node).
     """
+    from witengine.client import HubClient, HubError
+    from witengine.protocol import BlobRef, SubmitJob
+
     library = library or default_library()
     checked = check_file(Path(path), library)
     texts = dict(parameters or {})

@@ -14,8 +14,6 @@ from typing import Annotated, Any
 
 import typer
 
-from witengine.cli.views import jobs_table, nodes_table
-
 HubOption = Annotated[
     str | None, typer.Option("--hub", help="The hub's URL (default: $WIT_HUB).", show_default=False)
 ]
@@ -156,6 +154,8 @@ def nodes(
         return
     from rich.console import Console
 
+    from witengine.cli.views import nodes_table
+
     Console().print(nodes_table(found))
 
 
@@ -175,6 +175,8 @@ def jobs(
         print(json.dumps([j.model_dump() for j in found]))
         return
     from rich.console import Console
+
+    from witengine.cli.views import jobs_table
 
     Console().print(jobs_table(found))
 
