@@ -255,11 +255,23 @@ class Dispatcher:
             claimed.setdefault(key.map_id, set()).add(key.index)
         for map_id, indices in claimed.items():
             lease_id = batch_id if len(claimed) == 1 else f"{batch_id}:{map_id}"
+            self._set_aside_unclaimed(lease_id)
             self.leases[lease_id] = _Lease(
                 lease_id, map_id, node.id, indices, self.clock.now() + self.lease_seconds
             )
             node.leases.add(lease_id)
         self._prune_empty_leases()
+
+    def _set_aside_unclaimed(self, lease_id: str) -> None:
+        """Keep the items of lease `lease_id` its node did not claim back under another id, held
+        by no node for the grace period: their results may still be in the node's outbox."""
+        rest = self.leases.pop(lease_id, None)
+        if rest is None or not rest.indices:
+            return
+        rest.batch_id = f"{lease_id}:unclaimed"
+        rest.node_id = None
+        rest.deadline = min(rest.deadline, self.clock.now() + self.grace_seconds)
+        self.leases[rest.batch_id] = rest
 
     def _lease_of(self, map_id: str, index: int) -> _Lease | None:
         for lease in self.leases.values():
@@ -303,13 +315,15 @@ class Dispatcher:
         by_map: dict[str, list[Commit]] = {}
         failed: dict[str, list[tuple[int, str]]] = {}
         late = 0
+        seen: set[tuple[str, int]] = set()
         for result in message.results:
             state = self.maps.get(result.map_id)
             if state is None or state.attempts.get(result.index) != result.attempt:
                 late += 1  # fenced off: an old attempt, or a map that has ended
                 continue
-            if result.index in state.results:
-                continue
+            if result.index in state.results or (result.map_id, result.index) in seen:
+                continue  # settled already, or sent twice in this message: the first counts
+            seen.add((result.map_id, result.index))
             if result.ok:
                 by_map.setdefault(result.map_id, []).append(
                     Commit(result.index, result.attempt, result.value)
@@ -435,7 +449,9 @@ class Dispatcher:
             if state.future.done() or not state.pending:
                 state.waiting_since = None
                 continue
-            if any(self._can_run(n, state) for n in self.nodes.values()):
+            # A silent node still counts: it may only be frozen for a while. If it is gone for
+            # good, its connection closes (WebSocket pings) and it stops counting.
+            if any(self._could_run(n, state) for n in self.nodes.values()):
                 state.waiting_since = None
             elif state.waiting_since is None:
                 state.waiting_since = now
@@ -457,8 +473,11 @@ class Dispatcher:
 
     # -------------------------------------------------------------- dispatch
 
+    def _could_run(self, node: _Node, state: _Map) -> bool:
+        return node.connected and state.activity in node.activities
+
     def _can_run(self, node: _Node, state: _Map) -> bool:
-        return node.connected and not node.silent and state.activity in node.activities
+        return self._could_run(node, state) and not node.silent
 
     def dispatch(self) -> None:
         """Give work to every node with room for it."""

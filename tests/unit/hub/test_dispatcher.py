@@ -497,14 +497,6 @@ async def test_cancelling_a_job_recalls_its_batches(store: MemoryStore, clock: F
     assert dispatcher.maps == {} and dispatcher.leases == {}
 
 
-KNOWN = "a known dispatcher bug, reported; remove this mark with the fix"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=f"{KNOWN}: Dispatcher._commit takes the value of every commit whose index the store "
-    "accepted, so a later duplicate overwrites the committed value and counts twice",
-)
 async def test_a_result_sent_twice_in_one_message_counts_once_with_the_stored_value(
     store: MemoryStore, clock: FakeClock
 ) -> None:
@@ -522,11 +514,6 @@ async def test_a_result_sent_twice_in_one_message_counts_once_with_the_stored_va
     assert dispatcher.nodes[node].done == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=f"{KNOWN}: Dispatcher._reclaim stores the reclaimed lease under the old batch id, "
-    "replacing the old lease and dropping the items the node did not claim",
-)
 async def test_reclaiming_part_of_a_batch_leaves_the_rest_to_be_run(
     store: MemoryStore, clock: FakeClock
 ) -> None:
@@ -553,11 +540,6 @@ async def test_reclaiming_part_of_a_batch_leaves_the_rest_to_be_run(
     assert await task == ["v0", "v1", "v2"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=f"{KNOWN}: Dispatcher.expire counts a silent node as unable to run the activity, so "
-    "a farm whose only node froze past its lease fails with NoCompatibleNode",
-)
 async def test_a_node_that_was_only_frozen_for_a_while_does_not_fail_the_map(
     store: MemoryStore, clock: FakeClock
 ) -> None:
