@@ -1,0 +1,155 @@
+"""The seam between the scheduler and those who drive it: the hub's dispatcher and the simulator.
+
+Everything here is pure: no I/O, no clock reading, no sleeping. Time is passed in as `now`
+(seconds, any origin). One `MapSchedule` holds the items of one distributed map (one
+`Grid.ForEach`) and every batch of them out on nodes; a `Farm` holds what outlives a map: the
+rate model and the blocklists. The driver tells the schedule what happens (a node asks for work, a
+result arrives, a lease runs out, a node is lost) and carries out what it answers (send a batch,
+cancel a batch, fail the map).
+
+Units: every activity measures work in one unit (such as `compute-units@1` or
+`pixel-samples@1`); an item's `work` is its estimate in that unit, and a node's rate is units per
+second for that activity. Rates come from benchmarks first and from measured throughput after.
+
+The driver's protocol, in order:
+
+    schedule = farm.schedule(job_id, activity, plugin, work, strategy, workers, now=now)
+    schedule.workers_changed(workers, now)       # nodes able to run it joined or left
+    grant = schedule.request(node, now)         # a node has a free slot: maybe a Grant
+    schedule.heartbeat(grant.batch_id, now)      # the node is alive and working on it
+    outcome = schedule.result(batch_id, index, ok=True, seconds=…, now=now)
+    outcome = schedule.result(batch_id, index, ok=False, error="…", now=now)
+    schedule.batch_ended(batch_id, now)          # the node finished or dropped a batch
+    schedule.node_lost(node_id, now)             # the node died, left, or froze past its lease
+    schedule.expire(now)                         # every tick: batches whose lease ran out
+    schedule.done / schedule.failure             # finished, or failed with (index, error)
+
+Attempt numbers and the exactly-once commit are the driver's (they need the store). A Grant's
+`duplicate` batches carry items already out elsewhere: the driver keeps their attempt number so
+that either copy's result is valid, and the first result committed wins.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+class Strategy(enum.Enum):
+    """How a map's items are shared out; chosen by a script's `ProcessingOptions`."""
+
+    ADAPTIVE = "Adaptive"
+    BALANCED = "Balanced"
+    QUEUED = "Queued"
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A node as the scheduler sees it when the node asks for work."""
+
+    id: str
+    slots: int = 1
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A batch to send: these items of the map, to this node, under a lease."""
+
+    batch_id: str
+    node_id: str
+    indices: tuple[int, ...]
+    lease_seconds: float
+    duplicate: bool = False  # every item is also out on another node (speculation near the end)
+
+
+class Verdict(enum.Enum):
+    COMMIT = "commit"  # the first valid result of the item: commit it
+    IGNORE = "ignore"  # settled already, or from a batch no longer current
+    RETRY = "retry"  # a failure: the item goes back to the queue for another node
+    FAIL = "fail"  # the item failed on too many nodes: the map fails with this error
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to do about one result."""
+
+    verdict: Verdict
+    cancel: tuple[str, ...] = ()  # batches left with nothing useful to do: cancel them
+
+
+@dataclass
+class Decision:
+    """Figures the simulator and benchmarks report about the scheduler's own cost."""
+
+    seconds: list[float] = field(default_factory=list)  # CPU time of each `request`
+
+
+class MapSchedule:
+    """The interface of one map's schedule; each strategy implements it."""
+
+    count: int  # items in the map
+    strategy: Strategy
+
+    def workers_changed(self, workers: Sequence[Worker], now: float) -> None:
+        """The nodes able to run this map's activity now (joined, left, drained): the rates of
+        these are the "active rates" the strategies share work by."""
+        raise NotImplementedError
+
+    def request(self, node: Worker, now: float) -> Grant | None:
+        """Work for `node` (it has a free slot), or None: nothing it should do now."""
+        raise NotImplementedError
+
+    def heartbeat(self, batch_id: str, now: float) -> None:
+        """The batch's node is alive: extend its lease."""
+        raise NotImplementedError
+
+    def result(
+        self,
+        batch_id: str,
+        index: int,
+        *,
+        ok: bool,
+        now: float,
+        seconds: float = 0.0,
+        error: str = "",
+    ) -> Outcome:
+        """A result for item `index` from batch `batch_id`, which took `seconds` on the node."""
+        raise NotImplementedError
+
+    def batch_ended(self, batch_id: str, now: float) -> None:
+        """The node is done with the batch (finished, failed or cancelled): whatever of it has
+        no result goes back to the queue."""
+        raise NotImplementedError
+
+    def node_lost(self, node_id: str, now: float) -> list[str]:
+        """The node is gone: its batches' unfinished items go back to the queue (re-planned on
+        the rest); the batches dropped."""
+        raise NotImplementedError
+
+    def expire(self, now: float) -> list[str]:
+        """Batches whose lease ran out by `now`; their unfinished items go back to the queue."""
+        raise NotImplementedError
+
+    def cancel_node(self, node_id: str) -> list[str]:
+        """Stop giving the node work in this map (drained or blocklisted); its batches stay."""
+        raise NotImplementedError
+
+    @property
+    def done(self) -> bool:
+        """Every item has its committed result."""
+        raise NotImplementedError
+
+    @property
+    def failure(self) -> tuple[int, str] | None:
+        """The item that failed the map, and its error."""
+        raise NotImplementedError
+
+    def remaining_seconds(self, now: float) -> float | None:
+        """The predicted time until the map completes, from the rate model (for ETAs)."""
+        raise NotImplementedError
+
+
+def uniform_work(count: int) -> Sequence[float]:
+    """Work estimates for a map whose activity declares none: one unit per item."""
+    return [1.0] * count
