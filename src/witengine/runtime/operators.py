@@ -84,6 +84,9 @@ def _order(op: str, left: Any, right: Any) -> bool:
     )
     if not comparable:
         raise OperatorError(f"cannot order {to_text(left)} and {to_text(right)} with '{op}'")
+    if isinstance(left, dt.datetime) and (left.tzinfo is None) != (right.tzinfo is None):
+        # As .NET orders DateTimes by their ticks whatever their kind: the clock readings.
+        left, right = left.replace(tzinfo=None), right.replace(tzinfo=None)
     if op == "<":
         return bool(left < right)
     if op == "<=":

@@ -206,6 +206,9 @@ def test_equality(left: Any, right: Any, equal: bool) -> None:
         ("B", "a"),
         (DAY, DAY + SECOND),
         (SECOND, 2 * SECOND),
+        # one date with a time zone, one without: ordered by their clock readings, as in .NET
+        (dt.datetime(2026, 1, 1, 8, 0), dt.datetime(2026, 1, 1, 9, 0, tzinfo=dt.UTC)),
+        (dt.datetime(2026, 1, 1, 8, 0, tzinfo=dt.UTC), dt.datetime(2026, 1, 1, 9, 0)),
     ],
 )
 def test_ordering_of_numbers_texts_dates_and_time_spans(left: Any, right: Any) -> None:
