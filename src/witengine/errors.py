@@ -21,6 +21,27 @@ class PluginError(WitError):
     """A plugin could not be loaded or declares something inconsistent."""
 
 
+class BundleError(PluginError):
+    """A plugin bundle was refused; the message says what failed."""
+
+
+class BundleHashMismatch(BundleError):
+    """A bundle's bytes, or a file inside it, do not hash to the digest they were listed with."""
+
+
+class BundleSignatureInvalid(BundleError):
+    """A bundle's signature does not verify against any trusted publisher key."""
+
+
+class BundleInvalid(BundleError):
+    """A bundle is malformed or unsafe: unreadable zip, bad manifest, or an entry that could
+    escape its folder (absolute path, `..`, symlink)."""
+
+
+class BundleIncompatible(BundleError):
+    """A bundle does not fit this machine (platform, Python) or this witengine version."""
+
+
 class ActivityError(WitError):
     """An activity raised while running; the message names the activity."""
 
