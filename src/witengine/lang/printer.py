@@ -17,7 +17,8 @@ LINE_LIMIT = 100
 
 _LEVEL = {"||": 1, "&&": 2, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4}
 _LEVEL.update({"+": 5, "-": 5, "*": 6, "/": 6, "%": 6})
-_NOT, _COMPARE, _SUM, _NEGATE, _POSTFIX = 3, 4, 5, 7, 8
+_NOT, _COMPARE, _SUM, _NEGATE, _POSTFIX, _ATOM = 3, 4, 5, 7, 8, 9
+_BARE_TARGETS = (s.BoolLiteral, s.NullLiteral, s.IntLiteral, s.DecimalLiteral)
 _BARE_COMMANDS = frozenset({"Break", "Continue"})
 
 
@@ -226,19 +227,19 @@ def _literal(expr: s.Expr) -> str | None:
 def _expr_level(expr: s.Expr) -> tuple[int, str]:
     literal = _literal(expr)
     if literal is not None:
-        return 9, literal
+        return _ATOM, literal
     match expr:
         case s.ArrayLiteral(items):
-            return 9, "[" + ", ".join(_expr(i, 0) for i in items) + "]"
+            return _ATOM, "[" + ", ".join(_expr(i, 0) for i in items) + "]"
         case s.NameRef(name):
-            return 9, name
+            return _ATOM, name
         case s.Call(name, args):
-            return 9, f"{name}({_args(args)})"
+            return _ATOM, f"{name}({_args(args)})"
         case s.Member(target, name):
             # `false.x` and `1.5.x` would read as a dotted name and a number: such a target keeps
             # its parentheses.
-            word = isinstance(target, s.BoolLiteral | s.NullLiteral | s.IntLiteral | s.DecimalLiteral)
-            return _POSTFIX, f"{_expr(target, 10 if word else _POSTFIX)}.{name}"
+            bare = isinstance(target, _BARE_TARGETS)
+            return _POSTFIX, f"{_expr(target, _ATOM + 1 if bare else _POSTFIX)}.{name}"
         case s.Index(target, index):
             return _POSTFIX, f"{_expr(target, _POSTFIX)}[{_expr(index, 0)}]"
         case s.Unary("!", operand):

@@ -75,7 +75,8 @@ def test_the_first_script_formats_to_the_canonical_text_with_its_comment() -> No
         "Job:RenderAnimation(FrameCollection:frames)\n"
         "{\n"
         "    ~ Distribute rendering across all available machines ~\n"
-        "    ImageCollection:images = Grid.ForEach(frame in frames) => Renderer.RenderFrame(frame);\n"
+        "    ImageCollection:images = Grid.ForEach(frame in frames)"
+        " => Renderer.RenderFrame(frame);\n"
         "    Video:result = Video.Compose(images);\n"
         "}\n"
     )

@@ -198,9 +198,7 @@ def test_a_name_given_with_directories_keeps_only_its_file_name(store: LocalBlob
     assert store.path(blob).is_relative_to(store.root)
 
 
-def test_a_file_keeps_its_own_name_not_its_directory(
-    store: LocalBlobStore, tmp_path: Path
-) -> None:
+def test_a_file_keeps_its_own_name_not_its_directory(store: LocalBlobStore, tmp_path: Path) -> None:
     source = tmp_path / "project" / "renders" / "frame-0001.png"
     source.parent.mkdir(parents=True)
     source.write_bytes(b"png")
