@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,15 +21,19 @@ from fastapi.responses import JSONResponse
 
 from witengine import __version__
 from witengine.clock import Clock, SystemClock, wall_time
+from witengine.hub.bundles import BundleShelf
 from witengine.hub.dispatcher import Dispatcher
+from witengine.hub.keys import signing_key
 from witengine.hub.routes.blobs import blob_router
 from witengine.hub.routes.jobs import job_router
 from witengine.hub.routes.nodes import node_router
+from witengine.hub.routes.plugins import plugin_router
 from witengine.hub.service import HubService
 from witengine.hub.settings import HubSettings
 from witengine.hub.store.base import Store
 from witengine.hub.store.sqlite import SqliteStore
-from witengine.plugins.registry import default_library
+from witengine.plugins.api import Plugin
+from witengine.plugins.registry import build_library, discover
 from witengine.protocol import API_PREFIX
 from witengine.runtime.blobs import LocalBlobStore
 from witengine.runtime.library import Library
@@ -47,6 +51,7 @@ class Hub:
     library: Library
     dispatcher: Dispatcher
     service: HubService
+    bundles: BundleShelf
 
 
 def build_hub(
@@ -54,13 +59,21 @@ def build_hub(
     *,
     store: Store | None = None,
     library: Library | None = None,
+    plugins: Sequence[Plugin] | None = None,
     clock: Clock | None = None,
 ) -> Hub:
+    """A hub's parts. Without `library` it runs `plugins` (default: every installed plugin);
+    `plugins` are also what it packs and signs for nodes."""
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = store or SqliteStore(settings.data_dir / "hub.sqlite3")
     blobs = LocalBlobStore(settings.data_dir / "blobs")
-    library = library or default_library()
+    if plugins is None:
+        plugins = discover() if library is None else []
+    library = library or build_library(plugins)
+    bundles = BundleShelf.build(
+        plugins, settings.data_dir / "plugins", signing_key(settings.data_dir)
+    )
     dispatcher = Dispatcher(
         store,
         clock,
@@ -70,7 +83,7 @@ def build_hub(
         no_node_seconds=settings.no_node_seconds,
     )
     service = HubService(store, blobs, library, dispatcher, now=clock.now, wall=wall_time)
-    return Hub(settings, store, blobs, library, dispatcher, service)
+    return Hub(settings, store, blobs, library, dispatcher, service, bundles)
 
 
 def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
@@ -117,6 +130,7 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
     app.include_router(job_router(hub.service), prefix=API_PREFIX)
     app.include_router(node_router(hub.dispatcher, hub.store, wall_time), prefix=API_PREFIX)
     app.include_router(blob_router(hub.blobs, settings.max_blob_bytes), prefix=API_PREFIX)
+    app.include_router(plugin_router(hub.bundles), prefix=API_PREFIX)
     return app
 
 
