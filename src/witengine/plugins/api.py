@@ -8,12 +8,33 @@ classes that can be made from a value and encoded as JSON. Files are `Blob` valu
 
     @plugin.activity("Compute.IsPrime")
     def is_prime(n: Long) -> bool: ...
+
+Each activity may also say how much work one item is, so the scheduler can share items out by
+each node's speed, and what a node needs to run it; a benchmark measures that speed:
+
+    @plugin.activity(
+        "Render.Frame",
+        unit="pixel-samples@1",  # versioned: change the version when the unit's meaning changes
+        estimate=lambda scene, frame, samples: 1920 * 1080 * samples,
+        requires=Requirements(software="blender>=3.0", min_ram_gib=4),
+        placement=Placement.NODE,
+    )
+    def frame(context: ActivityContext, scene: Blob, frame: Int, samples: Int) -> Blob: ...
+
+    @plugin.benchmark("Render.Frame")
+    def frame_benchmark(context: ActivityContext) -> float:
+        ...  # render a small scene shipped in the plugin; return the pixel-samples done
+
+Without an estimate, each item is one unit of `items@1`. Nodes run benchmarks in idle time, at
+low priority, repeating the routine until a minimum duration; a node that lacks a requirement
+does not offer the activity.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import inspect
+import re
 import types
 import typing
 import uuid
@@ -30,9 +51,10 @@ from witengine.lang.types import (
     WitType,
     collection_of,
 )
+from witengine.plugins.requirements import Requirements
 from witengine.runtime.blobs import Blob
 from witengine.runtime.invoke import ActivityContext
-from witengine.runtime.library import ActivityDef, Json, TypeDef
+from witengine.runtime.library import DEFAULT_UNIT, ActivityDef, Json, TypeDef
 from witengine.runtime.values import Color, ConversionError, ProcessingOptions
 
 __all__ = [
@@ -47,6 +69,7 @@ __all__ = [
     "Placement",
     "Plugin",
     "ProcessingOptions",
+    "Requirements",
     "WitName",
     "WitValue",
 ]
@@ -97,6 +120,21 @@ _NATIVE: dict[Any, str] = {
 
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound=type)
+B = TypeVar("B", bound=Callable[..., float])
+UNIT_PATTERN = re.compile(r"^[a-z][a-z0-9-]*@[1-9][0-9]*$")
+
+
+@dataclass(frozen=True)
+class _Declared:
+    """An activity as its plugin declared it."""
+
+    name: str
+    function: Callable[..., Any]
+    summary: str
+    placement: Placement
+    unit: str
+    estimate: Callable[..., float] | None
+    requires: Requirements | None
 
 
 @dataclass
@@ -107,30 +145,70 @@ class Plugin:
     version: str
     summary: str = ""
     ref: str = ""  # "module:attribute" where processes that load plugins by name find it
-    _activities: list[tuple[str, Callable[..., Any], str, Placement]] = field(
-        default_factory=list, repr=False
-    )
+    _activities: list[_Declared] = field(default_factory=list, repr=False)
     _types: list[tuple[str, type, frozenset[str], Mapping[str, str], str]] = field(
         default_factory=list, repr=False
     )
+    _benchmarks: dict[str, Callable[..., float]] = field(default_factory=dict, repr=False)
 
     def activity(
-        self, name: str, *, summary: str | None = None, placement: Placement = Placement.ANYWHERE
+        self,
+        name: str,
+        *,
+        summary: str | None = None,
+        placement: Placement = Placement.ANYWHERE,
+        unit: str = DEFAULT_UNIT,
+        estimate: Callable[..., float] | None = None,
+        requires: Requirements | None = None,
     ) -> Callable[[F], F]:
-        """Register a function as the activity `name` (`Module.Activity`)."""
+        """Register a function as the activity `name` (`Module.Activity`).
+
+        `unit` names what its work is measured in, with a version (`compute-units@1`);
+        `estimate` takes an item's arguments (as the activity does, without the context) and
+        returns its work in that unit; `requires` says what a node must have to run it.
+        """
+        where = f"plugin '{self.name}': activity '{name}'"
         if "." not in name:
             raise PluginError(
                 f"plugin '{self.name}': activity name '{name}' must be Module.Activity"
             )
+        if not UNIT_PATTERN.match(unit):
+            raise PluginError(
+                f"{where}: unit '{unit}' must be a lowercase name and a version, "
+                "like 'pixel-samples@1'"
+            )
+        if estimate is not None and unit == DEFAULT_UNIT:
+            raise PluginError(f"{where}: an estimate needs the unit it counts in (unit='…@1')")
+        if requires is not None and not isinstance(requires, Requirements):
+            raise PluginError(f"{where}: requires must be a Requirements(…)")
 
         def register(function: F) -> F:
-            if any(known == name for known, *_ in self._activities):
+            if any(known.name == name for known in self._activities):
                 raise PluginError(f"plugin '{self.name}': activity '{name}' is registered twice")
             text = (
                 summary if summary is not None else (inspect.getdoc(function) or "").split("\n")[0]
             )
-            self._activities.append((name, function, text, placement))
+            self._activities.append(
+                _Declared(name, function, text, placement, unit, estimate, requires)
+            )
             return function
+
+        return register
+
+    def benchmark(self, activity: str) -> Callable[[B], B]:
+        """Register the benchmark of one of this plugin's activities.
+
+        The routine does a fixed amount of representative work (with test data shipped in the
+        plugin) and returns how much, in the activity's unit. It may take an `ActivityContext`
+        as its only parameter. It runs once to warm up, then again and again until a minimum
+        duration has passed; the node reports the work done per second as its rate.
+        """
+
+        def register(routine: B) -> B:
+            if activity in self._benchmarks:
+                raise PluginError(f"plugin '{self.name}': activity '{activity}' has two benchmarks")
+            self._benchmarks[activity] = routine
+            return routine
 
         return register
 
@@ -173,9 +251,15 @@ class Plugin:
         return defs
 
     def activity_defs(self) -> list[ActivityDef]:
+        known = {declared.name for declared in self._activities}
+        for name in self._benchmarks:
+            if name not in known:
+                raise PluginError(
+                    f"plugin '{self.name}': a benchmark for '{name}', which it does not offer"
+                )
         return [
-            _activity_def(self.name, name, function, summary, placement)
-            for name, function, summary, placement in self._activities
+            _activity_def(self.name, declared, self._benchmarks.get(declared.name))
+            for declared in self._activities
         ]
 
 
@@ -229,8 +313,9 @@ def wit_type_of(annotation: Any, where: str) -> WitType:
 
 
 def _activity_def(
-    plugin: str, name: str, function: Callable[..., Any], summary: str, placement: Placement
+    plugin: str, declared: _Declared, benchmark: Callable[..., float] | None
 ) -> ActivityDef:
+    name, function = declared.name, declared.function
     where = f"plugin '{plugin}': activity '{name}'"
     try:
         hints = typing.get_type_hints(function, include_extras=True)
@@ -238,6 +323,7 @@ def _activity_def(
         raise PluginError(f"{where}: cannot read its annotations: {error}") from None
     signature = inspect.signature(function)
     params = []
+    defaults: list[Any] = []
     takes_context = False
     for position, parameter in enumerate(signature.parameters.values()):
         annotation = hints.get(parameter.name, inspect.Parameter.empty)
@@ -252,6 +338,7 @@ def _activity_def(
             raise PluginError(f"{where}: parameter '{parameter.name}' must be positional")
         optional = parameter.default is not inspect.Parameter.empty
         params.append(ParamSpec(parameter.name, wit_type_of(annotation, where), optional))
+        defaults.append(parameter.default)
     if "return" not in hints:
         # An unannotated result would travel untyped; say "-> None" for an activity without one.
         raise PluginError(
@@ -259,5 +346,55 @@ def _activity_def(
         )
     returns_hint = hints["return"]
     returns = None if returns_hint in (None, type(None)) else wit_type_of(returns_hint, where)
-    spec = ActivitySpec(name, tuple(params), returns, placement=placement, summary=summary)
-    return ActivityDef(spec, function, plugin, takes_context)
+    spec = ActivitySpec(
+        name, tuple(params), returns, placement=declared.placement, summary=declared.summary
+    )
+    estimate = None
+    if declared.estimate is not None:
+        estimate = _estimate(declared.estimate, [p.name for p in params], defaults, where)
+    return ActivityDef(
+        spec,
+        function,
+        plugin,
+        takes_context,
+        unit=declared.unit,
+        estimate=estimate,
+        benchmark=None if benchmark is None else _benchmark(benchmark, where),
+        requirements=declared.requires,
+    )
+
+
+def _estimate(
+    estimate: Callable[..., float], names: list[str], defaults: list[Any], where: str
+) -> Callable[..., float]:
+    """The estimate, called with every argument: those a script left out take their defaults."""
+    try:
+        inspect.signature(estimate).bind(*names)
+    except TypeError:
+        raise PluginError(
+            f"{where}: its estimate must take the activity's arguments ({', '.join(names)})"
+        ) from None
+    except ValueError:  # no signature to read (some built-ins): trust it
+        pass
+
+    def with_defaults(*args: Any) -> float:
+        return estimate(*args, *defaults[len(args) :])
+
+    return with_defaults
+
+
+def _benchmark(routine: Callable[..., float], where: str) -> Callable[[ActivityContext], float]:
+    """The routine, called with the context whether or not it takes one."""
+    try:
+        hints = typing.get_type_hints(routine)
+        parameters = list(inspect.signature(routine).parameters.values())
+    except Exception as error:
+        raise PluginError(f"{where}: cannot read its benchmark's signature: {error}") from None
+    if not parameters:
+        return lambda context: routine()
+    if len(parameters) == 1 and hints.get(parameters[0].name) is ActivityContext:
+        return routine
+    raise PluginError(
+        f"{where}: its benchmark may take only an ActivityContext, "
+        f"not ({', '.join(p.name for p in parameters)})"
+    )

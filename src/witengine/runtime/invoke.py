@@ -20,10 +20,15 @@ from witengine.runtime.values import ConversionError
 
 @dataclass
 class ActivityContext:
-    """What an activity may use besides its arguments: blobs and a scratch directory."""
+    """What an activity may use besides its arguments: blobs and a scratch directory.
+
+    `speed` is a node's synthetic speed factor (`wit node --speed`), for tests and benchmarks of
+    the scheduler: only `Compute.Work` honours it, doing 1/speed times the work per unit.
+    """
 
     blobs: BlobStore
     work_dir: Path
+    speed: float = 1.0
 
     def file(self, blob: Blob) -> Path:
         """A local file with the blob's bytes."""

@@ -7,15 +7,20 @@ use it to convert values between their Python form, the declared Wit types and J
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from witengine.errors import PluginError
+from witengine.errors import ActivityError, PluginError
 from witengine.lang.types import ActivitySpec, TypeSpec, WitType, collection_of
 from witengine.runtime.blobs import Blob
 from witengine.runtime.values import Color, ConversionError, ProcessingOptions
+
+if TYPE_CHECKING:  # annotations only: the runtime does not load the plugin machinery
+    from witengine.plugins.requirements import Requirements
+    from witengine.runtime.invoke import ActivityContext
 
 Json = Any  # a value made of dict, list, str, int, float, bool and None
 
@@ -35,18 +40,44 @@ class TypeDef:
         return self.spec.name
 
 
+DEFAULT_UNIT = "items@1"  # one unit of work per item: what an activity without an estimate does
+
+
 @dataclass(frozen=True)
 class ActivityDef:
-    """An activity: its spec and the Python callable that does the work."""
+    """An activity: its spec, the Python callable that does the work, and what its plugin
+    declares about that work: the unit it is measured in, an estimate per item, a benchmark and
+    what a machine needs to run it."""
 
     spec: ActivitySpec
     function: Callable[..., Any]
     plugin: str
     takes_context: bool = False
+    unit: str = DEFAULT_UNIT
+    estimate: Callable[..., float] | None = None  # the item's arguments -> its work in `unit`
+    benchmark: Callable[[ActivityContext], float] | None = None  # -> work done in `unit`
+    requirements: Requirements | None = None
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def work(self, args: Sequence[Any]) -> float:
+        """The estimated work of one item with these arguments, in `unit`; ActivityError when
+        the plugin's estimate fails or gives no finite, non-negative number."""
+        if self.estimate is None:
+            return 1.0
+        try:
+            value = float(self.estimate(*args))
+        except Exception as error:  # a plugin's bug, reported with the activity's name
+            raise ActivityError(
+                f"{self.name}: its work estimate failed: {type(error).__name__}: {error}"
+            ) from error
+        if not math.isfinite(value) or value < 0:
+            raise ActivityError(
+                f"{self.name}: its work estimate must be a finite number >= 0, got {value}"
+            )
+        return value
 
 
 class Library:

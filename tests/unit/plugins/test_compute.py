@@ -97,19 +97,21 @@ def test_hash_is_the_sha256_hex_of_the_utf8_text(library: Library, text: str) ->
 
 
 @pytest.mark.parametrize("units", [0.0, 0.25, 1.0, 3.5])
-def test_work_returns_its_units(library: Library, units: float) -> None:
-    result = call(library, "Compute.Work", units)
+def test_work_returns_its_units(library: Library, context: ActivityContext, units: float) -> None:
+    result = invoke_json(library, "Compute.Work", [units], context)
     assert result == units
     assert isinstance(result, float)
 
 
-def test_work_takes_a_whole_number_of_units_as_a_double(library: Library) -> None:
-    assert call(library, "Compute.Work", 2) == 2.0
+def test_work_takes_a_whole_number_of_units_as_a_double(
+    library: Library, context: ActivityContext
+) -> None:
+    assert invoke_json(library, "Compute.Work", [2], context) == 2.0
 
 
-def test_work_refuses_negative_units(library: Library) -> None:
+def test_work_refuses_negative_units(library: Library, context: ActivityContext) -> None:
     with pytest.raises(ActivityError) as caught:
-        call(library, "Compute.Work", -1.0)
+        invoke_json(library, "Compute.Work", [-1.0], context)
     assert str(caught.value) == ("Compute.Work: ValueError: units must not be negative, got -1.0")
 
 
@@ -163,3 +165,58 @@ def test_read_text_of_a_blob_not_in_the_store_names_it(
     missing = {"sha256": "0" * 64, "size": 1, "name": "gone.txt"}
     with pytest.raises(ActivityError, match=r"^Compute\.ReadText: blob 0{64} is not in"):
         invoke_json(library, "Compute.ReadText", [missing], context)
+
+
+# ------------------------------------------------------- estimates and benchmarks
+
+
+@pytest.mark.parametrize(
+    ("activity", "unit", "args", "work"),
+    [
+        ("Compute.IsPrime", "trial-divisions@1", [1_000_003], 500.0),
+        ("Compute.IsPrime", "trial-divisions@1", [-5], 1.0),
+        ("Compute.Hash", "bytes@1", ["café"], 5.0),
+        ("Compute.Work", "compute-units@1", [2.5], 2.5),
+        ("Compute.Work", "compute-units@1", [-1.0], 0.0),
+        ("Compute.Sleep", "milliseconds@1", [40], 40.0),
+        ("Compute.Fail", "items@1", ["boom"], 1.0),
+        ("Compute.WriteText", "bytes@1", ["grüße", "a.txt"], 7.0),
+    ],
+)
+def test_each_activity_estimates_an_item_in_its_unit(
+    library: Library, activity: str, unit: str, args: list[Json], work: float
+) -> None:
+    definition = library.activities[activity]
+    assert definition.unit == unit
+    assert definition.work(args) == work
+
+
+def test_every_activity_but_fail_has_a_benchmark_that_does_work_in_its_unit(
+    library: Library, context: ActivityContext
+) -> None:
+    benchmarked = {}
+    for name, definition in library.activities.items():
+        if definition.plugin == "compute" and definition.benchmark is not None:
+            benchmarked[name] = definition.benchmark(context)
+    assert sorted(benchmarked) == [
+        "Compute.Hash",
+        "Compute.IsPrime",
+        "Compute.ReadText",
+        "Compute.Sleep",
+        "Compute.Work",
+        "Compute.WriteText",
+    ]
+    assert benchmarked["Compute.Work"] == compute.WORK_BENCHMARK_UNITS
+    assert benchmarked["Compute.Sleep"] == 10.0
+    assert benchmarked["Compute.IsPrime"] == sum(
+        compute.trial_divisions(n)
+        for n in (1000003, 100000007, 1000000007, 10000000019, 20000000089)
+    )
+    assert benchmarked["Compute.Hash"] >= compute.TEXT_BENCHMARK_BYTES
+    assert benchmarked["Compute.ReadText"] == benchmarked["Compute.WriteText"]
+
+
+def test_work_refuses_a_speed_that_is_not_above_zero(library: Library, tmp_path: Path) -> None:
+    stopped = ActivityContext(LocalBlobStore(tmp_path / "blobs"), tmp_path, speed=0.0)
+    with pytest.raises(ActivityError, match=r"the node's speed must be above 0, got 0\.0"):
+        invoke_json(library, "Compute.Work", [1.0], stopped)

@@ -152,12 +152,10 @@ async def test_inline_executor_stops_at_the_first_failing_item(library: Library)
     executor = InlineExecutor(library)
 
     with pytest.raises(ItemFailed) as caught:
-        await executor.map(MapRequest("Compute.Work", [[1], [-1], [2]]), lambda done, total: None)
+        await executor.map(MapRequest("Compute.Sleep", [[1], [-1], [2]]), lambda done, total: None)
 
     assert caught.value.index == 1
-    assert caught.value.message == (
-        "Compute.Work: ValueError: units must not be negative, got -1.0"
-    )
+    assert caught.value.message == "Compute.Sleep: ValueError: ms must not be negative, got -1"
     assert len(executor.calls) == 2
 
 

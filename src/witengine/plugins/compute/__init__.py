@@ -1,10 +1,18 @@
-"""The `compute` plugin: pure-Python sample workloads for demos, tests and benchmarks."""
+"""The `compute` plugin: pure-Python sample workloads for demos, tests and benchmarks.
+
+Every activity that does measurable work declares a unit, an estimate per item and a benchmark
+that uses the test data in `data/`. `Compute.Work` honours a node's synthetic speed
+(`ActivityContext.speed`), so tests and benchmarks can build a farm of unequal nodes on one
+machine; its benchmark sees the same factor.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
+from importlib import resources
 
 from witengine import __version__
 from witengine.plugins.api import ActivityContext, Blob, Double, Int, Long, Plugin
@@ -13,13 +21,35 @@ plugin = Plugin("compute", version=__version__, summary="pure-Python sample work
 
 # One work unit is this many rounds of an integer mixing loop: a few milliseconds of one core.
 ROUNDS_PER_UNIT = 20_000
+WORK_BENCHMARK_UNITS = 2.0  # per run of Compute.Work's benchmark: some 10 ms at speed 1
+TEXT_BENCHMARK_BYTES = 256 * 1024  # per run of the text benchmarks
+
+
+@functools.cache
+def _data(name: str) -> str:
+    """A test data file shipped with the plugin, read once per process."""
+    return (resources.files(__package__) / "data" / name).read_text("utf-8")
+
+
+def _utf8_size(text: str) -> float:
+    return float(len(text.encode("utf-8")))
+
+
+def _benchmark_text() -> str:
+    sample = _data("text.txt")
+    return sample * (TEXT_BENCHMARK_BYTES // len(sample.encode("utf-8")) + 1)
 
 
 class ComputeFailure(Exception):
     """Raised by Compute.Fail, on purpose."""
 
 
-@plugin.activity("Compute.IsPrime")
+def trial_divisions(n: int) -> float:
+    """The divisions is_prime makes for a prime near n (fewer for most composites)."""
+    return max(1.0, math.isqrt(max(n, 0)) / 2)
+
+
+@plugin.activity("Compute.IsPrime", unit="trial-divisions@1", estimate=trial_divisions)
 def is_prime(n: Long) -> bool:
     """Whether n is a prime number (trial division)."""
     if n < 2:
@@ -35,24 +65,48 @@ def is_prime(n: Long) -> bool:
     return True
 
 
-@plugin.activity("Compute.Hash")
+@plugin.benchmark("Compute.IsPrime")
+def is_prime_benchmark() -> float:
+    numbers = [int(line) for line in _data("primes.txt").split() if line.isdigit()]
+    for n in numbers:
+        if not is_prime(n):
+            raise AssertionError(f"the benchmark's data is wrong: {n} is not prime")
+    return sum(trial_divisions(n) for n in numbers)
+
+
+@plugin.activity("Compute.Hash", unit="bytes@1", estimate=_utf8_size)
 def hash_text(text: str) -> str:
     """The sha256 of the text (UTF-8), as hex."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@plugin.activity("Compute.Work")
-def work(units: Double) -> Double:
+@plugin.benchmark("Compute.Hash")
+def hash_benchmark() -> float:
+    text = _benchmark_text()
+    hash_text(text)
+    return _utf8_size(text)
+
+
+@plugin.activity("Compute.Work", unit="compute-units@1", estimate=lambda units: max(units, 0.0))
+def work(context: ActivityContext, units: Double) -> Double:
     """Burn CPU in proportion to units; return units."""
     if units < 0:
         raise ValueError(f"units must not be negative, got {units}")
+    if not context.speed > 0:
+        raise ValueError(f"the node's speed must be above 0, got {context.speed}")
     state = 0x9E3779B9
-    for _ in range(int(units * ROUNDS_PER_UNIT)):
+    # A node with speed s is s times as fast at this: each unit costs 1/s of the rounds.
+    for _ in range(int(units * ROUNDS_PER_UNIT / context.speed)):
         state = (state * 1103515245 + 12345) & 0xFFFFFFFF
     return float(units)
 
 
-@plugin.activity("Compute.Sleep")
+@plugin.benchmark("Compute.Work")
+def work_benchmark(context: ActivityContext) -> float:
+    return work(context, WORK_BENCHMARK_UNITS)
+
+
+@plugin.activity("Compute.Sleep", unit="milliseconds@1", estimate=lambda ms: max(ms, 0))
 def sleep(ms: Int) -> Int:
     """Wait ms milliseconds without using the CPU; return ms."""
     if ms < 0:
@@ -61,19 +115,39 @@ def sleep(ms: Int) -> Int:
     return ms
 
 
+@plugin.benchmark("Compute.Sleep")
+def sleep_benchmark() -> float:
+    return float(sleep(10))
+
+
 @plugin.activity("Compute.Fail")
 def fail(message: str) -> None:
     """Always fails with the message (for testing failure handling)."""
     raise ComputeFailure(message)
 
 
-@plugin.activity("Compute.WriteText")
+@plugin.activity("Compute.WriteText", unit="bytes@1", estimate=lambda text, name: _utf8_size(text))
 def write_text(context: ActivityContext, text: str, name: str) -> Blob:
     """A file named `name` holding the text (UTF-8)."""
     return context.save_bytes(text.encode("utf-8"), name)
 
 
-@plugin.activity("Compute.ReadText")
+@plugin.benchmark("Compute.WriteText")
+def write_text_benchmark(context: ActivityContext) -> float:
+    return float(write_text(context, _benchmark_text(), "benchmark.txt").size)
+
+
+@plugin.activity("Compute.ReadText", unit="bytes@1", estimate=lambda file: float(file.size))
 def read_text(context: ActivityContext, file: Blob) -> str:
     """The text (UTF-8) of a file."""
     return context.file(file).read_text("utf-8")
+
+
+@plugin.benchmark("Compute.ReadText")
+def read_text_benchmark(context: ActivityContext) -> float:
+    data = _benchmark_text().encode("utf-8")
+    blob = Blob(hashlib.sha256(data).hexdigest(), len(data), "benchmark.txt")
+    if not context.blobs.has(blob.sha256):  # written once, by the warm-up run
+        blob = context.save_bytes(data, blob.name)
+    read_text(context, blob)
+    return float(blob.size)

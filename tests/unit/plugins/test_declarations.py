@@ -1,0 +1,189 @@
+"""What a plugin declares about each activity's work: its unit and estimate, its benchmark, its
+requirements and placement; and the mistakes an author gets told about when the plugin loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from witengine.errors import ActivityError, PluginError
+from witengine.plugins.api import (
+    ActivityContext,
+    Double,
+    Int,
+    Placement,
+    Plugin,
+    Requirements,
+)
+from witengine.plugins.registry import build_library
+from witengine.runtime.blobs import LocalBlobStore
+from witengine.runtime.library import ActivityDef
+
+
+def only(plugin: Plugin) -> ActivityDef:
+    (definition,) = plugin.activity_defs()
+    return definition
+
+
+def test_an_activity_without_declarations_is_one_item_of_work_anywhere() -> None:
+    plugin = Plugin("plain", version="1.0")
+
+    @plugin.activity("Plain.Echo")
+    def echo(text: str) -> str:
+        return text
+
+    definition = only(plugin)
+    assert (definition.unit, definition.work(["hi"])) == ("items@1", 1.0)
+    assert definition.benchmark is None and definition.requirements is None
+    assert definition.spec.placement is Placement.ANYWHERE
+
+
+def test_a_full_declaration_reaches_the_library() -> None:
+    plugin = Plugin("render", version="3.1")
+    needs = Requirements(software="blender>=3.0", min_ram_gib=4)
+
+    @plugin.activity(
+        "Render.Frame",
+        unit="pixel-samples@1",
+        estimate=lambda frame, width, height, samples: width * height * samples,
+        requires=needs,
+        placement=Placement.NODE,
+    )
+    def frame(context: ActivityContext, frame: Int, width: Int, height: Int, samples: Int) -> Int:
+        return frame
+
+    @plugin.benchmark("Render.Frame")
+    def frame_benchmark(context: ActivityContext) -> float:
+        return 64 * 64 * 16.0
+
+    definition = build_library([plugin]).activities["Render.Frame"]
+    assert definition.unit == "pixel-samples@1"
+    assert definition.work([1, 1920, 1080, 128]) == 1920 * 1080 * 128
+    assert definition.requirements is needs
+    assert definition.spec.placement is Placement.NODE
+    assert definition.benchmark is not None
+    assert definition.benchmark(context_in(Path("/nonexistent"))) == 65536.0
+
+
+def context_in(root: Path) -> ActivityContext:
+    return ActivityContext(LocalBlobStore(root / "blobs"), root)
+
+
+def test_an_estimate_sees_the_defaults_of_arguments_a_script_left_out() -> None:
+    plugin = Plugin("tiles", version="1.0")
+
+    @plugin.activity("Tiles.Cut", unit="tiles@1", estimate=lambda size, parts: size * parts)
+    def cut(size: Int, parts: Int = 4) -> Int:
+        return size
+
+    definition = only(plugin)
+    assert definition.work([10]) == 40.0
+    assert definition.work([10, 2]) == 20.0
+
+
+def test_a_benchmark_may_take_no_context() -> None:
+    plugin = Plugin("quick", version="1.0")
+
+    @plugin.activity("Quick.Nap", unit="naps@2", estimate=lambda n: n)
+    def nap(n: Double) -> Double:
+        return n
+
+    @plugin.benchmark("Quick.Nap")
+    def nap_benchmark() -> float:
+        return 3.0
+
+    benchmark = only(plugin).benchmark
+    assert benchmark is not None
+    assert benchmark(context_in(Path("/nonexistent"))) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("result", "message"),
+    [
+        (-1.0, r"^Demo\.Run: its work estimate must be a finite number >= 0, got -1\.0$"),
+        (float("nan"), r"must be a finite number >= 0, got nan"),
+        ("many", r"^Demo\.Run: its work estimate failed: ValueError: could not convert"),
+    ],
+)
+def test_a_bad_estimate_is_an_activity_error_naming_the_activity(result: Any, message: str) -> None:
+    plugin = Plugin("demo", version="1.0")
+
+    @plugin.activity("Demo.Run", unit="runs@1", estimate=lambda n: result)
+    def run(n: Int) -> Int:
+        return n
+
+    with pytest.raises(ActivityError, match=message):
+        only(plugin).work([1])
+
+
+def declare(**options: Any) -> Plugin:
+    plugin = Plugin("demo", version="1.0")
+
+    @plugin.activity("Demo.Run", **options)
+    def run(context: ActivityContext, n: Int, m: Int = 1) -> Int:
+        return n
+
+    return plugin
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"unit": "pixels"}, "unit 'pixels' must be a lowercase name and a version"),
+        ({"unit": "Pixels@1"}, "unit 'Pixels@1' must be a lowercase name and a version, like"),
+        ({"unit": "pixels@0"}, "unit 'pixels@0' must be"),
+        ({"estimate": lambda n: n}, r"an estimate needs the unit it counts in \(unit='…@1'\)"),
+        ({"requires": ["blender>=3"]}, r"requires must be a Requirements\(…\)"),
+    ],
+)
+def test_a_wrong_declaration_is_refused_when_the_activity_is_declared(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(PluginError, match=rf"^plugin 'demo': activity 'Demo.Run': {message}"):
+        declare(**options)
+
+
+def test_an_estimate_must_take_the_activity_arguments() -> None:
+    plugin = declare(unit="runs@1", estimate=lambda: 1.0)
+    with pytest.raises(
+        PluginError, match=r"its estimate must take the activity's arguments \(n, m\)"
+    ):
+        plugin.activity_defs()
+
+
+def test_a_benchmark_of_an_activity_the_plugin_lacks_is_refused() -> None:
+    plugin = declare()
+
+    @plugin.benchmark("Demo.Walk")
+    def walk() -> float:
+        return 1.0
+
+    with pytest.raises(PluginError, match=r"a benchmark for 'Demo\.Walk', which it does not offer"):
+        plugin.activity_defs()
+
+
+def test_an_activity_has_at_most_one_benchmark() -> None:
+    plugin = declare()
+
+    @plugin.benchmark("Demo.Run")
+    def first() -> float:
+        return 1.0
+
+    with pytest.raises(PluginError, match=r"activity 'Demo\.Run' has two benchmarks"):
+
+        @plugin.benchmark("Demo.Run")
+        def second() -> float:
+            return 1.0
+
+
+def test_a_benchmark_takes_only_a_context() -> None:
+    plugin = declare()
+
+    @plugin.benchmark("Demo.Run")
+    def needs_arguments(size: int) -> float:
+        return 1.0
+
+    with pytest.raises(PluginError, match=r"its benchmark may take only an ActivityContext"):
+        plugin.activity_defs()
