@@ -84,6 +84,10 @@ def node(
     hub: HubOption = None,
     name: Annotated[str | None, typer.Option(help="Name shown on the hub.")] = None,
     slots: Annotated[int, typer.Option(help="Batches to run at once.")] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option(help="Cores one batch may use (Blender's -t) [default: cores / slots]."),
+    ] = None,
     cache_dir: Annotated[
         Path, typer.Option("--cache-dir", help="Where this node keeps files and work.")
     ] = Path("~/.cache/witengine/node"),
@@ -93,11 +97,21 @@ def node(
     discover_seconds: Annotated[
         float, typer.Option(help="How long to look for a hub over mDNS without --hub.")
     ] = 10.0,
+    trust_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trust-key",
+            help="A publisher's Ed25519 public key (PEM file) whose plugin bundles this node "
+            "installs, besides the hub's own key pinned on first contact. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run a node: it connects out to a hub and does the work it is given."""
+    from witengine.errors import PluginError
     from witengine.node.agent import Agent, NodeBusy, NodeSettings
-    from witengine.node.probe import probe_capabilities
+    from witengine.node.probe import probe_capabilities, usable_cores
     from witengine.plugins.registry import build_library, discover
     from witengine.protocol import PluginInfo
 
@@ -121,13 +135,19 @@ def node(
         cache_dir=cache_dir.expanduser(),
         plugin_refs=tuple(p.ref for p in plugins),
         max_backoff=max_backoff,
+        threads=threads or max(1, usable_cores() // max(1, slots)),
+        trust_keys=tuple(path.expanduser() for path in trust_key or ()),
     )
-    agent = Agent(
-        settings,
-        build_library(plugins),
-        [PluginInfo(name=p.name, version=p.version) for p in plugins],
-        probe_capabilities(),
-    )
+    try:
+        agent = Agent(
+            settings,
+            build_library(plugins),
+            [PluginInfo(name=p.name, version=p.version) for p in plugins],
+            probe_capabilities(),
+        )
+    except PluginError as error:
+        print(f"wit node: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
     print(f"witengine node {settings.name} working for {url}", file=sys.stderr, flush=True)
     try:
         with contextlib.suppress(KeyboardInterrupt):

@@ -25,6 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 from witengine.errors import WitError
 from witengine.node.cache import BlobCache
 from witengine.node.hub_client import HubFiles
+from witengine.node.plugins import PluginInstaller
 from witengine.node.runner import Runner, RunnerDied
 from witengine.protocol import (
     Ack,
@@ -58,6 +59,8 @@ class NodeSettings:
     cache_bytes: int = 20 * 1024**3
     plugin_refs: tuple[str, ...] = ()
     max_backoff: float = 10.0
+    threads: int | None = None  # cores one batch may keep busy (Blender's -t); None: all
+    trust_keys: tuple[Path, ...] = ()  # publisher key files, trusted besides the hub's own
 
 
 @dataclass
@@ -92,6 +95,10 @@ class Agent:
         self.node_id: str | None = _read_identity(self.identity)
         self.cache = BlobCache(settings.cache_dir / "blobs", settings.cache_bytes)
         self.files = HubFiles(settings.hub_url)
+        self.installer = PluginInstaller(
+            settings.hub_url, settings.cache_dir, self.files.client, settings.trust_keys
+        )
+        self.runners: list[Runner] = []
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.batches: dict[str, _Batch] = {}
         self.outbox: dict[Key, tuple[str, TaskResult]] = {}
@@ -108,8 +115,9 @@ class Agent:
             await self._run()
 
     async def _run(self) -> None:
-        runners = [
-            Runner(self.settings.plugin_refs, self.cache.root) for _ in range(self.settings.slots)
+        runners = self.runners = [
+            Runner(self.settings.plugin_refs, self.cache.root, self.settings.threads)
+            for _ in range(self.settings.slots)
         ]
         try:
             async with asyncio.TaskGroup() as group:
@@ -143,7 +151,15 @@ class Agent:
             await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
             backoff = min(backoff * 2, self.settings.max_backoff)
 
+    async def _install_plugins(self) -> None:
+        """Install the hub's plugins this node lacks, so that the hello offers their activities."""
+        self.library, installed = await self.installer.install(self.library, self.plugins)
+        self.plugins += [p.info for p in installed]
+        for runner in self.runners:
+            runner.add_plugins([p.plugin.ref for p in installed], [p.folder for p in installed])
+
     async def _session(self, socket: websockets.ClientConnection) -> None:
+        await self._install_plugins()
         hello = NodeHello(
             node_id=self.node_id,
             name=self.settings.name,

@@ -32,13 +32,28 @@ class RunnerDied:
 
 
 class Runner:
-    def __init__(self, plugin_refs: Sequence[str], blob_root: Path) -> None:
+    def __init__(
+        self, plugin_refs: Sequence[str], blob_root: Path, threads: int | None = None
+    ) -> None:
         self.plugin_refs = list(plugin_refs)
+        self.plugin_paths: list[Path] = []  # folders of plugins installed from the hub
         self.blob_root = blob_root
+        self.threads = threads  # cores one item may keep busy; None: as many as it likes
         self.process: asyncio.subprocess.Process | None = None
+        self.stale = False  # the child runs without plugins added since it started
+
+    def add_plugins(self, refs: Sequence[str], paths: Sequence[Path]) -> None:
+        """Load these plugins too, from the next batch on (a running batch is not disturbed)."""
+        self.plugin_refs += refs
+        self.plugin_paths += paths
+        self.stale = self.stale or bool(refs)
 
     async def _child(self) -> asyncio.subprocess.Process:
+        if self.stale:
+            self.stale = False
+            await self.close()  # idle between batches: it ends when its stdin does
         if self.process is None or self.process.returncode is not None:
+            paths = [arg for path in self.plugin_paths for arg in ("--path", str(path))]
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -47,6 +62,8 @@ class Runner:
                 ",".join(self.plugin_refs),
                 "--blobs",
                 str(self.blob_root),
+                *(["--threads", str(self.threads)] if self.threads else []),
+                *paths,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 start_new_session=True,  # its own process group, so a kill takes its children too

@@ -9,43 +9,60 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from witengine.clock import SystemClock
-from witengine.errors import ActivityError
 from witengine.plugins.registry import library_from_refs
 from witengine.runtime.blobs import LocalBlobStore
-from witengine.runtime.invoke import ActivityContext, invoke_json
+from witengine.runtime.invoke import ActivityContext, invoke_batch_json
+
+
+class _Channel:
+    """The pipe to the agent: stdout as it was when the process started. Everything else that
+    writes to stdout (an activity that prints, a program it runs) goes to stderr instead, so it
+    can never break a result line."""
+
+    out: TextIO = sys.stdout
+
+    @classmethod
+    def claim(cls) -> None:
+        sys.stdout.flush()
+        cls.out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+        os.dup2(2, 1)
 
 
 def _write(data: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(data, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    _Channel.out.write(json.dumps(data, separators=(",", ":")) + "\n")
+    _Channel.out.flush()
 
 
-def serve(plugin_refs: list[str], blob_root: Path) -> None:
+def serve(plugin_refs: list[str], blob_root: Path, threads: int | None = None) -> None:
     library = library_from_refs(plugin_refs)
     clock = SystemClock()
     with tempfile.TemporaryDirectory(prefix="wit-node-work-") as scratch:
-        context = ActivityContext(LocalBlobStore(blob_root), Path(scratch))
+        context = ActivityContext(LocalBlobStore(blob_root), Path(scratch), threads=threads)
         for line in sys.stdin:
             batch = json.loads(line)
-            for task in batch["tasks"]:
-                started = clock.now()
+            tasks = batch["tasks"]
+            args = [task["args"] for task in tasks]
+            # An item's seconds run from the previous item's end: in a batch done at once (one
+            # Blender process for many frames) the first item also bears the start-up.
+            started = clock.now()
+            for position, ok, value in invoke_batch_json(library, batch["activity"], args, context):
+                task = tasks[position]
                 result: dict[str, Any] = {
                     "map_id": task["map_id"],
                     "index": task["index"],
                     "attempt": task["attempt"],
+                    "ok": ok,
+                    "value" if ok else "error": value,
                 }
-                try:
-                    value = invoke_json(library, batch["activity"], task["args"], context)
-                    result.update(ok=True, value=value)
-                except ActivityError as error:
-                    result.update(ok=False, error=str(error))
-                result["seconds"] = clock.now() - started
+                finished = clock.now()
+                result["seconds"], started = finished - started, finished
                 _write({"result": result})
             _write({"done": batch["batch_id"]})
 
@@ -54,9 +71,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m witengine.node.worker")
     parser.add_argument("--plugins", default="", help="comma-separated module:attribute refs")
     parser.add_argument("--blobs", required=True, type=Path)
+    parser.add_argument("--threads", type=int, default=None, help="cores one item may use")
+    parser.add_argument(
+        "--path", action="append", default=[], help="a folder to import plugins from (repeatable)"
+    )
     options = parser.parse_args()
+    sys.path.extend(options.path)  # after the node's own packages: a bundle never shadows them
     refs = [r for r in options.plugins.split(",") if r]
-    serve(refs, options.blobs)
+    _Channel.claim()
+    serve(refs, options.blobs, options.threads)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ class Manifest:
         name = _text(data, "name")
         version = _text(data, "version")
         for field, value in (("name", name), ("version", version)):
-            if not _NAME.fullmatch(value):
+            if not is_plain_name(value):
                 raise BundleInvalid(f"the manifest's {field} {value!r} is not a plain name")
         entry = _text(data, "entry")
         if not _ENTRY.fullmatch(entry):
@@ -136,6 +136,11 @@ class Manifest:
         if not any(path in (f"{top}.py", f"{top}/__init__.py") for path in files):
             raise BundleInvalid(f"the entry {entry!r} names a module the bundle does not hold")
         return cls(name, version, entry, witengine, tuple(platforms), python, dict(files))
+
+
+def is_plain_name(text: str) -> bool:
+    """Whether a plugin name or version is safe in a folder name (no separators, no `..`)."""
+    return bool(_NAME.fullmatch(text)) and ".." not in text
 
 
 def _text(data: dict[str, Any], key: str) -> str:

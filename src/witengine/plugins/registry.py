@@ -74,10 +74,19 @@ def load_ref(ref: str) -> Plugin:
 
 def build_library(plugins: Iterable[Plugin]) -> Library:
     """The built-ins plus these plugins' types and activities; PluginError names what is wrong."""
+    return extend_library(Library(builtin_types(), builtin_activities()), plugins)
+
+
+def extend_library(library: Library, plugins: Iterable[Plugin]) -> Library:
+    """A new library: `library` plus these plugins (a node adds those it got from its hub)."""
     chosen = list(plugins)
-    types = builtin_types()
-    activities = builtin_activities()
-    owners = {typedef.name: "the built-ins" for typedef in types}
+    types = list(library.types.values())
+    activities = list(library.activities.values())
+    built_in = {typedef.name for typedef in builtin_types()}
+    owners = {
+        typedef.name: "the built-ins" if typedef.name in built_in else "a plugin loaded before"
+        for typedef in types
+    }
     for plugin in chosen:
         for typedef in plugin.type_defs():
             if typedef.name in owners:
@@ -88,7 +97,8 @@ def build_library(plugins: Iterable[Plugin]) -> Library:
             owners[typedef.name] = f"plugin '{plugin.name}'"
             types.append(typedef)
         activities += plugin.activity_defs()
-    library = Library(types, activities, [(p.name, p.version) for p in chosen])
+    versions = [*library.plugins, *((p.name, p.version) for p in chosen)]
+    library = Library(types, activities, versions)
     for plugin in chosen:
         _check_type_names(plugin, library)
     return library
