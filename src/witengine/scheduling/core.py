@@ -2,14 +2,16 @@
 
 Everything here is pure: no I/O, no clock reading, no sleeping. Time is passed in as `now`
 (seconds, any origin). One `MapSchedule` holds the items of one distributed map (one
-`Grid.ForEach`) and every batch of them out on nodes; a `Farm` holds what outlives a map: the
-rate model and the blocklists. The driver tells the schedule what happens (a node asks for work, a
-result arrives, a lease runs out, a node is lost) and carries out what it answers (send a batch,
-cancel a batch, fail the map).
+`Grid.ForEach`) and every batch of them out on nodes; a `Farm` (`scheduling.farm`) holds what
+outlives a map: the rate model and the blocklists. The driver tells the schedule what happens (a
+node asks for work, a result arrives, a lease runs out, a node is lost) and carries out what it
+answers (send a batch, cancel a batch, fail the map).
 
 Units: every activity measures work in one unit (such as `compute-units@1` or
 `pixel-samples@1`); an item's `work` is its estimate in that unit, and a node's rate is units per
-second for that activity. Rates come from benchmarks first and from measured throughput after.
+second for that activity, per slot. Rates come from benchmarks first and from measured
+throughput after: `farm.rates.benchmark(node, activity, rate)` seeds one, and every ok result's
+`seconds` corrects it.
 
 The driver's protocol, in order:
 
@@ -24,6 +26,16 @@ The driver's protocol, in order:
     schedule.expire(now)                         # every tick: batches whose lease ran out
     schedule.done / schedule.failure             # finished, or failed with (index, error)
 
+Every `Outcome.cancel` names batches the schedule has already dropped: the driver sends their
+nodes a cancel, and any later result from them is IGNOREd. `request` answers None when the node
+should do nothing now (nothing suitable, blocklisted, drained); ask again when something changes
+(a result, a lost node, an expiry) or on the next tick: near the end an idle node may be given a
+duplicate of work predicted to finish last.
+
+A lease runs `Grant.lease_seconds` from the grant, and each heartbeat extends it to `now` plus
+that again; it comes from the batch's predicted time with a safety factor, within the farm's
+minimum and maximum lease.
+
 Attempt numbers and the exactly-once commit are the driver's (they need the store). A Grant's
 `duplicate` batches carry items already out elsewhere: the driver keeps their attempt number so
 that either copy's result is valid, and the first result committed wins.
@@ -35,13 +47,21 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+# One Strategy for scripts and scheduler: a script's `ProcessingOptions` names it, and the
+# scheduler is chosen by it; the values are the names scripts write.
+from witengine.runtime.values import Strategy
 
-class Strategy(enum.Enum):
-    """How a map's items are shared out; chosen by a script's `ProcessingOptions`."""
-
-    ADAPTIVE = "Adaptive"
-    BALANCED = "Balanced"
-    QUEUED = "Queued"
+__all__ = [
+    "Decision",
+    "Grant",
+    "MapSchedule",
+    "Outcome",
+    "ScheduleSnapshot",
+    "Strategy",
+    "Verdict",
+    "Worker",
+    "uniform_work",
+]
 
 
 @dataclass(frozen=True)
@@ -61,12 +81,13 @@ class Grant:
     indices: tuple[int, ...]
     lease_seconds: float
     duplicate: bool = False  # every item is also out on another node (speculation near the end)
+    predicted_seconds: float = 0.0  # how long the rate model expects the batch to run
 
 
 class Verdict(enum.Enum):
     COMMIT = "commit"  # the first valid result of the item: commit it
     IGNORE = "ignore"  # settled already, or from a batch no longer current
-    RETRY = "retry"  # a failure: the item goes back to the queue for another node
+    RETRY = "retry"  # a failure: the item is tried again (by another node, or the copy still out)
     FAIL = "fail"  # the item failed on too many nodes: the map fails with this error
 
 
@@ -83,6 +104,17 @@ class Decision:
     """Figures the simulator and benchmarks report about the scheduler's own cost."""
 
     seconds: list[float] = field(default_factory=list)  # CPU time of each `request`
+
+
+@dataclass(frozen=True)
+class ScheduleSnapshot:
+    """Where every unfinished item is: for tests, dashboards and post-mortems (costs O(items))."""
+
+    committed: frozenset[int]
+    pending: frozenset[int]  # waiting for a node (Balanced: planned but not yet sent)
+    out: dict[str, frozenset[int]]  # batch id -> its items still without a result
+    duplicates_granted: int  # item copies sent in duplicate batches so far
+    duplicate_budget: int  # the most copies the map may send
 
 
 class MapSchedule:
@@ -132,7 +164,8 @@ class MapSchedule:
         raise NotImplementedError
 
     def cancel_node(self, node_id: str) -> list[str]:
-        """Stop giving the node work in this map (drained or blocklisted); its batches stay."""
+        """Stop giving the node work in this map (drained or blocklisted); its batches stay and
+        are returned, for the driver to recall if it wants them back sooner."""
         raise NotImplementedError
 
     @property
@@ -147,6 +180,10 @@ class MapSchedule:
 
     def remaining_seconds(self, now: float) -> float | None:
         """The predicted time until the map completes, from the rate model (for ETAs)."""
+        raise NotImplementedError
+
+    def snapshot(self) -> ScheduleSnapshot:
+        """Where every item is now."""
         raise NotImplementedError
 
 

@@ -1,0 +1,423 @@
+"""The ledger every strategy keeps: which items are committed, which batches are out on which
+nodes under which lease, which items are out twice, which failed where, and the active nodes'
+rates. Strategies (`planners/`) decide only what a requesting node gets and where returned items
+go; everything else about a map's schedule is here, once.
+
+Costs: a request, a result or a heartbeat is O(1) plus the items it touches; a batch ending is
+O(its items); `expire` and `remaining_seconds` are O(batches out); `workers_changed` O(nodes).
+Pure: time is the `now` each call passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from witengine.scheduling.blocklist import Blocklist
+from witengine.scheduling.core import (
+    Grant,
+    MapSchedule,
+    Outcome,
+    ScheduleSnapshot,
+    Verdict,
+    Worker,
+)
+from witengine.scheduling.rates import RateModel
+from witengine.scheduling.settings import FarmSettings
+
+_COMMIT = Outcome(Verdict.COMMIT)
+_IGNORE = Outcome(Verdict.IGNORE)
+_RETRY = Outcome(Verdict.RETRY)
+_FAIL = Outcome(Verdict.FAIL)
+
+
+@dataclass(frozen=True)
+class MapContext:
+    """What a map's schedule shares with its farm."""
+
+    job_id: str
+    activity: str
+    plugin: str
+    settings: FarmSettings
+    rates: RateModel
+    blocklist: Blocklist
+    map_number: int  # unique in the farm: batch ids carry it
+
+
+@dataclass(slots=True, eq=False)
+class Batch:
+    """Items out on one node under one lease."""
+
+    id: str
+    node_id: str
+    indices: tuple[int, ...]  # in the order the node runs them
+    open: set[int]  # items without a result from this batch that still need one
+    lease_seconds: float
+    deadline: float
+    duplicate: bool
+    spare_work: float  # work of open items out on no other batch
+    progress_at: float  # when it was granted, or its last result arrived
+    reported: int = 0  # results received from it
+
+
+class Ledger(MapSchedule):
+    """The state every strategy shares; subclasses implement `_take` and `_return`."""
+
+    def __init__(
+        self,
+        context: MapContext,
+        work: Sequence[float],
+        workers: Sequence[Worker],
+        now: float,
+        max_nodes: int | None = None,
+    ) -> None:
+        self.count = len(work)
+        self._context = context
+        self._settings = context.settings
+        self._work = [float(w) for w in work]
+        if any(not w >= 0.0 for w in self._work):
+            raise ValueError("every item's work must be a number >= 0")
+        self._max_nodes = max_nodes
+        self._committed = bytearray(self.count)
+        self._done_count = 0
+        self._batches: dict[str, Batch] = {}
+        self._by_node: dict[str, dict[str, Batch]] = {}
+        self._shared: dict[int, list[Batch]] = {}  # items out on two or more batches
+        self._failed_on: dict[int, set[str]] = {}
+        self._failures: dict[int, int] = {}
+        self._failure: tuple[int, str] | None = None
+        self._known: dict[str, int] = {}  # nodes able to run the map -> slots
+        self._slots: dict[str, int] = {}  # the active ones (within max_nodes) -> slots
+        self._speed: dict[str, float] = {}  # planning rate of every node met
+        self._capacity = 0.0  # sum of active nodes' rate x slots
+        self._stopped: set[str] = set()
+        self._serial = 0
+        self._now = now
+        limit = context.settings.duplicate_limit
+        self._duplicate_budget = max(1, int(limit * self.count)) if limit > 0 else 0
+        self._duplicates_granted = 0
+        self._known = {w.id: w.slots for w in workers if self._eligible(w.id)}
+        self._refresh_active(now, notify=False)
+
+    # ------------------------------------------------------------- the protocol
+
+    def workers_changed(self, workers: Sequence[Worker], now: float) -> None:
+        self._now = max(self._now, now)
+        self._known = {w.id: w.slots for w in workers if self._eligible(w.id)}
+        self._refresh_active(now)
+
+    def request(self, node: Worker, now: float) -> Grant | None:
+        self._now = max(self._now, now)
+        if self._failure is not None or self._done_count == self.count:
+            return None
+        node_id = node.id
+        if node_id not in self._slots:
+            if node_id in self._known or not self._eligible(node_id):
+                return None  # beyond max_nodes, drained or blocklisted
+            self._known[node_id] = node.slots  # asked before the driver said it joined
+            self._refresh_active(now)
+            if node_id not in self._slots:
+                return None
+        elif self._blocked(node_id):  # blocklisted by another map of the job
+            self._deactivate(node_id, now)
+            return None
+        return self._take(node, now)
+
+    def heartbeat(self, batch_id: str, now: float) -> None:
+        self._now = max(self._now, now)
+        batch = self._batches.get(batch_id)
+        if batch is not None:
+            batch.deadline = max(batch.deadline, now + batch.lease_seconds)
+
+    def result(
+        self,
+        batch_id: str,
+        index: int,
+        *,
+        ok: bool,
+        now: float,
+        seconds: float = 0.0,
+        error: str = "",
+    ) -> Outcome:
+        self._now = max(self._now, now)
+        batch = self._batches.get(batch_id)
+        if batch is None or index not in batch.open or self._failure is not None:
+            return _IGNORE
+        batch.open.remove(index)
+        batch.reported += 1
+        batch.progress_at = now
+        weight = self._work[index]
+        holders = self._shared.get(index)
+        if holders is None:
+            batch.spare_work -= weight
+        if ok:
+            if seconds > 0.0:
+                self._observe(batch.node_id, weight, seconds)
+            return self._commit(batch, index, holders)
+        return self._failed(batch, index, holders, error or "failed without a message", now)
+
+    def batch_ended(self, batch_id: str, now: float) -> None:
+        self._now = max(self._now, now)
+        batch = self._batches.get(batch_id)
+        if batch is not None:
+            self._drop(batch, now)
+
+    def node_lost(self, node_id: str, now: float) -> list[str]:
+        self._now = max(self._now, now)
+        self._known.pop(node_id, None)
+        self._deactivate(node_id, now)
+        batches = list(self._by_node.get(node_id, {}).values())
+        for batch in batches:
+            self._drop(batch, now)
+        return [batch.id for batch in batches]
+
+    def expire(self, now: float) -> list[str]:
+        self._now = max(self._now, now)
+        expired = [batch for batch in self._batches.values() if batch.deadline <= now]
+        for batch in expired:
+            self._drop(batch, now)
+        return [batch.id for batch in expired]
+
+    def cancel_node(self, node_id: str) -> list[str]:
+        self._stopped.add(node_id)
+        self._known.pop(node_id, None)
+        self._deactivate(node_id, self._now)
+        return list(self._by_node.get(node_id, {}))
+
+    @property
+    def done(self) -> bool:
+        return self._done_count == self.count
+
+    @property
+    def failure(self) -> tuple[int, str] | None:
+        return self._failure
+
+    def remaining_seconds(self, now: float) -> float | None:
+        if self.done:
+            return 0.0
+        if self._capacity <= 0.0:
+            return None
+        ends = [self._predicted_end(batch, now) for batch in self._batches.values()]
+        spare = sum(batch.spare_work for batch in self._batches.values())
+        spread = (self._pending_work() + spare) / self._capacity
+        return max(max(ends, default=now) - now, spread)
+
+    def snapshot(self) -> ScheduleSnapshot:
+        committed = frozenset(i for i in range(self.count) if self._committed[i])
+        return ScheduleSnapshot(
+            committed=committed,
+            pending=frozenset(self._pending_items()),
+            out={b.id: frozenset(b.open) for b in self._batches.values()},
+            duplicates_granted=self._duplicates_granted,
+            duplicate_budget=self._duplicate_budget,
+        )
+
+    # --------------------------------------------------------- for the strategies
+
+    def _take(self, node: Worker, now: float) -> Grant | None:
+        """Work for an active, unblocked node with a free slot."""
+        raise NotImplementedError
+
+    def _return(self, indices: list[int], now: float) -> None:
+        """Items no batch holds any more and none committed: schedule them again."""
+        raise NotImplementedError
+
+    def _retry(self, index: int, now: float) -> None:
+        """An item that failed on a node: schedule it again, elsewhere if possible."""
+        self._return([index], now)
+
+    def _pending_items(self) -> list[int]:
+        raise NotImplementedError
+
+    def _pending_work(self) -> float:
+        raise NotImplementedError
+
+    def _workers_left(self, node_ids: list[str], now: float) -> None:
+        """Active nodes that are no longer: a strategy that planned on them re-plans."""
+
+    def _workers_joined(self, node_ids: list[str], now: float) -> None:
+        """Nodes that became active."""
+
+    def _grant(
+        self, node_id: str, indices: list[int], work: float, now: float, *, duplicate: bool = False
+    ) -> Grant:
+        """Put a batch out on a node; a duplicate's items are shared by the caller after."""
+        self._serial += 1
+        batch_id = f"{self._settings.batch_prefix}_{self._context.map_number}_{self._serial}"
+        predicted = work / self._speed_of(node_id)
+        lease = self._settings.lease_for(predicted)
+        indices_tuple = tuple(indices)
+        batch = Batch(
+            batch_id,
+            node_id,
+            indices_tuple,
+            set(indices_tuple),
+            lease,
+            now + lease,
+            duplicate,
+            0.0 if duplicate else work,
+            now,
+        )
+        self._batches[batch_id] = batch
+        self._by_node.setdefault(node_id, {})[batch_id] = batch
+        if duplicate:
+            self._duplicates_granted += len(indices)
+        return Grant(batch_id, node_id, indices_tuple, lease, duplicate, predicted)
+
+    def _share(self, index: int, holder: Batch, copy: Batch) -> None:
+        """Item `index` of `holder` is now also out in the duplicate `copy`."""
+        holders = self._shared.get(index)
+        if holders is None:
+            self._shared[index] = [holder, copy]
+            holder.spare_work -= self._work[index]
+        else:
+            holders.append(copy)
+
+    def _speed_of(self, node_id: str) -> float:
+        speed = self._speed.get(node_id)
+        if speed is None:
+            speed = self._speed[node_id] = self._context.rates.rate(node_id, self._context.activity)
+        return speed
+
+    def _predicted_end(self, batch: Batch, now: float) -> float:
+        """When the batch's node should be done with the work only it holds; a batch already
+        late is assumed to need all of that from now on (its node may be stalled)."""
+        needed = batch.spare_work / self._speed_of(batch.node_id)
+        end = batch.progress_at + needed
+        return end if end >= now else now + needed
+
+    def _idle(self, node_id: str) -> bool:
+        return not self._by_node.get(node_id)
+
+    # ----------------------------------------------------------------- internals
+
+    def _eligible(self, node_id: str) -> bool:
+        return node_id not in self._stopped and not self._blocked(node_id)
+
+    def _blocked(self, node_id: str) -> bool:
+        context = self._context
+        return context.blocklist.blocked(context.job_id, node_id, context.plugin)
+
+    def _refresh_active(self, now: float, *, notify: bool = True) -> None:
+        """Recompute the active nodes (the fastest `max_nodes` of the known ones) and their
+        total capacity; tell the strategy who left and who joined."""
+        rates, activity = self._context.rates, self._context.activity
+        for node_id in self._known:
+            self._speed[node_id] = rates.rate(node_id, activity)
+        chosen = self._known
+        if self._max_nodes is not None and len(chosen) > self._max_nodes:
+            fastest = sorted(chosen, key=lambda n: (-self._speed[n], n))[: self._max_nodes]
+            chosen = {n: chosen[n] for n in fastest}
+        left = [n for n in self._slots if n not in chosen]
+        joined = [n for n in chosen if n not in self._slots]
+        self._slots = dict(chosen)
+        self._capacity = sum(self._speed[n] * s for n, s in self._slots.items())
+        if notify and left:
+            self._workers_left(left, now)
+        if notify and joined:
+            self._workers_joined(joined, now)
+
+    def _deactivate(self, node_id: str, now: float) -> None:
+        slots = self._slots.pop(node_id, None)
+        if slots is None:
+            return
+        self._capacity = max(0.0, self._capacity - self._speed[node_id] * slots)
+        if not self._slots:
+            self._capacity = 0.0
+        self._workers_left([node_id], now)
+
+    def _observe(self, node_id: str, work: float, seconds: float) -> None:
+        context = self._context
+        rate = context.rates.observe(node_id, context.activity, work, seconds)
+        old = self._speed.get(node_id)
+        self._speed[node_id] = rate
+        slots = self._slots.get(node_id)
+        if slots is not None and old is not None:
+            self._capacity += (rate - old) * slots
+
+    def _commit(self, batch: Batch, index: int, holders: list[Batch] | None) -> Outcome:
+        self._committed[index] = 1
+        self._done_count += 1
+        if holders is None and (batch.open or batch.reported == len(batch.indices)):
+            return _COMMIT
+        cancel: list[str] = []
+        if holders is not None:
+            del self._shared[index]
+            for other in holders:
+                if other is batch:
+                    continue
+                other.open.discard(index)
+                if not other.open:  # everything it still runs was won elsewhere
+                    self._forget(other)
+                    cancel.append(other.id)
+        if not batch.open and batch.reported < len(batch.indices):
+            self._forget(batch)  # its remaining items were won by copies elsewhere
+            cancel.append(batch.id)
+        return Outcome(Verdict.COMMIT, tuple(cancel)) if cancel else _COMMIT
+
+    def _failed(
+        self, batch: Batch, index: int, holders: list[Batch] | None, error: str, now: float
+    ) -> Outcome:
+        context = self._context
+        node_id = batch.node_id
+        failed_on = self._failed_on.setdefault(index, set())
+        failed_on.add(node_id)
+        self._failures[index] = self._failures.get(index, 0) + 1
+        newly_blocked = context.blocklist.failed(context.job_id, node_id, context.plugin)
+        if newly_blocked:
+            self._known.pop(node_id, None)
+            self._deactivate(node_id, now)
+        if len(failed_on) >= self._settings.fail_after_nodes or self._exhausted(index):
+            self._failure = (index, error)
+            return _FAIL
+        if holders is not None:  # another copy is still out: let it run
+            holders.remove(batch)
+            if len(holders) == 1:
+                del self._shared[index]
+                holders[0].spare_work += self._work[index]
+        else:
+            self._retry(index, now)
+        cancel: list[str] = []
+        if newly_blocked:
+            for other in list(self._by_node.get(node_id, {}).values()):
+                self._drop(other, now)
+                cancel.append(other.id)
+        elif not batch.open and batch.reported < len(batch.indices):
+            self._forget(batch)
+            cancel.append(batch.id)
+        return Outcome(Verdict.RETRY, tuple(cancel)) if cancel else _RETRY
+
+    def _exhausted(self, index: int) -> bool:
+        """The item failed often enough and on every node still able to run it."""
+        if self._failures[index] < self._settings.fail_after_nodes:
+            return False
+        failed_on = self._failed_on[index]
+        return all(node_id in failed_on for node_id in self._slots)
+
+    def _drop(self, batch: Batch, now: float) -> None:
+        """The batch is over: its open items nobody else holds are scheduled again."""
+        self._forget(batch)
+        back: list[int] = []
+        shared = self._shared
+        for index in batch.indices:
+            if index not in batch.open:
+                continue
+            holders = shared.get(index)
+            if holders is None:
+                back.append(index)
+                continue
+            holders.remove(batch)
+            if len(holders) == 1:
+                del shared[index]
+                holders[0].spare_work += self._work[index]
+        batch.open.clear()
+        if back:
+            self._return(back, now)
+
+    def _forget(self, batch: Batch) -> None:
+        self._batches.pop(batch.id, None)
+        mine = self._by_node.get(batch.node_id)
+        if mine is not None:
+            mine.pop(batch.id, None)
+            if not mine:
+                del self._by_node[batch.node_id]

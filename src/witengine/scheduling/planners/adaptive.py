@@ -1,0 +1,118 @@
+"""Adaptive, the default: benchmark-seeded weighted factoring, rates corrected online, and
+duplicates of the work predicted to finish last.
+
+A node that asks for work gets about `(pending work / 2) × its rate / sum of active rates`: half
+of what is left, shared in proportion to speed, so every batch is predicted to take the same
+time on any node and batches shrink as the map drains (big batches early keep overhead low,
+small ones late keep nodes finishing together). A batch runs at least `min_batch_overheads`
+dispatch overheads and fits the longest lease. Items go out largest first, so the small ones fill
+the end. Each result's seconds corrects the node's rate, so a wrong benchmark costs only the
+first batch's share.
+
+Near the end, when nothing is pending, an idle node may duplicate the tail of the batch predicted
+to finish last, when it would finish those items sooner; the split is where both are predicted
+to end together. The first result of an item wins; the losing batch is cancelled once nothing in
+it is still needed. At most `duplicate_limit` of the map's items are sent twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from witengine.scheduling.core import Grant, Strategy, Worker
+from witengine.scheduling.ledger import Batch, Ledger, MapContext
+from witengine.scheduling.queue import WorkQueue
+
+
+class AdaptiveSchedule(Ledger):
+    strategy = Strategy.ADAPTIVE
+
+    def __init__(
+        self,
+        context: MapContext,
+        work: Sequence[float],
+        workers: Sequence[Worker],
+        now: float,
+        max_nodes: int | None = None,
+    ) -> None:
+        super().__init__(context, work, workers, now, max_nodes)
+        weights = self._work
+        uniform = not weights or min(weights) == max(weights)
+        order = (
+            range(self.count)
+            if uniform
+            else sorted(range(self.count), key=weights.__getitem__, reverse=True)
+        )
+        self._queue = WorkQueue(order, weights)
+
+    def _take(self, node: Worker, now: float) -> Grant | None:
+        if self._queue:
+            return self._share_out(node, now)
+        if self._duplicates_granted < self._duplicate_budget and self._idle(node.id):
+            return self._speculate(node, now)
+        return None
+
+    def _share_out(self, node: Worker, now: float) -> Grant:
+        settings = self._settings
+        speed = self._speed_of(node.id)
+        capacity = max(self._capacity, speed * node.slots)
+        target = self._queue.work / 2.0 * speed / capacity
+        smallest = settings.min_batch_seconds * speed
+        largest = settings.max_lease / settings.lease_factor * speed
+        target = min(max(target, smallest), largest)
+        taken, work = self._queue.take(target, node.id, self._failed_on)
+        return self._grant(node.id, taken, work, now)
+
+    def _speculate(self, node: Worker, now: float) -> Grant | None:
+        """A copy of the tail of the batch predicted to finish last, if it ends sooner here."""
+        node_id = node.id
+        speed = self._speed_of(node_id)
+        start = now + self._settings.dispatch_overhead
+        latest: Batch | None = None
+        latest_end = start
+        for batch in self._batches.values():
+            if batch.spare_work <= 0.0 or batch.node_id == node_id:
+                continue
+            end = self._predicted_end(batch, now)
+            if end > latest_end:
+                latest, latest_end = batch, end
+        if latest is None:
+            return None
+        # The holder runs its items in order; the copy takes the tail, split where both are
+        # predicted to finish together.
+        holder_speed = self._speed_of(latest.node_id)
+        share = (latest_end - start) / (1.0 / holder_speed + 1.0 / speed)
+        room = self._duplicate_budget - self._duplicates_granted
+        work = self._work
+        taken: list[int] = []
+        total = 0.0
+        for index in reversed(latest.indices):
+            if index not in latest.open or index in self._shared:
+                continue
+            weight = work[index]
+            if taken and total + weight > share:
+                break
+            if not taken and start + weight / speed >= latest_end:
+                return None  # even its last item would not finish sooner here
+            taken.append(index)
+            total += weight
+            if len(taken) >= room:
+                break
+        taken.reverse()
+        grant = self._grant(node_id, taken, total, now, duplicate=True)
+        copy = self._batches[grant.batch_id]
+        for index in taken:
+            self._share(index, latest, copy)
+        return grant
+
+    def _return(self, indices: list[int], now: float) -> None:
+        self._queue.put_back(indices)
+
+    def _retry(self, index: int, now: float) -> None:
+        self._queue.retry(index)
+
+    def _pending_items(self) -> list[int]:
+        return list(self._queue)
+
+    def _pending_work(self) -> float:
+        return self._queue.work

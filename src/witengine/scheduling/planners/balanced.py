@@ -1,0 +1,179 @@
+"""Balanced: WitEngine's published plan, made once from the rates known when the map starts.
+
+Items sorted by estimated work, largest first, each given to the node where it would finish
+earliest; then the node count is trimmed (slowest first) while the predicted makespan stays
+within `TRIM_TOLERANCE` of the plan on every node. Nodes without a benchmark count at the slowest
+known rate. Each node gets its whole share as one batch. Items a failed, lost or departed node
+leaves unfinished are re-planned the same way on the rest, after what each already has.
+
+Being static, it is as good as the benchmarks: a node 30 % slower than its benchmark finishes
+30 % late. Adaptive corrects that online; Balanced is here to compare against, and for farms
+whose rates are well known.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Mapping, Sequence
+
+from witengine.scheduling.core import Grant, Strategy, Worker
+from witengine.scheduling.ledger import Ledger, MapContext
+
+TRIM_TOLERANCE = 0.02  # a smaller plan may be this much longer than the plan on every node
+EXACT_TRIM_ITEMS = 20_000  # above this, trimming compares predicted bounds, not whole plans
+_REKEY = 0.95  # rebuild the greedy heap when items get this much smaller than its key assumed
+
+
+def earliest_finish(
+    order: Sequence[int],
+    work: Sequence[float],
+    speeds: Mapping[str, float],
+    ready: Mapping[str, float] | None = None,
+    avoid: Mapping[int, set[str]] | None = None,
+) -> tuple[dict[str, list[int]], float]:
+    """Give each item (in `order`, largest first) to the node where it finishes earliest, after
+    what that node already has (`ready`: when it is free). Returns each node's items and the
+    predicted makespan. Items avoid the nodes in `avoid` when any other node is left.
+
+    A heap keyed by each node's finish time were it given an item of the current size makes a
+    choice O(log nodes); it is exact for items of equal work and rebuilt whenever items shrink
+    by 5 %, so a choice is never off by more than 5 % of one item."""
+    nodes = list(speeds)
+    finish = {n: (ready or {}).get(n, 0.0) for n in nodes}
+    plans: dict[str, list[int]] = {n: [] for n in nodes}
+    if not nodes:
+        return plans, 0.0
+    rank = {n: k for k, n in enumerate(nodes)}
+    heap: list[tuple[float, int, str]] = []
+    reference = -1.0
+    for index in order:
+        weight = work[index]
+        if weight < reference * _REKEY or reference < 0:
+            reference = weight
+            heap = [(finish[n] + weight / speeds[n], rank[n], n) for n in nodes]
+            heapq.heapify(heap)
+        shunned = avoid.get(index) if avoid else None
+        skipped: list[tuple[float, int, str]] = []
+        while shunned and len(heap) > 1 and heap[0][2] in shunned:
+            skipped.append(heapq.heappop(heap))
+        _, order_key, node = heap[0]
+        finish[node] += weight / speeds[node]
+        plans[node].append(index)
+        heapq.heapreplace(heap, (finish[node] + reference / speeds[node], order_key, node))
+        for entry in skipped:
+            heapq.heappush(heap, entry)
+    return plans, max(finish.values())
+
+
+def trimmed(
+    order: Sequence[int], work: Sequence[float], speeds: Mapping[str, float]
+) -> dict[str, float]:
+    """The fewest fastest nodes whose plan stays within the tolerance of the plan on all."""
+    fastest = sorted(speeds, key=lambda n: (-speeds[n], n))
+    if len(fastest) <= 1 or not order:
+        return dict(speeds)
+
+    total_work = sum(work[i] for i in order)
+    largest = max(work[i] for i in order)
+
+    def makespan(count: int) -> float:
+        if len(order) <= EXACT_TRIM_ITEMS:
+            return earliest_finish(order, work, {n: speeds[n] for n in fastest[:count]})[1]
+        capacity = sum(speeds[n] for n in fastest[:count])
+        return max(total_work / capacity, largest / speeds[fastest[0]])
+
+    limit = makespan(len(fastest)) * (1.0 + TRIM_TOLERANCE)
+    low, high = 1, len(fastest)  # the answer is in [low, high]; `high` always fits
+    while low < high:
+        middle = (low + high) // 2
+        if makespan(middle) <= limit:
+            high = middle
+        else:
+            low = middle + 1
+    return {n: speeds[n] for n in fastest[:high]}
+
+
+class BalancedSchedule(Ledger):
+    strategy = Strategy.BALANCED
+
+    def __init__(
+        self,
+        context: MapContext,
+        work: Sequence[float],
+        workers: Sequence[Worker],
+        now: float,
+        max_nodes: int | None = None,
+    ) -> None:
+        super().__init__(context, work, workers, now, max_nodes)
+        self._plans: dict[str, deque[int]] = {}
+        self._planned_work = 0.0
+        self._unplanned: list[int] = []
+        order = sorted(range(self.count), key=self._work.__getitem__, reverse=True)
+        if self._slots:
+            speeds = {n: self._speed_of(n) for n in self._slots}
+            plans, _ = earliest_finish(order, self._work, trimmed(order, self._work, speeds))
+            self._adopt(plans)
+        else:
+            self._unplanned = order
+
+    def _take(self, node: Worker, now: float) -> Grant | None:
+        if self._unplanned:
+            waiting, self._unplanned = self._unplanned, []
+            self._replan(waiting, now)
+        plan = self._plans.get(node.id)
+        if not plan or not self._idle(node.id):
+            return None  # one batch per node: the rest of its plan waits for it
+        del self._plans[node.id]
+        indices = list(plan)
+        work = sum(self._work[i] for i in indices)
+        self._planned_work -= work
+        if not self._plans:
+            self._planned_work = 0.0
+        return self._grant(node.id, indices, work, now)
+
+    def _return(self, indices: list[int], now: float) -> None:
+        self._replan(indices, now)
+
+    def _workers_left(self, node_ids: list[str], now: float) -> None:
+        orphans: list[int] = []
+        for node_id in node_ids:
+            plan = self._plans.pop(node_id, None)
+            if plan:
+                orphans.extend(plan)
+                self._planned_work -= sum(self._work[i] for i in plan)
+        if orphans:
+            self._replan(orphans, now)
+
+    def _workers_joined(self, node_ids: list[str], now: float) -> None:
+        if self._unplanned:
+            waiting, self._unplanned = self._unplanned, []
+            self._replan(waiting, now)
+
+    def _replan(self, indices: list[int], now: float) -> None:
+        """Plan items on the active nodes, after what each has out and planned already."""
+        if not self._slots:
+            self._unplanned.extend(indices)
+            return
+        speeds = {n: self._speed_of(n) for n in self._slots}
+        ready: dict[str, float] = {}
+        for node_id, speed in speeds.items():
+            out = self._by_node.get(node_id, {}).values()
+            free = max((self._predicted_end(b, now) for b in out), default=now)
+            planned = self._plans.get(node_id, ())
+            ready[node_id] = free + sum(self._work[i] for i in planned) / speed
+        order = sorted(indices, key=self._work.__getitem__, reverse=True)
+        plans, _ = earliest_finish(order, self._work, speeds, ready, self._failed_on)
+        self._adopt(plans)
+
+    def _adopt(self, plans: dict[str, list[int]]) -> None:
+        for node_id, indices in plans.items():
+            if indices:
+                self._plans.setdefault(node_id, deque()).extend(indices)
+                self._planned_work += sum(self._work[i] for i in indices)
+
+    def _pending_items(self) -> list[int]:
+        return [i for plan in self._plans.values() for i in plan] + self._unplanned
+
+    def _pending_work(self) -> float:
+        return max(0.0, self._planned_work) + sum(self._work[i] for i in self._unplanned)

@@ -1,0 +1,46 @@
+"""Queued: nodes pull one item at a time; a failed item goes first to another node.
+
+The simplest fair share: a fast node simply comes back more often. Each item costs a round trip,
+so it suits maps of few, long items; for many short ones, Adaptive batches them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from witengine.scheduling.core import Grant, Strategy, Worker
+from witengine.scheduling.ledger import Ledger, MapContext
+from witengine.scheduling.queue import WorkQueue
+
+
+class QueuedSchedule(Ledger):
+    strategy = Strategy.QUEUED
+
+    def __init__(
+        self,
+        context: MapContext,
+        work: Sequence[float],
+        workers: Sequence[Worker],
+        now: float,
+        max_nodes: int | None = None,
+    ) -> None:
+        super().__init__(context, work, workers, now, max_nodes)
+        self._queue = WorkQueue(range(self.count), self._work)
+
+    def _take(self, node: Worker, now: float) -> Grant | None:
+        if not self._queue:
+            return None
+        taken, work = self._queue.take(0.0, node.id, self._failed_on, limit=1)
+        return self._grant(node.id, taken, work, now)
+
+    def _return(self, indices: list[int], now: float) -> None:
+        self._queue.put_back(indices)
+
+    def _retry(self, index: int, now: float) -> None:
+        self._queue.retry(index)
+
+    def _pending_items(self) -> list[int]:
+        return list(self._queue)
+
+    def _pending_work(self) -> float:
+        return self._queue.work
