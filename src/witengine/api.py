@@ -29,7 +29,7 @@ from witengine.runtime.executor import Executor
 from witengine.runtime.interpreter import Interpreter, JobOutcome
 from witengine.runtime.invoke import ActivityContext
 from witengine.runtime.library import Json, Library
-from witengine.runtime.parameters import read_parameters
+from witengine.runtime.parameters import files_named, read_parameters
 from witengine.settings import Settings
 
 if TYPE_CHECKING:
@@ -223,8 +223,11 @@ async def run_on_hub(
     library = library or default_library()
     checked = check_file(Path(path), library)
     texts = dict(parameters or {})
+    named = files_named(checked, library, texts)  # before any upload: a wrong text fails fast
     async with HubClient(hub_url) as client:
         files: dict[str, BlobRef | list[BlobRef]] = {}
+        for name, local in named.items():  # the text stays; the hub reads it with these files
+            files[name] = [await client.upload(path) for path in local]
         for param in checked.parameters:
             if param.name in texts and _is_blob_type(param.type):
                 text = texts.pop(param.name)

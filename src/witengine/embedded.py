@@ -21,6 +21,7 @@ from pathlib import Path
 
 from witengine.client import HubClient, HubError
 from witengine.errors import WitError
+from witengine.node.probe import usable_cores
 
 log = logging.getLogger(__name__)
 START_SECONDS = 60.0
@@ -36,6 +37,16 @@ class Farm:
     data_dir: Path
     hub: asyncio.subprocess.Process
     nodes: list[asyncio.subprocess.Process] = field(default_factory=list)
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before it starts: on Linux it gets SIGTERM when this command dies, even
+    by SIGKILL, so no hub or node of an embedded farm outlives its command."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _python_command(*args: str) -> list[str]:
@@ -55,6 +66,7 @@ async def start_hub(
         stdout=asyncio.subprocess.PIPE,
         stderr=log_file,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     log_file.close()
     assert process.stdout is not None
@@ -80,6 +92,7 @@ async def start_node(
             stdout=log_file,
             stderr=log_file,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
 
@@ -119,6 +132,7 @@ async def embedded_farm(nodes: int, data_dir: Path | None = None) -> AsyncIterat
         data_dir.mkdir(parents=True, exist_ok=True)
         hub, url = await start_hub(data_dir / "hub")
         farm = Farm(url, data_dir, hub)
+        threads = str(max(1, usable_cores() // nodes))  # the nodes share this machine's cores
         try:
             for number in range(1, nodes + 1):
                 farm.nodes.append(
@@ -127,6 +141,7 @@ async def embedded_farm(nodes: int, data_dir: Path | None = None) -> AsyncIterat
                         f"local-{number}",
                         data_dir / f"node-{number}",
                         data_dir / f"node-{number}.log",
+                        extra=("--threads", threads),
                     )
                 )
             await wait_for_nodes(url, nodes)

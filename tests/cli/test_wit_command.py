@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -262,8 +264,8 @@ def test_ctrl_c_cancels_a_running_job(tmp_path: Path, env: dict[str, str]) -> No
         text=True,
     )
     deadline = time.monotonic() + 60
-    # The pool has started once a worker process exists under this command.
-    while time.monotonic() < deadline and not _has_grandchildren(process.pid):
+    # The job runs its map once a node has started a batch runner under this command.
+    while time.monotonic() < deadline and not _runs_a_batch(process.pid):
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     stdout, _ = process.communicate(timeout=60)
@@ -273,7 +275,131 @@ def test_ctrl_c_cancels_a_running_job(tmp_path: Path, env: dict[str, str]) -> No
     assert result["variables"] == {"started": 1}
 
 
-def _has_grandchildren(pid: int) -> bool:
+def _runs_a_batch(pid: int) -> bool:
     import psutil
 
-    return any(child.children() for child in psutil.Process(pid).children())
+    for child in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "witengine.node.worker" in child.cmdline():
+                return True
+    return False
+
+
+CHATTY = """
+Job:Chatty()
+{
+    Int:direct = Testing.Chatty(0);
+    IntCollection:twice = Grid.ForEach(i in Int.Range(1, 4)) => Testing.Chatty(i);
+}
+"""
+
+
+@pytest.mark.parametrize("where", ["--local", "--nodes=1"])
+def test_an_activity_that_prints_leaves_the_json_answer_whole(
+    tmp_path: Path, env: dict[str, str], where: str
+) -> None:
+    path = script(tmp_path, "chatty.wit", CHATTY)
+    env = {**env, "WIT_PLUGINS": "witengine.testing.plugins:plugin"}
+    done = wit("run", str(path), "--json", where, cwd=tmp_path, env=env)
+    result = json.loads(done.stdout)  # the whole of stdout is the one JSON object
+    assert result["status"] == "completed", done.stderr
+    assert result["variables"] == {"direct": 0, "twice": [2, 4, 6]}
+    if where == "--local":  # on a farm, what the hub and nodes print goes to their logs
+        assert "working on 0" in done.stderr
+
+
+def test_a_plugin_that_cannot_load_is_named_without_a_traceback(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    path = script(tmp_path, "ok.wit", 'Job:A() { Trace("hi"); }')
+    env = {**env, "WIT_PLUGINS": "nosuch.module:plugin"}
+    for command in (["check", str(path)], ["run", str(path), "--local"], ["activities"]):
+        done = wit(*command, cwd=tmp_path, env=env)
+        assert done.returncode != 0, command
+        assert "Traceback" not in done.stderr, command
+        assert "nosuch.module:plugin" in done.stdout + done.stderr, command
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_the_farm_started_by_run_ends_with_the_command(
+    tmp_path: Path, env: dict[str, str], sig: signal.Signals
+) -> None:
+    import psutil
+
+    path = script(
+        tmp_path,
+        "slow.wit",
+        """
+        Job:Slow()
+        {
+            IntCollection:waits = Grid.ForEach(i in Int.Range(0, 40)) => Compute.Sleep(500);
+        }
+        """,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "witengine", "run", str(path), "--nodes=1"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _runs_a_batch(process.pid):
+        time.sleep(0.05)
+    farm = psutil.Process(process.pid).children(recursive=True)
+    assert len(farm) >= 3, "a hub, a node and its batch runner"
+    process.send_signal(sig)
+    process.wait(timeout=30)
+    _, alive = psutil.wait_procs(farm, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_on_a_hub_offers_to_cancel_and_otherwise_leaves_the_job_running(
+    tmp_path: Path, presses: int
+) -> None:
+    from witengine.testing.processes import Farm, free_port, wait_until
+
+    farm = Farm(tmp_path, free_port())
+    try:
+        farm.start_hub()
+        farm.start_node("only")
+        wait_until(lambda: farm.online() == ["only"], 60, "the node to join")
+        path = script(
+            tmp_path,
+            "slow.wit",
+            """
+            Job:Slow()
+            {
+                IntCollection:waits = Grid.ForEach(i in Int.Range(0, 20)) => Compute.Sleep(300);
+            }
+            """,
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "witengine", "run", str(path), "--json", "--hub", farm.url],
+            cwd=tmp_path,
+            env=farm.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        jobs = wait_until(
+            lambda: httpx.get(f"{farm.url}/api/v1/jobs", timeout=5).json(), 60, "the job"
+        )
+        job_id = jobs[0]["id"]
+        wait_until(lambda: farm.job(job_id)["status"] == "running", 60, "the job to run")
+        for _ in range(presses):
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.3)
+        stdout, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130, stderr
+        assert "press Ctrl-C again" in stderr
+        if presses == 1:
+            assert f"left job {job_id} running" in stderr
+            assert farm.job(job_id)["status"] == "running"
+            assert farm.wait_done(job_id, 60)["status"] == "completed"
+        else:
+            assert json.loads(stdout)["status"] == "cancelled"
+            assert farm.job(job_id)["status"] == "cancelled"
+    finally:
+        farm.stop()

@@ -23,6 +23,7 @@ app = typer.Typer(
 EXIT_FAILED = 1
 EXIT_SCRIPT_ERROR = 2
 EXIT_CANCELLED = 130
+DETACH_SECONDS = 3.0  # after a Ctrl-C on a hub's job: the time to press it again and cancel
 
 
 def _stderr() -> Any:
@@ -138,8 +139,10 @@ def run(
     from witengine.plugins.registry import default_library
     from witengine.runtime.parameters import split_assignments
 
-    library = default_library()
+    if as_json:
+        _keep_stdout_for_json()
     try:
+        library = default_library()
         checked = check_file(file, library)
         texts = split_assignments(parameters or [])
     except ScriptError as error:
@@ -158,9 +161,25 @@ def run(
     _report(result, out_dir, as_json)
 
 
+_json_out: Any = None  # stdout as it was, kept for `--json`'s one answer
+
+
+def _keep_stdout_for_json() -> None:
+    """Keep stdout for the one JSON answer: anything else written there (an activity that
+    prints, a library's warning, a child process) goes to stderr instead."""
+    global _json_out
+    sys.stdout.flush()
+    _json_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False), file=_json_out or sys.stdout, flush=True)
+
+
 def _report(result: Any, out_dir: Path, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(result.to_json(), ensure_ascii=False))
+        _print_json(result.to_json())
     else:
         from witengine.cli.views import result_table
 
@@ -179,7 +198,7 @@ def _report(result: Any, out_dir: Path, as_json: bool) -> None:
 
 def _early_failure(message: str, as_json: bool) -> Any:
     if as_json:
-        print(json.dumps({"status": "failed", "error": message, "variables": {}}))
+        _print_json({"status": "failed", "error": message, "variables": {}})
     else:
         print(message, file=sys.stderr)
     raise typer.Exit(EXIT_SCRIPT_ERROR)
@@ -203,19 +222,43 @@ async def _run_farm(
     submitted: list[Any] = []
     pending: set[asyncio.Task[Any]] = set()
     interrupts = 0
+    cancelling = False
+
+    def cancel_job() -> None:
+        nonlocal cancelling
+        cancelling = True
+        client, job_id = submitted
+        print(f"\ncancelling job {job_id}…", file=sys.stderr)
+        pending.add(loop.create_task(client.act(job_id, "cancel")))
+
+    def leave_running() -> None:
+        if not cancelling and not main_task.done():
+            job_id = submitted[1]
+            print(
+                f"left job {job_id} running on {url}: follow it with `wit job {job_id}`, "
+                f"cancel it with `wit cancel {job_id}`",
+                file=sys.stderr,
+            )
+            main_task.cancel()
 
     def interrupt() -> None:
+        # A farm started here ends with this command: Ctrl-C cancels the job. On a hub, the job
+        # may go on without us: Ctrl-C offers to cancel it, and leaves it running otherwise.
         nonlocal interrupts
         interrupts += 1
-        if not submitted or interrupts > 1:
-            if submitted and url:
-                print(f"\nleaving job {submitted[1]} running on {url}", file=sys.stderr)
+        if not submitted or cancelling or interrupts > 2:
             main_task.cancel()
-            return
-        client, job_id = submitted
-        note = "; Ctrl-C again to leave it running and quit" if url else ""
-        print(f"\ncancelling job {job_id}{note}", file=sys.stderr)
-        pending.add(loop.create_task(client.act(job_id, "cancel")))
+        elif url is None:
+            cancel_job()
+        elif interrupts == 1:
+            print(
+                f"\njob {submitted[1]} runs on {url}; press Ctrl-C again within "
+                f"{DETACH_SECONDS:g} s to cancel it, or it keeps running there",
+                file=sys.stderr,
+            )
+            loop.call_later(DETACH_SECONDS, leave_running)
+        else:
+            cancel_job()
 
     async def go() -> Any:
         async with AsyncExitStack() as stack:
@@ -241,12 +284,22 @@ async def _run_farm(
 
     main_task = asyncio.ensure_future(go())
     loop.add_signal_handler(signal.SIGINT, interrupt)
+    loop.add_signal_handler(signal.SIGTERM, main_task.cancel)  # a farm started here stops too
     try:
         return await main_task
     except asyncio.CancelledError:
+        if as_json and not submitted:
+            _print_json(
+                {
+                    "status": "cancelled",
+                    "error": "interrupted before the job started",
+                    "variables": {},
+                }
+            )
         raise typer.Exit(EXIT_CANCELLED) from None
     finally:
         loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 async def _run_local(
@@ -337,5 +390,20 @@ def _register_farm_commands() -> None:
 _register_farm_commands()
 
 
+def _register_simulate_command() -> None:
+    from witengine.cli import simulate
+
+    app.command()(simulate.simulate)
+
+
+_register_simulate_command()
+
+
 def main() -> None:
-    app()
+    from witengine.errors import WitError
+
+    try:
+        app()
+    except WitError as error:  # a mistake named in words (a plugin that cannot load, say)
+        print(f"wit: {error}", file=sys.stderr)
+        sys.exit(EXIT_FAILED)

@@ -93,10 +93,14 @@ class HubService:
         self, checked: CheckedJob, texts: dict[str, str], files: dict[str, Any]
     ) -> dict[str, Any]:
         given: dict[str, Any] = {}
+        attached: dict[str, list[Blob]] = {}
         for name, refs in files.items():
             blobs = [self._blob(ref) for ref in (refs if isinstance(refs, list) else [refs])]
-            given[name] = blobs if isinstance(refs, list) else blobs[0]
-        return read_parameters(checked, self.library, texts, given=given)
+            if name in texts:  # the files a plugin's reader names in the parameter's text
+                attached[name] = blobs
+            else:
+                given[name] = blobs if isinstance(refs, list) else blobs[0]
+        return read_parameters(checked, self.library, texts, given=given, attached=attached)
 
     def _blob(self, ref: dict[str, Any]) -> Blob:
         blob = Blob(ref["sha256"], int(ref["size"]), str(ref.get("name", "")))

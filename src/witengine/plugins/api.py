@@ -39,7 +39,7 @@ import types
 import typing
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Protocol, Self, TypeVar
 
 from witengine.errors import PluginError
@@ -54,15 +54,25 @@ from witengine.lang.types import (
 from witengine.plugins.requirements import Requirements
 from witengine.runtime.blobs import Blob
 from witengine.runtime.invoke import ActivityContext
-from witengine.runtime.library import DEFAULT_UNIT, ActivityDef, Json, TypeDef
+from witengine.runtime.library import (
+    DEFAULT_UNIT,
+    ActivityDef,
+    BatchResults,
+    Files,
+    Json,
+    Reader,
+    TypeDef,
+)
 from witengine.runtime.values import Color, ConversionError, ProcessingOptions
 
 __all__ = [
     "ActivityContext",
+    "BatchResults",
     "Blob",
     "Color",
     "ConversionError",
     "Double",
+    "Files",
     "Float",
     "Int",
     "Long",
@@ -121,6 +131,8 @@ _NATIVE: dict[Any, str] = {
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound=type)
 B = TypeVar("B", bound=Callable[..., float])
+R = TypeVar("R", bound=Reader)
+G = TypeVar("G", bound=Callable[[ActivityContext, Sequence[Sequence[Any]]], BatchResults])
 UNIT_PATTERN = re.compile(r"^[a-z][a-z0-9-]*@[1-9][0-9]*$")
 
 
@@ -150,6 +162,8 @@ class Plugin:
         default_factory=list, repr=False
     )
     _benchmarks: dict[str, Callable[..., float]] = field(default_factory=dict, repr=False)
+    _batches: dict[str, Callable[..., BatchResults]] = field(default_factory=dict, repr=False)
+    _readers: dict[str, Reader] = field(default_factory=dict, repr=False)
 
     def activity(
         self,
@@ -212,6 +226,47 @@ class Plugin:
 
         return register
 
+    def batch(self, activity: str) -> Callable[[G], G]:
+        """Register the batch form of one of this plugin's activities, for work that is cheaper
+        done together (frames of one scene rendered by one Blender process).
+
+        It is called as `function(context, items)`, where `items[i]` is the arguments of item i,
+        and yields `(i, result)` as each item finishes, in any order; a result that is an
+        Exception fails that item alone. Items it does not yield are then run one by one by the
+        activity itself; if it raises, every item it has not yielded fails with that error.
+        Nodes and the local pool use it for two or more items at once.
+        """
+
+        def register(function: G) -> G:
+            where = f"plugin '{self.name}': the batch form of '{activity}'"
+            if activity in self._batches:
+                raise PluginError(f"{where} is registered twice")
+            try:
+                inspect.signature(function).bind(None, ())
+            except TypeError:
+                raise PluginError(f"{where} must take (context, items)") from None
+            self._batches[activity] = function
+            return function
+
+        return register
+
+    def reader(self, type_name: str) -> Callable[[R], R]:
+        """Register how a job parameter of one of this plugin's types, or of a collection of
+        one, is read from text that names files: `frames=shot.blend@1-48`.
+
+        It is called as `function(text, files)`, where `files(path)` makes a path written in
+        the text into a Blob, and returns the value. For the same text it must ask for the same
+        paths in the same order: a hub reads the text again with the files the client uploaded.
+        """
+
+        def register(function: R) -> R:
+            if type_name in self._readers:
+                raise PluginError(f"plugin '{self.name}': type '{type_name}' has two readers")
+            self._readers[type_name] = function
+            return function
+
+        return register
+
     def type(
         self,
         name: str,
@@ -238,6 +293,13 @@ class Plugin:
     # ------------------------------------------------------- library parts
 
     def type_defs(self) -> list[TypeDef]:
+        names = {name for name, *_ in self._types}
+        for read in self._readers:
+            if read not in names and read.removesuffix("Collection") not in names:
+                raise PluginError(
+                    f"plugin '{self.name}': a reader for '{read}', which is not one of its types "
+                    "or their collections"
+                )
         defs = []
         for name, cls, accepts, members, summary in self._types:
             spec = TypeSpec(
@@ -247,7 +309,17 @@ class Plugin:
                 summary=summary or (inspect.getdoc(cls) or "").split("\n")[0],
             )
             decode = cls.from_json  # type: ignore[attr-defined]  # checked in type()
-            defs.append(TypeDef(spec, cls, _constructor(cls, name), _to_json, decode))
+            defs.append(
+                TypeDef(
+                    spec,
+                    cls,
+                    _constructor(cls, name),
+                    _to_json,
+                    decode,
+                    read=self._readers.get(name),
+                    read_many=self._readers.get(f"{name}Collection"),
+                )
+            )
         return defs
 
     def activity_defs(self) -> list[ActivityDef]:
@@ -257,8 +329,16 @@ class Plugin:
                 raise PluginError(
                     f"plugin '{self.name}': a benchmark for '{name}', which it does not offer"
                 )
+        for name in self._batches:
+            if name not in known:
+                raise PluginError(
+                    f"plugin '{self.name}': a batch form of '{name}', which it does not offer"
+                )
         return [
-            _activity_def(self.name, declared, self._benchmarks.get(declared.name))
+            replace(
+                _activity_def(self.name, declared, self._benchmarks.get(declared.name)),
+                batch=self._batches.get(declared.name),
+            )
             for declared in self._activities
         ]
 

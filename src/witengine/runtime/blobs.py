@@ -6,6 +6,7 @@ them in a directory, written atomically, verified on the way in.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import re
@@ -49,12 +50,16 @@ def safe_name(name: str) -> str:
 
 
 def blobs_in(value: Any) -> Iterator[Blob]:
-    """Every Blob inside a value (in lists and tuples too)."""
+    """Every Blob inside a value: in lists and tuples, and in the fields of a plugin's value
+    that is a dataclass (a Frame's Scene)."""
     if isinstance(value, Blob):
         yield value
     elif isinstance(value, list | tuple):
         for item in value:
             yield from blobs_in(item)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for part in dataclasses.fields(value):
+            yield from blobs_in(getattr(value, part.name))
 
 
 class BlobStore(Protocol):

@@ -6,7 +6,7 @@ JSON), so an activity behaves the same wherever it runs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ class ActivityContext:
     blobs: BlobStore
     work_dir: Path
     speed: float = 1.0
+    threads: int | None = None  # cores the activity may keep busy (a node's --threads); None: all
 
     def file(self, blob: Blob) -> Path:
         """A local file with the blob's bytes."""
@@ -62,17 +63,27 @@ def run_activity(
         call_args.insert(0, context)
     try:
         value = definition.function(*call_args)
-    except WitError as error:
-        raise ActivityError(f"{name}: {error}") from error
     except Exception as error:  # a plugin's bug or failure, reported, never raised through
-        raise ActivityError(f"{name}: {type(error).__name__}: {error}") from error
+        raise _failure(name, error) from error
+    return _checked_result(library, definition, value)
+
+
+def _failure(name: str, error: Exception) -> ActivityError:
+    if isinstance(error, WitError):
+        return ActivityError(f"{name}: {error}")
+    return ActivityError(f"{name}: {type(error).__name__}: {error}")
+
+
+def _checked_result(library: Library, definition: ActivityDef, value: Any) -> Any:
     returns = definition.spec.returns
     if returns is None or definition.spec.result is not None:
         return value
     try:
         return library.coerce(value, returns)
     except ConversionError as error:
-        raise ActivityError(f"{name}: returned a value that is not a {returns}: {error}") from None
+        raise ActivityError(
+            f"{definition.name}: returned a value that is not a {returns}: {error}"
+        ) from None
 
 
 def coerce_args(library: Library, definition: ActivityDef, args: Sequence[Any]) -> list[Any]:
@@ -93,6 +104,12 @@ def invoke_json(
     definition = library.activities.get(activity)
     if definition is None:
         raise ActivityError(f"{activity}: no such activity in this process's plugins")
+    values = _decode_args(library, definition, args)
+    return _encoded(library, definition, run_activity(library, definition, values, context))
+
+
+def _decode_args(library: Library, definition: ActivityDef, args: Sequence[Json]) -> list[Any]:
+    activity = definition.name
     low, high = definition.spec.min_args, definition.spec.max_args
     if len(args) < low or (high is not None and len(args) > high):
         wanted = f"{low} to {high}" if high is not None and high != low else f"{low}"
@@ -102,11 +119,76 @@ def invoke_json(
         )
     params = _params(definition, len(args))
     try:
-        values = [library.decode(a, p.type) for a, p in zip(args, params, strict=True)]
+        return [library.decode(a, p.type) for a, p in zip(args, params, strict=True)]
     except (ConversionError, KeyError, TypeError, ValueError) as error:
         raise ActivityError(f"{activity}: bad arguments: {error}") from None
-    result = run_activity(library, definition, values, context)
+
+
+def _encoded(library: Library, definition: ActivityDef, result: Any) -> Json:
     returns = definition.spec.returns
     if returns is None:
         return None if result is None else library.encode_dynamic(result)
     return library.encode(result, returns)
+
+
+Outcome = tuple[int, bool, Json]  # item position, whether it succeeded, JSON result or error
+
+
+def invoke_batch_json(
+    library: Library,
+    activity: str,
+    items: Sequence[Sequence[Json]],
+    context: ActivityContext | None,
+) -> Iterator[Outcome]:
+    """Call an activity for every item (each a list of JSON arguments); yield each item's
+    outcome as it finishes, in any order, every item exactly once.
+
+    Two or more items go to the activity's batch form when it has one (see `Plugin.batch`);
+    the items it leaves out run one at a time.
+    """
+    definition = library.activities.get(activity)
+    if definition is None or definition.batch is None or context is None or len(items) < 2:
+        for position, args in enumerate(items):
+            try:
+                yield position, True, invoke_json(library, activity, args, context)
+            except ActivityError as error:
+                yield position, False, str(error)
+        return
+    left: dict[int, list[Any]] = {}  # items not yet reported, by position
+    for position, args in enumerate(items):
+        try:
+            left[position] = _decode_args(library, definition, args)
+        except ActivityError as error:
+            yield position, False, str(error)
+    order = list(left)  # the batch form's positions -> the items'
+    try:
+        for index, result in definition.batch(context, [left[p] for p in order]):
+            position = order[index]
+            if left.pop(position, None) is not None:  # an item reported twice: the first counts
+                yield _batch_outcome(library, definition, position, result)
+    except Exception as error:
+        message = str(_failure(definition.name, error))
+        for position in list(left):
+            yield position, False, message
+        return
+    for position, values in left.items():
+        try:
+            value = run_activity(library, definition, values, context)
+            yield position, True, _encoded(library, definition, value)
+        except ActivityError as error:
+            yield position, False, str(error)
+
+
+def _batch_outcome(
+    library: Library, definition: ActivityDef, position: int, result: Any
+) -> Outcome:
+    if isinstance(result, Exception):
+        return position, False, str(_failure(definition.name, result))
+    try:
+        return (
+            position,
+            True,
+            _encoded(library, definition, _checked_result(library, definition, result)),
+        )
+    except ActivityError as error:
+        return position, False, str(error)

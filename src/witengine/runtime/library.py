@@ -23,6 +23,10 @@ if TYPE_CHECKING:  # annotations only: the runtime does not load the plugin mach
     from witengine.runtime.invoke import ActivityContext
 
 Json = Any  # a value made of dict, list, str, int, float, bool and None
+Files = Callable[[str], Blob]  # a path written in a parameter's text -> that file as a Blob
+Reader = Callable[[str, Files], Any]  # a parameter's text that names files -> its value
+# (item position, result or the Exception that failed it), as each item of a batch finishes
+BatchResults = Iterable[tuple[int, Any]]
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class TypeDef:
     construct: Callable[[Any], Any]  # one value of an accepted type -> a value of this type
     encode: Callable[[Any], Json]
     decode: Callable[[Json], Any]
+    read: Reader | None = None  # a parameter of this type, from text that names files
+    read_many: Reader | None = None  # the same for a collection of this type
 
     @property
     def name(self) -> str:
@@ -57,6 +63,8 @@ class ActivityDef:
     estimate: Callable[..., float] | None = None  # the item's arguments -> its work in `unit`
     benchmark: Callable[[ActivityContext], float] | None = None  # -> work done in `unit`
     requirements: Requirements | None = None
+    # (context, every item's arguments) -> results as items finish; see Plugin.batch
+    batch: Callable[[ActivityContext, Sequence[Sequence[Any]]], BatchResults] | None = None
 
     @property
     def name(self) -> str:

@@ -18,10 +18,9 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from witengine.errors import ActivityError
 from witengine.runtime.blobs import LocalBlobStore
 from witengine.runtime.executor import ItemFailed, MapRequest, Progress
-from witengine.runtime.invoke import ActivityContext, invoke_json
+from witengine.runtime.invoke import ActivityContext, invoke_batch_json
 from witengine.runtime.library import Json, Library
 
 CHUNKS_PER_WORKER = 4
@@ -43,23 +42,24 @@ class _Worker:
     context: ActivityContext | None = None
 
 
-def _start_worker(plugin_refs: Sequence[str], blob_root: str, scratch: str) -> None:
+def _start_worker(
+    plugin_refs: Sequence[str], blob_root: str, scratch: str, threads: int | None = None
+) -> None:
     from witengine.plugins.registry import library_from_refs
 
+    os.dup2(2, 1)  # an activity that prints writes to stderr, never into the command's output
     _Worker.library = library_from_refs(plugin_refs)
     work_dir = Path(tempfile.mkdtemp(prefix="worker-", dir=scratch))
-    _Worker.context = ActivityContext(LocalBlobStore(Path(blob_root)), work_dir)
+    _Worker.context = ActivityContext(LocalBlobStore(Path(blob_root)), work_dir, threads=threads)
 
 
 def _run_chunk(activity: str, items: Sequence[Sequence[Json]]) -> list[tuple[bool, Json]]:
-    """Run items in this worker: (True, result) or (False, error message) for each."""
+    """Run items in this worker, together if the activity has a batch form: (True, result) or
+    (False, error message) for each, in order."""
     assert _Worker.library is not None
-    results: list[tuple[bool, Json]] = []
-    for args in items:
-        try:
-            results.append((True, invoke_json(_Worker.library, activity, args, _Worker.context)))
-        except ActivityError as error:
-            results.append((False, str(error)))
+    results: list[tuple[bool, Json]] = [(False, None)] * len(items)
+    for position, ok, value in invoke_batch_json(_Worker.library, activity, items, _Worker.context):
+        results[position] = (ok, value)
     return results
 
 
@@ -84,7 +84,12 @@ class LocalExecutor:
                 self.workers,
                 mp_context=context,
                 initializer=_start_worker,
-                initargs=(self.plugin_refs, str(self.blob_root), self._scratch.name),
+                initargs=(
+                    self.plugin_refs,
+                    str(self.blob_root),
+                    self._scratch.name,
+                    max(1, usable_cores() // self.workers),  # cores one item may use
+                ),
             )
         return self._pool
 

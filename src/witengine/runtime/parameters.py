@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from witengine.errors import ParameterError
+from witengine.errors import ParameterError, WitError
 from witengine.lang.checker import CheckedJob
 from witengine.lang.types import WitType
-from witengine.runtime.blobs import BlobError, BlobStore
-from witengine.runtime.library import Library
+from witengine.runtime.blobs import Blob, BlobError, BlobStore
+from witengine.runtime.library import Files, Library, Reader
 from witengine.runtime.values import ConversionError
 
 
@@ -33,12 +33,16 @@ def read_parameters(
     texts: Mapping[str, str],
     files: BlobStore | None = None,
     given: Mapping[str, Any] | None = None,
+    attached: Mapping[str, Sequence[Blob]] | None = None,
 ) -> dict[str, Any]:
     """Values for the job's parameters from their text; ParameterError names any bad one.
 
     With `files`, a Blob parameter's text is a path (a BlobCollection's, a comma list of paths):
     the file is stored and the parameter holds its Blob. `given` holds values already made (such
-    as Blobs a client uploaded), checked against the declared types like the rest.
+    as Blobs a client uploaded), checked against the declared types like the rest. A parameter
+    whose type has a plugin's reader (`frames=shot.blend@1-48`) is read by it: the files its
+    text names come from `attached` (uploaded by a client, in the order the reader names them),
+    else from local paths stored in `files`.
     """
     declared = {p.name: p for p in checked.parameters}
     values: dict[str, Any] = {}
@@ -55,18 +59,77 @@ def read_parameters(
         if param is None:
             takes = ", ".join(f"{p.type}:{p.name}" for p in checked.parameters) or "no parameters"
             raise ParameterError(f"unknown parameter '{name}'; {checked.name} takes {takes}")
+        reader = text_reader(library, param.type)
         try:
-            if files is not None and _is_blob(param.type):
+            if reader is not None:
+                found = reader(text, _named_files(files, (attached or {}).get(name)))
+                values[name] = library.coerce(found, param.type)
+            elif files is not None and _is_blob(param.type):
                 values[name] = _read_files(text, param.type, files)
             else:
                 values[name] = library.parse_text(text, param.type)
-        except (ConversionError, BlobError) as error:
+        except (WitError, ValueError) as error:
             raise ParameterError(f"parameter '{name}' ({param.type}): {error}") from None
     missing = [p for p in checked.parameters if p.default is None and p.name not in values]
     if missing:
         wanted = ", ".join(f"{p.name}=<{p.type}>" for p in missing)
         raise ParameterError(f"missing parameter{'s' if len(missing) > 1 else ''}: {wanted}")
     return values
+
+
+def text_reader(library: Library, type_: WitType) -> Reader | None:
+    """The plugin's reader for parameters of this type, if it has one."""
+    typedef = library.types.get(type_.name if type_.element is None else type_.element.name)
+    if typedef is None:
+        return None
+    return typedef.read if type_.element is None else typedef.read_many
+
+
+def _named_files(store: BlobStore | None, attached: Sequence[Blob] | None) -> Files:
+    """What a reader's `files` gives: the attached files in turn, else local files stored."""
+    waiting = list(attached) if attached is not None else None
+
+    def files(path: str) -> Blob:
+        if waiting is not None:
+            if not waiting:
+                raise BlobError(f"the file '{path}' was not sent with the job")
+            return waiting.pop(0)
+        if store is None:
+            raise BlobError(f"'{path}' names a file, which only the machine running it can read")
+        return store.put_file(Path(path).expanduser())
+
+    return files
+
+
+def files_named(
+    checked: CheckedJob, library: Library, texts: Mapping[str, str]
+) -> dict[str, list[Path]]:
+    """The local files that parameters read by a plugin's reader name, in the reader's order:
+    what a client uploads with the job. ParameterError when a text is wrong or a file unreadable.
+    """
+    found: dict[str, list[Path]] = {}
+    for param in checked.parameters:
+        reader = text_reader(library, param.type)
+        if reader is None or param.name not in texts:
+            continue
+        paths: list[Path] = []
+
+        def stand_in(path: str, paths: list[Path] = paths) -> Blob:
+            file = Path(path).expanduser()
+            try:
+                with file.open("rb"):
+                    size = file.stat().st_size
+            except OSError as error:
+                raise BlobError(f"cannot read '{path}': {error.strerror or error}") from None
+            paths.append(file)
+            return Blob("0" * 64, size, file.name)  # read for its checks; its digest comes later
+
+        try:
+            reader(texts[param.name], stand_in)
+        except (WitError, ValueError) as error:
+            raise ParameterError(f"parameter '{param.name}' ({param.type}): {error}") from None
+        found[param.name] = paths
+    return found
 
 
 def _is_blob(type_: WitType) -> bool:

@@ -35,3 +35,10 @@ def record(item: Int, ledger: str, ms: Int = 0) -> Int:
 def crash(item: Int) -> Int:
     """Kill the process running it (to test that a crashing activity costs only its batch)."""
     os._exit(3)
+
+
+@plugin.activity("Testing.Chatty")
+def chatty(item: Int) -> Int:
+    """Print to stdout, as careless plugin code does; return item * 2."""
+    print(f"working on {item}")
+    return item * 2
