@@ -403,3 +403,41 @@ def test_ctrl_c_on_a_hub_offers_to_cancel_and_otherwise_leaves_the_job_running(
             assert farm.job(job_id)["status"] == "cancelled"
     finally:
         farm.stop()
+
+
+def test_version(tmp_path: Path) -> None:
+    done = wit("--version", cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout.startswith("witengine ")
+
+
+def test_a_hub_on_a_taken_port_says_so_without_a_traceback(tmp_path: Path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = wit("hub", "--port", str(port), "--data-dir", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_pause_resume_and_cancel_commands_act_and_report_the_new_status(tmp_path: Path) -> None:
+    from witengine.testing.processes import Farm, free_port, wait_until
+
+    farm = Farm(tmp_path, free_port())
+    try:
+        farm.start_hub()  # no node: the job waits in its map, running
+        job_id = farm.submit(
+            "Job:A() { Int:x = 1; Grid.ForEach(i in [1, 2]) => Compute.Sleep(i); }", {}
+        )
+        wait_until(lambda: farm.job(job_id)["status"] == "running", 60, "the job to run")
+        hub = ("--hub", farm.url)
+        for action, status in (("pause", "paused"), ("resume", "running")):
+            done = wit(action, job_id, *hub, cwd=tmp_path)
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.strip() == f"{job_id}: {status}"
+        done = wit("cancel", job_id, *hub, cwd=tmp_path)
+        assert done.stdout.strip() == f"{job_id}: cancelled"
+    finally:
+        farm.stop()

@@ -26,6 +26,26 @@ EXIT_CANCELLED = 130
 DETACH_SECONDS = 3.0  # after a Ctrl-C on a hub's job: the time to press it again and cancel
 
 
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        from witengine import __version__
+
+        print(f"witengine {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _wit(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Show the version and exit.", callback=_show_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """witengine: run Wit job scripts over a farm of ordinary computers."""
+
+
 def _stderr() -> Any:
     from rich.console import Console
 
@@ -383,7 +403,8 @@ def activities(
 def _register_farm_commands() -> None:
     from witengine.cli import farm
 
-    for command in (farm.hub, farm.node, farm.nodes, farm.jobs, farm.job, farm.cancel):
+    commands = (farm.hub, farm.node, farm.nodes, farm.jobs, farm.job)
+    for command in (*commands, farm.cancel, farm.pause, farm.resume):
         app.command()(command)
 
 

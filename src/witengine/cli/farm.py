@@ -58,7 +58,13 @@ def hub(
     from witengine.hub.settings import HubSettings
 
     _logging(verbose)
-    listener = socket.create_server((host, port), reuse_port=False)
+    try:
+        listener = socket.create_server((host, port), reuse_port=False)
+    except OSError as error:
+        hint = "; is another hub running there? choose another --port" if port else ""
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        print(f"wit hub: cannot listen on {host}:{port}: {reason}{hint}", file=sys.stderr)
+        raise typer.Exit(2) from None
     actual = listener.getsockname()[1]
     settings = HubSettings(
         data_dir=data_dir.expanduser(),
@@ -72,12 +78,26 @@ def hub(
     app = create_app(settings)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", ws_max_size=1 << 30)
     server = uvicorn.Server(config)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    everywhere = host in ("0.0.0.0", "", "::")
+    shown = "127.0.0.1" if everywhere else host
     print(
         f"witengine hub listening on http://{shown}:{actual} (data in {settings.data_dir})",
         flush=True,
     )
+    if everywhere:
+        print(f"other machines reach it at http://{_lan_address()}:{actual}", flush=True)
     asyncio.run(server.serve(sockets=[listener]))
+
+
+def _lan_address() -> str:
+    """This machine's address on its network (no packet is sent), else its host name."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # a documentation address: only the route is used
+            address: str = probe.getsockname()[0]
+            return address
+        except OSError:
+            return socket.gethostname()
 
 
 def node(
@@ -220,11 +240,38 @@ def cancel(
     hub: HubOption = None,
 ) -> None:
     """Cancel a job: its tasks stop on the nodes and late results are ignored."""
+    _act(job_id, "cancel", hub, until={"completed", "failed", "cancelled"})
+
+
+def pause(
+    job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
+    hub: HubOption = None,
+) -> None:
+    """Pause a job before its next statement (work already handed out finishes)."""
+    _act(job_id, "pause", hub, until={"paused", "completed", "failed", "cancelled"})
+
+
+def resume(
+    job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
+    hub: HubOption = None,
+) -> None:
+    """Resume a paused job."""
+    _act(job_id, "resume", hub, until={"running", "queued", "completed", "failed", "cancelled"})
+
+
+def _act(job_id: str, action: str, hub: str | None, until: set[str]) -> None:
+    """Ask the hub to act on a job; print its status once the action took effect (or 10 s)."""
     from witengine.client import HubClient
 
     async def act() -> Any:
         async with HubClient(hub_url(hub)) as client:
-            return await client.act(job_id, "cancel")
+            summary = await client.act(job_id, action)
+            for _ in range(100):
+                if summary.status in until:
+                    break
+                await asyncio.sleep(0.1)
+                summary = await client.job(job_id)
+            return summary
 
     summary = _call(act())
     print(f"{summary.id}: {summary.status}")

@@ -148,5 +148,5 @@ async def _advertise(settings: HubSettings) -> _Stoppable | None:
         started: _Stoppable = advertiser
         return started
     except Exception as error:  # mDNS is a convenience: log and go on without it
-        log.warning("could not advertise the hub over mDNS: %s", error)
+        log.warning("could not advertise the hub over mDNS: %r", error)
         return None
