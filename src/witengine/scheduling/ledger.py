@@ -25,6 +25,8 @@ from witengine.scheduling.core import (
 from witengine.scheduling.rates import RateModel
 from witengine.scheduling.settings import FarmSettings
 
+STALL_ITEMS = 3.0  # a batch silent for this many items' predicted time may be stalled
+
 _COMMIT = Outcome(Verdict.COMMIT)
 _IGNORE = Outcome(Verdict.IGNORE)
 _RETRY = Outcome(Verdict.RETRY)
@@ -55,8 +57,9 @@ class Batch:
     lease_seconds: float
     deadline: float
     duplicate: bool
-    spare_work: float  # work of open items out on no other batch
+    spare_work: float  # work of the open items this batch is the newest copy of
     progress_at: float  # when it was granted, or its last result arrived
+    pace: float  # seconds per item predicted at the grant
     reported: int = 0  # results received from it
 
 
@@ -82,7 +85,10 @@ class Ledger(MapSchedule):
         self._done_count = 0
         self._batches: dict[str, Batch] = {}
         self._by_node: dict[str, dict[str, Batch]] = {}
-        self._shared: dict[int, list[Batch]] = {}  # items out on two or more batches
+        # Items out on two or more batches, oldest copy first. The newest copy of an item is
+        # the one expected to finish it first (a copy is made only when it would), so the item
+        # counts in that batch's spare work only.
+        self._shared: dict[int, list[Batch]] = {}
         self._failed_on: dict[int, set[str]] = {}
         self._failures: dict[int, int] = {}
         self._failure: tuple[int, str] | None = None
@@ -257,6 +263,7 @@ class Ledger(MapSchedule):
             duplicate,
             0.0 if duplicate else work,
             now,
+            predicted / max(1, len(indices)),
         )
         self._batches[batch_id] = batch
         self._by_node.setdefault(node_id, {})[batch_id] = batch
@@ -265,13 +272,31 @@ class Ledger(MapSchedule):
         return Grant(batch_id, node_id, indices_tuple, lease, duplicate, predicted)
 
     def _share(self, index: int, holder: Batch, copy: Batch) -> None:
-        """Item `index` of `holder` is now also out in the duplicate `copy`."""
+        """Item `index`, of which `holder` is the newest copy, is now also out in `copy`."""
         holders = self._shared.get(index)
         if holders is None:
             self._shared[index] = [holder, copy]
-            holder.spare_work -= self._work[index]
         else:
             holders.append(copy)
+        weight = self._work[index]
+        holder.spare_work -= weight
+        copy.spare_work += weight
+
+    def _newest(self, index: int, batch: Batch) -> bool:
+        """Whether `batch` is the newest copy of open item `index` (the one counting it)."""
+        holders = self._shared.get(index)
+        return holders is None or holders[-1] is batch
+
+    def _unshare(self, index: int, holders: list[Batch], batch: Batch) -> None:
+        """`batch` no longer holds shared item `index`; the newest remaining copy counts it."""
+        newest = holders[-1]
+        holders.remove(batch)
+        if newest is batch:
+            weight = self._work[index]
+            batch.spare_work -= weight
+            holders[-1].spare_work += weight
+        if len(holders) == 1:
+            del self._shared[index]
 
     def _speed_of(self, node_id: str) -> float:
         speed = self._speed.get(node_id)
@@ -285,6 +310,11 @@ class Ledger(MapSchedule):
         needed = batch.spare_work / self._speed_of(batch.node_id)
         end = batch.progress_at + needed
         return end if end >= now else now + needed
+
+    def _stalled(self, batch: Batch, now: float) -> bool:
+        """No result for much longer than an item should take: its node may be frozen or dead."""
+        quiet = now - batch.progress_at
+        return quiet > STALL_ITEMS * batch.pace + self._settings.min_batch_seconds
 
     def _idle(self, node_id: str) -> bool:
         return not self._by_node.get(node_id)
@@ -343,6 +373,7 @@ class Ledger(MapSchedule):
         cancel: list[str] = []
         if holders is not None:
             del self._shared[index]
+            holders[-1].spare_work -= self._work[index]
             for other in holders:
                 if other is batch:
                     continue
@@ -371,10 +402,7 @@ class Ledger(MapSchedule):
             self._failure = (index, error)
             return _FAIL
         if holders is not None:  # another copy is still out: let it run
-            holders.remove(batch)
-            if len(holders) == 1:
-                del self._shared[index]
-                holders[0].spare_work += self._work[index]
+            self._unshare(index, holders, batch)
         else:
             self._retry(index, now)
         cancel: list[str] = []
@@ -405,11 +433,8 @@ class Ledger(MapSchedule):
             holders = shared.get(index)
             if holders is None:
                 back.append(index)
-                continue
-            holders.remove(batch)
-            if len(holders) == 1:
-                del shared[index]
-                holders[0].spare_work += self._work[index]
+            else:
+                self._unshare(index, holders, batch)
         batch.open.clear()
         if back:
             self._return(back, now)

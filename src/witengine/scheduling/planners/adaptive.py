@@ -23,6 +23,8 @@ from witengine.scheduling.core import Grant, Strategy, Worker
 from witengine.scheduling.ledger import Batch, Ledger, MapContext
 from witengine.scheduling.queue import WorkQueue
 
+MAX_COPIES = 3  # an item is out at most this many times at once
+
 
 class AdaptiveSchedule(Ledger):
     strategy = Strategy.ADAPTIVE
@@ -69,41 +71,64 @@ class AdaptiveSchedule(Ledger):
         speed = self._speed_of(node_id)
         start = now + self._settings.dispatch_overhead
         latest: Batch | None = None
-        latest_end = start
+        latest_key = (False, start)
         for batch in self._batches.values():
             if batch.spare_work <= 0.0 or batch.node_id == node_id:
                 continue
-            end = self._predicted_end(batch, now)
-            if end > latest_end:
-                latest, latest_end = batch, end
+            key = (self._stalled(batch, now), self._predicted_end(batch, now))
+            if key > latest_key:
+                latest, latest_key = batch, key
         if latest is None:
             return None
-        # The holder runs its items in order; the copy takes the tail, split where both are
-        # predicted to finish together.
-        holder_speed = self._speed_of(latest.node_id)
-        share = (latest_end - start) / (1.0 / holder_speed + 1.0 / speed)
-        room = self._duplicate_budget - self._duplicates_granted
-        work = self._work
-        taken: list[int] = []
-        total = 0.0
-        for index in reversed(latest.indices):
-            if index not in latest.open or index in self._shared:
-                continue
-            weight = work[index]
-            if taken and total + weight > share:
-                break
-            if not taken and start + weight / speed >= latest_end:
-                return None  # even its last item would not finish sooner here
-            taken.append(index)
-            total += weight
-            if len(taken) >= room:
-                break
-        taken.reverse()
+        stalled, latest_end = latest_key
+        if stalled:
+            # Its node may be dead: share its work out like pending work, in pieces, so the
+            # idle nodes asking next take the rest.
+            share = max(
+                latest.spare_work / 2.0 * speed / max(self._capacity, speed),
+                self._settings.min_batch_seconds * speed,
+            )
+        else:
+            # The holder runs its items in order; the copy takes the tail, split where both
+            # are predicted to finish together.
+            holder_speed = self._speed_of(latest.node_id)
+            share = (latest_end - start) / (1.0 / holder_speed + 1.0 / speed)
+        taken = self._tail(latest, share, start, latest_end, speed, stalled)
+        if not taken:
+            return None
+        total = sum(self._work[i] for i in taken)
         grant = self._grant(node_id, taken, total, now, duplicate=True)
         copy = self._batches[grant.batch_id]
         for index in taken:
             self._share(index, latest, copy)
         return grant
+
+    def _tail(
+        self, batch: Batch, share: float, start: float, end: float, speed: float, stalled: bool
+    ) -> list[int]:
+        """The last open items `batch` counts, about `share` work, within the budget."""
+        room = self._duplicate_budget - self._duplicates_granted
+        work = self._work
+        shared = self._shared
+        taken: list[int] = []
+        total = 0.0
+        for index in reversed(batch.indices):
+            if index not in batch.open:
+                continue
+            holders = shared.get(index)
+            if holders is not None and (holders[-1] is not batch or len(holders) >= MAX_COPIES):
+                continue
+            weight = work[index]
+            if taken and total + weight > share:
+                break
+            if not taken and not stalled and start + weight / speed >= end:
+                break  # even its last item would not finish sooner here
+            taken.append(index)
+            total += weight
+            if len(taken) >= room:
+                break
+        taken.reverse()
+        return taken
 
     def _return(self, indices: list[int], now: float) -> None:
         self._queue.put_back(indices)
