@@ -1,0 +1,73 @@
+"""The `render` plugin: Blender scenes, frames and images, and rendering them on nodes.
+
+A job names frames as `frames=shot.blend@1-48` (optionally followed by options such as
+`samples=16`); the .blend travels as a blob, and every Frame refers to it by its sha256.
+"""
+
+from __future__ import annotations
+
+from witengine import __version__
+from witengine.plugins.api import Files, Plugin
+from witengine.plugins.render.frames import parse_frame_spec
+from witengine.plugins.render.types import (
+    Frame,
+    Image,
+    RenderOptions,
+    Scene,
+    frames_of,
+    parse_frames_text,
+)
+from witengine.runtime.values import ConversionError
+
+plugin = Plugin("render", version=__version__, summary="Blender scenes rendered frame by frame")
+
+plugin.type("Scene", accepts=("Blob",), members={"Name": "String", "Size": "Long"})(Scene)
+plugin.type(
+    "RenderOptions",
+    accepts=("String",),
+    members={
+        "Engine": "String",
+        "Samples": "Int",
+        "Percent": "Int",
+        "Format": "String",
+        "Device": "String",
+    },
+)(RenderOptions)
+plugin.type(
+    "Frame",
+    accepts=(),
+    members={"Scene": "Scene", "Number": "Int", "Options": "RenderOptions"},
+)(Frame)
+plugin.type(
+    "Image",
+    accepts=("Blob",),
+    members={"Frame": "Int", "Width": "Int", "Height": "Int", "Name": "String"},
+)(Image)
+
+
+@plugin.reader("Scene")
+def read_scene(text: str, files: Files) -> Scene:
+    """`shot.blend`: the file."""
+    return Scene.from_value(files(text.strip()))
+
+
+@plugin.reader("FrameCollection")
+def read_frames(text: str, files: Files) -> list[Frame]:
+    """`shot.blend@1-10,15,20-30x2 samples=16 percent=50`: those frames of the file's scene."""
+    found = parse_frames_text(text)
+    return frames_of(Scene.from_value(files(found.path)), found.frames, found.options)
+
+
+@plugin.reader("Frame")
+def read_frame(text: str, files: Files) -> Frame:
+    """`shot.blend@12`: one frame of the file's scene."""
+    found = parse_frames_text(text)
+    if len(found.frames) != 1:
+        raise ConversionError(f"'{text}' names {len(found.frames)} frames, and a Frame is one")
+    return Frame(Scene.from_value(files(found.path)), found.frames[0], found.options)
+
+
+@plugin.activity("Render.Frames")
+def frames(scene: Scene, spec: str, options: RenderOptions | None = None) -> list[Frame]:
+    """The frames of a scene that a spec names (`1-10,15,20-30x2`), in its order."""
+    return frames_of(scene, parse_frame_spec(spec), options or RenderOptions())
