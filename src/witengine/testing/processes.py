@@ -46,6 +46,7 @@ class Farm:
     hub_args: tuple[str, ...] = ("--lease", "3", "--heartbeat", "0.5", "--grace", "1")
     hub: subprocess.Popen[bytes] | None = None
     nodes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    hub_env: dict[str, str] = field(default_factory=dict)  # e.g. plugins only the hub has
 
     @property
     def url(self) -> str:
@@ -57,7 +58,9 @@ class Farm:
 
     def start_hub(self) -> None:
         command = ["hub", "--port", str(self.port), "--data-dir", str(self.root / "hub")]
-        self.hub = self._spawn("hub", [*command, "--no-advertise", *self.hub_args])
+        self.hub = self._spawn(
+            "hub", [*command, "--no-advertise", *self.hub_args], {**self.env, **self.hub_env}
+        )
         wait_until(self._healthy, 60, "the hub to answer")
 
     def _healthy(self) -> bool:
@@ -66,18 +69,20 @@ class Farm:
         except httpx.HTTPError:
             return False
 
-    def start_node(self, name: str) -> None:
+    def start_node(self, name: str, *args: str) -> None:
         command = ["node", "--hub", self.url, "--name", name, "--cache-dir", str(self.root / name)]
-        self.nodes[name] = self._spawn(name, [*command, "--max-backoff", "1"])
+        self.nodes[name] = self._spawn(name, [*command, "--max-backoff", "1", *args])
 
-    def _spawn(self, log_name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, log_name: str, args: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         """Start `python -m witengine ARGS` in its own process group, logging to a file."""
         with (self.root / f"{log_name}.log").open("ab") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "witengine", *args],
                 stdout=log,
                 stderr=log,
-                env=self.env,
+                env=env or self.env,
                 start_new_session=True,
             )
 
