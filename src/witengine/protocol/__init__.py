@@ -81,6 +81,8 @@ class NodeHello(Model):
     capabilities: Capabilities
     plugins: list[PluginInfo] = []
     activities: list[str] = []
+    # Activities of its plugins this node cannot run, each with what it lacks, in words.
+    unmet: dict[str, list[str]] = {}
     # Tasks this node still holds from before a reconnect, by batch: the hub gives their leases
     # back instead of running them again elsewhere.
     holding: dict[str, list[ResultKey]] = {}
@@ -153,8 +155,23 @@ class Heartbeat(Model):
     batches: list[str] = []
 
 
+class BenchmarkReport(Model):
+    """A node's rate for one activity, from the activity's benchmark: `rate` units per second."""
+
+    kind: Literal["benchmark"] = "benchmark"
+    activity: str
+    plugin: str
+    plugin_version: str
+    unit: Annotated[str, Field(max_length=100)]
+    rate: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    elapsed: Annotated[float, Field(ge=0, allow_inf_nan=False)]  # seconds measured
+    iterations: Annotated[int, Field(ge=1)]
+
+
 HubMessage = Annotated[Welcome | Assign | CancelBatch | Ack, Field(discriminator="kind")]
-NodeMessage = Annotated[Results | BatchFinished | Heartbeat, Field(discriminator="kind")]
+NodeMessage = Annotated[
+    Results | BatchFinished | Heartbeat | BenchmarkReport, Field(discriminator="kind")
+]
 
 
 # --------------------------------------------------------------------- job API
@@ -194,6 +211,18 @@ class JobDetail(JobSummary):
     types: dict[str, str] = {}  # the declared type of each variable
 
 
+class NodeRate(Model):
+    """A node's benchmark rate for one activity, as the hub keeps it."""
+
+    activity: str
+    unit: str
+    rate: float  # units per second
+    elapsed: float
+    iterations: int
+    plugin_version: str
+    measured_at: float  # seconds since the epoch, when the hub received it
+
+
 class NodeSummary(Model):
     id: str
     name: str
@@ -204,6 +233,8 @@ class NodeSummary(Model):
     running: int = 0
     done: int = 0
     last_seen: float
+    rates: list[NodeRate] = []
+    unmet: dict[str, list[str]] = {}  # activities it cannot run, and why
 
 
 class CheckDiagnostic(Model):
