@@ -2,12 +2,19 @@
 
 A job names frames as `frames=shot.blend@1-48` (optionally followed by options such as
 `samples=16`); the .blend travels as a blob, and every Frame refers to it by its sha256.
+`Renderer.RenderFrame` renders one frame; given a batch, its batch form renders the frames of
+one scene in one Blender process and hands back each image as soon as it is written.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import Any
+
 from witengine import __version__
-from witengine.plugins.api import Files, Plugin
+from witengine.plugins.api import ActivityContext, Files, Plugin
+from witengine.plugins.render.blender import Outcome, render_frames
+from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.frames import parse_frame_spec
 from witengine.plugins.render.types import (
     Frame,
@@ -71,3 +78,21 @@ def read_frame(text: str, files: Files) -> Frame:
 def frames(scene: Scene, spec: str, options: RenderOptions | None = None) -> list[Frame]:
     """The frames of a scene that a spec names (`1-10,15,20-30x2`), in its order."""
     return frames_of(scene, parse_frame_spec(spec), options or RenderOptions())
+
+
+@plugin.activity("Renderer.RenderFrame")
+def render_frame(context: ActivityContext, frame: Frame) -> Image:
+    """The frame rendered by Blender on this machine, as an image file."""
+    for _, result in render_frames(context, [frame]):
+        if isinstance(result, RenderError):
+            raise result
+        return result
+    raise RenderError(RenderFailure.FAILED, f"{frame}: no image came back")
+
+
+@plugin.batch("Renderer.RenderFrame")
+def render_frame_batch(
+    context: ActivityContext, items: Sequence[Sequence[Any]]
+) -> Iterator[Outcome]:
+    """Every frame of the batch, those of one scene and options in one Blender process."""
+    return render_frames(context, [frame for (frame,) in items])
