@@ -1,0 +1,130 @@
+"""Makes the sample animated scene for the render examples, tests and benchmarks.
+
+Run it with Blender, which needs no display for this:
+
+    blender -b --factory-startup -noaudio --python-exit-code 1 \
+        -P scripts/make_sample_scene.py -- sample.blend [--frames 48] [--width 320 --height 180]
+        [--engine CYCLES|BLENDER_WORKBENCH|BLENDER_EEVEE] [--samples 16]
+        [--missing-texture PATH]
+
+The scene: a ground plane, a cube that turns and slides, a ball that bounces, a sun and a camera,
+animated over `--frames` frames at 24 frames per second. `--missing-texture` gives the cube an
+image texture that points at PATH, which should not exist (to test the missing-file error).
+The file is saved uncompressed, so its header tells which Blender version wrote it.
+"""
+
+import argparse
+import math
+import sys
+
+import bpy
+
+
+def arguments() -> argparse.Namespace:
+    argv = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+    parser = argparse.ArgumentParser(prog="make_sample_scene.py")
+    parser.add_argument("output")
+    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--height", type=int, default=180)
+    parser.add_argument("--engine", default="CYCLES")
+    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--missing-texture", default=None)
+    return parser.parse_args(argv)
+
+
+def material(name: str, color: tuple[float, float, float]) -> bpy.types.Material:
+    made = bpy.data.materials.new(name)
+    made.use_nodes = True
+    shader = made.node_tree.nodes["Principled BSDF"]
+    shader.inputs["Base Color"].default_value = (*color, 1.0)
+    shader.inputs["Roughness"].default_value = 0.4
+    made.diffuse_color = (*color, 1.0)  # what Workbench shows
+    return made
+
+
+def add_missing_texture(target: bpy.types.Material, path: str) -> None:
+    nodes = target.node_tree.nodes
+    texture = nodes.new("ShaderNodeTexImage")
+    image = bpy.data.images.new("missing", 4, 4)
+    image.source = "FILE"
+    image.filepath = path
+    texture.image = image
+    target.node_tree.links.new(
+        texture.outputs["Color"], nodes["Principled BSDF"].inputs["Base Color"]
+    )
+
+
+def build(options: argparse.Namespace) -> None:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 1, options.frames
+    scene.render.fps = 24
+    scene.render.resolution_x, scene.render.resolution_y = options.width, options.height
+    scene.render.resolution_percentage = 100
+    scene.render.engine = options.engine
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.image_settings.color_mode = "RGB"
+    if options.engine == "CYCLES":
+        scene.cycles.device = "CPU"
+        scene.cycles.samples = options.samples
+        scene.cycles.use_denoising = False
+        scene.cycles.use_adaptive_sampling = False
+        scene.cycles.max_bounces = 4
+    elif options.engine == "BLENDER_EEVEE":
+        scene.eevee.taa_render_samples = options.samples
+    else:
+        scene.display.shading.light = "STUDIO"
+        scene.display.shading.color_type = "MATERIAL"
+
+    world = bpy.data.worlds.new("sky")
+    world.use_nodes = True
+    world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.45, 0.6, 0.85, 1.0)
+    world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.6
+    scene.world = world
+
+    bpy.ops.mesh.primitive_plane_add(size=20)
+    bpy.context.object.data.materials.append(material("ground", (0.55, 0.55, 0.5)))
+
+    bpy.ops.mesh.primitive_cube_add(size=1.2, location=(-2.0, 0.0, 0.6))
+    cube = bpy.context.object
+    cube_material = material("cube", (0.9, 0.35, 0.1))
+    cube.data.materials.append(cube_material)
+    if options.missing_texture:
+        add_missing_texture(cube_material, options.missing_texture)
+    last = options.frames
+    cube.keyframe_insert("location", frame=1)
+    cube.keyframe_insert("rotation_euler", frame=1)
+    cube.location.x = 2.0
+    cube.rotation_euler.z = math.pi
+    cube.keyframe_insert("location", frame=last)
+    cube.keyframe_insert("rotation_euler", frame=last)
+
+    bpy.ops.mesh.primitive_uv_sphere_add(radius=0.5, location=(0.0, -1.5, 0.5))
+    ball = bpy.context.object
+    ball.data.materials.append(material("ball", (0.15, 0.45, 0.9)))
+    bpy.ops.object.shade_smooth()
+    bounces = 3
+    for step in range(bounces * 2 + 1):
+        frame = 1 + round(step * (last - 1) / (bounces * 2))
+        ball.location.z = 0.5 if step % 2 == 0 else 2.0
+        ball.keyframe_insert("location", index=2, frame=frame)
+
+    bpy.ops.object.light_add(type="SUN", rotation=(math.radians(40), 0.0, math.radians(30)))
+    bpy.context.object.data.energy = 3.0
+
+    bpy.ops.object.camera_add(location=(0.0, -8.0, 3.5), rotation=(math.radians(72), 0.0, 0.0))
+    scene.camera = bpy.context.object
+
+
+def main() -> None:
+    options = arguments()
+    build(options)
+    bpy.ops.wm.save_as_mainfile(filepath=options.output, compress=False)
+    print(
+        f"sample scene: {options.output} ({options.frames} frames, "
+        f"{options.width}x{options.height}, {options.engine})"
+    )
+
+
+main()

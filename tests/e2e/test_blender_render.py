@@ -1,0 +1,270 @@
+"""Rendering with real Blender and composing with real FFmpeg, on a tiny scene made by
+scripts/make_sample_scene.py: frames with the pixels plain Blender gives, a batch in one Blender
+process, a missing texture named, a GPU the machine lacks refused, a video with every frame in
+order, and the published example run unchanged on an embedded farm.
+
+Run just these with `pytest -m blender`; without Blender or FFmpeg they are skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from witengine.node.probe import nvidia_gpus
+from witengine.plugins.registry import build_library
+from witengine.plugins.render import plugin as render_plugin
+from witengine.plugins.render import render_frame
+from witengine.plugins.render.errors import RenderError, RenderFailure
+from witengine.plugins.render.types import Frame, Image, RenderOptions, Scene
+from witengine.plugins.video import compose
+from witengine.plugins.video import plugin as video_plugin
+from witengine.runtime.blobs import LocalBlobStore
+from witengine.runtime.invoke import ActivityContext, invoke_batch_json
+
+REPO = Path(__file__).resolve().parents[2]
+MISSING = [tool for tool in ("blender", "ffmpeg", "ffprobe") if shutil.which(tool) is None]
+pytestmark = [
+    pytest.mark.blender,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(
+        bool(MISSING),
+        reason=f"{' and '.join(MISSING)} not installed (scripts/bootstrap.sh blender ffmpeg)",
+    ),
+]
+WIDTH, HEIGHT = 64, 36
+
+
+def make_scene(path: Path, *extra: str) -> Path:
+    subprocess.run(
+        [
+            "blender",
+            "-b",
+            "--factory-startup",
+            "-noaudio",
+            "--python-exit-code",
+            "1",
+            "-P",
+            str(REPO / "scripts" / "make_sample_scene.py"),
+            "--",
+            str(path),
+            "--frames",
+            "6",
+            "--width",
+            str(WIDTH),
+            "--height",
+            str(HEIGHT),
+            "--samples",
+            "4",
+            *extra,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return path
+
+
+def pixels(path: Path) -> list[bytes]:
+    """Every frame of an image or video, decoded by FFmpeg to RGB bytes."""
+    done = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    size = WIDTH * HEIGHT * 3
+    return [done.stdout[i : i + size] for i in range(0, len(done.stdout), size)]
+
+
+def probe(video: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+            "-of",
+            "json",
+            str(video),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    stream: dict[str, Any] = json.loads(done.stdout)["streams"][0]
+    return stream
+
+
+@dataclass
+class Setup:
+    folder: Path
+    scene_file: Path
+    scene: Scene
+    context: ActivityContext
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
+    folder = tmp_path_factory.mktemp("blender")
+    scene_file = make_scene(folder / "tiny.blend")
+    store = LocalBlobStore(folder / "blobs")
+    (folder / "work").mkdir()
+    context = ActivityContext(store, folder / "work", threads=1)
+    return Setup(folder, scene_file, Scene.from_value(store.put_file(scene_file)), context)
+
+
+@dataclass
+class Batch:
+    outcomes: list[tuple[int, bool, Any]]
+    launches: list[list[str]]
+    images: list[Image]
+
+
+@pytest.fixture(scope="module")
+def batch(setup: Setup) -> Batch:
+    """Frames 1-6 as one batch through the SDK's batch path, as a node runs it; every process
+    Blender was started as is noted."""
+    library = build_library([render_plugin, video_plugin])
+    items = [[Frame(setup.scene, number).to_json()] for number in range(1, 7)]
+    launches: list[list[str]] = []
+    real = subprocess.Popen
+
+    def noting(args: list[str], *more: Any, **options: Any) -> Any:
+        launches.append(list(args))
+        return real(args, *more, **options)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess, "Popen", noting)
+        outcomes = list(invoke_batch_json(library, "Renderer.RenderFrame", items, setup.context))
+    images = [Image.from_json(value) for _, ok, value in sorted(outcomes) if ok]
+    return Batch(outcomes, launches, images)
+
+
+def test_a_frame_rendered_through_the_plugin_has_the_pixels_of_plain_blender(
+    setup: Setup,
+) -> None:
+    image = render_frame(setup.context, Frame(setup.scene, 3))
+    plain = setup.folder / "plain"
+    subprocess.run(
+        [
+            "blender",
+            "-b",
+            str(setup.scene_file),
+            "-o",
+            str(plain / "plain_#####"),
+            "-F",
+            "PNG",
+            "-f",
+            "3",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+    assert (image.frame, image.width, image.height, image.fps) == (3, WIDTH, HEIGHT, 24.0)
+    assert pixels(setup.context.file(image)) == pixels(plain / "plain_00003.png")
+
+
+def test_a_batch_of_frames_renders_in_one_blender_process_each_image_as_it_is_written(
+    batch: Batch,
+) -> None:
+    assert [(position, ok) for position, ok, _ in batch.outcomes] == [(i, True) for i in range(6)]
+    assert [image.frame for image in batch.images] == [1, 2, 3, 4, 5, 6]
+    assert {(image.width, image.height) for image in batch.images} == {(WIDTH, HEIGHT)}
+    assert len(batch.launches) == 1
+    command = batch.launches[0]
+    assert command[command.index("-f") + 1] == "1..6"
+    assert command[command.index("-t") + 1] == "1"  # the node's thread count
+
+
+def test_the_video_has_every_frame_in_order_at_the_images_size(setup: Setup, batch: Batch) -> None:
+    video = compose(setup.context, batch.images)
+    lossless = compose(setup.context, batch.images, 24.0, "ffv1")
+
+    assert (video.frames, video.width, video.height, video.codec) == (6, WIDTH, HEIGHT, "h264")
+    assert video.name == "video.mp4"
+    stream = probe(setup.context.file(video))
+    assert (stream["codec_name"], stream["width"], stream["height"]) == ("h264", WIDTH, HEIGHT)
+    assert int(stream["nb_read_frames"]) == 6
+    rendered = [pixels(setup.context.file(image))[0] for image in batch.images]
+    assert pixels(setup.context.file(lossless)) == rendered
+
+
+def test_a_scene_with_a_missing_texture_fails_naming_the_file(setup: Setup) -> None:
+    scene_file = make_scene(
+        setup.folder / "missing.blend",
+        "--missing-texture",
+        str(setup.folder / "textures" / "brick.png"),
+    )
+    scene = Scene.from_value(setup.context.blobs.put_file(scene_file))
+
+    with pytest.raises(RenderError) as caught:
+        render_frame(setup.context, Frame(scene, 1))
+
+    assert caught.value.failure is RenderFailure.MISSING_FILES
+    assert caught.value.message == (
+        "the scene uses files that are missing: //textures/brick.png (image 'missing')"
+    )
+
+
+@pytest.mark.skipif(bool(nvidia_gpus()), reason="this machine has a GPU, so none is missing")
+def test_without_a_gpu_a_frame_that_needs_one_is_refused_and_auto_renders_on_the_cpu(
+    setup: Setup,
+) -> None:
+    needs_cuda = Frame(setup.scene, 1, RenderOptions(device="CUDA"))
+    any_device = Frame(setup.scene, 1, RenderOptions(device="AUTO", percent=50))
+
+    with pytest.raises(RenderError) as caught:
+        render_frame(setup.context, needs_cuda)
+    image = render_frame(setup.context, any_device)
+
+    assert caught.value.failure is RenderFailure.NO_DEVICE
+    assert caught.value.message == (
+        "the job asks for device=CUDA, and this node has no CUDA device that Cycles can use"
+    )
+    assert (image.width, image.height) == (WIDTH // 2, HEIGHT // 2)
+
+
+@pytest.mark.slow
+def test_the_published_example_renders_a_video_on_an_embedded_farm(setup: Setup) -> None:
+    out = setup.folder / "example-out"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "witengine",
+            "run",
+            str(REPO / "examples" / "render_animation.wit"),
+            f"frames={setup.scene_file}@1-6",
+            "--nodes",
+            "2",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+
+    result = json.loads(done.stdout)
+    assert result["status"] == "completed", result["error"] or done.stderr
+    assert len(result["variables"]["images"]) == 6
+    video = Path(result["variables"]["result"]["path"])
+    assert video == out / "video.mp4"
+    stream = probe(video)
+    assert (stream["width"], stream["height"], int(stream["nb_read_frames"])) == (WIDTH, HEIGHT, 6)
+    assert sorted(p.name for p in (out / "images").iterdir()) == [
+        f"frame_{n:05d}.png" for n in range(1, 7)
+    ]
