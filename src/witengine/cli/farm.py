@@ -126,6 +126,24 @@ def node(
             show_default=False,
         ),
     ] = None,
+    speed: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            help="Synthetic speed for tests and benchmarks: Compute.Work (only) runs this many "
+            "times as fast, its benchmark too.",
+        ),
+    ] = 1.0,
+    bench: Annotated[
+        bool,
+        typer.Option(
+            "--bench/--no-bench",
+            help="Measure the rates of this node's activities in idle time (at low priority).",
+        ),
+    ] = True,
+    bench_seconds: Annotated[
+        float, typer.Option(min=0.0, help="The least time one benchmark measures for.")
+    ] = 1.5,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run a node: it connects out to a hub and does the work it is given."""
@@ -157,6 +175,9 @@ def node(
         max_backoff=max_backoff,
         threads=threads or max(1, usable_cores() // max(1, slots)),
         trust_keys=tuple(path.expanduser() for path in trust_key or ()),
+        speed=speed,
+        benchmarks=bench,
+        bench_seconds=bench_seconds,
     )
     try:
         agent = Agent(

@@ -26,11 +26,13 @@ from witengine.errors import WitError
 from witengine.node.cache import BlobCache
 from witengine.node.hub_client import HubFiles
 from witengine.node.plugins import PluginInstaller
+from witengine.node.rates import IdleBenchmarks, offered_activities
 from witengine.node.runner import Runner, RunnerDied
 from witengine.protocol import (
     Ack,
     Assign,
     BatchFinished,
+    BenchmarkReport,
     CancelBatch,
     Capabilities,
     Heartbeat,
@@ -61,6 +63,10 @@ class NodeSettings:
     max_backoff: float = 10.0
     threads: int | None = None  # cores one batch may keep busy (Blender's -t); None: all
     trust_keys: tuple[Path, ...] = ()  # publisher key files, trusted besides the hub's own
+    speed: float = 1.0  # synthetic speed, honoured by Compute.Work only (tests, benchmarks)
+    benchmarks: bool = True  # measure activities' rates in idle time
+    bench_seconds: float = 1.5  # the least time one benchmark measures for
+    bench_idle_seconds: float = 2.0  # idle time before benchmarks start
 
 
 @dataclass
@@ -75,6 +81,7 @@ class _Batch:
 class _Outgoing:
     results: list[tuple[str, TaskResult]] = field(default_factory=list)
     finished: list[BatchFinished] = field(default_factory=list)
+    reports: list[BenchmarkReport] = field(default_factory=list)
 
 
 class Agent:
@@ -99,6 +106,9 @@ class Agent:
             settings.hub_url, settings.cache_dir, self.files.client, settings.trust_keys
         )
         self.runners: list[Runner] = []
+        self.benchmarks = IdleBenchmarks.for_node(
+            settings, lambda: self.library, self._plugin_sources, capabilities, self._report_rate
+        )
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.batches: dict[str, _Batch] = {}
         self.outbox: dict[Key, tuple[str, TaskResult]] = {}
@@ -116,7 +126,12 @@ class Agent:
 
     async def _run(self) -> None:
         runners = self.runners = [
-            Runner(self.settings.plugin_refs, self.cache.root, self.settings.threads)
+            Runner(
+                self.settings.plugin_refs,
+                self.cache.root,
+                self.settings.threads,
+                self.settings.speed,
+            )
             for _ in range(self.settings.slots)
         ]
         try:
@@ -124,6 +139,7 @@ class Agent:
                 for runner in runners:
                     group.create_task(self._slot(runner))
                 group.create_task(self._connect_forever())
+                group.create_task(self.benchmarks.run())
         finally:
             for runner in runners:
                 await runner.kill()
@@ -158,17 +174,28 @@ class Agent:
         for runner in self.runners:
             runner.add_plugins([p.plugin.ref for p in installed], [p.folder for p in installed])
 
+    def _plugin_sources(self) -> tuple[list[str], list[Path]]:
+        """The plugins' refs and the folders they import from, as the runners load them."""
+        if not self.runners:
+            return list(self.settings.plugin_refs), []
+        return self.runners[0].plugin_refs, self.runners[0].plugin_paths
+
+    def _report_rate(self, report: BenchmarkReport) -> None:
+        self.outgoing.reports.append(report)
+        self.has_outgoing.set()
+
     async def _session(self, socket: websockets.ClientConnection) -> None:
         await self._install_plugins()
+        self.benchmarks.kick()  # plugins that just arrived have rates to measure
+        activities, unmet = offered_activities(self.library, self.capabilities)
         hello = NodeHello(
             node_id=self.node_id,
             name=self.settings.name,
             slots=self.settings.slots,
             capabilities=self.capabilities,
             plugins=self.plugins,
-            activities=sorted(
-                a.name for a in self.library.activities.values() if a.plugin != "builtin"
-            ),
+            activities=activities,
+            unmet=unmet,
             holding=self._holding(),
         )
         await socket.send(hello.model_dump_json())
@@ -181,6 +208,7 @@ class Agent:
         log.info("connected to %s as %s", self.settings.hub_url, self.node_id)
         self.connected.set()
         self.outgoing.results = list(self.outbox.values())  # everything unacknowledged, again
+        self.outgoing.reports = self.benchmarks.reports()  # every known rate, for a new hub too
         self.has_outgoing.set()
         helpers = [
             asyncio.create_task(self._send(socket)),
@@ -218,6 +246,7 @@ class Agent:
             remaining = {(t.map_id, t.index) for t in message.tasks}
             self.batches[message.batch_id] = _Batch(message, remaining)
             self.queue.put_nowait(message.batch_id)
+            self.benchmarks.busy()  # work first: a running benchmark is killed
         elif isinstance(message, CancelBatch):
             batch = self.batches.get(message.batch_id)
             if batch is not None and not batch.cancelled:
@@ -245,6 +274,9 @@ class Agent:
                     await socket.send(message.model_dump_json())
             for done in finished:
                 await socket.send(done.model_dump_json())
+            reports, self.outgoing.reports = self.outgoing.reports, []
+            for report in reports:
+                await socket.send(report.model_dump_json())
 
     async def _heartbeat(self, socket: websockets.ClientConnection) -> None:
         while True:
@@ -260,9 +292,13 @@ class Agent:
             batch = self.batches.get(batch_id)
             if batch is None or batch.cancelled:
                 self.batches.pop(batch_id, None)
+                if not self.batches:
+                    self.benchmarks.idle()
                 continue
             error = await self._run_batch(batch, runner)
             self.batches.pop(batch_id, None)
+            if not self.batches:
+                self.benchmarks.idle()
             if not batch.cancelled:
                 self.outgoing.finished.append(BatchFinished(batch_id=batch_id, error=error))
                 self.has_outgoing.set()

@@ -33,9 +33,14 @@ class RunnerDied:
 
 class Runner:
     def __init__(
-        self, plugin_refs: Sequence[str], blob_root: Path, threads: int | None = None
+        self,
+        plugin_refs: Sequence[str],
+        blob_root: Path,
+        threads: int | None = None,
+        speed: float = 1.0,
     ) -> None:
         self.plugin_refs = list(plugin_refs)
+        self.speed = speed  # the node's synthetic speed (Compute.Work only)
         self.plugin_paths: list[Path] = []  # folders of plugins installed from the hub
         self.blob_root = blob_root
         self.threads = threads  # cores one item may keep busy; None: as many as it likes
@@ -63,6 +68,7 @@ class Runner:
                 "--blobs",
                 str(self.blob_root),
                 *(["--threads", str(self.threads)] if self.threads else []),
+                *(["--speed", repr(self.speed)] if self.speed != 1.0 else []),
                 *paths,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,

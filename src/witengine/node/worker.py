@@ -40,11 +40,15 @@ def _write(data: dict[str, Any]) -> None:
     _Channel.out.flush()
 
 
-def serve(plugin_refs: list[str], blob_root: Path, threads: int | None = None) -> None:
+def serve(
+    plugin_refs: list[str], blob_root: Path, threads: int | None = None, speed: float = 1.0
+) -> None:
     library = library_from_refs(plugin_refs)
     clock = SystemClock()
     with tempfile.TemporaryDirectory(prefix="wit-node-work-") as scratch:
-        context = ActivityContext(LocalBlobStore(blob_root), Path(scratch), threads=threads)
+        context = ActivityContext(
+            LocalBlobStore(blob_root), Path(scratch), speed=speed, threads=threads
+        )
         for line in sys.stdin:
             batch = json.loads(line)
             tasks = batch["tasks"]
@@ -72,6 +76,7 @@ def main() -> None:
     parser.add_argument("--plugins", default="", help="comma-separated module:attribute refs")
     parser.add_argument("--blobs", required=True, type=Path)
     parser.add_argument("--threads", type=int, default=None, help="cores one item may use")
+    parser.add_argument("--speed", type=float, default=1.0, help="synthetic speed (Compute.Work)")
     parser.add_argument(
         "--path", action="append", default=[], help="a folder to import plugins from (repeatable)"
     )
@@ -79,7 +84,7 @@ def main() -> None:
     sys.path.extend(options.path)  # after the node's own packages: a bundle never shadows them
     refs = [r for r in options.plugins.split(",") if r]
     _Channel.claim()
-    serve(refs, options.blobs, options.threads)
+    serve(refs, options.blobs, options.threads, options.speed)
 
 
 if __name__ == "__main__":
