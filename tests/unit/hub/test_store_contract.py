@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from witengine.hub.store.base import Commit, JobRecord, NodeRecord, Store
+from witengine.hub.store.base import Commit, JobRecord, NodeRecord, RateRecord, Store
 from witengine.hub.store.memory import MemoryStore
 from witengine.hub.store.sqlite import SqliteStore
 
@@ -243,6 +243,48 @@ def test_a_node_keeps_its_first_sighting_and_updates_the_rest(store: Store) -> N
     assert [n.id for n in store.list_nodes()] == ["node_a", "node_b"]
 
 
+# ------------------------------------------------------------------ benchmark rates
+
+
+def rate(node_id: str, activity: str, value: float, unit: str = "compute-units@1") -> RateRecord:
+    return RateRecord(node_id, activity, unit, value, 1.5, 12, "compute", "1.0", 1000.0 + value)
+
+
+def test_rates_are_kept_per_node_activity_and_unit_and_listed_in_that_order(store: Store) -> None:
+    assert store.list_rates() == []
+    store.put_rate(rate("node_b", "Compute.Work", 10.0))
+    store.put_rate(rate("node_a", "Compute.Work", 20.0))
+    store.put_rate(rate("node_a", "Compute.Hash", 5e6, unit="bytes@1"))
+    store.put_rate(rate("node_a", "Compute.Work", 30.0, unit="compute-units@2"))
+    assert store.list_rates() == [
+        rate("node_a", "Compute.Hash", 5e6, unit="bytes@1"),
+        rate("node_a", "Compute.Work", 20.0),
+        rate("node_a", "Compute.Work", 30.0, unit="compute-units@2"),
+        rate("node_b", "Compute.Work", 10.0),
+    ]
+
+
+def test_a_new_rate_replaces_the_one_for_the_same_node_activity_and_unit(store: Store) -> None:
+    store.put_rate(rate("node_a", "Compute.Work", 20.0))
+    newer = RateRecord(
+        "node_a", "Compute.Work", "compute-units@1", 25.0, 2.0, 40, "compute", "1.1", 2e3
+    )
+    store.put_rate(newer)
+    assert store.list_rates() == [newer]
+
+
+def test_deleting_rates_forgets_only_the_given_pairs_of_that_node(store: Store) -> None:
+    store.put_rate(rate("node_a", "Compute.Work", 20.0))
+    store.put_rate(rate("node_a", "Compute.Hash", 5e6, unit="bytes@1"))
+    store.put_rate(rate("node_b", "Compute.Work", 10.0))
+    store.delete_rates("node_a", [("Compute.Work", "compute-units@1"), ("Compute.Nope", "x@1")])
+    store.delete_rates("node_c", [("Compute.Hash", "bytes@1")])
+    assert store.list_rates() == [
+        rate("node_a", "Compute.Hash", 5e6, unit="bytes@1"),
+        rate("node_b", "Compute.Work", 10.0),
+    ]
+
+
 # ------------------------------------------------------------------ SQLite only
 
 
@@ -254,6 +296,7 @@ def fill(store: Store) -> str:
     store.set_attempts(map_id, [(0, 1), (1, 2), (2, 1)])
     store.commit(map_id, [Commit(0, 1, "zero"), Commit(2, 1, error="boom")])
     store.upsert_node(node("node_a", 5.0))
+    store.put_rate(rate("node_a", "Compute.Work", 20.0))
     return map_id
 
 
@@ -277,6 +320,7 @@ def check_filled(store: Store, map_id: str) -> None:
     assert store.commit(map_id, [Commit(1, 1, "fenced after the restart too")]) == []
     assert store.commit(map_id, [Commit(1, 2, "one")]) == [1]
     assert store.get_node("node_a") == node("node_a", 5.0)
+    assert store.list_rates() == [rate("node_a", "Compute.Work", 20.0)]
 
 
 def test_sqlite_state_survives_closing_and_reopening_the_file(tmp_path: Path) -> None:
@@ -334,5 +378,21 @@ def test_sqlite_synchronous_level_follows_the_durable_flag(
     try:
         read: Callable[[str], list[object]] = store._read  # the store's own connection
         assert read("PRAGMA synchronous")[0][0] == level  # 1: NORMAL, 2: FULL
+    finally:
+        store.close()
+
+
+def test_a_hub_database_from_before_rates_gains_the_rates_table(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    SqliteStore(path).close()
+    with sqlite3.connect(path) as raw:  # as the first release left it: schema 1, no rates
+        raw.execute("DROP TABLE rates")
+        raw.execute("UPDATE schema_version SET version = 1")
+    raw.close()
+    store = SqliteStore(path)
+    try:
+        store.put_rate(rate("node_a", "Compute.Work", 20.0))
+        assert store.list_rates() == [rate("node_a", "Compute.Work", 20.0)]
+        assert store._read("SELECT version FROM schema_version") == [(2,)]
     finally:
         store.close()

@@ -1,4 +1,4 @@
-"""The `Store` interface: jobs, maps and their tasks, results, events and nodes.
+"""The `Store` interface: jobs, maps and their tasks, results, events, nodes and their rates.
 
 One contract, two implementations (`MemoryStore`, `SqliteStore`) that pass the same test suite.
 The store never reads a clock: times are passed in. Every write is durable when the call returns,
@@ -83,6 +83,21 @@ class NodeRecord:
     last_seen: float
 
 
+@dataclass(frozen=True)
+class RateRecord:
+    """A node's benchmark rate for one activity, in the activity's unit per second."""
+
+    node_id: str
+    activity: str
+    unit: str
+    rate: float
+    elapsed: float  # seconds the benchmark measured
+    iterations: int
+    plugin: str
+    plugin_version: str
+    measured_at: float  # seconds since the epoch, when the hub received it
+
+
 class Store(Protocol):
     """Durable hub state. Implementations: MemoryStore (tests), SqliteStore (default)."""
 
@@ -164,5 +179,18 @@ class Store(Protocol):
     def get_node(self, node_id: str) -> NodeRecord | None: ...
 
     def list_nodes(self) -> list[NodeRecord]: ...
+
+    # benchmark rates
+    def put_rate(self, rate: RateRecord) -> None:
+        """Keep a rate, replacing the one for the same (node, activity, unit)."""
+        ...
+
+    def list_rates(self) -> list[RateRecord]:
+        """Every rate, ordered by node, activity and unit."""
+        ...
+
+    def delete_rates(self, node_id: str, keys: Sequence[tuple[str, str]]) -> None:
+        """Forget a node's rates for these (activity, unit) pairs; unknown pairs are ignored."""
+        ...
 
     def close(self) -> None: ...

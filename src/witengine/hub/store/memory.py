@@ -13,6 +13,7 @@ from witengine.hub.store.base import (
     MapRecord,
     MapState,
     NodeRecord,
+    RateRecord,
     TaskState,
 )
 
@@ -42,6 +43,7 @@ class MemoryStore:
         self.maps: dict[str, _Map] = {}
         self.map_by_seq: dict[tuple[str, int], str] = {}
         self.nodes: dict[str, NodeRecord] = {}
+        self.rates: dict[tuple[str, str, str], RateRecord] = {}  # (node, activity, unit)
 
     # jobs
     def add_job(self, job: JobRecord) -> None:
@@ -167,6 +169,17 @@ class MemoryStore:
 
     def list_nodes(self) -> list[NodeRecord]:
         return sorted(self.nodes.values(), key=lambda n: n.first_seen)
+
+    # benchmark rates
+    def put_rate(self, rate: RateRecord) -> None:
+        self.rates[(rate.node_id, rate.activity, rate.unit)] = rate
+
+    def list_rates(self) -> list[RateRecord]:
+        return [self.rates[key] for key in sorted(self.rates)]
+
+    def delete_rates(self, node_id: str, keys: Sequence[tuple[str, str]]) -> None:
+        for activity, unit in keys:
+            self.rates.pop((node_id, activity, unit), None)
 
     def close(self) -> None:
         pass

@@ -24,6 +24,7 @@ from witengine.hub.store.base import (
     MapRecord,
     MapState,
     NodeRecord,
+    RateRecord,
     TaskState,
 )
 
@@ -56,7 +57,19 @@ CREATE TABLE IF NOT EXISTS nodes (
 );
 """
 # Later versions append (version, statements) here; each runs once, in order.
-_MIGRATIONS: list[tuple[int, str]] = []
+_MIGRATIONS: list[tuple[int, str]] = [
+    (
+        2,
+        """
+        CREATE TABLE IF NOT EXISTS rates (
+            node_id TEXT NOT NULL, activity TEXT NOT NULL, unit TEXT NOT NULL,
+            rate REAL NOT NULL, elapsed REAL NOT NULL, iterations INTEGER NOT NULL,
+            plugin TEXT NOT NULL, plugin_version TEXT NOT NULL, measured_at REAL NOT NULL,
+            PRIMARY KEY (node_id, activity, unit)
+        ) WITHOUT ROWID
+        """,
+    ),
+]
 
 
 def _dumps(value: Json) -> str:
@@ -334,6 +347,35 @@ class SqliteStore:
 
     def list_nodes(self) -> list[NodeRecord]:
         return [self._node(r) for r in self._read("SELECT * FROM nodes ORDER BY first_seen")]
+
+    # benchmark rates
+    def put_rate(self, rate: RateRecord) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO rates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    rate.node_id,
+                    rate.activity,
+                    rate.unit,
+                    rate.rate,
+                    rate.elapsed,
+                    rate.iterations,
+                    rate.plugin,
+                    rate.plugin_version,
+                    rate.measured_at,
+                ),
+            )
+
+    def list_rates(self) -> list[RateRecord]:
+        rows = self._read("SELECT * FROM rates ORDER BY node_id, activity, unit")
+        return [RateRecord(*row) for row in rows]
+
+    def delete_rates(self, node_id: str, keys: Sequence[tuple[str, str]]) -> None:
+        with self._write() as db:
+            db.executemany(
+                "DELETE FROM rates WHERE node_id = ? AND activity = ? AND unit = ?",
+                [(node_id, activity, unit) for activity, unit in keys],
+            )
 
     def close(self) -> None:
         with self.lock:
