@@ -34,6 +34,7 @@ from typing import Any
 
 from witengine.clock import Clock
 from witengine.errors import NoCompatibleNode
+from witengine.hub.rates import RateBook
 from witengine.hub.store.base import Commit, Store
 from witengine.protocol import (
     Ack,
@@ -141,6 +142,9 @@ class Dispatcher:
         # job -> node name -> [items committed, seconds they took]: who did how much
         self.work: dict[str, dict[str, list[float]]] = {}
         self.leases: dict[str, _Lease] = {}
+        # Benchmark rates for the scheduler: rates.rates_for(activity) -> {node_id: units/s},
+        # rates.subscribe(listener) for each new one. Kept by the node routes.
+        self.rates = RateBook(store)
         self._wake = asyncio.Event()
         self._ids = itertools.count(1)
 

@@ -11,12 +11,14 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import TypeAdapter, ValidationError
 
 from witengine.hub.dispatcher import Dispatcher
-from witengine.hub.store.base import NodeRecord, Store
+from witengine.hub.store.base import NodeRecord, RateRecord, Store
 from witengine.protocol import (
     PROTOCOL_VERSION,
+    BenchmarkReport,
     HubMessage,
     NodeHello,
     NodeMessage,
+    NodeRate,
     NodeSummary,
     Welcome,
 )
@@ -54,6 +56,8 @@ def node_router(dispatcher: Dispatcher, store: Store, wall: WallClock) -> APIRou
                     running=running,
                     done=live.done if live else 0,
                     last_seen=record.last_seen,
+                    rates=[_rate(r) for r in dispatcher.rates.of_node(record.id)],
+                    unmet=hello.unmet,
                 )
             )
         return summaries
@@ -75,6 +79,7 @@ def node_router(dispatcher: Dispatcher, store: Store, wall: WallClock) -> APIRou
             return
         outgoing: asyncio.Queue[HubMessage] = asyncio.Queue()
         node_id = dispatcher.connect(hello, outgoing.put_nowait)
+        dispatcher.rates.node_joined(node_id, hello)
         now = wall()
         previous = store.get_node(node_id)
         info = hello.model_copy(update={"node_id": node_id, "holding": {}}).model_dump()
@@ -104,6 +109,8 @@ def node_router(dispatcher: Dispatcher, store: Store, wall: WallClock) -> APIRou
                 except ValidationError as error:
                     log.warning("node %s sent an invalid message: %s", hello.name, error)
                     continue
+                if isinstance(message, BenchmarkReport):
+                    dispatcher.rates.record(node_id, message, wall())
                 dispatcher.handle(node_id, message)
         except WebSocketDisconnect:
             pass
@@ -118,3 +125,15 @@ def node_router(dispatcher: Dispatcher, store: Store, wall: WallClock) -> APIRou
             log.info("node %s (%s) disconnected", hello.name, node_id)
 
     return router
+
+
+def _rate(record: RateRecord) -> NodeRate:
+    return NodeRate(
+        activity=record.activity,
+        unit=record.unit,
+        rate=record.rate,
+        elapsed=record.elapsed,
+        iterations=record.iterations,
+        plugin_version=record.plugin_version,
+        measured_at=record.measured_at,
+    )
