@@ -5,6 +5,11 @@ activity's benchmark routine once to warm up, then again and again until a minim
 passed, and prints one line of JSON: the work done per second in the activity's unit. The parent
 (`run_benchmark`) kills the child's whole process group the moment it is cancelled, so work that
 reaches a node never waits for a benchmark to end.
+
+The rate leaves out the time the child was ready to run but waited for a CPU (Linux reports it
+in /proc/self/schedstat): at low priority on a machine its owner is using, that wait says how
+busy the machine was, not how fast it is, and batches run at normal priority. Time spent
+sleeping, reading files or waiting for a program or GPU still counts.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ class BenchmarkFailed(WitError):
 
 @dataclass(frozen=True)
 class Measurement:
-    """One benchmark run: `rate` is `work` / `elapsed`, in `unit` per second."""
+    """One benchmark run: `rate` is `work` / (`elapsed` - `waited`), in `unit` per second."""
 
     activity: str
     unit: str
@@ -45,6 +50,16 @@ class Measurement:
     elapsed: float  # seconds measured (the warm-up left out)
     iterations: int  # runs of the routine measured
     work: float  # work the measured runs did, in `unit`
+    waited: float = 0.0  # of `elapsed`, seconds the process waited for a CPU (other load)
+
+
+def cpu_wait_seconds() -> float:
+    """Seconds this process has been ready to run but waiting for a CPU; 0 where unknown."""
+    try:
+        with Path("/proc/self/schedstat").open(encoding="ascii") as stats:
+            return int(stats.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _checked(activity: str, work: Any) -> float:
@@ -64,19 +79,24 @@ def measure(
     *,
     min_seconds: float,
     now: Callable[[], float],
+    waited: Callable[[], float] = lambda: 0.0,
 ) -> Measurement:
-    """Run the routine once to warm up, then until `min_seconds` have passed (at least once)."""
+    """Run the routine once to warm up, then until `min_seconds` have passed (at least once).
+
+    `waited` gives the seconds so far that the process waited for a CPU; they are left out of
+    the rate (see the module's docstring)."""
     _checked(activity, routine())
     work, iterations = 0.0, 0
-    started = now()
+    started, waited_before = now(), waited()
     while True:
         work += _checked(activity, routine())
         iterations += 1
         elapsed = now() - started
         if elapsed >= min_seconds:
             break
-    elapsed = max(elapsed, 1e-9)  # a clock too coarse to see one run
-    return Measurement(activity, unit, work / elapsed, elapsed, iterations, work)
+    stolen = min(max(waited() - waited_before, 0.0), elapsed)
+    running = max(elapsed - stolen, 1e-9)  # 1e-9: a clock too coarse to see one run
+    return Measurement(activity, unit, work / running, elapsed, iterations, work, stolen)
 
 
 # ------------------------------------------------------------------ child
@@ -107,6 +127,7 @@ def _measure_in_child(
             lambda: benchmark(context),
             min_seconds=min_seconds,
             now=SystemClock().now,
+            waited=cpu_wait_seconds,
         )
 
 

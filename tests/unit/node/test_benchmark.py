@@ -10,7 +10,13 @@ from collections.abc import Callable
 import psutil
 import pytest
 
-from witengine.node.benchmark import BenchmarkFailed, Measurement, measure, run_benchmark
+from witengine.node.benchmark import (
+    BenchmarkFailed,
+    Measurement,
+    cpu_wait_seconds,
+    measure,
+    run_benchmark,
+)
 
 COMPUTE = "witengine.plugins.compute:plugin"
 FAULTY = "witengine.testing.benchmarks:faulty"
@@ -43,6 +49,25 @@ def test_measure_warms_up_once_then_repeats_until_the_minimum_duration() -> None
     assert found == Measurement("A.B", "things@1", 20.0 / 1.2, 1.2, 4, 20.0)
 
 
+def test_measure_leaves_out_the_time_spent_waiting_for_a_cpu() -> None:
+    clock = Ticking(step=0.5)
+    waits = iter([10.0, 10.5])  # before and after: 0.5 s of the 1.0 s measured were other load
+    found = measure(
+        "A.B",
+        "things@1",
+        clock.routine(),
+        min_seconds=1.0,
+        now=clock.now,
+        waited=lambda: next(waits),
+    )
+    assert (found.elapsed, found.waited, found.work) == (1.0, 0.5, 10.0)
+    assert found.rate == 10.0 / 0.5
+
+
+def test_cpu_wait_of_this_process_is_read_where_the_system_tells_it() -> None:
+    assert cpu_wait_seconds() >= 0.0
+
+
 def test_measure_runs_at_least_once_after_the_warm_up() -> None:
     clock = Ticking(step=5.0)
     found = measure("A.B", "things@1", clock.routine(2.0), min_seconds=0.0, now=clock.now)
@@ -72,7 +97,7 @@ async def test_compute_work_is_measured_in_a_child_process_in_compute_units() ->
     assert (found.activity, found.unit) == ("Compute.Work", "compute-units@1")
     assert found.iterations >= 1 and found.elapsed >= 0.05
     assert found.work == 2.0 * found.iterations
-    assert found.rate == pytest.approx(found.work / found.elapsed)
+    assert found.rate == pytest.approx(found.work / (found.elapsed - found.waited))
     assert 1 < found.rate < 100_000, "a unit is some milliseconds of one core"
 
 
@@ -134,9 +159,11 @@ async def test_cancelling_a_benchmark_kills_its_child_at_once() -> None:
 
 
 async def test_at_half_speed_compute_work_benchmarks_at_about_half_the_rate() -> None:
-    # Both at once, so that the other load on the machine weighs on both alike.
-    fast, slow = await asyncio.gather(
-        run_benchmark([COMPUTE], "Compute.Work", min_seconds=0.4, speed=1.0),
-        run_benchmark([COMPUTE], "Compute.Work", min_seconds=0.4, speed=0.5),
-    )
-    assert 0.3 < slow.rate / fast.rate < 0.8, (fast, slow)
+    ratios = []
+    for _ in range(3):  # the median of three pairs, each pair run at once: the machine is noisy
+        fast, slow = await asyncio.gather(
+            run_benchmark([COMPUTE], "Compute.Work", min_seconds=0.25, speed=1.0),
+            run_benchmark([COMPUTE], "Compute.Work", min_seconds=0.25, speed=0.5),
+        )
+        ratios.append(slow.rate / fast.rate)
+    assert 0.3 < sorted(ratios)[1] < 0.8, ratios
