@@ -1,0 +1,33 @@
+"""`wit simulate`: one JSON object with --json, a table without, exit 2 for a wrong strategy."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from witengine.cli.app import app
+
+
+def test_json_prints_one_object_with_the_figures() -> None:
+    args = ["simulate", "--nodes", "8", "--items", "300", "--strategy", "queued", "--json"]
+    result = CliRunner().invoke(app, [*args, "--deaths", "1", "--seed", "4"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["strategy"] == "Queued" and data["items"] == 300
+    assert 0 < data["efficiency"] <= 1
+    for key in ("makespan", "bound", "duplicates", "lost", "decision_ms_median"):
+        assert key in data
+
+
+def test_without_json_it_prints_a_table() -> None:
+    args = ["simulate", "--nodes", "4", "--items", "100", "--benchmark-error", "0.3"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "efficiency" in result.stdout and "Adaptive" in result.stdout
+
+
+def test_an_unknown_strategy_is_named() -> None:
+    result = CliRunner().invoke(app, ["simulate", "--strategy", "fastest"])
+    assert result.exit_code == 2
+    assert "unknown strategy 'fastest'" in result.output
