@@ -145,6 +145,8 @@ class Dispatcher:
         # Benchmark rates for the scheduler: rates.rates_for(activity) -> {node_id: units/s},
         # rates.subscribe(listener) for each new one. Kept by the node routes.
         self.rates = RateBook(store)
+        # Drained nodes (by id) finish the batches they hold and are given no new ones.
+        self.drained: set[str] = set()
         self._wake = asyncio.Event()
         self._ids = itertools.count(1)
 
@@ -486,6 +488,8 @@ class Dispatcher:
     def dispatch(self) -> None:
         """Give work to every node with room for it."""
         for node in list(self.nodes.values()):
+            if node.id in self.drained:
+                continue
             while node.connected and not node.silent and len(node.leases) < node.slots + 1:
                 state = next(
                     (m for m in self.maps.values() if m.pending and self._can_run(node, m)),

@@ -1,4 +1,4 @@
-"""Node routes: the WebSocket nodes connect to, and the list of nodes."""
+"""Node routes: the WebSocket nodes connect to, the list of nodes, drain and resume."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
 from pydantic import TypeAdapter, ValidationError
 
 from witengine.hub.dispatcher import Dispatcher
@@ -15,6 +15,7 @@ from witengine.hub.store.base import NodeRecord, RateRecord, Store
 from witengine.protocol import (
     PROTOCOL_VERSION,
     BenchmarkReport,
+    ErrorBody,
     HubMessage,
     NodeHello,
     NodeMessage,
@@ -26,9 +27,17 @@ from witengine.protocol import (
 log = logging.getLogger(__name__)
 _NODE_MESSAGE: TypeAdapter[NodeMessage] = TypeAdapter(NodeMessage)
 WallClock = Callable[[], float]
+# Sees every message between the hub and a node (the dashboard's record of batches).
+Observer = Callable[[str, HubMessage | NodeMessage], None]
 
 
-def node_router(dispatcher: Dispatcher, store: Store, wall: WallClock) -> APIRouter:
+def _unobserved(node_id: str, message: HubMessage | NodeMessage) -> None:
+    pass
+
+
+def node_router(
+    dispatcher: Dispatcher, store: Store, wall: WallClock, observe: Observer = _unobserved
+) -> APIRouter:
     router = APIRouter(tags=["nodes"])
 
     @router.get("/nodes", response_model=list[NodeSummary])
@@ -61,6 +70,8 @@ def node_router(dispatcher: Dispatcher, store: Store, wall: WallClock) -> APIRou
                 )
             )
         return summaries
+
+    _drain_routes(router, dispatcher)
 
     @router.websocket("/nodes/connect")
     async def connect(socket: WebSocket) -> None:
@@ -98,6 +109,7 @@ def node_router(dispatcher: Dispatcher, store: Store, wall: WallClock) -> APIRou
         async def write() -> None:
             while True:
                 message = await outgoing.get()
+                observe(node_id, message)
                 await socket.send_text(message.model_dump_json())
 
         writer = asyncio.create_task(write())
@@ -109,6 +121,7 @@ def node_router(dispatcher: Dispatcher, store: Store, wall: WallClock) -> APIRou
                 except ValidationError as error:
                     log.warning("node %s sent an invalid message: %s", hello.name, error)
                     continue
+                observe(node_id, message)
                 if isinstance(message, BenchmarkReport):
                     dispatcher.rates.record(node_id, message, wall())
                 dispatcher.handle(node_id, message)
@@ -137,3 +150,27 @@ def _rate(record: RateRecord) -> NodeRate:
         plugin_version=record.plugin_version,
         measured_at=record.measured_at,
     )
+
+
+def _drain_routes(router: APIRouter, dispatcher: Dispatcher) -> None:
+    """POST /nodes/{id}/drain and /resume."""
+
+    def set_drained(node_id: str, drained: bool) -> dict[str, object]:
+        if node_id not in dispatcher.nodes:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no node {node_id} has connected")
+        if drained:
+            dispatcher.drained.add(node_id)
+        else:
+            dispatcher.drained.discard(node_id)
+        dispatcher.wake()
+        return {"id": node_id, "drained": drained}
+
+    @router.post("/nodes/{node_id}/drain", responses={404: {"model": ErrorBody}})
+    async def drain_node(node_id: str) -> dict[str, object]:
+        """Let a node finish the batches it holds and give it no new ones."""
+        return set_drained(node_id, True)
+
+    @router.post("/nodes/{node_id}/resume", responses={404: {"model": ErrorBody}})
+    async def resume_node(node_id: str) -> dict[str, object]:
+        """Give a drained node work again."""
+        return set_drained(node_id, False)
