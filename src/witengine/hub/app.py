@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from witengine import __version__
 from witengine.clock import Clock, SystemClock, wall_time
 from witengine.hub.bundles import BundleShelf
+from witengine.hub.dashboard import Dashboard
 from witengine.hub.dispatcher import Dispatcher
 from witengine.hub.keys import signing_key
 from witengine.hub.routes.blobs import blob_router
@@ -115,6 +116,10 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.hub = hub
+    dashboard = Dashboard.build(
+        hub.service, hub.dispatcher, hub.blobs, max_blob_bytes=settings.max_blob_bytes
+    )
+    app.state.dashboard = dashboard
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -128,9 +133,13 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.include_router(job_router(hub.service), prefix=API_PREFIX)
-    app.include_router(node_router(hub.dispatcher, hub.store, wall_time), prefix=API_PREFIX)
+    app.include_router(
+        node_router(hub.dispatcher, hub.store, wall_time, dashboard.watch.observe),
+        prefix=API_PREFIX,
+    )
     app.include_router(blob_router(hub.blobs, settings.max_blob_bytes), prefix=API_PREFIX)
     app.include_router(plugin_router(hub.bundles), prefix=API_PREFIX)
+    dashboard.mount(app)
     return app
 
 

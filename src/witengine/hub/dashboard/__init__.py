@@ -1,0 +1,63 @@
+"""The hub's web dashboard: the farm, its nodes and jobs, live, at the hub's own address.
+
+Server-rendered HTML (Jinja2), one small script of plain ES modules and a stylesheet served from
+`static/`, inline SVG charts, and one server-sent event stream per open page; no build step and
+nothing fetched from elsewhere. It reads the hub's store, service and dispatcher, keeps its own
+bounded memory of batches (`watch`), and changes nothing but through the JSON API, except the
+files a person uploads to submit a job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from witengine.clock import wall_time
+from witengine.hub.dashboard.pages import STATIC
+from witengine.hub.dashboard.routes import dashboard_router
+from witengine.hub.dashboard.tail import EventTails
+from witengine.hub.dashboard.views import DashboardContext, LiveFarm
+from witengine.hub.dashboard.watch import FarmWatch
+from witengine.hub.dispatcher import Dispatcher
+from witengine.hub.service import HubService
+from witengine.runtime.blobs import LocalBlobStore
+
+
+@dataclass
+class Dashboard:
+    context: DashboardContext
+    watch: FarmWatch
+    blobs: LocalBlobStore
+    max_blob_bytes: int
+    tick: float
+
+    @classmethod
+    def build(
+        cls,
+        service: HubService,
+        dispatcher: Dispatcher,
+        blobs: LocalBlobStore,
+        *,
+        max_blob_bytes: int,
+        tick: float = 1.0,
+        wall: Callable[[], float] = wall_time,
+    ) -> Dashboard:
+        farm = LiveFarm(dispatcher)
+        watch = FarmWatch(farm, wall)
+        context = DashboardContext(service, farm, watch, EventTails(service.store), wall)
+        return cls(context, watch, blobs, max_blob_bytes, tick)
+
+    def mount(self, app: FastAPI) -> None:
+        """Serve the pages at `/` and the static files at `/static`."""
+        app.include_router(
+            dashboard_router(
+                self.context, self.blobs, max_blob_bytes=self.max_blob_bytes, tick=self.tick
+            )
+        )
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+
+__all__ = ["Dashboard"]

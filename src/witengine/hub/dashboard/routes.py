@@ -1,0 +1,296 @@
+"""The dashboard's HTTP routes: pages, fragments, the live stream, files, and the submit form.
+
+Pages are HTML rendered on the server; `?fragment=NAME` gives one live part of a page alone.
+Actions (cancel, pause, resume, drain) go to the JSON API, which the page's script calls. Writes
+that only the dashboard makes (checking a script as one types, uploading a file to submit) want
+the `X-Wit-Dashboard` header, which a page of another site cannot send.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, HTTPException, Request, status
+from fastapi.responses import FileResponse, HTMLResponse
+from sse_starlette import EventSourceResponse
+
+from witengine.hub.dashboard.pages import FRAGMENTS, Pages
+from witengine.hub.dashboard.stream import Snapshots, frames
+from witengine.hub.dashboard.views import DashboardContext, media_type
+from witengine.hub.dashboard.watch import STATE_NAMES
+from witengine.lang.checker import CheckedJob, check_source
+from witengine.lang.errors import ScriptError, render_diagnostic
+from witengine.lang.printer import print_expr
+from witengine.protocol import MAX_SCRIPT_CHARS, Model
+from witengine.runtime.blobs import Blob, BlobError, LocalBlobStore, safe_name
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; media-src 'self'; script-src 'self'; "
+        "style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+DASHBOARD_HEADER = "X-Wit-Dashboard"
+
+
+class ScriptText(Model):
+    script: str = ""
+    filename: str = "job.wit"
+
+
+def dashboard_router(
+    ctx: DashboardContext,
+    blobs: LocalBlobStore,
+    *,
+    max_blob_bytes: int,
+    tick: float = 1.0,
+    stream_lifetime: float = 600.0,
+) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    pages = Pages(ctx)
+    _page_routes(router, pages)
+    _item_route(router, pages)
+    _stream_route(router, Snapshots(pages, fresh=tick * 0.9), tick, stream_lifetime)
+    _file_route(router, blobs)
+    _submit_routes(router, pages, blobs, max_blob_bytes)
+    return router
+
+
+def _html(text: str, code: int = 200) -> HTMLResponse:
+    return HTMLResponse(text, status_code=code, headers=SECURITY_HEADERS)
+
+
+def _missing(pages: Pages, what: str, key: object) -> HTMLResponse:
+    return _html(pages.render("missing.html", view=what, stream=None, what=what, key=key), 404)
+
+
+def _page_routes(router: APIRouter, pages: Pages) -> None:
+    """GET /, /nodes, /nodes/{id}, /jobs, /jobs/{id}; `?fragment=NAME` for one live part."""
+
+    def show(view: str, key: str | None, fragment: str | None) -> HTMLResponse:
+        context = pages.context(view, key)
+        if context is None:
+            return _missing(pages, view, key)
+        if fragment is not None:
+            if fragment not in FRAGMENTS[view]:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no fragment {fragment}")
+            return _html(pages.fragment(view, fragment, context))
+        stream = f"/stream?view={view}" + (f"&key={quote(key)}" if key else "")
+        if view == "job":
+            stream += f"&after={context['page'].tail.seen}"
+        return _html(pages.page(view, context, stream))
+
+    @router.get("/")
+    async def overview(fragment: str | None = None) -> HTMLResponse:
+        return show("overview", None, fragment)
+
+    @router.get("/nodes")
+    async def nodes(fragment: str | None = None) -> HTMLResponse:
+        return show("nodes", None, fragment)
+
+    @router.get("/nodes/{node_id}")
+    async def node(node_id: str, fragment: str | None = None) -> HTMLResponse:
+        return show("node", node_id, fragment)
+
+    @router.get("/jobs")
+    async def jobs(fragment: str | None = None) -> HTMLResponse:
+        return show("jobs", None, fragment)
+
+    @router.get("/jobs/{job_id}")
+    async def job(job_id: str, fragment: str | None = None) -> HTMLResponse:
+        return show("job", job_id, fragment)
+
+
+def _item_route(router: APIRouter, pages: Pages) -> None:
+    @router.get("/jobs/{job_id}/items/{map_id}")
+    async def item(
+        job_id: str, map_id: str, index: int, fragment: str | None = None
+    ) -> HTMLResponse:
+        """One item: its state, arguments, last error and the batches that carried it."""
+        found = _item(pages.ctx, job_id, map_id, index)
+        if found is None:
+            return _missing(pages, "item", index)
+        if fragment is not None:
+            return _html(pages.render("fragments/item.html", item=found))
+        return _html(pages.render("item.html", view="item", stream=None, item=found))
+
+
+def _stream_route(router: APIRouter, snapshots: Snapshots, tick: float, lifetime: float) -> None:
+    @router.get("/stream")
+    async def stream(
+        view: str,
+        key: str | None = None,
+        after: int = 0,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> EventSourceResponse:
+        """A page's live updates; a reconnecting page's log goes on from Last-Event-ID."""
+        if view not in FRAGMENTS:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no view {view}")
+        start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+        events = frames(snapshots, view, key, start, tick=tick, lifetime=lifetime)
+        return EventSourceResponse(events, ping=15, headers={"Cache-Control": "no-store"})
+
+
+def _file_route(router: APIRouter, blobs: LocalBlobStore) -> None:
+    @router.get("/files/{sha256}/{name:path}")
+    async def file(sha256: str, name: str, download: bool = False) -> FileResponse:
+        """A blob served by its name's type: images and videos show in the page."""
+        try:
+            path = blobs.path(Blob(sha256, 0))
+        except BlobError:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no file {sha256[:80]}") from None
+        kind = media_type(name)
+        inline = not download and kind != "application/octet-stream"
+        return FileResponse(
+            path,
+            media_type=kind,
+            filename=safe_name(name),
+            content_disposition_type="inline" if inline else "attachment",
+            headers={
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "public, max-age=31536000, immutable",
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+            },
+        )
+
+
+def _submit_routes(
+    router: APIRouter, pages: Pages, blobs: LocalBlobStore, max_blob_bytes: int
+) -> None:
+    @router.get("/submit")
+    async def submit_form() -> HTMLResponse:
+        context = _check_context(pages.ctx, "", "job.wit")
+        return _html(pages.render("submit.html", view="submit", stream=None, **context))
+
+    @router.post("/submit/check")
+    async def check(
+        body: ScriptText, x_wit_dashboard: Annotated[str | None, Header()] = None
+    ) -> dict[str, Any]:
+        """The checker's verdict as HTML: its messages (with caret), and the parameters' inputs."""
+        _from_dashboard(x_wit_dashboard)
+        if len(body.script) > MAX_SCRIPT_CHARS:
+            raise HTTPException(413, "the script is too long")
+        context = _check_context(pages.ctx, body.script, body.filename)
+        return {
+            "ok": context["checked"] is not None and not context["diagnostics"],
+            "diagnostics": pages.render("fragments/submit_diagnostics.html", **context),
+            "parameters": pages.render("fragments/submit_parameters.html", **context),
+        }
+
+    @router.post("/submit/upload", status_code=status.HTTP_201_CREATED)
+    async def upload(
+        request: Request, name: str = "", x_wit_dashboard: Annotated[str | None, Header()] = None
+    ) -> dict[str, Any]:
+        """Store a file for a job's Blob parameter; answers its reference (sha256, size, name)."""
+        _from_dashboard(x_wit_dashboard)
+        blob = await _receive(request, blobs, max_blob_bytes)
+        return {"sha256": blob.sha256, "size": blob.size, "name": safe_name(name) if name else ""}
+
+
+def _from_dashboard(header: str | None) -> None:
+    if header != "1":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only the dashboard's pages may do this")
+
+
+def _check_context(ctx: DashboardContext, script: str, filename: str) -> dict[str, Any]:
+    checked: CheckedJob | None = None
+    diagnostics: list[dict[str, Any]] = []
+    if script.strip():
+        try:
+            checked = check_source(script, ctx.service.library, filename)
+        except ScriptError as error:
+            lines = [line.removesuffix("\r") for line in script.split("\n")]
+            checked = None
+            diagnostics = [
+                {
+                    "line": d.span.line,
+                    "column": d.span.column,
+                    "text": render_diagnostic(d, lines, filename),
+                }
+                for d in error.diagnostics
+            ]
+    parameters = [_parameter_input(p) for p in checked.parameters] if checked else []
+    return {
+        "empty": not script.strip(),
+        "checked": checked,
+        "diagnostics": diagnostics,
+        "parameters": parameters,
+        "script": script,
+        "filename": filename,
+    }
+
+
+def _parameter_input(param: Any) -> dict[str, Any]:
+    """How the form asks for a parameter, by its declared type."""
+    type_ = param.type
+    element = type_.element.name if type_.element is not None else None
+    name = type_.name
+    kind, multiple, hint = "text", False, ""
+    if name == "Blob" or element == "Blob":
+        kind, multiple = "file", element == "Blob"
+    elif name == "Bool":
+        kind = "bool"
+    elif name in ("Int", "Long"):
+        kind = "integer"
+    elif name in ("Float", "Double"):
+        kind = "decimal"
+    elif element is not None:
+        hint = "Items separated by commas, or a JSON array."
+    return {
+        "name": param.name,
+        "type": str(type_),
+        "default": print_expr(param.default) if param.default is not None else None,
+        "input": kind,
+        "multiple": multiple,
+        "help": hint,
+    }
+
+
+def _item(ctx: DashboardContext, job_id: str, map_id: str, index: int) -> dict[str, Any] | None:
+    track = ctx.watch.job(job_id)
+    state = track.maps.get(map_id) if track else None
+    if state is None or not 0 <= index < state.count:
+        return None
+    args = ctx.service.store.map_args(map_id, [index]).get(index)
+    return {
+        "job_id": job_id,
+        "index": index,
+        "activity": state.activity,
+        "state": STATE_NAMES[state.states[index]],
+        "args": ", ".join(_short(a) for a in args) if args is not None else "(not stored)",
+        "error": state.errors.get(index),
+        "batches": list(ctx.watch.item_batches(job_id, map_id, index)),
+    }
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 500 else text[:499] + "…"
+
+
+async def _receive(request: Request, blobs: LocalBlobStore, max_bytes: int) -> Blob:
+    """Stream the request body into the blob store, hashing it on the way."""
+    digest = hashlib.sha256()
+    size = 0
+    with tempfile.NamedTemporaryFile(dir=blobs.root, prefix=".upload-", delete=False) as out:
+        partial = Path(out.name)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise HTTPException(413, "the file is too large for this hub")
+                digest.update(chunk)
+                out.write(chunk)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    return blobs.adopt(partial, digest.hexdigest(), size)

@@ -1,0 +1,456 @@
+"""What each dashboard page shows, built from the hub's parts: plain data for the templates.
+
+This is the one module that reads the dispatcher's live state (nodes, leases, maps, the drained
+set), through `LiveFarm`; when the dispatcher changes shape, only `LiveFarm` follows. Pages build
+their parts lazily (`cached_property`), so a fragment costs only what it shows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from witengine.hub.dashboard.charts import Cell, Columns, Gantt, columns, gantt, item_cells
+from witengine.hub.dashboard.highlight import Piece, highlight
+from witengine.hub.dashboard.tail import EventTails, Tail
+from witengine.hub.dashboard.watch import (
+    BUCKET_SECONDS,
+    STATE_NAMES,
+    BatchTrack,
+    FarmWatch,
+    MapInfo,
+    Output,
+)
+from witengine.hub.dispatcher import Dispatcher
+from witengine.hub.service import ENDED, HubService
+from witengine.hub.store.base import JobRecord, NodeRecord, Store
+from witengine.protocol import NodeHello
+from witengine.runtime.events import JobStatus
+
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+}
+VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".ogv": "video/ogg", ".m4v": "video/mp4"}
+TEXT_TYPES = dict.fromkeys((".txt", ".log", ".csv", ".json"), "text/plain")
+LOG_KINDS = frozenset(
+    {"trace_logged", "values_returned", "job_paused", "job_resumed", "job_finished"}
+    | {"job_resumed_after_restart"}
+)
+
+
+def media_type(name: str) -> str:
+    """The type a blob is served as, from its name; anything unknown is a plain download."""
+    suffix = name[name.rfind(".") :].lower() if "." in name else ""
+    return (IMAGE_TYPES | VIDEO_TYPES | TEXT_TYPES).get(suffix, "application/octet-stream")
+
+
+def file_kind(name: str) -> str:
+    """image, video or file: how the page shows a blob."""
+    kind = media_type(name).partition("/")[0]
+    return kind if kind in ("image", "video") else "file"
+
+
+class LiveFarm:
+    """The dispatcher's live state, as the dashboard and its watch read it."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    def node_name(self, node_id: str) -> str:
+        node = self.dispatcher.nodes.get(node_id)
+        return node.name if node else node_id
+
+    def map_info(self, map_id: str) -> MapInfo | None:
+        state = self.dispatcher.maps.get(map_id)
+        if state is None:
+            return None
+        return MapInfo(state.job_id, state.activity, state.count, frozenset(state.results))
+
+    def lease_alive(self, batch_id: str) -> bool:
+        return batch_id in self.dispatcher.leases
+
+    def node_connected(self, node_id: str) -> bool:
+        node = self.dispatcher.nodes.get(node_id)
+        return node is not None and node.connected
+
+    def drained(self, node_id: str) -> bool:
+        return node_id in self.dispatcher.drained
+
+    def running_items(self, node_id: str) -> int:
+        node = self.dispatcher.nodes.get(node_id)
+        leases = self.dispatcher.leases
+        return sum(len(leases[b].indices) for b in (node.leases if node else ()) if b in leases)
+
+    def done(self, node_id: str) -> int:
+        node = self.dispatcher.nodes.get(node_id)
+        return node.done if node else 0
+
+
+# ------------------------------------------------------------------ nodes
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    id: str
+    name: str
+    state: str  # busy, idle, draining, drained, offline
+    os: str
+    cpu: str
+    cores: int
+    ram_bytes: int
+    gpus: list[str]
+    software: dict[str, str]
+    plugins: list[str]
+    activities: list[str]
+    slots: int
+    drained: bool
+    running: list[BatchTrack]
+    done: int
+    last_heard: float | None  # wall seconds of its last message
+    last_seen: float  # wall seconds of its last connect or disconnect
+    rates: list[tuple[str, float]]  # (activity, items per second per slot), measured
+
+    @property
+    def online(self) -> bool:
+        return self.state != "offline"
+
+
+def node_row(record: NodeRecord, farm: LiveFarm, watch: FarmWatch) -> NodeRow:
+    hello = NodeHello.model_validate(record.info)
+    caps = hello.capabilities
+    connected = farm.node_connected(record.id)
+    drained = connected and farm.drained(record.id)
+    busy = farm.running_items(record.id) > 0
+    if not connected:
+        state = "offline"
+    elif drained:
+        state = "draining" if busy else "drained"
+    else:
+        state = "busy" if busy else "idle"
+    track = watch.nodes.get(record.id)
+    rates = []
+    for activity in sorted(track.speed if track else ()):
+        rate = watch.rate(record.id, activity)
+        if rate is not None:
+            rates.append((activity, rate))
+    return NodeRow(
+        id=record.id,
+        name=record.name,
+        state=state,
+        os=" ".join(filter(None, (caps.os, caps.os_version, caps.arch))),
+        cpu=caps.cpu_model,
+        cores=caps.cores,
+        ram_bytes=caps.ram_bytes,
+        gpus=[" ".join(filter(None, (g.vendor, g.name))) for g in caps.gpus],
+        software=dict(sorted(caps.software.items())),
+        plugins=[f"{p.name} {p.version}" for p in hello.plugins],
+        activities=list(hello.activities),
+        slots=hello.slots,
+        drained=drained,
+        running=sorted(watch.running_batches(record.id), key=lambda b: b.started),
+        done=farm.done(record.id),
+        last_heard=track.last_heard if track else None,
+        last_seen=record.last_seen,
+        rates=rates,
+    )
+
+
+# ------------------------------------------------------------------- jobs
+
+
+@dataclass(frozen=True)
+class JobRow:
+    id: str
+    name: str
+    status: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    done: int
+    total: int
+    error: str | None
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.done / self.total if self.total else 0.0
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED
+
+
+def job_row(job: JobRecord, done: int, total: int) -> JobRow:
+    return JobRow(
+        job.id,
+        job.name,
+        job.status,
+        job.created_at,
+        job.started_at,
+        job.finished_at,
+        done,
+        total,
+        job.error,
+    )
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    seq: int
+    kind: str
+    line: int | None
+    text: str
+    css: str  # info, trace, error
+
+
+def log_entry(seq: int, data: dict[str, Any]) -> LogEntry | None:
+    """A job event as one line of the page's log; None for events the log leaves out."""
+    kind = str(data.get("kind", "event"))
+    if kind not in LOG_KINDS:
+        return None
+    line = data.get("line") if isinstance(data.get("line"), int) else None
+    css = "info"
+    if kind == "trace_logged":
+        text, css = str(data.get("message", "")), "trace"
+    elif kind == "values_returned":
+        text = "returned " + _short(data.get("values"))
+    elif kind == "job_finished":
+        text = f"job {data.get('status')}"
+        if data.get("error"):
+            text, css = f"{text}: {data['error']}", "error"
+    else:
+        text = kind.replace("_", " ")
+    return LogEntry(seq, kind, line, text, css)
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class MapView:
+    id: str
+    activity: str
+    count: int
+    counts: dict[str, int]
+    cells: list[Cell]
+    per_cell: int
+
+
+@dataclass(frozen=True)
+class ResultValue:
+    name: str
+    type: str
+    text: str | None  # a value shown as text
+    files: list[dict[str, Any]]  # blobs: sha256, size, name, kind
+
+
+class JobPage:
+    """One job's page; each part is built when first asked for."""
+
+    def __init__(self, job: JobRecord, ctx: DashboardContext) -> None:
+        self.job = job
+        self.ctx = ctx
+
+    @cached_property
+    def tail(self) -> Tail:
+        return self.ctx.tails.read(self.job.id)
+
+    @cached_property
+    def row(self) -> JobRow:
+        done, total = self.ctx.service.progress(self.job.id)
+        if total == 0:
+            done, total = self.tail.done_total
+        return job_row(self.job, done, total)
+
+    @cached_property
+    def lines(self) -> list[list[Piece]]:
+        return highlight(self.job.script)
+
+    @property
+    def running_lines(self) -> list[int]:
+        return [] if self.job.status in ENDED else list(self.tail.running)
+
+    @cached_property
+    def batches(self) -> list[BatchTrack]:
+        track = self.ctx.watch.job(self.job.id)
+        return list(track.batches) if track else []
+
+    @cached_property
+    def timeline(self) -> Gantt:
+        return gantt(self.batches, self.ctx.wall())
+
+    @cached_property
+    def maps(self) -> list[MapView]:
+        track = self.ctx.watch.job(self.job.id)
+        views = []
+        for state in track.maps.values() if track else ():
+            cells = item_cells(state.states)
+            per = cells[0].last - cells[0].first + 1 if cells else 1
+            views.append(MapView(state.id, state.activity, state.count, state.counts(), cells, per))
+        return views
+
+    @cached_property
+    def outputs(self) -> list[Output]:
+        track = self.ctx.watch.job(self.job.id)
+        return list(reversed(track.outputs)) if track else []
+
+    @cached_property
+    def last_image(self) -> Output | None:
+        return next((o for o in self.outputs if file_kind(o.name) == "image"), None)
+
+    @cached_property
+    def log(self) -> list[LogEntry]:
+        entries = (log_entry(seq, data) for seq, data in self.tail.events)
+        return [e for e in entries if e is not None]
+
+    @cached_property
+    def results(self) -> list[ResultValue]:
+        variables = self.job.variables or {}
+        values = variables.get("values") or {}
+        types = variables.get("types") or {}
+        return [result_value(name, str(types.get(name, "")), v) for name, v in values.items()]
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.job.status not in ENDED
+
+    @property
+    def can_pause(self) -> bool:
+        return self.job.status in (JobStatus.RUNNING.value, JobStatus.QUEUED.value)
+
+    @property
+    def can_resume(self) -> bool:
+        return self.job.status == JobStatus.PAUSED.value
+
+
+def result_value(name: str, type_: str, value: Any) -> ResultValue:
+    blobs = value if isinstance(value, list) else [value]
+    if value is not None and blobs and all(_is_blob(b) for b in blobs):
+        files = [{**b, "kind": file_kind(str(b.get("name", "")))} for b in blobs[:200]]
+        return ResultValue(name, type_, None, files)
+    return ResultValue(name, type_, _short(value, 2000), [])
+
+
+def _is_blob(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("sha256"), str) and "size" in value
+
+
+# --------------------------------------------------------------- overview
+
+
+@dataclass(frozen=True)
+class Capacity:
+    plugin: str
+    activity: str
+    rate: float  # items per second, all online nodes together, from measured speeds
+    nodes: int
+
+
+@dataclass(frozen=True)
+class Overview:
+    nodes: dict[str, int]
+    jobs: dict[str, int]
+    items_per_second: float
+    active: list[JobRow]
+    recent: list[JobRow]
+    capacity: list[Capacity]
+
+
+# ---------------------------------------------------------------- context
+
+
+@dataclass
+class DashboardContext:
+    """The hub parts the dashboard reads, and its own memory."""
+
+    service: HubService
+    farm: LiveFarm
+    watch: FarmWatch
+    tails: EventTails
+    wall: Callable[[], float]
+
+    @property
+    def store(self) -> Store:
+        return self.service.store
+
+    def node_rows(self) -> list[NodeRow]:
+        self.watch.sync()
+        rows = [node_row(r, self.farm, self.watch) for r in self.store.list_nodes()]
+        order = {"busy": 0, "draining": 1, "idle": 2, "drained": 3, "offline": 4}
+        return sorted(rows, key=lambda r: (order.get(r.state, 5), r.name))
+
+    def node_row(self, node_id: str) -> NodeRow | None:
+        record = self.store.get_node(node_id)
+        self.watch.sync()
+        return node_row(record, self.farm, self.watch) if record else None
+
+    def job_rows(self, limit: int = 100) -> list[JobRow]:
+        rows = []
+        for job in self.store.list_jobs(limit):
+            done, total = self.service.progress(job.id)
+            rows.append(job_row(job, done, total))
+        return rows
+
+    def job_page(self, job_id: str) -> JobPage | None:
+        job = self.service.job(job_id)
+        if job is None:
+            return None
+        self.watch.sync()
+        return JobPage(job, self)
+
+    def throughput(self, node_id: str) -> Columns:
+        track = self.watch.nodes.get(node_id)
+        series = track.throughput.series(self.wall(), 60) if track else []
+        return columns(series, BUCKET_SECONDS)
+
+    def overview(self) -> Overview:
+        rows = self.node_rows()
+        nodes = {s: 0 for s in ("online", "busy", "idle", "draining", "drained", "offline")}
+        for row in rows:
+            nodes[row.state] += 1
+            nodes["online"] += row.online
+        jobs = self.job_rows(200)
+        statuses = {s.value: 0 for s in JobStatus}
+        for job in jobs:
+            statuses[job.status] = statuses.get(job.status, 0) + 1
+        return Overview(
+            nodes=nodes,
+            jobs=statuses,
+            items_per_second=self.watch.items_per_second(),
+            active=[j for j in jobs if not j.ended],
+            recent=[j for j in jobs if j.ended][:8],
+            capacity=self.capacity(rows),
+        )
+
+    def capacity(self, rows: list[NodeRow]) -> list[Capacity]:
+        """Items per second the online nodes can do per activity, by their measured speeds."""
+        totals: dict[str, list[float]] = {}
+        for row in rows:
+            if not row.online:
+                continue
+            for activity, rate in row.rates:
+                total = totals.setdefault(activity, [0.0, 0])
+                total[0] += rate * row.slots
+                total[1] += 1
+        library = self.service.library.activities
+        return [
+            Capacity(
+                library[a].plugin if a in library else a.partition(".")[0].lower(),
+                a,
+                rate,
+                int(n),
+            )
+            for a, (rate, n) in sorted(totals.items())
+        ]
+
+
+__all__ = ["STATE_NAMES", "DashboardContext", "JobPage", "LiveFarm"]
