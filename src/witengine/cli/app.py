@@ -420,6 +420,15 @@ def _register_simulate_command() -> None:
 _register_simulate_command()
 
 
+def _register_bench_command() -> None:
+    from witengine.cli import bench
+
+    app.command()(bench.bench)
+
+
+_register_bench_command()
+
+
 def main() -> None:
     from witengine.errors import WitError
 

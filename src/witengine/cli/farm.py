@@ -201,8 +201,14 @@ def node(
 def nodes(
     hub: HubOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    bench: Annotated[
+        bool,
+        typer.Option(
+            "--bench", help="Show every node's benchmark rates, and what each cannot run."
+        ),
+    ] = False,
 ) -> None:
-    """List the hub's nodes: state, hardware, software, work done."""
+    """List the hub's nodes: state, hardware, software, work done, benchmark rates."""
     from witengine.client import HubClient
 
     async def fetch() -> Any:
@@ -215,9 +221,17 @@ def nodes(
         return
     from rich.console import Console
 
+    from witengine.cli.bench import rates_summary_table, rates_table
     from witengine.cli.views import nodes_table
 
-    Console().print(nodes_table(found))
+    console = Console()
+    if bench:
+        console.print(rates_table(found))
+        return
+    console.print(nodes_table(found))
+    summary = rates_summary_table(found)
+    if summary is not None:
+        console.print(summary)
 
 
 def jobs(

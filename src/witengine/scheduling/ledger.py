@@ -10,6 +10,7 @@ Pure: time is the `now` each call passes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -77,9 +78,10 @@ class Ledger(MapSchedule):
         self.count = len(work)
         self._context = context
         self._settings = context.settings
-        self._work = [float(w) for w in work]
-        if any(not w >= 0.0 for w in self._work):
-            raise ValueError("every item's work must be a number >= 0")
+        self._work = list(map(float, work))
+        self._total_work = math.fsum(self._work)  # NaN or inf if any item's is
+        if self._work and not (min(self._work) >= 0.0 and math.isfinite(self._total_work)):
+            raise ValueError("every item's work must be a finite number >= 0")
         self._max_nodes = max_nodes
         self._committed = bytearray(self.count)
         self._done_count = 0

@@ -7,6 +7,7 @@ somewhere wait apart and go first, each preferably to a node that has not failed
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
@@ -14,11 +15,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 class WorkQueue:
     """Pending items of one map: fresh or put back in `items`, failed ones in `retries`."""
 
-    def __init__(self, order: Iterable[int], work: Sequence[float]) -> None:
+    def __init__(
+        self, order: Iterable[int], work: Sequence[float], total: float | None = None
+    ) -> None:
+        """`total`: the work of the items in `order`, when the caller knows it already."""
         self._work = work
         self.items: deque[int] = deque(order)
         self.retries: deque[int] = deque()
-        self.work = float(sum(work[i] for i in self.items))
+        self.work = total if total is not None else math.fsum(work[i] for i in self.items)
 
     def __len__(self) -> int:
         return len(self.items) + len(self.retries)

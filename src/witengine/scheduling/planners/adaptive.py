@@ -45,7 +45,7 @@ class AdaptiveSchedule(Ledger):
             if uniform
             else sorted(range(self.count), key=weights.__getitem__, reverse=True)
         )
-        self._queue = WorkQueue(order, weights)
+        self._queue = WorkQueue(order, weights, self._total_work)
 
     def _take(self, node: Worker, now: float) -> Grant | None:
         if self._queue:

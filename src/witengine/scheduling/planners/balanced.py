@@ -14,6 +14,7 @@ whose rates are well known.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 
@@ -40,30 +41,39 @@ def earliest_finish(
     choice O(log nodes); it is exact for items of equal work and rebuilt whenever items shrink
     by 5 %, so a choice is never off by more than 5 % of one item."""
     nodes = list(speeds)
-    finish = {n: (ready or {}).get(n, 0.0) for n in nodes}
-    plans: dict[str, list[int]] = {n: [] for n in nodes}
     if not nodes:
-        return plans, 0.0
-    rank = {n: k for k, n in enumerate(nodes)}
-    heap: list[tuple[float, int, str]] = []
-    reference = -1.0
+        return {}, 0.0
+    rates = [speeds[n] for n in nodes]
+    finish = [(ready or {}).get(n, 0.0) for n in nodes]
+    plans: list[list[int]] = [[] for _ in nodes]
+    heap: list[tuple[float, int]] = []
+    reference = 0.0
+    rekey_below = math.inf  # rebuild the heap before the first item
+    heapreplace = heapq.heapreplace
     for index in order:
         weight = work[index]
-        if weight < reference * _REKEY or reference < 0:
+        if weight < rekey_below:
             reference = weight
-            heap = [(finish[n] + weight / speeds[n], rank[n], n) for n in nodes]
+            rekey_below = weight * _REKEY
+            heap = [(finish[k] + weight / rates[k], k) for k in range(len(nodes))]
             heapq.heapify(heap)
         shunned = avoid.get(index) if avoid else None
-        skipped: list[tuple[float, int, str]] = []
-        while shunned and len(heap) > 1 and heap[0][2] in shunned:
-            skipped.append(heapq.heappop(heap))
-        _, order_key, node = heap[0]
-        finish[node] += weight / speeds[node]
-        plans[node].append(index)
-        heapq.heapreplace(heap, (finish[node] + reference / speeds[node], order_key, node))
-        for entry in skipped:
-            heapq.heappush(heap, entry)
-    return plans, max(finish.values())
+        if shunned:
+            skipped: list[tuple[float, int]] = []
+            while len(heap) > 1 and nodes[heap[0][1]] in shunned:
+                skipped.append(heapq.heappop(heap))
+            k = heap[0][1]
+            finish[k] += weight / rates[k]
+            plans[k].append(index)
+            heapreplace(heap, (finish[k] + reference / rates[k], k))
+            for entry in skipped:
+                heapq.heappush(heap, entry)
+            continue
+        k = heap[0][1]
+        done = finish[k] = finish[k] + weight / rates[k]
+        plans[k].append(index)
+        heapreplace(heap, (done + reference / rates[k], k))
+    return dict(zip(nodes, plans, strict=True)), max(finish)
 
 
 def trimmed(
@@ -74,8 +84,8 @@ def trimmed(
     if len(fastest) <= 1 or not order:
         return dict(speeds)
 
-    total_work = sum(work[i] for i in order)
-    largest = max(work[i] for i in order)
+    total_work = math.fsum(map(work.__getitem__, order))
+    largest = max(map(work.__getitem__, order))
 
     def makespan(count: int) -> float:
         if len(order) <= EXACT_TRIM_ITEMS:
@@ -126,7 +136,7 @@ class BalancedSchedule(Ledger):
             return None  # one batch per node: the rest of its plan waits for it
         del self._plans[node.id]
         indices = list(plan)
-        work = sum(self._work[i] for i in indices)
+        work = math.fsum(map(self._work.__getitem__, indices))
         self._planned_work -= work
         if not self._plans:
             self._planned_work = 0.0
@@ -141,7 +151,7 @@ class BalancedSchedule(Ledger):
             plan = self._plans.pop(node_id, None)
             if plan:
                 orphans.extend(plan)
-                self._planned_work -= sum(self._work[i] for i in plan)
+                self._planned_work -= math.fsum(map(self._work.__getitem__, plan))
         if orphans:
             self._replan(orphans, now)
 
@@ -161,7 +171,7 @@ class BalancedSchedule(Ledger):
             out = self._by_node.get(node_id, {}).values()
             free = max((self._predicted_end(b, now) for b in out), default=now)
             planned = self._plans.get(node_id, ())
-            ready[node_id] = free + sum(self._work[i] for i in planned) / speed
+            ready[node_id] = free + math.fsum(map(self._work.__getitem__, planned)) / speed
         order = sorted(indices, key=self._work.__getitem__, reverse=True)
         plans, _ = earliest_finish(order, self._work, speeds, ready, self._failed_on)
         self._adopt(plans)
@@ -170,10 +180,11 @@ class BalancedSchedule(Ledger):
         for node_id, indices in plans.items():
             if indices:
                 self._plans.setdefault(node_id, deque()).extend(indices)
-                self._planned_work += sum(self._work[i] for i in indices)
+                self._planned_work += math.fsum(map(self._work.__getitem__, indices))
 
     def _pending_items(self) -> list[int]:
         return [i for plan in self._plans.values() for i in plan] + self._unplanned
 
     def _pending_work(self) -> float:
-        return max(0.0, self._planned_work) + sum(self._work[i] for i in self._unplanned)
+        unplanned = math.fsum(map(self._work.__getitem__, self._unplanned))
+        return max(0.0, self._planned_work) + unplanned

@@ -25,7 +25,7 @@ class QueuedSchedule(Ledger):
         max_nodes: int | None = None,
     ) -> None:
         super().__init__(context, work, workers, now, max_nodes)
-        self._queue = WorkQueue(range(self.count), self._work)
+        self._queue = WorkQueue(range(self.count), self._work, self._total_work)
 
     def _take(self, node: Worker, now: float) -> Grant | None:
         if not self._queue:
