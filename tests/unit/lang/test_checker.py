@@ -18,12 +18,13 @@ from witengine.lang import syntax as s
 from witengine.lang.checker import CheckedJob, check, check_source
 from witengine.lang.errors import ScriptError
 from witengine.lang.parser import parse
-from witengine.plugins import compute
+from witengine.plugins import compute, render, video
 from witengine.plugins.api import Plugin
 from witengine.plugins.registry import build_library
 from witengine.runtime.library import Json, Library
 
 EXAMPLES = Path(__file__).parents[3] / "examples"
+SHIPPED = build_library([compute.plugin, render.plugin, video.plugin])  # examples use them
 COMPUTE = build_library([compute.plugin])
 
 # ------------------------------------------------------------ a render plugin
@@ -183,7 +184,7 @@ def test_the_errors_example_of_section_5_renders_as_the_contract_shows() -> None
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.wit")), ids=lambda p: p.name)
 def test_every_example_script_checks(path: Path) -> None:
-    job = check_source(path.read_text("utf-8"), COMPUTE, str(path))
+    job = check_source(path.read_text("utf-8"), SHIPPED, str(path))
     assert job.variables, "an example declares results"
 
 

@@ -39,7 +39,8 @@ from witengine.runtime.invoke import ActivityContext
 
 SETUP_SCRIPT = Path(__file__).with_name("blender_setup.py")
 Outcome = tuple[int, Image | RenderError]  # a frame's position in the batch, and its result
-# Failures that end a whole run; a crash or lack of memory ends only the frame in progress.
+# Failures that cost only the frame in progress (the rest go to a fresh process); any other
+# failure would happen again, so it fails every frame left in the run.
 _FRAME_FAILURES = (RenderFailure.CRASHED, RenderFailure.OUT_OF_MEMORY)
 
 
@@ -74,7 +75,9 @@ def _render_run(
         scene_file.symlink_to(context.file(scene))
         waiting = list(positions)
         while waiting:
-            run = BlenderRun(scene_file, waiting, options, folder, SETUP_SCRIPT, context.threads)
+            run = BlenderRun(
+                scene_file, tuple(waiting), options, folder, SETUP_SCRIPT, context.threads
+            )
             process = _BlenderProcess(context, blender, run, scene.name or "the scene")
             for number, result in process.images():
                 waiting.remove(number)
@@ -142,7 +145,7 @@ class _BlenderProcess:
             if process.stdout is not None:
                 process.stdout.close()
         if left:
-            error = explained or classify(code, reader.last, reader.frame, self.name)
+            error = explained or classify(code, reader.last, reader.frame, self.name, list(left))
             self.failure = (error, reader.frame)
 
 

@@ -120,9 +120,11 @@ def _report(data: dict[str, Any]) -> Event:
     )
 
 
-def classify(code: int, last: Sequence[str], frame: int | None, scene: str) -> RenderError:
+def classify(
+    code: int, last: Sequence[str], frame: int | None, scene: str, unwritten: Sequence[int] = ()
+) -> RenderError:
     """Why a Blender run that did not write all its frames ended, from its exit code and last
-    lines; `frame` is the frame it was rendering, if any."""
+    lines; `frame` is the frame it was rendering, if any, `unwritten` the frames it owes."""
     where = f"{scene}, frame {frame}" if frame is not None else scene
     said = _last_words(last)
     memory = next((line for line in reversed(last) if _OUT_OF_MEMORY.search(line)), None)
@@ -145,8 +147,11 @@ def classify(code: int, last: Sequence[str], frame: int | None, scene: str) -> R
             RenderFailure.BAD_SCENE, f"{where}: Blender cannot read the scene: {bad_scene.strip()}"
         )
     if code == 0:
+        owed = ", ".join(map(str, sorted(unwritten))) or "every frame"
+        plural = "s" if len(unwritten) > 1 else ""
         return RenderError(
-            RenderFailure.FAILED, f"{where}: Blender ended without writing the frame{said}"
+            RenderFailure.FAILED,
+            f"{scene}: Blender ended without writing frame{plural} {owed}{said}",
         )
     return RenderError(RenderFailure.FAILED, f"{where}: Blender exited with code {code}{said}")
 

@@ -216,13 +216,13 @@ def test_a_failure_the_setup_script_explains_keeps_its_kind_and_words() -> None:
             ["Blender quit"],
             None,
             RenderFailure.FAILED,
-            "shot.blend: Blender ended without writing the frame",
+            "shot.blend: Blender ended without writing frames 4, 9",
         ),
     ],
 )
 def test_a_run_that_ends_early_is_classified_from_its_exit_and_last_lines(
     code: int, last: list[str], frame: int | None, failure: RenderFailure, message: str
 ) -> None:
-    error = classify(code, [line for line in last if line], frame, "shot.blend")
+    error = classify(code, [line for line in last if line], frame, "shot.blend", [9, 4])
 
     assert (error.failure, error.message) == (failure, message)

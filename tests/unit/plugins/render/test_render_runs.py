@@ -1,0 +1,169 @@
+"""How a node's render runs go when Blender misbehaves, with a stand-in `blender` on PATH that
+speaks Blender's output and can crash, explain a failure, write a wrong image or skip a frame on
+request (real Blender renders in tests/e2e/test_blender_render.py; it cannot be made to crash on
+cue). A crash costs only the frame in progress; the rest of the run gets a fresh process."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from witengine.plugins.render.blender import render_frames
+from witengine.plugins.render.errors import RenderError, RenderFailure
+from witengine.plugins.render.types import Frame, Image, Scene
+from witengine.runtime.blobs import LocalBlobStore
+from witengine.runtime.invoke import ActivityContext
+
+STAND_IN = textwrap.dedent(
+    """\
+    #!PYTHON
+    import json, os, signal, struct, sys, zlib
+
+    args = sys.argv[1:]
+    pattern = args[args.index("-o") + 1]
+    frames = []
+    for part in args[args.index("-f") + 1].split(","):
+        first, _, last = part.partition("..")
+        frames += range(int(first), int(last or first) + 1)
+    behaviour = json.loads(os.environ.get("STAND_IN", "{}"))
+
+    def path(n):
+        return pattern.replace("#####", f"{n:05d}") + ".png"
+
+    def chunk(kind, body):
+        check = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + check
+
+    def png(width, height):
+        rows = zlib.compress(b"".join(b"\\0" + bytes(width * 3) for _ in range(height)))
+        header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        signature = b"\\x89PNG\\r\\n\\x1a\\n"
+        return signature + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+    def say(**data):
+        print("WIT " + json.dumps(data), flush=True)
+
+    print("Blender 3.4.1 (stand-in)", flush=True)
+    if "explain" in behaviour:
+        say(kind="error", failure="missing-files", message=behaviour["explain"])
+        sys.exit(3)
+    paths = {str(n): path(n) for n in frames}
+    say(kind="scene", blender="3.4.1", engine="CYCLES", device="CPU", width=4, height=2, fps=24.0,
+        paths=paths)
+    with open(os.environ["STAND_IN_LOG"], "a") as log:
+        log.write(" ".join(map(str, frames)) + "\\n")
+    for n in frames:
+        print(f"Fra:{n} Mem:9.36M (Peak 13.48M) | Time:00:00.00 | Sample 0/4", flush=True)
+        if n == behaviour.get("crash"):
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if n == behaviour.get("skip"):
+            continue
+        size = (5, 2) if n == behaviour.get("wrong_size") else (4, 2)
+        with open(path(n), "wb") as image:
+            image.write(png(*size))
+        print(f"Saved: '{path(n)}'", flush=True)
+    print("Blender quit", flush=True)
+    """
+).replace("PYTHON", sys.executable)
+
+
+@pytest.fixture
+def context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ActivityContext:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    blender = tools / "blender"
+    blender.write_text(STAND_IN)
+    blender.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("STAND_IN_LOG", str(tmp_path / "runs.log"))
+    (tmp_path / "work").mkdir()
+    return ActivityContext(LocalBlobStore(tmp_path / "blobs"), tmp_path / "work", threads=1)
+
+
+def render(context: ActivityContext, numbers: list[int], **behaviour: Any) -> list[Any]:
+    os.environ["STAND_IN"] = json.dumps(behaviour)
+    try:
+        scene = Scene.from_value(context.blobs.put_bytes(b"BLENDER-v304", "shot.blend"))
+        outcomes = list(render_frames(context, [Frame(scene, n) for n in numbers]))
+    finally:
+        del os.environ["STAND_IN"]
+    assert sorted(position for position, _ in outcomes) == list(range(len(numbers)))
+    return [result for _, result in sorted(outcomes, key=lambda outcome: outcome[0])]
+
+
+def runs(context: ActivityContext) -> list[str]:
+    return (context.work_dir.parent / "runs.log").read_text().splitlines()
+
+
+def test_a_crash_costs_the_frame_in_progress_and_the_rest_get_a_fresh_process(
+    context: ActivityContext,
+) -> None:
+    results = render(context, [1, 2, 3, 4, 5], crash=3)
+
+    assert [r.frame for r in results if isinstance(r, Image)] == [1, 2, 4, 5]
+    assert results[2].failure is RenderFailure.CRASHED
+    assert results[2].message.startswith("shot.blend, frame 3: Blender crashed (SIGSEGV)")
+    assert runs(context) == ["1 2 3 4 5", "4 5"]
+
+
+def test_a_failure_the_setup_explains_fails_every_frame_of_the_run_at_once(
+    context: ActivityContext,
+) -> None:
+    message = "the scene uses files that are missing: //tex/brick.png (image 'brick')"
+
+    results = render(context, [1, 2, 3], explain=message)
+
+    assert results == [RenderError(RenderFailure.MISSING_FILES, message)] * 3
+
+
+def test_an_image_of_the_wrong_size_fails_that_frame_alone(context: ActivityContext) -> None:
+    results = render(context, [1, 2, 3], wrong_size=2)
+
+    assert [type(r).__name__ for r in results] == ["Image", "RenderError", "Image"]
+    assert results[1] == RenderError(
+        RenderFailure.BAD_IMAGE,
+        "frame 2: frame_00002.png is 5x2 pixels, not the 4x2 the scene gives",
+    )
+    assert (results[0].width, results[0].height, results[0].name) == (4, 2, "frame_00001.png")
+
+
+def test_a_frame_blender_never_writes_fails_and_the_others_count(context: ActivityContext) -> None:
+    results = render(context, [1, 2, 3], skip=2)
+
+    assert isinstance(results[0], Image) and isinstance(results[2], Image)
+    assert results[1].failure is RenderFailure.FAILED
+    assert results[1].message.startswith("shot.blend: Blender ended without writing frame 2;")
+    assert runs(context) == ["1 2 3"]
+
+
+def test_the_same_frame_twice_in_a_batch_renders_once(context: ActivityContext) -> None:
+    results = render(context, [7, 7])
+
+    assert results[0] == results[1]
+    assert runs(context) == ["7"]
+
+
+def test_without_blender_every_frame_says_how_to_install_it(
+    context: ActivityContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+
+    results = render(context, [1, 2])
+
+    assert (
+        results
+        == [
+            RenderError(
+                RenderFailure.NO_BLENDER,
+                "Blender is not installed on this machine "
+                "(scripts/bootstrap.sh blender installs it)",
+            )
+        ]
+        * 2
+    )
