@@ -127,7 +127,7 @@ class Ledger(MapSchedule):
             if node_id not in self._slots:
                 return None
         elif self._blocked(node_id):  # blocklisted by another map of the job
-            self._deactivate(node_id, now)
+            self._remove(node_id, now)
             return None
         return self._take(node, now)
 
@@ -172,8 +172,7 @@ class Ledger(MapSchedule):
 
     def node_lost(self, node_id: str, now: float) -> list[str]:
         self._now = max(self._now, now)
-        self._known.pop(node_id, None)
-        self._deactivate(node_id, now)
+        self._remove(node_id, now)
         batches = list(self._by_node.get(node_id, {}).values())
         for batch in batches:
             self._drop(batch, now)
@@ -188,8 +187,7 @@ class Ledger(MapSchedule):
 
     def cancel_node(self, node_id: str) -> list[str]:
         self._stopped.add(node_id)
-        self._known.pop(node_id, None)
-        self._deactivate(node_id, self._now)
+        self._remove(node_id, self._now)
         return list(self._by_node.get(node_id, {}))
 
     @property
@@ -349,6 +347,15 @@ class Ledger(MapSchedule):
         if notify and joined:
             self._workers_joined(joined, now)
 
+    def _remove(self, node_id: str, now: float) -> None:
+        """The node can no longer run the map: with `max_nodes`, the next fastest takes its
+        place."""
+        self._known.pop(node_id, None)
+        if self._max_nodes is not None:
+            self._refresh_active(now)
+        else:
+            self._deactivate(node_id, now)
+
     def _deactivate(self, node_id: str, now: float) -> None:
         slots = self._slots.pop(node_id, None)
         if slots is None:
@@ -398,8 +405,7 @@ class Ledger(MapSchedule):
         self._failures[index] = self._failures.get(index, 0) + 1
         newly_blocked = context.blocklist.failed(context.job_id, node_id, context.plugin)
         if newly_blocked:
-            self._known.pop(node_id, None)
-            self._deactivate(node_id, now)
+            self._remove(node_id, now)
         if len(failed_on) >= self._settings.fail_after_nodes or self._exhausted(index):
             self._failure = (index, error)
             return _FAIL

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from witengine.errors import WitError
-from witengine.scheduling.core import Grant, MapSchedule, Strategy, Verdict, Worker
+from witengine.scheduling.core import Decision, Grant, MapSchedule, Strategy, Verdict, Worker
 from witengine.scheduling.farm import Farm
 from witengine.scheduling.settings import FarmSettings
 
@@ -214,7 +214,7 @@ class _Tally:
     committed: bytearray
     runs: bytearray  # times each item started (capped at 255)
     lost: float = 0.0
-    decisions: list[float] = field(default_factory=list)  # seconds of every request
+    decisions: Decision = field(default_factory=Decision)  # every request's seconds
     granted: list[float] = field(default_factory=list)  # … of those that gave work
     batches: int = 0
     last_commit: float = 0.0
@@ -271,7 +271,7 @@ class Simulation:
         makespan = engine.loop() if count else 0.0
         self._check(schedule, tally)
         bound = _bound(self.specs, self.true_work)
-        decisions = sorted(tally.decisions) or [0.0]
+        decisions = sorted(tally.decisions.seconds) or [0.0]
         total = math.fsum(self.true_work)
         return SimReport(
             strategy=self.strategy.value,
@@ -287,7 +287,7 @@ class Simulation:
             decision_ms_median=statistics.median(decisions) * 1000.0,
             decision_ms_p99=decisions[min(len(decisions) - 1, int(len(decisions) * 0.99))] * 1000.0,
             grant_ms_median=statistics.median(tally.granted or [0.0]) * 1000.0,
-            requests=len(tally.decisions),
+            requests=len(tally.decisions.seconds),
             batches=tally.batches,
             setup_ms=setup * 1000.0,
         )
@@ -372,13 +372,13 @@ class _Engine:
             return
         began = time.perf_counter()
         grant = self.schedule.request(node.worker, self.now)
-        self.tally.decisions.append(time.perf_counter() - began)
+        self.tally.decisions.seconds.append(time.perf_counter() - began)
         if grant is None:
             self.idle[k] = None
             return
         self.idle.pop(k, None)
         self.tally.batches += 1
-        self.tally.granted.append(self.tally.decisions[-1])
+        self.tally.granted.append(self.tally.decisions.seconds[-1])
         node.grant = grant
         node.running = False
         node.epoch += 1  # a cancel meant for an earlier batch must not stop this one

@@ -387,3 +387,17 @@ def test_an_empty_map_is_done_at_once() -> None:
         schedule = open_map(farm, workers, [], strategy)
         assert schedule.done
         assert schedule.request(workers[0], 0.0) is None
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_with_max_nodes_the_next_fastest_takes_a_lost_nodes_place(strategy: Strategy) -> None:
+    farm, workers = farm_with({"node_a": 1.0, "node_b": 5.0, "node_c": 3.0})
+    schedule = open_map(farm, workers, [1.0] * 30, strategy, max_nodes=1)
+    assert schedule.request(workers[2], 0.0) is None
+    grant = schedule.request(workers[1], 0.0)
+    assert grant is not None
+    schedule.node_lost("node_b", 1.0)
+    again = schedule.request(workers[2], 1.0)
+    assert again is not None and set(grant.indices) <= set(again.indices) | set(
+        schedule.snapshot().pending
+    )
