@@ -11,7 +11,8 @@ bootstrap:
 demo: bootstrap
 	$(BIN)/wit run examples/primes.wit n=20000
 
-test: bootstrap
+test:
+	@scripts/bootstrap.sh chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy

@@ -39,10 +39,13 @@ function swap(id, html) {
   target.innerHTML = html;
   if (inside) {
     const again = focusId && document.getElementById(focusId);
+    const nearby = target.querySelector("button:not(:disabled)");
     if (again && !again.disabled) {
       again.focus();
+    } else if (nearby) {
+      nearby.focus(); // Pause became disabled: Resume, beside it, takes the focus
     } else {
-      // The focused control went away (a finished job's Cancel): keep focus in the same place.
+      // Nothing to act on any more (a finished job): keep the focus in the same place.
       target.setAttribute("tabindex", "-1");
       target.focus();
     }
@@ -136,20 +139,21 @@ function showTimes(root = document) {
 
 async function post(button) {
   if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
-  button.disabled = true;
+  // Not `disabled` while waiting: that would throw the keyboard focus off the button.
+  if (button.getAttribute("aria-busy") === "true") return;
+  button.setAttribute("aria-busy", "true");
   try {
     const response = await fetch(button.dataset.post, { method: "POST", headers: DASHBOARD });
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
       notice(body.detail || `The hub answered ${response.status}.`);
-      button.disabled = false;
     } else {
       notice("");
-      setLive(`${button.textContent.trim()}: done`, "live");
     }
   } catch (error) {
     notice(`The hub could not be reached: ${error}`);
-    button.disabled = false;
+  } finally {
+    button.removeAttribute("aria-busy");
   }
 }
 
