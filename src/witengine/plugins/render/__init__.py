@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from witengine import __version__
-from witengine.plugins.api import ActivityContext, Files, Plugin
+from witengine.plugins.api import ActivityContext, Files, Plugin, Requirements
 from witengine.plugins.render.blender import Outcome, render_frames
 from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.frames import parse_frame_spec
@@ -80,7 +80,7 @@ def frames(scene: Scene, spec: str, options: RenderOptions | None = None) -> lis
     return frames_of(scene, parse_frame_spec(spec), options or RenderOptions())
 
 
-@plugin.activity("Renderer.RenderFrame")
+@plugin.activity("Renderer.RenderFrame", requires=Requirements(software="blender>=3.0"))
 def render_frame(context: ActivityContext, frame: Frame) -> Image:
     """The frame rendered by Blender on this machine, as an image file."""
     for _, result in render_frames(context, [frame]):

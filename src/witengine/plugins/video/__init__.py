@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from witengine import __version__
-from witengine.plugins.api import ActivityContext, Blob, Double, Plugin
+from witengine.plugins.api import ActivityContext, Blob, Double, Plugin, Requirements
 from witengine.plugins.render.types import Image
 from witengine.plugins.video.ffmpeg import (
     DEFAULT_FPS,
@@ -82,7 +82,7 @@ class Video(Blob):
         )
 
 
-@plugin.activity("Video.Compose")
+@plugin.activity("Video.Compose", requires=Requirements(software="ffmpeg"))
 def compose(
     context: ActivityContext,
     images: list[Image],
