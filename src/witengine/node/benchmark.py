@@ -103,7 +103,7 @@ def measure(
 
 
 def _measure_in_child(
-    plugin_refs: Sequence[str], activity: str, min_seconds: float, speed: float
+    plugin_refs: Sequence[str], activity: str, min_seconds: float, speed: float, parent: int
 ) -> Measurement:
     # Imported here: the parent side of this module stays light.
     from witengine.plugins.registry import library_from_refs
@@ -117,6 +117,12 @@ def _measure_in_child(
     benchmark = definition.benchmark
     if benchmark is None:
         raise BenchmarkFailed(f"{activity}: its plugin declares no benchmark")
+
+    def run_once(context: ActivityContext) -> float:
+        if os.getppid() != parent:  # the node died without killing us: stop between runs
+            raise BenchmarkFailed(f"{activity}: its node has stopped")
+        return benchmark(context)
+
     with tempfile.TemporaryDirectory(prefix="wit-benchmark-") as scratch:
         root = Path(scratch)
         (root / "work").mkdir()
@@ -124,7 +130,7 @@ def _measure_in_child(
         return measure(
             activity,
             definition.unit,
-            lambda: benchmark(context),
+            lambda: run_once(context),
             min_seconds=min_seconds,
             now=SystemClock().now,
             waited=cpu_wait_seconds,
@@ -141,13 +147,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--path", action="append", default=[], help="a folder to import plugins from (repeatable)"
     )
+    parser.add_argument("--parent", type=int, default=None, help="stop when this process ends")
     options = parser.parse_args(argv)
+    parent = options.parent if options.parent is not None else os.getppid()
     sys.path.extend(options.path)  # after the node's own packages, as in the batch runner
     with contextlib.suppress(OSError):
         os.nice(options.nice)
     refs = [r for r in options.plugins.split(",") if r]
     try:
-        found = _measure_in_child(refs, options.activity, options.min_seconds, options.speed)
+        found = _measure_in_child(
+            refs, options.activity, options.min_seconds, options.speed, parent
+        )
         line: dict[str, Any] = {"measurement": asdict(found)}
     except WitError as error:
         line = {"error": str(error)}
@@ -193,6 +203,8 @@ async def run_benchmark(
         repr(speed),
         "--nice",
         str(nice),
+        "--parent",
+        str(os.getpid()),
         *(arg for path in paths for arg in ("--path", str(path))),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
