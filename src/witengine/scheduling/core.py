@@ -25,6 +25,7 @@ The driver's protocol, in order:
     schedule.node_lost(node_id, now)             # the node died, left, or froze past its lease
     schedule.expire(now)                         # every tick: batches whose lease ran out
     schedule.done / schedule.failure             # finished, or failed with (index, error)
+    farm.job_ended(job_id)                       # the job is over: forget its blocklist
 
 Every `Outcome.cancel` names batches the schedule has already dropped: the driver sends their
 nodes a cancel, and any later result from them is IGNOREd. `request` answers None when the node
@@ -35,6 +36,12 @@ duplicate of work predicted to finish last.
 A lease runs `Grant.lease_seconds` from the grant, and each heartbeat extends it to `now` plus
 that again; it comes from the batch's predicted time with a safety factor, within the farm's
 minimum and maximum lease.
+
+A failed result is RETRY (the item goes out again, to a node that has not failed it first) until
+the item has failed on `fail_after_nodes` distinct nodes, or that many times with no active node
+left that has not failed it: then FAIL, and the map fails with that item's error. A (node,
+plugin) pair that fails `blocklist_after` items in a job gets none of the job's work after; its
+batches in this map are dropped and named in that result's `cancel`.
 
 Attempt numbers and the exactly-once commit are the driver's (they need the store). A Grant's
 `duplicate` batches carry items already out elsewhere: the driver keeps their attempt number so
