@@ -53,15 +53,15 @@ def bench(
 
     plugins = discover()
     library = build_library(plugins)
+    unknown = sorted(set(activity or ()) - set(library.activities))
+    if unknown:
+        print(f"wit bench: no activity named {', '.join(unknown)}", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
     capabilities = probe_capabilities()
     _, unmet = offered_activities(library, capabilities)
     targets = benchmark_targets(library, capabilities)
     if activity:
         wanted = set(activity)
-        unknown = sorted(wanted - set(library.activities))
-        if unknown:
-            print(f"wit bench: no activity named {', '.join(unknown)}", file=sys.stderr)
-            raise typer.Exit(EXIT_USAGE)
         lacking = sorted(wanted - {t.activity for t in targets} - set(unmet))
         for name in lacking:
             print(f"{name}: its plugin declares no benchmark", file=sys.stderr)
