@@ -72,8 +72,8 @@ def test_the_bench_table_shows_each_rate_in_its_unit_within_80_columns() -> None
 
 @pytest.mark.parametrize(
     ("rate", "text"),
-    [(0.1234, "0.123"), (12.34, "12.3"), (412.7, "413"), (9999.0, "9999"), (43_300.0, "43.3 k"),
-     (2.4e7, "24 M"), (1.5e9, "1.5 G")],
+    [(0.1234, "0.123"), (12.34, "12.3"), (412.7, "413"), (1234.5, "1230"), (9999.0, "10 k"),
+     (43_300.0, "43.3 k"), (999_999.0, "1 M"), (2.4e7, "24 M"), (1.5e9, "1.5 G")],
 )  # fmt: skip
 def test_rates_read_in_three_significant_digits(rate: float, text: str) -> None:
     from witengine.cli.bench import rate_text

@@ -22,8 +22,9 @@ EXIT_USAGE = 2
 
 def rate_text(rate: float) -> str:
     """A rate in three significant digits, with k, M or G past ten thousand: `43.3 k`."""
-    for size, suffix in ((1e9, " G"), (1e6, " M"), (1e4, " k")):
-        if rate >= size:
+    rate = float(f"{rate:.3g}")  # first, so that 999,999 reads 1 M, not 1e+03 k
+    for above, size, suffix in ((1e9, 1e9, " G"), (1e6, 1e6, " M"), (1e4, 1e3, " k")):
+        if rate >= above:
             return f"{rate / size:.3g}{suffix}"
     return f"{rate:.3g}" if rate < 100 else f"{rate:.0f}"
 
