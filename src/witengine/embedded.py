@@ -141,7 +141,9 @@ async def embedded_farm(nodes: int, data_dir: Path | None = None) -> AsyncIterat
                         f"local-{number}",
                         data_dir / f"node-{number}",
                         data_dir / f"node-{number}.log",
-                        extra=("--threads", threads),
+                        # Nodes of one machine, for one command: equally fast, and gone before
+                        # a benchmark would pay off; measuring would only slow the job down.
+                        extra=("--threads", threads, "--no-bench"),
                     )
                 )
             await wait_for_nodes(url, nodes)
