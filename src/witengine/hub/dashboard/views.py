@@ -393,7 +393,7 @@ class DashboardContext:
         self.watch.sync()
         return node_row(record, self.farm, self.watch) if record else None
 
-    def job_rows(self, limit: int = 100) -> list[JobRow]:
+    def job_rows(self, limit: int = 50) -> list[JobRow]:
         rows = []
         for job in self.store.list_jobs(limit):
             done, total = self.service.progress(job.id)
@@ -418,16 +418,18 @@ class DashboardContext:
         for row in rows:
             nodes[row.state] += 1
             nodes["online"] += row.online
-        jobs = self.job_rows(200)
+        # Unfinished jobs carry no results, so they are cheap to read; ended ones may carry
+        # large ones: only the last few are read.
+        active = [job_row(j, *self.service.progress(j.id)) for j in self.store.unfinished_jobs()]
         statuses = {s.value: 0 for s in JobStatus}
-        for job in jobs:
+        for job in active:
             statuses[job.status] = statuses.get(job.status, 0) + 1
         return Overview(
             nodes=nodes,
             jobs=statuses,
             items_per_second=self.watch.items_per_second(),
-            active=[j for j in jobs if not j.ended],
-            recent=[j for j in jobs if j.ended][:8],
+            active=active[::-1],  # newest first, like the list of jobs
+            recent=[j for j in self.job_rows(12) if j.ended][:8],
             capacity=self.capacity(rows),
         )
 
