@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,7 +23,7 @@ from witengine import __version__
 from witengine.clock import Clock, SystemClock, wall_time
 from witengine.hub.bundles import BundleShelf
 from witengine.hub.dashboard import Dashboard
-from witengine.hub.dispatcher import Dispatcher
+from witengine.hub.dispatcher import Dispatcher, Estimator
 from witengine.hub.keys import signing_key
 from witengine.hub.routes.blobs import blob_router
 from witengine.hub.routes.jobs import job_router
@@ -37,6 +37,7 @@ from witengine.plugins.api import Plugin
 from witengine.plugins.registry import build_library, discover
 from witengine.protocol import API_PREFIX
 from witengine.runtime.blobs import LocalBlobStore
+from witengine.runtime.invoke import work_json
 from witengine.runtime.library import Library
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ def build_hub(
     dispatcher = Dispatcher(
         store,
         clock,
+        estimate=_estimator(library),
         lease_seconds=settings.lease_seconds,
         heartbeat_seconds=settings.heartbeat_seconds,
         grace_seconds=settings.grace_seconds,
@@ -85,6 +87,17 @@ def build_hub(
     )
     service = HubService(store, blobs, library, dispatcher, now=clock.now, wall=wall_time)
     return Hub(settings, store, blobs, library, dispatcher, service, bundles)
+
+
+def _estimator(library: Library) -> Estimator:
+    """Each item's work as its activity's plugin estimates it, for the scheduler."""
+
+    def estimate(activity: str, items: Sequence[Sequence[Any]]) -> tuple[str, list[float]]:
+        definition = library.activities.get(activity)
+        plugin = definition.plugin if definition is not None else activity.rpartition(".")[0]
+        return plugin, work_json(library, activity, items)
+
+    return estimate
 
 
 def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:

@@ -1,21 +1,19 @@
-"""The dispatcher: hands the tasks of running maps to connected nodes, under leases.
+"""The dispatcher: carries out the scheduler's decisions over the nodes' connections.
 
-It bridges the interpreter's maps and the nodes' connections. For each map it keeps which items
-are pending, which are leased to which node, and which are committed. Results count only for a
-task's current attempt and are stored before they are acknowledged, so each item's result is
+It bridges the interpreter's maps, the scheduler (`witengine.scheduling`: who gets which items,
+under which lease, duplicates near the end, blocklists) and the nodes' WebSockets. The policy is
+the scheduler's; this module does the I/O the scheduler must not: it stores attempts and results,
+sends batches and cancels, and tells the schedule what happened. Results count only for an
+item's current attempt and are stored before they are acknowledged, so each item's result is
 committed exactly once whatever nodes do: crash, freeze, reconnect, or send a result twice.
 
-Lease rules:
-- a batch is leased to a node for `lease_seconds`; the node's heartbeats extend it;
-- a node that disconnects keeps its leases for `grace_seconds` only, and may claim them back when
-  it reconnects (it goes on working while away), so a brief outage wastes nothing;
-- an expired lease puts its unfinished items back in the queue; the next dispatch gives them a new
-  attempt, which fences off any late result of the old one;
-- after a hub restart, items that were out on nodes wait `grace_seconds` for their nodes to claim
-  them before they are sent again.
-
-How many items a node gets at once is the planner's decision (`scheduling.planner`); this module
-only carries decisions out.
+What the dispatcher itself decides is when a node counts as gone:
+- a node whose connection closed keeps its batches for `grace_seconds`; back within that time
+  (it goes on working while away) it simply carries on; otherwise the schedule hears it is lost
+  and puts its unfinished items back;
+- a node whose lease ran out (frozen, or cut off) gets its batch cancelled and no new work until
+  it is heard from again;
+- after a hub restart, the items committed before it are kept; the others run again.
 """
 
 from __future__ import annotations
@@ -23,17 +21,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import itertools
 import json
 import logging
 import uuid
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from witengine.clock import Clock
-from witengine.errors import NoCompatibleNode
+from witengine.errors import NoCompatibleNode, WitError
 from witengine.hub.rates import RateBook
 from witengine.hub.store.base import Commit, Store
 from witengine.protocol import (
@@ -45,28 +41,38 @@ from witengine.protocol import (
     HubMessage,
     NodeHello,
     NodeMessage,
-    ResultKey,
     Results,
+    TaskResult,
     TaskSpec,
 )
 from witengine.runtime.executor import ItemFailed, MapRequest, Progress
-from witengine.scheduling.planner import Planner, SplitPlanner
+from witengine.runtime.values import Strategy
+from witengine.scheduling.core import Grant, MapSchedule, Verdict, Worker
+from witengine.scheduling.farm import Farm
+from witengine.scheduling.settings import FarmSettings
 
 log = logging.getLogger(__name__)
 
 Json = Any
 Send = Callable[[HubMessage], None]
+# (activity, every item's arguments) -> (its plugin, each item's estimated work)
+Estimator = Callable[[str, Sequence[Sequence[Json]]], tuple[str, list[float]]]
+
+
+def uniform_estimate(activity: str, items: Sequence[Sequence[Json]]) -> tuple[str, list[float]]:
+    """One unit of work per item, and the activity's module as its plugin."""
+    return activity.rpartition(".")[0], [1.0] * len(items)
 
 
 @dataclass
 class _Lease:
-    """Items of one map leased to one node (or, after a restart, to no one yet)."""
+    """A batch out on a node: the items of it that have no result yet."""
 
     batch_id: str
     map_id: str
-    node_id: str | None
+    node_id: str
     indices: set[int]
-    deadline: float
+    duplicate: bool = False
 
 
 @dataclass
@@ -79,7 +85,8 @@ class _Node:
     leases: set[str] = field(default_factory=set)
     done: int = 0
     last_seen: float = 0.0
-    silent: bool = False  # let a lease expire: no new work until it is heard from again
+    away_since: float | None = None  # when its connection closed
+    silent: bool = False  # its lease ran out: no new work until it is heard from again
 
     @property
     def connected(self) -> bool:
@@ -94,10 +101,12 @@ class _Map:
     items: Sequence[Sequence[Json]]
     attempts: dict[int, int]
     results: dict[int, Json]
-    pending: deque[int]
     progress: Progress
     future: asyncio.Future[list[Json]]
-    tries: dict[int, int] = field(default_factory=dict)
+    schedule: MapSchedule
+    todo: list[int]  # the schedule's item i is the map's item todo[i]
+    workers: tuple[Worker, ...] = ()  # the nodes the schedule was last told can run it
+    positions: dict[int, int] = field(default_factory=dict)  # the map's item -> the schedule's
     waiting_since: float | None = None  # when it began to lack any node that can run it
 
     @property
@@ -115,40 +124,45 @@ def map_digest(request: MapRequest) -> str:
 
 
 class Dispatcher:
-    """Owns maps in flight, node links and leases; driven by the hub's loop."""
+    """Owns maps in flight, node links and batches; driven by the hub's loop."""
 
     def __init__(
         self,
         store: Store,
         clock: Clock,
         *,
-        planner: Planner | None = None,
+        estimate: Estimator = uniform_estimate,
+        farm: FarmSettings | None = None,
         lease_seconds: float = 30.0,
         heartbeat_seconds: float = 5.0,
         grace_seconds: float = 5.0,
         no_node_seconds: float = 30.0,
-        max_tries: int = 3,
     ) -> None:
         self.store = store
         self.clock = clock
-        self.planner = planner or SplitPlanner()
+        self.estimate = estimate
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.grace_seconds = grace_seconds
         self.no_node_seconds = no_node_seconds
-        self.max_tries = max_tries
+        # Batch ids carry this run's prefix: a node's results from before a hub restart can
+        # never be taken for a new batch's.
+        settings = farm or FarmSettings(
+            min_lease=lease_seconds, batch_prefix=f"batch_{uuid.uuid4().hex[:6]}"
+        )
+        self.farm = Farm(settings)
         self.maps: dict[str, _Map] = {}
         self.nodes: dict[str, _Node] = {}
         # job -> node name -> [items committed, seconds they took]: who did how much
         self.work: dict[str, dict[str, list[float]]] = {}
         self.leases: dict[str, _Lease] = {}
-        # Benchmark rates for the scheduler: rates.rates_for(activity) -> {node_id: units/s},
-        # rates.subscribe(listener) for each new one. Kept by the node routes.
+        # Benchmark rates, kept by the node routes; each new one seeds the scheduler's model.
         self.rates = RateBook(store)
+        self.rates.subscribe(self._benchmarked)
         # Drained nodes (by id) finish the batches they hold and are given no new ones.
         self.drained: set[str] = set()
+        self.held: set[str] = set()  # paused jobs: no new batches for their maps
         self._wake = asyncio.Event()
-        self._ids = itertools.count(1)
 
     # ------------------------------------------------------------------ maps
 
@@ -166,37 +180,39 @@ class Dispatcher:
             map_digest(request),
             request.items,
         )
-        map_id = stored.record.id
         if stored.failures:
             index, error = min(stored.failures.items())
             raise ItemFailed(index, error)
-        loop = asyncio.get_running_loop()
+        todo = [i for i in range(len(request.items)) if i not in stored.results]
+        plugin, work = self._estimate(request.activity, [request.items[i] for i in todo])
+        options = request.options
+        workers = self._workers(request.activity, job_id)
+        self._seed_rates(request.activity)
+        schedule = self.farm.schedule(
+            job_id,
+            request.activity,
+            plugin,
+            work,
+            options.strategy if options is not None else Strategy.ADAPTIVE,
+            workers,
+            now=self.clock.now(),
+            max_nodes=options.max_nodes if options is not None else None,
+        )
         state = _Map(
-            map_id,
+            stored.record.id,
             job_id,
             request.activity,
             request.items,
             dict(stored.attempts),
             dict(stored.results),
-            deque(),
             progress,
-            loop.create_future(),
+            asyncio.get_running_loop().create_future(),
+            schedule,
+            todo,
+            workers,
+            {item: position for position, item in enumerate(todo)},
         )
-        now = self.clock.now()
-        recovered: set[int] = set()
-        for index in range(state.count):
-            if index in state.results:
-                continue
-            if state.attempts.get(index, 0) > 0:
-                recovered.add(index)  # was out on a node when the hub stopped
-            else:
-                state.pending.append(index)
-        if recovered:
-            batch_id = f"recovered_{map_id}"
-            self.leases[batch_id] = _Lease(
-                batch_id, map_id, None, recovered, now + self.grace_seconds
-            )
-        self.maps[map_id] = state
+        self.maps[state.id] = state
         progress(len(state.results), state.count)
         self._check_complete(state)
         self.wake()
@@ -205,11 +221,18 @@ class Dispatcher:
         finally:
             self._close_map(state)
 
+    def _estimate(self, activity: str, items: Sequence[Sequence[Json]]) -> tuple[str, list[float]]:
+        try:
+            return self.estimate(activity, items)
+        except WitError as error:  # a plugin's estimate is a hint: plan without it
+            log.warning("%s; planning one unit of work per item", error)
+            return uniform_estimate(activity, items)
+
     def _close_map(self, state: _Map) -> None:
         """Forget a map that ended (completed, failed or cancelled) and recall its batches."""
         self.maps.pop(state.id, None)
         for lease in [lease for lease in self.leases.values() if lease.map_id == state.id]:
-            self._drop_lease(lease, cancel=not state.future.done() or bool(lease.indices))
+            self._drop_lease(lease, cancel=True)
 
     def work_by_node(self, job_id: str) -> dict[str, list[float]]:
         """Items each node committed for a job since this hub started, and their seconds."""
@@ -221,10 +244,35 @@ class Dispatcher:
             if not state.future.done():
                 state.future.cancel()
 
+    def hold(self, job_id: str) -> None:
+        """A paused job: its maps get no new batches (those out on nodes finish)."""
+        self.held.add(job_id)
+
+    def release(self, job_id: str) -> None:
+        self.held.discard(job_id)
+        self.wake()
+
+    def job_ended(self, job_id: str) -> None:
+        """Forget what only mattered while the job ran (its blocklist, its hold)."""
+        self.held.discard(job_id)
+        self.farm.job_ended(job_id)
+
+    # ----------------------------------------------------------------- rates
+
+    def _benchmarked(self, record: Any) -> None:
+        with contextlib.suppress(ValueError):  # a zero rate says nothing to plan with
+            self.farm.rates.benchmark(record.node_id, record.activity, record.rate)
+
+    def _seed_rates(self, activity: str) -> None:
+        """Benchmarks the scheduler has not met yet (stored before this hub started, say)."""
+        for node_id, rate in self.rates.rates_for(activity).items():
+            if not self.farm.rates.known(node_id, activity) and rate > 0:
+                self.farm.rates.benchmark(node_id, activity, rate)
+
     # ----------------------------------------------------------------- nodes
 
     def connect(self, hello: NodeHello, send: Send) -> str:
-        """Register a node's connection; give back the leases it still holds."""
+        """Register a node's connection; it carries on with the batches it still holds."""
         node_id = hello.node_id or f"node_{uuid.uuid4().hex[:12]}"
         previous = self.nodes.get(node_id)
         node = _Node(
@@ -238,64 +286,23 @@ class Dispatcher:
             last_seen=self.clock.now(),
         )
         self.nodes[node_id] = node
-        for batch_id, keys in hello.holding.items():
-            self._reclaim(node, batch_id, keys)
-        self.wake()
+        for batch_id in hello.holding:
+            lease = self.leases.get(batch_id)
+            if lease is None or lease.node_id != node_id:
+                # Given up on while it was away (or before a hub restart): its items run again
+                # elsewhere, so the node may stop; whatever it sends of it is acknowledged.
+                send(CancelBatch(batch_id=batch_id, reason="given to other nodes meanwhile"))
+        self._workers_changed()
         return node_id
 
-    def _reclaim(self, node: _Node, batch_id: str, keys: Sequence[ResultKey]) -> None:
-        claimed: dict[str, set[int]] = {}
-        for key in keys:
-            state = self.maps.get(key.map_id)
-            if state is None or key.index in state.results:
-                continue
-            if state.attempts.get(key.index) != key.attempt:
-                continue
-            holder = self._lease_of(key.map_id, key.index)
-            if holder is not None and holder.node_id not in (None, node.id):
-                continue
-            if holder is not None:
-                holder.indices.discard(key.index)
-            if key.index in state.pending:
-                state.pending.remove(key.index)
-            claimed.setdefault(key.map_id, set()).add(key.index)
-        for map_id, indices in claimed.items():
-            lease_id = batch_id if len(claimed) == 1 else f"{batch_id}:{map_id}"
-            self._set_aside_unclaimed(lease_id)
-            self.leases[lease_id] = _Lease(
-                lease_id, map_id, node.id, indices, self.clock.now() + self.lease_seconds
-            )
-            node.leases.add(lease_id)
-        self._prune_empty_leases()
-
-    def _set_aside_unclaimed(self, lease_id: str) -> None:
-        """Keep the items of lease `lease_id` its node did not claim back under another id, held
-        by no node for the grace period: their results may still be in the node's outbox."""
-        rest = self.leases.pop(lease_id, None)
-        if rest is None or not rest.indices:
-            return
-        rest.batch_id = f"{lease_id}:unclaimed"
-        rest.node_id = None
-        rest.deadline = min(rest.deadline, self.clock.now() + self.grace_seconds)
-        self.leases[rest.batch_id] = rest
-
-    def _lease_of(self, map_id: str, index: int) -> _Lease | None:
-        for lease in self.leases.values():
-            if lease.map_id == map_id and index in lease.indices:
-                return lease
-        return None
-
     def disconnect(self, node_id: str) -> None:
-        """The node's connection closed: its leases run out after the grace period."""
+        """The node's connection closed: it is lost unless it is back within the grace period."""
         node = self.nodes.get(node_id)
         if node is None:
             return
         node.send = None
-        limit = self.clock.now() + self.grace_seconds
-        for batch_id in node.leases:
-            lease = self.leases.get(batch_id)
-            if lease is not None:
-                lease.deadline = min(lease.deadline, limit)
+        node.away_since = self.clock.now()
+        self._workers_changed()
 
     def handle(self, node_id: str, message: NodeMessage) -> None:
         """A message from a node."""
@@ -303,86 +310,119 @@ class Dispatcher:
         if node is None:
             return
         node.last_seen = self.clock.now()
-        node.silent = False
+        if node.silent:
+            node.silent = False
+            self._workers_changed()
         if isinstance(message, Results):
             self._results(node, message)
         elif isinstance(message, BatchFinished):
             self._batch_finished(node, message)
         elif isinstance(message, Heartbeat):
-            deadline = self.clock.now() + self.lease_seconds
+            now = self.clock.now()
             for batch_id in message.batches:
                 lease = self.leases.get(batch_id)
                 if lease is not None and lease.node_id == node.id:
-                    lease.deadline = deadline
+                    state = self.maps.get(lease.map_id)
+                    if state is not None:
+                        state.schedule.heartbeat(batch_id, now)
+
+    def _usable(self, node: _Node) -> bool:
+        return node.connected and not node.silent and node.id not in self.drained
+
+    def _workers(self, activity: str, job_id: str) -> tuple[Worker, ...]:
+        if job_id in self.held:
+            return ()
+        return tuple(
+            Worker(node.id, node.slots)
+            for node in self.nodes.values()
+            if self._usable(node) and activity in node.activities
+        )
+
+    def _workers_changed(self) -> None:
+        """Tell each schedule whose nodes changed which can run it now."""
+        now = self.clock.now()
+        for state in self.maps.values():
+            workers = self._workers(state.activity, state.job_id)
+            if workers != state.workers:
+                state.workers = workers
+                state.schedule.workers_changed(workers, now)
+        self.wake()
 
     # --------------------------------------------------------------- results
 
     def _results(self, node: _Node, message: Results) -> None:
-        by_map: dict[str, list[Commit]] = {}
-        failed: dict[str, list[tuple[int, str]]] = {}
+        now = self.clock.now()
+        commits: dict[str, list[tuple[Commit, float]]] = {}
         late = 0
-        seen: set[tuple[str, int]] = set()
         for result in message.results:
             state = self.maps.get(result.map_id)
             if state is None or state.attempts.get(result.index) != result.attempt:
                 late += 1  # fenced off: an old attempt, or a map that has ended
                 continue
-            if result.index in state.results or (result.map_id, result.index) in seen:
-                continue  # settled already, or sent twice in this message: the first counts
-            seen.add((result.map_id, result.index))
-            if result.ok:
-                by_map.setdefault(result.map_id, []).append(
-                    Commit(result.index, result.attempt, result.value)
-                )
+            lease = self._lease_holding(node, state, result)
+            if lease is None:
+                late += 1
                 continue
-            tries = state.tries.get(result.index, 0) + 1
-            state.tries[result.index] = tries
-            error = result.error or "failed without a message"
-            if tries >= self.max_tries:
-                by_map.setdefault(result.map_id, []).append(
-                    Commit(result.index, result.attempt, error=error)
+            lease.indices.discard(result.index)
+            outcome = state.schedule.result(
+                lease.batch_id,
+                state.positions[result.index],
+                ok=result.ok,
+                now=now,
+                seconds=result.seconds,
+                error=result.error or "",
+            )
+            for batch_id in outcome.cancel:
+                self._cancel_lease(batch_id, "another node finished its items first")
+            if outcome.verdict is Verdict.COMMIT:
+                commits.setdefault(state.id, []).append(
+                    (Commit(result.index, result.attempt, result.value), result.seconds)
                 )
-            else:
-                failed.setdefault(result.map_id, []).append((result.index, error))
+            elif outcome.verdict is Verdict.FAIL:
+                error = result.error or "failed without a message"
+                commits.setdefault(state.id, []).append(
+                    (Commit(result.index, result.attempt, error=error), result.seconds)
+                )
+            elif outcome.verdict is Verdict.RETRY:
+                log.info(
+                    "item %s of %s failed on %s, to be tried again: %s",
+                    result.index,
+                    state.id,
+                    node.name,
+                    result.error,
+                )
         if late:
             log.info("ignored %d late result(s) from %s (attempts fenced off)", late, node.name)
-        seconds = {(r.map_id, r.index): r.seconds for r in message.results}
-        for map_id, commits in by_map.items():
-            self._commit(node, self.maps[map_id], commits, seconds)
-        for map_id, failures in failed.items():
-            state = self.maps[map_id]
-            for index, error in failures:
-                log.info(
-                    "item %s of %s failed on %s, retrying: %s", index, map_id, node.name, error
-                )
-                self._release(map_id, index)
-                state.pending.appendleft(index)
+        for map_id, pairs in commits.items():
+            self._commit(node, self.maps[map_id], pairs)
         if node.send is not None:
             keys = [(r.map_id, r.index, r.attempt) for r in message.results]
             node.send(Ack.model_construct(results=keys))  # built here from checked values
+        self._prune_leases()
         self.wake()
 
-    def _commit(
-        self,
-        node: _Node,
-        state: _Map,
-        commits: list[Commit],
-        seconds: dict[tuple[str, int], float] | None = None,
-    ) -> None:
-        accepted = set(self.store.commit(state.id, commits))
+    def _lease_holding(self, node: _Node, state: _Map, result: TaskResult) -> _Lease | None:
+        """The node's batch the result belongs to: the one of its leases holding the item."""
+        for batch_id in node.leases:
+            lease = self.leases.get(batch_id)
+            if lease is not None and lease.map_id == state.id and result.index in lease.indices:
+                return lease
+        return None
+
+    def _commit(self, node: _Node, state: _Map, pairs: list[tuple[Commit, float]]) -> None:
+        accepted = set(self.store.commit(state.id, [commit for commit, _ in pairs]))
         failure: Commit | None = None
         work = self.work.setdefault(state.job_id, {}).setdefault(node.name, [0, 0.0])
-        for commit in commits:
+        for commit, seconds in pairs:
             if commit.index not in accepted:
                 continue
-            self._release(state.id, commit.index)
             if commit.error is not None:
                 failure = failure or commit
                 continue
             state.results[commit.index] = commit.value
             node.done += 1
             work[0] += 1
-            work[1] += (seconds or {}).get((state.id, commit.index), 0.0)
+            work[1] += seconds
         if failure is not None and not state.future.done():
             state.future.set_exception(ItemFailed(failure.index, failure.error or ""))
             return
@@ -393,71 +433,111 @@ class Dispatcher:
         if len(state.results) == state.count and not state.future.done():
             state.future.set_result([state.results[i] for i in range(state.count)])
 
-    def _release(self, map_id: str, index: int) -> None:
-        lease = self._lease_of(map_id, index)
-        if lease is not None:
-            lease.indices.discard(index)
-        self._prune_empty_leases()
-
     def _batch_finished(self, node: _Node, message: BatchFinished) -> None:
         lease = self.leases.get(message.batch_id)
         if lease is None or lease.node_id != node.id:
             return
         if message.error:
             log.warning("batch %s failed on %s: %s", message.batch_id, node.name, message.error)
-        self._requeue(lease)
+        state = self.maps.get(lease.map_id)
+        if state is not None:
+            state.schedule.batch_ended(lease.batch_id, self.clock.now())
+        self._drop_lease(lease, cancel=False)
         self.wake()
 
     # --------------------------------------------------------------- leases
 
-    def _requeue(self, lease: _Lease) -> None:
-        """Put a lease's unfinished items back at the front of their map's queue."""
-        self._drop_lease(lease, cancel=False)
-        state = self.maps.get(lease.map_id)
-        if state is None:
-            return
-        for index in sorted(lease.indices, reverse=True):
-            if index not in state.results:
-                state.pending.appendleft(index)
+    def _cancel_lease(self, batch_id: str, reason: str) -> None:
+        lease = self.leases.get(batch_id)
+        if lease is not None:
+            self._drop_lease(lease, cancel=True, reason=reason)
 
-    def _drop_lease(self, lease: _Lease, *, cancel: bool) -> None:
+    def _drop_lease(self, lease: _Lease, *, cancel: bool, reason: str = "no longer needed") -> None:
         self.leases.pop(lease.batch_id, None)
-        node = self.nodes.get(lease.node_id) if lease.node_id else None
+        node = self.nodes.get(lease.node_id)
         if node is None:
             return
         node.leases.discard(lease.batch_id)
         if cancel and node.send is not None:
-            node.send(CancelBatch(batch_id=lease.batch_id, reason="no longer needed"))
+            node.send(CancelBatch(batch_id=lease.batch_id, reason=reason))
 
-    def _prune_empty_leases(self) -> None:
+    def _prune_leases(self) -> None:
+        """Batches with every item answered: the node is done with them."""
         for lease in [lease for lease in self.leases.values() if not lease.indices]:
-            self.leases.pop(lease.batch_id, None)
-            node = self.nodes.get(lease.node_id) if lease.node_id else None
-            if node is not None:
-                node.leases.discard(lease.batch_id)
+            self._drop_lease(lease, cancel=False)
 
     def expire(self) -> None:
-        """Requeue every lease past its deadline; fail maps no node can run for too long."""
+        """Lose nodes away too long, requeue expired batches, fail maps no node can run."""
         now = self.clock.now()
-        for lease in [lease for lease in self.leases.values() if lease.deadline <= now]:
-            node = self.nodes.get(lease.node_id) if lease.node_id else None
-            log.info(
-                "lease %s of %s expired (%d items back in the queue)",
-                lease.batch_id,
-                node.name if node else "the hub's last run",
-                len(lease.indices),
-            )
-            if node is not None and node.send is not None:
-                node.silent = True
-                node.send(CancelBatch(batch_id=lease.batch_id, reason="lease expired"))
-            self._requeue(lease)
+        for away in self.nodes.values():
+            gone = away.away_since is not None and now - away.away_since >= self.grace_seconds
+            if gone and not away.connected:
+                away.away_since = None
+                self._lose(away, now)
+        changed = False
+        for quiet in self.nodes.values():
+            unheard = now - quiet.last_seen >= self.lease_seconds
+            if unheard and quiet.connected and not quiet.silent and quiet.leases:
+                self._silenced(quiet, now)
+                changed = True
+        for state in list(self.maps.values()):
+            for batch_id in state.schedule.expire(now):
+                lease = self.leases.get(batch_id)
+                if lease is None:
+                    continue
+                node = self.nodes.get(lease.node_id)
+                log.info(
+                    "lease %s of %s expired (%d items back in the queue)",
+                    batch_id,
+                    node.name if node else lease.node_id,
+                    len(lease.indices),
+                )
+                if node is not None and node.connected and not node.silent:
+                    node.silent = True  # no new work until it is heard from again
+                    changed = True
+                self._drop_lease(lease, cancel=True, reason="lease expired")
+        if changed:
+            self._workers_changed()
+        self._fail_unrunnable(now)
+
+    def _silenced(self, node: _Node, now: float) -> None:
+        """No word from a connected node for a whole lease (frozen, or cut off): its leases
+        expire; it gets no new work until it is heard from again, and then starts afresh."""
+        log.info(
+            "no word from %s for %g s: the lease of its %d batch(es) expired, their items "
+            "go back in the queue",
+            node.name,
+            now - node.last_seen,
+            len(node.leases),
+        )
+        node.silent = True
         for state in self.maps.values():
-            if state.future.done() or not state.pending:
+            for batch_id in state.schedule.node_lost(node.id, now):
+                self._cancel_lease(batch_id, "lease expired")
+
+    def _lose(self, node: _Node, now: float) -> None:
+        """The node stayed away past the grace period: its unfinished items go elsewhere."""
+        for state in self.maps.values():
+            for batch_id in state.schedule.node_lost(node.id, now):
+                lease = self.leases.get(batch_id)
+                if lease is not None:
+                    log.info(
+                        "%s is gone: %d items of %s back in the queue",
+                        node.name,
+                        len(lease.indices),
+                        batch_id,
+                    )
+                    self._drop_lease(lease, cancel=False)
+        self._workers_changed()
+
+    def _fail_unrunnable(self, now: float) -> None:
+        for state in list(self.maps.values()):
+            if state.future.done() or state.schedule.done or state.job_id in self.held:
                 state.waiting_since = None
                 continue
-            # A silent node still counts: it may only be frozen for a while. If it is gone for
-            # good, its connection closes (WebSocket pings) and it stops counting.
-            if any(self._could_run(n, state) for n in self.nodes.values()):
+            # A silent or drained node still counts: it may only be frozen or paused for a
+            # while. If it is gone for good, its connection closes and it stops counting.
+            if any(n.connected and state.activity in n.activities for n in self.nodes.values()):
                 state.waiting_since = None
             elif state.waiting_since is None:
                 state.waiting_since = now
@@ -479,48 +559,39 @@ class Dispatcher:
 
     # -------------------------------------------------------------- dispatch
 
-    def _could_run(self, node: _Node, state: _Map) -> bool:
-        return node.connected and state.activity in node.activities
-
-    def _can_run(self, node: _Node, state: _Map) -> bool:
-        return self._could_run(node, state) and not node.silent
-
     def dispatch(self) -> None:
-        """Give work to every node with room for it."""
+        """Ask the schedules for work for every node with a free slot."""
+        now = self.clock.now()
         for node in list(self.nodes.values()):
-            if node.id in self.drained:
+            if not self._usable(node):
                 continue
-            while node.connected and not node.silent and len(node.leases) < node.slots + 1:
-                state = next(
-                    (m for m in self.maps.values() if m.pending and self._can_run(node, m)),
-                    None,
-                )
-                if state is None:
+            for state in list(self.maps.values()):
+                if len(node.leases) >= node.slots + 1:  # one batch ahead hides the round trip
                     break
-                self._assign(node, state)
+                if state.activity not in node.activities or state.job_id in self.held:
+                    continue
+                if state.future.done():
+                    continue
+                while len(node.leases) < node.slots + 1:
+                    grant = state.schedule.request(Worker(node.id, node.slots), now)
+                    if grant is None:
+                        break
+                    self._assign(node, state, grant)
+                failure = state.schedule.failure
+                if failure is not None and not state.future.done():
+                    index, error = failure
+                    state.future.set_exception(ItemFailed(state.todo[index], error))
 
-    def _assign(self, node: _Node, state: _Map) -> None:
-        eligible = [n for n in self.nodes.values() if self._can_run(n, state)]
-        size = self.planner.batch_size(
-            remaining=len(state.pending),
-            node_slots=node.slots,
-            total_slots=sum(n.slots for n in eligible),
+    def _assign(self, node: _Node, state: _Map, grant: Grant) -> None:
+        indices = [state.todo[position] for position in grant.indices]
+        if not grant.duplicate:  # a duplicate keeps the attempt, so that either copy counts
+            for index in indices:
+                state.attempts[index] = state.attempts.get(index, 0) + 1
+            self.store.set_attempts(state.id, [(i, state.attempts[i]) for i in indices])
+        self.leases[grant.batch_id] = _Lease(
+            grant.batch_id, state.id, node.id, set(indices), grant.duplicate
         )
-        indices: list[int] = []
-        while state.pending and len(indices) < size:
-            index = state.pending.popleft()
-            if index not in state.results:  # a late result may have settled it meanwhile
-                indices.append(index)
-        if not indices:
-            return
-        for index in indices:
-            state.attempts[index] = state.attempts.get(index, 0) + 1
-        self.store.set_attempts(state.id, [(i, state.attempts[i]) for i in indices])
-        batch_id = f"batch_{next(self._ids)}_{uuid.uuid4().hex[:8]}"
-        self.leases[batch_id] = _Lease(
-            batch_id, state.id, node.id, set(indices), self.clock.now() + self.lease_seconds
-        )
-        node.leases.add(batch_id)
+        node.leases.add(grant.batch_id)
         tasks = [  # built here from checked values: no need to validate them again
             TaskSpec.model_construct(
                 map_id=state.id, index=i, attempt=state.attempts[i], args=list(state.items[i])
@@ -530,11 +601,11 @@ class Dispatcher:
         assert node.send is not None
         node.send(
             Assign(
-                batch_id=batch_id,
+                batch_id=grant.batch_id,
                 job_id=state.job_id,
                 activity=state.activity,
                 tasks=tasks,
-                lease_seconds=self.lease_seconds,
+                lease_seconds=grant.lease_seconds,
             )
         )
 

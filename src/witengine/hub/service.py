@@ -127,6 +127,7 @@ class HubService:
         run = _Run(job.id, JobControl())
         if job.status == JobStatus.PAUSED.value:
             run.control.pause()
+            self.dispatcher.hold(job.id)
         self.runs[job.id] = run
         run.task = asyncio.get_running_loop().create_task(
             self._run(job, checked, run, resumed), name=f"job {job.id}"
@@ -154,7 +155,10 @@ class HubService:
                 control=run.control,
                 context=ActivityContext(self.blobs, Path(scratch)),
             )
-            outcome = await interpreter.run(arguments)
+            try:
+                outcome = await interpreter.run(arguments)
+            finally:
+                self.dispatcher.job_ended(job.id)
         variables = {
             "values": outcome.variables_json(self.library),
             "types": {name: str(t) for name, t in outcome.types.items()},
@@ -224,6 +228,7 @@ class HubService:
         if run is None or job is None or job.status in ENDED:
             return False
         run.control.pause()
+        self.dispatcher.hold(job_id)  # and no new batches for its maps meanwhile
         self.store.update_job(job_id, status=JobStatus.PAUSED.value, at=self.wall())
         return True
 
@@ -233,6 +238,7 @@ class HubService:
         if run is None or job is None or job.status != JobStatus.PAUSED.value:
             return False
         run.control.resume()
+        self.dispatcher.release(job_id)
         self.store.update_job(job_id, status=JobStatus.RUNNING.value, at=self.wall())
         return True
 

@@ -192,3 +192,14 @@ def _batch_outcome(
         )
     except ActivityError as error:
         return position, False, str(error)
+
+
+def work_json(library: Library, activity: str, items: Sequence[Sequence[Json]]) -> list[float]:
+    """Each item's estimated work in its activity's unit, from its JSON arguments (1 per item
+    when the activity declares no estimate). Raises ActivityError."""
+    definition = library.activities.get(activity)
+    if definition is None:
+        raise ActivityError(f"{activity}: no such activity in this process's plugins")
+    if definition.estimate is None:
+        return [1.0] * len(items)
+    return [definition.work(_decode_args(library, definition, args)) for args in items]
