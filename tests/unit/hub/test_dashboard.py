@@ -207,9 +207,7 @@ async def test_a_job_run_by_fake_nodes_fills_every_page_and_fragment(live_hub: L
         shown = await page(live_hub, f"/jobs/{job['id']}")
         assert '<span class="line" id="L4" data-line="4">' in shown
         assert '<span class="call">Compute.Sleep</span>' in shown
-        assert re.search(
-            r'<rect class="bar-finished"[^>]*><title>batch_\w+ on (alpha|beta)', shown
-        )
+        assert re.search(r'<rect class="bar-finished"[^>]*><title>batch_\w+ on (alpha|beta)', shown)
         assert "40 done" in shown and shown.count('<i class="c done"') == 40
         assert "slept 40 times" in shown and "job completed" in shown
         assert "<code>IntCollection:slept</code>" in shown
