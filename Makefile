@@ -12,7 +12,7 @@ demo: bootstrap
 	$(BIN)/wit run examples/primes.wit n=20000
 
 test:
-	@scripts/bootstrap.sh chromium
+	@scripts/bootstrap.sh chromium blender ffmpeg
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
