@@ -87,6 +87,7 @@ class _Node:
     last_seen: float = 0.0
     away_since: float | None = None  # when its connection closed
     silent: bool = False  # its lease ran out: no new work until it is heard from again
+    served: int = 0  # when it was last given a batch (a count of batches): it asks after others
 
     @property
     def connected(self) -> bool:
@@ -163,6 +164,7 @@ class Dispatcher:
         self.drained: set[str] = set()
         self.held: set[str] = set()  # paused jobs: no new batches for their maps
         self._wake = asyncio.Event()
+        self._granted = 0  # batches sent since this hub started
 
     # ------------------------------------------------------------------ maps
 
@@ -283,6 +285,7 @@ class Dispatcher:
             send,
             leases=previous.leases if previous else set(),
             done=previous.done if previous else 0,
+            served=previous.served if previous else 0,
             last_seen=self.clock.now(),
         )
         self.nodes[node_id] = node
@@ -462,8 +465,13 @@ class Dispatcher:
             node.send(CancelBatch(batch_id=lease.batch_id, reason=reason))
 
     def _prune_leases(self) -> None:
-        """Batches with every item answered: the node is done with them."""
+        """Batches with every item answered: the node is done with them, and so is the schedule
+        (it keeps a batch until told, and a node it thinks busy is given no duplicate)."""
+        now = self.clock.now()
         for lease in [lease for lease in self.leases.values() if not lease.indices]:
+            state = self.maps.get(lease.map_id)
+            if state is not None:
+                state.schedule.batch_ended(lease.batch_id, now)
             self._drop_lease(lease, cancel=False)
 
     def expire(self) -> None:
@@ -560,9 +568,11 @@ class Dispatcher:
     # -------------------------------------------------------------- dispatch
 
     def dispatch(self) -> None:
-        """Ask the schedules for work for every node with a free slot."""
+        """Ask the schedules for work for every node with a free slot, the node served longest
+        ago first: otherwise the first node to connect would always ask first, and take back
+        the item it just failed while other nodes stand idle."""
         now = self.clock.now()
-        for node in list(self.nodes.values()):
+        for node in sorted(self.nodes.values(), key=lambda n: n.served):
             if not self._usable(node):
                 continue
             for state in list(self.maps.values()):
@@ -592,6 +602,8 @@ class Dispatcher:
             grant.batch_id, state.id, node.id, set(indices), grant.duplicate
         )
         node.leases.add(grant.batch_id)
+        self._granted += 1
+        node.served = self._granted
         tasks = [  # built here from checked values: no need to validate them again
             TaskSpec.model_construct(
                 map_id=state.id, index=i, attempt=state.attempts[i], args=list(state.items[i])

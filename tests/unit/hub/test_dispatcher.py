@@ -1,16 +1,18 @@
 """The dispatcher with an in-memory store, fake node links (`send` callables that keep what they
-are given) and a FakeClock moved by hand: batches, leases, fencing, retries, reclaiming after a
-reconnect, silent nodes, no compatible node, and results committed exactly once."""
+are given) and a FakeClock moved by hand: batches as the schedule sizes them, leases, fencing,
+retries, the grace period, silent nodes, restarts, pauses, no compatible node, duplicates near
+the end, and results committed exactly once."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
 
-from witengine.errors import NoCompatibleNode
-from witengine.hub.dispatcher import Dispatcher
+from witengine.errors import NoCompatibleNode, PluginError
+from witengine.hub.dispatcher import Dispatcher, Estimator, uniform_estimate
 from witengine.hub.store.memory import MemoryStore
 from witengine.protocol import (
     Ack,
@@ -26,9 +28,28 @@ from witengine.protocol import (
     TaskResult,
 )
 from witengine.runtime.executor import ItemFailed, MapRequest
+from witengine.runtime.values import ProcessingOptions
+from witengine.scheduling.settings import FarmSettings
 from witengine.testing.clock import FakeClock
 
 CAPS = Capabilities(os="Linux", arch="x86_64", cores=2, ram_bytes=1 << 30)
+ACTIVITY = "Compute.Hash"
+QUEUED = ProcessingOptions.make("Queued")  # one item per batch: a test knows what each node gets
+NO_DUPLICATES = FarmSettings(min_lease=10.0, duplicate_limit=0.0)
+
+
+def batches_of(size: int, **settings: float) -> FarmSettings:
+    """Adaptive batches of at least `size` items (one unit each, at 1 unit/s) under a 10 s lease:
+    the shortest batch worth sending is `size` overheads of one second."""
+    knobs: dict[str, float] = {
+        "min_lease": 10.0,
+        "lease_factor": 1.0,
+        "dispatch_overhead": 1.0,
+        "min_batch_overheads": float(size),
+        "duplicate_limit": 0.0,
+        **settings,
+    }
+    return FarmSettings(**knobs)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -36,6 +57,7 @@ class Link:
     """What the hub sent one node: its `send` callable keeps every message."""
 
     inbox: list[HubMessage] = field(default_factory=list)
+    seen: int = 0  # assigns handed out by `fresh`
 
     def send(self, message: HubMessage) -> None:
         self.inbox.append(message)
@@ -43,21 +65,20 @@ class Link:
     def assigns(self) -> list[Assign]:
         return [m for m in self.inbox if isinstance(m, Assign)]
 
+    def fresh(self) -> list[Assign]:
+        """Assigns not handed out by an earlier call."""
+        assigns = self.assigns()
+        new, self.seen = assigns[self.seen :], len(assigns)
+        return new
+
     def cancels(self) -> list[str]:
         return [m.batch_id for m in self.inbox if isinstance(m, CancelBatch)]
 
+    def acked(self) -> list[tuple[str, int, int]]:
+        return [key for m in self.inbox if isinstance(m, Ack) for key in m.results]
+
     def indices(self) -> list[int]:
         return sorted(t.index for a in self.assigns() for t in a.tasks)
-
-
-@dataclass(frozen=True)
-class FixedPlanner:
-    """Batches of a fixed size, so a test knows what each node gets."""
-
-    size: int
-
-    def batch_size(self, *, remaining: int, node_slots: int, total_slots: int) -> int:
-        return min(remaining, self.size)
 
 
 def hello(name: str, node_id: str | None = None, slots: int = 1, **extra: object) -> NodeHello:
@@ -66,24 +87,33 @@ def hello(name: str, node_id: str | None = None, slots: int = 1, **extra: object
         node_id=node_id,
         slots=slots,
         capabilities=CAPS,
-        activities=["Compute.Hash"],
+        activities=[ACTIVITY],
         **extra,  # type: ignore[arg-type]
     )
 
 
-def ok(assign: Assign, value: object = "v", attempt: int | None = None) -> Results:
+def ok(assign: Assign, value: object = "v", seconds: float = 0.0) -> Results:
     return Results(
         batch_id=assign.batch_id,
         results=[
             TaskResult(
                 map_id=t.map_id,
                 index=t.index,
-                attempt=attempt or t.attempt,
+                attempt=t.attempt,
                 ok=True,
                 value=f"{value}{t.index}",
+                seconds=seconds,
             )
             for t in assign.tasks
         ],
+    )
+
+
+def only(assign: Assign, indices: Sequence[int], value: object = "v") -> Results:
+    """Results for some of a batch's items."""
+    full = ok(assign, value)
+    return Results(
+        batch_id=assign.batch_id, results=[r for r in full.results if r.index in indices]
     )
 
 
@@ -104,6 +134,12 @@ def keys(assigns: list[Assign]) -> dict[str, list[ResultKey]]:
     }
 
 
+def finish(dispatcher: Dispatcher, node_id: str, assign: Assign, value: object = "v") -> None:
+    """The node runs a whole batch: its results, then the end of the batch."""
+    dispatcher.handle(node_id, ok(assign, value))
+    dispatcher.handle(node_id, BatchFinished(batch_id=assign.batch_id))
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(1000.0)
@@ -115,25 +151,48 @@ def store() -> MemoryStore:
 
 
 def make(
-    store: MemoryStore, clock: FakeClock, planner: FixedPlanner | None = None, **options: float
+    store: MemoryStore,
+    clock: FakeClock,
+    farm: FarmSettings | None = None,
+    estimate: Estimator = uniform_estimate,
+    **options: float,
 ) -> Dispatcher:
     settings = {"lease_seconds": 10.0, "grace_seconds": 2.0, "no_node_seconds": 5.0, **options}
-    return Dispatcher(store, clock, planner=planner, **settings)  # type: ignore[arg-type]
+    return Dispatcher(store, clock, estimate=estimate, farm=farm, **settings)
 
 
-def request(count: int) -> MapRequest:
-    return MapRequest("Compute.Hash", [[f"t{i}"] for i in range(count)])
+def request(count: int, options: ProcessingOptions | None = None) -> MapRequest:
+    return MapRequest(ACTIVITY, [[f"t{i}"] for i in range(count)], options)
 
 
 async def start_map(
-    dispatcher: Dispatcher, count: int, job: str = "job_1", seq: int = 1
+    dispatcher: Dispatcher,
+    count: int,
+    options: ProcessingOptions | None = None,
+    job: str = "job_1",
+    seq: int = 1,
 ) -> asyncio.Task[list[object]]:
-    progress: list[tuple[int, int]] = []
     task = asyncio.ensure_future(
-        dispatcher.run_map(job, seq, request(count), lambda d, t: progress.append((d, t)))
+        dispatcher.run_map(job, seq, request(count, options), lambda done, total: None)
     )
     await asyncio.sleep(0)
     return task
+
+
+async def run_out(
+    dispatcher: Dispatcher, task: asyncio.Task[list[object]], *nodes: tuple[str, Link]
+) -> list[object]:
+    """Dispatch and let the nodes finish every batch they are given until the map ends."""
+    for _ in range(200):  # bounded: every round settles at least one item
+        dispatcher.dispatch()
+        for node_id, link in nodes:
+            for assign in link.fresh():
+                finish(dispatcher, node_id, assign)
+        await asyncio.sleep(0)
+        if task.done():
+            break
+    assert task.done(), "the map did not end"
+    return await task
 
 
 async def cancel(task: asyncio.Task[list[object]]) -> None:
@@ -147,6 +206,9 @@ def stored_results(store: MemoryStore) -> dict[int, object]:
     return store.map_results(map_id)
 
 
+# ------------------------------------------------------------------ results
+
+
 async def test_items_come_back_in_input_order_whoever_runs_them(
     store: MemoryStore, clock: FakeClock
 ) -> None:
@@ -155,16 +217,9 @@ async def test_items_come_back_in_input_order_whoever_runs_them(
     node_a = dispatcher.connect(hello("a"), a.send)
     node_b = dispatcher.connect(hello("b"), b.send)
     task = await start_map(dispatcher, 10)
-    for _ in range(10):
-        dispatcher.dispatch()
-        for node_id, link in ((node_b, b), (node_a, a)):
-            for assign in link.assigns():
-                dispatcher.handle(node_id, ok(assign))
-            link.inbox.clear()
-        if task.done():
-            break
-        await asyncio.sleep(0)
-    assert await task == [f"v{i}" for i in range(10)]
+    # b answers first, so results arrive out of order
+    assert await run_out(dispatcher, task, (node_b, b), (node_a, a)) == [f"v{i}" for i in range(10)]
+    assert a.assigns() and b.assigns(), "both nodes took part"
 
 
 async def test_a_result_is_committed_once_even_when_sent_twice(
@@ -173,29 +228,43 @@ async def test_a_result_is_committed_once_even_when_sent_twice(
     dispatcher = make(store, clock)
     link = Link()
     node = dispatcher.connect(hello("a"), link.send)
-    task = await start_map(dispatcher, 3)
+    task = await start_map(dispatcher, 3, QUEUED)
     dispatcher.dispatch()
-    assigns = link.assigns()
-    first = ok(assigns[0], "first")
-    dispatcher.handle(node, Results(batch_id=assigns[0].batch_id, results=first.results[:1]))
-    dispatcher.handle(
-        node,
-        Results(
-            batch_id=assigns[0].batch_id,
-            results=[first.results[0].model_copy(update={"value": "second"})],
-        ),
-    )
-    for assign in assigns:
-        dispatcher.handle(node, ok(assign, "first"))
-    assert await task == ["first0", "first1", "first2"]
-    acks = [m for m in link.inbox if isinstance(m, Ack)]
-    assert sum(len(a.results) for a in acks) == 5, "every result is acknowledged, kept or not"
+    first, second = link.fresh()
+    (result,) = ok(first, "first").results
+    dispatcher.handle(node, Results(batch_id=first.batch_id, results=[result]))
+    again = result.model_copy(update={"value": "second"})
+    dispatcher.handle(node, Results(batch_id=first.batch_id, results=[again]))
+    assert stored_results(store) == {result.index: "first0"}
+    finish(dispatcher, node, second)
+    assert await run_out(dispatcher, task, (node, link)) == ["first0", "v1", "v2"]
+    assert len(link.acked()) == 4, "every result is acknowledged, kept or not"
+    assert dispatcher.nodes[node].done == 3
+    assert dispatcher.work_by_node("job_1") == {"a": [3, 0.0]}
 
 
-async def test_a_late_result_of_a_fenced_off_attempt_is_ignored(
+async def test_a_result_sent_twice_in_one_message_counts_once_with_the_stored_value(
     store: MemoryStore, clock: FakeClock
 ) -> None:
-    dispatcher = make(store, clock, FixedPlanner(4))
+    dispatcher = make(store, clock)
+    link = Link()
+    node = dispatcher.connect(hello("a"), link.send)
+    task = await start_map(dispatcher, 1, QUEUED)
+    dispatcher.dispatch()
+    (assign,) = link.assigns()
+    (result,) = ok(assign, "first").results
+    twice = [result, result.model_copy(update={"value": "second"})]
+    dispatcher.handle(node, Results(batch_id=assign.batch_id, results=twice))
+    assert stored_results(store) == {0: "first0"}
+    assert await task == ["first0"], "the map returns what the store committed"
+    assert dispatcher.nodes[node].done == 1
+    assert len(link.acked()) == 2
+
+
+async def test_a_late_result_of_a_fenced_off_attempt_is_ignored_and_acknowledged(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = make(store, clock, batches_of(4))
     slow, fast = Link(), Link()
     slow_id = dispatcher.connect(hello("slow"), slow.send)
     task = await start_map(dispatcher, 4)
@@ -212,111 +281,110 @@ async def test_a_late_result_of_a_fenced_off_attempt_is_ignored(
     dispatcher.handle(slow_id, ok(stale, "late"))  # the frozen node wakes up: fenced off
     assert stored_results(store) == {}
     assert not task.done()
+    assert slow.acked() == [(t.map_id, t.index, 1) for t in stale.tasks], (
+        "a fenced result is still acknowledged, so the node can forget it"
+    )
     dispatcher.handle(fast_id, ok(fresh, "new"))
     assert await task == ["new0", "new1", "new2", "new3"]
     assert stored_results(store) == {i: f"new{i}" for i in range(4)}
-    acks = [m for m in slow.inbox if isinstance(m, Ack)]
-    assert [key for ack in acks for key in ack.results] == [
-        (t.map_id, t.index, 1) for t in stale.tasks
-    ], "a fenced result is still acknowledged, so the node can forget it"
+    assert dispatcher.work_by_node("job_1") == {"fast": [4, 0.0]}
+
+
+# ------------------------------------------------------------------- leases
+
+
+async def test_batches_follow_the_schedule_and_a_node_holds_one_more_than_its_slots(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = make(store, clock, FarmSettings(min_lease=10.0))
+    a, b = Link(), Link()
+    dispatcher.connect(hello("a", slots=2), a.send)
+    dispatcher.connect(hello("b", slots=1), b.send)
+    task = await start_map(dispatcher, 20, QUEUED)
+    dispatcher.dispatch()
+    assert [len(x.tasks) for x in a.assigns()] == [1, 1, 1]
+    assert [len(x.tasks) for x in b.assigns()] == [1, 1]
+    sent = a.indices() + b.indices()
+    assert sorted(sent) == list(range(5)), "each item to one node, in order"
+    assigned = {x.batch_id for x in a.assigns() + b.assigns()}
+    assert assigned == set(dispatcher.leases)
+    assert all(x.lease_seconds == 10.0 and x.job_id == "job_1" for x in a.assigns())
+    (stored,) = store.maps.values()
+    assert stored.tasks[4].attempt == 1, "attempts stored as sent"
+    assert stored.tasks[5].attempt == 0
+    await cancel(task)
 
 
 async def test_an_expired_lease_requeues_only_its_unfinished_items(
     store: MemoryStore, clock: FakeClock
 ) -> None:
-    dispatcher = make(store, clock, FixedPlanner(5))
+    # The dispatcher's own silence check waits longer: the schedule's lease runs out first.
+    dispatcher = make(store, clock, batches_of(5), lease_seconds=100.0, no_node_seconds=1000.0)
     slow, fast = Link(), Link()
     slow_id = dispatcher.connect(hello("slow"), slow.send)
     task = await start_map(dispatcher, 5)
     dispatcher.dispatch()
     (batch,) = slow.assigns()
-    first_two = Results(batch_id=batch.batch_id, results=ok(batch, "slow").results[:2])
-    dispatcher.handle(slow_id, first_two)
+    assert batch.lease_seconds == 10.0
+    dispatcher.handle(slow_id, only(batch, [0, 1], "slow"))
     fast_id = dispatcher.connect(hello("fast"), fast.send)
     dispatcher.dispatch()
     assert fast.assigns() == [], "nothing is free while the lease runs"
-    clock.advance(10)
+    clock.advance(9.9)
     dispatcher.expire()
+    assert slow.cancels() == []
+    clock.advance(0.1)
+    dispatcher.expire()
+    assert slow.cancels() == [batch.batch_id]
+    assert [m.reason for m in slow.inbox if isinstance(m, CancelBatch)] == ["lease expired"]
     dispatcher.dispatch()
     assert fast.indices() == [2, 3, 4]
-    for assign in fast.assigns():
+    assert len(slow.assigns()) == 1, "a node whose lease ran out gets no new work"
+    for assign in fast.fresh():
         dispatcher.handle(fast_id, ok(assign, "fast"))
     assert await task == ["slow0", "slow1", "fast2", "fast3", "fast4"]
 
 
-async def test_a_silent_node_gets_no_new_work_until_it_is_heard_from(
+async def test_a_node_silent_for_a_lease_loses_its_batches_and_gets_no_work_until_heard_from(
     store: MemoryStore, clock: FakeClock
 ) -> None:
-    dispatcher = make(store, clock, FixedPlanner(1), no_node_seconds=1000.0)
+    # The schedule's leases are long: it is the node's silence that ends them.
+    farm = FarmSettings(min_lease=100.0, duplicate_limit=0.0)
+    dispatcher = make(store, clock, farm, no_node_seconds=1000.0)
     link = Link()
     node = dispatcher.connect(hello("frozen", slots=1), link.send)
-    task = await start_map(dispatcher, 4)
+    task = await start_map(dispatcher, 4, QUEUED)
     dispatcher.dispatch()
     assert link.indices() == [0, 1], "one slot: one batch running and one waiting"
-    clock.advance(10)
-    dispatcher.expire()  # both leases expire: the node is frozen
-    assert len(link.cancels()) == 2
+    dispatcher.handle(node, ok(link.assigns()[0]))  # item 0 is done before it freezes
+    clock.advance(9)
+    dispatcher.expire()
+    assert link.cancels() == []
+    clock.advance(1)
+    dispatcher.expire()  # ten seconds without a word
+    assert link.cancels() == [link.assigns()[1].batch_id]
     for _ in range(3):
         dispatcher.dispatch()
-        clock.advance(1)
+        clock.advance(5)
         dispatcher.expire()
     assert len(link.assigns()) == 2, "no new work for a node that has gone quiet"
+    assert stored_results(store) == {0: "v0"}
     dispatcher.handle(node, Heartbeat(batches=[]))  # it speaks again
     dispatcher.dispatch()
     fresh = link.assigns()[2:]
-    assert sorted(t.index for a in fresh for t in a.tasks) == [0, 1]
-    assert all(t.attempt == 2 for a in fresh for t in a.tasks)
-    for _ in range(4):  # bounded: four items, at least one settled per round
-        for assign in link.assigns()[2:]:
-            dispatcher.handle(node, ok(assign))
-        dispatcher.dispatch()
-        if task.done():
-            break
-    assert await task == ["v0", "v1", "v2", "v3"]
-
-
-async def test_batches_follow_the_planner_and_a_node_holds_one_more_than_its_slots(
-    store: MemoryStore, clock: FakeClock
-) -> None:
-    dispatcher = make(store, clock, FixedPlanner(3))
-    a, b = Link(), Link()
-    dispatcher.connect(hello("a", slots=2), a.send)
-    dispatcher.connect(hello("b", slots=1), b.send)
-    task = await start_map(dispatcher, 20)
-    dispatcher.dispatch()
-    assert [len(x.tasks) for x in a.assigns()] == [3, 3, 3]
-    assert [len(x.tasks) for x in b.assigns()] == [3, 3]
-    sent = a.indices() + b.indices()
-    assert sorted(sent) == list(range(15)) and len(set(sent)) == 15, "each item to one node"
-    assigned = {x.batch_id for x in a.assigns() + b.assigns()}
-    assert assigned == set(dispatcher.leases)
-    assert all(x.lease_seconds == 10.0 and x.job_id == "job_1" for x in a.assigns())
-    assert store.maps[next(iter(store.maps))].tasks[14].attempt == 1, "attempts stored as sent"
-    assert store.maps[next(iter(store.maps))].tasks[15].attempt == 0
-    await cancel(task)
-
-
-async def test_the_split_planner_shares_half_of_what_remains_by_slots(
-    store: MemoryStore, clock: FakeClock
-) -> None:
-    dispatcher = make(store, clock)
-    a, b = Link(), Link()
-    dispatcher.connect(hello("a", slots=3), a.send)
-    dispatcher.connect(hello("b", slots=1), b.send)
-    task = await start_map(dispatcher, 80)
-    dispatcher.dispatch()
-    sizes = [len(x.tasks) for x in a.assigns()]
-    assert sizes[0] == 30, "a has 3 of 4 slots: 3/4 of half of 80"
-    assert sizes == sorted(sizes, reverse=True), "batches shrink toward the end"
-    assert len(a.assigns()) == 4 and len(b.assigns()) == 2
-    await cancel(task)
+    assert sorted(t.index for a in fresh for t in a.tasks) == [1, 2], "only unfinished items"
+    assert [t.attempt for a in fresh for t in a.tasks] == [2, 1]
+    link.fresh()
+    for assign in fresh:
+        finish(dispatcher, node, assign)
+    assert await run_out(dispatcher, task, (node, link)) == ["v0", "v1", "v2", "v3"]
 
 
 async def test_heartbeats_keep_a_lease_alive(store: MemoryStore, clock: FakeClock) -> None:
     dispatcher = make(store, clock)
     link = Link()
     node = dispatcher.connect(hello("a"), link.send)
-    task = await start_map(dispatcher, 2)
+    task = await start_map(dispatcher, 2, QUEUED)
     dispatcher.dispatch()
     assigns = link.assigns()
     for _ in range(5):
@@ -329,71 +397,173 @@ async def test_heartbeats_keep_a_lease_alive(store: MemoryStore, clock: FakeCloc
     assert await task == ["v0", "v1"]
 
 
+async def test_heartbeats_keep_the_silence_check_from_firing(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    farm = FarmSettings(min_lease=1000.0)  # only the silence check could end the batch
+    dispatcher = make(store, clock, farm)
+    link = Link()
+    node = dispatcher.connect(hello("a"), link.send)
+    task = await start_map(dispatcher, 1, QUEUED)
+    dispatcher.dispatch()
+    for _ in range(5):
+        clock.advance(8)
+        dispatcher.handle(node, Heartbeat(batches=[]))
+        dispatcher.expire()
+    assert link.cancels() == []
+    assert not dispatcher.nodes[node].silent
+    dispatcher.handle(node, ok(link.assigns()[0]))
+    assert await task == ["v0"]
+
+
+# ------------------------------------------------------------ disconnections
+
+
 async def test_a_node_that_reconnects_within_the_grace_period_keeps_its_work(
     store: MemoryStore, clock: FakeClock
 ) -> None:
-    dispatcher = make(store, clock)
+    dispatcher = make(store, clock, NO_DUPLICATES)
+    first, other = Link(), Link()
+    node = dispatcher.connect(hello("a"), first.send)
+    task = await start_map(dispatcher, 3, QUEUED)
+    dispatcher.dispatch()
+    assigns = first.assigns()
+    assert len(assigns) == 2
+    dispatcher.handle(node, ok(assigns[0]))
+    dispatcher.disconnect(node)
+    other_id = dispatcher.connect(hello("other"), other.send)
+    clock.advance(1)
+    second = Link()
+    holding = keys(assigns[1:])
+    assert dispatcher.connect(hello("a", node_id=node, holding=holding), second.send) == node
+    assert second.cancels() == []
+    clock.advance(5)  # past the grace period, but the node is back
+    dispatcher.handle(node, Heartbeat(batches=[assigns[1].batch_id]))
+    dispatcher.expire()
+    dispatcher.dispatch()
+    assert {t.index for a in second.assigns() + other.assigns() for t in a.tasks} == {2}, (
+        "nothing the node holds is sent again"
+    )
+    dispatcher.handle(node, ok(assigns[1]))  # from its outbox, sent on the new connection
+    assert await run_out(dispatcher, task, (node, second), (other_id, other)) == [
+        "v0",
+        "v1",
+        "v2",
+    ]
+    assert dispatcher.nodes[node].done + dispatcher.nodes[other_id].done == 3
+    assert dispatcher.nodes[node].done >= 2, "what it did before and after the break counts"
+
+
+async def test_a_node_that_stays_away_past_the_grace_period_loses_its_work_to_others(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = make(store, clock, NO_DUPLICATES)
+    gone, other = Link(), Link()
+    gone_id = dispatcher.connect(hello("gone"), gone.send)
+    task = await start_map(dispatcher, 2, QUEUED)
+    dispatcher.dispatch()
+    assert gone.indices() == [0, 1]
+    dispatcher.disconnect(gone_id)
+    other_id = dispatcher.connect(hello("other", slots=2), other.send)
+    clock.advance(1.9)
+    dispatcher.expire()
+    dispatcher.dispatch()
+    assert other.assigns() == [], "within the grace period its batches are still its own"
+    clock.advance(0.1)
+    dispatcher.expire()
+    dispatcher.dispatch()
+    assert other.indices() == [0, 1]
+    assert all(lease.node_id == other_id for lease in dispatcher.leases.values())
+    assert await run_out(dispatcher, task, (other_id, other)) == ["v0", "v1"]
+
+
+async def test_a_node_back_with_a_batch_given_to_others_is_told_to_cancel_it(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = make(store, clock, NO_DUPLICATES)
+    gone, other = Link(), Link()
+    gone_id = dispatcher.connect(hello("gone"), gone.send)
+    task = await start_map(dispatcher, 1, QUEUED)
+    dispatcher.dispatch()
+    (stale,) = gone.assigns()
+    dispatcher.disconnect(gone_id)
+    other_id = dispatcher.connect(hello("other"), other.send)
+    clock.advance(3)
+    dispatcher.expire()
+    dispatcher.dispatch()
+    (fresh,) = other.assigns()
+    back = Link()
+    dispatcher.connect(hello("gone", node_id=gone_id, holding=keys([stale])), back.send)
+    assert back.cancels() == [stale.batch_id]
+    dispatcher.handle(gone_id, ok(stale, "late"))
+    assert back.acked() == [(stale.tasks[0].map_id, 0, 1)], "acknowledged, so it can forget it"
+    assert stored_results(store) == {}
+    dispatcher.handle(other_id, ok(fresh))
+    assert await task == ["v0"]
+
+
+async def test_reclaiming_part_of_a_batch_leaves_the_rest_to_be_run(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = make(store, clock, batches_of(3))
     first = Link()
     node = dispatcher.connect(hello("a"), first.send)
     task = await start_map(dispatcher, 3)
     dispatcher.dispatch()
-    assigns = first.assigns()
+    (batch,) = first.assigns()
+    assert [t.index for t in batch.tasks] == [0, 1, 2]
     dispatcher.disconnect(node)
-    clock.advance(1)
-    second = Link()
-    holding = keys(assigns)
-    assert dispatcher.connect(hello("a", node_id=node, holding=holding), second.send) == node
-    clock.advance(5)  # past the grace period: the reclaimed lease is a full lease again
-    dispatcher.expire()
-    dispatcher.dispatch()
-    assert {t.index for a in second.assigns() for t in a.tasks} <= {2} - {
-        t.index for a in assigns for t in a.tasks
-    }, "nothing the node holds is sent twice"
-    for assign in [*assigns, *second.assigns()]:
-        dispatcher.handle(node, ok(assign))
-    assert await task == ["v0", "v1", "v2"]
-
-
-async def test_a_node_that_stays_away_past_the_grace_period_loses_its_work(
-    store: MemoryStore, clock: FakeClock
-) -> None:
-    dispatcher = make(store, clock)
-    gone, other = Link(), Link()
-    gone_id = dispatcher.connect(hello("gone"), gone.send)
-    task = await start_map(dispatcher, 2)
-    dispatcher.dispatch()
-    dispatcher.disconnect(gone_id)
-    other_id = dispatcher.connect(hello("other", slots=2), other.send)
+    # Back within the grace period, still running items 1 and 2; item 0 finished while away and
+    # its result waits in the node's outbox. Then the node is lost for good before sending it.
+    holding = {batch.batch_id: keys([batch])[batch.batch_id][1:]}
+    dispatcher.connect(hello("a", node_id=node, holding=holding), Link().send)
+    dispatcher.disconnect(node)
+    other = Link()
+    other_id = dispatcher.connect(hello("b", slots=3), other.send)
     clock.advance(3)
     dispatcher.expire()
     dispatcher.dispatch()
-    for assign in other.assigns():
-        dispatcher.handle(other_id, ok(assign))
-    assert await task == ["v0", "v1"]
+    assert other.indices() == [0, 1, 2], "item 0 must not be lost"
+    assert await run_out(dispatcher, task, (other_id, other)) == ["v0", "v1", "v2"]
 
 
-async def test_a_failing_item_is_retried_then_fails_the_map_with_its_error(
+# ------------------------------------------------------------------ failures
+
+
+async def test_a_failing_item_is_retried_on_another_node_then_fails_the_map_with_its_error(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = make(store, clock)
+    links = {name: Link() for name in ("a", "b", "c", "d")}
+    ids = {dispatcher.connect(hello(name), link.send): link for name, link in links.items()}
+    task = await start_map(dispatcher, 1, QUEUED)
+    tried: list[str] = []
+    for _ in range(3):
+        dispatcher.dispatch()
+        ((node, assign),) = [(n, a) for n, link in ids.items() for a in link.fresh()]
+        tried.append(node)
+        assert assign.tasks[0].attempt == len(tried)
+        dispatcher.handle(node, failed(assign))
+        dispatcher.handle(node, BatchFinished(batch_id=assign.batch_id))
+    await asyncio.sleep(0)
+    assert task.done(), f"tried on {tried}"
+    with pytest.raises(ItemFailed, match="item 0: boom"):
+        await task
+    assert len(set(tried)) == 3, f"each try on a node that had not failed it: {tried}"
+    assert store.map_results(next(iter(store.maps))) == {}
+
+
+async def test_a_failing_item_fails_the_map_when_no_other_node_is_left(
     store: MemoryStore, clock: FakeClock
 ) -> None:
     dispatcher = make(store, clock)
     link = Link()
     node = dispatcher.connect(hello("a"), link.send)
-    task = await start_map(dispatcher, 1)
+    task = await start_map(dispatcher, 1, QUEUED)
     for _ in range(3):
         dispatcher.dispatch()
-        assign = link.assigns()[-1]
-        (spec,) = assign.tasks
-        dispatcher.handle(
-            node,
-            Results(
-                batch_id=assign.batch_id,
-                results=[
-                    TaskResult(
-                        map_id=spec.map_id, index=0, attempt=spec.attempt, ok=False, error="boom"
-                    )
-                ],
-            ),
-        )
+        (assign,) = link.fresh()
+        dispatcher.handle(node, failed(assign))
         dispatcher.handle(node, BatchFinished(batch_id=assign.batch_id))
     with pytest.raises(ItemFailed, match="item 0: boom"):
         await task
@@ -451,36 +621,59 @@ async def test_a_node_that_arrives_in_time_saves_a_map_no_one_could_run(
     assert await task == ["v0"]
 
 
-async def test_a_restarted_hub_finds_committed_results_and_waits_for_nodes_to_claim_the_rest(
+async def test_a_node_that_was_only_frozen_for_a_while_does_not_fail_the_map(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = make(store, clock)
+    link = Link()
+    node = dispatcher.connect(hello("only"), link.send)
+    task = await start_map(dispatcher, 1, QUEUED)
+    dispatcher.dispatch()
+    clock.advance(10)
+    dispatcher.expire()  # the lease runs out: the node is frozen, its item back in the queue
+    assert len(link.cancels()) == 1
+    for _ in range(2):
+        clock.advance(5)
+        dispatcher.expire()
+    await asyncio.sleep(0)
+    if task.done():  # the node can run the activity; it is only slow to answer
+        pytest.fail(f"the map ended while its node was frozen: {task.exception()!r}")
+    dispatcher.handle(node, Heartbeat(batches=[]))
+    dispatcher.dispatch()
+    dispatcher.handle(node, ok(link.assigns()[-1]))
+    assert await task == ["v0"]
+
+
+# ------------------------------------------------------------ restarts, jobs
+
+
+async def test_a_restarted_hub_keeps_committed_results_and_runs_only_the_rest(
     store: MemoryStore, clock: FakeClock
 ) -> None:
     before = make(store, clock)
     link = Link()
     node = before.connect(hello("a", slots=1), link.send)
-    task = await start_map(before, 4)
+    task = await start_map(before, 4, QUEUED)
     before.dispatch()
-    assign = link.assigns()[0]
-    half = ok(assign)
-    before.handle(node, Results(batch_id=assign.batch_id, results=half.results[:1]))
-    committed = assign.tasks[0].index
-    out = {t.index for a in link.assigns() for t in a.tasks} - {committed}
+    first, second = link.assigns()
+    before.handle(node, ok(first, "before"))
     task.cancel()  # the hub dies; its store remains
     await asyncio.sleep(0)
     after = make(store, clock)
-    resumed = await start_map(after, 4)
-    newcomer = Link()
+    resumed = await start_map(after, 4, QUEUED)
+    back, newcomer = Link(), Link()
+    after.connect(hello("a", node_id=node, holding=keys([second])), back.send)
+    assert back.cancels() == [second.batch_id], "a batch of the old hub runs again"
     newcomer_id = after.connect(hello("b", slots=4), newcomer.send)
-    after.dispatch()
-    sent = {t.index for a in newcomer.assigns() for t in a.tasks}
-    assert committed not in sent, "a committed item is not sent again"
-    assert not sent & out, "items that were out wait for their node to claim them"
-    holding = keys(link.assigns())
-    after.connect(hello("a", node_id=node, holding=holding), Link().send)
-    for message in link.assigns():
-        after.handle(node, ok(message))
-    for message in newcomer.assigns():
-        after.handle(newcomer_id, ok(message))
-    assert await resumed == [f"v{i}" for i in range(4)]
+    after.handle(node, ok(second, "stale"))  # the old batch's result is fenced off
+    assert back.acked() == [(second.tasks[0].map_id, 1, 1)]
+    results = await run_out(after, resumed, (newcomer_id, newcomer), (node, back))
+    assert results == ["before0", "v1", "v2", "v3"]
+    sent = {t.index for a in back.assigns() + newcomer.assigns() for t in a.tasks}
+    assert sent == {1, 2, 3}, "a committed item is not sent again"
+    assert all(
+        t.attempt == 2 for a in back.assigns() + newcomer.assigns() for t in a.tasks if t.index == 1
+    )
 
 
 async def test_cancelling_a_job_recalls_its_batches(store: MemoryStore, clock: FakeClock) -> None:
@@ -490,6 +683,7 @@ async def test_cancelling_a_job_recalls_its_batches(store: MemoryStore, clock: F
     task = await start_map(dispatcher, 5)
     dispatcher.dispatch()
     assigns = link.assigns()
+    assert assigns
     dispatcher.cancel_job("job_1")
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -497,67 +691,187 @@ async def test_cancelling_a_job_recalls_its_batches(store: MemoryStore, clock: F
     assert dispatcher.maps == {} and dispatcher.leases == {}
 
 
-async def test_a_result_sent_twice_in_one_message_counts_once_with_the_stored_value(
+async def test_a_paused_job_gets_no_new_batches_until_released(
     store: MemoryStore, clock: FakeClock
 ) -> None:
-    dispatcher = make(store, clock, FixedPlanner(1))
+    dispatcher = make(store, clock)
     link = Link()
     node = dispatcher.connect(hello("a"), link.send)
-    task = await start_map(dispatcher, 1)
+    task = await start_map(dispatcher, 4, QUEUED)
     dispatcher.dispatch()
-    (assign,) = link.assigns()
-    (result,) = ok(assign, "first").results
-    twice = [result, result.model_copy(update={"value": "second"})]
-    dispatcher.handle(node, Results(batch_id=assign.batch_id, results=twice))
-    assert stored_results(store) == {0: "first0"}
-    assert await task == ["first0"], "the map returns what the store committed"
-    assert dispatcher.nodes[node].done == 1
+    out = link.fresh()
+    assert len(out) == 2
+    dispatcher.hold("job_1")
+    for assign in out:  # what is out on nodes finishes
+        finish(dispatcher, node, assign)
+    for _ in range(3):  # longer than no_node_seconds: a paused map does not fail
+        dispatcher.dispatch()
+        clock.advance(5)
+        dispatcher.handle(node, Heartbeat(batches=[]))
+        dispatcher.expire()
+    assert link.fresh() == [], "no new batches while paused"
+    assert stored_results(store) == {0: "v0", 1: "v1"}
+    assert not task.done()
+    dispatcher.release("job_1")
+    assert await run_out(dispatcher, task, (node, link)) == ["v0", "v1", "v2", "v3"]
 
 
-async def test_reclaiming_part_of_a_batch_leaves_the_rest_to_be_run(
+async def test_a_drained_node_gets_no_batch(store: MemoryStore, clock: FakeClock) -> None:
+    dispatcher = make(store, clock)
+    a, b = Link(), Link()
+    node_a = dispatcher.connect(hello("a"), a.send)
+    node_b = dispatcher.connect(hello("b"), b.send)
+    dispatcher.drained.add(node_b)
+    task = await start_map(dispatcher, 6)
+    assert await run_out(dispatcher, task, (node_a, a), (node_b, b)) == [f"v{i}" for i in range(6)]
+    assert b.assigns() == []
+
+
+# ------------------------------------------------------------------ strategies
+
+
+async def test_queued_gives_one_item_per_batch(store: MemoryStore, clock: FakeClock) -> None:
+    dispatcher = make(store, clock)
+    a, b = Link(), Link()
+    node_a = dispatcher.connect(hello("a"), a.send)
+    node_b = dispatcher.connect(hello("b"), b.send)
+    task = await start_map(dispatcher, 8, QUEUED)
+    assert await run_out(dispatcher, task, (node_a, a), (node_b, b)) == [f"v{i}" for i in range(8)]
+    assert {len(x.tasks) for x in a.assigns() + b.assigns()} == {1}
+    assert len(a.assigns()) + len(b.assigns()) == 8
+
+
+async def test_adaptive_gives_larger_batches_first(store: MemoryStore, clock: FakeClock) -> None:
+    dispatcher = make(store, clock, NO_DUPLICATES)
+    a, b = Link(), Link()
+    dispatcher.connect(hello("a", slots=3), a.send)
+    dispatcher.connect(hello("b", slots=1), b.send)
+    task = await start_map(dispatcher, 80)  # Adaptive is the default
+    dispatcher.dispatch()
+    sizes = [len(x.tasks) for x in a.assigns() + b.assigns()]
+    assert sizes[0] == 10, "half of what is left, shared by speed: a slot of 4 gets 1/4 of 40"
+    assert sizes == sorted(sizes, reverse=True), "batches shrink toward the end"
+    assert sizes[-1] > 1
+    assert len(a.assigns()) == 4 and len(b.assigns()) == 2, "one batch more than its slots"
+    await cancel(task)
+
+
+async def test_max_nodes_limits_the_nodes_a_map_uses(store: MemoryStore, clock: FakeClock) -> None:
+    dispatcher = make(store, clock)
+    links = {name: Link() for name in ("a", "b", "c")}
+    nodes = [(dispatcher.connect(hello(n), link.send), link) for n, link in links.items()]
+    task = await start_map(dispatcher, 12, ProcessingOptions.make("Adaptive", max_nodes=1))
+    assert await run_out(dispatcher, task, *nodes) == [f"v{i}" for i in range(12)]
+    used = [name for name, link in links.items() if link.assigns()]
+    assert len(used) == 1, f"one node only, not {used}"
+
+
+async def test_a_node_with_four_times_the_benchmark_gets_four_times_the_items(
     store: MemoryStore, clock: FakeClock
 ) -> None:
-    dispatcher = make(store, clock, FixedPlanner(3))
-    first = Link()
-    node = dispatcher.connect(hello("a"), first.send)
-    task = await start_map(dispatcher, 3)
+    # Many items: every batch is as large as the longest lease allows, 10 s of work.
+    farm = FarmSettings(min_lease=10.0, max_lease=30.0, lease_factor=3.0, duplicate_limit=0.0)
+    dispatcher = make(store, clock, farm)
+    fast, slow = Link(), Link()
+    fast_id = dispatcher.connect(hello("fast"), fast.send)
+    slow_id = dispatcher.connect(hello("slow"), slow.send)
+    dispatcher.farm.rates.benchmark(fast_id, ACTIVITY, 4.0)
+    dispatcher.farm.rates.benchmark(slow_id, ACTIVITY, 1.0)
+    task = await start_map(dispatcher, 1000)
     dispatcher.dispatch()
-    (batch,) = first.assigns()
-    dispatcher.disconnect(node)
-    # Back within the grace period, still running items 1 and 2; item 0 finished while away and
-    # its result waits in the node's outbox. Then the node is lost for good before sending it.
-    holding = {batch.batch_id: keys([batch])[batch.batch_id][1:]}
-    dispatcher.connect(hello("a", node_id=node, holding=holding), Link().send)
-    dispatcher.disconnect(node)
-    other = Link()
-    other_id = dispatcher.connect(hello("b", slots=3), other.send)
-    clock.advance(3)
-    dispatcher.expire()
-    dispatcher.dispatch()
-    assert other.indices() == [0, 1, 2], "item 0 must not be lost"
-    for assign in other.assigns():
-        dispatcher.handle(other_id, ok(assign))
-    assert await task == ["v0", "v1", "v2"]
+    assert [len(x.tasks) for x in fast.assigns()] == [40, 40]
+    assert [len(x.tasks) for x in slow.assigns()] == [10, 10]
+    assert {x.lease_seconds for x in fast.assigns() + slow.assigns()} == {30.0}
+    await cancel(task)
 
 
-async def test_a_node_that_was_only_frozen_for_a_while_does_not_fail_the_map(
-    store: MemoryStore, clock: FakeClock
-) -> None:
-    dispatcher = make(store, clock, FixedPlanner(1))
+async def test_work_estimates_shape_the_batches(store: MemoryStore, clock: FakeClock) -> None:
+    asked: list[tuple[str, int]] = []
+
+    def estimate(activity: str, items: Sequence[Sequence[object]]) -> tuple[str, list[float]]:
+        asked.append((activity, len(items)))
+        return "Compute", [4.0 if i < 20 else 1.0 for i in range(len(items))]
+
+    farm = FarmSettings(min_lease=10.0, max_lease=30.0, lease_factor=3.0, duplicate_limit=0.0)
+    dispatcher = make(store, clock, farm, estimate)
     link = Link()
-    node = dispatcher.connect(hello("only"), link.send)
-    task = await start_map(dispatcher, 1)
+    node = dispatcher.connect(hello("a", slots=1), link.send)
+    task = await start_map(dispatcher, 40)
+    assert asked == [(ACTIVITY, 40)]
     dispatcher.dispatch()
-    clock.advance(10)
-    dispatcher.expire()  # the lease runs out: the node is frozen, its item back in the queue
-    clock.advance(5)
-    dispatcher.expire()
-    clock.advance(5)
-    dispatcher.expire()
-    await asyncio.sleep(0)
-    if task.done():  # the node can run the activity; it is only slow to answer
-        pytest.fail(f"the map ended while its node was frozen: {task.exception()!r}")
-    dispatcher.handle(node, Heartbeat(batches=[]))
+    first, second = link.fresh()
+    assert [t.index for t in first.tasks] == [0, 1], "heavy items first, 10 units at most"
+    assert [t.index for t in second.tasks] == [2, 3]
+    finish(dispatcher, node, first)
+    finish(dispatcher, node, second)
+    assert await run_out(dispatcher, task, (node, link)) == [f"v{i}" for i in range(40)]
+    units = [sum(4.0 if t.index < 20 else 1.0 for t in x.tasks) for x in link.assigns()]
+    assert max(units) <= 10.0, "no batch holds more work than fits the longest lease"
+    heavy = [len(x.tasks) for x in link.assigns() if all(t.index < 20 for t in x.tasks)]
+    light = [len(x.tasks) for x in link.assigns() if all(t.index >= 20 for t in x.tasks)]
+    assert max(light) > 4 * max(heavy), "a light item's batch holds about four times as many"
+
+
+async def test_a_failing_estimate_plans_one_unit_per_item(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    def estimate(activity: str, items: Sequence[Sequence[object]]) -> tuple[str, list[float]]:
+        raise PluginError("the estimate is broken")
+
+    dispatcher = make(store, clock, estimate=estimate)
+    link = Link()
+    node = dispatcher.connect(hello("a"), link.send)
+    task = await start_map(dispatcher, 4)
+    assert await run_out(dispatcher, task, (node, link)) == [f"v{i}" for i in range(4)]
+
+
+# ------------------------------------------------------------------ duplicates
+
+
+async def test_an_idle_node_duplicates_a_slow_nodes_last_items_and_the_first_result_wins(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = make(store, clock, FarmSettings(min_lease=10.0, duplicate_limit=0.5))
+    slow, fast = Link(), Link()
+    slow_id = dispatcher.connect(hello("slow"), slow.send)
+    task = await start_map(dispatcher, 4)
     dispatcher.dispatch()
-    dispatcher.handle(node, ok(link.assigns()[-1]))
-    assert await task == ["v0"]
+    held, tail = slow.fresh()
+    assert [t.index for t in held.tasks] == [0, 1] and [t.index for t in tail.tasks] == [2]
+    fast_id = dispatcher.connect(hello("fast"), fast.send)
+    dispatcher.dispatch()
+    (rest,) = fast.fresh()
+    assert [t.index for t in rest.tasks] == [3]
+    finish(dispatcher, fast_id, rest, "fast")
+    dispatcher.dispatch()  # nothing is pending: the idle node copies the slow node's tail
+    (copy,) = fast.fresh()
+    assert [t.index for t in copy.tasks] == [1]
+    assert [t.attempt for t in copy.tasks] == [1], "a duplicate keeps the attempt number"
+    dispatcher.handle(slow_id, only(held, [0], "slow"))
+    dispatcher.handle(fast_id, ok(copy, "fast"))  # the copy wins item 1
+    assert slow.cancels() == [held.batch_id], "the losing batch has nothing left to do"
+    dispatcher.handle(slow_id, only(held, [1], "slow"))  # its result arrives all the same
+    assert (copy.tasks[0].map_id, 1, 1) in slow.acked(), "acknowledged, though not kept"
+    assert (copy.tasks[0].map_id, 1, 1) in fast.acked()
+    finish(dispatcher, slow_id, tail, "slow")
+    assert await task == ["slow0", "fast1", "slow2", "fast3"]
+    assert dispatcher.work_by_node("job_1") == {"slow": [2, 0.0], "fast": [2, 0.0]}
+    assert dispatcher.nodes[slow_id].done == 2 and dispatcher.nodes[fast_id].done == 2
+
+
+async def test_work_by_node_counts_items_and_their_seconds(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = make(store, clock)
+    a, b = Link(), Link()
+    node_a = dispatcher.connect(hello("a"), a.send)
+    node_b = dispatcher.connect(hello("b"), b.send)
+    task = await start_map(dispatcher, 3, QUEUED)
+    dispatcher.dispatch()
+    (a1, a2), (b1,) = a.fresh(), b.fresh()
+    dispatcher.handle(node_a, ok(a1, seconds=2.0))
+    dispatcher.handle(node_a, ok(a2, seconds=3.0))
+    dispatcher.handle(node_b, ok(b1, seconds=4.0))
+    assert await task == ["v0", "v1", "v2"]
+    assert dispatcher.work_by_node("job_1") == {"a": [2, 5.0], "b": [1, 4.0]}
+    assert dispatcher.work_by_node("job_2") == {}
