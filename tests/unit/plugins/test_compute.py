@@ -4,6 +4,7 @@ with JSON arguments and results, so their Wit signatures are exercised too."""
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,79 @@ def test_work_refuses_negative_units(library: Library, context: ActivityContext)
     with pytest.raises(ActivityError) as caught:
         invoke_json(library, "Compute.Work", [-1.0], context)
     assert str(caught.value) == ("Compute.Work: ValueError: units must not be negative, got -1.0")
+
+
+class FakeTime:
+    """Stands in for the plugin's `time`: a thread CPU clock the burn advances, recorded sleeps."""
+
+    def __init__(self, cpu_per_round: float) -> None:
+        self.cpu = 10.0
+        self.cpu_per_round = cpu_per_round
+        self.slept: list[float] = []
+
+    def thread_time(self) -> float:
+        return self.cpu
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+@pytest.fixture
+def fake_time(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeTime, list[int]]:
+    """The plugin's clock and burn loop faked: each round costs 1 µs of CPU; burns are recorded."""
+    clock, burns = FakeTime(cpu_per_round=1e-6), []
+
+    def burn(rounds: int) -> None:
+        burns.append(rounds)
+        clock.cpu += rounds * clock.cpu_per_round
+
+    monkeypatch.setattr(compute, "time", clock)
+    monkeypatch.setattr(compute, "_burn", burn)
+    return clock, burns
+
+
+@pytest.mark.parametrize(
+    ("speed", "rounds"),
+    [(1.0, 2 * compute.ROUNDS_PER_UNIT), (2.0, compute.ROUNDS_PER_UNIT), (8.0, 5_000)],
+)
+def test_work_at_speed_one_or_more_divides_its_rounds_and_never_sleeps(
+    library: Library,
+    tmp_path: Path,
+    fake_time: tuple[FakeTime, list[int]],
+    speed: float,
+    rounds: int,
+) -> None:
+    clock, burns = fake_time
+    fast = ActivityContext(LocalBlobStore(tmp_path / "blobs"), tmp_path, speed=speed)
+    assert invoke_json(library, "Compute.Work", [2.0], fast) == 2.0
+    assert burns == [rounds]
+    assert clock.slept == []
+
+
+@pytest.mark.parametrize(("speed", "sleep_per_cpu_second"), [(0.5, 1.0), (0.25, 3.0), (0.125, 7.0)])
+def test_work_below_speed_one_burns_all_its_rounds_then_sleeps_to_a_duty_cycle(
+    library: Library,
+    tmp_path: Path,
+    fake_time: tuple[FakeTime, list[int]],
+    speed: float,
+    sleep_per_cpu_second: float,
+) -> None:
+    clock, burns = fake_time
+    slow = ActivityContext(LocalBlobStore(tmp_path / "blobs"), tmp_path, speed=speed)
+    assert invoke_json(library, "Compute.Work", [2.0], slow) == 2.0
+    assert burns == [2 * compute.ROUNDS_PER_UNIT]
+    burned = 2 * compute.ROUNDS_PER_UNIT * clock.cpu_per_round
+    assert clock.slept == [pytest.approx(sleep_per_cpu_second * burned)]
+
+
+def test_work_at_speed_one_quarter_uses_about_a_quarter_of_a_core(
+    library: Library, tmp_path: Path
+) -> None:
+    slow = ActivityContext(LocalBlobStore(tmp_path / "blobs"), tmp_path, speed=0.25)
+    wall, cpu = time.perf_counter(), time.thread_time()
+    invoke_json(library, "Compute.Work", [2.0], slow)
+    wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+    assert 0.1 < cpu / wall < 0.35  # 0.25, less when other load slows the burn
 
 
 # -------------------------------------------------------------------------- Sleep

@@ -3,7 +3,8 @@
 Every activity that does measurable work declares a unit, an estimate per item and a benchmark
 that uses the test data in `data/`. `Compute.Work` honours a node's synthetic speed
 (`ActivityContext.speed`), so tests and benchmarks can build a farm of unequal nodes on one
-machine; its benchmark sees the same factor.
+machine: a speed above 1 divides the work, a speed below 1 becomes a duty cycle (work, then
+sleep), so four slow nodes fit on two cores. Its benchmark sees the same factor.
 """
 
 from __future__ import annotations
@@ -94,11 +95,24 @@ def work(context: ActivityContext, units: Double) -> Double:
         raise ValueError(f"units must not be negative, got {units}")
     if not context.speed > 0:
         raise ValueError(f"the node's speed must be above 0, got {context.speed}")
-    state = 0x9E3779B9
-    # A node with speed s is s times as fast at this: each unit costs 1/s of the rounds.
-    for _ in range(int(units * ROUNDS_PER_UNIT / context.speed)):
-        state = (state * 1103515245 + 12345) & 0xFFFFFFFF
+    if context.speed >= 1:
+        # A node with speed s is s times as fast at this: each unit costs 1/s of the rounds.
+        _burn(int(units * ROUNDS_PER_UNIT / context.speed))
+    else:
+        # A slower node works as a duty cycle, so several slow nodes share one core: the rounds
+        # at full speed, then a sleep of (1/s - 1) times the CPU time they took. A node at speed
+        # 0.125 thus uses 1/8 of a core and does 1/8 of the work per second.
+        started = time.thread_time()
+        _burn(int(units * ROUNDS_PER_UNIT))
+        time.sleep((1 / context.speed - 1) * (time.thread_time() - started))
     return float(units)
+
+
+def _burn(rounds: int) -> None:
+    """Rounds of an integer mixing loop, to use one core for a while."""
+    state = 0x9E3779B9
+    for _ in range(rounds):
+        state = (state * 1103515245 + 12345) & 0xFFFFFFFF
 
 
 @plugin.benchmark("Compute.Work")
