@@ -144,6 +144,14 @@ def node(
     bench_seconds: Annotated[
         float, typer.Option(min=0.0, help="The least time one benchmark measures for.")
     ] = 1.5,
+    bench_error: Annotated[
+        float,
+        typer.Option(
+            min=-0.99,
+            help="For testing and benchmarking the scheduler only: report benchmark rates "
+            "multiplied by 1 + this (0.3: 30 % too high). The cached rates stay true.",
+        ),
+    ] = 0.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run a node: it connects out to a hub and does the work it is given."""
@@ -178,6 +186,7 @@ def node(
         speed=speed,
         benchmarks=bench,
         bench_seconds=bench_seconds,
+        bench_error=bench_error,
     )
     try:
         agent = Agent(

@@ -67,6 +67,7 @@ class NodeSettings:
     benchmarks: bool = True  # measure activities' rates in idle time
     bench_seconds: float = 1.5  # the least time one benchmark measures for
     bench_idle_seconds: float = 2.0  # idle time before benchmarks start
+    bench_error: float = 0.0  # reported rates are off by this fraction (scheduler tests only)
 
 
 @dataclass

@@ -143,13 +143,16 @@ def scripted() -> Scripted:
     return Scripted()
 
 
-def loop(tmp_path: Path, measure: Scripted, reports: list[BenchmarkReport]) -> IdleBenchmarks:
+def loop(
+    tmp_path: Path, measure: Scripted, reports: list[BenchmarkReport], error: float = 0.0
+) -> IdleBenchmarks:
     return IdleBenchmarks(
         RateCache(tmp_path / "benchmarks.json"),
         lambda: [HASH, WORK],
         measure,
         reports.append,
         idle_seconds=0.01,
+        error=error,
     )
 
 
@@ -169,6 +172,25 @@ async def test_the_loop_measures_missing_rates_one_at_a_time_and_reports_them(
         ]
         assert scripted.started.empty()
         assert [r.activity for r in idle.reports()] == ["Compute.Hash", "Compute.Work"]
+    finally:
+        running.cancel()
+
+
+async def test_a_benchmark_error_skews_the_reported_rates_but_not_the_cached_ones(
+    tmp_path: Path, scripted: Scripted
+) -> None:
+    reports: list[BenchmarkReport] = []
+    idle = loop(tmp_path, scripted, reports, error=-0.3)
+    idle.cache.put(HASH, measured(HASH, 10.0))
+    running = asyncio.create_task(idle.run())
+    try:
+        assert await next_started(scripted) == "Compute.Work"
+        scripted.outcomes["Compute.Work"].set_result(measured(WORK, 40.0))
+        await until(lambda: reports, "the report")
+        assert [r.rate for r in reports] == [pytest.approx(28.0)]
+        assert [r.rate for r in idle.reports()] == [pytest.approx(7.0), pytest.approx(28.0)]
+        cached = idle.cache.get(WORK)
+        assert cached is not None and cached.rate == 40.0
     finally:
         running.cancel()
 
