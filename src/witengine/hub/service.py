@@ -157,6 +157,16 @@ class HubService:
             )
             try:
                 outcome = await interpreter.run(arguments)
+            except Exception as error:  # a defect in the hub: the job fails, the hub goes on
+                log.exception("job %s stopped by an internal error", job.id)
+                message = f"internal error in the hub: {type(error).__name__}: {error}"
+                self._emit(run, {"kind": "job_finished", "status": "failed", "error": message})
+                self.store.update_job(
+                    job.id, status=JobStatus.FAILED.value, at=self.wall(), error=message
+                )
+                for queue in run.listeners:
+                    queue.put_nowait((0, None))
+                return
             finally:
                 self.dispatcher.job_ended(job.id)
         variables = {

@@ -23,7 +23,7 @@ from witengine.lang import syntax as s
 from witengine.lang.checker import CheckedJob
 from witengine.lang.forms import FORMS
 from witengine.lang.printer import statement_text
-from witengine.lang.types import OBJECT, WitType
+from witengine.lang.types import OBJECT, PROCESSING_OPTIONS, WitType
 from witengine.runtime import operators
 from witengine.runtime.control import JobCancelled, JobControl
 from witengine.runtime.events import (
@@ -427,7 +427,13 @@ class Interpreter:
         if arrow.head == "Grid.ForEach":
             binding = _binding(head_args.pop(0))
             items = _items(await self.eval(binding.source, env))
-        options = await self.eval(_expr(head_args[0]), env) if head_args else None
+        options: ProcessingOptions | None = None
+        if head_args:
+            value = await self.eval(_expr(head_args[0]), env)
+            try:
+                options = self.library.coerce(value, PROCESSING_OPTIONS)
+            except ConversionError as error:
+                raise RunError(f"{arrow.head} options: {error}") from None
         results = await self.grid(body, binding, items, options, env, statement)
         return results if arrow.head == "Grid.ForEach" else results[0]
 

@@ -218,3 +218,18 @@ async def test_the_api_is_described_by_openapi_and_browsable_at_docs(live_hub: L
     docs = await live_hub.client.get(f"{root}/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower() and "/openapi.json" in docs.text
+
+
+async def test_a_defect_in_the_hub_fails_the_job_with_a_message_and_the_hub_goes_on(
+    live_hub: LiveHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken_map(*_args: object) -> list[object]:
+        raise RuntimeError("the dispatcher broke")
+
+    monkeypatch.setattr(live_hub.hub.dispatcher, "run_map", broken_map)
+    job = await submit(live_hub, WAITS)
+    done = await wait_for_status(live_hub, job["id"], ENDED)
+    assert done["status"] == "failed"
+    assert done["error"] == "internal error in the hub: RuntimeError: the dispatcher broke"
+    again = await wait_for_status(live_hub, (await submit(live_hub, SUM, a="1"))["id"], ENDED)
+    assert again["status"] == "completed", again["error"]

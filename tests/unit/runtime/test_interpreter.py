@@ -931,6 +931,35 @@ async def test_grid_foreach_passes_processing_options_on(run: Runner) -> None:
     ]
 
 
+async def test_grid_options_given_as_a_string_become_processing_options(run: Runner) -> None:
+    done = await run(
+        job(
+            """
+            BoolCollection:a = Grid.ForEach(x in [2], strategy) => Compute.IsPrime(x);
+            Bool:b = Grid.Delegate("Queued") => Compute.IsPrime(7);
+            """,
+            'String:strategy = "balanced"',
+        )
+    )
+
+    assert done.status is COMPLETED, done.error
+    assert [r.options for r in done.executor.requests] == [
+        ProcessingOptions(Strategy.BALANCED),
+        ProcessingOptions(Strategy.QUEUED),
+    ]
+
+
+async def test_an_unknown_strategy_for_a_grid_fails_the_job_at_its_line(run: Runner) -> None:
+    script = 'DoubleCollection:a = Grid.ForEach(x in [1], "Fastest") => Compute.Work(x);'
+    done = await run(job(script))
+
+    assert done.status is FAILED
+    assert done.error is not None
+    assert done.error.startswith(
+        "test.wit:3: Grid.ForEach options: unknown strategy 'Fastest'; use "
+    ), done.error
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
