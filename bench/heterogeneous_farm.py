@@ -1,0 +1,364 @@
+"""Efficiency E = bound / makespan on a real heterogeneous farm with one node killed mid-job:
+Adaptive, Balanced and Queued, and Dask distributed on the same items.
+
+A real hub and 4 real nodes on loopback, with synthetic speeds 1/16, 1/8, 1/4 and 1/2 (true rates
+1 : 2 : 4 : 8; below speed 1, `Compute.Work` works as a duty cycle, so the four together use under
+one core and the hub, this script and the OS have the other).
+Nodes benchmark themselves (short `--bench-seconds`) and report rates off by +30 %, -30 %, +30 %,
+-30 % (`--bench-error`; `--exact` for none). The true speed-1 rate R is calibrated by timing
+`Compute.Work` here. Each strategy runs one job of N `Compute.Work(u)` items of varied units; the
+speed-1/4 node is SIGKILLed a third of the way in and not restarted (it comes back between jobs).
+The bound is the time the true rates need for the total work W, the killed node counting until
+its death: sum(alive rates) x T + rate(killed) x t_kill = W. Makespan is the hub's job record
+(started to finished). Dask runs its scheduler here and 4 `dask worker --no-nanny --nthreads 1`
+processes with `client.map`; each worker applies its speed the same way (by worker name), and
+worker 2 (speed 1/4) is SIGKILLed a third of the way in and stays dead. Every result is
+checked.
+
+    .venv/bin/python bench/heterogeneous_farm.py [--items 3000] [--seconds 30] [--exact]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+SPEEDS = (0.0625, 0.125, 0.25, 0.5)  # under one core in all: the hub and OS keep the rest
+ERRORS = (0.3, -0.3, 0.3, -0.3)
+KILLED = 2  # the third fastest, speed 1/4
+STRATEGIES = ("Adaptive", "Balanced", "Queued")
+WIT = str(Path(sys.executable).with_name("wit"))
+
+SCRIPT = """\
+Job:Heterogeneous(DoubleCollection:units, String:strategy = "Adaptive")
+{
+    DoubleCollection:done = Grid.ForEach(u in units, strategy) => Compute.Work(u);
+}
+"""
+
+
+@dataclass
+class Run:
+    name: str
+    makespan: float
+    bound: float
+    committed: int
+    correct: bool
+    kill_at: float  # seconds after the start
+
+    @property
+    def efficiency(self) -> float:
+        return self.bound / self.makespan
+
+
+def calibrate(seconds: float = 2.0) -> float:
+    """The true speed-1 rate of Compute.Work here, in units per second."""
+    from witengine.plugins.compute import work
+
+    context: Any = SimpleNamespace(speed=1.0)
+    work(context, 2.0)  # warm-up
+    units, started = 0.0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        units += work(context, 2.0)
+    return units / (time.perf_counter() - started)
+
+
+def bound(total: float, rate: float, kill_at: float) -> float:
+    """The least time the true rates need for `total`, the killed node working until kill_at."""
+    rates = [s * rate for s in SPEEDS]
+    alive = sum(rates) - rates[KILLED]
+    return max((total - rates[KILLED] * kill_at) / alive, 0.0)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Farm:
+    """A hub and 4 nodes as child processes, logs in `folder`."""
+
+    def __init__(self, folder: Path, exact: bool, bench_seconds: float) -> None:
+        self.folder = folder
+        self.exact = exact
+        self.bench_seconds = bench_seconds
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.hub: subprocess.Popen[bytes] | None = None
+        self.nodes: dict[int, subprocess.Popen[bytes]] = {}
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.folder / f"{name}.log").open("ab")
+        return subprocess.Popen([WIT, *args], stdout=log, stderr=log, start_new_session=True)
+
+    def start_hub(self) -> None:
+        port = self.url.rpartition(":")[2]
+        self.hub = self._spawn(
+            "hub",
+            ["hub", "--host", "127.0.0.1", "--port", port, "--no-advertise", "--heartbeat", "1",
+             "--grace", "2", "--data-dir", str(self.folder / "hub")],
+        )  # fmt: skip
+
+    def start_node(self, index: int) -> None:
+        error = 0.0 if self.exact else ERRORS[index]
+        self.nodes[index] = self._spawn(
+            f"node{index}",
+            ["node", "--hub", self.url, "--name", f"node{index}", "--speed", str(SPEEDS[index]),
+             "--bench-seconds", str(self.bench_seconds), "--bench-error", str(error),
+             "--cache-dir", str(self.folder / f"node{index}")],
+        )  # fmt: skip
+
+    def kill_node(self, index: int) -> None:
+        self.nodes[index].send_signal(signal.SIGKILL)
+        self.nodes[index].wait()
+
+    def stop(self) -> None:
+        for process in [*self.nodes.values(), self.hub]:
+            if process is not None and process.poll() is None:
+                process.terminate()
+        for process in [*self.nodes.values(), self.hub]:
+            if process is not None:
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+async def wait_for_rates(url: str, timeout: float = 120.0) -> dict[str, float]:
+    """Each online node's reported Compute.Work rate, once all 4 have one."""
+    from witengine.client import HubClient
+
+    deadline = time.monotonic() + timeout
+    async with HubClient(url) as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                rates = {
+                    n.name: r.rate
+                    for n in await client.nodes()
+                    if n.state != "offline"
+                    for r in n.rates
+                    if r.activity == "Compute.Work"
+                }
+                if len(rates) == len(SPEEDS):
+                    return rates
+            await asyncio.sleep(0.5)
+    raise TimeoutError("not every node reported a Compute.Work rate")
+
+
+async def farm_job(
+    farm: Farm, script: Path, strategy: str, units: list[float], rate: float, kill_after: float
+) -> Run:
+    from witengine.api import run_on_hub
+    from witengine.client import HubClient
+
+    submitted: list[str] = []
+    killed: list[float] = []
+
+    async def killer() -> None:
+        async with HubClient(farm.url) as client:
+            while not submitted:
+                await asyncio.sleep(0.05)
+            while (started := (await client.job(submitted[0])).started_at) is None:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(max(started + kill_after - time.time(), 0.0))
+            farm.kill_node(KILLED)
+            killed.append(time.time() - started)
+
+    text = "[" + ", ".join(repr(u) for u in units) + "]"
+    kill = asyncio.create_task(killer())
+    result = await run_on_hub(
+        farm.url,
+        script,
+        {"units": text, "strategy": strategy},
+        on_submitted=lambda _client, job_id: submitted.append(job_id),
+    )
+    await kill
+    async with HubClient(farm.url) as client:
+        detail = await client.job(submitted[0])
+    assert detail.started_at is not None and detail.finished_at is not None
+    done = result.variables.get("done") if result.status.value == "completed" else None
+    correct = done == units
+    return Run(
+        strategy,
+        detail.finished_at - detail.started_at,
+        bound(sum(units), rate, killed[0]),
+        len(done) if isinstance(done, list) else 0,
+        correct,
+        killed[0],
+    )
+
+
+async def farm_runs(
+    folder: Path, units: list[float], rate: float, exact: bool, bench_seconds: float
+) -> tuple[list[Run], dict[str, dict[str, float]]]:
+    script = folder / "heterogeneous.wit"
+    script.write_text(SCRIPT)
+    farm = Farm(folder, exact, bench_seconds)
+    runs, reported = [], {}
+    kill_after = sum(units) / (sum(SPEEDS) * rate) / 3
+    try:
+        farm.start_hub()
+        for index in range(len(SPEEDS)):
+            farm.start_node(index)
+        for strategy in STRATEGIES:
+            if KILLED not in farm.nodes or farm.nodes[KILLED].poll() is not None:
+                farm.start_node(KILLED)  # back between jobs, never during one
+            reported[strategy] = await wait_for_rates(farm.url)
+            await asyncio.sleep(1.0)  # let the last benchmarks' reports settle
+            runs.append(await farm_job(farm, script, strategy, units, rate, kill_after))
+            print(f"  {strategy}: {runs[-1].makespan:.1f} s", file=sys.stderr)
+    finally:
+        farm.stop()
+    return runs, reported
+
+
+def dask_work(units: float) -> float:
+    """Compute.Work at the speed of the Dask worker running it (by its name), as a node would."""
+    from distributed import get_worker
+
+    from witengine.plugins.compute import work
+
+    context: Any = SimpleNamespace(speed=SPEEDS[int(get_worker().name)])
+    return float(work(context, units))
+
+
+def dask_run(units: list[float], rate: float) -> Run:
+    """Dask's scheduler in this process and 4 `dask worker --no-nanny` processes, so a killed
+    worker stays dead as a killed node does."""
+    import logging
+
+    from dask.distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    kill_after = sum(units) / (sum(SPEEDS) * rate) / 3
+    dask = str(Path(sys.executable).with_name("dask"))
+    with (
+        LocalCluster(n_workers=0, dashboard_address=None, silence_logs=logging.CRITICAL) as cluster,
+        Client(cluster) as client,
+    ):
+        workers = [
+            subprocess.Popen(
+                [
+                    dask,
+                    "worker",
+                    cluster.scheduler_address,
+                    "--no-nanny",
+                    "--nthreads",
+                    "1",
+                    "--name",
+                    str(index),
+                    "--no-dashboard",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            for index in range(len(SPEEDS))
+        ]
+        try:
+            client.wait_for_workers(len(SPEEDS), timeout=60)
+            client.gather(client.map(dask_work, [0.01] * 20, pure=False))
+            started = time.time()
+            futures = client.map(dask_work, units, pure=False)
+            time.sleep(kill_after)
+            workers[KILLED].kill()
+            workers[KILLED].wait()
+            killed = time.time() - started
+            done = client.gather(futures)
+            makespan = time.time() - started
+        finally:
+            for worker in workers:
+                worker.kill()
+                worker.wait()
+    return Run("Dask", makespan, bound(sum(units), rate, killed), len(done), done == units, killed)
+
+
+def items(count: int, mean: float, seed: int = 7) -> list[float]:
+    """Varied units: log-uniform over 0.25x to 4x, scaled to the mean, rounded to 3 decimals."""
+    rng = random.Random(seed)
+    raw = [2 ** rng.uniform(-2, 2) for _ in range(count)]
+    scale = mean * count / sum(raw)
+    return [round(u * scale, 3) for u in raw]
+
+
+@contextlib.contextmanager
+def folder(keep: bool) -> Iterator[Path]:
+    if keep:
+        path = Path(tempfile.mkdtemp(prefix="wit-hetero-"))
+        print(f"logs in {path}", file=sys.stderr)
+        yield path
+    else:
+        with tempfile.TemporaryDirectory(prefix="wit-hetero-") as path:
+            yield Path(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=3000)
+    parser.add_argument("--seconds", type=float, default=30.0, help="the bound to aim each job at")
+    parser.add_argument("--exact", action="store_true", help="nodes report true benchmarks")
+    parser.add_argument("--bench-seconds", type=float, default=0.5)
+    parser.add_argument("--no-dask", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the hub's and nodes' logs")
+    options = parser.parse_args()
+
+    rate = calibrate()
+    mean = options.seconds * sum(SPEEDS) * rate / options.items
+    units = items(options.items, mean)
+    total = sum(units)
+    print(
+        f"R = {rate:.1f} units/s at speed 1; {options.items} items, {total:.0f} units "
+        f"(mean {mean:.2f}); speeds {', '.join(f'{s:g}' for s in SPEEDS)}; benchmark errors "
+        + ("none (--exact)" if options.exact else ", ".join(f"{e:+.0%}" for e in ERRORS)),
+        file=sys.stderr,
+    )
+    with folder(options.keep) as path:
+        runs, reported = asyncio.run(
+            farm_runs(path, units, rate, options.exact, options.bench_seconds)
+        )
+    if not options.no_dask:
+        runs.append(dask_run(units, rate))
+
+    print(
+        f"\nHeterogeneous farm: 4 nodes at speeds 1:2:4:8 (R = {rate:.1f} units/s at speed 1), "
+        f"{options.items} Compute.Work items, {total:.0f} units; node 3 of 4 killed a third of the "
+        "way in; benchmarks "
+        + ("exact" if options.exact else "off by " + ", ".join(f"{e:+.0%}" for e in ERRORS))
+    )
+    for strategy, rates in reported.items():
+        shown = ", ".join(f"{name} {r / rate:.3f}" for name, r in sorted(rates.items()))
+        print(f"  reported Compute.Work rates before {strategy} (x R): {shown}")
+    print(
+        f"{'strategy':<10} {'makespan s':>10} {'bound s':>8} {'E':>6} {'committed':>10} "
+        f"{'kill at s':>9}  results"
+    )
+    for run in runs:
+        print(
+            f"{run.name:<10} {run.makespan:>10.2f} {run.bound:>8.2f} {run.efficiency:>6.3f} "
+            f"{run.committed:>10} {run.kill_at:>9.1f}  {'right' if run.correct else 'WRONG'}"
+        )
+    adaptive = next(r for r in runs if r.name == "Adaptive")
+    print(
+        f"goal: Adaptive E >= 0.90: {'met' if adaptive.efficiency >= 0.90 else 'missed'} "
+        f"({adaptive.efficiency:.3f}); with ±30 % benchmark errors, within 5 points of the "
+        "--exact run (compare the two runs' Adaptive E)"
+    )
+    if not all(r.correct for r in runs):
+        raise SystemExit("some results were wrong")
+
+
+if __name__ == "__main__":
+    main()
