@@ -9,9 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from witengine.hub.store.base import Commit, JobRecord, NodeRecord, RateRecord, Store
+from witengine.hub.store.base import (
+    AuditRecord,
+    Commit,
+    JobRecord,
+    NodeRecord,
+    RateRecord,
+    Store,
+    TokenRecord,
+)
 from witengine.hub.store.memory import MemoryStore
-from witengine.hub.store.sqlite import SqliteStore
+from witengine.hub.store.sqlite import _SCHEMA, SqliteStore
 
 SCRIPT = 'Job:Render(Int:frames = 2)\n{\n    Trace("ok");\n}\n'
 
@@ -48,6 +56,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 def open_map(store: Store, digest: str = "d1", items: list[list[object]] = ITEMS) -> str:
     return store.open_map("map_1", "job_1", 1, "Compute.Hash", digest, items).record.id
+
+
+def token(token_id: str, role: str = "admin", at: float = 10.0, **more: object) -> TokenRecord:
+    return TokenRecord(token_id, role, "a label", "f" * 64, at, **more)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------ jobs
@@ -382,17 +394,111 @@ def test_sqlite_synchronous_level_follows_the_durable_flag(
         store.close()
 
 
+# ---------------------------------------------------------------------------- tokens
+
+
+def test_a_token_reads_back_whole_and_tokens_are_listed_oldest_first(store: Store) -> None:
+    node_credential = token("tok_00000000000b", "node", 20.0, node_id="node_1", created_by="x")
+    store.add_token(node_credential)
+    store.add_token(token("tok_00000000000a", "join", 10.0, expires_at=99.0, max_uses=2))
+    assert store.get_token("tok_00000000000b") == node_credential
+    assert store.get_token("tok_nope") is None
+    assert [t.id for t in store.list_tokens()] == ["tok_00000000000a", "tok_00000000000b"]
+
+
+def test_a_token_is_revoked_once_and_keeps_the_time_of_its_revocation(store: Store) -> None:
+    store.add_token(token("tok_00000000000a"))
+    assert store.revoke_token("tok_00000000000a", 50.0) is True
+    assert store.revoke_token("tok_00000000000a", 60.0) is False
+    assert store.revoke_token("tok_nope", 60.0) is False
+    revoked = store.get_token("tok_00000000000a")
+    assert revoked is not None and revoked.revoked_at == 50.0
+
+
+def test_a_use_of_a_token_is_recorded(store: Store) -> None:
+    store.add_token(token("tok_00000000000a"))
+    store.touch_token("tok_00000000000a", 70.0)
+    used = store.get_token("tok_00000000000a")
+    assert used is not None and used.last_used == 70.0
+
+
+def test_a_token_with_bounded_uses_runs_out_and_an_unbounded_one_does_not(store: Store) -> None:
+    store.add_token(token("tok_00000000000a", "join", max_uses=2))
+    store.add_token(token("tok_00000000000b", "join"))
+    assert [store.use_token("tok_00000000000a") for _ in range(3)] == [True, True, False]
+    assert all(store.use_token("tok_00000000000b") for _ in range(5))
+    assert store.use_token("tok_nope") is False
+    counted = store.get_token("tok_00000000000b")
+    assert counted is not None and counted.uses == 5
+
+
+def test_audit_lines_are_numbered_in_order_and_read_newest_first(store: Store) -> None:
+    for n in range(1, 6):
+        line = AuditRecord(at=float(n), action="job.submit", outcome="ok", actor_id=f"tok_{n}")
+        assert store.append_audit(line) == n
+    newest = store.audit(limit=2)
+    assert [(r.seq, r.actor_id) for r in newest] == [(5, "tok_5"), (4, "tok_4")]
+    assert [r.seq for r in store.audit(limit=10, before=3)] == [2, 1]
+    assert newest[0] == AuditRecord(5.0, "job.submit", "ok", "tok_5", seq=5)
+
+
+def test_a_submitted_job_keeps_the_token_that_submitted_it(store: Store) -> None:
+    from dataclasses import replace
+
+    store.add_job(replace(job(), owner="tok_00000000000a"))
+    stored = store.get_job("job_1")
+    assert stored is not None and stored.owner == "tok_00000000000a"
+
+
+def test_sqlite_audit_lines_cannot_be_changed_or_deleted(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "hub.sqlite3")
+    store.append_audit(AuditRecord(at=1.0, action="token.create", outcome="ok"))
+    store.close()
+    with sqlite3.connect(tmp_path / "hub.sqlite3") as raw:
+        for statement in ("UPDATE audit SET outcome = 'forged'", "DELETE FROM audit"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                raw.execute(statement)
+    raw.close()
+
+
+def _first_release_database(path: Path) -> None:
+    """A hub database as the first release left it: schema 1, no rates, tokens or audit."""
+    with sqlite3.connect(path) as raw:
+        raw.executescript(_SCHEMA)
+        raw.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        raw.execute("INSERT INTO schema_version VALUES (1)")
+    raw.close()
+
+
 def test_a_hub_database_from_before_rates_gains_the_rates_table(tmp_path: Path) -> None:
     path = tmp_path / "hub.sqlite3"
-    SqliteStore(path).close()
-    with sqlite3.connect(path) as raw:  # as the first release left it: schema 1, no rates
-        raw.execute("DROP TABLE rates")
-        raw.execute("UPDATE schema_version SET version = 1")
-    raw.close()
+    _first_release_database(path)
     store = SqliteStore(path)
     try:
         store.put_rate(rate("node_a", "Compute.Work", 20.0))
         assert store.list_rates() == [rate("node_a", "Compute.Work", 20.0)]
-        assert store._read("SELECT version FROM schema_version") == [(2,)]
+        assert store._read("SELECT version FROM schema_version") == [(3,)]
+    finally:
+        store.close()
+
+
+def test_a_hub_database_from_before_tokens_keeps_its_jobs_and_gains_tokens_and_audit(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _first_release_database(path)
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "INSERT INTO jobs VALUES ('job_old', 'Old', 's', 'f.wit', '{}', '{}', 'completed', "
+            "1.0, NULL, NULL, NULL, NULL, 1)"
+        )
+    raw.close()
+    store = SqliteStore(path)
+    try:
+        old = store.get_job("job_old")
+        assert old is not None and old.owner is None and old.status == "completed"
+        store.add_token(token("tok_000000000001"))
+        assert store.get_token("tok_000000000001") == token("tok_000000000001")
+        assert store.append_audit(AuditRecord(at=1.0, action="token.create", outcome="ok")) == 1
     finally:
         store.close()

@@ -39,6 +39,7 @@ class JobRecord:
     started_at: float | None = None
     finished_at: float | None = None
     variables: dict[str, Json] | None = None
+    owner: str | None = None  # id of the token that submitted it
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,38 @@ class RateRecord:
     plugin: str
     plugin_version: str
     measured_at: float  # seconds since the epoch, when the hub received it
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A token as the hub keeps it: never its secret, only the secret's SHA-256."""
+
+    id: str
+    role: str  # a witengine.security.tokens.Role value
+    label: str
+    secret_hash: str
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    last_used: float | None = None
+    node_id: str | None = None  # node credentials: the node it names
+    created_by: str | None = None  # id of the token that made it (None: made on the data dir)
+    max_uses: int | None = None  # join tokens: nodes it may enrol (None: unlimited)
+    uses: int = 0
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One line of the audit log: who did what to what, from where, and how it ended."""
+
+    at: float
+    action: str  # e.g. token.create, token.revoke, auth.failed, node.enrol, job.submit
+    outcome: str  # ok, refused, failed, ...
+    actor_id: str | None = None  # token id
+    actor_role: str | None = None
+    address: str = ""
+    target: str = ""
+    seq: int = 0  # given by the store, in order of appending
 
 
 class Store(Protocol):
@@ -191,6 +224,36 @@ class Store(Protocol):
 
     def delete_rates(self, node_id: str, keys: Sequence[tuple[str, str]]) -> None:
         """Forget a node's rates for these (activity, unit) pairs; unknown pairs are ignored."""
+        ...
+
+    # tokens
+    def add_token(self, token: TokenRecord) -> None: ...
+
+    def get_token(self, token_id: str) -> TokenRecord | None: ...
+
+    def list_tokens(self) -> list[TokenRecord]:
+        """Every token, oldest first."""
+        ...
+
+    def revoke_token(self, token_id: str, at: float) -> bool:
+        """Revoke a token; False when there is none or it was revoked already."""
+        ...
+
+    def touch_token(self, token_id: str, at: float) -> None:
+        """Record a use of the token (last_used)."""
+        ...
+
+    def use_token(self, token_id: str) -> bool:
+        """Count one use of a token with a bound on its uses; False when none is left."""
+        ...
+
+    # audit log
+    def append_audit(self, record: AuditRecord) -> int:
+        """Append one line; return its sequence number (first is 1). Lines never change."""
+        ...
+
+    def audit(self, limit: int = 100, before: int | None = None) -> list[AuditRecord]:
+        """The newest lines first, below sequence number `before` when given."""
         ...
 
     def close(self) -> None: ...

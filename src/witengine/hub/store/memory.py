@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from witengine.hub.store.base import (
+    AuditRecord,
     Commit,
     JobRecord,
     Json,
@@ -15,6 +16,7 @@ from witengine.hub.store.base import (
     NodeRecord,
     RateRecord,
     TaskState,
+    TokenRecord,
 )
 
 ENDED = frozenset({"completed", "failed", "cancelled"})
@@ -44,6 +46,8 @@ class MemoryStore:
         self.map_by_seq: dict[tuple[str, int], str] = {}
         self.nodes: dict[str, NodeRecord] = {}
         self.rates: dict[tuple[str, str, str], RateRecord] = {}  # (node, activity, unit)
+        self.tokens: dict[str, TokenRecord] = {}
+        self.audit_log: list[AuditRecord] = []
 
     # jobs
     def add_job(self, job: JobRecord) -> None:
@@ -180,6 +184,47 @@ class MemoryStore:
     def delete_rates(self, node_id: str, keys: Sequence[tuple[str, str]]) -> None:
         for activity, unit in keys:
             self.rates.pop((node_id, activity, unit), None)
+
+    # tokens
+    def add_token(self, token: TokenRecord) -> None:
+        if token.id in self.tokens:
+            raise ValueError(f"token {token.id} exists")
+        self.tokens[token.id] = token
+
+    def get_token(self, token_id: str) -> TokenRecord | None:
+        return self.tokens.get(token_id)
+
+    def list_tokens(self) -> list[TokenRecord]:
+        return sorted(self.tokens.values(), key=lambda t: (t.created_at, t.id))
+
+    def revoke_token(self, token_id: str, at: float) -> bool:
+        token = self.tokens.get(token_id)
+        if token is None or token.revoked_at is not None:
+            return False
+        self.tokens[token_id] = replace(token, revoked_at=at)
+        return True
+
+    def touch_token(self, token_id: str, at: float) -> None:
+        token = self.tokens.get(token_id)
+        if token is not None:
+            self.tokens[token_id] = replace(token, last_used=at)
+
+    def use_token(self, token_id: str) -> bool:
+        token = self.tokens.get(token_id)
+        if token is None or (token.max_uses is not None and token.uses >= token.max_uses):
+            return False
+        self.tokens[token_id] = replace(token, uses=token.uses + 1)
+        return True
+
+    # audit log
+    def append_audit(self, record: AuditRecord) -> int:
+        seq = len(self.audit_log) + 1
+        self.audit_log.append(replace(record, seq=seq))
+        return seq
+
+    def audit(self, limit: int = 100, before: int | None = None) -> list[AuditRecord]:
+        lines = [r for r in reversed(self.audit_log) if before is None or r.seq < before]
+        return lines[:limit]
 
     def close(self) -> None:
         pass

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from witengine.hub.store.base import (
+    AuditRecord,
     Commit,
     JobRecord,
     Json,
@@ -26,6 +27,7 @@ from witengine.hub.store.base import (
     NodeRecord,
     RateRecord,
     TaskState,
+    TokenRecord,
 )
 
 SCHEMA_VERSION = 1
@@ -56,8 +58,9 @@ CREATE TABLE IF NOT EXISTS nodes (
     first_seen REAL NOT NULL, last_seen REAL NOT NULL
 );
 """
-# Later versions append (version, statements) here; each runs once, in order.
-_MIGRATIONS: list[tuple[int, str]] = [
+# Later versions append (version, statements) here; each runs once, in order. Statements are one
+# string split at semicolons, or a tuple of single statements.
+_MIGRATIONS: list[tuple[int, str | tuple[str, ...]]] = [
     (
         2,
         """
@@ -68,6 +71,27 @@ _MIGRATIONS: list[tuple[int, str]] = [
             PRIMARY KEY (node_id, activity, unit)
         ) WITHOUT ROWID
         """,
+    ),
+    (
+        3,
+        (  # statements one by one: the triggers' bodies hold semicolons
+            """CREATE TABLE IF NOT EXISTS tokens (
+                id TEXT PRIMARY KEY, role TEXT NOT NULL, label TEXT NOT NULL,
+                secret_hash TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL,
+                revoked_at REAL, last_used REAL, node_id TEXT, created_by TEXT,
+                max_uses INTEGER, uses INTEGER NOT NULL DEFAULT 0
+            )""",
+            """CREATE TABLE IF NOT EXISTS audit (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, action TEXT NOT NULL,
+                outcome TEXT NOT NULL, actor_id TEXT, actor_role TEXT, address TEXT NOT NULL,
+                target TEXT NOT NULL
+            )""",
+            """CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+            """CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+            "ALTER TABLE jobs ADD COLUMN owner TEXT",
+        ),
     ),
 ]
 
@@ -110,7 +134,9 @@ class SqliteStore:
                 version = SCHEMA_VERSION
             for target, statements in _MIGRATIONS:
                 if version < target:
-                    for statement in filter(None, (s.strip() for s in statements.split(";"))):
+                    if isinstance(statements, str):
+                        statements = tuple(statements.split(";"))
+                    for statement in filter(None, (s.strip() for s in statements)):
                         db.execute(statement)
                     db.execute("UPDATE schema_version SET version = ?", (target,))
                     version = target
@@ -124,7 +150,7 @@ class SqliteStore:
         with self._write() as db:
             position = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM jobs").fetchone()[0]
             db.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     job.name,
@@ -139,6 +165,7 @@ class SqliteStore:
                     job.error,
                     None if job.variables is None else _dumps(job.variables),
                     position,
+                    job.owner,
                 ),
             )
 
@@ -157,6 +184,7 @@ class SqliteStore:
             finished_at=row[9],
             error=row[10],
             variables=None if row[11] is None else json.loads(row[11]),
+            owner=row[13],
         )
 
     def get_job(self, job_id: str) -> JobRecord | None:
@@ -376,6 +404,83 @@ class SqliteStore:
                 "DELETE FROM rates WHERE node_id = ? AND activity = ? AND unit = ?",
                 [(node_id, activity, unit) for activity, unit in keys],
             )
+
+    # tokens
+    def add_token(self, token: TokenRecord) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    token.id,
+                    token.role,
+                    token.label,
+                    token.secret_hash,
+                    token.created_at,
+                    token.expires_at,
+                    token.revoked_at,
+                    token.last_used,
+                    token.node_id,
+                    token.created_by,
+                    token.max_uses,
+                    token.uses,
+                ),
+            )
+
+    def get_token(self, token_id: str) -> TokenRecord | None:
+        rows = self._read("SELECT * FROM tokens WHERE id = ?", (token_id,))
+        return TokenRecord(*rows[0]) if rows else None
+
+    def list_tokens(self) -> list[TokenRecord]:
+        rows = self._read("SELECT * FROM tokens ORDER BY created_at, id")
+        return [TokenRecord(*row) for row in rows]
+
+    def revoke_token(self, token_id: str, at: float) -> bool:
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (at, token_id),
+            )
+            return cursor.rowcount == 1
+
+    def touch_token(self, token_id: str, at: float) -> None:
+        with self._write() as db:
+            db.execute("UPDATE tokens SET last_used = ? WHERE id = ?", (at, token_id))
+
+    def use_token(self, token_id: str) -> bool:
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE tokens SET uses = uses + 1 WHERE id = ? "
+                "AND (max_uses IS NULL OR uses < max_uses)",
+                (token_id,),
+            )
+            return cursor.rowcount == 1
+
+    # audit log
+    def append_audit(self, record: AuditRecord) -> int:
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO audit (at, action, outcome, actor_id, actor_role, address, target) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.at,
+                    record.action,
+                    record.outcome,
+                    record.actor_id,
+                    record.actor_role,
+                    record.address,
+                    record.target,
+                ),
+            )
+            seq: int = cursor.lastrowid or 0
+            return seq
+
+    def audit(self, limit: int = 100, before: int | None = None) -> list[AuditRecord]:
+        rows = self._read(
+            "SELECT at, action, outcome, actor_id, actor_role, address, target, seq FROM audit "
+            "WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+            (before if before is not None else 2**62, limit),
+        )
+        return [AuditRecord(*row) for row in rows]
 
     def close(self) -> None:
         with self.lock:
