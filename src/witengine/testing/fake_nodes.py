@@ -1,10 +1,15 @@
 """Light nodes for tests and benchmarks: the real WebSocket protocol, no runner processes.
 
 A `FakeNode` connects to a hub like `wit node` does, says hello with made-up capabilities, and
-"runs" each item of the batches it is given by waiting `item_seconds`, then returns a value
-(by default the item's first argument, which is what `Compute.Sleep` returns). Results go back
-a few at a time, heartbeats keep its leases, a cancel stops a batch. Fifty of them fit in one
-process, so a benchmark can show the hub a farm of fifty machines.
+"runs" each item of the batches it is given in `item_seconds`, then returns a value (by default
+the item's first argument, which is what `Compute.Sleep` returns; `value` can compute the real
+result of a cheap activity, such as `Compute.Hash`). Results go back a few at a time, heartbeats
+name the batches it holds (so their leases last), a cancel stops a batch, and it can report
+benchmark rates as a node does after measuring. Items are timed on a schedule rather than slept
+one by one, so a few hundred of them fit in one process without flooding its event loop: a
+benchmark can show the hub a farm of hundreds of machines.
+
+`node_link` is the one place a fake node opens its connection.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from typing import Any
 import websockets
 from pydantic import TypeAdapter
 
+from witengine import __version__
 from witengine.protocol import (
     API_PREFIX,
     Assign,
     BatchFinished,
+    BenchmarkReport,
     CancelBatch,
     Capabilities,
     Heartbeat,
@@ -35,10 +42,26 @@ from witengine.protocol import (
 
 _HUB_MESSAGE: TypeAdapter[HubMessage] = TypeAdapter(HubMessage)
 FLUSH_SECONDS = 0.05  # results wait at most this long to share a message
+AHEAD_SECONDS = 0.005  # an item due sooner than this is done at once: fewer wake-ups
+CONNECT_TRIES = 5
 
 
 def echo_first(activity: str, args: list[Any]) -> Any:
     return args[0] if args else None
+
+
+def node_link(hub_url: str, token: str | None = None) -> websockets.connect:
+    """Open a node's WebSocket to the hub (http://host:port), with its credential if any."""
+    url = "ws" + hub_url.removeprefix("http") + API_PREFIX + "/nodes/connect"
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    return websockets.connect(
+        url,
+        max_size=None,
+        compression=None,
+        open_timeout=30,
+        additional_headers=headers,
+        proxy=None,  # loopback: never through a proxy from the environment
+    )
 
 
 @dataclass
@@ -50,9 +73,14 @@ class FakeNode:
     item_seconds: float = 0.01
     value: Callable[[str, list[Any]], Any] = echo_first
     node_id: str | None = None
+    token: str | None = None
+    benchmarks: Sequence[BenchmarkReport] = ()  # sent once connected, as a node's idle rates
     connected: asyncio.Event = field(default_factory=asyncio.Event)
-    done: int = 0
+    done: int = 0  # results sent
+    received: int = 0  # tasks received, counting each attempt and duplicate
+    cancels: int = 0  # batches the hub cancelled
     _cancelled: set[str] = field(default_factory=set)
+    _holding: set[str] = field(default_factory=set)  # batches received and not finished
 
     def hello(self) -> NodeHello:
         return NodeHello(
@@ -68,18 +96,30 @@ class FakeNode:
                 ram_bytes=8 << 30,
                 software={"python": "3.11"},
             ),
-            plugins=[PluginInfo(name="compute", version="0.1.0")],
+            plugins=[PluginInfo(name="compute", version=__version__)],
             activities=list(self.activities),
         )
 
+    async def _open(self) -> websockets.ClientConnection:
+        """Connect, trying again a few times: a hub greeting hundreds of nodes may be slow."""
+        for attempt in range(1, CONNECT_TRIES + 1):
+            try:
+                return await node_link(self.hub_url, self.token)
+            except (OSError, TimeoutError, websockets.InvalidHandshake):
+                if attempt == CONNECT_TRIES:
+                    raise
+                await asyncio.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
+
     async def run(self) -> None:
         """Connect and work until cancelled (or the hub closes the connection)."""
-        url = "ws" + self.hub_url.removeprefix("http") + API_PREFIX + "/nodes/connect"
-        async with websockets.connect(url, max_size=None, compression=None) as socket:
+        async with await self._open() as socket:
             await socket.send(self.hello().model_dump_json())
             welcome = Welcome.model_validate_json(await socket.recv())
             self.node_id = welcome.node_id
             self.connected.set()
+            for report in self.benchmarks:
+                await socket.send(report.model_dump_json())
             batches: asyncio.Queue[Assign] = asyncio.Queue()
             helpers = [asyncio.create_task(self._heartbeat(socket, welcome.heartbeat_seconds))]
             helpers += [asyncio.create_task(self._slot(socket, batches)) for _ in range(self.slots)]
@@ -87,9 +127,13 @@ class FakeNode:
                 async for text in socket:
                     message = _HUB_MESSAGE.validate_json(text)
                     if isinstance(message, Assign):
+                        self.received += len(message.tasks)
+                        self._holding.add(message.batch_id)
                         batches.put_nowait(message)
                     elif isinstance(message, CancelBatch):
+                        self.cancels += 1
                         self._cancelled.add(message.batch_id)
+                        self._holding.discard(message.batch_id)
             except websockets.ConnectionClosed:
                 pass
             finally:
@@ -103,21 +147,22 @@ class FakeNode:
     async def _heartbeat(self, socket: websockets.ClientConnection, seconds: float) -> None:
         while True:
             await asyncio.sleep(seconds)
-            await socket.send(Heartbeat(batches=[]).model_dump_json())
+            await socket.send(Heartbeat(batches=sorted(self._holding)).model_dump_json())
 
     async def _slot(
         self, socket: websockets.ClientConnection, batches: asyncio.Queue[Assign]
     ) -> None:
+        clock = asyncio.get_running_loop().time
         while True:
             assign = await batches.get()
             pending: list[TaskResult] = []
-            clock = asyncio.get_running_loop().time
-            flushed = clock()
+            due = flushed = clock()
             for task in assign.tasks:
                 if assign.batch_id in self._cancelled:
                     break
-                started = clock()
-                await asyncio.sleep(self.item_seconds)
+                due += self.item_seconds  # when this item finishes, one after another
+                if due - clock() > AHEAD_SECONDS:
+                    await asyncio.sleep(due - clock())
                 pending.append(
                     TaskResult(
                         map_id=task.map_id,
@@ -125,13 +170,14 @@ class FakeNode:
                         attempt=task.attempt,
                         ok=True,
                         value=self.value(assign.activity, task.args),
-                        seconds=clock() - started,
+                        seconds=self.item_seconds,
                     )
                 )
                 if clock() - flushed >= FLUSH_SECONDS:
                     await self._send(socket, assign.batch_id, pending)
                     pending, flushed = [], clock()
             await self._send(socket, assign.batch_id, pending)
+            self._holding.discard(assign.batch_id)
             if assign.batch_id not in self._cancelled:
                 await socket.send(BatchFinished(batch_id=assign.batch_id).model_dump_json())
 

@@ -1,0 +1,583 @@
+"""Soak: one real hub, 200 simulated nodes and a 100,000-item job; nothing lost, nothing twice.
+
+A real hub process on 127.0.0.1 (`wit hub`, its own data directory) and `--nodes` simulated nodes
+(`FakeNode`s, spread over `--processes` processes, each an asyncio loop) that speak the real node
+protocol over WebSockets: hello with their hardware, benchmark rates, heartbeats naming their
+batches, results a few at a time. Each "runs" an item of `Compute.Hash(Format("item-{0}", i))` by
+computing its real sha256, timed at the node's own speed (item times spread log-uniformly over
+`--item-ms`, one node in four with 2 or 4 slots). The job goes through the real API
+(`run_on_hub`: check, submit, follow its events, fetch its 100,000 results).
+
+Throughout the job a poller fetches the job's status, the job list, the node list and the health
+check one after another (a few requests a second) and times each; a sampler reads the hub's RSS
+(psutil, hub process and children). After the run the hub stops and its SQLite store is read
+(read-only): an item is *lost* when it has no committed result, *wrong* when its result differs
+from the local sha256 (in the store or in what `run_on_hub` returned), *duplicated* when it was
+committed more than once (rows per item in the store, and the hub's own commit count, the nodes'
+`done` summed, against the distinct items committed). All three must be zero: the bench exits 1
+otherwise, and 2 when the deadline for the whole run (`--deadline`) passes first. Every process it
+started is gone when it exits; they also die with it if it is killed.
+
+Figures: items per second (the job's hub record, started to finished; and submit to results in
+hand), API latency p50/p99 per endpoint and overall, the hub's peak RSS, and CPU seconds of the
+hub and of the simulated nodes (on a machine of few cores, shared, they compete for them).
+
+    .venv/bin/python bench/soak.py [--nodes 200] [--items 100000] [--processes 2]
+        [--item-ms 20 400] [--deadline 600] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import signal
+import sqlite3  # noqa: TID251 - the bench audits the hub's store itself, read-only
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from witengine import __version__
+from witengine.protocol import BenchmarkReport
+from witengine.testing.fake_nodes import FakeNode
+from witengine.testing.processes import free_port
+
+SCRIPT = """\
+Job:Soak(Int:n = 1000)
+{
+    StringCollection:hashes = Grid.ForEach(i in Int.Range(0, n))
+        => Compute.Hash(Format("item-{0}", i));
+}
+"""
+ENDPOINTS = ("/jobs/{job}", "/jobs", "/nodes", "/health")
+POLL_PAUSE = 0.05  # seconds between two polled requests
+SAMPLE_SECONDS = 0.25  # between two RSS samples
+
+
+def expected(index: int) -> str:
+    return hashlib.sha256(f"item-{index}".encode()).hexdigest()
+
+
+def hash_item(activity: str, args: list[Any]) -> str:
+    if activity != "Compute.Hash":
+        raise ValueError(f"a simulated node runs only Compute.Hash, not {activity}")
+    return hashlib.sha256(str(args[0]).encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------- credentials
+
+
+def api_headers() -> dict[str, str]:
+    """Headers of every API request this bench makes (its credential, once the hub wants one)."""
+    return {}
+
+
+def node_credential(number: int) -> str | None:
+    """The credential simulated node `number` connects with (None: the hub asks for none)."""
+    return None
+
+
+# ------------------------------------------------------------ simulated nodes
+
+
+def node_plan(number: int, seed: int, item_ms: tuple[float, float]) -> tuple[float, int]:
+    """Node `number`'s seconds per item (log-uniform over item_ms) and slots."""
+    rng = random.Random(seed * 100_003 + number)
+    low, high = item_ms
+    seconds = math.exp(rng.uniform(math.log(low), math.log(high))) / 1000
+    slots = rng.choices((1, 2, 4), weights=(75, 20, 5))[0]
+    return seconds, slots
+
+
+def simulated_node(hub_url: str, number: int, seed: int, item_ms: tuple[float, float]) -> FakeNode:
+    seconds, slots = node_plan(number, seed, item_ms)
+    rate = 10 / seconds  # bytes@1 per second: "item-NNNNN" is about 10 bytes
+    error = random.Random(seed + number).uniform(-0.3, 0.3)  # benchmarks are never exact
+    report = BenchmarkReport(
+        activity="Compute.Hash",
+        plugin="compute",
+        plugin_version=__version__,
+        unit="bytes@1",
+        rate=rate * (1 + error),
+        elapsed=1.0,
+        iterations=max(1, int(rate)),
+    )
+    return FakeNode(
+        hub_url,
+        f"sim-{number:03d}",
+        activities=("Compute.Hash",),
+        slots=slots,
+        item_seconds=seconds,
+        value=hash_item,
+        token=node_credential(number),
+        benchmarks=(report,),
+    )
+
+
+async def node_group(options: argparse.Namespace) -> None:
+    """A child process: run nodes first..first+count-1 until stdin closes or the deadline.
+
+    Prints one JSON line when every node is connected and one with each node's counts at the end.
+    """
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    fakes = [
+        simulated_node(options.hub, n, options.seed, tuple(options.item_ms))
+        for n in range(options.first, options.first + options.count)
+    ]
+    tasks = [asyncio.create_task(fake.run(), name=fake.name) for fake in fakes]
+    ended = asyncio.create_task(stdin.read())  # EOF: the bench is done with us, or died
+    try:
+        async with asyncio.timeout(options.deadline):
+            connecting = asyncio.gather(*(fake.connected.wait() for fake in fakes))
+            await asyncio.wait([connecting, ended, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            if not connecting.done():
+                connecting.cancel()
+                failed = [t.get_name() for t in tasks if t.done()]
+                print(json.dumps({"error": f"nodes could not connect: {failed[:5]}"}), flush=True)
+                return
+            print(json.dumps({"connected": len(fakes)}), flush=True)
+            await ended
+    except TimeoutError:
+        pass
+    finally:
+        stats = [
+            {
+                "name": fake.name,
+                "seconds": fake.item_seconds,
+                "slots": fake.slots,
+                "done": fake.done,
+                "received": fake.received,
+                "cancels": fake.cancels,
+                "connected": fake.connected.is_set(),
+                "crashed": _crash(task),
+            }
+            for fake, task in zip(fakes, tasks, strict=True)
+        ]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        ended.cancel()
+        print(json.dumps({"stats": stats}), flush=True)
+
+
+def _crash(task: asyncio.Task[None]) -> str | None:
+    if not task.done() or task.cancelled() or task.exception() is None:
+        return None
+    return repr(task.exception())
+
+
+# ----------------------------------------------------------------- processes
+
+
+def _die_with_parent() -> None:
+    """In a child, before exec: the kernel kills it when the bench dies, however it dies."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+async def start_hub(root: Path, port: int) -> asyncio.subprocess.Process:
+    log = (root / "hub.log").open("ab")
+    command = ["hub", "--port", str(port), "--data-dir", str(root / "hub"), "--no-advertise"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIT_")}
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "witengine",
+            *command,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+    finally:
+        log.close()
+
+
+async def start_group(
+    url: str, first: int, count: int, options: argparse.Namespace
+) -> asyncio.subprocess.Process:
+    low, high = options.item_ms
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--group-of",
+        url,
+        "--first",
+        str(first),
+        "--count",
+        str(count),
+        "--seed",
+        str(options.seed),
+        "--item-ms",
+        str(low),
+        str(high),
+        "--deadline",
+        str(options.deadline),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+        limit=1 << 24,
+    )
+
+
+async def read_line(process: asyncio.subprocess.Process) -> dict[str, Any]:
+    assert process.stdout is not None
+    line = await process.stdout.readline()
+    if not line:
+        raise SystemExit(f"a node process ended early (exit code {await process.wait()})")
+    message: dict[str, Any] = json.loads(line)
+    if "error" in message:
+        raise SystemExit(message["error"])
+    return message
+
+
+async def stop(process: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> None:
+    """Stop a child and its process group: `sig`, then SIGKILL after 10 s."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+
+# ------------------------------------------------------------------ measuring
+
+
+class Watch:
+    """The hub's peak RSS and CPU time, and API latencies, while the job runs."""
+
+    def __init__(self, hub_pid: int) -> None:
+        self.hub = psutil.Process(hub_pid)
+        self.peak_rss = 0
+        self.latencies: dict[str, list[float]] = {e: [] for e in ENDPOINTS}
+        self.errors: list[str] = []
+
+    def sample(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            rss = self.hub.memory_info().rss
+            for child in self.hub.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    rss += child.memory_info().rss
+            self.peak_rss = max(self.peak_rss, rss)
+
+    def cpu_seconds(self) -> float:
+        times = self.hub.cpu_times()
+        return times.user + times.system + times.children_user + times.children_system
+
+    async def sample_forever(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(SAMPLE_SECONDS)
+
+    async def poll_forever(self, url: str, job: Callable[[], str | None]) -> None:
+        """Fetch the endpoints in turn, timing each, until cancelled."""
+        async with httpx.AsyncClient(
+            base_url=url + "/api/v1", headers=api_headers(), timeout=60
+        ) as client:
+            while True:
+                for endpoint in ENDPOINTS:
+                    job_id = job()
+                    if job_id is None and "{job}" in endpoint:
+                        continue
+                    began = time.perf_counter()
+                    try:
+                        response = await client.get(endpoint.format(job=job_id))
+                        if response.status_code != 200:
+                            self.errors.append(f"{endpoint}: {response.status_code}")
+                    except httpx.HTTPError as error:
+                        self.errors.append(f"{endpoint}: {error!r}")
+                        continue
+                    self.latencies[endpoint].append((time.perf_counter() - began) * 1000)
+                    await asyncio.sleep(POLL_PAUSE)
+
+
+def audit(database: Path, job_id: str, items: int) -> dict[str, int]:
+    """Lost, wrong and duplicated items as the hub's store has them (opened read-only)."""
+    store = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        maps = store.execute("SELECT id FROM maps WHERE job_id = ?", (job_id,)).fetchall()
+        if len(maps) != 1:
+            raise SystemExit(f"expected one map for job {job_id}, the store has {len(maps)}")
+        rows = store.execute(
+            "SELECT idx, COUNT(*), MAX(state), MAX(result) FROM tasks WHERE map_id = ? "
+            "GROUP BY idx",
+            maps[0],
+        ).fetchall()
+    finally:
+        store.close()
+    committed: dict[int, str] = {}
+    duplicated = 0
+    for index, count, state, result in rows:
+        duplicated += count - 1
+        if state == "done":
+            committed[index] = json.loads(result)
+    lost = sum(1 for i in range(items) if i not in committed)
+    wrong = sum(1 for i, value in committed.items() if value != expected(i))
+    return {"lost": lost, "wrong": wrong, "duplicated": duplicated, "committed": len(committed)}
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+# ---------------------------------------------------------------------- run
+
+
+async def run_job(url: str, script: Path, items: int, job_ids: list[str]) -> list[str]:
+    from witengine.api import run_on_hub
+
+    def submitted(client: object, job_id: str) -> None:
+        job_ids.append(job_id)
+
+    result = await run_on_hub(url, script, {"n": str(items)}, on_submitted=submitted)
+    if result.status.value != "completed":
+        raise SystemExit(f"the job ended {result.status.value}: {result.error}")
+    hashes: list[str] = result.variables["hashes"]
+    return hashes
+
+
+async def soak(options: argparse.Namespace, root: Path) -> dict[str, Any]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    hub = await start_hub(root, port)
+    groups: list[asyncio.subprocess.Process] = []
+    helpers: list[asyncio.Task[None]] = []
+    figures: dict[str, Any] = {"nodes": options.nodes, "items": options.items}
+    try:
+        async with httpx.AsyncClient(
+            base_url=url + "/api/v1", headers=api_headers(), timeout=30
+        ) as client:
+            await wait_healthy(client, hub)
+            watch = Watch(hub.pid)
+            began = time.perf_counter()
+            per = -(-options.nodes // options.processes)
+            for first in range(0, options.nodes, per):
+                count = min(per, options.nodes - first)
+                groups.append(await start_group(url, first, count, options))
+            for group in groups:
+                await read_line(group)
+            figures["connect seconds"] = time.perf_counter() - began
+            online = [n for n in (await client.get("/nodes")).json() if n["state"] != "offline"]
+            if len(online) != options.nodes:
+                raise SystemExit(f"{len(online)} of {options.nodes} nodes are online")
+            script = root / "soak.wit"
+            script.write_text(SCRIPT)
+            job_ids: list[str] = []
+            helpers = [
+                asyncio.create_task(watch.sample_forever()),
+                asyncio.create_task(watch.poll_forever(url, lambda: next(iter(job_ids), None))),
+            ]
+            cpu_before = watch.cpu_seconds()
+            began = time.perf_counter()
+            hashes = await run_job(url, script, options.items, job_ids)
+            figures["submit to results seconds"] = time.perf_counter() - began
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            watch.sample()
+            figures["hub cpu seconds"] = watch.cpu_seconds() - cpu_before
+            job = (await client.get(f"/jobs/{job_ids[0]}")).json()
+            figures["job seconds"] = job["finished_at"] - job["started_at"]
+            commits = sum(n["done"] for n in (await client.get("/nodes")).json())
+        node_stats, nodes_cpu = await stop_groups(groups)
+        figures["nodes cpu seconds"] = nodes_cpu
+        figures["hub peak rss bytes"] = max(watch.peak_rss, _high_water(hub.pid))
+        await stop(hub)
+        figures.update(judge(root, job_ids[0], options.items, hashes, commits, node_stats, watch))
+    finally:
+        for helper in helpers:
+            helper.cancel()
+        for process in [*groups, hub]:
+            await stop(process, signal.SIGKILL)
+    return figures
+
+
+async def wait_healthy(client: httpx.AsyncClient, hub: asyncio.subprocess.Process) -> None:
+    for _ in range(600):
+        if hub.returncode is not None:
+            raise SystemExit(f"the hub exited with code {hub.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if (await client.get("/health")).status_code == 200:
+                return
+        await asyncio.sleep(0.1)
+    raise SystemExit("the hub did not answer within 60 s")
+
+
+async def stop_groups(
+    groups: list[asyncio.subprocess.Process],
+) -> tuple[list[dict[str, Any]], float]:
+    """Close the node processes' stdin; their counts per node, and their CPU seconds."""
+    cpu = 0.0
+    for group in groups:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(group.pid).cpu_times()
+            cpu += times.user + times.system
+        assert group.stdin is not None
+        group.stdin.close()
+    stats: list[dict[str, Any]] = []
+    for group in groups:
+        async with asyncio.timeout(30):
+            stats += (await read_line(group))["stats"]
+            await group.wait()
+    return stats, cpu
+
+
+def _high_water(pid: int) -> int:
+    """The kernel's own record of the process's peak RSS (VmHWM), where there is one."""
+    with contextlib.suppress(OSError):
+        found = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+        if found:
+            return int(found[1]) * 1024
+    return 0
+
+
+def judge(
+    root: Path,
+    job_id: str,
+    items: int,
+    hashes: list[str],
+    commits: int,
+    node_stats: list[dict[str, Any]],
+    watch: Watch,
+) -> dict[str, Any]:
+    found = audit(root / "hub" / "hub.sqlite3", job_id, items)
+    returned_wrong = sum(1 for i, h in enumerate(hashes) if h != expected(i))
+    returned_wrong += abs(len(hashes) - items)
+    received = sum(s["received"] for s in node_stats)
+    log = (root / "hub.log").read_text(errors="replace")
+    return {
+        "lost": found["lost"],
+        "wrong": found["wrong"] + returned_wrong,
+        "duplicated": found["duplicated"] + max(0, commits - found["committed"]),
+        "hub commits": commits,
+        "tasks sent": received,
+        "results sent": sum(s["done"] for s in node_stats),
+        "batches cancelled": sum(s["cancels"] for s in node_stats),
+        "leases expired": log.count(" expired ("),
+        "nodes crashed": [s["name"] for s in node_stats if s["crashed"]],
+        "nodes disconnected": [s["name"] for s in node_stats if not s["connected"]],
+        "api errors": watch.errors[:10],
+        "api error count": len(watch.errors),
+        "latency ms": {
+            endpoint: {
+                "n": len(samples),
+                "p50": percentile(samples, 0.5),
+                "p99": percentile(samples, 0.99),
+                "max": max(samples, default=float("nan")),
+            }
+            for endpoint, samples in watch.latencies.items()
+        },
+        "all latencies ms": [s for samples in watch.latencies.values() for s in samples],
+    }
+
+
+def report(figures: dict[str, Any]) -> bool:
+    """Print the figures; whether nothing was lost, wrong or duplicated."""
+    items = figures["items"]
+    every = figures.pop("all latencies ms")
+    figures["latency ms"]["all"] = {
+        "n": len(every),
+        "p50": percentile(every, 0.5),
+        "p99": percentile(every, 0.99),
+        "max": max(every, default=float("nan")),
+    }
+    print(
+        f"{figures['nodes']} simulated nodes, a {items:,}-item Compute.Hash job "
+        f"(connected in {figures['connect seconds']:.1f} s)"
+    )
+    print(
+        f"  items per second: {items / figures['job seconds']:,.0f} (hub's job record, "
+        f"{figures['job seconds']:.1f} s); {items / figures['submit to results seconds']:,.0f} "
+        f"submit to results in hand ({figures['submit to results seconds']:.1f} s)"
+    )
+    print(f"  {'API latency':<14} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for endpoint, row in figures["latency ms"].items():
+        print(
+            f"  {endpoint:<14} {row['n']:>8} {row['p50']:>8.1f} {row['p99']:>8.1f} "
+            f"{row['max']:>8.1f}"
+        )
+    print(f"  hub peak RSS: {figures['hub peak rss bytes'] / 2**20:.0f} MiB")
+    print(
+        f"  CPU seconds during the job: hub {figures['hub cpu seconds']:.1f}, simulated nodes "
+        f"{figures['nodes cpu seconds']:.1f} (all of their run)"
+    )
+    print(
+        f"  tasks sent {figures['tasks sent']:,} (re-runs {figures['tasks sent'] - items:,}), "
+        f"results returned {figures['results sent']:,}, batches cancelled "
+        f"{figures['batches cancelled']:,}, leases expired {figures['leases expired']}"
+    )
+    problems = [
+        f"{key}: {figures[key]}"
+        for key in ("nodes crashed", "nodes disconnected", "api errors")
+        if figures[key]
+    ]
+    for problem in problems:
+        print(f"  {problem}")
+    print(
+        f"  lost {figures['lost']}, duplicated {figures['duplicated']}, wrong {figures['wrong']} "
+        f"(hub commits {figures['hub commits']:,} for {items:,} items)"
+    )
+    return figures["lost"] == figures["duplicated"] == figures["wrong"] == 0
+
+
+async def main(options: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="wit-bench-soak-") as folder:
+        try:
+            async with asyncio.timeout(options.deadline):
+                figures = await soak(options, Path(folder))
+        except TimeoutError:
+            print(f"soak: the run did not end within {options.deadline:g} s", file=sys.stderr)
+            print((Path(folder) / "hub.log").read_text(errors="replace")[-3000:], file=sys.stderr)
+            return 2
+    clean = report(figures)
+    if options.json:
+        print(json.dumps(figures))
+    return 0 if clean else 1
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=200)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--processes", type=int, default=2, help="processes of simulated nodes")
+    parser.add_argument("--item-ms", type=float, nargs=2, default=(20.0, 400.0))
+    parser.add_argument("--deadline", type=float, default=600.0, help="seconds for everything")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument("--group-of", dest="hub", help=argparse.SUPPRESS)
+    parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    parsed = arguments()
+    if parsed.hub:
+        asyncio.run(node_group(parsed))
+    else:
+        sys.exit(asyncio.run(main(parsed)))
