@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from witengine.errors import WitError
+from witengine.security.tls import pinned_ssl_context, read_pin
 
 Verify = ssl.SSLContext | bool
 
@@ -49,17 +51,35 @@ def auth_headers(token: str | None) -> dict[str, str]:
 
 
 def transport_options(
-    url: str, token: str | None, fingerprint: str | None, *, insecure: bool = False
+    url: str,
+    token: str | None,
+    fingerprint: str | None,
+    *,
+    insecure: bool = False,
+    pin_file: Path | None = None,
+    who: str = "this machine",
 ) -> tuple[dict[str, str], Verify]:
     """The headers and the TLS verification (an `ssl.SSLContext`, or True for the default) to
-    reach the hub at `url` with `token`; InsecureTransport when that would leak the token."""
+    reach the hub at `url` with `token`; InsecureTransport when that would leak the token.
+
+    An https hub is checked against `fingerprint` when one is given (and, after the first
+    handshake that matches, the pin is saved in `pin_file`), else against the pin saved in
+    `pin_file`; with neither, against the certificate authorities this machine trusts.
+    """
     check_transport(url, token, insecure=insecure)
     verify: Verify = True
-    if fingerprint and urlsplit(url).scheme.lower() == "https":
-        verify = _pinned(fingerprint)
+    if urlsplit(url).scheme.lower() == "https":
+        verify = _pinned(url, fingerprint, pin_file, who)
     return auth_headers(token), verify
 
 
-def _pinned(fingerprint: str) -> Verify:
-    """An SSL context that accepts exactly the certificate with this fingerprint (TLS part)."""
-    return True
+def _pinned(url: str, fingerprint: str | None, pin_file: Path | None, who: str) -> Verify:
+    """An SSL context that accepts exactly the certificate with the pinned fingerprint."""
+    if fingerprint:
+        return pinned_ssl_context(
+            fingerprint, url=url, pin_file=pin_file, remember=pin_file is not None, who=who
+        )
+    saved = read_pin(pin_file) if pin_file is not None else None
+    if saved is None:
+        return True
+    return pinned_ssl_context(saved, url=url, pin_file=pin_file, who=who)
