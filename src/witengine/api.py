@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from witengine.errors import ParameterError, WitError
+from witengine.filenames import inside, safe_name
 from witengine.lang.checker import CheckedJob, check_source
 from witengine.lang.errors import ScriptError
 from witengine.lang.parser import parse
 from witengine.lang.printer import format_source
 from witengine.lang.types import WitType
 from witengine.plugins.registry import default_library, discover
-from witengine.runtime.blobs import Blob, LocalBlobStore, safe_name
+from witengine.runtime.blobs import Blob, LocalBlobStore
 from witengine.runtime.control import JobControl
 from witengine.runtime.events import EventSink, JobStatus, event_from_json
 from witengine.runtime.executor import Executor
@@ -184,11 +185,12 @@ class _Exporter:
             data["path"] = None
             return data
         folder, _, stem = name.rpartition("/")
-        base = self.out_dir / folder if folder else self.out_dir
-        target = base / (safe_name(blob.name) if blob.name else safe_name(stem))
-        if target in self.used:
-            target = base / f"{safe_name(stem)}-{target.name}"
-        self.used.add(target)
+        file = safe_name(blob.name) if blob.name else safe_name(stem)
+        if Path(folder, file) in self.used:
+            file = f"{safe_name(stem)}-{file}"
+        # The name came from the hub: it may only ever land inside the output folder.
+        target = inside(self.out_dir, Path(folder, file))
+        self.used.add(Path(folder, file))
         self.files.append((blob, target))
         data["path"] = str(target)
         return data

@@ -43,6 +43,7 @@ from witengine.errors import (
     BundleSignatureInvalid,
     PluginError,
 )
+from witengine.filenames import UnsafePath, inside, relative_path
 from witengine.plugins.api import Plugin
 
 FORMAT = 1
@@ -404,16 +405,10 @@ def _open_zip(data: bytes) -> zipfile.ZipFile:
 
 def safe_path(path: Any) -> PurePosixPath:
     """A bundle entry's path, refused unless it stays inside the folder it is extracted to."""
-    if not isinstance(path, str) or not path:
-        raise BundleInvalid(f"entry {path!r} has no name")
-    if "\\" in path or "\x00" in path:
-        raise BundleInvalid(f"entry {path!r} has a backslash or NUL in its name")
-    pure = PurePosixPath(path)
-    if pure.is_absolute() or re.match(r"[A-Za-z]:", path):
-        raise BundleInvalid(f"entry {path!r} is an absolute path")
-    if any(part in ("..", ".", "") for part in path.split("/")):
-        raise BundleInvalid(f"entry {path!r} climbs out of its folder or has an empty part")
-    return pure
+    try:
+        return relative_path(path)
+    except UnsafePath as error:
+        raise BundleInvalid(f"entry {error}") from None
 
 
 # ---------------------------------------------------------------------------- extract
@@ -434,9 +429,10 @@ def extract(data: bytes, target: Path) -> Manifest:
     root = target.resolve()
     try:
         for path, content in contents.items():
-            destination = root.joinpath(*PurePosixPath(path).parts)
-            if not destination.resolve().is_relative_to(root):  # belt and braces
-                raise BundleInvalid(f"entry {path!r} would be written outside {target}")
+            try:
+                destination = inside(root, path)  # belt and braces
+            except UnsafePath as error:
+                raise BundleInvalid(f"entry {error}") from None
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_bytes(content)
     except BaseException:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from witengine.errors import WitError
+from witengine.filenames import safe_name
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
@@ -40,13 +41,6 @@ class Blob:
 
     def __str__(self) -> str:
         return f"{self.name or 'blob'} (sha256:{self.sha256[:12]}…, {self.size} bytes)"
-
-
-def safe_name(name: str) -> str:
-    """A file name that cannot leave its directory: the last path part, without odd characters."""
-    base = re.split(r"[\\/]", name)[-1]
-    cleaned = re.sub(r"[^A-Za-z0-9._ -]", "_", base).strip(" .")
-    return cleaned[:200] or "blob"
 
 
 def blobs_in(value: Any) -> Iterator[Blob]:

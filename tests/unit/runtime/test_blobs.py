@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from witengine.runtime.blobs import Blob, BlobError, LocalBlobStore, blobs_in, safe_name
+from witengine.filenames import safe_name
+from witengine.runtime.blobs import Blob, BlobError, LocalBlobStore, blobs_in
 
 
 def sha(data: bytes) -> str:

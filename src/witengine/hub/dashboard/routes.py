@@ -19,6 +19,7 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse
 from sse_starlette import EventSourceResponse
 
+from witengine.filenames import safe_name
 from witengine.hub.dashboard.pages import FRAGMENTS, Pages
 from witengine.hub.dashboard.stream import Snapshots, frames
 from witengine.hub.dashboard.views import DashboardContext, media_type
@@ -27,7 +28,7 @@ from witengine.lang.checker import CheckedJob, check_source
 from witengine.lang.errors import ScriptError, render_diagnostic
 from witengine.lang.printer import print_expr
 from witengine.protocol import MAX_SCRIPT_CHARS, Model
-from witengine.runtime.blobs import Blob, BlobError, LocalBlobStore, safe_name
+from witengine.runtime.blobs import Blob, BlobError, LocalBlobStore
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
