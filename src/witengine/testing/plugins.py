@@ -1,18 +1,20 @@
 """A plugin for tests of the farm: activities whose every execution leaves a trace.
 
 `Testing.Record(item, ledger)` appends one line per execution to a ledger file, so a test can
-count how many times each item really ran, across processes and restarts. Load it with
+count how many times each item really ran, across processes and restarts. `Testing.Bytes`
+makes a distinct file per item, to fill a blob store. Load it with
 `WIT_PLUGINS=witengine.testing.plugins:plugin` on the hub and the nodes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
 
 from witengine import __version__
-from witengine.plugins.api import Int, Plugin
+from witengine.plugins.api import ActivityContext, Blob, Int, Plugin
 
 plugin = Plugin("testing", version=__version__, summary="activities for farm tests")
 
@@ -29,6 +31,13 @@ def record(item: Int, ledger: str, ms: Int = 0) -> Int:
     if ms:
         time.sleep(ms / 1000)
     return item * 2
+
+
+@plugin.activity("Testing.Bytes")
+def some_bytes(context: ActivityContext, item: Int, size: Int) -> Blob:
+    """A file of `size` bytes that only this item makes (to fill a disk with distinct blobs)."""
+    seed = hashlib.sha256(str(item).encode()).digest()
+    return context.save_bytes((seed * (size // len(seed) + 1))[:size], f"item-{item}.bin")
 
 
 @plugin.activity("Testing.Crash")

@@ -5,6 +5,7 @@ Every wait has a deadline; `Farm.stop()` kills whatever is left, frozen processe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -47,6 +48,7 @@ class Farm:
     hub: subprocess.Popen[bytes] | None = None
     nodes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     hub_env: dict[str, str] = field(default_factory=dict)  # e.g. plugins only the hub has
+    acknowledged: list[str] = field(default_factory=list)  # ids of jobs the hub answered 201 for
 
     @property
     def url(self) -> str:
@@ -65,12 +67,19 @@ class Farm:
 
     def _healthy(self) -> bool:
         try:
-            return httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200
+            return self.api("GET", "/health", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
-    def start_node(self, name: str, *args: str) -> None:
-        command = ["node", "--hub", self.url, "--name", name, "--cache-dir", str(self.root / name)]
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request to the hub's API (`path` after /api/v1): the one place tests call it."""
+        kwargs.setdefault("timeout", 5)
+        return httpx.request(method, f"{self.url}/api/v1{path}", **kwargs)
+
+    def start_node(self, name: str, *args: str, hub_url: str | None = None) -> None:
+        """Start a node (through a proxy when `hub_url` says so); its log is NAME.log."""
+        command = ["node", "--hub", hub_url or self.url, "--name", name]
+        command += ["--cache-dir", str(self.root / name)]
         self.nodes[name] = self._spawn(name, [*command, "--max-backoff", "1", *args])
 
     def _spawn(
@@ -87,11 +96,18 @@ class Farm:
             )
 
     def online(self) -> list[str]:
-        nodes = httpx.get(f"{self.url}/api/v1/nodes", timeout=5).json()
+        nodes = self.api("GET", "/nodes").json()
         return sorted(n["name"] for n in nodes if n["state"] != "offline")
 
     def signal_node(self, name: str, sig: int) -> None:
         os.killpg(self.nodes[name].pid, sig)
+
+    def kill_node(self, name: str) -> None:
+        """SIGKILL a node and its runners, and reap it."""
+        process = self.nodes[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
 
     def kill_hub(self) -> None:
         assert self.hub is not None
@@ -99,18 +115,20 @@ class Farm:
         self.hub.wait(10)
 
     def submit(self, script: str, parameters: dict[str, str]) -> str:
-        response = httpx.post(
-            f"{self.url}/api/v1/jobs",
+        response = self.api(
+            "POST",
+            "/jobs",
             json={"script": script, "filename": "test.wit", "parameters": parameters},
             timeout=30,
         )
         assert response.status_code == 201, response.text
         job_id: str = response.json()["id"]
+        self.acknowledged.append(job_id)
         return job_id
 
     def job(self, job_id: str) -> dict[str, Any]:
         try:
-            data: dict[str, Any] = httpx.get(f"{self.url}/api/v1/jobs/{job_id}", timeout=5).json()
+            data: dict[str, Any] = self.api("GET", f"/jobs/{job_id}").json()
             return data
         except httpx.HTTPError:
             return {}
