@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import os
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from witengine.security.tls import TlsIdentity
 
 HubOption = Annotated[
     str | None, typer.Option("--hub", help="The hub's URL (default: $WIT_HUB).", show_default=False)
@@ -49,6 +53,29 @@ def hub(
     grace: Annotated[
         float, typer.Option(help="Seconds a disconnected node may take to come back.")
     ] = 5.0,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            help="Serve HTTPS and WSS with the hub's own certificate (made in DATA-DIR/tls/ on "
+            "the first start); nodes and clients pin its fingerprint.",
+        ),
+    ] = False,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Listen on a non-loopback address without --tls: tokens and jobs cross the "
+            "network in clear text. Only on a network you trust.",
+        ),
+    ] = False,
+    show_fingerprint: Annotated[
+        bool,
+        typer.Option(
+            "--show-fingerprint",
+            help="Print the fingerprint of the hub's certificate (making it if need be) and exit.",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run a hub: it stores jobs, runs them and hands their tasks to nodes."""
@@ -58,6 +85,18 @@ def hub(
     from witengine.hub.settings import HubSettings
 
     _logging(verbose)
+    if show_fingerprint:
+        print(_certificate(data_dir.expanduser(), host).fingerprint)
+        return
+    if not tls and not insecure and not _is_loopback_host(host):
+        print(
+            f"wit hub: refusing to listen on {host} without TLS: tokens, jobs and results would "
+            "cross the network in clear text. Add --tls (the hub makes its own certificate), "
+            "or --insecure if this network is trusted",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+    identity = _certificate(data_dir.expanduser(), host) if tls else None
     try:
         listener = socket.create_server((host, port), reuse_port=False)
     except OSError as error:
@@ -74,19 +113,51 @@ def hub(
         heartbeat_seconds=heartbeat,
         grace_seconds=grace,
         advertise=advertise,
+        tls_fingerprint=identity.fingerprint if identity else None,
     )
     app = create_app(settings)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws_max_size=1 << 30)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="on",
+        ws_max_size=1 << 30,
+        ssl_certfile=identity.cert_path if identity else None,
+        ssl_keyfile=identity.key_path if identity else None,
+    )
     server = uvicorn.Server(config)
     everywhere = host in ("0.0.0.0", "", "::")
     shown = "127.0.0.1" if everywhere else host
+    scheme = settings.scheme
     print(
-        f"witengine hub listening on http://{shown}:{actual} (data in {settings.data_dir})",
+        f"witengine hub listening on {scheme}://{shown}:{actual} (data in {settings.data_dir})",
         flush=True,
     )
     if everywhere:
-        print(f"other machines reach it at http://{_lan_address()}:{actual}", flush=True)
+        print(f"other machines reach it at {scheme}://{_lan_address()}:{actual}", flush=True)
+    if identity is not None:
+        print(f"certificate fingerprint {identity.fingerprint}", flush=True)
     asyncio.run(server.serve(sockets=[listener]))
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _certificate(data_dir: Path, host: str) -> TlsIdentity:
+    """The hub's TLS certificate (made the first time, naming `host` too); exit 2 if unusable."""
+    from witengine.security.tls import TlsError, ensure_certificate
+
+    names = [] if host in ("0.0.0.0", "", "::") else [host]
+    try:
+        return ensure_certificate(data_dir, names=names)
+    except (TlsError, OSError) as error:
+        print(f"wit hub: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
 
 
 def _lan_address() -> str:

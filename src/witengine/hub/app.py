@@ -165,7 +165,13 @@ async def _advertise(settings: HubSettings) -> _Stoppable | None:
     try:
         from witengine.hub.discovery import Advertiser
 
-        advertiser = Advertiser(name=settings.name, host=settings.host, port=settings.port)
+        advertiser = Advertiser(
+            name=settings.name,
+            host=settings.host,
+            port=settings.port,
+            scheme=settings.scheme,
+            fingerprint=settings.tls_fingerprint,
+        )
         await advertiser.start()
         started: _Stoppable = advertiser
         return started

@@ -1,6 +1,9 @@
 """Announcing the hub on the local network over mDNS (`_witengine._tcp.local.`).
 
-An answer only suggests an address to nodes; it grants nothing. The hub works the same without it.
+An answer only suggests an address to nodes; it grants nothing. A hub serving HTTPS advertises
+its scheme and its certificate's fingerprint, so that a node pinned to it can tell it from other
+hubs on the network; the pin, not the advert, decides whom the node trusts. The hub works the
+same without it.
 """
 
 from __future__ import annotations
@@ -28,15 +31,26 @@ def _address(host: str) -> str:
 
 
 class Advertiser:
-    def __init__(self, *, name: str, host: str, port: int, scheme: str = "http") -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        host: str,
+        port: int,
+        scheme: str = "http",
+        fingerprint: str | None = None,
+    ) -> None:
         address = _address(host)
         instance = f"{name} on {socket.gethostname()}"[:60]
+        properties = {"version": __version__, "api": API_PREFIX, "scheme": scheme}
+        if fingerprint:
+            properties["fingerprint"] = fingerprint  # lets a pinned node pick its hub
         self.info = ServiceInfo(
             SERVICE_TYPE,
             f"{instance}.{SERVICE_TYPE}",
             addresses=[socket.inet_aton(address)],
             port=port,
-            properties={"version": __version__, "api": API_PREFIX, "scheme": scheme},
+            properties=properties,
             server=f"{socket.gethostname()}.local.",
         )
         self.zeroconf: AsyncZeroconf | None = None

@@ -18,3 +18,8 @@ class HubSettings:
     no_node_seconds: float = 30.0
     max_blob_bytes: int = 50 * 1024**3
     advertise: bool = True  # over mDNS
+    tls_fingerprint: str | None = None  # of its certificate when it serves HTTPS (--tls)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_fingerprint else "http"
