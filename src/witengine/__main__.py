@@ -1,5 +1,5 @@
 """`python -m witengine` is the `wit` command."""
 
-from witengine.cli.app import main
+from witengine.cli.entry import main
 
 main()

@@ -75,6 +75,37 @@ def test_check_exits_2_and_prints_every_error_with_a_caret(tmp_path: Path) -> No
     assert "2 errors" in done.stderr
 
 
+def test_check_reports_syntax_errors_without_loading_the_cli_or_plugins(tmp_path: Path) -> None:
+    bad = script(tmp_path, "bad.wit", 'Job:A()\n{\n    Trace(Format("x", 1);\n}\n')
+    worse = script(tmp_path, "worse.wit", "Job:B() { Int:x = ; }")
+    probe = (
+        "import sys\n"
+        "from witengine.cli.entry import main\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    code = done.code\n"
+        "loaded = sorted(m for m in ('typer', 'rich', 'witengine.plugins.registry') "
+        "if m in sys.modules)\n"
+        "print('exit', code, 'loaded', loaded, file=sys.stderr)\n"
+    )
+    fast = subprocess.run(
+        [sys.executable, "-c", probe, "check", str(bad), str(worse)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert fast.stderr.splitlines()[-1] == "exit 2 loaded []"
+    # The same report, word for word, as the full command gives (with a clean file it runs).
+    full = subprocess.run(
+        [sys.executable, "-c", "from witengine.cli.app import main; main()", "check",
+         str(bad), str(worse)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert full.returncode == 2
+    assert fast.stdout == full.stdout and "bad.wit:3:" in fast.stdout
+    assert fast.stderr.splitlines()[:-1] == full.stderr.splitlines()
+    # A file that parses needs the registry: the full command checks it.
+    ok = script(tmp_path, "ok.wit", 'Job:A() { Trace("hi"); }')
+    mixed = wit("check", str(bad), str(ok), cwd=tmp_path)
+    assert mixed.returncode == 2 and "ok.wit: ok" in mixed.stderr
+
+
 def test_check_names_a_missing_file(tmp_path: Path) -> None:
     done = wit("check", "nowhere.wit", cwd=tmp_path)
     assert done.returncode == 2
