@@ -5,11 +5,12 @@ Run it with Blender, which needs no display for this:
     blender -b --factory-startup -noaudio --python-exit-code 1 \
         -P scripts/make_sample_scene.py -- sample.blend [--frames 48] [--width 320 --height 180]
         [--engine CYCLES|BLENDER_WORKBENCH|BLENDER_EEVEE] [--samples 16]
-        [--missing-texture PATH]
+        [--texture PATH] [--missing-texture PATH]
 
 The scene: a ground plane, a cube that turns and slides, a ball that bounces, a sun and a camera,
-animated over `--frames` frames at 24 frames per second. `--missing-texture` gives the cube an
-image texture that points at PATH, which should not exist (to test the missing-file error).
+animated over `--frames` frames at 24 frames per second. `--texture` gives the cube the image at
+PATH as its colour, an external file the scene refers to; `--missing-texture` gives it an image
+texture that points at PATH, which should not exist (to test the missing-file error).
 The file is saved uncompressed, so its header tells which Blender version wrote it.
 """
 
@@ -29,6 +30,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--height", type=int, default=180)
     parser.add_argument("--engine", default="CYCLES")
     parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--texture", default=None)
     parser.add_argument("--missing-texture", default=None)
     return parser.parse_args(argv)
 
@@ -43,12 +45,15 @@ def material(name: str, color: tuple[float, float, float]) -> bpy.types.Material
     return made
 
 
-def add_missing_texture(target: bpy.types.Material, path: str) -> None:
+def add_texture(target: bpy.types.Material, path: str, missing: bool = False) -> None:
     nodes = target.node_tree.nodes
     texture = nodes.new("ShaderNodeTexImage")
-    image = bpy.data.images.new("missing", 4, 4)
-    image.source = "FILE"
-    image.filepath = path
+    if missing:
+        image = bpy.data.images.new("missing", 4, 4)
+        image.source = "FILE"
+        image.filepath = path
+    else:
+        image = bpy.data.images.load(path)
     texture.image = image
     target.node_tree.links.new(
         texture.outputs["Color"], nodes["Principled BSDF"].inputs["Base Color"]
@@ -90,8 +95,10 @@ def build(options: argparse.Namespace) -> None:
     cube = bpy.context.object
     cube_material = material("cube", (0.9, 0.35, 0.1))
     cube.data.materials.append(cube_material)
+    if options.texture:
+        add_texture(cube_material, options.texture)
     if options.missing_texture:
-        add_missing_texture(cube_material, options.missing_texture)
+        add_texture(cube_material, options.missing_texture, missing=True)
     last = options.frames
     cube.keyframe_insert("location", frame=1)
     cube.keyframe_insert("rotation_euler", frame=1)

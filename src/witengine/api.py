@@ -7,6 +7,7 @@ print(result.status, result.variables["count"])
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import tempfile
@@ -219,13 +220,32 @@ async def run_on_hub(
     `events` gets the job's events; `on_data` gets every event as the hub sent it, with the
     farm's extras (such as `nodes` on progress events: items and seconds per node).
     """
-    from witengine.client import HubClient, HubError
-    from witengine.protocol import BlobRef, SubmitJob
-
     library = library or default_library()
     checked = check_file(Path(path), library)
     texts = dict(parameters or {})
-    named = files_named(checked, library, texts)  # before any upload: a wrong text fails fast
+    with tempfile.TemporaryDirectory(prefix="wit-submit-") as scratch:
+        # Before any upload: a wrong text or a scene missing a texture fails fast.
+        named = await asyncio.to_thread(files_named, checked, library, texts, Path(scratch))
+        return await _submit_and_follow(
+            hub_url, path, checked, texts, named, events, on_submitted, on_data, library, out_dir
+        )
+
+
+async def _submit_and_follow(
+    hub_url: str,
+    path: Path | str,
+    checked: CheckedJob,
+    texts: dict[str, str],
+    named: dict[str, list[Path]],
+    events: EventSink | None,
+    on_submitted: Callable[[HubClient, str], None] | None,
+    on_data: Callable[[dict[str, Any]], None] | None,
+    library: Library,
+    out_dir: Path | None,
+) -> JobResult:
+    from witengine.client import HubClient, HubError
+    from witengine.protocol import BlobRef, SubmitJob
+
     async with HubClient(hub_url) as client:
         files: dict[str, BlobRef | list[BlobRef]] = {}
         for name, local in named.items():  # the text stays; the hub reads it with these files

@@ -8,16 +8,22 @@ Run just these with `pytest -m blender`; without Blender or FFmpeg they are skip
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import shutil
+import struct
 import subprocess
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from witengine import api
+from witengine.errors import ParameterError
 from witengine.node.probe import nvidia_gpus
 from witengine.plugins.registry import build_library
 from witengine.plugins.render import plugin as render_plugin
@@ -28,8 +34,10 @@ from witengine.plugins.video import compose
 from witengine.plugins.video import plugin as video_plugin
 from witengine.runtime.blobs import LocalBlobStore
 from witengine.runtime.invoke import ActivityContext, invoke_batch_json
+from witengine.runtime.parameters import files_named, read_parameters
 
 REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "render_animation.wit"
 MISSING = [tool for tool in ("blender", "ffmpeg", "ffprobe") if shutil.which(tool) is None]
 pytestmark = [
     pytest.mark.blender,
@@ -43,6 +51,7 @@ WIDTH, HEIGHT = 64, 36
 
 
 def make_scene(path: Path, *extra: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
             "blender",
@@ -70,6 +79,42 @@ def make_scene(path: Path, *extra: str) -> Path:
         timeout=60,
     )
     return path
+
+
+def write_checker(path: Path, size: int = 16) -> Path:
+    """A red and green checkerboard PNG, to give a scene a texture that shows."""
+
+    def colour(x: int, y: int) -> bytes:
+        return bytes((230, 30, 30)) if (x // 4 + y // 4) % 2 else bytes((30, 200, 40))
+
+    rows = b"".join(b"\x00" + b"".join(colour(x, y) for x in range(size)) for y in range(size))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def plain_render(scene_file: Path, frame: int, folder: Path) -> Path:
+    """Frame `frame` rendered by plain Blender, as an artist would."""
+    output = str(folder / "plain_#####")
+    subprocess.run(
+        ["blender", "-b", str(scene_file), "-o", output, "-F", "PNG", "-f", str(frame)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return folder / f"plain_{frame:05d}.png"
 
 
 def pixels(path: Path) -> list[bytes]:
@@ -268,3 +313,42 @@ def test_the_published_example_renders_a_video_on_an_embedded_farm(setup: Setup)
     assert sorted(p.name for p in (out / "images").iterdir()) == [
         f"frame_{n:05d}.png" for n in range(1, 7)
     ]
+
+
+def test_a_scene_with_a_missing_texture_fails_at_submit_naming_the_file(setup: Setup) -> None:
+    textures = setup.folder / "submit" / "textures"
+    scene_file = make_scene(
+        setup.folder / "submit" / "broken.blend", "--missing-texture", str(textures / "brick.png")
+    )
+
+    with pytest.raises(ParameterError) as caught:  # no hub listens there: none is asked
+        asyncio.run(api.run_on_hub("http://127.0.0.1:9", EXAMPLE, {"frames": f"{scene_file}@1-2"}))
+
+    assert str(caught.value) == (
+        "parameter 'frames' (FrameCollection): the scene broken.blend uses files that are "
+        f"missing: //textures/brick.png (image 'missing', looked for at {textures}/brick.png)"
+    )
+
+
+def test_a_scene_with_an_external_texture_is_packed_and_renders_where_its_path_means_nothing(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WIT_CACHE_DIR", str(setup.folder / "cache"))
+    artist = setup.folder / "artist"
+    texture = write_checker(artist / "textures" / "checker.png")
+    scene_file = make_scene(artist / "textured.blend", "--texture", str(texture))
+    reference = plain_render(scene_file, 2, setup.folder / "textured-plain")
+    library = build_library([render_plugin, video_plugin])
+    checked = api.check_file(EXAMPLE, library)
+    texts = {"frames": f"{scene_file}@2"}
+
+    (frame,) = read_parameters(checked, library, texts, setup.context.blobs)["frames"]
+    sent = files_named(checked, library, texts, setup.folder / "scratch")["frames"]
+    artist.rename(setup.folder / "artist-moved")  # the scene's texture path now leads nowhere
+    image = render_frame(setup.context, frame)
+
+    original = hashlib.sha256((setup.folder / "artist-moved" / "textured.blend").read_bytes())
+    assert frame.scene.sha256 != original.hexdigest()  # a packed copy, not the artist's file
+    assert frame.scene.name == "textured.blend"
+    assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in sent] == [frame.scene.sha256]
+    assert pixels(setup.context.file(image)) == pixels(reference)

@@ -11,7 +11,8 @@ import math
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from witengine.errors import ActivityError, PluginError
 from witengine.lang.types import ActivitySpec, TypeSpec, WitType, collection_of
@@ -23,7 +24,19 @@ if TYPE_CHECKING:  # annotations only: the runtime does not load the plugin mach
     from witengine.runtime.invoke import ActivityContext
 
 Json = Any  # a value made of dict, list, str, int, float, bool and None
-Files = Callable[[str], Blob]  # a path written in a parameter's text -> that file as a Blob
+# A file a reader names and a scratch folder that lasts until the file is sent -> the file to
+# send in its place (a scene with its textures packed in, say); raises a WitError naming what is
+# wrong (a missing texture) before anything is uploaded.
+Prepare = Callable[[Path, Path], Path]
+
+
+class Files(Protocol):
+    """What a reader's `files` is: a path written in a parameter's text -> that file as a Blob,
+    after `prepare` (if given) has made the file that is sent in its place."""
+
+    def __call__(self, path: str, prepare: Prepare | None = None) -> Blob: ...
+
+
 Reader = Callable[[str, Files], Any]  # a parameter's text that names files -> its value
 # (item position, result or the Exception that failed it), as each item of a batch finishes
 BatchResults = Iterable[tuple[int, Any]]

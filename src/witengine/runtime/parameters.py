@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from witengine.errors import ParameterError, WitError
 from witengine.lang.checker import CheckedJob
 from witengine.lang.types import WitType
 from witengine.runtime.blobs import Blob, BlobError, BlobStore
-from witengine.runtime.library import Files, Library, Reader
+from witengine.runtime.library import Files, Library, Prepare, Reader
 from witengine.runtime.values import ConversionError
 
 
@@ -86,26 +87,43 @@ def text_reader(library: Library, type_: WitType) -> Reader | None:
 
 
 def _named_files(store: BlobStore | None, attached: Sequence[Blob] | None) -> Files:
-    """What a reader's `files` gives: the attached files in turn, else local files stored."""
+    """What a reader's `files` gives: the attached files in turn (already prepared by the
+    client), else local files, prepared and stored."""
     waiting = list(attached) if attached is not None else None
 
-    def files(path: str) -> Blob:
+    def files(path: str, prepare: Prepare | None = None) -> Blob:
         if waiting is not None:
             if not waiting:
                 raise BlobError(f"the file '{path}' was not sent with the job")
             return waiting.pop(0)
         if store is None:
             raise BlobError(f"'{path}' names a file, which only the machine running it can read")
-        return store.put_file(Path(path).expanduser())
+        file = _readable(path)
+        if prepare is None:
+            return store.put_file(file)
+        with tempfile.TemporaryDirectory(prefix="wit-prepare-") as scratch:
+            return store.put_file(prepare(file, Path(scratch)), file.name)
 
     return files
 
 
+def _readable(path: str) -> Path:
+    file = Path(path).expanduser()
+    try:
+        with file.open("rb"):
+            pass
+    except OSError as error:
+        raise BlobError(f"cannot read '{path}': {error.strerror or error}") from None
+    return file
+
+
 def files_named(
-    checked: CheckedJob, library: Library, texts: Mapping[str, str]
+    checked: CheckedJob, library: Library, texts: Mapping[str, str], scratch: Path
 ) -> dict[str, list[Path]]:
     """The local files that parameters read by a plugin's reader name, in the reader's order:
-    what a client uploads with the job. ParameterError when a text is wrong or a file unreadable.
+    what a client uploads with the job. A file the reader asks to prepare is prepared here (in
+    `scratch`, which must last until the upload), and the prepared file is listed in its place.
+    ParameterError when a text is wrong, a file unreadable or its preparation fails.
     """
     found: dict[str, list[Path]] = {}
     for param in checked.parameters:
@@ -114,15 +132,20 @@ def files_named(
             continue
         paths: list[Path] = []
 
-        def stand_in(path: str, paths: list[Path] = paths) -> Blob:
-            file = Path(path).expanduser()
-            try:
-                with file.open("rb"):
-                    size = file.stat().st_size
-            except OSError as error:
-                raise BlobError(f"cannot read '{path}': {error.strerror or error}") from None
+        def stand_in(
+            path: str,
+            prepare: Prepare | None = None,
+            paths: list[Path] = paths,
+            name: str = param.name,
+        ) -> Blob:
+            file = _readable(path)
+            if prepare is not None:
+                folder = scratch / f"{name}-{len(paths)}"
+                folder.mkdir(parents=True, exist_ok=True)
+                file = prepare(file, folder)
             paths.append(file)
-            return Blob("0" * 64, size, file.name)  # read for its checks; its digest comes later
+            # Read for its checks; its digest comes with the upload.
+            return Blob("0" * 64, file.stat().st_size, Path(path).name)
 
         try:
             reader(texts[param.name], stand_in)

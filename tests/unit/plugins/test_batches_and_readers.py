@@ -91,12 +91,23 @@ class Bundle:
         return cls(data["label"], Blob(*data["file"]))
 
 
+def shout(file: Path, scratch: Path) -> Path:
+    """A prepared file: the text in capitals; a text that says 'missing' cannot be prepared."""
+    text = file.read_text()
+    if "missing" in text:
+        raise ValueError(f"{file.name} says something is missing")
+    prepared = scratch / file.name
+    prepared.write_text(text.upper())
+    return prepared
+
+
 @tally.reader("Bundle")
 def read_bundle(text: str, files: Files) -> Bundle:
+    """`label:path`; the label `loud` sends the file prepared by shout()."""
     label, _, path = text.partition(":")
     if not path:
         raise ValueError(f"'{text}' is not label:path")
-    return Bundle(label, files(path))
+    return Bundle(label, files(path, shout if label == "loud" else None))
 
 
 @tally.reader("BundleCollection")
@@ -260,7 +271,7 @@ def test_a_hub_reads_the_same_text_with_the_files_the_client_uploaded_in_order(
 ) -> None:
     checked = job(library)
     texts = {"one": f"first:{files['a.txt']}", "many": f"x:{files['b.txt']};y:{files['a.txt']}"}
-    named = files_named(checked, library, texts)
+    named = files_named(checked, library, texts, tmp_path)
     assert named == {
         "one": [files["a.txt"]],
         "many": [files["b.txt"], files["a.txt"]],
@@ -288,10 +299,10 @@ def test_a_hub_reads_the_same_text_with_the_files_the_client_uploaded_in_order(
     ],
 )
 def test_a_client_learns_of_a_wrong_text_or_a_missing_file_before_uploading(
-    library: Library, texts: dict[str, str], message: str
+    library: Library, texts: dict[str, str], message: str, tmp_path: Path
 ) -> None:
     with pytest.raises(ParameterError) as caught:
-        files_named(job(library), library, texts)
+        files_named(job(library), library, texts, tmp_path)
 
     assert str(caught.value) == message
 
@@ -322,3 +333,33 @@ def test_the_blobs_inside_a_plugins_value_are_found(files: dict[str, Path], tmp_
     blob = LocalBlobStore(tmp_path / "store").put_file(files["a.txt"])
 
     assert list(blobs_in([Bundle("x", blob), (Bundle("y", blob),)])) == [blob, blob]
+
+
+def test_a_file_the_reader_prepares_is_sent_prepared_under_its_own_name(
+    library: Library, files: dict[str, Path], tmp_path: Path
+) -> None:
+    checked = job(library)
+    texts = {"one": f"loud:{files['a.txt']}", "many": f"quiet:{files['b.txt']}"}
+    store = LocalBlobStore(tmp_path / "store")
+
+    named = files_named(checked, library, texts, tmp_path / "scratch")
+    local = read_parameters(checked, library, texts, store)
+
+    assert [p.read_text() for p in named["one"]] == ["THIS IS A.TXT\n"]
+    assert named["one"][0].name == "a.txt"
+    assert named["many"] == [files["b.txt"]]
+    assert store.path(local["one"].file).read_text() == "THIS IS A.TXT\n"
+    assert local["one"].file.name == "a.txt"
+    assert files["a.txt"].read_text() == "this is a.txt\n"  # the user's file is left alone
+
+
+def test_a_file_that_cannot_be_prepared_fails_the_parameter_before_anything_is_sent(
+    library: Library, files: dict[str, Path], tmp_path: Path
+) -> None:
+    files["a.txt"].write_text("the texture is missing\n")
+    texts = {"one": f"loud:{files['a.txt']}", "many": f"quiet:{files['b.txt']}"}
+
+    with pytest.raises(ParameterError) as caught:
+        files_named(job(library), library, texts, tmp_path / "scratch")
+
+    assert str(caught.value) == "parameter 'one' (Bundle): a.txt says something is missing"

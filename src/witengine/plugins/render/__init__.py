@@ -16,6 +16,7 @@ from witengine.plugins.api import ActivityContext, Files, Plugin, Requirements
 from witengine.plugins.render.blender import Outcome, render_frames
 from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.frames import parse_frame_spec
+from witengine.plugins.render.pack import pack_scene
 from witengine.plugins.render.types import (
     Frame,
     Image,
@@ -55,14 +56,14 @@ plugin.type(
 @plugin.reader("Scene")
 def read_scene(text: str, files: Files) -> Scene:
     """`shot.blend`: the file."""
-    return Scene.from_value(files(text.strip()))
+    return Scene.from_value(files(text.strip(), pack_scene))
 
 
 @plugin.reader("FrameCollection")
 def read_frames(text: str, files: Files) -> list[Frame]:
     """`shot.blend@1-10,15,20-30x2 samples=16 percent=50`: those frames of the file's scene."""
     found = parse_frames_text(text)
-    return frames_of(Scene.from_value(files(found.path)), found.frames, found.options)
+    return frames_of(Scene.from_value(files(found.path, pack_scene)), found.frames, found.options)
 
 
 @plugin.reader("Frame")
@@ -71,7 +72,7 @@ def read_frame(text: str, files: Files) -> Frame:
     found = parse_frames_text(text)
     if len(found.frames) != 1:
         raise ConversionError(f"'{text}' names {len(found.frames)} frames, and a Frame is one")
-    return Frame(Scene.from_value(files(found.path)), found.frames[0], found.options)
+    return Frame(Scene.from_value(files(found.path, pack_scene)), found.frames[0], found.options)
 
 
 @plugin.activity("Render.Frames")

@@ -77,8 +77,14 @@ def blender_command(blender: str, run: BlenderRun) -> list[str]:
 def blender_environment(base: Mapping[str, str], run: BlenderRun) -> dict[str, str]:
     """This process's environment without what could change Blender's behaviour, and with a
     user configuration and temporary folder of the run's own."""
+    return isolated_environment(base, run.folder)
+
+
+def isolated_environment(base: Mapping[str, str], folder: Path) -> dict[str, str]:
+    """`base` without what could change Blender's behaviour, with a user configuration and
+    temporary folder under `folder` (the caller's, for this one process)."""
     environment = {k: v for k, v in base.items() if not k.startswith(_DROPPED)}
-    for name, folder in (
+    for name, sub in (
         ("BLENDER_USER_CONFIG", "config"),
         ("BLENDER_USER_SCRIPTS", "scripts"),
         ("BLENDER_USER_DATAFILES", "datafiles"),
@@ -86,7 +92,7 @@ def blender_environment(base: Mapping[str, str], run: BlenderRun) -> dict[str, s
         ("TEMP", "tmp"),
         ("TMP", "tmp"),
     ):
-        environment[name] = str(run.folder / folder)
+        environment[name] = str(folder / sub)
     environment["PYTHONNOUSERSITE"] = "1"
     return environment
 
