@@ -9,8 +9,9 @@ unchanged (WebSockets today, TLS later); the faults are those of a bad network:
   far as the two ends can tell); what was sent meanwhile follows once it ends;
 - `cut`: every open connection is closed at once (a reset), as when a link or a NAT drops it.
 
-The schedule (`FaultSchedule.seeded`) is a list of faults at fixed offsets from the proxy's
-start, drawn from a seed so a failing run can be repeated; after its last fault the proxy passes
+The schedule (`FaultSchedule.seeded`) is a list of faults at fixed offsets from the moment the
+proxy is armed (at its start, or later with `arm()` once the clients are connected), drawn from
+a seed so a failing run can be repeated; after its last fault the proxy passes
 everything through cleanly, so the work under test can finish. The proxy runs its own event loop
 in a thread, so synchronous tests can use it as a context manager.
 """
@@ -108,14 +109,18 @@ class TcpProxy:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self._arm_at_start = True
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
-        self._started = 0.0
+        self._armed: asyncio.Event | None = None
+        self._started = 0.0  # when it was armed
 
     # ------------------------------------------------------------ control
 
-    def start(self) -> int:
-        """Start listening; the port to give the clients."""
+    def start(self, *, armed: bool = True) -> int:
+        """Start listening; the port to give the clients. Unless `armed`, faults wait for
+        `arm()` and connections pass cleanly until then."""
+        self._arm_at_start = armed
         self._thread = threading.Thread(target=self._main, name="tcp-proxy", daemon=True)
         self._thread.start()
         if not self._ready.wait(10):
@@ -123,6 +128,11 @@ class TcpProxy:
         if self._error is not None:
             raise RuntimeError(f"the TCP proxy did not start: {self._error}")
         return self.port
+
+    def arm(self) -> None:
+        """Start the schedule now."""
+        if self._loop is not None and self._armed is not None:
+            self._loop.call_soon_threadsafe(self._armed.set)
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None:
@@ -154,6 +164,9 @@ class TcpProxy:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        self._armed = asyncio.Event()
+        if self._arm_at_start:
+            self._armed.set()
         conditions = _Conditions()
         links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
 
@@ -180,7 +193,6 @@ class TcpProxy:
 
         server = await asyncio.start_server(accepted, "127.0.0.1", 0)
         self.port = server.sockets[0].getsockname()[1]
-        self._started = time.monotonic()
         self._ready.set()
         faults = asyncio.create_task(self._apply(conditions, links))
         try:
@@ -199,6 +211,9 @@ class TcpProxy:
         conditions: _Conditions,
         links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]],
     ) -> None:
+        assert self._armed is not None
+        await self._armed.wait()
+        self._started = time.monotonic()
         for fault in sorted(self.schedule.faults, key=lambda f: f.at):
             await asyncio.sleep(max(0.0, self._started + fault.at - time.monotonic()))
             self.applied.append(f"{fault} ({len(links)} connection(s) open)")
