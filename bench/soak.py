@@ -23,7 +23,10 @@ hand), API latency p50/p99 per endpoint and overall, the hub's peak RSS, and CPU
 hub and of the simulated nodes (on a machine of few cores, shared, they compete for them).
 
     .venv/bin/python bench/soak.py [--nodes 200] [--items 100000] [--processes 2]
-        [--item-ms 20 400] [--deadline 600] [--json]
+        [--item-ms 20 400] [--deadline 600] [--json] [--profile hub.txt]
+
+`--profile FILE` records the hub with py-spy (`pip install py-spy`) while the job runs, as
+collapsed stacks (one line per stack and its count of samples).
 """
 
 from __future__ import annotations
@@ -238,6 +241,29 @@ async def start_group(
     )
 
 
+async def start_profiler(pid: int, output: Path | None) -> asyncio.subprocess.Process | None:
+    """py-spy recording the hub (collapsed stacks, threads idle included) until SIGINT."""
+    if output is None:
+        return None
+    spy = Path(sys.executable).with_name("py-spy")
+    return await asyncio.create_subprocess_exec(
+        str(spy),
+        "record",
+        "--pid",
+        str(pid),
+        "--format",
+        "raw",
+        "--rate",
+        "200",
+        "--output",
+        str(output),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+
+
 async def read_line(process: asyncio.subprocess.Process) -> dict[str, Any]:
     assert process.stdout is not None
     line = await process.stdout.readline()
@@ -393,8 +419,11 @@ async def soak(options: argparse.Namespace, root: Path) -> dict[str, Any]:
                 asyncio.create_task(watch.poll_forever(url, lambda: next(iter(job_ids), None))),
             ]
             cpu_before = watch.cpu_seconds()
+            profiler = await start_profiler(hub.pid, options.profile)
             began = time.perf_counter()
             hashes = await run_job(url, script, options.items, job_ids)
+            if profiler is not None:
+                await stop(profiler, signal.SIGINT)  # py-spy writes its file on SIGINT
             figures["submit to results seconds"] = time.perf_counter() - began
             for helper in helpers:
                 helper.cancel()
@@ -569,6 +598,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--deadline", type=float, default=600.0, help="seconds for everything")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument(
+        "--profile", type=Path, help="record the hub with py-spy during the job (collapsed stacks)"
+    )
     parser.add_argument("--group-of", dest="hub", help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
