@@ -19,6 +19,8 @@ from httpx_sse import aconnect_sse
 
 from witengine.errors import WitError
 from witengine.protocol import API_PREFIX, BlobRef, JobDetail, JobSummary, NodeSummary, SubmitJob
+from witengine.security.connect import transport_options
+from witengine.security.tls import pin_failure, untrusted_certificate
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -43,11 +45,46 @@ def file_digest(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def reach_error(url: str, error: BaseException) -> HubError:
+    """Why the hub at `url` could not be reached, in words: a certificate that does not match
+    its pin, or that nothing vouches for, is named as such."""
+    mismatch = pin_failure(error)
+    if mismatch is not None:
+        return HubError(str(mismatch))
+    untrusted = untrusted_certificate(error)
+    if untrusted is not None:
+        return HubError(
+            f"the hub at {url} presented a certificate this machine does not trust "
+            f"({untrusted.verify_message or untrusted}); pin it with --fingerprint (or "
+            "WIT_FINGERPRINT): `wit hub --show-fingerprint` prints it on the hub's machine"
+        )
+    return HubError(f"cannot reach the hub at {url}: {error}")
+
+
 class HubClient:
-    def __init__(self, url: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    """One hub's API. With `token` it authenticates as `Authorization: Bearer`; an https hub is
+    checked against `fingerprint`, else the pin saved in `pin_file` (where a matching given
+    fingerprint is saved too). A token is never sent over plain HTTP off loopback unless
+    `insecure` (InsecureTransport)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        fingerprint: str | None = None,
+        insecure: bool = False,
+        pin_file: Path | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
+        headers, verify = transport_options(
+            self.url, token, fingerprint, insecure=insecure, pin_file=pin_file
+        )
         self.http = httpx.AsyncClient(
             base_url=self.url + API_PREFIX,
+            headers=headers,
+            verify=verify,
             timeout=httpx.Timeout(30.0, read=300.0),
             transport=transport,
         )
@@ -65,7 +102,7 @@ class HubClient:
         try:
             response = await self.http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
-            raise HubError(f"cannot reach the hub at {self.url}: {error}") from None
+            raise reach_error(self.url, error) from None
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -82,7 +119,10 @@ class HubClient:
     async def upload(self, path: Path) -> BlobRef:
         """Send a file unless the hub has its content already (OSError when it cannot be read)."""
         sha256, size = await asyncio.to_thread(file_digest, path)
-        head = await self.http.head(f"/blobs/{sha256}")
+        try:
+            head = await self.http.head(f"/blobs/{sha256}")
+        except httpx.HTTPError as error:
+            raise reach_error(self.url, error) from None
         if head.status_code != 200:
 
             async def body() -> AsyncIterator[bytes]:
@@ -164,6 +204,8 @@ class HubClient:
             except (httpx.HTTPError, HubError) as error:
                 if isinstance(error, HubError) and error.status == 404:
                     raise
+                if untrusted_certificate(error) is not None:  # trying again cannot help
+                    raise reach_error(self.url, error) from None
                 failures += 1
                 if failures > 60:
                     raise HubError(f"lost the hub at {self.url}: {error}") from None

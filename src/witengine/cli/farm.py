@@ -16,10 +16,31 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from witengine.client import HubClient
     from witengine.security.tls import TlsIdentity
 
 HubOption = Annotated[
     str | None, typer.Option("--hub", help="The hub's URL (default: $WIT_HUB).", show_default=False)
+]
+
+
+FingerprintOption = Annotated[
+    str | None,
+    typer.Option(
+        "--fingerprint",
+        envvar="WIT_FINGERPRINT",
+        help="The fingerprint of the hub's certificate (sha256:…, as `wit hub --tls` prints it); "
+        "saved after the first contact that matches, so it is needed only once per hub.",
+        show_default=False,
+    ),
+]
+InsecureOption = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        envvar="WIT_INSECURE",
+        help="Allow sending the token over plain HTTP to another machine (a trusted network).",
+    ),
 ]
 
 
@@ -29,6 +50,23 @@ def hub_url(hub: str | None) -> str:
         print("no hub given: pass --hub URL or set WIT_HUB", file=sys.stderr)
         raise typer.Exit(2)
     return url
+
+
+def open_hub(hub: str | None, fingerprint: str | None = None, insecure: bool = False) -> HubClient:
+    """A `HubClient` for the hub of `--hub`/WIT_HUB, with the token of WIT_TOKEN, checked against
+    `fingerprint` or this machine's saved pin for that hub."""
+    from witengine.client import HubClient
+    from witengine.security.tls import pin_path
+    from witengine.settings import Settings
+
+    url = hub_url(hub)
+    return HubClient(
+        url,
+        token=os.environ.get("WIT_TOKEN") or None,
+        fingerprint=fingerprint,
+        insecure=insecure,
+        pin_file=pin_path(Settings.from_env().pin_dir, url),
+    )
 
 
 def _logging(verbose: bool) -> None:
@@ -280,6 +318,8 @@ def node(
 
 def nodes(
     hub: HubOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     bench: Annotated[
         bool,
@@ -289,10 +329,9 @@ def nodes(
     ] = False,
 ) -> None:
     """List the hub's nodes: state, hardware, software, work done, benchmark rates."""
-    from witengine.client import HubClient
 
     async def fetch() -> Any:
-        async with HubClient(hub_url(hub)) as client:
+        async with open_hub(hub, fingerprint, insecure) as client:
             return await client.nodes()
 
     found = _call(fetch())
@@ -316,13 +355,14 @@ def nodes(
 
 def jobs(
     hub: HubOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List the hub's jobs, newest first."""
-    from witengine.client import HubClient
 
     async def fetch() -> Any:
-        async with HubClient(hub_url(hub)) as client:
+        async with open_hub(hub, fingerprint, insecure) as client:
             return await client.jobs()
 
     found = _call(fetch())
@@ -339,12 +379,13 @@ def jobs(
 def job(
     job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
     hub: HubOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
 ) -> None:
     """Show one job: status, progress, error and results."""
-    from witengine.client import HubClient
 
     async def fetch() -> Any:
-        async with HubClient(hub_url(hub)) as client:
+        async with open_hub(hub, fingerprint, insecure) as client:
             return await client.job(job_id)
 
     print(json.dumps(_call(fetch()).model_dump(), indent=2))
@@ -353,33 +394,53 @@ def job(
 def cancel(
     job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
     hub: HubOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
 ) -> None:
     """Cancel a job: its tasks stop on the nodes and late results are ignored."""
-    _act(job_id, "cancel", hub, until={"completed", "failed", "cancelled"})
+    _act(
+        job_id,
+        "cancel",
+        open_hub(hub, fingerprint, insecure),
+        until={"completed", "failed", "cancelled"},
+    )
 
 
 def pause(
     job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
     hub: HubOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
 ) -> None:
     """Pause a job before its next statement (work already handed out finishes)."""
-    _act(job_id, "pause", hub, until={"paused", "completed", "failed", "cancelled"})
+    _act(
+        job_id,
+        "pause",
+        open_hub(hub, fingerprint, insecure),
+        until={"paused", "completed", "failed", "cancelled"},
+    )
 
 
 def resume(
     job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
     hub: HubOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
 ) -> None:
     """Resume a paused job."""
-    _act(job_id, "resume", hub, until={"running", "queued", "completed", "failed", "cancelled"})
+    _act(
+        job_id,
+        "resume",
+        open_hub(hub, fingerprint, insecure),
+        until={"running", "queued", "completed", "failed", "cancelled"},
+    )
 
 
-def _act(job_id: str, action: str, hub: str | None, until: set[str]) -> None:
+def _act(job_id: str, action: str, hub: HubClient, until: set[str]) -> None:
     """Ask the hub to act on a job; print its status once the action took effect (or 10 s)."""
-    from witengine.client import HubClient
 
     async def act() -> Any:
-        async with HubClient(hub_url(hub)) as client:
+        async with hub as client:
             summary = await client.act(job_id, action)
             for _ in range(100):
                 if summary.status in until:
