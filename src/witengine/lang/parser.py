@@ -12,7 +12,7 @@ import re
 from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 from lark.lexer import PatternStr
 
@@ -231,10 +231,18 @@ def _parser() -> Lark:
     )
 
 
+# How deeply expressions and blocks may nest (levels of the parse tree): 200 is about 100
+# nested blocks, or an expression of 190 operators in a row; far past any real script, and well
+# inside Python's recursion limit for the checker, printer and interpreter that walk the tree.
+MAX_NESTING = 200
+
+
 def parse(source: str, filename: str = "<script>") -> s.Job:
     """Parse a whole script; raise ScriptError with a located diagnostic on any syntax error."""
     try:
-        job: s.Job = _ToSyntax().transform(_parser().parse(source))
+        tree = _parser().parse(source)
+        _check_nesting(tree)
+        job: s.Job = _ToSyntax().transform(tree)
     except _SyntaxProblem as problem:
         raise ScriptError([problem.diagnostic], source, filename) from None
     except VisitError as error:
@@ -244,6 +252,27 @@ def parse(source: str, filename: str = "<script>") -> s.Job:
     except UnexpectedInput as error:
         raise ScriptError([_describe(error, source)], source, filename) from None
     return job
+
+
+def _check_nesting(tree: Tree[Token]) -> None:
+    """Refuse a tree nested deeper than MAX_NESTING, at the first place that goes too deep.
+
+    The tree is walked with a stack of its own: the parser itself does not recurse, but every
+    later walk over the tree does, and too deep a tree would end in a RecursionError.
+    """
+    stack: list[tuple[Tree[Token], int, Any]] = [(tree, 1, tree.meta)]
+    while stack:
+        node, depth, located = stack.pop()
+        if not getattr(node.meta, "empty", True):
+            located = node.meta
+        if depth > MAX_NESTING:
+            raise _SyntaxProblem(
+                f"the script nests too deeply here: more than {MAX_NESTING} levels of blocks "
+                "and expressions",
+                _meta_span(located),
+                "split the expression or the blocks, e.g. with variables for the parts",
+            )
+        stack.extend((c, depth + 1, located) for c in node.children if isinstance(c, Tree))
 
 
 # ------------------------------------------------------------ syntax errors

@@ -1,21 +1,34 @@
 """Whatever text it is given, the language answers with a ScriptError or a tree, nothing else.
 
-Three sources of text: arbitrary Unicode, soups of the language's own tokens (which get much
-further into the grammar than random characters do), and real scripts with a slice cut out, a
-token put in or two pieces swapped. Each text goes through the parser and, when it parses, the
-checker; a ScriptError must always carry at least one located diagnostic that renders.
+Sources of text: arbitrary Unicode, soups of the language's own tokens (which get much
+further into the grammar than random characters do), real scripts with a slice cut out, a
+token put in or two pieces swapped, and blocks or expressions nested to any depth. Each text goes
+through the parser and, when it parses, the checker; a ScriptError must always carry at least one
+located diagnostic that renders. Parameter texts, read by the declared types, give a value or a
+ParameterError.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from pathlib import Path
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import SCRIPTS, TOKENS
 
+from witengine.api import JobResult, run_file
+from witengine.errors import ParameterError
 from witengine.lang.checker import check_source
 from witengine.lang.errors import ScriptError
+from witengine.lang.parser import MAX_NESTING, parse
+from witengine.lang.printer import format_source
 from witengine.plugins import compute
 from witengine.plugins.registry import build_library
+from witengine.runtime.events import JobStatus
+from witengine.runtime.parameters import read_parameters
 
 LIBRARY = build_library([compute.plugin])
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -82,3 +95,103 @@ def test_a_real_script_with_one_edit_gives_a_tree_or_a_script_error(source: str)
 def test_text_inside_a_job_body_gives_a_tree_or_a_script_error(inner: str, script: str) -> None:
     body_start = script.index("{") + 1
     outcome(script[:body_start] + inner + script[body_start:])
+
+
+# ----------------------------------------------------------------- nesting
+
+# Ways to nest: the text before and after the innermost part, and that part. Each level of any
+# of them is a level of the parse tree that the checker, printer and interpreter recurse into.
+NESTINGS = {
+    "blocks": ("If(true) { ", " }", "Trace(1);"),
+    "loops": ("ForEach(i in [1]) { ", " }", "Trace(1);"),
+    "negations": ("-", "", "1"),
+    "operators": ("1 + ", "", "1"),
+    "arrays": ("[", "]", "1"),
+    "calls": ('Format("{0}", ', ")", "1"),
+    "parentheses": ("(", ")", "1"),
+}
+
+
+def nested(kind: str, depth: int) -> str:
+    before, after, inner = NESTINGS[kind]
+    body = before * depth + inner + after * depth
+    if not body.endswith((";", "}")):
+        body = f"Object:x = {body};"
+    return f"Job:Deep()\n{{\n{body}\n}}\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(NESTINGS)), st.integers(0, 3000))
+def test_any_nesting_depth_gives_a_tree_or_a_script_error(kind: str, depth: int) -> None:
+    outcome(nested(kind, depth))
+
+
+@pytest.mark.parametrize("kind", sorted(NESTINGS))
+def test_a_script_nested_past_the_limit_is_a_located_script_error(kind: str) -> None:
+    """Not a RecursionError from deep inside: one diagnostic, on the line that nests."""
+    if kind == "parentheses":
+        check_source(nested(kind, 5000), LIBRARY, "deep.wit")  # they make no level of their own
+        return
+    with pytest.raises(ScriptError) as refused:
+        check_source(nested(kind, 5000), LIBRARY, "deep.wit")
+    [diagnostic] = refused.value.diagnostics
+    assert diagnostic.span.line == 3
+    assert f"more than {MAX_NESTING} levels" in diagnostic.message
+
+
+@pytest.mark.parametrize("kind", sorted(NESTINGS))
+def test_a_script_nested_just_inside_the_limit_checks_prints_and_runs(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WIT_CACHE_DIR", str(tmp_path / "cache"))
+    depth = next(d for d in range(MAX_NESTING, 0, -1) if _fits(nested(kind, d)))
+    assert depth >= MAX_NESTING // 3, f"{kind}: only {depth} levels fit"
+    source = nested(kind, depth)
+    checked = check_source(source, LIBRARY, "deep.wit")
+    assert format_source(source, checked.job)
+    script = tmp_path / "deep.wit"
+    script.write_text(source)
+    result = asyncio.run(_run_on_a_deep_stack(script))
+    assert result.status == JobStatus.COMPLETED, result.error
+
+
+def _fits(source: str) -> bool:
+    try:
+        parse(source, "deep.wit")
+    except ScriptError:
+        return False
+    return True
+
+
+async def _run_on_a_deep_stack(script: Path, frames: int = 150) -> JobResult:
+    """Run the job with `frames` calls already on the stack, as a hub's server has."""
+    if frames:
+        return await _run_on_a_deep_stack(script, frames - 1)
+    return await run_file(script, {}, workers=1)
+
+
+# ------------------------------------------------------- parameter texts
+
+PARAMETER_TYPES = ("Int", "Long", "Double", "Bool", "String", "IntCollection", "StringCollection")
+TYPED = check_source(
+    "Job:Typed(" + ", ".join(f"{t}:p{i}" for i, t in enumerate(PARAMETER_TYPES)) + ")\n{\n}\n",
+    LIBRARY,
+    "typed.wit",
+)
+parameter_text = st.one_of(
+    st.text(max_size=40),
+    st.lists(st.sampled_from(TOKENS), max_size=12).map("".join),
+    st.integers().map(str),
+    st.floats().map(str),
+)
+
+
+@FUZZ
+@given(st.integers(0, len(PARAMETER_TYPES) - 1), parameter_text)
+def test_any_parameter_text_gives_a_value_or_a_parameter_error(which: int, text: str) -> None:
+    """What `wit run job.wit n=TEXT` (or a client, over HTTP) gives a parameter."""
+    texts = {f"p{i}": "1" for i in range(len(PARAMETER_TYPES)) if i != which}
+    texts.update({f"p{i}": "[]" for i, t in enumerate(PARAMETER_TYPES) if "Collection" in t})
+    texts[f"p{which}"] = text
+    with contextlib.suppress(ParameterError):
+        read_parameters(TYPED, LIBRARY, texts)
