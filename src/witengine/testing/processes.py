@@ -49,10 +49,18 @@ class Farm:
     nodes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     hub_env: dict[str, str] = field(default_factory=dict)  # e.g. plugins only the hub has
     acknowledged: list[str] = field(default_factory=list)  # ids of jobs the hub answered 201 for
+    tls: bool = False  # the hub serves HTTPS (wit hub --tls); requests pin its certificate
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The fingerprint of the hub's certificate, once a --tls hub has made it."""
+        from witengine.security.tls import certificate_fingerprint
+
+        return certificate_fingerprint(self.root / "hub") if self.tls else None
 
     @property
     def env(self) -> dict[str, str]:
@@ -60,6 +68,7 @@ class Farm:
 
     def start_hub(self) -> None:
         command = ["hub", "--port", str(self.port), "--data-dir", str(self.root / "hub")]
+        command += ["--tls"] if self.tls else []
         self.hub = self._spawn(
             "hub", [*command, "--no-advertise", *self.hub_args], {**self.env, **self.hub_env}
         )
@@ -74,6 +83,11 @@ class Farm:
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request to the hub's API (`path` after /api/v1): the one place tests call it."""
         kwargs.setdefault("timeout", 5)
+        fingerprint = self.fingerprint
+        if fingerprint is not None:
+            from witengine.security.tls import pinned_ssl_context
+
+            kwargs.setdefault("verify", pinned_ssl_context(fingerprint, url=self.url))
         return httpx.request(method, f"{self.url}/api/v1{path}", **kwargs)
 
     def start_node(self, name: str, *args: str, hub_url: str | None = None) -> None:
