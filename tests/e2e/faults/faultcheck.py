@@ -1,0 +1,170 @@
+"""The checks every test of the fault-injection suite ends with, and the local reference run
+they compare with.
+
+After each fault, three things must hold:
+- every item's result is committed exactly once: the hub's stored results (its SQLite file, read
+  only) hold one result per item, and a watch that reads them through the whole run never sees a
+  committed result change, vanish, or move to a new map (executions may repeat: that is the
+  ledger's business, not the store's);
+- the results equal those of a local run of the same script (`witengine.api`'s executor);
+- no acknowledged job is lost: every job the hub answered 201 for is still there at the end, with
+  its final state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from witengine import api
+from witengine.lang.checker import check_source
+from witengine.plugins.registry import build_library, discover, load_ref
+from witengine.runtime.blobs import LocalBlobStore
+from witengine.runtime.events import JobStatus
+from witengine.runtime.local import LocalExecutor
+from witengine.testing.processes import TEST_PLUGINS, Farm, wait_until
+
+LEDGER = """\
+Job:Ledger(Int:n, String:ledger, Int:ms = 10)
+{
+    IntCollection:doubled = Grid.ForEach(i in Int.Range(0, n)) => Testing.Record(i, ledger, ms);
+}
+"""
+ENDED = ("completed", "failed", "cancelled")
+
+
+def start_nodes(farm: Farm, *names: str, hub_url: str | None = None) -> None:
+    for name in names:
+        farm.start_node(name, hub_url=hub_url)
+    wait_until(lambda: set(names) <= set(farm.online()), 60, f"nodes {names} to connect")
+
+
+def run_locally(script: str, parameters: dict[str, str], blob_dir: Path) -> api.JobResult:
+    """The script run on this machine's cores, as `wit run --local` does: the reference."""
+    plugins = [*discover({}), load_ref(TEST_PLUGINS)]
+    library = build_library(plugins)
+    checked = check_source(script, library, "reference.wit")
+
+    async def run() -> api.JobResult:
+        async with LocalExecutor([p.ref for p in plugins], blob_dir, 2) as executor:
+            return await api.run_checked(
+                checked,
+                parameters,
+                library=library,
+                executor=executor,
+                store=LocalBlobStore(blob_dir),
+            )
+
+    result = asyncio.run(run())
+    assert result.status is JobStatus.COMPLETED, result.error
+    return result
+
+
+# ------------------------------------------------------------ stored results
+
+
+def read_tasks(db: Path, job_id: str) -> dict[int, tuple[str, dict[int, tuple[str, Any]]]]:
+    """The job's maps as the hub stored them: seq -> (map id, index -> (state, result))."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as store:
+        maps = store.execute(
+            "SELECT seq, id FROM maps WHERE job_id = ? ORDER BY seq", (job_id,)
+        ).fetchall()
+        stored: dict[int, tuple[str, dict[int, tuple[str, Any]]]] = {}
+        for seq, map_id in maps:
+            rows = store.execute(
+                "SELECT idx, state, result FROM tasks WHERE map_id = ?", (map_id,)
+            ).fetchall()
+            stored[seq] = (map_id, {i: (s, _json(r)) for i, s, r in rows})
+    return stored
+
+
+def _json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+@dataclass
+class CommitWatch:
+    """Reads the hub's stored results over and over while a job runs (across hub restarts) and
+    notes anything that contradicts "committed once": a committed result that changes or goes
+    back to pending, or a map of the job that is made again under a new id."""
+
+    db: Path
+    job_id: str
+    every: float = 0.1
+    seen: dict[tuple[int, int], Any] = field(default_factory=dict)  # (seq, idx) -> result
+    maps: dict[int, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    reads: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> CommitWatch:
+        self._thread = threading.Thread(target=self._watch, name="commit-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                stored = read_tasks(self.db, self.job_id)
+            except sqlite3.Error:  # the hub is being killed or restarted: read again later
+                continue
+            self.reads += 1
+            self.check(stored)
+
+    def check(self, stored: dict[int, tuple[str, dict[int, tuple[str, Any]]]]) -> None:
+        for seq, (map_id, tasks) in stored.items():
+            if self.maps.setdefault(seq, map_id) != map_id:
+                self.problems.append(f"map {seq} made again: {self.maps[seq]} -> {map_id}")
+                self.maps[seq] = map_id
+            for index, (state, result) in tasks.items():
+                key = (seq, index)
+                if key in self.seen:
+                    if state != "done":
+                        self.problems.append(f"item {index} of map {seq} committed, then {state}")
+                    elif result != self.seen[key]:
+                        self.problems.append(
+                            f"item {index} of map {seq} committed twice: "
+                            f"{self.seen[key]!r} then {result!r}"
+                        )
+                elif state == "done":
+                    self.seen[key] = result
+
+
+def assert_committed_once(farm: Farm, job_id: str, expected: list[Any], watch: CommitWatch) -> None:
+    """One stored result per item, equal to `expected`, and the watch saw none change."""
+    stored = read_tasks(farm.root / "hub" / "hub.sqlite3", job_id)
+    watch.check(stored)
+    assert not watch.problems, watch.problems[:10]
+    assert watch.reads > 0, "the watch never read the hub's results"
+    assert list(stored) == [1], f"one map expected, found {sorted(stored)}"
+    _, tasks = stored[1]
+    assert sorted(tasks) == list(range(len(expected)))
+    wrong = {i: t for i, t in tasks.items() if t != ("done", expected[i])}
+    assert not wrong, f"{len(wrong)} item(s) not committed as expected: {list(wrong.items())[:5]}"
+
+
+def assert_no_acknowledged_job_lost(farm: Farm, timeout: float = 120) -> dict[str, dict[str, Any]]:
+    """Every job the hub answered 201 for is there and ends; their final states by id."""
+    finals: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout
+    for job_id in farm.acknowledged:
+        response = farm.api("GET", f"/jobs/{job_id}")
+        assert response.status_code == 200, f"acknowledged job {job_id} lost: {response.text}"
+        finals[job_id] = farm.wait_done(job_id, max(1.0, deadline - time.monotonic()))
+    listed = {job["id"] for job in farm.api("GET", "/jobs").json()}
+    missing = set(farm.acknowledged) - listed
+    assert not missing, f"acknowledged jobs missing from the job list: {sorted(missing)}"
+    return finals
