@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +92,17 @@ class _Node:
     @property
     def connected(self) -> bool:
         return self.send is not None
+
+
+@dataclass
+class _Arrivals:
+    """What one round of node messages brought: results to commit together (one transaction per
+    map), the keys to acknowledge to each node once they are stored, and the leases they
+    touched."""
+
+    commits: dict[str, list[tuple[_Node, Commit, float]]] = field(default_factory=dict)
+    acks: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -165,6 +176,7 @@ class Dispatcher:
         self.held: set[str] = set()  # paused jobs: no new batches for their maps
         self._wake = asyncio.Event()
         self._granted = 0  # batches sent since this hub started
+        self._inbox: list[tuple[str, NodeMessage]] = []  # received, not yet handled
 
     # ------------------------------------------------------------------ maps
 
@@ -307,27 +319,51 @@ class Dispatcher:
         node.away_since = self.clock.now()
         self._workers_changed()
 
+    def receive(self, node_id: str, message: NodeMessage) -> None:
+        """A message from a node, handled with every other that arrives in the same turn of the
+        event loop: a farm's results then cost one store transaction per map, not one per
+        message, and each is still stored before it is acknowledged."""
+        self._inbox.append((node_id, message))
+        if len(self._inbox) == 1:
+            asyncio.get_running_loop().call_soon(self._handle_inbox)
+
+    def _handle_inbox(self) -> None:
+        inbox, self._inbox = self._inbox, []
+        self.handle_many(inbox)
+
     def handle(self, node_id: str, message: NodeMessage) -> None:
-        """A message from a node."""
-        node = self.nodes.get(node_id)
-        if node is None:
-            return
-        node.last_seen = self.clock.now()
-        if node.silent:
-            node.silent = False
-            self._workers_changed()
-        if isinstance(message, Results):
-            self._results(node, message)
-        elif isinstance(message, BatchFinished):
-            self._batch_finished(node, message)
-        elif isinstance(message, Heartbeat):
-            now = self.clock.now()
-            for batch_id in message.batches:
-                lease = self.leases.get(batch_id)
-                if lease is not None and lease.node_id == node.id:
-                    state = self.maps.get(lease.map_id)
-                    if state is not None:
-                        state.schedule.heartbeat(batch_id, now)
+        """A message from a node, handled at once."""
+        self.handle_many([(node_id, message)])
+
+    def handle_many(self, messages: Sequence[tuple[str, NodeMessage]]) -> None:
+        """Messages from nodes, in the order they arrived; their results are committed
+        together at the end, then acknowledged."""
+        arrivals = _Arrivals()
+        for node_id, message in messages:
+            node = self.nodes.get(node_id)
+            if node is None:
+                continue
+            node.last_seen = self.clock.now()
+            if node.silent:
+                node.silent = False
+                self._workers_changed()
+            if isinstance(message, Results):
+                self._results(node, message, arrivals)
+            elif isinstance(message, BatchFinished):
+                self._batch_finished(node, message)
+            elif isinstance(message, Heartbeat):
+                self._heartbeat(node, message)
+        if arrivals.acks:
+            self._settle(arrivals)
+
+    def _heartbeat(self, node: _Node, message: Heartbeat) -> None:
+        now = self.clock.now()
+        for batch_id in message.batches:
+            lease = self.leases.get(batch_id)
+            if lease is not None and lease.node_id == node.id:
+                state = self.maps.get(lease.map_id)
+                if state is not None:
+                    state.schedule.heartbeat(batch_id, now)
 
     def _usable(self, node: _Node) -> bool:
         return node.connected and not node.silent and node.id not in self.drained
@@ -353,9 +389,10 @@ class Dispatcher:
 
     # --------------------------------------------------------------- results
 
-    def _results(self, node: _Node, message: Results) -> None:
+    def _results(self, node: _Node, message: Results, arrivals: _Arrivals) -> None:
+        """Tell the schedule of each result; keep those it commits in `arrivals`."""
         now = self.clock.now()
-        commits: dict[str, list[tuple[Commit, float]]] = {}
+        commits = arrivals.commits
         late = 0
         for result in message.results:
             state = self.maps.get(result.map_id)
@@ -367,6 +404,7 @@ class Dispatcher:
                 late += 1
                 continue
             lease.indices.discard(result.index)
+            arrivals.touched.add(lease.batch_id)
             outcome = state.schedule.result(
                 lease.batch_id,
                 state.positions[result.index],
@@ -379,12 +417,12 @@ class Dispatcher:
                 self._cancel_lease(batch_id, "another node finished its items first")
             if outcome.verdict is Verdict.COMMIT:
                 commits.setdefault(state.id, []).append(
-                    (Commit(result.index, result.attempt, result.value), result.seconds)
+                    (node, Commit(result.index, result.attempt, result.value), result.seconds)
                 )
             elif outcome.verdict is Verdict.FAIL:
                 error = result.error or "failed without a message"
                 commits.setdefault(state.id, []).append(
-                    (Commit(result.index, result.attempt, error=error), result.seconds)
+                    (node, Commit(result.index, result.attempt, error=error), result.seconds)
                 )
             elif outcome.verdict is Verdict.RETRY:
                 log.info(
@@ -396,12 +434,20 @@ class Dispatcher:
                 )
         if late:
             log.info("ignored %d late result(s) from %s (attempts fenced off)", late, node.name)
-        for map_id, pairs in commits.items():
-            self._commit(node, self.maps[map_id], pairs)
-        if node.send is not None:
-            keys = [(r.map_id, r.index, r.attempt) for r in message.results]
-            node.send(Ack.model_construct(results=keys))  # built here from checked values
-        self._prune_leases()
+        keys = arrivals.acks.setdefault(node.id, [])
+        keys += [(r.map_id, r.index, r.attempt) for r in message.results]
+
+    def _settle(self, arrivals: _Arrivals) -> None:
+        """Commit what arrived, then acknowledge every result to its node, kept or not."""
+        for map_id, entries in arrivals.commits.items():
+            state = self.maps.get(map_id)
+            if state is not None:
+                self._commit(state, entries)
+        for node_id, keys in arrivals.acks.items():
+            node = self.nodes.get(node_id)
+            if node is not None and node.send is not None:
+                node.send(Ack.model_construct(results=keys))  # built here from checked values
+        self._prune_leases(arrivals.touched)
         self.wake()
 
     def _lease_holding(self, node: _Node, state: _Map, result: TaskResult) -> _Lease | None:
@@ -412,18 +458,20 @@ class Dispatcher:
                 return lease
         return None
 
-    def _commit(self, node: _Node, state: _Map, pairs: list[tuple[Commit, float]]) -> None:
-        accepted = set(self.store.commit(state.id, [commit for commit, _ in pairs]))
+    def _commit(self, state: _Map, entries: list[tuple[_Node, Commit, float]]) -> None:
+        accepted = set(self.store.commit(state.id, [commit for _, commit, _ in entries]))
         failure: Commit | None = None
-        work = self.work.setdefault(state.job_id, {}).setdefault(node.name, [0, 0.0])
-        for commit, seconds in pairs:
+        by_node = self.work.setdefault(state.job_id, {})
+        for node, commit, seconds in entries:
             if commit.index not in accepted:
                 continue
+            accepted.discard(commit.index)  # the first of an item's commits is the stored one
             if commit.error is not None:
                 failure = failure or commit
                 continue
             state.results[commit.index] = commit.value
             node.done += 1
+            work = by_node.setdefault(node.name, [0, 0.0])
             work[0] += 1
             work[1] += seconds
         if failure is not None and not state.future.done():
@@ -464,11 +512,15 @@ class Dispatcher:
         if cancel and node.send is not None:
             node.send(CancelBatch(batch_id=lease.batch_id, reason=reason))
 
-    def _prune_leases(self) -> None:
-        """Batches with every item answered: the node is done with them, and so is the schedule
-        (it keeps a batch until told, and a node it thinks busy is given no duplicate)."""
+    def _prune_leases(self, batch_ids: Iterable[str]) -> None:
+        """Of these batches, those with every item answered: the node is done with them, and so
+        is the schedule (it keeps a batch until told, and a node it thinks busy is given no
+        duplicate)."""
         now = self.clock.now()
-        for lease in [lease for lease in self.leases.values() if not lease.indices]:
+        for batch_id in batch_ids:
+            lease = self.leases.get(batch_id)
+            if lease is None or lease.indices:
+                continue
             state = self.maps.get(lease.map_id)
             if state is not None:
                 state.schedule.batch_ended(lease.batch_id, now)

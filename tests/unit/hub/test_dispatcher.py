@@ -13,6 +13,7 @@ import pytest
 
 from witengine.errors import NoCompatibleNode, PluginError
 from witengine.hub.dispatcher import Dispatcher, Estimator, uniform_estimate
+from witengine.hub.store.base import Commit
 from witengine.hub.store.memory import MemoryStore
 from witengine.protocol import (
     Ack,
@@ -288,6 +289,61 @@ async def test_a_late_result_of_a_fenced_off_attempt_is_ignored_and_acknowledged
     assert await task == ["new0", "new1", "new2", "new3"]
     assert stored_results(store) == {i: f"new{i}" for i in range(4)}
     assert dispatcher.work_by_node("job_1") == {"fast": [4, 0.0]}
+
+
+class CountingStore(MemoryStore):
+    """A MemoryStore that counts its commit transactions and what the nodes were acknowledged
+    when each began."""
+
+    def __init__(self, *links: Link) -> None:
+        super().__init__()
+        self.links = links
+        self.commits: list[tuple[int, int]] = []  # (results in it, acks sent before it)
+
+    def commit(self, map_id: str, commits: Sequence[Commit]) -> list[int]:
+        acked = sum(len(link.acked()) for link in self.links)
+        self.commits.append((len(commits), acked))
+        return super().commit(map_id, commits)
+
+
+async def test_results_arriving_together_are_committed_in_one_transaction_then_acknowledged(
+    clock: FakeClock,
+) -> None:
+    a, b = Link(), Link()
+    store = CountingStore(a, b)
+    dispatcher = make(store, clock)
+    node_a = dispatcher.connect(hello("a"), a.send)
+    node_b = dispatcher.connect(hello("b"), b.send)
+    task = await start_map(dispatcher, 4, QUEUED)
+    dispatcher.dispatch()
+    for node_id, link in ((node_a, a), (node_b, b)):
+        for assign in link.fresh():
+            dispatcher.receive(node_id, ok(assign))
+    assert store.commits == [], "nothing is handled before the loop turns"
+    await asyncio.sleep(0)
+    assert store.commits == [(4, 0)], "one transaction for four results, none acknowledged yet"
+    assert len(a.acked()) == len(b.acked()) == 2
+    assert len(a.inbox) == 2 + 1, "each node gets one acknowledgement for its messages"
+    assert stored_results(store) == {i: f"v{i}" for i in range(4)}
+    assert await task == [f"v{i}" for i in range(4)]
+    assert dispatcher.work_by_node("job_1") == {"a": [2, 0.0], "b": [2, 0.0]}
+
+
+async def test_a_batch_whose_items_are_all_answered_ends_with_the_round_that_answered_it(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = make(store, clock, batches_of(2))
+    link = Link()
+    node = dispatcher.connect(hello("a"), link.send)
+    task = await start_map(dispatcher, 4)
+    dispatcher.dispatch()
+    first, second = link.fresh()
+    dispatcher.handle_many([(node, only(first, [first.tasks[0].index]))])
+    assert first.batch_id in dispatcher.leases, "half answered: still out"
+    dispatcher.handle_many([(node, only(first, [first.tasks[1].index]))])
+    assert first.batch_id not in dispatcher.leases
+    assert second.batch_id in dispatcher.leases
+    await cancel(task)
 
 
 # ------------------------------------------------------------------- leases

@@ -124,7 +124,7 @@ def node_router(
                 observe(node_id, message)
                 if isinstance(message, BenchmarkReport):
                     dispatcher.rates.record(node_id, message, wall())
-                dispatcher.handle(node_id, message)
+                dispatcher.receive(node_id, message)
         except WebSocketDisconnect:
             pass
         finally:
