@@ -100,7 +100,9 @@ class HubService:
                 attached[name] = blobs
             else:
                 given[name] = blobs if isinstance(refs, list) else blobs[0]
-        return read_parameters(checked, self.library, texts, given=given, attached=attached)
+        return read_parameters(
+            checked, self.library, texts, given=given, attached=attached, stored=self.blobs
+        )
 
     def _blob(self, ref: dict[str, Any]) -> Blob:
         blob = Blob(ref["sha256"], int(ref["size"]), str(ref.get("name", "")))

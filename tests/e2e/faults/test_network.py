@@ -1,0 +1,54 @@
+"""A bad network between the nodes and the hub: a TCP proxy delays, stalls and cuts every node's
+connections (WebSocket and HTTP alike) on a seeded schedule while a job runs. Every item is
+committed once, the results are a local run's, and no job is lost. Real processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from faultcheck import (
+    LEDGER,
+    CommitWatch,
+    assert_committed_once,
+    assert_no_acknowledged_job_lost,
+    start_nodes,
+)
+
+from witengine.testing.processes import Farm, ledger_counts
+from witengine.testing.proxy import FaultSchedule, TcpProxy
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+NETWORK_SEED = 31
+
+
+def test_delays_stalls_and_cuts_between_nodes_and_hub_lose_no_item(
+    farm: Farm, tmp_path: Path, reference: Callable[[int], list[int]]
+) -> None:
+    # Stalls up to 5 s: past the farm's 3 s lease, so a stalled node's batches go to others and
+    # what it sends once the stall ends is late; cuts close every connection at once.
+    schedule = FaultSchedule.seeded(
+        NETWORK_SEED, start=0.5, rounds=6, gap=(1.0, 2.5), stall=(1.0, 5.0)
+    )
+    proxy = TcpProxy(farm.port, schedule)
+    proxy.start(armed=False)
+    try:
+        start_nodes(farm, "a", "b", "c", hub_url=f"http://127.0.0.1:{proxy.port}")
+        n, ledger = 1500, tmp_path / "ledger.txt"
+        job_id = farm.submit(LEDGER, {"n": str(n), "ledger": str(ledger), "ms": "30"})
+        with CommitWatch(farm.root / "hub" / "hub.sqlite3", job_id) as watch:
+            proxy.arm()
+            job = farm.wait_done(job_id, 180)
+            during = list(proxy.applied)
+    finally:
+        proxy.stop()
+    kinds = {fault.split()[1] for fault in during if "(0 connection" not in fault}
+    assert kinds == {"delay", "stall", "cut"}, f"faults while the job ran: {during}"
+    assert job["status"] == "completed", job["error"]
+    assert job["variables"]["doubled"] == reference(n)
+    assert_committed_once(farm, job_id, reference(n), watch)
+    assert sorted(ledger_counts(ledger)) == list(range(n))
+    assert "disconnected" in farm.log(), "no cut reached the hub"
+    assert_no_acknowledged_job_lost(farm)
