@@ -28,6 +28,8 @@ from witengine.node.probe import nvidia_gpus
 from witengine.plugins.registry import build_library
 from witengine.plugins.render import plugin as render_plugin
 from witengine.plugins.render import render_frame
+from witengine.plugins.render.benchmark import benchmark_render
+from witengine.plugins.render.blendfile import SceneFacts, scene_facts
 from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.types import Frame, Image, RenderOptions, Scene
 from witengine.plugins.video import compose
@@ -352,3 +354,29 @@ def test_a_scene_with_an_external_texture_is_packed_and_renders_where_its_path_m
     assert frame.scene.name == "textured.blend"
     assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in sent] == [frame.scene.sha256]
     assert pixels(setup.context.file(image)) == pixels(reference)
+
+
+def test_a_scene_read_from_the_command_line_says_its_render_size_for_the_estimate(
+    setup: Setup,
+) -> None:
+    library = build_library([render_plugin, video_plugin])
+    checked = api.check_file(EXAMPLE, library)
+    texts = {"frames": f"{setup.scene_file}@1-3 percent=50"}
+
+    frames = read_parameters(checked, library, texts, setup.context.blobs)["frames"]
+    estimates = library.activities["Renderer.RenderFrame"].estimate
+
+    assert scene_facts(setup.scene_file) == SceneFacts(WIDTH, HEIGHT, 100, "CYCLES", 4)
+    assert (frames[0].scene.width, frames[0].scene.height, frames[0].scene.samples) == (
+        WIDTH,
+        HEIGHT,
+        4,
+    )
+    assert estimates is not None
+    assert [estimates(frame) for frame in frames] == [WIDTH // 2 * (HEIGHT // 2) * 4] * 3
+
+
+def test_the_render_benchmark_renders_its_tiny_scene_and_counts_pixel_samples(
+    setup: Setup,
+) -> None:
+    assert benchmark_render(setup.context) == 96 * 54 * 32 * 4

@@ -36,6 +36,11 @@ class Files(Protocol):
 
     def __call__(self, path: str, prepare: Prepare | None = None) -> Blob: ...
 
+    def local(self, blob: Blob) -> Path | None:
+        """A local file with the bytes of a blob this returned, for a reader that looks inside
+        it (read it, never change it); None where there is none."""
+        ...
+
 
 Reader = Callable[[str, Files], Any]  # a parameter's text that names files -> its value
 # (item position, result or the Exception that failed it), as each item of a batch finishes

@@ -11,7 +11,7 @@ from witengine.errors import ParameterError, WitError
 from witengine.lang.checker import CheckedJob
 from witengine.lang.types import WitType
 from witengine.runtime.blobs import Blob, BlobError, BlobStore
-from witengine.runtime.library import Files, Library, Prepare, Reader
+from witengine.runtime.library import Library, Prepare, Reader
 from witengine.runtime.values import ConversionError
 
 
@@ -35,6 +35,7 @@ def read_parameters(
     files: BlobStore | None = None,
     given: Mapping[str, Any] | None = None,
     attached: Mapping[str, Sequence[Blob]] | None = None,
+    stored: BlobStore | None = None,
 ) -> dict[str, Any]:
     """Values for the job's parameters from their text; ParameterError names any bad one.
 
@@ -43,7 +44,8 @@ def read_parameters(
     as Blobs a client uploaded), checked against the declared types like the rest. A parameter
     whose type has a plugin's reader (`frames=shot.blend@1-48`) is read by it: the files its
     text names come from `attached` (uploaded by a client, in the order the reader names them),
-    else from local paths stored in `files`.
+    else from local paths stored in `files`; `stored` is where attached files can be read, for a
+    reader that looks inside them.
     """
     declared = {p.name: p for p in checked.parameters}
     values: dict[str, Any] = {}
@@ -63,7 +65,7 @@ def read_parameters(
         reader = text_reader(library, param.type)
         try:
             if reader is not None:
-                found = reader(text, _named_files(files, (attached or {}).get(name)))
+                found = reader(text, _NamedFiles(files, (attached or {}).get(name), stored))
                 values[name] = library.coerce(found, param.type)
             elif files is not None and _is_blob(param.type):
                 values[name] = _read_files(text, param.type, files)
@@ -86,25 +88,57 @@ def text_reader(library: Library, type_: WitType) -> Reader | None:
     return typedef.read if type_.element is None else typedef.read_many
 
 
-def _named_files(store: BlobStore | None, attached: Sequence[Blob] | None) -> Files:
+class _NamedFiles:
     """What a reader's `files` gives: the attached files in turn (already prepared by the
-    client), else local files, prepared and stored."""
-    waiting = list(attached) if attached is not None else None
+    client; `stored` holds them), else local files, prepared and stored in `store`."""
 
-    def files(path: str, prepare: Prepare | None = None) -> Blob:
-        if waiting is not None:
-            if not waiting:
+    def __init__(
+        self, store: BlobStore | None, attached: Sequence[Blob] | None, stored: BlobStore | None
+    ) -> None:
+        self.store = store
+        self.waiting = list(attached) if attached is not None else None
+        self.stored = stored if attached is not None else store
+
+    def __call__(self, path: str, prepare: Prepare | None = None) -> Blob:
+        if self.waiting is not None:
+            if not self.waiting:
                 raise BlobError(f"the file '{path}' was not sent with the job")
-            return waiting.pop(0)
-        if store is None:
+            return self.waiting.pop(0)
+        if self.store is None:
             raise BlobError(f"'{path}' names a file, which only the machine running it can read")
         file = _readable(path)
         if prepare is None:
-            return store.put_file(file)
+            return self.store.put_file(file)
         with tempfile.TemporaryDirectory(prefix="wit-prepare-") as scratch:
-            return store.put_file(prepare(file, Path(scratch)), file.name)
+            return self.store.put_file(prepare(file, Path(scratch)), file.name)
 
-    return files
+    def local(self, blob: Blob) -> Path | None:
+        if self.stored is None or not self.stored.has(blob.sha256):
+            return None
+        return self.stored.path(blob)
+
+
+class _ClientFiles:
+    """A reader's `files` on the client: each file checked, prepared and noted for upload; the
+    Blob it gives stands in (its digest comes with the upload)."""
+
+    def __init__(self, scratch: Path, name: str) -> None:
+        self.scratch = scratch
+        self.name = name
+        self.paths: list[Path] = []
+
+    def __call__(self, path: str, prepare: Prepare | None = None) -> Blob:
+        file = _readable(path)
+        if prepare is not None:
+            folder = self.scratch / f"{self.name}-{len(self.paths)}"
+            folder.mkdir(parents=True, exist_ok=True)
+            file = prepare(file, folder)
+        self.paths.append(file)
+        return Blob(format(len(self.paths), "064x"), file.stat().st_size, Path(path).name)
+
+    def local(self, blob: Blob) -> Path | None:
+        index = int(blob.sha256, 16) - 1
+        return self.paths[index] if 0 <= index < len(self.paths) else None
 
 
 def _readable(path: str) -> Path:
@@ -130,28 +164,12 @@ def files_named(
         reader = text_reader(library, param.type)
         if reader is None or param.name not in texts:
             continue
-        paths: list[Path] = []
-
-        def stand_in(
-            path: str,
-            prepare: Prepare | None = None,
-            paths: list[Path] = paths,
-            name: str = param.name,
-        ) -> Blob:
-            file = _readable(path)
-            if prepare is not None:
-                folder = scratch / f"{name}-{len(paths)}"
-                folder.mkdir(parents=True, exist_ok=True)
-                file = prepare(file, folder)
-            paths.append(file)
-            # Read for its checks; its digest comes with the upload.
-            return Blob("0" * 64, file.stat().st_size, Path(path).name)
-
+        stand_in = _ClientFiles(scratch, param.name)
         try:
             reader(texts[param.name], stand_in)
         except (WitError, ValueError) as error:
             raise ParameterError(f"parameter '{param.name}' ({param.type}): {error}") from None
-        found[param.name] = paths
+        found[param.name] = stand_in.paths
     return found
 
 

@@ -13,7 +13,9 @@ from typing import Any
 
 from witengine import __version__
 from witengine.plugins.api import ActivityContext, Files, Plugin, Requirements
+from witengine.plugins.render.benchmark import PIXEL_SAMPLES, benchmark_render
 from witengine.plugins.render.blender import Outcome, render_frames
+from witengine.plugins.render.blendfile import scene_facts
 from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.frames import parse_frame_spec
 from witengine.plugins.render.pack import pack_scene
@@ -53,17 +55,36 @@ plugin.type(
 )(Image)
 
 
+def _scene(files: Files, path: str) -> Scene:
+    """The .blend at `path`, packed, with the render size it says it has."""
+    blob = files(path, pack_scene)
+    local = files.local(blob)
+    facts = scene_facts(local) if local is not None else None
+    if facts is None:
+        return Scene.from_value(blob)
+    return Scene(
+        blob.sha256,
+        blob.size,
+        blob.name,
+        width=facts.width,
+        height=facts.height,
+        percent=facts.percent,
+        engine=facts.engine,
+        samples=facts.samples,
+    )
+
+
 @plugin.reader("Scene")
 def read_scene(text: str, files: Files) -> Scene:
     """`shot.blend`: the file."""
-    return Scene.from_value(files(text.strip(), pack_scene))
+    return _scene(files, text.strip())
 
 
 @plugin.reader("FrameCollection")
 def read_frames(text: str, files: Files) -> list[Frame]:
     """`shot.blend@1-10,15,20-30x2 samples=16 percent=50`: those frames of the file's scene."""
     found = parse_frames_text(text)
-    return frames_of(Scene.from_value(files(found.path, pack_scene)), found.frames, found.options)
+    return frames_of(_scene(files, found.path), found.frames, found.options)
 
 
 @plugin.reader("Frame")
@@ -72,7 +93,7 @@ def read_frame(text: str, files: Files) -> Frame:
     found = parse_frames_text(text)
     if len(found.frames) != 1:
         raise ConversionError(f"'{text}' names {len(found.frames)} frames, and a Frame is one")
-    return Frame(Scene.from_value(files(found.path, pack_scene)), found.frames[0], found.options)
+    return Frame(_scene(files, found.path), found.frames[0], found.options)
 
 
 @plugin.activity("Render.Frames")
@@ -81,7 +102,12 @@ def frames(scene: Scene, spec: str, options: RenderOptions | None = None) -> lis
     return frames_of(scene, parse_frame_spec(spec), options or RenderOptions())
 
 
-@plugin.activity("Renderer.RenderFrame", requires=Requirements(software="blender>=3.0"))
+@plugin.activity(
+    "Renderer.RenderFrame",
+    requires=Requirements(software="blender>=3.0"),
+    unit=PIXEL_SAMPLES,
+    estimate=Frame.pixel_samples,
+)
 def render_frame(context: ActivityContext, frame: Frame) -> Image:
     """The frame rendered by Blender on this machine, as an image file."""
     for _, result in render_frames(context, [frame]):
@@ -97,3 +123,9 @@ def render_frame_batch(
 ) -> Iterator[Outcome]:
     """Every frame of the batch, those of one scene and options in one Blender process."""
     return render_frames(context, [frame for (frame,) in items])
+
+
+@plugin.benchmark("Renderer.RenderFrame")
+def render_frame_benchmark(context: ActivityContext) -> float:
+    """Frames of a tiny built-in scene, rendered by one Blender process as a batch is."""
+    return benchmark_render(context)

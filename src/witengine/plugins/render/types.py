@@ -41,9 +41,20 @@ def _blob_fields(data: Json) -> tuple[str, int, str]:
     return str(data["sha256"]), int(data["size"]), str(data.get("name", ""))
 
 
+# Samples per pixel when a scene does not say: each engine's default in Blender 3.x.
+DEFAULT_SAMPLES = {"CYCLES": 4096, "BLENDER_EEVEE": 64, "BLENDER_WORKBENCH": 1}
+
+
 @dataclass(frozen=True)
 class Scene(Blob):
-    """A Blender scene: a self-contained .blend file, by content."""
+    """A Blender scene: a self-contained .blend file, by content, with what it says about the
+    size of its renders (read from the file; 0 or "" where it could not be read)."""
+
+    width: int = 0  # pixels at 100 %
+    height: int = 0
+    percent: int = 0
+    engine: str = ""
+    samples: int = 0
 
     @classmethod
     def from_value(cls, value: Any) -> Self:
@@ -55,11 +66,16 @@ class Scene(Blob):
         )
 
     def to_json(self) -> Json:
-        return _blob_json(self)
+        facts = {key: getattr(self, key) for key in _SCENE_FACTS if getattr(self, key)}
+        return {**_blob_json(self), **facts}
 
     @classmethod
     def from_json(cls, data: Json) -> Self:
-        return cls(*_blob_fields(data))
+        facts = {key: type(getattr(cls, key))(data[key]) for key in _SCENE_FACTS if key in data}
+        return cls(*_blob_fields(data), **facts)
+
+
+_SCENE_FACTS = ("width", "height", "percent", "engine", "samples")
 
 
 @dataclass(frozen=True)
@@ -183,6 +199,18 @@ class Frame:
             int(data["number"]),
             RenderOptions.from_json(data.get("options", {})),
         )
+
+    def pixel_samples(self) -> float:
+        """The work of rendering this frame: pixels at its resolution percentage times samples
+        per pixel. A scene that did not say counts as 1920x1080 at 100 % with its engine's
+        default samples."""
+        scene, options = self.scene, self.options
+        percent = options.percent or scene.percent or 100
+        engine = options.engine or scene.engine or "CYCLES"
+        samples = options.samples or scene.samples or DEFAULT_SAMPLES.get(engine, 1)
+        width = (scene.width or 1920) * percent // 100
+        height = (scene.height or 1080) * percent // 100
+        return float(max(width, 1) * max(height, 1) * samples)
 
     def __str__(self) -> str:
         options = str(self.options)

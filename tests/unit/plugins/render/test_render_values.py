@@ -133,3 +133,27 @@ def test_render_frames_gives_the_frames_of_a_spec_with_the_options() -> None:
     assert {f.scene for f in found} == {SCENE}
     with pytest.raises(FrameSpecError, match="frame 1 is given twice"):
         render_frames(SCENE, "1,1")
+
+
+FACTS = Scene("ab" * 32, 1234, "shot.blend", 320, 180, 50, "CYCLES", 16)
+
+
+@pytest.mark.parametrize(
+    ("frame", "work"),
+    [
+        (Frame(FACTS, 1), 160 * 90 * 16),  # the scene's own size, percentage and samples
+        (Frame(FACTS, 1, RenderOptions(samples=4, percent=100)), 320 * 180 * 4),
+        (Frame(FACTS, 1, RenderOptions(engine="BLENDER_EEVEE")), 160 * 90 * 16),
+        (Frame(SCENE, 1), 1920 * 1080 * 4096),  # a scene that did not say: Cycles' defaults
+        (Frame(SCENE, 1, RenderOptions(engine="BLENDER_EEVEE", percent=10)), 192 * 108 * 64),
+        (Frame(Scene("ab" * 32, 1, "", 100, 100, 1, "CYCLES", 8), 1), 1 * 1 * 8),
+    ],
+)
+def test_a_frames_work_is_its_pixels_times_its_samples(frame: Frame, work: float) -> None:
+    assert frame.pixel_samples() == work
+
+
+def test_a_scenes_render_size_travels_in_its_json_and_an_unknown_one_is_left_out() -> None:
+    assert Scene.from_json(FACTS.to_json()) == FACTS
+    assert Frame.from_json(Frame(FACTS, 3).to_json()).scene.samples == 16
+    assert set(SCENE.to_json()) == {"sha256", "size", "name"}
