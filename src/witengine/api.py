@@ -37,7 +37,7 @@ from witengine.settings import Settings
 if TYPE_CHECKING:
     # The hub client and the process pool load only for the commands that use them, so that
     # `wit check` and `wit fmt` start fast.
-    from witengine.client import HubClient
+    from witengine.client import HubAccess, HubClient
     from witengine.protocol import JobDetail
 
 
@@ -205,7 +205,7 @@ def _holds_blobs(items: list[Any]) -> bool:
 
 
 async def run_on_hub(
-    hub_url: str,
+    hub: str | HubAccess,
     path: Path | str,
     parameters: Mapping[str, str] | None = None,
     *,
@@ -218,7 +218,8 @@ async def run_on_hub(
     """Check a script here, send it (and its files) to a hub, follow it, fetch its results.
 
     `events` gets the job's events; `on_data` gets every event as the hub sent it, with the
-    farm's extras (such as `nodes` on progress events: items and seconds per node).
+    farm's extras (such as `nodes` on progress events: items and seconds per node). `hub` is
+    its URL, or a `HubAccess` with the token and certificate pin to reach it with.
     """
     library = library or default_library()
     checked = check_file(Path(path), library)
@@ -227,12 +228,12 @@ async def run_on_hub(
         # Before any upload: a wrong text or a scene missing a texture fails fast.
         named = await asyncio.to_thread(files_named, checked, library, texts, Path(scratch))
         return await _submit_and_follow(
-            hub_url, path, checked, texts, named, events, on_submitted, on_data, library, out_dir
+            hub, path, checked, texts, named, events, on_submitted, on_data, library, out_dir
         )
 
 
 async def _submit_and_follow(
-    hub_url: str,
+    hub: str | HubAccess,
     path: Path | str,
     checked: CheckedJob,
     texts: dict[str, str],
@@ -243,10 +244,11 @@ async def _submit_and_follow(
     library: Library,
     out_dir: Path | None,
 ) -> JobResult:
-    from witengine.client import HubClient, HubError
+    from witengine.client import HubAccess, HubError
     from witengine.protocol import BlobRef, SubmitJob
 
-    async with HubClient(hub_url) as client:
+    access = hub if isinstance(hub, HubAccess) else HubAccess(hub)
+    async with access.client() as client:
         files: dict[str, BlobRef | list[BlobRef]] = {}
         for name, local in named.items():  # the text stays; the hub reads it with these files
             files[name] = [await client.upload(path) for path in local]

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,27 @@ def reach_error(url: str, error: BaseException) -> HubError:
             "WIT_FINGERPRINT): `wit hub --show-fingerprint` prints it on the hub's machine"
         )
     return HubError(f"cannot reach the hub at {url}: {error}")
+
+
+@dataclass(frozen=True)
+class HubAccess:
+    """How to reach one hub: its URL, the token to present, the pin to check it against (see
+    `HubClient`)."""
+
+    url: str
+    token: str | None = None
+    fingerprint: str | None = None
+    insecure: bool = False
+    pin_file: Path | None = None
+
+    def client(self) -> HubClient:
+        return HubClient(
+            self.url,
+            token=self.token,
+            fingerprint=self.fingerprint,
+            insecure=self.insecure,
+            pin_file=self.pin_file,
+        )
 
 
 class HubClient:

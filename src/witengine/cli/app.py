@@ -8,9 +8,14 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from witengine.cli.farm import FingerprintOption, InsecureOption, hub_access
+
+if TYPE_CHECKING:
+    from witengine.client import HubAccess
 
 app = typer.Typer(
     name="wit",
@@ -147,6 +152,8 @@ def run(
     workers: Annotated[
         int | None, typer.Option("--workers", help="With --local: processes (default: cores).")
     ] = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
 ) -> None:
     """Run a job and write its results; exit 0 only when it completes.
 
@@ -175,7 +182,8 @@ def run(
         if local:
             result = asyncio.run(_run_local(checked, texts, library, out_dir, as_json, workers))
         else:
-            result = asyncio.run(_run_farm(file, texts, url, nodes, out_dir, as_json))
+            access = hub_access(url, fingerprint, insecure) if url else None
+            result = asyncio.run(_run_farm(file, texts, access, nodes, out_dir, as_json))
     except WitError as error:
         _early_failure(str(error), as_json)
     _report(result, out_dir, as_json)
@@ -227,7 +235,7 @@ def _early_failure(message: str, as_json: bool) -> Any:
 async def _run_farm(
     file: Path,
     texts: dict[str, str],
-    url: str | None,
+    access: HubAccess | None,
     nodes: int | None,
     out_dir: Path,
     as_json: bool,
@@ -235,9 +243,11 @@ async def _run_farm(
     from contextlib import AsyncExitStack
 
     from witengine.api import run_on_hub
+    from witengine.client import HubAccess
     from witengine.embedded import embedded_farm
     from witengine.runtime.local import usable_cores
 
+    url = access.url if access is not None else None
     loop = asyncio.get_running_loop()
     submitted: list[Any] = []
     pending: set[asyncio.Task[Any]] = set()
@@ -282,24 +292,24 @@ async def _run_farm(
 
     async def go() -> Any:
         async with AsyncExitStack() as stack:
-            hub_url = url
-            if hub_url is None:
+            hub = access
+            if hub is None:
                 count = nodes or usable_cores()
                 if not as_json:
                     print(f"starting a hub and {count} node(s) on this machine…", file=sys.stderr)
                 farm = await stack.enter_async_context(embedded_farm(count))
-                hub_url = farm.url
+                hub = HubAccess(farm.url)
             options: dict[str, Any] = {
                 "out_dir": out_dir,
                 "on_submitted": lambda client, job_id: submitted.extend([client, job_id]),
             }
             if as_json:
-                return await run_on_hub(hub_url, file, texts, **options)
+                return await run_on_hub(hub, file, texts, **options)
             from witengine.cli.views import RunView
 
             with RunView(_stderr()) as view:
                 return await run_on_hub(
-                    hub_url, file, texts, events=view.event, on_data=view.farm_data, **options
+                    hub, file, texts, events=view.event, on_data=view.farm_data, **options
                 )
 
     main_task = asyncio.ensure_future(go())

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from witengine.client import HubClient
+    from witengine.client import HubAccess, HubClient
     from witengine.security.tls import TlsIdentity
 
 HubOption = Annotated[
@@ -52,21 +52,28 @@ def hub_url(hub: str | None) -> str:
     return url
 
 
-def open_hub(hub: str | None, fingerprint: str | None = None, insecure: bool = False) -> HubClient:
-    """A `HubClient` for the hub of `--hub`/WIT_HUB, with the token of WIT_TOKEN, checked against
+def hub_access(
+    hub: str | None, fingerprint: str | None = None, insecure: bool = False
+) -> HubAccess:
+    """How to reach the hub of `--hub`/WIT_HUB: with the token of WIT_TOKEN, checked against
     `fingerprint` or this machine's saved pin for that hub."""
-    from witengine.client import HubClient
+    from witengine.client import HubAccess
     from witengine.security.tls import pin_path
     from witengine.settings import Settings
 
     url = hub_url(hub)
-    return HubClient(
+    return HubAccess(
         url,
         token=os.environ.get("WIT_TOKEN") or None,
         fingerprint=fingerprint,
         insecure=insecure,
         pin_file=pin_path(Settings.from_env().pin_dir, url),
     )
+
+
+def open_hub(hub: str | None, fingerprint: str | None = None, insecure: bool = False) -> HubClient:
+    """A `HubClient` for the hub of `--hub`/WIT_HUB (see `hub_access`)."""
+    return hub_access(hub, fingerprint, insecure).client()
 
 
 def _logging(verbose: bool) -> None:
