@@ -43,6 +43,10 @@ from witengine.runtime.invoke import ActivityContext, coerce_args, run_activity
 from witengine.runtime.library import Json, Library
 from witengine.runtime.values import ConversionError, ProcessingOptions, to_text
 
+# A map's arguments are evaluated in one go; every so many items the interpreter lets the rest of
+# the process run (a hub's other jobs, its nodes and its API), so a large map does not stall it.
+YIELD_EVERY = 500
+
 
 class RunError(WitError):
     """Something went wrong while running one statement."""
@@ -460,7 +464,9 @@ class Interpreter:
     ) -> list[Any]:
         definition = self.library.activities[call.name]
         encoded = []
-        for item in items:
+        for count, item in enumerate(items, start=1):
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a large map's arguments take a while: let others run
             inner = _Env(env)
             if binding is not None:
                 inner.values[binding.name] = item

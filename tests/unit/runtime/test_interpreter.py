@@ -23,6 +23,7 @@ from witengine.runtime.events import (
     TraceLogged,
     ValuesReturned,
 )
+from witengine.runtime.interpreter import YIELD_EVERY
 from witengine.runtime.values import Color, ProcessingOptions, Strategy
 from witengine.testing.clock import FakeClock
 
@@ -1493,3 +1494,37 @@ async def test_a_failing_branch_of_parallel_invoke_stops_the_branch_that_waits(
     )
     assert done.traces() == []
     assert done.clock.now() == 0
+
+
+async def test_a_large_grid_map_lets_other_tasks_run_while_its_arguments_are_evaluated(
+    run: Runner,
+) -> None:
+    turns = 0
+    marks: list[int] = []  # turns of the event loop when the map's statement began, and ended
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    def on_event(event: Event) -> None:
+        began = isinstance(event, StatementStarted) and event.line == 4
+        handed_over = isinstance(event, ProgressReported) and event.done == 0
+        if began or handed_over:  # the map is handed over with progress 0
+            marks.append(turns)
+
+    source = job(
+        """
+        IntCollection:numbers = Int.Range(0, 5000);
+        StringCollection:h = Grid.ForEach(i in numbers) => Compute.Hash(Format("{0}", i));
+        """
+    )
+    counter = asyncio.create_task(count_turns())
+    try:
+        done = await run(source, on_event=on_event)
+    finally:
+        counter.cancel()
+    assert done.status is COMPLETED, done.error
+    began, handed_over = marks
+    assert handed_over - began >= 5000 // YIELD_EVERY > 0, "a hub's nodes and API would wait"
