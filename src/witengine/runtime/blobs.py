@@ -1,14 +1,20 @@
 """Content-addressed blobs: files are values named by their sha256, never by a path.
 
 `Blob` is the value a script holds; `BlobStore` is where the bytes live. `LocalBlobStore` keeps
-them in a directory, written atomically, verified on the way in.
+them in a directory, written atomically, verified on the way in. Every file enters through
+`LocalBlobStore.incoming()`: a temporary file that becomes a blob only once it is complete and
+its digest is known, and is removed whatever goes wrong, so a full disk keeps no half-written
+file and says so (`BlobStoreFull`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import hashlib
 import io
+import os
 import re
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +31,22 @@ _CHUNK = 1 << 20
 
 class BlobError(WitError):
     """A blob is missing, corrupt or cannot be stored."""
+
+
+class BlobStoreFull(BlobError):
+    """The disk under a blob store has no room left for a file."""
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _storage_error(error: OSError, root: Path) -> BlobError:
+    """What an operating system error while storing a file means, in words."""
+    if error.errno in _FULL:
+        return BlobStoreFull(
+            f"the blob store in {root} is full ({error.strerror}): free space on its disk"
+        )
+    return BlobError(f"cannot store a file in {root}: {error.strerror or error}")
 
 
 @dataclass(frozen=True)
@@ -101,41 +123,86 @@ class LocalBlobStore:
         The bytes go to a temporary file first and are renamed into place only once their digest
         is known and right, so a reader never sees a partial blob.
         """
-        digest = hashlib.sha256()
-        size = 0
-        self.root.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            dir=self.root, prefix=".incoming-", delete=False
-        ) as handle:
-            temp = Path(handle.name)
-            try:
-                while chunk := source.read(_CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    handle.write(chunk)
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
+        with self.incoming() as incoming:
+            while chunk := source.read(_CHUNK):
+                incoming.write(chunk)
+            if expected is not None and incoming.sha256 != expected:
+                raise BlobError(f"blob content hashes to {incoming.sha256}, not {expected}")
+            blob = incoming.keep()
+        return Blob(blob.sha256, blob.size, safe_name(name) if name else "")
+
+    @contextlib.contextmanager
+    def incoming(self) -> Iterator[Incoming]:
+        """A file on its way in: `write` its bytes, then `keep` it; unless kept, it is removed
+        when the block ends, whatever ended it. BlobStoreFull when the disk has no room."""
         try:
-            sha256 = digest.hexdigest()
-            if expected is not None and sha256 != expected:
-                raise BlobError(f"blob content hashes to {sha256}, not {expected}")
-            target = self._file(sha256)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temp.replace(target)
+            self.root.mkdir(parents=True, exist_ok=True)
+            descriptor, name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        except OSError as error:
+            raise _storage_error(error, self.root) from None
+        incoming = Incoming(self, Path(name), os.fdopen(descriptor, "wb"))
+        try:
+            yield incoming
         finally:
-            temp.unlink(missing_ok=True)
-        return Blob(sha256, size, safe_name(name) if name else "")
+            incoming.discard()
 
     def adopt(self, file: Path, sha256: str, size: int) -> Blob:
         """Move a file whose digest the caller has just computed into the store."""
-        target = self._file(sha256)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        file.replace(target)
+        self._place(file, sha256)
         return Blob(sha256, size)
+
+    def _place(self, file: Path, sha256: str) -> None:
+        """Rename a complete file into place under its digest."""
+        target = self._file(sha256)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            file.replace(target)
+        except OSError as error:
+            raise _storage_error(error, self.root) from None
 
     def path(self, blob: Blob) -> Path:
         target = self._file(blob.sha256)
         if not target.exists():
             raise BlobError(f"blob {blob.sha256} is not in {self.root}")
         return target
+
+
+class Incoming:
+    """A file being written into a `LocalBlobStore`: hashed as it is written, a blob once kept."""
+
+    def __init__(self, store: LocalBlobStore, path: Path, handle: BinaryIO) -> None:
+        self.store = store
+        self.path = path
+        self.handle = handle
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._kept = False
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self.handle.write(chunk)
+        except OSError as error:
+            raise _storage_error(error, self.store.root) from None
+        self._digest.update(chunk)
+        self.size += len(chunk)
+
+    def keep(self) -> Blob:
+        """The bytes written so far, stored under their digest."""
+        try:
+            self.handle.close()  # flushes: a full disk may first show here
+        except OSError as error:
+            raise _storage_error(error, self.store.root) from None
+        self.store._place(self.path, self.sha256)
+        self._kept = True
+        return Blob(self.sha256, self.size)
+
+    def discard(self) -> None:
+        """Remove the file unless it was kept (its buffered bytes are dropped, not written)."""
+        with contextlib.suppress(OSError):
+            self.handle.close()
+        if not self._kept:
+            self.path.unlink(missing_ok=True)

@@ -3,6 +3,7 @@ reachable by a path that a name or a digest could steer."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from witengine.filenames import safe_name
-from witengine.runtime.blobs import Blob, BlobError, LocalBlobStore, blobs_in
+from witengine.runtime.blobs import Blob, BlobError, BlobStoreFull, LocalBlobStore, blobs_in
 
 
 def sha(data: bytes) -> str:
@@ -146,6 +147,52 @@ def test_a_stream_that_fails_midway_leaves_nothing_behind(store: LocalBlobStore)
     with pytest.raises(OSError, match="connection reset"):
         store.put_stream(io.BufferedReader(Failing()))
     assert stored_files(store) == []
+
+
+class FullDisk(io.RawIOBase):
+    """A file on a disk with `room` bytes left: writes past it fail with ENOSPC, as a full
+    filesystem's do (a buffered writer may only see it when it flushes, at close)."""
+
+    def __init__(self, descriptor: int, room: int) -> None:
+        self.descriptor = descriptor
+        self.room = room
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(data)
+        return os.write(self.descriptor, data)
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self.descriptor)
+        super().close()
+
+
+@pytest.mark.parametrize("room", [0, 100_000, 3_000_000])
+def test_a_full_disk_keeps_no_partial_file_and_says_the_store_is_full(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch, room: int
+) -> None:
+    monkeypatch.setattr(
+        os, "fdopen", lambda descriptor, mode: io.BufferedWriter(FullDisk(descriptor, room))
+    )
+    with pytest.raises(BlobStoreFull, match=r"the blob store in .* is full \(No space left"):
+        store.put_bytes(os.urandom(4_000_000), "big.bin")
+    assert stored_files(store) == []
+
+
+def test_a_file_that_fits_is_stored_when_the_disk_is_nearly_full(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        os, "fdopen", lambda descriptor, mode: io.BufferedWriter(FullDisk(descriptor, 10_000))
+    )
+    blob = store.put_bytes(b"small", "small.txt")
+    assert store.path(blob).read_bytes() == b"small"
+    assert stored_files(store) == [store.path(blob)]
 
 
 # ------------------------------------------------------------------ never a path
