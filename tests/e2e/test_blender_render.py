@@ -27,11 +27,11 @@ from witengine.errors import ParameterError
 from witengine.node.probe import nvidia_gpus
 from witengine.plugins.registry import build_library
 from witengine.plugins.render import plugin as render_plugin
-from witengine.plugins.render import render_frame
+from witengine.plugins.render import render_frame, render_tile, stitch
 from witengine.plugins.render.benchmark import benchmark_render
 from witengine.plugins.render.blendfile import SceneFacts, scene_facts
 from witengine.plugins.render.errors import RenderError, RenderFailure
-from witengine.plugins.render.types import Frame, Image, RenderOptions, Scene
+from witengine.plugins.render.types import Frame, Image, RenderOptions, Scene, split_tiles
 from witengine.plugins.video import compose
 from witengine.plugins.video import plugin as video_plugin
 from witengine.runtime.blobs import LocalBlobStore
@@ -380,3 +380,61 @@ def test_the_render_benchmark_renders_its_tiny_scene_and_counts_pixel_samples(
     setup: Setup,
 ) -> None:
     assert benchmark_render(setup.context) == 96 * 54 * 32 * 4
+
+
+# A tiled still matches the untiled render within this: over all channels of all pixels, the
+# mean absolute difference at most 0.5 (of 255) and no channel of any pixel off by more than 8.
+TILE_MEAN_TOLERANCE, TILE_MAX_TOLERANCE = 0.5, 8
+
+
+@pytest.mark.parametrize(("count", "padding"), [(4, 8), (6, 3)])
+def test_a_still_rendered_as_tiles_and_stitched_matches_the_untiled_render(
+    setup: Setup, count: int, padding: int
+) -> None:
+    frame = Frame(setup.scene, 4)
+    tiles = split_tiles(frame, count, padding)
+
+    parts = [render_tile(setup.context, tile) for tile in tiles]
+    still = stitch(setup.context, list(reversed(parts)))  # any order: each tile knows its place
+    whole = render_frame(setup.context, frame)
+
+    assert {(part.width, part.height) for part in parts} != {(WIDTH, HEIGHT)}  # parts, not frames
+    assert (still.frame, still.width, still.height) == (4, WIDTH, HEIGHT)
+    (tiled,), (untiled,) = pixels(setup.context.file(still)), pixels(setup.context.file(whole))
+    differences = [abs(a - b) for a, b in zip(tiled, untiled, strict=True)]
+    assert sum(differences) / len(differences) <= TILE_MEAN_TOLERANCE
+    assert max(differences) <= TILE_MAX_TOLERANCE
+
+
+def test_tiles_of_different_frames_or_a_missing_tile_are_not_stitched(setup: Setup) -> None:
+    tiles = split_tiles(Frame(setup.scene, 1), 2, 2)
+    parts = [render_tile(setup.context, tile) for tile in tiles]
+
+    with pytest.raises(RenderError) as caught:
+        stitch(setup.context, parts[:1])
+
+    assert (
+        caught.value.message == "cannot stitch: the tiles end at y=18, not at the frame's height 36"
+    )
+
+
+def test_the_still_example_renders_a_frame_as_tiles_on_this_machines_cores(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WIT_CACHE_DIR", str(setup.folder / "still-cache"))
+    out = setup.folder / "still-out"
+
+    result = asyncio.run(
+        api.run_file(
+            REPO / "examples" / "render_still.wit",
+            {"frame": f"{setup.scene_file}@5", "count": "2"},
+            out_dir=out,
+            workers=2,
+        )
+    )
+
+    assert result.status.value == "completed", result.error
+    assert len(result.variables["parts"]) == 2
+    still = Path(result.variables["still"]["path"])
+    assert still == out / "frame_00005.png"
+    assert len(pixels(still)[0]) == WIDTH * HEIGHT * 3

@@ -8,24 +8,34 @@ one scene in one Blender process and hands back each image as soon as it is writ
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from witengine import __version__
-from witengine.plugins.api import ActivityContext, Files, Plugin, Requirements
+from witengine.plugins.api import ActivityContext, Files, Int, Plugin, Requirements
 from witengine.plugins.render.benchmark import PIXEL_SAMPLES, benchmark_render
 from witengine.plugins.render.blender import Outcome, render_frames
 from witengine.plugins.render.blendfile import scene_facts
 from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.frames import parse_frame_spec
+from witengine.plugins.render.images import ImageDefect, png_facts
 from witengine.plugins.render.pack import pack_scene
+from witengine.plugins.render.stitch import stitch_command, stitch_plan
 from witengine.plugins.render.types import (
+    DEFAULT_PADDING,
     Frame,
     Image,
     RenderOptions,
     Scene,
+    Tile,
+    TileImage,
     frames_of,
     parse_frames_text,
+    split_tiles,
 )
 from witengine.runtime.values import ConversionError
 
@@ -48,6 +58,16 @@ plugin.type(
     accepts=(),
     members={"Scene": "Scene", "Number": "Int", "Options": "RenderOptions"},
 )(Frame)
+plugin.type(
+    "Tile",
+    accepts=(),
+    members={"Frame": "Frame", "Column": "Int", "Row": "Int", "Columns": "Int", "Rows": "Int"},
+)(Tile)
+plugin.type(
+    "TileImage",
+    accepts=(),
+    members={"Frame": "Int", "Column": "Int", "Row": "Int", "Width": "Int", "Height": "Int"},
+)(TileImage)
 plugin.type(
     "Image",
     accepts=("Blob",),
@@ -129,3 +149,82 @@ def render_frame_batch(
 def render_frame_benchmark(context: ActivityContext) -> float:
     """Frames of a tiny built-in scene, rendered by one Blender process as a batch is."""
     return benchmark_render(context)
+
+
+@plugin.activity("Render.SplitTiles")
+def split(frame: Frame, count: Int, padding: Int = DEFAULT_PADDING) -> list[Tile]:
+    """A frame as `count` tiles (a grid as near square as count allows), to render apart."""
+    return split_tiles(frame, count, padding)
+
+
+@plugin.activity(
+    "Renderer.RenderTile",
+    requires=Requirements(software="blender>=3.0"),
+    unit=PIXEL_SAMPLES,
+    estimate=Tile.pixel_samples,
+)
+def render_tile(context: ActivityContext, tile: Tile) -> TileImage:
+    """One tile of a frame rendered by Blender, with its padding (Render.StitchTiles joins)."""
+    for _, result in render_frames(context, [tile]):
+        if isinstance(result, RenderError):
+            raise result
+        if isinstance(result, TileImage):
+            return result
+    raise RenderError(RenderFailure.FAILED, f"{tile}: no image came back")
+
+
+@plugin.benchmark("Renderer.RenderTile")
+def render_tile_benchmark(context: ActivityContext) -> float:
+    """The render benchmark: a tile renders as fast as a frame, pixel for pixel."""
+    return benchmark_render(context)
+
+
+@plugin.activity("Render.StitchTiles", requires=Requirements(software="ffmpeg"))
+def stitch(context: ActivityContext, tiles: list[TileImage]) -> Image:
+    """The frame the tiles make: each tile cropped of its padding and put in its place."""
+    plan = stitch_plan(tiles)
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise RenderError(
+            RenderFailure.FAILED,
+            "FFmpeg is not installed on this machine (scripts/bootstrap.sh ffmpeg installs it)",
+        )
+    first = tiles[0]
+    folder = Path(tempfile.mkdtemp(prefix="stitch-", dir=context.work_dir))
+    try:
+        output = folder / f"frame_{first.frame:05d}.png"
+        files = {tile.sha256: context.file(tile) for tile in tiles}
+        done = subprocess.run(
+            stitch_command(ffmpeg, plan, files, output),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=600,
+            check=False,
+        )
+        try:
+            facts = png_facts(output.read_bytes())
+        except (OSError, ImageDefect) as error:
+            said = " | ".join(done.stderr.strip().splitlines()[-3:])
+            raise RenderError(
+                RenderFailure.FAILED, f"FFmpeg did not stitch the tiles ({error}): {said}"
+            ) from None
+        if (facts.width, facts.height) != (first.full_width, first.full_height):
+            raise RenderError(
+                RenderFailure.BAD_IMAGE,
+                f"the stitched frame is {facts.width}x{facts.height}, not "
+                f"{first.full_width}x{first.full_height}",
+            )
+        blob = context.save_file(output)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return Image(
+        blob.sha256,
+        blob.size,
+        blob.name,
+        frame=first.frame,
+        width=facts.width,
+        height=facts.height,
+        fps=first.fps,
+    )

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from witengine.plugins.render.command import (
     BlenderRun,
+    TileCell,
     blender_command,
     blender_environment,
     run_folders,
@@ -34,7 +35,7 @@ from witengine.plugins.render.progress import (
     SetupFailed,
     classify,
 )
-from witengine.plugins.render.types import Frame, Image, RenderOptions, Scene
+from witengine.plugins.render.types import Frame, Image, RenderOptions, Scene, Tile, TileImage
 from witengine.runtime.invoke import ActivityContext
 
 SETUP_SCRIPT = Path(__file__).with_name("blender_setup.py")
@@ -44,8 +45,9 @@ Outcome = tuple[int, Image | RenderError]  # a frame's position in the batch, an
 _FRAME_FAILURES = (RenderFailure.CRASHED, RenderFailure.OUT_OF_MEMORY)
 
 
-def render_frames(context: ActivityContext, frames: Sequence[Frame]) -> Iterator[Outcome]:
-    """Render frames; yield each frame's image, or why it failed, as soon as it is known."""
+def render_frames(context: ActivityContext, frames: Sequence[Frame | Tile]) -> Iterator[Outcome]:
+    """Render frames (or tiles of frames); yield each one's image, or why it failed, as soon as
+    it is known."""
     blender = shutil.which("blender")
     if blender is None:
         error = RenderError(
@@ -54,12 +56,17 @@ def render_frames(context: ActivityContext, frames: Sequence[Frame]) -> Iterator
         )
         yield from ((position, error) for position in range(len(frames)))
         return
-    runs: dict[tuple[Scene, RenderOptions], dict[int, list[int]]] = {}
-    for position, frame in enumerate(frames):
-        run = runs.setdefault((frame.scene, frame.options), {})
+    runs: dict[tuple[Scene, RenderOptions, TileCell | None], dict[int, list[int]]] = {}
+    for position, item in enumerate(frames):
+        frame, cell = (item.frame, _cell(item)) if isinstance(item, Tile) else (item, None)
+        run = runs.setdefault((frame.scene, frame.options, cell), {})
         run.setdefault(frame.number, []).append(position)
-    for (scene, options), positions in runs.items():
-        yield from _render_run(context, blender, scene, options, positions)
+    for (scene, options, cell), positions in runs.items():
+        yield from _render_run(context, blender, scene, options, positions, cell)
+
+
+def _cell(tile: Tile) -> TileCell:
+    return TileCell(tile.column, tile.row, tile.columns, tile.rows, tile.padding)
 
 
 def _render_run(
@@ -68,6 +75,7 @@ def _render_run(
     scene: Scene,
     options: RenderOptions,
     positions: dict[int, list[int]],  # frame number -> its positions in the batch
+    cell: TileCell | None = None,
 ) -> Iterator[Outcome]:
     folder = Path(tempfile.mkdtemp(prefix="render-", dir=context.work_dir))
     try:
@@ -76,7 +84,7 @@ def _render_run(
         waiting = list(positions)
         while waiting:
             run = BlenderRun(
-                scene_file, tuple(waiting), options, folder, SETUP_SCRIPT, context.threads
+                scene_file, tuple(waiting), options, folder, SETUP_SCRIPT, context.threads, cell
             )
             process = _BlenderProcess(context, blender, run, scene.name or "the scene")
             for number, result in process.images():
@@ -172,9 +180,29 @@ def _checked_image(
             f"{where}: {path.name} is {facts.width}x{facts.height} pixels, not the "
             f"{scene.width}x{scene.height} the scene gives",
         )
-    blob = context.save_file(path, f"frame_{number:05d}.{run.options.extension}")
+    cell, region = run.tile, scene.region
+    suffix = "" if cell is None else f"_tile_{cell.row}_{cell.column}"
+    blob = context.save_file(path, f"frame_{number:05d}{suffix}.{run.options.extension}")
     with contextlib.suppress(OSError):
         path.unlink()  # stored: the run's folder need not keep a second copy
+    if cell is not None and region is not None:
+        x, y, width, height = (int(value) for value in region["inner"])
+        return TileImage(
+            blob.sha256,
+            blob.size,
+            blob.name,
+            frame=number,
+            width=facts.width,
+            height=facts.height,
+            fps=scene.fps,
+            column=cell.column,
+            row=cell.row,
+            x=int(region["x"]),
+            y=int(region["y"]),
+            inner=(x, y, width, height),
+            full_width=int(region["full_width"]),
+            full_height=int(region["full_height"]),
+        )
     return Image(
         blob.sha256,
         blob.size,

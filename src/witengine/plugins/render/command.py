@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from witengine.plugins.render.frames import blender_frame_list
 from witengine.plugins.render.types import RenderOptions
@@ -25,6 +25,16 @@ OUTPUT_PATTERN = "frame_#####"
 SETUP_FAILED = 3  # the exit code of blender_setup.py after a failure it explained
 # Variables that could make Blender load someone's add-ons, startup file or Python packages.
 _DROPPED = ("BLENDER_", "PYTHON", "VIRTUAL_ENV")
+
+
+class TileCell(NamedTuple):
+    """Which tile of a frame a run renders (see types.Tile)."""
+
+    column: int
+    row: int
+    columns: int
+    rows: int
+    padding: int
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,7 @@ class BlenderRun:
     folder: Path  # private to this run: user config, temporary files, output
     setup: Path
     threads: int | None = None  # None or 0: every core
+    tile: TileCell | None = None  # render this tile of each frame, not the whole frame
 
     @property
     def output(self) -> Path:
@@ -110,4 +121,5 @@ def setup_settings(run: BlenderRun) -> dict[str, Any]:
         "samples": run.options.samples,
         "percent": run.options.percent,
         "device": run.options.device,
+        "tile": None if run.tile is None else run.tile._asdict(),
     }

@@ -58,6 +58,7 @@ class SceneReported:
     engine: str
     blender: str
     paths: dict[int, str]
+    region: dict[str, Any] | None = None  # a tile's place in the frame (blender_setup.apply_tile)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ def _report(data: dict[str, Any]) -> Event:
         engine=str(data["engine"]),
         blender=str(data["blender"]),
         paths={int(number): str(path) for number, path in data["paths"].items()},
+        region=data.get("region"),
     )
 
 

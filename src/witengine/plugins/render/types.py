@@ -282,3 +282,119 @@ def parse_frames_text(text: str) -> FramesText:
 
 def frames_of(scene: Scene, numbers: list[int], options: RenderOptions) -> list[Frame]:
     return [Frame(scene, number, options) for number in numbers]
+
+
+MAX_TILES = 1024
+DEFAULT_PADDING = 8  # pixels each tile renders beyond its edges, cropped away when stitched
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile of a frame: cell (column, row) of a columns x rows grid over the image, rendered
+    with `padding` pixels more on every side inside the image (cropped away when stitched)."""
+
+    frame: Frame
+    column: int
+    row: int
+    columns: int
+    rows: int
+    padding: int = DEFAULT_PADDING
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.column < self.columns and 0 <= self.row < self.rows):
+            raise ConversionError(
+                f"tile ({self.column}, {self.row}) is outside a {self.columns}x{self.rows} grid"
+            )
+        if self.padding < 0:
+            raise ConversionError(f"a tile's padding must not be negative, not {self.padding}")
+
+    @classmethod
+    def from_value(cls, value: Any) -> Self:
+        raise ConversionError("a Tile comes from Render.SplitTiles(frame, count)")
+
+    def to_json(self) -> Json:
+        return {
+            "frame": self.frame.to_json(),
+            "column": self.column,
+            "row": self.row,
+            "columns": self.columns,
+            "rows": self.rows,
+            "padding": self.padding,
+        }
+
+    @classmethod
+    def from_json(cls, data: Json) -> Self:
+        return cls(
+            Frame.from_json(data["frame"]),
+            int(data["column"]),
+            int(data["row"]),
+            int(data["columns"]),
+            int(data["rows"]),
+            int(data.get("padding", DEFAULT_PADDING)),
+        )
+
+    def pixel_samples(self) -> float:
+        return self.frame.pixel_samples() / (self.columns * self.rows)
+
+    def __str__(self) -> str:
+        return f"{self.frame} tile {self.column},{self.row} of {self.columns}x{self.rows}"
+
+
+def split_tiles(frame: Frame, count: int, padding: int = DEFAULT_PADDING) -> list[Tile]:
+    """`count` tiles of a frame in a grid as near square as count allows, row by row from the
+    top: 4 -> 2x2, 6 -> 3 columns x 2 rows, a prime -> one column of strips."""
+    if not 1 <= count <= MAX_TILES:
+        raise ConversionError(f"a frame splits into 1 to {MAX_TILES} tiles, not {count}")
+    rows = max(d for d in range(1, int(count**0.5) + 1) if count % d == 0)
+    columns = count // rows
+    if rows == 1:  # a prime: strips, which suit wide images better than one column
+        rows, columns = count, 1
+    return [Tile(frame, c, r, columns, rows, padding) for r in range(rows) for c in range(columns)]
+
+
+@dataclass(frozen=True)
+class TileImage(Image):
+    """A rendered tile: an image of the tile with its padding, where it sits in the frame
+    (`x`, `y`: its top-left corner, from the image's top-left), the part of it that is the tile
+    itself (`inner`: x, y, width, height in the frame), and the frame's full size."""
+
+    column: int = 0
+    row: int = 0
+    x: int = 0
+    y: int = 0
+    inner: tuple[int, int, int, int] = (0, 0, 0, 0)
+    full_width: int = 0
+    full_height: int = 0
+
+    def to_json(self) -> Json:
+        return {
+            **super().to_json(),
+            "column": self.column,
+            "row": self.row,
+            "x": self.x,
+            "y": self.y,
+            "inner": list(self.inner),
+            "full_width": self.full_width,
+            "full_height": self.full_height,
+        }
+
+    @classmethod
+    def from_json(cls, data: Json) -> Self:
+        image = Image.from_json(data)
+        x, y, width, height = (int(v) for v in data["inner"])
+        return cls(
+            image.sha256,
+            image.size,
+            image.name,
+            frame=image.frame,
+            width=image.width,
+            height=image.height,
+            fps=image.fps,
+            column=int(data["column"]),
+            row=int(data["row"]),
+            x=int(data["x"]),
+            y=int(data["y"]),
+            inner=(x, y, width, height),
+            full_width=int(data["full_width"]),
+            full_height=int(data["full_height"]),
+        )

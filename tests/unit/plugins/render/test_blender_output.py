@@ -3,6 +3,7 @@ looks like, which frame it is on, what it wrote, and each kind of failure named 
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from witengine.plugins.render.command import (
     BlenderRun,
+    TileCell,
     blender_command,
     blender_environment,
     setup_settings,
@@ -67,6 +69,15 @@ def test_one_process_renders_every_frame_of_a_run_with_the_options_in_blenders_o
         "samples": 8,
         "percent": None,
         "device": "CPU",
+        "tile": None,
+    }
+    tiled = dataclasses.replace(RUN, tile=TileCell(column=1, row=0, columns=2, rows=2, padding=8))
+    assert setup_settings(tiled)["tile"] == {
+        "column": 1,
+        "row": 0,
+        "columns": 2,
+        "rows": 2,
+        "padding": 8,
     }
 
 

@@ -6,13 +6,18 @@ from __future__ import annotations
 import pytest
 
 from witengine.plugins.render import frames as render_frames
+from witengine.plugins.render.errors import RenderError
 from witengine.plugins.render.frames import FrameSpecError
+from witengine.plugins.render.stitch import stitch_plan
 from witengine.plugins.render.types import (
     Frame,
     Image,
     RenderOptions,
     Scene,
+    Tile,
+    TileImage,
     parse_frames_text,
+    split_tiles,
 )
 from witengine.runtime.blobs import Blob, blobs_in
 from witengine.runtime.values import ConversionError
@@ -157,3 +162,77 @@ def test_a_scenes_render_size_travels_in_its_json_and_an_unknown_one_is_left_out
     assert Scene.from_json(FACTS.to_json()) == FACTS
     assert Frame.from_json(Frame(FACTS, 3).to_json()).scene.samples == 16
     assert set(SCENE.to_json()) == {"sha256", "size", "name"}
+
+
+@pytest.mark.parametrize(
+    ("count", "grid"), [(1, (1, 1)), (4, (2, 2)), (6, (3, 2)), (7, (1, 7)), (12, (4, 3))]
+)
+def test_a_frame_splits_into_a_grid_as_near_square_as_the_count_allows(
+    count: int, grid: tuple[int, int]
+) -> None:
+    tiles = split_tiles(Frame(FACTS, 2), count)
+
+    assert {(tile.columns, tile.rows) for tile in tiles} == {grid}
+    assert [(tile.column, tile.row) for tile in tiles] == [
+        (c, r) for r in range(grid[1]) for c in range(grid[0])
+    ]
+    assert Tile.from_json(tiles[-1].to_json()) == tiles[-1]
+    assert sum(tile.pixel_samples() for tile in tiles) == pytest.approx(160 * 90 * 16)
+
+
+@pytest.mark.parametrize(("count", "padding"), [(0, 8), (2000, 8), (4, -1)])
+def test_a_wrong_tile_count_or_padding_is_refused(count: int, padding: int) -> None:
+    with pytest.raises(ConversionError):
+        split_tiles(Frame(FACTS, 2), count, padding)
+
+
+def tile_image(
+    column: int, row: int, inner: tuple[int, int, int, int], frame: int = 1
+) -> TileImage:
+    x, y, width, height = inner
+    return TileImage(
+        "cd" * 32, 10, "t.png", frame=frame, width=width + 2, height=height,
+        column=column, row=row, x=max(0, x - 2), y=y, inner=inner, full_width=10, full_height=6,
+    )  # fmt: skip
+
+
+def test_tiles_are_stitched_row_by_row_with_their_padding_cropped() -> None:
+    tiles = [
+        tile_image(1, 1, (5, 3, 5, 3)),
+        tile_image(0, 0, (0, 0, 5, 3)),
+        tile_image(1, 0, (5, 0, 5, 3)),
+        tile_image(0, 1, (0, 3, 5, 3)),
+    ]
+
+    plan = stitch_plan(tiles)
+
+    assert [[(p.tile.column, p.tile.row, p.crop_x, p.crop_y) for p in row] for row in plan] == [
+        [(0, 0, 0, 0), (1, 0, 2, 0)],
+        [(0, 1, 0, 0), (1, 1, 2, 0)],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tiles", "message"),
+    [
+        ([], "there are no tiles to stitch"),
+        (
+            [tile_image(0, 0, (0, 0, 5, 6)), tile_image(0, 0, (0, 0, 5, 6))],
+            "tile 0,0 starts at 0,0, where the tiles before it end at 5,0: a tile is missing, "
+            "given twice, or of another grid",
+        ),
+        ([tile_image(0, 0, (0, 0, 10, 3))], "the tiles end at y=3, not at the frame's height 6"),
+        (
+            [tile_image(0, 0, (0, 0, 10, 3)), tile_image(0, 1, (0, 3, 10, 3), frame=2)],
+            "tile 0,1 is of frame 2 at 10x6, and tile 0,0 of frame 1 at 10x6: stitch one "
+            "frame's tiles",
+        ),
+    ],
+)
+def test_tiles_that_do_not_make_one_frame_are_not_stitched(
+    tiles: list[TileImage], message: str
+) -> None:
+    with pytest.raises(RenderError) as caught:
+        stitch_plan(tiles)
+
+    assert caught.value.message == f"cannot stitch: {message}"
