@@ -12,7 +12,7 @@ import pytest
 
 from witengine.hub.discovery import SERVICE_TYPE as ADVERTISED_TYPE
 from witengine.hub.discovery import Advertiser
-from witengine.node.discovery import SERVICE_TYPE, find_hub, hub_url
+from witengine.node.discovery import SERVICE_TYPE, advertises, find_hub, hub_url
 from witengine.protocol import API_PREFIX
 
 LOOPBACK = "127.0.0.1"
@@ -107,3 +107,59 @@ async def test_a_hub_that_stopped_advertising_is_not_found() -> None:
     await advertiser.start()
     await advertiser.stop()  # unregistering says goodbye: browsers forget it
     assert await find_hub(0.5, interfaces=[LOOPBACK]) is None
+
+
+FINGERPRINT = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("properties", "pin", "suits"),
+    [
+        ({b"scheme": b"https", b"fingerprint": FINGERPRINT.encode()}, FINGERPRINT, True),
+        ({b"scheme": b"https", b"fingerprint": FINGERPRINT.upper().encode()}, FINGERPRINT, True),
+        ({b"scheme": b"https", b"fingerprint": b"sha256:" + b"cd" * 32}, FINGERPRINT, False),
+        ({b"scheme": b"http"}, FINGERPRINT, False),  # a pinned node wants its https hub
+        ({b"scheme": b"http"}, None, True),
+        ({b"scheme": b"https", b"fingerprint": FINGERPRINT.encode()}, None, True),
+    ],
+)
+def test_a_pinned_node_takes_only_the_advert_of_its_hub(
+    properties: dict[bytes, bytes | None], pin: str | None, suits: bool
+) -> None:
+    assert advertises(properties, pin) is suits
+
+
+def test_a_tls_hub_advertises_its_scheme_and_fingerprint() -> None:
+    plain = Advertiser(name="plain", host=LOOPBACK, port=7310)
+    secure = Advertiser(
+        name="secure", host=LOOPBACK, port=7310, scheme="https", fingerprint=FINGERPRINT
+    )
+
+    assert plain.info.properties[b"scheme"] == b"http"
+    assert b"fingerprint" not in plain.info.properties
+    assert secure.info.properties[b"scheme"] == b"https"
+    assert secure.info.properties[b"fingerprint"] == FINGERPRINT.encode()
+    url = hub_url(secure.info.addresses, 7310, secure.info.properties)
+    assert url == f"https://{LOOPBACK}:7310"
+
+
+async def test_a_pinned_node_finds_the_hub_with_its_fingerprint_and_no_other() -> None:
+    skip_without_multicast()
+    listener = socket.create_server((LOOPBACK, 0))
+    port = listener.getsockname()[1]
+    advertiser = Advertiser(
+        name=f"test hub {uuid.uuid4().hex[:8]}",
+        host=LOOPBACK,
+        port=port,
+        scheme="https",
+        fingerprint=FINGERPRINT,
+    )
+    await advertiser.start()
+    try:
+        found = await find_hub(10.0, interfaces=[LOOPBACK], fingerprint=FINGERPRINT)
+        other = await find_hub(1.0, interfaces=[LOOPBACK], fingerprint="sha256:" + "cd" * 32)
+    finally:
+        await advertiser.stop()
+        listener.close()
+    assert found == f"https://{LOOPBACK}:{port}"
+    assert other is None
