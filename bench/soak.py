@@ -298,6 +298,8 @@ class Watch:
         self.hub = psutil.Process(hub_pid)
         self.peak_rss = 0
         self.latencies: dict[str, list[float]] = {e: [] for e in ENDPOINTS}
+        self.started = time.perf_counter()
+        self.slowest: list[tuple[float, float, str]] = []  # (ms, seconds into the job, endpoint)
         self.errors: list[str] = []
 
     def sample(self) -> None:
@@ -335,7 +337,10 @@ class Watch:
                     except httpx.HTTPError as error:
                         self.errors.append(f"{endpoint}: {error!r}")
                         continue
-                    self.latencies[endpoint].append((time.perf_counter() - began) * 1000)
+                    took = (time.perf_counter() - began) * 1000
+                    self.latencies[endpoint].append(took)
+                    self.slowest = sorted([*self.slowest, (took, began - self.started, endpoint)])
+                    del self.slowest[:-5]
                     await asyncio.sleep(POLL_PAUSE)
 
 
@@ -420,7 +425,7 @@ async def soak(options: argparse.Namespace, root: Path) -> dict[str, Any]:
             ]
             cpu_before = watch.cpu_seconds()
             profiler = await start_profiler(hub.pid, options.profile)
-            began = time.perf_counter()
+            began = watch.started = time.perf_counter()
             hashes = await run_job(url, script, options.items, job_ids)
             if profiler is not None:
                 await stop(profiler, signal.SIGINT)  # py-spy writes its file on SIGINT
@@ -522,6 +527,10 @@ def judge(
             for endpoint, samples in watch.latencies.items()
         },
         "all latencies ms": [s for samples in watch.latencies.values() for s in samples],
+        "slowest requests": [
+            {"ms": ms, "at seconds": at, "endpoint": endpoint}
+            for ms, at, endpoint in reversed(watch.slowest)
+        ],
     }
 
 
@@ -550,10 +559,16 @@ def report(figures: dict[str, Any]) -> bool:
             f"  {endpoint:<14} {row['n']:>8} {row['p50']:>8.1f} {row['p99']:>8.1f} "
             f"{row['max']:>8.1f}"
         )
+    slowest = ", ".join(
+        f"{row['endpoint']} {row['ms']:.0f} ms at {row['at seconds']:.1f} s"
+        for row in figures["slowest requests"]
+    )
+    print(f"  slowest: {slowest} (seconds after submitting)")
     print(f"  hub peak RSS: {figures['hub peak rss bytes'] / 2**20:.0f} MiB")
     print(
         f"  CPU seconds during the job: hub {figures['hub cpu seconds']:.1f}, simulated nodes "
-        f"{figures['nodes cpu seconds']:.1f} (all of their run)"
+        f"{figures['nodes cpu seconds']:.1f} (all of their run); hub "
+        f"{figures['hub cpu seconds'] / items * 1e6:.0f} µs per item"
     )
     print(
         f"  tasks sent {figures['tasks sent']:,} (re-runs {figures['tasks sent'] - items:,}), "
@@ -575,7 +590,12 @@ def report(figures: dict[str, Any]) -> bool:
 
 
 async def main(options: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory(prefix="wit-bench-soak-") as folder:
+    with contextlib.ExitStack() as stack:
+        if options.keep is None:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="wit-bench-soak-"))
+        else:
+            folder = str(options.keep)
+            options.keep.mkdir(parents=True)  # a fresh folder: the audit reads its store
         try:
             async with asyncio.timeout(options.deadline):
                 figures = await soak(options, Path(folder))
@@ -598,6 +618,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--deadline", type=float, default=600.0, help="seconds for everything")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument(
+        "--keep", type=Path, help="a new folder to keep the hub's data and log in (default: none)"
+    )
     parser.add_argument(
         "--profile", type=Path, help="record the hub with py-spy during the job (collapsed stacks)"
     )
