@@ -1,0 +1,80 @@
+"""Which roles may use each route: one table, read by the gate every request passes.
+
+Keys are (method, route path) as FastAPI declares them (`WS` for WebSockets; HEAD falls back to
+GET). A route missing from the table is for admins only, so a new route is closed until someone
+decides who may use it. Finer rules live beside the data they need: a submitter controls only the
+jobs it submitted (job routes), a node reads only the blobs of batches it holds (blob routes), and
+the dispatcher takes a node's results only for batches leased to that node.
+"""
+
+from __future__ import annotations
+
+from witengine.protocol import API_PREFIX
+from witengine.security.tokens import Role
+
+PUBLIC = frozenset({("GET", f"{API_PREFIX}/health")})
+
+ADMIN = frozenset({Role.ADMIN})
+SUBMIT = frozenset({Role.ADMIN, Role.SUBMITTER})
+READ = frozenset({Role.ADMIN, Role.SUBMITTER, Role.VIEWER})
+READ_AND_NODES = READ | {Role.NODE}
+
+_A = API_PREFIX
+RULES: dict[tuple[str, str], frozenset[Role]] = {
+    # the hub itself
+    ("GET", f"{_A}/openapi.json"): READ,
+    ("GET", "/docs"): READ,
+    ("GET", f"{_A}/whoami"): READ | {Role.NODE, Role.JOIN},
+    # jobs
+    ("GET", f"{_A}/jobs"): READ,
+    ("GET", f"{_A}/jobs/{{job_id}}"): READ,
+    ("GET", f"{_A}/jobs/{{job_id}}/events"): READ,
+    ("POST", f"{_A}/check"): READ,  # changes nothing
+    ("POST", f"{_A}/jobs"): SUBMIT,
+    ("POST", f"{_A}/jobs/{{job_id}}/cancel"): SUBMIT,
+    ("POST", f"{_A}/jobs/{{job_id}}/pause"): SUBMIT,
+    ("POST", f"{_A}/jobs/{{job_id}}/resume"): SUBMIT,
+    # blobs: nodes fetch their batches' inputs (checked in the route) and send outputs
+    ("GET", f"{_A}/blobs/{{sha256}}"): READ_AND_NODES,
+    ("HEAD", f"{_A}/blobs/{{sha256}}"): READ_AND_NODES,
+    ("PUT", f"{_A}/blobs/{{sha256}}"): SUBMIT | {Role.NODE},
+    # plugins nodes install
+    ("GET", f"{_A}/plugins"): READ_AND_NODES,
+    ("GET", f"{_A}/plugins/{{name}}/{{version}}/bundle"): READ_AND_NODES,
+    ("GET", f"{_A}/keys/signing"): READ_AND_NODES,
+    # nodes
+    ("GET", f"{_A}/nodes"): READ,
+    ("WS", f"{_A}/nodes/connect"): frozenset({Role.NODE, Role.ADMIN}),
+    ("POST", f"{_A}/nodes/enrol"): frozenset({Role.JOIN, Role.ADMIN}),
+    ("POST", f"{_A}/nodes/{{node_id}}/drain"): ADMIN,
+    ("POST", f"{_A}/nodes/{{node_id}}/resume"): ADMIN,
+    # tokens and the audit log: admins only, as every route not listed here
+    # the dashboard
+    ("GET", "/"): READ,
+    ("GET", "/nodes"): READ,
+    ("GET", "/nodes/{node_id}"): READ,
+    ("GET", "/jobs"): READ,
+    ("GET", "/jobs/{job_id}"): READ,
+    ("GET", "/jobs/{job_id}/items/{map_id}"): READ,
+    ("GET", "/stream"): READ,
+    ("GET", "/files/{sha256}/{name:path}"): READ,
+    ("GET", "/static/{path:path}"): READ,
+    ("GET", "/submit"): READ,
+    ("POST", "/submit/check"): READ,
+    ("POST", "/submit/upload"): SUBMIT,
+    ("GET", "/signin"): READ | {Role.NODE, Role.JOIN},
+    ("POST", "/signin"): READ,
+    ("POST", "/signout"): READ | {Role.NODE, Role.JOIN},
+}
+
+
+def allowed_roles(method: str, path: str) -> frozenset[Role]:
+    """The roles that may use a route; admins only for a route the table does not name."""
+    found = RULES.get((method, path))
+    if found is None and method == "HEAD":
+        found = RULES.get(("GET", path))
+    return found if found is not None else ADMIN
+
+
+def is_public(method: str, path: str) -> bool:
+    return (method, path) in PUBLIC or (method == "HEAD" and ("GET", path) in PUBLIC)

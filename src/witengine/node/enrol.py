@@ -1,0 +1,121 @@
+"""A node's credential: enrolment with a join token, and the file that keeps the result.
+
+`wit node --token <join token>` presents the join token once (pinning the hub's certificate from
+the token first, when the hub is https), receives the node's own revocable credential and id,
+and keeps them with the pin in `credential.json` (mode 600) in its cache folder; restarts use
+that file and need no token.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+from pydantic import ValidationError
+
+from witengine.errors import WitError
+from witengine.protocol import API_PREFIX
+from witengine.protocol.auth import Enrolment, EnrolRequest
+from witengine.security.connect import transport_options
+from witengine.security.files import read_private, write_private
+from witengine.security.tokens import Role, TokenError, parse_token
+
+CREDENTIAL_FILE = "credential.json"
+
+
+class NodeRefused(WitError):
+    """The hub refused this node's token or credential; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Credential:
+    hub_url: str
+    node_id: str | None  # None for a token given as is (an admin's, in tests and benchmarks)
+    token_id: str
+    token: str
+    fingerprint: str | None = None  # the hub's certificate, pinned at enrolment
+
+
+def load_credential(path: Path) -> Credential | None:
+    """The credential kept in `path`, or None when there is none (or it is unreadable)."""
+    text = read_private(path)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+        return Credential(**{k: data.get(k) for k in Credential.__dataclass_fields__})
+    except (ValueError, TypeError):
+        return None
+
+
+def save_credential(path: Path, credential: Credential) -> None:
+    write_private(path, json.dumps(asdict(credential), indent=2) + "\n")
+
+
+def pin_for(hub_url: str, token_fingerprint: str | None, given: str | None) -> str | None:
+    """The fingerprint to pin: the one given explicitly, else the one the join token carries."""
+    return given or token_fingerprint
+
+
+async def enrol(
+    hub_url: str,
+    join_token: str,
+    name: str,
+    *,
+    fingerprint: str | None = None,
+    insecure: bool = False,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Credential:
+    """Trade a join token for this node's credential; NodeRefused when the hub says no."""
+    try:
+        presented = parse_token(join_token)
+    except TokenError as error:
+        raise NodeRefused(f"--token: {error}") from None
+    if presented.kind != Role.JOIN.value:
+        raise NodeRefused(f"--token: a {presented.kind} token, not a join token")
+    pin = pin_for(hub_url, presented.fingerprint, fingerprint)
+    if hub_url.lower().startswith("https://") and pin is None:
+        raise NodeRefused(
+            "the join token carries no certificate fingerprint to pin the https hub with: "
+            "make it with `wit token create --role node` on a hub started with --tls, or pass "
+            "--fingerprint"
+        )
+    headers, verify = transport_options(hub_url, join_token, pin, insecure=insecure)
+    async with httpx.AsyncClient(
+        base_url=hub_url.rstrip("/") + API_PREFIX,
+        headers=headers,
+        verify=verify,
+        timeout=30.0,
+        transport=transport,
+    ) as client:
+        try:
+            response = await client.post("/nodes/enrol", json=EnrolRequest(name=name).model_dump())
+        except httpx.HTTPError as error:
+            raise NodeRefused(f"cannot reach the hub at {hub_url} to enrol: {error}") from None
+    if response.status_code != 201:
+        raise NodeRefused(f"the hub refused to enrol this node: {_detail(response)}")
+    try:
+        enrolment = Enrolment.model_validate_json(response.content)
+    except ValidationError as error:
+        raise NodeRefused(f"the hub's answer to the enrolment is invalid: {error}") from None
+    return Credential(hub_url, enrolment.node_id, enrolment.token_id, enrolment.token, pin)
+
+
+def as_given(hub_url: str, token: str, fingerprint: str | None) -> Credential:
+    """A credential from a token used as is (a node credential or an admin token)."""
+    try:
+        presented = parse_token(token)
+    except TokenError as error:
+        raise NodeRefused(f"--token: {error}") from None
+    return Credential(hub_url, None, presented.token_id, token, fingerprint)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        detail = body.get("detail") if isinstance(body, dict) else None
+    except ValueError:
+        detail = None
+    return f"{response.status_code} {detail or response.text[:200]}"

@@ -1,0 +1,70 @@
+"""Wire models of tokens, enrolment and the audit log (`/api/v1/tokens`, `/nodes/enrol`,
+`/audit`, `/whoami`). Secrets appear only in the answers that hand a new token over."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from witengine.protocol import Model
+from witengine.security.tokens import MAX_LABEL, Role
+
+
+class CreateToken(Model):
+    role: Role  # `join` (or `node`, which means the same here) makes a join token
+    ttl: Annotated[str | None, Field(max_length=40)] = None  # e.g. 8h, 30d; None: never expires
+    label: Annotated[str, Field(max_length=MAX_LABEL)] = ""
+    uses: Annotated[int | None, Field(ge=1)] = None  # join tokens: nodes it may enrol
+
+
+class TokenInfo(Model):
+    """A token as listed: never its secret."""
+
+    id: str
+    role: Role
+    label: str
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    last_used: float | None = None
+    node_id: str | None = None
+    created_by: str | None = None
+    max_uses: int | None = None
+    uses: int = 0
+
+
+class IssuedToken(TokenInfo):
+    """A token just made: `token` is shown this once and kept nowhere in clear."""
+
+    token: str
+
+
+class EnrolRequest(Model):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Enrolment(Model):
+    """A node's own credential, given once in exchange for a join token."""
+
+    node_id: str
+    token_id: str
+    token: str
+
+
+class WhoAmI(Model):
+    token_id: str
+    role: Role
+    label: str = ""
+    node_id: str | None = None
+
+
+class AuditLine(Model):
+    seq: int
+    at: float
+    action: str
+    outcome: str
+    actor_id: str | None = None
+    actor_role: str | None = None
+    address: str = ""
+    target: str = ""

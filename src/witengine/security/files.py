@@ -1,0 +1,27 @@
+"""Files that hold secrets (tokens, credentials): written whole, readable by their owner only."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to a file of mode 600, replacing any before it in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    partial.replace(path)
+
+
+def read_private(path: Path) -> str | None:
+    """The stripped text of a secret file, or None when it is missing or unreadable."""
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
