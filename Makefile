@@ -8,8 +8,19 @@ PYTEST_ARGS ?=
 bootstrap:
 	@scripts/bootstrap.sh
 
-demo: bootstrap
-	$(BIN)/wit run examples/primes.wit n=20000
+# The demo renders the sample animation (48 frames, made by Blender from the script) on an
+# embedded farm of one node per core, then composes the video: wit-out/RenderAnimation/.
+DEMO_SCENE := wit-out/sample.blend
+
+demo:
+	@scripts/bootstrap.sh blender ffmpeg
+	@$(MAKE) --no-print-directory $(DEMO_SCENE)
+	$(BIN)/wit run examples/render_animation.wit frames=$(DEMO_SCENE)@1-48 --out wit-out/RenderAnimation
+
+$(DEMO_SCENE): scripts/make_sample_scene.py
+	@mkdir -p $(dir $@)
+	blender -b --factory-startup -noaudio --python-exit-code 1 -P scripts/make_sample_scene.py -- $@ \
+		| grep '^sample scene'
 
 test:
 	@scripts/bootstrap.sh chromium blender ffmpeg

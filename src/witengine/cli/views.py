@@ -118,7 +118,9 @@ def node_work_table(nodes: dict[str, list[float]]) -> Table:
         table.add_column(column, justify="left" if column == "node" else "right")
     total = sum(work[0] for work in nodes.values()) or 1
     for name, (items, seconds) in sorted(nodes.items()):
-        rate = f"{items / seconds:,.1f}" if seconds > 0 else "-"
+        # Frames of a render come at a fraction of one a second: two decimals below 10.
+        per_second = items / seconds if seconds > 0 else None
+        rate = "-" if per_second is None else f"{per_second:,.{2 if per_second < 10 else 1}f}"
         table.add_row(
             escape(name), f"{int(items):,}", f"{items / total:.0%}", f"{seconds:,.1f}", rate
         )
