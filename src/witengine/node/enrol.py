@@ -20,6 +20,7 @@ from witengine.protocol import API_PREFIX
 from witengine.protocol.auth import Enrolment, EnrolRequest
 from witengine.security.connect import transport_options
 from witengine.security.files import read_private, write_private
+from witengine.security.tls import pin_failure, untrusted_certificate
 from witengine.security.tokens import Role, TokenError, parse_token
 
 CREDENTIAL_FILE = "credential.json"
@@ -27,6 +28,35 @@ CREDENTIAL_FILE = "credential.json"
 
 class NodeRefused(WitError):
     """The hub refused this node's token or credential; the message says what to do."""
+
+
+class HubUntrusted(NodeRefused):
+    """This node refuses the hub: its certificate does not match the node's pin, or nothing
+    vouches for it. Trying again cannot mend that, so the node stops and says why."""
+
+
+def untrusted_hub(hub_url: str, error: BaseException, pin_file: Path | None = None) -> str | None:
+    """Why the hub's certificate is refused, in words, when that is what `error` is about.
+
+    `pin_file` is where the node keeps the pin that did not match (its credential), named as
+    the file to remove when the hub's certificate was replaced on purpose."""
+    mismatch = pin_failure(error)
+    if mismatch is not None and pin_file is not None:
+        return (
+            f"the hub at {hub_url} presented certificate {mismatch.presented}, but this node is "
+            f"pinned to {mismatch.pinned}; if the hub's certificate was replaced on purpose, "
+            f"remove {pin_file} and enrol this node again with a new join token"
+        )
+    if mismatch is not None:
+        return str(mismatch)
+    untrusted = untrusted_certificate(error)
+    if untrusted is not None:
+        return (
+            f"the hub at {hub_url} presented a certificate this node does not trust "
+            f"({untrusted.verify_message or untrusted}); give the node the hub's fingerprint: a "
+            "join token made on the hub (it carries it) or --fingerprint"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -82,7 +112,9 @@ async def enrol(
             "make it with `wit token create --role node` on a hub started with --tls, or pass "
             "--fingerprint"
         )
-    headers, verify = transport_options(hub_url, join_token, pin, insecure=insecure)
+    headers, verify = transport_options(
+        hub_url, join_token, pin, insecure=insecure, who="this node"
+    )
     async with httpx.AsyncClient(
         base_url=hub_url.rstrip("/") + API_PREFIX,
         headers=headers,
@@ -93,6 +125,9 @@ async def enrol(
         try:
             response = await client.post("/nodes/enrol", json=EnrolRequest(name=name).model_dump())
         except httpx.HTTPError as error:
+            refusal = untrusted_hub(hub_url, error)
+            if refusal is not None:
+                raise HubUntrusted(refusal) from None
             raise NodeRefused(f"cannot reach the hub at {hub_url} to enrol: {error}") from None
     if response.status_code != 201:
         raise NodeRefused(f"the hub refused to enrol this node: {_detail(response)}")
