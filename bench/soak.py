@@ -54,6 +54,7 @@ import httpx
 import psutil
 
 from witengine import __version__
+from witengine.client import HubAccess
 from witengine.protocol import BenchmarkReport
 from witengine.testing.fake_nodes import FakeNode
 from witengine.testing.processes import free_port
@@ -83,14 +84,30 @@ def hash_item(activity: str, args: list[Any]) -> str:
 # ---------------------------------------------------------------- credentials
 
 
-def api_headers() -> dict[str, str]:
-    """Headers of every API request this bench makes (its credential, once the hub wants one)."""
-    return {}
+JOIN_TOKEN = "SOAK_JOIN_TOKEN"  # how the node processes get the join token (not in argv)
 
 
-def node_credential(number: int) -> str | None:
-    """The credential simulated node `number` connects with (None: the hub asks for none)."""
-    return None
+def admin_token(root: Path) -> str | None:
+    """The admin token the hub wrote on its first start (None: a hub without tokens)."""
+    path = root / "hub" / "admin.token"
+    return path.read_text().strip() if path.exists() else None
+
+
+def api_headers(token: str | None) -> dict[str, str]:
+    """Headers of every API request this bench makes."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+async def join_token(client: httpx.AsyncClient, nodes: int) -> str | None:
+    """A join token for the simulated nodes, as `wit token create --role node` makes one: each
+    node trades it for a credential of its own, as `wit node --token` does."""
+    if "authorization" not in client.headers:
+        return None
+    response = await client.post("/tokens", json={"role": "node", "uses": nodes, "label": "soak"})
+    if response.status_code != 201:
+        raise SystemExit(f"the hub made no join token: {response.status_code} {response.text}")
+    token: str = response.json()["token"]
+    return token
 
 
 # ------------------------------------------------------------ simulated nodes
@@ -105,7 +122,9 @@ def node_plan(number: int, seed: int, item_ms: tuple[float, float]) -> tuple[flo
     return seconds, slots
 
 
-def simulated_node(hub_url: str, number: int, seed: int, item_ms: tuple[float, float]) -> FakeNode:
+def simulated_node(
+    hub_url: str, number: int, seed: int, item_ms: tuple[float, float], join: str | None
+) -> FakeNode:
     seconds, slots = node_plan(number, seed, item_ms)
     rate = 10 / seconds  # bytes@1 per second: "item-NNNNN" is about 10 bytes
     error = random.Random(seed + number).uniform(-0.3, 0.3)  # benchmarks are never exact
@@ -125,7 +144,7 @@ def simulated_node(hub_url: str, number: int, seed: int, item_ms: tuple[float, f
         slots=slots,
         item_seconds=seconds,
         value=hash_item,
-        token=node_credential(number),
+        join_token=join,
         benchmarks=(report,),
     )
 
@@ -139,7 +158,9 @@ async def node_group(options: argparse.Namespace) -> None:
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     fakes = [
-        simulated_node(options.hub, n, options.seed, tuple(options.item_ms))
+        simulated_node(
+            options.hub, n, options.seed, tuple(options.item_ms), os.environ.get(JOIN_TOKEN) or None
+        )
         for n in range(options.first, options.first + options.count)
     ]
     tasks = [asyncio.create_task(fake.run(), name=fake.name) for fake in fakes]
@@ -150,8 +171,10 @@ async def node_group(options: argparse.Namespace) -> None:
             await asyncio.wait([connecting, ended, *tasks], return_when=asyncio.FIRST_COMPLETED)
             if not connecting.done():
                 connecting.cancel()
-                failed = [t.get_name() for t in tasks if t.done()]
-                print(json.dumps({"error": f"nodes could not connect: {failed[:5]}"}), flush=True)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connecting
+                failed = [f"{t.get_name()}: {_crash(t)}" for t in tasks if t.done()]
+                print(json.dumps({"error": f"nodes could not connect: {failed[:3]}"}), flush=True)
                 return
             print(json.dumps({"connected": len(fakes)}), flush=True)
             await ended
@@ -214,7 +237,7 @@ async def start_hub(root: Path, port: int) -> asyncio.subprocess.Process:
 
 
 async def start_group(
-    url: str, first: int, count: int, options: argparse.Namespace
+    url: str, first: int, count: int, options: argparse.Namespace, join: str | None
 ) -> asyncio.subprocess.Process:
     low, high = options.item_ms
     return await asyncio.create_subprocess_exec(
@@ -235,6 +258,7 @@ async def start_group(
         str(options.deadline),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, JOIN_TOKEN: join or ""},
         start_new_session=True,
         preexec_fn=_die_with_parent,
         limit=1 << 24,
@@ -294,7 +318,8 @@ async def stop(process: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -
 class Watch:
     """The hub's peak RSS and CPU time, and API latencies, while the job runs."""
 
-    def __init__(self, hub_pid: int) -> None:
+    def __init__(self, hub_pid: int, token: str | None) -> None:
+        self.token = token
         self.hub = psutil.Process(hub_pid)
         self.peak_rss = 0
         self.latencies: dict[str, list[float]] = {e: [] for e in ENDPOINTS}
@@ -322,7 +347,7 @@ class Watch:
     async def poll_forever(self, url: str, job: Callable[[], str | None]) -> None:
         """Fetch the endpoints in turn, timing each, until cancelled."""
         async with httpx.AsyncClient(
-            base_url=url + "/api/v1", headers=api_headers(), timeout=60
+            base_url=url + "/api/v1", headers=api_headers(self.token), timeout=60
         ) as client:
             while True:
                 for endpoint in ENDPOINTS:
@@ -379,13 +404,13 @@ def percentile(samples: list[float], fraction: float) -> float:
 # ---------------------------------------------------------------------- run
 
 
-async def run_job(url: str, script: Path, items: int, job_ids: list[str]) -> list[str]:
+async def run_job(hub: HubAccess, script: Path, items: int, job_ids: list[str]) -> list[str]:
     from witengine.api import run_on_hub
 
     def submitted(client: object, job_id: str) -> None:
         job_ids.append(job_id)
 
-    result = await run_on_hub(url, script, {"n": str(items)}, on_submitted=submitted)
+    result = await run_on_hub(hub, script, {"n": str(items)}, on_submitted=submitted)
     if result.status.value != "completed":
         raise SystemExit(f"the job ended {result.status.value}: {result.error}")
     hashes: list[str] = result.variables["hashes"]
@@ -400,16 +425,17 @@ async def soak(options: argparse.Namespace, root: Path) -> dict[str, Any]:
     helpers: list[asyncio.Task[None]] = []
     figures: dict[str, Any] = {"nodes": options.nodes, "items": options.items}
     try:
-        async with httpx.AsyncClient(
-            base_url=url + "/api/v1", headers=api_headers(), timeout=30
-        ) as client:
+        async with httpx.AsyncClient(base_url=url + "/api/v1", timeout=30) as client:
             await wait_healthy(client, hub)
-            watch = Watch(hub.pid)
+            token = admin_token(root)
+            client.headers.update(api_headers(token))
+            join = await join_token(client, options.nodes)
+            watch = Watch(hub.pid, token)
             began = time.perf_counter()
             per = -(-options.nodes // options.processes)
             for first in range(0, options.nodes, per):
                 count = min(per, options.nodes - first)
-                groups.append(await start_group(url, first, count, options))
+                groups.append(await start_group(url, first, count, options, join))
             for group in groups:
                 await read_line(group)
             figures["connect seconds"] = time.perf_counter() - began
@@ -426,7 +452,7 @@ async def soak(options: argparse.Namespace, root: Path) -> dict[str, Any]:
             cpu_before = watch.cpu_seconds()
             profiler = await start_profiler(hub.pid, options.profile)
             began = watch.started = time.perf_counter()
-            hashes = await run_job(url, script, options.items, job_ids)
+            hashes = await run_job(HubAccess(url, token), script, options.items, job_ids)
             if profiler is not None:
                 await stop(profiler, signal.SIGINT)  # py-spy writes its file on SIGINT
             figures["submit to results seconds"] = time.perf_counter() - began

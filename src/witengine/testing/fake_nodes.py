@@ -9,7 +9,9 @@ benchmark rates as a node does after measuring. Items are timed on a schedule ra
 one by one, so a few hundred of them fit in one process without flooding its event loop: a
 benchmark can show the hub a farm of hundreds of machines.
 
-`node_link` is the one place a fake node opens its connection.
+A fake node presents `token` (its credential, or an admin's), or first trades `join_token` for a
+credential of its own as `wit node --token` does. `node_link` is the one place it opens its
+connection.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import websockets
 from pydantic import TypeAdapter
 
 from witengine import __version__
+from witengine.node.enrol import enrol
 from witengine.protocol import (
     API_PREFIX,
     Assign,
@@ -73,7 +76,8 @@ class FakeNode:
     item_seconds: float = 0.01
     value: Callable[[str, list[Any]], Any] = echo_first
     node_id: str | None = None
-    token: str | None = None
+    token: str | None = None  # the credential it connects with
+    join_token: str | None = None  # without a credential: enrol with this first, as a node does
     benchmarks: Sequence[BenchmarkReport] = ()  # sent once connected, as a node's idle rates
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     done: int = 0  # results sent
@@ -112,7 +116,10 @@ class FakeNode:
         raise AssertionError("unreachable")
 
     async def run(self) -> None:
-        """Connect and work until cancelled (or the hub closes the connection)."""
+        """Enrol if it must, connect and work until cancelled (or the hub closes the link)."""
+        if self.token is None and self.join_token is not None:
+            credential = await enrol(self.hub_url, self.join_token, self.name)
+            self.token, self.node_id = credential.token, credential.node_id
         async with await self._open() as socket:
             await socket.send(self.hello().model_dump_json())
             welcome = Welcome.model_validate_json(await socket.recv())
