@@ -3,10 +3,12 @@
 A real hub process on 127.0.0.1 (`wit hub`, its own data directory) and `--nodes` simulated nodes
 (`FakeNode`s, spread over `--processes` processes, each an asyncio loop) that speak the real node
 protocol over WebSockets: hello with their hardware, benchmark rates, heartbeats naming their
-batches, results a few at a time. Each "runs" an item of `Compute.Hash(Format("item-{0}", i))` by
-computing its real sha256, timed at the node's own speed (item times spread log-uniformly over
-`--item-ms`, one node in four with 2 or 4 slots). The job goes through the real API
-(`run_on_hub`: check, submit, follow its events, fetch its 100,000 results).
+batches, results a few at a time; when the hub has tokens, each first trades a join token (made with
+the admin token the hub wrote in its data directory) for a credential of its own, as `wit node
+--token` does, and the bench's own requests carry the admin token. Each "runs" an item of
+`Compute.Hash(Format("item-{0}", i))` by computing its real sha256, timed at the node's own speed
+(item times spread log-uniformly over `--item-ms`, one node in four with 2 or 4 slots). The job goes
+through the real API (`run_on_hub`: check, submit, follow its events, fetch its 100,000 results).
 
 Throughout the job a poller fetches the job's status, the job list, the node list and the health
 check one after another (a few requests a second) and times each; a sampler reads the hub's RSS
