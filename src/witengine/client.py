@@ -20,6 +20,7 @@ from httpx_sse import aconnect_sse
 
 from witengine.errors import WitError
 from witengine.protocol import API_PREFIX, BlobRef, JobDetail, JobSummary, NodeSummary, SubmitJob
+from witengine.protocol.auth import AuditLine, IssuedToken, TokenInfo, WhoAmI
 from witengine.security.connect import transport_options
 from witengine.security.tls import pin_failure, untrusted_certificate
 
@@ -183,6 +184,34 @@ class HubClient:
     async def nodes(self) -> list[NodeSummary]:
         data = (await self._request("GET", "/nodes")).json()
         return [NodeSummary.model_validate(n) for n in data]
+
+    async def whoami(self) -> WhoAmI:
+        return WhoAmI.model_validate((await self._request("GET", "/whoami")).json())
+
+    async def create_token(
+        self,
+        role: str,
+        *,
+        ttl: str | None = None,
+        label: str = "",
+        uses: int | None = None,
+    ) -> IssuedToken:
+        """Make a token (admins only); `node` makes a join token."""
+        body = {"role": role, "ttl": ttl, "label": label, "uses": uses}
+        response = await self._request("POST", "/tokens", json=body)
+        return IssuedToken.model_validate(response.json())
+
+    async def tokens(self) -> list[TokenInfo]:
+        data = (await self._request("GET", "/tokens")).json()
+        return [TokenInfo.model_validate(t) for t in data]
+
+    async def revoke_token(self, token_id: str) -> TokenInfo:
+        response = await self._request("POST", f"/tokens/{token_id}/revoke")
+        return TokenInfo.model_validate(response.json())
+
+    async def audit(self, limit: int = 100) -> list[AuditLine]:
+        data = (await self._request("GET", "/audit", params={"limit": limit})).json()
+        return [AuditLine.model_validate(line) for line in data]
 
     async def act(self, job_id: str, action: str) -> JobSummary:
         """`cancel`, `pause` or `resume` a job."""

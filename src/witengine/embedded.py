@@ -22,6 +22,7 @@ from pathlib import Path
 from witengine.client import HubClient, HubError
 from witengine.errors import WitError
 from witengine.node.probe import usable_cores
+from witengine.security.files import read_private
 
 log = logging.getLogger(__name__)
 START_SECONDS = 60.0
@@ -36,6 +37,7 @@ class Farm:
     url: str
     data_dir: Path
     hub: asyncio.subprocess.Process
+    token: str  # the hub's admin token, for the command that started the farm
     nodes: list[asyncio.subprocess.Process] = field(default_factory=list)
 
 
@@ -81,13 +83,46 @@ async def start_hub(
     return process, text[text.index("http://") :].split()[0]
 
 
+def admin_token(data_dir: Path) -> str:
+    """The admin token a hub wrote to its data folder on its first start."""
+    token = read_private(data_dir / "admin.token")
+    if token is None:
+        raise FarmError(f"the hub made no admin token in {data_dir}; see {data_dir / 'hub.log'}")
+    return token
+
+
+async def join_token(url: str, token: str) -> str:
+    """A join token for the nodes of this farm, made with the admin token."""
+    async with HubClient(url, token=token) as client:
+        try:
+            made = await client.create_token("node", label="embedded farm", ttl="1d")
+        except HubError as error:
+            raise FarmError(f"cannot make a join token for the local nodes: {error}") from None
+    return made.token
+
+
 async def start_node(
-    url: str, name: str, cache_dir: Path, log_path: Path, *, extra: tuple[str, ...] = ()
+    url: str,
+    name: str,
+    cache_dir: Path,
+    log_path: Path,
+    *,
+    token: str | None = None,
+    extra: tuple[str, ...] = (),
 ) -> asyncio.subprocess.Process:
+    """Start `wit node` for the hub at `url`; `token` is a join token it enrols with."""
     with log_path.open("ab") as log_file:
         return await asyncio.create_subprocess_exec(
             *_python_command(
-                "node", "--hub", url, "--name", name, "--cache-dir", str(cache_dir), *extra
+                "node",
+                "--hub",
+                url,
+                "--name",
+                name,
+                "--cache-dir",
+                str(cache_dir),
+                *(("--token", token) if token else ()),
+                *extra,
             ),
             stdout=log_file,
             stderr=log_file,
@@ -110,8 +145,10 @@ async def stop(process: asyncio.subprocess.Process, timeout: float = 10.0) -> No
         await process.wait()
 
 
-async def wait_for_nodes(url: str, count: int, timeout: float = START_SECONDS) -> None:
-    async with HubClient(url) as client:
+async def wait_for_nodes(
+    url: str, count: int, timeout: float = START_SECONDS, *, token: str | None = None
+) -> None:
+    async with HubClient(url, token=token) as client:
         deadline = asyncio.get_running_loop().time() + timeout
         online = 0
         while asyncio.get_running_loop().time() < deadline:
@@ -131,7 +168,13 @@ async def embedded_farm(nodes: int, data_dir: Path | None = None) -> AsyncIterat
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wit-farm-")))
         data_dir.mkdir(parents=True, exist_ok=True)
         hub, url = await start_hub(data_dir / "hub")
-        farm = Farm(url, data_dir, hub)
+        try:
+            token = admin_token(data_dir / "hub")
+            joining = await join_token(url, token)
+        except FarmError:
+            await stop(hub)
+            raise
+        farm = Farm(url, data_dir, hub, token)
         threads = str(max(1, usable_cores() // nodes))  # the nodes share this machine's cores
         try:
             for number in range(1, nodes + 1):
@@ -141,12 +184,13 @@ async def embedded_farm(nodes: int, data_dir: Path | None = None) -> AsyncIterat
                         f"local-{number}",
                         data_dir / f"node-{number}",
                         data_dir / f"node-{number}.log",
+                        token=joining,
                         # Nodes of one machine, for one command: equally fast, and gone before
                         # a benchmark would pay off; measuring would only slow the job down.
                         extra=("--threads", threads, "--no-bench"),
                     )
                 )
-            await wait_for_nodes(url, nodes)
+            await wait_for_nodes(url, nodes, token=token)
             yield farm
         finally:
             await asyncio.gather(*(stop(p) for p in farm.nodes))

@@ -12,7 +12,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -414,9 +413,7 @@ def test_ctrl_c_on_a_hub_offers_to_cancel_and_otherwise_leaves_the_job_running(
             stderr=subprocess.PIPE,
             text=True,
         )
-        jobs = wait_until(
-            lambda: httpx.get(f"{farm.url}/api/v1/jobs", timeout=5).json(), 60, "the job"
-        )
+        jobs = wait_until(lambda: farm.api("GET", "/jobs").json(), 60, "the job")
         job_id = jobs[0]["id"]
         wait_until(lambda: farm.job(job_id)["status"] == "running", 60, "the job to run")
         for _ in range(presses):
@@ -463,7 +460,8 @@ def test_pause_resume_and_cancel_commands_act_and_report_the_new_status(tmp_path
             "Job:A() { Int:x = 1; Grid.ForEach(i in [1, 2]) => Compute.Sleep(i); }", {}
         )
         wait_until(lambda: farm.job(job_id)["status"] == "running", 60, "the job to run")
-        hub = ("--hub", farm.url)
+        assert farm.token is not None
+        hub = ("--hub", farm.url, "--token", farm.token)
         for action, status in (("pause", "paused"), ("resume", "running")):
             done = wit(action, job_id, *hub, cwd=tmp_path)
             assert done.returncode == 0, done.stderr

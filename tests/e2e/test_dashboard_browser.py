@@ -262,9 +262,8 @@ def test_every_page_has_labelled_controls_and_readable_contrast(page: Any, farm:
 
 
 def farm_jobs(farm: Farm) -> list[dict[str, Any]]:
-    import httpx
 
-    jobs: list[dict[str, Any]] = httpx.get(f"{farm.url}/api/v1/jobs", timeout=5).json()
+    jobs: list[dict[str, Any]] = farm.api("GET", "/jobs").json()
     return jobs
 
 

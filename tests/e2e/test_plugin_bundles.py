@@ -8,7 +8,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from witengine.testing.processes import TEST_PLUGINS, Farm, free_port, wait_until
@@ -34,7 +33,7 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
 
 
 def plugins_of(farm: Farm, name: str) -> list[str]:
-    nodes = httpx.get(f"{farm.url}/api/v1/nodes", timeout=5).json()
+    nodes = farm.api("GET", "/nodes").json()
     (node,) = [n for n in nodes if n["name"] == name]
     return sorted(p["name"] for p in node["plugins"])
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from witengine.cli.farm import FingerprintOption, InsecureOption, hub_access
+from witengine.cli.farm import FingerprintOption, InsecureOption, TokenOption, hub_access
 
 if TYPE_CHECKING:
     from witengine.client import HubAccess
@@ -153,6 +153,7 @@ def run(
         int | None, typer.Option("--workers", help="With --local: processes (default: cores).")
     ] = None,
     fingerprint: FingerprintOption = None,
+    token: TokenOption = None,
     insecure: InsecureOption = False,
 ) -> None:
     """Run a job and write its results; exit 0 only when it completes.
@@ -182,7 +183,7 @@ def run(
         if local:
             result = asyncio.run(_run_local(checked, texts, library, out_dir, as_json, workers))
         else:
-            access = hub_access(url, fingerprint, insecure) if url else None
+            access = hub_access(url, fingerprint, insecure, token) if url else None
             result = asyncio.run(_run_farm(file, texts, access, nodes, out_dir, as_json))
     except WitError as error:
         _early_failure(str(error), as_json)
@@ -298,7 +299,7 @@ async def _run_farm(
                 if not as_json:
                     print(f"starting a hub and {count} node(s) on this machine…", file=sys.stderr)
                 farm = await stack.enter_async_context(embedded_farm(count))
-                hub = HubAccess(farm.url)
+                hub = HubAccess(farm.url, token=farm.token)
             options: dict[str, Any] = {
                 "out_dir": out_dir,
                 "on_submitted": lambda client, job_id: submitted.extend([client, job_id]),
@@ -408,6 +409,16 @@ def activities(
     console = Console()
     for table in activities_tables(library):
         console.print(table)
+
+
+def _register_token_commands() -> None:
+    from witengine.cli import tokens
+
+    app.add_typer(tokens.token_app)
+    app.command()(tokens.audit)
+
+
+_register_token_commands()
 
 
 def _register_farm_commands() -> None:

@@ -34,6 +34,16 @@ FingerprintOption = Annotated[
         show_default=False,
     ),
 ]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="WIT_TOKEN",
+        help="A token for the hub (wit token create). Without it, on the hub's own machine, the "
+        "admin token in the default data folder's admin.token when this user can read it.",
+        show_default=False,
+    ),
+]
 InsecureOption = Annotated[
     bool,
     typer.Option(
@@ -52,11 +62,29 @@ def hub_url(hub: str | None) -> str:
     return url
 
 
+DEFAULT_HUB_DATA = Path("~/.local/share/witengine/hub")
+
+
+def resolve_token(url: str, token: str | None) -> str | None:
+    """The token to send: `--token`/WIT_TOKEN, else, for a hub on this machine, the admin token
+    its first start wrote to the default data folder, if this user may read it."""
+    from witengine.security.connect import is_loopback
+    from witengine.security.files import read_private
+
+    token = token or os.environ.get("WIT_TOKEN") or None
+    if token is None and is_loopback(url):
+        token = read_private(DEFAULT_HUB_DATA.expanduser() / "admin.token")
+    return token
+
+
 def hub_access(
-    hub: str | None, fingerprint: str | None = None, insecure: bool = False
+    hub: str | None,
+    fingerprint: str | None = None,
+    insecure: bool = False,
+    token: str | None = None,
 ) -> HubAccess:
-    """How to reach the hub of `--hub`/WIT_HUB: with the token of WIT_TOKEN, checked against
-    `fingerprint` or this machine's saved pin for that hub."""
+    """How to reach the hub of `--hub`/WIT_HUB: with the token of `--token`/WIT_TOKEN (see
+    `resolve_token`), checked against `fingerprint` or this machine's saved pin for that hub."""
     from witengine.client import HubAccess
     from witengine.security.tls import pin_path
     from witengine.settings import Settings
@@ -64,16 +92,21 @@ def hub_access(
     url = hub_url(hub)
     return HubAccess(
         url,
-        token=os.environ.get("WIT_TOKEN") or None,
+        token=resolve_token(url, token),
         fingerprint=fingerprint,
         insecure=insecure,
         pin_file=pin_path(Settings.from_env().pin_dir, url),
     )
 
 
-def open_hub(hub: str | None, fingerprint: str | None = None, insecure: bool = False) -> HubClient:
+def open_hub(
+    hub: str | None,
+    fingerprint: str | None = None,
+    insecure: bool = False,
+    token: str | None = None,
+) -> HubClient:
     """A `HubClient` for the hub of `--hub`/WIT_HUB (see `hub_access`)."""
-    return hub_access(hub, fingerprint, insecure).client()
+    return hub_access(hub, fingerprint, insecure, token).client()
 
 
 def _logging(verbose: bool) -> None:
@@ -181,6 +214,9 @@ def hub(
         print(f"other machines reach it at {scheme}://{_lan_address()}:{actual}", flush=True)
     if identity is not None:
         print(f"certificate fingerprint {identity.fingerprint}", flush=True)
+    made = app.state.hub.admin_token
+    if made is not None:  # the first start: shown this once, and kept in admin.token (mode 600)
+        print(f"admin token (also in {settings.data_dir / 'admin.token'}): {made}", flush=True)
     asyncio.run(server.serve(sockets=[listener]))
 
 
@@ -268,14 +304,28 @@ def node(
             "multiplied by 1 + this (0.3: 30 % too high). The cached rates stay true.",
         ),
     ] = 0.0,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="WIT_TOKEN",
+            help="A join token (wit token create --role node): presented once to enrol this "
+            "node, which then keeps its own credential in --cache-dir. Not needed afterwards.",
+            show_default=False,
+        ),
+    ] = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run a node: it connects out to a hub and does the work it is given."""
     from witengine.errors import PluginError
     from witengine.node.agent import Agent, NodeBusy, NodeSettings
+    from witengine.node.enrol import NodeRefused
     from witengine.node.probe import probe_capabilities, usable_cores
     from witengine.plugins.registry import build_library, discover
     from witengine.protocol import PluginInfo
+    from witengine.security.connect import InsecureTransport
 
     _logging(verbose)
     url = hub or os.environ.get("WIT_HUB")
@@ -303,6 +353,9 @@ def node(
         benchmarks=bench,
         bench_seconds=bench_seconds,
         bench_error=bench_error,
+        token=token,
+        fingerprint=fingerprint,
+        insecure=insecure,
     )
     try:
         agent = Agent(
@@ -318,13 +371,14 @@ def node(
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(agent.run())
-    except NodeBusy as error:
+    except (NodeBusy, NodeRefused, InsecureTransport) as error:
         print(f"wit node: {error}", file=sys.stderr)
         raise typer.Exit(2) from None
 
 
 def nodes(
     hub: HubOption = None,
+    token: TokenOption = None,
     fingerprint: FingerprintOption = None,
     insecure: InsecureOption = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -338,7 +392,7 @@ def nodes(
     """List the hub's nodes: state, hardware, software, work done, benchmark rates."""
 
     async def fetch() -> Any:
-        async with open_hub(hub, fingerprint, insecure) as client:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
             return await client.nodes()
 
     found = _call(fetch())
@@ -362,6 +416,7 @@ def nodes(
 
 def jobs(
     hub: HubOption = None,
+    token: TokenOption = None,
     fingerprint: FingerprintOption = None,
     insecure: InsecureOption = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -369,7 +424,7 @@ def jobs(
     """List the hub's jobs, newest first."""
 
     async def fetch() -> Any:
-        async with open_hub(hub, fingerprint, insecure) as client:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
             return await client.jobs()
 
     found = _call(fetch())
@@ -386,13 +441,14 @@ def jobs(
 def job(
     job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
     hub: HubOption = None,
+    token: TokenOption = None,
     fingerprint: FingerprintOption = None,
     insecure: InsecureOption = False,
 ) -> None:
     """Show one job: status, progress, error and results."""
 
     async def fetch() -> Any:
-        async with open_hub(hub, fingerprint, insecure) as client:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
             return await client.job(job_id)
 
     print(json.dumps(_call(fetch()).model_dump(), indent=2))
@@ -401,6 +457,7 @@ def job(
 def cancel(
     job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
     hub: HubOption = None,
+    token: TokenOption = None,
     fingerprint: FingerprintOption = None,
     insecure: InsecureOption = False,
 ) -> None:
@@ -408,7 +465,7 @@ def cancel(
     _act(
         job_id,
         "cancel",
-        open_hub(hub, fingerprint, insecure),
+        open_hub(hub, fingerprint, insecure, token),
         until={"completed", "failed", "cancelled"},
     )
 
@@ -416,6 +473,7 @@ def cancel(
 def pause(
     job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
     hub: HubOption = None,
+    token: TokenOption = None,
     fingerprint: FingerprintOption = None,
     insecure: InsecureOption = False,
 ) -> None:
@@ -423,7 +481,7 @@ def pause(
     _act(
         job_id,
         "pause",
-        open_hub(hub, fingerprint, insecure),
+        open_hub(hub, fingerprint, insecure, token),
         until={"paused", "completed", "failed", "cancelled"},
     )
 
@@ -431,6 +489,7 @@ def pause(
 def resume(
     job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
     hub: HubOption = None,
+    token: TokenOption = None,
     fingerprint: FingerprintOption = None,
     insecure: InsecureOption = False,
 ) -> None:
@@ -438,7 +497,7 @@ def resume(
     _act(
         job_id,
         "resume",
-        open_hub(hub, fingerprint, insecure),
+        open_hub(hub, fingerprint, insecure, token),
         until={"running", "queued", "completed", "failed", "cancelled"},
     )
 

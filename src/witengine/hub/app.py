@@ -15,12 +15,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from witengine import __version__
 from witengine.clock import Clock, SystemClock, wall_time
+from witengine.hub.auth.book import TokenBook
+from witengine.hub.auth.gate import AuthGate
+from witengine.hub.auth.routes import auth_router, signin_router
 from witengine.hub.bundles import BundleShelf
 from witengine.hub.dashboard import Dashboard
 from witengine.hub.dispatcher import Dispatcher, Estimator
@@ -54,6 +58,8 @@ class Hub:
     dispatcher: Dispatcher
     service: HubService
     bundles: BundleShelf
+    book: TokenBook
+    admin_token: str | None = None  # made on this first start, to be shown once
 
 
 def build_hub(
@@ -86,7 +92,9 @@ def build_hub(
         no_node_seconds=settings.no_node_seconds,
     )
     service = HubService(store, blobs, library, dispatcher, now=clock.now, wall=wall_time)
-    return Hub(settings, store, blobs, library, dispatcher, service, bundles)
+    book = TokenBook(store, wall_time)
+    admin_token = book.ensure_admin_token(settings.data_dir)
+    return Hub(settings, store, blobs, library, dispatcher, service, bundles, book, admin_token)
 
 
 def _estimator(library: Library) -> Estimator:
@@ -102,10 +110,12 @@ def _estimator(library: Library) -> Estimator:
 
 def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
     hub = hub or build_hub(settings)
+    gate = AuthGate(hub.book)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop_task = asyncio.create_task(hub.dispatcher.run(), name="dispatcher")
+        links_task = asyncio.create_task(gate.watch(), name="revoked links")
         await hub.service.resume_unfinished()
         advertiser = None
         if settings.advertise:
@@ -117,9 +127,10 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
                 with contextlib.suppress(Exception):
                     await advertiser.stop()
             await hub.service.stop()
-            loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop_task
+            for task in (loop_task, links_task):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             hub.store.close()
 
     app = FastAPI(
@@ -127,8 +138,16 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
         version=__version__,
         summary="Runs Wit jobs over a farm of nodes.",
         lifespan=lifespan,
+        # Every route passes the gate (tokens, roles, cross-site checks): a new route cannot
+        # forget it. The API's description and its pages are routes too, behind it.
+        dependencies=[Depends(gate)],
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.hub = hub
+    app.state.gate = gate
+    gate.install(app)
     dashboard = Dashboard.build(
         hub.service, hub.dispatcher, hub.blobs, max_blob_bytes=settings.max_blob_bytes
     )
@@ -143,17 +162,46 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
 
     @app.get(f"{API_PREFIX}/health", tags=["hub"])
     async def health() -> dict[str, str]:
+        """Whether the hub answers: the one route that needs no token."""
         return {"status": "ok", "version": __version__}
 
-    app.include_router(job_router(hub.service), prefix=API_PREFIX)
+    _description_routes(app)
     app.include_router(
-        node_router(hub.dispatcher, hub.store, wall_time, dashboard.watch.observe),
+        auth_router(hub.book, gate, lambda: settings.tls_fingerprint), prefix=API_PREFIX
+    )
+    app.include_router(signin_router())
+
+    app.include_router(job_router(hub.service, gate), prefix=API_PREFIX)
+    app.include_router(
+        node_router(hub.dispatcher, hub.store, wall_time, gate, dashboard.watch.observe),
         prefix=API_PREFIX,
     )
-    app.include_router(blob_router(hub.blobs, settings.max_blob_bytes), prefix=API_PREFIX)
-    app.include_router(plugin_router(hub.bundles), prefix=API_PREFIX)
+    app.include_router(
+        blob_router(hub.blobs, settings.max_blob_bytes, hub.dispatcher.node_holds_blob),
+        prefix=API_PREFIX,
+    )
+    app.include_router(plugin_router(hub.bundles, gate), prefix=API_PREFIX)
     dashboard.mount(app)
     return app
+
+
+def _description_routes(app: FastAPI) -> None:
+    """`/openapi.json` and `/docs`, as routes behind the gate rather than FastAPI's own."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} API")
+
+
+def _streams_to_disk(method: str, path: str) -> bool:
+    """Uploads, which their routes count against max_blob_bytes as they stream to disk."""
+    if method == "PUT" and path.startswith(f"{API_PREFIX}/blobs/"):
+        return True
+    return method == "POST" and path == "/submit/upload"
 
 
 class _Stoppable(Protocol):

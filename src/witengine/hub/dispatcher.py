@@ -59,6 +59,17 @@ Send = Callable[[HubMessage], None]
 Estimator = Callable[[str, Sequence[Sequence[Json]]], tuple[str, list[float]]]
 
 
+def _mentions(value: Json, text: str) -> bool:
+    """Whether a JSON value holds the string `text` anywhere (a blob's digest in arguments)."""
+    if isinstance(value, str):
+        return value == text
+    if isinstance(value, dict):
+        return any(_mentions(v, text) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_mentions(v, text) for v in value)
+    return False
+
+
 def uniform_estimate(activity: str, items: Sequence[Sequence[Json]]) -> tuple[str, list[float]]:
     """One unit of work per item, and the activity's module as its plugin."""
     return activity.rpartition(".")[0], [1.0] * len(items)
@@ -312,6 +323,20 @@ class Dispatcher:
                 send(CancelBatch(batch_id=batch_id, reason="given to other nodes meanwhile"))
         self._workers_changed()
         return node_id
+
+    def node_holds_blob(self, node_id: str, sha256: str) -> bool:
+        """Whether a batch leased to the node names the blob among its items' arguments."""
+        node = self.nodes.get(node_id)
+        if node is None:
+            return False
+        for batch_id in node.leases:
+            lease = self.leases.get(batch_id)
+            state = self.maps.get(lease.map_id) if lease is not None else None
+            if lease is None or state is None or lease.node_id != node_id:
+                continue
+            if any(_mentions(state.items[index], sha256) for index in lease.indices):
+                return True
+        return False
 
     def disconnect(self, node_id: str) -> None:
         """The node's connection closed: it is lost unless it is back within the grace period."""

@@ -71,8 +71,9 @@ class HubService:
 
     # ----------------------------------------------------------------- submit
 
-    def submit(self, request: SubmitJob) -> JobRecord:
-        """Check, store and start a job; ScriptError or ParameterError when it cannot run."""
+    def submit(self, request: SubmitJob, owner: str | None = None) -> JobRecord:
+        """Check, store and start a job; ScriptError or ParameterError when it cannot run.
+        `owner` is the id of the token that submitted it."""
         checked = check_source(request.script, self.library, request.filename)
         self._arguments(checked, request.parameters, _files_json(request.files))
         job = JobRecord(
@@ -84,6 +85,7 @@ class HubService:
             files=_files_json(request.files),
             status=JobStatus.QUEUED.value,
             created_at=self.wall(),
+            owner=owner,
         )
         self.store.add_job(job)
         self._start(job, checked)

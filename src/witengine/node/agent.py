@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import random
+import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,15 @@ from pydantic import TypeAdapter, ValidationError
 
 from witengine.errors import WitError
 from witengine.node.cache import BlobCache
+from witengine.node.enrol import (
+    CREDENTIAL_FILE,
+    Credential,
+    NodeRefused,
+    as_given,
+    enrol,
+    load_credential,
+    save_credential,
+)
 from witengine.node.hub_client import HubFiles
 from witengine.node.plugins import PluginInstaller
 from witengine.node.rates import IdleBenchmarks, offered_activities
@@ -46,6 +57,8 @@ from witengine.protocol import (
 )
 from witengine.runtime.blobs import Blob, blobs_in
 from witengine.runtime.library import Library
+from witengine.security.connect import transport_options
+from witengine.security.tokens import Role, TokenError, parse_token
 
 log = logging.getLogger(__name__)
 _HUB_MESSAGE: TypeAdapter[HubMessage] = TypeAdapter(HubMessage)
@@ -68,6 +81,9 @@ class NodeSettings:
     bench_seconds: float = 1.5  # the least time one benchmark measures for
     bench_idle_seconds: float = 2.0  # idle time before benchmarks start
     bench_error: float = 0.0  # reported rates are off by this fraction (scheduler tests only)
+    token: str | None = None  # a join token to enrol with (or a credential to use as is)
+    fingerprint: str | None = None  # the hub's certificate, when not from the join token
+    insecure: bool = False  # allow a token over plain HTTP to another machine
 
 
 @dataclass
@@ -102,6 +118,9 @@ class Agent:
         self.identity = settings.cache_dir / "node-id"  # the same node after a restart
         self.node_id: str | None = _read_identity(self.identity)
         self.cache = BlobCache(settings.cache_dir / "blobs", settings.cache_bytes)
+        self.credential_path = settings.cache_dir / CREDENTIAL_FILE
+        self.credential: Credential | None = None
+        self.enrolled = False  # with the join token, in this run
         self.files = HubFiles(settings.hub_url)
         self.installer = PluginInstaller(
             settings.hub_url, settings.cache_dir, self.files.client, settings.trust_keys
@@ -121,9 +140,78 @@ class Agent:
     # ---------------------------------------------------------------- top
 
     async def run(self) -> None:
-        """Work until cancelled; NodeBusy when another node uses the same cache folder."""
+        """Work until cancelled; NodeBusy when another node uses the same cache folder,
+        NodeRefused when the hub refuses its token and no join token can mend that."""
         with _exclusive(self.settings.cache_dir):
-            await self._run()
+            try:
+                await self._authenticate()
+                await self._run()
+            except* NodeRefused as group:
+                raise group.exceptions[0] from None
+
+    # ----------------------------------------------------------- identity
+
+    def _join_token(self) -> str | None:
+        token = self.settings.token
+        if not token:
+            return None
+        try:
+            return token if parse_token(token).kind == Role.JOIN.value else None
+        except TokenError as error:
+            raise NodeRefused(f"--token: {error}") from None
+
+    async def _authenticate(self, refused: str | None = None) -> None:
+        """Find this node's credential: kept from an earlier enrolment, else made now with the
+        join token, else the token given as is. `refused`: the hub refused the current one."""
+        stored = None if refused else load_credential(self.credential_path)
+        join = self._join_token()
+        if stored is not None:
+            credential = stored
+        elif join is not None and not self.enrolled:
+            credential = await enrol(
+                self.settings.hub_url,
+                join,
+                self.settings.name,
+                fingerprint=self.settings.fingerprint,
+                insecure=self.settings.insecure,
+            )
+            self.enrolled = True
+            save_credential(self.credential_path, credential)
+            log.info("enrolled with %s as %s", self.settings.hub_url, credential.node_id)
+        elif self.settings.token and join is None and refused is None:
+            credential = as_given(self.settings.hub_url, self.settings.token, None)
+        elif refused is not None:
+            raise NodeRefused(
+                f"the hub {self.settings.hub_url} refused this node's credential ({refused}); "
+                "enrol it again with a new join token: wit node --token <join token>"
+            )
+        else:
+            raise NodeRefused(
+                f"this node has no credential for {self.settings.hub_url}: enrol it once with "
+                "a join token (wit token create --role node, on the hub): wit node --token …"
+            )
+        if credential.node_id and credential.node_id != self.node_id:
+            self.node_id = credential.node_id
+            self.identity.parent.mkdir(parents=True, exist_ok=True)
+            self.identity.write_text(credential.node_id + "\n")
+        await self._use(credential)
+
+    async def _use(self, credential: Credential) -> None:
+        self.credential = credential
+        headers, verify = self._transport()
+        old = self.files
+        self.files = HubFiles(self.settings.hub_url, headers=headers, verify=verify)
+        self.installer.client = self.files.client
+        await old.aclose()
+
+    def _transport(self) -> tuple[dict[str, str], Any]:
+        credential = self.credential
+        return transport_options(
+            self.settings.hub_url,
+            credential.token if credential else None,
+            (credential.fingerprint if credential else None) or self.settings.fingerprint,
+            insecure=self.settings.insecure,
+        )
 
     async def _run(self) -> None:
         runners = self.runners = [
@@ -150,12 +238,28 @@ class Agent:
         backoff = 0.25
         url = _websocket_url(self.settings.hub_url)
         while True:
+            headers, verify = self._transport()
+            pinned = verify if isinstance(verify, ssl.SSLContext) else None  # None: the default
             try:
                 async with websockets.connect(
-                    url, max_size=None, open_timeout=10, compression=None
+                    url,
+                    max_size=None,
+                    open_timeout=10,
+                    compression=None,
+                    additional_headers=headers,
+                    ssl=pinned if url.startswith("wss://") else None,
                 ) as socket:
                     await self._session(socket)
                     backoff = 0.25
+            except websockets.InvalidStatus as error:
+                code = error.response.status_code
+                if code not in (401, 403):
+                    log.warning("hub %s answered %d; retrying in %.1f s", url, code, backoff)
+                else:
+                    reason = _refusal(error)
+                    log.error("the hub %s refused this node: %s", self.settings.hub_url, reason)
+                    await self._authenticate(refused=reason)  # NodeRefused unless re-enrolled
+                    continue
             except (OSError, TimeoutError, websockets.WebSocketException, ValidationError) as error:
                 log.warning(
                     "hub %s unreachable (%s); retrying in %.1f s",
@@ -398,6 +502,16 @@ def _exclusive(folder: Path) -> Iterator[None]:
                 f"another node is running from {folder}; give each node its own --cache-dir"
             ) from None
         yield
+
+
+def _refusal(error: websockets.InvalidStatus) -> str:
+    """The reason the hub gave for refusing the handshake."""
+    body = error.response.body or b""
+    try:
+        detail = json.loads(body).get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    return f"{error.response.status_code} {detail or body[:200].decode(errors='replace')}"
 
 
 def _read_identity(path: Path) -> str | None:

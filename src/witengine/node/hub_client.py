@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,11 +15,22 @@ CHUNK = 1 << 20
 
 
 class HubFiles:
-    def __init__(self, hub_url: str, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        hub_url: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        """`headers` carry the node's credential, `verify` its pin of the hub's certificate
+        (both from `witengine.security.connect.transport_options`)."""
         self.client = httpx.AsyncClient(
             base_url=hub_url.rstrip("/") + API_PREFIX,
             timeout=httpx.Timeout(30.0, read=300.0),
             transport=transport,
+            headers=headers,
+            verify=verify,
         )
         self.uploaded: set[str] = set()
 

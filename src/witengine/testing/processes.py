@@ -50,6 +50,7 @@ class Farm:
     hub_env: dict[str, str] = field(default_factory=dict)  # e.g. plugins only the hub has
     acknowledged: list[str] = field(default_factory=list)  # ids of jobs the hub answered 201 for
     tls: bool = False  # the hub serves HTTPS (wit hub --tls); requests pin its certificate
+    _join: str | None = None  # the join token nodes enrol with
 
     @property
     def url(self) -> str:
@@ -63,8 +64,28 @@ class Farm:
         return certificate_fingerprint(self.root / "hub") if self.tls else None
 
     @property
+    def token(self) -> str | None:
+        """The hub's admin token (admin.token in its data folder), once the hub has made it."""
+        from witengine.security.files import read_private
+
+        return read_private(self.root / "hub" / "admin.token")
+
+    @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "WIT_PLUGINS": TEST_PLUGINS, "PYTHONUNBUFFERED": "1"}
+        """For the farm's processes; `wit` commands run with it get the admin token."""
+        env = {**os.environ, "WIT_PLUGINS": TEST_PLUGINS, "PYTHONUNBUFFERED": "1"}
+        token = self.token
+        if token is not None:
+            env["WIT_TOKEN"] = token
+        return env
+
+    def join_token(self) -> str:
+        """A join token for this farm's nodes, made once through the API."""
+        if self._join is None:
+            response = self.api("POST", "/tokens", json={"role": "node", "label": "test farm"})
+            assert response.status_code == 201, response.text
+            self._join = str(response.json()["token"])
+        return self._join
 
     def start_hub(self) -> None:
         command = ["hub", "--port", str(self.port), "--data-dir", str(self.root / "hub")]
@@ -83,6 +104,9 @@ class Farm:
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request to the hub's API (`path` after /api/v1): the one place tests call it."""
         kwargs.setdefault("timeout", 5)
+        token = self.token
+        if token is not None:
+            kwargs["headers"] = {"Authorization": f"Bearer {token}", **kwargs.get("headers", {})}
         fingerprint = self.fingerprint
         if fingerprint is not None:
             from witengine.security.tls import pinned_ssl_context
@@ -94,6 +118,8 @@ class Farm:
         """Start a node (through a proxy when `hub_url` says so); its log is NAME.log."""
         command = ["node", "--hub", hub_url or self.url, "--name", name]
         command += ["--cache-dir", str(self.root / name)]
+        if "--token" not in args:  # enrols once; a restarted node uses its credential
+            command += ["--token", self.join_token()]
         self.nodes[name] = self._spawn(name, [*command, "--max-backoff", "1", *args])
 
     def _spawn(

@@ -15,6 +15,7 @@ import uvicorn
 from witengine.hub.app import Hub, build_hub, create_app
 from witengine.hub.settings import HubSettings
 from witengine.protocol import API_PREFIX
+from witengine.security.tokens import Role
 
 MAX_BLOB_BYTES = 24 * 1024 * 1024  # above the largest upload a test makes
 
@@ -23,7 +24,15 @@ MAX_BLOB_BYTES = 24 * 1024 * 1024  # above the largest upload a test makes
 class LiveHub:
     hub: Hub
     url: str  # the API root, e.g. http://127.0.0.1:41234/api/v1
-    client: httpx.AsyncClient
+    client: httpx.AsyncClient  # sends the hub's admin token
+    token: str  # the admin token the hub made on its first start
+
+    def issue(self, role: Role, **options: object) -> str:
+        """A new token of `role`, made directly in the hub's store."""
+        return self.hub.book.issue(role, **options).text  # type: ignore[arg-type]
+
+    def headers(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -49,9 +58,12 @@ async def live_hub(tmp_path: Path) -> AsyncIterator[LiveHub]:
         await asyncio.sleep(0.01)
     assert server.started, "uvicorn did not start"
     url = f"http://127.0.0.1:{port}{API_PREFIX}"
+    token = hub.admin_token
+    assert token is not None, "a new hub makes an admin token"
+    headers = {"Authorization": f"Bearer {token}"}
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
-            yield LiveHub(hub, url, client)
+        async with httpx.AsyncClient(base_url=url, timeout=30.0, headers=headers) as client:
+            yield LiveHub(hub, url, client, token)
     finally:
         server.should_exit = True
         await asyncio.wait_for(serving, 30.0)

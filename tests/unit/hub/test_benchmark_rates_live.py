@@ -27,6 +27,7 @@ from witengine.node.probe import probe_capabilities
 from witengine.node.rates import RateCache, benchmark_targets
 from witengine.plugins.registry import build_library, load_ref
 from witengine.protocol import API_PREFIX, Capabilities, PluginInfo
+from witengine.security.tokens import Role
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -91,6 +92,7 @@ def make_agent(
         speed=speed,
         bench_seconds=0.4,
         bench_idle_seconds=0.0,
+        token=live.issue(Role.JOIN),  # each agent enrols through the API
     )
     cache = RateCache(settings.cache_dir / "benchmarks.json", speed)
     for target in benchmark_targets(library, capabilities):

@@ -61,7 +61,12 @@ DASHBOARD = {"X-Wit-Dashboard": "1"}
 class LiveHub:
     hub: Hub
     url: str  # the API root, e.g. http://127.0.0.1:41234/api/v1
-    client: httpx.AsyncClient  # on the API root
+    client: httpx.AsyncClient  # on the API root, with the admin token
+    token: str  # the hub's admin token
+
+
+def auth(live: LiveHub) -> dict[str, str]:
+    return {"Authorization": f"Bearer {live.token}"}
 
 
 @pytest.fixture
@@ -83,9 +88,11 @@ async def live_hub(tmp_path: Path) -> AsyncIterator[LiveHub]:
         await asyncio.sleep(0.01)
     assert server.started, "uvicorn did not start"
     url = f"http://127.0.0.1:{port}{API_PREFIX}"
+    assert hub.admin_token is not None
+    headers = {"Authorization": f"Bearer {hub.admin_token}"}
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
-            yield LiveHub(hub, url, client)
+        async with httpx.AsyncClient(base_url=url, timeout=30.0, headers=headers) as client:
+            yield LiveHub(hub, url, client, hub.admin_token)
     finally:
         server.should_exit = True
         await asyncio.wait_for(serving, 30.0)
@@ -100,7 +107,9 @@ def root(live: LiveHub) -> str:
 async def nodes(
     live: LiveHub, *names: str, item_seconds: float = 0.002
 ) -> AsyncIterator[list[FakeNode]]:
-    fakes = [FakeNode(root(live), name, item_seconds=item_seconds) for name in names]
+    fakes = [
+        FakeNode(root(live), name, item_seconds=item_seconds, token=live.token) for name in names
+    ]
     tasks = [asyncio.create_task(fake.run()) for fake in fakes]
     try:
         for fake in fakes:
@@ -115,7 +124,7 @@ async def nodes(
 
 
 async def page(live: LiveHub, path: str, status: int = 200) -> str:
-    async with httpx.AsyncClient(base_url=root(live), timeout=10) as client:
+    async with httpx.AsyncClient(base_url=root(live), headers=auth(live), timeout=10) as client:
         response = await client.get(path)
     assert response.status_code == status, response.text[:500]
     return response.text
@@ -154,7 +163,7 @@ async def test_every_page_renders_with_its_landmarks_and_no_node_or_job(
 
 
 async def test_pages_forbid_foreign_scripts_and_framing(live_hub: LiveHub) -> None:
-    async with httpx.AsyncClient(base_url=root(live_hub)) as client:
+    async with httpx.AsyncClient(base_url=root(live_hub), headers=auth(live_hub)) as client:
         response = await client.get("/")
     policy = response.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
@@ -162,7 +171,7 @@ async def test_pages_forbid_foreign_scripts_and_framing(live_hub: LiveHub) -> No
 
 
 async def test_static_files_are_served_from_the_package(live_hub: LiveHub) -> None:
-    async with httpx.AsyncClient(base_url=root(live_hub)) as client:
+    async with httpx.AsyncClient(base_url=root(live_hub), headers=auth(live_hub)) as client:
         script = await client.get("/static/dashboard.js")
         style = await client.get("/static/dashboard.css")
     assert script.status_code == 200 and "EventSource" in script.text
@@ -246,7 +255,9 @@ async def test_the_stream_sends_every_fragment_then_the_log_from_last_event_id(
     async with nodes(live_hub, "alpha"):
         job = await run_job(live_hub, NAPS.replace("Trace(", "Trace(1);\n    Trace("), n="3")
     url = f"/stream?view=job&key={job['id']}"
-    async with httpx.AsyncClient(base_url=root(live_hub), timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=root(live_hub), headers=auth(live_hub), timeout=10
+    ) as client:
         first = await read_events(client, url, "running")
         kinds = [kind for kind, _, _ in first]
         assert kinds[0] == "ready"
@@ -270,7 +281,7 @@ async def test_the_stream_sends_every_fragment_then_the_log_from_last_event_id(
 
 async def test_the_overview_stream_updates_when_a_node_connects(live_hub: LiveHub) -> None:
     async with (
-        httpx.AsyncClient(base_url=root(live_hub), timeout=10) as client,
+        httpx.AsyncClient(base_url=root(live_hub), headers=auth(live_hub), timeout=10) as client,
         aconnect_sse(client, "GET", "/stream?view=overview") as source,
     ):
         events = source.aiter_sse()
@@ -289,7 +300,9 @@ async def test_the_overview_stream_updates_when_a_node_connects(live_hub: LiveHu
 async def test_checking_a_script_gives_the_languages_messages_with_a_caret(
     live_hub: LiveHub,
 ) -> None:
-    async with httpx.AsyncClient(base_url=root(live_hub), timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=root(live_hub), headers=auth(live_hub), timeout=10
+    ) as client:
         refused = await client.post("/submit/check", json={"script": BROKEN})
         assert refused.status_code == 403  # only the dashboard's own pages may ask
         answer = (
@@ -316,7 +329,9 @@ async def test_checking_a_script_gives_the_languages_messages_with_a_caret(
 async def test_an_uploaded_file_is_a_blob_served_by_its_type(live_hub: LiveHub) -> None:
     image = png(4, 3, (10, 20, 30))
     digest = hashlib.sha256(image).hexdigest()
-    async with httpx.AsyncClient(base_url=root(live_hub), timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=root(live_hub), headers=auth(live_hub), timeout=10
+    ) as client:
         assert (await client.post("/submit/upload?name=a.png", content=image)).status_code == 403
         stored = await client.post("/submit/upload?name=a.png", content=image, headers=DASHBOARD)
         assert stored.status_code == 201

@@ -38,9 +38,13 @@ def make_hub(data_dir: Path, plugins: list[Plugin]) -> Hub:
 @pytest.fixture
 async def client(tmp_path: Path, plugins: list[Plugin]) -> AsyncIterator[httpx.AsyncClient]:
     settings = HubSettings(data_dir=tmp_path / "hub", advertise=False)
-    app = create_app(settings, make_hub(settings.data_dir, plugins))
+    hub = make_hub(settings.data_dir, plugins)
+    app = create_app(settings, hub)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=f"http://hub{API_PREFIX}") as c:
+    headers = {"Authorization": f"Bearer {hub.admin_token}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url=f"http://hub{API_PREFIX}", headers=headers
+    ) as c:
         yield c
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from witengine.clock import wall_time
@@ -57,7 +58,12 @@ class Dashboard:
                 self.context, self.blobs, max_blob_bytes=self.max_blob_bytes, tick=self.tick
             )
         )
-        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+        static = StaticFiles(directory=STATIC)
+
+        # A route, not a mount: mounted apps would bypass the app's gate (its dependencies).
+        @app.get("/static/{path:path}", include_in_schema=False, name="static")
+        async def static_file(path: str, request: Request) -> Response:
+            return await static.get_response(path, request.scope)
 
 
 __all__ = ["Dashboard"]

@@ -9,13 +9,16 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse
 
+from witengine.hub.auth.gate import principal_of
 from witengine.protocol import ErrorBody
 from witengine.runtime.blobs import Blob, BlobError, LocalBlobStore
+from witengine.security.tokens import Role
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # The number, not starlette's name for it: the name changed (REQUEST_ENTITY -> CONTENT) and the
@@ -23,7 +26,16 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _TOO_LARGE = 413
 
 
-def blob_router(store: LocalBlobStore, max_bytes: int) -> APIRouter:
+NodeMayRead = Callable[[str, str], bool]  # (node id, sha256): a blob of a batch the node holds
+
+
+def _nobody(node_id: str, sha256: str) -> bool:
+    return False
+
+
+def blob_router(
+    store: LocalBlobStore, max_bytes: int, node_may_read: NodeMayRead = _nobody
+) -> APIRouter:
     router = APIRouter(tags=["blobs"])
 
     def digest(sha256: str) -> str:
@@ -41,9 +53,15 @@ def blob_router(store: LocalBlobStore, max_bytes: int) -> APIRouter:
         size = store.path(Blob(sha256, 0)).stat().st_size
         return Response(headers={"Content-Length": str(size), "ETag": f'"{sha256}"'})
 
-    @router.get("/blobs/{sha256}", responses={404: {"model": ErrorBody}})
-    async def get_blob(sha256: str) -> FileResponse:
-        """A blob's bytes; `Range: bytes=a-b` gives part of them."""
+    @router.get("/blobs/{sha256}", responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}})
+    async def get_blob(sha256: str, request: Request) -> FileResponse:
+        """A blob's bytes; `Range: bytes=a-b` gives part of them. A node reads only the inputs
+        of batches it holds."""
+        principal = principal_of(request)
+        if principal.role is Role.NODE and not node_may_read(principal.node_id or "", sha256):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"blob {sha256[:80]} is not an input of a batch you hold"
+            )
         if not store.has(digest(sha256)):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no blob {sha256}")
         return FileResponse(

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
 from witengine.errors import ParameterError
+from witengine.hub.auth.gate import AuthGate, principal_of
 from witengine.hub.service import HubService
 from witengine.hub.store.base import JobRecord
 from witengine.lang.checker import check_source
@@ -22,6 +23,7 @@ from witengine.protocol import (
     Progress,
     SubmitJob,
 )
+from witengine.security.tokens import Role
 
 
 class CheckRequest(SubmitJob):
@@ -64,7 +66,7 @@ def script_error(error: ScriptError) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=status.HTTP_400_BAD_REQUEST)
 
 
-def job_router(service: HubService) -> APIRouter:
+def job_router(service: HubService, gate: AuthGate) -> APIRouter:
     router = APIRouter(tags=["jobs"])
 
     def find(job_id: str) -> JobRecord:
@@ -79,14 +81,17 @@ def job_router(service: HubService) -> APIRouter:
         response_model=JobSummary,
         responses={400: {"model": ErrorBody}},
     )
-    async def submit(request: SubmitJob) -> Any:
+    async def submit(request: SubmitJob, connection: Request) -> Any:
         """Check and store a job, then start it. The job is stored before this answers."""
         try:
-            job = service.submit(request)
+            job = service.submit(request, owner=principal_of(connection).token_id)
         except ScriptError as error:
+            gate.audit(connection, "job.submit", "refused: script errors", request.filename)
             return script_error(error)
         except ParameterError as error:
+            gate.audit(connection, "job.submit", f"refused: {error}", request.filename)
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+        gate.audit(connection, "job.submit", "ok", f"{job.id} {job.name}")
         return _summary(service, job)
 
     @router.post("/check", responses={400: {"model": ErrorBody}})
@@ -128,20 +133,30 @@ def job_router(service: HubService) -> APIRouter:
 
         return EventSourceResponse(stream(), ping=15)
 
-    _control_routes(router, service, find)
+    _control_routes(router, service, find, gate)
     return router
 
 
 def _control_routes(
-    router: APIRouter, service: HubService, find: Callable[[str], JobRecord]
+    router: APIRouter, service: HubService, find: Callable[[str], JobRecord], gate: AuthGate
 ) -> None:
-    """POST /jobs/{id}/cancel, /pause and /resume."""
+    """POST /jobs/{id}/cancel, /pause and /resume: a submitter's own jobs, or any for an admin."""
     for action in ("cancel", "pause", "resume"):
 
-        def make(action: str = action) -> Callable[[str], Awaitable[JobSummary]]:
-            async def act(job_id: str) -> JobSummary:
+        def make(action: str = action) -> Callable[[str, Request], Awaitable[JobSummary]]:
+            async def act(job_id: str, connection: Request) -> JobSummary:
                 job = find(job_id)
-                if not getattr(service, action)(job_id):
+                principal = principal_of(connection)
+                if principal.role is not Role.ADMIN and job.owner != principal.token_id:
+                    gate.audit(connection, f"job.{action}", "refused: not its submitter", job_id)
+                    raise HTTPException(
+                        status.HTTP_403_FORBIDDEN,
+                        f"job {job_id} was submitted with another token: only its submitter "
+                        f"or an admin may {action} it",
+                    )
+                done = getattr(service, action)(job_id)
+                gate.audit(connection, f"job.{action}", "ok" if done else job.status, job_id)
+                if not done:
                     raise HTTPException(
                         status.HTTP_409_CONFLICT,
                         f"cannot {action} job {job_id}: it is {job.status}",
@@ -157,5 +172,9 @@ def _control_routes(
             make(),
             methods=["POST"],
             response_model=JobSummary,
-            responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+            responses={
+                403: {"model": ErrorBody},
+                404: {"model": ErrorBody},
+                409: {"model": ErrorBody},
+            },
         )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
 from pydantic import TypeAdapter, ValidationError
 
+from witengine.hub.auth.gate import AuthGate, principal_of
 from witengine.hub.dispatcher import Dispatcher
 from witengine.hub.store.base import NodeRecord, RateRecord, Store
 from witengine.protocol import (
@@ -23,6 +24,7 @@ from witengine.protocol import (
     NodeSummary,
     Welcome,
 )
+from witengine.security.tokens import Role
 
 log = logging.getLogger(__name__)
 _NODE_MESSAGE: TypeAdapter[NodeMessage] = TypeAdapter(NodeMessage)
@@ -36,7 +38,11 @@ def _unobserved(node_id: str, message: HubMessage | NodeMessage) -> None:
 
 
 def node_router(
-    dispatcher: Dispatcher, store: Store, wall: WallClock, observe: Observer = _unobserved
+    dispatcher: Dispatcher,
+    store: Store,
+    wall: WallClock,
+    gate: AuthGate,
+    observe: Observer = _unobserved,
 ) -> APIRouter:
     router = APIRouter(tags=["nodes"])
 
@@ -73,6 +79,20 @@ def node_router(
 
     _drain_routes(router, dispatcher)
 
+    _connect_route(router, dispatcher, store, wall, gate, observe)
+    return router
+
+
+def _connect_route(
+    router: APIRouter,
+    dispatcher: Dispatcher,
+    store: Store,
+    wall: WallClock,
+    gate: AuthGate,
+    observe: Observer,
+) -> None:
+    """The WebSocket nodes connect to (`/nodes/connect`)."""
+
     @router.websocket("/nodes/connect")
     async def connect(socket: WebSocket) -> None:
         await socket.accept()
@@ -88,6 +108,20 @@ def node_router(
                 code=1008, reason=f"protocol {hello.protocol} is not {PROTOCOL_VERSION}"
             )
             return
+        principal = principal_of(socket)
+        if principal.role is Role.NODE:  # a node credential speaks for its own node only
+            hello = hello.model_copy(update={"node_id": principal.node_id})
+
+        async def close(reason: str) -> None:
+            await socket.close(code=1008, reason=reason[:120])
+
+        forget_link = gate.link_opened(principal.token_id, close)
+        try:
+            await _serve(socket, hello)
+        finally:
+            forget_link()
+
+    async def _serve(socket: WebSocket, hello: NodeHello) -> None:
         outgoing: asyncio.Queue[HubMessage] = asyncio.Queue()
         node_id = dispatcher.connect(hello, outgoing.put_nowait)
         dispatcher.rates.node_joined(node_id, hello)
@@ -136,8 +170,6 @@ def node_router(
                     NodeRecord(node_id, record.name, record.info, record.first_seen, wall())
                 )
             log.info("node %s (%s) disconnected", hello.name, node_id)
-
-    return router
 
 
 def _rate(record: RateRecord) -> NodeRate:

@@ -1,0 +1,339 @@
+"""Authentication and roles over real HTTP and WebSockets on loopback: every route but the health
+check refuses a request without a token, each role is held to what it may do, revocation acts on
+the next request and closes a node's link, a node reads only the blobs of its own batches, the
+dashboard's cookie does not work from another site, and every such event lands in the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, APIWebSocketRoute
+
+from witengine.hub.app import Hub, build_hub, create_app
+from witengine.hub.auth.throttle import FailedAuthThrottle
+from witengine.hub.settings import HubSettings
+from witengine.protocol import API_PREFIX, Assign, Welcome
+from witengine.security.tokens import Role
+from witengine.testing.fake_nodes import FakeNode, node_link
+
+
+@dataclass
+class AuthHub:
+    hub: Hub
+    app: FastAPI
+    root: str  # http://127.0.0.1:PORT
+    admin: str
+
+    def client(self, token: str | None = None, **options: Any) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.root, headers=headers, timeout=30, **options)
+
+    def issue(self, role: Role, **options: Any) -> str:
+        return self.hub.book.issue(role, **options).text
+
+
+@pytest.fixture
+async def auth_hub(tmp_path: Path) -> AsyncIterator[AuthHub]:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    settings = HubSettings(data_dir=tmp_path / "hub", port=port, advertise=False)
+    hub = build_hub(settings)
+    app = create_app(settings, hub)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    for _ in range(1000):  # bounded: the server starts in a few loop turns
+        if server.started or serving.done():
+            break
+        await asyncio.sleep(0.01)
+    assert server.started and hub.admin_token is not None
+    try:
+        yield AuthHub(hub, app, f"http://127.0.0.1:{port}", hub.admin_token)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 30.0)
+        listener.close()
+
+
+def every_route(app: FastAPI) -> Iterator[tuple[str, str]]:
+    """(method, path) of every route the app serves, those of included routers with their prefix."""
+
+    def walk(routes: list[Any], prefix: str) -> Iterator[tuple[str, str]]:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                for method in sorted(route.methods):
+                    yield method, prefix + route.path
+            elif isinstance(route, APIWebSocketRoute):
+                yield "WS", prefix + route.path
+            elif hasattr(route, "original_router"):  # FastAPI's record of include_router
+                yield from walk(route.original_router.routes, prefix + route.include_context.prefix)
+            else:
+                raise AssertionError(f"a route the gate does not cover: {route!r}")
+
+    yield from walk(list(app.routes), "")
+
+
+def concrete(path: str) -> str:
+    """A path with its parameters filled in."""
+    path = path.replace("{sha256}", "a" * 64).replace("{name:path}", "x.png")
+    return re.sub(r"\{[^}]+\}", "x", path)
+
+
+async def test_every_route_but_the_health_check_answers_401_without_a_token(
+    auth_hub: AuthHub,
+) -> None:
+    routes = sorted(set(every_route(auth_hub.app)))
+    paths = {path for _, path in routes}
+    # The enumeration finds the routes that matter (so that it cannot pass by finding none).
+    for expected in ("/api/v1/jobs", "/api/v1/nodes/connect", "/api/v1/tokens", "/", "/stream"):
+        assert expected in paths
+    assert len(routes) >= 40
+    async with auth_hub.client() as client:
+        for method, path in routes:
+            if method == "WS":
+                url = "ws" + auth_hub.root.removeprefix("http") + concrete(path)
+                with pytest.raises(websockets.InvalidStatus) as refused:
+                    await websockets.connect(url, proxy=None)
+                assert refused.value.response.status_code == 401
+                continue
+            response = await client.request(method, concrete(path))
+            if path == f"{API_PREFIX}/health":
+                assert response.status_code == 200
+                continue
+            assert response.status_code == 401, (method, path, response.text[:200])
+            assert response.headers["www-authenticate"].startswith("Bearer"), (method, path)
+            if path.startswith(API_PREFIX) and method != "HEAD":
+                assert "no token" in response.json()["detail"]
+
+
+async def test_a_made_up_an_expired_and_a_malformed_token_are_refused_with_the_reason(
+    auth_hub: AuthHub,
+) -> None:
+    expired = auth_hub.issue(Role.VIEWER, ttl_seconds=0.01)
+    made_up = auth_hub.issue(Role.VIEWER)[:-3] + "AAA"
+    time.sleep(0.02)
+    for token, reason in ((expired, "expired"), (made_up, "unknown"), ("nonsense", "malformed")):
+        async with auth_hub.client(token) as client:
+            response = await client.get("/api/v1/jobs")
+        assert response.status_code == 401
+        assert reason in response.json()["detail"]
+        assert reason in response.headers["www-authenticate"]
+
+
+async def test_a_node_credential_cannot_submit_or_read_jobs(auth_hub: AuthHub) -> None:
+    async with auth_hub.client(auth_hub.issue(Role.JOIN)) as joining:
+        enrolled = (await joining.post("/api/v1/nodes/enrol", json={"name": "n1"})).json()
+        assert (await joining.get("/api/v1/jobs")).status_code == 403
+    script = "Job:A() { Int:x = 1; }"
+    async with auth_hub.client(enrolled["token"]) as node:
+        submitted = await node.post("/api/v1/jobs", json={"script": script})
+        assert submitted.status_code == 403
+        assert "node" in submitted.json()["detail"]
+        assert (await node.get("/api/v1/jobs")).status_code == 403
+        assert (await node.post("/api/v1/tokens", json={"role": "admin"})).status_code == 403
+        assert (await node.get("/api/v1/plugins")).status_code == 200
+    assert auth_hub.hub.store.list_jobs() == []
+
+
+async def test_roles_read_submit_and_administer_as_the_policy_says(auth_hub: AuthHub) -> None:
+    script = "Job:A() { Int:x = 1; }"
+    async with auth_hub.client(auth_hub.issue(Role.VIEWER)) as viewer:
+        assert (await viewer.get("/api/v1/jobs")).status_code == 200
+        assert (await viewer.post("/api/v1/jobs", json={"script": script})).status_code == 403
+    async with auth_hub.client(auth_hub.issue(Role.SUBMITTER)) as submitter:
+        job = await submitter.post("/api/v1/jobs", json={"script": script})
+        assert job.status_code == 201
+        assert (await submitter.get("/api/v1/audit")).status_code == 403
+        assert (await submitter.post("/api/v1/nodes/x/drain")).status_code == 403
+    async with auth_hub.client(auth_hub.admin) as admin:
+        assert (await admin.get("/api/v1/audit")).status_code == 200
+
+
+async def test_a_submitter_controls_its_own_jobs_only_and_an_admin_any(auth_hub: AuthHub) -> None:
+    script = "Job:A() { Int:x = 1; Grid.ForEach(i in [1, 2]) => Compute.Sleep(i); }"
+    async with (
+        auth_hub.client(auth_hub.issue(Role.SUBMITTER)) as owner,
+        auth_hub.client(auth_hub.issue(Role.SUBMITTER)) as other,
+        auth_hub.client(auth_hub.admin) as admin,
+    ):
+        job_id = (await owner.post("/api/v1/jobs", json={"script": script})).json()["id"]
+        refused = await other.post(f"/api/v1/jobs/{job_id}/cancel")
+        assert refused.status_code == 403
+        assert "another token" in refused.json()["detail"]
+        assert (await owner.post(f"/api/v1/jobs/{job_id}/pause")).status_code == 200
+        assert (await admin.post(f"/api/v1/jobs/{job_id}/cancel")).status_code == 200
+
+
+async def test_a_revoked_token_is_refused_at_its_next_request(auth_hub: AuthHub) -> None:
+    async with auth_hub.client(auth_hub.admin) as admin:
+        made = (await admin.post("/api/v1/tokens", json={"role": "viewer"})).json()
+        async with auth_hub.client(made["token"]) as viewer:
+            assert (await viewer.get("/api/v1/jobs")).status_code == 200
+            revoked = await admin.post(f"/api/v1/tokens/{made['id']}/revoke")
+            assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+            refused = await viewer.get("/api/v1/jobs")
+        assert refused.status_code == 401
+        assert "revoked" in refused.json()["detail"]
+
+
+async def test_revoking_a_node_credential_closes_its_open_link_at_once(auth_hub: AuthHub) -> None:
+    async with auth_hub.client(auth_hub.issue(Role.JOIN)) as joining:
+        enrolled = (await joining.post("/api/v1/nodes/enrol", json={"name": "n1"})).json()
+    fake = FakeNode(auth_hub.root, "n1")
+    async with node_link(auth_hub.root, enrolled["token"]) as link:
+        await link.send(fake.hello().model_dump_json())
+        welcome = Welcome.model_validate_json(await link.recv())
+        assert welcome.node_id == enrolled["node_id"]  # the credential decides the node's id
+        async with auth_hub.client(auth_hub.admin) as admin:
+            revoked = await admin.post(f"/api/v1/tokens/{enrolled['token_id']}/revoke")
+            assert revoked.status_code == 200
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            for _ in range(100):  # bounded: heartbeats or nothing, until the close
+                await asyncio.wait_for(link.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert "revoked" in closed.value.rcvd.reason
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await node_link(auth_hub.root, enrolled["token"])
+    assert refused.value.response.status_code == 401
+
+
+async def test_a_node_reads_the_blobs_of_its_own_batch_and_not_another_nodes(
+    auth_hub: AuthHub,
+) -> None:
+    text = b"only for the node that holds the batch"
+    import hashlib
+
+    sha = hashlib.sha256(text).hexdigest()
+    script = (
+        "Job:Read(BlobCollection:inputs)\n{\n"
+        "    StringCollection:texts = Grid.ForEach(f in inputs) => Compute.ReadText(f);\n}\n"
+    )
+    join = auth_hub.issue(Role.JOIN)
+    async with auth_hub.client(join) as joining:
+        holder = (await joining.post("/api/v1/nodes/enrol", json={"name": "a"})).json()
+        other = (await joining.post("/api/v1/nodes/enrol", json={"name": "b"})).json()
+    async with auth_hub.client(auth_hub.admin) as admin:
+        assert (await admin.put(f"/api/v1/blobs/{sha}", content=text)).status_code == 201
+        ref = {"sha256": sha, "size": len(text), "name": "in.txt"}
+        job = await admin.post("/api/v1/jobs", json={"script": script, "files": {"inputs": [ref]}})
+        assert job.status_code == 201, job.text
+    fake = FakeNode(auth_hub.root, "a", activities=("Compute.ReadText",))
+    async with node_link(auth_hub.root, holder["token"]) as link:
+        await link.send(fake.hello().model_dump_json())
+        Welcome.model_validate_json(await link.recv())
+        assign = None
+        for _ in range(100):  # bounded: the batch comes within a few messages
+            message = json.loads(await asyncio.wait_for(link.recv(), 10))
+            if message.get("kind") == "assign" or ("batch_id" in message and "tasks" in message):
+                assign = Assign.model_validate(message)
+                break
+        assert assign is not None
+        async with auth_hub.client(holder["token"]) as mine:
+            assert (await mine.get(f"/api/v1/blobs/{sha}")).content == text
+        async with auth_hub.client(other["token"]) as theirs:
+            refused = await theirs.get(f"/api/v1/blobs/{sha}")
+            assert refused.status_code == 403
+            assert "not an input of a batch you hold" in refused.json()["detail"]
+            assert (await theirs.get(f"/api/v1/jobs/{job.json()['id']}")).status_code == 403
+
+
+async def signed_in(auth_hub: AuthHub, token: str) -> httpx.AsyncClient:
+    client = auth_hub.client(follow_redirects=False)
+    response = await client.post(
+        "/signin",
+        content=f"token={token}&next=/jobs",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": auth_hub.root},
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/jobs"
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    return client
+
+
+async def test_the_dashboard_signs_in_with_a_token_and_refuses_cross_site_posts(
+    auth_hub: AuthHub,
+) -> None:
+    script = "Job:A() { Int:x = 1; Grid.ForEach(i in [1, 2]) => Compute.Sleep(i); }"
+    async with auth_hub.client(auth_hub.admin) as admin:
+        job_id = (await admin.post("/api/v1/jobs", json={"script": script})).json()["id"]
+    async with auth_hub.client() as anonymous:
+        page = await anonymous.get("/jobs")
+        assert page.status_code == 401 and 'action="/signin"' in page.text
+    browser = await signed_in(auth_hub, auth_hub.admin)
+    try:
+        assert (await browser.get("/jobs")).status_code == 200
+        cancel = f"/api/v1/jobs/{job_id}/pause"
+        evil = await browser.post(cancel, headers={"Origin": "http://evil.example"})
+        assert evil.status_code == 403 and "cross-site" in evil.json()["detail"]
+        bare = await browser.post(cancel)  # no Origin and no dashboard header: refused too
+        assert bare.status_code == 403
+        site = await browser.post(
+            cancel, headers={"Sec-Fetch-Site": "cross-site", "X-Wit-Dashboard": "1"}
+        )
+        assert site.status_code == 403
+        own = await browser.post(cancel, headers={"Origin": auth_hub.root})
+        assert own.status_code == 200, own.text
+    finally:
+        await browser.aclose()
+    async with auth_hub.client() as visitor:
+        once = await visitor.get(f"/nodes?token={auth_hub.admin}", follow_redirects=False)
+        assert once.status_code == 303 and once.headers["location"] == "/nodes"
+        assert "wit_session=" in once.headers["set-cookie"]
+
+
+async def test_failed_authentication_is_slowed_and_every_refusal_is_audited(
+    auth_hub: AuthHub,
+) -> None:
+    bad = auth_hub.issue(Role.VIEWER)[:-3] + "BBB"
+    times = []
+    async with auth_hub.client(bad) as guesser:
+        for _ in range(4):
+            started = time.monotonic()
+            assert (await guesser.get("/api/v1/jobs")).status_code == 401
+            times.append(time.monotonic() - started)
+    # The 2nd, 3rd and 4th tries waited 50, 100 and 200 ms before their check (at least).
+    assert times[3] >= 0.2 and times[2] >= 0.1 and times[1] >= 0.05, times
+    async with auth_hub.client(auth_hub.admin) as admin:
+        await admin.post("/api/v1/tokens", json={"role": "node", "label": "for the rack"})
+        lines = (await admin.get("/api/v1/audit", params={"limit": 50})).json()
+    failed = [line for line in lines if line["action"] == "auth.failed"]
+    assert len(failed) == 4 and all(line["address"] == "127.0.0.1" for line in failed)
+    assert failed[0]["outcome"] == "unknown token"
+    created = [line for line in lines if line["action"] == "token.create"]
+    assert created[0]["actor_role"] == "admin" and "(join)" in created[0]["target"]
+
+
+def test_the_throttle_doubles_the_wait_up_to_its_cap_forgets_and_stays_bounded() -> None:
+    throttle = FailedAuthThrottle(first=0.05, cap=2.0, forget_after=60.0, max_addresses=3)
+    assert throttle.wait_before_check("a", 0.0) == 0.0  # never failed: no wait
+    for n in range(1, 8):
+        throttle.failed("a", 0.0)
+        assert throttle.delay(n) == min(0.05 * 2 ** (n - 1), 2.0)
+    first = throttle.wait_before_check("a", 0.0)
+    second = throttle.wait_before_check("a", 0.0)  # queued behind the first
+    assert first == 2.0 and second == 4.0
+    assert throttle.wait_before_check("a", 200.0) == 0.0  # quiet for long enough: forgotten
+    for address in "bcde":
+        throttle.failed(address, 300.0)
+    assert len(throttle) == 3 and throttle.failures("b") == 0  # the oldest went first
+
+
+def test_a_busy_guesser_is_turned_away_once_its_queue_is_long() -> None:
+    throttle = FailedAuthThrottle(first=1.0, cap=2.0, max_queue=5.0)
+    for _ in range(3):
+        throttle.failed("a", 0.0)
+    waits = [throttle.wait_before_check("a", 0.0) for _ in range(4)]
+    assert waits == [2.0, 4.0, 6.0, None]
