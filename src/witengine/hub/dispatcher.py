@@ -131,6 +131,8 @@ class _Map:
     workers: tuple[Worker, ...] = ()  # the nodes the schedule was last told can run it
     positions: dict[int, int] = field(default_factory=dict)  # the map's item -> the schedule's
     waiting_since: float | None = None  # when it began to lack any node that can run it
+    plugin: str = ""  # the activity's plugin: what a blocklist blocks
+    last_failure: tuple[int, str] | None = None  # the last item that failed a try, and why
 
     @property
     def count(self) -> int:
@@ -239,6 +241,7 @@ class Dispatcher:
             todo,
             workers,
             {item: position for position, item in enumerate(todo)},
+            plugin=plugin,
         )
         self.maps[state.id] = state
         progress(len(state.results), state.count)
@@ -453,6 +456,7 @@ class Dispatcher:
                     (node, Commit(result.index, result.attempt, error=error), result.seconds)
                 )
             elif outcome.verdict is Verdict.RETRY:
+                state.last_failure = (result.index, result.error or "failed without a message")
                 log.info(
                     "item %s of %s failed on %s, to be tried again: %s",
                     result.index,
@@ -624,16 +628,33 @@ class Dispatcher:
                 state.waiting_since = None
                 continue
             # A silent or drained node still counts: it may only be frozen or paused for a
-            # while. If it is gone for good, its connection closes and it stops counting.
-            if any(n.connected and state.activity in n.activities for n in self.nodes.values()):
+            # while. If it is gone for good, its connection closes and it stops counting. A node
+            # blocked from the job (it failed its items too often) does not: were every node
+            # blocked, the map would wait for ever.
+            if any(self._can_run(state, n) for n in self.nodes.values()):
                 state.waiting_since = None
             elif state.waiting_since is None:
                 state.waiting_since = now
             elif now - state.waiting_since >= self.no_node_seconds:
                 state.future.set_exception(self._no_node(state))
 
+    def _can_run(self, state: _Map, node: _Node) -> bool:
+        blocked = self.farm.blocklist.blocked(state.job_id, node.id, state.plugin)
+        return node.connected and state.activity in node.activities and not blocked
+
     def _no_node(self, state: _Map) -> NoCompatibleNode:
         online = [n for n in self.nodes.values() if n.connected]
+        able = sorted(n.name for n in online if state.activity in n.activities)
+        if able:
+            failure = ""
+            if state.last_failure is not None:
+                failure = f"; the last failure, item {state.last_failure[0]}: "
+                failure += state.last_failure[1]
+            return NoCompatibleNode(
+                f"every connected node that can run {state.activity} failed it "
+                f"{self.farm.blocklist.after} times in this job and is blocked from it "
+                f"({', '.join(able)}){failure}"
+            )
         if not online:
             return NoCompatibleNode(
                 f"no node is connected to run {state.activity} "

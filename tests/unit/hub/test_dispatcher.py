@@ -626,6 +626,43 @@ async def test_a_failing_item_fails_the_map_when_no_other_node_is_left(
     assert [a.tasks[0].attempt for a in link.assigns()] == [1, 2, 3]
 
 
+async def test_a_map_whose_every_node_is_blocked_after_failing_it_fails_saying_so(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    """Three items failing once each block the only node from the job before any item has
+    failed three times: the map must not wait for ever for a node that may run it."""
+    dispatcher = make(store, clock)
+    link = Link()
+    node = dispatcher.connect(hello("a"), link.send)
+    task = await start_map(dispatcher, 4, QUEUED)
+    failures = 0
+    for _ in range(10):  # bounded: each round fails what the node holds
+        dispatcher.dispatch()
+        for assign in link.fresh():
+            dispatcher.handle(node, failed(assign, f"disk full {failures}"))
+            dispatcher.handle(node, BatchFinished(batch_id=assign.batch_id))
+            failures += 1
+        if not link.fresh() and failures >= 3:
+            break
+    dispatcher.dispatch()
+    assert failures >= 3 and not link.fresh(), "the node is blocked after three failures"
+    dispatcher.expire()
+    clock.advance(4)
+    dispatcher.expire()
+    await asyncio.sleep(0)
+    assert not task.done(), "another node may still come within the waiting time"
+    clock.advance(1)
+    dispatcher.expire()
+    await asyncio.sleep(0)
+    assert task.done(), "the map waits for ever for a node that may run it"
+    with pytest.raises(
+        NoCompatibleNode,
+        match=r"every connected node that can run Compute.Hash failed it 3 times in this job "
+        r"and is blocked from it \(a\); the last failure, item \d: disk full \d",
+    ):
+        await task
+
+
 async def test_a_map_no_connected_node_can_run_fails_with_a_clear_message(
     store: MemoryStore, clock: FakeClock
 ) -> None:
