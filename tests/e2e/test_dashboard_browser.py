@@ -114,6 +114,7 @@ def browser(farm: Farm) -> Iterator[Any]:
 def page(browser: Any, farm: Farm) -> Iterator[Any]:
     context = browser.new_context(base_url=farm.url, viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    sign_in(page, farm)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.set_default_timeout(30_000)
@@ -122,6 +123,16 @@ def page(browser: Any, farm: Farm) -> Iterator[Any]:
     finally:
         context.close()
     assert errors == [], f"the page's script failed: {errors}"
+
+
+def sign_in(page: Any, farm: Farm) -> None:
+    """Paste the hub's admin token into the sign-in page the dashboard shows a new browser."""
+    assert farm.token is not None
+    page.goto("/")
+    page.get_by_label("Token").fill(farm.token)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/$"))
+    playwright_api.expect(page.locator("h1")).not_to_contain_text("Sign in")
 
 
 def shot(page: Any, name: str) -> None:
