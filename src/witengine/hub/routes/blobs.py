@@ -1,29 +1,31 @@
 """Blob routes: files by content. `HEAD`/`GET`/`PUT /blobs/{sha256}`.
 
-Uploads stream to disk and count only if their bytes hash to their name; downloads support
+Uploads stream to disk and count only if their bytes hash to their name; when the disk is full
+the upload is refused with 507 and nothing of it is kept. Downloads support
 `Range` (Starlette's FileResponse does the range arithmetic) so a cut transfer can resume.
 """
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import re
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse
 
 from witengine.hub.auth.gate import principal_of
 from witengine.protocol import ErrorBody
-from witengine.runtime.blobs import Blob, BlobError, LocalBlobStore
+from witengine.runtime.blobs import Blob, BlobStoreFull, LocalBlobStore
 from witengine.security.tokens import Role
+
+log = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # The number, not starlette's name for it: the name changed (REQUEST_ENTITY -> CONTENT) and the
 # old one warns, which turned a refused upload into a 500 wherever warnings are errors.
 _TOO_LARGE = 413
+_INSUFFICIENT_STORAGE = 507
 
 
 NodeMayRead = Callable[[str, str], bool]  # (node id, sha256): a blob of a batch the node holds
@@ -77,6 +79,7 @@ def blob_router(
             200: {"description": "already there"},
             400: {"model": ErrorBody},
             413: {"model": ErrorBody},
+            507: {"model": ErrorBody, "description": "the hub's disk is full"},
         },
     )
     async def put_blob(sha256: str, request: Request, response: Response) -> dict[str, object]:
@@ -90,36 +93,33 @@ def blob_router(
                 pass
             response.status_code = status.HTTP_200_OK
             return {"sha256": sha256, "stored": False}
-        partial, size = await _receive(request, store.root, sha256, max_bytes)
         try:
-            blob = store.adopt(partial, sha256, size)
-        except BlobError as error:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+            blob = await _receive(request, store, sha256, max_bytes)
+        except BlobStoreFull as error:
+            log.warning("refused blob %s: %s", sha256, error)
+            raise HTTPException(
+                _INSUFFICIENT_STORAGE,
+                "the hub's blob store is full: no room on its disk for this file, which was not "
+                "kept; its operator must free space",
+            ) from None
         return {"sha256": blob.sha256, "size": blob.size, "stored": True}
 
     return router
 
 
-async def _receive(request: Request, folder: Path, sha256: str, max_bytes: int) -> tuple[Path, int]:
-    """Stream the request body into a file in `folder`, refusing it unless it hashes to sha256."""
-    digest_so_far = hashlib.sha256()
-    size = 0
-    with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as out:
-        partial = Path(out.name)
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise HTTPException(_TOO_LARGE, "the blob is too large")
-                digest_so_far.update(chunk)
-                out.write(chunk)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-    if digest_so_far.hexdigest() != sha256:
-        partial.unlink(missing_ok=True)
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST,
-            f"the uploaded bytes hash to {digest_so_far.hexdigest()}, not {sha256}",
-        )
-    return partial, size
+async def _receive(request: Request, store: LocalBlobStore, sha256: str, max_bytes: int) -> Blob:
+    """Stream the request body into the store, refusing it unless it hashes to sha256; nothing of
+    a refused or failed upload is kept (BlobStoreFull when the disk fills up)."""
+    with store.incoming() as incoming:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise HTTPException(_TOO_LARGE, "the blob is too large")
+            incoming.write(chunk)
+        if incoming.sha256 != sha256:
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST,
+                f"the uploaded bytes hash to {incoming.sha256}, not {sha256}",
+            )
+        return incoming.keep()
