@@ -29,11 +29,13 @@ from witengine.node.cache import BlobCache
 from witengine.node.enrol import (
     CREDENTIAL_FILE,
     Credential,
+    HubUntrusted,
     NodeRefused,
     as_given,
     enrol,
     load_credential,
     save_credential,
+    untrusted_hub,
 )
 from witengine.node.hub_client import HubFiles
 from witengine.node.plugins import PluginInstaller
@@ -141,7 +143,8 @@ class Agent:
 
     async def run(self) -> None:
         """Work until cancelled; NodeBusy when another node uses the same cache folder,
-        NodeRefused when the hub refuses its token and no join token can mend that."""
+        NodeRefused when the hub refuses its token and no join token can mend that, HubUntrusted
+        when the hub's certificate does not match this node's pin."""
         with _exclusive(self.settings.cache_dir):
             try:
                 await self._authenticate()
@@ -211,6 +214,7 @@ class Agent:
             credential.token if credential else None,
             (credential.fingerprint if credential else None) or self.settings.fingerprint,
             insecure=self.settings.insecure,
+            who="this node",
         )
 
     async def _run(self) -> None:
@@ -260,6 +264,8 @@ class Agent:
                     log.error("the hub %s refused this node: %s", self.settings.hub_url, reason)
                     await self._authenticate(refused=reason)  # NodeRefused unless re-enrolled
                     continue
+            except ssl.SSLCertVerificationError as error:  # trying again cannot mend that
+                raise HubUntrusted(self._untrusted(error)) from None
             except (OSError, TimeoutError, websockets.WebSocketException, ValidationError) as error:
                 log.warning(
                     "hub %s unreachable (%s); retrying in %.1f s",
@@ -271,6 +277,13 @@ class Agent:
                 self.connected.clear()
             await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
             backoff = min(backoff * 2, self.settings.max_backoff)
+
+    def _untrusted(self, error: ssl.SSLCertVerificationError) -> str:
+        """Why the hub's certificate is refused; a pin from the credential names that file."""
+        credential = self.credential
+        kept = credential is not None and credential.fingerprint is not None
+        pin_file = self.credential_path if kept else None
+        return untrusted_hub(self.settings.hub_url, error, pin_file) or str(error)
 
     async def _install_plugins(self) -> None:
         """Install the hub's plugins this node lacks, so that the hello offers their activities."""
