@@ -332,12 +332,14 @@ def node(
     if not url:
         from witengine.node.discovery import find_hub
 
+        pin = _node_pin(fingerprint, token, cache_dir.expanduser())
         print(
             f"looking for a hub on the local network for {discover_seconds:g} s…", file=sys.stderr
         )
-        url = asyncio.run(find_hub(discover_seconds))
+        url = asyncio.run(find_hub(discover_seconds, fingerprint=pin))
         if url is None:
-            print("no hub found; pass --hub URL", file=sys.stderr)
+            mine = f" with certificate {pin}" if pin else ""
+            print(f"no hub{mine} found; pass --hub URL", file=sys.stderr)
             raise typer.Exit(2)
     plugins = discover()
     settings = NodeSettings(
@@ -372,6 +374,29 @@ def node(
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(agent.run())
     except (NodeBusy, NodeRefused, InsecureTransport) as error:
+        print(f"wit node: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+def _node_pin(fingerprint: str | None, token: str | None, cache_dir: Path) -> str | None:
+    """The certificate a node is pinned to before it knows its hub's address: `--fingerprint`,
+    else its join token's, else its credential's; only that hub's mDNS advert is taken."""
+    from witengine.node.enrol import CREDENTIAL_FILE, load_credential
+    from witengine.security.tls import TlsError, parse_fingerprint
+    from witengine.security.tokens import TokenError, parse_token
+
+    try:
+        if fingerprint:
+            return parse_fingerprint(fingerprint)
+        if token:
+            with contextlib.suppress(TokenError):
+                carried = parse_token(token).fingerprint
+                if carried:
+                    return parse_fingerprint(carried)
+        credential = load_credential(cache_dir / CREDENTIAL_FILE)
+        kept = credential.fingerprint if credential is not None else None
+        return parse_fingerprint(kept) if kept else None
+    except TlsError as error:
         print(f"wit node: {error}", file=sys.stderr)
         raise typer.Exit(2) from None
 
