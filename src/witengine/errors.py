@@ -56,3 +56,7 @@ class NoCompatibleNode(WitError):
 
 class LeaseExpired(WitError):
     """A node held a lease past its deadline; its attempt was fenced off."""
+
+
+class LimitExceeded(WitError):
+    """A request, job or message is larger than the hub allows; the message names the limit."""

@@ -15,8 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
@@ -25,9 +24,11 @@ from witengine.clock import Clock, SystemClock, wall_time
 from witengine.hub.auth.book import TokenBook
 from witengine.hub.auth.gate import AuthGate
 from witengine.hub.auth.routes import auth_router, signin_router
+from witengine.hub.body_limit import BodyLimit
 from witengine.hub.bundles import BundleShelf
 from witengine.hub.dashboard import Dashboard
 from witengine.hub.dispatcher import Dispatcher, Estimator
+from witengine.hub.http_errors import ERROR_RESPONSES, install_error_handlers
 from witengine.hub.keys import signing_key
 from witengine.hub.routes.blobs import blob_router
 from witengine.hub.routes.jobs import job_router
@@ -91,7 +92,9 @@ def build_hub(
         grace_seconds=settings.grace_seconds,
         no_node_seconds=settings.no_node_seconds,
     )
-    service = HubService(store, blobs, library, dispatcher, now=clock.now, wall=wall_time)
+    service = HubService(
+        store, blobs, library, dispatcher, now=clock.now, wall=wall_time, limits=settings.limits
+    )
     book = TokenBook(store, wall_time)
     admin_token = book.ensure_admin_token(settings.data_dir)
     return Hub(settings, store, blobs, library, dispatcher, service, bundles, book, admin_token)
@@ -138,6 +141,7 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
         version=__version__,
         summary="Runs Wit jobs over a farm of nodes.",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
         # Every route passes the gate (tokens, roles, cross-site checks): a new route cannot
         # forget it. The API's description and its pages are routes too, behind it.
         dependencies=[Depends(gate)],
@@ -153,12 +157,13 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
     )
     app.state.dashboard = dashboard
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
-        return JSONResponse({"detail": f"invalid request: {problems}"}, status_code=422)
+    install_error_handlers(app)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.limits.request_bytes,
+        setting="limits.request_bytes",
+        streams=_streams_to_disk,
+    )
 
     @app.get(f"{API_PREFIX}/health", tags=["hub"])
     async def health() -> dict[str, str]:
@@ -173,7 +178,14 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
 
     app.include_router(job_router(hub.service, gate), prefix=API_PREFIX)
     app.include_router(
-        node_router(hub.dispatcher, hub.store, wall_time, gate, dashboard.watch.observe),
+        node_router(
+            hub.dispatcher,
+            hub.store,
+            wall_time,
+            gate,
+            dashboard.watch.observe,
+            max_message_bytes=settings.limits.node_message_bytes,
+        ),
         prefix=API_PREFIX,
     )
     app.include_router(

@@ -7,15 +7,19 @@ that a job run again after a hub restart finds the maps (and committed results) 
 from __future__ import annotations
 
 from witengine.hub.dispatcher import Dispatcher, Json
+from witengine.hub.limits import exceeded
 from witengine.runtime.executor import MapRequest, Progress
 
 
 class HubExecutor:
-    def __init__(self, dispatcher: Dispatcher, job_id: str) -> None:
+    def __init__(self, dispatcher: Dispatcher, job_id: str, max_items: int | None = None) -> None:
         self.dispatcher = dispatcher
         self.job_id = job_id
+        self.max_items = max_items  # items of one map: each is stored and tracked on the hub
         self.seq = 0
 
     async def map(self, request: MapRequest, progress: Progress) -> list[Json]:
         self.seq += 1
+        if self.max_items is not None and len(request.items) > self.max_items:
+            raise exceeded("map_items", "the number of items", len(request.items), self.max_items)
         return await self.dispatcher.run_map(self.job_id, self.seq, request, progress)

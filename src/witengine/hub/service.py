@@ -21,6 +21,7 @@ from typing import Any
 from witengine.errors import ParameterError, WitError
 from witengine.hub.dispatcher import Dispatcher
 from witengine.hub.executor import HubExecutor
+from witengine.hub.limits import Limits, check_submission
 from witengine.hub.store.base import JobRecord, Store
 from witengine.lang.checker import CheckedJob, check_source
 from witengine.protocol import BlobRef, SubmitJob
@@ -60,7 +61,9 @@ class HubService:
         *,
         now: Callable[[], float],
         wall: Callable[[], float],
+        limits: Limits | None = None,
     ) -> None:
+        self.limits = limits or Limits()
         self.store = store
         self.blobs = blobs
         self.library = library
@@ -74,6 +77,7 @@ class HubService:
     def submit(self, request: SubmitJob, owner: str | None = None) -> JobRecord:
         """Check, store and start a job; ScriptError or ParameterError when it cannot run.
         `owner` is the id of the token that submitted it."""
+        check_submission(request, self.limits)  # before any work: nothing is stored
         checked = check_source(request.script, self.library, request.filename)
         self._arguments(checked, request.parameters, _files_json(request.files))
         job = JobRecord(
@@ -154,7 +158,7 @@ class HubService:
             interpreter = Interpreter(
                 checked,
                 self.library,
-                HubExecutor(self.dispatcher, job.id),
+                HubExecutor(self.dispatcher, job.id, self.limits.map_items),
                 events=lambda event: self._event(run, event),
                 control=run.control,
                 context=ActivityContext(self.blobs, Path(scratch)),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from witengine.hub.limits import Limits
 
 
 @dataclass(frozen=True)
@@ -16,7 +18,8 @@ class HubSettings:
     heartbeat_seconds: float = 5.0
     grace_seconds: float = 5.0
     no_node_seconds: float = 30.0
-    max_blob_bytes: int = 50 * 1024**3
+    max_blob_bytes: int = 50 * 1024**3  # one uploaded file
+    limits: Limits = field(default_factory=Limits)  # sizes of requests, jobs and messages
     advertise: bool = True  # over mDNS
     tls_fingerprint: str | None = None  # of its certificate when it serves HTTPS (--tls)
 

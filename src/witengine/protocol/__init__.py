@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from witengine.filenames import UnsafePath, check_file_name
 
 PROTOCOL_VERSION = 1
 API_PREFIX = "/api/v1"
 MAX_SCRIPT_CHARS = 1_000_000
+MAX_NAME_LENGTH = 4096  # the longest file name or label any message may carry
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 Json = Any
@@ -26,12 +29,34 @@ class Model(BaseModel):
 # ------------------------------------------------------------------ shared parts
 
 
+def _file_name(name: str) -> str:
+    try:
+        return check_file_name(name, MAX_NAME_LENGTH) if name else name
+    except UnsafePath as error:
+        raise ValueError(str(error)) from None  # what pydantic reports as invalid
+
+
+# A file's name: one plain name (no separator, NUL or control character, not `..`), or empty.
+# The hub's limits.file_name_chars bounds its length more tightly.
+FileName = Annotated[str, Field(max_length=MAX_NAME_LENGTH), AfterValidator(_file_name)]
+
+
+def _label(text: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValueError(f"{text[:80]!r} contains a NUL or control character")
+    return text
+
+
+# Text shown to people: no control character that would move a terminal's cursor.
+Label = Annotated[str, Field(max_length=MAX_NAME_LENGTH), AfterValidator(_label)]
+
+
 class BlobRef(Model):
     """A file by content: what a client uploaded or a job produced."""
 
     sha256: Annotated[str, Field(pattern=SHA256_PATTERN)]
     size: Annotated[int, Field(ge=0)]
-    name: Annotated[str, Field(max_length=255)] = ""
+    name: FileName = ""
 
 
 class PluginInfo(Model):
@@ -135,7 +160,7 @@ class TaskResult(Model):
     ok: bool
     value: Json = None
     error: str | None = None
-    seconds: float = 0.0
+    seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
 
 
 class Results(Model):
@@ -180,9 +205,11 @@ NodeMessage = Annotated[
 class SubmitJob(Model):
     """A job as a client submits it: the script and its parameters as text, files as blobs."""
 
-    script: Annotated[str, Field(max_length=MAX_SCRIPT_CHARS)]
-    filename: Annotated[str, Field(max_length=255)] = "job.wit"
-    parameters: dict[str, Annotated[str, Field(max_length=1_000_000)]] = {}
+    # The hub's limits (script_chars, parameters, parameter_chars, files_per_parameter,
+    # file_name_chars) bound these; they are settings, so not part of the schema.
+    script: str
+    filename: Label = "job.wit"  # a path as the client knows it: shown in diagnostics only
+    parameters: dict[str, str] = {}
     files: dict[str, BlobRef | list[BlobRef]] = {}
 
 
@@ -235,6 +262,33 @@ class NodeSummary(Model):
     last_seen: float
     rates: list[NodeRate] = []
     unmet: dict[str, list[str]] = {}  # activities it cannot run, and why
+
+
+class CheckedParameter(Model):
+    name: str
+    type: str
+
+
+class CheckResult(Model):
+    """A script that checked: its job's name and parameters."""
+
+    name: str
+    parameters: list[CheckedParameter]
+
+
+class BlobStored(Model):
+    """The answer to an upload: whether the bytes were new to the hub."""
+
+    sha256: str
+    stored: bool
+    size: int | None = None  # given when stored
+
+
+class NodeDrain(Model):
+    """Whether a node is drained: it finishes what it holds and gets no new batches."""
+
+    id: str
+    drained: bool
 
 
 class CheckDiagnostic(Model):

@@ -7,6 +7,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,19 +37,25 @@ class LiveHub:
 
 
 @pytest.fixture
-async def live_hub(tmp_path: Path) -> AsyncIterator[LiveHub]:
+async def live_hub(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[LiveHub]:
+    """A hub on loopback; `@pytest.mark.parametrize("live_hub", [{...}], indirect=True)` gives
+    it other settings (such as smaller limits)."""
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    settings = HubSettings(
-        data_dir=tmp_path / "hub",
-        port=port,
-        advertise=False,
-        no_node_seconds=3600.0,  # jobs that need nodes wait for them for the whole test
-        max_blob_bytes=MAX_BLOB_BYTES,
-    )
+    options: dict[str, Any] = {
+        "advertise": False,
+        "no_node_seconds": 3600.0,  # jobs that need nodes wait for them for the whole test
+        "max_blob_bytes": MAX_BLOB_BYTES,
+        **getattr(request, "param", {}),
+    }
+    settings = HubSettings(data_dir=tmp_path / "hub", port=port, **options)
     hub = build_hub(settings)
     config = uvicorn.Config(
-        create_app(settings, hub), log_level="warning", lifespan="on", ws="none"
+        create_app(settings, hub),
+        log_level="warning",
+        lifespan="on",
+        ws="websockets-sansio",
+        ws_max_size=settings.limits.node_message_bytes,
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(sockets=[listener]))

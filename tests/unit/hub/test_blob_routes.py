@@ -195,5 +195,8 @@ async def test_an_upload_larger_than_the_hub_allows_is_refused(live_hub: LiveHub
 
     put = await live_hub.client.put(f"/blobs/{'0' * 64}", content=body())
     assert put.status_code == 413
-    assert put.json()["detail"] == "the blob is too large"
+    assert put.json()["detail"] == (
+        f"the blob is at least {limit + CHUNK:,} bytes, over the hub's limit "
+        f"max_blob_bytes = {limit:,}"
+    )
     assert stored_files(live_hub) == []

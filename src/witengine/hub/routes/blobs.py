@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse
 
 from witengine.hub.auth.gate import principal_of
-from witengine.protocol import ErrorBody
+from witengine.protocol import BlobStored, ErrorBody
 from witengine.runtime.blobs import Blob, BlobStoreFull, LocalBlobStore
 from witengine.security.tokens import Role
 
@@ -75,24 +75,25 @@ def blob_router(
     @router.put(
         "/blobs/{sha256}",
         status_code=status.HTTP_201_CREATED,
+        response_model_exclude_none=True,
         responses={
-            200: {"description": "already there"},
+            200: {"model": BlobStored, "description": "the hub had these bytes already"},
             400: {"model": ErrorBody},
             413: {"model": ErrorBody},
             507: {"model": ErrorBody, "description": "the hub's disk is full"},
         },
     )
-    async def put_blob(sha256: str, request: Request, response: Response) -> dict[str, object]:
+    async def put_blob(sha256: str, request: Request, response: Response) -> BlobStored:
         """Upload a blob; refused unless its bytes hash to `sha256`."""
         digest(sha256)
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > max_bytes:
-            raise HTTPException(_TOO_LARGE, "the blob is too large")
+        if declared and declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+            raise HTTPException(_TOO_LARGE, _too_large(int(declared), max_bytes))
         if store.has(sha256):
             async for _ in request.stream():
                 pass
             response.status_code = status.HTTP_200_OK
-            return {"sha256": sha256, "stored": False}
+            return BlobStored(sha256=sha256, stored=False)
         try:
             blob = await _receive(request, store, sha256, max_bytes)
         except BlobStoreFull as error:
@@ -102,7 +103,7 @@ def blob_router(
                 "the hub's blob store is full: no room on its disk for this file, which was not "
                 "kept; its operator must free space",
             ) from None
-        return {"sha256": blob.sha256, "size": blob.size, "stored": True}
+        return BlobStored(sha256=blob.sha256, size=blob.size, stored=True)
 
     return router
 
@@ -115,7 +116,7 @@ async def _receive(request: Request, store: LocalBlobStore, sha256: str, max_byt
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_bytes:
-                raise HTTPException(_TOO_LARGE, "the blob is too large")
+                raise HTTPException(_TOO_LARGE, _too_large(size, max_bytes, "at least "))
             incoming.write(chunk)
         if incoming.sha256 != sha256:
             raise HTTPException(
@@ -123,3 +124,8 @@ async def _receive(request: Request, store: LocalBlobStore, sha256: str, max_byt
                 f"the uploaded bytes hash to {incoming.sha256}, not {sha256}",
             )
         return incoming.keep()
+
+
+def _too_large(size: int, max_bytes: int, at_least: str = "") -> str:
+    limit = f"the hub's limit max_blob_bytes = {max_bytes:,}"
+    return f"the blob is {at_least}{size:,} bytes, over {limit}"

@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
 from witengine.errors import ParameterError
 from witengine.hub.auth.gate import AuthGate, principal_of
+from witengine.hub.limits import check_submission
 from witengine.hub.service import HubService
 from witengine.hub.store.base import JobRecord
 from witengine.lang.checker import check_source
 from witengine.lang.errors import ScriptError
 from witengine.protocol import (
     CheckDiagnostic,
+    CheckedParameter,
+    CheckResult,
     ErrorBody,
     JobDetail,
     JobSummary,
@@ -58,6 +61,9 @@ def _detail(service: HubService, job: JobRecord) -> JobDetail:
     )
 
 
+_LAST_SEQ = 2**63 - 1  # event numbers are SQLite integers
+
+
 def script_error(error: ScriptError) -> JSONResponse:
     body = ErrorBody(
         detail=f"the script has {len(error.diagnostics)} error(s)\n{error.render()}",
@@ -94,21 +100,20 @@ def job_router(service: HubService, gate: AuthGate) -> APIRouter:
         gate.audit(connection, "job.submit", "ok", f"{job.id} {job.name}")
         return _summary(service, job)
 
-    @router.post("/check", responses={400: {"model": ErrorBody}})
+    @router.post("/check", response_model=CheckResult, responses={400: {"model": ErrorBody}})
     async def check(request: CheckRequest) -> Any:
         """Check a script without running it."""
+        check_submission(request, service.limits)
         try:
             checked = check_source(request.script, service.library, request.filename)
         except ScriptError as error:
             return script_error(error)
-        return {
-            "name": checked.name,
-            "parameters": [{"name": p.name, "type": str(p.type)} for p in checked.parameters],
-        }
+        parameters = [CheckedParameter(name=p.name, type=str(p.type)) for p in checked.parameters]
+        return CheckResult(name=checked.name, parameters=parameters)
 
     @router.get("/jobs", response_model=list[JobSummary])
-    async def list_jobs(limit: int = 100) -> list[JobSummary]:
-        return [_summary(service, job) for job in service.store.list_jobs(min(limit, 1000))]
+    async def list_jobs(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[JobSummary]:
+        return [_summary(service, job) for job in service.store.list_jobs(limit)]
 
     @router.get("/jobs/{job_id}", response_model=JobDetail, responses={404: {"model": ErrorBody}})
     async def get_job(job_id: str) -> JobDetail:
@@ -118,12 +123,14 @@ def job_router(service: HubService, gate: AuthGate) -> APIRouter:
     async def events(
         job_id: str,
         request: Request,
-        after: int = 0,
+        after: Annotated[int, Query(ge=0, le=_LAST_SEQ)] = 0,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> EventSourceResponse:
         """The job's events as server-sent events, from the start (or after `Last-Event-ID`)."""
         find(job_id)
-        start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+        start = after
+        if last_event_id and last_event_id.isascii() and last_event_id.isdigit():
+            start = min(int(last_event_id), _LAST_SEQ)
 
         async def stream() -> AsyncIterator[dict[str, Any]]:
             import json

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
@@ -12,12 +13,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from witengine.hub.auth.gate import AuthGate, principal_of
 from witengine.hub.dispatcher import Dispatcher
+from witengine.hub.limits import Limits
 from witengine.hub.store.base import NodeRecord, RateRecord, Store
 from witengine.protocol import (
     PROTOCOL_VERSION,
     BenchmarkReport,
     ErrorBody,
     HubMessage,
+    NodeDrain,
     NodeHello,
     NodeMessage,
     NodeRate,
@@ -43,6 +46,8 @@ def node_router(
     wall: WallClock,
     gate: AuthGate,
     observe: Observer = _unobserved,
+    *,
+    max_message_bytes: int = Limits.node_message_bytes,
 ) -> APIRouter:
     router = APIRouter(tags=["nodes"])
 
@@ -79,7 +84,7 @@ def node_router(
 
     _drain_routes(router, dispatcher)
 
-    _connect_route(router, dispatcher, store, wall, gate, observe)
+    _connect_route(router, dispatcher, store, wall, gate, observe, max_message_bytes)
     return router
 
 
@@ -90,23 +95,16 @@ def _connect_route(
     wall: WallClock,
     gate: AuthGate,
     observe: Observer,
+    max_message_bytes: int,
 ) -> None:
-    """The WebSocket nodes connect to (`/nodes/connect`)."""
+    """The WebSocket nodes connect to (`/nodes/connect`). A frame that is not a valid message
+    closes the link with the reason; a defect in handling one closes it with an error id."""
 
     @router.websocket("/nodes/connect")
     async def connect(socket: WebSocket) -> None:
         await socket.accept()
-        try:
-            hello = NodeHello.model_validate_json(await socket.receive_text())
-        except (ValidationError, WebSocketDisconnect) as error:
-            log.warning("refused a node: %s", error)
-            with contextlib.suppress(Exception):
-                await socket.close(code=1008, reason="the first message must be a valid hello")
-            return
-        if hello.protocol != PROTOCOL_VERSION:
-            await socket.close(
-                code=1008, reason=f"protocol {hello.protocol} is not {PROTOCOL_VERSION}"
-            )
+        hello = await _read_hello(socket, max_message_bytes)
+        if hello is None:
             return
         principal = principal_of(socket)
         if principal.role is Role.NODE:  # a node credential speaks for its own node only
@@ -149,16 +147,23 @@ def _connect_route(
         writer = asyncio.create_task(write())
         try:
             while True:
-                text = await socket.receive_text()
                 try:
-                    message = _NODE_MESSAGE.validate_json(text)
-                except ValidationError as error:
-                    log.warning("node %s sent an invalid message: %s", hello.name, error)
-                    continue
-                observe(node_id, message)
-                if isinstance(message, BenchmarkReport):
-                    dispatcher.rates.record(node_id, message, wall())
-                dispatcher.receive(node_id, message)
+                    message = await _next_message(socket, max_message_bytes)
+                except _Refused as refused:
+                    # Results it sent before stay committed; those it holds it sends again.
+                    log.warning("closed the link of node %s (%s): %s", hello.name, node_id, refused)
+                    await _close(socket, refused.code, refused.reason)
+                    break
+                try:
+                    observe(node_id, message)
+                    if isinstance(message, BenchmarkReport):
+                        dispatcher.rates.record(node_id, message, wall())
+                    dispatcher.receive(node_id, message)
+                except Exception:  # a defect: this link ends, the hub and other links go on
+                    error_id = f"err_{uuid.uuid4().hex[:12]}"
+                    log.exception("internal error %s on the link of node %s", error_id, node_id)
+                    await _close(socket, 1011, f"internal error {error_id} in the hub")
+                    break
         except WebSocketDisconnect:
             pass
         finally:
@@ -170,6 +175,65 @@ def _connect_route(
                     NodeRecord(node_id, record.name, record.info, record.first_seen, wall())
                 )
             log.info("node %s (%s) disconnected", hello.name, node_id)
+
+
+class _Refused(Exception):
+    """A frame from a node that the hub will not read: the link closes with this code and reason."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+async def _read_hello(socket: WebSocket, max_bytes: int) -> NodeHello | None:
+    """The node's first frame, its hello; None when it was refused and the link closed."""
+    try:
+        hello = NodeHello.model_validate_json(await _next_frame(socket, max_bytes))
+    except (ValidationError, _Refused, WebSocketDisconnect) as error:
+        log.warning("refused a node: %s", error)
+        reason = "the first message must be a valid hello"
+        if isinstance(error, _Refused):
+            reason = f"{reason}: {error.reason}"
+        await _close(socket, 1008, reason)
+        return None
+    if hello.protocol != PROTOCOL_VERSION:
+        await _close(socket, 1008, f"protocol {hello.protocol} is not {PROTOCOL_VERSION}")
+        return None
+    return hello
+
+
+async def _next_frame(socket: WebSocket, max_bytes: int) -> str:
+    """The next text frame; _Refused for a binary or oversized one."""
+    frame = await socket.receive()
+    if frame["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(frame.get("code", 1000), frame.get("reason"))
+    text = frame.get("text")
+    if not isinstance(text, str):
+        raise _Refused(1003, "the hub reads JSON text frames only")
+    if len(text) > max_bytes:  # uvicorn's ws_max_size refuses larger frames before this
+        raise _Refused(
+            1009,
+            f"a message of {len(text):,} characters is over the hub's limit "
+            f"limits.node_message_bytes = {max_bytes:,}",
+        )
+    return text
+
+
+async def _next_message(socket: WebSocket, max_bytes: int) -> NodeMessage:
+    text = await _next_frame(socket, max_bytes)
+    try:
+        return _NODE_MESSAGE.validate_json(text)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise _Refused(1008, f"invalid message: {where}: {first['msg']}") from None
+
+
+async def _close(socket: WebSocket, code: int, reason: str) -> None:
+    """Close with a reason the node logs (at most 123 bytes, as WebSocket allows)."""
+    with contextlib.suppress(Exception):  # the node may be gone already
+        await socket.close(code=code, reason=reason.encode()[:123].decode(errors="ignore"))
 
 
 def _rate(record: RateRecord) -> NodeRate:
@@ -187,7 +251,7 @@ def _rate(record: RateRecord) -> NodeRate:
 def _drain_routes(router: APIRouter, dispatcher: Dispatcher) -> None:
     """POST /nodes/{id}/drain and /resume."""
 
-    def set_drained(node_id: str, drained: bool) -> dict[str, object]:
+    def set_drained(node_id: str, drained: bool) -> NodeDrain:
         if node_id not in dispatcher.nodes:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no node {node_id} has connected")
         if drained:
@@ -195,14 +259,14 @@ def _drain_routes(router: APIRouter, dispatcher: Dispatcher) -> None:
         else:
             dispatcher.drained.discard(node_id)
         dispatcher.wake()
-        return {"id": node_id, "drained": drained}
+        return NodeDrain(id=node_id, drained=drained)
 
     @router.post("/nodes/{node_id}/drain", responses={404: {"model": ErrorBody}})
-    async def drain_node(node_id: str) -> dict[str, object]:
+    async def drain_node(node_id: str) -> NodeDrain:
         """Let a node finish the batches it holds and give it no new ones."""
         return set_drained(node_id, True)
 
     @router.post("/nodes/{node_id}/resume", responses={404: {"model": ErrorBody}})
-    async def resume_node(node_id: str) -> dict[str, object]:
+    async def resume_node(node_id: str) -> NodeDrain:
         """Give a drained node work again."""
         return set_drained(node_id, False)
