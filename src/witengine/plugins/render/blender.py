@@ -1,20 +1,23 @@
-"""Rendering frames with Blender on this machine: one process per run of frames of one scene
-with the same options, so the scene loads once; each image is checked and handed back the
-moment Blender has written it.
+"""Rendering frames with Blender on this machine: one serving Blender process per scene and
+options, which loads the scene once and renders batch after batch of its frames as the node is
+given them (kept between batches, closed after a minute without one or when another scene comes);
+each image is checked and handed back the moment Blender has written it.
 
-If Blender dies in the middle of a run (a crash, the memory), the frame it was rendering fails
+If Blender dies in the middle of a batch (a crash, the memory), the frame it was rendering fails
 and the frames after it get a fresh process; a failure that would repeat (a missing file, a
-scene it cannot read, no such device) fails every frame of the run at once.
+scene it cannot read, no such device) fails every frame of the batch at once.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -29,8 +32,10 @@ from witengine.plugins.render.command import (
 from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.images import ImageDefect, image_facts
 from witengine.plugins.render.progress import (
+    BatchDone,
     ImageSaved,
     OutputReader,
+    PathsReported,
     SceneReported,
     SetupFailed,
     classify,
@@ -77,89 +82,202 @@ def _render_run(
     positions: dict[int, list[int]],  # frame number -> its positions in the batch
     cell: TileCell | None = None,
 ) -> Iterator[Outcome]:
-    folder = Path(tempfile.mkdtemp(prefix="render-", dir=context.work_dir))
-    try:
-        scene_file = folder / "scene.blend"  # relative paths in the scene start here
-        scene_file.symlink_to(context.file(scene))
-        waiting = list(positions)
-        while waiting:
-            run = BlenderRun(
-                scene_file, tuple(waiting), options, folder, SETUP_SCRIPT, context.threads, cell
-            )
-            process = _BlenderProcess(context, blender, run, scene.name or "the scene")
-            for number, result in process.images():
+    waiting = list(positions)
+    while waiting:
+        process = _WARM.take(context, blender, scene, options, cell)
+        finished = False
+        try:
+            for number, result in process.render(waiting):
                 waiting.remove(number)
                 yield from ((position, result) for position in positions[number])
-            if process.failure is None:
-                break
-            error, frame = process.failure
-            alone = error.failure in _FRAME_FAILURES and frame in waiting
-            for number in [frame] if alone and frame is not None else list(waiting):
-                waiting.remove(number)
-                yield from ((position, error) for position in positions[number])
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+            finished = True
+        finally:
+            # A batch abandoned half-way leaves Blender mid-frame: it stops with the batch.
+            _WARM.give_back(process if finished and process.failure is None else None)
+            if not finished or process.failure is not None:
+                process.close()
+        if process.failure is None:
+            break
+        error, frame = process.failure
+        alone = error.failure in _FRAME_FAILURES and frame in waiting
+        for number in [frame] if alone and frame is not None else list(waiting):
+            waiting.remove(number)
+            yield from ((position, error) for position in positions[number])
 
 
-class _BlenderProcess:
-    """One Blender process for one run; after `images()`, `failure` says why it wrote fewer
-    frames than asked for (with the frame in progress), or is None."""
+_Key = tuple[str, Scene, RenderOptions, TileCell | None, int | None, Path]
 
-    def __init__(self, context: ActivityContext, blender: str, run: BlenderRun, name: str) -> None:
+
+class _ServingBlender:
+    """A Blender process that has loaded one scene with one set of options and renders the
+    frames it is asked for, batch after batch (blender_setup.py's serve mode), so a node loads
+    a scene once however many batches of it come. After `render()`, `failure` says why it wrote
+    fewer frames than asked for (with the frame in progress), or is None; a process that failed
+    is closed, never asked again."""
+
+    def __init__(
+        self,
+        context: ActivityContext,
+        blender: str,
+        scene: Scene,
+        options: RenderOptions,
+        cell: TileCell | None,
+    ) -> None:
         self.context = context
-        self.blender = blender
-        self.run = run
-        self.name = name
-        self.failure: tuple[RenderError, int | None] | None = None
-
-    def images(self) -> Iterator[tuple[int, Image | RenderError]]:
-        """Each frame Blender writes, checked, as it writes it."""
-        run = self.run
-        for made in run_folders(run):
+        self.key: _Key = (blender, scene, options, cell, context.threads, context.work_dir)
+        self.name = scene.name or "the scene"
+        self.folder = Path(tempfile.mkdtemp(prefix="render-", dir=context.work_dir))
+        scene_file = self.folder / "scene.blend"  # relative paths in the scene start here
+        scene_file.symlink_to(context.file(scene))
+        self.run = BlenderRun(
+            scene_file, (), options, self.folder, SETUP_SCRIPT, context.threads, cell, serve=True
+        )
+        for made in run_folders(self.run):
             made.mkdir(parents=True, exist_ok=True)
-        run.config.write_text(json.dumps(setup_settings(run)))
-        reader = OutputReader()
-        scene: SceneReported | None = None
-        explained: RenderError | None = None
-        left = set(run.frames)
-        process = subprocess.Popen(
-            blender_command(self.blender, run),
-            stdin=subprocess.DEVNULL,
+        self.run.config.write_text(json.dumps(setup_settings(self.run)))
+        self.reader = OutputReader()
+        self.scene: SceneReported | None = None
+        self.failure: tuple[RenderError, int | None] | None = None
+        self.process = subprocess.Popen(
+            blender_command(blender, self.run),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env=blender_environment(os.environ, run),
-            cwd=run.folder,
+            env=blender_environment(os.environ, self.run),
+            cwd=self.folder,
             text=True,
             errors="replace",
         )
+
+    def render(self, frames: Sequence[int]) -> Iterator[tuple[int, Image | RenderError]]:
+        """Each frame of the batch Blender writes, checked, as it writes it."""
+        self.failure = None
+        left = set(frames)
+        paths: dict[int, str] = {}
+        explained: RenderError | None = None
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
         try:
-            assert process.stdout is not None
-            for line in process.stdout:
-                event = reader.read(line)
-                if isinstance(event, SceneReported):
-                    scene = event
-                elif isinstance(event, SetupFailed):
-                    explained = event.error
-                elif isinstance(event, ImageSaved) and scene is not None:
-                    number = _frame_of(event.path, scene)
-                    if number is not None and number in left:
-                        left.discard(number)
-                        yield number, _checked_image(self.context, event.path, number, scene, run)
-            code = process.wait()
-        finally:
-            if process.poll() is None:  # the batch was abandoned: Blender stops with it
-                process.kill()
-                process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
+            stdin.write(json.dumps({"frames": list(frames)}) + "\n")
+            stdin.flush()
+        except OSError:
+            pass  # Blender is gone already: its output says why
+        for line in stdout:
+            event = self.reader.read(line)
+            if isinstance(event, SceneReported):
+                self.scene = event
+            elif isinstance(event, PathsReported):
+                paths = event.paths
+            elif isinstance(event, SetupFailed):
+                explained = event.error
+            elif isinstance(event, ImageSaved) and self.scene is not None:
+                number = _frame_of(event.path, paths)
+                if number is not None and number in left:
+                    left.discard(number)
+                    yield (
+                        number,
+                        _checked_image(self.context, event.path, number, self.scene, self.run),
+                    )
+            elif isinstance(event, BatchDone):
+                done = True
+                break
+        else:
+            done = False
         if left:
-            error = explained or classify(code, reader.last, reader.frame, self.name, list(left))
-            self.failure = (error, reader.frame)
+            # Said it was done without every frame (as -f would have ended, code 0), or its
+            # output ended: it has exited, or is about to.
+            code = 0 if done else self._exit_code()
+            error = explained or classify(
+                code, self.reader.last, self.reader.frame, self.name, sorted(left)
+            )
+            self.failure = (error, self.reader.frame)
+            self.close()
+
+    def _exit_code(self) -> int:
+        try:
+            return self.process.wait(EXIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.close()
+            return self.process.returncode
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        """Stop Blender (at once: it has nothing left to do) and remove its folder."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _frame_of(path: str, scene: SceneReported) -> int | None:
+class _WarmBlender:
+    """The serving Blender of this worker process that is between batches, kept for the next
+    batch of the same scene and options, and closed after `IDLE_SECONDS` without one (a loaded
+    scene holds memory the machine's owner may want back). One at most: a batch of another scene
+    closes it. It lives in the worker process, which runs one batch at a time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.idle: _ServingBlender | None = None
+        self.timer: threading.Timer | None = None
+
+    def take(
+        self,
+        context: ActivityContext,
+        blender: str,
+        scene: Scene,
+        options: RenderOptions,
+        cell: TileCell | None,
+    ) -> _ServingBlender:
+        key: _Key = (blender, scene, options, cell, context.threads, context.work_dir)
+        with self.lock:
+            idle, self.idle = self.idle, None
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+        if idle is not None and idle.key == key and idle.alive():
+            return idle
+        if idle is not None:
+            idle.close()
+        return _ServingBlender(context, blender, scene, options, cell)
+
+    def give_back(self, process: _ServingBlender | None) -> None:
+        if process is None or not process.alive():
+            return
+        with self.lock:
+            self.idle = process
+            self.timer = threading.Timer(IDLE_SECONDS, self._expire, (process,))
+            self.timer.daemon = True
+            self.timer.start()
+
+    def _expire(self, process: _ServingBlender) -> None:
+        with self.lock:
+            if self.idle is not process:
+                return
+            self.idle = None
+        process.close()
+
+    def close(self) -> None:
+        with self.lock:
+            idle, self.idle = self.idle, None
+        if idle is not None:
+            idle.close()
+
+
+IDLE_SECONDS = 60.0  # a serving Blender with no batch for this long is closed
+EXIT_SECONDS = 30.0  # for Blender to exit once its output has ended
+_WARM = _WarmBlender()
+atexit.register(_WARM.close)
+
+
+def _frame_of(path: str, paths: dict[int, str]) -> int | None:
     saved = Path(path).resolve()
-    return next((n for n, p in scene.paths.items() if Path(p).resolve() == saved), None)
+    return next((n for n, p in paths.items() if Path(p).resolve() == saved), None)
 
 
 def _checked_image(

@@ -1,5 +1,6 @@
 """Runs inside Blender before the frames render: `blender … scene.blend … -P blender_setup.py
--f … -- config.json`.
+-f … -- config.json`, or without `-f` to serve: then it renders the frames that each line of its
+standard input asks for, until that ends, so one process renders batch after batch.
 
 It refuses a scene saved by a newer Blender, checks that every external file the scene uses is
 there, applies the job's overrides (engine, samples, resolution percentage), chooses the Cycles
@@ -164,6 +165,24 @@ def apply_tile(scene: Any, tile: dict[str, int]) -> dict[str, Any]:
     }
 
 
+def serve(scene: Any) -> None:
+    """Render the frames each line of standard input asks for (`{"frames": [1, 2]}`), batch
+    after batch, until it ends: the scene stays loaded. Blender writes each frame where `-f`
+    would, and says so on its `Saved:` line."""
+    pattern = scene.render.filepath
+    for line in sys.stdin:
+        frames = json.loads(line)["frames"]
+        say("paths", paths={str(n): scene.render.frame_path(frame=n) for n in frames})
+        for number in frames:
+            scene.frame_set(number)
+            scene.render.filepath = scene.render.frame_path(frame=number)
+            try:
+                bpy.ops.render.render(write_still=True)
+            finally:
+                scene.render.filepath = pattern
+        say("done")
+
+
 def main() -> None:
     settings = config()
     check_version()
@@ -187,6 +206,8 @@ def main() -> None:
         paths={str(n): scene.render.frame_path(frame=n) for n in settings["frames"]},
         region=region,
     )
+    if settings.get("serve"):
+        serve(scene)
 
 
 main()

@@ -48,6 +48,7 @@ class BlenderRun:
     setup: Path
     threads: int | None = None  # None or 0: every core
     tile: TileCell | None = None  # render this tile of each frame, not the whole frame
+    serve: bool = False  # no -f: render the frames each line of standard input asks for
 
     @property
     def output(self) -> Path:
@@ -78,8 +79,7 @@ def blender_command(blender: str, run: BlenderRun) -> list[str]:
         str(run.threads or 0),
         "-P",
         str(run.setup),
-        "-f",
-        blender_frame_list(run.frames),
+        *(() if run.serve else ("-f", blender_frame_list(run.frames))),
         "--",
         str(run.config),
     ]
@@ -122,4 +122,5 @@ def setup_settings(run: BlenderRun) -> dict[str, Any]:
         "percent": run.options.percent,
         "device": run.options.device,
         "tile": None if run.tile is None else run.tile._asdict(),
+        "serve": run.serve,
     }

@@ -66,7 +66,21 @@ class SetupFailed:
     error: RenderError
 
 
-Event = FrameStarted | SampleDone | ImageSaved | SceneReported | SetupFailed
+@dataclass(frozen=True)
+class PathsReported:
+    """A serving Blender's answer to a batch: where each frame of it will be written."""
+
+    paths: dict[int, str]
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    """A serving Blender has rendered every frame of the batch it was given."""
+
+
+Event = (
+    FrameStarted | SampleDone | ImageSaved | SceneReported | SetupFailed | PathsReported | BatchDone
+)
 
 
 class OutputReader:
@@ -107,6 +121,10 @@ class OutputReader:
 
 
 def _report(data: dict[str, Any]) -> Event:
+    if data.get("kind") == "paths":
+        return PathsReported({int(number): str(path) for number, path in data["paths"].items()})
+    if data.get("kind") == "done":
+        return BatchDone()
     if data.get("kind") == "error":
         failure = RenderFailure(data.get("failure", RenderFailure.FAILED))
         return SetupFailed(RenderError(failure, str(data.get("message", "setup failed"))))

@@ -70,7 +70,12 @@ def test_one_process_renders_every_frame_of_a_run_with_the_options_in_blenders_o
         "percent": None,
         "device": "CPU",
         "tile": None,
+        "serve": False,
     }
+    serving = dataclasses.replace(RUN, frames=(), serve=True)
+    assert "-f" not in blender_command("/usr/bin/blender", serving)
+    assert blender_command("/usr/bin/blender", serving)[-2:] == ["--", "/work/render-1/config.json"]
+    assert setup_settings(serving)["serve"] is True
     tiled = dataclasses.replace(RUN, tile=TileCell(column=1, row=0, columns=2, rows=2, padding=8))
     assert setup_settings(tiled)["tile"] == {
         "column": 1,

@@ -9,12 +9,13 @@ import json
 import os
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from witengine.plugins.render.blender import render_frames
+from witengine.plugins.render.blender import _WARM, render_frames
 from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.types import Frame, Image, Scene
 from witengine.runtime.blobs import LocalBlobStore
@@ -27,10 +28,6 @@ STAND_IN = textwrap.dedent(
 
     args = sys.argv[1:]
     pattern = args[args.index("-o") + 1]
-    frames = []
-    for part in args[args.index("-f") + 1].split(","):
-        first, _, last = part.partition("..")
-        frames += range(int(first), int(last or first) + 1)
     behaviour = json.loads(os.environ.get("STAND_IN", "{}"))
 
     def path(n):
@@ -49,25 +46,32 @@ STAND_IN = textwrap.dedent(
     def say(**data):
         print("WIT " + json.dumps(data), flush=True)
 
+    def render(frames):
+        with open(os.environ["STAND_IN_LOG"], "a") as log:
+            log.write(f"{os.getpid()} " + " ".join(map(str, frames)) + "\\n")
+        for n in frames:
+            print(f"Fra:{n} Mem:9.36M (Peak 13.48M) | Time:00:00.00 | Sample 0/4", flush=True)
+            if n == behaviour.get("crash"):
+                os.kill(os.getpid(), signal.SIGSEGV)
+            if n == behaviour.get("skip"):
+                continue
+            size = (5, 2) if n == behaviour.get("wrong_size") else (4, 2)
+            with open(path(n), "wb") as image:
+                image.write(png(*size))
+            print(f"Saved: '{path(n)}'", flush=True)
+
     print("Blender 3.4.1 (stand-in)", flush=True)
     if "explain" in behaviour:
         say(kind="error", failure="missing-files", message=behaviour["explain"])
         sys.exit(3)
-    paths = {str(n): path(n) for n in frames}
     say(kind="scene", blender="3.4.1", engine="CYCLES", device="CPU", width=4, height=2, fps=24.0,
-        paths=paths)
-    with open(os.environ["STAND_IN_LOG"], "a") as log:
-        log.write(" ".join(map(str, frames)) + "\\n")
-    for n in frames:
-        print(f"Fra:{n} Mem:9.36M (Peak 13.48M) | Time:00:00.00 | Sample 0/4", flush=True)
-        if n == behaviour.get("crash"):
-            os.kill(os.getpid(), signal.SIGSEGV)
-        if n == behaviour.get("skip"):
-            continue
-        size = (5, 2) if n == behaviour.get("wrong_size") else (4, 2)
-        with open(path(n), "wb") as image:
-            image.write(png(*size))
-        print(f"Saved: '{path(n)}'", flush=True)
+        paths={})
+    assert "-f" not in args, "a node's Blender serves: it is given frames on its input"
+    for line in sys.stdin:
+        frames = json.loads(line)["frames"]
+        say(kind="paths", paths={str(n): path(n) for n in frames})
+        render(frames)
+        say(kind="done")
     print("Blender quit", flush=True)
     """
 ).replace("PYTHON", sys.executable)
@@ -86,10 +90,12 @@ def context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ActivityContext:
     return ActivityContext(LocalBlobStore(tmp_path / "blobs"), tmp_path / "work", threads=1)
 
 
-def render(context: ActivityContext, numbers: list[int], **behaviour: Any) -> list[Any]:
+def render(
+    context: ActivityContext, numbers: list[int], content: bytes = b"BLENDER-v304", **behaviour: Any
+) -> list[Any]:
     os.environ["STAND_IN"] = json.dumps(behaviour)
     try:
-        scene = Scene.from_value(context.blobs.put_bytes(b"BLENDER-v304", "shot.blend"))
+        scene = Scene.from_value(context.blobs.put_bytes(content, "shot.blend"))
         outcomes = list(render_frames(context, [Frame(scene, n) for n in numbers]))
     finally:
         del os.environ["STAND_IN"]
@@ -97,8 +103,20 @@ def render(context: ActivityContext, numbers: list[int], **behaviour: Any) -> li
     return [result for _, result in sorted(outcomes, key=lambda outcome: outcome[0])]
 
 
+def batches(context: ActivityContext) -> list[tuple[str, str]]:
+    """(Blender's process id, the frames it was asked for) of every batch, in order."""
+    lines = (context.work_dir.parent / "runs.log").read_text().splitlines()
+    return [(pid, frames) for pid, _, frames in (line.partition(" ") for line in lines)]
+
+
 def runs(context: ActivityContext) -> list[str]:
-    return (context.work_dir.parent / "runs.log").read_text().splitlines()
+    return [frames for _, frames in batches(context)]
+
+
+@pytest.fixture(autouse=True)
+def no_blender_left() -> Iterator[None]:
+    yield
+    _WARM.close()  # the serving Blender kept for a next batch of the test's scene
 
 
 def test_a_crash_costs_the_frame_in_progress_and_the_rest_get_a_fresh_process(
@@ -167,3 +185,16 @@ def test_without_blender_every_frame_says_how_to_install_it(
         ]
         * 2
     )
+
+
+def test_batches_of_one_scene_are_rendered_by_one_blender_that_keeps_it_loaded(
+    context: ActivityContext,
+) -> None:
+    first = render(context, [1, 2])
+    second = render(context, [3, 4])
+    other = render(context, [5], content=b"BLENDER-v304 another scene")
+
+    assert [r.frame for r in [*first, *second, *other]] == [1, 2, 3, 4, 5]
+    (one, _), (same, _), (another, _) = batches(context)
+    assert one == same != another
+    assert runs(context) == ["1 2", "3 4", "5"]
