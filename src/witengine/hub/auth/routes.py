@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Annotated
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import RedirectResponse
 
 from witengine.hub.auth.book import TokenBook
@@ -112,7 +113,9 @@ def auth_router(book: TokenBook, gate: AuthGate, fingerprint: Fingerprint) -> AP
         return token_info(found)
 
     @router.get("/audit", response_model=list[AuditLine])
-    async def audit(limit: int = 100, before: int | None = None) -> list[AuditLine]:
+    async def audit(
+        limit: int = 100, before: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None
+    ) -> list[AuditLine]:
         """The audit log, newest first."""
         lines = book.store.audit(max(1, min(limit, 10_000)), before)
         return [

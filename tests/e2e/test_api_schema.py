@@ -1,0 +1,130 @@
+"""Schemathesis over the hub's OpenAPI document, against a real hub process on loopback.
+
+Every operation the document describes gets requests generated from its schema, valid ones and
+deliberately invalid ones, a bounded number of each. No answer may be a 5xx, and every answer
+must match the schema the document gives for its status code. The hub has a node and a few jobs
+behind it, so the lists it answers are not empty.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from witengine.testing.processes import Farm, free_port, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+# Per operation and generation mode: about a minute for the whole document in CI. A deeper run:
+# WIT_SCHEMA_EXAMPLES=500 pytest tests/e2e/test_api_schema.py
+EXAMPLES = int(os.environ.get("WIT_SCHEMA_EXAMPLES", "25"))
+CHECKS = [not_a_server_error, response_schema_conformance]
+DONE = "Job:Done(Int:n = 3)\n{\nInt:twice = n * 2;\n}\n"
+WAITING = (  # its node holds it for the whole test: a job with progress and a busy node
+    "Job:Waiting()\n{\n"
+    "IntCollection:slept = Grid.ForEach(i in Int.Range(0, 4)) => Compute.Sleep(600000);\n}\n"
+)
+
+
+def auth_headers(farm: Farm) -> dict[str, str]:
+    """The admin's token: schemathesis sends it with every request, as an operator would."""
+    assert farm.token is not None, "the hub made no admin token"
+    return {"Authorization": f"Bearer {farm.token}"}
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
+    farm = Farm(tmp_path_factory.mktemp("schema"), free_port())
+    try:
+        farm.start_hub()
+        farm.start_node("fuzzed", "--no-bench")
+        wait_until(lambda: farm.online() == ["fuzzed"], 60, "the node to connect")
+        farm.submit(DONE, {})
+        farm.submit(WAITING, {})
+        yield farm
+    finally:
+        farm.stop()
+
+
+def _document(farm: Farm) -> Any:
+    answer = httpx.get(f"{farm.url}/openapi.json", headers=auth_headers(farm), timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_no_operation_answers_a_server_error_or_off_its_schema(
+    farm: Farm, mode: GenerationMode
+) -> None:
+    document = _document(farm)
+    schema = schemathesis.openapi.from_dict(document)
+    headers = auth_headers(farm)
+    failures: list[str] = []
+    calls: dict[str, int] = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        try:
+            _exercise(operation, mode, farm.url, headers, calls)
+        except Unsatisfiable:  # nothing in it can be made invalid (a path of plain strings)
+            assert mode is GenerationMode.NEGATIVE, f"no valid request to {operation.label}"
+        except (Exception, BaseExceptionGroup) as failure:  # all failures are reported at once
+            failures.append(f"{operation.label}:\n{str(failure)[:3000]}")
+    print(f"\n{mode.value}: {len(calls)} operations, {sum(calls.values())} requests")
+    assert not failures, "\n\n".join(failures) + "\n\nhub log (end):\n" + farm.log()[-4000:]
+    assert len(calls) >= (15 if mode is GenerationMode.POSITIVE else 5), sorted(calls)
+    assert farm.hub is not None and farm.hub.poll() is None, "the hub died"
+
+
+def _exercise(
+    operation: Any, mode: GenerationMode, url: str, headers: dict[str, str], calls: dict[str, int]
+) -> None:
+    """Up to EXAMPLES requests to one operation; the first failure found is raised."""
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def exercise(case: Any) -> None:
+        calls[operation.label] = calls.get(operation.label, 0) + 1
+        case.call_and_validate(base_url=url, headers=headers, checks=CHECKS, timeout=20)
+
+    exercise()
+
+
+def test_the_fuzzed_hub_still_runs_jobs(farm: Farm) -> None:
+    """After all that, the hub still does its work."""
+    waiting = farm.acknowledged[1]
+    assert farm.api("POST", f"/jobs/{waiting}/cancel").status_code == 200
+    assert farm.wait_done(waiting, 30)["status"] == "cancelled"
+    job_id = farm.submit(
+        "Job:After(Int:n)\n{\n"
+        "IntCollection:slept = Grid.ForEach(i in Int.Range(0, n)) => Compute.Sleep(1);\n}\n",
+        {"n": "5"},
+    )
+    job = farm.wait_done(job_id, 60)
+    assert job["status"] == "completed", job
+    assert job["variables"]["slept"] == [1, 1, 1, 1, 1]
+
+
+def test_the_schema_documents_every_error_answer_as_a_reason(farm: Farm) -> None:
+    """422 and 413 answers are ErrorBody (a reason in `detail`), not FastAPI's default shape."""
+    document = _document(farm)
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            for status in ("413", "422"):
+                if status in operation.get("responses", {}):
+                    content = operation["responses"][status]["content"]["application/json"]
+                    assert content["schema"] == {"$ref": "#/components/schemas/ErrorBody"}, (
+                        f"{method.upper()} {path} {status}"
+                    )
+    assert "HTTPValidationError" not in document.get("components", {}).get("schemas", {})
