@@ -65,7 +65,9 @@ async def live_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
     await until(lambda: server.started or serving.done(), 30, "uvicorn to start")
     url = f"http://127.0.0.1:{port}{API_PREFIX}"
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
+        headers = {"Authorization": f"Bearer {hub.admin_token}"}
+        async with httpx.AsyncClient(base_url=url, timeout=30.0, headers=headers) as client:
+            monkeypatch.setenv("WIT_TOKEN", hub.admin_token or "")  # for the wit commands
             yield LiveHub(hub, url, client)
     finally:
         server.should_exit = True
@@ -92,7 +94,7 @@ def make_agent(
         speed=speed,
         bench_seconds=0.4,
         bench_idle_seconds=0.0,
-        token=live.issue(Role.JOIN),  # each agent enrols through the API
+        token=live.hub.book.issue(Role.JOIN).text,  # each agent enrols through the API
     )
     cache = RateCache(settings.cache_dir / "benchmarks.json", speed)
     for target in benchmark_targets(library, capabilities):
