@@ -1,0 +1,142 @@
+"""48 frames of the sample animation: the embedded farm (2 nodes, 1 thread each) against plain
+`blender -t 2 -a` on the same scene, in one run.
+
+The farm's figure is the whole `wit run examples/render_animation.wit frames=SCENE@1-48 --nodes 2`
+command, as a user waits for it: starting the hub and nodes, packing and uploading the scene,
+rendering, composing the video and downloading the frames. Blender's is `blender -b SCENE -t 2 -a`
+writing the same PNG frames. It prints both times, the ratio (goal: the farm within 10 % of
+Blender's own) and the load average, and checks that the farm's frames are byte for byte the
+frames Blender wrote (so no figure comes from a wrong answer).
+
+    .venv/bin/python bench/render_farm.py [--frames 48] [--width 320 --height 180 --samples 16]
+        [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_scene(path: Path, frames: int, width: int, height: int, samples: int) -> None:
+    subprocess.run(
+        [
+            *("blender", "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1"),
+            *("-P", str(REPO / "scripts" / "make_sample_scene.py"), "--", str(path)),
+            *("--frames", str(frames), "--width", str(width), "--height", str(height)),
+            *("--samples", str(samples)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def plain_blender(scene: Path, out: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            *("blender", "-b", str(scene), "-o", str(out / "frame_#####")),
+            *("-F", "PNG", "-x", "1", "-t", "2", "-a"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - started
+
+
+def farm(scene: Path, frames: int, out: Path, cache: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "witengine", "run"),
+            *(str(REPO / "examples" / "render_animation.wit"), f"frames={scene}@1-{frames}"),
+            *("--nodes", "2", "--out", str(out), "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "WIT_CACHE_DIR": str(cache)},
+    )
+    elapsed = time.perf_counter() - started
+    try:
+        result = json.loads(done.stdout)
+    except ValueError:
+        raise SystemExit(f"wit run failed: {done.stderr[-2000:]}") from None
+    if result["status"] != "completed":
+        raise SystemExit(f"wit run {result['status']}: {result['error']}")
+    return elapsed
+
+
+def png_pixels(path: Path) -> bytes:
+    """A PNG's pixel rows (its IDAT chunks inflated): the files differ in their metadata (the
+    path of the scene Blender rendered), not in these."""
+    data, position, compressed = path.read_bytes(), 8, bytearray()
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        if data[position + 4 : position + 8] == b"IDAT":
+            compressed += data[position + 8 : position + 8 + length]
+        position += 12 + length
+    return zlib.decompress(bytes(compressed))
+
+
+def same_frames(farm_out: Path, plain_out: Path, frames: int) -> int:
+    names = [f"frame_{n:05d}.png" for n in range(1, frames + 1)]
+    return sum(
+        png_pixels(farm_out / "images" / name) == png_pixels(plain_out / name) for name in names
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--height", type=int, default=180)
+    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=1)
+    options = parser.parse_args()
+    if shutil.which("blender") is None or shutil.which("ffmpeg") is None:
+        raise SystemExit("needs Blender and FFmpeg: scripts/bootstrap.sh blender ffmpeg")
+    with tempfile.TemporaryDirectory(prefix="render-bench-") as folder:
+        root = Path(folder)
+        scene = root / "sample.blend"
+        make_scene(scene, options.frames, options.width, options.height, options.samples)
+        print(
+            f"scene: {options.frames} frames, {options.width}x{options.height}, "
+            f"{options.samples} samples (Cycles, CPU); load average before: "
+            f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}",
+            flush=True,
+        )
+        plain_times, farm_times = [], []
+        for round_ in range(options.repeat):
+            plain_out, farm_out = root / f"plain-{round_}", root / f"farm-{round_}"
+            plain_times.append(plain_blender(scene, plain_out))
+            print(f"blender -t 2 -a: {plain_times[-1]:7.1f} s", flush=True)
+            farm_times.append(farm(scene, options.frames, farm_out, root / "cache"))
+            identical = same_frames(farm_out, plain_out, options.frames)
+            print(
+                f"embedded farm:   {farm_times[-1]:7.1f} s  (2 nodes x 1 thread; frames "
+                f"identical to Blender's: {identical}/{options.frames})",
+                flush=True,
+            )
+        plain, farm_time = min(plain_times), min(farm_times)
+        ratio = farm_time / plain
+        load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+        verdict = "within" if ratio <= 1.10 else "NOT within"
+        print(
+            f"best of {options.repeat}: blender {plain:.1f} s, farm {farm_time:.1f} s, "
+            f"ratio farm/blender {ratio:.3f} ({verdict} 10 %); load average after: {load}"
+        )
+
+
+if __name__ == "__main__":
+    main()
