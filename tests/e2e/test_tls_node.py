@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -88,6 +90,25 @@ def test_a_node_pinned_by_its_join_token_runs_a_job_over_https_and_wss(farm: Far
     assert job["status"] == "completed", job.get("error")
     assert job["variables"]["doubled"] == [2 * i for i in range(12)]
     assert f"connected to {farm.url} as node_" in farm.log("a")
+
+    # wit run --hub over https: upload, submit, the event stream, results; pinned once.
+    script = farm.root / "doubles.wit"
+    script.write_text(SCRIPT)
+    env = {**farm.env, "WIT_CONFIG_DIR": str(farm.root / "config")}
+    ledger = f"ledger={farm.root / 'ledger-2.txt'}"
+    command = [sys.executable, "-m", "witengine", "run", str(script), "n=5", ledger, "--json"]
+    command += ["--hub", farm.url, "--out", str(farm.root / "out")]
+    assert farm.fingerprint is not None
+    done = subprocess.run(
+        [*command, "--fingerprint", farm.fingerprint],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["variables"]["doubled"] == [0, 2, 4, 6, 8]
 
 
 def test_a_node_given_a_wrong_fingerprint_refuses_the_hub_and_never_enrols(farm: Farm) -> None:
