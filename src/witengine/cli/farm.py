@@ -198,7 +198,7 @@ def hub(
         app,
         log_level="warning",
         lifespan="on",
-        ws_max_size=1 << 30,
+        ws_max_size=settings.limits.node_message_bytes,  # a larger frame closes with 1009
         ssl_certfile=identity.cert_path if identity else None,
         ssl_keyfile=identity.key_path if identity else None,
     )

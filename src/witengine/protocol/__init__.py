@@ -29,6 +29,20 @@ class Model(BaseModel):
 # ------------------------------------------------------------------ shared parts
 
 
+def _text(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        where = f"at character {error.start + 1}"
+        raise ValueError(f"not text: a lone surrogate {text[error.start]!r} {where}") from None
+    return text
+
+
+# A string that is text: JSON can carry lone surrogates (`"\ud800"`), which no file or database
+# can store; they are refused at the door.
+Text = Annotated[str, AfterValidator(_text)]
+
+
 def _file_name(name: str) -> str:
     try:
         return check_file_name(name, MAX_NAME_LENGTH) if name else name
@@ -159,7 +173,7 @@ class TaskResult(Model):
     attempt: Annotated[int, Field(ge=1)]
     ok: bool
     value: Json = None
-    error: str | None = None
+    error: Text | None = None
     seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
 
 
@@ -172,7 +186,7 @@ class Results(Model):
 class BatchFinished(Model):
     kind: Literal["batch_finished"] = "batch_finished"
     batch_id: str
-    error: str | None = None  # the batch could not run at all (e.g. its runner died)
+    error: Text | None = None  # the batch could not run at all (e.g. its runner died)
 
 
 class Heartbeat(Model):
@@ -207,10 +221,10 @@ class SubmitJob(Model):
 
     # The hub's limits (script_chars, parameters, parameter_chars, files_per_parameter,
     # file_name_chars) bound these; they are settings, so not part of the schema.
-    script: str
+    script: Text
     filename: Label = "job.wit"  # a path as the client knows it: shown in diagnostics only
-    parameters: dict[str, str] = {}
-    files: dict[str, BlobRef | list[BlobRef]] = {}
+    parameters: dict[Text, Text] = {}
+    files: dict[Text, BlobRef | list[BlobRef]] = {}
 
 
 class Progress(Model):

@@ -175,6 +175,9 @@ async def test_a_file_named_to_escape_its_folder_is_refused_at_the_door(
         (b'{"script": "", "extra": 1}', "body.extra: Extra inputs are not permitted"),
         (b'{"script": "", "filename": "job\\u0007.wit"}', "NUL or control character"),
         (b'{"script": "", "files": {"f": {"sha256": "../x", "size": -1}}}', "sha256"),
+        (b'{"script": "Job:A()\\n{\\n\\ud800\\n}"}', "body.script: Value error, not text"),
+        (b'{"script": "", "parameters": {"s": "\\udc00"}}', "body.parameters.s: Value error"),
+        (b'{"script": "", "parameters": {"\\udc00": "1"}}', "lone surrogate"),
     ],
 )
 async def test_a_malformed_request_is_422_with_a_reason(
