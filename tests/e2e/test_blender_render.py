@@ -354,6 +354,9 @@ def test_a_scene_with_an_external_texture_is_packed_and_renders_where_its_path_m
 
     (frame,) = read_parameters(checked, library, texts, setup.context.blobs)["frames"]
     sent = files_named(checked, library, texts, setup.folder / "scratch")["frames"]
+    with monkeypatch.context() as without_blender:  # the same scene again: Blender not needed
+        without_blender.setenv("PATH", "/nonexistent")
+        again = files_named(checked, library, texts, setup.folder / "scratch-again")["frames"]
     artist.rename(setup.folder / "artist-moved")  # the scene's texture path now leads nowhere
     image = render_frame(setup.context, frame)
 
@@ -361,6 +364,7 @@ def test_a_scene_with_an_external_texture_is_packed_and_renders_where_its_path_m
     assert frame.scene.sha256 != original.hexdigest()  # a packed copy, not the artist's file
     assert frame.scene.name == "textured.blend"
     assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in sent] == [frame.scene.sha256]
+    assert again == sent  # the packed copy kept in the cache, found without Blender
     assert pixels(setup.context.file(image)) == pixels(reference)
 
 

@@ -6,7 +6,8 @@ that is not there fails the submission, naming it, before anything is uploaded. 
 uses no external file is sent as it is. Otherwise its files are packed into a copy of it. A
 saved .blend differs in its bytes from one save to the next, so the copy is kept in the cache,
 under a digest of the scene's bytes and of every file packed into it: submitting the same scene
-again sends the same blob, which the hub already has.
+again sends the same blob, which the hub already has. What Blender listed is kept too, so an
+unchanged scene is not loaded in Blender again.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ _CHUNK = 1 << 20
 def pack_scene(scene: Path, scratch: Path, cache: Path | None = None) -> Path:
     """The file to send for this .blend: itself, or a packed copy of it (RenderError when it
     uses files that are missing or cannot be packed). `cache` defaults to the settings' own."""
+    root = (cache or Settings.from_env().cache_dir) / "packed"
+    scene_digest = _file_digest(scene)
+    known = _known(root, scene, scene_digest)
+    if known is not None:
+        return known
     blender = shutil.which("blender")
     if blender is None:
         log.warning(
@@ -46,6 +52,8 @@ def pack_scene(scene: Path, scratch: Path, cache: Path | None = None) -> Path:
     packed = work / scene.name
     report = _run_blender(blender, scene, work, packed)
     files: list[dict[str, Any]] = report["files"]
+    _listing(root, scene, scene_digest).parent.mkdir(parents=True, exist_ok=True)
+    _listing(root, scene, scene_digest).write_text(json.dumps(files))
     missing = [file for file in files if not file["exists"]]
     if missing:
         raise RenderError(
@@ -60,7 +68,7 @@ def pack_scene(scene: Path, scratch: Path, cache: Path | None = None) -> Path:
             f"the scene {scene.name} uses files that cannot be packed into it: "
             f"{_named(report['unpackable'])}; pack or bake them into the .blend in Blender",
         )
-    kept = (cache or Settings.from_env().cache_dir) / "packed" / _digest(scene, files) / scene.name
+    kept = root / _digest(scene_digest, files) / scene.name
     if not kept.is_file():
         kept.parent.mkdir(parents=True, exist_ok=True)
         partial = kept.with_name(f".{kept.name}.{os.getpid()}.part")
@@ -68,6 +76,27 @@ def pack_scene(scene: Path, scratch: Path, cache: Path | None = None) -> Path:
         partial.replace(kept)
     log.info("packed %d external files into %s (%s)", len(files), scene.name, kept)
     return kept
+
+
+def _listing(root: Path, scene: Path, scene_digest: str) -> Path:
+    """Where the external files Blender listed for this scene, at this place, are kept."""
+    place = hashlib.sha256(f"{scene_digest}\0{scene.resolve()}".encode()).hexdigest()[:32]
+    return root / "listings" / f"{place}.json"
+
+
+def _known(root: Path, scene: Path, scene_digest: str) -> Path | None:
+    """The file to send, when this scene was listed here before and nothing it uses changed:
+    no need to start Blender again. None when Blender must look."""
+    try:
+        files: list[dict[str, Any]] = json.loads(_listing(root, scene, scene_digest).read_text())
+    except (OSError, ValueError):
+        return None
+    if not files:
+        return scene
+    if not all(Path(file["absolute"]).is_file() for file in files):
+        return None  # missing now, or a folder of files: Blender says which
+    kept = root / _digest(scene_digest, files) / scene.name
+    return kept if kept.is_file() else None
 
 
 def _run_blender(blender: str, scene: Path, work: Path, packed: Path) -> dict[str, Any]:
@@ -125,10 +154,10 @@ def _named(files: list[dict[str, Any]]) -> str:
     return ", ".join(one(file) for file in files)
 
 
-def _digest(scene: Path, files: list[dict[str, Any]]) -> str:
+def _digest(scene_digest: str, files: list[dict[str, Any]]) -> str:
     """What the packed copy is made of: the scene's bytes and each packed file's."""
     digest = hashlib.sha256()
-    digest.update(_file_digest(scene).encode())
+    digest.update(scene_digest.encode())
     for file in sorted(files, key=lambda file: (file["kind"], file["name"])):
         digest.update(f"\0{file['kind']}\0{file['name']}\0".encode())
         digest.update(_file_digest(Path(file["absolute"])).encode())
