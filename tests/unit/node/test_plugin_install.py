@@ -108,8 +108,12 @@ async def setup(tmp_path: Path, probe: Probe) -> AsyncIterator[Setup]:
         found.requests.append(request.url.path.removeprefix(API_PREFIX))
 
     transport = httpx.ASGITransport(app=create_app(settings, hub))
+    assert hub.admin_token is not None, "a new hub makes an admin token"
     async with httpx.AsyncClient(
-        transport=transport, base_url=HUB + API_PREFIX, event_hooks={"request": [record]}
+        transport=transport,
+        base_url=HUB + API_PREFIX,
+        headers={"Authorization": f"Bearer {hub.admin_token}"},  # as a node's credential would
+        event_hooks={"request": [record]},
     ) as client:
         found.client = client
         yield found
