@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from faultcheck import (
     LEDGER,
@@ -91,6 +92,16 @@ def test_a_full_blob_store_refuses_files_cleanly_and_the_hub_serves_on(
             assert refused.status_code == 507, refused.text
             assert "full" in refused.json()["detail"], refused.text
             assert farm.api("HEAD", f"/blobs/{digest}").status_code == 404
+            assert stray_files(blobs) == []
+            # The same through the dashboard's submit form.
+            refused = httpx.post(
+                f"{farm.url}/submit/upload?name=big.bin",
+                content=big,
+                headers={"Authorization": f"Bearer {farm.token}", "X-Wit-Dashboard": "1"},
+                timeout=30,
+            )
+            assert refused.status_code == 507, refused.text
+            assert "full" in refused.json()["detail"], refused.text
             assert stray_files(blobs) == []
             # ... so its space is free again: a smaller file fits, and reads back whole.
             small = rng.randbytes(300_000)

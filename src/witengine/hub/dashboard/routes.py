@@ -8,10 +8,7 @@ the `X-Wit-Dashboard` header, which a page of another site cannot send.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -28,7 +25,7 @@ from witengine.lang.checker import CheckedJob, check_source
 from witengine.lang.errors import ScriptError, render_diagnostic
 from witengine.lang.printer import print_expr
 from witengine.protocol import MAX_SCRIPT_CHARS, Model
-from witengine.runtime.blobs import Blob, BlobError, LocalBlobStore
+from witengine.runtime.blobs import Blob, BlobError, BlobStoreFull, LocalBlobStore
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -279,19 +276,16 @@ def _short(value: Any) -> str:
 
 
 async def _receive(request: Request, blobs: LocalBlobStore, max_bytes: int) -> Blob:
-    """Stream the request body into the blob store, hashing it on the way."""
-    digest = hashlib.sha256()
-    size = 0
-    with tempfile.NamedTemporaryFile(dir=blobs.root, prefix=".upload-", delete=False) as out:
-        partial = Path(out.name)
-        try:
+    """Stream the request body into the blob store, hashing it on the way; nothing of a refused
+    or failed upload is kept, and a full disk is a 507 saying so."""
+    try:
+        with blobs.incoming() as incoming:
             async for chunk in request.stream():
-                size += len(chunk)
-                if size > max_bytes:
+                if incoming.size + len(chunk) > max_bytes:
                     raise HTTPException(413, "the file is too large for this hub")
-                digest.update(chunk)
-                out.write(chunk)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-    return blobs.adopt(partial, digest.hexdigest(), size)
+                incoming.write(chunk)
+            return incoming.keep()
+    except BlobStoreFull:
+        raise HTTPException(
+            507, "the hub's blob store is full: no room on its disk for this file"
+        ) from None
