@@ -16,12 +16,13 @@ from faultcheck import (
     start_nodes,
 )
 
-from witengine.testing.processes import Farm, ledger_counts
+from witengine.testing.processes import Farm, free_port, ledger_counts
 from witengine.testing.proxy import FaultSchedule, TcpProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 NETWORK_SEED = 31
+TLS_SEED = 4
 
 
 def test_delays_stalls_and_cuts_between_nodes_and_hub_lose_no_item(
@@ -32,11 +33,38 @@ def test_delays_stalls_and_cuts_between_nodes_and_hub_lose_no_item(
     schedule = FaultSchedule.seeded(
         NETWORK_SEED, start=0.5, rounds=6, gap=(1.0, 2.5), stall=(1.0, 5.0)
     )
+    run_through_proxy(farm, tmp_path, reference, schedule, n=1500)
+
+
+def test_the_proxy_passes_tls_and_its_faults_lose_no_item(
+    tmp_path: Path, reference: Callable[[int], list[int]]
+) -> None:
+    """The same over HTTPS and WSS: the proxy works on bytes, so TLS passes through it, and a
+    cut or a stall of an encrypted link is survived as well."""
+    schedule = FaultSchedule.seeded(TLS_SEED, start=0.5, rounds=3, gap=(1.0, 2.0), stall=(1.0, 4.0))
+    farm = Farm(tmp_path, free_port(), tls=True)
+    farm.start_hub()
+    try:
+        run_through_proxy(farm, tmp_path, reference, schedule, n=600)
+    finally:
+        farm.stop()
+
+
+def run_through_proxy(
+    farm: Farm,
+    tmp_path: Path,
+    reference: Callable[[int], list[int]],
+    schedule: FaultSchedule,
+    n: int,
+) -> None:
+    """Nodes reach the hub only through a proxy that follows `schedule` once a job of n items
+    is under way; every fault must hit open connections while the job runs."""
     proxy = TcpProxy(farm.port, schedule)
     proxy.start(armed=False)
     try:
-        start_nodes(farm, "a", "b", "c", hub_url=f"http://127.0.0.1:{proxy.port}")
-        n, ledger = 1500, tmp_path / "ledger.txt"
+        scheme = "https" if farm.tls else "http"
+        start_nodes(farm, "a", "b", "c", hub_url=f"{scheme}://127.0.0.1:{proxy.port}")
+        ledger = tmp_path / "ledger.txt"
         job_id = farm.submit(LEDGER, {"n": str(n), "ledger": str(ledger), "ms": "30"})
         with CommitWatch(farm.root / "hub" / "hub.sqlite3", job_id) as watch:
             proxy.arm()
