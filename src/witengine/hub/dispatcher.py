@@ -99,6 +99,9 @@ class _Node:
     away_since: float | None = None  # when its connection closed
     silent: bool = False  # its lease ran out: no new work until it is heard from again
     served: int = 0  # when it was last given a batch (a count of batches): it asks after others
+    # Batches leased before it reconnected that its hello did not name: if its first heartbeat
+    # does not name them either, it no longer has them (it restarted) and they go back.
+    unclaimed: set[str] = field(default_factory=set)
 
     @property
     def connected(self) -> bool:
@@ -316,6 +319,7 @@ class Dispatcher:
             done=previous.done if previous else 0,
             served=previous.served if previous else 0,
             last_seen=self.clock.now(),
+            unclaimed=previous.leases - set(hello.holding) if previous else set(),
         )
         self.nodes[node_id] = node
         for batch_id in hello.holding:
@@ -389,12 +393,35 @@ class Dispatcher:
 
     def _heartbeat(self, node: _Node, message: Heartbeat) -> None:
         now = self.clock.now()
+        if node.unclaimed:
+            self._release_unclaimed(node, set(message.batches), now)
         for batch_id in message.batches:
             lease = self.leases.get(batch_id)
             if lease is not None and lease.node_id == node.id:
                 state = self.maps.get(lease.map_id)
                 if state is not None:
                     state.schedule.heartbeat(batch_id, now)
+
+    def _release_unclaimed(self, node: _Node, named: set[str], now: float) -> None:
+        """Batches a node came back without (a restarted node holds none) go back in the queue
+        at its first heartbeat, not when their lease runs out: till then they kept its slots
+        full, so it sat idle. The results it kept of them came before the heartbeat did."""
+        for batch_id in sorted(node.unclaimed - named):
+            lease = self.leases.get(batch_id)
+            if lease is None or lease.node_id != node.id:
+                continue
+            log.info(
+                "%s came back without batch %s: its %d items back in the queue",
+                node.name,
+                batch_id,
+                len(lease.indices),
+            )
+            state = self.maps.get(lease.map_id)
+            if state is not None:
+                state.schedule.batch_ended(batch_id, now)
+            self._drop_lease(lease, cancel=False)
+        node.unclaimed.clear()
+        self.wake()
 
     def _usable(self, node: _Node) -> bool:
         return node.connected and not node.silent and node.id not in self.drained

@@ -510,6 +510,55 @@ async def test_a_node_that_reconnects_within_the_grace_period_keeps_its_work(
     assert dispatcher.nodes[node].done >= 2, "what it did before and after the break counts"
 
 
+async def test_a_node_restarted_within_the_grace_period_gets_work_at_its_first_heartbeat(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    """A restarted node (same identity, nothing in hand) is back before the hub gave up on it:
+    the batches it no longer has go back at once, not when their lease runs out."""
+    dispatcher = make(store, clock, NO_DUPLICATES)
+    first = Link()
+    node = dispatcher.connect(hello("a"), first.send)
+    task = await start_map(dispatcher, 3, QUEUED)
+    dispatcher.dispatch()
+    before = first.assigns()
+    assert [a.tasks[0].index for a in before] == [0, 1]
+    dispatcher.handle(node, ok(before[0]))  # delivered before the crash
+    dispatcher.disconnect(node)
+    clock.advance(1)  # within the grace period
+    second = Link()
+    dispatcher.connect(hello("a", node_id=node), second.send)
+    dispatcher.dispatch()
+    assert second.indices() == [2], "item 1's batch still fills a slot: the hello may omit it"
+    dispatcher.handle(node, Heartbeat(batches=[second.assigns()[0].batch_id]))
+    dispatcher.dispatch()
+    assert second.indices() == [1, 2], "item 1 back at the first heartbeat, not at lease end"
+    assert {t.attempt for a in second.assigns() for t in a.tasks if t.index == 1} == {2}
+    assert await run_out(dispatcher, task, (node, second)) == ["v0", "v1", "v2"]
+
+
+async def test_results_a_restarted_node_kept_count_when_they_come_before_its_heartbeat(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = make(store, clock, NO_DUPLICATES)
+    first = Link()
+    node = dispatcher.connect(hello("a"), first.send)
+    task = await start_map(dispatcher, 2, QUEUED)
+    dispatcher.dispatch()
+    done, running = first.assigns()
+    dispatcher.disconnect(node)
+    # Back with batch `running` in hand and `done` finished while away: its result is in the
+    # outbox, sent right after the hello, before the first heartbeat names only `running`.
+    second = Link()
+    dispatcher.connect(hello("a", node_id=node, holding=keys([running])), second.send)
+    dispatcher.handle(node, ok(done))
+    dispatcher.handle(node, Heartbeat(batches=[running.batch_id]))
+    dispatcher.dispatch()
+    assert second.assigns() == [], "nothing it delivered or holds is sent again"
+    dispatcher.handle(node, ok(running))
+    assert await task == ["v0", "v1"]
+    assert second.cancels() == []
+
+
 async def test_a_node_that_stays_away_past_the_grace_period_loses_its_work_to_others(
     store: MemoryStore, clock: FakeClock
 ) -> None:
