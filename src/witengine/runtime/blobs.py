@@ -146,11 +146,6 @@ class LocalBlobStore:
         finally:
             incoming.discard()
 
-    def adopt(self, file: Path, sha256: str, size: int) -> Blob:
-        """Move a file whose digest the caller has just computed into the store."""
-        self._place(file, sha256)
-        return Blob(sha256, size)
-
     def _place(self, file: Path, sha256: str) -> None:
         """Rename a complete file into place under its digest."""
         target = self._file(sha256)

@@ -268,15 +268,6 @@ def test_a_file_that_cannot_be_read_is_a_blob_error_naming_it(
         store.put_file(tmp_path / "nowhere.bin")
 
 
-def test_adopt_moves_a_file_in_under_its_digest(store: LocalBlobStore, tmp_path: Path) -> None:
-    data = b"rendered by a node"
-    made = tmp_path / "made.bin"
-    made.write_bytes(data)
-    blob = store.adopt(made, sha(data), len(data))
-    assert not made.exists()
-    assert store.path(blob).read_bytes() == data
-
-
 def test_blobs_in_finds_every_blob_inside_collections_and_tuples() -> None:
     a, b, c = (Blob(sha(x), 1) for x in (b"a", b"b", b"c"))
     value = [a, (1, b), [[c, "text"], None], 42]
