@@ -193,6 +193,7 @@ def batch(setup: Setup) -> Batch:
     items = [[Frame(setup.scene, number).to_json()] for number in range(1, 7)]
     launches: list[list[str]] = []
     real = subprocess.Popen
+    _WARM.close()  # a Blender kept from an earlier test would serve the batch unseen
 
     def noting(args: list[str], *more: Any, **options: Any) -> Any:
         launches.append(list(args))

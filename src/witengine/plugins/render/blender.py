@@ -85,16 +85,16 @@ def _render_run(
     waiting = list(positions)
     while waiting:
         process = _WARM.take(context, blender, scene, options, cell)
-        finished = False
         try:
             for number, result in process.render(waiting):
                 waiting.remove(number)
                 yield from ((position, result) for position in positions[number])
-            finished = True
         finally:
-            # A batch abandoned half-way leaves Blender mid-frame: it stops with the batch.
-            _WARM.give_back(process if finished and process.failure is None else None)
-            if not finished or process.failure is not None:
+            # Kept for the next batch once it has said it is done with this one; a batch
+            # abandoned half-way leaves Blender mid-frame, and it stops with the batch.
+            if process.ready and process.failure is None:
+                _WARM.give_back(process)
+            else:
                 process.close()
         if process.failure is None:
             break
@@ -138,6 +138,7 @@ class _ServingBlender:
         self.reader = OutputReader()
         self.scene: SceneReported | None = None
         self.failure: tuple[RenderError, int | None] | None = None
+        self.ready = True  # between batches: it has said it is done with the last one
         self.process = subprocess.Popen(
             blender_command(blender, self.run),
             stdin=subprocess.PIPE,
@@ -150,11 +151,15 @@ class _ServingBlender:
         )
 
     def render(self, frames: Sequence[int]) -> Iterator[tuple[int, Image | RenderError]]:
-        """Each frame of the batch Blender writes, checked, as it writes it."""
+        """Each frame of the batch Blender writes, checked, as it writes it. The last is handed
+        back once Blender has said it is done with the batch, so that whoever stops reading
+        then leaves it ready for the next one."""
         self.failure = None
+        self.ready = False
         left = set(frames)
         paths: dict[int, str] = {}
         explained: RenderError | None = None
+        last: tuple[int, Image | RenderError] | None = None
         stdin, stdout = self.process.stdin, self.process.stdout
         assert stdin is not None and stdout is not None
         try:
@@ -162,6 +167,7 @@ class _ServingBlender:
             stdin.flush()
         except OSError:
             pass  # Blender is gone already: its output says why
+        done = False
         for line in stdout:
             event = self.reader.read(line)
             if isinstance(event, SceneReported):
@@ -174,15 +180,17 @@ class _ServingBlender:
                 number = _frame_of(event.path, paths)
                 if number is not None and number in left:
                     left.discard(number)
-                    yield (
-                        number,
-                        _checked_image(self.context, event.path, number, self.scene, self.run),
-                    )
+                    image = _checked_image(self.context, event.path, number, self.scene, self.run)
+                    if left:
+                        yield number, image
+                    else:
+                        last = (number, image)
             elif isinstance(event, BatchDone):
                 done = True
                 break
-        else:
-            done = False
+        self.ready = done and not left
+        if last is not None:
+            yield last
         if left:
             # Said it was done without every frame (as -f would have ended, code 0), or its
             # output ended: it has exited, or is about to.

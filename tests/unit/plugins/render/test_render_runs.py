@@ -198,3 +198,18 @@ def test_batches_of_one_scene_are_rendered_by_one_blender_that_keeps_it_loaded(
     (one, _), (same, _), (another, _) = batches(context)
     assert one == same != another
     assert runs(context) == ["1 2", "3 4", "5"]
+
+
+def test_a_batch_read_only_up_to_its_last_frame_leaves_blender_ready_for_the_next(
+    context: ActivityContext,
+) -> None:
+    """A node stops reading a batch once every item has come back; Blender must not be lost."""
+    scene = Scene.from_value(context.blobs.put_bytes(b"BLENDER-v304", "shot.blend"))
+    batch = render_frames(context, [Frame(scene, 1), Frame(scene, 2)])
+    first = [next(batch), next(batch)]
+    batch.close()
+    after = render(context, [3])
+
+    assert [image.frame for _, image in first] + [after[0].frame] == [1, 2, 3]
+    (one, _), (same, _) = batches(context)
+    assert one == same
