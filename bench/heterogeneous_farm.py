@@ -99,18 +99,44 @@ class Farm:
         self.url = f"http://127.0.0.1:{free_port()}"
         self.hub: subprocess.Popen[bytes] | None = None
         self.nodes: dict[int, subprocess.Popen[bytes]] = {}
+        self.token = ""  # the hub's admin token, for this script's requests
+        self.join = ""  # the join token nodes enrol with
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         log = (self.folder / f"{name}.log").open("ab")
         return subprocess.Popen([WIT, *args], stdout=log, stderr=log, start_new_session=True)
 
     def start_hub(self) -> None:
+        """Start the hub; once it answers, read its admin token and make the nodes' join token."""
+        import httpx
+
+        from witengine.security.files import read_private
+
         port = self.url.rpartition(":")[2]
         self.hub = self._spawn(
             "hub",
             ["hub", "--host", "127.0.0.1", "--port", port, "--no-advertise", "--heartbeat", "1",
              "--grace", "2", "--data-dir", str(self.folder / "hub")],
         )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while (token := read_private(self.folder / "hub" / "admin.token")) is None:
+            if time.monotonic() > deadline or self.hub.poll() is not None:
+                raise SystemExit(f"the hub did not start; see {self.folder / 'hub.log'}")
+            time.sleep(0.1)
+        self.token = token
+        for _ in range(600):  # the token file comes before the hub listens
+            with contextlib.suppress(httpx.HTTPError):
+                made = httpx.post(
+                    f"{self.url}/api/v1/tokens",
+                    json={"role": "node", "label": "heterogeneous bench"},
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=5,
+                )
+                made.raise_for_status()
+                self.join = str(made.json()["token"])
+                return
+            time.sleep(0.1)
+        raise SystemExit(f"the hub made no join token; see {self.folder / 'hub.log'}")
 
     def start_node(self, index: int) -> None:
         error = 0.0 if self.exact else ERRORS[index]
@@ -118,7 +144,7 @@ class Farm:
             f"node{index}",
             ["node", "--hub", self.url, "--name", f"node{index}", "--speed", str(SPEEDS[index]),
              "--bench-seconds", str(self.bench_seconds), "--bench-error", str(error),
-             "--cache-dir", str(self.folder / f"node{index}")],
+             "--cache-dir", str(self.folder / f"node{index}"), "--token", self.join],
         )  # fmt: skip
 
     def kill_node(self, index: int) -> None:
@@ -137,12 +163,12 @@ class Farm:
                     process.kill()
 
 
-async def wait_for_rates(url: str, timeout: float = 120.0) -> dict[str, float]:
+async def wait_for_rates(farm: Farm, timeout: float = 120.0) -> dict[str, float]:
     """Each online node's reported Compute.Work rate, once all 4 have one."""
     from witengine.client import HubClient
 
     deadline = time.monotonic() + timeout
-    async with HubClient(url) as client:
+    async with HubClient(farm.url, token=farm.token) as client:
         while time.monotonic() < deadline:
             with contextlib.suppress(Exception):
                 rates = {
@@ -162,13 +188,13 @@ async def farm_job(
     farm: Farm, script: Path, strategy: str, units: list[float], rate: float, kill_after: float
 ) -> Run:
     from witengine.api import run_on_hub
-    from witengine.client import HubClient
+    from witengine.client import HubAccess, HubClient
 
     submitted: list[str] = []
     killed: list[float] = []
 
     async def killer() -> None:
-        async with HubClient(farm.url) as client:
+        async with HubClient(farm.url, token=farm.token) as client:
             while not submitted:
                 await asyncio.sleep(0.05)
             while (started := (await client.job(submitted[0])).started_at) is None:
@@ -180,13 +206,13 @@ async def farm_job(
     text = "[" + ", ".join(repr(u) for u in units) + "]"
     kill = asyncio.create_task(killer())
     result = await run_on_hub(
-        farm.url,
+        HubAccess(farm.url, token=farm.token),
         script,
         {"units": text, "strategy": strategy},
         on_submitted=lambda _client, job_id: submitted.append(job_id),
     )
     await kill
-    async with HubClient(farm.url) as client:
+    async with HubClient(farm.url, token=farm.token) as client:
         detail = await client.job(submitted[0])
     assert detail.started_at is not None and detail.finished_at is not None
     done = result.variables.get("done") if result.status.value == "completed" else None
@@ -216,7 +242,7 @@ async def farm_runs(
         for strategy in STRATEGIES:
             if KILLED not in farm.nodes or farm.nodes[KILLED].poll() is not None:
                 farm.start_node(KILLED)  # back between jobs, never during one
-            reported[strategy] = await wait_for_rates(farm.url)
+            reported[strategy] = await wait_for_rates(farm)
             await asyncio.sleep(1.0)  # let the last benchmarks' reports settle
             runs.append(await farm_job(farm, script, strategy, units, rate, kill_after))
             print(f"  {strategy}: {runs[-1].makespan:.1f} s", file=sys.stderr)
