@@ -189,6 +189,30 @@ async def test_a_revoked_token_is_refused_at_its_next_request(auth_hub: AuthHub)
         assert "revoked" in refused.json()["detail"]
 
 
+async def test_a_revoked_token_ends_the_event_stream_it_opened(auth_hub: AuthHub) -> None:
+    waits = (
+        "Job:Wait()\n{\n    BoolCollection:f = Grid.ForEach(x in Long.Range(2, 9)) "
+        "=> Compute.IsPrime(x);\n}\n"
+    )  # no node here: the job stays running and its stream open
+    async with auth_hub.client(auth_hub.admin) as admin:
+        made = (await admin.post("/api/v1/tokens", json={"role": "viewer"})).json()
+        job = (await admin.post("/api/v1/jobs", json={"script": waits, "filename": "w.wit"})).json()
+        async with (
+            auth_hub.client(made["token"]) as viewer,
+            viewer.stream("GET", f"/api/v1/jobs/{job['id']}/events", timeout=30) as stream,
+        ):
+            assert stream.status_code == 200
+            lines = stream.aiter_lines()
+            while "statement_started" not in await asyncio.wait_for(anext(lines), 10):
+                pass  # the stream is live
+            await admin.post(f"/api/v1/tokens/{made['id']}/revoke")
+            started = time.monotonic()
+            async for _ in lines:  # ends once the hub sees the revocation
+                assert time.monotonic() - started < 10, "the stream outlived its token"
+            assert time.monotonic() - started < 10
+        await admin.post(f"/api/v1/jobs/{job['id']}/cancel")
+
+
 async def test_revoking_a_node_credential_closes_its_open_link_at_once(auth_hub: AuthHub) -> None:
     async with auth_hub.client(auth_hub.issue(Role.JOIN)) as joining:
         enrolled = (await joining.post("/api/v1/nodes/enrol", json={"name": "n1"})).json()

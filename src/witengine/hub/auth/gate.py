@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import FastAPI, Request
@@ -35,6 +36,9 @@ SESSION_COOKIE = "wit_session"
 CSRF_HEADER = "x-wit-dashboard"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 Close = Callable[[str], Awaitable[None]]
+
+
+T = TypeVar("T")
 
 
 class AuthRefusal(Exception):
@@ -232,6 +236,35 @@ class AuthGate:
         while True:
             await asyncio.sleep(every)
             await self.sweep()
+
+    async def while_valid(
+        self, connection: HTTPConnection, items: AsyncIterator[T], every: float = 2.0
+    ) -> AsyncIterator[T]:
+        """`items` for as long as the token that opened the stream stays valid: a stream (server-
+        sent events, say) ends within `every` seconds of its token's revocation or expiry."""
+        token_id = principal_of(connection).token_id
+        pending: asyncio.Future[T] = asyncio.ensure_future(anext(items))
+        try:
+            while True:
+                done, _ = await asyncio.wait({pending}, timeout=every)
+                if not self.book.still_valid(token_id):
+                    log.info("ended a stream of token %s: no longer valid", token_id)
+                    return
+                if not done:
+                    continue
+                try:
+                    item = pending.result()
+                except StopAsyncIteration:
+                    return
+                yield item
+                pending = asyncio.ensure_future(anext(items))
+        finally:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+            aclose = getattr(items, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     # ---------------------------------------------------------- responses
 

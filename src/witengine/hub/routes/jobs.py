@@ -138,7 +138,7 @@ def job_router(service: HubService, gate: AuthGate) -> APIRouter:
             async for seq, data in service.follow(job_id, start):
                 yield {"id": str(seq), "event": data.get("kind", "event"), "data": json.dumps(data)}
 
-        return EventSourceResponse(stream(), ping=15)
+        return EventSourceResponse(gate.while_valid(request, stream()), ping=15)
 
     _control_routes(router, service, find, gate)
     return router
