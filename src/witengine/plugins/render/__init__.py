@@ -59,7 +59,7 @@ plugin.type(
     members={"Scene": "Scene", "Number": "Int", "Options": "RenderOptions"},
 )(Frame)
 plugin.type(
-    "Tile",
+    "FrameTile",
     accepts=(),
     members={"Frame": "Frame", "Column": "Int", "Row": "Int", "Columns": "Int", "Rows": "Int"},
 )(Tile)
