@@ -248,24 +248,12 @@ def audit(
 ) -> None:
     """Show the hub's audit log: enrolments, tokens made, revoked and refused, plugin fetches,
     job submissions and cancellations."""
-    from witengine.protocol.auth import AuditLine
+    from witengine.hub.auth.routes import audit_line
 
     folder = _direct(hub, data_dir)
     if folder is not None:
         records = _open_book(folder).store.audit(limit)
-        lines = [
-            AuditLine(
-                seq=r.seq,
-                at=r.at,
-                action=r.action,
-                outcome=r.outcome,
-                actor_id=r.actor_id,
-                actor_role=r.actor_role,
-                address=r.address,
-                target=r.target,
-            )
-            for r in records
-        ]
+        lines = [audit_line(r) for r in records]
     else:
 
         async def fetch() -> Any:

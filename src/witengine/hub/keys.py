@@ -7,10 +7,8 @@ nodes (`wit node --trust-key signing.pub`). Every key the hub holds is handled h
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import stat
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -18,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from witengine.errors import WitError
 from witengine.plugins.bundles import key_id, public_key_pem
+from witengine.security.files import keep_private
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +62,7 @@ def _create(path: Path) -> Ed25519PrivateKey:
 
 
 def _read(path: Path) -> Ed25519PrivateKey:
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        log.warning("%s was readable by others (mode %o); setting it to 600", path, mode)
-        with contextlib.suppress(OSError):
-            path.chmod(0o600)
+    keep_private(path)
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (ValueError, TypeError) as error:

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import stat
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def keep_private(path: Path) -> None:
+    """Set a secret file others can read back to mode 600, saying so."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning("%s was readable by others (mode %o); setting it to 600", path, mode)
+        with contextlib.suppress(OSError):
+            path.chmod(0o600)
 
 
 def write_private(path: Path, text: str) -> None:

@@ -26,7 +26,6 @@ import os
 import re
 import socket
 import ssl
-import stat
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from witengine.errors import WitError
+from witengine.security.files import keep_private
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +159,7 @@ def _read_or_make_key(path: Path) -> ec.EllipticCurvePrivateKey:
         with contextlib.suppress(FileExistsError):  # another hub on this data dir was first
             _write_new(path, pem, 0o600)
             log.info("created the hub's TLS key %s", path)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        log.warning("%s was readable by others (mode %o); setting it to 600", path, mode)
-        with contextlib.suppress(OSError):
-            path.chmod(0o600)
+    keep_private(path)
     try:
         loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (ValueError, TypeError) as error:

@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse
 
 from witengine.hub.auth.book import TokenBook
 from witengine.hub.auth.gate import AuthGate, clear_session, principal_of, set_session
-from witengine.hub.store.base import TokenRecord
+from witengine.hub.store.base import AuditRecord, TokenRecord
 from witengine.protocol import ErrorBody
 from witengine.protocol.auth import (
     AuditLine,
@@ -46,6 +46,20 @@ def token_info(record: TokenRecord) -> TokenInfo:
         created_by=record.created_by,
         max_uses=record.max_uses,
         uses=record.uses,
+    )
+
+
+def audit_line(record: AuditRecord) -> AuditLine:
+    """An audit record as the API and `wit audit` show it."""
+    return AuditLine(
+        seq=record.seq,
+        at=record.at,
+        action=record.action,
+        outcome=record.outcome,
+        actor_id=record.actor_id,
+        actor_role=record.actor_role,
+        address=record.address,
+        target=record.target,
     )
 
 
@@ -118,19 +132,7 @@ def auth_router(book: TokenBook, gate: AuthGate, fingerprint: Fingerprint) -> AP
     ) -> list[AuditLine]:
         """The audit log, newest first."""
         lines = book.store.audit(max(1, min(limit, 10_000)), before)
-        return [
-            AuditLine(
-                seq=r.seq,
-                at=r.at,
-                action=r.action,
-                outcome=r.outcome,
-                actor_id=r.actor_id,
-                actor_role=r.actor_role,
-                address=r.address,
-                target=r.target,
-            )
-            for r in lines
-        ]
+        return [audit_line(r) for r in lines]
 
     @router.post(
         "/nodes/enrol",
