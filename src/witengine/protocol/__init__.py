@@ -18,8 +18,12 @@ API_PREFIX = "/api/v1"
 MAX_SCRIPT_CHARS = 1_000_000
 MAX_NAME_LENGTH = 4096  # the longest file name or label any message may carry
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+MAX_INT64 = 2**63 - 1  # SQLite's INTEGER: no count or size that arrives may be stored past it
 
 Json = Any
+# A count or size from outside: never negative, never past what the store can hold.
+Count = Annotated[int, Field(ge=0, le=MAX_INT64)]
+Positive = Annotated[int, Field(ge=1, le=MAX_INT64)]
 
 
 class Model(BaseModel):
@@ -69,7 +73,7 @@ class BlobRef(Model):
     """A file by content: what a client uploaded or a job produced."""
 
     sha256: Annotated[str, Field(pattern=SHA256_PATTERN)]
-    size: Annotated[int, Field(ge=0)]
+    size: Count
     name: FileName = ""
 
 
@@ -81,7 +85,7 @@ class PluginInfo(Model):
 class GpuInfo(Model):
     vendor: str
     name: str
-    memory_bytes: int | None = None
+    memory_bytes: Count | None = None
     driver: str | None = None
 
 
@@ -92,8 +96,8 @@ class Capabilities(Model):
     os_version: str = ""
     arch: str
     cpu_model: str = ""
-    cores: Annotated[int, Field(ge=1)]
-    ram_bytes: Annotated[int, Field(ge=0)]
+    cores: Annotated[int, Field(ge=1, le=1_000_000)]
+    ram_bytes: Count
     gpus: list[GpuInfo] = []
     software: dict[
         str, str
@@ -105,8 +109,8 @@ class Capabilities(Model):
 
 class ResultKey(Model):
     map_id: str
-    index: int
-    attempt: int
+    index: Count
+    attempt: Positive
 
 
 class NodeHello(Model):
@@ -138,8 +142,8 @@ class TaskSpec(Model):
     """One item of a map, as a node runs it."""
 
     map_id: str
-    index: Annotated[int, Field(ge=0)]
-    attempt: Annotated[int, Field(ge=1)]
+    index: Count
+    attempt: Positive
     args: list[Json]
 
 
@@ -169,8 +173,8 @@ class Ack(Model):
 
 class TaskResult(Model):
     map_id: str
-    index: Annotated[int, Field(ge=0)]
-    attempt: Annotated[int, Field(ge=1)]
+    index: Count
+    attempt: Positive
     ok: bool
     value: Json = None
     error: Text | None = None
@@ -204,7 +208,7 @@ class BenchmarkReport(Model):
     unit: Annotated[str, Field(max_length=100)]
     rate: Annotated[float, Field(gt=0, allow_inf_nan=False)]
     elapsed: Annotated[float, Field(ge=0, allow_inf_nan=False)]  # seconds measured
-    iterations: Annotated[int, Field(ge=1)]
+    iterations: Positive
 
 
 HubMessage = Annotated[Welcome | Assign | CancelBatch | Ack, Field(discriminator="kind")]

@@ -10,12 +10,14 @@ from pydantic import Field
 from witengine.protocol import Model
 from witengine.security.tokens import MAX_LABEL, Role
 
+MAX_USES = 1_000_000  # a join token for more nodes than this is a mistake
+
 
 class CreateToken(Model):
     role: Role  # `join` (or `node`, which means the same here) makes a join token
     ttl: Annotated[str | None, Field(max_length=40)] = None  # e.g. 8h, 30d; None: never expires
     label: Annotated[str, Field(max_length=MAX_LABEL)] = ""
-    uses: Annotated[int | None, Field(ge=1)] = None  # join tokens: nodes it may enrol
+    uses: Annotated[int | None, Field(ge=1, le=MAX_USES)] = None  # join tokens: nodes it may enrol
 
 
 class TokenInfo(Model):

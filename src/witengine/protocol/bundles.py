@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from witengine.protocol import SHA256_PATTERN, Model
+from witengine.protocol import SHA256_PATTERN, Count, Model
 
 
 class PluginBundle(Model):
@@ -24,7 +24,7 @@ class PluginBundle(Model):
     platforms: list[str]  # ["any"] for pure Python
     python: str | None = None  # the interpreter its compiled files need
     sha256: Annotated[str, Field(pattern=SHA256_PATTERN)]
-    size: Annotated[int, Field(ge=0)]
+    size: Count
     signature: str  # base64 Ed25519 signature of the sha256, by the publisher key below
     key_id: str  # the publisher key's id (start of the sha256 of its raw bytes)
     url: str  # where to download it, relative to the API root

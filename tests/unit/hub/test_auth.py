@@ -177,6 +177,19 @@ async def test_a_submitter_controls_its_own_jobs_only_and_an_admin_any(auth_hub:
         assert (await admin.post(f"/api/v1/jobs/{job_id}/cancel")).status_code == 200
 
 
+async def test_a_join_token_for_more_nodes_than_the_store_can_count_is_refused_not_a_500(
+    auth_hub: AuthHub,
+) -> None:
+    # Found by the schema fuzzer: uses = 4.8e24 reached SQLite and overflowed its INTEGER.
+    async with auth_hub.client(auth_hub.admin) as admin:
+        refused = await admin.post("/api/v1/tokens", json={"role": "join", "uses": 2**82})
+        assert refused.status_code == 422
+        assert "uses" in refused.text
+        made = await admin.post("/api/v1/tokens", json={"role": "join", "uses": 1_000_000})
+        assert made.status_code == 201
+        assert made.json()["max_uses"] == 1_000_000
+
+
 async def test_a_revoked_token_is_refused_at_its_next_request(auth_hub: AuthHub) -> None:
     async with auth_hub.client(auth_hub.admin) as admin:
         made = (await admin.post("/api/v1/tokens", json={"role": "viewer"})).json()
