@@ -6,30 +6,16 @@ of every page go to test-output/screenshots/ (or $WIT_SCREENSHOTS) for CI to kee
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from browsing import BROWSER, expect, shot
 
 from witengine.testing.processes import TEST_PLUGINS, Farm, free_port, wait_until
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.timeout(180),
-    pytest.mark.skipif(CHROMIUM is None, reason="no chromium: apt-get install chromium"),
-]
-
-SHOTS = Path(
-    os.environ.get("WIT_SCREENSHOTS", Path(__file__).parents[2] / "test-output/screenshots")
-)
+pytestmark = [*BROWSER, pytest.mark.timeout(180)]
 
 FRAMES = """\
 ~ frames of a pretend render ~
@@ -97,50 +83,6 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
         yield farm
     finally:
         farm.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(farm: Farm) -> Iterator[Any]:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any, farm: Farm) -> Iterator[Any]:
-    context = browser.new_context(base_url=farm.url, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    sign_in(page, farm)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.set_default_timeout(30_000)
-    try:
-        yield page
-    finally:
-        context.close()
-    assert errors == [], f"the page's script failed: {errors}"
-
-
-def sign_in(page: Any, farm: Farm) -> None:
-    """Paste the hub's admin token into the sign-in page the dashboard shows a new browser."""
-    assert farm.token is not None
-    page.goto("/")
-    page.get_by_label("Token").fill(farm.token)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/$"))
-    playwright_api.expect(page.locator("h1")).not_to_contain_text("Sign in")
-
-
-def shot(page: Any, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def expect(locator: Any) -> Any:
-    return playwright_api.expect(locator)
 
 
 def test_a_job_submitted_through_the_form_fills_timeline_grid_and_thumbnails(
