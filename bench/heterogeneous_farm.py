@@ -7,8 +7,11 @@ one core and the hub, this script and the OS have the other).
 Nodes benchmark themselves (short `--bench-seconds`) and report rates off by +30 %, -30 %, +30 %,
 -30 % (`--bench-error`; `--exact` for none). The true rates are timed outside the farm, before
 all runs and after them: four processes at once running `Compute.Work` at the four speeds for
-`--calibrate` seconds, as the nodes run it, so contention between them and the machine's clock
-count in the rates, and only what the hub and the strategy cost counts against E. Each strategy
+`--calibrate` seconds, as the nodes run it, so contention between them counts in the rates, and
+only what the hub and the strategy cost counts against E. By default the work is paced by the
+wall clock (`--pace`, WIT_WORK_PACE: see the compute plugin), so the true rates are exact and do
+not drift with the CPU's clock; `--pace 0` burns CPU only, and then the rates drift by several
+per cent between minutes on a shared machine, which shows as the E range. Each strategy
 runs one job of N `Compute.Work(u)` items of varied units; the speed-1/4 node is SIGKILLed a third
 of the way in and not restarted (it comes back between jobs). The bound is the time the true
 rates (the mean of before and after) need for the total work W, the killed node counting until
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
 import signal
 import socket
@@ -70,22 +74,23 @@ CALIBRATE = """
 import sys, time
 from types import SimpleNamespace
 from witengine.plugins.compute import work
-speed, seconds = float(sys.argv[1]), float(sys.argv[2])
+speed, seconds, size = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 context = SimpleNamespace(speed=speed)
-work(context, 0.5)  # warm-up
+work(context, size)  # warm-up
 units, started = 0.0, time.perf_counter()
 while time.perf_counter() - started < seconds:
-    units += work(context, 0.5)
+    units += work(context, size)
 print(units / (time.perf_counter() - started))
 """
 
 
-def calibrate(seconds: float) -> list[float]:
+def calibrate(seconds: float, size: float) -> list[float]:
     """The true Compute.Work rate at each of SPEEDS, in units per second, measured as the farm
-    runs them: four processes at once, each at its speed, for `seconds`."""
+    runs them: four processes at once, each at its speed, for `seconds`, on items of `size`."""
     probes = [
         subprocess.Popen(
-            [sys.executable, "-c", CALIBRATE, str(speed), str(seconds)], stdout=subprocess.PIPE
+            [sys.executable, "-c", CALIBRATE, str(speed), str(seconds), str(size)],
+            stdout=subprocess.PIPE,
         )
         for speed in SPEEDS
     ]
@@ -350,6 +355,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="the bound to aim each job at")
     parser.add_argument("--exact", action="store_true", help="nodes report true benchmarks")
     parser.add_argument("--bench-seconds", type=float, default=0.5)
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=200.0,
+        help="Compute.Work's units/s at speed 1 by the wall clock (WIT_WORK_PACE); 0: by the CPU",
+    )
     parser.add_argument("--no-dask", action="store_true")
     parser.add_argument(
         "--calibrate",
@@ -360,8 +371,13 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the hub's and nodes' logs")
     options = parser.parse_args()
 
-    before = calibrate(options.calibrate)
-    mean = options.seconds * sum(before) / options.items
+    if options.pace > 0:  # the nodes, the Dask workers and the calibration all inherit it
+        os.environ["WIT_WORK_PACE"] = repr(options.pace)
+    else:
+        os.environ.pop("WIT_WORK_PACE", None)
+    # Items of the mean size for the aimed time, from a first guess of the rates.
+    mean = options.seconds * sum(calibrate(1.0, 1.0)) / options.items
+    before = calibrate(options.calibrate, mean)
     units = items(options.items, mean)
     total = sum(units)
     kill_after = options.seconds / 3
@@ -377,7 +393,7 @@ def main() -> None:
         )
     if not options.no_dask:
         runs.append(dask_run(units, kill_after))
-    after = calibrate(options.calibrate)
+    after = calibrate(options.calibrate, mean)
     rates = [(b + a) / 2 for b, a in zip(before, after, strict=True)]
 
     print(
@@ -388,7 +404,13 @@ def main() -> None:
     )
     drift = max(abs(a - b) / b for b, a in zip(before, after, strict=True))
     print(
-        f"  true rates, units/s, four processes at once for {options.calibrate:g} s: before "
+        f"  true rates, units/s, four processes at once for {options.calibrate:g} s"
+        + (
+            f", paced at {options.pace:g} units/s at speed 1"
+            if options.pace > 0
+            else ", by the CPU"
+        )
+        + f": before "
         f"{_rates(before)}; after {_rates(after)} (largest drift {drift:.1%}); the bound uses "
         "their mean"
     )

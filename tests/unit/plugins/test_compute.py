@@ -4,7 +4,9 @@ with JSON arguments and results, so their Wit signatures are exercised too."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -127,6 +129,9 @@ class FakeTime:
     def thread_time(self) -> float:
         return self.cpu
 
+    def perf_counter(self) -> float:  # no other load: the wall clock moves with the CPU's
+        return self.cpu
+
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
 
@@ -177,6 +182,59 @@ def test_work_below_speed_one_burns_all_its_rounds_then_sleeps_to_a_duty_cycle(
     assert burns == [2 * compute.ROUNDS_PER_UNIT]
     burned = 2 * compute.ROUNDS_PER_UNIT * clock.cpu_per_round
     assert clock.slept == [pytest.approx(sleep_per_cpu_second * burned)]
+
+
+@pytest.fixture
+def paced(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("WIT_WORK_PACE", "100")
+    compute._pace.cache_clear()
+    yield
+    compute._pace.cache_clear()
+
+
+@pytest.mark.parametrize(("speed", "budget"), [(0.5, 0.04), (0.125, 0.16), (2.0, 0.01)])
+def test_paced_work_takes_its_units_over_speed_times_pace_by_the_wall_clock(
+    library: Library,
+    tmp_path: Path,
+    fake_time: tuple[FakeTime, list[int]],
+    paced: None,
+    speed: float,
+    budget: float,
+) -> None:
+    clock, burns = fake_time
+    clock.cpu_per_round = 1e-7  # 2 units burn 4 ms
+    node = ActivityContext(LocalBlobStore(tmp_path / "blobs"), tmp_path, speed=speed)
+    assert invoke_json(library, "Compute.Work", [2.0], node) == 2.0
+    assert burns == [2 * compute.ROUNDS_PER_UNIT]  # the CPU of 2 units, at any speed
+    assert clock.slept == [pytest.approx(budget - 0.004)]
+
+
+def test_paced_work_that_overruns_its_time_says_so_and_does_not_sleep(
+    library: Library,
+    tmp_path: Path,
+    fake_time: tuple[FakeTime, list[int]],
+    paced: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock, _ = fake_time  # 2 units burn 40 ms; at speed 2 and pace 100 they have 10 ms
+    node = ActivityContext(LocalBlobStore(tmp_path / "blobs"), tmp_path, speed=2.0)
+    with caplog.at_level(logging.WARNING):
+        invoke_json(library, "Compute.Work", [2.0], node)
+    assert clock.slept == [0.0]
+    assert "overran its pace: 0.0400 s for 0.0100 s of work" in caplog.text
+
+
+@pytest.mark.parametrize("text", ["0", "-5", "inf", "fast"])
+def test_a_pace_that_is_not_a_positive_number_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    monkeypatch.setenv("WIT_WORK_PACE", text)
+    compute._pace.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="WIT_WORK_PACE"):
+            compute._pace()
+    finally:
+        compute._pace.cache_clear()
 
 
 def test_work_at_speed_one_quarter_uses_about_a_quarter_of_a_core(

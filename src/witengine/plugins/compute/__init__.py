@@ -5,13 +5,22 @@ that uses the test data in `data/`. `Compute.Work` honours a node's synthetic sp
 (`ActivityContext.speed`), so tests and benchmarks can build a farm of unequal nodes on one
 machine: a speed above 1 divides the work, a speed below 1 becomes a duty cycle (work, then
 sleep), so four slow nodes fit on two cores. Its benchmark sees the same factor.
+
+A CPU's speed drifts by several per cent from minute to minute on a shared machine, too much for
+a benchmark that compares schedulers against the true rates. With `WIT_WORK_PACE` set (units per
+second at speed 1), `Compute.Work` is paced by the wall clock instead: an item of u units at
+speed s takes exactly u / (s x pace) seconds, burning the CPU a unit costs and sleeping the rest,
+so the true rates are known exactly. The pace must leave the burn room: an item whose burn
+overruns its time takes longer, and says so in its node's log.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import math
+import os
 import time
 from importlib import resources
 
@@ -19,6 +28,7 @@ from witengine import __version__
 from witengine.plugins.api import ActivityContext, Blob, Double, Int, Long, Plugin
 
 plugin = Plugin("compute", version=__version__, summary="pure-Python sample workloads")
+log = logging.getLogger(__name__)
 
 # One work unit is this many rounds of an integer mixing loop: a few milliseconds of one core.
 ROUNDS_PER_UNIT = 20_000
@@ -95,7 +105,15 @@ def work(context: ActivityContext, units: Double) -> Double:
         raise ValueError(f"units must not be negative, got {units}")
     if not context.speed > 0:
         raise ValueError(f"the node's speed must be above 0, got {context.speed}")
-    if context.speed >= 1:
+    pace = _pace()
+    if pace is not None:
+        started = time.perf_counter()
+        _burn(int(units * ROUNDS_PER_UNIT))
+        budget, used = units / (context.speed * pace), time.perf_counter() - started
+        if used > budget:
+            log.warning("Compute.Work overran its pace: %.4f s for %.4f s of work", used, budget)
+        time.sleep(max(budget - used, 0.0))
+    elif context.speed >= 1:
         # A node with speed s is s times as fast at this: each unit costs 1/s of the rounds.
         _burn(int(units * ROUNDS_PER_UNIT / context.speed))
     else:
@@ -106,6 +124,21 @@ def work(context: ActivityContext, units: Double) -> Double:
         _burn(int(units * ROUNDS_PER_UNIT))
         time.sleep((1 / context.speed - 1) * (time.thread_time() - started))
     return float(units)
+
+
+@functools.cache
+def _pace() -> float | None:
+    """WIT_WORK_PACE, Compute.Work's units per second at speed 1 by the wall clock, if set."""
+    text = os.environ.get("WIT_WORK_PACE", "").strip()
+    if not text:
+        return None
+    try:
+        pace = float(text)
+    except ValueError:
+        pace = math.nan
+    if not 0 < pace < math.inf:
+        raise ValueError(f"WIT_WORK_PACE must be a number above 0, got {text!r}")
+    return pace
 
 
 def _burn(rounds: int) -> None:
