@@ -20,12 +20,14 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from witengine.durations import time_left
 from witengine.lang.forms import FORMS
 from witengine.runtime.events import (
     Event,
     JobFinished,
     JobPaused,
     JobResumed,
+    JobStatus,
     ProgressReported,
     TraceLogged,
     ValuesReturned,
@@ -216,12 +218,16 @@ def jobs_table(jobs: Iterable[Any]) -> Table:
     import datetime as dt
 
     table = Table(title="Jobs")
-    for column in ("id", "name", "status", "progress", "created", "error"):
+    for column in ("id", "name", "status", "progress", "time left", "created", "error"):
         table.add_column(column, overflow="fold")
     today = dt.date.today()
     for job in jobs:
         created = dt.datetime.fromtimestamp(job.created_at)
         when = created.strftime("%H:%M:%S" if created.date() == today else "%Y-%m-%d %H:%M")
         progress = f"{job.progress.done}/{job.progress.total}" if job.progress.total else ""
-        table.add_row(job.id, escape(job.name), job.status, progress, when, escape(job.error or ""))
+        running = job.status in (JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.PAUSED)
+        left = time_left(job.eta_seconds) if running else ""
+        table.add_row(
+            job.id, escape(job.name), job.status, progress, left, when, escape(job.error or "")
+        )
     return table

@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -271,6 +272,23 @@ class Dispatcher:
     def work_by_node(self, job_id: str) -> dict[str, list[float]]:
         """Items each node committed for a job since this hub started, and their seconds."""
         return {name: list(work) for name, work in self.work.get(job_id, {}).items()}
+
+    def remaining_seconds(self, job_id: str) -> float | None:
+        """The rate model's prediction of the time the job's open maps still need (the longest
+        of them: maps side by side are assumed not to slow each other); None when it cannot
+        tell: no map open, the job paused, or no node able to run one."""
+        if job_id in self.held:
+            return None
+        now = self.clock.now()
+        longest: float | None = None
+        for state in self.maps.values():
+            if state.job_id != job_id or state.future.done():
+                continue
+            seconds = state.schedule.remaining_seconds(now)
+            if seconds is None or not math.isfinite(seconds):
+                return None
+            longest = max(longest or 0.0, seconds)
+        return longest
 
     def cancel_job(self, job_id: str) -> None:
         """Stop dispatching a job's maps; their awaiting callers see CancelledError."""

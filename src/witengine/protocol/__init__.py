@@ -245,6 +245,9 @@ class JobSummary(Model):
     started_at: float | None = None
     finished_at: float | None = None
     progress: Progress = Progress()
+    # Seconds its running maps still need, predicted by the scheduler's rate model (None: not
+    # running a map, paused, or no node able to run it).
+    eta_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
 
 
 class JobDetail(JobSummary):

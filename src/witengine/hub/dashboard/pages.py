@@ -15,6 +15,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from witengine.durations import time_left
 from witengine.hub.dashboard.views import DashboardContext, LogEntry, file_kind
 
 HERE = Path(__file__).parent
@@ -69,7 +70,9 @@ class Pages:
         )
         versions = _static_versions()
         self.env.globals["static"] = lambda name: f"/static/{name}?v={versions.get(name, '')}"
-        self.env.filters.update(size=_size, iso=_iso, clock=_clock, file_kind=file_kind)
+        self.env.filters.update(
+            size=_size, iso=_iso, clock=_clock, file_kind=file_kind, time_left=time_left
+        )
 
     def context(self, view: str, key: str | None) -> dict[str, Any] | None:
         """The data a view shows; None when what it shows does not exist."""

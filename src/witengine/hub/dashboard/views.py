@@ -1,8 +1,8 @@
 """What each dashboard page shows, built from the hub's parts: plain data for the templates.
 
 This is the one module that reads the dispatcher's live state (nodes, leases, maps, the drained
-set), through `LiveFarm`; when the dispatcher changes shape, only `LiveFarm` follows. Pages build
-their parts lazily (`cached_property`), so a fragment costs only what it shows.
+set, ETAs), through `LiveFarm`; when the dispatcher changes shape, only `LiveFarm` follows. Pages
+build their parts lazily (`cached_property`), so a fragment costs only what it shows.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from witengine.hub.auth.book import ADMIN_TOKEN_LABEL
 from witengine.hub.dashboard.charts import Cell, Columns, Gantt, columns, gantt, item_cells
 from witengine.hub.dashboard.highlight import Piece, highlight
 from witengine.hub.dashboard.tail import EventTails, Tail
@@ -26,7 +27,7 @@ from witengine.hub.dashboard.watch import (
 )
 from witengine.hub.dispatcher import Dispatcher
 from witengine.hub.service import ENDED, HubService
-from witengine.hub.store.base import JobRecord, NodeRecord, Store
+from witengine.hub.store.base import JobRecord, NodeRecord, Store, TokenRecord
 from witengine.protocol import NodeHello
 from witengine.runtime.events import JobStatus
 
@@ -92,6 +93,9 @@ class LiveFarm:
     def done(self, node_id: str) -> int:
         node = self.dispatcher.nodes.get(node_id)
         return node.done if node else 0
+
+    def remaining_seconds(self, job_id: str) -> float | None:
+        return self.dispatcher.remaining_seconds(job_id)
 
 
 # ------------------------------------------------------------------ nodes
@@ -177,6 +181,8 @@ class JobRow:
     done: int
     total: int
     error: str | None
+    eta: float | None = None  # seconds its running maps still need, by the rate model
+    owner: str = "—"  # who submitted it, as a person reads it
 
     @property
     def percent(self) -> float:
@@ -187,7 +193,9 @@ class JobRow:
         return self.status in ENDED
 
 
-def job_row(job: JobRecord, done: int, total: int) -> JobRow:
+def job_row(
+    job: JobRecord, done: int, total: int, eta: float | None = None, owner: str = "—"
+) -> JobRow:
     return JobRow(
         job.id,
         job.name,
@@ -198,7 +206,21 @@ def job_row(job: JobRecord, done: int, total: int) -> JobRow:
         done,
         total,
         job.error,
+        eta,
+        owner,
     )
+
+
+def owner_name(token: TokenRecord | None, token_id: str | None) -> str:
+    """Who submitted a job, named by its token: the label, else its role and id; "admin token"
+    for the one made on the hub's first start; "—" when the job names none."""
+    if token_id is None:
+        return "—"
+    if token is None:
+        return token_id  # deleted since: its id is all there is
+    if token.label == ADMIN_TOKEN_LABEL:
+        return "admin token"
+    return token.label or f"{token.role} {token.id}"
 
 
 @dataclass(frozen=True)
@@ -269,7 +291,7 @@ class JobPage:
         done, total = self.ctx.service.progress(self.job.id)
         if total == 0:
             done, total = self.tail.done_total
-        return job_row(self.job, done, total)
+        return self.ctx.job_row(self.job, done, total)
 
     @cached_property
     def lines(self) -> list[list[Piece]]:
@@ -397,8 +419,14 @@ class DashboardContext:
         rows = []
         for job in self.store.list_jobs(limit):
             done, total = self.service.progress(job.id)
-            rows.append(job_row(job, done, total))
+            rows.append(self.job_row(job, done, total))
         return rows
+
+    def job_row(self, job: JobRecord, done: int, total: int) -> JobRow:
+        """A job with its ETA (while it runs) and its owner's name."""
+        eta = None if job.status in ENDED else self.farm.remaining_seconds(job.id)
+        owner = owner_name(self.store.get_token(job.owner) if job.owner else None, job.owner)
+        return job_row(job, done, total, eta, owner)
 
     def job_page(self, job_id: str) -> JobPage | None:
         job = self.service.job(job_id)
@@ -420,7 +448,9 @@ class DashboardContext:
             nodes["online"] += row.online
         # Unfinished jobs carry no results, so they are cheap to read; ended ones may carry
         # large ones: only the last few are read.
-        active = [job_row(j, *self.service.progress(j.id)) for j in self.store.unfinished_jobs()]
+        active = [
+            self.job_row(j, *self.service.progress(j.id)) for j in self.store.unfinished_jobs()
+        ]
         statuses = {s.value: 0 for s in JobStatus}
         for job in active:
             statuses[job.status] = statuses.get(job.status, 0) + 1

@@ -44,6 +44,7 @@ def _summary(service: HubService, job: JobRecord) -> JobSummary:
         started_at=job.started_at,
         finished_at=job.finished_at,
         progress=Progress(done=done, total=total),
+        eta_seconds=service.dispatcher.remaining_seconds(job.id),
     )
 
 
