@@ -17,6 +17,7 @@ from witengine.hub.store.base import (
     RateRecord,
     Store,
     TokenRecord,
+    reused_map_id,
 )
 from witengine.hub.store.memory import MemoryStore
 from witengine.hub.store.sqlite import _SCHEMA, SqliteStore
@@ -239,6 +240,47 @@ def test_maps_of_other_jobs_and_sequence_numbers_are_separate(store: Store) -> N
         store.set_attempts(map_id, [(0, 1)])
     assert store.commit(second, [Commit(0, 1, "second")]) == [0]
     assert store.map_results(first) == {} and store.map_results(other) == {}
+
+
+def test_a_rerun_gets_copies_of_the_maps_holding_only_their_successful_results(
+    store: Store,
+) -> None:
+    first = open_map(store)
+    second = store.open_map("map_2", "job_1", 2, "Compute.Hash", "d2", [["z"], ["y"]]).record.id
+    store.set_attempts(first, [(0, 1), (1, 3), (2, 1)])  # item 3: never sent
+    store.commit(first, [Commit(0, 1, "A"), Commit(1, 3, error="boom")])  # item 2: still out
+    store.set_attempts(second, [(0, 1), (1, 1)])
+    store.commit(second, [Commit(0, 1, "Z"), Commit(1, 1, None)])
+    assert store.reuse_results("job_2", "job_1") == 3
+
+    copy = store.open_map("map_new", "job_2", 1, "Compute.Hash", "d1", ITEMS)
+    assert copy.record.id == reused_map_id("job_2", 1) != first
+    assert (copy.record.job_id, copy.record.count, copy.record.activity) == (
+        "job_2",
+        4,
+        "Compute.Hash",
+    )
+    assert copy.results == {0: "A"} and copy.failures == {}
+    assert copy.attempts == {0: 0, 1: 0, 2: 0, 3: 0}  # the rest are new tasks, never sent
+    assert store.map_args(copy.record.id, [1, 3]) == {1: ITEMS[1], 3: ITEMS[3]}
+    assert store.open_map("map_n2", "job_2", 2, "Compute.Hash", "d2", [["z"], ["y"]]).results == {
+        0: "Z",
+        1: None,
+    }
+    store.set_attempts(copy.record.id, [(1, 1)])
+    assert store.commit(copy.record.id, [Commit(1, 1, "B")]) == [1]
+    source = store.open_map("map_again", "job_1", 1, "Compute.Hash", "d1", ITEMS)
+    assert source.results == {0: "A"} and source.failures == {1: "boom"}  # unchanged
+    assert store.reuse_results("job_3", "job_unknown") == 0
+
+
+def test_a_rerun_job_names_the_job_it_runs_again(store: Store) -> None:
+    from dataclasses import replace
+
+    store.add_job(replace(job("job_2"), rerun_of="job_1"))
+    stored = store.get_job("job_2")
+    assert stored is not None and stored.rerun_of == "job_1"
+    assert store.list_jobs()[0].rerun_of == "job_1"
 
 
 # ----------------------------------------------------------------------------- nodes
@@ -477,7 +519,7 @@ def test_a_hub_database_from_before_rates_gains_the_rates_table(tmp_path: Path) 
     try:
         store.put_rate(rate("node_a", "Compute.Work", 20.0))
         assert store.list_rates() == [rate("node_a", "Compute.Work", 20.0)]
-        assert store._read("SELECT version FROM schema_version") == [(3,)]
+        assert store._read("SELECT version FROM schema_version") == [(4,)]
     finally:
         store.close()
 
@@ -497,6 +539,7 @@ def test_a_hub_database_from_before_tokens_keeps_its_jobs_and_gains_tokens_and_a
     try:
         old = store.get_job("job_old")
         assert old is not None and old.owner is None and old.status == "completed"
+        assert old.rerun_of is None
         store.add_token(token("tok_000000000001"))
         assert store.get_token("tok_000000000001") == token("tok_000000000001")
         assert store.append_audit(AuditRecord(at=1.0, action="token.create", outcome="ok")) == 1

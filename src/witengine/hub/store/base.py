@@ -7,10 +7,13 @@ so the hub may acknowledge what it has stored.
 A *map* is one execution of a `Grid.ForEach` or `Grid.Delegate` within a job, numbered by `seq`
 in the order the interpreter reached it. A *task* is one item of a map. Results are committed
 exactly once: a result counts only for the task's current attempt and only if the task has none.
+A job re-run after it failed or was cancelled starts with copies of its source's maps, holding
+only their successful results (`reuse_results`); it then runs as a job resumed after a restart.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -40,6 +43,7 @@ class JobRecord:
     finished_at: float | None = None
     variables: dict[str, Json] | None = None
     owner: str | None = None  # id of the token that submitted it
+    rerun_of: str | None = None  # the failed or cancelled job this one runs again
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,12 @@ class AuditRecord:
     seq: int = 0  # given by the store, in order of appending
 
 
+def reused_map_id(job_id: str, seq: int) -> str:
+    """The id of the copy of map `seq` a re-run job is given: derived, so stores need no
+    randomness."""
+    return "map_" + hashlib.sha256(f"{job_id}/{seq}".encode()).hexdigest()[:16]
+
+
 class Store(Protocol):
     """Durable hub state. Implementations: MemoryStore (tests), SqliteStore (default)."""
 
@@ -203,6 +213,12 @@ class Store(Protocol):
         ...
 
     def map_results(self, map_id: str) -> dict[int, Json]: ...
+
+    def reuse_results(self, job_id: str, source_job_id: str) -> int:
+        """Give a job with no maps yet copies of another job's maps (same sequence numbers,
+        digests and items; ids from `reused_map_id`) holding only their successful results:
+        failed and unfinished tasks are pending, never sent. Returns the results reused."""
+        ...
 
     # nodes
     def upsert_node(self, node: NodeRecord) -> None:

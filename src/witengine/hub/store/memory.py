@@ -17,6 +17,7 @@ from witengine.hub.store.base import (
     RateRecord,
     TaskState,
     TokenRecord,
+    reused_map_id,
 )
 
 ENDED = frozenset({"completed", "failed", "cancelled"})
@@ -160,6 +161,24 @@ class MemoryStore:
 
     def map_results(self, map_id: str) -> dict[int, Json]:
         return self._state(self.maps[map_id]).results
+
+    def reuse_results(self, job_id: str, source_job_id: str) -> int:
+        reused = 0
+        sources = sorted((seq, m) for (j, seq), m in self.map_by_seq.items() if j == source_job_id)
+        for seq, source_id in sources:
+            source = self.maps[source_id]
+            map_id = reused_map_id(job_id, seq)
+            record = replace(source.record, id=map_id, job_id=job_id)
+            tasks = [
+                _Task(copy.deepcopy(t.args), t.state, 0, copy.deepcopy(t.result))
+                if t.state is TaskState.DONE
+                else _Task(copy.deepcopy(t.args))
+                for t in source.tasks
+            ]
+            reused += sum(t.state is TaskState.DONE for t in tasks)
+            self.maps[map_id] = _Map(record, tasks)
+            self.map_by_seq[(job_id, seq)] = map_id
+        return reused
 
     # nodes
     def upsert_node(self, node: NodeRecord) -> None:

@@ -28,6 +28,7 @@ from witengine.hub.store.base import (
     RateRecord,
     TaskState,
     TokenRecord,
+    reused_map_id,
 )
 
 SCHEMA_VERSION = 1
@@ -93,6 +94,7 @@ _MIGRATIONS: list[tuple[int, str | tuple[str, ...]]] = [
             "ALTER TABLE jobs ADD COLUMN owner TEXT",
         ),
     ),
+    (4, "ALTER TABLE jobs ADD COLUMN rerun_of TEXT"),
 ]
 
 
@@ -151,7 +153,7 @@ class SqliteStore:
         with self._write() as db:
             position = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM jobs").fetchone()[0]
             db.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     job.name,
@@ -167,6 +169,7 @@ class SqliteStore:
                     None if job.variables is None else _dumps(job.variables),
                     position,
                     job.owner,
+                    job.rerun_of,
                 ),
             )
 
@@ -186,6 +189,7 @@ class SqliteStore:
             error=row[10],
             variables=None if row[11] is None else json.loads(row[11]),
             owner=row[13],
+            rerun_of=row[14],
         )
 
     def get_job(self, job_id: str) -> JobRecord | None:
@@ -356,6 +360,32 @@ class SqliteStore:
             (map_id, TaskState.DONE.value),
         )
         return {index: json.loads(result) for index, result in rows}
+
+    def reuse_results(self, job_id: str, source_job_id: str) -> int:
+        done = TaskState.DONE.value
+        with self._write() as db:
+            sources = db.execute(
+                "SELECT id, seq FROM maps WHERE job_id = ? ORDER BY seq", (source_job_id,)
+            ).fetchall()
+            reused = 0
+            for source_id, seq in sources:
+                map_id = reused_map_id(job_id, seq)
+                db.execute(
+                    "INSERT INTO maps SELECT ?, ?, seq, activity, digest, count, options "
+                    "FROM maps WHERE id = ?",
+                    (map_id, job_id, source_id),
+                )
+                # Done tasks keep their result; failed and unfinished ones start afresh.
+                db.execute(
+                    "INSERT INTO tasks (map_id, idx, args, state, attempt, result) "
+                    "SELECT ?, idx, args, CASE WHEN state = ? THEN state ELSE ? END, 0, "
+                    "CASE WHEN state = ? THEN result END FROM tasks WHERE map_id = ?",
+                    (map_id, done, TaskState.PENDING.value, done, source_id),
+                )
+                reused += db.execute(
+                    "SELECT COUNT(*) FROM tasks WHERE map_id = ? AND state = ?", (map_id, done)
+                ).fetchone()[0]
+        return reused
 
     # nodes
     def upsert_node(self, node: NodeRecord) -> None:
