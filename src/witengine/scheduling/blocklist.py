@@ -34,6 +34,15 @@ class Blocklist:
         """The (node, plugin) pairs blocked in the job."""
         return frozenset(self._blocked.get(job_id, ()))
 
+    def of_node(self, node_id: str) -> list[tuple[str, str]]:
+        """The (job, plugin) pairs a node is blocked from, by job (costs O(jobs with blocks))."""
+        return sorted(
+            (job_id, plugin)
+            for job_id, pairs in self._blocked.items()
+            for node, plugin in pairs
+            if node == node_id
+        )
+
     def forget(self, job_id: str) -> None:
         """The job ended: drop its counts."""
         self._failures.pop(job_id, None)

@@ -1,5 +1,6 @@
-"""The dashboard's jobs over real HTTP: a running job's ETA (from the scheduler's rates) and its
-owner in the jobs list, the job's header and its live stream."""
+"""The dashboard's farm facts over real HTTP: a running job's ETA (from the scheduler's rates) and
+its owner in the jobs list, the job's header and its live stream; each node's benchmarks and
+blocklists in the node table and on its page."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
+from witengine import __version__
 from witengine.hub.auth.book import ADMIN_TOKEN_LABEL
 from witengine.hub.dashboard.views import owner_name
 from witengine.hub.store.base import TokenRecord
+from witengine.protocol import BenchmarkReport
 from witengine.security.tokens import Role
 from witengine.testing.fake_nodes import FakeNode
 
@@ -130,3 +133,33 @@ def test_a_jobs_owner_is_named_by_its_token(label: str, role: str, found: bool, 
     token = TokenRecord(id="tok_1", role=role, label=label, secret_hash="x", created_at=0.0)
     assert owner_name(token if found else None, "tok_1") == name
     assert owner_name(None, None) == "—"
+
+
+async def test_the_node_table_and_page_show_benchmarks_and_blocklists(live_hub: LiveHub) -> None:
+    report = BenchmarkReport(
+        activity="Compute.Sleep",
+        plugin="compute",
+        plugin_version=__version__,
+        unit="milliseconds@1",
+        rate=812.4,
+        elapsed=1.0,
+        iterations=10,
+    )
+    async with node(live_hub, "alpha", benchmarks=[report]) as alpha:
+        assert alpha.node_id is not None
+        dispatcher = live_hub.hub.dispatcher
+        await until(lambda: dispatcher.rates.of_node(alpha.node_id or ""))
+        before = await page(live_hub, "/nodes")
+        assert "<code>Compute.Sleep</code> 812 milliseconds/s" in before
+        for _ in range(dispatcher.farm.blocklist.after):  # as the scheduler counts failures
+            dispatcher.farm.blocklist.failed("job_broken", alpha.node_id, "compute")
+
+        table = await page(live_hub, "/nodes")
+        assert 'compute in <a href="/jobs/job_broken">job_broken</a>' in table
+        shown = await page(live_hub, f"/nodes/{alpha.node_id}?fragment=summary")
+        assert '<td class="num">812</td><td>milliseconds per second</td>' in shown
+        assert 'Blocked from <a href="/jobs/job_broken">job_broken</a>' in shown
+        dispatcher.job_ended("job_broken")
+        assert "No job has blocked this node" in await page(
+            live_hub, f"/nodes/{alpha.node_id}?fragment=summary"
+        )

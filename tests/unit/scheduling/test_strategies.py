@@ -331,11 +331,14 @@ def test_a_node_failing_three_times_in_a_job_gets_no_more_of_its_work(
     assert outcome.verdict is Verdict.RETRY
     assert schedule.request(bad, 1.0) is None
     assert farm.blocklist.blocked("job_1", "node_bad", "compute")
+    assert farm.blocklist.of_node("node_bad") == [("job_1", "compute")]
+    assert farm.blocklist.of_node("node_good") == []
     other_map = open_map(farm, workers, [1.0] * 6, strategy)  # the same job: still blocked
     assert other_map.request(bad, 1.0) is None
     assert other_map.request(workers[1], 1.0) is not None
     farm.job_ended("job_1")
     assert not farm.blocklist.blocked("job_1", "node_bad", "compute")
+    assert farm.blocklist.of_node("node_bad") == []
 
 
 def test_blocklisting_recalls_the_nodes_other_batches() -> None:

@@ -40,6 +40,13 @@ def _size(count: int | float) -> str:
     return f"{value:.1f} TiB"
 
 
+def _rate(units_per_second: float) -> str:
+    """A rate as people read it: whole units from 100 up, three significant digits below."""
+    if units_per_second >= 100:
+        return f"{units_per_second:,.0f}"
+    return f"{units_per_second:.3g}"
+
+
 def _iso(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).isoformat(timespec="seconds")
 
@@ -71,7 +78,7 @@ class Pages:
         versions = _static_versions()
         self.env.globals["static"] = lambda name: f"/static/{name}?v={versions.get(name, '')}"
         self.env.filters.update(
-            size=_size, iso=_iso, clock=_clock, file_kind=file_kind, time_left=time_left
+            size=_size, iso=_iso, clock=_clock, file_kind=file_kind, time_left=time_left, rate=_rate
         )
 
     def context(self, view: str, key: str | None) -> dict[str, Any] | None:

@@ -1,8 +1,9 @@
 """What each dashboard page shows, built from the hub's parts: plain data for the templates.
 
 This is the one module that reads the dispatcher's live state (nodes, leases, maps, the drained
-set, ETAs), through `LiveFarm`; when the dispatcher changes shape, only `LiveFarm` follows. Pages
-build their parts lazily (`cached_property`), so a fragment costs only what it shows.
+set, ETAs, benchmark rates, blocklists), through `LiveFarm`; when the dispatcher changes shape,
+only `LiveFarm` follows. Pages build their parts lazily (`cached_property`), so a fragment costs
+only what it shows.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from witengine.hub.dashboard.watch import (
 )
 from witengine.hub.dispatcher import Dispatcher
 from witengine.hub.service import ENDED, HubService
-from witengine.hub.store.base import JobRecord, NodeRecord, Store, TokenRecord
+from witengine.hub.store.base import JobRecord, NodeRecord, RateRecord, Store, TokenRecord
 from witengine.protocol import NodeHello
 from witengine.runtime.events import JobStatus
 
@@ -97,6 +98,13 @@ class LiveFarm:
     def remaining_seconds(self, job_id: str) -> float | None:
         return self.dispatcher.remaining_seconds(job_id)
 
+    def benchmarks(self, node_id: str) -> list[RateRecord]:
+        return self.dispatcher.rates.of_node(node_id)
+
+    def blocked(self, node_id: str) -> list[tuple[str, str]]:
+        """The (job, plugin) pairs the node is blocked from."""
+        return self.dispatcher.farm.blocklist.of_node(node_id)
+
 
 # ------------------------------------------------------------------ nodes
 
@@ -121,6 +129,8 @@ class NodeRow:
     last_heard: float | None  # wall seconds of its last message
     last_seen: float  # wall seconds of its last connect or disconnect
     rates: list[tuple[str, float]]  # (activity, items per second per slot), measured
+    benchmarks: list[tuple[str, float, str]]  # (activity, units per second, unit), benchmarked
+    blocked: list[tuple[str, str]]  # (job, plugin): blocklisted after failing its items
 
     @property
     def online(self) -> bool:
@@ -164,6 +174,10 @@ def node_row(record: NodeRecord, farm: LiveFarm, watch: FarmWatch) -> NodeRow:
         last_heard=track.last_heard if track else None,
         last_seen=record.last_seen,
         rates=rates,
+        benchmarks=[
+            (r.activity, r.rate, r.unit.partition("@")[0]) for r in farm.benchmarks(record.id)
+        ],
+        blocked=farm.blocked(record.id),
     )
 
 
