@@ -218,6 +218,11 @@ class HubClient:
         response = await self._request("POST", f"/jobs/{job_id}/{action}")
         return JobSummary.model_validate(response.json())
 
+    async def rerun(self, job_id: str) -> JobSummary:
+        """Run a failed or cancelled job again as a new job; only items without a result run."""
+        response = await self._request("POST", f"/jobs/{job_id}/rerun")
+        return JobSummary.model_validate(response.json())
+
     async def events(self, job_id: str, after: int = 0) -> AsyncIterator[dict[str, Any]]:
         """The job's events until it ends, reconnecting (from the last one seen) when cut off."""
         import json

@@ -50,6 +50,10 @@ class JobFailed(WitError):
     """A job ended in failure; the message names the statement that failed."""
 
 
+class RerunRefused(WitError):
+    """A job cannot be re-run: it did not fail and was not cancelled, or it cannot start again."""
+
+
 class NoCompatibleNode(WitError):
     """No connected node can run an activity the job needs."""
 

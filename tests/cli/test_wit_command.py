@@ -470,3 +470,29 @@ def test_pause_resume_and_cancel_commands_act_and_report_the_new_status(tmp_path
         assert done.stdout.strip() == f"{job_id}: cancelled"
     finally:
         farm.stop()
+
+
+def test_rerun_refuses_a_running_job_and_runs_a_cancelled_one_again(tmp_path: Path) -> None:
+    import re
+
+    from witengine.testing.processes import Farm, free_port, wait_until
+
+    farm = Farm(tmp_path, free_port())
+    try:
+        farm.start_hub()  # no node: the job waits in its map, running
+        job_id = farm.submit("Job:A() { Grid.ForEach(i in [1, 2]) => Compute.Sleep(i); }", {})
+        wait_until(lambda: farm.job(job_id)["status"] == "running", 60, "the job to run")
+        assert farm.token is not None
+        hub = ("--hub", farm.url, "--token", farm.token)
+        done = wit("rerun", job_id, *hub, cwd=tmp_path)
+        assert done.returncode == 1
+        assert f"cannot re-run job {job_id}: it is running; only a failed" in done.stderr
+        wit("cancel", job_id, *hub, cwd=tmp_path)
+        done = wit("rerun", job_id, *hub, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        again = re.fullmatch(rf"(job_\w+): queued, a re-run of {job_id}\n", done.stdout)
+        assert again is not None, done.stdout
+        assert farm.job(again[1])["rerun_of"] == job_id
+        wit("cancel", again[1], *hub, cwd=tmp_path)
+    finally:
+        farm.stop()

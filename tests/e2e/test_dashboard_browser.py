@@ -193,6 +193,12 @@ def test_every_action_is_reachable_with_the_keyboard(page: Any, farm: Farm) -> N
     page.get_by_label("Item number").fill("7")
     page.keyboard.press("Enter")
     expect(page.locator("#item-detail")).to_contain_text("Item 7 of Compute.Sleep")
+    # Cancelled, it can be re-run: the new job's page opens, naming the one it runs again.
+    page.locator("#job-rerun").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/jobs/job_" in url and job_id not in url)
+    expect(page.locator("#job-header")).to_contain_text(f"A re-run of {job_id}")
+    expect(page.locator("#job-rerun")).to_be_disabled()
 
 
 def test_every_page_has_labelled_controls_and_readable_contrast(page: Any, farm: Farm) -> None:

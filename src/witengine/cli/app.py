@@ -425,7 +425,7 @@ def _register_farm_commands() -> None:
     from witengine.cli import farm
 
     commands = (farm.hub, farm.node, farm.nodes, farm.jobs, farm.job)
-    for command in (*commands, farm.cancel, farm.pause, farm.resume):
+    for command in (*commands, farm.cancel, farm.pause, farm.resume, farm.rerun):
         app.command()(command)
 
 

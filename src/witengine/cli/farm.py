@@ -1,4 +1,4 @@
-"""`wit hub`, `wit node` and the commands that look at a hub: nodes, jobs, job, cancel."""
+"""`wit hub`, `wit node` and the commands that look at a hub: nodes, jobs, job, cancel, rerun."""
 
 from __future__ import annotations
 
@@ -525,6 +525,35 @@ def resume(
         open_hub(hub, fingerprint, insecure, token),
         until={"running", "queued", "completed", "failed", "cancelled"},
     )
+
+
+def rerun(
+    job_id: Annotated[str, typer.Argument(help="The failed or cancelled job's id (job_…).")],
+    hub: HubOption = None,
+    token: TokenOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the new job to end; exit 0 if it completes.")
+    ] = False,
+) -> None:
+    """Run a failed or cancelled job again as a new job: the items it finished keep their
+    results, only those that failed or never ran run again."""
+    ended = {"completed", "failed", "cancelled"}
+
+    async def go() -> Any:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
+            summary = await client.rerun(job_id)
+            print(f"{summary.id}: {summary.status}, a re-run of {job_id}", flush=True)
+            while wait and summary.status not in ended:
+                await asyncio.sleep(0.5)
+                summary = await client.job(summary.id)
+            return summary
+
+    summary = _call(go())
+    if wait:
+        print(f"{summary.id}: {summary.status}" + (f": {summary.error}" if summary.error else ""))
+        raise typer.Exit(0 if summary.status == "completed" else 1)
 
 
 def _act(job_id: str, action: str, hub: HubClient, until: set[str]) -> None:

@@ -3,7 +3,9 @@
 Submits jobs (checked, then stored before the caller hears back), runs each with the interpreter
 and the hub executor, records its events and fans them out to listeners, and acts on cancel,
 pause and resume. After a restart it runs unfinished jobs again from the start: their maps find
-the results already committed, so only unfinished items go to nodes.
+the results already committed, so only unfinished items go to nodes. A failed or cancelled job
+is re-run the same way: a new job with its script, parameters and files starts with copies of
+its maps holding their successful results, so only the items that failed or never finished run.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import logging
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from witengine.errors import ParameterError, WitError
+from witengine.errors import ParameterError, RerunRefused, WitError
 from witengine.hub.dispatcher import Dispatcher
 from witengine.hub.executor import HubExecutor
 from witengine.hub.limits import Limits, check_submission
@@ -36,6 +38,7 @@ from witengine.runtime.parameters import read_parameters
 log = logging.getLogger(__name__)
 
 ENDED = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+RERUNNABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 PROGRESS_EVERY = 0.2  # seconds between stored progress events of one statement
 
 
@@ -93,6 +96,38 @@ class HubService:
         )
         self.store.add_job(job)
         self._start(job, checked)
+        return job
+
+    def rerun(self, job_id: str, owner: str | None = None) -> JobRecord:
+        """Run a failed or cancelled job again as a new job: items it committed keep their
+        results, the others run. RerunRefused says why it cannot (its status, a file gone)."""
+        source = self.store.get_job(job_id)
+        if source is None:
+            raise RerunRefused(f"no job {job_id}")
+        if source.status not in RERUNNABLE:
+            raise RerunRefused(_not_rerunnable(source))
+        try:
+            checked = check_source(source.script, self.library, source.filename)
+            self._arguments(checked, source.parameters, source.files)
+        except WitError as error:  # the hub's plugins changed, or a file is gone
+            raise RerunRefused(f"cannot re-run job {job_id}: {error}") from None
+        job = replace(
+            source,
+            id=f"job_{uuid.uuid4().hex[:16]}",
+            status=JobStatus.QUEUED.value,
+            created_at=self.wall(),
+            error=None,
+            started_at=None,
+            finished_at=None,
+            variables=None,
+            owner=owner,
+            rerun_of=source.id,
+        )
+        # Its maps before the job itself: a hub stopped in between has no job to resume yet.
+        reused = self.store.reuse_results(job.id, source.id)
+        self.store.add_job(job)
+        self._start(job, checked)
+        self._emit(self.runs[job.id], {"kind": "job_rerun", "of": source.id, "reused": reused})
         return job
 
     def _arguments(
@@ -288,6 +323,17 @@ class HubService:
         finally:
             if run is not None:
                 run.listeners.discard(queue)
+
+
+def _not_rerunnable(job: JobRecord) -> str:
+    why = {
+        JobStatus.COMPLETED.value: "every item has its result, there is nothing to run again",
+        JobStatus.PAUSED.value: "resume it instead",
+    }.get(job.status, "wait until it ends, or cancel it")
+    return (
+        f"cannot re-run job {job.id}: it is {job.status}; only a failed or cancelled job can "
+        f"be re-run ({why})"
+    )
 
 
 def _files_json(files: dict[str, BlobRef | list[BlobRef]]) -> dict[str, Any]:

@@ -244,6 +244,7 @@ class JobSummary(Model):
     created_at: float
     started_at: float | None = None
     finished_at: float | None = None
+    rerun_of: str | None = None  # the failed or cancelled job this one runs again
     progress: Progress = Progress()
     # Seconds its running maps still need, predicted by the scheduler's rate model (None: not
     # running a map, paused, or no node able to run it).

@@ -3,11 +3,11 @@
 A `FakeNode` connects to a hub like `wit node` does, says hello with made-up capabilities, and
 "runs" each item of the batches it is given in `item_seconds`, then returns a value (by default
 the item's first argument, which is what `Compute.Sleep` returns; `value` can compute the real
-result of a cheap activity, such as `Compute.Hash`). Results go back a few at a time, heartbeats
-name the batches it holds (so their leases last), a cancel stops a batch, and it can report
-benchmark rates as a node does after measuring. Items are timed on a schedule rather than slept
-one by one, so a few hundred of them fit in one process without flooding its event loop: a
-benchmark can show the hub a farm of hundreds of machines.
+result of a cheap activity, such as `Compute.Hash`; `fail` can fail chosen items with an error).
+Results go back a few at a time, heartbeats name the batches it holds (so their leases last), a
+cancel stops a batch, and it can report benchmark rates as a node does after measuring. Items are
+timed on a schedule rather than slept one by one, so a few hundred of them fit in one process
+without flooding its event loop: a benchmark can show the hub a farm of hundreds of machines.
 
 A fake node presents `token` (its credential, or an admin's), or first trades `join_token` for a
 credential of its own as `wit node --token` does. `node_link` is the one place it opens its
@@ -53,6 +53,10 @@ def echo_first(activity: str, args: list[Any]) -> Any:
     return args[0] if args else None
 
 
+def never_fails(activity: str, args: list[Any]) -> str | None:
+    return None
+
+
 def node_link(hub_url: str, token: str | None = None) -> websockets.connect:
     """Open a node's WebSocket to the hub (http://host:port), with its credential if any."""
     url = "ws" + hub_url.removeprefix("http") + API_PREFIX + "/nodes/connect"
@@ -75,6 +79,7 @@ class FakeNode:
     slots: int = 1
     item_seconds: float = 0.01
     value: Callable[[str, list[Any]], Any] = echo_first
+    fail: Callable[[str, list[Any]], str | None] = never_fails  # an item's error, None: it works
     node_id: str | None = None
     token: str | None = None  # the credential it connects with
     join_token: str | None = None  # without a credential: enrol with this first, as a node does
@@ -170,13 +175,15 @@ class FakeNode:
                 due += self.item_seconds  # when this item finishes, one after another
                 if due - clock() > AHEAD_SECONDS:
                     await asyncio.sleep(due - clock())
+                error = self.fail(assign.activity, task.args)
                 pending.append(
                     TaskResult(
                         map_id=task.map_id,
                         index=task.index,
                         attempt=task.attempt,
-                        ok=True,
-                        value=self.value(assign.activity, task.args),
+                        ok=error is None,
+                        value=self.value(assign.activity, task.args) if error is None else None,
+                        error=error,
                         seconds=self.item_seconds,
                     )
                 )

@@ -34,6 +34,7 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", f"{_A}/jobs/{{job_id}}/cancel"): SUBMIT,
     ("POST", f"{_A}/jobs/{{job_id}}/pause"): SUBMIT,
     ("POST", f"{_A}/jobs/{{job_id}}/resume"): SUBMIT,
+    ("POST", f"{_A}/jobs/{{job_id}}/rerun"): SUBMIT,
     # blobs: nodes fetch their batches' inputs (checked in the route) and send outputs
     ("GET", f"{_A}/blobs/{{sha256}}"): READ_AND_NODES,
     ("HEAD", f"{_A}/blobs/{{sha256}}"): READ_AND_NODES,

@@ -27,7 +27,7 @@ from witengine.hub.dashboard.watch import (
     Output,
 )
 from witengine.hub.dispatcher import Dispatcher
-from witengine.hub.service import ENDED, HubService
+from witengine.hub.service import ENDED, RERUNNABLE, HubService
 from witengine.hub.store.base import JobRecord, NodeRecord, RateRecord, Store, TokenRecord
 from witengine.protocol import NodeHello
 from witengine.runtime.events import JobStatus
@@ -44,7 +44,7 @@ VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".ogv": "video/ogg", 
 TEXT_TYPES = dict.fromkeys((".txt", ".log", ".csv", ".json"), "text/plain")
 LOG_KINDS = frozenset(
     {"trace_logged", "values_returned", "job_paused", "job_resumed", "job_finished"}
-    | {"job_resumed_after_restart"}
+    | {"job_resumed_after_restart", "job_rerun"}
 )
 
 
@@ -261,6 +261,8 @@ def log_entry(seq: int, data: dict[str, Any]) -> LogEntry | None:
         text = f"job {data.get('status')}"
         if data.get("error"):
             text, css = f"{text}: {data['error']}", "error"
+    elif kind == "job_rerun":
+        text = f"a re-run of {data.get('of')}: {data.get('reused')} result(s) kept from it"
     else:
         text = kind.replace("_", " ")
     return LogEntry(seq, kind, line, text, css)
@@ -366,6 +368,10 @@ class JobPage:
     @property
     def can_resume(self) -> bool:
         return self.job.status == JobStatus.PAUSED.value
+
+    @property
+    def can_rerun(self) -> bool:
+        return self.job.status in RERUNNABLE
 
 
 def result_value(name: str, type_: str, value: Any) -> ResultValue:

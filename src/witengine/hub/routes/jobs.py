@@ -1,4 +1,5 @@
-"""Job routes: submit, list, get, follow (server-sent events), cancel, pause, resume, check."""
+"""Job routes: submit, list, get, follow (server-sent events), cancel, pause, resume, re-run,
+check."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
-from witengine.errors import ParameterError
+from witengine.errors import ParameterError, RerunRefused
 from witengine.hub.auth.gate import AuthGate, principal_of
 from witengine.hub.limits import check_submission
 from witengine.hub.service import HubService
@@ -43,6 +44,7 @@ def _summary(service: HubService, job: JobRecord) -> JobSummary:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        rerun_of=job.rerun_of,
         progress=Progress(done=done, total=total),
         eta_seconds=service.dispatcher.remaining_seconds(job.id),
     )
@@ -142,7 +144,20 @@ def job_router(service: HubService, gate: AuthGate) -> APIRouter:
         return EventSourceResponse(gate.while_valid(request, stream()), ping=15)
 
     _control_routes(router, service, find, gate)
+    _rerun_route(router, service, find, gate)
     return router
+
+
+def _check_submitter(gate: AuthGate, connection: Request, job: JobRecord, action: str) -> None:
+    """Only a job's submitter or an admin may act on it."""
+    principal = principal_of(connection)
+    if principal.role is not Role.ADMIN and job.owner != principal.token_id:
+        gate.audit(connection, f"job.{action}", "refused: not its submitter", job.id)
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"job {job.id} was submitted with another token: only its submitter "
+            f"or an admin may {action} it",
+        )
 
 
 def _control_routes(
@@ -154,14 +169,7 @@ def _control_routes(
         def make(action: str = action) -> Callable[[str, Request], Awaitable[JobSummary]]:
             async def act(job_id: str, connection: Request) -> JobSummary:
                 job = find(job_id)
-                principal = principal_of(connection)
-                if principal.role is not Role.ADMIN and job.owner != principal.token_id:
-                    gate.audit(connection, f"job.{action}", "refused: not its submitter", job_id)
-                    raise HTTPException(
-                        status.HTTP_403_FORBIDDEN,
-                        f"job {job_id} was submitted with another token: only its submitter "
-                        f"or an admin may {action} it",
-                    )
+                _check_submitter(gate, connection, job, action)
                 done = getattr(service, action)(job_id)
                 gate.audit(connection, f"job.{action}", "ok" if done else job.status, job_id)
                 if not done:
@@ -186,3 +194,31 @@ def _control_routes(
                 409: {"model": ErrorBody},
             },
         )
+
+
+def _rerun_route(
+    router: APIRouter, service: HubService, find: Callable[[str], JobRecord], gate: AuthGate
+) -> None:
+    @router.post(
+        "/jobs/{job_id}/rerun",
+        status_code=status.HTTP_201_CREATED,
+        response_model=JobSummary,
+        responses={
+            403: {"model": ErrorBody},
+            404: {"model": ErrorBody},
+            409: {"model": ErrorBody},
+        },
+    )
+    async def rerun_job(job_id: str, connection: Request) -> JobSummary:
+        """Run a failed or cancelled job again as a new job (its `rerun_of` names this one):
+        items it committed keep their results, only the others run. A job that completed or has
+        not ended is a 409 saying why."""
+        job = find(job_id)
+        _check_submitter(gate, connection, job, "re-run")
+        try:
+            new = service.rerun(job_id, owner=principal_of(connection).token_id)
+        except RerunRefused as error:
+            gate.audit(connection, "job.rerun", f"refused: {job.status}", job_id)
+            raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+        gate.audit(connection, "job.rerun", "ok", f"{job_id} -> {new.id}")
+        return _summary(service, new)

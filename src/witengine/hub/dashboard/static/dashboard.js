@@ -149,6 +149,11 @@ async function post(button) {
       notice(body.detail || `The hub answered ${response.status}.`);
     } else {
       notice("");
+      if ("openJob" in button.dataset) {
+        // The action made a job (a re-run): follow it on its own page.
+        const body = await response.json();
+        window.location.assign(`/jobs/${body.id}`);
+      }
     }
   } catch (error) {
     notice(`The hub could not be reached: ${error}`);
