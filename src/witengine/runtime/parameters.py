@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from witengine.errors import ParameterError, WitError
+from witengine.filenames import safe_name
 from witengine.lang.checker import CheckedJob
 from witengine.lang.types import WitType
 from witengine.runtime.blobs import Blob, BlobError, BlobStore
@@ -141,6 +142,37 @@ class _ClientFiles:
         return self.paths[index] if 0 <= index < len(self.paths) else None
 
 
+class _SentFiles:
+    """A reader's `files` on the hub, for files a client sent as they are (a browser cannot
+    prepare them): each is prepared here as the reader asks, and what is sent in its place noted."""
+
+    def __init__(self, store: BlobStore, attached: Sequence[Blob], scratch: Path) -> None:
+        self.store = store
+        self.waiting = list(attached)
+        self.scratch = scratch
+        self.sent: list[Blob] = []
+
+    def __call__(self, path: str, prepare: Prepare | None = None) -> Blob:
+        if not self.waiting:
+            raise BlobError(f"the file '{path}' was not sent with the job")
+        blob = self.waiting.pop(0)
+        if prepare is not None:
+            # Under its own name, so that what prepares it (Blender) and its messages see that;
+            # its scratch folder apart, so that what it writes there never lands on the blob.
+            folder = self.scratch / str(len(self.sent))
+            (folder / "scratch").mkdir(parents=True)
+            file = folder / safe_name(blob.name or Path(path).name or "file")
+            file.symlink_to(self.store.path(blob))
+            made = prepare(file, folder / "scratch")
+            if made != file:
+                blob = self.store.put_file(made, blob.name or made.name)
+        self.sent.append(blob)
+        return blob
+
+    def local(self, blob: Blob) -> Path | None:
+        return self.store.path(blob) if self.store.has(blob.sha256) else None
+
+
 def _readable(path: str) -> Path:
     file = Path(path).expanduser()
     try:
@@ -171,6 +203,34 @@ def files_named(
             raise ParameterError(f"parameter '{param.name}' ({param.type}): {error}") from None
         found[param.name] = stand_in.paths
     return found
+
+
+def prepare_sent(
+    checked: CheckedJob,
+    library: Library,
+    texts: Mapping[str, str],
+    attached: Mapping[str, Sequence[Blob]],
+    store: BlobStore,
+) -> dict[str, list[Blob]]:
+    """The files a client sent as they are, for parameters read by a plugin's reader, prepared
+    on the hub as the reader asks (a scene with the files it uses packed in), as `files_named`
+    prepares them on a client that can: what to submit in their place. A client that cannot
+    prepare files (a browser) sends them through this. ParameterError when a text is wrong, a
+    file is not sent or its preparation fails (a texture the scene uses is missing, say).
+    """
+    prepared: dict[str, list[Blob]] = {}
+    with tempfile.TemporaryDirectory(prefix="wit-prepare-") as scratch:
+        for param in checked.parameters:
+            reader = text_reader(library, param.type)
+            if reader is None or param.name not in texts:
+                continue
+            files = _SentFiles(store, attached.get(param.name, []), Path(scratch) / param.name)
+            try:
+                reader(texts[param.name], files)
+            except (WitError, ValueError) as error:
+                raise ParameterError(f"parameter '{param.name}' ({param.type}): {error}") from None
+            prepared[param.name] = files.sent + files.waiting
+    return prepared
 
 
 def _is_blob(type_: WitType) -> bool:

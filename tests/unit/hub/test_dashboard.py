@@ -54,6 +54,13 @@ Job:Typed(Int:count, Double:scale = 1.5, Bool:loud = false, String:name = "x", B
 }
 """
 
+RENDER = """\
+Job:Render(FrameCollection:frames, Blob:notes)
+{
+    Trace(notes);
+}
+"""
+
 DASHBOARD = {"X-Wit-Dashboard": "1"}
 
 
@@ -346,6 +353,42 @@ async def test_an_uploaded_file_is_a_blob_served_by_its_type(live_hub: LiveHub) 
         assert unknown.headers["content-type"] == "application/octet-stream"
         assert unknown.headers["content-disposition"].startswith("attachment")
         assert (await client.get(f"/files/{'0' * 64}/a.png")).status_code == 404
+
+
+async def test_a_parameter_read_from_text_asks_for_the_files_it_names_and_the_hub_prepares_them(
+    live_hub: LiveHub,
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=root(live_hub), headers=auth(live_hub), timeout=10
+    ) as client:
+        checked = await client.post("/submit/check", json={"script": RENDER}, headers=DASHBOARD)
+        fields = checked.json()["parameters"]
+        assert re.search(r'id="param-frames"[^>]*type="text" required', fields)
+        assert "For example shot.blend@1-10,15,20-30x2" in fields
+        assert re.search(
+            r'id="param-frames-files" type="file" data-param="frames"[^>]* multiple', fields
+        )
+        assert re.search(r'id="param-notes"[^>]*type="file"', fields)
+        notes = await client.post("/submit/upload?name=notes.txt", content=b"hi", headers=DASHBOARD)
+        job = {"script": RENDER, "parameters": {}, "files": {"notes": notes.json()}}
+        assert (await client.post("/submit/prepare", json=job)).status_code == 403
+
+        async def prepare(parameters: dict[str, str], files: dict[str, Any]) -> httpx.Response:
+            body = {**job, "parameters": parameters, "files": {**job["files"], **files}}
+            return await client.post("/submit/prepare", json=body, headers=DASHBOARD)
+
+        unchanged = await prepare({}, {})
+        assert unchanged.status_code == 200
+        assert unchanged.json() == {"files": {"notes": notes.json()}}
+        forgotten = await prepare({"frames": "shot.blend@1-2"}, {})
+        assert forgotten.status_code == 400
+        assert forgotten.json()["detail"] == (
+            "parameter 'frames' (FrameCollection): the file 'shot.blend' was not sent with the job"
+        )
+        elsewhere = {"sha256": "0" * 64, "size": 3, "name": "shot.blend"}
+        absent = await prepare({"frames": "shot.blend@1-2"}, {"frames": [elsewhere]})
+        assert absent.status_code == 400
+        assert absent.json()["detail"] == "file shot.blend was not uploaded to the hub"
 
 
 def test_files_show_as_images_videos_or_downloads_by_their_names() -> None:

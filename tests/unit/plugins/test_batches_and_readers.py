@@ -20,7 +20,7 @@ from witengine.runtime.executor import MapRequest
 from witengine.runtime.invoke import invoke_batch_json
 from witengine.runtime.library import Json, Library
 from witengine.runtime.local import LocalExecutor
-from witengine.runtime.parameters import files_named, read_parameters
+from witengine.runtime.parameters import files_named, prepare_sent, read_parameters
 
 tally = Plugin("tally", version="1.0")
 
@@ -361,5 +361,36 @@ def test_a_file_that_cannot_be_prepared_fails_the_parameter_before_anything_is_s
 
     with pytest.raises(ParameterError) as caught:
         files_named(job(library), library, texts, tmp_path / "scratch")
+
+    assert str(caught.value) == "parameter 'one' (Bundle): a.txt says something is missing"
+
+
+def test_a_hub_prepares_the_files_a_browser_sent_as_they_are_and_keeps_them(
+    library: Library, files: dict[str, Path], tmp_path: Path
+) -> None:
+    checked = job(library)
+    texts = {"one": "loud:a.txt", "many": "quiet:b.txt;quiet:a.txt"}
+    store = LocalBlobStore(tmp_path / "hub")
+    a, b = store.put_file(files["a.txt"]), store.put_file(files["b.txt"])
+
+    prepared = prepare_sent(checked, library, texts, {"one": [a], "many": [b, a]}, store)
+
+    assert [store.path(blob).read_text() for blob in prepared["one"]] == ["THIS IS A.TXT\n"]
+    assert prepared["one"][0].name == "a.txt"
+    assert prepared["many"] == [b, a]  # nothing to prepare: the files as they were sent
+    assert store.path(a).read_text() == "this is a.txt\n"  # the sent file is left alone
+    values = read_parameters(checked, library, texts, attached=prepared, stored=store)
+    assert values["one"].file == prepared["one"][0]
+
+
+def test_a_file_the_hub_cannot_prepare_fails_the_parameter_naming_it(
+    library: Library, files: dict[str, Path], tmp_path: Path
+) -> None:
+    files["a.txt"].write_text("the texture is missing\n")
+    store = LocalBlobStore(tmp_path / "hub")
+    sent = {"one": [store.put_file(files["a.txt"])], "many": []}
+
+    with pytest.raises(ParameterError) as caught:
+        prepare_sent(job(library), library, {"one": "loud:x", "many": "quiet:b.txt"}, sent, store)
 
     assert str(caught.value) == "parameter 'one' (Bundle): a.txt says something is missing"

@@ -2,12 +2,14 @@
 
 Pages are HTML rendered on the server; `?fragment=NAME` gives one live part of a page alone.
 Actions (cancel, pause, resume, drain) go to the JSON API, which the page's script calls. Writes
-that only the dashboard makes (checking a script as one types, uploading a file to submit) want
-the `X-Wit-Dashboard` header, which a page of another site cannot send.
+that only the dashboard makes (checking a script as one types, uploading a file to submit,
+preparing the uploaded files as `wit run` prepares them before it sends them) want the
+`X-Wit-Dashboard` header, which a page of another site cannot send.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -16,16 +18,20 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse
 from sse_starlette import EventSourceResponse
 
+from witengine.errors import ParameterError
 from witengine.filenames import safe_name
 from witengine.hub.dashboard.pages import FRAGMENTS, Pages
 from witengine.hub.dashboard.stream import Snapshots, frames
 from witengine.hub.dashboard.views import DashboardContext, media_type
 from witengine.hub.dashboard.watch import STATE_NAMES
+from witengine.hub.limits import check_submission
 from witengine.lang.checker import CheckedJob, check_source
 from witengine.lang.errors import ScriptError, render_diagnostic
 from witengine.lang.printer import print_expr
-from witengine.protocol import MAX_SCRIPT_CHARS, Model
+from witengine.protocol import MAX_SCRIPT_CHARS, BlobRef, Model, SubmitJob
 from witengine.runtime.blobs import Blob, BlobError, BlobStoreFull, LocalBlobStore
+from witengine.runtime.library import Library
+from witengine.runtime.parameters import prepare_sent, text_reader
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -193,10 +199,47 @@ def _submit_routes(
         blob = await _receive(request, blobs, max_blob_bytes)
         return {"sha256": blob.sha256, "size": blob.size, "name": safe_name(name) if name else ""}
 
+    @router.post("/submit/prepare")
+    async def prepare(
+        body: SubmitJob, x_wit_dashboard: Annotated[str | None, Header()] = None
+    ) -> dict[str, Any]:
+        """The job's uploaded files, those a plugin's reader prepares (a .blend, with the files
+        it uses packed in) prepared here as `wit run` prepares them on the submitting machine;
+        a browser cannot. What to submit the job with; 400 naming what is wrong (a missing
+        texture, say). Blender may run for a while: in a thread, not in the hub's loop."""
+        _from_dashboard(x_wit_dashboard)
+        check_submission(body, pages.ctx.service.limits)
+        try:
+            files = await asyncio.to_thread(_prepared, pages.ctx.service.library, blobs, body)
+        except (ScriptError, ParameterError, BlobError) as error:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+        return {"files": files}
+
 
 def _from_dashboard(header: str | None) -> None:
     if header != "1":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only the dashboard's pages may do this")
+
+
+def _prepared(library: Library, blobs: LocalBlobStore, body: SubmitJob) -> dict[str, Any]:
+    checked = check_source(body.script, library, body.filename)
+    sent: dict[str, list[Blob]] = {}
+    for name, refs in body.files.items():
+        sent[name] = [_uploaded(blobs, ref) for ref in (refs if isinstance(refs, list) else [refs])]
+    prepared = prepare_sent(checked, library, body.parameters, sent, blobs)
+    files: dict[str, Any] = {
+        name: [r.model_dump() for r in refs] if isinstance(refs, list) else refs.model_dump()
+        for name, refs in body.files.items()
+    }
+    for name, made in prepared.items():
+        files[name] = [{"sha256": b.sha256, "size": b.size, "name": b.name} for b in made]
+    return files
+
+
+def _uploaded(blobs: LocalBlobStore, ref: BlobRef) -> Blob:
+    if not blobs.has(ref.sha256):
+        raise ParameterError(f"file {ref.name or ref.sha256} was not uploaded to the hub")
+    return Blob(ref.sha256, ref.size, ref.name)
 
 
 def _check_context(ctx: DashboardContext, script: str, filename: str) -> dict[str, Any]:
@@ -216,7 +259,8 @@ def _check_context(ctx: DashboardContext, script: str, filename: str) -> dict[st
                 }
                 for d in error.diagnostics
             ]
-    parameters = [_parameter_input(p) for p in checked.parameters] if checked else []
+    library = ctx.service.library
+    parameters = [_parameter_input(p, library) for p in checked.parameters] if checked else []
     return {
         "empty": not script.strip(),
         "checked": checked,
@@ -227,13 +271,19 @@ def _check_context(ctx: DashboardContext, script: str, filename: str) -> dict[st
     }
 
 
-def _parameter_input(param: Any) -> dict[str, Any]:
+def _parameter_input(param: Any, library: Library) -> dict[str, Any]:
     """How the form asks for a parameter, by its declared type."""
     type_ = param.type
     element = type_.element.name if type_.element is not None else None
     name = type_.name
     kind, multiple, hint = "text", False, ""
-    if name == "Blob" or element == "Blob":
+    reader = text_reader(library, type_)
+    if reader is not None:
+        # Text that names files (`shot.blend@1-48`), and the files it names, uploaded in turn.
+        kind, multiple = "named-files", True
+        said = (reader.__doc__ or "").strip().partition("\n")[0]  # "`shot.blend@1-48`: …"
+        hint = ("For example " if said.startswith("`") else "") + said.replace("`", "")
+    elif name == "Blob" or element == "Blob":
         kind, multiple = "file", element == "Blob"
     elif name == "Bool":
         kind = "bool"

@@ -282,16 +282,24 @@ function submitPage() {
           values[name] = field.value;
         }
       }
+      const job = { script: script.value, filename: filename.value, parameters: values, files };
+      if (Object.keys(files).length) {
+        // What `wit run` does before it uploads: a .blend gets the files it uses packed in.
+        status.textContent = "Preparing the files on the hub…";
+        const prepared = await fetch("/submit/prepare", {
+          method: "POST",
+          headers: JSON_HEADERS,
+          body: JSON.stringify(job),
+        });
+        const answer = await prepared.json();
+        if (!prepared.ok) throw new Error(answer.detail || `The hub answered ${prepared.status}.`);
+        job.files = answer.files;
+      }
       status.textContent = "Starting…";
       const response = await fetch("/api/v1/jobs", {
         method: "POST",
         headers: JSON_HEADERS,
-        body: JSON.stringify({
-          script: script.value,
-          filename: filename.value,
-          parameters: values,
-          files,
-        }),
+        body: JSON.stringify(job),
       });
       const body = await response.json();
       if (response.status === 201) {
