@@ -1,6 +1,6 @@
 """The dashboard's farm facts over real HTTP: a running job's ETA (from the scheduler's rates) and
 its owner in the jobs list, the job's header and its live stream; each node's benchmarks and
-blocklists in the node table and on its page."""
+blocklists in the node table and on its page; and the header's sign-out button."""
 
 from __future__ import annotations
 
@@ -163,3 +163,22 @@ async def test_the_node_table_and_page_show_benchmarks_and_blocklists(live_hub: 
         assert "No job has blocked this node" in await page(
             live_hub, f"/nodes/{alpha.node_id}?fragment=summary"
         )
+
+
+async def test_the_header_has_a_sign_out_button_that_ends_the_session(live_hub: LiveHub) -> None:
+    html = await page(live_hub, "/")
+    assert re.search(
+        r'<form class="signout" method="post" action="/signout">'
+        r'<button type="submit" id="signout">Sign out</button></form>',
+        html,
+    )
+    origin = root(live_hub)
+    async with httpx.AsyncClient(base_url=origin, timeout=10) as browser:
+        session = {"Cookie": f"wit_session={live_hub.token}"}
+        assert (await browser.get("/", headers=session)).status_code == 200
+        out = await browser.post("/signout", headers=session | {"Origin": origin})
+        assert out.status_code == 303 and out.headers["location"] == "/signin"
+        cleared = out.headers["set-cookie"]
+        assert cleared.startswith('wit_session=""') and "Max-Age=0" in cleared
+        elsewhere = await browser.post("/signout", headers=session | {"Origin": "https://evil"})
+        assert elsewhere.status_code == 403  # another site cannot sign a person out
