@@ -134,6 +134,42 @@ def test_a_cancelled_or_expired_batch_says_so_and_a_retry_is_marked(
     ]
 
 
+def test_a_duplicate_names_the_node_whose_work_it_copies_and_how_its_race_ended(
+    farm: tuple[FarmWatch, Dispatcher, Clock],
+) -> None:
+    watch, _, clock = farm
+    watch.observe("node_a", assign("b1", [0, 1, 2]))
+    watch.observe("node_a", assign("b2", [3]))
+    watch.observe("node_b", assign("b3", [2]))  # the same attempt of item 2: a duplicate
+    watch.observe("node_b", assign("b4", [3]))  # and of item 3
+    watch.observe("node_c", assign("b5", [0], attempt=2))  # a new attempt: a takeover, no copy
+    clock.now += 2
+    watch.observe("node_b", Results(batch_id="b3", results=[result(2)]))
+    watch.observe("node_b", BatchFinished(batch_id="b3"))  # b3 won item 2
+    watch.observe("node_a", Results(batch_id="b2", results=[result(3)]))
+    reason = "another node finished its items first"
+    watch.observe("node_b", CancelBatch(batch_id="b4", reason=reason))  # b4 lost item 3
+    job = watch.job("job_1")
+    assert job is not None
+    assert [(b.id, b.duplicate_of) for b in job.batches] == [
+        ("b1", ()),
+        ("b2", ()),
+        ("b3", ("a",)),
+        ("b4", ("a",)),
+        ("b5", ()),
+    ]
+    chart = gantt(list(job.batches), clock.now)
+    bars = {bar.title.split(" ")[0]: bar for bar in chart.bars}
+    assert [b for b, bar in bars.items() if bar.duplicate] == ["b3", "b4"]
+    assert [b for b, bar in bars.items() if "bar-duplicate" in bar.css.split()] == ["b3", "b4"]
+    assert bars["b3"].title.endswith("; duplicate of work on a: won, its results came first")
+    assert bars["b4"].title.endswith(
+        f"cancelled ({reason}); duplicate of work on a: cancelled, the other copy finished first"
+    )
+    assert "duplicate" not in bars["b5"].title and "tried before" in bars["b5"].title
+    assert chart.summary.endswith("; 2 duplicate(s), 1 of which won")
+
+
 def test_a_batch_whose_node_left_and_whose_lease_vanished_is_lost(
     farm: tuple[FarmWatch, Dispatcher, Clock],
 ) -> None:

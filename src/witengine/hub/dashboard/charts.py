@@ -23,6 +23,7 @@ class Bar:
     height: float
     css: str
     title: str
+    duplicate: bool = False  # drawn hatched: a copy of work out on another node
 
 
 @dataclass(frozen=True)
@@ -78,14 +79,19 @@ def gantt(
         x = label_width + (batch.started - start) / span * plot
         w = max(2.0, ((batch.ended or now) - batch.started) / span * plot)
         css = f"bar-{batch.outcome}" + (" bar-retry" if batch.retry else "")
+        css += " bar-duplicate" if batch.duplicate_of else ""
         seconds = (batch.ended or now) - batch.started
         title = (
             f"{batch.id} on {name}: {batch.size} item(s) of {batch.activity}, "
             f"{batch.done} done, {batch.failed} failed, {seconds:.1f} s, {batch.outcome}"
+            + (f" ({batch.reason})" if batch.reason else "")
             + (" (some items tried before)" if batch.retry else "")
+            + duplicate_note(batch)
         )
         top = tops[name] + n * lane + 2
-        bars.append(Bar(round(x, 1), top, round(w, 1), lane - 4, css, title))
+        bars.append(
+            Bar(round(x, 1), top, round(w, 1), lane - 4, css, title, bool(batch.duplicate_of))
+        )
     ticks = [
         Tick(round(label_width + (t - start) / span * plot, 1), _clock(t - start))
         for t in _tick_times(start, end)
@@ -94,7 +100,27 @@ def gantt(
         f"{len(batches)} batch(es) on {len(lanes)} node(s) over {_clock(span)}; "
         f"{sum(1 for b in batches if b.outcome == 'running')} running"
     )
+    duplicates = [b for b in batches if b.duplicate_of]
+    if duplicates:
+        won = sum(1 for b in duplicates if b.done and b.outcome in ("finished", "cancelled"))
+        summary += f"; {len(duplicates)} duplicate(s), {won} of which won"
     return Gantt(width, y + 16, label_width, rows, bars, ticks, summary)
+
+
+def duplicate_note(batch: BatchTrack) -> str:
+    """What a duplicate batch is a copy of and how its race ended ("" for any other batch)."""
+    if not batch.duplicate_of:
+        return ""
+    note = f"; duplicate of work on {', '.join(batch.duplicate_of)}"
+    if batch.outcome == "running":
+        return note + ", still racing it"
+    if batch.outcome == "finished" and batch.done:
+        return note + ": won, its results came first"
+    if batch.outcome == "cancelled" and batch.done:
+        return note + f": won {batch.done} item(s), then cancelled"
+    if batch.outcome == "cancelled":
+        return note + ": cancelled, the other copy finished first"
+    return note + f": {batch.outcome}"
 
 
 def _tick_times(start: float, end: float, wanted: int = 6) -> list[float]:

@@ -68,12 +68,16 @@ class BatchTrack:
     activity: str
     indices: tuple[int, ...]
     started: float
-    retry: bool  # some item had been sent before: a retry, a takeover or a duplicate
+    retry: bool  # some item had been sent before: a retry or a takeover (or a copy of one)
     ended: float | None = None
     outcome: str = "running"  # running, finished, failed, cancelled, expired, lost
     done: int = 0
     failed: int = 0
     reason: str = ""
+    attempts: tuple[int, ...] = ()  # each item's attempt, as `indices`
+    # A duplicate: the nodes whose batches held the same attempts of its items when it was sent
+    # (a retry or a takeover is a new attempt; only a duplicate keeps it, so either copy counts).
+    duplicate_of: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -215,6 +219,7 @@ class FarmWatch:
         track = self._map(job, assign.job_id, map_id, assign.activity)
         for task in assign.tasks:
             track.set(task.index, RUNNING)
+        attempts = {task.index: task.attempt for task in assign.tasks}
         batch = BatchTrack(
             id=assign.batch_id,
             job_id=assign.job_id,
@@ -225,12 +230,26 @@ class FarmWatch:
             indices=tuple(t.index for t in assign.tasks),
             started=now,
             retry=any(t.attempt > 1 for t in assign.tasks),
+            attempts=tuple(attempts.values()),
+            duplicate_of=self._copied(map_id, attempts),
         )
         job.batches.append(batch)
         node = self.node(node_id)
         node.name = batch.node_name
         node.batches.append(batch)
         self.running[batch.id] = batch
+
+    def _copied(self, map_id: str, attempts: dict[int, int]) -> tuple[str, ...]:
+        """The nodes running the same attempts of some of these items: a batch sent with them
+        duplicates their work."""
+        names: list[str] = []
+        for other in self.running.values():
+            if other.map_id != map_id or other.node_name in names:
+                continue
+            held = zip(other.indices, other.attempts, strict=True)
+            if any(attempts.get(index) == attempt for index, attempt in held):
+                names.append(other.node_name)
+        return tuple(names)
 
     def _results(self, node_id: str, message: Results, now: float) -> None:
         node = self.node(node_id)
