@@ -291,6 +291,8 @@ class Agent:
         self.plugins += [p.info for p in installed]
         for runner in self.runners:
             runner.add_plugins([p.plugin.ref for p in installed], [p.folder for p in installed])
+            if installed:
+                await runner.warm()  # an idle child with the new plugins, not at the next batch
 
     def _plugin_sources(self) -> tuple[list[str], list[Path]]:
         """The plugins' refs and the folders they import from, as the runners load them."""
@@ -406,6 +408,7 @@ class Agent:
 
     async def _slot(self, runner: Runner) -> None:
         while True:
+            await runner.warm()  # idle: the next batch finds its child ready
             batch_id = await self.queue.get()
             batch = self.batches.get(batch_id)
             if batch is None or batch.cancelled:

@@ -1,9 +1,10 @@
 """Runs batches in a child process and streams each item's result back as it finishes.
 
 One `Runner` per slot keeps one child (`witengine.node.worker`) alive across batches, so the
-plugins load once. Cancelling a batch kills the child's whole process group; the next batch
-starts a fresh child. If the child dies mid-batch, the item it was running is reported as failed
-(the hub decides whether to try it elsewhere) and the rest of the batch is given back.
+plugins load once. The agent starts it before work arrives (`warm`), so no batch waits for
+Python and the plugins to load. Cancelling a batch kills the child's whole process group; the
+next child starts at once. If the child dies mid-batch, the item it was running is reported as
+failed (the hub decides whether to try it elsewhere) and the rest of the batch is given back.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class Runner:
         self.threads = threads  # cores one item may keep busy; None: as many as it likes
         self.process: asyncio.subprocess.Process | None = None
         self.stale = False  # the child runs without plugins added since it started
+        self.busy = False  # a batch is running in the child
+        self._starting = asyncio.Lock()  # one child at a time, between `warm` and `run`
 
     def add_plugins(self, refs: Sequence[str], paths: Sequence[Path]) -> None:
         """Load these plugins too, from the next batch on (a running batch is not disturbed)."""
@@ -53,7 +56,16 @@ class Runner:
         self.plugin_paths += paths
         self.stale = self.stale or bool(refs)
 
+    async def warm(self) -> None:
+        """Start the child now, with every plugin added so far, unless a batch is running."""
+        if not self.busy:
+            await self._child()
+
     async def _child(self) -> asyncio.subprocess.Process:
+        async with self._starting:
+            return await self._start()
+
+    async def _start(self) -> asyncio.subprocess.Process:
         if self.stale:
             self.stale = False
             await self.close()  # idle between batches: it ends when its stdin does
@@ -79,6 +91,14 @@ class Runner:
 
     async def run(self, batch: Assign) -> AsyncIterator[TaskResult | RunnerDied]:
         """Each item's result as it finishes; a RunnerDied last if the child died."""
+        self.busy = True
+        try:
+            async for item in self._run(batch):
+                yield item
+        finally:
+            self.busy = False
+
+    async def _run(self, batch: Assign) -> AsyncIterator[TaskResult | RunnerDied]:
         process = await self._child()
         assert process.stdin is not None and process.stdout is not None
         line = batch.model_dump_json(include={"batch_id", "activity", "tasks"})

@@ -1,0 +1,78 @@
+"""The runner's child process: started before work arrives, kept across batches, replaced after
+a kill, and never replaced under a running batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from witengine.node.runner import Runner
+from witengine.protocol import Assign, TaskResult, TaskSpec
+
+COMPUTE = "witengine.plugins.compute:plugin"
+
+
+def batch(batch_id: str, count: int) -> Assign:
+    return Assign(
+        batch_id=batch_id,
+        job_id="job_1",
+        activity="Compute.Work",
+        tasks=[TaskSpec(map_id="m", index=i, attempt=1, args=[float(i)]) for i in range(count)],
+        lease_seconds=30,
+    )
+
+
+def runner(tmp_path: Path) -> Runner:
+    (tmp_path / "blobs").mkdir(exist_ok=True)
+    return Runner([COMPUTE], tmp_path / "blobs")
+
+
+async def test_a_warmed_runner_runs_its_first_batch_in_the_child_it_started(tmp_path: Path) -> None:
+    slot = runner(tmp_path)
+    try:
+        assert slot.process is None
+        await slot.warm()
+        assert slot.process is not None
+        warmed = slot.process.pid
+        results = [r async for r in slot.run(batch("b1", 3))]
+        assert slot.process is not None and slot.process.pid == warmed
+        await slot.warm()  # already up: the same child
+        assert slot.process.pid == warmed
+    finally:
+        await slot.kill()
+    assert [r.value for r in results if isinstance(r, TaskResult)] == [0.0, 1.0, 2.0]
+
+
+async def test_warming_under_a_running_batch_leaves_its_child_alone(tmp_path: Path) -> None:
+    slot = runner(tmp_path)
+    seen: list[int] = []
+    try:
+        async for _ in slot.run(batch("b1", 3)):
+            assert slot.busy
+            # A plugin arrives mid-batch: the child is stale, yet a warm must not replace it.
+            if not seen:
+                slot.add_plugins(["witengine.testing.swatches:plugin"], [])
+            await slot.warm()
+            assert slot.process is not None
+            seen.append(slot.process.pid)
+        assert not slot.busy
+        await slot.warm()  # idle now: the stale child goes, one with the new plugin comes
+        assert slot.process is not None and slot.process.pid not in seen
+    finally:
+        await slot.kill()
+    assert len(seen) == 3 and len(set(seen)) == 1
+
+
+async def test_after_a_kill_the_next_warm_starts_a_fresh_child(tmp_path: Path) -> None:
+    slot = runner(tmp_path)
+    try:
+        await slot.warm()
+        assert slot.process is not None
+        first = slot.process.pid
+        await slot.kill()
+        assert slot.process is None
+        await slot.warm()
+        assert slot.process is not None and slot.process.pid != first
+        results = [r async for r in slot.run(batch("b2", 2))]
+    finally:
+        await slot.kill()
+    assert [r.value for r in results if isinstance(r, TaskResult)] == [0.0, 1.0]
