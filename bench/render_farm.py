@@ -30,19 +30,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 
-def make_scene(path: Path, frames: int, width: int, height: int, samples: int) -> None:
-    subprocess.run(
-        [
-            *("blender", "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1"),
-            *("-P", str(REPO / "scripts" / "make_sample_scene.py"), "--", str(path)),
-            *("--frames", str(frames), "--width", str(width), "--height", str(height)),
-            *("--samples", str(samples)),
-        ],
-        check=True,
-        capture_output=True,
-    )
-
-
 def plain_blender(scene: Path, out: Path) -> float:
     started = time.perf_counter()
     subprocess.run(
@@ -140,10 +127,18 @@ def main() -> None:
     options = parser.parse_args()
     if shutil.which("blender") is None or shutil.which("ffmpeg") is None:
         raise SystemExit("needs Blender and FFmpeg: scripts/bootstrap.sh blender ffmpeg")
+    from witengine.testing.scenes import make_sample_scene
+
     with tempfile.TemporaryDirectory(prefix="render-bench-") as folder:
         root = Path(folder)
         scene = root / "sample.blend"
-        make_scene(scene, options.frames, options.width, options.height, options.samples)
+        make_sample_scene(
+            scene,
+            frames=options.frames,
+            width=options.width,
+            height=options.height,
+            samples=options.samples,
+        )
         print(
             f"scene: {options.frames} frames, {options.width}x{options.height}, "
             f"{options.samples} samples (Cycles, CPU); load average before: "

@@ -39,6 +39,7 @@ from witengine.plugins.video import plugin as video_plugin
 from witengine.runtime.blobs import LocalBlobStore
 from witengine.runtime.invoke import ActivityContext, invoke_batch_json
 from witengine.runtime.parameters import files_named, read_parameters
+from witengine.testing.scenes import make_sample_scene
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "render_animation.wit"
@@ -55,34 +56,7 @@ WIDTH, HEIGHT = 64, 36
 
 
 def make_scene(path: Path, *extra: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            "blender",
-            "-b",
-            "--factory-startup",
-            "-noaudio",
-            "--python-exit-code",
-            "1",
-            "-P",
-            str(REPO / "scripts" / "make_sample_scene.py"),
-            "--",
-            str(path),
-            "--frames",
-            "6",
-            "--width",
-            str(WIDTH),
-            "--height",
-            str(HEIGHT),
-            "--samples",
-            "4",
-            *extra,
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return path
+    return make_sample_scene(path, frames=6, width=WIDTH, height=HEIGHT, samples=4, extra=extra)
 
 
 def write_checker(path: Path, size: int = 16) -> Path:

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from witengine.testing.processes import Farm, free_port, progress, wait_until
+from witengine.testing.scenes import make_sample_scene
 
 REPO = Path(__file__).resolve().parents[2]
 MISSING = [tool for tool in ("blender", "ffmpeg", "ffprobe") if shutil.which(tool) is None]
@@ -45,21 +46,6 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
         farm.stop()
 
 
-def make_scene(path: Path) -> Path:
-    size = ["--width", str(WIDTH), "--height", str(HEIGHT), "--samples", "16"]
-    subprocess.run(
-        [
-            *("blender", "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1"),
-            *("-P", str(REPO / "scripts" / "make_sample_scene.py"), "--", str(path)),
-            *("--frames", str(FRAMES), *size),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return path
-
-
 def upload(farm: Farm, path: Path) -> dict[str, Any]:
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
@@ -74,7 +60,9 @@ def blenders_of(farm: Farm, name: str) -> list[psutil.Process]:
 
 
 def test_a_node_killed_while_it_renders_loses_no_frame(farm: Farm, tmp_path: Path) -> None:
-    scene = make_scene(tmp_path / "farm.blend")
+    scene = make_sample_scene(
+        tmp_path / "farm.blend", frames=FRAMES, width=WIDTH, height=HEIGHT, samples=16
+    )
     response = farm.api(
         "POST",
         "/jobs",
