@@ -144,29 +144,34 @@ class _ClientFiles:
 
 class _SentFiles:
     """A reader's `files` on the hub, for files a client sent as they are (a browser cannot
-    prepare them): each is prepared here as the reader asks, and what is sent in its place noted."""
+    prepare them): each is put through the preparation the reader asks for, which must find
+    nothing to change. A preparation that would change one brings in files of the machine it
+    runs on (a scene's textures), and the hub never adds its own files to what a client sent."""
 
     def __init__(self, store: BlobStore, attached: Sequence[Blob], scratch: Path) -> None:
         self.store = store
         self.waiting = list(attached)
         self.scratch = scratch
-        self.sent: list[Blob] = []
+        self.count = 0
 
     def __call__(self, path: str, prepare: Prepare | None = None) -> Blob:
         if not self.waiting:
             raise BlobError(f"the file '{path}' was not sent with the job")
         blob = self.waiting.pop(0)
+        self.count += 1
         if prepare is not None:
             # Under its own name, so that what prepares it (Blender) and its messages see that;
             # its scratch folder apart, so that what it writes there never lands on the blob.
-            folder = self.scratch / str(len(self.sent))
+            folder = self.scratch / str(self.count)
             (folder / "scratch").mkdir(parents=True)
             file = folder / safe_name(blob.name or Path(path).name or "file")
             file.symlink_to(self.store.path(blob))
-            made = prepare(file, folder / "scratch")
-            if made != file:
-                blob = self.store.put_file(made, blob.name or made.name)
-        self.sent.append(blob)
+            if prepare(file, folder / "scratch") != file:
+                raise BlobError(
+                    f"{file.name} uses other files, which the hub does not have: make it carry "
+                    "them before sending it (for a .blend, in Blender: File > External Data > "
+                    "Pack Resources), or submit it with wit run, which does that"
+                )
         return blob
 
     def local(self, blob: Blob) -> Path | None:
@@ -205,21 +210,20 @@ def files_named(
     return found
 
 
-def prepare_sent(
+def check_sent(
     checked: CheckedJob,
     library: Library,
     texts: Mapping[str, str],
     attached: Mapping[str, Sequence[Blob]],
     store: BlobStore,
-) -> dict[str, list[Blob]]:
-    """The files a client sent as they are, for parameters read by a plugin's reader, prepared
-    on the hub as the reader asks (a scene with the files it uses packed in), as `files_named`
-    prepares them on a client that can: what to submit in their place. A client that cannot
-    prepare files (a browser) sends them through this. ParameterError when a text is wrong, a
-    file is not sent or its preparation fails (a texture the scene uses is missing, say).
+) -> None:
+    """Check on the hub the files a client sent as they are, for parameters read by a plugin's
+    reader, with the preparation the reader asks for (Blender lists a scene's external files),
+    as `files_named` prepares them on a client that can. For a client that cannot (a browser).
+    ParameterError when a text is wrong, a file is not sent, its preparation fails (a texture
+    the scene uses is missing) or would change it (the scene uses files it does not carry).
     """
-    prepared: dict[str, list[Blob]] = {}
-    with tempfile.TemporaryDirectory(prefix="wit-prepare-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="wit-check-") as scratch:
         for param in checked.parameters:
             reader = text_reader(library, param.type)
             if reader is None or param.name not in texts:
@@ -229,8 +233,6 @@ def prepare_sent(
                 reader(texts[param.name], files)
             except (WitError, ValueError) as error:
                 raise ParameterError(f"parameter '{param.name}' ({param.type}): {error}") from None
-            prepared[param.name] = files.sent + files.waiting
-    return prepared
 
 
 def _is_blob(type_: WitType) -> bool:

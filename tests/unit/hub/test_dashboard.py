@@ -355,7 +355,7 @@ async def test_an_uploaded_file_is_a_blob_served_by_its_type(live_hub: LiveHub) 
         assert (await client.get(f"/files/{'0' * 64}/a.png")).status_code == 404
 
 
-async def test_a_parameter_read_from_text_asks_for_the_files_it_names_and_the_hub_prepares_them(
+async def test_a_parameter_read_from_text_asks_for_the_files_it_names_and_the_hub_checks_them(
     live_hub: LiveHub,
 ) -> None:
     async with httpx.AsyncClient(
@@ -371,22 +371,21 @@ async def test_a_parameter_read_from_text_asks_for_the_files_it_names_and_the_hu
         assert re.search(r'id="param-notes"[^>]*type="file"', fields)
         notes = await client.post("/submit/upload?name=notes.txt", content=b"hi", headers=DASHBOARD)
         job = {"script": RENDER, "parameters": {}, "files": {"notes": notes.json()}}
-        assert (await client.post("/submit/prepare", json=job)).status_code == 403
+        assert (await client.post("/submit/check-files", json=job)).status_code == 403
 
-        async def prepare(parameters: dict[str, str], files: dict[str, Any]) -> httpx.Response:
+        async def check(parameters: dict[str, str], files: dict[str, Any]) -> httpx.Response:
             body = {**job, "parameters": parameters, "files": {**job["files"], **files}}
-            return await client.post("/submit/prepare", json=body, headers=DASHBOARD)
+            return await client.post("/submit/check-files", json=body, headers=DASHBOARD)
 
-        unchanged = await prepare({}, {})
-        assert unchanged.status_code == 200
-        assert unchanged.json() == {"files": {"notes": notes.json()}}
-        forgotten = await prepare({"frames": "shot.blend@1-2"}, {})
+        plain = await check({}, {})
+        assert plain.status_code == 200 and plain.json() == {"ok": True}
+        forgotten = await check({"frames": "shot.blend@1-2"}, {})
         assert forgotten.status_code == 400
         assert forgotten.json()["detail"] == (
             "parameter 'frames' (FrameCollection): the file 'shot.blend' was not sent with the job"
         )
         elsewhere = {"sha256": "0" * 64, "size": 3, "name": "shot.blend"}
-        absent = await prepare({"frames": "shot.blend@1-2"}, {"frames": [elsewhere]})
+        absent = await check({"frames": "shot.blend@1-2"}, {"frames": [elsewhere]})
         assert absent.status_code == 400
         assert absent.json()["detail"] == "file shot.blend was not uploaded to the hub"
 

@@ -20,7 +20,7 @@ from witengine.runtime.executor import MapRequest
 from witengine.runtime.invoke import invoke_batch_json
 from witengine.runtime.library import Json, Library
 from witengine.runtime.local import LocalExecutor
-from witengine.runtime.parameters import files_named, prepare_sent, read_parameters
+from witengine.runtime.parameters import check_sent, files_named, read_parameters
 
 tally = Plugin("tally", version="1.0")
 
@@ -92,10 +92,13 @@ class Bundle:
 
 
 def shout(file: Path, scratch: Path) -> Path:
-    """A prepared file: the text in capitals; a text that says 'missing' cannot be prepared."""
+    """A prepared file: the text in capitals (one in capitals already is sent as it is); a text
+    that says 'missing' cannot be prepared."""
     text = file.read_text()
     if "missing" in text:
         raise ValueError(f"{file.name} says something is missing")
+    if text == text.upper():
+        return file
     prepared = scratch / file.name
     prepared.write_text(text.upper())
     return prepared
@@ -365,32 +368,46 @@ def test_a_file_that_cannot_be_prepared_fails_the_parameter_before_anything_is_s
     assert str(caught.value) == "parameter 'one' (Bundle): a.txt says something is missing"
 
 
-def test_a_hub_prepares_the_files_a_browser_sent_as_they_are_and_keeps_them(
+def test_a_hub_checks_the_files_a_browser_sent_with_the_readers_own_preparation(
     library: Library, files: dict[str, Path], tmp_path: Path
 ) -> None:
+    files["a.txt"].write_text("THIS IS A.TXT\n")  # needs no preparation: sent as it is
     checked = job(library)
-    texts = {"one": "loud:a.txt", "many": "quiet:b.txt;quiet:a.txt"}
+    texts = {"one": "loud:a.txt", "many": "quiet:b.txt;loud:a.txt"}
     store = LocalBlobStore(tmp_path / "hub")
-    a, b = store.put_file(files["a.txt"]), store.put_file(files["b.txt"])
+    sent = {"one": [store.put_file(files["a.txt"])], "many": [store.put_file(files["b.txt"])]}
+    sent["many"].append(sent["one"][0])
 
-    prepared = prepare_sent(checked, library, texts, {"one": [a], "many": [b, a]}, store)
+    check_sent(checked, library, texts, sent, store)
 
-    assert [store.path(blob).read_text() for blob in prepared["one"]] == ["THIS IS A.TXT\n"]
-    assert prepared["one"][0].name == "a.txt"
-    assert prepared["many"] == [b, a]  # nothing to prepare: the files as they were sent
-    assert store.path(a).read_text() == "this is a.txt\n"  # the sent file is left alone
-    values = read_parameters(checked, library, texts, attached=prepared, stored=store)
-    assert values["one"].file == prepared["one"][0]
+    assert store.path(sent["one"][0]).read_text() == "THIS IS A.TXT\n"
+    assert read_parameters(checked, library, texts, attached=sent, stored=store)["one"].label
 
 
-def test_a_file_the_hub_cannot_prepare_fails_the_parameter_naming_it(
-    library: Library, files: dict[str, Path], tmp_path: Path
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "the scene is lower case\n",  # its preparation would change it: refused, not done
+            "parameter 'one' (Bundle): a.txt uses other files, which the hub does not have: "
+            "make it carry them before sending it (for a .blend, in Blender: File > External "
+            "Data > Pack Resources), or submit it with wit run, which does that",
+        ),
+        (
+            "the texture is missing\n",
+            "parameter 'one' (Bundle): a.txt says something is missing",
+        ),
+    ],
+)
+def test_a_sent_file_the_hub_would_have_to_prepare_is_refused_naming_it(
+    library: Library, files: dict[str, Path], tmp_path: Path, text: str, message: str
 ) -> None:
-    files["a.txt"].write_text("the texture is missing\n")
+    files["a.txt"].write_text(text)
     store = LocalBlobStore(tmp_path / "hub")
-    sent = {"one": [store.put_file(files["a.txt"])], "many": []}
+    sent = {"one": [store.put_file(files["a.txt"])]}
 
     with pytest.raises(ParameterError) as caught:
-        prepare_sent(job(library), library, {"one": "loud:x", "many": "quiet:b.txt"}, sent, store)
+        check_sent(job(library), library, {"one": "loud:x", "many": "quiet:b.txt"}, sent, store)
 
-    assert str(caught.value) == "parameter 'one' (Bundle): a.txt says something is missing"
+    assert str(caught.value) == message
+    assert store.path(sent["one"][0]).read_text() == text

@@ -63,7 +63,7 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/submit"): READ,
     ("POST", "/submit/check"): READ,
     ("POST", "/submit/upload"): SUBMIT,
-    ("POST", "/submit/prepare"): SUBMIT,
+    ("POST", "/submit/check-files"): SUBMIT,
     ("GET", "/signin"): READ | {Role.NODE, Role.JOIN},
     ("POST", "/signin"): READ,
     ("POST", "/signout"): READ | {Role.NODE, Role.JOIN},

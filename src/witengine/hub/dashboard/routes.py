@@ -3,7 +3,7 @@
 Pages are HTML rendered on the server; `?fragment=NAME` gives one live part of a page alone.
 Actions (cancel, pause, resume, drain) go to the JSON API, which the page's script calls. Writes
 that only the dashboard makes (checking a script as one types, uploading a file to submit,
-preparing the uploaded files as `wit run` prepares them before it sends them) want the
+checking the uploaded files as `wit run` prepares them before it sends them) want the
 `X-Wit-Dashboard` header, which a page of another site cannot send.
 """
 
@@ -31,7 +31,7 @@ from witengine.lang.printer import print_expr
 from witengine.protocol import MAX_SCRIPT_CHARS, BlobRef, Model, SubmitJob
 from witengine.runtime.blobs import Blob, BlobError, BlobStoreFull, LocalBlobStore
 from witengine.runtime.library import Library
-from witengine.runtime.parameters import prepare_sent, text_reader
+from witengine.runtime.parameters import check_sent, text_reader
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -199,21 +199,20 @@ def _submit_routes(
         blob = await _receive(request, blobs, max_blob_bytes)
         return {"sha256": blob.sha256, "size": blob.size, "name": safe_name(name) if name else ""}
 
-    @router.post("/submit/prepare")
-    async def prepare(
+    @router.post("/submit/check-files")
+    async def check_files(
         body: SubmitJob, x_wit_dashboard: Annotated[str | None, Header()] = None
     ) -> dict[str, Any]:
-        """The job's uploaded files, those a plugin's reader prepares (a .blend, with the files
-        it uses packed in) prepared here as `wit run` prepares them on the submitting machine;
-        a browser cannot. What to submit the job with; 400 naming what is wrong (a missing
-        texture, say). Blender may run for a while: in a thread, not in the hub's loop."""
+        """Check a job's uploaded files as `wit run` prepares them on the submitting machine,
+        which a browser cannot: a .blend must carry every file it uses. 400 naming what is
+        wrong (a missing texture, say). Blender may run a while: in a thread, not in the loop."""
         _from_dashboard(x_wit_dashboard)
         check_submission(body, pages.ctx.service.limits)
         try:
-            files = await asyncio.to_thread(_prepared, pages.ctx.service.library, blobs, body)
+            await asyncio.to_thread(_check_files, pages.ctx.service.library, blobs, body)
         except (ScriptError, ParameterError, BlobError) as error:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
-        return {"files": files}
+        return {"ok": True}
 
 
 def _from_dashboard(header: str | None) -> None:
@@ -221,19 +220,12 @@ def _from_dashboard(header: str | None) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only the dashboard's pages may do this")
 
 
-def _prepared(library: Library, blobs: LocalBlobStore, body: SubmitJob) -> dict[str, Any]:
+def _check_files(library: Library, blobs: LocalBlobStore, body: SubmitJob) -> None:
     checked = check_source(body.script, library, body.filename)
     sent: dict[str, list[Blob]] = {}
     for name, refs in body.files.items():
         sent[name] = [_uploaded(blobs, ref) for ref in (refs if isinstance(refs, list) else [refs])]
-    prepared = prepare_sent(checked, library, body.parameters, sent, blobs)
-    files: dict[str, Any] = {
-        name: [r.model_dump() for r in refs] if isinstance(refs, list) else refs.model_dump()
-        for name, refs in body.files.items()
-    }
-    for name, made in prepared.items():
-        files[name] = [{"sha256": b.sha256, "size": b.size, "name": b.name} for b in made]
-    return files
+    check_sent(checked, library, body.parameters, sent, blobs)
 
 
 def _uploaded(blobs: LocalBlobStore, ref: BlobRef) -> Blob:

@@ -284,16 +284,15 @@ function submitPage() {
       }
       const job = { script: script.value, filename: filename.value, parameters: values, files };
       if (Object.keys(files).length) {
-        // What `wit run` does before it uploads: a .blend gets the files it uses packed in.
-        status.textContent = "Preparing the files on the hub…";
-        const prepared = await fetch("/submit/prepare", {
+        // What `wit run` checks before it uploads: a .blend must carry the files it uses.
+        status.textContent = "Checking the files on the hub…";
+        const checked = await fetch("/submit/check-files", {
           method: "POST",
           headers: JSON_HEADERS,
           body: JSON.stringify(job),
         });
-        const answer = await prepared.json();
-        if (!prepared.ok) throw new Error(answer.detail || `The hub answered ${prepared.status}.`);
-        job.files = answer.files;
+        const answer = await checked.json();
+        if (!checked.ok) throw new Error(answer.detail || `The hub answered ${checked.status}.`);
       }
       status.textContent = "Starting…";
       const response = await fetch("/api/v1/jobs", {
