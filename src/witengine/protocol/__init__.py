@@ -27,7 +27,16 @@ Positive = Annotated[int, Field(ge=1, le=MAX_INT64)]
 
 
 class Model(BaseModel):
+    """What a hub, node or client is sent: a field it does not know is refused."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Answer(BaseModel):
+    """What the hub answers a client with: a field the client does not know is ignored, so a
+    client keeps reading a newer hub's answers (fields are only ever added)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 # ------------------------------------------------------------------ shared parts
@@ -231,12 +240,12 @@ class SubmitJob(Model):
     files: dict[Text, BlobRef | list[BlobRef]] = {}
 
 
-class Progress(Model):
+class Progress(Answer):
     done: int = 0
     total: int = 0
 
 
-class JobSummary(Model):
+class JobSummary(Answer):
     id: str
     name: str
     status: str
@@ -260,7 +269,7 @@ class JobDetail(JobSummary):
     types: dict[str, str] = {}  # the declared type of each variable
 
 
-class NodeRate(Model):
+class NodeRate(Answer):
     """A node's benchmark rate for one activity, as the hub keeps it."""
 
     activity: str
@@ -272,7 +281,7 @@ class NodeRate(Model):
     measured_at: float  # seconds since the epoch, when the hub received it
 
 
-class NodeSummary(Model):
+class NodeSummary(Answer):
     id: str
     name: str
     state: str  # online, busy, offline
@@ -286,19 +295,19 @@ class NodeSummary(Model):
     unmet: dict[str, list[str]] = {}  # activities it cannot run, and why
 
 
-class CheckedParameter(Model):
+class CheckedParameter(Answer):
     name: str
     type: str
 
 
-class CheckResult(Model):
+class CheckResult(Answer):
     """A script that checked: its job's name and parameters."""
 
     name: str
     parameters: list[CheckedParameter]
 
 
-class BlobStored(Model):
+class BlobStored(Answer):
     """The answer to an upload: whether the bytes were new to the hub."""
 
     sha256: str
@@ -306,14 +315,14 @@ class BlobStored(Model):
     size: int | None = None  # given when stored
 
 
-class NodeDrain(Model):
+class NodeDrain(Answer):
     """Whether a node is drained: it finishes what it holds and gets no new batches."""
 
     id: str
     drained: bool
 
 
-class CheckDiagnostic(Model):
+class CheckDiagnostic(Answer):
     file: str
     line: int
     column: int
@@ -323,7 +332,7 @@ class CheckDiagnostic(Model):
     hint: str | None = None
 
 
-class ErrorBody(Model):
+class ErrorBody(Answer):
     """What every 4xx answer carries: a reason, and for scripts the located diagnostics."""
 
     detail: str

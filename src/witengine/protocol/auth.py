@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from witengine.protocol import Model
+from witengine.protocol import Answer, Model
 from witengine.security.tokens import MAX_LABEL, Role
 
 MAX_USES = 1_000_000  # a join token for more nodes than this is a mistake
@@ -20,7 +20,7 @@ class CreateToken(Model):
     uses: Annotated[int | None, Field(ge=1, le=MAX_USES)] = None  # join tokens: nodes it may enrol
 
 
-class TokenInfo(Model):
+class TokenInfo(Answer):
     """A token as listed: never its secret."""
 
     id: str
@@ -46,7 +46,7 @@ class EnrolRequest(Model):
     name: Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class Enrolment(Model):
+class Enrolment(Answer):
     """A node's own credential, given once in exchange for a join token."""
 
     node_id: str
@@ -54,14 +54,14 @@ class Enrolment(Model):
     token: str
 
 
-class WhoAmI(Model):
+class WhoAmI(Answer):
     token_id: str
     role: Role
     label: str = ""
     node_id: str | None = None
 
 
-class AuditLine(Model):
+class AuditLine(Answer):
     seq: int
     at: float
     action: str

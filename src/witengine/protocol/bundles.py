@@ -11,10 +11,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from witengine.protocol import SHA256_PATTERN, Count, Model
+from witengine.protocol import SHA256_PATTERN, Answer, Count
 
 
-class PluginBundle(Model):
+class PluginBundle(Answer):
     """One bundle the hub serves, from `GET /plugins`."""
 
     name: Annotated[str, Field(max_length=100)]
@@ -30,7 +30,7 @@ class PluginBundle(Model):
     url: str  # where to download it, relative to the API root
 
 
-class SigningKey(Model):
+class SigningKey(Answer):
     """The public key a hub signs bundles with, from `GET /keys/signing`."""
 
     algorithm: Literal["ed25519"] = "ed25519"
