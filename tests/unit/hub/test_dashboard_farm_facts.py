@@ -151,6 +151,16 @@ async def test_the_node_table_and_page_show_benchmarks_and_blocklists(live_hub: 
         await until(lambda: dispatcher.rates.of_node(alpha.node_id or ""))
         before = await page(live_hub, "/nodes")
         assert "<code>Compute.Sleep</code> 812 milliseconds/s" in before
+        slower = report.model_copy(update={"rate": 400.0})
+        async with node(live_hub, "beta", benchmarks=[slower]) as beta:
+            await until(lambda: dispatcher.rates.of_node(beta.node_id or ""))
+            overview = await page(live_hub, "/?fragment=capacity")
+            # The farm's benchmark capacity: 812.4 + 400 milliseconds/s, from 2 nodes, none
+            # measured yet.
+            assert (
+                '<td><code>Compute.Sleep</code></td><td class="num">1,212 milliseconds/s</td>'
+                '<td class="num">2</td><td class="num">—</td><td class="num">0</td>'
+            ) in overview
         for _ in range(dispatcher.farm.blocklist.after):  # as the scheduler counts failures
             dispatcher.farm.blocklist.failed("job_broken", alpha.node_id, "compute")
 

@@ -394,7 +394,10 @@ class Capacity:
     plugin: str
     activity: str
     rate: float  # items per second, all online nodes together, from measured speeds
-    nodes: int
+    nodes: int  # online nodes with a measured speed
+    benchmark: float  # units per second, all online nodes together, from their benchmarks
+    unit: str  # the benchmark's unit ("" when no node has benchmarked the activity)
+    benchmarked: int  # online nodes with a benchmark
 
 
 @dataclass(frozen=True)
@@ -484,24 +487,35 @@ class DashboardContext:
         )
 
     def capacity(self, rows: list[NodeRow]) -> list[Capacity]:
-        """Items per second the online nodes can do per activity, by their measured speeds."""
-        totals: dict[str, list[float]] = {}
+        """What the online nodes can do per activity: the sum of their benchmarks (in the
+        activity's unit) and of their measured speeds (items per second), each times slots."""
+        measured: dict[str, list[float]] = {}
+        benchmarked: dict[str, list[float]] = {}
+        units: dict[str, str] = {}
         for row in rows:
             if not row.online:
                 continue
             for activity, rate in row.rates:
-                total = totals.setdefault(activity, [0.0, 0])
+                total = measured.setdefault(activity, [0.0, 0])
                 total[0] += rate * row.slots
                 total[1] += 1
+            for activity, rate, unit in row.benchmarks:
+                total = benchmarked.setdefault(activity, [0.0, 0])
+                total[0] += rate * row.slots
+                total[1] += 1
+                units[activity] = unit
         library = self.service.library.activities
         return [
             Capacity(
                 library[a].plugin if a in library else a.partition(".")[0].lower(),
                 a,
-                rate,
-                int(n),
+                measured.get(a, [0.0, 0])[0],
+                int(measured.get(a, [0.0, 0])[1]),
+                benchmarked.get(a, [0.0, 0])[0],
+                units.get(a, ""),
+                int(benchmarked.get(a, [0.0, 0])[1]),
             )
-            for a, (rate, n) in sorted(totals.items())
+            for a in sorted(measured.keys() | benchmarked.keys())
         ]
 
 
