@@ -31,6 +31,7 @@ from pathlib import Path
 import httpx
 from httpx_sse import aconnect_sse
 
+from witengine.security.files import read_private
 from witengine.testing.fake_nodes import FakeNode
 from witengine.testing.processes import free_port
 
@@ -129,8 +130,21 @@ async def main(nodes: int, items: int, seconds: float, item_ms: int) -> int:
                     return False
 
                 await wait_for(healthy, 60, "the hub")
+                # Pages, streams and the API as the hub's admin; nodes enrol with a join token.
+                token = read_private(Path(folder) / "hub" / "admin.token")
+                if token is None:
+                    raise SystemExit(f"the hub wrote no admin token; see {folder}/hub.log")
+                client.headers["Authorization"] = f"Bearer {token}"
+                made = await client.post("/api/v1/tokens", json={"role": "node", "label": "bench"})
+                if made.status_code != 201:
+                    raise SystemExit(f"the hub made no join token: {made.status_code} {made.text}")
                 fakes = [
-                    FakeNode(url, f"node-{n:02d}", item_seconds=item_ms / 1000)
+                    FakeNode(
+                        url,
+                        f"node-{n:02d}",
+                        item_seconds=item_ms / 1000,
+                        join_token=made.json()["token"],
+                    )
                     for n in range(nodes)
                 ]
                 tasks = [asyncio.create_task(fake.run()) for fake in fakes]
