@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -251,6 +253,48 @@ def test_files_go_in_as_paths_and_come_out_in_the_output_folder(
         variables["copy"]["blob"]
         == __import__("hashlib").sha256(b"first line\nsecond line\n").hexdigest()
     )
+
+
+def test_run_on_its_own_farm_names_the_farm_s_dashboard_and_a_token_that_opens_it(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    path = script(
+        tmp_path,
+        "peek.wit",
+        """
+        Job:Peek(String:log)
+        {
+            IntCollection:ran = Grid.ForEach(i in Int.Range(0, 30)) => Testing.Record(i, log, 300);
+        }
+        """,
+    )
+    ledger = tmp_path / "ran.txt"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "witengine", "run", str(path), f"log={ledger}", "--nodes=1"],
+        cwd=tmp_path,
+        env={**env, "WIT_PLUGINS": "witengine.testing.plugins:plugin"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = ""
+        deadline = time.monotonic() + 60
+        while not line.startswith("dashboard: ") and time.monotonic() < deadline:
+            line = process.stderr.readline()
+        found = re.match(r"dashboard: (http://127\.0\.0\.1:\d+)/\?token=(\S+)$", line.strip())
+        assert found, line
+        url, token = found.groups()
+        while not (ledger.exists() and ledger.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        signed_in = httpx.get(f"{url}/?token={token}")  # as a browser opens the link
+        assert signed_in.status_code == 303, signed_in.text
+        page = httpx.get(f"{url}/jobs", cookies=signed_in.cookies)
+        assert page.status_code == 200 and "Peek" in page.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
 
 
 def test_a_missing_input_file_is_named(tmp_path: Path, env: dict[str, str]) -> None:

@@ -15,6 +15,8 @@ import typer
 from witengine.cli.farm import FingerprintOption, InsecureOption, TokenOption, hub_access
 
 if TYPE_CHECKING:
+    from contextlib import AsyncExitStack
+
     from witengine.client import HubAccess
 
 app = typer.Typer(
@@ -233,6 +235,21 @@ def _early_failure(message: str, as_json: bool) -> Any:
     raise typer.Exit(EXIT_SCRIPT_ERROR)
 
 
+async def _own_farm(stack: AsyncExitStack, count: int, quiet: bool) -> HubAccess:
+    """A hub and `count` nodes on this machine for as long as `stack` lasts."""
+    from witengine.client import HubAccess
+    from witengine.embedded import embedded_farm
+
+    if not quiet:
+        print(f"starting a hub and {count} node(s) on this machine…", file=sys.stderr)
+    farm = await stack.enter_async_context(embedded_farm(count))
+    if not quiet:
+        # Its dashboard, while the command runs: the link signs a browser in with this farm's
+        # own admin token, which ends with it.
+        print(f"dashboard: {farm.url}/?token={farm.token}", file=sys.stderr)
+    return HubAccess(farm.url, token=farm.token)
+
+
 async def _run_farm(
     file: Path,
     texts: dict[str, str],
@@ -244,8 +261,6 @@ async def _run_farm(
     from contextlib import AsyncExitStack
 
     from witengine.api import run_on_hub
-    from witengine.client import HubAccess
-    from witengine.embedded import embedded_farm
     from witengine.runtime.local import usable_cores
 
     url = access.url if access is not None else None
@@ -293,13 +308,7 @@ async def _run_farm(
 
     async def go() -> Any:
         async with AsyncExitStack() as stack:
-            hub = access
-            if hub is None:
-                count = nodes or usable_cores()
-                if not as_json:
-                    print(f"starting a hub and {count} node(s) on this machine…", file=sys.stderr)
-                farm = await stack.enter_async_context(embedded_farm(count))
-                hub = HubAccess(farm.url, token=farm.token)
+            hub = access or await _own_farm(stack, nodes or usable_cores(), quiet=as_json)
             options: dict[str, Any] = {
                 "out_dir": out_dir,
                 "on_submitted": lambda client, job_id: submitted.extend([client, job_id]),
