@@ -367,12 +367,28 @@ class Ledger(MapSchedule):
 
     def _observe(self, node_id: str, work: float, seconds: float) -> None:
         context = self._context
+        first = not context.rates.known(node_id, context.activity)
         rate = context.rates.observe(node_id, context.activity, work, seconds)
+        self._set_speed(node_id, rate)
+        if first:
+            self._reguess()
+
+    def _set_speed(self, node_id: str, rate: float) -> None:
         old = self._speed.get(node_id)
         self._speed[node_id] = rate
         slots = self._slots.get(node_id)
         if slots is not None and old is not None:
             self._capacity += (rate - old) * slots
+
+    def _reguess(self) -> None:
+        """A node's rate became known: the nodes still planned at a guess (no benchmark, no
+        result yet) take the new guess, the slowest known rate. Planned at the 1 unit/s
+        guessed before any rate was known, they counted for nothing in the shares, and the
+        first node measured was handed half the map."""
+        rates, activity = self._context.rates, self._context.activity
+        for node_id in self._slots:
+            if not rates.known(node_id, activity):
+                self._set_speed(node_id, rates.rate(node_id, activity))
 
     def _commit(self, batch: Batch, index: int, holders: list[Batch] | None) -> Outcome:
         self._committed[index] = 1

@@ -102,6 +102,24 @@ def test_adaptive_sizes_by_measured_rate_once_results_arrive() -> None:
     assert len(second.indices) == pytest.approx(pending / 2 * 10 / 50, abs=1)
 
 
+def test_adaptive_plans_a_node_without_a_rate_at_the_first_rate_measured() -> None:
+    # Two nodes without benchmarks (the embedded farm's): both are guessed at 1 unit/s, then
+    # node_a's first result says 470,000 units/s. node_b, still unmeasured, must count at that
+    # rate too, or node_a takes half the map as if it were alone (a render went 21 frames to
+    # one node and 1 at a time to the other).
+    farm, workers = farm_with({"node_a": None, "node_b": None})
+    schedule = open_map(farm, workers, [921_600.0] * 48, Strategy.ADAPTIVE)
+    a = schedule.request(workers[0], 0.0)
+    b = schedule.request(workers[1], 0.0)
+    assert a is not None and b is not None and len(a.indices) == len(b.indices) == 1
+    schedule.result(a.batch_id, a.indices[0], ok=True, now=1.96, seconds=1.96)
+    schedule.batch_ended(a.batch_id, 1.96)
+    again = schedule.request(workers[0], 1.96)
+    assert again is not None
+    pending = 48 - 2
+    assert len(again.indices) == pytest.approx(pending / 2 / 2, abs=1)  # its half of half
+
+
 def test_adaptive_duplicates_the_tail_of_the_last_batch_for_an_idle_fast_node() -> None:
     farm, workers = farm_with({"node_fast": 10.0, "node_slow": 1.0})
     fast, slow = workers
