@@ -16,8 +16,8 @@ The file is saved uncompressed, so its header tells which Blender version wrote 
 
 import argparse
 import math
-import os
 import sys
+from pathlib import Path
 
 import bpy
 
@@ -128,7 +128,7 @@ def build(options: argparse.Namespace) -> None:
 def main() -> None:
     options = arguments()
     build(options)
-    bpy.ops.wm.save_as_mainfile(filepath=os.path.abspath(options.output), compress=False)
+    bpy.ops.wm.save_as_mainfile(filepath=str(Path(options.output).resolve()), compress=False)
     print(
         f"sample scene: {options.output} ({options.frames} frames, "
         f"{options.width}x{options.height}, {options.engine})"

@@ -11,14 +11,14 @@ without flooding its event loop: a benchmark can show the hub a farm of hundreds
 
 A fake node presents `token` (its credential, or an admin's), or first trades `join_token` for a
 credential of its own as `wit node --token` does. `node_link` is the one place it opens its
-connection.
+connection; `running` keeps fake nodes connected for the length of a `with` block.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,3 +201,19 @@ class FakeNode:
         if results:
             self.done += len(results)
             await socket.send(Results(batch_id=batch_id, results=results).model_dump_json())
+
+
+@contextlib.asynccontextmanager
+async def running(*fakes: FakeNode, connect_seconds: float = 10.0) -> AsyncIterator[list[FakeNode]]:
+    """The fake nodes running and connected, stopped when the block ends."""
+    tasks = [asyncio.create_task(fake.run()) for fake in fakes]
+    try:
+        for fake in fakes:
+            await asyncio.wait_for(fake.connected.wait(), connect_seconds)
+        yield list(fakes)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -35,6 +35,25 @@ class LiveHub:
     def headers(self, token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
 
+    async def submit(self, script: str, **parameters: str) -> dict[str, Any]:
+        """Submit a job as the admin; its summary once the hub acknowledged it."""
+        response = await self.client.post(
+            "/jobs", json={"script": script, "filename": "job.wit", "parameters": parameters}
+        )
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def wait_for(self, job_id: str, wanted: set[str]) -> dict[str, Any]:
+        """The job once its status is one of `wanted` (polled, with a deadline of about 20 s)."""
+        job: dict[str, Any] = {}
+        for _ in range(1000):
+            job = (await self.client.get(f"/jobs/{job_id}")).json()
+            if job["status"] in wanted:
+                return job
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"job {job_id} never became {sorted(wanted)}: {job}")
+
 
 @pytest.fixture
 async def live_hub(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[LiveHub]:

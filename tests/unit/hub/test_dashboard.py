@@ -25,7 +25,7 @@ from witengine.hub.dashboard.pages import FRAGMENTS
 from witengine.hub.dashboard.views import file_kind, media_type
 from witengine.hub.settings import HubSettings
 from witengine.protocol import API_PREFIX
-from witengine.testing.fake_nodes import FakeNode
+from witengine.testing.fake_nodes import FakeNode, running
 from witengine.testing.swatches import png
 
 pytestmark = pytest.mark.timeout(60)
@@ -114,20 +114,9 @@ def root(live: LiveHub) -> str:
 async def nodes(
     live: LiveHub, *names: str, item_seconds: float = 0.002
 ) -> AsyncIterator[list[FakeNode]]:
-    fakes = [
-        FakeNode(root(live), name, item_seconds=item_seconds, token=live.token) for name in names
-    ]
-    tasks = [asyncio.create_task(fake.run()) for fake in fakes]
-    try:
-        for fake in fakes:
-            await asyncio.wait_for(fake.connected.wait(), 10)
+    fakes = [FakeNode(root(live), n, item_seconds=item_seconds, token=live.token) for n in names]
+    async with running(*fakes):
         yield fakes
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def page(live: LiveHub, path: str, status: int = 200) -> str:

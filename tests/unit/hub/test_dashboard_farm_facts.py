@@ -22,7 +22,7 @@ from witengine.hub.dashboard.views import owner_name
 from witengine.hub.store.base import TokenRecord
 from witengine.protocol import BenchmarkReport
 from witengine.security.tokens import Role
-from witengine.testing.fake_nodes import FakeNode
+from witengine.testing.fake_nodes import FakeNode, running
 
 if TYPE_CHECKING:
     from tests.unit.hub.conftest import LiveHub
@@ -60,15 +60,8 @@ async def until(condition: Callable[[], Any], seconds: float = 10.0) -> None:
 
 @contextlib.asynccontextmanager
 async def node(live: LiveHub, name: str, **options: Any) -> AsyncIterator[FakeNode]:
-    fake = FakeNode(root(live), name, token=live.token, **options)
-    task = asyncio.create_task(fake.run())
-    try:
-        await asyncio.wait_for(fake.connected.wait(), 10)
+    async with running(FakeNode(root(live), name, token=live.token, **options)) as (fake,):
         yield fake
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def first_swap(live: LiveHub, url: str, fragment: str) -> str:

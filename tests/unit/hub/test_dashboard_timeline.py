@@ -5,14 +5,13 @@ work, and the page draws that batch hatched, says whose work it copies and which
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from witengine.testing.fake_nodes import FakeNode
+from witengine.testing.fake_nodes import FakeNode, running
 
 if TYPE_CHECKING:
     from tests.unit.hub.conftest import LiveHub
@@ -33,10 +32,7 @@ async def test_a_duplicate_batch_is_drawn_hatched_with_the_node_it_copies_and_wh
     root = live_hub.url.removesuffix("/api/v1")
     fast = FakeNode(root, "fast", item_seconds=0.002, token=live_hub.token)
     slow = FakeNode(root, "slow", item_seconds=0.5, token=live_hub.token)
-    tasks = [asyncio.create_task(node.run()) for node in (fast, slow)]
-    try:
-        for node in (fast, slow):
-            await asyncio.wait_for(node.connected.wait(), 10)
+    async with running(fast, slow):
         response = await live_hub.client.post("/jobs", json={"script": NAPS})
         job_id = response.json()["id"]
         for _ in range(1000):
@@ -44,12 +40,6 @@ async def test_a_duplicate_batch_is_drawn_hatched_with_the_node_it_copies_and_wh
             if job["status"] != "running":
                 break
             await asyncio.sleep(0.02)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
     assert job["status"] == "completed", job["error"]
     assert job["variables"]["slept"] == list(range(24))
     headers = live_hub.headers(live_hub.token)

@@ -3,10 +3,9 @@ cancel, pause, resume, events; script and parameter errors as 4xx a user can act
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -39,28 +38,8 @@ Job:Broken(Int:a)
 ENDED = {"completed", "failed", "cancelled"}
 
 
-async def submit(live: LiveHub, script: str, **parameters: str) -> dict[str, Any]:
-    response = await live.client.post(
-        "/jobs", json={"script": script, "filename": "job.wit", "parameters": parameters}
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def wait_for_status(live: LiveHub, job_id: str, wanted: set[str]) -> dict[str, Any]:
-    """The job once its status is one of `wanted` (polled, with a deadline of about 10 s)."""
-    job: dict[str, Any] = {}
-    for _ in range(500):
-        job = (await live.client.get(f"/jobs/{job_id}")).json()
-        if job["status"] in wanted:
-            return job
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"job {job_id} never became {sorted(wanted)}: {job}")
-
-
 async def test_a_submitted_job_is_in_the_database_when_the_hub_answers(live_hub: LiveHub) -> None:
-    job = await submit(live_hub, SUM, a="40")
+    job = await live_hub.submit(SUM, a="40")
     assert job["id"].startswith("job_") and job["name"] == "Sum"
     # Another connection to the hub's SQLite file, as after a crash: the job is already there.
     raw = sqlite3.connect(live_hub.hub.settings.data_dir / "hub.sqlite3")
@@ -72,8 +51,8 @@ async def test_a_submitted_job_is_in_the_database_when_the_hub_answers(live_hub:
 
 
 async def test_a_finished_job_shows_its_results_and_events(live_hub: LiveHub) -> None:
-    job = await submit(live_hub, SUM, a="40")
-    done = await wait_for_status(live_hub, job["id"], ENDED)
+    job = await live_hub.submit(SUM, a="40")
+    done = await live_hub.wait_for(job["id"], ENDED)
     assert done["status"] == "completed", done["error"]
     assert done["variables"] == {"total": 42}
     assert done["types"]["total"] == "Int"
@@ -90,16 +69,16 @@ async def test_a_finished_job_shows_its_results_and_events(live_hub: LiveHub) ->
 
 
 async def test_jobs_are_listed_newest_first(live_hub: LiveHub) -> None:
-    first = await submit(live_hub, SUM, a="1")
-    second = await submit(live_hub, SUM, a="2")
+    first = await live_hub.submit(SUM, a="1")
+    second = await live_hub.submit(SUM, a="2")
     listed = (await live_hub.client.get("/jobs")).json()
     assert [j["id"] for j in listed] == [second["id"], first["id"]]
     assert [j["id"] for j in (await live_hub.client.get("/jobs?limit=1")).json()] == [second["id"]]
 
 
 async def test_a_running_job_pauses_resumes_and_cancels(live_hub: LiveHub) -> None:
-    job = await submit(live_hub, WAITS)
-    await wait_for_status(live_hub, job["id"], {"running"})
+    job = await live_hub.submit(WAITS)
+    await live_hub.wait_for(job["id"], {"running"})
     paused = await live_hub.client.post(f"/jobs/{job['id']}/pause")
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
     again = await live_hub.client.post(f"/jobs/{job['id']}/resume")
@@ -109,7 +88,7 @@ async def test_a_running_job_pauses_resumes_and_cancels(live_hub: LiveHub) -> No
     assert twice.json()["detail"] == f"cannot resume job {job['id']}: it is running"
     cancelled = await live_hub.client.post(f"/jobs/{job['id']}/cancel")
     assert cancelled.status_code == 200
-    ended = await wait_for_status(live_hub, job["id"], ENDED)
+    ended = await live_hub.wait_for(job["id"], ENDED)
     assert ended["status"] == "cancelled"
     late = await live_hub.client.post(f"/jobs/{job['id']}/cancel")
     assert late.status_code == 409
@@ -227,9 +206,9 @@ async def test_a_defect_in_the_hub_fails_the_job_with_a_message_and_the_hub_goes
         raise RuntimeError("the dispatcher broke")
 
     monkeypatch.setattr(live_hub.hub.dispatcher, "run_map", broken_map)
-    job = await submit(live_hub, WAITS)
-    done = await wait_for_status(live_hub, job["id"], ENDED)
+    job = await live_hub.submit(WAITS)
+    done = await live_hub.wait_for(job["id"], ENDED)
     assert done["status"] == "failed"
     assert done["error"] == "internal error in the hub: RuntimeError: the dispatcher broke"
-    again = await wait_for_status(live_hub, (await submit(live_hub, SUM, a="1"))["id"], ENDED)
+    again = await live_hub.wait_for((await live_hub.submit(SUM, a="1"))["id"], ENDED)
     assert again["status"] == "completed", again["error"]

@@ -5,7 +5,6 @@ completed or has not ended is refused with the reason."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import sqlite3
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from witengine.security.tokens import Role
-from witengine.testing.fake_nodes import FakeNode
+from witengine.testing.fake_nodes import FakeNode, running
 
 if TYPE_CHECKING:
     from tests.unit.hub.conftest import LiveHub
@@ -64,34 +63,8 @@ async def nodes(live: LiveHub, farm: Farm, count: int) -> AsyncIterator[list[Fak
         FakeNode(root, f"node-{n}", item_seconds=0.002, fail=farm.fail, token=live.token)
         for n in range(count)
     ]
-    tasks = [asyncio.create_task(fake.run()) for fake in fakes]
-    try:
-        for fake in fakes:
-            await asyncio.wait_for(fake.connected.wait(), 10)
+    async with running(*fakes):
         yield fakes
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-async def submit(live: LiveHub, script: str) -> str:
-    response = await live.client.post("/jobs", json={"script": script, "filename": "job.wit"})
-    assert response.status_code == 201, response.text
-    job_id: str = response.json()["id"]
-    return job_id
-
-
-async def wait_for(live: LiveHub, job_id: str, wanted: set[str]) -> dict[str, Any]:
-    job: dict[str, Any] = {}
-    for _ in range(1000):
-        job = (await live.client.get(f"/jobs/{job_id}")).json()
-        if job["status"] in wanted:
-            return job
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"job {job_id} never became {sorted(wanted)}: {job}")
 
 
 def committed(live: LiveHub, job_id: str) -> set[int]:
@@ -114,8 +87,8 @@ async def test_a_failed_job_is_rerun_and_only_its_items_without_a_result_run_aga
     farm = Farm()
     farm.broken = {5, 9}
     async with nodes(live_hub, farm, 3):
-        first_id = await submit(live_hub, NAPS)
-        first = await wait_for(live_hub, first_id, ENDED)
+        first_id = (await live_hub.submit(NAPS))["id"]
+        first = await live_hub.wait_for(first_id, ENDED)
         assert first["status"] == "failed"
         assert "is broken" in first["error"]  # it failed on 3 nodes
         kept = committed(live_hub, first_id)
@@ -128,7 +101,7 @@ async def test_a_failed_job_is_rerun_and_only_its_items_without_a_result_run_aga
         again = response.json()
         assert again["rerun_of"] == first_id and again["id"] != first_id
         assert again["status"] in ("queued", "running")
-        done = await wait_for(live_hub, again["id"], ENDED)
+        done = await live_hub.wait_for(again["id"], ENDED)
 
     assert done["status"] == "completed", done["error"]
     assert done["variables"]["slept"] == list(range(12))  # results in order, old and new
@@ -157,8 +130,8 @@ async def test_a_failed_job_is_rerun_and_only_its_items_without_a_result_run_aga
 async def test_a_cancelled_job_is_rerun_and_a_completed_or_unfinished_one_is_refused(
     live_hub: LiveHub,
 ) -> None:
-    completed = await submit(live_hub, SUM)
-    await wait_for(live_hub, completed, {"completed"})
+    completed = (await live_hub.submit(SUM))["id"]
+    await live_hub.wait_for(completed, {"completed"})
     refused = await live_hub.client.post(f"/jobs/{completed}/rerun")
     assert refused.status_code == 409
     assert refused.json()["detail"] == (
@@ -166,8 +139,8 @@ async def test_a_cancelled_job_is_rerun_and_a_completed_or_unfinished_one_is_ref
         "be re-run (every item has its result, there is nothing to run again)"
     )
 
-    waiting = await submit(live_hub, WAITS)
-    await wait_for(live_hub, waiting, {"running"})
+    waiting = (await live_hub.submit(WAITS))["id"]
+    await live_hub.wait_for(waiting, {"running"})
     refused = await live_hub.client.post(f"/jobs/{waiting}/rerun")
     assert refused.status_code == 409
     assert "it is running; only a failed or cancelled job" in refused.json()["detail"]
@@ -182,10 +155,10 @@ async def test_a_cancelled_job_is_rerun_and_a_completed_or_unfinished_one_is_ref
     assert forbidden.status_code == 403 and "another token" in forbidden.json()["detail"]
 
     assert (await live_hub.client.post(f"/jobs/{waiting}/cancel")).status_code == 200
-    await wait_for(live_hub, waiting, {"cancelled"})
+    await live_hub.wait_for(waiting, {"cancelled"})
     rerun = await live_hub.client.post(f"/jobs/{waiting}/rerun")
     assert rerun.status_code == 201, rerun.text
     assert rerun.json()["rerun_of"] == waiting
-    new = await wait_for(live_hub, rerun.json()["id"], {"running"})  # waits for a node again
+    new = await live_hub.wait_for(rerun.json()["id"], {"running"})  # waits for a node again
     assert new["parameters"] == {} and new["script"] == WAITS
     assert (await live_hub.client.post(f"/jobs/{new['id']}/cancel")).status_code == 200

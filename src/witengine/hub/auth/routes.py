@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse
 from witengine.hub.auth.book import TokenBook
 from witengine.hub.auth.gate import AuthGate, clear_session, principal_of, set_session
 from witengine.hub.store.base import AuditRecord, TokenRecord
-from witengine.protocol import ErrorBody
+from witengine.protocol import MAX_INT64, ErrorBody
 from witengine.protocol.auth import (
     AuditLine,
     CreateToken,
@@ -128,7 +128,7 @@ def auth_router(book: TokenBook, gate: AuthGate, fingerprint: Fingerprint) -> AP
 
     @router.get("/audit", response_model=list[AuditLine])
     async def audit(
-        limit: int = 100, before: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None
+        limit: int = 100, before: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None
     ) -> list[AuditLine]:
         """The audit log, newest first."""
         lines = book.store.audit(max(1, min(limit, 10_000)), before)

@@ -18,6 +18,7 @@ from witengine.hub.store.base import JobRecord
 from witengine.lang.checker import check_source
 from witengine.lang.errors import ScriptError
 from witengine.protocol import (
+    MAX_INT64,
     CheckDiagnostic,
     CheckedParameter,
     CheckResult,
@@ -62,9 +63,6 @@ def _detail(service: HubService, job: JobRecord) -> JobDetail:
         variables=variables.get("values"),
         types=variables.get("types", {}),
     )
-
-
-_LAST_SEQ = 2**63 - 1  # event numbers are SQLite integers
 
 
 def script_error(error: ScriptError) -> JSONResponse:
@@ -126,14 +124,14 @@ def job_router(service: HubService, gate: AuthGate) -> APIRouter:
     async def events(
         job_id: str,
         request: Request,
-        after: Annotated[int, Query(ge=0, le=_LAST_SEQ)] = 0,
+        after: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> EventSourceResponse:
         """The job's events as server-sent events, from the start (or after `Last-Event-ID`)."""
         find(job_id)
         start = after
         if last_event_id and last_event_id.isascii() and last_event_id.isdigit():
-            start = min(int(last_event_id), _LAST_SEQ)
+            start = min(int(last_event_id), MAX_INT64)
 
         async def stream() -> AsyncIterator[dict[str, Any]]:
             import json
