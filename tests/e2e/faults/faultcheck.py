@@ -131,15 +131,19 @@ class CommitWatch:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+        self._read()  # the job's final state too: a job may end before the first look
 
     def _watch(self) -> None:
         while not self._stop.wait(self.every):
-            try:
-                stored = read_tasks(self.db, self.job_id)
-            except sqlite3.Error:  # the hub is being killed or restarted: read again later
-                continue
-            self.reads += 1
-            self.check(stored)
+            self._read()
+
+    def _read(self) -> None:
+        try:
+            stored = read_tasks(self.db, self.job_id)
+        except sqlite3.Error:  # the hub is being killed or restarted: read again later
+            return
+        self.reads += 1
+        self.check(stored)
 
     def check(self, stored: dict[int, tuple[str, dict[int, tuple[str, Any]]]]) -> None:
         for seq, (map_id, tasks) in stored.items():
