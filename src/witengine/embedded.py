@@ -21,6 +21,7 @@ from pathlib import Path
 
 from witengine.client import HubClient, HubError
 from witengine.errors import WitError
+from witengine.lifetime import die_with_parent
 from witengine.node.probe import usable_cores
 from witengine.security.files import read_private
 
@@ -41,16 +42,6 @@ class Farm:
     nodes: list[asyncio.subprocess.Process] = field(default_factory=list)
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before it starts: on Linux it gets SIGTERM when this command dies, even
-    by SIGKILL, so no hub or node of an embedded farm outlives its command."""
-    if sys.platform == "linux":
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
 def _python_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "witengine", *args]
 
@@ -68,7 +59,7 @@ async def start_hub(
         stdout=asyncio.subprocess.PIPE,
         stderr=log_file,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     log_file.close()
     assert process.stdout is not None
@@ -127,7 +118,7 @@ async def start_node(
             stdout=log_file,
             stderr=log_file,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
 
 

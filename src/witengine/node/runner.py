@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from witengine.lifetime import die_with_parent
 from witengine.protocol import Assign, TaskResult
 
 LINE_LIMIT = 256 * 1024 * 1024  # one result may be large (a long text, many values)
@@ -85,6 +86,9 @@ class Runner:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 start_new_session=True,  # its own process group, so a kill takes its children too
+                # It ends with the agent: one killed outright (SIGTERM, no clean-up) leaves no
+                # worker still starting up in a folder that is being removed.
+                preexec_fn=die_with_parent,
                 limit=LINE_LIMIT,
             )
         return self.process

@@ -3,7 +3,13 @@ a kill, and never replaced under a running batch."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import psutil
 
 from witengine.node.runner import Runner
 from witengine.protocol import Assign, TaskResult, TaskSpec
@@ -76,3 +82,39 @@ async def test_after_a_kill_the_next_warm_starts_a_fresh_child(tmp_path: Path) -
     finally:
         await slot.kill()
     assert [r.value for r in results if isinstance(r, TaskResult)] == [0.0, 1.0]
+
+
+AGENT = """
+import asyncio, sys
+from pathlib import Path
+from witengine.node.runner import Runner
+
+async def main() -> None:
+    slot = Runner([sys.argv[1]], Path(sys.argv[2]))
+    await slot.warm()
+    print(slot.process.pid, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def test_a_worker_ends_with_its_agent_even_when_the_agent_is_killed(tmp_path: Path) -> None:
+    """The agent is killed while its new worker is still loading; the folder it would have
+    used is removed at once (as an embedded farm's is). A worker that outlived the agent would
+    finish loading and make its blob folder again, in the middle of that removal."""
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    with subprocess.Popen(
+        [sys.executable, "-c", AGENT, COMPUTE, str(blobs)], stdout=subprocess.PIPE, text=True
+    ) as agent:
+        try:
+            assert agent.stdout is not None
+            worker = psutil.Process(int(agent.stdout.readline()))
+        finally:
+            agent.kill()  # SIGKILL: the agent cleans nothing up
+            agent.wait(10)
+    shutil.rmtree(blobs)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        worker.wait(10)  # psutil.TimeoutExpired if the worker outlived it by far
+    assert not blobs.exists(), "the worker went on after its agent died"
