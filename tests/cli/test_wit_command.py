@@ -497,6 +497,28 @@ def test_a_hub_on_a_taken_port_says_so_without_a_traceback(tmp_path: Path) -> No
     assert "Traceback" not in done.stderr
 
 
+def test_a_hub_handed_a_socket_that_does_not_listen_says_so(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as bound:  # bound, as the embedded farm's would be, but not listening
+        bound.bind(("127.0.0.1", 0))
+        fd = bound.fileno()
+        done = subprocess.run(
+            [sys.executable, "-m", "witengine", "hub", "--listen-fd", str(fd)]
+            + ["--data-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            pass_fds=(fd,),
+        )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"wit hub: cannot listen on file descriptor {fd}: file descriptor {fd} is not a "
+        "listening TCP socket"
+    )
+    assert not (tmp_path / "hub.sqlite3").exists()
+
+
 def test_pause_resume_and_cancel_commands_act_and_report_the_new_status(tmp_path: Path) -> None:
     from witengine.testing.processes import Farm, free_port, wait_until
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from contextlib import AsyncExitStack
 
     from witengine.client import HubAccess
+    from witengine.embedded import Farm
 
 app = typer.Typer(
     name="wit",
@@ -235,19 +236,18 @@ def _early_failure(message: str, as_json: bool) -> Any:
     raise typer.Exit(EXIT_SCRIPT_ERROR)
 
 
-async def _own_farm(stack: AsyncExitStack, count: int, quiet: bool) -> HubAccess:
-    """A hub and `count` nodes on this machine for as long as `stack` lasts."""
-    from witengine.client import HubAccess
+async def _own_farm(stack: AsyncExitStack, count: int, quiet: bool) -> Farm:
+    """A hub and `count` nodes on this machine for as long as `stack` lasts, being started."""
     from witengine.embedded import embedded_farm
 
     if not quiet:
         print(f"starting a hub and {count} node(s) on this machine…", file=sys.stderr)
-    farm = await stack.enter_async_context(embedded_farm(count))
+    farm = await stack.enter_async_context(embedded_farm(count, wait=False))
     if not quiet:
         # Its dashboard, while the command runs: the link signs a browser in with this farm's
         # own admin token, which ends with it.
         print(f"dashboard: {farm.url}/?token={farm.token}", file=sys.stderr)
-    return HubAccess(farm.url, token=farm.token)
+    return farm
 
 
 async def _run_farm(
@@ -261,6 +261,7 @@ async def _run_farm(
     from contextlib import AsyncExitStack
 
     from witengine.api import run_on_hub
+    from witengine.client import HubAccess
     from witengine.runtime.local import usable_cores
 
     url = access.url if access is not None else None
@@ -306,21 +307,27 @@ async def _run_farm(
         else:
             cancel_job()
 
-    async def go() -> Any:
-        async with AsyncExitStack() as stack:
-            hub = access or await _own_farm(stack, nodes or usable_cores(), quiet=as_json)
-            options: dict[str, Any] = {
-                "out_dir": out_dir,
-                "on_submitted": lambda client, job_id: submitted.extend([client, job_id]),
-            }
-            if as_json:
-                return await run_on_hub(hub, file, texts, **options)
-            from witengine.cli.views import RunView
+    async def follow(hub: HubAccess) -> Any:
+        options: dict[str, Any] = {
+            "out_dir": out_dir,
+            "on_submitted": lambda client, job_id: submitted.extend([client, job_id]),
+        }
+        if as_json:
+            return await run_on_hub(hub, file, texts, **options)
+        from witengine.cli.views import RunView
 
-            with RunView(_stderr()) as view:
-                return await run_on_hub(
-                    hub, file, texts, events=view.event, on_data=view.farm_data, **options
-                )
+        with RunView(_stderr()) as view:
+            return await run_on_hub(
+                hub, file, texts, events=view.event, on_data=view.farm_data, **options
+            )
+
+    async def go() -> Any:
+        if access is not None:
+            return await follow(access)
+        async with AsyncExitStack() as stack:
+            # The job is packed and sent while the farm starts: the hub reads it once it serves.
+            farm = await _own_farm(stack, nodes or usable_cores(), quiet=as_json)
+            return await farm.run(follow(HubAccess(farm.url, token=farm.token)))
 
     main_task = asyncio.ensure_future(go())
     loop.add_signal_handler(signal.SIGINT, interrupt)

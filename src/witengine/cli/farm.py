@@ -154,6 +154,15 @@ def hub(
             help="Print the fingerprint of the hub's certificate (making it if need be) and exit.",
         ),
     ] = False,
+    listen_fd: Annotated[
+        int | None,
+        typer.Option(
+            "--listen-fd",
+            hidden=True,
+            help="Serve on this inherited, listening socket instead of binding HOST:PORT (for "
+            "the embedded farm, which knows the address before the hub has started).",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run a hub: it stores jobs, runs them and hands their tasks to nodes."""
@@ -166,6 +175,21 @@ def hub(
     if show_fingerprint:
         print(_certificate(data_dir.expanduser(), host).fingerprint)
         return
+    try:
+        listener = (
+            socket.create_server((host, port), reuse_port=False)
+            if listen_fd is None
+            else _inherited_listener(listen_fd)
+        )
+    except OSError as error:
+        where = f"{host}:{port}" if listen_fd is None else f"file descriptor {listen_fd}"
+        taken = port and listen_fd is None
+        hint = "; is another hub running there? choose another --port" if taken else ""
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        print(f"wit hub: cannot listen on {where}: {reason}{hint}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    if listen_fd is not None:
+        host = listener.getsockname()[0]
     if not tls and not insecure and not _is_loopback_host(host):
         print(
             f"wit hub: refusing to listen on {host} without TLS: tokens, jobs and results would "
@@ -175,13 +199,6 @@ def hub(
         )
         raise typer.Exit(2)
     identity = _certificate(data_dir.expanduser(), host) if tls else None
-    try:
-        listener = socket.create_server((host, port), reuse_port=False)
-    except OSError as error:
-        hint = "; is another hub running there? choose another --port" if port else ""
-        reason = os.strerror(error.errno) if error.errno else str(error)
-        print(f"wit hub: cannot listen on {host}:{port}: {reason}{hint}", file=sys.stderr)
-        raise typer.Exit(2) from None
     actual = listener.getsockname()[1]
     settings = HubSettings(
         data_dir=data_dir.expanduser(),
@@ -218,6 +235,18 @@ def hub(
     if made is not None:  # the first start: shown this once, and kept in admin.token (mode 600)
         print(f"admin token (also in {settings.data_dir / 'admin.token'}): {made}", flush=True)
     asyncio.run(server.serve(sockets=[listener]))
+
+
+def _inherited_listener(fd: int) -> socket.socket:
+    """The listening TCP socket a parent process handed over as file descriptor `fd`."""
+    listener = socket.socket(fileno=fd)
+    if (
+        listener.type != socket.SOCK_STREAM
+        or listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) != 1
+    ):
+        listener.detach()
+        raise OSError(f"file descriptor {fd} is not a listening TCP socket")
+    return listener
 
 
 def _is_loopback_host(host: str) -> bool:
@@ -326,6 +355,7 @@ def node(
     from witengine.plugins.registry import build_library, discover
     from witengine.protocol import PluginInfo
     from witengine.security.connect import InsecureTransport
+    from witengine.settings import Settings
 
     _logging(verbose)
     url = hub or os.environ.get("WIT_HUB")
@@ -364,7 +394,8 @@ def node(
             settings,
             build_library(plugins),
             [PluginInfo(name=p.name, version=p.version) for p in plugins],
-            probe_capabilities(),
+            # Program versions are the machine's: kept in its cache, not in this node's folder.
+            probe_capabilities(remember=Settings.from_env().cache_dir / "software.json"),
         )
     except PluginError as error:
         print(f"wit node: {error}", file=sys.stderr)

@@ -6,6 +6,8 @@ through a `Run` function so tests can feed recorded outputs.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import platform
 import shutil
@@ -83,20 +85,85 @@ def first_line_version(output: str | None, prefix: str) -> str | None:
     return None
 
 
-def software(run: Run = run_command, which: Which = shutil.which) -> dict[str, str]:
+# The programs whose versions a node reports: name, version command, the output line's prefix and
+# how long to wait for it.
+PROGRAMS = (
+    ("blender", ("blender", "--version"), "Blender", 30.0),
+    ("ffmpeg", ("ffmpeg", "-version"), "ffmpeg version", 10.0),
+)
+
+
+def software(
+    run: Run = run_command, which: Which = shutil.which, remember: Path | None = None
+) -> dict[str, str]:
+    """The versions of the programs plugins care about. With `remember` (a JSON file), a version
+    is kept per program file (its path, size and modification time) and asked again only when
+    the file changes: `blender --version` alone takes a third of a second of CPU, on every
+    node start."""
     found = {"python": platform.python_version()}
-    if which("blender"):
-        version = first_line_version(run(["blender", "--version"], 30.0), "Blender")
+    kept = _read_versions(remember)
+    stamps: dict[str, str] = {}
+    for name, command, prefix, timeout in PROGRAMS:
+        path = which(name)
+        if path is None:
+            continue
+        stamp = _stamp(path)
+        entry = kept.get(name)
+        if entry is not None and stamp is not None and entry["stamp"] == stamp:
+            version: str | None = entry["version"]
+        else:
+            version = first_line_version(run(list(command), timeout), prefix)
         if version:
-            found["blender"] = version
-    if which("ffmpeg"):
-        version = first_line_version(run(["ffmpeg", "-version"], 10.0), "ffmpeg version")
-        if version:
-            found["ffmpeg"] = version
+            found[name] = version
+            if stamp:
+                stamps[name] = stamp
+    if remember is not None:
+        fresh = {name: {"stamp": stamps[name], "version": found[name]} for name in stamps}
+        if fresh != kept:
+            _write_versions(remember, fresh)
     return found
 
 
-def probe_capabilities(run: Run = run_command, which: Which = shutil.which) -> Capabilities:
+def _stamp(path: str) -> str | None:
+    """What identifies a program file's build: its real path, size and modification time."""
+    try:
+        real = Path(path).resolve()
+        status = real.stat()
+    except OSError:
+        return None
+    return f"{real}:{status.st_size}:{status.st_mtime_ns}"
+
+
+def _read_versions(path: Path | None) -> dict[str, dict[str, str]]:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}  # none yet, or unreadable: asked again
+    if not isinstance(data, dict):
+        return {}
+    return {
+        name: entry
+        for name, entry in data.items()
+        if isinstance(entry, dict)
+        and all(isinstance(entry.get(key), str) for key in ("stamp", "version"))
+    }
+
+
+def _write_versions(path: Path, versions: dict[str, dict[str, str]]) -> None:
+    """Write the file whole or not at all; a cache that cannot be written is only slower."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_text(json.dumps(versions, indent=1, sort_keys=True) + "\n", "utf-8")
+        partial.replace(path)
+
+
+def probe_capabilities(
+    run: Run = run_command, which: Which = shutil.which, remember: Path | None = None
+) -> Capabilities:
+    """This machine; `remember`: where program versions are kept between starts."""
     return Capabilities(
         os=platform.system(),
         os_version=platform.release(),
@@ -105,5 +172,5 @@ def probe_capabilities(run: Run = run_command, which: Which = shutil.which) -> C
         cores=usable_cores(),
         ram_bytes=psutil.virtual_memory().total,
         gpus=nvidia_gpus(run, which),
-        software=software(run, which),
+        software=software(run, which, remember),
     )

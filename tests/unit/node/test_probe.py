@@ -1,14 +1,18 @@
 """The capability probe: GPUs and software read from the outputs real tools print, and the real
-probe on this machine. nvidia-smi, Blender and FFmpeg are not installed here, so their outputs
-are given as recorded text through the probe's `run`/`which` seams; everything else runs for real.
+probe on this machine. nvidia-smi is not installed here, and Blender and FFmpeg versions other
+than this machine's cannot be, so their outputs are given as recorded text through the probe's
+`run`/`which` seams; everything else (the version file, this machine's probe) runs for real.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -68,12 +72,13 @@ built with gcc 8 (Debian 8.3.0-6)
 class Machine:
     """Recorded outputs by program name, and which programs are on the PATH."""
 
-    def __init__(self, outputs: dict[str, str | None]) -> None:
+    def __init__(self, outputs: dict[str, str | None], bin_dir: Path = Path("/usr/bin")) -> None:
         self.outputs = outputs
+        self.bin_dir = bin_dir
         self.commands: list[tuple[list[str], float]] = []
 
     def which(self, program: str) -> str | None:
-        return f"/usr/bin/{program}" if program in self.outputs else None
+        return str(self.bin_dir / program) if program in self.outputs else None
 
     def run(self, command: Sequence[str], timeout: float) -> str | None:
         self.commands.append((list(command), timeout))
@@ -160,6 +165,61 @@ def test_blender_and_ffmpeg_versions_are_reported_as_software() -> None:
 def test_software_that_is_absent_or_fails_is_left_out() -> None:
     machine = Machine({"blender": None})
     assert software(machine.run, machine.which) == {"python": platform.python_version()}
+
+
+def _programs(folder: Path, *names: str) -> Path:
+    """Program files in `folder` for `Machine.which` to find (their content is never run)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_text(f"#!/bin/sh\n# {name} build 1\n")
+    return folder
+
+
+def test_versions_are_remembered_per_program_file_and_not_asked_again(tmp_path: Path) -> None:
+    programs = _programs(tmp_path / "bin", "blender", "ffmpeg")
+    remember = tmp_path / "cache" / "software.json"
+    first = Machine({"blender": BLENDER_3, "ffmpeg": FFMPEG_DEBIAN}, programs)
+    found = software(first.run, first.which, remember)
+    assert found["blender"] == "3.4.1" and found["ffmpeg"] == "5.1.6-0+deb12u1"
+    assert len(first.commands) == 2
+    again = Machine({"blender": BLENDER_3, "ffmpeg": FFMPEG_DEBIAN}, programs)
+    assert software(again.run, again.which, remember) == found
+    assert again.commands == []  # both read from the file
+
+
+def test_a_program_file_that_changed_is_asked_again(tmp_path: Path) -> None:
+    programs = _programs(tmp_path / "bin", "blender", "ffmpeg")
+    remember = tmp_path / "software.json"
+    old = Machine({"blender": BLENDER_3, "ffmpeg": FFMPEG_DEBIAN}, programs)
+    software(old.run, old.which, remember)
+    (programs / "blender").write_text("#!/bin/sh\n# blender build 2, a longer file\n")
+    stat = (programs / "blender").stat()
+    os.utime(programs / "blender", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    upgraded = Machine({"blender": BLENDER_4_WITH_WARNINGS, "ffmpeg": FFMPEG_DEBIAN}, programs)
+    assert software(upgraded.run, upgraded.which, remember)["blender"] == "4.2.1"
+    assert [command[0] for command, _ in upgraded.commands] == ["blender"]
+    kept = json.loads(remember.read_text())
+    assert kept["blender"]["version"] == "4.2.1" and kept["ffmpeg"]["version"] == "5.1.6-0+deb12u1"
+
+
+def test_a_failed_answer_is_not_remembered_and_a_broken_file_is_ignored(tmp_path: Path) -> None:
+    programs = _programs(tmp_path / "bin", "blender")
+    remember = tmp_path / "software.json"
+    remember.write_text("{not json")
+    failing = Machine({"blender": None}, programs)
+    assert "blender" not in software(failing.run, failing.which, remember)
+    working = Machine({"blender": BLENDER_3}, programs)
+    assert software(working.run, working.which, remember)["blender"] == "3.4.1"
+    assert len(working.commands) == 1  # asked, since the failure was not kept
+    assert json.loads(remember.read_text())["blender"]["version"] == "3.4.1"
+
+
+def test_a_version_file_that_cannot_be_written_only_costs_the_question(tmp_path: Path) -> None:
+    programs = _programs(tmp_path / "bin", "blender")
+    blocked = tmp_path / "a-file"
+    blocked.write_text("in the way of the cache folder")
+    machine = Machine({"blender": BLENDER_3}, programs)
+    assert software(machine.run, machine.which, blocked / "software.json")["blender"] == "3.4.1"
 
 
 def test_this_machine_is_probed_without_error_and_without_a_gpu() -> None:
