@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from importlib.metadata import entry_points
 
 from witengine.errors import PluginError
 from witengine.lang.types import WitType, resolve_type
@@ -34,6 +33,9 @@ def discover(environ: Mapping[str, str] | None = None) -> list[Plugin]:
     `WIT_PLUGINS` is a comma-separated list of `module:attribute` references, for plugins that
     are importable but not installed as packages (during development, and in tests).
     """
+    # Here, not at the top: a worker process loads plugins by reference and never looks for them.
+    from importlib.metadata import entry_points
+
     env = os.environ if environ is None else environ
     plugins = []
     for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):

@@ -16,8 +16,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from typing import TYPE_CHECKING
+
 from witengine.errors import PluginError
-from witengine.protocol import Capabilities
+
+if TYPE_CHECKING:
+    # Only its shape: a worker process, which checks no capabilities, need not load the wire
+    # models (a tenth of a second at every start).
+    from witengine.protocol import Capabilities
 
 GIB = 1024**3
 # The names `platform.machine()` gives one architecture on different systems.
