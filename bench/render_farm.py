@@ -57,7 +57,6 @@ def farm(scene: Path, frames: int, out: Path) -> dict[str, float]:
 
 async def _farm(scene: Path, frames: int, out: Path) -> dict[str, float]:
     from witengine.api import run_on_hub
-    from witengine.client import HubAccess
     from witengine.embedded import embedded_farm
 
     marks: dict[str, float] = {"start": time.perf_counter()}
@@ -74,7 +73,7 @@ async def _farm(scene: Path, frames: int, out: Path) -> dict[str, float]:
     # As `wit run` does: the scene is packed and the job sent while the farm starts.
     async with embedded_farm(2, wait=False) as hub:
         job = run_on_hub(
-            HubAccess(hub.url, token=hub.token),
+            hub.access,
             REPO / "examples" / "render_animation.wit",
             {"frames": f"{scene}@1-{frames}"},
             out_dir=out,

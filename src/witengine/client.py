@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,21 @@ def file_digest(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _copy_verified(source: Path, partial: Path, sha256: str) -> bool:
+    """Copy a blob from a hub's folder on this machine; False (and nothing left) when it is not
+    there or not whole, and it is to be downloaded instead."""
+    if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        return False  # never a path of the hub's choosing
+    try:
+        shutil.copyfile(source, partial)
+    except OSError:
+        return False
+    if file_digest(partial)[0] == sha256:
+        return True
+    partial.unlink()
+    return False
+
+
 def reach_error(url: str, error: BaseException) -> HubError:
     """Why the hub at `url` could not be reached, in words: a certificate that does not match
     its pin, or that nothing vouches for, is named as such."""
@@ -73,6 +89,7 @@ class HubAccess:
     fingerprint: str | None = None
     insecure: bool = False
     pin_file: Path | None = None
+    blob_dir: Path | None = None  # the hub's blob folder, when it is this machine's to read
 
     def client(self) -> HubClient:
         return HubClient(
@@ -81,6 +98,7 @@ class HubAccess:
             fingerprint=self.fingerprint,
             insecure=self.insecure,
             pin_file=self.pin_file,
+            blob_dir=self.blob_dir,
         )
 
 
@@ -88,7 +106,8 @@ class HubClient:
     """One hub's API. With `token` it authenticates as `Authorization: Bearer`; an https hub is
     checked against `fingerprint`, else the pin saved in `pin_file` (where a matching given
     fingerprint is saved too). A token is never sent over plain HTTP off loopback unless
-    `insecure` (InsecureTransport)."""
+    `insecure` (InsecureTransport). With `blob_dir`, the hub's own blob folder on this machine
+    (the embedded farm's), files found there are copied rather than downloaded."""
 
     def __init__(
         self,
@@ -99,8 +118,10 @@ class HubClient:
         insecure: bool = False,
         pin_file: Path | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        blob_dir: Path | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self.blob_dir = blob_dir
         headers, verify = transport_options(
             self.url, token, fingerprint, insecure=insecure, pin_file=pin_file
         )
@@ -159,6 +180,11 @@ class HubClient:
     async def download(self, sha256: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
+        if self.blob_dir is not None and await asyncio.to_thread(
+            _copy_verified, self.blob_dir / sha256[:2] / sha256, partial, sha256
+        ):
+            partial.replace(target)
+            return
         async with self.http.stream("GET", f"/blobs/{sha256}") as response:
             if response.status_code != 200:
                 raise HubError(f"cannot download blob {sha256}: {response.status_code}")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from witengine.client import HubClient, HubError
+from witengine.client import HubAccess, HubClient, HubError
 from witengine.errors import WitError
 from witengine.lifetime import die_with_parent
 from witengine.node.probe import usable_cores
@@ -44,6 +44,12 @@ class Farm:
     hub: asyncio.subprocess.Process
     token: str  # the hub's admin token, for the command that started the farm
     nodes: list[asyncio.subprocess.Process] = field(default_factory=list)
+
+    @property
+    def access(self) -> HubAccess:
+        """How the command that started the farm reaches its hub: as its admin, and reading
+        results straight from the hub's blob folder (its own, on this machine)."""
+        return HubAccess(self.url, token=self.token, blob_dir=self.data_dir / "hub" / "blobs")
 
     async def ready(self, timeout: float = START_SECONDS) -> None:
         """Wait until the hub serves and every node is online; FarmError, naming the log to

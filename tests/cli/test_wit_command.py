@@ -503,9 +503,9 @@ def test_a_hub_handed_a_socket_that_does_not_listen_says_so(tmp_path: Path) -> N
     with socket.socket() as bound:  # bound, as the embedded farm's would be, but not listening
         bound.bind(("127.0.0.1", 0))
         fd = bound.fileno()
+        command = ["hub", "--listen-fd", str(fd), "--data-dir", str(tmp_path)]
         done = subprocess.run(
-            [sys.executable, "-m", "witengine", "hub", "--listen-fd", str(fd)]
-            + ["--data-dir", str(tmp_path)],
+            [sys.executable, "-m", "witengine", *command],
             capture_output=True,
             text=True,
             timeout=120,

@@ -261,7 +261,6 @@ async def _run_farm(
     from contextlib import AsyncExitStack
 
     from witengine.api import run_on_hub
-    from witengine.client import HubAccess
     from witengine.runtime.local import usable_cores
 
     url = access.url if access is not None else None
@@ -327,7 +326,7 @@ async def _run_farm(
         async with AsyncExitStack() as stack:
             # The job is packed and sent while the farm starts: the hub reads it once it serves.
             farm = await _own_farm(stack, nodes or usable_cores(), quiet=as_json)
-            return await farm.run(follow(HubAccess(farm.url, token=farm.token)))
+            return await farm.run(follow(farm.access))
 
     main_task = asyncio.ensure_future(go())
     loop.add_signal_handler(signal.SIGINT, interrupt)

@@ -9,7 +9,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
+
+from witengine.client import HubClient
+from witengine.protocol import API_PREFIX
 
 if TYPE_CHECKING:
     from tests.unit.hub.conftest import LiveHub
@@ -200,3 +204,42 @@ async def test_an_upload_larger_than_the_hub_allows_is_refused(live_hub: LiveHub
         f"max_blob_bytes = {limit:,}"
     )
     assert stored_files(live_hub) == []
+
+
+class _NoNetwork(httpx.AsyncBaseTransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"no request was to be sent: {request.method} {request.url}")
+
+
+async def test_a_client_on_the_hubs_machine_copies_blobs_from_its_folder(
+    live_hub: LiveHub, tmp_path: Path
+) -> None:
+    assert (await live_hub.client.put(f"/blobs/{SHA}", content=DATA)).status_code == 201
+    hub_url = live_hub.url.removesuffix(API_PREFIX)
+    local = HubClient(hub_url, transport=_NoNetwork(), blob_dir=live_hub.hub.blobs.root)
+    async with local:
+        await local.download(SHA, tmp_path / "out" / "copied.bin")
+    assert (tmp_path / "out" / "copied.bin").read_bytes() == DATA
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["copied.bin"]
+
+
+async def test_a_damaged_or_missing_local_copy_is_downloaded_instead(
+    live_hub: LiveHub, tmp_path: Path
+) -> None:
+    assert (await live_hub.client.put(f"/blobs/{SHA}", content=DATA)).status_code == 201
+    hub_url = live_hub.url.removesuffix(API_PREFIX)
+    damaged = tmp_path / "blobs"
+    (damaged / SHA[:2]).mkdir(parents=True)
+    (damaged / SHA[:2] / SHA).write_bytes(DATA[:-1] + b"!")
+    async with HubClient(hub_url, token=live_hub.token, blob_dir=damaged) as client:
+        await client.download(SHA, tmp_path / "out" / "one.bin")
+        await client.download(SHA, tmp_path / "out" / "two.bin")
+        (damaged / SHA[:2] / SHA).unlink()
+        await client.download(SHA, tmp_path / "out" / "three.bin")
+    for name in ("one.bin", "two.bin", "three.bin"):
+        assert (tmp_path / "out" / name).read_bytes() == DATA
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "one.bin",
+        "three.bin",
+        "two.bin",
+    ]
