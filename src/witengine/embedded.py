@@ -69,8 +69,9 @@ class Farm:
 
         try:
             await asyncio.wait({job, watch}, return_when=asyncio.FIRST_COMPLETED)
-            if job.done() and isinstance(job.exception(), HubError) and not watch.done():
-                # Lost the hub while it was starting: it ended (the watch says why) or hangs.
+            lost = job.exception() if job.done() else None
+            if isinstance(lost, HubError) and lost.status == 0 and not watch.done():
+                # Could not reach the hub while it was starting: it ended (the watch says why).
                 await asyncio.wait({watch}, timeout=UNREACHABLE_SECONDS)
             failure = farm_failure()
             if failure is not None:
@@ -95,7 +96,11 @@ def prepare_hub(data_dir: Path) -> tuple[str, str]:
     from witengine.hub.store.sqlite import SqliteStore
     from witengine.security.tokens import Role
 
-    store = SqliteStore(data_dir / "hub.sqlite3")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        store = SqliteStore(data_dir / "hub.sqlite3")
+    except OSError as error:
+        raise FarmError(f"cannot make the hub's folder {data_dir}: {error}") from None
     try:
         book = TokenBook(store, time.time)
         admin = book.ensure_admin_token(data_dir)
@@ -230,7 +235,6 @@ async def embedded_farm(
         if data_dir is None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wit-farm-")))
         hub_dir = data_dir / "hub"
-        hub_dir.mkdir(parents=True, exist_ok=True)
         token, joining = await asyncio.to_thread(prepare_hub, hub_dir)
         started: list[asyncio.subprocess.Process] = []
         try:

@@ -123,3 +123,10 @@ def test_a_folder_that_holds_a_hub_already_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FarmError, match="holds a hub already"):
         prepare_hub(tmp_path)
     assert (tmp_path / "admin.token").stat().st_mode & 0o077 == 0
+
+
+def test_a_folder_the_hub_cannot_have_is_a_farm_error(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("in the way of the hub's folder")
+    with pytest.raises(FarmError, match=f"cannot make the hub's folder {blocked / 'hub'}"):
+        prepare_hub(blocked / "hub")
