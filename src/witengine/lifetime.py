@@ -1,17 +1,46 @@
-"""Child processes that end with the process that started them."""
+"""Processes that end cleanly: children that end with the process that started them, and long
+runs that a signal stops as Ctrl-C does."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 
 def die_with_parent() -> None:
     """Runs in a child before it starts (`preexec_fn`): on Linux it gets SIGTERM when its parent
     dies, even by SIGKILL, so nothing it was started for outlives the parent (an embedded farm's
-    hub and nodes, a node's worker processes). Elsewhere it does nothing."""
+    hub and nodes, a node's worker processes and their programs). Elsewhere it does nothing."""
     if sys.platform == "linux":
         import ctypes
 
         pr_set_pdeathsig = 1
         ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+async def until_stopped(work: Coroutine[Any, Any, None]) -> bool:
+    """Run `work` until it ends or SIGTERM or SIGINT arrives (a service manager stopping it,
+    Ctrl-C), which cancel it so that its clean-up runs. True when a signal stopped it."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    stopped: list[signal.Signals] = []
+
+    def stop(number: signal.Signals) -> None:
+        stopped.append(number)
+        task.cancel()
+
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, stop, number)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if not stopped:
+            task.result()  # cancelled by someone else: that is theirs to report
+        return bool(stopped)
+    finally:
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(number)

@@ -32,8 +32,9 @@ pytestmark = [
         reason=f"{' and '.join(MISSING)} not installed (scripts/bootstrap.sh blender ffmpeg)",
     ),
 ]
-# Small enough to take seconds, slow enough per frame that the page shows them arrive.
-FRAMES, WIDTH, HEIGHT, SAMPLES = 4, 96, 54, 128
+# Small enough to take seconds, slow enough per frame that the page shows them arrive: a frame
+# takes about 1.5 s here (a warm Blender on one core), the page's updates come every second.
+FRAMES, WIDTH, HEIGHT, SAMPLES = 4, 96, 54, 384
 NODE = "studio"
 
 # What the job's page showed, each time it changed: its timeline bars, its thumbnails (newest

@@ -59,7 +59,7 @@ def blenders_of(farm: Farm, name: str) -> list[psutil.Process]:
     return [p for p in node.children(recursive=True) if "blender" in p.name().lower()]
 
 
-def test_a_node_killed_while_it_renders_loses_no_frame(farm: Farm, tmp_path: Path) -> None:
+def submit_render(farm: Farm, tmp_path: Path) -> str:
     scene = make_sample_scene(
         tmp_path / "farm.blend", frames=FRAMES, width=WIDTH, height=HEIGHT, samples=16
     )
@@ -75,20 +75,35 @@ def test_a_node_killed_while_it_renders_loses_no_frame(farm: Farm, tmp_path: Pat
         timeout=30,
     )
     assert response.status_code == 201, response.text
-    job_id = response.json()["id"]
+    job_id: str = response.json()["id"]
+    return job_id
 
-    # Node a is mid-batch: its Blender runs and the job is not done yet.
-    killed = wait_until(
-        lambda: progress(farm, job_id) >= 1 and blenders_of(farm, "a"),
+
+def rendering(farm: Farm, job_id: str, name: str) -> list[psutil.Process]:
+    """Once the node is mid-batch (its Blender runs, a frame is back, the job not done): its
+    Blender processes."""
+    found: list[psutil.Process] = wait_until(
+        lambda: progress(farm, job_id) >= 1 and blenders_of(farm, name),
         90,
-        "a first frame back while node a's Blender renders",
+        f"a first frame back while node {name}'s Blender renders",
     )
-    done_at_kill = progress(farm, job_id)
-    farm.kill_node("a")
-    job = farm.wait_done(job_id, 150)
+    assert progress(farm, job_id) < FRAMES
+    return found
 
-    assert killed and done_at_kill < FRAMES
-    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in killed)
+
+def running(processes: list[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_node_killed_while_it_renders_loses_no_frame(farm: Farm, tmp_path: Path) -> None:
+    """SIGKILL the agent alone (as the kernel's OOM killer would): its worker and the worker's
+    Blender end with it, and the frames of its batch are rendered elsewhere."""
+    job_id = submit_render(farm, tmp_path)
+    killed = rendering(farm, job_id, "a")
+    farm.nodes["a"].kill()
+    farm.nodes["a"].wait(10)
+    wait_until(lambda: not running(killed), 10, "the killed node's Blender to end")
+    job = farm.wait_done(job_id, 150)
     assert job["status"] == "completed", job.get("error")
     images = job["variables"]["images"]
     assert [image["frame"] for image in images] == list(range(1, FRAMES + 1))
@@ -111,3 +126,20 @@ def test_a_node_killed_while_it_renders_loses_no_frame(farm: Farm, tmp_path: Pat
         HEIGHT,
         FRAMES,
     )
+
+
+def test_a_node_stopped_while_it_renders_stops_blender_and_leaves_at_once(
+    farm: Farm, tmp_path: Path
+) -> None:
+    """SIGTERM (a service manager's stop): the node stops its Blender, tells the hub it is
+    leaving and exits 0; its frames are rendered by the other node. (That the hub hands them on
+    at once, not after lease or grace, is the fault suite's test_nodes.py.)"""
+    job_id = submit_render(farm, tmp_path)
+    stopped = rendering(farm, job_id, "a")
+    farm.nodes["a"].terminate()
+    assert farm.nodes["a"].wait(15) == 0, farm.log("a")
+    wait_until(lambda: not running(stopped), 10, "the stopped node's Blender to end")
+    assert "node a " in farm.log() and " left" in farm.log()
+    job = farm.wait_done(job_id, 150)
+    assert job["status"] == "completed", job.get("error")
+    assert [image["frame"] for image in job["variables"]["images"]] == list(range(1, FRAMES + 1))

@@ -349,6 +349,7 @@ def node(
 ) -> None:
     """Run a node: it connects out to a hub and does the work it is given."""
     from witengine.errors import PluginError
+    from witengine.lifetime import until_stopped
     from witengine.node.agent import Agent, NodeBusy, NodeSettings
     from witengine.node.enrol import NodeRefused
     from witengine.node.probe import probe_capabilities, usable_cores
@@ -402,8 +403,10 @@ def node(
         raise typer.Exit(2) from None
     print(f"witengine node {settings.name} working for {url}", file=sys.stderr, flush=True)
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(agent.run())
+        # SIGTERM (a service manager's stop) or Ctrl-C: the node stops its batches and tells
+        # the hub it is leaving, which gives its items to other nodes at once.
+        if asyncio.run(until_stopped(agent.run())):
+            print(f"witengine node {settings.name} stopped", file=sys.stderr)
     except (NodeBusy, NodeRefused, InsecureTransport) as error:
         print(f"wit node: {error}", file=sys.stderr)
         raise typer.Exit(2) from None

@@ -10,7 +10,7 @@ committed exactly once whatever nodes do: crash, freeze, reconnect, or send a re
 What the dispatcher itself decides is when a node counts as gone:
 - a node whose connection closed keeps its batches for `grace_seconds`; back within that time
   (it goes on working while away) it simply carries on; otherwise the schedule hears it is lost
-  and puts its unfinished items back;
+  and puts its unfinished items back; a node that said it is leaving is lost at once;
 - a node whose lease ran out (frozen, or cut off) gets its batch cancelled and no new work until
   it is heard from again;
 - after a hub restart, the items committed before it are kept; the others run again.
@@ -363,12 +363,17 @@ class Dispatcher:
                 return True
         return False
 
-    def disconnect(self, node_id: str) -> None:
-        """The node's connection closed: it is lost unless it is back within the grace period."""
+    def disconnect(self, node_id: str, *, leaving: bool = False) -> None:
+        """The node's connection closed: it is lost unless it is back within the grace period;
+        at once when it said it is leaving (it stopped its work)."""
         node = self.nodes.get(node_id)
         if node is None:
             return
         node.send = None
+        if leaving:
+            node.away_since = None
+            self._lose(node, self.clock.now())
+            return
         node.away_since = self.clock.now()
         self._workers_changed()
 

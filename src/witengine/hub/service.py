@@ -205,7 +205,11 @@ class HubService:
                 message = f"internal error in the hub: {type(error).__name__}: {error}"
                 self._emit(run, {"kind": "job_finished", "status": "failed", "error": message})
                 self.store.update_job(
-                    job.id, status=JobStatus.FAILED.value, at=self.wall(), error=message
+                    job.id,
+                    status=JobStatus.FAILED.value,
+                    at=self.wall(),
+                    error=message,
+                    progress=self.progress(job.id),
                 )
                 for queue in run.listeners:
                     queue.put_nowait((0, None))
@@ -222,6 +226,7 @@ class HubService:
             at=self.wall(),
             error=outcome.error,
             variables=variables,
+            progress=self.progress(job.id),  # what a restarted hub shows of the ended job
         )
         for queue in run.listeners:
             queue.put_nowait((0, None))  # the end of the stream
@@ -259,10 +264,13 @@ class HubService:
     def job(self, job_id: str) -> JobRecord | None:
         return self.store.get_job(job_id)
 
-    def progress(self, job_id: str) -> tuple[int, int]:
+    def progress(self, job_id: str, job: JobRecord | None = None) -> tuple[int, int]:
+        """Items done and in all, over the job's maps: as they run, or as it ended (stored, so
+        a restarted hub still shows it). `job`: its record, when the caller has read it."""
         run = self.runs.get(job_id)
         if run is None:
-            return (0, 0)
+            job = job or self.store.get_job(job_id)
+            return job.progress if job is not None and job.progress is not None else (0, 0)
         done = sum(d for d, _ in run.progress.values())
         return done, sum(t for _, t in run.progress.values())
 

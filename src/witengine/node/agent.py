@@ -42,6 +42,7 @@ from witengine.node.plugins import PluginInstaller
 from witengine.node.rates import IdleBenchmarks, offered_activities
 from witengine.node.runner import Runner, RunnerDied
 from witengine.protocol import (
+    NODE_LEAVING,
     Ack,
     Assign,
     BatchFinished,
@@ -65,6 +66,7 @@ from witengine.security.tokens import Role, TokenError, parse_token
 log = logging.getLogger(__name__)
 _HUB_MESSAGE: TypeAdapter[HubMessage] = TypeAdapter(HubMessage)
 Key = tuple[str, int, int]  # map_id, index, attempt
+LEAVE_SECONDS = 2.0  # the longest a stopping node waits for the hub to hear it is leaving
 
 
 @dataclass(frozen=True)
@@ -339,6 +341,9 @@ class Agent:
                 self._receive(_HUB_MESSAGE.validate_json(text))
         except websockets.ConnectionClosed:
             pass
+        except asyncio.CancelledError:  # the node is stopping
+            await _leave(socket)
+            raise
         finally:
             for helper in helpers:
                 helper.cancel()
@@ -518,6 +523,13 @@ def _exclusive(folder: Path) -> Iterator[None]:
                 f"another node is running from {folder}; give each node its own --cache-dir"
             ) from None
         yield
+
+
+async def _leave(socket: websockets.ClientConnection) -> None:
+    """Tell the hub this node is going, so that it hands the node's items on without waiting."""
+    with contextlib.suppress(TimeoutError, OSError, websockets.WebSocketException):
+        async with asyncio.timeout(LEAVE_SECONDS):
+            await socket.close(NODE_LEAVING, "the node is stopping")
 
 
 def _refusal(error: websockets.InvalidStatus) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -84,7 +85,14 @@ def main() -> None:
     sys.path.extend(options.path)  # after the node's own packages: a bundle never shadows them
     refs = [r for r in options.plugins.split(",") if r]
     _Channel.claim()
+    # Its agent gone (the worker is told by SIGTERM) or stopping it: the programs it started
+    # stop and its scratch folder goes, as at the end of its input.
+    signal.signal(signal.SIGTERM, _stop)
     serve(refs, options.blobs, options.threads, options.speed)
+
+
+def _stop(number: int, _frame: object) -> None:
+    raise SystemExit(128 + number)
 
 
 if __name__ == "__main__":

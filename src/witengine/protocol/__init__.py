@@ -17,6 +17,9 @@ PROTOCOL_VERSION = 1
 API_PREFIX = "/api/v1"
 MAX_SCRIPT_CHARS = 1_000_000
 MAX_NAME_LENGTH = 4096  # the longest file name or label any message may carry
+# The close code of a node that is stopping (WebSocket's "going away"): the hub gives its
+# unfinished items to other nodes at once instead of waiting for it to come back.
+NODE_LEAVING = 1001
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 MAX_INT64 = 2**63 - 1  # SQLite's INTEGER: no count or size that arrives may be stored past it
 

@@ -18,7 +18,7 @@ from faultcheck import (
     start_nodes,
 )
 
-from witengine.testing.processes import Farm, ledger_counts, progress, wait_until
+from witengine.testing.processes import Farm, free_port, ledger_counts, progress, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -89,3 +89,46 @@ def test_a_node_frozen_past_its_lease_has_its_late_results_ignored(
     assert_committed_once(farm, job_id, reference(n), watch)
     assert sorted(ledger_counts(ledger)) == list(range(n))
     assert_no_acknowledged_job_lost(farm)
+
+
+def test_a_node_stopped_by_sigterm_leaves_and_its_items_go_on_at_once(
+    tmp_path: Path, reference: Callable[[int], list[int]]
+) -> None:
+    """A service manager stops a node mid-batch (SIGTERM): it stops its worker, tells the hub it
+    is leaving, and exits 0; the hub gives its items to the other node at once, although lease
+    and grace are a minute here, so only the node's word can make that happen in time."""
+    farm = Farm(
+        tmp_path, free_port(), hub_args=("--lease", "60", "--heartbeat", "0.5", "--grace", "60")
+    )
+    farm.start_hub()
+    try:
+        start_nodes(farm, "a", "b")
+        n, ledger = 200, tmp_path / "ledger.txt"
+        job_id = farm.submit(LEDGER, {"n": str(n), "ledger": str(ledger), "ms": "50"})
+        with CommitWatch(farm.root / "hub" / "hub.sqlite3", job_id) as watch:
+            wait_until(lambda: progress(farm, job_id) >= 20, 60, "20 items done")
+            stopping = farm.nodes["a"]
+            stopping.send_signal(signal.SIGTERM)
+            assert stopping.wait(15) == 0, farm.log("a")
+            wait_until(lambda: "back in the queue" in farm.log(), 10, "a's items handed on")
+            job = farm.wait_done(job_id, 45)
+        assert job["status"] == "completed", job["error"]
+        assert job["variables"]["doubled"] == reference(n)
+        assert_committed_once(farm, job_id, reference(n), watch)
+        assert "stopped" in farm.log("a")
+        assert " left" in farm.log()
+        assert _processes_using(farm.root / "a") == [], "the stopped node left a process behind"
+    finally:
+        farm.stop()
+
+
+def _processes_using(folder: Path) -> list[str]:
+    """Processes whose command line names `folder` (a node's cache: its workers name it)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        line = " ".join(process.info["cmdline"] or [])
+        if str(folder) in line:
+            found.append(f"{process.pid}: {line}")
+    return found

@@ -582,6 +582,23 @@ async def test_a_node_that_stays_away_past_the_grace_period_loses_its_work_to_ot
     assert await run_out(dispatcher, task, (other_id, other)) == ["v0", "v1"]
 
 
+async def test_a_node_that_says_it_is_leaving_loses_its_work_to_others_at_once(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = make(store, clock, NO_DUPLICATES)
+    leaving, other = Link(), Link()
+    leaving_id = dispatcher.connect(hello("leaving"), leaving.send)
+    task = await start_map(dispatcher, 2, QUEUED)
+    dispatcher.dispatch()
+    assert leaving.indices() == [0, 1]
+    other_id = dispatcher.connect(hello("other", slots=2), other.send)
+    dispatcher.disconnect(leaving_id, leaving=True)
+    dispatcher.dispatch()  # no time has passed: no grace period, no lease ran out
+    assert other.indices() == [0, 1]
+    assert all(lease.node_id == other_id for lease in dispatcher.leases.values())
+    assert await run_out(dispatcher, task, (other_id, other)) == ["v0", "v1"]
+
+
 async def test_a_node_back_with_a_batch_given_to_others_is_told_to_cancel_it(
     store: MemoryStore, clock: FakeClock
 ) -> None:

@@ -212,3 +212,35 @@ async def test_a_defect_in_the_hub_fails_the_job_with_a_message_and_the_hub_goes
     assert done["error"] == "internal error in the hub: RuntimeError: the dispatcher broke"
     again = await live_hub.wait_for((await live_hub.submit(SUM, a="1"))["id"], ENDED)
     assert again["status"] == "completed", again["error"]
+
+
+NAPS = """\
+Job:Naps(Int:n = 6)
+{
+    IntCollection:slept = Grid.ForEach(i in Int.Range(0, n)) => Compute.Sleep(i);
+}
+"""
+
+
+async def test_an_ended_jobs_progress_is_still_shown_after_a_hub_restart(
+    live_hub: LiveHub,
+) -> None:
+    from witengine.hub.app import build_hub
+    from witengine.hub.routes.jobs import _summary
+    from witengine.testing.fake_nodes import FakeNode, running
+
+    root = live_hub.url.removesuffix("/api/v1")
+    async with running(FakeNode(root, "n", item_seconds=0.002, token=live_hub.token)):
+        job = await live_hub.submit(NAPS)
+        done = await live_hub.wait_for(job["id"], ENDED)
+    assert done["status"] == "completed", done["error"]
+    assert done["progress"] == {"done": 6, "total": 6}
+    # A hub started again on the same folder has no run of the job in memory, only its record.
+    again = build_hub(live_hub.hub.settings)
+    try:
+        record = again.store.get_job(job["id"])
+        assert record is not None
+        shown = _summary(again.service, record).progress
+        assert (shown.done, shown.total) == (6, 6)
+    finally:
+        again.store.close()

@@ -94,12 +94,21 @@ def test_running_sets_the_start_once_and_an_end_sets_the_finish_and_error(store:
     assert running is not None
     assert (running.status, running.started_at, running.finished_at) == ("running", 110.0, None)
     variables = {"values": {"n": [1, 2]}, "types": {"n": "IntCollection"}}
-    store.update_job("job_1", status="failed", at=140.0, error="item 3: boom", variables=variables)
+    assert running.progress is None
+    store.update_job(
+        "job_1",
+        status="failed",
+        at=140.0,
+        error="item 3: boom",
+        variables=variables,
+        progress=(3, 10),
+    )
     ended = store.get_job("job_1")
     assert ended is not None
     assert (ended.status, ended.started_at, ended.finished_at) == ("failed", 110.0, 140.0)
     assert ended.error == "item 3: boom"
     assert ended.variables == variables
+    assert ended.progress == (3, 10)
     assert store.unfinished_jobs() == []
 
 
@@ -519,7 +528,24 @@ def test_a_hub_database_from_before_rates_gains_the_rates_table(tmp_path: Path) 
     try:
         store.put_rate(rate("node_a", "Compute.Work", 20.0))
         assert store.list_rates() == [rate("node_a", "Compute.Work", 20.0)]
-        assert store._read("SELECT version FROM schema_version") == [(4,)]
+        assert store._read("SELECT version FROM schema_version") == [(5,)]
+    finally:
+        store.close()
+
+
+def test_a_job_that_ended_before_progress_was_kept_reads_back_without_it(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _first_release_database(path)
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "INSERT INTO jobs VALUES ('job_1', 'J', 'Job:J() { }', 'j.wit', '{}', '{}', "
+            "'completed', 1.0, 1.0, 2.0, NULL, NULL, 1)"
+        )
+    raw.close()
+    store = SqliteStore(path)
+    try:
+        old = store.get_job("job_1")
+        assert old is not None and old.status == "completed" and old.progress is None
     finally:
         store.close()
 

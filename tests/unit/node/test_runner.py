@@ -4,9 +4,13 @@ a kill, and never replaced under a running batch."""
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -118,3 +122,42 @@ def test_a_worker_ends_with_its_agent_even_when_the_agent_is_killed(tmp_path: Pa
     with contextlib.suppress(psutil.NoSuchProcess):
         worker.wait(10)  # psutil.TimeoutExpired if the worker outlived it by far
     assert not blobs.exists(), "the worker went on after its agent died"
+
+
+def test_a_worker_told_to_stop_mid_item_ends_at_once_and_removes_its_scratch_folder(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM is what a worker gets when its agent dies (die_with_parent) or is stopped: it
+    ends as at the end of its input, its scratch folder (where Blender renders) removed."""
+    blobs, scratch = tmp_path / "blobs", tmp_path / "tmp"
+    blobs.mkdir()
+    scratch.mkdir()
+    task = TaskSpec(map_id="m", index=0, attempt=1, args=[60_000])
+    line = json.dumps({"batch_id": "b", "activity": "Compute.Sleep", "tasks": [task.model_dump()]})
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "witengine.node.worker",
+            "--plugins",
+            COMPUTE,
+            "--blobs",
+            str(blobs),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "TMPDIR": str(scratch)},
+        text=True,
+    ) as worker:
+        assert worker.stdin is not None
+        worker.stdin.write(line + "\n")
+        worker.stdin.flush()
+        for _ in range(100):  # bounded: the worker makes its folder as it starts
+            if any(scratch.iterdir()):
+                break
+            time.sleep(0.05)
+        assert [p.name[:14] for p in scratch.iterdir()] == ["wit-node-work-"]
+        time.sleep(0.3)  # in the item's sleep now
+        worker.terminate()
+        assert worker.wait(5) == 128 + signal.SIGTERM
+    assert list(scratch.iterdir()) == [], "the worker left its scratch folder behind"

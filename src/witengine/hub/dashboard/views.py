@@ -304,7 +304,7 @@ class JobPage:
 
     @cached_property
     def row(self) -> JobRow:
-        done, total = self.ctx.service.progress(self.job.id)
+        done, total = self.ctx.service.progress(self.job.id, self.job)
         if total == 0:
             done, total = self.tail.done_total
         return self.ctx.job_row(self.job, done, total)
@@ -441,7 +441,7 @@ class DashboardContext:
     def job_rows(self, limit: int = 50) -> list[JobRow]:
         rows = []
         for job in self.store.list_jobs(limit):
-            done, total = self.service.progress(job.id)
+            done, total = self.service.progress(job.id, job)
             rows.append(self.job_row(job, done, total))
         return rows
 
@@ -472,7 +472,7 @@ class DashboardContext:
         # Unfinished jobs carry no results, so they are cheap to read; ended ones may carry
         # large ones: only the last few are read.
         active = [
-            self.job_row(j, *self.service.progress(j.id)) for j in self.store.unfinished_jobs()
+            self.job_row(j, *self.service.progress(j.id, j)) for j in self.store.unfinished_jobs()
         ]
         statuses = {s.value: 0 for s in JobStatus}
         for job in active:

@@ -36,7 +36,7 @@ class CheckRequest(SubmitJob):
 
 
 def _summary(service: HubService, job: JobRecord) -> JobSummary:
-    done, total = service.progress(job.id)
+    done, total = service.progress(job.id, job)
     return JobSummary(
         id=job.id,
         name=job.name,

@@ -16,6 +16,7 @@ from witengine.hub.dispatcher import Dispatcher
 from witengine.hub.limits import Limits
 from witengine.hub.store.base import NodeRecord, RateRecord, Store
 from witengine.protocol import (
+    NODE_LEAVING,
     PROTOCOL_VERSION,
     BenchmarkReport,
     ErrorBody,
@@ -145,6 +146,7 @@ def _connect_route(
                 await socket.send_text(message.model_dump_json())
 
         writer = asyncio.create_task(write())
+        leaving = False
         try:
             while True:
                 try:
@@ -164,17 +166,18 @@ def _connect_route(
                     log.exception("internal error %s on the link of node %s", error_id, node_id)
                     await _close(socket, 1011, f"internal error {error_id} in the hub")
                     break
-        except WebSocketDisconnect:
-            pass
+        except WebSocketDisconnect as closed:
+            leaving = closed.code == NODE_LEAVING
         finally:
             writer.cancel()
-            dispatcher.disconnect(node_id)
+            dispatcher.disconnect(node_id, leaving=leaving)
             record = store.get_node(node_id)
             if record is not None:
                 store.upsert_node(
                     NodeRecord(node_id, record.name, record.info, record.first_seen, wall())
                 )
-            log.info("node %s (%s) disconnected", hello.name, node_id)
+            gone = "left" if leaving else "disconnected"
+            log.info("node %s (%s) %s", hello.name, node_id, gone)
 
 
 class _Refused(Exception):

@@ -44,6 +44,7 @@ class JobRecord:
     variables: dict[str, Json] | None = None
     owner: str | None = None  # id of the token that submitted it
     rerun_of: str | None = None  # the failed or cancelled job this one runs again
+    progress: tuple[int, int] | None = None  # items done and in all, as the job ended
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ class Store(Protocol):
         at: float,
         error: str | None = None,
         variables: dict[str, Json] | None = None,
+        progress: tuple[int, int] | None = None,
     ) -> None:
         """Set the status; `running` sets started_at once, an ending status sets finished_at."""
         ...

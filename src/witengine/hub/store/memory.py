@@ -72,6 +72,7 @@ class MemoryStore:
         at: float,
         error: str | None = None,
         variables: dict[str, Json] | None = None,
+        progress: tuple[int, int] | None = None,
     ) -> None:
         job = self.jobs[job_id]
         changes: dict[str, object] = {"status": status}
@@ -82,6 +83,8 @@ class MemoryStore:
             changes["error"] = error
         if variables is not None:
             changes["variables"] = copy.deepcopy(variables)
+        if progress is not None:
+            changes["progress"] = progress
         self.jobs[job_id] = replace(job, **changes)  # type: ignore[arg-type]
 
     # events

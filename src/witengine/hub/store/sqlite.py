@@ -95,6 +95,7 @@ _MIGRATIONS: list[tuple[int, str | tuple[str, ...]]] = [
         ),
     ),
     (4, "ALTER TABLE jobs ADD COLUMN rerun_of TEXT"),
+    (5, "ALTER TABLE jobs ADD COLUMN progress TEXT"),  # [done, total] as the job ended
 ]
 
 
@@ -153,7 +154,7 @@ class SqliteStore:
         with self._write() as db:
             position = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM jobs").fetchone()[0]
             db.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     job.name,
@@ -170,6 +171,7 @@ class SqliteStore:
                     position,
                     job.owner,
                     job.rerun_of,
+                    None if job.progress is None else _dumps(list(job.progress)),
                 ),
             )
 
@@ -190,6 +192,7 @@ class SqliteStore:
             variables=None if row[11] is None else json.loads(row[11]),
             owner=row[13],
             rerun_of=row[14],
+            progress=None if row[15] is None else tuple(json.loads(row[15])),
         )
 
     def get_job(self, job_id: str) -> JobRecord | None:
@@ -214,6 +217,7 @@ class SqliteStore:
         at: float,
         error: str | None = None,
         variables: dict[str, Json] | None = None,
+        progress: tuple[int, int] | None = None,
     ) -> None:
         with self._write() as db:
             db.execute("UPDATE jobs SET status = ? WHERE id = ?", (status, job_id))
@@ -229,6 +233,10 @@ class SqliteStore:
             if variables is not None:
                 db.execute(
                     "UPDATE jobs SET variables = ? WHERE id = ?", (_dumps(variables), job_id)
+                )
+            if progress is not None:
+                db.execute(
+                    "UPDATE jobs SET progress = ? WHERE id = ?", (_dumps(list(progress)), job_id)
                 )
 
     # events

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from witengine.lifetime import die_with_parent
 from witengine.plugins.render.command import (
     BlenderRun,
     TileCell,
@@ -148,6 +149,8 @@ class _ServingBlender:
             cwd=self.folder,
             text=True,
             errors="replace",
+            # It ends with the worker (or the thread) that started it, however that ends.
+            preexec_fn=die_with_parent,
         )
 
     def render(self, frames: Sequence[int]) -> Iterator[tuple[int, Image | RenderError]]:
