@@ -183,8 +183,9 @@ async def start_node(
         )
 
 
-async def stop(process: asyncio.subprocess.Process, timeout: float = 10.0) -> None:
-    """SIGTERM the process group, then SIGKILL it if it lingers."""
+async def stop(process: asyncio.subprocess.Process, name: str, timeout: float = 10.0) -> None:
+    """SIGTERM the process group, then SIGKILL it if it lingers (and say so: `name` tells
+    which part, and where its log is)."""
     if process.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -192,6 +193,7 @@ async def stop(process: asyncio.subprocess.Process, timeout: float = 10.0) -> No
     try:
         await asyncio.wait_for(process.wait(), timeout)
     except TimeoutError:
+        log.warning("%s did not stop within %g s of SIGTERM; killed", name, timeout)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         await process.wait()
@@ -262,4 +264,6 @@ async def embedded_farm(
                 await farm.ready()
             yield farm
         finally:
-            await asyncio.gather(*(stop(p) for p in started))
+            names = [f"the hub ({hub_dir / 'hub.log'})"]
+            names += [f"node local-{n} ({data_dir / f'node-{n}.log'})" for n in range(1, nodes + 1)]
+            await asyncio.gather(*(stop(p, name) for p, name in zip(started, names, strict=False)))

@@ -4,6 +4,7 @@ began asking for tokens). Figures are not checked here: only that each runs to i
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,19 @@ def test_the_heterogeneous_farm_bench_runs_every_strategy_and_checks_the_results
         row = next(line for line in report.splitlines() if line.startswith(strategy + " "))
         assert row.endswith("right"), report
     assert "goal: Adaptive E >= 0.90:" in report
+
+
+@pytest.mark.blender
+@pytest.mark.skipif(
+    shutil.which("blender") is None or shutil.which("ffmpeg") is None,
+    reason="Blender and FFmpeg not installed (scripts/bootstrap.sh blender ffmpeg)",
+)
+def test_the_render_bench_times_the_farm_and_blender_and_compares_their_frames() -> None:
+    report = run(
+        "render_farm.py", *("--frames", "4", "--width", "64", "--height", "36", "--samples", "4")
+    )
+    assert "frames identical to Blender's: 4/4" in report, report
+    assert "blender -t 2 -a:" in report and "embedded farm:" in report, report
+    assert "render " in report and "stop " in report, report  # the farm's phases
+    assert "the farm's render (the goal): best " in report, report
+    assert "whole command (for reference): best " in report, report

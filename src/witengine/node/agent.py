@@ -251,6 +251,7 @@ class Agent:
                     url,
                     max_size=None,
                     open_timeout=10,
+                    close_timeout=LEAVE_SECONDS,  # a hub that does not answer a goodbye
                     compression=None,
                     additional_headers=headers,
                     ssl=pinned if url.startswith("wss://") else None,
