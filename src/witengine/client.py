@@ -20,7 +20,15 @@ import httpx
 from httpx_sse import aconnect_sse
 
 from witengine.errors import WitError
-from witengine.protocol import API_PREFIX, BlobRef, JobDetail, JobSummary, NodeSummary, SubmitJob
+from witengine.protocol import (
+    API_PREFIX,
+    BlobRef,
+    JobDetail,
+    JobSummary,
+    NodeForgotten,
+    NodeSummary,
+    SubmitJob,
+)
 from witengine.protocol.auth import AuditLine, IssuedToken, TokenInfo, WhoAmI
 from witengine.security.connect import transport_options
 from witengine.security.tls import pin_failure, untrusted_certificate
@@ -210,6 +218,10 @@ class HubClient:
     async def nodes(self) -> list[NodeSummary]:
         data = (await self._request("GET", "/nodes")).json()
         return [NodeSummary.model_validate(n) for n in data]
+
+    async def forget_node(self, node_id: str) -> NodeForgotten:
+        response = await self._request("DELETE", f"/nodes/{node_id}")
+        return NodeForgotten.model_validate(response.json())
 
     async def whoami(self) -> WhoAmI:
         return WhoAmI.model_validate((await self._request("GET", "/whoami")).json())

@@ -447,6 +447,17 @@ def nodes(
             "--bench", help="Show every node's benchmark rates, and what each cannot run."
         ),
     ] = False,
+    forget: Annotated[
+        str | None,
+        typer.Option(
+            "--forget",
+            metavar="NODE",
+            help="Remove a node that is not connected (a retired machine), by name or id: its "
+            "record and rates go and its credential is revoked, so it needs a new join token "
+            "to come back.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """List the hub's nodes: state, hardware, software, work done, benchmark rates."""
 
@@ -455,6 +466,9 @@ def nodes(
             return await client.nodes()
 
     found = _call(fetch())
+    if forget is not None:
+        _forget_node(forget, found, hub, fingerprint, insecure, token)
+        return
     if as_json:
         print(json.dumps([n.model_dump() for n in found]))
         return
@@ -605,6 +619,36 @@ def _act(job_id: str, action: str, hub: HubClient, until: set[str]) -> None:
 
     summary = _call(act())
     print(f"{summary.id}: {summary.status}")
+
+
+def _forget_node(
+    wanted: str,
+    found: list[Any],
+    hub: str | None,
+    fingerprint: str | None,
+    insecure: bool,
+    token: str | None,
+) -> None:
+    """`wit nodes --forget NODE`: NODE is an id, or the name of exactly one node."""
+    matches = [n for n in found if n.id == wanted] or [n for n in found if n.name == wanted]
+    if not matches:
+        print(f"wit nodes: no node is called or has the id {wanted!r}", file=sys.stderr)
+        raise typer.Exit(1)
+    if len(matches) > 1:
+        ids = ", ".join(f"{n.id} ({n.state})" for n in matches)
+        print(
+            f"wit nodes: {len(matches)} nodes are called {wanted}: {ids}; give its id",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
+
+    async def act() -> Any:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
+            return await client.forget_node(matches[0].id)
+
+    done = _call(act())
+    revoked = ", ".join(done.revoked) or "no credential"
+    print(f"forgot node {done.name} ({done.id}); revoked {revoked}")
 
 
 def _call(coroutine: Any) -> Any:

@@ -377,6 +377,18 @@ class Dispatcher:
         node.away_since = self.clock.now()
         self._workers_changed()
 
+    def forget(self, node_id: str) -> None:
+        """A node that is not connected leaves the farm for good: what it still held goes to
+        other nodes now, and it is no longer counted anywhere."""
+        node = self.nodes.get(node_id)
+        if node is not None:
+            assert not node.connected, "only a node that is not connected is forgotten"
+            self._lose(node, self.clock.now())
+            del self.nodes[node_id]
+        self.drained.discard(node_id)
+        self.rates.node_forgotten(node_id)
+        self._workers_changed()
+
     def receive(self, node_id: str, message: NodeMessage) -> None:
         """A message from a node, handled with every other that arrives in the same turn of the
         event loop: a farm's results then cost one store transaction per map, not one per

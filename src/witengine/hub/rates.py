@@ -83,6 +83,10 @@ class RateBook:
             listener(record)
         return record
 
+    def node_forgotten(self, node_id: str) -> None:
+        """The node was removed from the farm (its stored rates go with its record)."""
+        self._rates.pop(node_id, None)
+
     def _forget(self, node_id: str, keys: list[tuple[str, str]]) -> None:
         if not keys:
             return

@@ -318,6 +318,14 @@ class BlobStored(Answer):
     size: int | None = None  # given when stored
 
 
+class NodeForgotten(Answer):
+    """A node removed from the farm, and the credentials of it that were revoked with it."""
+
+    id: str
+    name: str
+    revoked: list[str]
+
+
 class NodeDrain(Answer):
     """Whether a node is drained: it finishes what it holds and gets no new batches."""
 

@@ -158,6 +158,7 @@ async def test_roles_read_submit_and_administer_as_the_policy_says(auth_hub: Aut
         assert job.status_code == 201
         assert (await submitter.get("/api/v1/audit")).status_code == 403
         assert (await submitter.post("/api/v1/nodes/x/drain")).status_code == 403
+        assert (await submitter.delete("/api/v1/nodes/x")).status_code == 403
     async with auth_hub.client(auth_hub.admin) as admin:
         assert (await admin.get("/api/v1/audit")).status_code == 200
 

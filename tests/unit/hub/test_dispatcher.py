@@ -599,6 +599,23 @@ async def test_a_node_that_says_it_is_leaving_loses_its_work_to_others_at_once(
     assert await run_out(dispatcher, task, (other_id, other)) == ["v0", "v1"]
 
 
+async def test_a_node_forgotten_while_away_gives_its_work_to_others_and_is_gone(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = make(store, clock, NO_DUPLICATES)
+    retired, other = Link(), Link()
+    retired_id = dispatcher.connect(hello("retired"), retired.send)
+    task = await start_map(dispatcher, 2, QUEUED)
+    dispatcher.dispatch()
+    dispatcher.disconnect(retired_id)  # away, within the grace period
+    other_id = dispatcher.connect(hello("other", slots=2), other.send)
+    dispatcher.forget(retired_id)
+    dispatcher.dispatch()
+    assert other.indices() == [0, 1]
+    assert retired_id not in dispatcher.nodes
+    assert await run_out(dispatcher, task, (other_id, other)) == ["v0", "v1"]
+
+
 async def test_a_node_back_with_a_batch_given_to_others_is_told_to_cancel_it(
     store: MemoryStore, clock: FakeClock
 ) -> None:

@@ -313,6 +313,18 @@ def rate(node_id: str, activity: str, value: float, unit: str = "compute-units@1
     return RateRecord(node_id, activity, unit, value, 1.5, 12, "compute", "1.0", 1000.0 + value)
 
 
+def test_a_forgotten_node_goes_with_its_rates_and_others_stay(store: Store) -> None:
+    store.upsert_node(node("node_a", 10.0, "a"))
+    store.upsert_node(node("node_b", 20.0, "b"))
+    store.put_rate(rate("node_a", "Compute.Work", 20.0))
+    store.put_rate(rate("node_b", "Compute.Work", 10.0))
+    assert store.forget_node("node_a") is True
+    assert store.get_node("node_a") is None
+    assert [n.id for n in store.list_nodes()] == ["node_b"]
+    assert store.list_rates() == [rate("node_b", "Compute.Work", 10.0)]
+    assert store.forget_node("node_a") is False
+
+
 def test_rates_are_kept_per_node_activity_and_unit_and_listed_in_that_order(store: Store) -> None:
     assert store.list_rates() == []
     store.put_rate(rate("node_b", "Compute.Work", 10.0))

@@ -49,6 +49,7 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", f"{_A}/nodes/enrol"): frozenset({Role.JOIN, Role.ADMIN}),
     ("POST", f"{_A}/nodes/{{node_id}}/drain"): ADMIN,
     ("POST", f"{_A}/nodes/{{node_id}}/resume"): ADMIN,
+    ("DELETE", f"{_A}/nodes/{{node_id}}"): ADMIN,
     # tokens and the audit log: admins only, as every route not listed here
     # the dashboard
     ("GET", "/"): READ,

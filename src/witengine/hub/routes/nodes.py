@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Callable
 
-from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect, status
 from pydantic import TypeAdapter, ValidationError
 
 from witengine.hub.auth.gate import AuthGate, principal_of
@@ -22,6 +22,7 @@ from witengine.protocol import (
     ErrorBody,
     HubMessage,
     NodeDrain,
+    NodeForgotten,
     NodeHello,
     NodeMessage,
     NodeRate,
@@ -84,6 +85,7 @@ def node_router(
         return summaries
 
     _drain_routes(router, dispatcher)
+    _forget_route(router, dispatcher, store, gate)
 
     _connect_route(router, dispatcher, store, wall, gate, observe, max_message_bytes)
     return router
@@ -273,3 +275,39 @@ def _drain_routes(router: APIRouter, dispatcher: Dispatcher) -> None:
     async def resume_node(node_id: str) -> NodeDrain:
         """Give a drained node work again."""
         return set_drained(node_id, False)
+
+
+def _forget_route(router: APIRouter, dispatcher: Dispatcher, store: Store, gate: AuthGate) -> None:
+    """DELETE /nodes/{id}: a retired machine off the list, and off the farm."""
+
+    @router.delete(
+        "/nodes/{node_id}",
+        response_model=NodeForgotten,
+        responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+    )
+    async def forget_node(node_id: str, request: Request) -> NodeForgotten:
+        """Remove a node that is not connected: its record and benchmark rates go, and its
+        credential is revoked, so the machine needs a new join token to come back."""
+        record = store.get_node(node_id)
+        if record is None:
+            gate.audit(request, "node.forget", "unknown node", node_id[:40])
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no node {node_id}")
+        live = dispatcher.nodes.get(node_id)
+        if live is not None and live.connected:
+            gate.audit(request, "node.forget", "connected", node_id)
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"node {record.name} ({node_id}) is connected; stop it first (Ctrl-C or SIGTERM "
+                "to its wit node), then forget it",
+            )
+        revoked = [
+            token.id
+            for token in gate.book.store.list_tokens()
+            if token.node_id == node_id and gate.book.revoke(token.id)
+        ]
+        dispatcher.forget(node_id)
+        store.forget_node(node_id)
+        tokens = ", ".join(revoked) or "no credential"
+        gate.audit(request, "node.forget", "ok", f"{node_id} {record.name!r}; revoked {tokens}")
+        log.info("forgot node %s (%s); revoked %s", record.name, node_id, tokens)
+        return NodeForgotten(id=node_id, name=record.name, revoked=revoked)

@@ -231,6 +231,10 @@ class Store(Protocol):
 
     def list_nodes(self) -> list[NodeRecord]: ...
 
+    def forget_node(self, node_id: str) -> bool:
+        """Remove a node's record and its rates; False when there was none."""
+        ...
+
     # benchmark rates
     def put_rate(self, rate: RateRecord) -> None:
         """Keep a rate, replacing the one for the same (node, activity, unit)."""

@@ -196,6 +196,11 @@ class MemoryStore:
     def list_nodes(self) -> list[NodeRecord]:
         return sorted(self.nodes.values(), key=lambda n: n.first_seen)
 
+    def forget_node(self, node_id: str) -> bool:
+        for key in [key for key in self.rates if key[0] == node_id]:
+            del self.rates[key]
+        return self.nodes.pop(node_id, None) is not None
+
     # benchmark rates
     def put_rate(self, rate: RateRecord) -> None:
         self.rates[(rate.node_id, rate.activity, rate.unit)] = rate

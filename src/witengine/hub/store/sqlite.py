@@ -415,6 +415,11 @@ class SqliteStore:
     def list_nodes(self) -> list[NodeRecord]:
         return [self._node(r) for r in self._read("SELECT * FROM nodes ORDER BY first_seen")]
 
+    def forget_node(self, node_id: str) -> bool:
+        with self._write() as db:
+            db.execute("DELETE FROM rates WHERE node_id = ?", (node_id,))
+            return db.execute("DELETE FROM nodes WHERE id = ?", (node_id,)).rowcount > 0
+
     # benchmark rates
     def put_rate(self, rate: RateRecord) -> None:
         with self._write() as db:
