@@ -106,6 +106,12 @@ class HubService:
             raise RerunRefused(f"no job {job_id}")
         if source.status not in RERUNNABLE:
             raise RerunRefused(_not_rerunnable(source))
+        running = next((j for j in self.store.unfinished_jobs() if j.rerun_of == job_id), None)
+        if running is not None:  # a second click, or a second user: one re-run at a time
+            raise RerunRefused(
+                f"cannot re-run job {job_id}: it is being re-run as job {running.id} "
+                f"({running.status}); wait for that one to end, or cancel it"
+            )
         try:
             checked = check_source(source.script, self.library, source.filename)
             self._arguments(checked, source.parameters, source.files)

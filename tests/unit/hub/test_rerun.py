@@ -161,4 +161,10 @@ async def test_a_cancelled_job_is_rerun_and_a_completed_or_unfinished_one_is_ref
     assert rerun.json()["rerun_of"] == waiting
     new = await live_hub.wait_for(rerun.json()["id"], {"running"})  # waits for a node again
     assert new["parameters"] == {} and new["script"] == WAITS
+    twice = await live_hub.client.post(f"/jobs/{waiting}/rerun")  # a second click
+    assert twice.status_code == 409
+    assert twice.json()["detail"] == (
+        f"cannot re-run job {waiting}: it is being re-run as job {new['id']} (running); wait "
+        "for that one to end, or cancel it"
+    )
     assert (await live_hub.client.post(f"/jobs/{new['id']}/cancel")).status_code == 200
