@@ -131,6 +131,24 @@ def hub(
     grace: Annotated[
         float, typer.Option(help="Seconds a disconnected node may take to come back.")
     ] = 5.0,
+    no_node_wait: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds a job waits for a connected node that can run its activity before it "
+            "fails.",
+        ),
+    ] = 30.0,
+    limit: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--limit",
+            metavar="NAME=VALUE",
+            help="Change one of the hub's limits (docs/security.md), such as "
+            "script_chars=2000000, map_items=5000000 or max_blob_bytes=200GiB. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     tls: Annotated[
         bool,
         typer.Option(
@@ -169,12 +187,18 @@ def hub(
     import uvicorn
 
     from witengine.hub.app import create_app
+    from witengine.hub.limits import Limits, with_limits
     from witengine.hub.settings import HubSettings
 
     _logging(verbose)
     if show_fingerprint:
         print(_certificate(data_dir.expanduser(), host).fingerprint)
         return
+    try:
+        limits, max_blob_bytes = with_limits(Limits(), HubSettings.max_blob_bytes, limit or [])
+    except ValueError as error:
+        print(f"wit hub: --limit: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
     try:
         listener = (
             socket.create_server((host, port), reuse_port=False)
@@ -207,6 +231,9 @@ def hub(
         lease_seconds=lease,
         heartbeat_seconds=heartbeat,
         grace_seconds=grace,
+        no_node_seconds=no_node_wait,
+        max_blob_bytes=max_blob_bytes,
+        limits=limits,
         advertise=advertise,
         tls_fingerprint=identity.fingerprint if identity else None,
     )

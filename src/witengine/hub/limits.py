@@ -8,10 +8,11 @@ value and what is allowed) and leaves nothing behind. Blob uploads have their ow
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from witengine.errors import LimitExceeded
-from witengine.protocol import BlobRef, SubmitJob
+from witengine.protocol import MAX_INT64, BlobRef, SubmitJob
 
 MiB = 1024**2
 
@@ -74,3 +75,47 @@ def check_submission(job: SubmitJob, limits: Limits) -> None:
 def _name(what: str, name: str, limits: Limits) -> None:
     if len(name) > limits.file_name_chars:
         raise exceeded("file_name_chars", what, len(name), limits.file_name_chars, "characters")
+
+
+_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+_UNITS |= {"kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+_UNITS |= {"kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4}
+_AMOUNT = re.compile(r"\s*(\d+)\s*([A-Za-z]*)\s*")
+BLOB_LIMIT = "max_blob_bytes"  # one uploaded file: the hub's settings, not `Limits`
+
+
+def limit_names() -> list[str]:
+    """What `wit hub --limit NAME=VALUE` can set."""
+    return [*Limits.__dataclass_fields__, BLOB_LIMIT]
+
+
+def parse_limit(text: str) -> tuple[str, int]:
+    """`NAME=VALUE` of `wit hub --limit` (`script_chars=2000000`, `max_blob_bytes=200GiB`);
+    ValueError saying what is wrong."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep:
+        raise ValueError(f"{text!r} is not NAME=VALUE")
+    if name not in limit_names():
+        raise ValueError(f"there is no limit {name!r}; the limits are {', '.join(limit_names())}")
+    found = _AMOUNT.fullmatch(value.replace("_", "").replace(",", ""))
+    digits, unit = (found[1], found[2].lower()) if found else ("", "")
+    if not digits or unit not in _UNITS or (unit and not name.endswith("_bytes")):
+        sizes = " (or with a unit: 64MiB, 2GB)" if name.endswith("_bytes") else ""
+        raise ValueError(f"{name} must be a whole number{sizes}, not {value.strip()!r}")
+    amount = int(digits) * _UNITS[unit]
+    if not 1 <= amount <= MAX_INT64:
+        raise ValueError(f"{name} must be from 1 to {MAX_INT64:,}, not {amount:,}")
+    return name, amount
+
+
+def with_limits(limits: Limits, max_blob_bytes: int, texts: list[str]) -> tuple[Limits, int]:
+    """`limits` and `max_blob_bytes` with each `NAME=VALUE` of `texts` applied, in order."""
+    changes: dict[str, int] = {}
+    for text in texts:
+        name, amount = parse_limit(text)
+        if name == BLOB_LIMIT:
+            max_blob_bytes = amount
+        else:
+            changes[name] = amount
+    return replace(limits, **changes), max_blob_bytes
