@@ -6,7 +6,7 @@ the end, and results committed exactly once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -582,37 +582,27 @@ async def test_a_node_that_stays_away_past_the_grace_period_loses_its_work_to_ot
     assert await run_out(dispatcher, task, (other_id, other)) == ["v0", "v1"]
 
 
-async def test_a_node_that_says_it_is_leaving_loses_its_work_to_others_at_once(
-    store: MemoryStore, clock: FakeClock
+@pytest.mark.parametrize(
+    "goes",
+    [
+        pytest.param(lambda d, n: d.disconnect(n, leaving=True), id="it said it is leaving"),
+        pytest.param(lambda d, n: (d.disconnect(n), d.forget(n)), id="it was forgotten"),
+    ],
+)
+async def test_a_node_gone_for_good_hands_its_work_to_others_at_once(
+    store: MemoryStore, clock: FakeClock, goes: Callable[[Dispatcher, str], object]
 ) -> None:
     dispatcher = make(store, clock, NO_DUPLICATES)
-    leaving, other = Link(), Link()
-    leaving_id = dispatcher.connect(hello("leaving"), leaving.send)
+    going, other = Link(), Link()
+    going_id = dispatcher.connect(hello("going"), going.send)
     task = await start_map(dispatcher, 2, QUEUED)
     dispatcher.dispatch()
-    assert leaving.indices() == [0, 1]
+    assert going.indices() == [0, 1]
     other_id = dispatcher.connect(hello("other", slots=2), other.send)
-    dispatcher.disconnect(leaving_id, leaving=True)
+    goes(dispatcher, going_id)
     dispatcher.dispatch()  # no time has passed: no grace period, no lease ran out
     assert other.indices() == [0, 1]
     assert all(lease.node_id == other_id for lease in dispatcher.leases.values())
-    assert await run_out(dispatcher, task, (other_id, other)) == ["v0", "v1"]
-
-
-async def test_a_node_forgotten_while_away_gives_its_work_to_others_and_is_gone(
-    store: MemoryStore, clock: FakeClock
-) -> None:
-    dispatcher = make(store, clock, NO_DUPLICATES)
-    retired, other = Link(), Link()
-    retired_id = dispatcher.connect(hello("retired"), retired.send)
-    task = await start_map(dispatcher, 2, QUEUED)
-    dispatcher.dispatch()
-    dispatcher.disconnect(retired_id)  # away, within the grace period
-    other_id = dispatcher.connect(hello("other", slots=2), other.send)
-    dispatcher.forget(retired_id)
-    dispatcher.dispatch()
-    assert other.indices() == [0, 1]
-    assert retired_id not in dispatcher.nodes
     assert await run_out(dispatcher, task, (other_id, other)) == ["v0", "v1"]
 
 
