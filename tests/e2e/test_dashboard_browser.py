@@ -165,6 +165,28 @@ def test_the_node_table_shows_both_nodes_and_a_node_can_be_drained(page: Any, fa
     shot(page, "overview")
 
 
+def test_a_node_stopped_for_good_is_forgotten_from_its_page(page: Any, farm: Farm) -> None:
+    farm.start_node("gamma")
+    wait_until(lambda: "gamma" in farm.online(), 60, "gamma to connect")
+    page.goto("/nodes")
+    page.get_by_role("link", name="gamma").click()
+    expect(page.locator("h1")).to_contain_text("Node gamma")
+    expect(page.get_by_role("button", name="Forget")).to_be_disabled()  # it is connected
+    farm.nodes["gamma"].terminate()  # stopped: it tells the hub it is leaving
+    assert farm.nodes["gamma"].wait(15) == 0
+    expect(page.get_by_role("button", name="Forget")).to_be_enabled()
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.get_by_role("button", name="Forget").click()
+    page.wait_for_url(re.compile(r"/nodes$"))
+    assert asked == [
+        "Forget node gamma? Its record and benchmark rates go, and its credential is revoked: "
+        "it needs a new join token to come back."
+    ]
+    expect(page.locator("tr[data-node]")).to_have_count(2)
+    assert sorted(n["name"] for n in farm.api("GET", "/nodes").json()) == ["alpha", "beta"]
+
+
 def test_every_action_is_reachable_with_the_keyboard(page: Any, farm: Farm) -> None:
     job_id = submit(farm, NAPS)
     page.goto(f"/jobs/{job_id}")

@@ -143,13 +143,16 @@ async function post(button) {
   if (button.getAttribute("aria-busy") === "true") return;
   button.setAttribute("aria-busy", "true");
   try {
-    const response = await fetch(button.dataset.post, { method: "POST", headers: DASHBOARD });
+    const method = button.dataset.method || "POST";
+    const response = await fetch(button.dataset.post, { method, headers: DASHBOARD });
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
       notice(body.detail || `The hub answered ${response.status}.`);
     } else {
       notice("");
-      if ("openJob" in button.dataset) {
+      if (button.dataset.then) {
+        window.location.assign(button.dataset.then); // what it acted on is gone
+      } else if ("openJob" in button.dataset) {
         // The action made a job (a re-run): follow it on its own page.
         const body = await response.json();
         window.location.assign(`/jobs/${body.id}`);
