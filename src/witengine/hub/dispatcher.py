@@ -51,6 +51,7 @@ from witengine.runtime.values import Strategy
 from witengine.scheduling.core import Grant, MapSchedule, Verdict, Worker
 from witengine.scheduling.farm import Farm
 from witengine.scheduling.settings import FarmSettings
+from witengine.waiting import within
 
 log = logging.getLogger(__name__)
 
@@ -795,5 +796,4 @@ class Dispatcher:
             self.expire()
             self.dispatch()
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), tick_seconds)
+            await within(tick_seconds, self._wake.wait())

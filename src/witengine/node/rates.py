@@ -27,6 +27,7 @@ from witengine.plugins.requirements import unmet_by_activity
 from witengine.protocol import BenchmarkReport, Capabilities
 from witengine.runtime.builtins.variables import BUILTIN
 from witengine.runtime.library import Library
+from witengine.waiting import within
 
 if TYPE_CHECKING:
     from witengine.node.agent import NodeSettings
@@ -250,15 +251,13 @@ class IdleBenchmarks:
         while True:
             await self._idle.wait()
             if not self._settled:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._busy.wait(), self.idle_seconds)
+                if await within(self.idle_seconds, self._busy.wait()):
                     continue  # work came before the node had been idle long enough
                 self._settled = True
             target = self._next()
             if target is None:
                 self._kick.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(_first(self._busy, self._kick), RECHECK_SECONDS)
+                await within(RECHECK_SECONDS, _first(self._busy, self._kick))
                 continue
             await self._run_one(target)
 

@@ -1041,3 +1041,19 @@ async def test_work_by_node_counts_items_and_their_seconds(
     assert await task == ["v0", "v1", "v2"]
     assert dispatcher.work_by_node("job_1") == {"a": [2, 5.0], "b": [1, 4.0]}
     assert dispatcher.work_by_node("job_2") == {}
+
+
+async def test_the_dispatch_loop_stops_when_cancelled_in_the_same_turn_as_a_wake(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    """A hub stopping while its nodes leave: their goodbyes wake the loop as it is cancelled.
+    With asyncio.wait_for on Python 3.11 that cancellation was lost, and the hub's shutdown
+    waited for ever (until the embedded farm killed it, 10 s later)."""
+    dispatcher = make(store, clock, NO_DUPLICATES)
+    task = asyncio.create_task(dispatcher.run(tick_seconds=5.0))
+    for _ in range(3):  # bounded: the loop is waiting after a turn or two
+        await asyncio.sleep(0)
+    dispatcher.wake()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 1.0)
