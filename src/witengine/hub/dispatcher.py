@@ -506,6 +506,7 @@ class Dispatcher:
                 now=now,
                 seconds=result.seconds,
                 error=result.error or "",
+                final=result.final,
             )
             for batch_id in outcome.cancel:
                 self._cancel_lease(batch_id, "another node finished its items first")

@@ -37,7 +37,7 @@ from witengine.node.enrol import (
     save_credential,
     untrusted_hub,
 )
-from witengine.node.hub_client import HubFiles
+from witengine.node.hub_client import HubFiles, HubStorageFull
 from witengine.node.plugins import PluginInstaller
 from witengine.node.rates import IdleBenchmarks, offered_activities
 from witengine.node.runner import Runner, RunnerDied
@@ -504,6 +504,7 @@ class Agent:
                     "ok": False,
                     "value": None,
                     "error": f"{activity}: cannot upload its output file: {error}",
+                    "final": isinstance(error, HubStorageFull),
                 }
             )
         return result

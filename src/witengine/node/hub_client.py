@@ -12,6 +12,11 @@ from witengine.protocol import API_PREFIX
 from witengine.runtime.blobs import Blob, BlobError
 
 CHUNK = 1 << 20
+INSUFFICIENT_STORAGE = 507
+
+
+class HubStorageFull(BlobError):
+    """The hub has no room for a file: no node can mend that by trying again."""
 
 
 class HubFiles:
@@ -56,9 +61,18 @@ class HubFiles:
                         yield chunk
 
             response = await self.client.put(f"/blobs/{blob.sha256}", content=body())
+            if response.status_code == INSUFFICIENT_STORAGE:
+                raise HubStorageFull(_detail(response))
             if response.status_code not in (200, 201):
                 raise BlobError(f"the hub refused blob {blob.sha256}: {response.text}")
         self.uploaded.add(blob.sha256)
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["detail"])
+    except (ValueError, KeyError, TypeError):
+        return f"the hub answered {response.status_code}: {response.text[:200]}"

@@ -191,6 +191,9 @@ class TaskResult(Model):
     value: Json = None
     error: Text | None = None
     seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    # The failure is the hub's, not the item's or the node's (it had no room for the item's
+    # file): trying the item again, here or on another node, cannot mend it.
+    final: bool = False
 
 
 class Results(Model):

@@ -152,8 +152,11 @@ class MapSchedule:
         now: float,
         seconds: float = 0.0,
         error: str = "",
+        final: bool = False,
     ) -> Outcome:
-        """A result for item `index` from batch `batch_id`, which took `seconds` on the node."""
+        """A result for item `index` from batch `batch_id`, which took `seconds` on the node.
+        A `final` failure is nobody's to mend by trying again (the hub had no room for the
+        item's file): the map fails with it at once, and it counts against no node."""
         raise NotImplementedError
 
     def batch_ended(self, batch_id: str, now: float) -> None:

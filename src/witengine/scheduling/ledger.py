@@ -146,6 +146,7 @@ class Ledger(MapSchedule):
         now: float,
         seconds: float = 0.0,
         error: str = "",
+        final: bool = False,
     ) -> Outcome:
         self._now = max(self._now, now)
         batch = self._batches.get(batch_id)
@@ -162,6 +163,9 @@ class Ledger(MapSchedule):
             if seconds > 0.0:
                 self._observe(batch.node_id, weight, seconds)
             return self._commit(batch, index, holders)
+        if final:
+            self._failure = (index, error or "failed without a message")
+            return _FAIL
         return self._failed(batch, index, holders, error or "failed without a message", now)
 
     def batch_ended(self, batch_id: str, now: float) -> None:

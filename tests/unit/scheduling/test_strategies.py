@@ -320,6 +320,22 @@ def test_an_item_failing_on_three_nodes_fails_the_map(strategy: Strategy) -> Non
 
 
 @pytest.mark.parametrize("strategy", list(Strategy))
+def test_a_final_failure_fails_the_map_at_once_and_blames_no_node(strategy: Strategy) -> None:
+    """The hub had no room for the item's file: no other try, and no node is blocked."""
+    farm, workers = farm_with({"node_a": 1.0, "node_b": 1.0})
+    schedule = open_map(farm, workers, [1.0] * 4, strategy)
+    grant = schedule.request(workers[0], 0.0)
+    assert grant is not None
+    full = "cannot upload its output file: the hub's blob store is full"
+    outcome = schedule.result(
+        grant.batch_id, grant.indices[0], ok=False, now=0.0, error=full, final=True
+    )
+    assert outcome.verdict is Verdict.FAIL
+    assert schedule.failure == (grant.indices[0], full)
+    assert farm.blocklist.of_node("node_a") == []
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
 def test_an_item_that_fails_on_the_only_node_fails_the_map_after_three_tries(
     strategy: Strategy,
 ) -> None:
