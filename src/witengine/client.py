@@ -25,6 +25,7 @@ from witengine.protocol import (
     BlobRef,
     JobDetail,
     JobSummary,
+    NodeDrain,
     NodeForgotten,
     NodeSummary,
     SubmitJob,
@@ -218,6 +219,13 @@ class HubClient:
     async def nodes(self) -> list[NodeSummary]:
         data = (await self._request("GET", "/nodes")).json()
         return [NodeSummary.model_validate(n) for n in data]
+
+    async def drain_node(self, node_id: str, drained: bool = True) -> NodeDrain:
+        """Drain a node (it finishes what it holds, gets nothing new), or give it work again."""
+        response = await self._request(
+            "POST", f"/nodes/{node_id}/{'drain' if drained else 'resume'}"
+        )
+        return NodeDrain.model_validate(response.json())
 
     async def forget_node(self, node_id: str) -> NodeForgotten:
         response = await self._request("DELETE", f"/nodes/{node_id}")

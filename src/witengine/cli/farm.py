@@ -474,6 +474,25 @@ def nodes(
             "--bench", help="Show every node's benchmark rates, and what each cannot run."
         ),
     ] = False,
+    drain: Annotated[
+        str | None,
+        typer.Option(
+            "--drain",
+            metavar="NODE",
+            help="Drain a node, by name or id: it finishes the batches it holds and is given no "
+            "new ones (before maintenance, say).",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="NODE",
+            help="Give a drained node work again, by name or id.",
+            show_default=False,
+        ),
+    ] = None,
     forget: Annotated[
         str | None,
         typer.Option(
@@ -493,8 +512,17 @@ def nodes(
             return await client.nodes()
 
     found = _call(fetch())
-    if forget is not None:
-        _forget_node(forget, found, hub, fingerprint, insecure, token)
+    acts = [
+        (name, what)
+        for name, what in (("drain", drain), ("resume", resume), ("forget", forget))
+        if what
+    ]
+    if len(acts) > 1:
+        print("wit nodes: give one of --drain, --resume and --forget at a time", file=sys.stderr)
+        raise typer.Exit(2)
+    if acts:
+        ((name, wanted),) = acts
+        _node_action(name, _one_node(wanted, found), hub, fingerprint, insecure, token)
         return
     if as_json:
         print(json.dumps([n.model_dump() for n in found]))
@@ -648,15 +676,8 @@ def _act(job_id: str, action: str, hub: HubClient, until: set[str]) -> None:
     print(f"{summary.id}: {summary.status}")
 
 
-def _forget_node(
-    wanted: str,
-    found: list[Any],
-    hub: str | None,
-    fingerprint: str | None,
-    insecure: bool,
-    token: str | None,
-) -> None:
-    """`wit nodes --forget NODE`: NODE is an id, or the name of exactly one node."""
+def _one_node(wanted: str, found: list[Any]) -> Any:
+    """The node `wanted` names among `found`: its id, or the name of exactly one node."""
     matches = [n for n in found if n.id == wanted] or [n for n in found if n.name == wanted]
     if not matches:
         print(f"wit nodes: no node is called or has the id {wanted!r}", file=sys.stderr)
@@ -668,14 +689,33 @@ def _forget_node(
             file=sys.stderr,
         )
         raise typer.Exit(1)
+    return matches[0]
+
+
+def _node_action(
+    action: str,
+    node: Any,
+    hub: str | None,
+    fingerprint: str | None,
+    insecure: bool,
+    token: str | None,
+) -> None:
+    """`wit nodes --drain/--resume/--forget NODE`, and what the hub said."""
 
     async def act() -> Any:
         async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.forget_node(matches[0].id)
+            if action == "forget":
+                return await client.forget_node(node.id)
+            return await client.drain_node(node.id, drained=action == "drain")
 
     done = _call(act())
-    revoked = ", ".join(done.revoked) or "no credential"
-    print(f"forgot node {done.name} ({done.id}); revoked {revoked}")
+    if action == "forget":
+        revoked = ", ".join(done.revoked) or "no credential"
+        print(f"forgot node {done.name} ({done.id}); revoked {revoked}")
+    elif done.drained:
+        print(f"drained node {node.name} ({node.id}): it finishes what it holds, gets nothing new")
+    else:
+        print(f"node {node.name} ({node.id}) takes work again")
 
 
 def _call(coroutine: Any) -> Any:

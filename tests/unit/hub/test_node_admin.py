@@ -1,6 +1,7 @@
-"""Forgetting a node (a retired machine) over real HTTP on 127.0.0.1: refused while it is
-connected, then its record, rates and credential go, it cannot come back without a new join
-token, and the audit log says who did it."""
+"""Running a farm's nodes over real HTTP on 127.0.0.1: forgetting a node (a retired machine:
+refused while it is connected, then its record, rates and credential go, it cannot come back
+without a new join token, and the audit log says who did it), and `wit nodes` draining,
+resuming and forgetting nodes by name."""
 
 from __future__ import annotations
 
@@ -98,3 +99,25 @@ async def test_wit_nodes_forget_takes_a_name_and_says_why_it_cannot(live_hub: Li
     assert code == 0, err
     assert out.startswith(f"forgot node retired ({retired.node_id}); revoked tok_"), out
     assert [n["name"] for n in (await live_hub.client.get("/nodes")).json()] == ["busy"]
+
+
+async def test_wit_nodes_drains_and_resumes_a_node_by_name(live_hub: LiveHub) -> None:
+    root = live_hub.url.removesuffix("/api/v1")
+    node = FakeNode(root, "studio", join_token=live_hub.issue(Role.JOIN))
+    drained = live_hub.hub.dispatcher.drained
+    async with running(node):
+        code, out, err = await wit(live_hub.token, "nodes", "--hub", root, "--drain", "studio")
+        assert code == 0, err
+        assert out == (
+            f"drained node studio ({node.node_id}): it finishes what it holds, gets nothing new\n"
+        )
+        assert drained == {node.node_id}
+        code, out, err = await wit(live_hub.token, "nodes", "--hub", root, "--resume", "studio")
+        assert (code, out) == (0, f"node studio ({node.node_id}) takes work again\n"), err
+        assert drained == set()
+        both = ("--drain", "studio", "--forget", "studio")
+        code, _, err = await wit(live_hub.token, "nodes", "--hub", root, *both)
+        assert (code, err) == (
+            2,
+            "wit nodes: give one of --drain, --resume and --forget at a time\n",
+        )
