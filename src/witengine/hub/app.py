@@ -193,7 +193,7 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
         prefix=API_PREFIX,
     )
     app.include_router(plugin_router(hub.bundles, gate), prefix=API_PREFIX)
-    dashboard.mount(app)
+    dashboard.mount(app, gate.while_valid)
     return app
 
 

@@ -227,6 +227,26 @@ async def test_a_revoked_token_ends_the_event_stream_it_opened(auth_hub: AuthHub
         await admin.post(f"/api/v1/jobs/{job['id']}/cancel")
 
 
+async def test_a_revoked_token_ends_the_dashboard_stream_it_opened(auth_hub: AuthHub) -> None:
+    """A page's live updates (the stream lives 10 minutes) end within seconds of a revocation,
+    as the API's job events do."""
+    async with auth_hub.client(auth_hub.admin) as admin:
+        made = (await admin.post("/api/v1/tokens", json={"role": "viewer"})).json()
+        async with (
+            auth_hub.client(made["token"]) as viewer,
+            viewer.stream("GET", "/stream?view=overview", timeout=30) as stream,
+        ):
+            assert stream.status_code == 200
+            lines = stream.aiter_lines()
+            while "event: ready" not in await asyncio.wait_for(anext(lines), 10):
+                pass  # the stream is live
+            await admin.post(f"/api/v1/tokens/{made['id']}/revoke")
+            started = time.monotonic()
+            async for _ in lines:  # ends once the hub sees the revocation
+                assert time.monotonic() - started < 10, "the stream outlived its token"
+            assert time.monotonic() - started < 10
+
+
 async def test_revoking_a_node_credential_closes_its_open_link_at_once(auth_hub: AuthHub) -> None:
     async with auth_hub.client(auth_hub.issue(Role.JOIN)) as joining:
         enrolled = (await joining.post("/api/v1/nodes/enrol", json={"name": "n1"})).json()

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from witengine.clock import wall_time
 from witengine.hub.dashboard.pages import STATIC
-from witengine.hub.dashboard.routes import dashboard_router
+from witengine.hub.dashboard.routes import Guard, dashboard_router
 from witengine.hub.dashboard.tail import EventTails
 from witengine.hub.dashboard.views import DashboardContext, LiveFarm
 from witengine.hub.dashboard.watch import FarmWatch
@@ -51,11 +51,16 @@ class Dashboard:
         context = DashboardContext(service, farm, watch, EventTails(service.store), wall)
         return cls(context, watch, blobs, max_blob_bytes, tick)
 
-    def mount(self, app: FastAPI) -> None:
-        """Serve the pages at `/` and the static files at `/static`."""
+    def mount(self, app: FastAPI, guard: Guard) -> None:
+        """Serve the pages at `/` and the static files at `/static`; `guard` keeps a page's
+        stream going only while the token that opened it is valid."""
         app.include_router(
             dashboard_router(
-                self.context, self.blobs, max_blob_bytes=self.max_blob_bytes, tick=self.tick
+                self.context,
+                self.blobs,
+                max_blob_bytes=self.max_blob_bytes,
+                tick=self.tick,
+                guard=guard,
             )
         )
         static = StaticFiles(directory=STATIC)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -51,6 +52,17 @@ class ScriptText(Model):
     filename: str = "job.wit"
 
 
+# Keeps a page's stream going only while what opened it may (the gate's while_valid: a stream
+# whose token is revoked ends within seconds, not at its lifetime).
+Guard = Callable[[Request, AsyncIterator[dict[str, Any]]], AsyncIterator[dict[str, Any]]]
+
+
+def _unguarded(
+    _request: Request, events: AsyncIterator[dict[str, Any]]
+) -> AsyncIterator[dict[str, Any]]:
+    return events
+
+
 def dashboard_router(
     ctx: DashboardContext,
     blobs: LocalBlobStore,
@@ -58,12 +70,14 @@ def dashboard_router(
     max_blob_bytes: int,
     tick: float = 1.0,
     stream_lifetime: float = 600.0,
+    guard: Guard = _unguarded,
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     pages = Pages(ctx)
     _page_routes(router, pages)
     _item_route(router, pages)
-    _stream_route(router, Snapshots(pages, fresh=tick * 0.9), tick, stream_lifetime)
+    snapshots = Snapshots(pages, fresh=tick * 0.9)
+    _stream_route(router, snapshots, tick, stream_lifetime, guard)
     _file_route(router, blobs)
     _submit_routes(router, pages, blobs, max_blob_bytes)
     return router
@@ -128,9 +142,12 @@ def _item_route(router: APIRouter, pages: Pages) -> None:
         return _html(pages.render("item.html", view="item", stream=None, item=found))
 
 
-def _stream_route(router: APIRouter, snapshots: Snapshots, tick: float, lifetime: float) -> None:
+def _stream_route(
+    router: APIRouter, snapshots: Snapshots, tick: float, lifetime: float, guard: Guard
+) -> None:
     @router.get("/stream")
     async def stream(
+        request: Request,
         view: str,
         key: str | None = None,
         after: int = 0,
@@ -141,7 +158,9 @@ def _stream_route(router: APIRouter, snapshots: Snapshots, tick: float, lifetime
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no view {view}")
         start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
         events = frames(snapshots, view, key, start, tick=tick, lifetime=lifetime)
-        return EventSourceResponse(events, ping=15, headers={"Cache-Control": "no-store"})
+        return EventSourceResponse(
+            guard(request, events), ping=15, headers={"Cache-Control": "no-store"}
+        )
 
 
 def _file_route(router: APIRouter, blobs: LocalBlobStore) -> None:
