@@ -20,17 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 import math
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from witengine.clock import Clock
 from witengine.errors import NoCompatibleNode, WitError
+from witengine.hub.dispatch_state import (
+    Arrivals,
+    Json,
+    Lease,
+    MapState,
+    NodeState,
+    Send,
+    map_digest,
+    mentions,
+)
 from witengine.hub.rates import RateBook
 from witengine.hub.store.base import Commit, Store
 from witengine.protocol import (
@@ -39,7 +46,6 @@ from witengine.protocol import (
     BatchFinished,
     CancelBatch,
     Heartbeat,
-    HubMessage,
     NodeHello,
     NodeMessage,
     Results,
@@ -48,112 +54,20 @@ from witengine.protocol import (
 )
 from witengine.runtime.executor import ItemFailed, MapRequest, Progress
 from witengine.runtime.values import Strategy
-from witengine.scheduling.core import Grant, MapSchedule, Verdict, Worker
+from witengine.scheduling.core import Grant, Verdict, Worker
 from witengine.scheduling.farm import Farm
 from witengine.scheduling.settings import FarmSettings
 from witengine.waiting import within
 
 log = logging.getLogger(__name__)
 
-Json = Any
-Send = Callable[[HubMessage], None]
 # (activity, every item's arguments) -> (its plugin, each item's estimated work)
 Estimator = Callable[[str, Sequence[Sequence[Json]]], tuple[str, list[float]]]
-
-
-def _mentions(value: Json, text: str) -> bool:
-    """Whether a JSON value holds the string `text` anywhere (a blob's digest in arguments)."""
-    if isinstance(value, str):
-        return value == text
-    if isinstance(value, dict):
-        return any(_mentions(v, text) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_mentions(v, text) for v in value)
-    return False
 
 
 def uniform_estimate(activity: str, items: Sequence[Sequence[Json]]) -> tuple[str, list[float]]:
     """One unit of work per item, and the activity's module as its plugin."""
     return activity.rpartition(".")[0], [1.0] * len(items)
-
-
-@dataclass
-class _Lease:
-    """A batch out on a node: the items of it that have no result yet."""
-
-    batch_id: str
-    map_id: str
-    node_id: str
-    indices: set[int]
-    duplicate: bool = False
-
-
-@dataclass
-class _Node:
-    id: str
-    name: str
-    slots: int
-    activities: frozenset[str]
-    send: Send | None  # None while disconnected
-    leases: set[str] = field(default_factory=set)
-    done: int = 0
-    last_seen: float = 0.0
-    away_since: float | None = None  # when its connection closed
-    silent: bool = False  # its lease ran out: no new work until it is heard from again
-    served: int = 0  # when it was last given a batch (a count of batches): it asks after others
-    # Batches leased before it reconnected that its hello did not name: if its first heartbeat
-    # does not name them either, it no longer has them (it restarted) and they go back.
-    unclaimed: set[str] = field(default_factory=set)
-
-    @property
-    def connected(self) -> bool:
-        return self.send is not None
-
-
-@dataclass
-class _Arrivals:
-    """What one round of node messages brought: results to commit together (one transaction per
-    map), the keys to acknowledge to each node once they are stored, and the leases they
-    touched."""
-
-    commits: dict[str, list[tuple[_Node, Commit, float]]] = field(default_factory=dict)
-    acks: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
-    touched: set[str] = field(default_factory=set)
-
-
-@dataclass
-class _Map:
-    id: str
-    job_id: str
-    activity: str
-    items: Sequence[Sequence[Json]]
-    attempts: dict[int, int]
-    results: dict[int, Json]
-    progress: Progress
-    future: asyncio.Future[list[Json]]
-    schedule: MapSchedule
-    todo: list[int]  # the schedule's item i is the map's item todo[i]
-    workers: tuple[Worker, ...] = ()  # the nodes the schedule was last told can run it
-    positions: dict[int, int] = field(default_factory=dict)  # the map's item -> the schedule's
-    waiting_since: float | None = None  # when it began to lack any node that can run it
-    plugin: str = ""  # the activity's plugin: what a blocklist blocks
-    last_failure: tuple[int, str] | None = None  # the last item that failed a try, and why
-
-    @property
-    def count(self) -> int:
-        return len(self.items)
-
-
-_canonical = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode  # one, for speed
-
-
-def map_digest(request: MapRequest) -> str:
-    """Identifies a map's work: the activity and every item's arguments."""
-    digest = hashlib.sha256(request.activity.encode())
-    for item in request.items:
-        digest.update(_canonical(item).encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
 
 
 class Dispatcher:
@@ -184,11 +98,11 @@ class Dispatcher:
             min_lease=lease_seconds, batch_prefix=f"batch_{uuid.uuid4().hex[:6]}"
         )
         self.farm = Farm(settings)
-        self.maps: dict[str, _Map] = {}
-        self.nodes: dict[str, _Node] = {}
+        self.maps: dict[str, MapState] = {}
+        self.nodes: dict[str, NodeState] = {}
         # job -> node name -> [items committed, seconds they took]: who did how much
         self.work: dict[str, dict[str, list[float]]] = {}
-        self.leases: dict[str, _Lease] = {}
+        self.leases: dict[str, Lease] = {}
         # Benchmark rates, kept by the node routes; each new one seeds the scheduler's model.
         self.rates = RateBook(store)
         self.rates.subscribe(self._benchmarked)
@@ -233,7 +147,7 @@ class Dispatcher:
             now=self.clock.now(),
             max_nodes=options.max_nodes if options is not None else None,
         )
-        state = _Map(
+        state = MapState(
             stored.record.id,
             job_id,
             request.activity,
@@ -264,7 +178,7 @@ class Dispatcher:
             log.warning("%s; planning one unit of work per item", error)
             return uniform_estimate(activity, items)
 
-    def _close_map(self, state: _Map) -> None:
+    def _close_map(self, state: MapState) -> None:
         """Forget a map that ended (completed, failed or cancelled) and recall its batches."""
         self.maps.pop(state.id, None)
         for lease in [lease for lease in self.leases.values() if lease.map_id == state.id]:
@@ -328,7 +242,7 @@ class Dispatcher:
         """Register a node's connection; it carries on with the batches it still holds."""
         node_id = hello.node_id or f"node_{uuid.uuid4().hex[:12]}"
         previous = self.nodes.get(node_id)
-        node = _Node(
+        node = NodeState(
             node_id,
             hello.name,
             hello.slots,
@@ -360,7 +274,7 @@ class Dispatcher:
             state = self.maps.get(lease.map_id) if lease is not None else None
             if lease is None or state is None or lease.node_id != node_id:
                 continue
-            if any(_mentions(state.items[index], sha256) for index in lease.indices):
+            if any(mentions(state.items[index], sha256) for index in lease.indices):
                 return True
         return False
 
@@ -409,7 +323,7 @@ class Dispatcher:
     def handle_many(self, messages: Sequence[tuple[str, NodeMessage]]) -> None:
         """Messages from nodes, in the order they arrived; their results are committed
         together at the end, then acknowledged."""
-        arrivals = _Arrivals()
+        arrivals = Arrivals()
         for node_id, message in messages:
             node = self.nodes.get(node_id)
             if node is None:
@@ -427,7 +341,7 @@ class Dispatcher:
         if arrivals.acks:
             self._settle(arrivals)
 
-    def _heartbeat(self, node: _Node, message: Heartbeat) -> None:
+    def _heartbeat(self, node: NodeState, message: Heartbeat) -> None:
         now = self.clock.now()
         if node.unclaimed:
             self._release_unclaimed(node, set(message.batches), now)
@@ -438,7 +352,7 @@ class Dispatcher:
                 if state is not None:
                     state.schedule.heartbeat(batch_id, now)
 
-    def _release_unclaimed(self, node: _Node, named: set[str], now: float) -> None:
+    def _release_unclaimed(self, node: NodeState, named: set[str], now: float) -> None:
         """Batches a node came back without (a restarted node holds none) go back in the queue
         at its first heartbeat, not when their lease runs out: till then they kept its slots
         full, so it sat idle. The results it kept of them came before the heartbeat did."""
@@ -459,7 +373,7 @@ class Dispatcher:
         node.unclaimed.clear()
         self.wake()
 
-    def _usable(self, node: _Node) -> bool:
+    def _usable(self, node: NodeState) -> bool:
         return node.connected and not node.silent and node.id not in self.drained
 
     def _workers(self, activity: str, job_id: str) -> tuple[Worker, ...]:
@@ -483,7 +397,7 @@ class Dispatcher:
 
     # --------------------------------------------------------------- results
 
-    def _results(self, node: _Node, message: Results, arrivals: _Arrivals) -> None:
+    def _results(self, node: NodeState, message: Results, arrivals: Arrivals) -> None:
         """Tell the schedule of each result; keep those it commits in `arrivals`."""
         now = self.clock.now()
         commits = arrivals.commits
@@ -533,7 +447,7 @@ class Dispatcher:
         keys = arrivals.acks.setdefault(node.id, [])
         keys += [(r.map_id, r.index, r.attempt) for r in message.results]
 
-    def _settle(self, arrivals: _Arrivals) -> None:
+    def _settle(self, arrivals: Arrivals) -> None:
         """Commit what arrived, then acknowledge every result to its node, kept or not."""
         for map_id, entries in arrivals.commits.items():
             state = self.maps.get(map_id)
@@ -546,7 +460,7 @@ class Dispatcher:
         self._prune_leases(arrivals.touched)
         self.wake()
 
-    def _lease_holding(self, node: _Node, state: _Map, result: TaskResult) -> _Lease | None:
+    def _lease_holding(self, node: NodeState, state: MapState, result: TaskResult) -> Lease | None:
         """The node's batch the result belongs to: the one of its leases holding the item."""
         for batch_id in node.leases:
             lease = self.leases.get(batch_id)
@@ -554,7 +468,7 @@ class Dispatcher:
                 return lease
         return None
 
-    def _commit(self, state: _Map, entries: list[tuple[_Node, Commit, float]]) -> None:
+    def _commit(self, state: MapState, entries: list[tuple[NodeState, Commit, float]]) -> None:
         accepted = set(self.store.commit(state.id, [commit for _, commit, _ in entries]))
         failure: Commit | None = None
         by_node = self.work.setdefault(state.job_id, {})
@@ -576,11 +490,11 @@ class Dispatcher:
         state.progress(len(state.results), state.count)
         self._check_complete(state)
 
-    def _check_complete(self, state: _Map) -> None:
+    def _check_complete(self, state: MapState) -> None:
         if len(state.results) == state.count and not state.future.done():
             state.future.set_result([state.results[i] for i in range(state.count)])
 
-    def _batch_finished(self, node: _Node, message: BatchFinished) -> None:
+    def _batch_finished(self, node: NodeState, message: BatchFinished) -> None:
         lease = self.leases.get(message.batch_id)
         if lease is None or lease.node_id != node.id:
             return
@@ -599,7 +513,7 @@ class Dispatcher:
         if lease is not None:
             self._drop_lease(lease, cancel=True, reason=reason)
 
-    def _drop_lease(self, lease: _Lease, *, cancel: bool, reason: str = "no longer needed") -> None:
+    def _drop_lease(self, lease: Lease, *, cancel: bool, reason: str = "no longer needed") -> None:
         self.leases.pop(lease.batch_id, None)
         node = self.nodes.get(lease.node_id)
         if node is None:
@@ -656,7 +570,7 @@ class Dispatcher:
             self._workers_changed()
         self._fail_unrunnable(now)
 
-    def _silenced(self, node: _Node, now: float) -> None:
+    def _silenced(self, node: NodeState, now: float) -> None:
         """No word from a connected node for a whole lease (frozen, or cut off): its leases
         expire; it gets no new work until it is heard from again, and then starts afresh."""
         log.info(
@@ -671,7 +585,7 @@ class Dispatcher:
             for batch_id in state.schedule.node_lost(node.id, now):
                 self._cancel_lease(batch_id, "lease expired")
 
-    def _lose(self, node: _Node, now: float) -> None:
+    def _lose(self, node: NodeState, now: float) -> None:
         """The node stayed away past the grace period: its unfinished items go elsewhere."""
         for state in self.maps.values():
             for batch_id in state.schedule.node_lost(node.id, now):
@@ -702,11 +616,11 @@ class Dispatcher:
             elif now - state.waiting_since >= self.no_node_seconds:
                 state.future.set_exception(self._no_node(state))
 
-    def _can_run(self, state: _Map, node: _Node) -> bool:
+    def _can_run(self, state: MapState, node: NodeState) -> bool:
         blocked = self.farm.blocklist.blocked(state.job_id, node.id, state.plugin)
         return node.connected and state.activity in node.activities and not blocked
 
-    def _no_node(self, state: _Map) -> NoCompatibleNode:
+    def _no_node(self, state: MapState) -> NoCompatibleNode:
         online = [n for n in self.nodes.values() if n.connected]
         able = sorted(n.name for n in online if state.activity in n.activities)
         if able:
@@ -757,13 +671,13 @@ class Dispatcher:
                     index, error = failure
                     state.future.set_exception(ItemFailed(state.todo[index], error))
 
-    def _assign(self, node: _Node, state: _Map, grant: Grant) -> None:
+    def _assign(self, node: NodeState, state: MapState, grant: Grant) -> None:
         indices = [state.todo[position] for position in grant.indices]
         if not grant.duplicate:  # a duplicate keeps the attempt, so that either copy counts
             for index in indices:
                 state.attempts[index] = state.attempts.get(index, 0) + 1
             self.store.set_attempts(state.id, [(i, state.attempts[i]) for i in indices])
-        self.leases[grant.batch_id] = _Lease(
+        self.leases[grant.batch_id] = Lease(
             grant.batch_id, state.id, node.id, set(indices), grant.duplicate
         )
         node.leases.add(grant.batch_id)

@@ -1,0 +1,110 @@
+"""What the dispatcher keeps of the farm while maps run: each node's link and the batches it
+holds (leases), each map's items, attempts and results, and what one round of node messages
+brought. Plain records; the dispatcher (`witengine.hub.dispatcher`) changes them."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from witengine.hub.store.base import Commit
+from witengine.protocol import HubMessage
+from witengine.runtime.executor import MapRequest, Progress
+from witengine.scheduling.core import MapSchedule, Worker
+
+Json = Any
+Send = Callable[[HubMessage], None]
+
+
+def mentions(value: Json, text: str) -> bool:
+    """Whether a JSON value holds the string `text` anywhere (a blob's digest in arguments)."""
+    if isinstance(value, str):
+        return value == text
+    if isinstance(value, dict):
+        return any(mentions(v, text) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(mentions(v, text) for v in value)
+    return False
+
+
+@dataclass
+class Lease:
+    """A batch out on a node: the items of it that have no result yet."""
+
+    batch_id: str
+    map_id: str
+    node_id: str
+    indices: set[int]
+    duplicate: bool = False
+
+
+@dataclass
+class NodeState:
+    id: str
+    name: str
+    slots: int
+    activities: frozenset[str]
+    send: Send | None  # None while disconnected
+    leases: set[str] = field(default_factory=set)
+    done: int = 0
+    last_seen: float = 0.0
+    away_since: float | None = None  # when its connection closed
+    silent: bool = False  # its lease ran out: no new work until it is heard from again
+    served: int = 0  # when it was last given a batch (a count of batches): it asks after others
+    # Batches leased before it reconnected that its hello did not name: if its first heartbeat
+    # does not name them either, it no longer has them (it restarted) and they go back.
+    unclaimed: set[str] = field(default_factory=set)
+
+    @property
+    def connected(self) -> bool:
+        return self.send is not None
+
+
+@dataclass
+class Arrivals:
+    """What one round of node messages brought: results to commit together (one transaction per
+    map), the keys to acknowledge to each node once they are stored, and the leases they
+    touched."""
+
+    commits: dict[str, list[tuple[NodeState, Commit, float]]] = field(default_factory=dict)
+    acks: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)
+
+
+@dataclass
+class MapState:
+    id: str
+    job_id: str
+    activity: str
+    items: Sequence[Sequence[Json]]
+    attempts: dict[int, int]
+    results: dict[int, Json]
+    progress: Progress
+    future: asyncio.Future[list[Json]]
+    schedule: MapSchedule
+    todo: list[int]  # the schedule's item i is the map's item todo[i]
+    workers: tuple[Worker, ...] = ()  # the nodes the schedule was last told can run it
+    positions: dict[int, int] = field(default_factory=dict)  # the map's item -> the schedule's
+    waiting_since: float | None = None  # when it began to lack any node that can run it
+    plugin: str = ""  # the activity's plugin: what a blocklist blocks
+    last_failure: tuple[int, str] | None = None  # the last item that failed a try, and why
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+
+_canonical = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode  # one, for speed
+
+
+def map_digest(request: MapRequest) -> str:
+    """Identifies a map's work: the activity and every item's arguments."""
+    digest = hashlib.sha256(request.activity.encode())
+    for item in request.items:
+        digest.update(_canonical(item).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
