@@ -437,10 +437,10 @@ _register_token_commands()
 
 
 def _register_farm_commands() -> None:
-    from witengine.cli import farm
+    from witengine.cli import farm, manage
 
-    commands = (farm.hub, farm.node, farm.nodes, farm.jobs, farm.job)
-    for command in (*commands, farm.cancel, farm.pause, farm.resume, farm.rerun):
+    commands = (farm.hub, farm.node, manage.nodes, manage.jobs, manage.job)
+    for command in (*commands, manage.cancel, manage.pause, manage.resume, manage.rerun):
         app.command()(command)
 
 

@@ -1,0 +1,289 @@
+"""The commands that ask a running hub: `wit nodes` (and draining, resuming, forgetting one),
+`wit jobs`, `wit job`, `wit cancel`, `wit pause`, `wit resume`, `wit rerun`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from witengine.cli.farm import (
+    FingerprintOption,
+    HubOption,
+    InsecureOption,
+    TokenOption,
+    open_hub,
+)
+
+if TYPE_CHECKING:
+    from witengine.client import HubClient
+
+
+def nodes(
+    hub: HubOption = None,
+    token: TokenOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    bench: Annotated[
+        bool,
+        typer.Option(
+            "--bench", help="Show every node's benchmark rates, and what each cannot run."
+        ),
+    ] = False,
+    drain: Annotated[
+        str | None,
+        typer.Option(
+            "--drain",
+            metavar="NODE",
+            help="Drain a node, by name or id: it finishes the batches it holds and is given no "
+            "new ones (before maintenance, say).",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="NODE",
+            help="Give a drained node work again, by name or id.",
+            show_default=False,
+        ),
+    ] = None,
+    forget: Annotated[
+        str | None,
+        typer.Option(
+            "--forget",
+            metavar="NODE",
+            help="Remove a node that is not connected (a retired machine), by name or id: its "
+            "record and rates go and its credential is revoked, so it needs a new join token "
+            "to come back.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """List the hub's nodes: state, hardware, software, work done, benchmark rates; or drain,
+    resume or forget one."""
+
+    async def fetch() -> Any:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
+            return await client.nodes()
+
+    found = _call(fetch())
+    acts = [
+        (name, what)
+        for name, what in (("drain", drain), ("resume", resume), ("forget", forget))
+        if what
+    ]
+    if len(acts) > 1:
+        print("wit nodes: give one of --drain, --resume and --forget at a time", file=sys.stderr)
+        raise typer.Exit(2)
+    if acts:
+        ((name, wanted),) = acts
+        _node_action(name, _one_node(wanted, found), hub, fingerprint, insecure, token)
+        return
+    if as_json:
+        print(json.dumps([n.model_dump() for n in found]))
+        return
+    from rich.console import Console
+
+    from witengine.cli.bench import rates_summary_table, rates_table
+    from witengine.cli.views import nodes_table
+
+    console = Console()
+    if bench:
+        console.print(rates_table(found))
+        return
+    console.print(nodes_table(found))
+    summary = rates_summary_table(found)
+    if summary is not None:
+        console.print(summary)
+
+
+def jobs(
+    hub: HubOption = None,
+    token: TokenOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the hub's jobs, newest first."""
+
+    async def fetch() -> Any:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
+            return await client.jobs()
+
+    found = _call(fetch())
+    if as_json:
+        print(json.dumps([j.model_dump() for j in found]))
+        return
+    from rich.console import Console
+
+    from witengine.cli.views import jobs_table
+
+    Console().print(jobs_table(found))
+
+
+def job(
+    job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
+    hub: HubOption = None,
+    token: TokenOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """Show one job: status, progress, error and results."""
+
+    async def fetch() -> Any:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
+            return await client.job(job_id)
+
+    print(json.dumps(_call(fetch()).model_dump(), indent=2))
+
+
+def cancel(
+    job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
+    hub: HubOption = None,
+    token: TokenOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """Cancel a job: its tasks stop on the nodes and late results are ignored."""
+    _act(
+        job_id,
+        "cancel",
+        open_hub(hub, fingerprint, insecure, token),
+        until={"completed", "failed", "cancelled"},
+    )
+
+
+def pause(
+    job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
+    hub: HubOption = None,
+    token: TokenOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """Pause a job before its next statement (work already handed out finishes)."""
+    _act(
+        job_id,
+        "pause",
+        open_hub(hub, fingerprint, insecure, token),
+        until={"paused", "completed", "failed", "cancelled"},
+    )
+
+
+def resume(
+    job_id: Annotated[str, typer.Argument(help="The job's id (job_…).")],
+    hub: HubOption = None,
+    token: TokenOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """Resume a paused job."""
+    _act(
+        job_id,
+        "resume",
+        open_hub(hub, fingerprint, insecure, token),
+        until={"running", "queued", "completed", "failed", "cancelled"},
+    )
+
+
+def rerun(
+    job_id: Annotated[str, typer.Argument(help="The failed or cancelled job's id (job_…).")],
+    hub: HubOption = None,
+    token: TokenOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the new job to end; exit 0 if it completes.")
+    ] = False,
+) -> None:
+    """Run a failed or cancelled job again as a new job: the items it finished keep their
+    results, only those that failed or never ran run again."""
+    ended = {"completed", "failed", "cancelled"}
+
+    async def go() -> Any:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
+            summary = await client.rerun(job_id)
+            print(f"{summary.id}: {summary.status}, a re-run of {job_id}", flush=True)
+            while wait and summary.status not in ended:
+                await asyncio.sleep(0.5)
+                summary = await client.job(summary.id)
+            return summary
+
+    summary = _call(go())
+    if wait:
+        print(f"{summary.id}: {summary.status}" + (f": {summary.error}" if summary.error else ""))
+        raise typer.Exit(0 if summary.status == "completed" else 1)
+
+
+def _act(job_id: str, action: str, hub: HubClient, until: set[str]) -> None:
+    """Ask the hub to act on a job; print its status once the action took effect (or 10 s)."""
+
+    async def act() -> Any:
+        async with hub as client:
+            summary = await client.act(job_id, action)
+            for _ in range(100):
+                if summary.status in until:
+                    break
+                await asyncio.sleep(0.1)
+                summary = await client.job(job_id)
+            return summary
+
+    summary = _call(act())
+    print(f"{summary.id}: {summary.status}")
+
+
+def _one_node(wanted: str, found: list[Any]) -> Any:
+    """The node `wanted` names among `found`: its id, or the name of exactly one node."""
+    matches = [n for n in found if n.id == wanted] or [n for n in found if n.name == wanted]
+    if not matches:
+        print(f"wit nodes: no node is called or has the id {wanted!r}", file=sys.stderr)
+        raise typer.Exit(1)
+    if len(matches) > 1:
+        ids = ", ".join(f"{n.id} ({n.state})" for n in matches)
+        print(
+            f"wit nodes: {len(matches)} nodes are called {wanted}: {ids}; give its id",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
+    return matches[0]
+
+
+def _node_action(
+    action: str,
+    node: Any,
+    hub: str | None,
+    fingerprint: str | None,
+    insecure: bool,
+    token: str | None,
+) -> None:
+    """`wit nodes --drain/--resume/--forget NODE`, and what the hub said."""
+
+    async def act() -> Any:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
+            if action == "forget":
+                return await client.forget_node(node.id)
+            return await client.drain_node(node.id, drained=action == "drain")
+
+    done = _call(act())
+    if action == "forget":
+        revoked = ", ".join(done.revoked) or "no credential"
+        print(f"forgot node {done.name} ({done.id}); revoked {revoked}")
+    elif done.drained:
+        print(f"drained node {node.name} ({node.id}): it finishes what it holds, gets nothing new")
+    else:
+        print(f"node {node.name} ({node.id}) takes work again")
+
+
+def _call(coroutine: Any) -> Any:
+    from witengine.client import HubError
+
+    try:
+        return asyncio.run(coroutine)
+    except HubError as error:
+        print(error, file=sys.stderr)
+        raise typer.Exit(1) from None
