@@ -203,7 +203,16 @@ async def test_a_revoked_token_is_refused_at_its_next_request(auth_hub: AuthHub)
         assert "revoked" in refused.json()["detail"]
 
 
-async def test_a_revoked_token_ends_the_event_stream_it_opened(auth_hub: AuthHub) -> None:
+@pytest.mark.parametrize(
+    ("path", "live"),
+    [
+        ("/api/v1/jobs/{job}/events", "statement_started"),  # a job's events
+        ("/stream?view=overview", "event: ready"),  # a dashboard page's updates (10 min long)
+    ],
+)
+async def test_a_revoked_token_ends_the_event_stream_it_opened(
+    auth_hub: AuthHub, path: str, live: str
+) -> None:
     waits = (
         "Job:Wait()\n{\n    BoolCollection:f = Grid.ForEach(x in Long.Range(2, 9)) "
         "=> Compute.IsPrime(x);\n}\n"
@@ -213,11 +222,11 @@ async def test_a_revoked_token_ends_the_event_stream_it_opened(auth_hub: AuthHub
         job = (await admin.post("/api/v1/jobs", json={"script": waits, "filename": "w.wit"})).json()
         async with (
             auth_hub.client(made["token"]) as viewer,
-            viewer.stream("GET", f"/api/v1/jobs/{job['id']}/events", timeout=30) as stream,
+            viewer.stream("GET", path.format(job=job["id"]), timeout=30) as stream,
         ):
             assert stream.status_code == 200
             lines = stream.aiter_lines()
-            while "statement_started" not in await asyncio.wait_for(anext(lines), 10):
+            while live not in await asyncio.wait_for(anext(lines), 10):
                 pass  # the stream is live
             await admin.post(f"/api/v1/tokens/{made['id']}/revoke")
             started = time.monotonic()
@@ -225,26 +234,6 @@ async def test_a_revoked_token_ends_the_event_stream_it_opened(auth_hub: AuthHub
                 assert time.monotonic() - started < 10, "the stream outlived its token"
             assert time.monotonic() - started < 10
         await admin.post(f"/api/v1/jobs/{job['id']}/cancel")
-
-
-async def test_a_revoked_token_ends_the_dashboard_stream_it_opened(auth_hub: AuthHub) -> None:
-    """A page's live updates (the stream lives 10 minutes) end within seconds of a revocation,
-    as the API's job events do."""
-    async with auth_hub.client(auth_hub.admin) as admin:
-        made = (await admin.post("/api/v1/tokens", json={"role": "viewer"})).json()
-        async with (
-            auth_hub.client(made["token"]) as viewer,
-            viewer.stream("GET", "/stream?view=overview", timeout=30) as stream,
-        ):
-            assert stream.status_code == 200
-            lines = stream.aiter_lines()
-            while "event: ready" not in await asyncio.wait_for(anext(lines), 10):
-                pass  # the stream is live
-            await admin.post(f"/api/v1/tokens/{made['id']}/revoke")
-            started = time.monotonic()
-            async for _ in lines:  # ends once the hub sees the revocation
-                assert time.monotonic() - started < 10, "the stream outlived its token"
-            assert time.monotonic() - started < 10
 
 
 async def test_revoking_a_node_credential_closes_its_open_link_at_once(auth_hub: AuthHub) -> None:
