@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from witengine.lifetime import die_with_parent
+
 TEST_PLUGINS = "witengine.testing.plugins:plugin"
 
 
@@ -125,7 +127,8 @@ class Farm:
     def _spawn(
         self, log_name: str, args: list[str], env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
-        """Start `python -m witengine ARGS` in its own process group, logging to a file."""
+        """Start `python -m witengine ARGS` in its own process group, logging to a file; it
+        ends with the test run, even one killed outright."""
         with (self.root / f"{log_name}.log").open("ab") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "witengine", *args],
@@ -133,6 +136,7 @@ class Farm:
                 stderr=log,
                 env=env or self.env,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
 
     def online(self) -> list[str]:
