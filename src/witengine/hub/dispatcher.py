@@ -401,7 +401,7 @@ class Dispatcher:
         """Tell the schedule of each result; keep those it commits in `arrivals`."""
         now = self.clock.now()
         commits = arrivals.commits
-        late = 0
+        late = withdrawn = 0
         for result in message.results:
             state = self.maps.get(result.map_id)
             if state is None or state.attempts.get(result.index) != result.attempt:
@@ -409,7 +409,7 @@ class Dispatcher:
                 continue
             lease = self._lease_holding(node, state, result)
             if lease is None:
-                late += 1
+                withdrawn += 1  # its batch was called back (a copy that lost), or given away
                 continue
             lease.indices.discard(result.index)
             arrivals.touched.add(lease.batch_id)
@@ -444,6 +444,8 @@ class Dispatcher:
                 )
         if late:
             log.info("ignored %d late result(s) from %s (attempts fenced off)", late, node.name)
+        if withdrawn:  # routine near the end of a map: the losing copies of duplicated items
+            log.debug("ignored %d result(s) of withdrawn batches from %s", withdrawn, node.name)
         keys = arrivals.acks.setdefault(node.id, [])
         keys += [(r.map_id, r.index, r.attempt) for r in message.results]
 
