@@ -72,7 +72,6 @@ def nodes(
         async with open_hub(hub, fingerprint, insecure, token) as client:
             return await client.nodes()
 
-    found = _call(fetch())
     acts = [
         (name, what)
         for name, what in (("drain", drain), ("resume", resume), ("forget", forget))
@@ -81,6 +80,7 @@ def nodes(
     if len(acts) > 1:
         print("wit nodes: give one of --drain, --resume and --forget at a time", file=sys.stderr)
         raise typer.Exit(2)
+    found = _call(fetch())
     if acts:
         ((name, wanted),) = acts
         _node_action(name, _one_node(wanted, found), hub, fingerprint, insecure, token)
