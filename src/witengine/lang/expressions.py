@@ -31,6 +31,7 @@ from witengine.lang.types import (
     ActivitySpec,
     Catalog,
     ParamSpec,
+    Placement,
     WitType,
     assignable,
     collection_of,
@@ -124,8 +125,15 @@ class ExpressionChecker:
                 self.report(f"'{call.name}' returns no value", call.name_span, None)
             self.arguments(call.args, form.spec, call, scope)
             return ERROR
+        distributed = spec is not None  # the activity of a Grid arrow, which runs on a node
         spec = spec or self.catalog.activity(call.name)
         if spec is not None:
+            if spec.placement is Placement.NODE and not distributed:
+                self.report(
+                    f"'{call.name}' runs on nodes only, and a call outside Grid.* runs on the hub",
+                    call.name_span,
+                    f"run it on a node: Grid.Delegate => {call.name}(…)",
+                )
             arg_types = self.arguments(call.args, spec, call, scope)
             result = spec.returns
             if spec.result is not None and ERROR not in arg_types:
