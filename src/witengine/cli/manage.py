@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -133,14 +134,57 @@ def job(
     token: TokenOption = None,
     fingerprint: FingerprintOption = None,
     insecure: InsecureOption = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Download the ended job's results into this folder, as wit run writes them: "
+            "its files under their names and results.json.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Show one job: status, progress, error and results."""
+    """Show one job: status, progress, error and results; or download them (--out)."""
+    if out is not None:
+        _download(job_id, out, hub, fingerprint, insecure, token)
+        return
 
     async def fetch() -> Any:
         async with open_hub(hub, fingerprint, insecure, token) as client:
             return await client.job(job_id)
 
     print(json.dumps(_call(fetch()).model_dump(), indent=2))
+
+
+def _download(
+    job_id: str,
+    out: Path,
+    hub: str | None,
+    fingerprint: str | None,
+    insecure: bool,
+    token: str | None,
+) -> None:
+    """`wit job JOB-ID --out DIR`: an ended job's results, files and all, into DIR."""
+    from witengine.api import fetch_results
+    from witengine.errors import WitError
+    from witengine.plugins.registry import default_library
+
+    async def fetch() -> Any:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
+            detail = await client.job(job_id)
+            if detail.status not in ("completed", "failed", "cancelled"):
+                return detail.status
+            return await fetch_results(client, detail, default_library(), out)
+
+    try:
+        result = _call(fetch())
+    except WitError as error:  # a type of the job's that this machine's plugins do not know
+        print(f"wit job: cannot read job {job_id}'s results here: {error}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    if isinstance(result, str):
+        print(f"wit job: job {job_id} is {result}; its results come when it ends", file=sys.stderr)
+        raise typer.Exit(1)
+    print(f"{result.status.value}; results in {out}")
 
 
 def cancel(
