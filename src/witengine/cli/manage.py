@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,6 +22,8 @@ from witengine.cli.farm import (
 
 if TYPE_CHECKING:
     from witengine.client import HubClient
+
+ENDED = frozenset({"completed", "failed", "cancelled"})  # a job's statuses once it is over
 
 
 def nodes(
@@ -172,7 +175,7 @@ def _download(
     async def fetch() -> Any:
         async with open_hub(hub, fingerprint, insecure, token) as client:
             detail = await client.job(job_id)
-            if detail.status not in ("completed", "failed", "cancelled"):
+            if detail.status not in ENDED:
                 return detail.status
             return await fetch_results(client, detail, default_library(), out)
 
@@ -199,7 +202,7 @@ def cancel(
         job_id,
         "cancel",
         open_hub(hub, fingerprint, insecure, token),
-        until={"completed", "failed", "cancelled"},
+        until=ENDED,
     )
 
 
@@ -215,7 +218,7 @@ def pause(
         job_id,
         "pause",
         open_hub(hub, fingerprint, insecure, token),
-        until={"paused", "completed", "failed", "cancelled"},
+        until={"paused", *ENDED},
     )
 
 
@@ -231,7 +234,7 @@ def resume(
         job_id,
         "resume",
         open_hub(hub, fingerprint, insecure, token),
-        until={"running", "queued", "completed", "failed", "cancelled"},
+        until={"running", "queued", *ENDED},
     )
 
 
@@ -247,13 +250,12 @@ def rerun(
 ) -> None:
     """Run a failed or cancelled job again as a new job: the items it finished keep their
     results, only those that failed or never ran run again."""
-    ended = {"completed", "failed", "cancelled"}
 
     async def go() -> Any:
         async with open_hub(hub, fingerprint, insecure, token) as client:
             summary = await client.rerun(job_id)
             print(f"{summary.id}: {summary.status}, a re-run of {job_id}", flush=True)
-            while wait and summary.status not in ended:
+            while wait and summary.status not in ENDED:
                 await asyncio.sleep(0.5)
                 summary = await client.job(summary.id)
             return summary
@@ -264,7 +266,7 @@ def rerun(
         raise typer.Exit(0 if summary.status == "completed" else 1)
 
 
-def _act(job_id: str, action: str, hub: HubClient, until: set[str]) -> None:
+def _act(job_id: str, action: str, hub: HubClient, until: Collection[str]) -> None:
     """Ask the hub to act on a job; print its status once the action took effect (or 10 s)."""
 
     async def act() -> Any:

@@ -528,10 +528,10 @@ def _exclusive(folder: Path) -> Iterator[None]:
 
 
 async def _leave(socket: websockets.ClientConnection) -> None:
-    """Tell the hub this node is going, so that it hands the node's items on without waiting."""
-    with contextlib.suppress(TimeoutError, OSError, websockets.WebSocketException):
-        async with asyncio.timeout(LEAVE_SECONDS):
-            await socket.close(NODE_LEAVING, "the node is stopping")
+    """Tell the hub this node is going, so that it hands the node's items on without waiting
+    (for LEAVE_SECONDS at most: the link's close timeout)."""
+    with contextlib.suppress(OSError, websockets.WebSocketException):
+        await socket.close(NODE_LEAVING, "the node is stopping")
 
 
 def _refusal(error: websockets.InvalidStatus) -> str:

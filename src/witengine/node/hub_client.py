@@ -12,7 +12,6 @@ from witengine.protocol import API_PREFIX
 from witengine.runtime.blobs import Blob, BlobError
 
 CHUNK = 1 << 20
-INSUFFICIENT_STORAGE = 507
 
 
 class HubStorageFull(BlobError):
@@ -61,7 +60,7 @@ class HubFiles:
                         yield chunk
 
             response = await self.client.put(f"/blobs/{blob.sha256}", content=body())
-            if response.status_code == INSUFFICIENT_STORAGE:
+            if response.status_code == httpx.codes.INSUFFICIENT_STORAGE:
                 raise HubStorageFull(_detail(response))
             if response.status_code not in (200, 201):
                 raise BlobError(f"the hub refused blob {blob.sha256}: {response.text}")
