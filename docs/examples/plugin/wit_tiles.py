@@ -2,7 +2,8 @@
 
 Try it without installing anything:
 
-    PYTHONPATH=docs/examples/plugin WIT_PLUGINS=wit_tiles:plugin wit check docs/examples/plugin/tiles.wit
+    PYTHONPATH=docs/examples/plugin WIT_PLUGINS=wit_tiles:plugin \
+        wit check docs/examples/plugin/tiles.wit
 """
 
 from __future__ import annotations
