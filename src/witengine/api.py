@@ -31,7 +31,7 @@ from witengine.runtime.executor import Executor
 from witengine.runtime.interpreter import Interpreter, JobOutcome
 from witengine.runtime.invoke import ActivityContext
 from witengine.runtime.library import Json, Library
-from witengine.runtime.parameters import files_named, read_parameters
+from witengine.runtime.parameters import check_texts, files_named, read_parameters
 from witengine.settings import Settings
 
 if TYPE_CHECKING:
@@ -226,6 +226,7 @@ async def run_on_hub(
     library = library or default_library()
     checked = check_file(Path(path), library)
     texts = dict(parameters or {})
+    check_texts(checked, library, texts)  # before a file is read: `n=abc` fails at once
     with tempfile.TemporaryDirectory(prefix="wit-submit-") as scratch:
         # Before any upload: a wrong text or a scene missing a texture fails fast.
         named = await asyncio.to_thread(files_named, checked, library, texts, Path(scratch))

@@ -147,13 +147,16 @@ def run(
     ] = None,
     nodes: Annotated[
         int | None,
-        typer.Option("--nodes", help="Nodes of the farm started here (default: one per core)."),
+        typer.Option(
+            "--nodes", min=1, help="Nodes of the farm started here (default: one per core)."
+        ),
     ] = None,
     local: Annotated[
         bool, typer.Option("--local", help="No hub: run in a process pool inside this command.")
     ] = False,
     workers: Annotated[
-        int | None, typer.Option("--workers", help="With --local: processes (default: cores).")
+        int | None,
+        typer.Option("--workers", min=1, help="With --local: processes (default: cores)."),
     ] = None,
     fingerprint: FingerprintOption = None,
     token: TokenOption = None,
@@ -168,20 +171,24 @@ def run(
     from witengine.errors import WitError
     from witengine.lang.errors import ScriptError
     from witengine.plugins.registry import default_library
-    from witengine.runtime.parameters import split_assignments
+    from witengine.runtime.parameters import check_texts, split_assignments
 
     if as_json:
         _keep_stdout_for_json()
+    url = hub or os.environ.get("WIT_HUB")
+    contradiction = _contradiction(hub, url, nodes, local, workers)
+    if contradiction:
+        _early_failure(f"wit run: {contradiction}", as_json)
     try:
         library = default_library()
         checked = check_file(file, library)
         texts = split_assignments(parameters or [])
+        check_texts(checked, library, texts)  # before any farm starts: it takes milliseconds
     except ScriptError as error:
         _early_failure(error.render(), as_json)
     except WitError as error:
         _early_failure(str(error), as_json)
     out_dir = out if out is not None else Path("wit-out") / checked.name
-    url = hub or os.environ.get("WIT_HUB")
     try:
         if local:
             result = asyncio.run(_run_local(checked, texts, library, out_dir, as_json, workers))
@@ -191,6 +198,30 @@ def run(
     except WitError as error:
         _early_failure(str(error), as_json)
     _report(result, out_dir, as_json)
+
+
+def _contradiction(
+    hub: str | None, url: str | None, nodes: int | None, local: bool, workers: int | None
+) -> str | None:
+    """What is contradictory in `wit run`'s choice of where to run, in words; None if nothing.
+    An option that would be ignored is refused, so that what runs is what was asked for."""
+    if local and hub:
+        return "--local runs the job here without a hub; it cannot go with --hub"
+    if local and nodes is not None:
+        return "--local runs the job in a process pool, without nodes; it cannot go with --nodes"
+    if workers is not None and not local:
+        return (
+            "--workers sizes the process pool of --local; add --local (or, for the farm "
+            "started here, use --nodes)"
+        )
+    if nodes is not None and hub:
+        return "--nodes sizes the farm started here; it cannot go with --hub"
+    if nodes is not None and url:
+        return (
+            f"--nodes sizes the farm started here, but WIT_HUB ({url}) sends the job to a "
+            "hub; unset WIT_HUB to start a farm here"
+        )
+    return None
 
 
 _json_out: Any = None  # stdout as it was, kept for `--json`'s one answer

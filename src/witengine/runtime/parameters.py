@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from witengine.errors import ParameterError, WitError
 from witengine.filenames import safe_name
-from witengine.lang.checker import CheckedJob
+from witengine.lang.checker import CheckedJob, JobParameter
 from witengine.lang.types import WitType
 from witengine.runtime.blobs import Blob, BlobError, BlobStore
 from witengine.runtime.library import Library, Prepare, Reader
@@ -59,10 +59,7 @@ def read_parameters(
         except ConversionError as error:
             raise ParameterError(f"parameter '{name}' ({param.type}): {error}") from None
     for name, text in texts.items():
-        param = declared.get(name)
-        if param is None:
-            takes = ", ".join(f"{p.type}:{p.name}" for p in checked.parameters) or "no parameters"
-            raise ParameterError(f"unknown parameter '{name}'; {checked.name} takes {takes}")
+        param = _declared(checked, name)
         reader = text_reader(library, param.type)
         try:
             if reader is not None:
@@ -74,11 +71,39 @@ def read_parameters(
                 values[name] = library.parse_text(text, param.type)
         except (WitError, ValueError) as error:
             raise ParameterError(f"parameter '{name}' ({param.type}): {error}") from None
-    missing = [p for p in checked.parameters if p.default is None and p.name not in values]
+    _none_missing(checked, values)
+    return values
+
+
+def check_texts(checked: CheckedJob, library: Library, texts: Mapping[str, str]) -> None:
+    """ParameterError for what is wrong with the text parameters that can be told without
+    reading a file: an unknown name, a text its type does not read (`n=abc`), a parameter
+    missing. Milliseconds, so a command says so before it starts anything. Files (a Blob's
+    path, a text a plugin's reader takes) are read later, by `read_parameters` or
+    `files_named`."""
+    for name, text in texts.items():
+        param = _declared(checked, name)
+        if text_reader(library, param.type) is None and not _is_blob(param.type):
+            try:
+                library.parse_text(text, param.type)
+            except (WitError, ValueError) as error:
+                raise ParameterError(f"parameter '{name}' ({param.type}): {error}") from None
+    _none_missing(checked, texts)
+
+
+def _declared(checked: CheckedJob, name: str) -> JobParameter:
+    for param in checked.parameters:
+        if param.name == name:
+            return param
+    takes = ", ".join(f"{p.type}:{p.name}" for p in checked.parameters) or "no parameters"
+    raise ParameterError(f"unknown parameter '{name}'; {checked.name} takes {takes}")
+
+
+def _none_missing(checked: CheckedJob, given: Collection[str]) -> None:
+    missing = [p for p in checked.parameters if p.default is None and p.name not in given]
     if missing:
         wanted = ", ".join(f"{p.name}=<{p.type}>" for p in missing)
         raise ParameterError(f"missing parameter{'s' if len(missing) > 1 else ''}: {wanted}")
-    return values
 
 
 def text_reader(library: Library, type_: WitType) -> Reader | None:
