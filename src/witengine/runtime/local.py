@@ -8,11 +8,15 @@ worker loads the plugins by reference once, and results come back in input order
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
-import multiprocessing
+import multiprocessing.context
 import os
+import sys
 import tempfile
-from collections.abc import Sequence
+import threading
+import types
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -33,6 +37,39 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+_launching = threading.Lock()  # `__main__` is this process's: one launch hides it at a time
+
+
+@contextlib.contextmanager
+def _main_out_of_sight() -> Iterator[None]:
+    """While a pool process starts, this process's `__main__` out of multiprocessing's sight.
+
+    Otherwise the new process, and the fork server that makes it, run the main script again
+    (as `__mp_main__`): a script that calls the API at its top level, without an
+    `if __name__ == "__main__":` guard, would start over in each of them and fail. Pool
+    processes need nothing from `__main__`: they load the plugins by reference."""
+    with _launching:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
+
+
+class _PoolProcess(multiprocessing.context.ForkServerProcess):
+    """A pool process, started from the fork server without running the main script."""
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        with _main_out_of_sight():
+            return multiprocessing.context.ForkServerProcess._Popen(process_obj)
+
+
+class _PoolContext(multiprocessing.context.ForkServerContext):
+    Process = _PoolProcess
 
 
 class _Worker:
@@ -79,10 +116,9 @@ class LocalExecutor:
         if self._pool is None:
             if self._scratch is None:
                 self._scratch = tempfile.TemporaryDirectory(prefix="wit-pool-")
-            context = multiprocessing.get_context("forkserver")
             self._pool = ProcessPoolExecutor(
                 self.workers,
-                mp_context=context,
+                mp_context=_PoolContext(),
                 initializer=_start_worker,
                 initargs=(
                     self.plugin_refs,
