@@ -1,13 +1,14 @@
 """What the dispatcher keeps of the farm while maps run: each node's link and the batches it
-holds (leases), each map's items, attempts and results, and what one round of node messages
-brought. Plain records; the dispatcher (`witengine.hub.dispatcher`) changes them."""
+holds (leases), each map's items, attempts and results, the maps resumed after a restart that
+wait for what nodes kept, and what one round of node messages brought. Plain records; the
+dispatcher (`witengine.hub.dispatcher`) changes them."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +97,40 @@ class MapState:
     @property
     def count(self) -> int:
         return len(self.items)
+
+
+@dataclass
+class Reclaim:
+    """A map resumed after a hub restart, before it is scheduled: the items that were out on
+    nodes at the crash wait until `deadline` for their nodes to come back and deliver what they
+    finished meanwhile (or say they no longer hold it), so that nothing done is run again."""
+
+    id: str
+    job_id: str
+    count: int
+    results: dict[int, Json]  # the map's committed results: the MapState's to be
+    progress: Progress
+    out: dict[int, int]  # index -> attempt: given out before the restart, no result then
+    deadline: float
+    settled: asyncio.Future[None]
+    waiting: set[int] = field(default_factory=set)  # of those, the ones not accounted for yet
+
+    def __post_init__(self) -> None:
+        self.waiting = set(self.out)
+
+    def takes(self, index: int, attempt: int) -> bool:
+        """Whether a result for this item and attempt is one to commit."""
+        return self.out.get(index) == attempt and index not in self.results
+
+    def accounted(self, indices: Iterable[int]) -> None:
+        """These items came back or will not: once none is left to wait for, the map goes on."""
+        self.waiting.difference_update(indices)
+        if not self.waiting:
+            self.settle()
+
+    def settle(self) -> None:
+        if not self.settled.done():
+            self.settled.set_result(None)
 
 
 _canonical = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode  # one, for speed

@@ -13,7 +13,10 @@ What the dispatcher itself decides is when a node counts as gone:
   and puts its unfinished items back; a node that said it is leaving is lost at once;
 - a node whose lease ran out (frozen, or cut off) gets its batch cancelled and no new work until
   it is heard from again;
-- after a hub restart, the items committed before it are kept; the others run again.
+- after a hub restart, the items committed before it are kept; a map whose items were out on
+  nodes waits, until `grace_seconds` after the hub started, for those nodes to come back and
+  deliver what they finished while the hub was away (or say they no longer hold it); the rest
+  run again.
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ from witengine.hub.dispatch_state import (
     Lease,
     MapState,
     NodeState,
+    Reclaim,
     Send,
     map_digest,
     mentions,
 )
 from witengine.hub.rates import RateBook
 from witengine.hub.store.base import Commit, Store
+from witengine.hub.store.base import MapState as StoredMap
 from witengine.protocol import (
     Ack,
     Assign,
@@ -48,6 +53,7 @@ from witengine.protocol import (
     Heartbeat,
     NodeHello,
     NodeMessage,
+    ResultKey,
     Results,
     TaskResult,
     TaskSpec,
@@ -99,6 +105,8 @@ class Dispatcher:
         )
         self.farm = Farm(settings)
         self.maps: dict[str, MapState] = {}
+        self.started = clock.now()  # a map resumed after a restart waits for nodes from here
+        self.reclaims: dict[str, Reclaim] = {}  # resumed maps waiting for what nodes kept
         self.nodes: dict[str, NodeState] = {}
         # job -> node name -> [items committed, seconds they took]: who did how much
         self.work: dict[str, dict[str, list[float]]] = {}
@@ -132,7 +140,9 @@ class Dispatcher:
         if stored.failures:
             index, error = min(stored.failures.items())
             raise ItemFailed(index, error)
-        todo = [i for i in range(len(request.items)) if i not in stored.results]
+        results = dict(stored.results)
+        await self._reclaim(stored, job_id, results, progress)
+        todo = [i for i in range(len(request.items)) if i not in results]
         plugin, work = self._estimate(request.activity, [request.items[i] for i in todo])
         options = request.options
         workers = self._workers(request.activity, job_id)
@@ -153,7 +163,7 @@ class Dispatcher:
             request.activity,
             request.items,
             dict(stored.attempts),
-            dict(stored.results),
+            results,
             progress,
             asyncio.get_running_loop().create_future(),
             schedule,
@@ -170,6 +180,32 @@ class Dispatcher:
             return await state.future
         finally:
             self._close_map(state)
+
+    async def _reclaim(
+        self, stored: StoredMap, job_id: str, results: dict[int, Json], progress: Progress
+    ) -> None:
+        """A map resumed after a restart, with items out on nodes at the crash: wait for them
+        (see `Reclaim`) until every one is accounted for or the grace after the hub's start ends.
+        The results that come meanwhile are committed into `results`."""
+        out = {i: a for i, a in stored.attempts.items() if a and i not in results}
+        deadline = self.started + self.grace_seconds
+        if not out or self.clock.now() >= deadline:
+            return
+        future = asyncio.get_running_loop().create_future()
+        count = stored.record.count
+        reclaim = Reclaim(stored.record.id, job_id, count, results, progress, out, deadline, future)
+        self.reclaims[reclaim.id] = reclaim
+        progress(len(results), count)
+        log.info(
+            "%s resumed: %d item(s) were out on nodes; waiting up to %g s for what they kept",
+            reclaim.id,
+            len(out),
+            deadline - self.clock.now(),
+        )
+        try:
+            await future
+        finally:
+            del self.reclaims[reclaim.id]
 
     def _estimate(self, activity: str, items: Sequence[Sequence[Json]]) -> tuple[str, list[float]]:
         try:
@@ -210,6 +246,8 @@ class Dispatcher:
         for state in [m for m in self.maps.values() if m.job_id == job_id]:
             if not state.future.done():
                 state.future.cancel()
+        for reclaim in [r for r in self.reclaims.values() if r.job_id == job_id]:
+            reclaim.settled.cancel()
 
     def hold(self, job_id: str) -> None:
         """A paused job: its maps get no new batches (those out on nodes finish)."""
@@ -261,8 +299,17 @@ class Dispatcher:
                 # Given up on while it was away (or before a hub restart): its items run again
                 # elsewhere, so the node may stop; whatever it sends of it is acknowledged.
                 send(CancelBatch(batch_id=batch_id, reason="given to other nodes meanwhile"))
+                self._not_coming(hello.holding[batch_id])
         self._workers_changed()
         return node_id
+
+    def _not_coming(self, keys: Iterable[ResultKey]) -> None:
+        """Items a node held from before a hub restart and now stops: no resumed map waits for
+        them any longer."""
+        for key in keys:
+            reclaim = self.reclaims.get(key.map_id)
+            if reclaim is not None and reclaim.takes(key.index, key.attempt):
+                reclaim.accounted([key.index])
 
     def node_holds_blob(self, node_id: str, sha256: str) -> bool:
         """Whether a batch leased to the node names the blob among its items' arguments."""
@@ -404,6 +451,9 @@ class Dispatcher:
         late = withdrawn = 0
         for result in message.results:
             state = self.maps.get(result.map_id)
+            if state is None and result.map_id in self.reclaims:
+                self._reclaimed(node, self.reclaims[result.map_id], result, arrivals)
+                continue
             if state is None or state.attempts.get(result.index) != result.attempt:
                 late += 1  # fenced off: an old attempt, or a map that has ended
                 continue
@@ -449,12 +499,30 @@ class Dispatcher:
         keys = arrivals.acks.setdefault(node.id, [])
         keys += [(r.map_id, r.index, r.attempt) for r in message.results]
 
+    def _reclaimed(
+        self, node: NodeState, reclaim: Reclaim, result: TaskResult, arrivals: Arrivals
+    ) -> None:
+        """A result kept by a node across a hub restart, for a resumed map not yet scheduled:
+        committed if it is the item's current attempt and ok; a failure runs again."""
+        if not reclaim.takes(result.index, result.attempt):
+            return
+        if result.ok:
+            commit = Commit(result.index, result.attempt, result.value)
+            arrivals.commits.setdefault(reclaim.id, []).append((node, commit, result.seconds))
+        else:
+            reclaim.accounted([result.index])
+
     def _settle(self, arrivals: Arrivals) -> None:
         """Commit what arrived, then acknowledge every result to its node, kept or not."""
         for map_id, entries in arrivals.commits.items():
             state = self.maps.get(map_id)
+            reclaim = self.reclaims.get(map_id)
             if state is not None:
                 self._commit(state, entries)
+            elif reclaim is not None:
+                self._store_commits(reclaim.id, reclaim.job_id, reclaim.results, entries)
+                reclaim.progress(len(reclaim.results), reclaim.count)
+                reclaim.accounted(commit.index for _, commit, _ in entries)
         for node_id, keys in arrivals.acks.items():
             node = self.nodes.get(node_id)
             if node is not None and node.send is not None:
@@ -471,9 +539,25 @@ class Dispatcher:
         return None
 
     def _commit(self, state: MapState, entries: list[tuple[NodeState, Commit, float]]) -> None:
-        accepted = set(self.store.commit(state.id, [commit for _, commit, _ in entries]))
+        failure = self._store_commits(state.id, state.job_id, state.results, entries)
+        if failure is not None and not state.future.done():
+            state.future.set_exception(ItemFailed(failure.index, failure.error or ""))
+            return
+        state.progress(len(state.results), state.count)
+        self._check_complete(state)
+
+    def _store_commits(
+        self,
+        map_id: str,
+        job_id: str,
+        results: dict[int, Json],
+        entries: list[tuple[NodeState, Commit, float]],
+    ) -> Commit | None:
+        """Commit a map's results: those the store accepts go into `results` and count for
+        their nodes. Returns the first failure accepted, if any."""
+        accepted = set(self.store.commit(map_id, [commit for _, commit, _ in entries]))
         failure: Commit | None = None
-        by_node = self.work.setdefault(state.job_id, {})
+        by_node = self.work.setdefault(job_id, {})
         for node, commit, seconds in entries:
             if commit.index not in accepted:
                 continue
@@ -481,16 +565,12 @@ class Dispatcher:
             if commit.error is not None:
                 failure = failure or commit
                 continue
-            state.results[commit.index] = commit.value
+            results[commit.index] = commit.value
             node.done += 1
             work = by_node.setdefault(node.name, [0, 0.0])
             work[0] += 1
             work[1] += seconds
-        if failure is not None and not state.future.done():
-            state.future.set_exception(ItemFailed(failure.index, failure.error or ""))
-            return
-        state.progress(len(state.results), state.count)
-        self._check_complete(state)
+        return failure
 
     def _check_complete(self, state: MapState) -> None:
         if len(state.results) == state.count and not state.future.done():
@@ -541,6 +621,9 @@ class Dispatcher:
     def expire(self) -> None:
         """Lose nodes away too long, requeue expired batches, fail maps no node can run."""
         now = self.clock.now()
+        for reclaim in self.reclaims.values():
+            if now >= reclaim.deadline:
+                reclaim.settle()
         for away in self.nodes.values():
             gone = away.away_since is not None and now - away.away_since >= self.grace_seconds
             if gone and not away.connected:

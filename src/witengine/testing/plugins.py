@@ -1,7 +1,8 @@
 """A plugin for tests of the farm: activities whose every execution leaves a trace.
 
-`Testing.Record(item, ledger)` appends one line per execution to a ledger file, so a test can
-count how many times each item really ran, across processes and restarts. `Testing.Bytes`
+`Testing.Record(item, ledger)` appends one line per execution to a ledger file as it starts,
+and one to `LEDGER.done` as it returns, so a test can count how many times each item really ran,
+across processes and restarts, and tell when it had finished. `Testing.Bytes`
 makes a distinct file per item, to fill a blob store. Load it with
 `WIT_PLUGINS=witengine.testing.plugins:plugin` on the hub and the nodes.
 """
@@ -21,16 +22,24 @@ plugin = Plugin("testing", version=__version__, summary="activities for farm tes
 
 @plugin.activity("Testing.Record")
 def record(item: Int, ledger: str, ms: Int = 0) -> Int:
-    """Append `item pid` to the ledger, wait ms milliseconds, return item * 2."""
+    """Append `item pid` to the ledger, wait ms milliseconds, append it to LEDGER.done, return
+    item * 2."""
     line = f"{item} {os.getpid()}\n".encode()
-    descriptor = os.open(Path(ledger), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    _append(Path(ledger), line)
+    if ms:
+        time.sleep(ms / 1000)
+    _append(Path(f"{ledger}.done"), line)
+    return item * 2
+
+
+def _append(path: Path, line: bytes) -> None:
+    """One line at the end of the file, in one write: lines of processes side by side stay
+    whole."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(descriptor, line)
     finally:
         os.close(descriptor)
-    if ms:
-        time.sleep(ms / 1000)
-    return item * 2
 
 
 @plugin.activity("Testing.Bytes")

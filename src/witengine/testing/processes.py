@@ -199,12 +199,19 @@ class Farm:
         return (self.root / f"{name}.log").read_text(errors="replace")
 
 
+def ledger_items(path: Path) -> list[int]:
+    """The items of a `Testing.Record` ledger, one per line, in the order they were written:
+    executions as they started (LEDGER), or as they finished (LEDGER.done)."""
+    if not path.exists():
+        return []
+    return [int(line.split()[0]) for line in path.read_text().splitlines()]
+
+
 def ledger_counts(path: Path) -> dict[int, int]:
+    """How many times each item's execution started."""
     counts: dict[int, int] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            item = int(line.split()[0])
-            counts[item] = counts.get(item, 0) + 1
+    for item in ledger_items(path):
+        counts[item] = counts.get(item, 0) + 1
     return counts
 
 

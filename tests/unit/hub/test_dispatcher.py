@@ -823,16 +823,13 @@ async def test_a_restarted_hub_keeps_committed_results_and_runs_only_the_rest(
     before.dispatch()
     first, second = link.assigns()
     before.handle(node, ok(first, "before"))
-    task.cancel()  # the hub dies; its store remains
-    await asyncio.sleep(0)
+    await cancel(task)  # the hub dies; its store remains
     after = make(store, clock)
     resumed = await start_map(after, 4, QUEUED)
     back, newcomer = Link(), Link()
     after.connect(hello("a", node_id=node, holding=keys([second])), back.send)
-    assert back.cancels() == [second.batch_id], "a batch of the old hub runs again"
+    assert back.cancels() == [second.batch_id], "a batch of the old hub runs on"
     newcomer_id = after.connect(hello("b", slots=4), newcomer.send)
-    after.handle(node, ok(second, "stale"))  # the old batch's result is fenced off
-    assert back.acked() == [(second.tasks[0].map_id, 1, 1)]
     results = await run_out(after, resumed, (newcomer_id, newcomer), (node, back))
     assert results == ["before0", "v1", "v2", "v3"]
     sent = {t.index for a in back.assigns() + newcomer.assigns() for t in a.tasks}
@@ -840,6 +837,77 @@ async def test_a_restarted_hub_keeps_committed_results_and_runs_only_the_rest(
     assert all(
         t.attempt == 2 for a in back.assigns() + newcomer.assigns() for t in a.tasks if t.index == 1
     )
+    after.handle(node, ok(second, "stale"))  # the old batch's result comes too late: fenced off
+    assert stored_results(store)[1] == "v1"
+
+
+async def test_results_a_node_kept_while_the_hub_was_down_count_and_are_not_run_again(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    before = make(store, clock)
+    link = Link()
+    node = before.connect(hello("a", slots=1), link.send)
+    task = await start_map(before, 4, QUEUED)
+    before.dispatch()
+    first, second = link.assigns()
+    before.handle(node, ok(first, "before"))
+    await cancel(task)  # the hub dies while the node finishes `second`, its result kept
+    after = make(store, clock)
+    resumed = await start_map(after, 4, QUEUED)
+    back = Link()
+    after.connect(hello("a", node_id=node), back.send)  # holding nothing: it finished
+    after.dispatch()
+    assert back.assigns() == [], "the resumed map waits for what its nodes kept"
+    after.handle(node, ok(second, "kept"))
+    assert back.acked() == [(second.tasks[0].map_id, 1, 1)]
+    results = await run_out(after, resumed, (node, back))
+    assert results == ["before0", "kept1", "v2", "v3"]
+    assert {t.index for a in back.assigns() for t in a.tasks} == {2, 3}, "item 1 ran again"
+
+
+async def test_a_resumed_map_waits_for_absent_nodes_only_until_the_grace_after_the_start(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    before = make(store, clock)
+    link = Link()
+    node = before.connect(hello("a", slots=1), link.send)
+    task = await start_map(before, 3, QUEUED)
+    before.dispatch()
+    first, _ = link.assigns()
+    await cancel(task)
+    after = make(store, clock)  # grace: 2 s
+    resumed = await start_map(after, 3, QUEUED)
+    other = Link()
+    other_id = after.connect(hello("b"), other.send)
+    clock.advance(1.5)
+    after.expire()
+    after.dispatch()
+    await asyncio.sleep(0)
+    assert other.assigns() == [], "a resumed map went on before the grace ended"
+    clock.advance(0.5)
+    after.expire()
+    await asyncio.sleep(0)
+    results = await run_out(after, resumed, (other_id, other))
+    assert results == ["v0", "v1", "v2"]
+    assert {t.attempt for a in other.assigns() for t in a.tasks if t.index < 2} == {2}
+    after.handle(node, ok(first, "late"))  # node a comes back after the grace: fenced off
+    assert stored_results(store)[0] == "v0"
+
+
+async def test_cancelling_a_job_whose_map_waits_after_a_restart_ends_the_wait(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    before = make(store, clock)
+    before.connect(hello("a", slots=1), Link().send)
+    task = await start_map(before, 3, QUEUED)
+    before.dispatch()
+    await cancel(task)
+    after = make(store, clock)
+    resumed = await start_map(after, 3, QUEUED)
+    after.cancel_job("job_1")
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(resumed, 1)
+    assert after.reclaims == {}
 
 
 async def test_cancelling_a_job_recalls_its_batches(store: MemoryStore, clock: FakeClock) -> None:
