@@ -20,15 +20,21 @@ committed more than once (rows per item in the store, and the hub's own commit c
 otherwise, and 2 when the deadline for the whole run (`--deadline`) passes first. Every process it
 started is gone when it exits; they also die with it if it is killed.
 
-Figures: items per second (the job's hub record, started to finished; and submit to results in
-hand), API latency p50/p99 per endpoint and overall, the hub's peak RSS, and CPU seconds of the
-hub and of the simulated nodes (on a machine of few cores, shared, they compete for them).
+Figures: enrolment (from the first node process ready, its imports done, to the last node
+holding its credential: in all, per node, and each node's own wait), then how long until every
+node is connected and the CPU seconds hub and nodes spent until then; items per second (the job's
+hub record, started to finished; and submit to results in hand), API latency p50/p99/max per
+endpoint and overall, the slowest requests with when they came (seconds after submitting), the
+hub's peak RSS, and CPU seconds of the hub and of the simulated nodes (on a machine of few cores,
+shared, they compete for them).
 
     .venv/bin/python bench/soak.py [--nodes 200] [--items 100000] [--processes 2]
         [--item-ms 20 400] [--deadline 600] [--json] [--profile hub.txt]
+        [--profile-enrolment enrolment.txt]
 
-`--profile FILE` records the hub with py-spy (`pip install py-spy`) while the job runs, as
-collapsed stacks (one line per stack and its count of samples).
+`--profile FILE` records the hub with py-spy (`pip install py-spy`) while the job runs, and
+`--profile-enrolment FILE` while the nodes enrol and connect, as collapsed stacks (one line per
+stack and its count of samples).
 """
 
 from __future__ import annotations
@@ -165,11 +171,13 @@ async def node_group(options: argparse.Namespace) -> None:
         )
         for n in range(options.first, options.first + options.count)
     ]
+    ready = time.time()
     tasks = [asyncio.create_task(fake.run(), name=fake.name) for fake in fakes]
+    enrolled = [asyncio.create_task(when(fake.enrolled)) for fake in fakes]
     ended = asyncio.create_task(stdin.read())  # EOF: the bench is done with us, or died
     try:
         async with asyncio.timeout(options.deadline):
-            connecting = asyncio.gather(*(fake.connected.wait() for fake in fakes))
+            connecting = asyncio.gather(*(when(fake.connected) for fake in fakes))
             await asyncio.wait([connecting, ended, *tasks], return_when=asyncio.FIRST_COMPLETED)
             if not connecting.done():
                 connecting.cancel()
@@ -178,7 +186,8 @@ async def node_group(options: argparse.Namespace) -> None:
                 failed = [f"{t.get_name()}: {_crash(t)}" for t in tasks if t.done()]
                 print(json.dumps({"error": f"nodes could not connect: {failed[:3]}"}), flush=True)
                 return
-            print(json.dumps({"connected": len(fakes)}), flush=True)
+            times = {"ready": ready, "enrolled": [t.result() for t in enrolled]}
+            print(json.dumps({**times, "connected": connecting.result()}), flush=True)
             await ended
     except TimeoutError:
         pass
@@ -201,6 +210,12 @@ async def node_group(options: argparse.Namespace) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         ended.cancel()
         print(json.dumps({"stats": stats}), flush=True)
+
+
+async def when(event: asyncio.Event) -> float:
+    """The wall time at which `event` is set (to compare across processes)."""
+    await event.wait()
+    return time.time()
 
 
 def _crash(task: asyncio.Task[None]) -> str | None:
@@ -268,7 +283,8 @@ async def start_group(
 
 
 async def start_profiler(pid: int, output: Path | None) -> asyncio.subprocess.Process | None:
-    """py-spy recording the hub (collapsed stacks, threads idle included) until SIGINT."""
+    """py-spy recording the hub (collapsed stacks) until SIGINT, without pausing it to sample
+    (the bench times the hub's answers meanwhile)."""
     if output is None:
         return None
     spy = Path(sys.executable).with_name("py-spy")
@@ -281,6 +297,7 @@ async def start_profiler(pid: int, output: Path | None) -> asyncio.subprocess.Pr
         "raw",
         "--rate",
         "200",
+        "--nonblocking",
         "--output",
         str(output),
         stdout=asyncio.subprocess.DEVNULL,
@@ -433,14 +450,21 @@ async def soak(options: argparse.Namespace, root: Path) -> dict[str, Any]:
             client.headers.update(api_headers(token))
             join = await join_token(client, options.nodes)
             watch = Watch(hub.pid, token)
-            began = time.perf_counter()
+            hub_cpu = watch.cpu_seconds()
+            profiler = await start_profiler(hub.pid, options.profile_enrolment)
+            began, started = time.perf_counter(), time.time()
             per = -(-options.nodes // options.processes)
             for first in range(0, options.nodes, per):
                 count = min(per, options.nodes - first)
                 groups.append(await start_group(url, first, count, options, join))
-            for group in groups:
-                await read_line(group)
+            figures.update(joined([await read_line(group) for group in groups], started))
             figures["connect seconds"] = time.perf_counter() - began
+            if profiler is not None:
+                await stop(profiler, signal.SIGINT)
+            figures["connect cpu seconds"] = {
+                "hub": watch.cpu_seconds() - hub_cpu,
+                "nodes": sum(cpu_seconds(group.pid) for group in groups),
+            }
             online = [n for n in (await client.get("/nodes")).json() if n["state"] != "offline"]
             if len(online) != options.nodes:
                 raise SystemExit(f"{len(online)} of {options.nodes} nodes are online")
@@ -479,6 +503,25 @@ async def soak(options: argparse.Namespace, root: Path) -> dict[str, Any]:
     return figures
 
 
+def joined(groups: list[dict[str, Any]], started: float) -> dict[str, Any]:
+    """How long the nodes took to start, enrol and connect, from the groups' wall times.
+
+    Enrolment runs from the moment the first node process is ready (its imports done) until
+    the last node holds its credential; each node asks as soon as its process is ready, so
+    a node's own wait is from its process's `ready` to its credential."""
+    ready = min(g["ready"] for g in groups)
+    enrolled = [t for g in groups for t in g["enrolled"]]
+    waits = sorted(t - g["ready"] for g in groups for t in g["enrolled"])
+    return {
+        "node processes start seconds": max(g["ready"] for g in groups) - started,
+        "enrol seconds": max(enrolled) - ready,
+        "enrol wait p50 seconds": percentile(waits, 0.5),
+        "enrol wait max seconds": waits[-1],
+        "enrolled to connected seconds": max(t for g in groups for t in g["connected"])
+        - max(enrolled),
+    }
+
+
 async def wait_healthy(client: httpx.AsyncClient, hub: asyncio.subprocess.Process) -> None:
     for _ in range(600):
         if hub.returncode is not None:
@@ -496,9 +539,7 @@ async def stop_groups(
     """Close the node processes' stdin; their counts per node, and their CPU seconds."""
     cpu = 0.0
     for group in groups:
-        with contextlib.suppress(psutil.Error):
-            times = psutil.Process(group.pid).cpu_times()
-            cpu += times.user + times.system
+        cpu += cpu_seconds(group.pid)
         assert group.stdin is not None
         group.stdin.close()
     stats: list[dict[str, Any]] = []
@@ -507,6 +548,14 @@ async def stop_groups(
             stats += (await read_line(group))["stats"]
             await group.wait()
     return stats, cpu
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU seconds so far (0 once it is gone)."""
+    with contextlib.suppress(psutil.Error):
+        times = psutil.Process(pid).cpu_times()
+        return times.user + times.system
+    return 0.0
 
 
 def _high_water(pid: int) -> int:
@@ -572,9 +621,22 @@ def report(figures: dict[str, Any]) -> bool:
         "p99": percentile(every, 0.99),
         "max": max(every, default=float("nan")),
     }
+    nodes = figures["nodes"]
     print(
-        f"{figures['nodes']} simulated nodes, a {items:,}-item Compute.Hash job "
+        f"{nodes} simulated nodes, a {items:,}-item Compute.Hash job "
         f"(connected in {figures['connect seconds']:.1f} s)"
+    )
+    print(
+        f"  enrolment: {figures['enrol seconds']:.2f} s for {nodes} nodes "
+        f"({figures['enrol seconds'] / nodes * 1000:.1f} ms per node; a node waited "
+        f"{figures['enrol wait p50 seconds']:.2f} s at the median, "
+        f"{figures['enrol wait max seconds']:.2f} s at most); then all connected within "
+        f"{figures['enrolled to connected seconds']:.2f} s (node processes started in "
+        f"{figures['node processes start seconds']:.1f} s)"
+    )
+    print(
+        f"  CPU seconds until connected: hub {figures['connect cpu seconds']['hub']:.1f}, "
+        f"simulated nodes {figures['connect cpu seconds']['nodes']:.1f} (their imports included)"
     )
     print(
         f"  items per second: {items / figures['job seconds']:,.0f} (hub's job record, "
@@ -651,6 +713,11 @@ def arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--profile", type=Path, help="record the hub with py-spy during the job (collapsed stacks)"
+    )
+    parser.add_argument(
+        "--profile-enrolment",
+        type=Path,
+        help="record the hub with py-spy while the nodes enrol and connect (collapsed stacks)",
     )
     parser.add_argument("--group-of", dest="hub", help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)

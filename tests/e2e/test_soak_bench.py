@@ -34,5 +34,7 @@ def test_the_soak_bench_at_small_size_loses_and_duplicates_nothing(tmp_path: Pat
     assert figures["api error count"] == 0
     assert figures["latency ms"]["all"]["n"] > 0
     assert figures["hub peak rss bytes"] > 0
+    assert 0 < figures["enrol wait p50 seconds"] <= figures["enrol seconds"]
+    assert "enrolment: " in done.stdout and "ms per node" in done.stdout
     left = {p.pid for p in psutil.Process().children(recursive=True)} - before
     assert not left, f"the bench left processes behind: {left}"

@@ -245,7 +245,6 @@ class Agent:
         url = _websocket_url(self.settings.hub_url)
         while True:
             headers, verify = self._transport()
-            pinned = verify if isinstance(verify, ssl.SSLContext) else None  # None: the default
             try:
                 async with websockets.connect(
                     url,
@@ -254,7 +253,7 @@ class Agent:
                     close_timeout=LEAVE_SECONDS,  # a hub that does not answer a goodbye
                     compression=None,
                     additional_headers=headers,
-                    ssl=pinned if url.startswith("wss://") else None,
+                    ssl=verify if url.startswith("wss://") else None,
                 ) as socket:
                     await self._session(socket)
                     backoff = 0.25

@@ -10,6 +10,7 @@ import httpx
 
 from witengine.protocol import API_PREFIX
 from witengine.runtime.blobs import Blob, BlobError
+from witengine.security.connect import trusted_authorities
 
 CHUNK = 1 << 20
 
@@ -25,16 +26,17 @@ class HubFiles:
         transport: httpx.AsyncBaseTransport | None = None,
         *,
         headers: dict[str, str] | None = None,
-        verify: ssl.SSLContext | bool = True,
+        verify: ssl.SSLContext | None = None,
     ) -> None:
         """`headers` carry the node's credential, `verify` its pin of the hub's certificate
-        (both from `witengine.security.connect.transport_options`)."""
+        (both from `witengine.security.connect.transport_options`; without a pin, the
+        authorities this machine trusts)."""
         self.client = httpx.AsyncClient(
             base_url=hub_url.rstrip("/") + API_PREFIX,
             timeout=httpx.Timeout(30.0, read=300.0),
             transport=transport,
             headers=headers,
-            verify=verify,
+            verify=verify or trusted_authorities(),
         )
         self.uploaded: set[str] = set()
 

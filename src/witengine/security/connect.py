@@ -4,19 +4,27 @@ One helper, `transport_options`, gives the headers and the TLS verification for 
 token travels only as `Authorization: Bearer …`, never over plain HTTP to another machine unless
 the caller says `insecure`, and an https hub is checked against its pinned fingerprint. httpx
 clients and websockets connections are both built from what it returns.
+
+Without a pin the verification is the certificate authorities this machine trusts, loaded once
+per process (`trusted_authorities`): loading them costs tens of milliseconds of CPU, which every
+new client paid again, even for a plain-HTTP hub; a process that enrols a hundred simulated
+nodes spent seconds on it.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
+
 from witengine.errors import WitError
 from witengine.security.tls import pinned_ssl_context, read_pin
 
-Verify = ssl.SSLContext | bool
+Verify = ssl.SSLContext
 
 
 class InsecureTransport(WitError):
@@ -46,6 +54,13 @@ def check_transport(url: str, token: str | None, *, insecure: bool = False) -> N
         )
 
 
+@functools.cache
+def trusted_authorities() -> ssl.SSLContext:
+    """The certificate authorities this machine trusts, as httpx loads them by default
+    (honouring `SSL_CERT_FILE` and `SSL_CERT_DIR`), loaded once and shared by every client."""
+    return httpx.create_ssl_context()
+
+
 def auth_headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
@@ -59,15 +74,15 @@ def transport_options(
     pin_file: Path | None = None,
     who: str = "this machine",
 ) -> tuple[dict[str, str], Verify]:
-    """The headers and the TLS verification (an `ssl.SSLContext`, or True for the default) to
-    reach the hub at `url` with `token`; InsecureTransport when that would leak the token.
+    """The headers and the TLS verification (an `ssl.SSLContext`) to reach the hub at `url`
+    with `token`; InsecureTransport when that would leak the token.
 
     An https hub is checked against `fingerprint` when one is given (and, after the first
     handshake that matches, the pin is saved in `pin_file`), else against the pin saved in
     `pin_file`; with neither, against the certificate authorities this machine trusts.
     """
     check_transport(url, token, insecure=insecure)
-    verify: Verify = True
+    verify = trusted_authorities()
     if urlsplit(url).scheme.lower() == "https":
         verify = _pinned(url, fingerprint, pin_file, who)
     return auth_headers(token), verify
@@ -81,5 +96,5 @@ def _pinned(url: str, fingerprint: str | None, pin_file: Path | None, who: str) 
         )
     saved = read_pin(pin_file) if pin_file is not None else None
     if saved is None:
-        return True
+        return trusted_authorities()
     return pinned_ssl_context(saved, url=url, pin_file=pin_file, who=who)

@@ -84,6 +84,7 @@ class FakeNode:
     token: str | None = None  # the credential it connects with
     join_token: str | None = None  # without a credential: enrol with this first, as a node does
     benchmarks: Sequence[BenchmarkReport] = ()  # sent once connected, as a node's idle rates
+    enrolled: asyncio.Event = field(default_factory=asyncio.Event)  # it holds a credential
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     done: int = 0  # results sent
     received: int = 0  # tasks received, counting each attempt and duplicate
@@ -125,6 +126,7 @@ class FakeNode:
         if self.token is None and self.join_token is not None:
             credential = await enrol(self.hub_url, self.join_token, self.name)
             self.token, self.node_id = credential.token, credential.node_id
+        self.enrolled.set()
         async with await self._open() as socket:
             await socket.send(self.hello().model_dump_json())
             welcome = Welcome.model_validate_json(await socket.recv())
