@@ -140,6 +140,12 @@ def export(
     return _result(outcome.status, outcome.error, variables, outcome.types, out_dir)
 
 
+def interrupted(reason: str, out_dir: Path | None) -> JobResult:
+    """The result of a job its caller stopped waiting for (or never submitted): cancelled, for
+    `reason`, with no variables; written to `out_dir` as any result is."""
+    return _result(JobStatus.CANCELLED, reason, {}, {}, out_dir)
+
+
 def _result(
     status: JobStatus,
     error: str | None,
@@ -329,6 +335,7 @@ __all__ = [
     "export",
     "fetch_results",
     "format_text",
+    "interrupted",
     "read_script",
     "run_checked",
     "run_file",

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -349,6 +350,34 @@ def test_ctrl_c_cancels_a_running_job(tmp_path: Path, env: dict[str, str]) -> No
     assert result["status"] == "cancelled"
     assert result["variables"] == {"started": 1}
     assert len(ledger.read_text().splitlines()) < 40  # cancelled, not run to its end
+    assert json.loads((tmp_path / "wit-out" / "Slow" / "results.json").read_text()) == result
+
+
+def test_ctrl_c_while_the_farm_starts_ends_with_a_cancelled_line_and_results(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    path = script(
+        tmp_path, "naps.wit", "Job:Naps() { Grid.ForEach(i in [1, 2]) => Compute.Sleep(i); }"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "witengine", "run", str(path), "--nodes=1"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + 60
+    line = ""
+    while not line.startswith("dashboard: ") and time.monotonic() < deadline:
+        line = process.stderr.readline()
+    process.send_signal(signal.SIGINT)  # the job is being sent while the farm starts
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1].startswith("cancelled: "), stderr
+    written = json.loads((tmp_path / "wit-out" / "Naps" / "results.json").read_text())
+    assert written["status"] == "cancelled"
 
 
 def _runs_a_batch(pid: int) -> bool:
@@ -427,13 +456,67 @@ def test_the_farm_started_by_run_ends_with_the_command(
     assert len(farm) >= 3, "a hub, a node and its batch runner"
     process.send_signal(sig)
     process.wait(timeout=30)
+    if sig == signal.SIGTERM:
+        assert process.returncode == 143
     _, alive = psutil.wait_procs(farm, timeout=30)
     assert not alive, [p.cmdline() for p in alive]
 
 
-@pytest.mark.parametrize("presses", [1, 2])
-def test_ctrl_c_on_a_hub_offers_to_cancel_and_otherwise_leaves_the_job_running(
-    tmp_path: Path, presses: int
+def _start_run_on_hub(tmp_path: Path, farm: Any) -> tuple[subprocess.Popen[str], str]:
+    """`wit run --json --hub` of a slow job, once its job runs on the hub."""
+    from witengine.testing.processes import wait_until
+
+    path = script(
+        tmp_path,
+        "slow.wit",
+        """
+        Job:Slow()
+        {
+            Int:started = 1;
+            IntCollection:waits = Grid.ForEach(i in Int.Range(0, 20)) => Compute.Sleep(300);
+        }
+        """,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "witengine", "run", str(path), "--json", "--hub", farm.url],
+        cwd=tmp_path,
+        env=farm.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    jobs = wait_until(lambda: farm.api("GET", "/jobs").json(), 60, "the job")
+    job_id: str = jobs[0]["id"]
+    wait_until(lambda: farm.job(job_id)["status"] == "running", 60, "the job to run")
+    return process, job_id
+
+
+def test_ctrl_c_on_a_hub_cancels_the_job_and_waits_for_its_end(tmp_path: Path) -> None:
+    from witengine.testing.processes import Farm, free_port, wait_until
+
+    farm = Farm(tmp_path, free_port())
+    try:
+        farm.start_hub()
+        farm.start_node("only")
+        wait_until(lambda: farm.online() == ["only"], 60, "the node to join")
+        process, job_id = _start_run_on_hub(tmp_path, farm)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130, stderr
+        assert f"cancelling job {job_id} (Ctrl-C again to stop waiting and leave it as it is" in (
+            stderr
+        )
+        assert farm.job(job_id)["status"] == "cancelled"  # ended before the command did
+        result = json.loads(stdout)
+        assert result["status"] == "cancelled" and result["variables"] == {"started": 1}
+        written = tmp_path / "wit-out" / "Slow" / "results.json"
+        assert json.loads(written.read_text()) == result  # as the farm started here writes it
+    finally:
+        farm.stop()
+
+
+def test_a_second_ctrl_c_on_a_hub_stops_waiting_and_leaves_the_job_as_it_is(
+    tmp_path: Path,
 ) -> None:
     from witengine.testing.processes import Farm, free_port, wait_until
 
@@ -442,40 +525,26 @@ def test_ctrl_c_on_a_hub_offers_to_cancel_and_otherwise_leaves_the_job_running(
         farm.start_hub()
         farm.start_node("only")
         wait_until(lambda: farm.online() == ["only"], 60, "the node to join")
-        path = script(
-            tmp_path,
-            "slow.wit",
-            """
-            Job:Slow()
-            {
-                IntCollection:waits = Grid.ForEach(i in Int.Range(0, 20)) => Compute.Sleep(300);
-            }
-            """,
-        )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "witengine", "run", str(path), "--json", "--hub", farm.url],
-            cwd=tmp_path,
-            env=farm.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        jobs = wait_until(lambda: farm.api("GET", "/jobs").json(), 60, "the job")
-        job_id = jobs[0]["id"]
-        wait_until(lambda: farm.job(job_id)["status"] == "running", 60, "the job to run")
-        for _ in range(presses):
+        process, job_id = _start_run_on_hub(tmp_path, farm)
+        assert farm.hub is not None
+        os.kill(farm.hub.pid, signal.SIGSTOP)  # a hub that answers nothing: the wait is endless
+        try:
             process.send_signal(signal.SIGINT)
-            time.sleep(0.3)
-        stdout, stderr = process.communicate(timeout=60)
+            assert process.stderr is not None
+            assert f"cancelling job {job_id}" in process.stderr.readline() + (
+                process.stderr.readline()
+            )
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=30)
+        finally:
+            os.kill(farm.hub.pid, signal.SIGCONT)
         assert process.returncode == 130, stderr
-        assert "press Ctrl-C again" in stderr
-        if presses == 1:
-            assert f"left job {job_id} running" in stderr
-            assert farm.job(job_id)["status"] == "running"
-            assert farm.wait_done(job_id, 60)["status"] == "completed"
-        else:
-            assert json.loads(stdout)["status"] == "cancelled"
-            assert farm.job(job_id)["status"] == "cancelled"
+        assert json.loads(stdout) == {
+            "status": "cancelled",
+            "error": f"stopped waiting for job {job_id}, left as it is on {farm.url}: follow it "
+            f"with `wit job {job_id}`",
+            "variables": {},
+        }
     finally:
         farm.stop()
 

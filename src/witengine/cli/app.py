@@ -15,9 +15,10 @@ import typer
 from witengine.cli.farm import FingerprintOption, InsecureOption, TokenOption, hub_access
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
     from contextlib import AsyncExitStack
 
-    from witengine.client import HubAccess
+    from witengine.client import HubAccess, HubClient
     from witengine.embedded import Farm
 
 app = typer.Typer(
@@ -31,7 +32,7 @@ app = typer.Typer(
 EXIT_FAILED = 1
 EXIT_SCRIPT_ERROR = 2
 EXIT_CANCELLED = 130
-DETACH_SECONDS = 3.0  # after a Ctrl-C on a hub's job: the time to press it again and cancel
+EXIT_TERMINATED = 143  # SIGTERM's, as a shell reports it (128 + 15)
 
 
 def _show_version(wanted: bool) -> None:
@@ -165,7 +166,8 @@ def run(
     """Run a job and write its results; exit 0 only when it completes.
 
     Without --hub (and no WIT_HUB), a hub and one node per core start on this machine for the
-    length of the command.
+    length of the command. Ctrl-C cancels the job and waits for it to end (exit 130); a second
+    Ctrl-C stops waiting, leaving a hub's job as it is there.
     """
     from witengine.api import check_file
     from witengine.errors import WitError
@@ -296,46 +298,27 @@ async def _run_farm(
 
     url = access.url if access is not None else None
     loop = asyncio.get_running_loop()
-    submitted: list[Any] = []
-    pending: set[asyncio.Task[Any]] = set()
-    interrupts = 0
-    cancelling = False
+    submitted: list[Any] = []  # the hub's client and the job's id, once the hub has the job
+    pending: set[asyncio.Task[None]] = set()
 
-    def cancel_job() -> None:
-        nonlocal cancelling
-        cancelling = True
+    def cancel_job() -> str | None:
+        if not submitted:
+            return None
         client, job_id = submitted
-        print(f"\ncancelling job {job_id}…", file=sys.stderr)
-        pending.add(loop.create_task(client.act(job_id, "cancel")))
+        pending.add(loop.create_task(_cancel_on_hub(client, job_id)))
+        then = f"leave it as it is on {url}" if url else "stop at once"
+        return f"cancelling job {job_id} (Ctrl-C again to stop waiting and {then})"
 
-    def leave_running() -> None:
-        if not cancelling and not main_task.done():
-            job_id = submitted[1]
-            print(
-                f"left job {job_id} running on {url}: follow it with `wit job {job_id}`, "
-                f"cancel it with `wit cancel {job_id}`",
-                file=sys.stderr,
-            )
-            main_task.cancel()
-
-    def interrupt() -> None:
-        # A farm started here ends with this command: Ctrl-C cancels the job. On a hub, the job
-        # may go on without us: Ctrl-C offers to cancel it, and leaves it running otherwise.
-        nonlocal interrupts
-        interrupts += 1
-        if not submitted or cancelling or interrupts > 2:
-            main_task.cancel()
-        elif url is None:
-            cancel_job()
-        elif interrupts == 1:
-            print(
-                f"\njob {submitted[1]} runs on {url}; press Ctrl-C again within "
-                f"{DETACH_SECONDS:g} s to cancel it, or it keeps running there",
-                file=sys.stderr,
-            )
-            loop.call_later(DETACH_SECONDS, leave_running)
-        else:
-            cancel_job()
+    def stopped() -> str:
+        if not submitted:
+            return "interrupted before the job was submitted"
+        job_id = submitted[1]
+        if url is None:
+            return f"stopped at once: job {job_id} ended with the farm started here"
+        return (
+            f"stopped waiting for job {job_id}, left as it is on {url}: follow it with "
+            f"`wit job {job_id}`"
+        )
 
     async def follow(hub: HubAccess) -> Any:
         options: dict[str, Any] = {
@@ -359,21 +342,66 @@ async def _run_farm(
             farm = await _own_farm(stack, nodes or usable_cores(), quiet=as_json)
             return await farm.run(follow(farm.access))
 
-    main_task = asyncio.ensure_future(go())
-    loop.add_signal_handler(signal.SIGINT, interrupt)
-    loop.add_signal_handler(signal.SIGTERM, main_task.cancel)  # a farm started here stops too
     try:
-        return await main_task
+        return await _interruptible(go(), cancel_job, stopped, out_dir)
+    finally:
+        for task in pending:
+            task.cancel()
+
+
+async def _cancel_on_hub(client: HubClient, job_id: str) -> None:
+    from witengine.client import HubError
+
+    try:
+        await client.act(job_id, "cancel")
+    except HubError as error:  # it ended meanwhile, say: its end is followed all the same
+        print(f"wit run: {error}", file=sys.stderr)
+
+
+async def _interruptible(
+    work: Coroutine[Any, Any, Any],
+    cancel_job: Callable[[], str | None],
+    stopped: Callable[[], str],
+    out_dir: Path,
+) -> Any:
+    """Do `work`, a job being run and followed, with `wit run`'s Ctrl-C and SIGTERM.
+
+    The first Ctrl-C cancels the job (`cancel_job` asks for it and says so, or gives None when
+    there is no job yet) and waits for it to end, so that it ends as any cancelled job does:
+    its results so far in results.json, and a last line `cancelled: …`. The next Ctrl-C (or the
+    first, before there is a job) stops waiting: a cancelled result whose error, `stopped()`,
+    says what became of the job. SIGTERM stops at once, exit 143, leaving a hub's job as it is.
+    """
+    from witengine.api import interrupted
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    interrupts = 0
+    terminated = False
+
+    def interrupt() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        said = cancel_job() if interrupts == 1 else None
+        if said is None:
+            task.cancel()
+        else:
+            print(f"\n{said}", file=sys.stderr)
+
+    def terminate() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGINT, interrupt)
+    loop.add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        return await task
     except asyncio.CancelledError:
-        if as_json and not submitted:
-            _print_json(
-                {
-                    "status": "cancelled",
-                    "error": "interrupted before the job started",
-                    "variables": {},
-                }
-            )
-        raise typer.Exit(EXIT_CANCELLED) from None
+        if terminated:
+            print(f"wit run: {stopped()}", file=sys.stderr)
+            raise typer.Exit(EXIT_TERMINATED) from None
+        return interrupted(stopped(), out_dir)
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         loop.remove_signal_handler(signal.SIGTERM)
@@ -398,9 +426,12 @@ async def _run_local(
     store = LocalBlobStore(settings.blob_dir)
     refs = [plugin.ref for plugin in discover()]
     control = JobControl()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGINT, control.cancel)  # Ctrl-C cancels the job cleanly
-    try:
+
+    def cancel_job() -> str:
+        control.cancel()
+        return "cancelling the job (Ctrl-C again to stop at once)"
+
+    async def go() -> Any:
         async with LocalExecutor(refs, settings.blob_dir, workers) as executor:
             options: dict[str, Any] = {
                 "library": library,
@@ -415,8 +446,8 @@ async def _run_local(
 
             with RunView(_stderr()) as view:
                 return await run_checked(checked, texts, events=view.event, **options)
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
+
+    return await _interruptible(go(), cancel_job, lambda: "stopped at once", out_dir)
 
 
 @app.command()
