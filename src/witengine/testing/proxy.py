@@ -7,7 +7,9 @@ unchanged (WebSockets today, TLS later); the faults are those of a bad network:
 - `delay`: every chunk waits `ms` milliseconds before it is passed on (in order);
 - `stall`: nothing is passed on either way for a while (packets dropped and retransmitted, as
   far as the two ends can tell); what was sent meanwhile follows once it ends;
-- `cut`: every open connection is closed at once (a reset), as when a link or a NAT drops it.
+- `cut`: every open connection is closed at once (a reset), as when a link or a NAT drops it;
+- `drop`: a stall that ends in a cut: what was sent meanwhile is lost, never delivered, as when a
+  link goes dead and TCP gives up on it.
 
 The schedule (`FaultSchedule.seeded`) is a list of faults at fixed offsets from the moment the
 proxy is armed (at its start, or later with `arm()` once the clients are connected), drawn from
@@ -28,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-FaultKind = Literal["delay", "stall", "cut"]
+FaultKind = Literal["delay", "stall", "cut", "drop"]
 CHUNK = 64 * 1024
 
 
@@ -38,14 +40,14 @@ class Fault:
 
     at: float
     kind: FaultKind
-    seconds: float = 0.0  # delay and stall: how long; cut: instant
+    seconds: float = 0.0  # delay, stall and drop: how long; cut: instant
     ms: float = 0.0  # delay: per chunk
 
     def __str__(self) -> str:
         if self.kind == "delay":
             return f"{self.at:.1f}s delay {self.ms:.0f} ms for {self.seconds:.1f}s"
-        if self.kind == "stall":
-            return f"{self.at:.1f}s stall for {self.seconds:.1f}s"
+        if self.kind in ("stall", "drop"):
+            return f"{self.at:.1f}s {self.kind} for {self.seconds:.1f}s"
         return f"{self.at:.1f}s cut"
 
 
@@ -200,9 +202,7 @@ class TcpProxy:
         finally:
             faults.cancel()
             server.close()
-            for pair in list(links):
-                for writer in pair:
-                    _reset(writer)
+            _cut(links)
             with contextlib.suppress(asyncio.CancelledError):
                 await faults
 
@@ -218,12 +218,12 @@ class TcpProxy:
             await asyncio.sleep(max(0.0, self._started + fault.at - time.monotonic()))
             self.applied.append(f"{fault} ({len(links)} connection(s) open)")
             if fault.kind == "cut":
-                for pair in list(links):
-                    for writer in pair:
-                        _reset(writer)
-            elif fault.kind == "stall":  # what arrives meanwhile waits in the pumps
+                _cut(links)
+            elif fault.kind in ("stall", "drop"):  # what arrives meanwhile waits in the pumps
                 conditions.resume.clear()
                 await asyncio.sleep(fault.seconds)
+                if fault.kind == "drop":  # and goes down with them
+                    _cut(links)
                 conditions.resume.set()
             else:
                 conditions.delay = fault.ms / 1000
@@ -257,6 +257,12 @@ async def _pump(
     with contextlib.suppress(OSError, RuntimeError):
         if not writer.is_closing() and writer.can_write_eof():
             writer.write_eof()
+
+
+def _cut(links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]]) -> None:
+    for pair in list(links):
+        for writer in pair:
+            _reset(writer)
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:

@@ -1,5 +1,5 @@
-"""The fault-injection TCP proxy: bytes pass through unchanged, and delays, stalls and cuts
-happen when the schedule says. An echo server on 127.0.0.1 stands for the hub."""
+"""The fault-injection TCP proxy: bytes pass through unchanged, and delays, stalls, cuts and
+drops happen when the schedule says. An echo server on 127.0.0.1 stands for the hub."""
 
 from __future__ import annotations
 
@@ -78,6 +78,23 @@ async def test_a_cut_resets_open_connections_and_later_ones_pass(echo_port: int)
         received, _ = await round_trip(proxy.port, b"again")
     assert received == b"again"
     assert proxy.applied == ["0.5s cut (1 connection(s) open)"]
+
+
+async def test_a_drop_loses_what_was_sent_during_it_and_resets_the_connection(
+    echo_port: int,
+) -> None:
+    with TcpProxy(echo_port, FaultSchedule((Fault(0.3, "drop", 0.7),))) as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"ping")
+        assert await asyncio.wait_for(reader.readexactly(4), 5) == b"ping"
+        await asyncio.sleep(0.5)  # within the drop
+        writer.write(b"lost")
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+            await asyncio.wait_for(reader.readexactly(1), 5)
+        writer.close()
+        received, _ = await round_trip(proxy.port, b"again")
+    assert received == b"again"
+    assert proxy.applied == ["0.3s drop for 0.7s (1 connection(s) open)"]
 
 
 def test_a_seeded_schedule_repeats_has_every_kind_and_ends() -> None:
