@@ -15,10 +15,10 @@ check one after another (a few requests a second) and times each; a sampler read
 (psutil, hub process and children). After the run the hub stops and its SQLite store is read
 (read-only): an item is *lost* when it has no committed result, *wrong* when its result differs
 from the local sha256 (in the store or in what `run_on_hub` returned), *duplicated* when it was
-committed more than once (rows per item in the store, and the hub's own commit count, the nodes'
-`done` summed, against the distinct items committed). All three must be zero: the bench exits 1
-otherwise, and 2 when the deadline for the whole run (`--deadline`) passes first. Every process it
-started is gone when it exits; they also die with it if it is killed.
+committed more than once (the commits each task counts in the store, and the hub's own commit
+count, the nodes' `done` summed, against the distinct items committed). All three must be zero:
+the bench exits 1 otherwise, and 2 when the deadline for the whole run (`--deadline`) passes
+first. Every process it started is gone when it exits; they also die with it if it is killed.
 
 Figures: enrolment (from the first node process ready, its imports done, to the last node
 holding its credential: in all, per node, and each node's own wait), then how long until every
@@ -396,16 +396,14 @@ def audit(database: Path, job_id: str, items: int) -> dict[str, int]:
         if len(maps) != 1:
             raise SystemExit(f"expected one map for job {job_id}, the store has {len(maps)}")
         rows = store.execute(
-            "SELECT idx, COUNT(*), MAX(state), MAX(result) FROM tasks WHERE map_id = ? "
-            "GROUP BY idx",
-            maps[0],
+            "SELECT idx, commits, state, result FROM tasks WHERE map_id = ?", maps[0]
         ).fetchall()
     finally:
         store.close()
     committed: dict[int, str] = {}
     duplicated = 0
-    for index, count, state, result in rows:
-        duplicated += count - 1
+    for index, commits, state, result in rows:
+        duplicated += max(0, commits - 1)
         if state == "done":
             committed[index] = json.loads(result)
     lost = sum(1 for i in range(items) if i not in committed)

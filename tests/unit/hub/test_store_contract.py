@@ -183,6 +183,23 @@ def test_a_second_commit_of_the_same_item_is_refused_and_changes_nothing(store: 
     assert state.failures == {}
 
 
+def test_each_task_counts_its_one_commit_whatever_is_offered_after(store: Store) -> None:
+    """The count is what shows a second commit that wrote the same value again."""
+    map_id = open_map(store)
+    assert store.commit_counts(map_id) == {0: 0, 1: 0, 2: 0, 3: 0}
+    store.set_attempts(map_id, [(0, 1), (1, 1), (2, 1)])
+    assert store.commit(map_id, [Commit(0, 1, "same"), Commit(0, 1, "same")]) == [0]
+    assert store.commit(map_id, [Commit(1, 1, error="boom")]) == [1]
+    for offered in (Commit(0, 1, "same"), Commit(1, 1, "same"), Commit(0, 1, error="late")):
+        assert store.commit(map_id, [offered]) == []
+    store.set_attempts(map_id, [(0, 2)])
+    assert store.commit(map_id, [Commit(0, 2, "same")]) == []
+    assert store.commit(map_id, [Commit(2, 0, "fenced")]) == []
+    assert store.commit_counts(map_id) == {0: 1, 1: 1, 2: 0, 3: 0}
+    store.open_map("map_x", "job_1", 1, "Compute.Hash", "d1", ITEMS)  # as after a restart
+    assert store.commit_counts(map_id) == {0: 1, 1: 1, 2: 0, 3: 0}
+
+
 def test_the_same_item_twice_in_one_commit_keeps_the_first(store: Store) -> None:
     map_id = open_map(store)
     store.set_attempts(map_id, [(0, 1), (1, 1)])
@@ -270,6 +287,7 @@ def test_a_rerun_gets_copies_of_the_maps_holding_only_their_successful_results(
         "Compute.Hash",
     )
     assert copy.results == {0: "A"} and copy.failures == {}
+    assert store.commit_counts(copy.record.id) == {0: 1, 1: 0, 2: 0, 3: 0}
     assert copy.attempts == {0: 0, 1: 0, 2: 0, 3: 0}  # the rest are new tasks, never sent
     assert store.map_args(copy.record.id, [1, 3]) == {1: ITEMS[1], 3: ITEMS[3]}
     assert store.open_map("map_n2", "job_2", 2, "Compute.Hash", "d2", [["z"], ["y"]]).results == {
@@ -540,7 +558,7 @@ def test_a_hub_database_from_before_rates_gains_the_rates_table(tmp_path: Path) 
     try:
         store.put_rate(rate("node_a", "Compute.Work", 20.0))
         assert store.list_rates() == [rate("node_a", "Compute.Work", 20.0)]
-        assert store._read("SELECT version FROM schema_version") == [(5,)]
+        assert store._read("SELECT version FROM schema_version") == [(6,)]
     finally:
         store.close()
 
@@ -558,6 +576,23 @@ def test_a_job_that_ended_before_progress_was_kept_reads_back_without_it(tmp_pat
     try:
         old = store.get_job("job_1")
         assert old is not None and old.status == "completed" and old.progress is None
+    finally:
+        store.close()
+
+
+def test_tasks_committed_before_commits_were_counted_count_one(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _first_release_database(path)
+    with sqlite3.connect(path) as raw:
+        raw.execute("INSERT INTO maps VALUES ('map_1', 'job_1', 1, 'A.B', 'd', 3, NULL)")
+        raw.executemany(
+            "INSERT INTO tasks VALUES ('map_1', ?, '[]', ?, 1, ?, ?)",
+            [(0, "done", "7", None), (1, "failed", None, "boom"), (2, "pending", None, None)],
+        )
+    raw.close()
+    store = SqliteStore(path)
+    try:
+        assert store.commit_counts("map_1") == {0: 1, 1: 1, 2: 0}
     finally:
         store.close()
 

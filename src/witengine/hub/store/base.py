@@ -7,6 +7,8 @@ so the hub may acknowledge what it has stored.
 A *map* is one execution of a `Grid.ForEach` or `Grid.Delegate` within a job, numbered by `seq`
 in the order the interpreter reached it. A *task* is one item of a map. Results are committed
 exactly once: a result counts only for the task's current attempt and only if the task has none.
+Each task counts the commits it took (`commit_counts`), so that a second one shows even when it
+wrote the same value again.
 A job re-run after it failed or was cancelled starts with copies of its source's maps, holding
 only their successful results (`reuse_results`); it then runs as a job resumed after a restart.
 """
@@ -215,6 +217,11 @@ class Store(Protocol):
         ...
 
     def map_results(self, map_id: str) -> dict[int, Json]: ...
+
+    def commit_counts(self, map_id: str) -> dict[int, int]:
+        """How many commits (result or failure) each task of the map took: 0 or 1, never more;
+        a task whose result a re-run reused counts its one."""
+        ...
 
     def reuse_results(self, job_id: str, source_job_id: str) -> int:
         """Give a job with no maps yet copies of another job's maps (same sequence numbers,

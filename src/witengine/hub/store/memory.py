@@ -30,6 +30,7 @@ class _Task:
     attempt: int = 0
     result: Json = None
     error: str | None = None
+    commits: int = 0
 
 
 @dataclass
@@ -159,11 +160,15 @@ class MemoryStore:
                 task.state, task.error = TaskState.FAILED, commit.error
             else:
                 task.state, task.result = TaskState.DONE, copy.deepcopy(commit.value)
+            task.commits += 1
             accepted.append(commit.index)
         return accepted
 
     def map_results(self, map_id: str) -> dict[int, Json]:
         return self._state(self.maps[map_id]).results
+
+    def commit_counts(self, map_id: str) -> dict[int, int]:
+        return {i: t.commits for i, t in enumerate(self.maps[map_id].tasks)}
 
     def reuse_results(self, job_id: str, source_job_id: str) -> int:
         reused = 0
@@ -173,7 +178,7 @@ class MemoryStore:
             map_id = reused_map_id(job_id, seq)
             record = replace(source.record, id=map_id, job_id=job_id)
             tasks = [
-                _Task(copy.deepcopy(t.args), t.state, 0, copy.deepcopy(t.result))
+                _Task(copy.deepcopy(t.args), t.state, 0, copy.deepcopy(t.result), commits=1)
                 if t.state is TaskState.DONE
                 else _Task(copy.deepcopy(t.args))
                 for t in source.tasks

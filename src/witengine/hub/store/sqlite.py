@@ -96,6 +96,13 @@ _MIGRATIONS: list[tuple[int, str | tuple[str, ...]]] = [
     ),
     (4, "ALTER TABLE jobs ADD COLUMN rerun_of TEXT"),
     (5, "ALTER TABLE jobs ADD COLUMN progress TEXT"),  # [done, total] as the job ended
+    (
+        6,  # commits each task took (0 or 1): a second one shows even if it wrote the same value
+        (
+            "ALTER TABLE tasks ADD COLUMN commits INTEGER NOT NULL DEFAULT 0",
+            "UPDATE tasks SET commits = 1 WHERE state != 'pending'",
+        ),
+    ),
 ]
 
 
@@ -345,7 +352,8 @@ class SqliteStore:
                     del current[commit.index]
                     accepted.append(commit)
             db.executemany(
-                "UPDATE tasks SET state = ?, result = ? WHERE map_id = ? AND idx = ?",
+                "UPDATE tasks SET state = ?, result = ?, commits = commits + 1 "
+                "WHERE map_id = ? AND idx = ?",
                 (
                     (TaskState.DONE.value, _dumps(c.value), map_id, c.index)
                     for c in accepted
@@ -353,7 +361,8 @@ class SqliteStore:
                 ),
             )
             db.executemany(
-                "UPDATE tasks SET state = ?, error = ? WHERE map_id = ? AND idx = ?",
+                "UPDATE tasks SET state = ?, error = ?, commits = commits + 1 "
+                "WHERE map_id = ? AND idx = ?",
                 (
                     (TaskState.FAILED.value, c.error, map_id, c.index)
                     for c in accepted
@@ -368,6 +377,10 @@ class SqliteStore:
             (map_id, TaskState.DONE.value),
         )
         return {index: json.loads(result) for index, result in rows}
+
+    def commit_counts(self, map_id: str) -> dict[int, int]:
+        rows = self._read("SELECT idx, commits FROM tasks WHERE map_id = ?", (map_id,))
+        return dict(rows)
 
     def reuse_results(self, job_id: str, source_job_id: str) -> int:
         done = TaskState.DONE.value
@@ -385,10 +398,10 @@ class SqliteStore:
                 )
                 # Done tasks keep their result; failed and unfinished ones start afresh.
                 db.execute(
-                    "INSERT INTO tasks (map_id, idx, args, state, attempt, result) "
+                    "INSERT INTO tasks (map_id, idx, args, state, attempt, result, commits) "
                     "SELECT ?, idx, args, CASE WHEN state = ? THEN state ELSE ? END, 0, "
-                    "CASE WHEN state = ? THEN result END FROM tasks WHERE map_id = ?",
-                    (map_id, done, TaskState.PENDING.value, done, source_id),
+                    "CASE WHEN state = ? THEN result END, state = ? FROM tasks WHERE map_id = ?",
+                    (map_id, done, TaskState.PENDING.value, done, done, source_id),
                 )
                 reused += db.execute(
                     "SELECT COUNT(*) FROM tasks WHERE map_id = ? AND state = ?", (map_id, done)
