@@ -600,8 +600,17 @@ def test_pause_resume_and_cancel_commands_act_and_report_the_new_status(tmp_path
         wait_until(lambda: farm.job(job_id)["status"] == "running", 60, "the job to run")
         assert farm.token is not None
         hub = ("--hub", farm.url, "--token", farm.token)
+        listed = subprocess.run(
+            [sys.executable, "-m", "witengine", "jobs", *hub],
+            env={**os.environ, "COLUMNS": "80"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        (short,) = re.findall(r"^job_\w+", listed.stdout, flags=re.MULTILINE)
+        assert job_id.startswith(short) and short != job_id  # as `docker ps` shows ids
         for action, status in (("pause", "paused"), ("resume", "running")):
-            done = wit(action, job_id, *hub, cwd=tmp_path)
+            done = wit(action, short, *hub, cwd=tmp_path)  # a short id names it as well
             assert done.returncode == 0, done.stderr
             assert done.stdout.strip() == f"{job_id}: {status}"
         done = wit("cancel", job_id, *hub, cwd=tmp_path)

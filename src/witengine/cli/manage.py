@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -21,9 +21,19 @@ from witengine.cli.farm import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from witengine.client import HubClient
 
 ENDED = frozenset({"completed", "failed", "cancelled"})  # a job's statuses once it is over
+T = TypeVar("T")
+
+WideOption = Annotated[
+    bool,
+    typer.Option(
+        "--wide", help="Whole ids and every detail, folded over lines where they do not fit."
+    ),
+]
 
 
 def nodes(
@@ -32,6 +42,7 @@ def nodes(
     fingerprint: FingerprintOption = None,
     insecure: InsecureOption = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    wide: WideOption = False,
     bench: Annotated[
         bool,
         typer.Option(
@@ -101,7 +112,7 @@ def nodes(
     if bench:
         console.print(rates_table(found))
         return
-    console.print(nodes_table(found))
+    console.print(nodes_table(found, wide))
     summary = rates_summary_table(found)
     if summary is not None:
         console.print(summary)
@@ -113,8 +124,10 @@ def jobs(
     fingerprint: FingerprintOption = None,
     insecure: InsecureOption = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    wide: WideOption = False,
 ) -> None:
-    """List the hub's jobs, newest first."""
+    """List the hub's jobs, newest first: one line each, with short ids (--wide: whole ids and
+    errors)."""
 
     async def fetch() -> Any:
         async with open_hub(hub, fingerprint, insecure, token) as client:
@@ -128,7 +141,7 @@ def jobs(
 
     from witengine.cli.views import jobs_table
 
-    Console().print(jobs_table(found))
+    Console().print(jobs_table(found, wide))
 
 
 def job(
@@ -154,7 +167,7 @@ def job(
 
     async def fetch() -> Any:
         async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.job(job_id)
+            return await _on_job(client, job_id, client.job)
 
     print(json.dumps(_call(fetch()).model_dump(), indent=2))
 
@@ -174,7 +187,7 @@ def _download(
 
     async def fetch() -> Any:
         async with open_hub(hub, fingerprint, insecure, token) as client:
-            detail = await client.job(job_id)
+            detail = await _on_job(client, job_id, client.job)
             if detail.status not in ENDED:
                 return detail.status
             return await fetch_results(client, detail, default_library(), out)
@@ -253,8 +266,8 @@ def rerun(
 
     async def go() -> Any:
         async with open_hub(hub, fingerprint, insecure, token) as client:
-            summary = await client.rerun(job_id)
-            print(f"{summary.id}: {summary.status}, a re-run of {job_id}", flush=True)
+            summary = await _on_job(client, job_id, client.rerun)
+            print(f"{summary.id}: {summary.status}, a re-run of {summary.rerun_of}", flush=True)
             while wait and summary.status not in ENDED:
                 await asyncio.sleep(0.5)
                 summary = await client.job(summary.id)
@@ -271,28 +284,53 @@ def _act(job_id: str, action: str, hub: HubClient, until: Collection[str]) -> No
 
     async def act() -> Any:
         async with hub as client:
-            summary = await client.act(job_id, action)
+            summary = await _on_job(client, job_id, lambda whole: client.act(whole, action))
             for _ in range(100):
                 if summary.status in until:
                     break
                 await asyncio.sleep(0.1)
-                summary = await client.job(job_id)
+                summary = await client.job(summary.id)
             return summary
 
     summary = _call(act())
     print(f"{summary.id}: {summary.status}")
 
 
+async def _on_job(client: HubClient, given: str, call: Callable[[str], Awaitable[T]]) -> T:
+    """`call(id)` for the job `given` names: its id, or, as `wit jobs` shows ids, a beginning of
+    the id that only one of the hub's last 1,000 jobs has."""
+    from witengine.client import HubError
+
+    try:
+        return await call(given)
+    except HubError as error:
+        if error.status != 404:
+            raise
+        found = [job.id for job in await client.jobs(1000) if job.id.startswith(given)]
+        if not found:
+            raise
+    if len(found) > 1:
+        some = ", ".join(found[:5]) + (", …" if len(found) > 5 else "")
+        raise HubError(f"{len(found)} jobs have ids that begin with {given} ({some}): give more")
+    return await call(found[0])
+
+
 def _one_node(wanted: str, found: list[Any]) -> Any:
-    """The node `wanted` names among `found`: its id, or the name of exactly one node."""
-    matches = [n for n in found if n.id == wanted] or [n for n in found if n.name == wanted]
+    """The node `wanted` names among `found`: its id, the name of exactly one node, or a
+    beginning of exactly one node's id."""
+    matches = (
+        [n for n in found if n.id == wanted]
+        or [n for n in found if n.name == wanted]
+        or [n for n in found if n.id.startswith(wanted)]
+    )
     if not matches:
         print(f"wit nodes: no node is called or has the id {wanted!r}", file=sys.stderr)
         raise typer.Exit(1)
     if len(matches) > 1:
         ids = ", ".join(f"{n.id} ({n.state})" for n in matches)
         print(
-            f"wit nodes: {len(matches)} nodes are called {wanted}: {ids}; give its id",
+            f"wit nodes: {len(matches)} nodes are called or have ids that begin with {wanted}: "
+            f"{ids}; give its id",
             file=sys.stderr,
         )
         raise typer.Exit(1)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from rich import box
 from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.progress import (
@@ -187,47 +188,87 @@ def _bytes(count: int) -> str:
     return f"{size:.1f} TiB"
 
 
-def nodes_table(nodes: Iterable[Any]) -> Table:
-    """One row per node, narrow enough for an 80-column terminal."""
-    table = Table(title="Nodes")
-    for column in ("name", "state", "slots", "done", "machine", "gpus", "software"):
-        table.add_column(column, overflow="fold")
+def short_id(full: str) -> str:
+    """An id as the listings show it (as `docker ps` does): its kind and 8 characters, enough
+    to tell one hub's jobs or nodes apart. Commands take it, or any beginning of an id that
+    only one has."""
+    kind, underscore, rest = full.partition("_")
+    return f"{kind}_{rest[:8]}" if underscore else full[:12]
+
+
+def _listing(title: str, columns: list[str], rows: list[list[str]], wide: bool) -> Table:
+    """A table that lists things as `docker ps` does: one line per row in an 80-column
+    terminal, where only the free-text columns (names, machines, errors) give way, to an
+    ellipsis; `wide` folds long cells over lines instead. An id never folds."""
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    for index, column in enumerate(columns):
+        fixed = column == "id" or (column not in FREE_TEXT and not wide)
+        widths = [len(column), *(Text.from_markup(row[index]).cell_len for row in rows)]
+        table.add_column(
+            column,
+            no_wrap=fixed or not wide,
+            overflow="fold" if wide else "ellipsis",
+            min_width=max(widths) if fixed else None,
+        )
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+FREE_TEXT = frozenset({"name", "machine", "gpus", "software", "error"})
+
+
+def nodes_table(nodes: Iterable[Any], wide: bool = False) -> Table:
+    """One line per node: name, state, work, machine in short; `wide` adds the id, OS, GPU
+    names and software versions."""
+    columns = ["name", "state", "slots", "done", "machine", "gpus", "software"]
+    rows = []
     for node in nodes:
         caps = node.capabilities
-        machine = f"{caps.os} {caps.arch}, {caps.cores} cores, {_bytes(caps.ram_bytes)}"
-        software = ", ".join(
-            f"{name} {version}"
-            for name, version in sorted(caps.software.items())
-            if name != "python"
-        )
-        gpus = ", ".join(g.name for g in caps.gpus) or "-"
+        machine = f"{caps.cores} cores, {_bytes(caps.ram_bytes)}"
+        programs = sorted((n, v) for n, v in caps.software.items() if n != "python")
+        if wide:
+            machine = f"{caps.os} {caps.arch}, {machine}"
+            gpus = ", ".join(g.name for g in caps.gpus) or "-"
+            software = ", ".join(f"{name} {version}" for name, version in programs)
+        else:
+            gpus = str(len(caps.gpus)) if caps.gpus else "-"
+            software = ", ".join(name for name, _ in programs)
         colour = {"online": "green", "busy": "cyan", "offline": "dim"}.get(node.state, "")
-        table.add_row(
-            node.name,
+        cells = [
+            escape(node.name),
             f"[{colour}]{node.state}[/{colour}]" if colour else node.state,
             f"{node.running}/{node.slots}",
             str(node.done),
             escape(machine),
             escape(gpus),
             escape(software or "-"),
-        )
-    return table
+        ]
+        rows.append([cells[0], node.id, *cells[1:]] if wide else cells)
+    return _listing("Nodes", ["name", "id", *columns[1:]] if wide else columns, rows, wide)
 
 
-def jobs_table(jobs: Iterable[Any]) -> Table:
+def jobs_table(jobs: Iterable[Any], wide: bool = False) -> Table:
+    """One line per job: short id, name, status, progress, time left, when it was made;
+    `wide` shows whole ids, the date, and the error."""
     import datetime as dt
 
-    table = Table(title="Jobs")
-    for column in ("id", "name", "status", "progress", "time left", "created", "error"):
-        table.add_column(column, overflow="fold")
+    columns = ["id", "name", "status", "progress", "time left", "created"]
+    rows = []
     today = dt.date.today()
     for job in jobs:
         created = dt.datetime.fromtimestamp(job.created_at)
-        when = created.strftime("%H:%M:%S" if created.date() == today else "%Y-%m-%d %H:%M")
+        earlier = "%Y-%m-%d %H:%M:%S" if wide else "%Y-%m-%d"
+        when = created.strftime("%H:%M:%S" if created.date() == today else earlier)
         progress = f"{job.progress.done}/{job.progress.total}" if job.progress.total else ""
         running = job.status in (JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.PAUSED)
-        left = time_left(job.eta_seconds) if running else ""
-        table.add_row(
-            job.id, escape(job.name), job.status, progress, left, when, escape(job.error or "")
-        )
-    return table
+        left = time_left(job.eta_seconds).removesuffix(" left") if running else ""
+        cells = [short_id(job.id), escape(job.name), job.status, progress, left, when]
+        rows.append([job.id, *cells[1:], escape(job.error or "")] if wide else cells)
+    return _listing("Jobs", [*columns, "error"] if wide else columns, rows, wide)
