@@ -52,6 +52,7 @@ class Farm:
     hub_env: dict[str, str] = field(default_factory=dict)  # e.g. plugins only the hub has
     acknowledged: list[str] = field(default_factory=list)  # ids of jobs the hub answered 201 for
     tls: bool = False  # the hub serves HTTPS (wit hub --tls); requests pin its certificate
+    advertise: bool = False  # the hub announces itself over mDNS (nodes may find it)
     _join: str | None = None  # the join token nodes enrol with
 
     @property
@@ -92,9 +93,8 @@ class Farm:
     def start_hub(self) -> None:
         command = ["hub", "--port", str(self.port), "--data-dir", str(self.root / "hub")]
         command += ["--tls"] if self.tls else []
-        self.hub = self._spawn(
-            "hub", [*command, "--no-advertise", *self.hub_args], {**self.env, **self.hub_env}
-        )
+        command += [] if self.advertise else ["--no-advertise"]
+        self.hub = self._spawn("hub", [*command, *self.hub_args], {**self.env, **self.hub_env})
         wait_until(self._healthy, 60, "the hub to answer")
 
     def _healthy(self) -> bool:
@@ -116,9 +116,13 @@ class Farm:
             kwargs.setdefault("verify", pinned_ssl_context(fingerprint, url=self.url))
         return httpx.request(method, f"{self.url}/api/v1{path}", **kwargs)
 
-    def start_node(self, name: str, *args: str, hub_url: str | None = None) -> None:
-        """Start a node (through a proxy when `hub_url` says so); its log is NAME.log."""
-        command = ["node", "--hub", hub_url or self.url, "--name", name]
+    def start_node(
+        self, name: str, *args: str, hub_url: str | None = None, discover: bool = False
+    ) -> None:
+        """Start a node (through a proxy when `hub_url` says so; with no `--hub` at all, to
+        look for its hub over mDNS, when `discover`); its log is NAME.log."""
+        command = ["node", "--name", name]
+        command += [] if discover else ["--hub", hub_url or self.url]
         command += ["--cache-dir", str(self.root / name)]
         if "--token" not in args:  # enrols once; a restarted node uses its credential
             command += ["--token", self.join_token()]

@@ -3,9 +3,7 @@ a real browse on the loopback interface (skipped, with the reason, where multica
 
 from __future__ import annotations
 
-import select
 import socket
-import struct
 import uuid
 
 import pytest
@@ -14,8 +12,7 @@ from witengine.hub.discovery import SERVICE_TYPE as ADVERTISED_TYPE
 from witengine.hub.discovery import Advertiser
 from witengine.node.discovery import SERVICE_TYPE, advertises, find_hub, hub_url
 from witengine.protocol import API_PREFIX
-
-LOOPBACK = "127.0.0.1"
+from witengine.testing.multicast import LOOPBACK, multicast_on_loopback
 
 
 @pytest.mark.parametrize(
@@ -41,29 +38,6 @@ def test_a_hub_url_is_made_from_the_first_ipv4_address_of_its_record(
 
 def test_hub_and_node_agree_on_the_service_type() -> None:
     assert SERVICE_TYPE == ADVERTISED_TYPE == "_witengine._tcp.local."
-
-
-def multicast_on_loopback() -> str | None:
-    """Why multicast cannot loop back on 127.0.0.1 here, or None when it can."""
-    group = "224.0.0.251"
-    try:
-        with (
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver,
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
-        ):
-            receiver.bind(("", 0))
-            port = receiver.getsockname()[1]
-            membership = struct.pack("4s4s", socket.inet_aton(group), socket.inet_aton(LOOPBACK))
-            receiver.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
-            sender.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(LOOPBACK))
-            sender.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
-            sender.sendto(b"witengine", (group, port))
-            ready, _, _ = select.select([receiver], [], [], 5.0)
-            if not ready:
-                return "a multicast datagram sent on 127.0.0.1 did not come back within 5 s"
-            return None
-    except OSError as error:
-        return f"multicast on 127.0.0.1 is not possible here: {error}"
 
 
 def skip_without_multicast() -> None:

@@ -1,0 +1,45 @@
+"""A node started without `--hub` finds its hub over mDNS and works: `wit hub --tls` advertising
+on 127.0.0.1, `wit node --token JOIN` with no address (its join token pins the hub's certificate,
+so it takes that hub's advert and no other), and a job run on it. Real processes; skipped, with
+the reason, where multicast does not loop back on 127.0.0.1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from witengine.testing.multicast import multicast_on_loopback
+from witengine.testing.processes import Farm, free_port, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+SCRIPT = """Job:Doubles(Int:n, String:ledger)
+{
+    IntCollection:doubled = Grid.ForEach(i in Int.Range(0, n)) => Testing.Record(i, ledger);
+}
+"""
+
+
+def test_a_node_started_without_a_hub_address_finds_its_hub_over_mdns_and_runs_a_job(
+    tmp_path: Path,
+) -> None:
+    reason = multicast_on_loopback()
+    if reason is not None:
+        pytest.skip(f"mDNS discovery cannot be tried here: {reason}")
+    farm = Farm(tmp_path, free_port(), tls=True, advertise=True)
+    farm.start_hub()
+    try:
+        farm.start_node("a", discover=True)
+        node = farm.nodes["a"]
+        wait_until(lambda: farm.online() or node.poll() is not None, 60, "node a to connect")
+        log = farm.log("a")
+        assert farm.online() == ["a"], f"node a exited ({node.returncode}): {log}"
+        assert "looking for a hub on the local network" in log
+        assert f"connected to {farm.url} as node_" in log
+        ledger = tmp_path / "ledger.txt"
+        job = farm.wait_done(farm.submit(SCRIPT, {"n": "12", "ledger": str(ledger)}), 60)
+        assert job["status"] == "completed", job["error"]
+        assert job["variables"]["doubled"] == [2 * i for i in range(12)]  # a is the only node
+    finally:
+        farm.stop()
