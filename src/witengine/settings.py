@@ -38,6 +38,12 @@ class Settings:
         return self.cache_dir / "blobs"
 
     @property
+    def hub_notes_dir(self) -> Path:
+        """Where each hub running on this machine notes its data folder, in a file named after
+        its port, so that commands asking it find its admin token."""
+        return self.config_dir / "hubs"
+
+    @property
     def pin_dir(self) -> Path:
         """The certificate fingerprints of the hubs this machine's commands talk to, one file
         per hub address, saved at the first contact that matched a fingerprint given to them."""

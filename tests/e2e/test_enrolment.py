@@ -37,8 +37,13 @@ def test_a_node_enrols_with_a_join_token_and_runs_a_job_submitted_with_a_token(
         assert "admin token (also in" in farm.log("hub")
         admin = farm.token
         assert admin is not None and (tmp_path / "hub" / "admin.token").stat().st_mode & 0o077 == 0
-        # No token from the environment, nor from an admin.token in this user's default folder.
-        env = {**{k: v for k, v in farm.env.items() if k != "WIT_TOKEN"}, "HOME": str(tmp_path)}
+        # No token from the environment, nor from the hub's admin.token: not from this user's
+        # default folder, nor from the one the hub noted (as on another machine).
+        env = {
+            **{k: v for k, v in farm.env.items() if k != "WIT_TOKEN"},
+            "HOME": str(tmp_path),
+            "WIT_CONFIG_DIR": str(tmp_path / "elsewhere"),
+        }
         made = wit(
             "token",
             "create",

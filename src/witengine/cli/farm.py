@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from witengine.client import HubAccess, HubClient
     from witengine.security.tls import TlsIdentity
 
@@ -39,8 +41,9 @@ TokenOption = Annotated[
     typer.Option(
         "--token",
         envvar="WIT_TOKEN",
-        help="A token for the hub (wit token create). Without it, on the hub's own machine, the "
-        "admin token in the default data folder's admin.token when this user can read it.",
+        help="A token for the hub (wit token create). Without it, for a hub on this machine, "
+        "the admin token in its data folder (as `wit hub --data-dir` or WIT_DATA_DIR named "
+        "it) when this user can read it.",
         show_default=False,
     ),
 ]
@@ -63,17 +66,60 @@ def hub_url(hub: str | None) -> str:
 
 
 DEFAULT_HUB_DATA = Path("~/.local/share/witengine/hub")
+DATA_DIR_VARIABLE = "WIT_DATA_DIR"  # a hub's data folder, for `wit hub` and the commands
+
+
+def default_data_dir() -> Path:
+    """The hub data folder when none is named: WIT_DATA_DIR, else the default."""
+    return Path(os.environ.get(DATA_DIR_VARIABLE) or DEFAULT_HUB_DATA).expanduser()
+
+
+def _data_dir_note(port: int) -> Path:
+    from witengine.settings import Settings
+
+    return Settings.from_env().hub_notes_dir / str(port)
+
+
+def hub_data_dir(url: str) -> Path:
+    """The data folder of the hub at `url`, on this machine: the one it noted when it started
+    listening on that port (`wit hub --data-dir`), else WIT_DATA_DIR, else the default."""
+    from urllib.parse import urlsplit
+
+    port = urlsplit(url).port
+    try:
+        noted = _data_dir_note(port).read_text().strip() if port else ""
+    except OSError:
+        noted = ""
+    return Path(noted) if noted else default_data_dir()
+
+
+@contextlib.contextmanager
+def _noting_data_dir(port: int, data_dir: Path) -> Iterator[None]:
+    """While a hub listens on `port`: a note of its data folder, so that commands on this
+    machine asking it find its admin token without being told where it is (`hub_data_dir`)."""
+    note = _data_dir_note(port)
+    try:
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text(f"{data_dir.resolve()}\n")
+    except OSError as error:  # commands then need WIT_DATA_DIR or --token: worth a word
+        logging.getLogger(__name__).warning("cannot note the hub's data folder: %s", error)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            if note.read_text().strip() == str(data_dir.resolve()):  # not a later hub's
+                note.unlink()
 
 
 def resolve_token(url: str, token: str | None) -> str | None:
     """The token to send: `--token`/WIT_TOKEN, else, for a hub on this machine, the admin token
-    its first start wrote to the default data folder, if this user may read it."""
+    its first start wrote to its data folder (`hub_data_dir`), if this user may read it."""
     from witengine.security.connect import is_loopback
     from witengine.security.files import read_private
 
     token = token or os.environ.get("WIT_TOKEN") or None
     if token is None and is_loopback(url):
-        token = read_private(DEFAULT_HUB_DATA.expanduser() / "admin.token")
+        token = read_private(hub_data_dir(url) / "admin.token")
     return token
 
 
@@ -121,8 +167,14 @@ def hub(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 7310,
     data_dir: Annotated[
-        Path, typer.Option("--data-dir", help="Where the hub keeps jobs, results and files.")
-    ] = Path("~/.local/share/witengine/hub"),
+        Path,
+        typer.Option(
+            "--data-dir",
+            envvar=DATA_DIR_VARIABLE,
+            help="Where the hub keeps jobs, results and files (and admin.token, which commands "
+            "on this machine read).",
+        ),
+    ] = DEFAULT_HUB_DATA,
     advertise: Annotated[
         bool, typer.Option("--advertise/--no-advertise", help="Announce the hub over mDNS.")
     ] = True,
@@ -261,7 +313,10 @@ def hub(
     made = app.state.hub.admin_token
     if made is not None:  # the first start: shown this once, and kept in admin.token (mode 600)
         print(f"admin token (also in {settings.data_dir / 'admin.token'}): {made}", flush=True)
-    asyncio.run(server.serve(sockets=[listener]))
+    with contextlib.ExitStack() as stack:
+        if listen_fd is None:  # an embedded farm's hub: its command has the token already
+            stack.enter_context(_noting_data_dir(actual, settings.data_dir))
+        asyncio.run(server.serve(sockets=[listener]))
 
 
 def _inherited_listener(fd: int) -> socket.socket:

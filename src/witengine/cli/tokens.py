@@ -25,6 +25,7 @@ from witengine.cli.farm import (
     HubOption,
     InsecureOption,
     TokenOption,
+    default_data_dir,
     open_hub,
 )
 
@@ -47,7 +48,7 @@ DataDirOption = Annotated[
     typer.Option(
         "--data-dir",
         help="Work directly on this hub data folder instead of through the API "
-        f"(default when no --hub is given: {DEFAULT_HUB_DATA}).",
+        f"(default when no --hub is given: $WIT_DATA_DIR, else {DEFAULT_HUB_DATA}).",
         show_default=False,
     ),
 ]
@@ -59,7 +60,7 @@ def _direct(hub: str | None, data_dir: Path | None) -> Path | None:
         return data_dir.expanduser()
     if hub or os.environ.get("WIT_HUB"):
         return None
-    return DEFAULT_HUB_DATA.expanduser()
+    return default_data_dir()
 
 
 def _open_book(data_dir: Path) -> Any:
@@ -69,8 +70,8 @@ def _open_book(data_dir: Path) -> Any:
     database = data_dir / "hub.sqlite3"
     if not database.exists():
         print(
-            f"wit: no hub data in {data_dir} (no hub.sqlite3): pass the hub's --data-dir, or "
-            "--hub URL to go through its API",
+            f"wit: no hub data in {data_dir} (no hub.sqlite3): pass the hub's --data-dir (or "
+            "set WIT_DATA_DIR to it), or --hub URL to go through its API",
             file=sys.stderr,
         )
         raise typer.Exit(2)

@@ -76,7 +76,12 @@ class Farm:
     @property
     def env(self) -> dict[str, str]:
         """For the farm's processes; `wit` commands run with it get the admin token."""
-        env = {**os.environ, "WIT_PLUGINS": TEST_PLUGINS, "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "WIT_PLUGINS": TEST_PLUGINS,
+            "PYTHONUNBUFFERED": "1",
+            "WIT_CONFIG_DIR": str(self.root / "config"),  # pins and hub notes stay here
+        }
         token = self.token
         if token is not None:
             env["WIT_TOKEN"] = token

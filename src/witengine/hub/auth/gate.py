@@ -111,7 +111,10 @@ class AuthGate:
         text, source = await self._presented(connection, method, path)
         if text is None:
             raise AuthRefusal(
-                401, "no token: send the header 'Authorization: Bearer <token>' (wit --token)"
+                401,
+                "no token: send the header 'Authorization: Bearer <token>' (wit commands take "
+                "--token or WIT_TOKEN, and on the hub's machine read its admin token from its "
+                "data folder)",
             )
         principal = await self._check(connection, text)
         if source in ("cookie", "form") and method in UNSAFE_METHODS:
