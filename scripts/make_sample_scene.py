@@ -5,12 +5,14 @@ Run it with Blender, which needs no display for this:
     blender -b --factory-startup -noaudio --python-exit-code 1 \
         -P scripts/make_sample_scene.py -- sample.blend [--frames 48] [--width 320 --height 180]
         [--engine CYCLES|BLENDER_WORKBENCH|BLENDER_EEVEE] [--samples 16]
-        [--texture PATH] [--missing-texture PATH]
+        [--texture PATH] [--missing-texture PATH] [--dither 1.0]
 
 The scene: a ground plane, a cube that turns and slides, a ball that bounces, a sun and a camera,
 animated over `--frames` frames at 24 frames per second. `--texture` gives the cube the image at
 PATH as its colour, an external file the scene refers to; `--missing-texture` gives it an image
 texture that points at PATH, which should not exist (to test the missing-file error).
+`--dither` sets the noise Blender adds as it turns its colours into 8-bit pixels (Blender's own
+default, 1.0; 0 for none).
 The file is saved uncompressed, so its header tells which Blender version wrote it.
 """
 
@@ -33,6 +35,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--texture", default=None)
     parser.add_argument("--missing-texture", default=None)
+    parser.add_argument("--dither", type=float, default=1.0)
     return parser.parse_args(argv)
 
 
@@ -71,6 +74,7 @@ def build(options: argparse.Namespace) -> None:
     scene.render.engine = options.engine
     scene.render.image_settings.file_format = "PNG"
     scene.render.image_settings.color_mode = "RGB"
+    scene.render.dither_intensity = options.dither
     if options.engine == "CYCLES":
         scene.cycles.device = "CPU"
         scene.cycles.samples = options.samples

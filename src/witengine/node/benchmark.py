@@ -53,10 +53,13 @@ class Measurement:
     waited: float = 0.0  # of `elapsed`, seconds the process waited for a CPU (other load)
 
 
-def cpu_wait_seconds() -> float:
+SCHEDSTAT = Path("/proc/self/schedstat")  # Linux: ns on a CPU, ns waiting for one, time slices
+
+
+def cpu_wait_seconds(schedstat: Path = SCHEDSTAT) -> float:
     """Seconds this process has been ready to run but waiting for a CPU; 0 where unknown."""
     try:
-        with Path("/proc/self/schedstat").open(encoding="ascii") as stats:
+        with schedstat.open(encoding="ascii") as stats:
             return int(stats.read().split()[1]) / 1e9
     except (OSError, IndexError, ValueError):
         return 0.0

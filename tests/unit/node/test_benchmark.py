@@ -9,11 +9,13 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 import pytest
 
 from witengine.node.benchmark import (
+    SCHEDSTAT,
     BenchmarkFailed,
     Measurement,
     cpu_wait_seconds,
@@ -67,8 +69,35 @@ def test_measure_leaves_out_the_time_spent_waiting_for_a_cpu() -> None:
     assert found.rate == 10.0 / 0.5
 
 
-def test_cpu_wait_of_this_process_is_read_where_the_system_tells_it() -> None:
-    assert cpu_wait_seconds() >= 0.0
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("8000000000 1500000000 12\n", 1.5),  # on a CPU 8 s, waiting for one 1.5 s, 12 slices
+        ("8000000000 0 12\n", 0.0),
+        ("", 0.0),
+        ("8000000000 soon 12\n", 0.0),
+    ],
+)
+def test_cpu_wait_is_the_second_figure_of_schedstat_in_seconds(
+    tmp_path: Path, text: str, seconds: float
+) -> None:
+    stats = tmp_path / "schedstat"
+    stats.write_text(text)
+    assert cpu_wait_seconds(stats) == seconds
+
+
+def test_cpu_wait_is_zero_where_the_system_does_not_tell_it(tmp_path: Path) -> None:
+    assert cpu_wait_seconds(tmp_path / "no-schedstat") == 0.0
+
+
+@pytest.mark.skipif(not SCHEDSTAT.exists(), reason="this system has no /proc/self/schedstat")
+def test_cpu_wait_of_this_process_is_read_from_its_schedstat() -> None:
+    def waited() -> float:
+        return int(SCHEDSTAT.read_text().split()[1]) / 1e9
+
+    before = waited()
+    found = cpu_wait_seconds()
+    assert before <= found <= waited()
 
 
 def test_measure_runs_at_least_once_after_the_warm_up() -> None:
