@@ -36,7 +36,6 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,15 +61,16 @@ def farm(scene: Path, frames: int, out: Path) -> dict[str, float]:
 async def _farm(scene: Path, frames: int, out: Path) -> dict[str, float]:
     from witengine.api import run_on_hub
     from witengine.embedded import embedded_farm
+    from witengine.protocol.events import JobEvent
 
     marks: dict[str, float] = {"start": time.perf_counter()}
 
-    def note(data: dict[str, Any]) -> None:
+    def note(event: JobEvent) -> None:
         name = {
             ("statement_started", 4): "render started",
             ("statement_finished", 4): "render finished",
             ("statement_finished", 6): "video composed",
-        }.get((data.get("kind"), data.get("line")))
+        }.get((event.kind, getattr(event, "line", None)))
         if name is not None:
             marks.setdefault(name, time.perf_counter())
 
@@ -81,7 +81,7 @@ async def _farm(scene: Path, frames: int, out: Path) -> dict[str, float]:
             REPO / "examples" / "render_animation.wit",
             {"frames": f"{scene}@1-{frames}"},
             out_dir=out,
-            on_data=note,
+            events=note,
         )
         result = await hub.run(job)
         marks["results downloaded"] = time.perf_counter()

@@ -22,8 +22,9 @@ from witengine import api
 from witengine.lang import syntax
 from witengine.lang.parser import parse
 from witengine.plugins.registry import default_library
+from witengine.protocol.events import JobEvent, TraceLogged
+from witengine.protocol.states import JobStatus
 from witengine.runtime.builtins.variables import BUILTIN
-from witengine.runtime.events import Event, JobStatus, TraceLogged
 from witengine.runtime.library import Library
 from witengine.settings import Settings
 
@@ -272,7 +273,7 @@ async def test_every_example_with_built_in_work_runs_and_gives_its_answer(
         "to RUNS in tests/test_examples.py"
     )
     monkeypatch.delenv("WIT_PLUGINS", raising=False)
-    events: list[Event] = []
+    events: list[JobEvent] = []
     result = await api.run_file(
         path,
         expected.parameters,

@@ -24,9 +24,10 @@ from witengine.lang.parser import parse
 from witengine.lang.printer import format_source
 from witengine.lang.types import WitType
 from witengine.plugins.registry import default_library, discover
+from witengine.protocol.events import EventSink
+from witengine.protocol.states import JobStatus
 from witengine.runtime.blobs import Blob, LocalBlobStore
 from witengine.runtime.control import JobControl
-from witengine.runtime.events import EventSink, JobStatus, event_from_json
 from witengine.runtime.executor import Executor
 from witengine.runtime.interpreter import Interpreter, JobOutcome
 from witengine.runtime.invoke import ActivityContext
@@ -220,14 +221,13 @@ async def run_on_hub(
     out_dir: Path | None = None,
     events: EventSink | None = None,
     on_submitted: Callable[[HubClient, str], None] | None = None,
-    on_data: Callable[[dict[str, Any]], None] | None = None,
     library: Library | None = None,
 ) -> JobResult:
     """Check a script here, send it (and its files) to a hub, follow it, fetch its results.
 
-    `events` gets the job's events; `on_data` gets every event as the hub sent it, with the
-    farm's extras (such as `nodes` on progress events: items and seconds per node). `hub` is
-    its URL, or a `HubAccess` with the token and certificate pin to reach it with.
+    `events` gets the job's events, with the farm's extras (such as `nodes` on progress events:
+    items and seconds per node). `hub` is its URL, or a `HubAccess` with the token and
+    certificate pin to reach it with.
     """
     library = library or default_library()
     checked = check_file(Path(path), library)
@@ -237,7 +237,7 @@ async def run_on_hub(
         # Before any upload: a wrong text or a scene missing a texture fails fast.
         named = await asyncio.to_thread(files_named, checked, library, texts, Path(scratch))
         return await _submit_and_follow(
-            hub, path, checked, texts, named, events, on_submitted, on_data, library, out_dir
+            hub, path, checked, texts, named, events, on_submitted, library, out_dir
         )
 
 
@@ -249,7 +249,6 @@ async def _submit_and_follow(
     named: dict[str, list[Path]],
     events: EventSink | None,
     on_submitted: Callable[[HubClient, str], None] | None,
-    on_data: Callable[[dict[str, Any]], None] | None,
     library: Library,
     out_dir: Path | None,
 ) -> JobResult:
@@ -285,11 +284,8 @@ async def _submit_and_follow(
             raise
         if on_submitted is not None:
             on_submitted(client, summary.id)
-        async for data in client.events(summary.id):
-            if on_data is not None:
-                on_data(data)
-            event = event_from_json(data)
-            if event is not None and events is not None:
+        async for event in client.events(summary.id):
+            if events is not None:
                 events(event)
         detail = await client.job(summary.id)
         return await fetch_results(client, detail, library, out_dir)

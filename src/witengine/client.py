@@ -31,6 +31,7 @@ from witengine.protocol import (
     SubmitJob,
 )
 from witengine.protocol.auth import AuditLine, IssuedToken, TokenInfo, WhoAmI
+from witengine.protocol.events import JobEvent, JobFinished, parse_event
 from witengine.security.connect import transport_options
 from witengine.security.tls import pin_failure, untrusted_certificate
 
@@ -269,8 +270,9 @@ class HubClient:
         response = await self._request("POST", f"/jobs/{job_id}/rerun")
         return JobSummary.model_validate(response.json())
 
-    async def events(self, job_id: str, after: int = 0) -> AsyncIterator[dict[str, Any]]:
-        """The job's events until it ends, reconnecting (from the last one seen) when cut off."""
+    async def events(self, job_id: str, after: int = 0) -> AsyncIterator[JobEvent]:
+        """The job's events until it ends, reconnecting (from the last one seen) when cut off;
+        kinds this version does not know are skipped."""
         import json
 
         seen = after
@@ -296,12 +298,14 @@ class HubClient:
                         if event.id and event.id.isdigit():
                             seen = int(event.id)
                         failures = 0
-                        data: dict[str, Any] = json.loads(event.data)
-                        yield data
-                        if data.get("kind") == "job_finished":
+                        parsed = parse_event(json.loads(event.data))
+                        if parsed is None:
+                            continue
+                        yield parsed
+                        if isinstance(parsed, JobFinished):
                             return
                 job = await self.job(job_id)
-                if job.status in ("completed", "failed", "cancelled"):
+                if job.status.ended:
                     return
             except (httpx.HTTPError, HubError) as error:
                 if isinstance(error, HubError) and error.status == 404:

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from witengine.protocol.states import JobStatus
 from witengine.security.tls import ensure_certificate
 from witengine.security.tokens import Role, make_token
 from witengine.testing.processes import Farm, free_port, wait_until
@@ -84,7 +85,7 @@ def test_a_node_pinned_by_its_join_token_runs_a_job_over_https_and_wss(farm: Far
 
     def ended() -> dict[str, Any] | None:
         job: dict[str, Any] = call(farm, "GET", f"/jobs/{job_id}").json()
-        return job if job.get("status") in ("completed", "failed", "cancelled") else None
+        return job if JobStatus(job["status"]).ended else None
 
     job = wait_until(ended, 60, "the job to end")
     assert job["status"] == "completed", job.get("error")

@@ -257,8 +257,10 @@ def _report(result: Any, out_dir: Path, as_json: bool) -> None:
             console.print(f"[bold red]{result.status.value}[/bold red]: {result.error}")
         else:
             console.print(f"[green]{result.status.value}[/green]; results in {out_dir}")
-    codes = {"completed": 0, "cancelled": EXIT_CANCELLED}
-    raise typer.Exit(codes.get(result.status.value, EXIT_FAILED))
+    from witengine.protocol.states import JobStatus
+
+    codes = {JobStatus.COMPLETED: 0, JobStatus.CANCELLED: EXIT_CANCELLED}
+    raise typer.Exit(codes.get(result.status, EXIT_FAILED))
 
 
 def _early_failure(message: str, as_json: bool) -> Any:
@@ -330,9 +332,7 @@ async def _run_farm(
         from witengine.cli.views import RunView
 
         with RunView(_stderr()) as view:
-            return await run_on_hub(
-                hub, file, texts, events=view.event, on_data=view.farm_data, **options
-            )
+            return await run_on_hub(hub, file, texts, events=view.event, **options)
 
     async def go() -> Any:
         if access is not None:

@@ -23,16 +23,15 @@ from rich.text import Text
 
 from witengine.durations import time_left
 from witengine.lang.forms import FORMS
-from witengine.runtime.events import (
-    Event,
-    JobFinished,
+from witengine.protocol.events import (
+    JobEvent,
     JobPaused,
     JobResumed,
-    JobStatus,
     ProgressReported,
     TraceLogged,
     ValuesReturned,
 )
+from witengine.protocol.states import JobStatus
 from witengine.runtime.library import Library
 
 
@@ -75,19 +74,18 @@ class RunView:
         if self.nodes:
             self.console.print(node_work_table(self.nodes))
 
-    def farm_data(self, data: dict[str, Any]) -> None:
-        """An event as a hub sent it: progress events say what each node has done."""
-        nodes = data.get("nodes")
-        if data.get("kind") != "progress_reported" or not isinstance(nodes, dict):
-            return
-        self.nodes = {str(name): [float(v) for v in work] for name, work in nodes.items()}
+    def _farm_work(self, nodes: dict[str, tuple[float, float]]) -> None:
+        """What each node has done, as a hub's progress events say."""
+        self.nodes = {name: [items, seconds] for name, (items, seconds) in nodes.items()}
         self.progress.nodes_line = "nodes: " + " · ".join(
             f"{name} {int(work[0]):,}" for name, work in sorted(self.nodes.items())
         )
 
-    def event(self, event: Event) -> None:
+    def event(self, event: JobEvent) -> None:
         match event:
-            case ProgressReported(line, activity, done, total):
+            case ProgressReported(line=line, activity=activity, done=done, total=total):
+                if event.nodes is not None:
+                    self._farm_work(event.nodes)
                 bar = self.bars.get(line)
                 if (
                     bar is None
@@ -97,9 +95,9 @@ class RunView:
                     bar = self.progress.add_task(f"line {line} {activity}", total=total)
                     self.bars[line] = bar
                 self.progress.update(bar, completed=done)
-            case TraceLogged(line, message):
+            case TraceLogged(line=line, message=message):
                 self.progress.console.print(f"[dim]line {line}[/dim] {escape(message)}")
-            case ValuesReturned(line, values):
+            case ValuesReturned(line=line, values=values):
                 shown = ", ".join(json.dumps(v) for v in values)
                 self.progress.console.print(
                     f"[dim]line {line}[/dim] [cyan]return[/cyan] {escape(shown)}"
@@ -108,8 +106,6 @@ class RunView:
                 self.progress.console.print("[yellow]paused[/yellow]")
             case JobResumed():
                 self.progress.console.print("[yellow]resumed[/yellow]")
-            case JobFinished():
-                pass
             case _:
                 pass
 

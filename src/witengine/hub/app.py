@@ -27,7 +27,7 @@ from witengine.hub.auth.routes import auth_router, signin_router
 from witengine.hub.body_limit import BodyLimit
 from witengine.hub.bundles import BundleShelf
 from witengine.hub.dashboard import Dashboard
-from witengine.hub.dispatcher import Dispatcher, Estimator
+from witengine.hub.dispatch import Dispatcher, Estimator
 from witengine.hub.http_errors import ERROR_RESPONSES, install_error_handlers
 from witengine.hub.keys import signing_key
 from witengine.hub.routes.blobs import blob_router

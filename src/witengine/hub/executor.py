@@ -6,8 +6,7 @@ that a job run again after a hub restart finds the maps (and committed results) 
 
 from __future__ import annotations
 
-from witengine.hub.dispatch_state import Json
-from witengine.hub.dispatcher import Dispatcher
+from witengine.hub.dispatch import Dispatcher, Json
 from witengine.hub.limits import exceeded
 from witengine.runtime.executor import MapRequest, Progress
 

@@ -21,15 +21,23 @@ from pathlib import Path
 from typing import Any
 
 from witengine.errors import ParameterError, RerunRefused, WitError
-from witengine.hub.dispatcher import Dispatcher
+from witengine.hub.dispatch import Dispatcher
 from witengine.hub.executor import HubExecutor
 from witengine.hub.limits import Limits, check_submission
 from witengine.hub.store.base import JobRecord, Store
 from witengine.lang.checker import CheckedJob, check_source
 from witengine.protocol import BlobRef, SubmitJob
+from witengine.protocol.events import (
+    JobEvent,
+    JobFinished,
+    JobRerun,
+    JobResumedAfterRestart,
+    ProgressReported,
+    event_json,
+)
+from witengine.protocol.states import JobStatus
 from witengine.runtime.blobs import Blob, LocalBlobStore
 from witengine.runtime.control import JobControl
-from witengine.runtime.events import Event, JobStatus, ProgressReported, event_to_json
 from witengine.runtime.interpreter import Interpreter
 from witengine.runtime.invoke import ActivityContext
 from witengine.runtime.library import Library
@@ -37,8 +45,6 @@ from witengine.runtime.parameters import read_parameters
 
 log = logging.getLogger(__name__)
 
-ENDED = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
-RERUNNABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 PROGRESS_EVERY = 0.2  # seconds between stored progress events of one statement
 
 
@@ -90,7 +96,7 @@ class HubService:
             filename=request.filename,
             parameters=dict(request.parameters),
             files=_files_json(request.files),
-            status=JobStatus.QUEUED.value,
+            status=JobStatus.QUEUED,
             created_at=self.wall(),
             owner=owner,
         )
@@ -104,7 +110,7 @@ class HubService:
         source = self.store.get_job(job_id)
         if source is None:
             raise RerunRefused(f"no job {job_id}")
-        if source.status not in RERUNNABLE:
+        if not source.status.rerunnable:
             raise RerunRefused(_not_rerunnable(source))
         running = next((j for j in self.store.unfinished_jobs() if j.rerun_of == job_id), None)
         if running is not None:  # a second click, or a second user: one re-run at a time
@@ -120,7 +126,7 @@ class HubService:
         job = replace(
             source,
             id=f"job_{uuid.uuid4().hex[:16]}",
-            status=JobStatus.QUEUED.value,
+            status=JobStatus.QUEUED,
             created_at=self.wall(),
             error=None,
             started_at=None,
@@ -133,7 +139,7 @@ class HubService:
         reused = self.store.reuse_results(job.id, source.id)
         self.store.add_job(job)
         self._start(job, checked)
-        self._emit(self.runs[job.id], {"kind": "job_rerun", "of": source.id, "reused": reused})
+        self._emit(self.runs[job.id], JobRerun(of=source.id, reused=reused))
         return job
 
     def _arguments(
@@ -166,7 +172,7 @@ class HubService:
                 checked = check_source(job.script, self.library, job.filename)
             except WitError as error:
                 self.store.update_job(
-                    job.id, status=JobStatus.FAILED.value, at=self.wall(), error=str(error)
+                    job.id, status=JobStatus.FAILED, at=self.wall(), error=str(error)
                 )
                 continue
             log.info("resuming job %s (%s)", job.id, job.name)
@@ -174,9 +180,9 @@ class HubService:
 
     def _start(self, job: JobRecord, checked: CheckedJob, *, resumed: bool = False) -> None:
         run = _Run(job.id, JobControl())
-        if job.status == JobStatus.PAUSED.value:
+        if job.status is JobStatus.PAUSED:
             run.control.pause()
-            self.dispatcher.hold(job.id)
+            self.dispatcher.pause_job(job.id)
         self.runs[job.id] = run
         run.task = asyncio.get_running_loop().create_task(
             self._run(job, checked, run, resumed), name=f"job {job.id}"
@@ -186,15 +192,13 @@ class HubService:
         try:
             arguments = self._arguments(checked, job.parameters, job.files)
         except WitError as error:
-            self._emit(run, {"kind": "job_finished", "status": "failed", "error": str(error)})
-            self.store.update_job(
-                job.id, status=JobStatus.FAILED.value, at=self.wall(), error=str(error)
-            )
+            self._emit(run, JobFinished(status=JobStatus.FAILED, error=str(error)))
+            self.store.update_job(job.id, status=JobStatus.FAILED, at=self.wall(), error=str(error))
             return
         if resumed:
-            self._emit(run, {"kind": "job_resumed_after_restart"})
+            self._emit(run, JobResumedAfterRestart())
         if not run.control.paused:
-            self.store.update_job(job.id, status=JobStatus.RUNNING.value, at=self.wall())
+            self.store.update_job(job.id, status=JobStatus.RUNNING, at=self.wall())
         with tempfile.TemporaryDirectory(prefix="wit-hub-job-") as scratch:
             interpreter = Interpreter(
                 checked,
@@ -209,10 +213,10 @@ class HubService:
             except Exception as error:  # a defect in the hub: the job fails, the hub goes on
                 log.exception("job %s stopped by an internal error", job.id)
                 message = f"internal error in the hub: {type(error).__name__}: {error}"
-                self._emit(run, {"kind": "job_finished", "status": "failed", "error": message})
+                self._emit(run, JobFinished(status=JobStatus.FAILED, error=message))
                 self.store.update_job(
                     job.id,
-                    status=JobStatus.FAILED.value,
+                    status=JobStatus.FAILED,
                     at=self.wall(),
                     error=message,
                     progress=self.progress(job.id),
@@ -228,7 +232,7 @@ class HubService:
         }
         self.store.update_job(
             job.id,
-            status=outcome.status.value,
+            status=outcome.status,
             at=self.wall(),
             error=outcome.error,
             variables=variables,
@@ -237,7 +241,7 @@ class HubService:
         for queue in run.listeners:
             queue.put_nowait((0, None))  # the end of the stream
 
-    def _event(self, run: _Run, event: Event) -> None:
+    def _event(self, run: _Run, event: JobEvent) -> None:
         if isinstance(event, ProgressReported):
             run.progress[event.line] = (event.done, event.total)
             moment = self.now()
@@ -245,13 +249,12 @@ class HubService:
             if 0 < event.done < event.total and moment - last < PROGRESS_EVERY:
                 return
             run.last_progress[event.line] = moment
-            data = event_to_json(event)
-            data["nodes"] = self.dispatcher.work_by_node(run.job_id)  # who did how much so far
-            self._emit(run, data)
-            return
-        self._emit(run, event_to_json(event))
+            work = self.dispatcher.work_by_node(run.job_id)  # who did how much so far
+            event = event.model_copy(update={"nodes": {k: (v[0], v[1]) for k, v in work.items()}})
+        self._emit(run, event)
 
-    def _emit(self, run: _Run, data: dict[str, Any]) -> None:
+    def _emit(self, run: _Run, event: JobEvent) -> None:
+        data = event_json(event)
         seq = self.store.append_events(run.job_id, [data])
         for queue in run.listeners:
             queue.put_nowait((seq, data))
@@ -283,7 +286,7 @@ class HubService:
     def cancel(self, job_id: str) -> bool:
         run = self.runs.get(job_id)
         job = self.store.get_job(job_id)
-        if run is None or job is None or job.status in ENDED:
+        if run is None or job is None or job.status.ended:
             return False
         run.control.cancel()
         self.dispatcher.cancel_job(job_id)
@@ -292,21 +295,21 @@ class HubService:
     def pause(self, job_id: str) -> bool:
         run = self.runs.get(job_id)
         job = self.store.get_job(job_id)
-        if run is None or job is None or job.status in ENDED:
+        if run is None or job is None or job.status.ended:
             return False
         run.control.pause()
-        self.dispatcher.hold(job_id)  # and no new batches for its maps meanwhile
-        self.store.update_job(job_id, status=JobStatus.PAUSED.value, at=self.wall())
+        self.dispatcher.pause_job(job_id)  # and no new batches for its maps meanwhile
+        self.store.update_job(job_id, status=JobStatus.PAUSED, at=self.wall())
         return True
 
     def resume(self, job_id: str) -> bool:
         run = self.runs.get(job_id)
         job = self.store.get_job(job_id)
-        if run is None or job is None or job.status != JobStatus.PAUSED.value:
+        if run is None or job is None or job.status is not JobStatus.PAUSED:
             return False
         run.control.resume()
-        self.dispatcher.release(job_id)
-        self.store.update_job(job_id, status=JobStatus.RUNNING.value, at=self.wall())
+        self.dispatcher.resume_job(job_id)
+        self.store.update_job(job_id, status=JobStatus.RUNNING, at=self.wall())
         return True
 
     async def follow(self, job_id: str, after: int = 0) -> AsyncIterator[tuple[int, Any]]:
@@ -325,7 +328,7 @@ class HubService:
                 if len(stored) < 1000:
                     break
             job = self.store.get_job(job_id)
-            if run is None or job is None or job.status in ENDED:
+            if run is None or job is None or job.status.ended:
                 return
             while True:
                 seq, data = await queue.get()
@@ -341,8 +344,8 @@ class HubService:
 
 def _not_rerunnable(job: JobRecord) -> str:
     why = {
-        JobStatus.COMPLETED.value: "every item has its result, there is nothing to run again",
-        JobStatus.PAUSED.value: "resume it instead",
+        JobStatus.COMPLETED: "every item has its result, there is nothing to run again",
+        JobStatus.PAUSED: "resume it instead",
     }.get(job.status, "wait until it ends, or cancel it")
     return (
         f"cannot re-run job {job.id}: it is {job.status}; only a failed or cancelled job can "

@@ -7,78 +7,32 @@ text frames over one WebSocket. Anything that is not valid here is refused at th
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from witengine.filenames import UnsafePath, check_file_name
+from witengine.protocol.base import (
+    MAX_INT64,
+    MAX_NAME_LENGTH,
+    Answer,
+    Count,
+    FileName,
+    Json,
+    Label,
+    Model,
+    Positive,
+    Text,
+)
+from witengine.protocol.events import JobEvent, parse_event
+from witengine.protocol.states import JobStatus, NodeState
 
 PROTOCOL_VERSION = 1
 API_PREFIX = "/api/v1"
 MAX_SCRIPT_CHARS = 1_000_000
-MAX_NAME_LENGTH = 4096  # the longest file name or label any message may carry
 # The close code of a node that is stopping (WebSocket's "going away"): the hub gives its
 # unfinished items to other nodes at once instead of waiting for it to come back.
 NODE_LEAVING = 1001
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
-MAX_INT64 = 2**63 - 1  # SQLite's INTEGER: no count or size that arrives may be stored past it
-
-Json = Any
-# A count or size from outside: never negative, never past what the store can hold.
-Count = Annotated[int, Field(ge=0, le=MAX_INT64)]
-Positive = Annotated[int, Field(ge=1, le=MAX_INT64)]
-
-
-class Model(BaseModel):
-    """What a hub, node or client is sent: a field it does not know is refused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Answer(BaseModel):
-    """What the hub answers a client with: a field the client does not know is ignored, so a
-    client keeps reading a newer hub's answers (fields are only ever added)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-# ------------------------------------------------------------------ shared parts
-
-
-def _text(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        where = f"at character {error.start + 1}"
-        raise ValueError(f"not text: a lone surrogate {text[error.start]!r} {where}") from None
-    return text
-
-
-# A string that is text: JSON can carry lone surrogates (`"\ud800"`), which no file or database
-# can store; they are refused at the door.
-Text = Annotated[str, AfterValidator(_text)]
-
-
-def _file_name(name: str) -> str:
-    try:
-        return check_file_name(name, MAX_NAME_LENGTH) if name else name
-    except UnsafePath as error:
-        raise ValueError(str(error)) from None  # what pydantic reports as invalid
-
-
-# A file's name: one plain name (no separator, NUL or control character, not `..`), or empty.
-# The hub's limits.file_name_chars bounds its length more tightly.
-FileName = Annotated[str, Field(max_length=MAX_NAME_LENGTH), AfterValidator(_file_name)]
-
-
-def _label(text: str) -> str:
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise ValueError(f"{text[:80]!r} contains a NUL or control character")
-    return text
-
-
-# Text shown to people: no control character that would move a terminal's cursor.
-Label = Annotated[str, Field(max_length=MAX_NAME_LENGTH), AfterValidator(_label)]
 
 
 class BlobRef(Model):
@@ -254,7 +208,7 @@ class Progress(Answer):
 class JobSummary(Answer):
     id: str
     name: str
-    status: str
+    status: JobStatus
     error: str | None = None
     created_at: float
     started_at: float | None = None
@@ -290,7 +244,7 @@ class NodeRate(Answer):
 class NodeSummary(Answer):
     id: str
     name: str
-    state: str  # online, busy, offline
+    state: NodeState
     slots: int
     capabilities: Capabilities
     plugins: list[PluginInfo] = []
@@ -351,3 +305,57 @@ class ErrorBody(Answer):
 
     detail: str
     diagnostics: list[CheckDiagnostic] = []
+
+
+__all__ = [
+    "API_PREFIX",
+    "MAX_INT64",
+    "MAX_NAME_LENGTH",
+    "MAX_SCRIPT_CHARS",
+    "NODE_LEAVING",
+    "PROTOCOL_VERSION",
+    "SHA256_PATTERN",
+    "Ack",
+    "Answer",
+    "Assign",
+    "BatchFinished",
+    "BenchmarkReport",
+    "BlobRef",
+    "BlobStored",
+    "CancelBatch",
+    "Capabilities",
+    "CheckDiagnostic",
+    "CheckResult",
+    "CheckedParameter",
+    "Count",
+    "ErrorBody",
+    "FileName",
+    "GpuInfo",
+    "Heartbeat",
+    "HubMessage",
+    "JobDetail",
+    "JobEvent",
+    "JobStatus",
+    "JobSummary",
+    "Json",
+    "Label",
+    "Model",
+    "NodeDrain",
+    "NodeForgotten",
+    "NodeHello",
+    "NodeMessage",
+    "NodeRate",
+    "NodeState",
+    "NodeSummary",
+    "PluginInfo",
+    "Positive",
+    "Progress",
+    "ResultKey",
+    "Results",
+    "SubmitJob",
+    "TaskResult",
+    "TaskSpec",
+    "Text",
+    "Welcome",
+    "parse_event",
+]

@@ -24,20 +24,20 @@ from witengine.lang.checker import CheckedJob
 from witengine.lang.forms import FORMS
 from witengine.lang.printer import statement_text
 from witengine.lang.types import OBJECT, PROCESSING_OPTIONS, WitType
-from witengine.runtime import operators
-from witengine.runtime.control import JobCancelled, JobControl
-from witengine.runtime.events import (
+from witengine.protocol.events import (
     EventSink,
     JobFinished,
     JobPaused,
     JobResumed,
-    JobStatus,
     ProgressReported,
     StatementFinished,
     StatementStarted,
     TraceLogged,
     ValuesReturned,
 )
+from witengine.protocol.states import JobStatus
+from witengine.runtime import operators
+from witengine.runtime.control import JobCancelled, JobControl
 from witengine.runtime.executor import Executor, ItemFailed, MapRequest
 from witengine.runtime.invoke import ActivityContext, coerce_args, run_activity
 from witengine.runtime.library import Json, Library
@@ -154,7 +154,7 @@ class Interpreter:
             if name in self.globals.values:
                 variables[name] = self.globals.values[name]
                 types[name] = type_
-        self.emit(JobFinished(status, error))
+        self.emit(JobFinished(status=status, error=error))
         return JobOutcome(status, error, variables, types)
 
     async def _bind_parameters(self, arguments: Mapping[str, Any]) -> None:
@@ -200,7 +200,7 @@ class Interpreter:
         line = statement.span.line
         announce = not _IN_LOOP.get()
         if announce:
-            self.emit(StatementStarted(line, self.text(statement)))
+            self.emit(StatementStarted(line=line, text=self.text(statement)))
         try:
             await self._execute(statement, env)
         except RunError as error:
@@ -212,7 +212,7 @@ class Interpreter:
         except WitError as error:
             raise self._failure(statement, str(error)) from None
         if announce:
-            self.emit(StatementFinished(line))
+            self.emit(StatementFinished(line=line))
 
     def text(self, statement: s.Statement) -> str:
         """The statement's one-line text, printed once per statement."""
@@ -408,14 +408,16 @@ class Interpreter:
                 raise _Continue
             case "Trace":
                 message = to_text(args[0])
-                self.emit(TraceLogged(line, message))
+                self.emit(TraceLogged(line=line, message=message))
                 if len(args) > 1 and _truth(args[1]):
                     raise self._failure(statement, message)
             case "Return":
-                self.emit(ValuesReturned(line, [self.library.encode_dynamic(a) for a in args]))
+                self.emit(
+                    ValuesReturned(line=line, values=[self.library.encode_dynamic(a) for a in args])
+                )
             case "Pause":
                 message = f": {to_text(args[1])}" if len(args) > 1 else ""
-                self.emit(TraceLogged(line, f"pause of {_count(args[0])} ms{message}"))
+                self.emit(TraceLogged(line=line, message=f"pause of {_count(args[0])} ms{message}"))
                 await self.clock.sleep(_count(args[0]) / 1000)
             case other:
                 raise RunError(f"'{other}' cannot be used here")
@@ -491,7 +493,7 @@ class Interpreter:
         )
 
         def progress(done: int, total: int) -> None:
-            self.emit(ProgressReported(line, call.name, done, total))
+            self.emit(ProgressReported(line=line, activity=call.name, done=done, total=total))
 
         progress(0, len(encoded))
         try:

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from witengine.lifetime import die_with_parent
+from witengine.protocol.states import JobStatus
 
 TEST_PLUGINS = "witengine.testing.plugins:plugin"
 
@@ -189,7 +190,7 @@ class Farm:
     def wait_done(self, job_id: str, timeout: float) -> dict[str, Any]:
         def ended() -> dict[str, Any] | None:
             job = self.job(job_id)
-            return job if job.get("status") in ("completed", "failed", "cancelled") else None
+            return job if JobStatus(job["status"]).ended else None
 
         found: dict[str, Any] = wait_until(ended, timeout, f"job {job_id} to end")
         return found

@@ -27,8 +27,8 @@ from typing import Any
 from witengine import api
 from witengine.lang.checker import check_source
 from witengine.plugins.registry import build_library, discover, load_ref
+from witengine.protocol.states import JobStatus
 from witengine.runtime.blobs import LocalBlobStore
-from witengine.runtime.events import JobStatus
 from witengine.runtime.local import LocalExecutor
 from witengine.testing.processes import TEST_PLUGINS, Farm, wait_until
 
@@ -38,7 +38,7 @@ Job:Ledger(Int:n, String:ledger, Int:ms = 10)
     IntCollection:doubled = Grid.ForEach(i in Int.Range(0, n)) => Testing.Record(i, ledger, ms);
 }
 """
-ENDED = ("completed", "failed", "cancelled")
+ENDED = tuple(status for status in JobStatus if status.ended)
 
 
 def start_nodes(farm: Farm, *names: str, hub_url: str | None = None) -> None:

@@ -27,6 +27,7 @@ from witengine.node.probe import probe_capabilities
 from witengine.node.rates import RateCache, benchmark_targets
 from witengine.plugins.registry import build_library, load_ref
 from witengine.protocol import API_PREFIX, Capabilities, PluginInfo
+from witengine.protocol.states import JobStatus
 from witengine.security.tokens import Role
 
 pytestmark = pytest.mark.timeout(90)
@@ -55,7 +56,9 @@ async def live_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
     monkeypatch.setenv("WIT_PLUGINS", REFS[1])
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    settings = HubSettings(data_dir=tmp_path / "hub", port=port, advertise=False)
+    settings = HubSettings(
+        data_dir=tmp_path / "hub", port=port, advertise=False, no_node_seconds=0.5
+    )
     hub = build_hub(settings)
     config = uvicorn.Config(
         create_app(settings, hub), log_level="warning", lifespan="on", ws="websockets-sansio"
@@ -172,7 +175,6 @@ async def test_nodes_report_rates_the_hub_stores_and_wit_nodes_shows_and_no_work
         assert reason.startswith("needs blender>=99; this node has ")
 
     # ... and no work: a map of it waits for a node that can run it, then fails saying so.
-    farm.hub.dispatcher.no_node_seconds = 0.5
     response = await farm.client.post(
         "/jobs", json={"script": IMPOSSIBLE_JOB, "filename": "job.wit", "parameters": {}}
     )
@@ -191,7 +193,7 @@ async def test_nodes_report_rates_the_hub_stores_and_wit_nodes_shows_and_no_work
 
     async def ended() -> dict[str, Any] | None:
         job: dict[str, Any] = (await farm.client.get(f"/jobs/{job_id}")).json()
-        return job if job["status"] in ("completed", "failed", "cancelled") else None
+        return job if JobStatus(job["status"]).ended else None
 
     job = None
     for _ in range(600):  # bounded: about 30 s
@@ -201,4 +203,5 @@ async def test_nodes_report_rates_the_hub_stores_and_wit_nodes_shows_and_no_work
         await asyncio.sleep(0.05)
     assert job is not None and job["status"] == "failed"
     assert "no connected node can run Bench.Impossible" in job["error"]
-    assert all(node.done == 0 for node in farm.hub.dispatcher.nodes.values())
+    view = farm.hub.dispatcher.view
+    assert all(view.done(node["id"]) == 0 for node in nodes)

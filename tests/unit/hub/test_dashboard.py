@@ -25,6 +25,7 @@ from witengine.hub.dashboard.pages import FRAGMENTS
 from witengine.hub.dashboard.views import file_kind, media_type
 from witengine.hub.settings import HubSettings
 from witengine.protocol import API_PREFIX
+from witengine.protocol.states import JobStatus
 from witengine.testing.fake_nodes import FakeNode, running
 from witengine.testing.swatches import png
 
@@ -134,7 +135,7 @@ async def run_job(live: LiveHub, script: str = NAPS, **parameters: str) -> dict[
     job_id = response.json()["id"]
     for _ in range(500):
         job: dict[str, Any] = (await live.client.get(f"/jobs/{job_id}")).json()
-        if job["status"] in ("completed", "failed", "cancelled"):
+        if JobStatus(job["status"]).ended:
             return job
         await asyncio.sleep(0.02)
     raise AssertionError(f"job {job_id} did not end")

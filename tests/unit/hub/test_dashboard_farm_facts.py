@@ -91,7 +91,7 @@ async def test_a_running_job_shows_its_eta_and_its_owner_and_the_stream_carries_
         assert submitted.status_code == 201, submitted.text
         job_id = submitted.json()["id"]
         dispatcher = live_hub.hub.dispatcher
-        await until(lambda: dispatcher.remaining_seconds(job_id) is not None)
+        await until(lambda: dispatcher.view.remaining_seconds(job_id) is not None)
 
         listed = await page(live_hub, "/jobs")
         row = re.search(rf'<a href="/jobs/{job_id}">.*?</tr>', listed, re.S)
@@ -107,7 +107,7 @@ async def test_a_running_job_shows_its_eta_and_its_owner_and_the_stream_carries_
         assert summary["eta_seconds"] > 0
 
         assert (await live_hub.client.post(f"/jobs/{job_id}/cancel")).status_code == 200
-        await until(lambda: dispatcher.remaining_seconds(job_id) is None)
+        await until(lambda: dispatcher.view.remaining_seconds(job_id) is None)
     ended = await page(live_hub, f"/jobs/{job_id}?fragment=header")
     assert 'class="eta"' not in ended  # an ended job has no time left to show
     assert (await live_hub.client.get(f"/jobs/{job_id}")).json()["eta_seconds"] is None
@@ -154,8 +154,8 @@ async def test_the_node_table_and_page_show_benchmarks_and_blocklists(live_hub: 
                 '<td><code>Compute.Sleep</code></td><td class="num">1,212 milliseconds/s</td>'
                 '<td class="num">2</td><td class="num">—</td><td class="num">0</td>'
             ) in overview
-        for _ in range(dispatcher.farm.blocklist.after):  # as the scheduler counts failures
-            dispatcher.farm.blocklist.failed("job_broken", alpha.node_id, "compute")
+        for _ in range(dispatcher.scheduler.blocklist.after):  # as the scheduler counts failures
+            dispatcher.scheduler.blocklist.failed("job_broken", alpha.node_id, "compute")
 
         table = await page(live_hub, "/nodes")
         assert 'compute in <a href="/jobs/job_broken">job_broken</a>' in table

@@ -17,8 +17,8 @@ from witengine.hub.dashboard.watch import (
     RUNNING,
     Buckets,
     FarmWatch,
-    MapInfo,
 )
+from witengine.hub.dispatch import MapInfo
 from witengine.protocol import (
     Assign,
     BatchFinished,
@@ -28,6 +28,8 @@ from witengine.protocol import (
     TaskResult,
     TaskSpec,
 )
+from witengine.protocol.events import JobFinished, parse_event
+from witengine.protocol.states import JobStatus
 
 SHA = "ab" * 32
 
@@ -253,10 +255,12 @@ def test_the_tail_tracks_running_statements_and_progress() -> None:
         {"kind": "statement_started", "line": 6, "text": "y"},
         {"kind": "statement_finished", "line": 5},  # 6 ended without saying so
     ]
-    for seq, event in enumerate(events, 1):
+    for seq, data in enumerate(events, 1):
+        event = parse_event(data)
+        assert event is not None
         tail.add(seq, event)
     assert tail.running == [3] and tail.done_total == (2, 10) and tail.seen == 5
-    tail.add(6, {"kind": "job_finished", "status": "completed", "error": None})
+    tail.add(6, JobFinished(status=JobStatus.COMPLETED))
     assert tail.running == []
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from witengine.errors import NoCompatibleNode, PluginError
-from witengine.hub.dispatcher import Dispatcher, Estimator, uniform_estimate
+from witengine.hub.dispatch import Dispatcher, Estimator, uniform_estimate
 from witengine.hub.store.base import Commit
 from witengine.hub.store.memory import MemoryStore
 from witengine.protocol import (
@@ -240,7 +240,7 @@ async def test_a_result_is_committed_once_even_when_sent_twice(
     finish(dispatcher, node, second)
     assert await run_out(dispatcher, task, (node, link)) == ["first0", "v1", "v2"]
     assert len(link.acked()) == 4, "every result is acknowledged, kept or not"
-    assert dispatcher.nodes[node].done == 3
+    assert dispatcher.view.done(node) == 3
     assert dispatcher.work_by_node("job_1") == {"a": [3, 0.0]}
 
 
@@ -258,7 +258,7 @@ async def test_a_result_sent_twice_in_one_message_counts_once_with_the_stored_va
     dispatcher.handle(node, Results(batch_id=assign.batch_id, results=twice))
     assert stored_results(store) == {0: "first0"}
     assert await task == ["first0"], "the map returns what the store committed"
-    assert dispatcher.nodes[node].done == 1
+    assert dispatcher.view.done(node) == 1
     assert len(link.acked()) == 2
 
 
@@ -339,10 +339,10 @@ async def test_a_batch_whose_items_are_all_answered_ends_with_the_round_that_ans
     dispatcher.dispatch()
     first, second = link.fresh()
     dispatcher.handle_many([(node, only(first, [first.tasks[0].index]))])
-    assert first.batch_id in dispatcher.leases, "half answered: still out"
+    assert dispatcher.view.lease_alive(first.batch_id), "half answered: still out"
     dispatcher.handle_many([(node, only(first, [first.tasks[1].index]))])
-    assert first.batch_id not in dispatcher.leases
-    assert second.batch_id in dispatcher.leases
+    assert not dispatcher.view.lease_alive(first.batch_id)
+    assert dispatcher.view.lease_alive(second.batch_id)
     await cancel(task)
 
 
@@ -354,8 +354,10 @@ async def test_batches_follow_the_schedule_and_a_node_holds_one_more_than_its_sl
 ) -> None:
     dispatcher = make(store, clock, FarmSettings(min_lease=10.0))
     a, b = Link(), Link()
-    dispatcher.connect(hello("a", slots=2), a.send)
-    dispatcher.connect(hello("b", slots=1), b.send)
+    nodes = [
+        dispatcher.connect(hello("a", slots=2), a.send),
+        dispatcher.connect(hello("b", slots=1), b.send),
+    ]
     task = await start_map(dispatcher, 20, QUEUED)
     dispatcher.dispatch()
     assert [len(x.tasks) for x in a.assigns()] == [1, 1, 1]
@@ -363,7 +365,7 @@ async def test_batches_follow_the_schedule_and_a_node_holds_one_more_than_its_sl
     sent = a.indices() + b.indices()
     assert sorted(sent) == list(range(5)), "each item to one node, in order"
     assigned = {x.batch_id for x in a.assigns() + b.assigns()}
-    assert assigned == set(dispatcher.leases)
+    assert assigned == {b for n in nodes for b in dispatcher.view.batches(n)}
     assert all(x.lease_seconds == 10.0 and x.job_id == "job_1" for x in a.assigns())
     (stored,) = store.maps.values()
     assert stored.tasks[4].attempt == 1, "attempts stored as sent"
@@ -467,7 +469,7 @@ async def test_heartbeats_keep_the_silence_check_from_firing(
         dispatcher.handle(node, Heartbeat(batches=[]))
         dispatcher.expire()
     assert link.cancels() == []
-    assert not dispatcher.nodes[node].silent
+    assert not dispatcher.view.facts(node).silent
     dispatcher.handle(node, ok(link.assigns()[0]))
     assert await task == ["v0"]
 
@@ -506,8 +508,8 @@ async def test_a_node_that_reconnects_within_the_grace_period_keeps_its_work(
         "v1",
         "v2",
     ]
-    assert dispatcher.nodes[node].done + dispatcher.nodes[other_id].done == 3
-    assert dispatcher.nodes[node].done >= 2, "what it did before and after the break counts"
+    assert dispatcher.view.done(node) + dispatcher.view.done(other_id) == 3
+    assert dispatcher.view.done(node) >= 2, "what it did before and after the break counts"
 
 
 async def test_a_node_restarted_within_the_grace_period_gets_work_at_its_first_heartbeat(
@@ -578,7 +580,8 @@ async def test_a_node_that_stays_away_past_the_grace_period_loses_its_work_to_ot
     dispatcher.expire()
     dispatcher.dispatch()
     assert other.indices() == [0, 1]
-    assert all(lease.node_id == other_id for lease in dispatcher.leases.values())
+    assert dispatcher.view.batches(gone_id) == frozenset()
+    assert dispatcher.view.batches(other_id)
     assert await run_out(dispatcher, task, (other_id, other)) == ["v0", "v1"]
 
 
@@ -602,7 +605,8 @@ async def test_a_node_gone_for_good_hands_its_work_to_others_at_once(
     goes(dispatcher, going_id)
     dispatcher.dispatch()  # no time has passed: no grace period, no lease ran out
     assert other.indices() == [0, 1]
-    assert all(lease.node_id == other_id for lease in dispatcher.leases.values())
+    assert dispatcher.view.batches(going_id) == frozenset()
+    assert dispatcher.view.batches(other_id)
     assert await run_out(dispatcher, task, (other_id, other)) == ["v0", "v1"]
 
 
@@ -907,7 +911,7 @@ async def test_cancelling_a_job_whose_map_waits_after_a_restart_ends_the_wait(
     after.cancel_job("job_1")
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(resumed, 1)
-    assert after.reclaims == {}
+    assert after.view.waiting_for_kept() == 0
 
 
 async def test_cancelling_a_job_recalls_its_batches(store: MemoryStore, clock: FakeClock) -> None:
@@ -922,10 +926,10 @@ async def test_cancelling_a_job_recalls_its_batches(store: MemoryStore, clock: F
     with pytest.raises(asyncio.CancelledError):
         await task
     assert {a.batch_id for a in assigns} <= set(link.cancels())
-    assert dispatcher.maps == {} and dispatcher.leases == {}
+    assert dispatcher.view.in_flight() == (0, 0)
 
 
-async def test_a_paused_job_gets_no_new_batches_until_released(
+async def test_a_paused_job_gets_no_new_batches_until_resumed(
     store: MemoryStore, clock: FakeClock
 ) -> None:
     dispatcher = make(store, clock)
@@ -935,7 +939,7 @@ async def test_a_paused_job_gets_no_new_batches_until_released(
     dispatcher.dispatch()
     out = link.fresh()
     assert len(out) == 2
-    dispatcher.hold("job_1")
+    dispatcher.pause_job("job_1")
     for assign in out:  # what is out on nodes finishes
         finish(dispatcher, node, assign)
     for _ in range(3):  # longer than no_node_seconds: a paused map does not fail
@@ -946,7 +950,7 @@ async def test_a_paused_job_gets_no_new_batches_until_released(
     assert link.fresh() == [], "no new batches while paused"
     assert stored_results(store) == {0: "v0", 1: "v1"}
     assert not task.done()
-    dispatcher.release("job_1")
+    dispatcher.resume_job("job_1")
     assert await run_out(dispatcher, task, (node, link)) == ["v0", "v1", "v2", "v3"]
 
 
@@ -955,7 +959,7 @@ async def test_a_drained_node_gets_no_batch(store: MemoryStore, clock: FakeClock
     a, b = Link(), Link()
     node_a = dispatcher.connect(hello("a"), a.send)
     node_b = dispatcher.connect(hello("b"), b.send)
-    dispatcher.drained.add(node_b)
+    dispatcher.drain(node_b)
     task = await start_map(dispatcher, 6)
     assert await run_out(dispatcher, task, (node_a, a), (node_b, b)) == [f"v{i}" for i in range(6)]
     assert b.assigns() == []
@@ -1009,8 +1013,8 @@ async def test_a_node_with_four_times_the_benchmark_gets_four_times_the_items(
     fast, slow = Link(), Link()
     fast_id = dispatcher.connect(hello("fast"), fast.send)
     slow_id = dispatcher.connect(hello("slow"), slow.send)
-    dispatcher.farm.rates.benchmark(fast_id, ACTIVITY, 4.0)
-    dispatcher.farm.rates.benchmark(slow_id, ACTIVITY, 1.0)
+    dispatcher.scheduler.rates.benchmark(fast_id, ACTIVITY, 4.0)
+    dispatcher.scheduler.rates.benchmark(slow_id, ACTIVITY, 1.0)
     task = await start_map(dispatcher, 1000)
     dispatcher.dispatch()
     assert [len(x.tasks) for x in fast.assigns()] == [40, 40]
@@ -1090,7 +1094,7 @@ async def test_an_idle_node_duplicates_a_slow_nodes_last_items_and_the_first_res
     finish(dispatcher, slow_id, tail, "slow")
     assert await task == ["slow0", "fast1", "slow2", "fast3"]
     assert dispatcher.work_by_node("job_1") == {"slow": [2, 0.0], "fast": [2, 0.0]}
-    assert dispatcher.nodes[slow_id].done == 2 and dispatcher.nodes[fast_id].done == 2
+    assert dispatcher.view.done(slow_id) == 2 and dispatcher.view.done(fast_id) == 2
 
 
 async def test_work_by_node_counts_items_and_their_seconds(

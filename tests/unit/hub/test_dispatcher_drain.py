@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from witengine.hub.dispatcher import Dispatcher
+from witengine.hub.dispatch import Dispatcher
 from witengine.hub.store.memory import MemoryStore
 from witengine.protocol import (
     Assign,
@@ -48,7 +48,7 @@ async def test_a_drained_node_finishes_its_batch_and_gets_no_new_one_until_resum
     dispatcher.dispatch()
     held = [m for m in inbox["b"] if isinstance(m, Assign)]
     assert held, "b got work before it was drained"
-    dispatcher.drained.add("node_b")
+    dispatcher.drain("node_b")
     for message in [reply for assign in held for reply in done(assign)]:
         dispatcher.handle("node_b", message)  # b finishes what it holds...
     sent_to_b = len(inbox["b"])
@@ -62,7 +62,7 @@ async def test_a_drained_node_finishes_its_batch_and_gets_no_new_one_until_resum
             break
     assert await running == list(range(8))
     assert [m for m in inbox["b"][sent_to_b:] if isinstance(m, Assign)] == []
-    dispatcher.drained.discard("node_b")
+    dispatcher.drain("node_b", False)
     again = asyncio.create_task(dispatcher.run_map("job_1", 2, request, lambda d, t: None))
     await asyncio.sleep(0)
     dispatcher.dispatch()

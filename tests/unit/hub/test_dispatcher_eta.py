@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from witengine.hub.dispatcher import Dispatcher
+from witengine.hub.dispatch import Dispatcher
 from witengine.hub.store.memory import MemoryStore
 from witengine.protocol import (
     Assign,
@@ -89,35 +89,35 @@ async def test_the_eta_comes_from_the_rates_not_from_the_average_so_far(
         dispatcher.dispatch()
         clock.advance(1.0)
         slow.finish_one(seconds=1.0)
-    assert dispatcher.remaining_seconds("job_1") == pytest.approx(90.0, abs=1.0)
+    assert dispatcher.view.remaining_seconds("job_1") == pytest.approx(90.0, abs=1.0)
     # A node nine times as fast joins: the average so far (10 items in 10 s) would still say
     # 90 s; the rate model shares the 90 items left at 1 + 9 items a second.
-    dispatcher.farm.rates.benchmark("node_fast", ACTIVITY, 9.0)
+    dispatcher.scheduler.rates.benchmark("node_fast", ACTIVITY, 9.0)
     fast = Node(dispatcher, "fast")
     naive = (100 - 10) / (10 / 10.0)
-    eta = dispatcher.remaining_seconds("job_1")
+    eta = dispatcher.view.remaining_seconds("job_1")
     assert eta is not None and eta == pytest.approx(9.0, abs=1.0) and eta < naive / 5
     # Its first result shows it does 3 items a second, not 9: the ETA follows at once.
     dispatcher.dispatch()
     clock.advance(1 / 3)
     fast.finish_one(seconds=1 / 3)
     left = 100 - 11
-    assert dispatcher.remaining_seconds("job_1") == pytest.approx(left / (1 + 3), abs=1.0)
+    assert dispatcher.view.remaining_seconds("job_1") == pytest.approx(left / (1 + 3), abs=1.0)
     await stop(task)
 
 
 async def test_the_eta_is_unknown_without_a_map_a_node_or_while_paused(
     dispatcher: Dispatcher,
 ) -> None:
-    assert dispatcher.remaining_seconds("job_1") is None  # no map open
+    assert dispatcher.view.remaining_seconds("job_1") is None  # no map open
     task = await start(dispatcher, 10)
-    assert dispatcher.remaining_seconds("job_1") is None  # no node can run it
+    assert dispatcher.view.remaining_seconds("job_1") is None  # no node can run it
     Node(dispatcher, "alpha")
-    assert dispatcher.remaining_seconds("job_1") == pytest.approx(10.0)  # 1 unit/s: a guess
-    dispatcher.hold("job_1")
-    assert dispatcher.remaining_seconds("job_1") is None
-    dispatcher.release("job_1")
-    assert dispatcher.remaining_seconds("job_1") == pytest.approx(10.0)
-    assert dispatcher.remaining_seconds("job_other") is None
+    assert dispatcher.view.remaining_seconds("job_1") == pytest.approx(10.0)  # 1 unit/s: a guess
+    dispatcher.pause_job("job_1")
+    assert dispatcher.view.remaining_seconds("job_1") is None
+    dispatcher.resume_job("job_1")
+    assert dispatcher.view.remaining_seconds("job_1") == pytest.approx(10.0)
+    assert dispatcher.view.remaining_seconds("job_other") is None
     await stop(task)
-    assert dispatcher.remaining_seconds("job_1") is None  # the map ended
+    assert dispatcher.view.remaining_seconds("job_1") is None  # the map ended

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 
 from witengine.hub.limits import Limits
 from witengine.protocol import Assign, HubMessage, Results, TaskResult, Welcome
+from witengine.protocol.states import JobStatus
 from witengine.testing.fake_nodes import FakeNode, node_link
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ async def test_a_map_over_the_item_limit_fails_its_job_naming_the_limit(
 async def wait_for_end(live: LiveHub, job_id: str) -> dict[str, Any]:
     for _ in range(200):  # bounded: 10 s
         job: dict[str, Any] = (await live.client.get(f"/jobs/{job_id}")).json()
-        if job["status"] in ("completed", "failed", "cancelled"):
+        if JobStatus(job["status"]).ended:
             return job
         await asyncio.sleep(0.05)
     raise AssertionError(f"job {job_id} did not end: {job}")

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from witengine.protocol.states import JobStatus
+
 if TYPE_CHECKING:
     from tests.unit.hub.conftest import LiveHub
 
@@ -35,7 +37,7 @@ Job:Broken(Int:a)
 }
 """
 
-ENDED = {"completed", "failed", "cancelled"}
+ENDED = {status for status in JobStatus if status.ended}
 
 
 async def test_a_submitted_job_is_in_the_database_when_the_hub_answers(live_hub: LiveHub) -> None:

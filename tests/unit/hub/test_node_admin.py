@@ -6,6 +6,7 @@ resuming and forgetting nodes by name."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -104,17 +105,22 @@ async def test_wit_nodes_forget_takes_a_name_and_says_why_it_cannot(live_hub: Li
 async def test_wit_nodes_drains_and_resumes_a_node_by_name(live_hub: LiveHub) -> None:
     root = live_hub.url.removesuffix("/api/v1")
     node = FakeNode(root, "studio", join_token=live_hub.issue(Role.JOIN))
-    drained = live_hub.hub.dispatcher.drained
+    view = live_hub.hub.dispatcher.view
     async with running(node):
         code, out, err = await wit(live_hub.token, "nodes", "--hub", root, "--drain", "studio")
         assert code == 0, err
         assert out == (
             f"drained node studio ({node.node_id}): it finishes what it holds, gets nothing new\n"
         )
-        assert drained == {node.node_id}
+        assert view.drained(node.node_id)
+        code, out, err = await wit(live_hub.token, "nodes", "--hub", root, "--json")
+        assert [n["state"] for n in json.loads(out)] == ["drained"], err
+        code, out, err = await wit(live_hub.token, "nodes", "--hub", root)
+        assert "drained" in out and "online" not in out, out
         code, out, err = await wit(live_hub.token, "nodes", "--hub", root, "--resume", "studio")
         assert (code, out) == (0, f"node studio ({node.node_id}) takes work again\n"), err
-        assert drained == set()
+        assert not view.drained(node.node_id)
+        assert [n["state"] for n in (await live_hub.client.get("/nodes")).json()] == ["idle"]
         both = ("--drain", "studio", "--forget", "studio")
         code, _, err = await wit(live_hub.token, "nodes", "--hub", root, *both)
         assert (code, err) == (

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from witengine.protocol.states import JobStatus
 from witengine.security.tokens import Role
 from witengine.testing.fake_nodes import FakeNode, running
 
@@ -41,7 +42,7 @@ Job:Wait(Long:n = 6)
 }
 """
 
-ENDED = {"completed", "failed", "cancelled"}
+ENDED = {status for status in JobStatus if status.ended}
 
 
 class Farm:

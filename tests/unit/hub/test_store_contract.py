@@ -21,11 +21,14 @@ from witengine.hub.store.base import (
 )
 from witengine.hub.store.memory import MemoryStore
 from witengine.hub.store.sqlite import _SCHEMA, SqliteStore
+from witengine.protocol.states import JobStatus
 
 SCRIPT = 'Job:Render(Int:frames = 2)\n{\n    Trace("ok");\n}\n'
 
 
-def job(job_id: str = "job_1", status: str = "queued", at: float = 100.0) -> JobRecord:
+def job(
+    job_id: str = "job_1", status: JobStatus = JobStatus.QUEUED, at: float = 100.0
+) -> JobRecord:
     return JobRecord(
         id=job_id,
         name="Render",
@@ -80,16 +83,17 @@ def test_jobs_are_listed_newest_first_and_limited(store: Store) -> None:
 
 
 def test_unfinished_jobs_are_those_not_ended_oldest_first(store: Store) -> None:
-    for n, status in enumerate(["queued", "completed", "running", "failed", "paused", "cancelled"]):
+    mixed = [JobStatus(s) for s in ("queued", "completed", "running", "failed", "paused")]
+    for n, status in enumerate([*mixed, JobStatus.CANCELLED]):
         store.add_job(job(f"job_{n}", status=status))
     assert [j.id for j in store.unfinished_jobs()] == ["job_0", "job_2", "job_4"]
 
 
 def test_running_sets_the_start_once_and_an_end_sets_the_finish_and_error(store: Store) -> None:
     store.add_job(job())
-    store.update_job("job_1", status="running", at=110.0)
-    store.update_job("job_1", status="paused", at=120.0)
-    store.update_job("job_1", status="running", at=130.0)
+    store.update_job("job_1", status=JobStatus.RUNNING, at=110.0)
+    store.update_job("job_1", status=JobStatus.PAUSED, at=120.0)
+    store.update_job("job_1", status=JobStatus.RUNNING, at=130.0)
     running = store.get_job("job_1")
     assert running is not None
     assert (running.status, running.started_at, running.finished_at) == ("running", 110.0, None)
@@ -97,7 +101,7 @@ def test_running_sets_the_start_once_and_an_end_sets_the_finish_and_error(store:
     assert running.progress is None
     store.update_job(
         "job_1",
-        status="failed",
+        status=JobStatus.FAILED,
         at=140.0,
         error="item 3: boom",
         variables=variables,
@@ -383,7 +387,7 @@ def test_deleting_rates_forgets_only_the_given_pairs_of_that_node(store: Store) 
 
 def fill(store: Store) -> str:
     store.add_job(job())
-    store.update_job("job_1", status="running", at=111.0)
+    store.update_job("job_1", status=JobStatus.RUNNING, at=111.0)
     store.append_events("job_1", [{"kind": "job_started"}, {"kind": "progress", "done": 1}])
     map_id = open_map(store)
     store.set_attempts(map_id, [(0, 1), (1, 2), (2, 1)])

@@ -27,7 +27,7 @@ from witengine.lang.parser import MAX_NESTING, parse
 from witengine.lang.printer import format_source
 from witengine.plugins import compute
 from witengine.plugins.registry import build_library
-from witengine.runtime.events import JobStatus
+from witengine.protocol.states import JobStatus
 from witengine.runtime.parameters import read_parameters
 
 LIBRARY = build_library([compute.plugin])

@@ -18,8 +18,8 @@ from witengine.lang.errors import ScriptError
 from witengine.lang.types import WitType
 from witengine.plugins.api import ActivityContext, Double, Int, Long, Plugin, WitName
 from witengine.plugins.registry import build_library
+from witengine.protocol.states import JobStatus
 from witengine.runtime.blobs import LocalBlobStore
-from witengine.runtime.events import JobStatus
 from witengine.runtime.invoke import invoke_json
 from witengine.runtime.library import Json, Library
 from witengine.runtime.local import LocalExecutor

@@ -16,16 +16,16 @@ from witengine.lang.checker import CheckedJob, check_source
 from witengine.plugins import compute
 from witengine.plugins.api import Plugin
 from witengine.plugins.registry import build_library
-from witengine.runtime.blobs import LocalBlobStore
-from witengine.runtime.control import JobControl
-from witengine.runtime.events import (
-    Event,
+from witengine.protocol.events import (
+    JobEvent,
     JobFinished,
-    JobStatus,
     StatementStarted,
     TraceLogged,
     ValuesReturned,
 )
+from witengine.protocol.states import JobStatus
+from witengine.runtime.blobs import LocalBlobStore
+from witengine.runtime.control import JobControl
 from witengine.runtime.interpreter import Interpreter, JobOutcome
 from witengine.runtime.invoke import ActivityContext
 from witengine.runtime.library import Json, Library
@@ -108,7 +108,7 @@ class Run:
     """A finished job: its outcome and, in order, every event it emitted."""
 
     outcome: JobOutcome
-    events: list[Event]
+    events: list[JobEvent]
     executor: InlineExecutor
     clock: FakeClock
 
@@ -152,15 +152,15 @@ class Runner:
     def interpreter(
         self,
         source: str,
-        events: list[Event],
+        events: list[JobEvent],
         *,
         clock: FakeClock,
         control: JobControl | None = None,
-        on_event: Callable[[Event], None] | None = None,
+        on_event: Callable[[JobEvent], None] | None = None,
     ) -> tuple[Interpreter, InlineExecutor]:
         executor = InlineExecutor(self.library, self.context)
 
-        def sink(event: Event) -> None:
+        def sink(event: JobEvent) -> None:
             events.append(event)
             if on_event is not None:
                 on_event(event)
@@ -183,17 +183,17 @@ class Runner:
         *,
         clock: FakeClock | None = None,
         control: JobControl | None = None,
-        on_event: Callable[[Event], None] | None = None,
+        on_event: Callable[[JobEvent], None] | None = None,
     ) -> Run:
         """Run a job to its end, in a task of its own (as the hub and the CLI do)."""
         clock = clock or FakeClock(autojump=True)
-        events: list[Event] = []
+        events: list[JobEvent] = []
         interpreter, executor = self.interpreter(
             source, events, clock=clock, control=control, on_event=on_event
         )
         outcome = await asyncio.create_task(interpreter.run(arguments or {}))
         assert isinstance(events[-1], JobFinished), "a job's last event is JobFinished"
-        assert events[-1] == JobFinished(outcome.status, outcome.error)
+        assert events[-1] == JobFinished(status=outcome.status, error=outcome.error)
         return Run(outcome, events, executor, clock)
 
 

@@ -10,19 +10,19 @@ import uuid
 import pytest
 
 from witengine.errors import ParameterError
-from witengine.runtime.control import JobControl
-from witengine.runtime.events import (
-    Event,
+from witengine.protocol.events import (
+    JobEvent,
     JobFinished,
     JobPaused,
     JobResumed,
-    JobStatus,
     ProgressReported,
     StatementFinished,
     StatementStarted,
     TraceLogged,
     ValuesReturned,
 )
+from witengine.protocol.states import JobStatus
+from witengine.runtime.control import JobControl
 from witengine.runtime.interpreter import YIELD_EVERY
 from witengine.runtime.values import Color, ProcessingOptions, Strategy
 from witengine.testing.clock import FakeClock
@@ -661,7 +661,7 @@ async def test_parallel_invoke_runs_its_statements_at_the_same_time(run: Runner)
 async def test_delay_waits_on_the_clock_then_runs_its_block(run: Runner) -> None:
     clock = FakeClock()
     control = JobControl()
-    events: list[Event] = []
+    events: list[JobEvent] = []
     interpreter, _ = run.interpreter(
         job('Delay(250)\n{\nTrace("inside");\n}\nTrace("after");'),
         events,
@@ -1041,8 +1041,8 @@ async def test_a_failing_activity_fails_the_job_naming_the_activity_and_line(
     )
     assert done.traces() == ["before"]
     assert done.events[-2:] == [
-        StatementStarted(4, 'Compute.Fail("out of paint");'),
-        JobFinished(FAILED, done.error),
+        StatementStarted(line=4, text='Compute.Fail("out of paint");'),
+        JobFinished(status=FAILED, error=done.error),
     ]
 
 
@@ -1136,7 +1136,7 @@ async def test_bad_parameters_fail_the_job_before_any_statement(
 
     assert done.status is FAILED
     assert done.error is not None and done.error.startswith(message)
-    assert done.events == [JobFinished(FAILED, done.error)]
+    assert done.events == [JobFinished(status=FAILED, error=done.error)]
 
 
 async def test_a_default_that_cannot_be_evaluated_fails_the_job(run: Runner) -> None:
@@ -1173,20 +1173,22 @@ async def test_events_come_in_statement_order_and_end_with_job_finished(run: Run
     )
 
     assert done.events == [
-        StatementStarted(3, "Int:x = 1;"),
-        StatementFinished(3),
-        StatementStarted(4, "ForEach(i in [1, 2])"),
-        TraceLogged(7, "2"),
-        TraceLogged(7, "4"),
-        StatementFinished(4),
-        StatementStarted(9, "BoolCollection:p = Grid.ForEach(n in [2]) => Compute.IsPrime(n);"),
-        ProgressReported(9, "Compute.IsPrime", 0, 1),
-        ProgressReported(9, "Compute.IsPrime", 1, 1),
-        StatementFinished(9),
-        StatementStarted(10, "Return(x);"),
-        ValuesReturned(10, [4]),
-        StatementFinished(10),
-        JobFinished(COMPLETED, None),
+        StatementStarted(line=3, text="Int:x = 1;"),
+        StatementFinished(line=3),
+        StatementStarted(line=4, text="ForEach(i in [1, 2])"),
+        TraceLogged(line=7, message="2"),
+        TraceLogged(line=7, message="4"),
+        StatementFinished(line=4),
+        StatementStarted(
+            line=9, text="BoolCollection:p = Grid.ForEach(n in [2]) => Compute.IsPrime(n);"
+        ),
+        ProgressReported(line=9, activity="Compute.IsPrime", done=0, total=1),
+        ProgressReported(line=9, activity="Compute.IsPrime", done=1, total=1),
+        StatementFinished(line=9),
+        StatementStarted(line=10, text="Return(x);"),
+        ValuesReturned(line=10, values=[4]),
+        StatementFinished(line=10),
+        JobFinished(status=COMPLETED, error=None),
     ]
 
 
@@ -1206,14 +1208,14 @@ async def test_statements_inside_if_and_invoke_are_announced(run: Runner) -> Non
     )
 
     assert done.events == [
-        StatementStarted(3, "If(true)"),
-        StatementStarted(5, "Invoke()"),
-        StatementStarted(7, 'Trace("deep");'),
-        TraceLogged(7, "deep"),
-        StatementFinished(7),
-        StatementFinished(5),
-        StatementFinished(3),
-        JobFinished(COMPLETED, None),
+        StatementStarted(line=3, text="If(true)"),
+        StatementStarted(line=5, text="Invoke()"),
+        StatementStarted(line=7, text='Trace("deep");'),
+        TraceLogged(line=7, message="deep"),
+        StatementFinished(line=7),
+        StatementFinished(line=5),
+        StatementFinished(line=3),
+        JobFinished(status=COMPLETED, error=None),
     ]
 
 
@@ -1224,10 +1226,10 @@ class Waiter:
     """An event sink hook that lets a test wait for the first event matching a predicate."""
 
     def __init__(self) -> None:
-        self.events: list[Event] = []
+        self.events: list[JobEvent] = []
         self.conditions: list[tuple[type[object], asyncio.Event]] = []
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: JobEvent) -> None:
         self.events.append(event)
         for kind, flag in self.conditions:
             if isinstance(event, kind):
@@ -1244,7 +1246,7 @@ class Waiter:
 async def test_cancelling_a_job_that_waits_ends_it_cancelled(run: Runner) -> None:
     clock = FakeClock()
     control = JobControl()
-    events: list[Event] = []
+    events: list[JobEvent] = []
     interpreter, _ = run.interpreter(
         job('Trace("a");\nDelay(1000)\n{\nTrace("b");\n}\nTrace("c");'),
         events,
@@ -1260,7 +1262,7 @@ async def test_cancelling_a_job_that_waits_ends_it_cancelled(run: Runner) -> Non
     assert outcome.status is CANCELLED
     assert outcome.error == "the job was cancelled"
     assert [e.message for e in events if isinstance(e, TraceLogged)] == ["a"]
-    assert events[-1] == JobFinished(CANCELLED, "the job was cancelled")
+    assert events[-1] == JobFinished(status=CANCELLED, error="the job was cancelled")
     assert clock.sleeping == 0
 
 
@@ -1269,8 +1271,8 @@ async def test_cancelling_from_an_event_handler_stops_at_the_next_statement(
 ) -> None:
     control = JobControl()
 
-    def cancel_after_a(event: Event) -> None:
-        if event == TraceLogged(3, "a"):
+    def cancel_after_a(event: JobEvent) -> None:
+        if event == TraceLogged(line=3, message="a"):
             control.cancel()
 
     done = await run(job('Trace("a");\nTrace("b");'), control=control, on_event=cancel_after_a)
@@ -1282,7 +1284,7 @@ async def test_cancelling_from_an_event_handler_stops_at_the_next_statement(
 async def test_cancelling_during_a_grid_map_stops_the_map(run: Runner) -> None:
     control = JobControl()
 
-    def cancel_at_two(event: Event) -> None:
+    def cancel_at_two(event: JobEvent) -> None:
         if isinstance(event, ProgressReported) and event.done == 2:
             control.cancel()
 
@@ -1307,12 +1309,12 @@ async def test_pause_holds_between_statements_and_resume_continues(run: Runner) 
     control = JobControl()
     waiter = Waiter()
 
-    def pause_after_first(event: Event) -> None:
+    def pause_after_first(event: JobEvent) -> None:
         waiter(event)
-        if event == StatementFinished(3):
+        if event == StatementFinished(line=3):
             control.pause()
 
-    events: list[Event] = []
+    events: list[JobEvent] = []
     interpreter, _ = run.interpreter(
         job('Trace("one");\nTrace("two");'),
         events,
@@ -1325,7 +1327,7 @@ async def test_pause_holds_between_statements_and_resume_continues(run: Runner) 
     for _ in range(20):
         await asyncio.sleep(0)
 
-    assert events[-2:] == [StatementFinished(3), JobPaused()]
+    assert events[-2:] == [StatementFinished(line=3), JobPaused()]
     assert control.paused
 
     control.resume()
@@ -1333,15 +1335,15 @@ async def test_pause_holds_between_statements_and_resume_continues(run: Runner) 
 
     assert outcome.status is COMPLETED
     assert events == [
-        StatementStarted(3, 'Trace("one");'),
-        TraceLogged(3, "one"),
-        StatementFinished(3),
+        StatementStarted(line=3, text='Trace("one");'),
+        TraceLogged(line=3, message="one"),
+        StatementFinished(line=3),
         JobPaused(),
         JobResumed(),
-        StatementStarted(4, 'Trace("two");'),
-        TraceLogged(4, "two"),
-        StatementFinished(4),
-        JobFinished(COMPLETED, None),
+        StatementStarted(line=4, text='Trace("two");'),
+        TraceLogged(line=4, message="two"),
+        StatementFinished(line=4),
+        JobFinished(status=COMPLETED, error=None),
     ]
 
 
@@ -1349,7 +1351,7 @@ async def test_a_job_paused_before_it_starts_waits_for_resume(run: Runner) -> No
     control = JobControl()
     control.pause()
     waiter = Waiter()
-    events: list[Event] = []
+    events: list[JobEvent] = []
     interpreter, _ = run.interpreter(
         job('Trace("one");'), events, clock=FakeClock(), control=control, on_event=waiter
     )
@@ -1359,14 +1361,14 @@ async def test_a_job_paused_before_it_starts_waits_for_resume(run: Runner) -> No
     assert events == [JobPaused()]
     control.resume()
     assert (await task).status is COMPLETED
-    assert events[:3] == [JobPaused(), JobResumed(), StatementStarted(3, 'Trace("one");')]
+    assert events[:3] == [JobPaused(), JobResumed(), StatementStarted(line=3, text='Trace("one");')]
 
 
 async def test_cancelling_a_paused_job_ends_it_cancelled(run: Runner) -> None:
     control = JobControl()
     control.pause()
     waiter = Waiter()
-    events: list[Event] = []
+    events: list[JobEvent] = []
     interpreter, _ = run.interpreter(
         job('Trace("one");'), events, clock=FakeClock(), control=control, on_event=waiter
     )
@@ -1377,7 +1379,7 @@ async def test_cancelling_a_paused_job_ends_it_cancelled(run: Runner) -> None:
     outcome = await task
 
     assert outcome.status is CANCELLED
-    assert events == [JobPaused(), JobFinished(CANCELLED, "the job was cancelled")]
+    assert events == [JobPaused(), JobFinished(status=CANCELLED, error="the job was cancelled")]
 
 
 async def test_a_job_run_in_the_callers_task_can_be_cancelled_from_another_task(
@@ -1431,14 +1433,14 @@ async def test_statements_of_a_parallel_branch_are_announced_while_another_is_in
         )
     )
 
-    assert StatementStarted(11, 'Trace("b");') in done.events
-    assert StatementFinished(11) in done.events
+    assert StatementStarted(line=11, text='Trace("b");') in done.events
+    assert StatementFinished(line=11) in done.events
 
 
 async def test_cancelling_parallel_branches_stops_them_all(run: Runner) -> None:
     clock = FakeClock()
     control = JobControl()
-    events: list[Event] = []
+    events: list[JobEvent] = []
     interpreter, _ = run.interpreter(
         job(
             """
@@ -1508,7 +1510,7 @@ async def test_a_large_grid_map_lets_other_tasks_run_while_its_arguments_are_eva
             turns += 1
             await asyncio.sleep(0)
 
-    def on_event(event: Event) -> None:
+    def on_event(event: JobEvent) -> None:
         began = isinstance(event, StatementStarted) and event.line == 4
         handed_over = isinstance(event, ProgressReported) and event.done == 0
         if began or handed_over:  # the map is handed over with progress 0

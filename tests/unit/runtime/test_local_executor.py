@@ -21,8 +21,8 @@ from witengine.lang.checker import check_source
 from witengine.plugins import compute
 from witengine.plugins.api import ActivityContext, Int, Plugin
 from witengine.plugins.registry import build_library
+from witengine.protocol.states import JobStatus
 from witengine.runtime.blobs import LocalBlobStore
-from witengine.runtime.events import JobStatus
 from witengine.runtime.executor import ItemFailed, MapRequest
 from witengine.runtime.library import Json
 from witengine.runtime.local import LocalExecutor, usable_cores

@@ -10,8 +10,8 @@ import pytest
 
 from witengine.errors import ParameterError
 from witengine.lang.checker import CheckedJob, check_source
+from witengine.protocol.states import JobStatus
 from witengine.runtime.blobs import Blob, LocalBlobStore
-from witengine.runtime.events import JobStatus
 from witengine.runtime.library import Library
 from witengine.runtime.parameters import read_parameters, split_assignments
 from witengine.runtime.values import Color, ProcessingOptions, Strategy

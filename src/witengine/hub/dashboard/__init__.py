@@ -20,9 +20,9 @@ from witengine.clock import wall_time
 from witengine.hub.dashboard.pages import STATIC
 from witengine.hub.dashboard.routes import Guard, dashboard_router
 from witengine.hub.dashboard.tail import EventTails
-from witengine.hub.dashboard.views import DashboardContext, LiveFarm
+from witengine.hub.dashboard.views import DashboardContext
 from witengine.hub.dashboard.watch import FarmWatch
-from witengine.hub.dispatcher import Dispatcher
+from witengine.hub.dispatch import Dispatcher
 from witengine.hub.service import HubService
 from witengine.runtime.blobs import LocalBlobStore
 
@@ -46,9 +46,8 @@ class Dashboard:
         tick: float = 1.0,
         wall: Callable[[], float] = wall_time,
     ) -> Dashboard:
-        farm = LiveFarm(dispatcher)
-        watch = FarmWatch(farm, wall)
-        context = DashboardContext(service, farm, watch, EventTails(service.store), wall)
+        watch = FarmWatch(dispatcher.view, wall)
+        context = DashboardContext(service, dispatcher.view, watch, EventTails(service.store), wall)
         return cls(context, watch, blobs, max_blob_bytes, tick)
 
     def mount(self, app: FastAPI, guard: Guard) -> None:

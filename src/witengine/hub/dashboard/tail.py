@@ -10,9 +10,17 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any
 
 from witengine.hub.store.base import Store
+from witengine.protocol.events import (
+    JobEvent,
+    JobFinished,
+    JobResumedAfterRestart,
+    ProgressReported,
+    StatementFinished,
+    StatementStarted,
+    parse_event,
+)
 
 PAGE = 1000
 
@@ -22,26 +30,24 @@ class Tail:
     """What a job's events say so far."""
 
     seen: int = 0  # sequence number of the last event read
-    events: deque[tuple[int, dict[str, Any]]] = field(default_factory=lambda: deque(maxlen=300))
+    events: deque[tuple[int, JobEvent]] = field(default_factory=lambda: deque(maxlen=300))
     running: list[int] = field(default_factory=list)  # lines of statements under way, outer first
     progress: dict[int, tuple[str, int, int]] = field(default_factory=dict)  # line -> (activity,
     # done, total)
 
-    def add(self, seq: int, data: dict[str, Any]) -> None:
+    def add(self, seq: int, event: JobEvent) -> None:
         self.seen = seq
-        self.events.append((seq, data))
-        kind = data.get("kind")
-        line = data.get("line")
-        if kind == "statement_started" and isinstance(line, int):
-            self.running.append(line)
-        elif kind == "statement_finished" and line in self.running:
-            while self.running and self.running.pop() != line:
-                pass  # statements inside it that ended without saying so (a failure)
-        elif kind == "progress_reported" and isinstance(line, int):
-            done, total = data.get("done", 0), data.get("total", 0)
-            self.progress[line] = (str(data.get("activity", "")), int(done), int(total))
-        elif kind in ("job_finished", "job_resumed_after_restart"):
-            self.running.clear()  # a resumed job runs again from its first statement
+        self.events.append((seq, event))
+        match event:
+            case StatementStarted(line=line):
+                self.running.append(line)
+            case StatementFinished(line=line) if line in self.running:
+                while self.running and self.running.pop() != line:
+                    pass  # statements inside it that ended without saying so (a failure)
+            case ProgressReported(line=line, activity=activity, done=done, total=total):
+                self.progress[line] = (activity, done, total)
+            case JobFinished() | JobResumedAfterRestart():
+                self.running.clear()  # a resumed job runs again from its first statement
 
     @property
     def done_total(self) -> tuple[int, int]:
@@ -71,6 +77,10 @@ class EventTails:
         while True:
             page = self.store.events(job_id, after=tail.seen, limit=PAGE)
             for seq, data in page:
-                tail.add(seq, data if isinstance(data, dict) else {"kind": "event"})
+                event = parse_event(data)
+                if event is not None:
+                    tail.add(seq, event)
+                else:
+                    tail.seen = seq  # a kind this hub does not show
             if len(page) < PAGE:
                 return tail

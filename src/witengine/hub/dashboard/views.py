@@ -1,9 +1,8 @@
 """What each dashboard page shows, built from the hub's parts: plain data for the templates.
 
-This is the one module that reads the dispatcher's live state (nodes, leases, maps, the drained
-set, ETAs, benchmark rates, blocklists), through `LiveFarm`; when the dispatcher changes shape,
-only `LiveFarm` follows. Pages build their parts lazily (`cached_property`), so a fragment costs
-only what it shows.
+The dispatcher's live state (nodes and their states, batches, maps, ETAs, benchmark rates,
+blocklists) comes from the hub's one read model, `witengine.hub.dispatch.FarmView`. Pages build
+their parts lazily (`cached_property`), so a fragment costs only what it shows.
 """
 
 from __future__ import annotations
@@ -23,14 +22,23 @@ from witengine.hub.dashboard.watch import (
     STATE_NAMES,
     BatchTrack,
     FarmWatch,
-    MapInfo,
     Output,
 )
-from witengine.hub.dispatcher import Dispatcher
-from witengine.hub.service import ENDED, RERUNNABLE, HubService
-from witengine.hub.store.base import JobRecord, NodeRecord, RateRecord, Store, TokenRecord
+from witengine.hub.dispatch import FarmView
+from witengine.hub.service import HubService
+from witengine.hub.store.base import JobRecord, NodeRecord, Store, TokenRecord
 from witengine.protocol import NodeHello
-from witengine.runtime.events import JobStatus
+from witengine.protocol.events import (
+    JobEvent,
+    JobFinished,
+    JobPaused,
+    JobRerun,
+    JobResumed,
+    JobResumedAfterRestart,
+    TraceLogged,
+    ValuesReturned,
+)
+from witengine.protocol.states import JobStatus, NodeState
 
 IMAGE_TYPES = {
     ".png": "image/png",
@@ -42,9 +50,24 @@ IMAGE_TYPES = {
 }
 VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".ogv": "video/ogg", ".m4v": "video/mp4"}
 TEXT_TYPES = dict.fromkeys((".txt", ".log", ".csv", ".json"), "text/plain")
-LOG_KINDS = frozenset(
-    {"trace_logged", "values_returned", "job_paused", "job_resumed", "job_finished"}
-    | {"job_resumed_after_restart", "job_rerun"}
+# The events a job page's log shows, one line each.
+LOGGED = (
+    TraceLogged,
+    ValuesReturned,
+    JobPaused,
+    JobResumed,
+    JobFinished,
+    JobResumedAfterRestart,
+    JobRerun,
+)
+# Nodes in the list: those at work first, those gone last.
+LISTED_FIRST = (
+    NodeState.BUSY,
+    NodeState.DRAINING,
+    NodeState.UNRESPONSIVE,
+    NodeState.IDLE,
+    NodeState.DRAINED,
+    NodeState.OFFLINE,
 )
 
 
@@ -60,52 +83,6 @@ def file_kind(name: str) -> str:
     return kind if kind in ("image", "video") else "file"
 
 
-class LiveFarm:
-    """The dispatcher's live state, as the dashboard and its watch read it."""
-
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self.dispatcher = dispatcher
-
-    def node_name(self, node_id: str) -> str:
-        node = self.dispatcher.nodes.get(node_id)
-        return node.name if node else node_id
-
-    def map_info(self, map_id: str) -> MapInfo | None:
-        state = self.dispatcher.maps.get(map_id)
-        if state is None:
-            return None
-        return MapInfo(state.job_id, state.activity, state.count, frozenset(state.results))
-
-    def lease_alive(self, batch_id: str) -> bool:
-        return batch_id in self.dispatcher.leases
-
-    def node_connected(self, node_id: str) -> bool:
-        node = self.dispatcher.nodes.get(node_id)
-        return node is not None and node.connected
-
-    def drained(self, node_id: str) -> bool:
-        return node_id in self.dispatcher.drained
-
-    def running_items(self, node_id: str) -> int:
-        node = self.dispatcher.nodes.get(node_id)
-        leases = self.dispatcher.leases
-        return sum(len(leases[b].indices) for b in (node.leases if node else ()) if b in leases)
-
-    def done(self, node_id: str) -> int:
-        node = self.dispatcher.nodes.get(node_id)
-        return node.done if node else 0
-
-    def remaining_seconds(self, job_id: str) -> float | None:
-        return self.dispatcher.remaining_seconds(job_id)
-
-    def benchmarks(self, node_id: str) -> list[RateRecord]:
-        return self.dispatcher.rates.of_node(node_id)
-
-    def blocked(self, node_id: str) -> list[tuple[str, str]]:
-        """The (job, plugin) pairs the node is blocked from."""
-        return self.dispatcher.farm.blocklist.of_node(node_id)
-
-
 # ------------------------------------------------------------------ nodes
 
 
@@ -113,7 +90,7 @@ class LiveFarm:
 class NodeRow:
     id: str
     name: str
-    state: str  # busy, idle, draining, drained, offline
+    state: NodeState
     os: str
     cpu: str
     cores: int
@@ -123,7 +100,6 @@ class NodeRow:
     plugins: list[str]
     activities: list[str]
     slots: int
-    drained: bool
     running: list[BatchTrack]
     done: int
     last_heard: float | None  # wall seconds of its last message
@@ -134,21 +110,17 @@ class NodeRow:
 
     @property
     def online(self) -> bool:
-        return self.state != "offline"
+        return self.state.online
+
+    @property
+    def drained(self) -> bool:
+        return self.state in (NodeState.DRAINING, NodeState.DRAINED)
 
 
-def node_row(record: NodeRecord, farm: LiveFarm, watch: FarmWatch) -> NodeRow:
+def node_row(record: NodeRecord, farm: FarmView, watch: FarmWatch) -> NodeRow:
     hello = NodeHello.model_validate(record.info)
     caps = hello.capabilities
-    connected = farm.node_connected(record.id)
-    drained = connected and farm.drained(record.id)
-    busy = farm.running_items(record.id) > 0
-    if not connected:
-        state = "offline"
-    elif drained:
-        state = "draining" if busy else "drained"
-    else:
-        state = "busy" if busy else "idle"
+    state = farm.node_state(record.id)
     track = watch.nodes.get(record.id)
     rates = []
     for activity in sorted(track.speed if track else ()):
@@ -168,7 +140,6 @@ def node_row(record: NodeRecord, farm: LiveFarm, watch: FarmWatch) -> NodeRow:
         plugins=[f"{p.name} {p.version}" for p in hello.plugins],
         activities=list(hello.activities),
         slots=hello.slots,
-        drained=drained,
         running=sorted(watch.running_batches(record.id), key=lambda b: b.started),
         done=farm.done(record.id),
         last_heard=track.last_heard if track else None,
@@ -188,7 +159,7 @@ def node_row(record: NodeRecord, farm: LiveFarm, watch: FarmWatch) -> NodeRow:
 class JobRow:
     id: str
     name: str
-    status: str
+    status: JobStatus
     created_at: float
     started_at: float | None
     finished_at: float | None
@@ -204,7 +175,7 @@ class JobRow:
 
     @property
     def ended(self) -> bool:
-        return self.status in ENDED
+        return self.status.ended
 
 
 def job_row(
@@ -246,26 +217,26 @@ class LogEntry:
     css: str  # info, trace, error
 
 
-def log_entry(seq: int, data: dict[str, Any]) -> LogEntry | None:
+def log_entry(seq: int, event: JobEvent) -> LogEntry | None:
     """A job event as one line of the page's log; None for events the log leaves out."""
-    kind = str(data.get("kind", "event"))
-    if kind not in LOG_KINDS:
+    if not isinstance(event, LOGGED):
         return None
-    line = data.get("line") if isinstance(data.get("line"), int) else None
+    line = getattr(event, "line", None)
     css = "info"
-    if kind == "trace_logged":
-        text, css = str(data.get("message", "")), "trace"
-    elif kind == "values_returned":
-        text = "returned " + _short(data.get("values"))
-    elif kind == "job_finished":
-        text = f"job {data.get('status')}"
-        if data.get("error"):
-            text, css = f"{text}: {data['error']}", "error"
-    elif kind == "job_rerun":
-        text = f"a re-run of {data.get('of')}: {data.get('reused')} result(s) kept from it"
-    else:
-        text = kind.replace("_", " ")
-    return LogEntry(seq, kind, line, text, css)
+    match event:
+        case TraceLogged():
+            text, css = event.message, "trace"
+        case ValuesReturned():
+            text = "returned " + _short(event.values)
+        case JobFinished(status=status, error=error):
+            text = f"job {status}"
+            if error:
+                text, css = f"{text}: {error}", "error"
+        case JobRerun(of=of, reused=reused):
+            text = f"a re-run of {of}: {reused} result(s) kept from it"
+        case _:
+            text = event.kind.replace("_", " ")
+    return LogEntry(seq, event.kind, line, text, css)
 
 
 def _short(value: Any, limit: int = 300) -> str:
@@ -315,7 +286,7 @@ class JobPage:
 
     @property
     def running_lines(self) -> list[int]:
-        return [] if self.job.status in ENDED else list(self.tail.running)
+        return [] if self.job.status.ended else list(self.tail.running)
 
     @cached_property
     def batches(self) -> list[BatchTrack]:
@@ -359,19 +330,19 @@ class JobPage:
 
     @property
     def can_cancel(self) -> bool:
-        return self.job.status not in ENDED
+        return not self.job.status.ended
 
     @property
     def can_pause(self) -> bool:
-        return self.job.status in (JobStatus.RUNNING.value, JobStatus.QUEUED.value)
+        return self.job.status in (JobStatus.RUNNING, JobStatus.QUEUED)
 
     @property
     def can_resume(self) -> bool:
-        return self.job.status == JobStatus.PAUSED.value
+        return self.job.status is JobStatus.PAUSED
 
     @property
     def can_rerun(self) -> bool:
-        return self.job.status in RERUNNABLE
+        return self.job.status.rerunnable
 
 
 def result_value(name: str, type_: str, value: Any) -> ResultValue:
@@ -418,7 +389,7 @@ class DashboardContext:
     """The hub parts the dashboard reads, and its own memory."""
 
     service: HubService
-    farm: LiveFarm
+    farm: FarmView
     watch: FarmWatch
     tails: EventTails
     wall: Callable[[], float]
@@ -430,8 +401,7 @@ class DashboardContext:
     def node_rows(self) -> list[NodeRow]:
         self.watch.sync()
         rows = [node_row(r, self.farm, self.watch) for r in self.store.list_nodes()]
-        order = {"busy": 0, "draining": 1, "idle": 2, "drained": 3, "offline": 4}
-        return sorted(rows, key=lambda r: (order.get(r.state, 5), r.name))
+        return sorted(rows, key=lambda r: (LISTED_FIRST.index(r.state), r.name))
 
     def node_row(self, node_id: str) -> NodeRow | None:
         record = self.store.get_node(node_id)
@@ -447,7 +417,7 @@ class DashboardContext:
 
     def job_row(self, job: JobRecord, done: int, total: int) -> JobRow:
         """A job with its ETA (while it runs) and its owner's name."""
-        eta = None if job.status in ENDED else self.farm.remaining_seconds(job.id)
+        eta = None if job.status.ended else self.farm.remaining_seconds(job.id)
         owner = owner_name(self.store.get_token(job.owner) if job.owner else None, job.owner)
         return job_row(job, done, total, eta, owner)
 
@@ -465,9 +435,9 @@ class DashboardContext:
 
     def overview(self) -> Overview:
         rows = self.node_rows()
-        nodes = {s: 0 for s in ("online", "busy", "idle", "draining", "drained", "offline")}
+        nodes = {"online": 0} | {state.value: 0 for state in NodeState}
         for row in rows:
-            nodes[row.state] += 1
+            nodes[row.state.value] += 1
             nodes["online"] += row.online
         # Unfinished jobs carry no results, so they are cheap to read; ended ones may carry
         # large ones: only the last few are read.
@@ -519,4 +489,4 @@ class DashboardContext:
         ]
 
 
-__all__ = ["STATE_NAMES", "DashboardContext", "JobPage", "LiveFarm"]
+__all__ = ["STATE_NAMES", "DashboardContext", "JobPage"]

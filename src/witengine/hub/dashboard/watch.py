@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from witengine.hub.dispatch.view import MapInfo
 from witengine.protocol import (
     Assign,
     BatchFinished,
@@ -34,16 +35,8 @@ BUCKETS_KEPT = 120  # ten minutes of history per node and for the farm
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-@dataclass(frozen=True)
-class MapInfo:
-    job_id: str
-    activity: str
-    count: int
-    committed: frozenset[int]
-
-
-class DispatcherView(Protocol):
-    """What the watch reads of the dispatcher: node names and the maps in flight."""
+class WatchedFarm(Protocol):
+    """What the watch reads of the farm (a part of `FarmView`): node names, maps in flight."""
 
     def node_name(self, node_id: str) -> str: ...
 
@@ -174,13 +167,13 @@ class FarmWatch:
 
     def __init__(
         self,
-        dispatcher: DispatcherView,
+        farm: WatchedFarm,
         wall: Callable[[], float],
         *,
         jobs_kept: int = 200,
         batches_per_job: int = 2_000,
     ) -> None:
-        self.dispatcher = dispatcher
+        self.farm = farm
         self.wall = wall
         self.jobs_kept = jobs_kept
         self.batches_per_job = batches_per_job
@@ -225,7 +218,7 @@ class FarmWatch:
             job_id=assign.job_id,
             map_id=map_id,
             node_id=node_id,
-            node_name=self.dispatcher.node_name(node_id),
+            node_name=self.farm.node_name(node_id),
             activity=assign.activity,
             indices=tuple(t.index for t in assign.tasks),
             started=now,
@@ -297,8 +290,8 @@ class FarmWatch:
         """Close batches whose lease vanished while their node was away (no message says so)."""
         now = self.wall()
         for batch in list(self.running.values()):
-            if not self.dispatcher.node_connected(batch.node_id) and not (
-                self.dispatcher.lease_alive(batch.id)
+            if not self.farm.node_connected(batch.node_id) and not (
+                self.farm.lease_alive(batch.id)
             ):
                 self._ended(batch.id, now, "lost", "its node went away")
 
@@ -307,7 +300,7 @@ class FarmWatch:
     def node(self, node_id: str) -> NodeTrack:
         track = self.nodes.get(node_id)
         if track is None:
-            track = self.nodes[node_id] = NodeTrack(self.dispatcher.node_name(node_id))
+            track = self.nodes[node_id] = NodeTrack(self.farm.node_name(node_id))
         return track
 
     def job(self, job_id: str) -> JobTrack | None:
@@ -329,7 +322,7 @@ class FarmWatch:
         """A map's job and items, met first through a result (a batch from before a restart)."""
         job_id = self.map_jobs.get(map_id)
         if job_id is None:
-            info = self.dispatcher.map_info(map_id)
+            info = self.farm.map_info(map_id)
             if info is None:
                 return None, None
             new = self._job(info.job_id)
@@ -341,7 +334,7 @@ class FarmWatch:
         track = job.maps.get(map_id)
         if track is not None:
             return track
-        info = self.dispatcher.map_info(map_id)
+        info = self.farm.map_info(map_id)
         track = MapTrack(map_id, job_id, activity, bytearray(info.count if info else 0))
         for index in info.committed if info else ():  # committed before the watch saw it
             track.set(index, DONE)

@@ -47,7 +47,7 @@ def _summary(service: HubService, job: JobRecord) -> JobSummary:
         finished_at=job.finished_at,
         rerun_of=job.rerun_of,
         progress=Progress(done=done, total=total),
-        eta_seconds=service.dispatcher.remaining_seconds(job.id),
+        eta_seconds=service.dispatcher.view.remaining_seconds(job.id),
     )
 
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisco
 from pydantic import TypeAdapter, ValidationError
 
 from witengine.hub.auth.gate import AuthGate, principal_of
-from witengine.hub.dispatcher import Dispatcher
+from witengine.hub.dispatch import Dispatcher
 from witengine.hub.limits import Limits
 from witengine.hub.store.base import NodeRecord, RateRecord, Store
 from witengine.protocol import (
@@ -55,30 +55,22 @@ def node_router(
 
     @router.get("/nodes", response_model=list[NodeSummary])
     async def list_nodes() -> list[NodeSummary]:
+        view = dispatcher.view
         summaries = []
         for record in store.list_nodes():
             hello = NodeHello.model_validate(record.info)
-            live = dispatcher.nodes.get(record.id)
-            running = sum(
-                len(dispatcher.leases[b].indices)
-                for b in (live.leases if live else ())
-                if b in dispatcher.leases
-            )
-            state = "offline"
-            if live is not None and live.connected:
-                state = "busy" if running else "online"
             summaries.append(
                 NodeSummary(
                     id=record.id,
                     name=record.name,
-                    state=state,
+                    state=view.node_state(record.id),
                     slots=hello.slots,
                     capabilities=hello.capabilities,
                     plugins=hello.plugins,
-                    running=running,
-                    done=live.done if live else 0,
+                    running=view.running_items(record.id),
+                    done=view.done(record.id),
                     last_seen=record.last_seen,
-                    rates=[_rate(r) for r in dispatcher.rates.of_node(record.id)],
+                    rates=[_rate(r) for r in view.benchmarks(record.id)],
                     unmet=hello.unmet,
                 )
             )
@@ -136,8 +128,8 @@ def _connect_route(
         await socket.send_text(
             Welcome(
                 node_id=node_id,
-                heartbeat_seconds=dispatcher.heartbeat_seconds,
-                lease_seconds=dispatcher.lease_seconds,
+                heartbeat_seconds=dispatcher.times.heartbeat,
+                lease_seconds=dispatcher.times.lease,
             ).model_dump_json()
         )
 
@@ -257,13 +249,8 @@ def _drain_routes(router: APIRouter, dispatcher: Dispatcher) -> None:
     """POST /nodes/{id}/drain and /resume."""
 
     def set_drained(node_id: str, drained: bool) -> NodeDrain:
-        if node_id not in dispatcher.nodes:
+        if not dispatcher.drain(node_id, drained):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no node {node_id} has connected")
-        if drained:
-            dispatcher.drained.add(node_id)
-        else:
-            dispatcher.drained.discard(node_id)
-        dispatcher.wake()
         return NodeDrain(id=node_id, drained=drained)
 
     @router.post("/nodes/{node_id}/drain", responses={404: {"model": ErrorBody}})
@@ -292,8 +279,7 @@ def _forget_route(router: APIRouter, dispatcher: Dispatcher, store: Store, gate:
         if record is None:
             gate.audit(request, "node.forget", "unknown node", node_id[:40])
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no node {node_id}")
-        live = dispatcher.nodes.get(node_id)
-        if live is not None and live.connected:
+        if dispatcher.view.node_connected(node_id):
             gate.audit(request, "node.forget", "connected", node_id)
             raise HTTPException(
                 status.HTTP_409_CONFLICT,

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from witengine.protocol.states import JobStatus
+
 Json = Any
 
 
@@ -38,7 +40,7 @@ class JobRecord:
     filename: str
     parameters: dict[str, str]
     files: dict[str, Json]  # parameter name -> blob ref(s) as JSON
-    status: str
+    status: JobStatus
     created_at: float
     error: str | None = None
     started_at: float | None = None
@@ -164,7 +166,7 @@ class Store(Protocol):
         self,
         job_id: str,
         *,
-        status: str,
+        status: JobStatus,
         at: float,
         error: str | None = None,
         variables: dict[str, Json] | None = None,

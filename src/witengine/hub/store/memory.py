@@ -19,8 +19,7 @@ from witengine.hub.store.base import (
     TokenRecord,
     reused_map_id,
 )
-
-ENDED = frozenset({"completed", "failed", "cancelled"})
+from witengine.protocol.states import JobStatus
 
 
 @dataclass
@@ -63,13 +62,13 @@ class MemoryStore:
         return [self.jobs[i] for i in reversed(self.job_order)][:limit]
 
     def unfinished_jobs(self) -> list[JobRecord]:
-        return [self.jobs[i] for i in self.job_order if self.jobs[i].status not in ENDED]
+        return [self.jobs[i] for i in self.job_order if not self.jobs[i].status.ended]
 
     def update_job(
         self,
         job_id: str,
         *,
-        status: str,
+        status: JobStatus,
         at: float,
         error: str | None = None,
         variables: dict[str, Json] | None = None,
@@ -77,9 +76,9 @@ class MemoryStore:
     ) -> None:
         job = self.jobs[job_id]
         changes: dict[str, object] = {"status": status}
-        if status == "running" and job.started_at is None:
+        if status is JobStatus.RUNNING and job.started_at is None:
             changes["started_at"] = at
-        if status in ENDED:
+        if status.ended:
             changes["finished_at"] = at
             changes["error"] = error
         if variables is not None:

@@ -30,9 +30,13 @@ from witengine.hub.store.base import (
     TokenRecord,
     reused_map_id,
 )
+from witengine.protocol.states import JobStatus
 
 SCHEMA_VERSION = 1
-ENDED = ("completed", "failed", "cancelled")
+_ENDED = tuple(status.value for status in JobStatus if status.ended)
+_UNFINISHED = (
+    f"SELECT * FROM jobs WHERE status NOT IN ({', '.join('?' * len(_ENDED))}) ORDER BY position"
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -191,7 +195,7 @@ class SqliteStore:
             filename=row[3],
             parameters=json.loads(row[4]),
             files=json.loads(row[5]),
-            status=row[6],
+            status=JobStatus(row[6]),
             created_at=row[7],
             started_at=row[8],
             finished_at=row[9],
@@ -211,16 +215,14 @@ class SqliteStore:
         return [self._job(r) for r in rows]
 
     def unfinished_jobs(self) -> list[JobRecord]:
-        rows = self._read(
-            "SELECT * FROM jobs WHERE status NOT IN (?, ?, ?) ORDER BY position", ENDED
-        )
+        rows = self._read(_UNFINISHED, _ENDED)
         return [self._job(r) for r in rows]
 
     def update_job(
         self,
         job_id: str,
         *,
-        status: str,
+        status: JobStatus,
         at: float,
         error: str | None = None,
         variables: dict[str, Json] | None = None,
@@ -228,12 +230,12 @@ class SqliteStore:
     ) -> None:
         with self._write() as db:
             db.execute("UPDATE jobs SET status = ? WHERE id = ?", (status, job_id))
-            if status == "running":
+            if status is JobStatus.RUNNING:
                 db.execute(
                     "UPDATE jobs SET started_at = ? WHERE id = ? AND started_at IS NULL",
                     (at, job_id),
                 )
-            if status in ENDED:
+            if status.ended:
                 db.execute(
                     "UPDATE jobs SET finished_at = ?, error = ? WHERE id = ?", (at, error, job_id)
                 )

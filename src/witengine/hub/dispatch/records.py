@@ -1,7 +1,8 @@
 """What the dispatcher keeps of the farm while maps run: each node's link and the batches it
 holds (leases), each map's items, attempts and results, the maps resumed after a restart that
-wait for what nodes kept, and what one round of node messages brought. Plain records; the
-dispatcher (`witengine.hub.dispatcher`) changes them."""
+wait for what nodes kept, and what one round of node messages brought. Plain records, private
+to the `witengine.hub.dispatch` package: its modules change them, everyone else reads them
+through `FarmView`."""
 
 from __future__ import annotations
 
@@ -44,7 +45,9 @@ class Lease:
 
 
 @dataclass
-class NodeState:
+class NodeLink:
+    """A node as the dispatcher knows it: its connection, its batches, what it has done."""
+
     id: str
     name: str
     slots: int
@@ -71,7 +74,7 @@ class Arrivals:
     map), the keys to acknowledge to each node once they are stored, and the leases they
     touched."""
 
-    commits: dict[str, list[tuple[NodeState, Commit, float]]] = field(default_factory=dict)
+    commits: dict[str, list[tuple[NodeLink, Commit, float]]] = field(default_factory=dict)
     acks: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)
 

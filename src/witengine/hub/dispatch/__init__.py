@@ -1,0 +1,21 @@
+"""The dispatcher package: maps in flight, node links, leases and results, and the farm's one
+read model. Everything outside it uses `Dispatcher` (the commands) and `FarmView` (the reads)."""
+
+from witengine.hub.dispatch.dispatcher import Dispatcher
+from witengine.hub.dispatch.maps import Estimator, uniform_estimate
+from witengine.hub.dispatch.records import Json, map_digest
+from witengine.hub.dispatch.state import DispatchTimes
+from witengine.hub.dispatch.view import FarmView, MapInfo, NodeFacts, node_state
+
+__all__ = [
+    "DispatchTimes",
+    "Dispatcher",
+    "Estimator",
+    "FarmView",
+    "Json",
+    "MapInfo",
+    "NodeFacts",
+    "map_digest",
+    "node_state",
+    "uniform_estimate",
+]

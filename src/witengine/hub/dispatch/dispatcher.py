@@ -1,0 +1,251 @@
+"""The dispatcher: carries out the scheduler's decisions over the nodes' connections.
+
+It bridges the interpreter's maps, the scheduler (`witengine.scheduling`: who gets which items,
+under which lease, duplicates near the end, blocklists) and the nodes' WebSockets. The policy is
+the scheduler's; this package does the I/O the scheduler must not: it stores attempts and
+results, sends batches and cancels, and tells the schedules what happened. This module is its
+one door: the hub's routes and job service call it, and read the farm through `self.view`. The
+parts are its own modules: node links (`links`), results (`results`), maps (`maps`), the state
+they share (`state`) and the read model (`view`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Sequence
+
+from witengine.clock import Clock
+from witengine.hub.dispatch import links, maps, reclaims, results
+from witengine.hub.dispatch.maps import Estimator, uniform_estimate
+from witengine.hub.dispatch.records import Json, MapState, NodeLink, Send
+from witengine.hub.dispatch.state import DispatchState, DispatchTimes
+from witengine.hub.dispatch.view import FarmView
+from witengine.hub.rates import RateBook
+from witengine.hub.store.base import RateRecord, Store
+from witengine.protocol import Assign, NodeHello, NodeMessage, TaskSpec
+from witengine.runtime.executor import ItemFailed, MapRequest, Progress
+from witengine.scheduling.core import Grant, Worker
+from witengine.scheduling.farm import Farm
+from witengine.scheduling.settings import FarmSettings
+from witengine.waiting import within
+
+
+class Dispatcher:
+    """Owns maps in flight, node links and batches; driven by the hub's loop."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        estimate: Estimator = uniform_estimate,
+        farm: FarmSettings | None = None,
+        lease_seconds: float = 30.0,
+        heartbeat_seconds: float = 5.0,
+        grace_seconds: float = 5.0,
+        no_node_seconds: float = 30.0,
+    ) -> None:
+        self._estimate = estimate
+        # Batch ids carry this run's prefix: a node's results from before a hub restart can
+        # never be taken for a new batch's.
+        settings = farm or FarmSettings(
+            min_lease=lease_seconds, batch_prefix=f"batch_{uuid.uuid4().hex[:6]}"
+        )
+        times = DispatchTimes(lease_seconds, heartbeat_seconds, grace_seconds, no_node_seconds)
+        self._state = DispatchState(store, clock, Farm(settings), times)
+        # Benchmark rates, kept by the node routes; each new one seeds the scheduler's model.
+        self.rates = RateBook(store)
+        self.rates.subscribe(self._benchmarked)
+        self.view = FarmView(self._state, self.rates)
+        self._inbox: list[tuple[str, NodeMessage]] = []  # received, not yet handled
+
+    @property
+    def times(self) -> DispatchTimes:
+        return self._state.times
+
+    @property
+    def scheduler(self) -> Farm:
+        """The scheduler the dispatcher asks: its rate model and blocklists."""
+        return self._state.farm
+
+    # ------------------------------------------------------------------ maps
+
+    async def run_map(
+        self, job_id: str, seq: int, request: MapRequest, progress: Progress
+    ) -> list[Json]:
+        """Run every item of a map on nodes; results in input order."""
+        if not request.items:
+            return []
+        self._seed_rates(request.activity)
+        held = await maps.open_map(self._state, job_id, seq, request, progress, self._estimate)
+        try:
+            return await held.future
+        finally:
+            maps.close_map(self._state, held)
+
+    def work_by_node(self, job_id: str) -> dict[str, list[float]]:
+        """Items each node committed for a job since this hub started, and their seconds."""
+        return {name: list(work) for name, work in self._state.work.get(job_id, {}).items()}
+
+    # ------------------------------------------------------------------ jobs
+
+    def cancel_job(self, job_id: str) -> None:
+        """Stop dispatching a job's maps; their awaiting callers see CancelledError."""
+        for held in [m for m in self._state.maps.values() if m.job_id == job_id]:
+            if not held.future.done():
+                held.future.cancel()
+        reclaims.cancel(self._state, job_id)
+
+    def pause_job(self, job_id: str) -> None:
+        """A paused job: its maps get no new batches (those out on nodes finish)."""
+        self._state.paused.add(job_id)
+
+    def resume_job(self, job_id: str) -> None:
+        self._state.paused.discard(job_id)
+        self._state.wake()
+
+    def job_ended(self, job_id: str) -> None:
+        """Forget what only mattered while the job ran (its blocklist, its pause)."""
+        self._state.paused.discard(job_id)
+        self._state.farm.job_ended(job_id)
+
+    # ----------------------------------------------------------------- rates
+
+    def _benchmarked(self, record: RateRecord) -> None:
+        with contextlib.suppress(ValueError):  # a zero rate says nothing to plan with
+            self._state.farm.rates.benchmark(record.node_id, record.activity, record.rate)
+
+    def _seed_rates(self, activity: str) -> None:
+        """Benchmarks the scheduler has not met yet (stored before this hub started, say)."""
+        model = self._state.farm.rates
+        for node_id, rate in self.rates.rates_for(activity).items():
+            if not model.known(node_id, activity) and rate > 0:
+                model.benchmark(node_id, activity, rate)
+
+    # ----------------------------------------------------------------- nodes
+
+    def connect(self, hello: NodeHello, send: Send) -> str:
+        """Register a node's connection; it carries on with the batches it still holds."""
+        return links.connect(self._state, hello, send)
+
+    def disconnect(self, node_id: str, *, leaving: bool = False) -> None:
+        """The node's connection closed: it is lost unless it is back within the grace period;
+        at once when it said it is leaving (it stopped its work)."""
+        links.disconnect(self._state, node_id, leaving=leaving)
+
+    def forget(self, node_id: str) -> None:
+        """A node that is not connected leaves the farm for good (see `links.forget`)."""
+        links.forget(self._state, node_id)
+        self.rates.node_forgotten(node_id)
+
+    def drain(self, node_id: str, drained: bool = True) -> bool:
+        """A drained node finishes the batches it holds and is given no new ones; undrained, it
+        gets work again. False when no node of that id has connected."""
+        if node_id not in self._state.nodes:
+            return False
+        if drained:
+            self._state.drained.add(node_id)
+        else:
+            self._state.drained.discard(node_id)
+        self._state.wake()
+        return True
+
+    def node_holds_blob(self, node_id: str, sha256: str) -> bool:
+        """Whether a batch leased to the node names the blob among its items' arguments."""
+        return links.holds_blob(self._state, node_id, sha256)
+
+    def receive(self, node_id: str, message: NodeMessage) -> None:
+        """A message from a node, handled with every other that arrives in the same turn of the
+        event loop: a farm's results then cost one store transaction per map, not one per
+        message, and each is still stored before it is acknowledged."""
+        self._inbox.append((node_id, message))
+        if len(self._inbox) == 1:
+            asyncio.get_running_loop().call_soon(self._handle_inbox)
+
+    def _handle_inbox(self) -> None:
+        inbox, self._inbox = self._inbox, []
+        self.handle_many(inbox)
+
+    def handle(self, node_id: str, message: NodeMessage) -> None:
+        """A message from a node, handled at once."""
+        self.handle_many([(node_id, message)])
+
+    def handle_many(self, messages: Sequence[tuple[str, NodeMessage]]) -> None:
+        """Messages from nodes, in the order they arrived (see `results.handle_many`)."""
+        results.handle_many(self._state, messages)
+
+    # ------------------------------------------------------------- the tick
+
+    def expire(self) -> None:
+        """Lose nodes away too long, requeue expired batches, fail maps no node can run."""
+        now = self._state.clock.now()
+        reclaims.settle_expired(self._state, now)
+        silenced = links.check_nodes(self._state, now)
+        silenced = maps.expire_leases(self._state, now) or silenced
+        if silenced:
+            self._state.candidates_changed()
+        maps.fail_unrunnable(self._state, now)
+
+    def dispatch(self) -> None:
+        """Ask the schedules for work for every node with a free slot, the node served longest
+        ago first: otherwise the first node to connect would always ask first, and take back
+        the item it just failed while other nodes stand idle."""
+        state = self._state
+        now = state.clock.now()
+        for node in sorted(state.nodes.values(), key=lambda n: n.served):
+            if not state.usable(node):
+                continue
+            for held in list(state.maps.values()):
+                if len(node.leases) >= node.slots + 1:  # one batch ahead hides the round trip
+                    break
+                if held.activity not in node.activities or held.job_id in state.paused:
+                    continue
+                if held.future.done():
+                    continue
+                while len(node.leases) < node.slots + 1:
+                    grant = held.schedule.request(Worker(node.id, node.slots), now)
+                    if grant is None:
+                        break
+                    self._assign(node, held, grant)
+                failure = held.schedule.failure
+                if failure is not None and not held.future.done():
+                    index, error = failure
+                    held.future.set_exception(ItemFailed(held.todo[index], error))
+
+    def _assign(self, node: NodeLink, held: MapState, grant: Grant) -> None:
+        state = self._state
+        indices = [held.todo[position] for position in grant.indices]
+        if not grant.duplicate:  # a duplicate keeps the attempt, so that either copy counts
+            for index in indices:
+                held.attempts[index] = held.attempts.get(index, 0) + 1
+            state.store.set_attempts(held.id, [(i, held.attempts[i]) for i in indices])
+        state.add_lease(grant.batch_id, held.id, node, set(indices), grant.duplicate)
+        tasks = [  # built here from checked values: no need to validate them again
+            TaskSpec.model_construct(
+                map_id=held.id, index=i, attempt=held.attempts[i], args=list(held.items[i])
+            )
+            for i in indices
+        ]
+        assert node.send is not None
+        node.send(
+            Assign(
+                batch_id=grant.batch_id,
+                job_id=held.job_id,
+                activity=held.activity,
+                tasks=tasks,
+                lease_seconds=grant.lease_seconds,
+            )
+        )
+
+    def wake(self) -> None:
+        self._state.wake()
+
+    async def run(self, tick_seconds: float = 0.25) -> None:
+        """Dispatch when woken, and check leases every tick; runs until cancelled."""
+        while True:
+            self.expire()
+            self.dispatch()
+            self._state.slept()
+            await within(tick_seconds, self._state.woken())

@@ -1,0 +1,184 @@
+"""Node links: a node connects, is heard from, falls silent, goes away, comes back or is lost.
+
+What the dispatcher decides itself is when a node counts as gone:
+- a node whose connection closed keeps its batches for the grace period; back within that time
+  (it goes on working while away) it simply carries on; otherwise the schedules hear it is lost
+  and put its unfinished items back; a node that said it is leaving is lost at once;
+- a node unheard for a whole lease (frozen, or cut off) has its batches expire and gets no new
+  work until it is heard from again;
+- a node that comes back without batches it held (it restarted) gives them back at its first
+  heartbeat, not when their lease runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from witengine.hub.dispatch import reclaims
+from witengine.hub.dispatch.records import NodeLink, Send, mentions
+from witengine.hub.dispatch.state import DispatchState
+from witengine.protocol import CancelBatch, Heartbeat, NodeHello
+
+log = logging.getLogger(__name__)
+
+
+def connect(state: DispatchState, hello: NodeHello, send: Send) -> str:
+    """Register a node's connection; it carries on with the batches it still holds."""
+    node_id = hello.node_id or f"node_{uuid.uuid4().hex[:12]}"
+    previous = state.nodes.get(node_id)
+    node = NodeLink(
+        node_id,
+        hello.name,
+        hello.slots,
+        frozenset(hello.activities),
+        send,
+        leases=previous.leases if previous else set(),
+        done=previous.done if previous else 0,
+        served=previous.served if previous else 0,
+        last_seen=state.clock.now(),
+        unclaimed=previous.leases - set(hello.holding) if previous else set(),
+    )
+    state.nodes[node_id] = node
+    for batch_id in hello.holding:
+        lease = state.leases.get(batch_id)
+        if lease is None or lease.node_id != node_id:
+            # Given up on while it was away (or before a hub restart): its items run again
+            # elsewhere, so the node may stop; whatever it sends of it is acknowledged.
+            send(CancelBatch(batch_id=batch_id, reason="given to other nodes meanwhile"))
+            reclaims.not_coming(state, hello.holding[batch_id])
+    state.candidates_changed()
+    return node_id
+
+
+def disconnect(state: DispatchState, node_id: str, *, leaving: bool) -> None:
+    """The node's connection closed: it is lost unless it is back within the grace period; at
+    once when it said it is leaving (it stopped its work)."""
+    node = state.nodes.get(node_id)
+    if node is None:
+        return
+    node.send = None
+    if leaving:
+        node.away_since = None
+        lose(state, node)
+        return
+    node.away_since = state.clock.now()
+    state.candidates_changed()
+
+
+def forget(state: DispatchState, node_id: str) -> None:
+    """A node that is not connected leaves the farm for good: what it still held goes to other
+    nodes now, and it is no longer counted anywhere."""
+    node = state.nodes.get(node_id)
+    if node is not None:
+        assert not node.connected, "only a node that is not connected is forgotten"
+        lose(state, node)
+        del state.nodes[node_id]
+    state.drained.discard(node_id)
+    state.candidates_changed()
+
+
+def heard(state: DispatchState, node: NodeLink) -> None:
+    """Any message from the node: it is alive, and a silent node may have work again."""
+    node.last_seen = state.clock.now()
+    if node.silent:
+        node.silent = False
+        state.candidates_changed()
+
+
+def heartbeat(state: DispatchState, node: NodeLink, message: Heartbeat) -> None:
+    """The node names the batches it is working on: their leases are extended."""
+    now = state.clock.now()
+    if node.unclaimed:
+        _release_unclaimed(state, node, set(message.batches), now)
+    for batch_id in message.batches:
+        lease = state.leases.get(batch_id)
+        if lease is not None and lease.node_id == node.id:
+            held = state.maps.get(lease.map_id)
+            if held is not None:
+                held.schedule.heartbeat(batch_id, now)
+
+
+def _release_unclaimed(state: DispatchState, node: NodeLink, named: set[str], now: float) -> None:
+    """Batches a node came back without (a restarted node holds none) go back in the queue at
+    its first heartbeat, not when their lease runs out: till then they kept its slots full, so
+    it sat idle. The results it kept of them came before the heartbeat did."""
+    for batch_id in sorted(node.unclaimed - named):
+        lease = state.leases.get(batch_id)
+        if lease is None or lease.node_id != node.id:
+            continue
+        log.info(
+            "%s came back without batch %s: its %d items back in the queue",
+            node.name,
+            batch_id,
+            len(lease.indices),
+        )
+        state.end_batch(lease, now)
+    node.unclaimed.clear()
+    state.wake()
+
+
+def holds_blob(state: DispatchState, node_id: str, sha256: str) -> bool:
+    """Whether a batch leased to the node names the blob among its items' arguments."""
+    node = state.nodes.get(node_id)
+    if node is None:
+        return False
+    for batch_id in node.leases:
+        lease = state.leases.get(batch_id)
+        held = state.maps.get(lease.map_id) if lease is not None else None
+        if lease is None or held is None or lease.node_id != node_id:
+            continue
+        if any(mentions(held.items[index], sha256) for index in lease.indices):
+            return True
+    return False
+
+
+def check_nodes(state: DispatchState, now: float) -> bool:
+    """Lose nodes away past the grace period and silence those unheard for a lease; whether a
+    node was silenced (the caller tells the schedules)."""
+    for away in state.nodes.values():
+        gone = away.away_since is not None and now - away.away_since >= state.times.grace
+        if gone and not away.connected:
+            away.away_since = None
+            lose(state, away)
+    silenced = False
+    for quiet in state.nodes.values():
+        unheard = now - quiet.last_seen >= state.times.lease
+        if unheard and quiet.connected and not quiet.silent and quiet.leases:
+            _silence(state, quiet, now)
+            silenced = True
+    return silenced
+
+
+def _silence(state: DispatchState, node: NodeLink, now: float) -> None:
+    """No word from a connected node for a whole lease (frozen, or cut off): its leases expire;
+    it gets no new work until it is heard from again, and then starts afresh."""
+    log.info(
+        "no word from %s for %g s: the lease of its %d batch(es) expired, their items "
+        "go back in the queue",
+        node.name,
+        now - node.last_seen,
+        len(node.leases),
+    )
+    node.silent = True
+    for held in state.maps.values():
+        for batch_id in held.schedule.node_lost(node.id, now):
+            state.cancel_lease(batch_id, "lease expired")
+
+
+def lose(state: DispatchState, node: NodeLink) -> None:
+    """The node is gone (away past the grace period, leaving, or forgotten): its unfinished
+    items go elsewhere."""
+    now = state.clock.now()
+    for held in state.maps.values():
+        for batch_id in held.schedule.node_lost(node.id, now):
+            lease = state.leases.get(batch_id)
+            if lease is not None:
+                log.info(
+                    "%s is gone: %d items of %s back in the queue",
+                    node.name,
+                    len(lease.indices),
+                    batch_id,
+                )
+                state.drop_lease(lease, cancel=False)
+    state.candidates_changed()

@@ -1,0 +1,199 @@
+"""Maps in flight: opened with their stored results and a schedule, checked every tick for
+expired leases and for a lack of nodes able to run them, closed when they end.
+
+After a hub restart a map whose activity and items match a stored one finds the results
+committed before, and waits for those its nodes kept (`reclaims`): those items are not run
+again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import uuid
+from collections.abc import Callable, Sequence
+
+from witengine.errors import NoCompatibleNode, WitError
+from witengine.hub.dispatch import reclaims
+from witengine.hub.dispatch.records import Json, MapState, NodeLink, map_digest
+from witengine.hub.dispatch.results import check_complete
+from witengine.hub.dispatch.state import DispatchState
+from witengine.runtime.executor import ItemFailed, MapRequest, Progress
+from witengine.runtime.values import Strategy
+
+log = logging.getLogger(__name__)
+
+# (activity, every item's arguments) -> (its plugin, each item's estimated work)
+Estimator = Callable[[str, Sequence[Sequence[Json]]], tuple[str, list[float]]]
+
+
+def uniform_estimate(activity: str, items: Sequence[Sequence[Json]]) -> tuple[str, list[float]]:
+    """One unit of work per item, and the activity's module as its plugin."""
+    return activity.rpartition(".")[0], [1.0] * len(items)
+
+
+async def open_map(
+    state: DispatchState,
+    job_id: str,
+    seq: int,
+    request: MapRequest,
+    progress: Progress,
+    estimate: Estimator,
+) -> MapState:
+    """Store the map (or find it stored, with its results, and wait for those nodes kept across
+    a hub restart), schedule the items without a result, and put it in flight; ItemFailed when a
+    stored item had already failed it."""
+    stored = state.store.open_map(
+        f"map_{uuid.uuid4().hex[:16]}",
+        job_id,
+        seq,
+        request.activity,
+        map_digest(request),
+        request.items,
+    )
+    if stored.failures:
+        index, error = min(stored.failures.items())
+        raise ItemFailed(index, error)
+    results = dict(stored.results)
+    await reclaims.wait_for_kept(state, stored, job_id, results, progress)
+    todo = [i for i in range(len(request.items)) if i not in results]
+    plugin, work = _estimate(estimate, request.activity, [request.items[i] for i in todo])
+    options = request.options
+    candidates = state.candidates(request.activity, job_id)
+    schedule = state.farm.schedule(
+        job_id,
+        request.activity,
+        plugin,
+        work,
+        options.strategy if options is not None else Strategy.ADAPTIVE,
+        candidates,
+        now=state.clock.now(),
+        max_nodes=options.max_nodes if options is not None else None,
+    )
+    held = MapState(
+        stored.record.id,
+        job_id,
+        request.activity,
+        request.items,
+        dict(stored.attempts),
+        results,
+        progress,
+        asyncio.get_running_loop().create_future(),
+        schedule,
+        todo,
+        candidates,
+        {item: position for position, item in enumerate(todo)},
+        plugin=plugin,
+    )
+    state.maps[held.id] = held
+    progress(len(held.results), held.count)
+    check_complete(held)
+    state.wake()
+    return held
+
+
+def _estimate(
+    estimate: Estimator, activity: str, items: Sequence[Sequence[Json]]
+) -> tuple[str, list[float]]:
+    try:
+        return estimate(activity, items)
+    except WitError as error:  # a plugin's estimate is a hint: plan without it
+        log.warning("%s; planning one unit of work per item", error)
+        return uniform_estimate(activity, items)
+
+
+def close_map(state: DispatchState, held: MapState) -> None:
+    """Forget a map that ended (completed, failed or cancelled) and recall its batches."""
+    state.maps.pop(held.id, None)
+    for lease in [lease for lease in state.leases.values() if lease.map_id == held.id]:
+        state.drop_lease(lease, cancel=True)
+
+
+def remaining_seconds(state: DispatchState, job_id: str) -> float | None:
+    """The rate model's prediction of the time the job's open maps still need (the longest of
+    them: maps side by side are assumed not to slow each other); None when it cannot tell: no
+    map open, the job paused, or no node able to run one."""
+    if job_id in state.paused:
+        return None
+    now = state.clock.now()
+    longest: float | None = None
+    for held in state.maps.values():
+        if held.job_id != job_id or held.future.done():
+            continue
+        seconds = held.schedule.remaining_seconds(now)
+        if seconds is None or not math.isfinite(seconds):
+            return None
+        longest = max(longest or 0.0, seconds)
+    return longest
+
+
+def expire_leases(state: DispatchState, now: float) -> bool:
+    """Put the items of batches whose lease ran out back in the queue; whether a node was
+    silenced by it (the caller tells the schedules)."""
+    silenced = False
+    for held in list(state.maps.values()):
+        for batch_id in held.schedule.expire(now):
+            lease = state.leases.get(batch_id)
+            if lease is None:
+                continue
+            node = state.nodes.get(lease.node_id)
+            log.info(
+                "lease %s of %s expired (%d items back in the queue)",
+                batch_id,
+                node.name if node else lease.node_id,
+                len(lease.indices),
+            )
+            if node is not None and node.connected and not node.silent:
+                node.silent = True  # no new work until it is heard from again
+                silenced = True
+            state.drop_lease(lease, cancel=True, reason="lease expired")
+    return silenced
+
+
+def fail_unrunnable(state: DispatchState, now: float) -> None:
+    """Fail a map that no connected node has been able to run for the no-node wait."""
+    for held in list(state.maps.values()):
+        if held.future.done() or held.schedule.done or held.job_id in state.paused:
+            held.waiting_since = None
+            continue
+        # A silent or drained node still counts: it may only be frozen or paused for a while.
+        # If it is gone for good, its connection closes and it stops counting. A node blocked
+        # from the job (it failed its items too often) does not: were every node blocked, the
+        # map would wait for ever.
+        if any(_can_run(state, held, n) for n in state.nodes.values()):
+            held.waiting_since = None
+        elif held.waiting_since is None:
+            held.waiting_since = now
+        elif now - held.waiting_since >= state.times.no_node:
+            held.future.set_exception(_no_node(state, held))
+
+
+def _can_run(state: DispatchState, held: MapState, node: NodeLink) -> bool:
+    blocked = state.farm.blocklist.blocked(held.job_id, node.id, held.plugin)
+    return node.connected and held.activity in node.activities and not blocked
+
+
+def _no_node(state: DispatchState, held: MapState) -> NoCompatibleNode:
+    online = [n for n in state.nodes.values() if n.connected]
+    able = sorted(n.name for n in online if held.activity in n.activities)
+    if able:
+        failure = ""
+        if held.last_failure is not None:
+            failure = f"; the last failure, item {held.last_failure[0]}: "
+            failure += held.last_failure[1]
+        return NoCompatibleNode(
+            f"every connected node that can run {held.activity} failed it "
+            f"{state.farm.blocklist.after} times in this job and is blocked from it "
+            f"({', '.join(able)}){failure}"
+        )
+    if not online:
+        return NoCompatibleNode(
+            f"no node is connected to run {held.activity} "
+            f"(waited {state.times.no_node:g} s); start one with `wit node --hub URL`"
+        )
+    names = ", ".join(sorted(n.name for n in online))
+    return NoCompatibleNode(
+        f"no connected node can run {held.activity} (connected: {names}); "
+        "install the plugin that provides it on a node"
+    )

@@ -1,0 +1,192 @@
+"""What nodes send back: results, finished batches and heartbeats, handled a round at a time.
+
+Results count only for an item's current attempt and are stored before they are acknowledged,
+so each item's result is committed exactly once whatever nodes do: crash, freeze, reconnect, or
+send a result twice. The messages that arrive in one turn of the hub's event loop are handled
+together: their results cost one store transaction per map, then one acknowledgement per node.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from witengine.hub.dispatch import links, reclaims
+from witengine.hub.dispatch.records import Arrivals, Json, Lease, MapState, NodeLink
+from witengine.hub.dispatch.state import DispatchState
+from witengine.hub.store.base import Commit
+from witengine.protocol import Ack, BatchFinished, Heartbeat, NodeMessage, Results, TaskResult
+from witengine.runtime.executor import ItemFailed
+from witengine.scheduling.core import Verdict
+
+log = logging.getLogger(__name__)
+
+
+def handle_many(state: DispatchState, messages: Sequence[tuple[str, NodeMessage]]) -> None:
+    """Messages from nodes, in the order they arrived; their results are committed together at
+    the end, then acknowledged."""
+    arrivals = Arrivals()
+    for node_id, message in messages:
+        node = state.nodes.get(node_id)
+        if node is None:
+            continue
+        links.heard(state, node)
+        if isinstance(message, Results):
+            _results(state, node, message, arrivals)
+        elif isinstance(message, BatchFinished):
+            _batch_finished(state, node, message)
+        elif isinstance(message, Heartbeat):
+            links.heartbeat(state, node, message)
+    if arrivals.acks:
+        _settle(state, arrivals)
+
+
+def _results(state: DispatchState, node: NodeLink, message: Results, arrivals: Arrivals) -> None:
+    """Tell the schedule of each result; keep those it commits in `arrivals`."""
+    now = state.clock.now()
+    commits = arrivals.commits
+    late = withdrawn = 0
+    for result in message.results:
+        held = state.maps.get(result.map_id)
+        if held is None and result.map_id in state.reclaims:
+            reclaims.kept_result(node, state.reclaims[result.map_id], result, arrivals)
+            continue
+        if held is None or held.attempts.get(result.index) != result.attempt:
+            late += 1  # fenced off: an old attempt, or a map that has ended
+            continue
+        lease = _lease_holding(state, node, held, result)
+        if lease is None:
+            withdrawn += 1  # its batch was called back (a copy that lost), or given away
+            continue
+        lease.indices.discard(result.index)
+        arrivals.touched.add(lease.batch_id)
+        outcome = held.schedule.result(
+            lease.batch_id,
+            held.positions[result.index],
+            ok=result.ok,
+            now=now,
+            seconds=result.seconds,
+            error=result.error or "",
+            final=result.final,
+        )
+        for batch_id in outcome.cancel:
+            state.cancel_lease(batch_id, "another node finished its items first")
+        if outcome.verdict is Verdict.COMMIT:
+            commits.setdefault(held.id, []).append(
+                (node, Commit(result.index, result.attempt, result.value), result.seconds)
+            )
+        elif outcome.verdict is Verdict.FAIL:
+            error = result.error or "failed without a message"
+            commits.setdefault(held.id, []).append(
+                (node, Commit(result.index, result.attempt, error=error), result.seconds)
+            )
+        elif outcome.verdict is Verdict.RETRY:
+            held.last_failure = (result.index, result.error or "failed without a message")
+            log.info(
+                "item %s of %s failed on %s, to be tried again: %s",
+                result.index,
+                held.id,
+                node.name,
+                result.error,
+            )
+    if late:
+        log.info("ignored %d late result(s) from %s (attempts fenced off)", late, node.name)
+    if withdrawn:  # routine near the end of a map: the losing copies of duplicated items
+        log.debug("ignored %d result(s) of withdrawn batches from %s", withdrawn, node.name)
+    keys = arrivals.acks.setdefault(node.id, [])
+    keys += [(r.map_id, r.index, r.attempt) for r in message.results]
+
+
+def _lease_holding(
+    state: DispatchState, node: NodeLink, held: MapState, result: TaskResult
+) -> Lease | None:
+    """The node's batch the result belongs to: the one of its leases holding the item."""
+    for batch_id in node.leases:
+        lease = state.leases.get(batch_id)
+        if lease is not None and lease.map_id == held.id and result.index in lease.indices:
+            return lease
+    return None
+
+
+def _settle(state: DispatchState, arrivals: Arrivals) -> None:
+    """Commit what arrived, then acknowledge every result to its node, kept or not."""
+    for map_id, entries in arrivals.commits.items():
+        held = state.maps.get(map_id)
+        reclaim = state.reclaims.get(map_id)
+        if held is not None:
+            _commit(state, held, entries)
+        elif reclaim is not None:
+            _store_commits(state, reclaim.id, reclaim.job_id, reclaim.results, entries)
+            reclaim.progress(len(reclaim.results), reclaim.count)
+            reclaim.accounted(commit.index for _, commit, _ in entries)
+    for node_id, keys in arrivals.acks.items():
+        node = state.nodes.get(node_id)
+        if node is not None and node.send is not None:
+            node.send(Ack.model_construct(results=keys))  # built here from checked values
+    _prune_leases(state, arrivals.touched)
+    state.wake()
+
+
+def _commit(
+    state: DispatchState, held: MapState, entries: list[tuple[NodeLink, Commit, float]]
+) -> None:
+    failure = _store_commits(state, held.id, held.job_id, held.results, entries)
+    if failure is not None and not held.future.done():
+        held.future.set_exception(ItemFailed(failure.index, failure.error or ""))
+        return
+    held.progress(len(held.results), held.count)
+    check_complete(held)
+
+
+def _store_commits(
+    state: DispatchState,
+    map_id: str,
+    job_id: str,
+    results: dict[int, Json],
+    entries: list[tuple[NodeLink, Commit, float]],
+) -> Commit | None:
+    """Commit a map's results: those the store accepts go into `results` and count for their
+    nodes. Returns the first failure accepted, if any."""
+    accepted = set(state.store.commit(map_id, [commit for _, commit, _ in entries]))
+    failure: Commit | None = None
+    by_node = state.work.setdefault(job_id, {})
+    for node, commit, seconds in entries:
+        if commit.index not in accepted:
+            continue
+        accepted.discard(commit.index)  # the first of an item's commits is the stored one
+        if commit.error is not None:
+            failure = failure or commit
+            continue
+        results[commit.index] = commit.value
+        node.done += 1
+        work = by_node.setdefault(node.name, [0, 0.0])
+        work[0] += 1
+        work[1] += seconds
+    return failure
+
+
+def check_complete(held: MapState) -> None:
+    """Every item has its result: the map's caller gets them in input order."""
+    if len(held.results) == held.count and not held.future.done():
+        held.future.set_result([held.results[i] for i in range(held.count)])
+
+
+def _prune_leases(state: DispatchState, batch_ids: set[str]) -> None:
+    """Of these batches, those with every item answered: the node is done with them, and so is
+    the schedule (it keeps a batch until told, and a node it thinks busy is given no
+    duplicate)."""
+    now = state.clock.now()
+    for batch_id in batch_ids:
+        lease = state.leases.get(batch_id)
+        if lease is not None and not lease.indices:
+            state.end_batch(lease, now)
+
+
+def _batch_finished(state: DispatchState, node: NodeLink, message: BatchFinished) -> None:
+    lease = state.leases.get(message.batch_id)
+    if lease is None or lease.node_id != node.id:
+        return
+    if message.error:
+        log.warning("batch %s failed on %s: %s", message.batch_id, node.name, message.error)
+    state.end_batch(lease, state.clock.now())
+    state.wake()

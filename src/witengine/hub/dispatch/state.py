@@ -1,0 +1,125 @@
+"""The dispatcher's state: every node link, map in flight and lease, in one object.
+
+Private to the `witengine.hub.dispatch` package. Its modules (links, leases, results, the
+dispatcher itself) change it through the few operations here that keep its parts consistent (a
+lease dropped from the table is dropped from its node too; a schedule hears when the nodes able
+to run its map change); everyone else reads it through `FarmView`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from witengine.clock import Clock
+from witengine.hub.dispatch.records import Lease, MapState, NodeLink, Reclaim
+from witengine.hub.store.base import Store
+from witengine.protocol import CancelBatch
+from witengine.scheduling.core import Worker
+from witengine.scheduling.farm import Farm
+
+
+@dataclass(frozen=True)
+class DispatchTimes:
+    """How long the dispatcher waits, in seconds, before it decides a node or map is stuck."""
+
+    lease: float = 30.0  # a batch's shortest lease: no word for that long and it expires
+    heartbeat: float = 5.0  # how often nodes say they are alive
+    grace: float = 5.0  # a node whose link closed keeps its batches this long
+    no_node: float = 30.0  # a map that no connected node can run fails after this
+
+
+class DispatchState:
+    """Nodes, maps and leases, and the operations that keep them consistent with each other."""
+
+    def __init__(self, store: Store, clock: Clock, farm: Farm, times: DispatchTimes) -> None:
+        self.store = store
+        self.clock = clock
+        self.farm = farm
+        self.times = times
+        self.maps: dict[str, MapState] = {}
+        self.started = clock.now()  # a map resumed after a restart waits for nodes from here
+        self.reclaims: dict[str, Reclaim] = {}  # resumed maps waiting for what nodes kept
+        self.nodes: dict[str, NodeLink] = {}
+        self.leases: dict[str, Lease] = {}
+        # job -> node name -> [items committed, seconds they took]: who did how much
+        self.work: dict[str, dict[str, list[float]]] = {}
+        self.drained: set[str] = set()  # nodes that finish what they hold and get no more
+        self.paused: set[str] = set()  # jobs whose maps get no new batches
+        self.granted = 0  # batches sent since this hub started
+        self._wake = asyncio.Event()
+
+    # ------------------------------------------------------------------ the loop
+
+    def wake(self) -> None:
+        """Something changed that may let a node be given work: dispatch soon."""
+        self._wake.set()
+
+    async def woken(self) -> None:
+        await self._wake.wait()
+
+    def slept(self) -> None:
+        self._wake.clear()
+
+    # ----------------------------------------------------------------- nodes
+
+    def usable(self, node: NodeLink) -> bool:
+        """Whether the node may be given new batches."""
+        return node.connected and not node.silent and node.id not in self.drained
+
+    def candidates(self, activity: str, job_id: str) -> tuple[Worker, ...]:
+        """The nodes that may be given a map's work now."""
+        if job_id in self.paused:
+            return ()
+        return tuple(
+            Worker(node.id, node.slots)
+            for node in self.nodes.values()
+            if self.usable(node) and activity in node.activities
+        )
+
+    def candidates_changed(self) -> None:
+        """Tell each schedule whose able nodes changed which can run it now."""
+        now = self.clock.now()
+        for state in self.maps.values():
+            workers = self.candidates(state.activity, state.job_id)
+            if workers != state.workers:
+                state.workers = workers
+                state.schedule.workers_changed(workers, now)
+        self.wake()
+
+    # ---------------------------------------------------------------- leases
+
+    def add_lease(
+        self, batch_id: str, map_id: str, node: NodeLink, indices: set[int], duplicate: bool
+    ) -> None:
+        """A batch goes out to the node under a lease."""
+        self.leases[batch_id] = Lease(batch_id, map_id, node.id, indices, duplicate)
+        node.leases.add(batch_id)
+        self.granted += 1
+        node.served = self.granted  # it asks after the nodes served before it
+
+    def drop_lease(self, lease: Lease, *, cancel: bool, reason: str = "no longer needed") -> None:
+        """The batch is no longer out: off the table and its node; `cancel` tells the node."""
+        self.leases.pop(lease.batch_id, None)
+        node = self.nodes.get(lease.node_id)
+        if node is None:
+            return
+        node.leases.discard(lease.batch_id)
+        if cancel and node.send is not None:
+            node.send(CancelBatch(batch_id=lease.batch_id, reason=reason))
+
+    def cancel_lease(self, batch_id: str, reason: str) -> None:
+        lease = self.leases.get(batch_id)
+        if lease is not None:
+            self.drop_lease(lease, cancel=True, reason=reason)
+
+    def end_batch(self, lease: Lease, now: float) -> None:
+        """The node is done with the batch, and so is its map's schedule."""
+        state = self.maps.get(lease.map_id)
+        if state is not None:
+            state.schedule.batch_ended(lease.batch_id, now)
+        self.drop_lease(lease, cancel=False)
+
+    def running_items(self, node: NodeLink) -> int:
+        """Items of the node's batches that have no result yet."""
+        return sum(len(self.leases[b].indices) for b in node.leases if b in self.leases)

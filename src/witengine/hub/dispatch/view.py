@@ -1,0 +1,134 @@
+"""The farm as everyone outside the dispatcher reads it: one read model.
+
+The node routes (`GET /nodes`, what `wit nodes` shows), the dashboard and its watch read the
+dispatcher's live state only through `FarmView`; none of them sees its records. A node's state
+is decided here, in `node_state`, from the facts `NodeFacts` gathers: a new state (an owner at
+the keyboard, outside its hours, waiting for approval) is a new fact and a new line there, and a
+new member of `NodeState`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from witengine.hub.dispatch import maps
+from witengine.hub.dispatch.state import DispatchState
+from witengine.hub.rates import RateBook
+from witengine.hub.store.base import RateRecord
+from witengine.protocol.states import NodeState
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """What the hub knows of a node right now, from which its state follows."""
+
+    connected: bool = False
+    drained: bool = False
+    silent: bool = False  # not heard from for a whole lease
+    running: int = 0  # items of its batches without a result yet
+
+
+def node_state(facts: NodeFacts) -> NodeState:
+    """The one place a node's state is decided."""
+    if not facts.connected:
+        return NodeState.OFFLINE
+    if facts.drained:
+        return NodeState.DRAINING if facts.running else NodeState.DRAINED
+    if facts.silent:
+        return NodeState.UNRESPONSIVE
+    return NodeState.BUSY if facts.running else NodeState.IDLE
+
+
+@dataclass(frozen=True)
+class MapInfo:
+    """A map in flight: its job, activity, size and the items committed so far."""
+
+    job_id: str
+    activity: str
+    count: int
+    committed: frozenset[int]
+
+
+class FarmView:
+    """Read-only questions about the farm's nodes, maps and batches, answered live."""
+
+    def __init__(self, state: DispatchState, rates: RateBook) -> None:
+        self._state = state
+        self._rates = rates
+
+    # ----------------------------------------------------------------- nodes
+
+    def facts(self, node_id: str) -> NodeFacts:
+        node = self._state.nodes.get(node_id)
+        if node is None:
+            return NodeFacts()
+        return NodeFacts(
+            connected=node.connected,
+            drained=node_id in self._state.drained,
+            silent=node.silent,
+            running=self._state.running_items(node),
+        )
+
+    def node_state(self, node_id: str) -> NodeState:
+        return node_state(self.facts(node_id))
+
+    def known(self, node_id: str) -> bool:
+        """Whether the node has connected since the hub started."""
+        return node_id in self._state.nodes
+
+    def node_name(self, node_id: str) -> str:
+        node = self._state.nodes.get(node_id)
+        return node.name if node else node_id
+
+    def node_connected(self, node_id: str) -> bool:
+        node = self._state.nodes.get(node_id)
+        return node is not None and node.connected
+
+    def drained(self, node_id: str) -> bool:
+        return node_id in self._state.drained
+
+    def running_items(self, node_id: str) -> int:
+        node = self._state.nodes.get(node_id)
+        return self._state.running_items(node) if node else 0
+
+    def done(self, node_id: str) -> int:
+        """Items the node committed since the hub started."""
+        node = self._state.nodes.get(node_id)
+        return node.done if node else 0
+
+    def batches(self, node_id: str) -> frozenset[str]:
+        """The batches out on the node."""
+        node = self._state.nodes.get(node_id)
+        return frozenset(node.leases) if node else frozenset()
+
+    def benchmarks(self, node_id: str) -> list[RateRecord]:
+        return self._rates.of_node(node_id)
+
+    def blocked(self, node_id: str) -> list[tuple[str, str]]:
+        """The (job, plugin) pairs the node is blocked from."""
+        return self._state.farm.blocklist.of_node(node_id)
+
+    # ------------------------------------------------------------ maps, batches
+
+    def map_info(self, map_id: str) -> MapInfo | None:
+        """A map in flight, or None."""
+        held = self._state.maps.get(map_id)
+        if held is None:
+            return None
+        return MapInfo(held.job_id, held.activity, held.count, frozenset(held.results))
+
+    def lease_alive(self, batch_id: str) -> bool:
+        """Whether the batch is still out on its node."""
+        return batch_id in self._state.leases
+
+    def in_flight(self) -> tuple[int, int]:
+        """Maps in flight and batches out on nodes."""
+        return len(self._state.maps), len(self._state.leases)
+
+    def waiting_for_kept(self) -> int:
+        """Maps resumed after a restart that still wait for what their nodes kept."""
+        return len(self._state.reclaims)
+
+    def remaining_seconds(self, job_id: str) -> float | None:
+        """Seconds the job's open maps still need, by the rate model (see `maps`)."""
+        return maps.remaining_seconds(self._state, job_id)
