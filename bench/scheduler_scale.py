@@ -22,8 +22,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from witengine.scheduling import Strategy
 from witengine.scheduling.simulator import SimConfig, SimReport, simulate
+from witengine.scheduling.strategy import Strategy
 
 HEADER = (
     f"{'run':<24} {'E':>7} {'makespan s':>11} {'bound s':>9} {'dup items':>10} "

@@ -27,10 +27,10 @@ from witengine.plugins.registry import default_library, discover
 from witengine.protocol.events import EventSink
 from witengine.protocol.states import JobStatus
 from witengine.runtime.blobs import Blob, LocalBlobStore
+from witengine.runtime.context import ActivityContext
 from witengine.runtime.control import JobControl
 from witengine.runtime.executor import Executor
 from witengine.runtime.interpreter import Interpreter, JobOutcome
-from witengine.runtime.invoke import ActivityContext
 from witengine.runtime.library import Json, Library
 from witengine.runtime.parameters import check_texts, files_named, read_parameters
 from witengine.settings import Settings

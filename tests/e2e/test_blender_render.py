@@ -44,7 +44,8 @@ from witengine.plugins.render.types import (
 from witengine.plugins.video import compose
 from witengine.plugins.video import plugin as video_plugin
 from witengine.runtime.blobs import LocalBlobStore
-from witengine.runtime.invoke import ActivityContext, invoke_batch_json
+from witengine.runtime.context import ActivityContext
+from witengine.runtime.invoke import invoke_batch_json
 from witengine.runtime.parameters import files_named, read_parameters
 from witengine.testing.scenes import make_sample_scene
 

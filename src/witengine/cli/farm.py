@@ -432,9 +432,10 @@ def node(
     """Run a node: it connects out to a hub and does the work it is given."""
     from witengine.errors import PluginError
     from witengine.lifetime import until_stopped
-    from witengine.node.agent import Agent, NodeBusy, NodeSettings
+    from witengine.node.agent import Agent, NodeBusy
     from witengine.node.enrol import NodeRefused
     from witengine.node.probe import probe_capabilities, usable_cores
+    from witengine.node.settings import NodeSettings
     from witengine.plugins.registry import build_library, discover
     from witengine.protocol import PluginInfo
     from witengine.security.connect import InsecureTransport

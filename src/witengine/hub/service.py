@@ -37,9 +37,9 @@ from witengine.protocol.events import (
 )
 from witengine.protocol.states import JobStatus
 from witengine.runtime.blobs import Blob, LocalBlobStore
+from witengine.runtime.context import ActivityContext
 from witengine.runtime.control import JobControl
 from witengine.runtime.interpreter import Interpreter
-from witengine.runtime.invoke import ActivityContext
 from witengine.runtime.library import Library
 from witengine.runtime.parameters import read_parameters
 

@@ -41,6 +41,7 @@ from witengine.node.hub_client import HubFiles, HubStorageFull
 from witengine.node.plugins import PluginInstaller
 from witengine.node.rates import IdleBenchmarks, offered_activities
 from witengine.node.runner import Runner, RunnerDied
+from witengine.node.settings import NodeSettings
 from witengine.protocol import (
     NODE_LEAVING,
     Ack,
@@ -67,27 +68,6 @@ log = logging.getLogger(__name__)
 _HUB_MESSAGE: TypeAdapter[HubMessage] = TypeAdapter(HubMessage)
 Key = tuple[str, int, int]  # map_id, index, attempt
 LEAVE_SECONDS = 2.0  # the longest a stopping node waits for the hub to hear it is leaving
-
-
-@dataclass(frozen=True)
-class NodeSettings:
-    hub_url: str
-    name: str
-    slots: int = 1
-    cache_dir: Path = field(default_factory=lambda: Path("~/.cache/witengine/node").expanduser())
-    cache_bytes: int = 20 * 1024**3
-    plugin_refs: tuple[str, ...] = ()
-    max_backoff: float = 10.0
-    threads: int | None = None  # cores one batch may keep busy (Blender's -t); None: all
-    trust_keys: tuple[Path, ...] = ()  # publisher key files, trusted besides the hub's own
-    speed: float = 1.0  # synthetic speed, honoured by Compute.Work only (tests, benchmarks)
-    benchmarks: bool = True  # measure activities' rates in idle time
-    bench_seconds: float = 1.5  # the least time one benchmark measures for
-    bench_idle_seconds: float = 2.0  # idle time before benchmarks start
-    bench_error: float = 0.0  # reported rates are off by this fraction (scheduler tests only)
-    token: str | None = None  # a join token to enrol with (or a credential to use as is)
-    fingerprint: str | None = None  # the hub's certificate, when not from the join token
-    insecure: bool = False  # allow a token over plain HTTP to another machine
 
 
 @dataclass

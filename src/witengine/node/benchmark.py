@@ -111,7 +111,7 @@ def _measure_in_child(
     # Imported here: the parent side of this module stays light.
     from witengine.plugins.registry import library_from_refs
     from witengine.runtime.blobs import LocalBlobStore
-    from witengine.runtime.invoke import ActivityContext
+    from witengine.runtime.context import ActivityContext
 
     library = library_from_refs(plugin_refs)
     definition = library.activities.get(activity)

@@ -30,7 +30,7 @@ from witengine.runtime.library import Library
 from witengine.waiting import within
 
 if TYPE_CHECKING:
-    from witengine.node.agent import NodeSettings
+    from witengine.node.settings import NodeSettings
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 1

@@ -19,7 +19,8 @@ from typing import Any, TextIO
 from witengine.clock import SystemClock
 from witengine.plugins.registry import library_from_refs
 from witengine.runtime.blobs import LocalBlobStore
-from witengine.runtime.invoke import ActivityContext, invoke_batch_json
+from witengine.runtime.context import ActivityContext
+from witengine.runtime.invoke import invoke_batch_json
 
 
 class _Channel:

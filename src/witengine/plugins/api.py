@@ -53,7 +53,7 @@ from witengine.lang.types import (
 )
 from witengine.plugins.requirements import Requirements
 from witengine.runtime.blobs import Blob
-from witengine.runtime.invoke import ActivityContext
+from witengine.runtime.context import ActivityContext
 from witengine.runtime.library import (
     DEFAULT_UNIT,
     ActivityDef,

@@ -37,9 +37,10 @@ from witengine.protocol.events import (
 )
 from witengine.protocol.states import JobStatus
 from witengine.runtime import operators
+from witengine.runtime.context import ActivityContext
 from witengine.runtime.control import JobCancelled, JobControl
 from witengine.runtime.executor import Executor, ItemFailed, MapRequest
-from witengine.runtime.invoke import ActivityContext, coerce_args, run_activity
+from witengine.runtime.invoke import coerce_args, run_activity
 from witengine.runtime.library import Json, Library
 from witengine.runtime.values import ConversionError, ProcessingOptions, to_text
 

@@ -7,40 +7,13 @@ JSON), so an activity behaves the same wherever it runs.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from witengine.errors import ActivityError, WitError
 from witengine.lang.types import ParamSpec
-from witengine.runtime.blobs import Blob, BlobStore
+from witengine.runtime.context import ActivityContext
 from witengine.runtime.library import ActivityDef, Json, Library
 from witengine.runtime.values import ConversionError
-
-
-@dataclass
-class ActivityContext:
-    """What an activity may use besides its arguments: blobs and a scratch directory.
-
-    `speed` is a node's synthetic speed factor (`wit node --speed`), for tests and benchmarks of
-    the scheduler: only `Compute.Work` honours it, doing 1/speed times the work per unit.
-    """
-
-    blobs: BlobStore
-    work_dir: Path
-    speed: float = 1.0
-    threads: int | None = None  # cores the activity may keep busy (a node's --threads); None: all
-
-    def file(self, blob: Blob) -> Path:
-        """A local file with the blob's bytes."""
-        return self.blobs.path(blob)
-
-    def save_file(self, path: Path, name: str | None = None) -> Blob:
-        """Store a file the activity made and return it as a Blob value."""
-        return self.blobs.put_file(path, name)
-
-    def save_bytes(self, data: bytes, name: str) -> Blob:
-        return self.blobs.put_bytes(data, name)
 
 
 def _params(definition: ActivityDef, count: int) -> list[ParamSpec]:

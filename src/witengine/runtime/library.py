@@ -21,7 +21,7 @@ from witengine.runtime.values import Color, ConversionError, ProcessingOptions
 
 if TYPE_CHECKING:  # annotations only: the runtime does not load the plugin machinery
     from witengine.plugins.requirements import Requirements
-    from witengine.runtime.invoke import ActivityContext
+    from witengine.runtime.context import ActivityContext
 
 Json = Any  # a value made of dict, list, str, int, float, bool and None
 # A file a reader names and a scratch folder that lasts until the file is sent -> the file to

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from witengine.runtime.blobs import LocalBlobStore
+from witengine.runtime.context import ActivityContext
 from witengine.runtime.executor import ItemFailed, MapRequest, Progress
-from witengine.runtime.invoke import ActivityContext, invoke_batch_json
+from witengine.runtime.invoke import invoke_batch_json
 from witengine.runtime.library import Json, Library
 
 CHUNKS_PER_WORKER = 4

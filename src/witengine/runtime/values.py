@@ -11,10 +11,10 @@ import datetime as dt
 import re
 import uuid
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import ClassVar
 
 from witengine.errors import WitError
+from witengine.scheduling.strategy import Strategy
 
 
 class ConversionError(WitError):
@@ -58,14 +58,6 @@ class Color:
     def __str__(self) -> str:
         text = f"#{self.r:02X}{self.g:02X}{self.b:02X}"
         return text if self.a == 255 else text + f"{self.a:02X}"
-
-
-class Strategy(StrEnum):
-    """How Grid.ForEach spreads tasks over nodes."""
-
-    ADAPTIVE = "Adaptive"
-    BALANCED = "Balanced"
-    QUEUED = "Queued"
 
 
 @dataclass(frozen=True)

@@ -54,9 +54,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-# One Strategy for scripts and scheduler: a script's `ProcessingOptions` names it, and the
-# scheduler is chosen by it; the values are the names scripts write.
-from witengine.runtime.values import Strategy
+from witengine.scheduling.strategy import Strategy
 
 __all__ = [
     "Decision",

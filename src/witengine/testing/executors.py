@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 
 from witengine.errors import ActivityError
+from witengine.runtime.context import ActivityContext
 from witengine.runtime.executor import ItemFailed, MapRequest, Progress
-from witengine.runtime.invoke import ActivityContext, invoke_json
+from witengine.runtime.invoke import invoke_json
 from witengine.runtime.library import Json, Library
 
 

@@ -21,10 +21,11 @@ import uvicorn
 
 from witengine.hub.app import Hub, build_hub, create_app
 from witengine.hub.settings import HubSettings
-from witengine.node.agent import Agent, NodeSettings
+from witengine.node.agent import Agent
 from witengine.node.benchmark import Measurement
 from witengine.node.probe import probe_capabilities
 from witengine.node.rates import RateCache, benchmark_targets
+from witengine.node.settings import NodeSettings
 from witengine.plugins.registry import build_library, load_ref
 from witengine.protocol import API_PREFIX, Capabilities, PluginInfo
 from witengine.protocol.states import JobStatus

@@ -15,7 +15,8 @@ from witengine.errors import ActivityError
 from witengine.plugins import compute
 from witengine.plugins.registry import build_library
 from witengine.runtime.blobs import LocalBlobStore
-from witengine.runtime.invoke import ActivityContext, invoke_json
+from witengine.runtime.context import ActivityContext
+from witengine.runtime.invoke import invoke_json
 from witengine.runtime.library import Json, Library
 
 

@@ -25,9 +25,9 @@ from witengine.protocol.events import (
 )
 from witengine.protocol.states import JobStatus
 from witengine.runtime.blobs import LocalBlobStore
+from witengine.runtime.context import ActivityContext
 from witengine.runtime.control import JobControl
 from witengine.runtime.interpreter import Interpreter, JobOutcome
-from witengine.runtime.invoke import ActivityContext
 from witengine.runtime.library import Json, Library
 from witengine.testing.clock import FakeClock
 from witengine.testing.executors import InlineExecutor

@@ -24,7 +24,8 @@ from witengine.protocol.events import (
 from witengine.protocol.states import JobStatus
 from witengine.runtime.control import JobControl
 from witengine.runtime.interpreter import YIELD_EVERY
-from witengine.runtime.values import Color, ProcessingOptions, Strategy
+from witengine.runtime.values import Color, ProcessingOptions
+from witengine.scheduling.strategy import Strategy
 from witengine.testing.clock import FakeClock
 
 from .conftest import Image, Runner, Video

@@ -14,7 +14,8 @@ from witengine.protocol.states import JobStatus
 from witengine.runtime.blobs import Blob, LocalBlobStore
 from witengine.runtime.library import Library
 from witengine.runtime.parameters import read_parameters, split_assignments
-from witengine.runtime.values import Color, ProcessingOptions, Strategy
+from witengine.runtime.values import Color, ProcessingOptions
+from witengine.scheduling.strategy import Strategy
 
 from .conftest import Frame, Runner
 

@@ -23,7 +23,10 @@ from hypothesis.stateful import (
     rule,
 )
 
-from witengine.scheduling import Farm, FarmSettings, Grant, MapSchedule, Strategy, Verdict, Worker
+from witengine.scheduling.core import Grant, MapSchedule, Verdict, Worker
+from witengine.scheduling.farm import Farm
+from witengine.scheduling.settings import FarmSettings
+from witengine.scheduling.strategy import Strategy
 
 ACTIVITY = "Compute.Work"
 PLUGIN = "compute"

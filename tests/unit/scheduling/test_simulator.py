@@ -7,7 +7,6 @@ import math
 
 import pytest
 
-from witengine.scheduling import Strategy
 from witengine.scheduling.simulator import (
     SimConfig,
     SimReport,
@@ -16,6 +15,7 @@ from witengine.scheduling.simulator import (
     build,
     simulate,
 )
+from witengine.scheduling.strategy import Strategy
 
 FARM = SimConfig(nodes=40, items=4000, speed_spread=20.0, seed=11)
 

@@ -7,9 +7,11 @@ from collections.abc import Sequence
 import pytest
 
 from witengine.runtime.values import ProcessingOptions
-from witengine.runtime.values import Strategy as ScriptStrategy
-from witengine.scheduling import Farm, FarmSettings, MapSchedule, Strategy, Verdict, Worker
+from witengine.scheduling.core import MapSchedule, Verdict, Worker
+from witengine.scheduling.farm import Farm
 from witengine.scheduling.planners.balanced import earliest_finish, trimmed
+from witengine.scheduling.settings import FarmSettings
+from witengine.scheduling.strategy import Strategy
 
 ACTIVITY = "Compute.Work"
 
@@ -41,9 +43,9 @@ def finish(schedule: MapSchedule, batch_id: str, indices: Sequence[int], now: fl
     schedule.batch_ended(batch_id, now)
 
 
-def test_the_script_strategy_and_the_scheduler_strategy_are_one() -> None:
-    assert Strategy is ScriptStrategy
+def test_a_script_names_the_scheduler_strategy_itself() -> None:
     assert ProcessingOptions().strategy is Strategy.ADAPTIVE
+    assert ProcessingOptions.make(" balanced ").strategy is Strategy.BALANCED
 
 
 # ------------------------------------------------------------------------ Adaptive

@@ -20,7 +20,7 @@ from witengine.hub.dispatch.records import Json, MapState, NodeLink, map_digest
 from witengine.hub.dispatch.results import check_complete
 from witengine.hub.dispatch.state import DispatchState
 from witengine.runtime.executor import ItemFailed, MapRequest, Progress
-from witengine.runtime.values import Strategy
+from witengine.scheduling.strategy import Strategy
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from witengine.plugins.render.command import isolated_environment
 from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.images import ImageDefect, png_facts
-from witengine.runtime.invoke import ActivityContext
+from witengine.runtime.context import ActivityContext
 
 PIXEL_SAMPLES = "pixel-samples@1"
 SCRIPT = Path(__file__).with_name("blender_benchmark.py")

@@ -42,7 +42,7 @@ from witengine.plugins.render.progress import (
     classify,
 )
 from witengine.plugins.render.types import Frame, Image, RenderOptions, Scene, Tile, TileImage
-from witengine.runtime.invoke import ActivityContext
+from witengine.runtime.context import ActivityContext
 
 SETUP_SCRIPT = Path(__file__).with_name("blender_setup.py")
 Outcome = tuple[int, Image | RenderError]  # a frame's position in the batch, and its result

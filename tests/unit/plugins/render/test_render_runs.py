@@ -19,7 +19,7 @@ from witengine.plugins.render.blender import _WARM, render_frames
 from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.types import Frame, Image, Scene
 from witengine.runtime.blobs import LocalBlobStore
-from witengine.runtime.invoke import ActivityContext
+from witengine.runtime.context import ActivityContext
 
 STAND_IN = textwrap.dedent(
     """\

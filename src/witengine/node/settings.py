@@ -1,0 +1,29 @@
+"""A node's settings: one frozen object built from `wit node`'s flags and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """How one node runs: its hub, name, slots, cache, plugins and benchmarks."""
+
+    hub_url: str
+    name: str
+    slots: int = 1
+    cache_dir: Path = field(default_factory=lambda: Path("~/.cache/witengine/node").expanduser())
+    cache_bytes: int = 20 * 1024**3
+    plugin_refs: tuple[str, ...] = ()
+    max_backoff: float = 10.0
+    threads: int | None = None  # cores one batch may keep busy (Blender's -t); None: all
+    trust_keys: tuple[Path, ...] = ()  # publisher key files, trusted besides the hub's own
+    speed: float = 1.0  # synthetic speed, honoured by Compute.Work only (tests, benchmarks)
+    benchmarks: bool = True  # measure activities' rates in idle time
+    bench_seconds: float = 1.5  # the least time one benchmark measures for
+    bench_idle_seconds: float = 2.0  # idle time before benchmarks start
+    bench_error: float = 0.0  # reported rates are off by this fraction (scheduler tests only)
+    token: str | None = None  # a join token to enrol with (or a credential to use as is)
+    fingerprint: str | None = None  # the hub's certificate, when not from the join token
+    insecure: bool = False  # allow a token over plain HTTP to another machine

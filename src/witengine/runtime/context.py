@@ -1,0 +1,37 @@
+"""What an activity is given besides its arguments: the job's blobs and a scratch folder.
+
+Every runtime that calls an activity (the interpreter, the local process pool, a node's batch
+process, a benchmark) builds one; the library only names it in the signature of activities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from witengine.runtime.blobs import Blob, BlobStore
+
+
+@dataclass
+class ActivityContext:
+    """What an activity may use besides its arguments: blobs and a scratch directory.
+
+    `speed` is a node's synthetic speed factor (`wit node --speed`), for tests and benchmarks of
+    the scheduler: only `Compute.Work` honours it, doing 1/speed times the work per unit.
+    """
+
+    blobs: BlobStore
+    work_dir: Path
+    speed: float = 1.0
+    threads: int | None = None  # cores the activity may keep busy (a node's --threads); None: all
+
+    def file(self, blob: Blob) -> Path:
+        """A local file with the blob's bytes."""
+        return self.blobs.path(blob)
+
+    def save_file(self, path: Path, name: str | None = None) -> Blob:
+        """Store a file the activity made and return it as a Blob value."""
+        return self.blobs.put_file(path, name)
+
+    def save_bytes(self, data: bytes, name: str) -> Blob:
+        return self.blobs.put_bytes(data, name)
