@@ -14,7 +14,7 @@ from typing import Any
 def die_with_parent() -> None:
     """Runs in a child before it starts (`preexec_fn`): on Linux it gets SIGTERM when its parent
     dies, even by SIGKILL, so nothing it was started for outlives the parent (an embedded farm's
-    hub and nodes, a node's worker processes and their programs). Elsewhere it does nothing."""
+    hub and nodes, a node's batch processes and their programs). Elsewhere it does nothing."""
     if sys.platform == "linux":
         import ctypes
 

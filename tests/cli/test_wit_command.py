@@ -386,7 +386,7 @@ def _runs_a_batch(pid: int) -> bool:
 
     for child in psutil.Process(pid).children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            if "witengine.node.worker" in child.cmdline():
+            if "witengine.node.batch_process" in child.cmdline():
                 return True
     return False
 

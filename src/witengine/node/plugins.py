@@ -56,7 +56,7 @@ SHA_FILE = "witengine-bundle.sha256"
 
 @dataclass(frozen=True)
 class InstalledPlugin:
-    """A plugin from the hub, ready: the folder worker processes import it from, and itself."""
+    """A plugin from the hub, ready: the folder batch processes import it from, and itself."""
 
     plugin: Plugin
     folder: Path

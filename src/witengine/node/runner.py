@@ -1,6 +1,6 @@
 """Runs batches in a child process and streams each item's result back as it finishes.
 
-One `Runner` per slot keeps one child (`witengine.node.worker`) alive across batches, so the
+One `Runner` per slot keeps one child (`witengine.node.batch_process`) alive across batches, so the
 plugins load once. The agent starts it before work arrives (`warm`), so no batch waits for
 Python and the plugins to load. Cancelling a batch kills the child's whole process group; the
 next child starts at once. If the child dies mid-batch, the item it was running is reported as
@@ -75,7 +75,7 @@ class Runner:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "witengine.node.worker",
+                "witengine.node.batch_process",
                 "--plugins",
                 ",".join(self.plugin_refs),
                 "--blobs",
@@ -87,7 +87,7 @@ class Runner:
                 stdout=asyncio.subprocess.PIPE,
                 start_new_session=True,  # its own process group, so a kill takes its children too
                 # It ends with the agent: one killed outright (SIGTERM, no clean-up) leaves no
-                # worker still starting up in a folder that is being removed.
+                # batch process still starting up in a folder that is being removed.
                 preexec_fn=die_with_parent,
                 limit=LINE_LIMIT,
             )

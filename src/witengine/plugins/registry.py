@@ -33,7 +33,7 @@ def discover(environ: Mapping[str, str] | None = None) -> list[Plugin]:
     `WIT_PLUGINS` is a comma-separated list of `module:attribute` references, for plugins that
     are importable but not installed as packages (during development, and in tests).
     """
-    # Here, not at the top: a worker process loads plugins by reference and never looks for them.
+    # Here, not at the top: a batch process loads plugins by reference and never looks for them.
     from importlib.metadata import entry_points
 
     env = os.environ if environ is None else environ

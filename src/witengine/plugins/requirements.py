@@ -20,7 +20,7 @@ from packaging.version import InvalidVersion, Version
 from witengine.errors import PluginError
 
 if TYPE_CHECKING:
-    # Only its shape: a worker process, which checks no capabilities, need not load the wire
+    # Only its shape: a batch process, which checks no capabilities, need not load the wire
     # models (a tenth of a second at every start).
     from witengine.protocol import Capabilities
 

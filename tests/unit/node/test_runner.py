@@ -138,7 +138,7 @@ def test_a_worker_told_to_stop_mid_item_ends_at_once_and_removes_its_scratch_fol
         [
             sys.executable,
             "-m",
-            "witengine.node.worker",
+            "witengine.node.batch_process",
             "--plugins",
             COMPUTE,
             "--blobs",

@@ -149,7 +149,7 @@ class _ServingBlender:
             cwd=self.folder,
             text=True,
             errors="replace",
-            # It ends with the worker (or the thread) that started it, however that ends.
+            # It ends with the batch process (or the thread) that started it, however that ends.
             preexec_fn=die_with_parent,
         )
 
@@ -227,10 +227,10 @@ class _ServingBlender:
 
 
 class _WarmBlender:
-    """The serving Blender of this worker process that is between batches, kept for the next
+    """The serving Blender of this batch process that is between batches, kept for the next
     batch of the same scene and options, and closed after `IDLE_SECONDS` without one (a loaded
     scene holds memory the machine's owner may want back). One at most: a batch of another scene
-    closes it. It lives in the worker process, which runs one batch at a time."""
+    closes it. It lives in the batch process, which runs one batch at a time."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()

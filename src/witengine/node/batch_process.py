@@ -1,4 +1,4 @@
-"""The child process a node runs batches in: `python -m witengine.node.worker`.
+"""The child process a node runs batches in: `python -m witengine.node.batch_process`.
 
 Reads one batch per line (JSON) on stdin and writes one result per line on stdout as each item
 finishes, then a line saying the batch is done. It loads the plugins once and runs batches one
@@ -74,7 +74,7 @@ def serve(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m witengine.node.worker")
+    parser = argparse.ArgumentParser(prog="python -m witengine.node.batch_process")
     parser.add_argument("--plugins", default="", help="comma-separated module:attribute refs")
     parser.add_argument("--blobs", required=True, type=Path)
     parser.add_argument("--threads", type=int, default=None, help="cores one item may use")
@@ -86,7 +86,7 @@ def main() -> None:
     sys.path.extend(options.path)  # after the node's own packages: a bundle never shadows them
     refs = [r for r in options.plugins.split(",") if r]
     _Channel.claim()
-    # Its agent gone (the worker is told by SIGTERM) or stopping it: the programs it started
+    # Its agent gone (the batch process is told by SIGTERM) or stopping it: the programs it started
     # stop and its scratch folder goes, as at the end of its input.
     signal.signal(signal.SIGTERM, _stop)
     serve(refs, options.blobs, options.threads, options.speed)
