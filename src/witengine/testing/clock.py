@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from typing import TYPE_CHECKING
+
+from witengine.clock import Clock
 
 _NANOS = 1_000_000_000
 _SETTLE_ROUNDS = 20  # event-loop turns the autojump waits for others to go to sleep too
@@ -107,3 +110,7 @@ class FakeClock:
                 await asyncio.sleep(0)
             if not self.jump():
                 return
+
+
+if TYPE_CHECKING:
+    _twin: type[Clock] = FakeClock  # mypy checks here that a FakeClock is a Clock

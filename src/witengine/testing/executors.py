@@ -8,10 +8,11 @@ JSON. Between items it yields to the event loop, so a cancelled job stops inside
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from witengine.errors import ActivityError
 from witengine.runtime.context import ActivityContext
-from witengine.runtime.executor import ItemFailed, MapRequest, Progress
+from witengine.runtime.executor import Executor, ItemFailed, MapRequest, Progress
 from witengine.runtime.invoke import invoke_json
 from witengine.runtime.library import Json, Library
 
@@ -38,3 +39,7 @@ class InlineExecutor:
                 raise ItemFailed(position, str(error)) from None
             progress(position + 1, total)
         return results
+
+
+if TYPE_CHECKING:
+    _twin: type[Executor] = InlineExecutor  # mypy checks here that it is an Executor

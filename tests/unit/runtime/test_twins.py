@@ -6,8 +6,7 @@ import asyncio
 
 import pytest
 
-from witengine.clock import Clock
-from witengine.runtime.executor import Executor, ItemFailed, MapRequest
+from witengine.runtime.executor import ItemFailed, MapRequest
 from witengine.runtime.library import Library
 from witengine.testing.clock import FakeClock
 from witengine.testing.executors import InlineExecutor
@@ -24,8 +23,7 @@ async def settle() -> None:
 
 
 def test_fake_time_moves_only_when_advanced() -> None:
-    clock: Clock = FakeClock(5.0)
-    assert isinstance(clock, FakeClock)
+    clock = FakeClock(5.0)
 
     assert clock.now() == 5.0
     assert clock.now() == 5.0
@@ -135,8 +133,7 @@ async def test_autojump_finishes_long_sleeps_at_once_in_fake_time() -> None:
 
 
 async def test_inline_executor_runs_items_in_order_as_json(library: Library) -> None:
-    executor: Executor = InlineExecutor(library)
-    assert isinstance(executor, InlineExecutor)
+    executor = InlineExecutor(library)
     progress: list[tuple[int, int]] = []
     request = MapRequest("Compute.IsPrime", [[4], [5], [7]])
 
