@@ -109,7 +109,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class Farm:
+class PacedFarm:
     """A hub and 4 nodes as child processes, logs in `folder`."""
 
     def __init__(self, folder: Path, exact: bool, bench_seconds: float) -> None:
@@ -183,7 +183,7 @@ class Farm:
                     process.kill()
 
 
-async def wait_for_rates(farm: Farm, timeout: float = 120.0) -> dict[str, float]:
+async def wait_for_rates(farm: PacedFarm, timeout: float = 120.0) -> dict[str, float]:
     """Each online node's reported Compute.Work rate, once all 4 have one."""
     from witengine.client import HubClient
 
@@ -205,7 +205,7 @@ async def wait_for_rates(farm: Farm, timeout: float = 120.0) -> dict[str, float]
 
 
 async def farm_job(
-    farm: Farm, script: Path, strategy: str, units: list[float], kill_after: float
+    farm: PacedFarm, script: Path, strategy: str, units: list[float], kill_after: float
 ) -> Run:
     from witengine.api import run_on_hub
     from witengine.client import HubAccess, HubClient
@@ -252,7 +252,7 @@ async def farm_runs(
 ) -> tuple[list[Run], dict[str, dict[str, float]]]:
     script = folder / "heterogeneous.wit"
     script.write_text(SCRIPT)
-    farm = Farm(folder, exact, bench_seconds)
+    farm = PacedFarm(folder, exact, bench_seconds)
     runs, reported = [], {}
     try:
         farm.start_hub()

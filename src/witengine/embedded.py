@@ -38,7 +38,7 @@ class FarmError(WitError):
 
 
 @dataclass
-class Farm:
+class EmbeddedFarm:
     url: str
     data_dir: Path
     hub: asyncio.subprocess.Process
@@ -199,7 +199,7 @@ async def stop(process: asyncio.subprocess.Process, name: str, timeout: float = 
         await process.wait()
 
 
-async def wait_for_nodes(farm: Farm, timeout: float = START_SECONDS) -> None:
+async def wait_for_nodes(farm: EmbeddedFarm, timeout: float = START_SECONDS) -> None:
     """Wait until all the farm's nodes are online; FarmError, naming its log, when a node ends
     first, or when they take longer than `timeout`."""
     async with HubClient(farm.url, token=farm.token) as client:
@@ -224,7 +224,7 @@ async def wait_for_nodes(farm: Farm, timeout: float = START_SECONDS) -> None:
 @asynccontextmanager
 async def embedded_farm(
     nodes: int, data_dir: Path | None = None, *, wait: bool = True
-) -> AsyncIterator[Farm]:
+) -> AsyncIterator[EmbeddedFarm]:
     """A hub and `nodes` nodes on this machine, stopped when the block ends.
 
     The hub and its nodes start at once: the farm makes the tokens and the listening socket
@@ -244,7 +244,7 @@ async def embedded_farm(
                 url = f"http://127.0.0.1:{listener.getsockname()[1]}"
                 hub = await start_hub(hub_dir, listener)
             started.append(hub)
-            farm = Farm(url, data_dir, hub, token)
+            farm = EmbeddedFarm(url, data_dir, hub, token)
             threads = str(max(1, usable_cores() // nodes))  # the nodes share this machine's cores
             for number in range(1, nodes + 1):
                 farm.nodes.append(

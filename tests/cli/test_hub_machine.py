@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from witengine.testing.processes import Farm, free_port
+from witengine.testing.processes import ProcessFarm, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +34,8 @@ def user(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def farm(tmp_path: Path) -> Iterator[Farm]:
-    farm = Farm(tmp_path, free_port())  # its data folder: tmp_path/hub, not the default
+def farm(tmp_path: Path) -> Iterator[ProcessFarm]:
+    farm = ProcessFarm(tmp_path, free_port())  # its data folder: tmp_path/hub, not the default
     try:
         farm.start_hub()
         yield farm
@@ -44,7 +44,7 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
 
 
 def test_commands_find_the_admin_token_of_a_hub_started_with_a_data_dir(
-    farm: Farm, tmp_path: Path
+    farm: ProcessFarm, tmp_path: Path
 ) -> None:
     env = user(tmp_path, WIT_CONFIG_DIR=farm.env["WIT_CONFIG_DIR"], WIT_HUB=farm.url)
     for command in (["jobs"], ["nodes"], ["token", "create", "--role", "node"]):
@@ -53,7 +53,9 @@ def test_commands_find_the_admin_token_of_a_hub_started_with_a_data_dir(
     assert done.stdout.splitlines()[-1].startswith("wit-join.")
 
 
-def test_wit_data_dir_names_the_hub_s_folder_for_every_command(farm: Farm, tmp_path: Path) -> None:
+def test_wit_data_dir_names_the_hub_s_folder_for_every_command(
+    farm: ProcessFarm, tmp_path: Path
+) -> None:
     folder = str(farm.root / "hub")
     elsewhere = str(tmp_path / "other-config")  # no note of the running hub there
     env = user(tmp_path, WIT_CONFIG_DIR=elsewhere, WIT_DATA_DIR=folder)
@@ -64,7 +66,7 @@ def test_wit_data_dir_names_the_hub_s_folder_for_every_command(farm: Farm, tmp_p
 
 
 def test_without_the_folder_the_refusal_names_options_that_exist(
-    farm: Farm, tmp_path: Path
+    farm: ProcessFarm, tmp_path: Path
 ) -> None:
     env = user(tmp_path, WIT_CONFIG_DIR=str(tmp_path / "other-config"))
     done = wit("jobs", "--hub", farm.url, env=env)

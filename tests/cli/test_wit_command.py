@@ -492,9 +492,9 @@ def _start_run_on_hub(tmp_path: Path, farm: Any) -> tuple[subprocess.Popen[str],
 
 
 def test_ctrl_c_on_a_hub_cancels_the_job_and_waits_for_its_end(tmp_path: Path) -> None:
-    from witengine.testing.processes import Farm, free_port, wait_until
+    from witengine.testing.processes import ProcessFarm, free_port, wait_until
 
-    farm = Farm(tmp_path, free_port())
+    farm = ProcessFarm(tmp_path, free_port())
     try:
         farm.start_hub()
         farm.start_node("only")
@@ -518,9 +518,9 @@ def test_ctrl_c_on_a_hub_cancels_the_job_and_waits_for_its_end(tmp_path: Path) -
 def test_a_second_ctrl_c_on_a_hub_stops_waiting_and_leaves_the_job_as_it_is(
     tmp_path: Path,
 ) -> None:
-    from witengine.testing.processes import Farm, free_port, wait_until
+    from witengine.testing.processes import ProcessFarm, free_port, wait_until
 
-    farm = Farm(tmp_path, free_port())
+    farm = ProcessFarm(tmp_path, free_port())
     try:
         farm.start_hub()
         farm.start_node("only")
@@ -589,9 +589,9 @@ def test_a_hub_handed_a_socket_that_does_not_listen_says_so(tmp_path: Path) -> N
 
 
 def test_pause_resume_and_cancel_commands_act_and_report_the_new_status(tmp_path: Path) -> None:
-    from witengine.testing.processes import Farm, free_port, wait_until
+    from witengine.testing.processes import ProcessFarm, free_port, wait_until
 
-    farm = Farm(tmp_path, free_port())
+    farm = ProcessFarm(tmp_path, free_port())
     try:
         farm.start_hub()  # no node: the job waits in its map, running
         job_id = farm.submit(
@@ -622,9 +622,9 @@ def test_pause_resume_and_cancel_commands_act_and_report_the_new_status(tmp_path
 def test_rerun_refuses_a_running_job_and_runs_a_cancelled_one_again(tmp_path: Path) -> None:
     import re
 
-    from witengine.testing.processes import Farm, free_port, wait_until
+    from witengine.testing.processes import ProcessFarm, free_port, wait_until
 
-    farm = Farm(tmp_path, free_port())
+    farm = ProcessFarm(tmp_path, free_port())
     try:
         farm.start_hub()  # no node: the job waits in its map, running
         job_id = farm.submit("Job:A() { Grid.ForEach(i in [1, 2]) => Compute.Sleep(i); }", {})

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from witengine.testing.processes import Farm
+from witengine.testing.processes import ProcessFarm
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BROWSER = [
@@ -33,7 +33,7 @@ def playwright() -> Any:
     return pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
 
-def sign_in(page: Any, farm: Farm) -> None:
+def sign_in(page: Any, farm: ProcessFarm) -> None:
     """Paste the hub's admin token into the sign-in page the dashboard shows a new browser."""
     assert farm.token is not None
     page.goto("/")

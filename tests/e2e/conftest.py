@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from browsing import CHROMIUM, SHOTS, playwright, sign_in
 
-from witengine.testing.processes import Farm
+from witengine.testing.processes import ProcessFarm
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, farm: Farm) -> Iterator[Any]:
+def page(browser: Any, farm: ProcessFarm) -> Iterator[Any]:
     context = browser.new_context(base_url=farm.url, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     sign_in(page, farm)

@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from witengine.testing.processes import Farm, free_port, wait_until
+from witengine.testing.processes import ProcessFarm, free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -40,15 +40,15 @@ WAITING = (  # its node holds it for the whole test: a job with progress and a b
 )
 
 
-def auth_headers(farm: Farm) -> dict[str, str]:
+def auth_headers(farm: ProcessFarm) -> dict[str, str]:
     """The admin's token: schemathesis sends it with every request, as an operator would."""
     assert farm.token is not None, "the hub made no admin token"
     return {"Authorization": f"Bearer {farm.token}"}
 
 
 @pytest.fixture(scope="module")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
-    farm = Farm(tmp_path_factory.mktemp("schema"), free_port())
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
+    farm = ProcessFarm(tmp_path_factory.mktemp("schema"), free_port())
     try:
         farm.start_hub()
         farm.start_node("fuzzed", "--no-bench")
@@ -60,7 +60,7 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
         farm.stop()
 
 
-def _document(farm: Farm) -> Any:
+def _document(farm: ProcessFarm) -> Any:
     answer = httpx.get(f"{farm.url}/openapi.json", headers=auth_headers(farm), timeout=10)
     assert answer.status_code == 200, answer.text
     return answer.json()
@@ -68,7 +68,7 @@ def _document(farm: Farm) -> Any:
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_no_operation_answers_a_server_error_or_off_its_schema(
-    farm: Farm, mode: GenerationMode
+    farm: ProcessFarm, mode: GenerationMode
 ) -> None:
     document = _document(farm)
     schema = schemathesis.openapi.from_dict(document)
@@ -109,7 +109,7 @@ def _exercise(
     exercise()
 
 
-def test_the_fuzzed_hub_still_runs_jobs(farm: Farm) -> None:
+def test_the_fuzzed_hub_still_runs_jobs(farm: ProcessFarm) -> None:
     """After all that, the hub still does its work."""
     waiting = farm.acknowledged[1]
     assert farm.api("POST", f"/jobs/{waiting}/cancel").status_code == 200
@@ -124,7 +124,7 @@ def test_the_fuzzed_hub_still_runs_jobs(farm: Farm) -> None:
     assert job["variables"]["slept"] == [1, 1, 1, 1, 1]
 
 
-def test_the_schema_documents_every_error_answer_as_a_reason(farm: Farm) -> None:
+def test_the_schema_documents_every_error_answer_as_a_reason(farm: ProcessFarm) -> None:
     """422 and 413 answers are ErrorBody (a reason in `detail`), not FastAPI's default shape."""
     document = _document(farm)
     for path, methods in document["paths"].items():

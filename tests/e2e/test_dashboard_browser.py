@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from browsing import BROWSER, expect, shot
 
-from witengine.testing.processes import TEST_PLUGINS, Farm, free_port, wait_until
+from witengine.testing.processes import TEST_PLUGINS, ProcessFarm, free_port, wait_until
 
 pytestmark = [*BROWSER, pytest.mark.timeout(180)]
 
@@ -65,7 +65,7 @@ CONTRAST = """
 """
 
 
-class DashboardFarm(Farm):
+class DashboardFarm(ProcessFarm):
     @property
     def env(self) -> dict[str, str]:
         plugins = f"{TEST_PLUGINS},witengine.testing.swatches:plugin"
@@ -73,7 +73,7 @@ class DashboardFarm(Farm):
 
 
 @pytest.fixture(scope="module")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
     farm = DashboardFarm(tmp_path_factory.mktemp("farm"), free_port())
     farm.start_hub()
     try:
@@ -86,7 +86,7 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
 
 
 def test_a_job_submitted_through_the_form_fills_timeline_grid_and_thumbnails(
-    page: Any, farm: Farm
+    page: Any, farm: ProcessFarm
 ) -> None:
     page.goto("/submit")
     script = page.get_by_label("Script", exact=True)
@@ -120,11 +120,11 @@ def test_a_job_submitted_through_the_form_fills_timeline_grid_and_thumbnails(
     shot(page, "job-completed")
 
 
-def submit(farm: Farm, script: str, **parameters: str) -> str:
+def submit(farm: ProcessFarm, script: str, **parameters: str) -> str:
     return farm.submit(script, parameters)
 
 
-def test_a_second_job_is_cancelled_from_its_page(page: Any, farm: Farm) -> None:
+def test_a_second_job_is_cancelled_from_its_page(page: Any, farm: ProcessFarm) -> None:
     job_id = submit(farm, NAPS)
     page.goto(f"/jobs/{job_id}")
     expect(page.locator("#job-header .badge")).to_have_text("running")
@@ -140,7 +140,9 @@ def test_a_second_job_is_cancelled_from_its_page(page: Any, farm: Farm) -> None:
     shot(page, "jobs")
 
 
-def test_the_node_table_shows_both_nodes_and_a_node_can_be_drained(page: Any, farm: Farm) -> None:
+def test_the_node_table_shows_both_nodes_and_a_node_can_be_drained(
+    page: Any, farm: ProcessFarm
+) -> None:
     page.goto("/nodes")
     rows = page.locator("tr[data-node]")
     expect(rows).to_have_count(2)
@@ -165,7 +167,7 @@ def test_the_node_table_shows_both_nodes_and_a_node_can_be_drained(page: Any, fa
     shot(page, "overview")
 
 
-def test_a_node_stopped_for_good_is_forgotten_from_its_page(page: Any, farm: Farm) -> None:
+def test_a_node_stopped_for_good_is_forgotten_from_its_page(page: Any, farm: ProcessFarm) -> None:
     farm.start_node("gamma")
     wait_until(lambda: "gamma" in farm.online(), 60, "gamma to connect")
     page.goto("/nodes")
@@ -187,7 +189,7 @@ def test_a_node_stopped_for_good_is_forgotten_from_its_page(page: Any, farm: Far
     assert sorted(n["name"] for n in farm.api("GET", "/nodes").json()) == ["alpha", "beta"]
 
 
-def test_every_action_is_reachable_with_the_keyboard(page: Any, farm: Farm) -> None:
+def test_every_action_is_reachable_with_the_keyboard(page: Any, farm: ProcessFarm) -> None:
     job_id = submit(farm, NAPS)
     page.goto(f"/jobs/{job_id}")
     expect(page.locator("#job-header .badge")).to_have_text("running")
@@ -223,7 +225,9 @@ def test_every_action_is_reachable_with_the_keyboard(page: Any, farm: Farm) -> N
     expect(page.locator("#job-rerun")).to_be_disabled()
 
 
-def test_every_page_has_labelled_controls_and_readable_contrast(page: Any, farm: Farm) -> None:
+def test_every_page_has_labelled_controls_and_readable_contrast(
+    page: Any, farm: ProcessFarm
+) -> None:
     jobs = [j["id"] for j in farm_jobs(farm)]
     paths = ["/", "/nodes", "/jobs", "/submit", *(f"/jobs/{j}" for j in jobs[:2])]
     page.goto("/submit")
@@ -242,13 +246,13 @@ def test_every_page_has_labelled_controls_and_readable_contrast(page: Any, farm:
         assert page.locator("main").count() == 1
 
 
-def farm_jobs(farm: Farm) -> list[dict[str, Any]]:
+def farm_jobs(farm: ProcessFarm) -> list[dict[str, Any]]:
 
     jobs: list[dict[str, Any]] = farm.api("GET", "/jobs").json()
     return jobs
 
 
-def test_an_open_page_reconnects_after_the_hub_restarts(page: Any, farm: Farm) -> None:
+def test_an_open_page_reconnects_after_the_hub_restarts(page: Any, farm: ProcessFarm) -> None:
     job_id = submit(farm, NAPS, n="200", ms="20")
     page.goto(f"/jobs/{job_id}")
     expect(page.locator("#live")).to_have_text("live")

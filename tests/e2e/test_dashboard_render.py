@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from browsing import BROWSER, expect, shot
 
-from witengine.testing.processes import Farm, free_port, wait_until
+from witengine.testing.processes import ProcessFarm, free_port, wait_until
 from witengine.testing.scenes import make_sample_scene
 from witengine.testing.swatches import png
 
@@ -75,8 +75,8 @@ async (video) => {
 
 
 @pytest.fixture(scope="module")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
-    farm = Farm(tmp_path_factory.mktemp("farm"), free_port())
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
+    farm = ProcessFarm(tmp_path_factory.mktemp("farm"), free_port())
     farm.start_hub()
     try:
         farm.start_node(NODE, "--threads", "1", "--slots", "1", "--no-bench")
@@ -87,7 +87,7 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
 
 
 def test_the_render_example_submitted_through_the_form_fills_its_page_and_plays_its_video(
-    page: Any, farm: Farm, tmp_path: Path
+    page: Any, farm: ProcessFarm, tmp_path: Path
 ) -> None:
     scene = make_sample_scene(
         tmp_path / "shot.blend", frames=FRAMES, width=WIDTH, height=HEIGHT, samples=SAMPLES
@@ -147,7 +147,7 @@ def test_the_render_example_submitted_through_the_form_fills_its_page_and_plays_
 
 
 def test_a_scene_that_does_not_carry_its_texture_is_refused_at_submit_naming_it(
-    page: Any, farm: Farm, tmp_path: Path
+    page: Any, farm: ProcessFarm, tmp_path: Path
 ) -> None:
     # Beside the scene on the artist's machine; the browser sends the .blend alone.
     texture = tmp_path / "textures" / "wood.png"

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from browsing import BROWSER, expect
 
-from witengine.testing.processes import Farm, free_port
+from witengine.testing.processes import ProcessFarm, free_port
 
 pytestmark = [*BROWSER, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
-    farm = Farm(tmp_path_factory.mktemp("farm"), free_port())  # a hub alone: no node needed
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
+    farm = ProcessFarm(tmp_path_factory.mktemp("farm"), free_port())  # a hub alone: no node needed
     farm.start_hub()
     try:
         yield farm

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from witengine.testing.processes import Farm, free_port, wait_until
+from witengine.testing.processes import ProcessFarm, free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -31,7 +31,7 @@ def wit(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProce
 def test_a_node_enrols_with_a_join_token_and_runs_a_job_submitted_with_a_token(
     tmp_path: Path,
 ) -> None:
-    farm = Farm(tmp_path, free_port())
+    farm = ProcessFarm(tmp_path, free_port())
     try:
         farm.start_hub()
         assert "admin token (also in" in farm.log("hub")

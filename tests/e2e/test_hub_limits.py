@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from witengine.testing.processes import Farm, free_port
+from witengine.testing.processes import ProcessFarm, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -22,7 +22,7 @@ NEEDS_A_NODE = (
 
 def test_a_hub_takes_its_limits_and_node_wait_from_the_command_line(tmp_path: Path) -> None:
     args = ("--limit", "script_chars=200", "--limit", "max_blob_bytes=1KiB", "--no-node-wait", "1")
-    farm = Farm(tmp_path, free_port(), hub_args=(*args, "--lease", "3", "--grace", "1"))
+    farm = ProcessFarm(tmp_path, free_port(), hub_args=(*args, "--lease", "3", "--grace", "1"))
     farm.start_hub()
     try:
         long = farm.api("POST", "/jobs", json={"script": "Job:A() { }" + " " * 300})

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from witengine.testing.processes import Farm, free_port, wait_until
+from witengine.testing.processes import ProcessFarm, free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -27,8 +27,8 @@ WAITS = "Job:Wait() { BlobCollection:x = Grid.ForEach(i in [1]) => Testing.Bytes
 
 
 @pytest.fixture
-def farm(tmp_path: Path) -> Iterator[Farm]:
-    farm = Farm(tmp_path, free_port())
+def farm(tmp_path: Path) -> Iterator[ProcessFarm]:
+    farm = ProcessFarm(tmp_path, free_port())
     try:
         farm.start_hub()
         farm.start_node("n")
@@ -39,7 +39,7 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
 
 
 def wit(
-    farm: Farm, *args: str, env: dict[str, str] | None = None
+    farm: ProcessFarm, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "witengine", *args, "--hub", farm.url],
@@ -51,7 +51,9 @@ def wit(
     )
 
 
-def test_an_ended_jobs_files_download_as_wit_run_writes_them(farm: Farm, tmp_path: Path) -> None:
+def test_an_ended_jobs_files_download_as_wit_run_writes_them(
+    farm: ProcessFarm, tmp_path: Path
+) -> None:
     job_id = farm.submit(FILES, {})
     assert farm.wait_done(job_id, 60)["status"] == "completed"
     out = tmp_path / "out"
@@ -71,7 +73,9 @@ def test_an_ended_jobs_files_download_as_wit_run_writes_them(farm: Farm, tmp_pat
         assert len(data) == 1000 and hashlib.sha256(data).hexdigest() == file["blob"]
 
 
-def test_a_job_still_running_downloads_nothing_and_says_why(farm: Farm, tmp_path: Path) -> None:
+def test_a_job_still_running_downloads_nothing_and_says_why(
+    farm: ProcessFarm, tmp_path: Path
+) -> None:
     farm.kill_node("n")  # no node: the job waits for one, running
     waiting = farm.submit(WAITS, {})
     wait_until(lambda: farm.job(waiting).get("status") == "running", 30, "the job to run")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from witengine.testing.multicast import multicast_on_loopback
-from witengine.testing.processes import Farm, free_port, wait_until
+from witengine.testing.processes import ProcessFarm, free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -27,7 +27,7 @@ def test_a_node_started_without_a_hub_address_finds_its_hub_over_mdns_and_runs_a
     reason = multicast_on_loopback()
     if reason is not None:
         pytest.skip(f"mDNS discovery cannot be tried here: {reason}")
-    farm = Farm(tmp_path, free_port(), tls=True, advertise=True)
+    farm = ProcessFarm(tmp_path, free_port(), tls=True, advertise=True)
     farm.start_hub()
     try:
         farm.start_node("a", discover=True)

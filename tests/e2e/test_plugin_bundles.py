@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from witengine.testing.processes import TEST_PLUGINS, Farm, free_port, wait_until
+from witengine.testing.processes import TEST_PLUGINS, ProcessFarm, free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -18,13 +18,13 @@ EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "plugin"
 
 
 @pytest.fixture
-def farm(tmp_path: Path) -> Iterator[Farm]:
+def farm(tmp_path: Path) -> Iterator[ProcessFarm]:
     # The example plugin lives in a throwaway folder that only the hub's Python can import.
     site = tmp_path / "site"
     site.mkdir()
     shutil.copy(EXAMPLE / "wit_tiles.py", site)
     hub_env = {"PYTHONPATH": str(site), "WIT_PLUGINS": f"{TEST_PLUGINS},wit_tiles:plugin"}
-    farm = Farm(tmp_path, free_port(), hub_env=hub_env)
+    farm = ProcessFarm(tmp_path, free_port(), hub_env=hub_env)
     farm.start_hub()
     try:
         yield farm
@@ -32,14 +32,14 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
         farm.stop()
 
 
-def plugins_of(farm: Farm, name: str) -> list[str]:
+def plugins_of(farm: ProcessFarm, name: str) -> list[str]:
     nodes = farm.api("GET", "/nodes").json()
     (node,) = [n for n in nodes if n["name"] == name]
     return sorted(p["name"] for p in node["plugins"])
 
 
 def test_a_node_without_a_plugin_gets_it_from_the_hub_and_runs_a_job_with_it(
-    farm: Farm,
+    farm: ProcessFarm,
 ) -> None:
     farm.start_node("a")
     wait_until(lambda: farm.online() == ["a"], 60, "node a to connect")
@@ -59,7 +59,7 @@ def test_a_node_without_a_plugin_gets_it_from_the_hub_and_runs_a_job_with_it(
 
 
 def test_a_bundle_corrupted_on_the_hub_is_refused_and_the_node_works_on_without_it(
-    farm: Farm,
+    farm: ProcessFarm,
 ) -> None:
     (bundle,) = (farm.root / "hub" / "plugins").glob("tiles-0.1-*.zip")
     data = bytearray(bundle.read_bytes())

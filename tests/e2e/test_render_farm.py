@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
-from witengine.testing.processes import Farm, free_port, progress, wait_until
+from witengine.testing.processes import ProcessFarm, free_port, progress, wait_until
 from witengine.testing.scenes import make_sample_scene
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,8 +34,8 @@ FRAMES, WIDTH, HEIGHT = 12, 96, 54
 
 
 @pytest.fixture
-def farm(tmp_path: Path) -> Iterator[Farm]:
-    farm = Farm(tmp_path, free_port())
+def farm(tmp_path: Path) -> Iterator[ProcessFarm]:
+    farm = ProcessFarm(tmp_path, free_port())
     try:
         farm.start_hub()
         for name in ("a", "b"):
@@ -46,7 +46,7 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
         farm.stop()
 
 
-def upload(farm: Farm, path: Path) -> dict[str, Any]:
+def upload(farm: ProcessFarm, path: Path) -> dict[str, Any]:
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     response = farm.api("PUT", f"/blobs/{digest}", content=data, timeout=30)
@@ -54,12 +54,12 @@ def upload(farm: Farm, path: Path) -> dict[str, Any]:
     return {"sha256": digest, "size": len(data), "name": path.name}
 
 
-def blenders_of(farm: Farm, name: str) -> list[psutil.Process]:
+def blenders_of(farm: ProcessFarm, name: str) -> list[psutil.Process]:
     node = psutil.Process(farm.nodes[name].pid)
     return [p for p in node.children(recursive=True) if "blender" in p.name().lower()]
 
 
-def submit_render(farm: Farm, tmp_path: Path) -> str:
+def submit_render(farm: ProcessFarm, tmp_path: Path) -> str:
     scene = make_sample_scene(
         tmp_path / "farm.blend", frames=FRAMES, width=WIDTH, height=HEIGHT, samples=16
     )
@@ -79,7 +79,7 @@ def submit_render(farm: Farm, tmp_path: Path) -> str:
     return job_id
 
 
-def rendering(farm: Farm, job_id: str, name: str) -> list[psutil.Process]:
+def rendering(farm: ProcessFarm, job_id: str, name: str) -> list[psutil.Process]:
     """Once the node is mid-batch (its Blender runs, a frame is back, the job not done): its
     Blender processes."""
     found: list[psutil.Process] = wait_until(
@@ -95,7 +95,7 @@ def running(processes: list[psutil.Process]) -> list[psutil.Process]:
     return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
-def test_a_node_killed_while_it_renders_loses_no_frame(farm: Farm, tmp_path: Path) -> None:
+def test_a_node_killed_while_it_renders_loses_no_frame(farm: ProcessFarm, tmp_path: Path) -> None:
     """SIGKILL the agent alone (as the kernel's OOM killer would): its worker and the worker's
     Blender end with it, and the frames of its batch are rendered elsewhere."""
     job_id = submit_render(farm, tmp_path)
@@ -129,7 +129,7 @@ def test_a_node_killed_while_it_renders_loses_no_frame(farm: Farm, tmp_path: Pat
 
 
 def test_a_node_stopped_while_it_renders_stops_blender_and_leaves_at_once(
-    farm: Farm, tmp_path: Path
+    farm: ProcessFarm, tmp_path: Path
 ) -> None:
     """SIGTERM (a service manager's stop): the node stops its Blender, tells the hub it is
     leaving and exits 0; its frames are rendered by the other node. (That the hub hands them on

@@ -16,7 +16,7 @@ import pytest
 from witengine.client import HubClient, HubError
 from witengine.security.connect import InsecureTransport
 from witengine.security.tls import fetch_fingerprint, pin_path, read_pin
-from witengine.testing.processes import Farm, free_port, wait_until
+from witengine.testing.processes import ProcessFarm, free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -24,19 +24,19 @@ WRONG = "sha256:" + "ab" * 32
 
 
 @pytest.fixture
-def farm(tmp_path: Path) -> Iterator[Farm]:
-    farm = Farm(tmp_path, free_port(), tls=True)
+def farm(tmp_path: Path) -> Iterator[ProcessFarm]:
+    farm = ProcessFarm(tmp_path, free_port(), tls=True)
     try:
         yield farm
     finally:
         farm.stop()
 
 
-def printed_fingerprints(farm: Farm) -> list[str]:
+def printed_fingerprints(farm: ProcessFarm) -> list[str]:
     return re.findall(r"^certificate fingerprint (sha256:[0-9a-f]{64})$", farm.log(), re.M)
 
 
-def admin_token(farm: Farm) -> str | None:
+def admin_token(farm: ProcessFarm) -> str | None:
     path = farm.root / "hub" / "admin.token"
     return path.read_text().strip() if path.exists() else None
 
@@ -52,7 +52,7 @@ def wit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-async def test_the_certificate_is_made_once_and_kept_across_restarts(farm: Farm) -> None:
+async def test_the_certificate_is_made_once_and_kept_across_restarts(farm: ProcessFarm) -> None:
     farm.start_hub()
     first = farm.fingerprint
     assert first is not None
@@ -71,7 +71,7 @@ async def test_the_certificate_is_made_once_and_kept_across_restarts(farm: Farm)
 
 
 async def test_hub_client_talks_https_to_the_pinned_hub_and_keeps_the_pin(
-    farm: Farm, tmp_path: Path
+    farm: ProcessFarm, tmp_path: Path
 ) -> None:
     farm.start_hub()
     pin = pin_path(tmp_path / "pins", farm.url)
@@ -89,7 +89,7 @@ async def test_hub_client_talks_https_to_the_pinned_hub_and_keeps_the_pin(
 
 
 async def test_hub_client_refuses_a_hub_that_does_not_match_its_pin(
-    farm: Farm, tmp_path: Path
+    farm: ProcessFarm, tmp_path: Path
 ) -> None:
     farm.start_hub()
     token = admin_token(farm) or "no-token"
@@ -108,7 +108,7 @@ async def test_hub_client_refuses_a_hub_that_does_not_match_its_pin(
 
 
 def test_the_cli_pins_the_hub_on_first_contact_and_names_the_pin_file_on_a_mismatch(
-    farm: Farm, tmp_path: Path
+    farm: ProcessFarm, tmp_path: Path
 ) -> None:
     farm.start_hub()
     fingerprint = farm.fingerprint
@@ -143,7 +143,7 @@ def test_a_hub_refuses_to_listen_off_loopback_without_tls(tmp_path: Path) -> Non
 
 
 def test_a_hub_on_loopback_needs_no_tls(tmp_path: Path) -> None:
-    farm = Farm(tmp_path, free_port())
+    farm = ProcessFarm(tmp_path, free_port())
     try:
         farm.start_hub()
         assert farm.url.startswith("http://127.0.0.1:")

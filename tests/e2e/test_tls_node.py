@@ -23,7 +23,7 @@ import pytest
 from witengine.protocol.states import JobStatus
 from witengine.security.tls import ensure_certificate
 from witengine.security.tokens import Role, make_token
-from witengine.testing.processes import Farm, free_port, wait_until
+from witengine.testing.processes import ProcessFarm, free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -37,8 +37,8 @@ REFUSE_SECONDS = 30  # a node that refuses its hub exits well within this
 
 
 @pytest.fixture
-def farm(tmp_path: Path) -> Iterator[Farm]:
-    farm = Farm(tmp_path, free_port(), tls=True)
+def farm(tmp_path: Path) -> Iterator[ProcessFarm]:
+    farm = ProcessFarm(tmp_path, free_port(), tls=True)
     farm.start_hub()
     try:
         yield farm
@@ -46,24 +46,24 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
         farm.stop()
 
 
-def call(farm: Farm, method: str, path: str, **kwargs: Any) -> httpx.Response:
+def call(farm: ProcessFarm, method: str, path: str, **kwargs: Any) -> httpx.Response:
     """A request to the hub as its admin (the token its first start wrote), pinned."""
     admin = (farm.root / "hub" / "admin.token").read_text().strip()
     return farm.api(method, path, headers={"Authorization": f"Bearer {admin}"}, **kwargs)
 
 
-def join_token(farm: Farm) -> str:
+def join_token(farm: ProcessFarm) -> str:
     response = call(farm, "POST", "/tokens", json={"role": "node", "label": "tls test"})
     assert response.status_code == 201, response.text
     token: str = response.json()["token"]
     return token
 
 
-def online(farm: Farm) -> list[str]:
+def online(farm: ProcessFarm) -> list[str]:
     return sorted(n["name"] for n in call(farm, "GET", "/nodes").json() if n["state"] != "offline")
 
 
-def exited(farm: Farm, name: str) -> int | None:
+def exited(farm: ProcessFarm, name: str) -> int | None:
     """The node's exit code once it has exited on its own (within REFUSE_SECONDS)."""
     process = farm.nodes[name]
     try:
@@ -72,7 +72,7 @@ def exited(farm: Farm, name: str) -> int | None:
         return None
 
 
-def test_a_node_pinned_by_its_join_token_runs_a_job_over_https_and_wss(farm: Farm) -> None:
+def test_a_node_pinned_by_its_join_token_runs_a_job_over_https_and_wss(farm: ProcessFarm) -> None:
     assert farm.url.startswith("https://")
     farm.start_node("a", "--token", join_token(farm))
     wait_until(lambda: online(farm) == ["a"], 60, "node a to connect over wss")
@@ -112,7 +112,9 @@ def test_a_node_pinned_by_its_join_token_runs_a_job_over_https_and_wss(farm: Far
     assert json.loads(done.stdout)["variables"]["doubled"] == [0, 2, 4, 6, 8]
 
 
-def test_a_node_given_a_wrong_fingerprint_refuses_the_hub_and_never_enrols(farm: Farm) -> None:
+def test_a_node_given_a_wrong_fingerprint_refuses_the_hub_and_never_enrols(
+    farm: ProcessFarm,
+) -> None:
     token = join_token(farm)
     farm.start_node("wrong", "--token", token, "--fingerprint", WRONG)
 
@@ -133,7 +135,9 @@ def test_a_node_given_a_wrong_fingerprint_refuses_the_hub_and_never_enrols(farm:
     assert online(farm) == []
 
 
-def test_a_node_refuses_its_hub_once_the_certificate_it_pinned_is_replaced(farm: Farm) -> None:
+def test_a_node_refuses_its_hub_once_the_certificate_it_pinned_is_replaced(
+    farm: ProcessFarm,
+) -> None:
     farm.start_node("a", "--token", join_token(farm))
     wait_until(lambda: online(farm) == ["a"], 60, "node a to connect")
     first = farm.fingerprint
@@ -210,7 +214,7 @@ def test_a_node_sends_nothing_to_a_server_whose_certificate_is_not_its_pin(
 ) -> None:
     pinned = ensure_certificate(tmp_path / "real-hub").fingerprint
     token = make_token(Role.JOIN, fingerprint=pinned).text
-    farm = Farm(tmp_path, free_port(), tls=True)  # only to run the node process
+    farm = ProcessFarm(tmp_path, free_port(), tls=True)  # only to run the node process
     with RecordingTlsServer(tmp_path / "impostor") as impostor:
         url = f"https://127.0.0.1:{impostor.port}"
         try:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from contextlib import AsyncExitStack
 
     from witengine.client import HubAccess, HubClient
-    from witengine.embedded import Farm
+    from witengine.embedded import EmbeddedFarm
 
 app = typer.Typer(
     name="wit",
@@ -271,7 +271,7 @@ def _early_failure(message: str, as_json: bool) -> Any:
     raise typer.Exit(EXIT_SCRIPT_ERROR)
 
 
-async def _own_farm(stack: AsyncExitStack, count: int, quiet: bool) -> Farm:
+async def _own_farm(stack: AsyncExitStack, count: int, quiet: bool) -> EmbeddedFarm:
     """A hub and `count` nodes on this machine for as long as `stack` lasts, being started."""
     from witengine.embedded import embedded_farm
 

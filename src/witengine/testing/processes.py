@@ -1,6 +1,6 @@
 """Real hub and node processes for end-to-end tests and benchmarks: loopback only, bounded.
 
-Every wait has a deadline; `Farm.stop()` kills whatever is left, frozen processes included.
+Every wait has a deadline; `ProcessFarm.stop()` kills whatever is left, frozen processes included.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 @dataclass
-class Farm:
+class ProcessFarm:
     root: Path
     port: int
     hub_args: tuple[str, ...] = ("--lease", "3", "--heartbeat", "0.5", "--grace", "1")
@@ -225,7 +225,7 @@ def ledger_counts(path: Path) -> dict[int, int]:
     return counts
 
 
-def progress(farm: Farm, job_id: str) -> int:
+def progress(farm: ProcessFarm, job_id: str) -> int:
     job = farm.job(job_id)
     done: int = job.get("progress", {}).get("done", 0)
     return done

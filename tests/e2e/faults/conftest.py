@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from faultcheck import LEDGER, run_locally
 
-from witengine.testing.processes import Farm, free_port
+from witengine.testing.processes import ProcessFarm, free_port
 
 
 @pytest.fixture
-def farm(tmp_path: Path) -> Iterator[Farm]:
-    farm = Farm(tmp_path, free_port())
+def farm(tmp_path: Path) -> Iterator[ProcessFarm]:
+    farm = ProcessFarm(tmp_path, free_port())
     farm.start_hub()
     try:
         yield farm

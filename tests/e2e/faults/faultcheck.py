@@ -30,7 +30,7 @@ from witengine.plugins.registry import build_library, discover, load_ref
 from witengine.protocol.states import JobStatus
 from witengine.runtime.blobs import LocalBlobStore
 from witengine.runtime.local import LocalExecutor
-from witengine.testing.processes import TEST_PLUGINS, Farm, wait_until
+from witengine.testing.processes import TEST_PLUGINS, ProcessFarm, wait_until
 
 LEDGER = """\
 Job:Ledger(Int:n, String:ledger, Int:ms = 10)
@@ -41,7 +41,7 @@ Job:Ledger(Int:n, String:ledger, Int:ms = 10)
 ENDED = tuple(status for status in JobStatus if status.ended)
 
 
-def start_nodes(farm: Farm, *names: str, hub_url: str | None = None) -> None:
+def start_nodes(farm: ProcessFarm, *names: str, hub_url: str | None = None) -> None:
     for name in names:
         farm.start_node(name, hub_url=hub_url)
     wait_until(lambda: set(names) <= set(farm.online()), 60, f"nodes {names} to connect")
@@ -174,7 +174,9 @@ class CommitWatch:
                     self.seen[key] = result
 
 
-def assert_committed_once(farm: Farm, job_id: str, expected: list[Any], watch: CommitWatch) -> None:
+def assert_committed_once(
+    farm: ProcessFarm, job_id: str, expected: list[Any], watch: CommitWatch
+) -> None:
     """One stored result per item, equal to `expected`, committed once (as the store counts),
     the watch saw none change, and the hub counted no more accepted results than items."""
     db = farm.root / "hub" / "hub.sqlite3"
@@ -196,7 +198,9 @@ def assert_committed_once(farm: Farm, job_id: str, expected: list[Any], watch: C
         assert sum(runs) <= len(expected), f"the hub accepted {runs} results for {len(expected)}"
 
 
-def assert_no_acknowledged_job_lost(farm: Farm, timeout: float = 120) -> dict[str, dict[str, Any]]:
+def assert_no_acknowledged_job_lost(
+    farm: ProcessFarm, timeout: float = 120
+) -> dict[str, dict[str, Any]]:
     """Every job the hub answered 201 for is there and ends; their final states by id."""
     finals: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + timeout

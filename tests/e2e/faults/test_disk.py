@@ -23,7 +23,7 @@ from faultcheck import (
     start_nodes,
 )
 
-from witengine.testing.processes import Farm, free_port
+from witengine.testing.processes import ProcessFarm, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -81,7 +81,7 @@ def test_a_full_blob_store_refuses_files_cleanly_and_the_hub_serves_on(
     blobs = tmp_path / "hub" / "blobs"
     rng = random.Random(1024)
     with tiny_filesystem(blobs, SIZE):
-        farm = Farm(tmp_path, free_port())
+        farm = ProcessFarm(tmp_path, free_port())
         try:
             farm.start_hub()
             start_nodes(farm, "a", "b")

@@ -19,7 +19,7 @@ from faultcheck import (
 )
 
 from witengine.testing.processes import (
-    Farm,
+    ProcessFarm,
     free_port,
     ledger_counts,
     ledger_items,
@@ -49,7 +49,7 @@ def test_a_hub_killed_twice_mid_job_resumes_it_and_loses_no_acknowledged_job(
     # The nodes go on working while the hub is down and keep their results; the restarted hub
     # waits up to its grace (5 s, the default) for them to come back (within 1.2 s: their
     # back-off is at most 1 s) with what they kept.
-    farm = Farm(tmp_path, free_port(), hub_args=("--lease", "3", "--heartbeat", "0.5"))
+    farm = ProcessFarm(tmp_path, free_port(), hub_args=("--lease", "3", "--heartbeat", "0.5"))
     farm.start_hub()
     try:
         run_with_two_hub_crashes(farm, tmp_path, reference)
@@ -58,7 +58,7 @@ def test_a_hub_killed_twice_mid_job_resumes_it_and_loses_no_acknowledged_job(
 
 
 def run_with_two_hub_crashes(
-    farm: Farm, tmp_path: Path, reference: Callable[[int], list[int]]
+    farm: ProcessFarm, tmp_path: Path, reference: Callable[[int], list[int]]
 ) -> None:
     start_nodes(farm, "a", "b", "c")
     db = tmp_path / "hub" / "hub.sqlite3"

@@ -19,7 +19,7 @@ from faultcheck import (
 )
 
 from witengine.testing.processes import (
-    Farm,
+    ProcessFarm,
     free_port,
     ledger_counts,
     ledger_items,
@@ -34,7 +34,7 @@ NETWORK_SEED = 31
 
 
 def test_delays_stalls_and_cuts_between_nodes_and_hub_lose_no_item(
-    farm: Farm, tmp_path: Path, reference: Callable[[int], list[int]]
+    farm: ProcessFarm, tmp_path: Path, reference: Callable[[int], list[int]]
 ) -> None:
     # Stalls up to 5 s: past the farm's 3 s lease, so a stalled node's batches go to others and
     # what it sends once the stall ends is late; cuts close every connection at once.
@@ -53,7 +53,7 @@ def test_the_proxy_passes_tls_and_its_faults_lose_no_item(
     schedule = FaultSchedule(
         (Fault(0.5, "stall", 3.5), Fault(5.0, "delay", 1.5, ms=100), Fault(7.5, "cut"))
     )
-    farm = Farm(tmp_path, free_port(), tls=True)
+    farm = ProcessFarm(tmp_path, free_port(), tls=True)
     farm.start_hub()
     try:
         run_through_proxy(farm, tmp_path, reference, schedule, n=900)
@@ -68,7 +68,7 @@ def test_a_node_delivers_what_it_finished_while_its_link_was_dead_and_runs_none_
     is lost); the node works on, reconnects, and sends again every result the hub has not
     acknowledged. Lease and grace outlast the outage, so only the node can deliver those items:
     a node that dropped them would have its batch's unanswered items run again."""
-    farm = Farm(
+    farm = ProcessFarm(
         tmp_path, free_port(), hub_args=("--lease", "20", "--heartbeat", "0.5", "--grace", "20")
     )
     farm.start_hub()
@@ -100,7 +100,7 @@ def test_a_node_delivers_what_it_finished_while_its_link_was_dead_and_runs_none_
 
 
 def run_through_proxy(
-    farm: Farm,
+    farm: ProcessFarm,
     tmp_path: Path,
     reference: Callable[[int], list[int]],
     schedule: FaultSchedule,

@@ -18,7 +18,7 @@ from faultcheck import (
     start_nodes,
 )
 
-from witengine.testing.processes import Farm, free_port, ledger_counts, progress, wait_until
+from witengine.testing.processes import ProcessFarm, free_port, ledger_counts, progress, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -28,7 +28,7 @@ KILL_EVERY = (1.5, 3.5)  # seconds between kills
 
 
 def test_nodes_killed_again_and_again_lose_no_item(
-    farm: Farm, tmp_path: Path, reference: Callable[[int], list[int]]
+    farm: ProcessFarm, tmp_path: Path, reference: Callable[[int], list[int]]
 ) -> None:
     """A seeded killer SIGKILLs a random node every few seconds during a 2,000-item job and
     starts a replacement: half the time the same node again (same identity, holding nothing),
@@ -66,7 +66,7 @@ def test_nodes_killed_again_and_again_lose_no_item(
 
 
 def test_a_node_frozen_past_its_lease_has_its_late_results_ignored(
-    farm: Farm, tmp_path: Path, reference: Callable[[int], list[int]]
+    farm: ProcessFarm, tmp_path: Path, reference: Callable[[int], list[int]]
 ) -> None:
     """SIGSTOP a node until its lease runs out and others have taken its items; SIGCONT it."""
     start_nodes(farm, "a", "b", "c")
@@ -97,7 +97,7 @@ def test_a_node_stopped_by_sigterm_leaves_and_its_items_go_on_at_once(
     """A service manager stops a node mid-batch (SIGTERM): it stops its worker, tells the hub it
     is leaving, and exits 0; the hub gives its items to the other node at once, although lease
     and grace are a minute here, so only the node's word can make that happen in time."""
-    farm = Farm(
+    farm = ProcessFarm(
         tmp_path, free_port(), hub_args=("--lease", "60", "--heartbeat", "0.5", "--grace", "60")
     )
     farm.start_hub()

@@ -45,7 +45,7 @@ Job:Wait(Long:n = 6)
 ENDED = {status for status in JobStatus if status.ended}
 
 
-class Farm:
+class BrokenItems:
     """Fake nodes that fail the items named in `broken` and count every item they run."""
 
     def __init__(self) -> None:
@@ -58,7 +58,7 @@ class Farm:
 
 
 @contextlib.asynccontextmanager
-async def nodes(live: LiveHub, farm: Farm, count: int) -> AsyncIterator[list[FakeNode]]:
+async def nodes(live: LiveHub, farm: BrokenItems, count: int) -> AsyncIterator[list[FakeNode]]:
     root = live.url.removesuffix("/api/v1")
     fakes = [
         FakeNode(root, f"node-{n}", item_seconds=0.002, fail=farm.fail, token=live.token)
@@ -85,7 +85,7 @@ def committed(live: LiveHub, job_id: str) -> set[int]:
 async def test_a_failed_job_is_rerun_and_only_its_items_without_a_result_run_again(
     live_hub: LiveHub,
 ) -> None:
-    farm = Farm()
+    farm = BrokenItems()
     farm.broken = {5, 9}
     async with nodes(live_hub, farm, 3):
         first_id = (await live_hub.submit(NAPS))["id"]
