@@ -34,10 +34,17 @@ def test_every_wire_model_is_one_or_the_other() -> None:
     import witengine.protocol
     import witengine.protocol.auth
     import witengine.protocol.bundles
+    import witengine.protocol.events
 
+    modules = (
+        witengine.protocol,
+        witengine.protocol.auth,
+        witengine.protocol.bundles,
+        witengine.protocol.events,
+    )
     models = {
         value
-        for module in (witengine.protocol, witengine.protocol.auth, witengine.protocol.bundles)
+        for module in modules
         for value in vars(module).values()
         if isinstance(value, type) and issubclass(value, pydantic.BaseModel)
     } - {Model, Answer, pydantic.BaseModel}

@@ -28,6 +28,7 @@ from witengine.protocol import (
     Results,
     TaskResult,
 )
+from witengine.protocol.states import NodeState
 from witengine.runtime.executor import ItemFailed, MapRequest
 from witengine.runtime.values import ProcessingOptions
 from witengine.scheduling.settings import FarmSettings
@@ -426,9 +427,12 @@ async def test_a_node_silent_for_a_lease_loses_its_batches_and_gets_no_work_unti
         clock.advance(5)
         dispatcher.expire()
     assert len(link.assigns()) == 2, "no new work for a node that has gone quiet"
+    assert dispatcher.view.node_state(node) is NodeState.UNRESPONSIVE
     assert stored_results(store) == {0: "v0"}
     dispatcher.handle(node, Heartbeat(batches=[]))  # it speaks again
+    assert dispatcher.view.node_state(node) is NodeState.IDLE
     dispatcher.dispatch()
+    assert dispatcher.view.node_state(node) is NodeState.BUSY
     fresh = link.assigns()[2:]
     assert sorted(t.index for a in fresh for t in a.tasks) == [1, 2], "only unfinished items"
     assert [t.attempt for a in fresh for t in a.tasks] == [2, 1]

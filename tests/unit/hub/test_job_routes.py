@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from witengine.protocol.states import JobStatus
+from witengine.protocol.states import JobStatus, NodeState
 
 if TYPE_CHECKING:
     from tests.unit.hub.conftest import LiveHub
@@ -195,7 +195,16 @@ async def test_the_api_is_described_by_openapi_and_browsable_at_docs(live_hub: L
         "/api/v1/nodes",
     ):
         assert path in paths, sorted(paths)
-    assert "ErrorBody" in schema.json()["components"]["schemas"]
+    components = schema.json()["components"]["schemas"]
+    assert "ErrorBody" in components
+    # The states are enums, defined once: the document lists their values.
+    assert components["JobStatus"]["enum"] == [status.value for status in JobStatus]
+    assert components["NodeState"]["enum"] == [state.value for state in NodeState]
+    for model, field, enum in (
+        ("JobSummary", "status", "JobStatus"),
+        ("NodeSummary", "state", "NodeState"),
+    ):
+        assert components[model]["properties"][field] == {"$ref": f"#/components/schemas/{enum}"}
     docs = await live_hub.client.get(f"{root}/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower() and "/openapi.json" in docs.text
