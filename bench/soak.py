@@ -647,6 +647,13 @@ def report(figures: dict[str, Any]) -> bool:
             f"  {endpoint:<14} {row['n']:>8} {row['p50']:>8.1f} {row['p99']:>8.1f} "
             f"{row['max']:>8.1f}"
         )
+    if figures["slowest requests"]:
+        worst = figures["slowest requests"][0]
+        print(
+            f"  worst API latency: {worst['ms']:,.0f} ms on {worst['endpoint']}, asked "
+            f"{worst['at seconds']:.1f} s after submitting (results in hand after "
+            f"{figures['submit to results seconds']:.1f} s)"
+        )
     slowest = ", ".join(
         f"{row['endpoint']} {row['ms']:.0f} ms at {row['at seconds']:.1f} s"
         for row in figures["slowest requests"]

@@ -261,6 +261,33 @@ def test_reopening_a_map_with_another_digest_replaces_it_and_its_tasks(store: St
     assert store.commit(map_id, [Commit(1, 0, "to the old map")]) == []
 
 
+def test_a_map_created_with_its_first_items_gets_the_others_added_in_order(store: Store) -> None:
+    created = store.open_map("map_1", "job_1", 1, "Compute.Hash", "d1", ITEMS[:1], count=4)
+    assert (created.record.id, created.record.count) == ("map_1", 4)
+    store.add_tasks("map_1", 1, ITEMS[1:3])
+    store.add_tasks("map_1", 3, ITEMS[3:])
+    assert store.map_args("map_1", [0, 1, 2, 3]) == dict(enumerate(ITEMS))
+    store.set_attempts("map_1", [(3, 1)])
+    assert store.commit("map_1", [Commit(3, 1, "last")]) == [3]
+    again = store.open_map("map_x", "job_1", 1, "Compute.Hash", "d1", ITEMS)
+    assert again.record.id == "map_1" and again.results == {3: "last"}
+    assert again.attempts == {0: 0, 1: 0, 2: 0, 3: 1}
+
+
+def test_a_map_that_lacks_some_of_its_tasks_is_replaced_when_opened_again(store: Store) -> None:
+    store.open_map("map_1", "job_1", 1, "Compute.Hash", "d1", ITEMS[:2], count=4)
+    store.add_tasks("map_1", 2, ITEMS[2:3])  # the hub stopped before the last task was added
+    again = store.open_map("map_2", "job_1", 1, "Compute.Hash", "d1", ITEMS)
+    assert (again.record.id, again.record.count) == ("map_2", 4)
+    assert again.attempts == {0: 0, 1: 0, 2: 0, 3: 0}
+    assert store.commit("map_1", [Commit(0, 0, "to the partial map")]) == []
+
+
+def test_a_map_is_not_created_with_more_items_than_its_count(store: Store) -> None:
+    with pytest.raises(ValueError, match="a map of 2 items cannot be created with its first 4"):
+        store.open_map("map_1", "job_1", 1, "Compute.Hash", "d1", ITEMS, count=2)
+
+
 def test_maps_of_other_jobs_and_sequence_numbers_are_separate(store: Store) -> None:
     first = store.open_map("map_1", "job_1", 1, "Compute.Hash", "d", [["a"]]).record.id
     second = store.open_map("map_2", "job_1", 2, "Compute.Hash", "d", [["a"]]).record.id

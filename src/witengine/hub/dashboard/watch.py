@@ -180,6 +180,9 @@ class FarmWatch:
         self.jobs: OrderedDict[str, JobTrack] = OrderedDict()
         self.nodes: dict[str, NodeTrack] = {}
         self.running: dict[str, BatchTrack] = {}  # batch id -> batch still out on a node
+        # (map id, item, attempt) -> the running batches that hold it: a new batch's duplicates
+        # are found from its own items, not by reading every item out on the farm
+        self.holding: dict[tuple[str, int, int], set[str]] = {}
         self.map_jobs: dict[str, str] = {}  # map id -> job id, for results of unseen batches
         self.throughput = Buckets()
 
@@ -231,18 +234,19 @@ class FarmWatch:
         node.name = batch.node_name
         node.batches.append(batch)
         self.running[batch.id] = batch
+        for index, attempt in attempts.items():
+            self.holding.setdefault((map_id, index, attempt), set()).add(batch.id)
 
     def _copied(self, map_id: str, attempts: dict[int, int]) -> tuple[str, ...]:
         """The nodes running the same attempts of some of these items: a batch sent with them
         duplicates their work."""
-        names: list[str] = []
-        for other in self.running.values():
-            if other.map_id != map_id or other.node_name in names:
-                continue
-            held = zip(other.indices, other.attempts, strict=True)
-            if any(attempts.get(index) == attempt for index, attempt in held):
-                names.append(other.node_name)
-        return tuple(names)
+        copied: set[str] = set()
+        for index, attempt in attempts.items():
+            copied.update(self.holding.get((map_id, index, attempt), ()))
+        if not copied:
+            return ()
+        names = (b.node_name for b in self.running.values() if b.id in copied)
+        return tuple(dict.fromkeys(names))  # in the order the batches were sent
 
     def _results(self, node_id: str, message: Results, now: float) -> None:
         node = self.node(node_id)
@@ -274,6 +278,13 @@ class FarmWatch:
         batch = self.running.pop(batch_id, None)
         if batch is None:
             return
+        for index, attempt in zip(batch.indices, batch.attempts, strict=True):
+            key = (batch.map_id, index, attempt)
+            holders = self.holding.get(key)
+            if holders is not None:
+                holders.discard(batch_id)
+                if not holders:
+                    del self.holding[key]
         batch.ended = now
         batch.outcome = outcome
         batch.reason = reason

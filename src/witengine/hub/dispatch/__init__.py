@@ -3,7 +3,7 @@ read model. Everything outside it uses `Dispatcher` (the commands) and `FarmView
 
 from witengine.hub.dispatch.dispatcher import Dispatcher
 from witengine.hub.dispatch.maps import Estimator, uniform_estimate
-from witengine.hub.dispatch.records import Json, map_digest
+from witengine.hub.dispatch.records import Json
 from witengine.hub.dispatch.state import DispatchTimes
 from witengine.hub.dispatch.view import FarmView, MapInfo, NodeFacts, node_state
 
@@ -15,7 +15,6 @@ __all__ = [
     "Json",
     "MapInfo",
     "NodeFacts",
-    "map_digest",
     "node_state",
     "uniform_estimate",
 ]

@@ -24,6 +24,7 @@ from witengine.hub.dispatch.state import DispatchState, DispatchTimes
 from witengine.hub.dispatch.view import FarmView
 from witengine.hub.rates import RateBook
 from witengine.hub.store.base import RateRecord, Store
+from witengine.hub.turns import ITEMS_PER_TURN
 from witengine.protocol import Assign, NodeHello, NodeMessage, TaskSpec
 from witengine.runtime.executor import ItemFailed, MapRequest, Progress
 from witengine.scheduling.core import Grant, Worker
@@ -188,12 +189,16 @@ class Dispatcher:
             self._state.candidates_changed()
         maps.fail_unrunnable(self._state, now)
 
-    def dispatch(self) -> None:
+    def dispatch(self, max_items: int | None = None) -> bool:
         """Ask the schedules for work for every node with a free slot, the node served longest
         ago first: otherwise the first node to connect would always ask first, and take back
-        the item it just failed while other nodes stand idle."""
+        the item it just failed while other nodes stand idle.
+
+        Stops once `max_items` items are handed out, and then says True: the loop turns before
+        the others are (a new map's first round to hundreds of nodes is tens of thousands)."""
         state = self._state
         now = state.clock.now()
+        handed = 0
         for node in sorted(state.nodes.values(), key=lambda n: n.served):
             if not state.usable(node):
                 continue
@@ -205,14 +210,18 @@ class Dispatcher:
                 if held.future.done():
                     continue
                 while len(node.leases) < node.slots + 1:
+                    if max_items is not None and handed >= max_items:
+                        return True
                     grant = held.schedule.request(Worker(node.id, node.slots), now)
                     if grant is None:
                         break
                     self._assign(node, held, grant)
+                    handed += len(grant.indices)
                 failure = held.schedule.failure
                 if failure is not None and not held.future.done():
                     index, error = failure
                     held.future.set_exception(ItemFailed(held.todo[index], error))
+        return False
 
     def _assign(self, node: NodeLink, held: MapState, grant: Grant) -> None:
         state = self._state
@@ -246,6 +255,8 @@ class Dispatcher:
         """Dispatch when woken, and check leases every tick; runs until cancelled."""
         while True:
             self.expire()
-            self.dispatch()
+            if self.dispatch(ITEMS_PER_TURN):
+                await asyncio.sleep(0)  # more to hand out, after the API and the nodes
+                continue
             self._state.slept()
             await within(tick_seconds, self._state.woken())

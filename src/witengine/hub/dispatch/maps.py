@@ -16,9 +16,11 @@ from collections.abc import Callable, Sequence
 
 from witengine.errors import NoCompatibleNode, WitError
 from witengine.hub.dispatch import reclaims
-from witengine.hub.dispatch.records import Json, MapState, NodeLink, map_digest
+from witengine.hub.dispatch.records import Json, MapDigest, MapState, NodeLink
 from witengine.hub.dispatch.results import check_complete
 from witengine.hub.dispatch.state import DispatchState
+from witengine.hub.store.base import MapState as StoredMap
+from witengine.hub.turns import in_turns
 from witengine.runtime.executor import ItemFailed, MapRequest, Progress
 from witengine.scheduling.strategy import Strategy
 
@@ -44,21 +46,14 @@ async def open_map(
     """Store the map (or find it stored, with its results, and wait for those nodes kept across
     a hub restart), schedule the items without a result, and put it in flight; ItemFailed when a
     stored item had already failed it."""
-    stored = state.store.open_map(
-        f"map_{uuid.uuid4().hex[:16]}",
-        job_id,
-        seq,
-        request.activity,
-        map_digest(request),
-        request.items,
-    )
+    stored = await _stored(state, job_id, seq, request)
     if stored.failures:
         index, error = min(stored.failures.items())
         raise ItemFailed(index, error)
     results = dict(stored.results)
     await reclaims.wait_for_kept(state, stored, job_id, results, progress)
     todo = [i for i in range(len(request.items)) if i not in results]
-    plugin, work = _estimate(estimate, request.activity, [request.items[i] for i in todo])
+    plugin, work = await _estimate(estimate, request.activity, [request.items[i] for i in todo])
     options = request.options
     candidates = state.candidates(request.activity, job_id)
     schedule = state.farm.schedule(
@@ -93,11 +88,40 @@ async def open_map(
     return held
 
 
-def _estimate(
+async def _stored(state: DispatchState, job_id: str, seq: int, request: MapRequest) -> StoredMap:
+    """The map as stored: found again (a job resumed), or made, its tasks stored a slice per
+    turn of the loop (see `witengine.hub.turns`), as its digest was computed."""
+    digest = MapDigest(request.activity)
+    async for _, part in in_turns(request.items):
+        digest.add(part)
+    map_id = f"map_{uuid.uuid4().hex[:16]}"
+    count = len(request.items)
+    stored: StoredMap | None = None
+    async for first, part in in_turns(request.items):
+        if stored is not None:
+            state.store.add_tasks(map_id, first, part)
+            continue
+        stored = state.store.open_map(
+            map_id, job_id, seq, request.activity, digest.hexdigest(), part, count=count
+        )
+        if stored.record.id != map_id:  # found again: its tasks are stored already
+            break
+    assert stored is not None, "a map has items"
+    return stored
+
+
+async def _estimate(
     estimate: Estimator, activity: str, items: Sequence[Sequence[Json]]
 ) -> tuple[str, list[float]]:
+    """Each item's work as its plugin estimates it, a slice per turn of the loop."""
     try:
-        return estimate(activity, items)
+        if not items:
+            return estimate(activity, items)
+        plugin, work = "", []
+        async for _, part in in_turns(items):
+            plugin, estimated = estimate(activity, part)
+            work += estimated
+        return plugin, work
     except WitError as error:  # a plugin's estimate is a hint: plan without it
         log.warning("%s; planning one unit of work per item", error)
         return uniform_estimate(activity, items)

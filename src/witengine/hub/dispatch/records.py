@@ -15,7 +15,7 @@ from typing import Any
 
 from witengine.hub.store.base import Commit
 from witengine.protocol import HubMessage
-from witengine.runtime.executor import MapRequest, Progress
+from witengine.runtime.executor import Progress
 from witengine.scheduling.core import MapSchedule, Worker
 
 Json = Any
@@ -139,10 +139,15 @@ class Reclaim:
 _canonical = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode  # one, for speed
 
 
-def map_digest(request: MapRequest) -> str:
-    """Identifies a map's work: the activity and every item's arguments."""
-    digest = hashlib.sha256(request.activity.encode())
-    for item in request.items:
-        digest.update(_canonical(item).encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
+class MapDigest:
+    """Identifies a map's work: the activity and every item's arguments, added in order (a
+    slice at a time, if need be)."""
+
+    def __init__(self, activity: str) -> None:
+        self._sha256 = hashlib.sha256(activity.encode())
+
+    def add(self, items: Iterable[Sequence[Json]]) -> None:
+        self._sha256.update("".join(_canonical(item) + "\n" for item in items).encode())
+
+    def hexdigest(self) -> str:
+        return self._sha256.hexdigest()

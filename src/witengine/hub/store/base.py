@@ -146,6 +146,15 @@ def reused_map_id(job_id: str, seq: int) -> str:
     return "map_" + hashlib.sha256(f"{job_id}/{seq}".encode()).hexdigest()[:16]
 
 
+def map_count(items: Sequence[Sequence[Json]], count: int | None) -> int:
+    """The number of items of a map being created: `count`, of which `items` are the first."""
+    if count is None:
+        return len(items)
+    if count < len(items):
+        raise ValueError(f"a map of {count} items cannot be created with its first {len(items)}")
+    return count
+
+
 class Store(Protocol):
     """Durable hub state. Implementations: MemoryStore (tests), SqliteStore (default)."""
 
@@ -194,12 +203,22 @@ class Store(Protocol):
         digest: str,
         items: Sequence[Sequence[Json]],
         options: Json = None,
+        *,
+        count: int | None = None,
     ) -> MapState:
         """The map `seq` of a job: created with its tasks, or the stored one with its results.
 
-        When a stored map has another digest (the job took another path this time), it and its
-        tasks are replaced by the new one; `map_id` is used only when a map is created.
+        When a stored map has another digest (the job took another path this time), or lacks
+        some of its tasks (the hub stopped while they were being added), it and its tasks are
+        replaced by the new one; `map_id` is used only when a map is created. A map of `count`
+        items may be created with its first `items` only, and the others added in order with
+        `add_tasks`: one write of a million tasks would hold up the hub for seconds.
         """
+        ...
+
+    def add_tasks(self, map_id: str, first: int, items: Sequence[Sequence[Json]]) -> None:
+        """Add the pending tasks `first`, `first + 1`, … of a map created with fewer items
+        than its count."""
         ...
 
     def map_args(self, map_id: str, indices: Sequence[int]) -> dict[int, list[Json]]:

@@ -17,6 +17,7 @@ from witengine.hub.store.base import (
     RateRecord,
     TaskState,
     TokenRecord,
+    map_count,
     reused_map_id,
 )
 from witengine.protocol.states import JobStatus
@@ -109,17 +110,26 @@ class MemoryStore:
         digest: str,
         items: Sequence[Sequence[Json]],
         options: Json = None,
+        *,
+        count: int | None = None,
     ) -> MapState:
         existing_id = self.map_by_seq.get((job_id, seq))
         if existing_id is not None:
             existing = self.maps[existing_id]
-            if existing.record.digest == digest:
+            if existing.record.digest == digest and existing.record.count == len(existing.tasks):
                 return self._state(existing)
             del self.maps[existing_id]
-        record = MapRecord(map_id, job_id, seq, activity, digest, len(items), options)
-        self.maps[map_id] = _Map(record, [_Task(copy.deepcopy(list(i))) for i in items])
+        record = MapRecord(map_id, job_id, seq, activity, digest, map_count(items, count), options)
+        self.maps[map_id] = _Map(record)
         self.map_by_seq[(job_id, seq)] = map_id
+        self.add_tasks(map_id, 0, items)
         return self._state(self.maps[map_id])
+
+    def add_tasks(self, map_id: str, first: int, items: Sequence[Sequence[Json]]) -> None:
+        tasks = self.maps[map_id].tasks
+        if first != len(tasks):
+            raise ValueError(f"map {map_id} has {len(tasks)} tasks: the next is {len(tasks)}")
+        tasks.extend(_Task(copy.deepcopy(list(item))) for item in items)
 
     def _state(self, stored: _Map) -> MapState:
         return MapState(

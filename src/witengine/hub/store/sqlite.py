@@ -28,6 +28,7 @@ from witengine.hub.store.base import (
     RateRecord,
     TaskState,
     TokenRecord,
+    map_count,
     reused_map_id,
 )
 from witengine.protocol.states import JobStatus
@@ -277,12 +278,15 @@ class SqliteStore:
         digest: str,
         items: Sequence[Sequence[Json]],
         options: Json = None,
+        *,
+        count: int | None = None,
     ) -> MapState:
+        count = map_count(items, count)
         with self._write() as db:
             row = db.execute(
-                "SELECT id, digest FROM maps WHERE job_id = ? AND seq = ?", (job_id, seq)
+                "SELECT id, digest, count FROM maps WHERE job_id = ? AND seq = ?", (job_id, seq)
             ).fetchone()
-            if row is not None and row[1] == digest:
+            if row is not None and row[1] == digest and row[2] == self._tasks(row[0]):
                 map_id = row[0]
             else:
                 if row is not None:
@@ -290,16 +294,30 @@ class SqliteStore:
                     db.execute("DELETE FROM maps WHERE id = ?", (row[0],))
                 db.execute(
                     "INSERT INTO maps VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (map_id, job_id, seq, activity, digest, len(items), _dumps(options)),
+                    (map_id, job_id, seq, activity, digest, count, _dumps(options)),
                 )
-                db.executemany(
-                    "INSERT INTO tasks (map_id, idx, args, state) VALUES (?, ?, ?, ?)",
-                    (
-                        (map_id, index, _dumps(list(item)), TaskState.PENDING.value)
-                        for index, item in enumerate(items)
-                    ),
-                )
+                self._insert_tasks(map_id, 0, items)
         return self._state(map_id)
+
+    def add_tasks(self, map_id: str, first: int, items: Sequence[Sequence[Json]]) -> None:
+        with self._write():
+            self._insert_tasks(map_id, first, items)
+
+    def _insert_tasks(self, map_id: str, first: int, items: Sequence[Sequence[Json]]) -> None:
+        self.db.executemany(
+            "INSERT INTO tasks (map_id, idx, args, state) VALUES (?, ?, ?, ?)",
+            (
+                (map_id, index, _dumps(list(item)), TaskState.PENDING.value)
+                for index, item in enumerate(items, start=first)
+            ),
+        )
+
+    def _tasks(self, map_id: str) -> int:
+        """How many tasks of a map are stored (inside a transaction)."""
+        found: int = self.db.execute(
+            "SELECT COUNT(*) FROM tasks WHERE map_id = ?", (map_id,)
+        ).fetchone()[0]
+        return found
 
     def _state(self, map_id: str) -> MapState:
         with self.lock:
