@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from witengine.cli.exits import EXIT_FAILED, EXIT_TERMINATED, EXIT_USAGE, job_exit
 from witengine.cli.farm import FingerprintOption, InsecureOption, TokenOption, hub_access
 
 if TYPE_CHECKING:
@@ -28,11 +29,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-EXIT_FAILED = 1
-EXIT_SCRIPT_ERROR = 2
-EXIT_CANCELLED = 130
-EXIT_TERMINATED = 143  # SIGTERM's, as a shell reports it (128 + 15)
 
 
 def _show_version(wanted: bool) -> None:
@@ -86,7 +82,7 @@ def check(
             print(error)
         else:
             print(f"{path}: ok", file=sys.stderr)
-    raise typer.Exit(EXIT_SCRIPT_ERROR if failed else 0)
+    raise typer.Exit(EXIT_USAGE if failed else 0)
 
 
 @app.command()
@@ -109,11 +105,11 @@ def fmt(
             formatted = format_text(source, str(path))
         except ScriptError as error:
             print(error.render(), file=sys.stderr)
-            status = EXIT_SCRIPT_ERROR
+            status = EXIT_USAGE
             continue
         except WitError as error:
             print(error, file=sys.stderr)
-            status = EXIT_SCRIPT_ERROR
+            status = EXIT_USAGE
             continue
         if stdout:
             sys.stdout.write(formatted)
@@ -257,10 +253,7 @@ def _report(result: Any, out_dir: Path, as_json: bool) -> None:
             console.print(f"[bold red]{result.status.value}[/bold red]: {result.error}")
         else:
             console.print(f"[green]{result.status.value}[/green]; results in {out_dir}")
-    from witengine.protocol.states import JobStatus
-
-    codes = {JobStatus.COMPLETED: 0, JobStatus.CANCELLED: EXIT_CANCELLED}
-    raise typer.Exit(codes.get(result.status, EXIT_FAILED))
+    raise typer.Exit(job_exit(result.status))
 
 
 def _early_failure(message: str, as_json: bool) -> Any:
@@ -268,7 +261,7 @@ def _early_failure(message: str, as_json: bool) -> Any:
         _print_json({"status": "failed", "error": message, "variables": {}})
     else:
         print(message, file=sys.stderr)
-    raise typer.Exit(EXIT_SCRIPT_ERROR)
+    raise typer.Exit(EXIT_USAGE)
 
 
 async def _own_farm(stack: AsyncExitStack, count: int, quiet: bool) -> EmbeddedFarm:

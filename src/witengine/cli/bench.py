@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from witengine.cli.exits import EXIT_FAILED, EXIT_USAGE
+
 if TYPE_CHECKING:  # rich loads only when a table is shown: `wit check` stays quick
     from rich.table import Table
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 
 def rate_text(rate: float) -> str:

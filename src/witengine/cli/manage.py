@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from witengine.cli.exits import EXIT_CANCELLED, EXIT_OK, job_exit
 from witengine.cli.farm import (
     FingerprintOption,
     HubOption,
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from witengine.client import HubClient
+    from witengine.protocol.states import JobStatus
 
-ENDED = frozenset({"completed", "failed", "cancelled"})  # a job's statuses once it is over
 T = TypeVar("T")
 
 WideOption = Annotated[
@@ -159,10 +159,25 @@ def job(
             show_default=False,
         ),
     ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Follow the job as wit run does (progress, traces, work by node) until it "
+            "ends; exit 0 if it completes, 130 if cancelled, 1 if it fails. Ctrl-C stops "
+            "following and leaves the job running.",
+        ),
+    ] = False,
 ) -> None:
-    """Show one job: status, progress, error and results; or download them (--out)."""
+    """Show one job: status, progress, error and results; follow it (--follow); or download
+    its results (--out, after --follow once it ends)."""
+    if follow:
+        _follow(job_id, hub, fingerprint, insecure, token)
     if out is not None:
         _download(job_id, out, hub, fingerprint, insecure, token)
+        return
+    if follow:
         return
 
     async def fetch() -> Any:
@@ -170,6 +185,36 @@ def job(
             return await _on_job(client, job_id, client.job)
 
     print(json.dumps(_call(fetch()).model_dump(), indent=2))
+
+
+def _follow(
+    job_id: str, hub: str | None, fingerprint: str | None, insecure: bool, token: str | None
+) -> None:
+    """`wit job JOB-ID --follow`: the job's events from its start, shown as `wit run` shows
+    them, until it ends; then its status, and an exit code when it did not complete."""
+    from rich.console import Console
+
+    from witengine.cli.views import RunView
+
+    console = Console(stderr=True, highlight=False)
+
+    async def follow() -> Any:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
+            detail = await _on_job(client, job_id, client.job)
+            with RunView(console) as view:
+                async for event in client.events(detail.id):
+                    view.event(event)
+            return await client.job(detail.id)
+
+    try:
+        summary = _call(follow())
+    except KeyboardInterrupt:
+        print(f"wit job: stopped following job {job_id}; it goes on on the hub", file=sys.stderr)
+        raise typer.Exit(EXIT_CANCELLED) from None
+    error = f": {summary.error}" if summary.error else ""
+    console.print(f"{summary.id}: {summary.status}{error}", soft_wrap=True)
+    if job_exit(summary.status) != EXIT_OK:
+        raise typer.Exit(job_exit(summary.status))
 
 
 def _download(
@@ -188,7 +233,7 @@ def _download(
     async def fetch() -> Any:
         async with open_hub(hub, fingerprint, insecure, token) as client:
             detail = await _on_job(client, job_id, client.job)
-            if detail.status not in ENDED:
+            if not detail.status.ended:
                 return detail.status
             return await fetch_results(client, detail, default_library(), out)
 
@@ -211,12 +256,7 @@ def cancel(
     insecure: InsecureOption = False,
 ) -> None:
     """Cancel a job: its tasks stop on the nodes and late results are ignored."""
-    _act(
-        job_id,
-        "cancel",
-        open_hub(hub, fingerprint, insecure, token),
-        until=ENDED,
-    )
+    _act(job_id, "cancel", open_hub(hub, fingerprint, insecure, token), until=lambda s: s.ended)
 
 
 def pause(
@@ -231,7 +271,7 @@ def pause(
         job_id,
         "pause",
         open_hub(hub, fingerprint, insecure, token),
-        until={"paused", *ENDED},
+        until=lambda s: s.ended or s == "paused",
     )
 
 
@@ -247,7 +287,7 @@ def resume(
         job_id,
         "resume",
         open_hub(hub, fingerprint, insecure, token),
-        until={"running", "queued", *ENDED},
+        until=lambda s: s.ended or s in ("running", "queued"),
     )
 
 
@@ -268,7 +308,7 @@ def rerun(
         async with open_hub(hub, fingerprint, insecure, token) as client:
             summary = await _on_job(client, job_id, client.rerun)
             print(f"{summary.id}: {summary.status}, a re-run of {summary.rerun_of}", flush=True)
-            while wait and summary.status not in ENDED:
+            while wait and not summary.status.ended:
                 await asyncio.sleep(0.5)
                 summary = await client.job(summary.id)
             return summary
@@ -279,14 +319,14 @@ def rerun(
         raise typer.Exit(0 if summary.status == "completed" else 1)
 
 
-def _act(job_id: str, action: str, hub: HubClient, until: Collection[str]) -> None:
+def _act(job_id: str, action: str, hub: HubClient, until: Callable[[JobStatus], bool]) -> None:
     """Ask the hub to act on a job; print its status once the action took effect (or 10 s)."""
 
     async def act() -> Any:
         async with hub as client:
             summary = await _on_job(client, job_id, lambda whole: client.act(whole, action))
             for _ in range(100):
-                if summary.status in until:
+                if until(summary.status):
                     break
                 await asyncio.sleep(0.1)
                 summary = await client.job(summary.id)

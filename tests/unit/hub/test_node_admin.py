@@ -9,7 +9,7 @@ import asyncio
 import json
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import websockets
@@ -127,3 +127,35 @@ async def test_wit_nodes_drains_and_resumes_a_node_by_name(live_hub: LiveHub) ->
             2,
             "wit nodes: give one of --drain, --resume and --forget at a time\n",
         )
+
+
+FOLLOWED = """\
+Job:Followed(Int:n = 6)
+{
+    Trace("starting");
+    IntCollection:slept = Grid.ForEach(i in Int.Range(1, n)) => Compute.Sleep(i);
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("broken", "code", "status"), [(False, 0, "completed"), (True, 1, "failed")]
+)
+async def test_wit_job_follow_shows_a_running_job_as_wit_run_does_and_exits_with_its_status(
+    live_hub: LiveHub, broken: bool, code: int, status: str
+) -> None:
+    root = live_hub.url.removesuffix("/api/v1")
+
+    def fail(activity: str, args: list[Any]) -> str | None:
+        return "no sleep for item 3" if broken and args[0] == 3 else None
+
+    node = FakeNode(root, "sleeper", item_seconds=0.2, fail=fail, token=live_hub.token)
+    async with running(node):
+        job = await live_hub.submit(FOLLOWED)
+        code_seen, _, err = await wit(live_hub.token, "job", "--hub", root, job["id"], "-f")
+    assert code_seen == code, err
+    assert "starting" in err, "the job's traces, from its start"
+    assert "line 4 Compute.Sleep" in err, "a progress bar per Grid.ForEach"
+    assert err.rstrip().splitlines()[-1].startswith(f"{job['id']}: {status}"), err
+    if not broken:
+        assert "Work by node" in err and "sleeper" in err

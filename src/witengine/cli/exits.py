@@ -1,0 +1,19 @@
+"""The `wit` command's exit codes, one table for every command (docs/cli.md lists them)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from witengine.protocol.states import JobStatus
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the job failed, or the command could not do what it was asked
+EXIT_USAGE = 2  # a script with errors, or options that do not go together
+EXIT_CANCELLED = 130  # the job was cancelled (Ctrl-C's code, as a shell reports it)
+EXIT_TERMINATED = 143  # SIGTERM's, as a shell reports it (128 + 15)
+
+
+def job_exit(status: JobStatus) -> int:
+    """How a command that waited for a job exits: 0 completed, 130 cancelled, 1 otherwise."""
+    return {"completed": EXIT_OK, "cancelled": EXIT_CANCELLED}.get(status, EXIT_FAILED)
