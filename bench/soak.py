@@ -26,8 +26,8 @@ node is connected and the CPU seconds hub and nodes spent until then; items per 
 hub record, started to finished; and submit to results in hand), API latency p50/p99/max per
 endpoint and overall, the slowest requests with when they came (seconds after submitting; the
 worst of the first five seconds is printed apart: a hub stopped by preparing a large job shows
-there), the hub's peak RSS, and CPU seconds of the hub and of the simulated nodes (on a machine of few cores,
-shared, they compete for them).
+there), the hub's peak RSS, and CPU seconds of the hub and of the simulated nodes (on a machine
+of few cores, shared, they compete for them).
 
     .venv/bin/python bench/soak.py [--nodes 200] [--items 100000] [--processes 2]
         [--item-ms 20 400] [--deadline 600] [--json] [--profile hub.txt]
