@@ -32,7 +32,7 @@ from witengine.protocol import (
 )
 from witengine.protocol.auth import AuditLine, IssuedToken, TokenInfo, WhoAmI
 from witengine.protocol.events import JobEvent, JobFinished, parse_event
-from witengine.security.connect import transport_options
+from witengine.security.connect import transport_options, wrong_scheme
 from witengine.security.tls import pin_failure, untrusted_certificate
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,9 @@ def reach_error(url: str, error: BaseException) -> HubError:
             f"({untrusted.verify_message or untrusted}); pin it with --fingerprint (or "
             "WIT_FINGERPRINT): `wit hub --show-fingerprint` prints it on the hub's machine"
         )
+    other = wrong_scheme(url, error)
+    if other is not None:
+        return HubError(other)
     return HubError(f"cannot reach the hub at {url}: {error}")
 
 

@@ -14,7 +14,6 @@ import contextlib
 import fcntl
 import json
 import logging
-import random
 import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,12 +28,14 @@ from witengine.node.cache import BlobCache
 from witengine.node.enrol import (
     CREDENTIAL_FILE,
     Credential,
+    HubUnreachable,
     HubUntrusted,
     NodeRefused,
     as_given,
     enrol,
     load_credential,
     save_credential,
+    token_kind,
     untrusted_hub,
 )
 from witengine.node.hub_client import HubFiles, HubStorageFull
@@ -61,8 +62,9 @@ from witengine.protocol import (
 )
 from witengine.runtime.blobs import Blob, blobs_in
 from witengine.runtime.library import Library
-from witengine.security.connect import transport_options
-from witengine.security.tokens import Role, TokenError, parse_token
+from witengine.security.connect import transport_options, wrong_scheme
+from witengine.security.tokens import Role
+from witengine.waiting import Backoff
 
 log = logging.getLogger(__name__)
 _HUB_MESSAGE: TypeAdapter[HubMessage] = TypeAdapter(HubMessage)
@@ -140,26 +142,18 @@ class Agent:
         token = self.settings.token
         if not token:
             return None
-        try:
-            return token if parse_token(token).kind == Role.JOIN.value else None
-        except TokenError as error:
-            raise NodeRefused(f"--token: {error}") from None
+        return token if token_kind(token) == Role.JOIN.value else None
 
     async def _authenticate(self, refused: str | None = None) -> None:
         """Find this node's credential: kept from an earlier enrolment, else made now with the
         join token, else the token given as is. `refused`: the hub refused the current one."""
-        stored = None if refused else load_credential(self.credential_path)
+        kept = load_credential(self.credential_path)
+        stored = None if refused else kept
         join = self._join_token()
         if stored is not None:
             credential = stored
         elif join is not None and not self.enrolled:
-            credential = await enrol(
-                self.settings.hub_url,
-                join,
-                self.settings.name,
-                fingerprint=self.settings.fingerprint,
-                insecure=self.settings.insecure,
-            )
+            credential = await self._enrol(join, kept)
             self.enrolled = True
             save_credential(self.credential_path, credential)
             log.info("enrolled with %s as %s", self.settings.hub_url, credential.node_id)
@@ -180,6 +174,25 @@ class Agent:
             self.identity.parent.mkdir(parents=True, exist_ok=True)
             self.identity.write_text(credential.node_id + "\n")
         await self._use(credential)
+
+    async def _enrol(self, join: str, previous: Credential | None) -> Credential:
+        """Enrol with the join token, proving with `previous` (the credential this node had)
+        that it is the same node. A hub that cannot be reached yet (started after its nodes,
+        say) is tried again with back-off, as a node that lost its hub does."""
+        backoff = Backoff(self.settings.max_backoff)
+        while True:
+            try:
+                return await enrol(
+                    self.settings.hub_url,
+                    join,
+                    self.settings.name,
+                    fingerprint=self.settings.fingerprint,
+                    insecure=self.settings.insecure,
+                    previous=previous,
+                )
+            except HubUnreachable as error:
+                log.warning("%s; retrying in %.1f s", error, backoff.seconds)
+            await backoff.wait()
 
     async def _use(self, credential: Credential) -> None:
         self.credential = credential
@@ -221,7 +234,7 @@ class Agent:
             await self.files.aclose()
 
     async def _connect_forever(self) -> None:
-        backoff = 0.25
+        backoff = Backoff(self.settings.max_backoff)
         url = _websocket_url(self.settings.hub_url)
         while True:
             headers, verify = self._transport()
@@ -236,11 +249,13 @@ class Agent:
                     ssl=verify if url.startswith("wss://") else None,
                 ) as socket:
                     await self._session(socket)
-                    backoff = 0.25
+                    backoff.reset()
             except websockets.InvalidStatus as error:
                 code = error.response.status_code
                 if code not in (401, 403):
-                    log.warning("hub %s answered %d; retrying in %.1f s", url, code, backoff)
+                    log.warning(
+                        "hub %s answered %d; retrying in %.1f s", url, code, backoff.seconds
+                    )
                 else:
                     reason = _refusal(error)
                     log.error("the hub %s refused this node: %s", self.settings.hub_url, reason)
@@ -249,16 +264,18 @@ class Agent:
             except ssl.SSLCertVerificationError as error:  # trying again cannot mend that
                 raise HubUntrusted(self._untrusted(error)) from None
             except (OSError, TimeoutError, websockets.WebSocketException, ValidationError) as error:
+                other = wrong_scheme(self.settings.hub_url, error)
+                if other is not None:  # trying again cannot mend that
+                    raise NodeRefused(other) from None
                 log.warning(
                     "hub %s unreachable (%s); retrying in %.1f s",
                     self.settings.hub_url,
                     error,
-                    backoff,
+                    backoff.seconds,
                 )
             finally:
                 self.connected.clear()
-            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
-            backoff = min(backoff * 2, self.settings.max_backoff)
+            await backoff.wait()
 
     def _untrusted(self, error: ssl.SSLCertVerificationError) -> str:
         """Why the hub's certificate is refused; a pin from the credential names that file."""

@@ -8,6 +8,7 @@ that file and need no token.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 from witengine.errors import WitError
 from witengine.protocol import API_PREFIX
 from witengine.protocol.auth import Enrolment, EnrolRequest
-from witengine.security.connect import transport_options
+from witengine.security.connect import plain_hub, transport_options, wrong_scheme
 from witengine.security.files import read_private, write_private
 from witengine.security.tls import pin_failure, untrusted_certificate
 from witengine.security.tokens import Role, TokenError, parse_token
@@ -28,6 +29,10 @@ CREDENTIAL_FILE = "credential.json"
 
 class NodeRefused(WitError):
     """The hub refused this node's token or credential; the message says what to do."""
+
+
+class HubUnreachable(WitError):
+    """The hub could not be reached to enrol (not started yet, say): worth trying again."""
 
 
 class HubUntrusted(NodeRefused):
@@ -62,7 +67,7 @@ def untrusted_hub(hub_url: str, error: BaseException, pin_file: Path | None = No
 @dataclass(frozen=True)
 class Credential:
     hub_url: str
-    node_id: str | None  # None for a token given as is (an admin's, in tests and benchmarks)
+    node_id: str | None  # None for a node credential given as is
     token_id: str
     token: str
     fingerprint: str | None = None  # the hub's certificate, pinned at enrolment
@@ -89,6 +94,22 @@ def pin_for(hub_url: str, token_fingerprint: str | None, given: str | None) -> s
     return given or token_fingerprint
 
 
+def token_kind(token: str) -> str:
+    """What `wit node --token` was given: `join` (to enrol with) or `node` (a node's own
+    credential, used as is); NodeRefused, saying which token a node needs, for anything else."""
+    try:
+        kind = parse_token(token).kind
+    except TokenError as error:
+        raise NodeRefused(f"--token: {error}") from None
+    if kind not in (Role.JOIN.value, Role.NODE.value):
+        raise NodeRefused(
+            f"--token: this is {'an' if kind[0] in 'aeiou' else 'a'} {kind} token, which a node "
+            "cannot use; a node needs a join token, made on the hub's machine with `wit token "
+            "create --role node`: it presents it once, to enrol, and keeps its own credential"
+        )
+    return kind
+
+
 async def enrol(
     hub_url: str,
     join_token: str,
@@ -96,19 +117,21 @@ async def enrol(
     *,
     fingerprint: str | None = None,
     insecure: bool = False,
+    previous: Credential | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Credential:
-    """Trade a join token for this node's credential; NodeRefused when the hub says no."""
-    try:
-        presented = parse_token(join_token)
-    except TokenError as error:
-        raise NodeRefused(f"--token: {error}") from None
-    if presented.kind != Role.JOIN.value:
-        raise NodeRefused(f"--token: a {presented.kind} token, not a join token")
+    """Trade a join token for this node's credential; NodeRefused when the hub says no,
+    HubUnreachable when it cannot be reached. `previous`: the credential this node had from
+    this hub (revoked, say), which the hub takes as proof that it is the same node: it keeps
+    its id rather than leaving a second node of its name."""
+    if token_kind(join_token) != Role.JOIN.value:
+        raise NodeRefused("--token: a node credential, not a join token")
+    presented = parse_token(join_token)
     pin = pin_for(hub_url, presented.fingerprint, fingerprint)
     if hub_url.lower().startswith("https://") and pin is None:
         raise NodeRefused(
-            "the join token carries no certificate fingerprint to pin the https hub with: "
+            await asyncio.to_thread(plain_hub, hub_url)  # https:// given for a plain hub
+            or "the join token carries no certificate fingerprint to pin the https hub with: "
             "make it with `wit token create --role node` on a hub started with --tls, or pass "
             "--fingerprint"
         )
@@ -122,13 +145,20 @@ async def enrol(
         timeout=30.0,
         transport=transport,
     ) as client:
+        former = previous.token if previous is not None and previous.hub_url == hub_url else None
+        request = EnrolRequest(name=name, previous=former)
         try:
-            response = await client.post("/nodes/enrol", json=EnrolRequest(name=name).model_dump())
+            response = await client.post("/nodes/enrol", json=request.model_dump())
         except httpx.HTTPError as error:
             refusal = untrusted_hub(hub_url, error)
             if refusal is not None:
                 raise HubUntrusted(refusal) from None
-            raise NodeRefused(f"cannot reach the hub at {hub_url} to enrol: {error}") from None
+            other = wrong_scheme(hub_url, error)
+            if other is not None:  # trying again cannot mend that either
+                raise NodeRefused(other) from None
+            raise HubUnreachable(f"cannot reach the hub at {hub_url} to enrol: {error}") from None
+    if response.status_code >= 500:  # a hub starting or stopping: it may take us in a moment
+        raise HubUnreachable(f"the hub answered {_detail(response)}")
     if response.status_code != 201:
         raise NodeRefused(f"the hub refused to enrol this node: {_detail(response)}")
     try:
@@ -139,12 +169,9 @@ async def enrol(
 
 
 def as_given(hub_url: str, token: str, fingerprint: str | None) -> Credential:
-    """A credential from a token used as is (a node credential or an admin token)."""
-    try:
-        presented = parse_token(token)
-    except TokenError as error:
-        raise NodeRefused(f"--token: {error}") from None
-    return Credential(hub_url, None, presented.token_id, token, fingerprint)
+    """A credential from a node credential given as is."""
+    token_kind(token)
+    return Credential(hub_url, None, parse_token(token).token_id, token, fingerprint)
 
 
 def _detail(response: httpx.Response) -> str:

@@ -44,6 +44,9 @@ class IssuedToken(TokenInfo):
 
 class EnrolRequest(Model):
     name: Annotated[str, Field(min_length=1, max_length=200)]
+    # The credential the node had from this hub (revoked, say): proof that it is the same
+    # node, which then keeps its id rather than leaving a second node of its name.
+    previous: Annotated[str | None, Field(max_length=400)] = None
 
 
 class Enrolment(Answer):

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import socket
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -98,3 +100,88 @@ def _pinned(url: str, fingerprint: str | None, pin_file: Path | None, who: str) 
     if saved is None:
         return trusted_authorities()
     return pinned_ssl_context(saved, url=url, pin_file=pin_file, who=who)
+
+
+PROBE_SECONDS = 2.0  # to ask a hub once in the other scheme, after a failure that looked like it
+
+
+def wrong_scheme(url: str, error: BaseException) -> str | None:
+    """What to say when `error` came of speaking the other scheme than the hub at `url` does:
+    `http://` to a hub that serves TLS (it hangs up), `https://` to a plain one (the handshake
+    reads an HTTP answer). Found by asking the hub once in the other scheme, sending nothing
+    but a handshake or a bare `HEAD /` (never a token); None when that is not the trouble."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if host is None or scheme not in ("http", "https"):
+        return None
+    port = parts.port or (443 if scheme == "https" else 80)
+    causes = list(_causes(error))
+    rest = parts.path.rstrip("/")
+    if scheme == "https":
+        handshake = any(
+            isinstance(c, ssl.SSLError) and not isinstance(c, ssl.SSLCertVerificationError)
+            for c in causes
+        )
+        return plain_hub(url) if handshake else None
+    hung_up = any(
+        isinstance(c, EOFError | ConnectionResetError)
+        or type(c).__name__ in ("RemoteProtocolError", "InvalidMessage")
+        for c in causes
+    )
+    if hung_up and _answers_tls(host, port):
+        return (
+            f"the hub at {url} speaks TLS: use https://{parts.netloc}{rest}, with its "
+            "certificate's fingerprint (--fingerprint, or a join token made on it)"
+        )
+    return None
+
+
+def plain_hub(url: str) -> str | None:
+    """What to say when the hub at an https:// `url` speaks plain HTTP (asked once with a bare
+    `HEAD /`, no token); None when it does not, or cannot be reached."""
+    parts = urlsplit(url)
+    if parts.hostname is None or not _answers_plain_http(parts.hostname, parts.port or 443):
+        return None
+    return (
+        f"the hub at {url} speaks plain HTTP, not TLS: use "
+        f"http://{parts.netloc}{parts.path.rstrip('/')} (or start the hub with --tls)"
+    )
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """`error` and what it wraps: causes, contexts and exceptions passed as arguments (as
+    httpcore wraps an SSLError), a few levels deep."""
+    seen: list[BaseException] = []
+    todo = [error]
+    while todo and len(seen) < 16:
+        current = todo.pop()
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        yield current
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+        todo += [a for a in current.args if isinstance(a, BaseException)]
+
+
+def _answers_tls(host: str, port: int) -> bool:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # only whether it speaks TLS; nothing is sent
+    try:
+        with (
+            socket.create_connection((host, port), timeout=PROBE_SECONDS) as raw,
+            context.wrap_socket(raw, server_hostname=host),
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def _answers_plain_http(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_SECONDS) as raw:
+            raw.sendall(f"HEAD / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            return raw.recv(5) == b"HTTP/"
+    except OSError:
+        return False

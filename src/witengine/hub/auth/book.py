@@ -126,6 +126,19 @@ class TokenBook:
         self._touch(record.id, now)
         return Principal(record.id, Role(record.role), record.label, record.node_id)
 
+    def former_node(self, text: str) -> str | None:
+        """The node a node credential was made for, when `text` is that credential, revoked
+        or expired or not: its secret proves the bearer is that node (its cache folder)."""
+        try:
+            presented = parse_token(text)
+        except TokenError:
+            return None
+        record = self.store.get_token(presented.token_id)
+        matches = secret_matches(presented.secret, record.secret_hash if record else _DUMMY_HASH)
+        if record is None or not matches or record.role != Role.NODE.value:
+            return None
+        return record.node_id
+
     def still_valid(self, token_id: str) -> bool:
         """Whether a token that checked out earlier is still neither revoked nor expired."""
         record = self.store.get_token(token_id)

@@ -148,11 +148,22 @@ def auth_router(book: TokenBook, gate: AuthGate, fingerprint: Fingerprint) -> AP
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, "this join token has enrolled all the nodes it may"
             )
-        node_id = f"node_{uuid.uuid4().hex[:12]}"
+        # A node enrolling again (its credential revoked, say) keeps its id, and its old
+        # credential goes: one node, one record, one credential.
+        former = book.former_node(body.previous) if body.previous else None
+        node_id = former or f"node_{uuid.uuid4().hex[:12]}"
+        if former is not None:
+            for record in book.store.list_tokens():
+                if record.node_id == former and record.revoked_at is None:
+                    book.revoke(record.id)
+                    await gate.close_links(record.id, "the node enrolled again")
         issued = book.issue(
             Role.NODE, label=body.name, node_id=node_id, created_by=principal.token_id
         )
-        gate.audit(request, "node.enrol", "ok", f"{node_id} {body.name!r} as {issued.record.id}")
+        again = " again" if former else ""
+        gate.audit(
+            request, "node.enrol", "ok", f"{node_id} {body.name!r}{again} as {issued.record.id}"
+        )
         return Enrolment(node_id=node_id, token_id=issued.record.id, token=issued.text)
 
     return router
