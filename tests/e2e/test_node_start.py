@@ -11,7 +11,7 @@ import pytest
 
 from witengine.embedded import prepare_hub
 from witengine.security.tokens import Role, make_token
-from witengine.testing.processes import Farm, free_port, wait_until
+from witengine.testing.processes import ProcessFarm, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def wit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 def test_a_node_started_before_its_hub_keeps_trying_to_enrol(tmp_path: Path) -> None:
-    farm = Farm(tmp_path, free_port())
+    farm = ProcessFarm(tmp_path, free_port())
     try:
         _, join = prepare_hub(tmp_path / "hub")  # the hub's folder and a join token, no hub yet
         farm.start_node("early", "--token", join)
@@ -39,13 +39,13 @@ def test_a_node_started_before_its_hub_keeps_trying_to_enrol(tmp_path: Path) -> 
         farm.stop()
 
 
-def node_tokens(farm: Farm, node_id: str) -> list[dict[str, object]]:
+def node_tokens(farm: ProcessFarm, node_id: str) -> list[dict[str, object]]:
     tokens = farm.api("GET", "/tokens").json()
     return [t for t in tokens if t["node_id"] == node_id]
 
 
 def test_a_node_enrolling_again_from_its_folder_keeps_its_id(tmp_path: Path) -> None:
-    farm = Farm(tmp_path, free_port())
+    farm = ProcessFarm(tmp_path, free_port())
     try:
         farm.start_hub()
         farm.start_node("studio")
@@ -89,7 +89,7 @@ def test_a_node_refuses_a_token_that_is_not_a_join_token(tmp_path: Path, role: R
 
 @pytest.mark.parametrize("tls", [True, False])
 def test_the_wrong_scheme_is_named_with_the_one_the_hub_speaks(tmp_path: Path, tls: bool) -> None:
-    farm = Farm(tmp_path, free_port(), tls=tls)
+    farm = ProcessFarm(tmp_path, free_port(), tls=tls)
     try:
         farm.start_hub()
         wrong = f"{'http' if tls else 'https'}://127.0.0.1:{farm.port}"
