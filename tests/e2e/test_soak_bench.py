@@ -36,5 +36,7 @@ def test_the_soak_bench_at_small_size_loses_and_duplicates_nothing(tmp_path: Pat
     assert figures["hub peak rss bytes"] > 0
     assert 0 < figures["enrol wait p50 seconds"] <= figures["enrol seconds"]
     assert "enrolment: " in done.stdout and "ms per node" in done.stdout
+    assert figures["map reached the hub seconds"] is not None
+    assert figures["slowest at submit"]["ms"] > 0 and "worst at submit: " in done.stdout
     left = {p.pid for p in psutil.Process().children(recursive=True)} - before
     assert not left, f"the bench left processes behind: {left}"
