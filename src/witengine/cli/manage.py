@@ -266,7 +266,9 @@ def pause(
     fingerprint: FingerprintOption = None,
     insecure: InsecureOption = False,
 ) -> None:
-    """Pause a job before its next statement (work already handed out finishes)."""
+    """Pause a job where it is: a Grid.ForEach under way gets no new batches (those already on
+    nodes finish, and their results are kept) and the script stops before its next statement,
+    until the job is resumed."""
     _act(
         job_id,
         "pause",
@@ -282,7 +284,7 @@ def resume(
     fingerprint: FingerprintOption = None,
     insecure: InsecureOption = False,
 ) -> None:
-    """Resume a paused job."""
+    """Resume a paused job where it stopped."""
     _act(
         job_id,
         "resume",
