@@ -3,9 +3,10 @@ nodes under which lease, which items are out twice, which failed where, and the 
 rates. Strategies (`planners/`) decide only what a requesting node gets and where returned items
 go; everything else about a map's schedule is here, once.
 
-Costs: a request, a result or a heartbeat is O(1) plus the items it touches; a batch ending is
-O(its items); `expire` and `remaining_seconds` are O(batches out); `workers_changed` O(nodes).
-Pure: time is the `now` each call passes.
+Costs: a request, a result or a heartbeat is O(1) plus the items it touches, and O(log batches)
+when it looks for the batch predicted to finish last (`finishes`); a batch ending is O(its
+items); `expire` is O(log batches) per batch it finds due (`deadlines`); `remaining_seconds` is
+O(batches out); `workers_changed` O(nodes). Pure: time is the `now` each call passes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from witengine.scheduling.core import (
     Verdict,
     Worker,
 )
+from witengine.scheduling.deadlines import Deadlines
+from witengine.scheduling.finishes import FinishIndex, Latest, predicted_end
 from witengine.scheduling.rates import RateModel
 from witengine.scheduling.settings import FarmSettings
 
@@ -52,11 +55,11 @@ class Batch:
     """Items out on one node under one lease."""
 
     id: str
+    serial: int  # the order batches were granted in
     node_id: str
     indices: tuple[int, ...]  # in the order the node runs them
     open: set[int]  # items without a result from this batch that still need one
     lease_seconds: float
-    deadline: float
     duplicate: bool
     spare_work: float  # work of the open items this batch is the newest copy of
     progress_at: float  # when it was granted, or its last result arrived
@@ -87,6 +90,9 @@ class Ledger(MapSchedule):
         self._done_count = 0
         self._batches: dict[str, Batch] = {}
         self._by_node: dict[str, dict[str, Batch]] = {}
+        self._deadlines: Deadlines[Batch] = Deadlines()  # the batches' leases, by serial
+        self._finishes: FinishIndex[Batch] = FinishIndex()  # batches with spare work, by serial
+        self._moved: set[Batch] = set()  # batches whose predicted end the index may not know
         # Items out on two or more batches, oldest copy first. The newest copy of an item is
         # the one expected to finish it first (a copy is made only when it would), so the item
         # counts in that batch's spare work only.
@@ -135,7 +141,7 @@ class Ledger(MapSchedule):
         self._now = max(self._now, now)
         batch = self._batches.get(batch_id)
         if batch is not None:
-            batch.deadline = max(batch.deadline, now + batch.lease_seconds)
+            self._deadlines.extend(batch.serial, now + batch.lease_seconds)
 
     def result(
         self,
@@ -155,6 +161,7 @@ class Ledger(MapSchedule):
         batch.open.remove(index)
         batch.reported += 1
         batch.progress_at = now
+        self._moved.add(batch)
         weight = self._work[index]
         holders = self._shared.get(index)
         if holders is None:
@@ -184,7 +191,7 @@ class Ledger(MapSchedule):
 
     def expire(self, now: float) -> list[str]:
         self._now = max(self._now, now)
-        expired = [batch for batch in self._batches.values() if batch.deadline <= now]
+        expired = self._deadlines.due(now)
         for batch in expired:
             self._drop(batch, now)
         return [batch.id for batch in expired]
@@ -259,11 +266,11 @@ class Ledger(MapSchedule):
         indices_tuple = tuple(indices)
         batch = Batch(
             batch_id,
+            self._serial,
             node_id,
             indices_tuple,
             set(indices_tuple),
             lease,
-            now + lease,
             duplicate,
             0.0 if duplicate else work,
             now,
@@ -271,6 +278,8 @@ class Ledger(MapSchedule):
         )
         self._batches[batch_id] = batch
         self._by_node.setdefault(node_id, {})[batch_id] = batch
+        self._deadlines.add(batch.serial, batch, now + lease)
+        self._moved.add(batch)
         if duplicate:
             self._duplicates_granted += len(indices)
         return Grant(batch_id, node_id, indices_tuple, lease, duplicate, predicted)
@@ -285,6 +294,7 @@ class Ledger(MapSchedule):
         weight = self._work[index]
         holder.spare_work -= weight
         copy.spare_work += weight
+        self._moved.update((holder, copy))
 
     def _newest(self, index: int, batch: Batch) -> bool:
         """Whether `batch` is the newest copy of open item `index` (the one counting it)."""
@@ -299,6 +309,7 @@ class Ledger(MapSchedule):
             weight = self._work[index]
             batch.spare_work -= weight
             holders[-1].spare_work += weight
+            self._moved.update((batch, holders[-1]))
         if len(holders) == 1:
             del self._shared[index]
 
@@ -309,16 +320,33 @@ class Ledger(MapSchedule):
         return speed
 
     def _predicted_end(self, batch: Batch, now: float) -> float:
-        """When the batch's node should be done with the work only it holds; a batch already
-        late is assumed to need all of that from now on (its node may be stalled)."""
-        needed = batch.spare_work / self._speed_of(batch.node_id)
-        end = batch.progress_at + needed
-        return end if end >= now else now + needed
+        """When the batch's node should be done with the work only it holds, seen at `now`: a
+        batch already late is assumed to need all of it from now on."""
+        return predicted_end(*self._end_and_needed(batch), now)
 
-    def _stalled(self, batch: Batch, now: float) -> bool:
-        """No result for much longer than an item should take: its node may be frozen or dead."""
-        quiet = now - batch.progress_at
-        return quiet > STALL_ITEMS * batch.pace + self._settings.min_batch_seconds
+    def _end_and_needed(self, batch: Batch) -> tuple[float, float]:
+        """When the batch's node should be done with the work only it holds, and the seconds
+        that work needs."""
+        needed = batch.spare_work / self._speed_of(batch.node_id)
+        return batch.progress_at + needed, needed
+
+    def _latest(self, now: float, skip: str) -> Latest[Batch] | None:
+        """The batch with spare work predicted to finish last, a stalled one (no result for
+        much longer than an item should take: its node may be frozen or dead) before any
+        other, leaving out the batches of node `skip`; O(log batches) amortized."""
+        finishes = self._finishes
+        stall_extra = self._settings.min_batch_seconds
+        for batch in self._moved:
+            if batch.spare_work > 0.0:
+                end, needed = self._end_and_needed(batch)
+                stall_at = batch.progress_at + (STALL_ITEMS * batch.pace + stall_extra)
+                finishes.put(
+                    batch.serial, batch, batch.node_id, end=end, needed=needed, stall_at=stall_at
+                )
+            else:
+                finishes.remove(batch.serial)
+        self._moved.clear()
+        return finishes.latest(now, skip)
 
     def _idle(self, node_id: str) -> bool:
         return not self._by_node.get(node_id)
@@ -335,9 +363,12 @@ class Ledger(MapSchedule):
     def _refresh_active(self, now: float, *, notify: bool = True) -> None:
         """Recompute the active nodes (the fastest `max_nodes` of the known ones) and their
         total capacity; tell the strategy who left and who joined."""
-        rates, activity = self._context.rates, self._context.activity
+        rates, activity, speeds = self._context.rates, self._context.activity, self._speed
         for node_id in self._known:
-            self._speed[node_id] = rates.rate(node_id, activity)
+            rate = rates.rate(node_id, activity)
+            if speeds.get(node_id) != rate:
+                speeds[node_id] = rate
+                self._moved.update(self._by_node.get(node_id, {}).values())
         chosen = self._known
         if self._max_nodes is not None and len(chosen) > self._max_nodes:
             fastest = sorted(chosen, key=lambda n: (-self._speed[n], n))[: self._max_nodes]
@@ -380,6 +411,8 @@ class Ledger(MapSchedule):
     def _set_speed(self, node_id: str, rate: float) -> None:
         old = self._speed.get(node_id)
         self._speed[node_id] = rate
+        if rate != old:
+            self._moved.update(self._by_node.get(node_id, {}).values())
         slots = self._slots.get(node_id)
         if slots is not None and old is not None:
             self._capacity += (rate - old) * slots
@@ -403,6 +436,7 @@ class Ledger(MapSchedule):
         if holders is not None:
             del self._shared[index]
             holders[-1].spare_work -= self._work[index]
+            self._moved.add(holders[-1])
             for other in holders:
                 if other is batch:
                     continue
@@ -469,6 +503,9 @@ class Ledger(MapSchedule):
 
     def _forget(self, batch: Batch) -> None:
         self._batches.pop(batch.id, None)
+        self._deadlines.remove(batch.serial)
+        self._finishes.remove(batch.serial)
+        self._moved.discard(batch)
         mine = self._by_node.get(batch.node_id)
         if mine is not None:
             mine.pop(batch.id, None)

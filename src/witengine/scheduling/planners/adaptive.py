@@ -70,18 +70,11 @@ class AdaptiveSchedule(Ledger):
         node_id = node.id
         speed = self._speed_of(node_id)
         start = now + self._settings.dispatch_overhead
-        latest: Batch | None = None
-        latest_key = (False, start)
-        for batch in self._batches.values():
-            if batch.spare_work <= 0.0 or batch.node_id == node_id:
-                continue
-            key = (self._stalled(batch, now), self._predicted_end(batch, now))
-            if key > latest_key:
-                latest, latest_key = batch, key
-        if latest is None:
+        found = self._latest(now, skip=node_id)
+        if found is None or not (found.stalled or found.end > start):
             return None
-        stalled, latest_end = latest_key
-        if stalled:
+        latest, latest_end = found.item, found.end
+        if found.stalled:
             # Its node may be dead: share its work out like pending work, in pieces, so the
             # idle nodes asking next take the rest.
             share = max(
@@ -93,7 +86,7 @@ class AdaptiveSchedule(Ledger):
             # are predicted to finish together.
             holder_speed = self._speed_of(latest.node_id)
             share = (latest_end - start) / (1.0 / holder_speed + 1.0 / speed)
-        taken = self._tail(latest, share, start, latest_end, speed, stalled)
+        taken = self._tail(latest, share, start, latest_end, speed, found.stalled)
         if not taken:
             return None
         total = sum(self._work[i] for i in taken)
