@@ -1,7 +1,8 @@
 """A large map never holds up the hub's event loop: storing its tasks, hashing and estimating its
-items and handing out its first round to many nodes are done a slice (`ITEMS_PER_TURN` items) per
-turn of the loop, so the API and the nodes are answered in between. Counted in turns of the loop,
-not timed (the time is `bench/soak.py`'s worst API latency at submit)."""
+items, handing out its first round to many nodes and committing results that arrive together are
+done a slice (`ITEMS_PER_TURN` items) per turn of the loop, so the API and the nodes are answered
+in between. Counted in turns of the loop, not timed (the time is `bench/soak.py`'s worst API
+latency)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from witengine.hub.dispatch import Dispatcher, uniform_estimate
+from witengine.hub.store.base import Commit
 from witengine.hub.store.memory import MemoryStore
 from witengine.hub.turns import ITEMS_PER_TURN
-from witengine.protocol import Assign, Capabilities, HubMessage, NodeHello
+from witengine.protocol import Assign, Capabilities, HubMessage, NodeHello, Results, TaskResult
 from witengine.runtime.executor import MapRequest
 from witengine.testing.clock import FakeClock
 
@@ -54,6 +56,19 @@ class CountingStore(MemoryStore):
     def add_tasks(self, map_id: str, first: int, items: Sequence[Sequence[object]]) -> None:
         self.writes.append((self.turns.count, len(items)))
         super().add_tasks(map_id, first, items)
+
+
+class CommitCountingStore(MemoryStore):
+    """A MemoryStore that notes the turn of the loop and the size of each commit of results."""
+
+    def __init__(self, turns: Turns) -> None:
+        super().__init__()
+        self.turns = turns
+        self.commits: dict[int, int] = {}  # turn -> results committed in it
+
+    def commit(self, map_id: str, commits: Sequence[Commit]) -> list[int]:
+        self.commits[self.turns.count] = self.commits.get(self.turns.count, 0) + len(commits)
+        return super().commit(map_id, commits)
 
 
 def hello(name: str) -> NodeHello:
@@ -119,3 +134,41 @@ async def test_a_first_round_to_many_nodes_is_handed_out_a_slice_per_turn(turns:
     assert max(sent.values()) <= ITEMS_PER_TURN + max(batches)
     task.cancel()
     loop.cancel()
+
+
+def done(assign: Assign) -> Results:
+    """A node's results for a whole batch."""
+    results = [
+        TaskResult(map_id=t.map_id, index=t.index, attempt=t.attempt, ok=True, value="v")
+        for t in assign.tasks
+    ]
+    return Results(batch_id=assign.batch_id, results=results)
+
+
+async def test_results_that_arrive_together_are_committed_a_slice_per_turn(turns: Turns) -> None:
+    store = CommitCountingStore(turns)
+    dispatcher = Dispatcher(store, FakeClock(1000.0))
+    given: list[tuple[str, Assign]] = []  # (node id, batch)
+    for number in range(20):
+        node_id = f"node_{number}"
+
+        def send(message: HubMessage, node_id: str = node_id) -> None:
+            if isinstance(message, Assign):
+                given.append((node_id, message))
+
+        link = hello(f"node-{number}").model_copy(update={"node_id": node_id})
+        assert dispatcher.connect(link, send) == node_id
+    loop = asyncio.create_task(dispatcher.run())
+    task = asyncio.create_task(dispatcher.run_map("job_1", 1, request(ITEMS), lambda d, t: None))
+    await until(lambda: len(given) == 2 * 20)
+    loop.cancel()  # no more batches: the results of these are all that arrives
+
+    for node_id, assign in given:  # all in one turn, as a hub short of CPU reads them
+        dispatcher.receive(node_id, done(assign))
+    sent = sum(len(assign.tasks) for _, assign in given)
+    await until(lambda: sum(store.commits.values()) == sent)
+
+    largest = max(len(assign.tasks) for _, assign in given)
+    assert sent > 2 * ITEMS_PER_TURN and len(store.commits) > 1
+    assert max(store.commits.values()) <= ITEMS_PER_TURN + largest
+    task.cancel()

@@ -25,7 +25,7 @@ from witengine.hub.dispatch.view import FarmView
 from witengine.hub.rates import RateBook
 from witengine.hub.store.base import RateRecord, Store
 from witengine.hub.turns import ITEMS_PER_TURN
-from witengine.protocol import Assign, NodeHello, NodeMessage, TaskSpec
+from witengine.protocol import Assign, NodeHello, NodeMessage, Results, TaskSpec
 from witengine.runtime.executor import ItemFailed, MapRequest, Progress
 from witengine.scheduling.core import Grant, Worker
 from witengine.scheduling.farm import Farm
@@ -160,13 +160,22 @@ class Dispatcher:
     def receive(self, node_id: str, message: NodeMessage) -> None:
         """A message from a node, handled with every other that arrives in the same turn of the
         event loop: a farm's results then cost one store transaction per map, not one per
-        message, and each is still stored before it is acknowledged."""
+        message, and each is still stored before it is acknowledged. Up to `ITEMS_PER_TURN`
+        results are handled in a turn; the rest (a hub short of CPU gets thousands at once)
+        in the next ones, the API and the nodes answered in between."""
         self._inbox.append((node_id, message))
         if len(self._inbox) == 1:
             asyncio.get_running_loop().call_soon(self._handle_inbox)
 
     def _handle_inbox(self) -> None:
-        inbox, self._inbox = self._inbox, []
+        taken = results = 0
+        while taken < len(self._inbox) and results < ITEMS_PER_TURN:
+            message = self._inbox[taken][1]
+            results += len(message.results) if isinstance(message, Results) else 1
+            taken += 1
+        inbox, self._inbox = self._inbox[:taken], self._inbox[taken:]
+        if self._inbox:
+            asyncio.get_running_loop().call_soon(self._handle_inbox)
         self.handle_many(inbox)
 
     def handle(self, node_id: str, message: NodeMessage) -> None:
