@@ -1,6 +1,7 @@
 """The benchmarks under bench/ at small size, so a change to the hub cannot leave one broken
 until someone next runs it (the dashboard bench stopped at its first step for a day when the hub
-began asking for tokens). Figures are not checked here: only that each runs to its report."""
+began asking for tokens, and the throughput bench for longer). Figures are not checked here: only
+that each runs to its report."""
 
 from __future__ import annotations
 
@@ -26,6 +27,22 @@ def run(script: str, *options: str, timeout: float = 240) -> str:
     )
     assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
+
+
+def test_the_throughput_bench_runs_the_farm_the_pool_and_dask_side_by_side() -> None:
+    report = run("farm_throughput.py", "--items", "300", "--repeat", "1")
+    for runner in ("embedded farm (hub + 2 nodes):", "in-process pool (2 workers):", "Dask"):
+        assert runner in report and "items/s" in report, report
+    assert "300 Compute.Hash items, median of 1 runs (all results checked)" in report, report
+    assert "farm / Dask = " in report, report
+
+
+def test_the_syntax_error_bench_times_the_report_in_process_and_as_a_command() -> None:
+    report = run("syntax_error.py", "--repeat", "1")
+    assert ":26:" in report, report  # the report it times names the line of the error
+    assert "parse + report, in process (median of 1):" in report, report
+    assert "`wit check bad.wit`, whole command (median):" in report, report
+    assert "goal 200 ms:" in report, report
 
 
 def test_the_dashboard_bench_times_every_page_and_follows_the_stream() -> None:
