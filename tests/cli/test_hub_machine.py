@@ -75,3 +75,25 @@ def test_without_the_folder_the_refusal_names_options_that_exist(
     done = wit("token", "create", "--role", "node", env=env)
     assert done.returncode == 2
     assert "pass the hub's --data-dir (or set WIT_DATA_DIR to it)" in done.stderr
+
+
+def test_a_note_left_by_a_hub_killed_outright_is_not_read(
+    farm: ProcessFarm, tmp_path: Path
+) -> None:
+    """A hub killed with SIGKILL cannot remove its note: commands must not send the admin token
+    of the folder it names to whatever listens on that port next."""
+    config = Path(farm.env["WIT_CONFIG_DIR"])
+    (note,) = (config / "hubs").iterdir()
+    folder = note.read_text().splitlines()[0]
+    assert folder == str((farm.root / "hub").resolve())
+    env = user(tmp_path, WIT_CONFIG_DIR=str(config), WIT_HUB=farm.url)
+    assert wit("jobs", env=env).returncode == 0
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    note.write_text(f"{folder}\n{dead}\n")  # as a hub of that pid, gone, left it
+    done = wit("jobs", env=env)
+    assert done.returncode == 1 and "--token or WIT_TOKEN" in done.stderr, done.stderr

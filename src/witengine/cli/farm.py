@@ -82,15 +82,20 @@ def _data_dir_note(port: int) -> Path:
 
 def hub_data_dir(url: str) -> Path:
     """The data folder of the hub at `url`, on this machine: the one it noted when it started
-    listening on that port (`wit hub --data-dir`), else WIT_DATA_DIR, else the default."""
+    listening on that port (`wit hub --data-dir`), else WIT_DATA_DIR, else the default. A note
+    left by a hub that is gone (killed outright, it could not remove it) is not read."""
     from urllib.parse import urlsplit
+
+    import psutil
 
     port = urlsplit(url).port
     try:
-        noted = _data_dir_note(port).read_text().strip() if port else ""
+        folder, _, pid = _data_dir_note(port).read_text().partition("\n") if port else ("", "", "")
     except OSError:
-        noted = ""
-    return Path(noted) if noted else default_data_dir()
+        folder, pid = "", ""
+    if pid.strip().isdigit() and not psutil.pid_exists(int(pid)):
+        folder = ""
+    return Path(folder.strip()) if folder.strip() else default_data_dir()
 
 
 @contextlib.contextmanager
@@ -100,14 +105,14 @@ def _noting_data_dir(port: int, data_dir: Path) -> Iterator[None]:
     note = _data_dir_note(port)
     try:
         note.parent.mkdir(parents=True, exist_ok=True)
-        note.write_text(f"{data_dir.resolve()}\n")
+        note.write_text(f"{data_dir.resolve()}\n{os.getpid()}\n")
     except OSError as error:  # commands then need WIT_DATA_DIR or --token: worth a word
         logging.getLogger(__name__).warning("cannot note the hub's data folder: %s", error)
     try:
         yield
     finally:
         with contextlib.suppress(OSError):
-            if note.read_text().strip() == str(data_dir.resolve()):  # not a later hub's
+            if note.read_text().partition("\n")[0] == str(data_dir.resolve()):  # not a later hub's
                 note.unlink()
 
 
