@@ -64,6 +64,16 @@ def test_the_heterogeneous_farm_bench_runs_every_strategy_and_checks_the_results
     assert "goal: Adaptive E >= 0.90:" in report
 
 
+def test_the_scheduler_scale_bench_prints_the_scaling_and_every_strategy() -> None:
+    report = run("scheduler_scale.py", *("--sizes", "10,40", "--nodes", "10", "--items", "2000"))
+    for nodes in ("10", "40"):
+        assert any(line.split()[:1] == [nodes] for line in report.splitlines()), report
+    assert "goal (issue 14): decision p99 < 1 ms at 40 nodes:" in report, report
+    for run_name in ("Adaptive exact", "Adaptive ±30%", "Balanced ±30%", "Queued exact"):
+        assert f"\n{run_name} " in report, report
+    assert "Adaptive E >= 0.95 with median decision < 1 ms:" in report, report
+
+
 @pytest.mark.blender
 @pytest.mark.skipif(
     shutil.which("blender") is None or shutil.which("ffmpeg") is None,
