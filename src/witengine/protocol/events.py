@@ -13,7 +13,7 @@ gives None for a kind it does not know, so an older client keeps following a new
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -102,7 +102,7 @@ JobEvent = Annotated[
 EventSink = Callable[[JobEvent], None]
 
 _EVENT: TypeAdapter[JobEvent] = TypeAdapter(JobEvent)
-KINDS = frozenset(_EVENT.json_schema()["discriminator"]["mapping"])
+KINDS = frozenset(kind.model_fields["kind"].default for kind in get_args(get_args(JobEvent)[0]))
 
 
 def parse_event(data: Json) -> JobEvent | None:
