@@ -5,7 +5,8 @@ go; everything else about a map's schedule is here, once.
 
 Costs: a request, a result or a heartbeat is O(1) plus the items it touches, and O(log batches)
 when it looks for the batch predicted to finish last (`finishes`); a batch ending is O(its
-items); `expire` is O(log batches) per batch it finds due (`deadlines`); `remaining_seconds` is
+items); `expire` is O(log batches) per batch it finds due (`deadlines`); a node's first result
+changes the guess every node without a rate is planned at in O(1); `remaining_seconds` is
 O(batches out); `workers_changed` O(nodes). Pure: time is the `now` each call passes.
 """
 
@@ -102,7 +103,13 @@ class Ledger(MapSchedule):
         self._failure: tuple[int, str] | None = None
         self._known: dict[str, int] = {}  # nodes able to run the map -> slots
         self._slots: dict[str, int] = {}  # the active ones (within max_nodes) -> slots
-        self._speed: dict[str, float] = {}  # planning rate of every node met
+        self._speed: dict[str, float] = {}  # planning rate of every node met (but guessed ones)
+        # Active nodes with no rate known are all planned at one guess, the slowest known rate:
+        # when it changes (a node is measured for the first time), the capacity moves at once.
+        self._guessed: dict[str, None] = {}
+        self._guess = 0.0
+        self._guessed_slots = 0
+        self._guess_moved = False  # since the finish index was last told
         self._capacity = 0.0  # sum of active nodes' rate x slots
         self._stopped: set[str] = set()
         self._serial = 0
@@ -314,6 +321,8 @@ class Ledger(MapSchedule):
             del self._shared[index]
 
     def _speed_of(self, node_id: str) -> float:
+        if node_id in self._guessed:
+            return self._guess
         speed = self._speed.get(node_id)
         if speed is None:
             speed = self._speed[node_id] = self._context.rates.rate(node_id, self._context.activity)
@@ -336,6 +345,10 @@ class Ledger(MapSchedule):
         other, leaving out the batches of node `skip`; O(log batches) amortized."""
         finishes = self._finishes
         stall_extra = self._settings.min_batch_seconds
+        if self._guess_moved:
+            self._guess_moved = False
+            for node_id in self._guessed:
+                self._moved.update(self._by_node.get(node_id, {}).values())
         for batch in self._moved:
             if batch.spare_work > 0.0:
                 end, needed = self._end_and_needed(batch)
@@ -364,11 +377,13 @@ class Ledger(MapSchedule):
         """Recompute the active nodes (the fastest `max_nodes` of the known ones) and their
         total capacity; tell the strategy who left and who joined."""
         rates, activity, speeds = self._context.rates, self._context.activity, self._speed
+        for node_id in self._guessed:  # a node no longer known keeps the guess of now
+            speeds[node_id] = self._guess
         for node_id in self._known:
             rate = rates.rate(node_id, activity)
-            if speeds.get(node_id) != rate:
-                speeds[node_id] = rate
+            if self._speed_of(node_id) != rate:
                 self._moved.update(self._by_node.get(node_id, {}).values())
+            speeds[node_id] = rate
         chosen = self._known
         if self._max_nodes is not None and len(chosen) > self._max_nodes:
             fastest = sorted(chosen, key=lambda n: (-self._speed[n], n))[: self._max_nodes]
@@ -377,6 +392,9 @@ class Ledger(MapSchedule):
         joined = [n for n in chosen if n not in self._slots]
         self._slots = dict(chosen)
         self._capacity = sum(self._speed[n] * s for n, s in self._slots.items())
+        self._guessed = {n: None for n in self._slots if not rates.known(n, activity)}
+        self._guessed_slots = sum(self._slots[n] for n in self._guessed)
+        self._guess = rates.guess(activity) if self._guessed else 0.0
         if notify and left:
             self._workers_left(left, now)
         if notify and joined:
@@ -395,6 +413,11 @@ class Ledger(MapSchedule):
         slots = self._slots.pop(node_id, None)
         if slots is None:
             return
+        if node_id in self._guessed:  # its speed stays the guess of now
+            del self._guessed[node_id]
+            self._guessed_slots -= slots
+            self._speed[node_id] = self._guess
+            self._moved.update(self._by_node.get(node_id, {}).values())
         self._capacity = max(0.0, self._capacity - self._speed[node_id] * slots)
         if not self._slots:
             self._capacity = 0.0
@@ -409,7 +432,12 @@ class Ledger(MapSchedule):
             self._reguess()
 
     def _set_speed(self, node_id: str, rate: float) -> None:
-        old = self._speed.get(node_id)
+        if node_id in self._guessed:
+            old: float | None = self._guess
+            del self._guessed[node_id]
+            self._guessed_slots -= self._slots[node_id]
+        else:
+            old = self._speed.get(node_id)
         self._speed[node_id] = rate
         if rate != old:
             self._moved.update(self._by_node.get(node_id, {}).values())
@@ -421,11 +449,13 @@ class Ledger(MapSchedule):
         """A node's rate became known: the nodes still planned at a guess (no benchmark, no
         result yet) take the new guess, the slowest known rate. Planned at the 1 unit/s
         guessed before any rate was known, they counted for nothing in the shares, and the
-        first node measured was handed half the map."""
-        rates, activity = self._context.rates, self._context.activity
-        for node_id in self._slots:
-            if not rates.known(node_id, activity):
-                self._set_speed(node_id, rates.rate(node_id, activity))
+        first node measured was handed half the map. O(1): they share one guess."""
+        guess = self._context.rates.guess(self._context.activity)
+        if not self._guessed or guess == self._guess:
+            return
+        self._capacity += (guess - self._guess) * self._guessed_slots
+        self._guess = guess
+        self._guess_moved = True
 
     def _commit(self, batch: Batch, index: int, holders: list[Batch] | None) -> Outcome:
         self._committed[index] = 1

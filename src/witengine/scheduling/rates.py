@@ -7,7 +7,8 @@ node whose speed changes without jumping at every noisy item. A sample further t
 times from the current rate is capped there first: one item stalled by a page fault or sped up
 by a cache must not wreck a node's plan. A node with neither benchmark nor measurement is
 planned at the slowest known rate of the activity (1 unit/s when none is known): a conservative
-guess that its first results correct.
+guess that its first results correct. The slowest rate is kept per activity and looked for again
+among all the activity's nodes only when the slowest node's rate rises (or it is forgotten).
 
 Pure: no clock, no I/O. Rates are per slot (one batch running at a time).
 """
@@ -37,6 +38,7 @@ class RateModel:
         self.smoothing = smoothing
         self.clamp = clamp
         self._rates: dict[str, dict[str, _Estimate]] = {}  # activity -> node -> estimate
+        self._slowest: dict[str, tuple[float, str]] = {}  # activity -> (rate, node), when known
 
     def benchmark(self, node_id: str, activity: str, rate: float) -> None:
         """The node's benchmark for the activity: its rate until measurements say otherwise.
@@ -45,17 +47,17 @@ class RateModel:
         if not rate > 0.0:
             raise ValueError(f"a benchmark rate must be positive, got {rate}")
         self._rates.setdefault(activity, {})[node_id] = _Estimate(rate)
+        self._changed(activity, node_id, rate)
 
     def observe(self, node_id: str, activity: str, work: float, seconds: float) -> float:
         """The node did `work` units in `seconds`: fold that in and give the corrected rate."""
         nodes = self._rates.setdefault(activity, {})
         estimate = nodes.get(node_id)
         if work <= 0.0 or seconds <= 0.0:
-            return estimate.rate if estimate is not None else self._fallback(nodes)
+            return estimate.rate if estimate is not None else self.guess(activity)
         sample = work / seconds
         if estimate is None:
-            estimate = nodes[node_id] = _Estimate(self._fallback(nodes))
-            estimate.rate = sample  # nothing to cap against but a guess: take what was seen
+            estimate = nodes[node_id] = _Estimate(sample)  # nothing to cap against: take it
         else:
             sample = min(max(sample, estimate.rate / self.clamp), estimate.rate * self.clamp)
         if estimate.samples < self.warmup:
@@ -65,15 +67,26 @@ class RateModel:
         else:
             estimate.rate += self.smoothing * (sample - estimate.rate)
         estimate.samples += 1
+        self._changed(activity, node_id, estimate.rate)
         return estimate.rate
 
     def rate(self, node_id: str, activity: str) -> float:
         """The rate to plan the node with: measured, else benchmarked, else the slowest known."""
+        estimate = self._rates.get(activity, {}).get(node_id)
+        return estimate.rate if estimate is not None else self.guess(activity)
+
+    def guess(self, activity: str) -> float:
+        """The rate a node with neither benchmark nor measurement is planned at: the slowest
+        known for the activity, or `DEFAULT_RATE` when none is."""
+        slowest = self._slowest.get(activity)
+        if slowest is not None:
+            return slowest[0]
         nodes = self._rates.get(activity)
         if not nodes:
             return DEFAULT_RATE
-        estimate = nodes.get(node_id)
-        return estimate.rate if estimate is not None else self._fallback(nodes)
+        node_id = min(nodes, key=lambda n: nodes[n].rate)
+        self._slowest[activity] = (nodes[node_id].rate, node_id)
+        return nodes[node_id].rate
 
     def known(self, node_id: str, activity: str) -> bool:
         """Whether the node has a benchmark or a measurement for the activity."""
@@ -86,9 +99,18 @@ class RateModel:
 
     def forget(self, node_id: str) -> None:
         """Drop every rate of a node (it was replaced, or its hardware changed)."""
-        for nodes in self._rates.values():
+        for activity, nodes in self._rates.items():
             nodes.pop(node_id, None)
+            slowest = self._slowest.get(activity)
+            if slowest is not None and slowest[1] == node_id:
+                del self._slowest[activity]
 
-    @staticmethod
-    def _fallback(nodes: dict[str, _Estimate]) -> float:
-        return min((e.rate for e in nodes.values()), default=DEFAULT_RATE)
+    def _changed(self, activity: str, node_id: str, rate: float) -> None:
+        """Keep the activity's slowest rate true after `node_id`'s became `rate`."""
+        slowest = self._slowest.get(activity)
+        if slowest is None:
+            return  # looked for at the next guess
+        if rate < slowest[0]:
+            self._slowest[activity] = (rate, node_id)
+        elif slowest[1] == node_id and rate > slowest[0]:
+            del self._slowest[activity]  # the slowest got faster: another may be slowest now

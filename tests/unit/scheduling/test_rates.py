@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from witengine.scheduling.rates import DEFAULT_RATE, RateModel
 
@@ -98,6 +100,47 @@ def test_forgetting_a_node_drops_its_rates() -> None:
     model.benchmark("node_b", "Compute.Work", 2.0)
     model.forget("node_b")
     assert model.rate("node_new", "Compute.Work") == 8.0
+
+
+def test_the_guess_rises_when_the_slowest_node_is_measured_faster() -> None:
+    model = RateModel()
+    model.benchmark("node_a", "Compute.Work", 8.0)
+    model.benchmark("node_b", "Compute.Work", 2.0)
+    assert model.guess("Compute.Work") == 2.0
+    model.observe("node_b", "Compute.Work", 1.0, 0.25)  # 4 units/s: node_b is still slowest
+    assert model.guess("Compute.Work") == 4.0
+    model.benchmark("node_b", "Compute.Work", 20.0)
+    assert model.guess("Compute.Work") == 8.0
+
+
+NODES = st.sampled_from(["node_a", "node_b", "node_c", "node_d"])
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("benchmark"), NODES, st.sampled_from([0.5, 1.0, 2.0, 8.0])),
+        st.tuples(st.just("observe"), NODES, st.sampled_from([0.1, 0.5, 1.0, 4.0])),
+        st.tuples(st.just("forget"), NODES, st.just(0.0)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(STEPS)
+def test_the_guess_is_always_the_slowest_known_rate(steps: list[tuple[str, str, float]]) -> None:
+    model = RateModel(warmup=2)
+    for action, node_id, value in steps:
+        if action == "benchmark":
+            model.benchmark(node_id, "Compute.Work", value)
+        elif action == "observe":
+            model.observe(node_id, "Compute.Work", 1.0, value)
+        else:
+            model.forget(node_id)
+        known = [
+            model.rate(n, "Compute.Work")
+            for n in ("node_a", "node_b", "node_c", "node_d")
+            if model.known(n, "Compute.Work")
+        ]
+        assert model.guess("Compute.Work") == min(known, default=DEFAULT_RATE)
 
 
 @pytest.mark.parametrize("rate", [0.0, -1.0, float("nan")])

@@ -4,8 +4,9 @@ A fake driver plays nodes that join, leave, ask for work, return results (ok or 
 or twice), heartbeat, die and let leases expire, on a fake `now`. After every step: no item is
 lost (each is committed, pending, or out in a batch), none is committed twice, the batches the
 schedule holds are exactly those the driver believes are out, expired leases gave their items
-back, duplicates stay within the budget, blocklisted nodes hold and get no work, and the map is
-done exactly when every item is committed. At the end, fresh nodes finish whatever is left.
+back, duplicates stay within the budget, blocklisted nodes hold and get no work, the map is
+done exactly when every item is committed, and the batch the ledger's index predicts to finish
+last is the one a look at every batch finds. At the end, fresh nodes finish whatever is left.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hypothesis.stateful import (
 
 from witengine.scheduling.core import Grant, MapSchedule, Verdict, Worker
 from witengine.scheduling.farm import Farm
+from witengine.scheduling.ledger import STALL_ITEMS, Batch, Ledger
 from witengine.scheduling.settings import FarmSettings
 from witengine.scheduling.strategy import Strategy
 
@@ -257,6 +259,28 @@ class ScheduleMachine(RuleBasedStateMachine):
             if not items:  # every item settled: the node may stop unless it reported all
                 reported = out_batch.reported == set(out_batch.grant.indices)
                 assert reported, f"{batch_id} runs in vain: it should have been cancelled"
+
+    @invariant()
+    def the_index_names_the_batch_predicted_to_finish_last(self) -> None:
+        """What Adaptive duplicates near the end: the index must agree with a scan of every
+        batch at the rates the ledger plans with now (results, copies and new guesses move
+        them)."""
+        ledger = self.schedule
+        if not self.count or not isinstance(ledger, Ledger):
+            return
+        best: tuple[tuple[bool, float, int], Batch] | None = None
+        for batch in ledger._batches.values():
+            if batch.spare_work <= 0.0:
+                continue
+            stall = STALL_ITEMS * batch.pace + KNOBS.min_batch_seconds
+            stalled = self.now > batch.progress_at + stall
+            rank = (stalled, ledger._predicted_end(batch, self.now), -batch.serial)
+            if best is None or rank > best[0]:
+                best = (rank, batch)
+        found = ledger._latest(self.now, skip="")
+        assert (found.item if found else None) is (best[1] if best else None)
+        if found is not None and best is not None:
+            assert (found.stalled, found.end) == best[0][:2]
 
     def teardown(self) -> None:
         """Fresh nodes (and those still here) finish the map: nothing was stranded."""

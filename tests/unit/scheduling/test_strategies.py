@@ -9,6 +9,7 @@ import pytest
 from witengine.runtime.values import ProcessingOptions
 from witengine.scheduling.core import MapSchedule, Verdict, Worker
 from witengine.scheduling.farm import Farm
+from witengine.scheduling.ledger import Ledger
 from witengine.scheduling.planners.balanced import earliest_finish, trimmed
 from witengine.scheduling.settings import FarmSettings
 from witengine.scheduling.strategy import Strategy
@@ -120,6 +121,35 @@ def test_adaptive_plans_a_node_without_a_rate_at_the_first_rate_measured() -> No
     assert again is not None
     pending = 48 - 2
     assert len(again.indices) == pytest.approx(pending / 2 / 2, abs=1)  # its half of half
+
+
+def test_adaptive_plans_nodes_without_a_rate_at_the_slowest_rate_measured_so_far() -> None:
+    farm, workers = farm_with({"node_a": None, "node_b": None, "node_c": None})
+    schedule = open_map(farm, workers, [1.0] * 12_000, Strategy.ADAPTIVE)
+    a, b, c = (schedule.request(worker, 0.0) for worker in workers)
+    assert a is not None and b is not None and c is not None
+    schedule.result(a.batch_id, a.indices[0], ok=True, now=0.01, seconds=0.01)  # 100 units/s
+    schedule.result(b.batch_id, b.indices[0], ok=True, now=0.1, seconds=0.1)  # 10 units/s
+    more = schedule.request(workers[2], 0.1)
+    assert more is not None
+    pending = 12_000 - len(a.indices) - len(b.indices) - len(c.indices)
+    # node_c counts at 10 units/s, the slowest measured, not at node_a's 100
+    assert len(more.indices) == pytest.approx(pending / 2 * 10 / (100 + 10 + 10), abs=1)
+
+
+def test_a_new_guess_moves_the_predicted_end_of_a_batch_on_a_node_without_a_rate() -> None:
+    farm, workers = farm_with({"node_a": None, "node_b": None, "node_c": 5.0})
+    schedule = open_map(farm, workers, [1.0] * 600, Strategy.ADAPTIVE)
+    assert isinstance(schedule, Ledger)
+    a, b, _ = (schedule.request(worker, 0.0) for worker in workers)
+    assert a is not None and b is not None
+    before = schedule._latest(0.0, skip="")  # node_a planned at the guess, node_c's 5 units/s
+    assert before is not None and before.item.node_id == "node_a"
+    assert before.end == pytest.approx(len(a.indices) / 5.0)
+    schedule.result(b.batch_id, b.indices[0], ok=True, now=1.0, seconds=1.0)  # 1 unit/s
+    after = schedule._latest(1.0, skip="node_b")
+    assert after is not None and after.item.node_id == "node_a"
+    assert after.end == pytest.approx(len(a.indices) / 1.0)  # node_a follows the new guess
 
 
 def test_adaptive_duplicates_the_tail_of_the_last_batch_for_an_idle_fast_node() -> None:
