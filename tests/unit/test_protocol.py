@@ -6,7 +6,15 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from witengine.protocol import MAX_INT64, Answer, JobSummary, Model, SubmitJob, TaskResult
+from witengine.protocol import (
+    MAX_INT64,
+    Answer,
+    JobSummary,
+    Model,
+    Results,
+    SubmitJob,
+    TaskResult,
+)
 from witengine.protocol.auth import CreateToken, TokenInfo
 from witengine.protocol.bundles import PluginBundle
 
@@ -52,12 +60,40 @@ def test_every_wire_model_is_one_or_the_other() -> None:
     for model in models:
         assert issubclass(model, Model) != issubclass(model, Answer), model.__name__
     assert issubclass(JobSummary, Answer) and issubclass(PluginBundle, Answer)
-    assert issubclass(SubmitJob, Model) and issubclass(TaskResult, Model)
+    assert issubclass(SubmitJob, Model) and issubclass(Results, Model)
 
 
-@pytest.mark.parametrize("field", ["index", "attempt"])
-def test_counts_past_what_the_store_holds_are_refused(field: str) -> None:
-    item = {"map_id": "m", "index": 0, "attempt": 1, "ok": True}
-    TaskResult.model_validate({**item, field: MAX_INT64})
-    with pytest.raises(pydantic.ValidationError, match=field):
-        TaskResult.model_validate({**item, field: MAX_INT64 + 1})
+RESULT: pydantic.TypeAdapter[TaskResult] = pydantic.TypeAdapter(TaskResult)
+
+
+@pytest.mark.parametrize(("field", "at"), [("index", 1), ("attempt", 2)])
+def test_counts_past_what_the_store_holds_are_refused(field: str, at: int) -> None:
+    item: list[object] = ["m", 0, 1, True]
+    item[at] = MAX_INT64
+    assert getattr(RESULT.validate_python(item), field) == MAX_INT64
+    item[at] = MAX_INT64 + 1
+    with pytest.raises(pydantic.ValidationError, match=f"{at}\\n.*less than or equal"):
+        RESULT.validate_python(item)
+
+
+def test_a_result_is_an_array_on_the_wire_and_checked_as_strictly_as_a_model() -> None:
+    text = Results(batch_id="b", results=[TaskResult("m", 3, 1, True, "v")]).model_dump_json()
+    assert '"results":[["m",3,1,true,"v",null,0.0,false]]' in text
+    assert Results.model_validate_json(text).results == [TaskResult("m", 3, 1, True, "v")]
+    refused = {
+        "one field too many": ["m", 3, 1, True, "v", None, 0.0, False, "extra"],
+        "a field missing": ["m", 3, 1],
+        "a negative time": ["m", 3, 1, True, "v", None, -1.0],
+        "a lone surrogate in its error": ["m", 3, 1, False, None, "\ud800"],
+        "an unknown field of an object": {
+            "map_id": "m",
+            "index": 3,
+            "attempt": 1,
+            "ok": True,
+            "x": 1,
+        },
+    }
+    for why, row in refused.items():
+        with pytest.raises(pydantic.ValidationError):
+            Results.model_validate({"batch_id": "b", "results": [row]})
+            pytest.fail(f"a result with {why} was accepted")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Protocol
 
 COLLECTION = "Collection"
@@ -119,11 +120,11 @@ class ActivitySpec:
         tail = f" -> {self.returns}" if self.returns is not None else ""
         return f"{self.name}({', '.join(parts)}){tail}"
 
-    @property
+    @cached_property  # asked for every call of the activity, on nodes for every item
     def min_args(self) -> int:
         return sum(1 for p in self.params if not p.optional)
 
-    @property
+    @cached_property
     def max_args(self) -> int | None:
         return None if self.variadic is not None else len(self.params)
 

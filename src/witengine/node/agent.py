@@ -392,7 +392,8 @@ class Agent:
                 by_batch.setdefault(batch_id, []).append(result)
             for batch_id, items in by_batch.items():
                 for start in range(0, len(items), 2000):
-                    message = Results(batch_id=batch_id, results=items[start : start + 2000])
+                    part = items[start : start + 2000]  # checked as they came from the runner
+                    message = Results.model_construct(batch_id=batch_id, results=part)
                     await socket.send(message.model_dump_json())
             for done in finished:
                 await socket.send(done.model_dump_json())
@@ -444,20 +445,22 @@ class Agent:
                 )
             return None
         batch.runner = runner
+        uploads = self._output_files(assign.activity)
         try:
-            async for item in runner.run(assign):
-                if isinstance(item, RunnerDied):
+            async for finished in runner.run(assign):
+                if isinstance(finished, RunnerDied):
                     if batch.cancelled:
                         return None
-                    log.warning("batch %s: %s", assign.batch_id, item.message)
-                    return item.message
-                if batch.cancelled and not item.ok:
-                    continue  # the kill that cancelled the batch, not the activity's doing
-                # Results of a cancelled batch still go back: the hub decides whether they
-                # count (a fenced-off attempt's result is ignored there, never guessed at here).
-                if item.ok:
-                    item = await self._upload_outputs(assign.activity, item)
-                self._deliver(batch, item)
+                    log.warning("batch %s: %s", assign.batch_id, finished.message)
+                    return finished.message
+                for result in finished:
+                    if batch.cancelled and not result.ok:
+                        continue  # the kill that cancelled the batch, not the activity's doing
+                    # Results of a cancelled batch still go back: the hub decides whether they
+                    # count (a fenced-off attempt's result is ignored there, never guessed at).
+                    if uploads and result.ok:
+                        result = await self._upload_outputs(assign.activity, result)
+                    self._deliver(batch, result)
         finally:
             batch.runner = None
         return None
@@ -476,6 +479,9 @@ class Agent:
         if definition is None:
             return
         params = definition.spec.params
+        holds = self.library.holds_blobs
+        if not any(holds(p.type) for p in params) and definition.spec.variadic is None:
+            return  # numbers and text only: no file to fetch
         wanted: dict[str, Blob] = {}
         for task in assign.tasks:
             for value, param in zip(task.args, params, strict=False):
@@ -486,6 +492,12 @@ class Agent:
             if not self.cache.has(blob.sha256):
                 await self.cache.fetch(blob, self.files.download)
 
+    def _output_files(self, activity: str) -> bool:
+        """Whether the activity's results may hold files to upload."""
+        definition = self.library.activities.get(activity)
+        returns = definition.spec.returns if definition is not None else None
+        return returns is not None and self.library.holds_blobs(returns)
+
     async def _upload_outputs(self, activity: str, result: TaskResult) -> TaskResult:
         definition = self.library.activities.get(activity)
         if definition is None or definition.spec.returns is None:
@@ -495,13 +507,11 @@ class Agent:
             for blob in blobs_in(value):
                 await self.files.upload(blob, self.cache.store.path(blob))
         except Exception as error:
-            return result.model_copy(
-                update={
-                    "ok": False,
-                    "value": None,
-                    "error": f"{activity}: cannot upload its output file: {error}",
-                    "final": isinstance(error, HubStorageFull),
-                }
+            return result._replace(
+                ok=False,
+                value=None,
+                error=f"{activity}: cannot upload its output file: {error}",
+                final=isinstance(error, HubStorageFull),
             )
         return result
 

@@ -1,8 +1,11 @@
 """The child process a node runs batches in: `python -m witengine.node.batch_process`.
 
-Reads one batch per line (JSON) on stdin and writes one result per line on stdout as each item
-finishes, then a line saying the batch is done. It loads the plugins once and runs batches one
-after another until stdin closes. A crash here costs the agent one batch, never itself.
+Reads one batch per line (JSON) on stdin and writes one result per line on stdout the moment
+each item finishes (a `TaskResult` as its JSON array), then a line saying the batch is done
+(`{"done": batch_id}`). Each line goes out whole at once, so a crash loses no result finished
+before it and the agent knows which item was running; the agent reads whatever lines have
+arrived in one go. It loads the plugins once and runs batches one after another until stdin
+closes. A crash here costs the agent one batch, never itself.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 from witengine.clock import SystemClock
+from witengine.jsontext import compact
 from witengine.plugins.registry import library_from_refs
 from witengine.runtime.blobs import LocalBlobStore
 from witengine.runtime.context import ActivityContext
@@ -28,18 +32,23 @@ class _Channel:
     writes to stdout (an activity that prints, a program it runs) goes to stderr instead, so it
     can never break a result line."""
 
-    out: TextIO = sys.stdout
+    out: BinaryIO = sys.stdout.buffer
 
     @classmethod
     def claim(cls) -> None:
         sys.stdout.flush()
-        cls.out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+        cls.out = os.fdopen(os.dup(1), "wb")
         os.dup2(2, 1)
 
 
-def _write(data: dict[str, Any]) -> None:
-    _Channel.out.write(json.dumps(data, separators=(",", ":")) + "\n")
+def _write(data: Any) -> None:
+    _Channel.out.write(compact(data).encode() + b"\n")
     _Channel.out.flush()
+
+
+def _text(message: str) -> str:
+    """An error message as text the agent and hub accept (no lone surrogate)."""
+    return message.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def serve(
@@ -53,23 +62,19 @@ def serve(
         )
         for line in sys.stdin:
             batch = json.loads(line)
-            tasks = batch["tasks"]
-            args = [task["args"] for task in tasks]
+            tasks = batch["tasks"]  # TaskSpec arrays: [map_id, index, attempt, args]
+            args = [task[3] for task in tasks]
             # An item's seconds run from the previous item's end: in a batch done at once (one
             # Blender process for many frames) the first item also bears the start-up.
             started = clock.now()
             for position, ok, value in invoke_batch_json(library, batch["activity"], args, context):
-                task = tasks[position]
-                result: dict[str, Any] = {
-                    "map_id": task["map_id"],
-                    "index": task["index"],
-                    "attempt": task["attempt"],
-                    "ok": ok,
-                    "value" if ok else "error": value,
-                }
+                map_id, index, attempt, _ = tasks[position]
                 finished = clock.now()
-                result["seconds"], started = finished - started, finished
-                _write({"result": result})
+                seconds, started = finished - started, finished
+                if ok:  # a TaskResult array: map_id, index, attempt, ok, value, error, seconds
+                    _write([map_id, index, attempt, True, value, None, seconds])
+                else:
+                    _write([map_id, index, attempt, False, None, _text(value), seconds])
             _write({"done": batch["batch_id"]})
 
 

@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from witengine.lifetime import die_with_parent
 from witengine.protocol import Assign, TaskResult
 
 LINE_LIMIT = 256 * 1024 * 1024  # one result may be large (a long text, many values)
+READ_BYTES = 1 << 20  # read at most this much of the child's lines at once
+GATHER_SECONDS = 0.002  # the least time between two reads of them
+_RESULTS: TypeAdapter[list[TaskResult]] = TypeAdapter(list[TaskResult])
 
 
 @dataclass(frozen=True)
@@ -89,12 +92,13 @@ class Runner:
                 # It ends with the agent: one killed outright (SIGTERM, no clean-up) leaves no
                 # batch process still starting up in a folder that is being removed.
                 preexec_fn=die_with_parent,
-                limit=LINE_LIMIT,
+                limit=READ_BYTES,  # its lines wait in the pipe beyond twice this
             )
         return self.process
 
-    async def run(self, batch: Assign) -> AsyncIterator[TaskResult | RunnerDied]:
-        """Each item's result as it finishes; a RunnerDied last if the child died."""
+    async def run(self, batch: Assign) -> AsyncIterator[list[TaskResult] | RunnerDied]:
+        """The results of the items finished since the last ones, as they finish; a
+        RunnerDied last if the child died."""
         self.busy = True
         try:
             async for item in self._run(batch):
@@ -102,35 +106,46 @@ class Runner:
         finally:
             self.busy = False
 
-    async def _run(self, batch: Assign) -> AsyncIterator[TaskResult | RunnerDied]:
+    async def _run(self, batch: Assign) -> AsyncIterator[list[TaskResult] | RunnerDied]:
         process = await self._child()
         assert process.stdin is not None and process.stdout is not None
         line = batch.model_dump_json(include={"batch_id", "activity", "tasks"})
         process.stdin.write(line.encode() + b"\n")
         await process.stdin.drain()
         pending = {(t.map_id, t.index): t for t in batch.tasks}
+        lines = _Lines(process.stdout)
         while True:
-            raw = await process.stdout.readline()
-            if not raw:
-                code = await process.wait()
+            try:
+                arrived = await lines.next()
+            except _Unreadable as error:
+                await self.kill()
+                yield RunnerDied(f"the runner process sent {error}")
+                return
+            if not arrived:
+                ended = f"the runner process {_exit_reason(await process.wait())}"
                 if pending:
                     task = next(iter(pending.values()))
-                    reason = _exit_reason(code)
-                    yield TaskResult(
-                        map_id=task.map_id,
-                        index=task.index,
-                        attempt=task.attempt,
-                        ok=False,
-                        error=f"{batch.activity}: the runner process {reason} while running it",
-                    )
-                yield RunnerDied(f"the runner process {_exit_reason(code)}")
+                    why = f"{batch.activity}: {ended} while running it"
+                    yield [TaskResult(task.map_id, task.index, task.attempt, False, error=why)]
+                yield RunnerDied(ended)
                 return
-            message: dict[str, Any] = json.loads(raw)
-            if "done" in message:
+            rows = [line for line in arrived if line.startswith(b"[")]
+            if rows:
+                try:  # every line that arrived, checked in one pass
+                    results = _RESULTS.validate_json(b"[" + b",".join(rows) + b"]")
+                except ValidationError as error:  # a defect: the child's own lines are sound
+                    reason = error.errors()[0]["msg"]
+                    await self.kill()
+                    yield RunnerDied(f"the runner process sent an unreadable result: {reason}")
+                    return
+                for result in results:
+                    pending.pop((result.map_id, result.index), None)
+                yield results
+            if len(rows) < len(arrived):  # the line that says the batch is done
                 return
-            result = TaskResult.model_validate(message["result"])
-            pending.pop((result.map_id, result.index), None)
-            yield result
+            # A moment for more lines to come, read in one go: a batch of tiny items is a line
+            # every few microseconds, and waking for each cost more than the item.
+            await asyncio.sleep(GATHER_SECONDS)
 
     async def kill(self) -> None:
         """Stop the child and everything it started."""
@@ -152,6 +167,36 @@ class Runner:
         except TimeoutError:
             self.process = process
             await self.kill()
+
+
+class _Unreadable(Exception):
+    """What the child wrote cannot be a result line."""
+
+
+class _Lines:
+    """The lines a child writes, as many as have arrived whole at each call (the child writes
+    one per finished item: a batch of tiny items sends thousands a second)."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.stream = stream
+        self.partial: list[bytes] = []  # the start of a line not yet ended
+        self.size = 0
+
+    async def next(self) -> list[bytes]:
+        """Lines that arrived (without their ends); none at the end of the stream."""
+        while True:
+            chunk = await self.stream.read(READ_BYTES)
+            if not chunk:
+                return []  # a line left unfinished by a child that died is no result
+            *ended, rest = chunk.split(b"\n")
+            if ended:
+                ended[0] = b"".join([*self.partial, ended[0]])
+                self.partial, self.size = [rest] if rest else [], len(rest)
+                return ended
+            self.partial.append(rest)
+            self.size += len(rest)
+            if self.size > LINE_LIMIT:
+                raise _Unreadable(f"a line over {LINE_LIMIT:,} bytes")
 
 
 def _exit_reason(code: int) -> str:

@@ -40,7 +40,7 @@ from witengine.runtime import operators
 from witengine.runtime.context import ActivityContext
 from witengine.runtime.control import JobCancelled, JobControl
 from witengine.runtime.executor import Executor, ItemFailed, MapRequest
-from witengine.runtime.invoke import coerce_args, run_activity
+from witengine.runtime.invoke import argument_types, coerce_args, run_activity
 from witengine.runtime.library import Json, Library
 from witengine.runtime.values import ConversionError, ProcessingOptions, to_text
 
@@ -466,6 +466,12 @@ class Interpreter:
         statement: s.Statement,
     ) -> list[Any]:
         definition = self.library.activities[call.name]
+        # What every item's arguments share, worked out once: their types, and how they are
+        # encoded (any past the parameters as dynamic values).
+        types = argument_types(definition, len(call.args))
+        params = definition.spec.params
+        encodings = [p.type for p in params[: len(types)]] + [OBJECT] * (len(types) - len(params))
+        encode = self.library.encode
         encoded = []
         for count, item in enumerate(items, start=1):
             if count % YIELD_EVERY == 0:
@@ -474,16 +480,9 @@ class Interpreter:
             if binding is not None:
                 inner.values[binding.name] = item
                 inner.types[binding.name] = OBJECT
-            args = coerce_args(
-                self.library, definition, [await self.eval(_expr(a), inner) for a in call.args]
-            )
-            params = [*definition.spec.params, *[None] * len(args)]
-            encoded.append(
-                [
-                    self.library.encode(a, p.type if p is not None else OBJECT)
-                    for a, p in zip(args, params[: len(args)], strict=True)
-                ]
-            )
+            values = [await self.eval(_expr(a), inner) for a in call.args]
+            args = coerce_args(self.library, definition, values, types)
+            encoded.append([encode(a, t) for a, t in zip(args, encodings, strict=True)])
         line = statement.span.line
         request = MapRequest(
             call.name,

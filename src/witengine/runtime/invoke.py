@@ -10,18 +10,20 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from witengine.errors import ActivityError, WitError
-from witengine.lang.types import ParamSpec
+from witengine.lang.types import WitType
 from witengine.runtime.context import ActivityContext
 from witengine.runtime.library import ActivityDef, Json, Library
 from witengine.runtime.values import ConversionError
 
 
-def _params(definition: ActivityDef, count: int) -> list[ParamSpec]:
+def argument_types(definition: ActivityDef, count: int) -> list[WitType]:
+    """The types of the activity's first `count` arguments: its parameters', then its variadic
+    type for the rest."""
     spec = definition.spec
-    params = list(spec.params[:count])
-    if count > len(params) and spec.variadic is not None:
-        params += [ParamSpec(f"argument {i + 1}", spec.variadic) for i in range(len(params), count)]
-    return params
+    types = [param.type for param in spec.params[:count]]
+    if count > len(types) and spec.variadic is not None:
+        types += [spec.variadic] * (count - len(types))
+    return types
 
 
 def run_activity(
@@ -59,13 +61,18 @@ def _checked_result(library: Library, definition: ActivityDef, value: Any) -> An
         ) from None
 
 
-def coerce_args(library: Library, definition: ActivityDef, args: Sequence[Any]) -> list[Any]:
-    """Arguments converted to the activity's parameter types (implicit constructors)."""
+def coerce_args(
+    library: Library,
+    definition: ActivityDef,
+    args: Sequence[Any],
+    types: Sequence[WitType] | None = None,
+) -> list[Any]:
+    """Arguments converted to the activity's parameter types (implicit constructors); `types`
+    are `argument_types`, when the caller has them already (a map's every item)."""
+    if types is None:
+        types = argument_types(definition, len(args))
     try:
-        return [
-            library.coerce(a, p.type)
-            for a, p in zip(args, _params(definition, len(args)), strict=True)
-        ]
+        return [library.coerce(a, t) for a, t in zip(args, types, strict=True)]
     except ConversionError as error:
         raise ActivityError(f"{definition.name}: {error}") from None
 
@@ -90,9 +97,9 @@ def _decode_args(library: Library, definition: ActivityDef, args: Sequence[Json]
             f"{activity}: bad arguments: takes {wanted}{'' if high is not None else ' or more'}, "
             f"got {len(args)}"
         )
-    params = _params(definition, len(args))
+    types = argument_types(definition, len(args))
     try:
-        return [library.decode(a, p.type) for a, p in zip(args, params, strict=True)]
+        return [library.decode(a, t) for a, t in zip(args, types, strict=True)]
     except (ConversionError, KeyError, TypeError, ValueError) as error:
         raise ActivityError(f"{activity}: bad arguments: {error}") from None
 

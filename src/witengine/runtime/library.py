@@ -194,6 +194,13 @@ class Library:
             return self.encode_dynamic(value)
         return typedef.encode(value)
 
+    def holds_blobs(self, type_: WitType) -> bool:
+        """Whether a value of the type may hold a blob: any but numbers, text and truth values
+        and collections of them (a node then looks no further for files to fetch or upload)."""
+        if type_.element is not None:
+            return self.holds_blobs(type_.element)
+        return type_.name not in _EXACT
+
     def decode(self, data: Json, type_: WitType) -> Any:
         """A value of `type_` from JSON that may come from another process; ConversionError when
         the JSON is not a value of that type (numbers are never truncated or wrapped)."""

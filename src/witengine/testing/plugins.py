@@ -55,6 +55,15 @@ def crash(item: Int) -> Int:
     os._exit(3)
 
 
+@plugin.activity("Testing.CrashAt")
+def crash_at(item: Int, at: Int) -> Int:
+    """Return item * 2, except for item `at`, which kills the process running it (to test what a
+    node makes of the items of a batch finished before such a crash)."""
+    if item == at:
+        os._exit(3)
+    return item * 2
+
+
 @plugin.activity("Testing.Chatty")
 def chatty(item: Int) -> Int:
     """Print to stdout, as careless plugin code does; return item * 2."""

@@ -235,7 +235,7 @@ async def test_a_result_is_committed_once_even_when_sent_twice(
     first, second = link.fresh()
     (result,) = ok(first, "first").results
     dispatcher.handle(node, Results(batch_id=first.batch_id, results=[result]))
-    again = result.model_copy(update={"value": "second"})
+    again = result._replace(value="second")
     dispatcher.handle(node, Results(batch_id=first.batch_id, results=[again]))
     assert stored_results(store) == {result.index: "first0"}
     finish(dispatcher, node, second)
@@ -255,7 +255,7 @@ async def test_a_result_sent_twice_in_one_message_counts_once_with_the_stored_va
     dispatcher.dispatch()
     (assign,) = link.assigns()
     (result,) = ok(assign, "first").results
-    twice = [result, result.model_copy(update={"value": "second"})]
+    twice = [result, result._replace(value="second")]
     dispatcher.handle(node, Results(batch_id=assign.batch_id, results=twice))
     assert stored_results(store) == {0: "first0"}
     assert await task == ["first0"], "the map returns what the store committed"

@@ -264,6 +264,16 @@ async def closed_with(link: websockets.ClientConnection) -> tuple[int, str]:
         (["hello", "{"], 1008, "invalid message: "),
         (["hello", '{"kind": "results", "batch_id": 1}'], 1008, "invalid message: results"),
         (["hello", '{"kind": "launch"}'], 1008, "invalid message: "),
+        (  # a result is an array: its fields are named all the same
+            ["hello", '{"kind": "results", "batch_id": "b", "results": [["m", -1, 1, true]]}'],
+            1008,
+            "invalid message: results.results.0.index: Input should be greater than or equal to 0",
+        ),
+        (
+            ["hello", '{"kind": "results", "batch_id": "b", "results": [["m", 0, 1, true, 1, 2]]}'],
+            1008,
+            "invalid message: results.results.0.error: Input should be a valid string",
+        ),
         (["hello", b"\x00binary"], 1003, "the hub reads JSON text frames only"),
         (["hello", "x" * 20_000], 1009, ""),
     ],

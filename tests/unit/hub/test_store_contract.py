@@ -212,6 +212,18 @@ def test_the_same_item_twice_in_one_commit_keeps_the_first(store: Store) -> None
     assert store.map_results(map_id) == {0: "first", 1: "b"}
 
 
+def test_a_late_copy_ahead_of_the_current_result_in_one_commit_does_not_hide_it(
+    store: Store,
+) -> None:
+    map_id = open_map(store)
+    store.set_attempts(map_id, [(0, 1), (1, 1)])
+    store.set_attempts(map_id, [(0, 2)])  # attempt 1 of item 0 is fenced off
+    given = [Commit(0, 1, "late"), Commit(1, 1, "b"), Commit(0, 2, "current")]
+    assert store.commit(map_id, given) == [1, 0]
+    assert store.map_results(map_id) == {0: "current", 1: "b"}
+    assert store.commit_counts(map_id) == {0: 1, 1: 1, 2: 0, 3: 0}
+
+
 def test_accepted_indices_come_back_in_the_order_given(store: Store) -> None:
     map_id = open_map(store)
     store.set_attempts(map_id, [(0, 1), (1, 1), (2, 1), (3, 1)])
@@ -647,5 +659,50 @@ def test_a_hub_database_from_before_tokens_keeps_its_jobs_and_gains_tokens_and_a
         store.add_token(token("tok_000000000001"))
         assert store.get_token("tok_000000000001") == token("tok_000000000001")
         assert store.append_audit(AuditRecord(at=1.0, action="token.create", outcome="ok")) == 1
+    finally:
+        store.close()
+
+
+def _transactions(store: SqliteStore) -> list[str]:
+    """The transaction statements the store sends SQLite from now on."""
+    seen: list[str] = []
+    store.db.set_trace_callback(
+        lambda sql: seen.append(sql) if sql in ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK") else None
+    )
+    return seen
+
+
+def test_a_batch_of_results_is_checked_and_written_in_one_transaction(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "hub.sqlite3")
+    try:
+        items = [[f"item-{i}"] for i in range(2_000)]
+        store.open_map("map_1", "job_1", 1, "Compute.Hash", "d", items)
+        store.set_attempts("map_1", [(i, 1) for i in range(2_000)])
+        seen = _transactions(store)
+        offered = [Commit(i, 1, f"v{i}") for i in range(1_999)] + [Commit(1_999, 1, error="x")]
+        assert store.commit("map_1", offered) == list(range(2_000))
+        assert seen == ["BEGIN IMMEDIATE", "COMMIT"]
+        assert set(store.commit_counts("map_1").values()) == {1}
+        assert store.map_results("map_1")[1_998] == "v1998"
+    finally:
+        store.close()
+
+
+def test_a_batch_holding_a_result_not_to_take_is_written_again_without_it(
+    tmp_path: Path,
+) -> None:
+    """The one transaction that wrote the batch is rolled back: nothing it wrote stays, and a
+    second one writes the results to take."""
+    store = SqliteStore(tmp_path / "hub.sqlite3")
+    try:
+        store.open_map("map_1", "job_1", 1, "Compute.Hash", "d", ITEMS)
+        store.set_attempts("map_1", [(0, 1), (1, 1), (2, 1)])
+        assert store.commit("map_1", [Commit(2, 1, "first")]) == [2]
+        seen = _transactions(store)
+        given = [Commit(0, 1, "a"), Commit(2, 1, "again"), Commit(1, 1, error="boom")]
+        assert store.commit("map_1", given) == [0, 1]
+        assert seen == ["BEGIN IMMEDIATE", "ROLLBACK", "BEGIN IMMEDIATE", "COMMIT"]
+        assert store.map_results("map_1") == {0: "a", 2: "first"}
+        assert store.commit_counts("map_1") == {0: 1, 1: 1, 2: 1, 3: 0}
     finally:
         store.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -98,6 +98,14 @@ class MapTrack:
         if index >= len(self.states):  # a map first seen through a late result: grow it
             self.states.extend(bytes(index + 1 - len(self.states)))
         self.states[index] = state
+
+    def set_all(self, indices: Sequence[int], state: int) -> None:
+        """The same state for many items (a batch's), at the cost of one `set`."""
+        if indices:
+            self.set(max(indices), state)
+            states = self.states
+            for index in indices:
+                states[index] = state
 
 
 @dataclass(frozen=True)
@@ -213,9 +221,9 @@ class FarmWatch:
         map_id = assign.tasks[0].map_id
         job = self._job(assign.job_id)
         track = self._map(job, assign.job_id, map_id, assign.activity)
-        for task in assign.tasks:
-            track.set(task.index, RUNNING)
-        attempts = {task.index: task.attempt for task in assign.tasks}
+        attempts = {task.index: task.attempt for task in assign.tasks}  # an item once
+        indices = tuple(attempts)
+        track.set_all(indices, RUNNING)
         batch = BatchTrack(
             id=assign.batch_id,
             job_id=assign.job_id,
@@ -223,26 +231,31 @@ class FarmWatch:
             node_id=node_id,
             node_name=self.farm.node_name(node_id),
             activity=assign.activity,
-            indices=tuple(t.index for t in assign.tasks),
+            indices=indices,
             started=now,
-            retry=any(t.attempt > 1 for t in assign.tasks),
+            retry=any(attempt > 1 for attempt in attempts.values()),
             attempts=tuple(attempts.values()),
-            duplicate_of=self._copied(map_id, attempts),
+            duplicate_of=self._hold(map_id, attempts, assign.batch_id),
         )
         job.batches.append(batch)
         node = self.node(node_id)
         node.name = batch.node_name
         node.batches.append(batch)
         self.running[batch.id] = batch
-        for index, attempt in attempts.items():
-            self.holding.setdefault((map_id, index, attempt), set()).add(batch.id)
 
-    def _copied(self, map_id: str, attempts: dict[int, int]) -> tuple[str, ...]:
-        """The nodes running the same attempts of some of these items: a batch sent with them
-        duplicates their work."""
+    def _hold(self, map_id: str, attempts: dict[int, int], batch_id: str) -> tuple[str, ...]:
+        """Note that the batch holds these attempts of its items; the nodes running the same
+        attempts of some of them already (a batch sent with them duplicates their work)."""
+        holding = self.holding
         copied: set[str] = set()
         for index, attempt in attempts.items():
-            copied.update(self.holding.get((map_id, index, attempt), ()))
+            key = (map_id, index, attempt)
+            holders = holding.get(key)
+            if holders is None:
+                holding[key] = {batch_id}
+            else:
+                copied.update(holders)
+                holders.add(batch_id)
         if not copied:
             return ()
         names = (b.node_name for b in self.running.values() if b.id in copied)
@@ -251,25 +264,29 @@ class FarmWatch:
     def _results(self, node_id: str, message: Results, now: float) -> None:
         node = self.node(node_id)
         batch = self.running.get(message.batch_id)
-        good = 0
+        good, seconds = 0, 0.0
+        found: dict[str, tuple[JobTrack | None, MapTrack | None]] = {}  # a message's one map
         for result in message.results:
-            job, track = self._find_map(result.map_id)
+            job, track = found.get(result.map_id) or found.setdefault(
+                result.map_id, self._find_map(result.map_id)
+            )
+            seconds += result.seconds
             if result.ok:
                 good += 1
                 if track is not None:
                     track.set(result.index, DONE)
-                if job is not None and result.value is not None:
+                if job is not None and isinstance(result.value, dict | list):  # Blobs are dicts
                     for blob in _blobs(result.value):
                         job.outputs.append(Output(result.map_id, result.index, *blob, at=now))
             elif track is not None:
                 track.set(result.index, FAILED)
                 track.errors[result.index] = result.error or "failed without a message"
-            if batch is not None:
-                batch.done += result.ok
-                batch.failed += not result.ok
-                speed = node.speed.setdefault(batch.activity, [0.0, 0.0])
-                speed[0] += 1
-                speed[1] += result.seconds
+        if batch is not None:
+            batch.done += good
+            batch.failed += len(message.results) - good
+            speed = node.speed.setdefault(batch.activity, [0.0, 0.0])
+            speed[0] += len(message.results)
+            speed[1] += seconds
         if good:
             node.throughput.add(now, good)
             self.throughput.add(now, good)
@@ -278,22 +295,24 @@ class FarmWatch:
         batch = self.running.pop(batch_id, None)
         if batch is None:
             return
+        holding, map_id = self.holding, batch.map_id
         for index, attempt in zip(batch.indices, batch.attempts, strict=True):
-            key = (batch.map_id, index, attempt)
-            holders = self.holding.get(key)
+            key = (map_id, index, attempt)
+            holders = holding.get(key)
             if holders is not None:
                 holders.discard(batch_id)
                 if not holders:
-                    del self.holding[key]
+                    del holding[key]
         batch.ended = now
         batch.outcome = outcome
         batch.reason = reason
         job = self.jobs.get(batch.job_id)
         track = job.maps.get(batch.map_id) if job else None
         if track is not None:  # what it did not finish went back to the queue
+            states = track.states
             for index in batch.indices:
-                if index < track.count and track.states[index] == RUNNING:
-                    track.states[index] = PENDING
+                if index < len(states) and states[index] == RUNNING:
+                    states[index] = PENDING
 
     # ------------------------------------------------------------------ sync
 

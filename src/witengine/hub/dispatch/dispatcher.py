@@ -240,15 +240,11 @@ class Dispatcher:
                 held.attempts[index] = held.attempts.get(index, 0) + 1
             state.store.set_attempts(held.id, [(i, held.attempts[i]) for i in indices])
         state.add_lease(grant.batch_id, held.id, node, set(indices), grant.duplicate)
-        tasks = [  # built here from checked values: no need to validate them again
-            TaskSpec.model_construct(
-                map_id=held.id, index=i, attempt=held.attempts[i], args=list(held.items[i])
-            )
-            for i in indices
-        ]
+        attempts, items = held.attempts, held.items
+        tasks = [TaskSpec(held.id, i, attempts[i], list(items[i])) for i in indices]
         assert node.send is not None
         node.send(
-            Assign(
+            Assign.model_construct(  # built here from checked values: nothing to check again
                 batch_id=grant.batch_id,
                 job_id=held.job_id,
                 activity=held.activity,

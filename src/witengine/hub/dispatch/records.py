@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from witengine.hub.store.base import Commit
+from witengine.jsontext import canonical
 from witengine.protocol import HubMessage
 from witengine.runtime.executor import Progress
 from witengine.scheduling.core import MapSchedule, Worker
@@ -136,9 +136,6 @@ class Reclaim:
             self.settled.set_result(None)
 
 
-_canonical = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode  # one, for speed
-
-
 class MapDigest:
     """Identifies a map's work: the activity and every item's arguments, added in order (a
     slice at a time, if need be)."""
@@ -147,7 +144,7 @@ class MapDigest:
         self._sha256 = hashlib.sha256(activity.encode())
 
     def add(self, items: Iterable[Sequence[Json]]) -> None:
-        self._sha256.update("".join(_canonical(item) + "\n" for item in items).encode())
+        self._sha256.update("".join(canonical(item) + "\n" for item in items).encode())
 
     def hexdigest(self) -> str:
         return self._sha256.hexdigest()

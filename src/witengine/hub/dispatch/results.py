@@ -46,6 +46,7 @@ def _results(state: DispatchState, node: NodeLink, message: Results, arrivals: A
     now = state.clock.now()
     commits = arrivals.commits
     late = withdrawn = 0
+    named = state.leases.get(message.batch_id) if message.batch_id in node.leases else None
     for result in message.results:
         held = state.maps.get(result.map_id)
         if held is None and result.map_id in state.reclaims:
@@ -54,7 +55,10 @@ def _results(state: DispatchState, node: NodeLink, message: Results, arrivals: A
         if held is None or held.attempts.get(result.index) != result.attempt:
             late += 1  # fenced off: an old attempt, or a map that has ended
             continue
-        lease = _lease_holding(state, node, held, result)
+        if named is not None and named.map_id == held.id and result.index in named.indices:
+            lease: Lease | None = named  # the batch the message names: what it mostly is
+        else:
+            lease = _lease_holding(state, node, held, result)
         if lease is None:
             withdrawn += 1  # its batch was called back (a copy that lost), or given away
             continue
@@ -94,7 +98,7 @@ def _results(state: DispatchState, node: NodeLink, message: Results, arrivals: A
     if withdrawn:  # routine near the end of a map: the losing copies of duplicated items
         log.debug("ignored %d result(s) of withdrawn batches from %s", withdrawn, node.name)
     keys = arrivals.acks.setdefault(node.id, [])
-    keys += [(r.map_id, r.index, r.attempt) for r in message.results]
+    keys += [result[:3] for result in message.results]  # (map_id, index, attempt)
 
 
 def _lease_holding(

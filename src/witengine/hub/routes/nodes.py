@@ -27,6 +27,7 @@ from witengine.protocol import (
     NodeMessage,
     NodeRate,
     NodeSummary,
+    TaskResult,
     Welcome,
 )
 from witengine.security.tokens import Role
@@ -223,8 +224,20 @@ async def _next_message(socket: WebSocket, max_bytes: int) -> NodeMessage:
         return _NODE_MESSAGE.validate_json(text)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise _Refused(1008, f"invalid message: {where}: {first['msg']}") from None
+        raise _Refused(1008, f"invalid message: {_where(first['loc'])}: {first['msg']}") from None
+
+
+def _where(location: tuple[int | str, ...]) -> str:
+    """Where in a message a fault is, a result's fields by name: results are arrays, so the
+    validator gives their positions (`results.0.1` is `results.0.index`)."""
+    parts: list[int | str] = list(location)
+    fields = TaskResult._fields
+    for at in range(2, len(parts)):
+        part = parts[at]
+        in_result = parts[at - 2] == "results" and isinstance(parts[at - 1], int)
+        if in_result and isinstance(part, int) and part < len(fields):
+            parts[at] = fields[part]
+    return ".".join(str(part) for part in parts)
 
 
 async def _close(socket: WebSocket, code: int, reason: str) -> None:

@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from witengine.protocol.states import JobStatus
 
@@ -74,11 +74,11 @@ class MapState:
     failures: dict[int, str] = field(default_factory=dict)  # index -> error, for FAILED tasks
 
 
-@dataclass(frozen=True)
-class Commit:
-    """One result offered for commit."""
+class Commit(NamedTuple):
+    """One result offered for commit (a tuple: one is made for every result, and a frozen
+    dataclass costs several times as much to make)."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the item's place, not tuple.index
     attempt: int
     value: Json = None
     error: str | None = None  # set: the task failed for good with this error

@@ -9,6 +9,7 @@ which is the failure the hub is built for; a power cut may lose the last transac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -31,6 +32,7 @@ from witengine.hub.store.base import (
     map_count,
     reused_map_id,
 )
+from witengine.jsontext import compact
 from witengine.protocol.states import JobStatus
 
 SCHEMA_VERSION = 1
@@ -111,9 +113,11 @@ _MIGRATIONS: list[tuple[int, str | tuple[str, ...]]] = [
 ]
 
 
-# One encoder for every write: json.dumps with options builds a new encoder on each call, which
-# cost a hub more than the encoding itself (a map's items, every result).
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
+# A task's states as stored; read once here, not in the loops over every task (an enum member's
+# value is looked up on each use).
+_PENDING, _DONE, _FAILED = TaskState.PENDING.value, TaskState.DONE.value, TaskState.FAILED.value
+# One encoder for every write (see `witengine.jsontext`): a map's items, every result.
+_dumps = compact
 
 
 class SqliteStore:
@@ -307,7 +311,7 @@ class SqliteStore:
         self.db.executemany(
             "INSERT INTO tasks (map_id, idx, args, state) VALUES (?, ?, ?, ?)",
             (
-                (map_id, index, _dumps(list(item)), TaskState.PENDING.value)
+                (map_id, index, _dumps(list(item)), _PENDING)
                 for index, item in enumerate(items, start=first)
             ),
         )
@@ -337,9 +341,9 @@ class SqliteStore:
         results, attempts, failures = {}, {}, {}
         for index, state, attempt, result, error in rows:
             attempts[index] = attempt
-            if state == TaskState.DONE.value:
+            if state == _DONE:
                 results[index] = json.loads(result)
-            elif state == TaskState.FAILED.value:
+            elif state == _FAILED:
                 failures[index] = error or ""
         return MapState(record, results, attempts, failures)
 
@@ -350,19 +354,33 @@ class SqliteStore:
 
     def set_attempts(self, map_id: str, attempts: Sequence[tuple[int, int]]) -> None:
         with self._write() as db:
+            # A batch is mostly a run of consecutive items under one attempt: a statement a run,
+            # not a row (a tenth of the cost for a batch of tiny items).
             db.executemany(
-                "UPDATE tasks SET attempt = ? WHERE map_id = ? AND idx = ?",
-                [(attempt, map_id, index) for index, attempt in attempts],
+                "UPDATE tasks SET attempt = ? WHERE map_id = ? AND idx BETWEEN ? AND ?",
+                [(attempt, map_id, first, last) for first, last, attempt in _runs(attempts)],
             )
 
     def commit(self, map_id: str, commits: Sequence[Commit]) -> list[int]:
+        # Mostly every commit offered is its task's first, under its current attempt: written
+        # each with that condition, in one transaction, they are all accepted when every row
+        # is written. Otherwise that transaction is rolled back and the commits are sorted out
+        # one by one (a late result, or a second copy of one).
+        first: dict[int, Commit] = {}
+        for commit in commits:
+            first.setdefault(commit.index, commit)
+        offered = list(first.values())
+        with contextlib.suppress(_NotAll), self._write() as db:
+            if self._write_results(db, map_id, offered) < len(offered):
+                raise _NotAll  # rolls the transaction back
+            return [c.index for c in offered]
         with self._write() as db:
             # Which of these are still pending, and under which attempt: one query for the lot,
             # then one statement per kind; the transaction keeps the check and the write together.
             rows = db.execute(
                 "SELECT idx, attempt FROM tasks WHERE map_id = ? AND state = ? "
                 "AND idx IN (SELECT value FROM json_each(?))",
-                (map_id, TaskState.PENDING.value, _dumps(sorted({c.index for c in commits}))),
+                (map_id, _PENDING, _dumps(sorted(first))),
             )
             current: dict[int, int] = dict(rows.fetchall())
             # In the order given, the first commit of a task under its attempt wins, as in memory.
@@ -371,30 +389,36 @@ class SqliteStore:
                 if current.get(commit.index, -1) == commit.attempt:
                     del current[commit.index]
                     accepted.append(commit)
-            db.executemany(
-                "UPDATE tasks SET state = ?, result = ?, commits = commits + 1 "
-                "WHERE map_id = ? AND idx = ?",
-                (
-                    (TaskState.DONE.value, _dumps(c.value), map_id, c.index)
-                    for c in accepted
-                    if c.error is None
-                ),
-            )
-            db.executemany(
-                "UPDATE tasks SET state = ?, error = ?, commits = commits + 1 "
-                "WHERE map_id = ? AND idx = ?",
-                (
-                    (TaskState.FAILED.value, c.error, map_id, c.index)
-                    for c in accepted
-                    if c.error is not None
-                ),
-            )
+            self._write_results(db, map_id, accepted)
         return [c.index for c in accepted]
+
+    @staticmethod
+    def _write_results(db: sqlite3.Connection, map_id: str, commits: Sequence[Commit]) -> int:
+        """Write each commit whose task is pending under its attempt; how many were written."""
+        done = db.executemany(
+            "UPDATE tasks SET state = ?, result = ?, commits = commits + 1 "
+            "WHERE map_id = ? AND idx = ? AND state = ? AND attempt = ?",
+            [
+                (_DONE, _dumps(c.value), map_id, c.index, _PENDING, c.attempt)
+                for c in commits
+                if c.error is None
+            ],
+        ).rowcount
+        failed = db.executemany(
+            "UPDATE tasks SET state = ?, error = ?, commits = commits + 1 "
+            "WHERE map_id = ? AND idx = ? AND state = ? AND attempt = ?",
+            [
+                (_FAILED, c.error, map_id, c.index, _PENDING, c.attempt)
+                for c in commits
+                if c.error is not None
+            ],
+        ).rowcount
+        return max(done, 0) + max(failed, 0)
 
     def map_results(self, map_id: str) -> dict[int, Json]:
         rows = self._read(
             "SELECT idx, result FROM tasks WHERE map_id = ? AND state = ?",
-            (map_id, TaskState.DONE.value),
+            (map_id, _DONE),
         )
         return {index: json.loads(result) for index, result in rows}
 
@@ -403,7 +427,7 @@ class SqliteStore:
         return dict(rows)
 
     def reuse_results(self, job_id: str, source_job_id: str) -> int:
-        done = TaskState.DONE.value
+        done = _DONE
         with self._write() as db:
             sources = db.execute(
                 "SELECT id, seq FROM maps WHERE job_id = ? ORDER BY seq", (source_job_id,)
@@ -421,7 +445,7 @@ class SqliteStore:
                     "INSERT INTO tasks (map_id, idx, args, state, attempt, result, commits) "
                     "SELECT ?, idx, args, CASE WHEN state = ? THEN state ELSE ? END, 0, "
                     "CASE WHEN state = ? THEN result END, state = ? FROM tasks WHERE map_id = ?",
-                    (map_id, done, TaskState.PENDING.value, done, done, source_id),
+                    (map_id, done, _PENDING, done, done, source_id),
                 )
                 reused += db.execute(
                     "SELECT COUNT(*) FROM tasks WHERE map_id = ? AND state = ?", (map_id, done)
@@ -562,3 +586,21 @@ class SqliteStore:
     def close(self) -> None:
         with self.lock:
             self.db.close()
+
+
+def _runs(attempts: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int, int]]:
+    """(first index, last index, attempt) of each run of consecutive items under one attempt."""
+    run: list[int] | None = None
+    for index, attempt in attempts:
+        if run is not None and index == run[1] + 1 and attempt == run[2]:
+            run[1] = index
+            continue
+        if run is not None:
+            yield run[0], run[1], run[2]
+        run = [index, index, attempt]
+    if run is not None:
+        yield run[0], run[1], run[2]
+
+
+class _NotAll(Exception):
+    """Not every commit offered was its task's to take: the transaction is rolled back."""
