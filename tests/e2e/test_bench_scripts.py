@@ -1,7 +1,8 @@
 """The benchmarks under bench/ at small size, so a change to the hub cannot leave one broken
 until someone next runs it (the dashboard bench stopped at its first step for a day when the hub
 began asking for tokens, and the throughput bench for longer). Figures are not checked here: only
-that each runs to its report."""
+that each runs to its report. Every script in bench/ is run by a test: here, or in a module of
+its own (the soak's)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,13 @@ def run(script: str, *options: str, timeout: float = 240) -> str:
     )
     assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
+
+
+def test_every_bench_script_is_run_by_a_test() -> None:
+    tests = Path(__file__).parents[1]
+    texts = "\n".join(path.read_text() for path in tests.rglob("test_*.py"))
+    untested = [path.name for path in sorted(BENCH.glob("*.py")) if f'"{path.name}"' not in texts]
+    assert untested == [], f"bench scripts that no test runs: {untested}"
 
 
 def test_the_throughput_bench_runs_the_farm_the_pool_and_dask_side_by_side() -> None:
