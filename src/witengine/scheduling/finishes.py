@@ -94,6 +94,17 @@ class FinishIndex(Generic[T]):
     def remove(self, key: int) -> None:
         self._entries.pop(key, None)
 
+    def last_end(self, now: float) -> float | None:
+        """The latest predicted end at `now`, stalled or not (None without entries)."""
+        if not self._entries:
+            return None
+        self._file_changes()
+        if now < self._now:
+            return max(predicted_end(e.end, e.needed, now) for e in self._entries.values())
+        self._advance(now)
+        ends = [best.end for s in (True, False) if (best := self._best(s, now, "")) is not None]
+        return max(ends)
+
     def latest(self, now: float, skip: str = "") -> Latest[T] | None:
         """The entry predicted to finish last at `now`, leaving out those `skip` owns."""
         self._file_changes()

@@ -7,7 +7,8 @@ Costs: a request, a result or a heartbeat is O(1) plus the items it touches, and
 when it looks for the batch predicted to finish last (`finishes`); a batch ending is O(its
 items); `expire` is O(log batches) per batch it finds due (`deadlines`); a node's first result
 changes the guess every node without a rate is planned at in O(1); `remaining_seconds` is
-O(batches out); `workers_changed` O(nodes). Pure: time is the `now` each call passes.
+O(log batches) (the finish index, and a running sum of the batches' spare work);
+`workers_changed` O(nodes). Pure: time is the `now` each call passes.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class Ledger(MapSchedule):
         self._deadlines: Deadlines[Batch] = Deadlines()  # the batches' leases, by serial
         self._finishes: FinishIndex[Batch] = FinishIndex()  # batches with spare work, by serial
         self._moved: set[Batch] = set()  # batches whose predicted end the index may not know
+        self._spare = 0.0  # the batches' spare work, summed as it changes (for the ETA)
         # Items out on two or more batches, oldest copy first. The newest copy of an item is
         # the one expected to finish it first (a copy is made only when it would), so the item
         # counts in that batch's spare work only.
@@ -117,14 +119,14 @@ class Ledger(MapSchedule):
         limit = context.settings.duplicate_limit
         self._duplicate_budget = max(1, int(limit * self.count)) if limit > 0 else 0
         self._duplicates_granted = 0
-        self._known = {w.id: w.slots for w in workers if self._eligible(w.id)}
+        self._known = self._eligible_of(workers)
         self._refresh_active(now, notify=False)
 
     # ------------------------------------------------------------- the protocol
 
     def workers_changed(self, workers: Sequence[Worker], now: float) -> None:
         self._now = max(self._now, now)
-        self._known = {w.id: w.slots for w in workers if self._eligible(w.id)}
+        self._known = self._eligible_of(workers)
         self._refresh_active(now)
 
     def request(self, node: Worker, now: float) -> Grant | None:
@@ -173,6 +175,7 @@ class Ledger(MapSchedule):
         holders = self._shared.get(index)
         if holders is None:
             batch.spare_work -= weight
+            self._spare -= weight
         if ok:
             if seconds > 0.0:
                 self._observe(batch.node_id, weight, seconds)
@@ -221,10 +224,9 @@ class Ledger(MapSchedule):
             return 0.0
         if self._capacity <= 0.0:
             return None
-        ends = [self._predicted_end(batch, now) for batch in self._batches.values()]
-        spare = sum(batch.spare_work for batch in self._batches.values())
-        spread = (self._pending_work() + spare) / self._capacity
-        return max(max(ends, default=now) - now, spread)
+        last = self._last_end(now)
+        spread = (self._pending_work() + max(0.0, self._spare)) / self._capacity
+        return max((now if last is None else max(last, now)) - now, spread)
 
     def snapshot(self) -> ScheduleSnapshot:
         committed = frozenset(i for i in range(self.count) if self._committed[i])
@@ -287,6 +289,7 @@ class Ledger(MapSchedule):
         self._by_node.setdefault(node_id, {})[batch_id] = batch
         self._deadlines.add(batch.serial, batch, now + lease)
         self._moved.add(batch)
+        self._spare += batch.spare_work
         if duplicate:
             self._duplicates_granted += len(indices)
         return Grant(batch_id, node_id, indices_tuple, lease, duplicate, predicted)
@@ -317,6 +320,8 @@ class Ledger(MapSchedule):
             batch.spare_work -= weight
             holders[-1].spare_work += weight
             self._moved.update((batch, holders[-1]))
+            if batch.id not in self._batches:  # its spare work left the sum when it ended
+                self._spare += weight
         if len(holders) == 1:
             del self._shared[index]
 
@@ -343,12 +348,17 @@ class Ledger(MapSchedule):
         """The batch with spare work predicted to finish last, a stalled one (no result for
         much longer than an item should take: its node may be frozen or dead) before any
         other, leaving out the batches of node `skip`; O(log batches) amortized."""
+        return self._told_finishes().latest(now, skip)
+
+    def _last_end(self, now: float) -> float | None:
+        """The latest predicted end of a batch with spare work; O(log batches) amortized."""
+        return self._told_finishes().last_end(now)
+
+    def _told_finishes(self) -> FinishIndex[Batch]:
+        """The finish index, told of every batch whose predicted end moved."""
         finishes = self._finishes
         stall_extra = self._settings.min_batch_seconds
-        if self._guess_moved:
-            self._guess_moved = False
-            for node_id in self._guessed:
-                self._moved.update(self._by_node.get(node_id, {}).values())
+        self._guess_told()
         for batch in self._moved:
             if batch.spare_work > 0.0:
                 end, needed = self._end_and_needed(batch)
@@ -359,7 +369,14 @@ class Ledger(MapSchedule):
             else:
                 finishes.remove(batch.serial)
         self._moved.clear()
-        return finishes.latest(now, skip)
+        return finishes
+
+    def _guess_told(self) -> None:
+        """The batches of nodes planned at a guess that changed count as moved."""
+        if self._guess_moved:
+            self._guess_moved = False
+            for node_id in self._guessed:
+                self._moved.update(self._by_node.get(node_id, {}).values())
 
     def _idle(self, node_id: str) -> bool:
         return not self._by_node.get(node_id)
@@ -373,17 +390,23 @@ class Ledger(MapSchedule):
         context = self._context
         return context.blocklist.blocked(context.job_id, node_id, context.plugin)
 
+    def _eligible_of(self, workers: Sequence[Worker]) -> dict[str, int]:
+        """The workers that may run the map (not drained from it, not blocklisted) -> slots."""
+        context = self._context
+        blocked = context.blocklist.pairs(context.job_id)
+        excluded = self._stopped.union(n for n, plugin in blocked if plugin == context.plugin)
+        return {w.id: w.slots for w in workers if w.id not in excluded}
+
     def _refresh_active(self, now: float, *, notify: bool = True) -> None:
         """Recompute the active nodes (the fastest `max_nodes` of the known ones) and their
         total capacity; tell the strategy who left and who joined."""
         rates, activity, speeds = self._context.rates, self._context.activity, self._speed
-        for node_id in self._guessed:  # a node no longer known keeps the guess of now
-            speeds[node_id] = self._guess
-        for node_id in self._known:
-            rate = rates.rate(node_id, activity)
-            if self._speed_of(node_id) != rate:
-                self._moved.update(self._by_node.get(node_id, {}).values())
-            speeds[node_id] = rate
+        self._guess_told()
+        speeds.update(dict.fromkeys(self._guessed, self._guess))  # a node gone keeps it
+        planned, unknown = rates.planned(self._known, activity)
+        for node_id in [n for n, rate in planned.items() if speeds.get(n) != rate]:
+            self._moved.update(self._by_node.get(node_id, {}).values())
+        speeds.update(planned)
         chosen = self._known
         if self._max_nodes is not None and len(chosen) > self._max_nodes:
             fastest = sorted(chosen, key=lambda n: (-self._speed[n], n))[: self._max_nodes]
@@ -392,7 +415,7 @@ class Ledger(MapSchedule):
         joined = [n for n in chosen if n not in self._slots]
         self._slots = dict(chosen)
         self._capacity = sum(self._speed[n] * s for n, s in self._slots.items())
-        self._guessed = {n: None for n in self._slots if not rates.known(n, activity)}
+        self._guessed = {n: None for n in unknown if n in self._slots}
         self._guessed_slots = sum(self._slots[n] for n in self._guessed)
         self._guess = rates.guess(activity) if self._guessed else 0.0
         if notify and left:
@@ -436,6 +459,7 @@ class Ledger(MapSchedule):
             old: float | None = self._guess
             del self._guessed[node_id]
             self._guessed_slots -= self._slots[node_id]
+            self._moved.update(self._by_node.get(node_id, {}).values())  # the guess may have moved
         else:
             old = self._speed.get(node_id)
         self._speed[node_id] = rate
@@ -466,6 +490,7 @@ class Ledger(MapSchedule):
         if holders is not None:
             del self._shared[index]
             holders[-1].spare_work -= self._work[index]
+            self._spare -= self._work[index]
             self._moved.add(holders[-1])
             for other in holders:
                 if other is batch:
@@ -532,7 +557,8 @@ class Ledger(MapSchedule):
             self._return(back, now)
 
     def _forget(self, batch: Batch) -> None:
-        self._batches.pop(batch.id, None)
+        if self._batches.pop(batch.id, None) is not None:
+            self._spare = self._spare - batch.spare_work if self._batches else 0.0
         self._deadlines.remove(batch.serial)
         self._finishes.remove(batch.serial)
         self._moved.discard(batch)

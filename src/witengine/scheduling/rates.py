@@ -15,6 +15,7 @@ Pure: no clock, no I/O. Rates are per slot (one batch running at a time).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 DEFAULT_RATE = 1.0  # units/s for an activity no node has a rate for yet
@@ -74,6 +75,17 @@ class RateModel:
         """The rate to plan the node with: measured, else benchmarked, else the slowest known."""
         estimate = self._rates.get(activity, {}).get(node_id)
         return estimate.rate if estimate is not None else self.guess(activity)
+
+    def planned(self, node_ids: Iterable[str], activity: str) -> tuple[dict[str, float], list[str]]:
+        """The rate of each node as `rate` gives it, and the nodes among them planned at the
+        guess (no benchmark, no measurement): one call for a whole farm."""
+        nodes = self._rates.get(activity, {})
+        rates = {node_id: nodes[node_id].rate for node_id in node_ids if node_id in nodes}
+        guessed = [node_id for node_id in node_ids if node_id not in rates]
+        if guessed:
+            guess = self.guess(activity)
+            rates.update(dict.fromkeys(guessed, guess))
+        return rates, guessed
 
     def guess(self, activity: str) -> float:
         """The rate a node with neither benchmark nor measurement is planned at: the slowest

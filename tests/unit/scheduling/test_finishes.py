@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from witengine.scheduling.finishes import FinishIndex, Latest
+from witengine.scheduling.finishes import FinishIndex, Latest, predicted_end
 
 OWNERS = ["node_a", "node_b", "node_c", "node_d"]
 TIMES = st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0])  # few values: many ties
@@ -105,6 +105,11 @@ class IndexMachine(RuleBasedStateMachine):
     def ask(self, skip: str) -> None:
         expected = scanned(self.entries, self.now, skip)
         assert answer(self.index.latest(self.now, skip)) == expected
+
+    @rule()
+    def ask_for_the_last_end(self) -> None:
+        ends = [predicted_end(e.end, e.needed, self.now) for e in self.entries.values()]
+        assert self.index.last_end(self.now) == max(ends, default=None)
 
     @invariant()
     def names_what_a_scan_names(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -281,6 +282,21 @@ class ScheduleMachine(RuleBasedStateMachine):
         assert (found.item if found else None) is (best[1] if best else None)
         if found is not None and best is not None:
             assert (found.stalled, found.end) == best[0][:2]
+
+    @invariant()
+    def the_eta_is_what_a_look_at_every_batch_gives(self) -> None:
+        ledger = self.schedule
+        if not self.count or self.failed or not isinstance(ledger, Ledger):
+            return
+        eta = ledger.remaining_seconds(self.now)
+        if ledger.done or ledger._capacity <= 0.0:
+            assert eta == (0.0 if ledger.done else None)
+            return
+        batches = ledger._batches.values()
+        last = max((ledger._predicted_end(b, self.now) for b in batches), default=self.now)
+        spare = sum(b.spare_work for b in batches)
+        spread = (ledger._pending_work() + spare) / ledger._capacity
+        assert eta == pytest.approx(max(last - self.now, spread), rel=1e-9, abs=1e-9)
 
     def teardown(self) -> None:
         """Fresh nodes (and those still here) finish the map: nothing was stranded."""
