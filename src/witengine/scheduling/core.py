@@ -2,21 +2,21 @@
 
 Everything here is pure: no I/O, no clock reading, no sleeping. Time is passed in as `now`
 (seconds, any origin). One `MapSchedule` holds the items of one distributed map (one
-`Grid.ForEach`) and every batch of them out on nodes; a `Farm` (`scheduling.farm`) holds what
-outlives a map: the rate model and the blocklists. The driver tells the schedule what happens (a
-node asks for work, a result arrives, a lease runs out, a node is lost) and carries out what it
-answers (send a batch, cancel a batch, fail the map).
+`Grid.ForEach`) and every batch of them out on nodes; the `Scheduler` (`scheduling.scheduler`)
+holds what outlives a map: the rate model and the blocklists. The driver tells the schedule what
+happens (a node asks for work, a result arrives, a lease runs out, a node is lost) and carries
+out what it answers (send a batch, cancel a batch, fail the map).
 
 Units: every activity measures work in one unit (such as `compute-units@1` or
 `pixel-samples@1`); an item's `work` is its estimate in that unit, and a node's rate is units per
 second for that activity, per slot. Rates come from benchmarks first and from measured
-throughput after: `farm.rates.benchmark(node, activity, rate)` seeds one, and every ok result's
+throughput after: `scheduler.rates.benchmark(node, activity, rate)` seeds one, and every ok result's
 `seconds` corrects it.
 
 The driver's protocol, in order:
 
-    schedule = farm.schedule(job_id, activity, plugin, work, strategy, workers, now=now)
-    schedule.workers_changed(workers, now)       # nodes able to run it joined or left
+    schedule = scheduler.schedule(job_id, activity, plugin, work, strategy, candidates, now=now)
+    schedule.candidates_changed(candidates, now)       # nodes able to run it joined or left
     grant = schedule.request(node, now)         # a node has a free slot: maybe a Grant
     schedule.heartbeat(grant.batch_id, now)      # the node is alive and working on it
     outcome = schedule.result(batch_id, index, ok=True, seconds=…, now=now)
@@ -25,7 +25,7 @@ The driver's protocol, in order:
     schedule.node_lost(node_id, now)             # the node died, left, or froze past its lease
     schedule.expire(now)                         # every tick: batches whose lease ran out
     schedule.done / schedule.failure             # finished, or failed with (index, error)
-    farm.job_ended(job_id)                       # the job is over: forget its blocklist
+    scheduler.job_ended(job_id)                  # the job is over: forget its blocklist
 
 Every `Outcome.cancel` names batches the schedule has already dropped: the driver sends their
 nodes a cancel, and any later result from them is IGNOREd. `request` answers None when the node
@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from witengine.scheduling.strategy import Strategy
 
 __all__ = [
+    "Candidate",
     "Decision",
     "Grant",
     "MapSchedule",
@@ -64,14 +65,13 @@ __all__ = [
     "ScheduleSnapshot",
     "Strategy",
     "Verdict",
-    "Worker",
     "uniform_work",
 ]
 
 
 @dataclass(frozen=True)
-class Worker:
-    """A node as the scheduler sees it when the node asks for work."""
+class Candidate:
+    """A node that may be given a map's work, as the scheduler sees it: its id and slots."""
 
     id: str
     slots: int = 1
@@ -128,12 +128,12 @@ class MapSchedule:
     count: int  # items in the map
     strategy: Strategy
 
-    def workers_changed(self, workers: Sequence[Worker], now: float) -> None:
+    def candidates_changed(self, candidates: Sequence[Candidate], now: float) -> None:
         """The nodes able to run this map's activity now (joined, left, drained): the rates of
         these are the "active rates" the strategies share work by."""
         raise NotImplementedError
 
-    def request(self, node: Worker, now: float) -> Grant | None:
+    def request(self, node: Candidate, now: float) -> Grant | None:
         """Work for `node` (it has a free slot), or None: nothing it should do now."""
         raise NotImplementedError
 

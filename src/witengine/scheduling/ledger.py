@@ -8,7 +8,7 @@ when it looks for the batch predicted to finish last (`finishes`); a batch endin
 items); `expire` is O(log batches) per batch it finds due (`deadlines`); a node's first result
 changes the guess every node without a rate is planned at in O(1); `remaining_seconds` is
 O(log batches) (the finish index, and a running sum of the batches' spare work);
-`workers_changed` O(nodes). Pure: time is the `now` each call passes.
+`candidates_changed` O(nodes). Pure: time is the `now` each call passes.
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ from dataclasses import dataclass
 
 from witengine.scheduling.blocklist import Blocklist
 from witengine.scheduling.core import (
+    Candidate,
     Grant,
     MapSchedule,
     Outcome,
     ScheduleSnapshot,
     Verdict,
-    Worker,
 )
 from witengine.scheduling.deadlines import Deadlines
 from witengine.scheduling.finishes import FinishIndex, Latest, predicted_end
 from witengine.scheduling.rates import RateModel
-from witengine.scheduling.settings import FarmSettings
+from witengine.scheduling.settings import SchedulerSettings
 
 STALL_ITEMS = 3.0  # a batch silent for this many items' predicted time may be stalled
 
@@ -46,7 +46,7 @@ class MapContext:
     job_id: str
     activity: str
     plugin: str
-    settings: FarmSettings
+    settings: SchedulerSettings
     rates: RateModel
     blocklist: Blocklist
     map_number: int  # unique in the farm: batch ids carry it
@@ -76,7 +76,7 @@ class Ledger(MapSchedule):
         self,
         context: MapContext,
         work: Sequence[float],
-        workers: Sequence[Worker],
+        candidates: Sequence[Candidate],
         now: float,
         max_nodes: int | None = None,
     ) -> None:
@@ -119,17 +119,17 @@ class Ledger(MapSchedule):
         limit = context.settings.duplicate_limit
         self._duplicate_budget = max(1, int(limit * self.count)) if limit > 0 else 0
         self._duplicates_granted = 0
-        self._known = self._eligible_of(workers)
+        self._known = self._eligible_of(candidates)
         self._refresh_active(now, notify=False)
 
     # ------------------------------------------------------------- the protocol
 
-    def workers_changed(self, workers: Sequence[Worker], now: float) -> None:
+    def candidates_changed(self, candidates: Sequence[Candidate], now: float) -> None:
         self._now = max(self._now, now)
-        self._known = self._eligible_of(workers)
+        self._known = self._eligible_of(candidates)
         self._refresh_active(now)
 
-    def request(self, node: Worker, now: float) -> Grant | None:
+    def request(self, node: Candidate, now: float) -> Grant | None:
         self._now = max(self._now, now)
         if self._failure is not None or self._done_count == self.count:
             return None
@@ -240,7 +240,7 @@ class Ledger(MapSchedule):
 
     # --------------------------------------------------------- for the strategies
 
-    def _take(self, node: Worker, now: float) -> Grant | None:
+    def _take(self, node: Candidate, now: float) -> Grant | None:
         """Work for an active, unblocked node with a free slot."""
         raise NotImplementedError
 
@@ -258,10 +258,10 @@ class Ledger(MapSchedule):
     def _pending_work(self) -> float:
         raise NotImplementedError
 
-    def _workers_left(self, node_ids: list[str], now: float) -> None:
+    def _candidates_left(self, node_ids: list[str], now: float) -> None:
         """Active nodes that are no longer: a strategy that planned on them re-plans."""
 
-    def _workers_joined(self, node_ids: list[str], now: float) -> None:
+    def _candidates_joined(self, node_ids: list[str], now: float) -> None:
         """Nodes that became active."""
 
     def _grant(
@@ -390,12 +390,12 @@ class Ledger(MapSchedule):
         context = self._context
         return context.blocklist.blocked(context.job_id, node_id, context.plugin)
 
-    def _eligible_of(self, workers: Sequence[Worker]) -> dict[str, int]:
-        """The workers that may run the map (not drained from it, not blocklisted) -> slots."""
+    def _eligible_of(self, candidates: Sequence[Candidate]) -> dict[str, int]:
+        """The candidates that may run the map (not drained from it, not blocklisted) -> slots."""
         context = self._context
         blocked = context.blocklist.pairs(context.job_id)
         excluded = self._stopped.union(n for n, plugin in blocked if plugin == context.plugin)
-        return {w.id: w.slots for w in workers if w.id not in excluded}
+        return {w.id: w.slots for w in candidates if w.id not in excluded}
 
     def _refresh_active(self, now: float, *, notify: bool = True) -> None:
         """Recompute the active nodes (the fastest `max_nodes` of the known ones) and their
@@ -419,9 +419,9 @@ class Ledger(MapSchedule):
         self._guessed_slots = sum(self._slots[n] for n in self._guessed)
         self._guess = rates.guess(activity) if self._guessed else 0.0
         if notify and left:
-            self._workers_left(left, now)
+            self._candidates_left(left, now)
         if notify and joined:
-            self._workers_joined(joined, now)
+            self._candidates_joined(joined, now)
 
     def _remove(self, node_id: str, now: float) -> None:
         """The node can no longer run the map: with `max_nodes`, the next fastest takes its
@@ -444,7 +444,7 @@ class Ledger(MapSchedule):
         self._capacity = max(0.0, self._capacity - self._speed[node_id] * slots)
         if not self._slots:
             self._capacity = 0.0
-        self._workers_left([node_id], now)
+        self._candidates_left([node_id], now)
 
     def _observe(self, node_id: str, work: float, seconds: float) -> None:
         context = self._context

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class FarmSettings:
+class SchedulerSettings:
     """How the scheduler trades overhead, waiting and duplicated work; defaults suit a LAN."""
 
     dispatch_overhead: float = 0.002  # seconds a batch costs beyond its work: messages, start-up

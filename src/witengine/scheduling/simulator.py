@@ -25,9 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from witengine.errors import WitError
-from witengine.scheduling.core import Decision, Grant, MapSchedule, Strategy, Verdict, Worker
-from witengine.scheduling.farm import Farm
-from witengine.scheduling.settings import FarmSettings
+from witengine.scheduling.core import Candidate, Decision, Grant, MapSchedule, Strategy, Verdict
+from witengine.scheduling.scheduler import Scheduler
+from witengine.scheduling.settings import SchedulerSettings
 
 ACTIVITY = "Simulated.Work"
 PLUGIN = "simulated"
@@ -157,7 +157,7 @@ def build(config: SimConfig) -> tuple[list[VirtualNode], list[float], list[float
     return nodes, estimated, true_work
 
 
-def simulate(config: SimConfig, settings: FarmSettings | None = None) -> SimReport:
+def simulate(config: SimConfig, settings: SchedulerSettings | None = None) -> SimReport:
     """Build the farm and map the config describes and run `config.strategy` on it."""
     nodes, estimated, true_work = build(config)
     run = Simulation(
@@ -165,7 +165,7 @@ def simulate(config: SimConfig, settings: FarmSettings | None = None) -> SimRepo
         estimated,
         config.strategy,
         true_work=true_work,
-        settings=settings or FarmSettings(dispatch_overhead=config.latency),
+        settings=settings or SchedulerSettings(dispatch_overhead=config.latency),
         latency=config.latency,
         detection_delay=config.detection_delay,
         heartbeat_interval=config.heartbeat_interval,
@@ -199,7 +199,7 @@ def _bound(nodes: Sequence[VirtualNode], work: Sequence[float]) -> float:
 @dataclass(slots=True, eq=False)
 class _Node:
     spec: VirtualNode
-    worker: Worker
+    candidate: Candidate
     alive: bool = True
     present: bool = True  # not departed
     grant: Grant | None = None  # the batch it runs, or is about to start
@@ -230,7 +230,7 @@ class Simulation:
         strategy: Strategy,
         *,
         true_work: Sequence[float] | None = None,
-        settings: FarmSettings | None = None,
+        settings: SchedulerSettings | None = None,
         latency: float = 0.002,
         detection_delay: float = 10.0,
         heartbeat_interval: float = 5.0,
@@ -242,7 +242,7 @@ class Simulation:
         self.work = list(work)
         self.true_work = list(true_work) if true_work is not None else self.work
         self.strategy = Strategy(strategy)
-        self.farm = Farm(settings)
+        self.scheduler = Scheduler(settings)
         self.latency = latency
         self.detection_delay = detection_delay
         self.heartbeat_interval = heartbeat_interval
@@ -252,16 +252,16 @@ class Simulation:
         """Run the map to completion and check it; the report's figures."""
         for spec in self.specs:
             if spec.benchmark is not None:
-                self.farm.rates.benchmark(spec.id, ACTIVITY, spec.benchmark)
-        nodes = [_Node(spec, Worker(spec.id)) for spec in self.specs]
+                self.scheduler.rates.benchmark(spec.id, ACTIVITY, spec.benchmark)
+        nodes = [_Node(spec, Candidate(spec.id)) for spec in self.specs]
         began = time.perf_counter()
-        schedule = self.farm.schedule(
+        schedule = self.scheduler.schedule(
             "job_simulated",
             ACTIVITY,
             PLUGIN,
             self.work,
             self.strategy,
-            [n.worker for n in nodes],
+            [n.candidate for n in nodes],
             now=0.0,
         )
         setup = time.perf_counter() - began
@@ -371,7 +371,7 @@ class _Engine:
         if not node.alive or not node.present or node.grant is not None:
             return
         began = time.perf_counter()
-        grant = self.schedule.request(node.worker, self.now)
+        grant = self.schedule.request(node.candidate, self.now)
         self.tally.decisions.seconds.append(time.perf_counter() - began)
         if grant is None:
             self.idle[k] = None
@@ -482,7 +482,7 @@ class _Engine:
         if node.grant is not None:
             self.owner.pop(node.grant.batch_id, None)
             node.grant = None
-        self.workers_changed()
+        self.candidates_changed()
         self.wake()
 
     def leave(self, k: int) -> None:
@@ -497,9 +497,9 @@ class _Engine:
         self.idle.pop(k, None)
         self.lost(k)
 
-    def workers_changed(self) -> None:
-        workers = [n.worker for n in self.nodes if n.alive and n.present]
-        self.schedule.workers_changed(workers, self.now)
+    def candidates_changed(self) -> None:
+        candidates = [n.candidate for n in self.nodes if n.alive and n.present]
+        self.schedule.candidates_changed(candidates, self.now)
 
     def wake(self) -> None:
         """Something went back in the queue: idle nodes ask again."""

@@ -31,16 +31,16 @@ from witengine.protocol import (
 from witengine.protocol.states import NodeState
 from witengine.runtime.executor import ItemFailed, MapRequest
 from witengine.runtime.values import ProcessingOptions
-from witengine.scheduling.settings import FarmSettings
+from witengine.scheduling.settings import SchedulerSettings
 from witengine.testing.clock import FakeClock
 
 CAPS = Capabilities(os="Linux", arch="x86_64", cores=2, ram_bytes=1 << 30)
 ACTIVITY = "Compute.Hash"
 QUEUED = ProcessingOptions.make("Queued")  # one item per batch: a test knows what each node gets
-NO_DUPLICATES = FarmSettings(min_lease=10.0, duplicate_limit=0.0)
+NO_DUPLICATES = SchedulerSettings(min_lease=10.0, duplicate_limit=0.0)
 
 
-def batches_of(size: int, **settings: float) -> FarmSettings:
+def batches_of(size: int, **settings: float) -> SchedulerSettings:
     """Adaptive batches of at least `size` items (one unit each, at 1 unit/s) under a 10 s lease:
     the shortest batch worth sending is `size` overheads of one second."""
     knobs: dict[str, float] = {
@@ -51,7 +51,7 @@ def batches_of(size: int, **settings: float) -> FarmSettings:
         "duplicate_limit": 0.0,
         **settings,
     }
-    return FarmSettings(**knobs)  # type: ignore[arg-type]
+    return SchedulerSettings(**knobs)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -155,12 +155,12 @@ def store() -> MemoryStore:
 def make(
     store: MemoryStore,
     clock: FakeClock,
-    farm: FarmSettings | None = None,
+    scheduler: SchedulerSettings | None = None,
     estimate: Estimator = uniform_estimate,
     **options: float,
 ) -> Dispatcher:
     settings = {"lease_seconds": 10.0, "grace_seconds": 2.0, "no_node_seconds": 5.0, **options}
-    return Dispatcher(store, clock, estimate=estimate, farm=farm, **settings)
+    return Dispatcher(store, clock, estimate=estimate, scheduler=scheduler, **settings)
 
 
 def request(count: int, options: ProcessingOptions | None = None) -> MapRequest:
@@ -353,7 +353,7 @@ async def test_a_batch_whose_items_are_all_answered_ends_with_the_round_that_ans
 async def test_batches_follow_the_schedule_and_a_node_holds_one_more_than_its_slots(
     store: MemoryStore, clock: FakeClock
 ) -> None:
-    dispatcher = make(store, clock, FarmSettings(min_lease=10.0))
+    dispatcher = make(store, clock, SchedulerSettings(min_lease=10.0))
     a, b = Link(), Link()
     nodes = [
         dispatcher.connect(hello("a", slots=2), a.send),
@@ -408,7 +408,7 @@ async def test_a_node_silent_for_a_lease_loses_its_batches_and_gets_no_work_unti
     store: MemoryStore, clock: FakeClock
 ) -> None:
     # The schedule's leases are long: it is the node's silence that ends them.
-    farm = FarmSettings(min_lease=100.0, duplicate_limit=0.0)
+    farm = SchedulerSettings(min_lease=100.0, duplicate_limit=0.0)
     dispatcher = make(store, clock, farm, no_node_seconds=1000.0)
     link = Link()
     node = dispatcher.connect(hello("frozen", slots=1), link.send)
@@ -462,7 +462,7 @@ async def test_heartbeats_keep_a_lease_alive(store: MemoryStore, clock: FakeCloc
 async def test_heartbeats_keep_the_silence_check_from_firing(
     store: MemoryStore, clock: FakeClock
 ) -> None:
-    farm = FarmSettings(min_lease=1000.0)  # only the silence check could end the batch
+    farm = SchedulerSettings(min_lease=1000.0)  # only the silence check could end the batch
     dispatcher = make(store, clock, farm)
     link = Link()
     node = dispatcher.connect(hello("a"), link.send)
@@ -1012,7 +1012,7 @@ async def test_a_node_with_four_times_the_benchmark_gets_four_times_the_items(
     store: MemoryStore, clock: FakeClock
 ) -> None:
     # Many items: every batch is as large as the longest lease allows, 10 s of work.
-    farm = FarmSettings(min_lease=10.0, max_lease=30.0, lease_factor=3.0, duplicate_limit=0.0)
+    farm = SchedulerSettings(min_lease=10.0, max_lease=30.0, lease_factor=3.0, duplicate_limit=0.0)
     dispatcher = make(store, clock, farm)
     fast, slow = Link(), Link()
     fast_id = dispatcher.connect(hello("fast"), fast.send)
@@ -1034,7 +1034,7 @@ async def test_work_estimates_shape_the_batches(store: MemoryStore, clock: FakeC
         asked.append((activity, len(items)))
         return "Compute", [4.0 if i < 20 else 1.0 for i in range(len(items))]
 
-    farm = FarmSettings(min_lease=10.0, max_lease=30.0, lease_factor=3.0, duplicate_limit=0.0)
+    farm = SchedulerSettings(min_lease=10.0, max_lease=30.0, lease_factor=3.0, duplicate_limit=0.0)
     dispatcher = make(store, clock, farm, estimate)
     link = Link()
     node = dispatcher.connect(hello("a", slots=1), link.send)
@@ -1073,7 +1073,7 @@ async def test_a_failing_estimate_plans_one_unit_per_item(
 async def test_an_idle_node_duplicates_a_slow_nodes_last_items_and_the_first_result_wins(
     store: MemoryStore, clock: FakeClock
 ) -> None:
-    dispatcher = make(store, clock, FarmSettings(min_lease=10.0, duplicate_limit=0.5))
+    dispatcher = make(store, clock, SchedulerSettings(min_lease=10.0, duplicate_limit=0.5))
     slow, fast = Link(), Link()
     slow_id = dispatcher.connect(hello("slow"), slow.send)
     task = await start_map(dispatcher, 4)

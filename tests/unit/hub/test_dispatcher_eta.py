@@ -20,7 +20,7 @@ from witengine.protocol import (
 )
 from witengine.runtime.executor import MapRequest
 from witengine.runtime.values import ProcessingOptions
-from witengine.scheduling.settings import FarmSettings
+from witengine.scheduling.settings import SchedulerSettings
 from witengine.testing.clock import FakeClock
 
 CAPS = Capabilities(os="Linux", arch="x86_64", cores=1, ram_bytes=1 << 30)
@@ -77,7 +77,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def dispatcher(clock: FakeClock) -> Dispatcher:
-    return Dispatcher(MemoryStore(), clock, farm=FarmSettings(duplicate_limit=0.0))
+    return Dispatcher(MemoryStore(), clock, scheduler=SchedulerSettings(duplicate_limit=0.0))
 
 
 async def test_the_eta_comes_from_the_rates_not_from_the_average_so_far(

@@ -25,17 +25,17 @@ from hypothesis.stateful import (
     rule,
 )
 
-from witengine.scheduling.core import Grant, MapSchedule, Verdict, Worker
-from witengine.scheduling.farm import Farm
+from witengine.scheduling.core import Candidate, Grant, MapSchedule, Verdict
 from witengine.scheduling.ledger import STALL_ITEMS, Batch, Ledger
-from witengine.scheduling.settings import FarmSettings
+from witengine.scheduling.scheduler import Scheduler
+from witengine.scheduling.settings import SchedulerSettings
 from witengine.scheduling.strategy import Strategy
 
 ACTIVITY = "Compute.Work"
 PLUGIN = "compute"
 JOB = "job_1"
 NODES = [f"node_{k}" for k in range(5)]
-KNOBS = FarmSettings(dispatch_overhead=0.01, min_lease=5.0, max_lease=60.0, lease_factor=2.0)
+KNOBS = SchedulerSettings(dispatch_overhead=0.01, min_lease=5.0, max_lease=60.0, lease_factor=2.0)
 MACHINE = settings(
     max_examples=150,
     stateful_step_count=40,
@@ -58,10 +58,10 @@ class ScheduleMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.farm = Farm(KNOBS)
+        self.scheduler = Scheduler(KNOBS)
         self.now = 0.0
         self.count = 0
-        self.workers: dict[str, Worker] = {}
+        self.candidates: dict[str, Candidate] = {}
         self.out: dict[str, Out] = {}
         self.ended: set[str] = set()  # batches the schedule dropped: their results are late
         self.committed: set[int] = set()
@@ -85,16 +85,16 @@ class ScheduleMachine(RuleBasedStateMachine):
     ) -> None:
         for node_id, rate in zip(NODES, rates, strict=True):
             if rate is not None:
-                self.farm.rates.benchmark(node_id, ACTIVITY, rate)
-        self.workers = {n: Worker(n, slots) for n in sorted(present)}
+                self.scheduler.rates.benchmark(node_id, ACTIVITY, rate)
+        self.candidates = {n: Candidate(n, slots) for n in sorted(present)}
         self.count = len(work)
-        self.schedule: MapSchedule = self.farm.schedule(
+        self.schedule: MapSchedule = self.scheduler.schedule(
             JOB,
             ACTIVITY,
             PLUGIN,
             work,
             self.strategy,
-            list(self.workers.values()),
+            list(self.candidates.values()),
             now=self.now,
             max_nodes=max_nodes,
         )
@@ -102,7 +102,7 @@ class ScheduleMachine(RuleBasedStateMachine):
     # -------------------------------------------------------------- the driver
 
     def blocked(self, node_id: str) -> bool:
-        return self.farm.blocklist.blocked(JOB, node_id, PLUGIN)
+        return self.scheduler.blocklist.blocked(JOB, node_id, PLUGIN)
 
     def drop(self, batch_ids: list[str] | tuple[str, ...]) -> None:
         for batch_id in batch_ids:
@@ -115,19 +115,19 @@ class ScheduleMachine(RuleBasedStateMachine):
 
     @rule(node_id=st.sampled_from(NODES))
     def join(self, node_id: str) -> None:
-        self.workers[node_id] = Worker(node_id)
-        self.schedule.workers_changed(list(self.workers.values()), self.now)
+        self.candidates[node_id] = Candidate(node_id)
+        self.schedule.candidates_changed(list(self.candidates.values()), self.now)
 
     @rule(node_id=st.sampled_from(NODES))
     def leave(self, node_id: str) -> None:
-        self.workers.pop(node_id, None)
-        self.schedule.workers_changed(list(self.workers.values()), self.now)
+        self.candidates.pop(node_id, None)
+        self.schedule.candidates_changed(list(self.candidates.values()), self.now)
 
     @precondition(live)
     @rule(node_id=st.sampled_from(NODES))
     def request(self, node_id: str) -> None:
         before = self.schedule.snapshot()
-        worker = self.workers.get(node_id, Worker(node_id))
+        worker = self.candidates.get(node_id, Candidate(node_id))
         grant = self.schedule.request(worker, self.now)
         if grant is None:
             return
@@ -220,17 +220,17 @@ class ScheduleMachine(RuleBasedStateMachine):
 
     @rule(node_id=st.sampled_from(NODES))
     def node_lost(self, node_id: str) -> None:
-        self.workers.pop(node_id, None)
+        self.candidates.pop(node_id, None)
         dropped = self.schedule.node_lost(node_id, self.now)
         assert {b for b, o in self.out.items() if o.grant.node_id == node_id} == set(dropped)
         self.drop(dropped)
-        self.schedule.workers_changed(list(self.workers.values()), self.now)
+        self.schedule.candidates_changed(list(self.candidates.values()), self.now)
 
     @rule(node_id=st.sampled_from(NODES))
     def drain(self, node_id: str) -> None:
         kept = self.schedule.cancel_node(node_id)
         assert {b for b, o in self.out.items() if o.grant.node_id == node_id} == set(kept)
-        assert self.schedule.request(Worker(node_id), self.now) is None
+        assert self.schedule.request(Candidate(node_id), self.now) is None
 
     # -------------------------------------------------------------- invariants
 
@@ -302,11 +302,11 @@ class ScheduleMachine(RuleBasedStateMachine):
         """Fresh nodes (and those still here) finish the map: nothing was stranded."""
         if not self.count or self.failed:
             return
-        fresh = [Worker(f"node_fresh_{k}") for k in range(2)]
+        fresh = [Candidate(f"node_fresh_{k}") for k in range(2)]
         for worker in fresh:
-            self.farm.rates.benchmark(worker.id, ACTIVITY, 2.0)
-        everyone = [*self.workers.values(), *fresh]
-        self.schedule.workers_changed(everyone, self.now)
+            self.scheduler.rates.benchmark(worker.id, ACTIVITY, 2.0)
+        everyone = [*self.candidates.values(), *fresh]
+        self.schedule.candidates_changed(everyone, self.now)
         for _ in range(4 * self.count + 20):
             if self.schedule.done:
                 break

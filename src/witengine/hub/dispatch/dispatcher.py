@@ -27,9 +27,9 @@ from witengine.hub.store.base import RateRecord, Store
 from witengine.hub.turns import ITEMS_PER_TURN
 from witengine.protocol import Assign, NodeHello, NodeMessage, Results, TaskSpec
 from witengine.runtime.executor import ItemFailed, MapRequest, Progress
-from witengine.scheduling.core import Grant, Worker
-from witengine.scheduling.farm import Farm
-from witengine.scheduling.settings import FarmSettings
+from witengine.scheduling.core import Candidate, Grant
+from witengine.scheduling.scheduler import Scheduler
+from witengine.scheduling.settings import SchedulerSettings
 from witengine.waiting import within
 
 
@@ -42,7 +42,7 @@ class Dispatcher:
         clock: Clock,
         *,
         estimate: Estimator = uniform_estimate,
-        farm: FarmSettings | None = None,
+        scheduler: SchedulerSettings | None = None,
         lease_seconds: float = 30.0,
         heartbeat_seconds: float = 5.0,
         grace_seconds: float = 5.0,
@@ -51,11 +51,11 @@ class Dispatcher:
         self._estimate = estimate
         # Batch ids carry this run's prefix: a node's results from before a hub restart can
         # never be taken for a new batch's.
-        settings = farm or FarmSettings(
+        settings = scheduler or SchedulerSettings(
             min_lease=lease_seconds, batch_prefix=f"batch_{uuid.uuid4().hex[:6]}"
         )
         times = DispatchTimes(lease_seconds, heartbeat_seconds, grace_seconds, no_node_seconds)
-        self._state = DispatchState(store, clock, Farm(settings), times)
+        self._state = DispatchState(store, clock, Scheduler(settings), times)
         # Benchmark rates, kept by the node routes; each new one seeds the scheduler's model.
         self.rates = RateBook(store)
         self.rates.subscribe(self._benchmarked)
@@ -67,9 +67,9 @@ class Dispatcher:
         return self._state.times
 
     @property
-    def scheduler(self) -> Farm:
+    def scheduler(self) -> Scheduler:
         """The scheduler the dispatcher asks: its rate model and blocklists."""
-        return self._state.farm
+        return self._state.scheduler
 
     # ------------------------------------------------------------------ maps
 
@@ -110,17 +110,17 @@ class Dispatcher:
     def job_ended(self, job_id: str) -> None:
         """Forget what only mattered while the job ran (its blocklist, its pause)."""
         self._state.paused.discard(job_id)
-        self._state.farm.job_ended(job_id)
+        self._state.scheduler.job_ended(job_id)
 
     # ----------------------------------------------------------------- rates
 
     def _benchmarked(self, record: RateRecord) -> None:
         with contextlib.suppress(ValueError):  # a zero rate says nothing to plan with
-            self._state.farm.rates.benchmark(record.node_id, record.activity, record.rate)
+            self._state.scheduler.rates.benchmark(record.node_id, record.activity, record.rate)
 
     def _seed_rates(self, activity: str) -> None:
         """Benchmarks the scheduler has not met yet (stored before this hub started, say)."""
-        model = self._state.farm.rates
+        model = self._state.scheduler.rates
         for node_id, rate in self.rates.rates_for(activity).items():
             if not model.known(node_id, activity) and rate > 0:
                 model.benchmark(node_id, activity, rate)
@@ -221,7 +221,7 @@ class Dispatcher:
                 while len(node.leases) < node.slots + 1:
                     if max_items is not None and handed >= max_items:
                         return True
-                    grant = held.schedule.request(Worker(node.id, node.slots), now)
+                    grant = held.schedule.request(Candidate(node.id, node.slots), now)
                     if grant is None:
                         break
                     self._assign(node, held, grant)

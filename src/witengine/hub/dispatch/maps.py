@@ -56,7 +56,7 @@ async def open_map(
     plugin, work = await _estimate(estimate, request.activity, [request.items[i] for i in todo])
     options = request.options
     candidates = state.candidates(request.activity, job_id)
-    schedule = state.farm.schedule(
+    schedule = state.scheduler.schedule(
         job_id,
         request.activity,
         plugin,
@@ -194,7 +194,7 @@ def fail_unrunnable(state: DispatchState, now: float) -> None:
 
 
 def _can_run(state: DispatchState, held: MapState, node: NodeLink) -> bool:
-    blocked = state.farm.blocklist.blocked(held.job_id, node.id, held.plugin)
+    blocked = state.scheduler.blocklist.blocked(held.job_id, node.id, held.plugin)
     return node.connected and held.activity in node.activities and not blocked
 
 
@@ -208,7 +208,7 @@ def _no_node(state: DispatchState, held: MapState) -> NoCompatibleNode:
             failure += held.last_failure[1]
         return NoCompatibleNode(
             f"every connected node that can run {held.activity} failed it "
-            f"{state.farm.blocklist.after} times in this job and is blocked from it "
+            f"{state.scheduler.blocklist.after} times in this job and is blocked from it "
             f"({', '.join(able)}){failure}"
         )
     if not online:

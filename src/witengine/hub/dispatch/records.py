@@ -16,7 +16,7 @@ from witengine.hub.store.base import Commit
 from witengine.jsontext import canonical
 from witengine.protocol import HubMessage
 from witengine.runtime.executor import Progress
-from witengine.scheduling.core import MapSchedule, Worker
+from witengine.scheduling.core import Candidate, MapSchedule
 
 Json = Any
 Send = Callable[[HubMessage], None]
@@ -91,7 +91,7 @@ class MapState:
     future: asyncio.Future[list[Json]]
     schedule: MapSchedule
     todo: list[int]  # the schedule's item i is the map's item todo[i]
-    workers: tuple[Worker, ...] = ()  # the nodes the schedule was last told can run it
+    candidates: tuple[Candidate, ...] = ()  # the nodes the schedule was last told can run it
     positions: dict[int, int] = field(default_factory=dict)  # the map's item -> the schedule's
     waiting_since: float | None = None  # when it began to lack any node that can run it
     plugin: str = ""  # the activity's plugin: what a blocklist blocks

@@ -15,8 +15,8 @@ from witengine.clock import Clock
 from witengine.hub.dispatch.records import Lease, MapState, NodeLink, Reclaim
 from witengine.hub.store.base import Store
 from witengine.protocol import CancelBatch
-from witengine.scheduling.core import Worker
-from witengine.scheduling.farm import Farm
+from witengine.scheduling.core import Candidate
+from witengine.scheduling.scheduler import Scheduler
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,12 @@ class DispatchTimes:
 class DispatchState:
     """Nodes, maps and leases, and the operations that keep them consistent with each other."""
 
-    def __init__(self, store: Store, clock: Clock, farm: Farm, times: DispatchTimes) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, scheduler: Scheduler, times: DispatchTimes
+    ) -> None:
         self.store = store
         self.clock = clock
-        self.farm = farm
+        self.scheduler = scheduler
         self.times = times
         self.maps: dict[str, MapState] = {}
         self.started = clock.now()  # a map resumed after a restart waits for nodes from here
@@ -67,12 +69,12 @@ class DispatchState:
         """Whether the node may be given new batches."""
         return node.connected and not node.silent and node.id not in self.drained
 
-    def candidates(self, activity: str, job_id: str) -> tuple[Worker, ...]:
+    def candidates(self, activity: str, job_id: str) -> tuple[Candidate, ...]:
         """The nodes that may be given a map's work now."""
         if job_id in self.paused:
             return ()
         return tuple(
-            Worker(node.id, node.slots)
+            Candidate(node.id, node.slots)
             for node in self.nodes.values()
             if self.usable(node) and activity in node.activities
         )
@@ -81,10 +83,10 @@ class DispatchState:
         """Tell each schedule whose able nodes changed which can run it now."""
         now = self.clock.now()
         for state in self.maps.values():
-            workers = self.candidates(state.activity, state.job_id)
-            if workers != state.workers:
-                state.workers = workers
-                state.schedule.workers_changed(workers, now)
+            candidates = self.candidates(state.activity, state.job_id)
+            if candidates != state.candidates:
+                state.candidates = candidates
+                state.schedule.candidates_changed(candidates, now)
         self.wake()
 
     # ---------------------------------------------------------------- leases

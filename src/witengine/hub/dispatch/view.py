@@ -106,7 +106,7 @@ class FarmView:
 
     def blocked(self, node_id: str) -> list[tuple[str, str]]:
         """The (job, plugin) pairs the node is blocked from."""
-        return self._state.farm.blocklist.of_node(node_id)
+        return self._state.scheduler.blocklist.of_node(node_id)
 
     # ------------------------------------------------------------ maps, batches
 

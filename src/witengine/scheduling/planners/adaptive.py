@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from witengine.scheduling.core import Grant, Strategy, Worker
+from witengine.scheduling.core import Candidate, Grant, Strategy
 from witengine.scheduling.ledger import Batch, Ledger, MapContext
 from witengine.scheduling.queue import WorkQueue
 
@@ -33,11 +33,11 @@ class AdaptiveSchedule(Ledger):
         self,
         context: MapContext,
         work: Sequence[float],
-        workers: Sequence[Worker],
+        candidates: Sequence[Candidate],
         now: float,
         max_nodes: int | None = None,
     ) -> None:
-        super().__init__(context, work, workers, now, max_nodes)
+        super().__init__(context, work, candidates, now, max_nodes)
         weights = self._work
         uniform = not weights or min(weights) == max(weights)
         order = (
@@ -47,14 +47,14 @@ class AdaptiveSchedule(Ledger):
         )
         self._queue = WorkQueue(order, weights, self._total_work)
 
-    def _take(self, node: Worker, now: float) -> Grant | None:
+    def _take(self, node: Candidate, now: float) -> Grant | None:
         if self._queue:
             return self._share_out(node, now)
         if self._duplicates_granted < self._duplicate_budget and self._idle(node.id):
             return self._speculate(node, now)
         return None
 
-    def _share_out(self, node: Worker, now: float) -> Grant:
+    def _share_out(self, node: Candidate, now: float) -> Grant:
         settings = self._settings
         speed = self._speed_of(node.id)
         capacity = max(self._capacity, speed * node.slots)
@@ -65,7 +65,7 @@ class AdaptiveSchedule(Ledger):
         taken, work = self._queue.take(target, node.id, self._failed_on)
         return self._grant(node.id, taken, work, now)
 
-    def _speculate(self, node: Worker, now: float) -> Grant | None:
+    def _speculate(self, node: Candidate, now: float) -> Grant | None:
         """A copy of the tail of the batch predicted to finish last, if it ends sooner here."""
         node_id = node.id
         speed = self._speed_of(node_id)

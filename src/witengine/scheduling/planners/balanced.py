@@ -18,7 +18,7 @@ import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 
-from witengine.scheduling.core import Grant, Strategy, Worker
+from witengine.scheduling.core import Candidate, Grant, Strategy
 from witengine.scheduling.ledger import Ledger, MapContext
 
 TRIM_TOLERANCE = 0.02  # a smaller plan may be this much longer than the plan on every node
@@ -111,11 +111,11 @@ class BalancedSchedule(Ledger):
         self,
         context: MapContext,
         work: Sequence[float],
-        workers: Sequence[Worker],
+        candidates: Sequence[Candidate],
         now: float,
         max_nodes: int | None = None,
     ) -> None:
-        super().__init__(context, work, workers, now, max_nodes)
+        super().__init__(context, work, candidates, now, max_nodes)
         self._plans: dict[str, deque[int]] = {}
         self._planned_work = 0.0
         self._unplanned: list[int] = []
@@ -127,7 +127,7 @@ class BalancedSchedule(Ledger):
         else:
             self._unplanned = order
 
-    def _take(self, node: Worker, now: float) -> Grant | None:
+    def _take(self, node: Candidate, now: float) -> Grant | None:
         if self._unplanned:
             waiting, self._unplanned = self._unplanned, []
             self._replan(waiting, now)
@@ -145,7 +145,7 @@ class BalancedSchedule(Ledger):
     def _return(self, indices: list[int], now: float) -> None:
         self._replan(indices, now)
 
-    def _workers_left(self, node_ids: list[str], now: float) -> None:
+    def _candidates_left(self, node_ids: list[str], now: float) -> None:
         orphans: list[int] = []
         for node_id in node_ids:
             plan = self._plans.pop(node_id, None)
@@ -155,7 +155,7 @@ class BalancedSchedule(Ledger):
         if orphans:
             self._replan(orphans, now)
 
-    def _workers_joined(self, node_ids: list[str], now: float) -> None:
+    def _candidates_joined(self, node_ids: list[str], now: float) -> None:
         if self._unplanned:
             waiting, self._unplanned = self._unplanned, []
             self._replan(waiting, now)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from witengine.scheduling.core import Grant, Strategy, Worker
+from witengine.scheduling.core import Candidate, Grant, Strategy
 from witengine.scheduling.ledger import Ledger, MapContext
 from witengine.scheduling.queue import WorkQueue
 
@@ -20,14 +20,14 @@ class QueuedSchedule(Ledger):
         self,
         context: MapContext,
         work: Sequence[float],
-        workers: Sequence[Worker],
+        candidates: Sequence[Candidate],
         now: float,
         max_nodes: int | None = None,
     ) -> None:
-        super().__init__(context, work, workers, now, max_nodes)
+        super().__init__(context, work, candidates, now, max_nodes)
         self._queue = WorkQueue(range(self.count), self._work, self._total_work)
 
-    def _take(self, node: Worker, now: float) -> Grant | None:
+    def _take(self, node: Candidate, now: float) -> Grant | None:
         if not self._queue:
             return None
         taken, work = self._queue.take(0.0, node.id, self._failed_on, limit=1)

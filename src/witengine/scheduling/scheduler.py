@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from witengine.scheduling.blocklist import Blocklist
-from witengine.scheduling.core import MapSchedule, Strategy, Worker
+from witengine.scheduling.core import Candidate, MapSchedule, Strategy
 from witengine.scheduling.ledger import Ledger, MapContext
 from witengine.scheduling.planners.adaptive import AdaptiveSchedule
 from witengine.scheduling.planners.balanced import BalancedSchedule
 from witengine.scheduling.planners.queued import QueuedSchedule
 from witengine.scheduling.rates import RateModel
-from witengine.scheduling.settings import FarmSettings
+from witengine.scheduling.settings import SchedulerSettings
 
 _STRATEGIES: dict[Strategy, type[Ledger]] = {
     Strategy.ADAPTIVE: AdaptiveSchedule,
@@ -25,13 +25,13 @@ _STRATEGIES: dict[Strategy, type[Ledger]] = {
 }
 
 
-class Farm:
+class Scheduler:
     """Rates, blocklists and settings shared by every map's schedule."""
 
     def __init__(
-        self, settings: FarmSettings | None = None, rates: RateModel | None = None
+        self, settings: SchedulerSettings | None = None, rates: RateModel | None = None
     ) -> None:
-        self.settings = settings or FarmSettings()
+        self.settings = settings or SchedulerSettings()
         self.rates = rates or RateModel()
         self.blocklist = Blocklist(self.settings.blocklist_after)
         self._maps = 0
@@ -43,7 +43,7 @@ class Farm:
         plugin: str,
         work: Sequence[float],
         strategy: Strategy,
-        workers: Sequence[Worker],
+        candidates: Sequence[Candidate],
         *,
         now: float,
         max_nodes: int | None = None,
@@ -55,7 +55,7 @@ class Farm:
         context = MapContext(
             job_id, activity, plugin, self.settings, self.rates, self.blocklist, self._maps
         )
-        return _STRATEGIES[Strategy(strategy)](context, work, workers, now, max_nodes)
+        return _STRATEGIES[Strategy(strategy)](context, work, candidates, now, max_nodes)
 
     def job_ended(self, job_id: str) -> None:
         """Forget the job's blocklist."""
