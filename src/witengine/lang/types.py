@@ -120,6 +120,21 @@ class ActivitySpec:
         tail = f" -> {self.returns}" if self.returns is not None else ""
         return f"{self.name}({', '.join(parts)}){tail}"
 
+    def argument_types(self, count: int) -> tuple[WitType, ...]:
+        """The types of the first `count` arguments: the parameters', then the variadic type
+        for the rest. Worked out once per count: asked for every call, a node's every item."""
+        known = self._argument_types.get(count)
+        if known is None:
+            types = [param.type for param in self.params[:count]]
+            if count > len(types) and self.variadic is not None:
+                types += [self.variadic] * (count - len(types))
+            known = self._argument_types[count] = tuple(types)
+        return known
+
+    @cached_property
+    def _argument_types(self) -> dict[int, tuple[WitType, ...]]:
+        return {}
+
     @cached_property  # asked for every call of the activity, on nodes for every item
     def min_args(self) -> int:
         return sum(1 for p in self.params if not p.optional)

@@ -453,23 +453,28 @@ class Agent:
                         return None
                     log.warning("batch %s: %s", assign.batch_id, finished.message)
                     return finished.message
-                for result in finished:
-                    if batch.cancelled and not result.ok:
-                        continue  # the kill that cancelled the batch, not the activity's doing
-                    # Results of a cancelled batch still go back: the hub decides whether they
-                    # count (a fenced-off attempt's result is ignored there, never guessed at).
-                    if uploads and result.ok:
-                        result = await self._upload_outputs(assign.activity, result)
-                    self._deliver(batch, result)
+                if batch.cancelled:  # its failures are the kill that cancelled it
+                    finished = [result for result in finished if result.ok]
+                # Results of a cancelled batch still go back: the hub decides whether they
+                # count (a fenced-off attempt's result is ignored there, never guessed at).
+                if uploads:
+                    finished = [
+                        await self._upload_outputs(assign.activity, r) if r.ok else r
+                        for r in finished
+                    ]
+                self._deliver(batch, *finished)
         finally:
             batch.runner = None
         return None
 
-    def _deliver(self, batch: _Batch, result: TaskResult) -> None:
-        batch.remaining.discard((result.map_id, result.index))
-        entry = (batch.assign.batch_id, result)
-        self.outbox[(result.map_id, result.index, result.attempt)] = entry
-        self.outgoing.results.append(entry)
+    def _deliver(self, batch: _Batch, *results: TaskResult) -> None:
+        batch_id, remaining, outbox = batch.assign.batch_id, batch.remaining, self.outbox
+        entries = [(batch_id, result) for result in results]
+        for entry in entries:
+            result = entry[1]
+            remaining.discard(result[:2])  # (map_id, index)
+            outbox[result[:3]] = entry  # (map_id, index, attempt)
+        self.outgoing.results += entries
         self.has_outgoing.set()
 
     # -------------------------------------------------------------- blobs

@@ -17,7 +17,7 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from witengine.clock import SystemClock
 from witengine.jsontext import compact
@@ -32,18 +32,20 @@ class _Channel:
     writes to stdout (an activity that prints, a program it runs) goes to stderr instead, so it
     can never break a result line."""
 
-    out: BinaryIO = sys.stdout.buffer
+    out = 1  # its file descriptor
 
     @classmethod
     def claim(cls) -> None:
         sys.stdout.flush()
-        cls.out = os.fdopen(os.dup(1), "wb")
+        cls.out = os.dup(1)
         os.dup2(2, 1)
 
 
 def _write(data: Any) -> None:
-    _Channel.out.write(compact(data).encode() + b"\n")
-    _Channel.out.flush()
+    """One line, written whole before the next item starts (no buffer a crash could lose)."""
+    line = memoryview(compact(data).encode() + b"\n")
+    while line:
+        line = line[os.write(_Channel.out, line) :]
 
 
 def _text(message: str) -> str:

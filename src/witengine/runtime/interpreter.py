@@ -40,7 +40,7 @@ from witengine.runtime import operators
 from witengine.runtime.context import ActivityContext
 from witengine.runtime.control import JobCancelled, JobControl
 from witengine.runtime.executor import Executor, ItemFailed, MapRequest
-from witengine.runtime.invoke import argument_types, coerce_args, run_activity
+from witengine.runtime.invoke import coerce_args, run_activity
 from witengine.runtime.library import Json, Library
 from witengine.runtime.values import ConversionError, ProcessingOptions, to_text
 
@@ -468,15 +468,15 @@ class Interpreter:
         definition = self.library.activities[call.name]
         # What every item's arguments share, worked out once: their types, and how they are
         # encoded (any past the parameters as dynamic values).
-        types = argument_types(definition, len(call.args))
+        types = definition.spec.argument_types(len(call.args))
         params = definition.spec.params
         encodings = [p.type for p in params[: len(types)]] + [OBJECT] * (len(types) - len(params))
         encode = self.library.encode
         encoded = []
+        inner = _Env(env)  # one for every item: arguments are expressions, which assign nothing
         for count, item in enumerate(items, start=1):
             if count % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # a large map's arguments take a while: let others run
-            inner = _Env(env)
             if binding is not None:
                 inner.values[binding.name] = item
                 inner.types[binding.name] = OBJECT
@@ -511,7 +511,11 @@ class Interpreter:
     # -------------------------------------------------------- expressions
 
     async def eval(self, expr: s.Expr, env: _Env) -> Any:
-        match expr:
+        match expr:  # the commonest first: a map evaluates its call's arguments for every item
+            case s.Call():
+                return await self.call(expr, env, _EXPRESSION)
+            case s.NameRef(name):
+                return env.get(name)
             case (
                 s.IntLiteral(value)
                 | s.DecimalLiteral(value)
@@ -523,14 +527,10 @@ class Interpreter:
                 return None
             case s.ArrayLiteral(items):
                 return [await self.eval(i, env) for i in items]
-            case s.NameRef(name):
-                return env.get(name)
             case s.Member(target, name):
                 return operators.member(await self.eval(target, env), name)
             case s.Index(target, index):
                 return operators.index(await self.eval(target, env), await self.eval(index, env))
-            case s.Call():
-                return await self.call(expr, env, _EXPRESSION)
             case s.Unary(op, operand):
                 return operators.unary(op, await self.eval(operand, env))
             case s.Binary("&&", left, right):

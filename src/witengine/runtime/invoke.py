@@ -16,16 +16,6 @@ from witengine.runtime.library import ActivityDef, Json, Library
 from witengine.runtime.values import ConversionError
 
 
-def argument_types(definition: ActivityDef, count: int) -> list[WitType]:
-    """The types of the activity's first `count` arguments: its parameters', then its variadic
-    type for the rest."""
-    spec = definition.spec
-    types = [param.type for param in spec.params[:count]]
-    if count > len(types) and spec.variadic is not None:
-        types += [spec.variadic] * (count - len(types))
-    return types
-
-
 def run_activity(
     library: Library, definition: ActivityDef, args: Sequence[Any], context: ActivityContext | None
 ) -> Any:
@@ -68,9 +58,9 @@ def coerce_args(
     types: Sequence[WitType] | None = None,
 ) -> list[Any]:
     """Arguments converted to the activity's parameter types (implicit constructors); `types`
-    are `argument_types`, when the caller has them already (a map's every item)."""
+    are their types, when the caller has them already (a map's every item)."""
     if types is None:
-        types = argument_types(definition, len(args))
+        types = definition.spec.argument_types(len(args))
     try:
         return [library.coerce(a, t) for a, t in zip(args, types, strict=True)]
     except ConversionError as error:
@@ -97,7 +87,7 @@ def _decode_args(library: Library, definition: ActivityDef, args: Sequence[Json]
             f"{activity}: bad arguments: takes {wanted}{'' if high is not None else ' or more'}, "
             f"got {len(args)}"
         )
-    types = argument_types(definition, len(args))
+    types = definition.spec.argument_types(len(args))
     try:
         return [library.decode(a, t) for a, t in zip(args, types, strict=True)]
     except (ConversionError, KeyError, TypeError, ValueError) as error:

@@ -311,7 +311,7 @@ class SqliteStore:
         self.db.executemany(
             "INSERT INTO tasks (map_id, idx, args, state) VALUES (?, ?, ?, ?)",
             (
-                (map_id, index, _dumps(list(item)), _PENDING)
+                (map_id, index, _dumps(item), _PENDING)  # a list or tuple: the same text
                 for index, item in enumerate(items, start=first)
             ),
         )
@@ -396,22 +396,14 @@ class SqliteStore:
     def _write_results(db: sqlite3.Connection, map_id: str, commits: Sequence[Commit]) -> int:
         """Write each commit whose task is pending under its attempt; how many were written."""
         done = db.executemany(
-            "UPDATE tasks SET state = ?, result = ?, commits = commits + 1 "
-            "WHERE map_id = ? AND idx = ? AND state = ? AND attempt = ?",
-            [
-                (_DONE, _dumps(c.value), map_id, c.index, _PENDING, c.attempt)
-                for c in commits
-                if c.error is None
-            ],
+            f"UPDATE tasks SET state = '{_DONE}', result = ?, commits = commits + 1 "
+            f"WHERE map_id = ? AND idx = ? AND state = '{_PENDING}' AND attempt = ?",
+            [(_dumps(c.value), map_id, c.index, c.attempt) for c in commits if c.error is None],
         ).rowcount
         failed = db.executemany(
-            "UPDATE tasks SET state = ?, error = ?, commits = commits + 1 "
-            "WHERE map_id = ? AND idx = ? AND state = ? AND attempt = ?",
-            [
-                (_FAILED, c.error, map_id, c.index, _PENDING, c.attempt)
-                for c in commits
-                if c.error is not None
-            ],
+            f"UPDATE tasks SET state = '{_FAILED}', error = ?, commits = commits + 1 "
+            f"WHERE map_id = ? AND idx = ? AND state = '{_PENDING}' AND attempt = ?",
+            [(c.error, map_id, c.index, c.attempt) for c in commits if c.error is not None],
         ).rowcount
         return max(done, 0) + max(failed, 0)
 
