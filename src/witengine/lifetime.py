@@ -1,14 +1,29 @@
 """Processes that end cleanly: children that end with the process that started them, and long
-runs that a signal stops as Ctrl-C does."""
+runs that a signal stops as Ctrl-C does; and the garbage collector of long-lived ones."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 from collections.abc import Coroutine
 from typing import Any
+
+# Objects made (net) between two collections of the garbage collector's youngest generation;
+# Python's default is 700. See `collect_garbage_rarely`.
+GC_ALLOCATIONS = 100_000
+
+
+def collect_garbage_rarely() -> None:
+    """For a hub, a node or a node's batch process, once started: what it has loaded so far is
+    kept out of the garbage collector's passes (gc.freeze), and it collects after every
+    GC_ALLOCATIONS new objects, not 700. With a map of 20,000 items in memory, each of them
+    spent 13 to 20 % of its CPU in collections that found next to nothing (a farm of tiny items
+    makes and keeps objects by the hundred thousand, few of them in cycles); now under 2 %."""
+    gc.freeze()
+    gc.set_threshold(GC_ALLOCATIONS, 10, 10)
 
 
 def die_with_parent() -> None:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from witengine.lifetime import collect_garbage_rarely
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -248,6 +250,7 @@ def hub(
     from witengine.hub.settings import HubSettings
 
     _logging(verbose)
+    collect_garbage_rarely()
     if show_fingerprint:
         print(_certificate(data_dir.expanduser(), host).fingerprint)
         return
@@ -447,6 +450,7 @@ def node(
     from witengine.settings import Settings
 
     _logging(verbose)
+    collect_garbage_rarely()
     url = hub or os.environ.get("WIT_HUB")
     if not url:
         from witengine.node.discovery import find_hub

@@ -21,6 +21,7 @@ from typing import Any
 
 from witengine.clock import SystemClock
 from witengine.jsontext import compact
+from witengine.lifetime import collect_garbage_rarely
 from witengine.plugins.registry import library_from_refs
 from witengine.runtime.blobs import LocalBlobStore
 from witengine.runtime.context import ActivityContext
@@ -57,6 +58,7 @@ def serve(
     plugin_refs: list[str], blob_root: Path, threads: int | None = None, speed: float = 1.0
 ) -> None:
     library = library_from_refs(plugin_refs)
+    collect_garbage_rarely()
     clock = SystemClock()
     with tempfile.TemporaryDirectory(prefix="wit-node-work-") as scratch:
         context = ActivityContext(
