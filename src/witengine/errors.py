@@ -13,6 +13,14 @@ class WitError(Exception):
 # diagnostics it renders; it derives from WitError like everything here.
 
 
+class RunError(WitError):
+    """Something went wrong while running one statement of a job."""
+
+    def __init__(self, message: str, *, located: bool = False) -> None:
+        super().__init__(message)
+        self.located = located  # the message already names the file, line and statement
+
+
 class ParameterError(WitError):
     """A job parameter is missing or cannot be read as its declared type."""
 

@@ -50,6 +50,7 @@ class Runner:
         self.blob_root = blob_root
         self.threads = threads  # cores one item may keep busy; None: as many as it likes
         self.process: asyncio.subprocess.Process | None = None
+        self.lines: _Lines | None = None  # what the child writes on its stdout
         self.stale = False  # the child runs without plugins added since it started
         self.busy = False  # a batch is running in the child
         self._starting = asyncio.Lock()  # one child at a time, between `warm` and `run`
@@ -75,25 +76,31 @@ class Runner:
             await self.close()  # idle between batches: it ends when its stdin does
         if self.process is None or self.process.returncode is not None:
             paths = [arg for path in self.plugin_paths for arg in ("--path", str(path))]
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "witengine.node.batch_process",
-                "--plugins",
-                ",".join(self.plugin_refs),
-                "--blobs",
-                str(self.blob_root),
-                *(["--threads", str(self.threads)] if self.threads else []),
-                *(["--speed", repr(self.speed)] if self.speed != 1.0 else []),
-                *paths,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                start_new_session=True,  # its own process group, so a kill takes its children too
-                # It ends with the agent: one killed outright (SIGTERM, no clean-up) leaves no
-                # batch process still starting up in a folder that is being removed.
-                preexec_fn=die_with_parent,
-                limit=READ_BYTES,  # its lines wait in the pipe beyond twice this
-            )
+            if self.lines is not None:
+                self.lines.close()
+            readable, writable = os.pipe()
+            self.lines = _Lines(readable)
+            try:
+                self.process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "witengine.node.batch_process",
+                    "--plugins",
+                    ",".join(self.plugin_refs),
+                    "--blobs",
+                    str(self.blob_root),
+                    *(["--threads", str(self.threads)] if self.threads else []),
+                    *(["--speed", repr(self.speed)] if self.speed != 1.0 else []),
+                    *paths,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=writable,
+                    start_new_session=True,  # its own process group: a kill takes its children too
+                    # It ends with the agent: one killed outright (SIGTERM, no clean-up) leaves no
+                    # batch process still starting up in a folder that is being removed.
+                    preexec_fn=die_with_parent,
+                )
+            finally:
+                os.close(writable)  # the child's now: the pipe ends when the child does
         return self.process
 
     async def run(self, batch: Assign) -> AsyncIterator[list[TaskResult] | RunnerDied]:
@@ -108,12 +115,12 @@ class Runner:
 
     async def _run(self, batch: Assign) -> AsyncIterator[list[TaskResult] | RunnerDied]:
         process = await self._child()
-        assert process.stdin is not None and process.stdout is not None
+        lines = self.lines
+        assert process.stdin is not None and lines is not None
         line = batch.model_dump_json(include={"batch_id", "activity", "tasks"})
         process.stdin.write(line.encode() + b"\n")
         await process.stdin.drain()
         pending = {(t.map_id, t.index): t for t in batch.tasks}
-        lines = _Lines(process.stdout)
         while True:
             try:
                 arrived = await lines.next()
@@ -167,6 +174,9 @@ class Runner:
         except TimeoutError:
             self.process = process
             await self.kill()
+        if not self.busy and self.lines is not None:
+            self.lines.close()
+            self.lines = None
 
 
 class _Unreadable(Exception):
@@ -175,18 +185,25 @@ class _Unreadable(Exception):
 
 class _Lines:
     """The lines a child writes, as many as have arrived whole at each call (the child writes
-    one per finished item: a batch of tiny items sends thousands a second)."""
+    one per finished item: a batch of tiny items sends thousands a second).
 
-    def __init__(self, stream: asyncio.StreamReader) -> None:
-        self.stream = stream
+    The pipe is read here, not by an asyncio transport: a transport watches it all the time, so
+    every line woke the agent and cost the child a wake-up in its write, ten times the cost of
+    the write itself. Watched only while the agent waits for the first line, the lines written
+    in between wait in the pipe, and the child's writes stay cheap."""
+
+    def __init__(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        self.fd: int | None = fd
         self.partial: list[bytes] = []  # the start of a line not yet ended
         self.size = 0
 
     async def next(self) -> list[bytes]:
         """Lines that arrived (without their ends); none at the end of the stream."""
         while True:
-            chunk = await self.stream.read(READ_BYTES)
+            chunk = await self._read()
             if not chunk:
+                self.close()
                 return []  # a line left unfinished by a child that died is no result
             *ended, rest = chunk.split(b"\n")
             if ended:
@@ -197,6 +214,30 @@ class _Lines:
             self.size += len(rest)
             if self.size > LINE_LIMIT:
                 raise _Unreadable(f"a line over {LINE_LIMIT:,} bytes")
+
+    async def _read(self) -> bytes:
+        if self.fd is None:
+            return b""
+        while True:
+            try:
+                return os.read(self.fd, READ_BYTES)
+            except BlockingIOError:
+                await self._readable(self.fd)
+
+    @staticmethod
+    async def _readable(fd: int) -> None:
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            loop.remove_reader(fd)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _exit_reason(code: int) -> str:

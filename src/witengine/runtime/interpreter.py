@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from witengine.clock import Clock, SystemClock
-from witengine.errors import ParameterError, WitError
+from witengine.errors import ParameterError, RunError, WitError
 from witengine.lang import syntax as s
 from witengine.lang.checker import CheckedJob
 from witengine.lang.forms import FORMS
@@ -40,6 +40,7 @@ from witengine.runtime import operators
 from witengine.runtime.context import ActivityContext
 from witengine.runtime.control import JobCancelled, JobControl
 from witengine.runtime.executor import Executor, ItemFailed, MapRequest
+from witengine.runtime.expressions import Compiler, truth
 from witengine.runtime.invoke import coerce_args, run_activity
 from witengine.runtime.library import Json, Library
 from witengine.runtime.values import ConversionError, ProcessingOptions, to_text
@@ -47,14 +48,6 @@ from witengine.runtime.values import ConversionError, ProcessingOptions, to_text
 # A map's arguments are evaluated in one go; every so many items the interpreter lets the rest of
 # the process run (a hub's other jobs, its nodes and its API), so a large map does not stall it.
 YIELD_EVERY = 500
-
-
-class RunError(WitError):
-    """Something went wrong while running one statement."""
-
-    def __init__(self, message: str, *, located: bool = False) -> None:
-        super().__init__(message)
-        self.located = located  # the message already names the file, line and statement
 
 
 class _Break(Exception):
@@ -120,6 +113,7 @@ class Interpreter:
         self.control = control or JobControl()
         self.context = context
         self.globals = _Env(None)
+        self.compiler = Compiler(library, context)
         self._texts: dict[int, str] = {}
 
     # ------------------------------------------------------------- the job
@@ -260,7 +254,7 @@ class Interpreter:
     async def composite(self, composite: s.Composite, env: _Env) -> None:
         name, args, body = composite.name, composite.args, composite.body.statements
         if name == "If":
-            if _truth(await self.eval(_expr(args[0]), env)):
+            if truth(await self.eval(_expr(args[0]), env)):
                 await self.block(body, _Env(env))
             elif composite.else_body is not None:
                 await self.block(composite.else_body.statements, _Env(env))
@@ -410,7 +404,7 @@ class Interpreter:
             case "Trace":
                 message = to_text(args[0])
                 self.emit(TraceLogged(line=line, message=message))
-                if len(args) > 1 and _truth(args[1]):
+                if len(args) > 1 and truth(args[1]):
                     raise self._failure(statement, message)
             case "Return":
                 self.emit(
@@ -474,13 +468,17 @@ class Interpreter:
         encode = self.library.encode
         encoded = []
         inner = _Env(env)  # one for every item: arguments are expressions, which assign nothing
+        compiled = self.compiler.all_compiled(call.args)
         for count, item in enumerate(items, start=1):
             if count % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # a large map's arguments take a while: let others run
             if binding is not None:
                 inner.values[binding.name] = item
                 inner.types[binding.name] = OBJECT
-            values = [await self.eval(_expr(a), inner) for a in call.args]
+            if compiled is not None:
+                values = [part(inner) for part in compiled]
+            else:
+                values = [await self.eval(_expr(a), inner) for a in call.args]
             args = coerce_args(self.library, definition, values, types)
             encoded.append([encode(a, t) for a, t in zip(args, encodings, strict=True)])
         line = statement.span.line
@@ -511,20 +509,12 @@ class Interpreter:
     # -------------------------------------------------------- expressions
 
     async def eval(self, expr: s.Expr, env: _Env) -> Any:
-        match expr:  # the commonest first: a map evaluates its call's arguments for every item
+        compiled = self.compiler.compiled(expr)  # literals, variables, builtins: no waiting
+        if compiled is not None:
+            return compiled(env)
+        match expr:  # what holds a plugin's activity or a form
             case s.Call():
                 return await self.call(expr, env, _EXPRESSION)
-            case s.NameRef(name):
-                return env.get(name)
-            case (
-                s.IntLiteral(value)
-                | s.DecimalLiteral(value)
-                | s.StringLiteral(value)
-                | s.BoolLiteral(value)
-            ):
-                return value
-            case s.NullLiteral():
-                return None
             case s.ArrayLiteral(items):
                 return [await self.eval(i, env) for i in items]
             case s.Member(target, name):
@@ -534,9 +524,9 @@ class Interpreter:
             case s.Unary(op, operand):
                 return operators.unary(op, await self.eval(operand, env))
             case s.Binary("&&", left, right):
-                return _truth(await self.eval(left, env)) and _truth(await self.eval(right, env))
+                return truth(await self.eval(left, env)) and truth(await self.eval(right, env))
             case s.Binary("||", left, right):
-                return _truth(await self.eval(left, env)) or _truth(await self.eval(right, env))
+                return truth(await self.eval(left, env)) or truth(await self.eval(right, env))
             case s.Binary(op, left, right):
                 return operators.binary(op, await self.eval(left, env), await self.eval(right, env))
         raise RunError(f"cannot evaluate {expr!r}")
@@ -569,12 +559,6 @@ def _binding(arg: s.Arg) -> s.Binding:
     if not isinstance(arg, s.Binding):
         raise RunError("a loop needs 'x in items' first")
     return arg
-
-
-def _truth(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise RunError(f"a condition must be true or false, found {to_text(value)}")
-    return value
 
 
 def _count(value: Any) -> int:

@@ -6,6 +6,7 @@ plugin activity, with a result rule where the result type depends on the argumen
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -98,19 +99,34 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{(\d+)(?::([^}]*))?\}")
 
 def _format(template: str, *values: Any) -> str:
     """.NET-style composite formatting: `{0}`, `{1:F2}`, `{0:D4}`, `{2:N0}`, `{0:P1}`, `{0:X}`."""
+    parts = []
+    for text, position, spec in _pieces(template):
+        parts.append(text)
+        if position is not None:
+            if position >= len(values):
+                raise ConversionError(
+                    f"Format refers to {{{position}}} but has only {len(values)} value(s)"
+                )
+            parts.append(_format_one(values[position], spec))
+    return "".join(parts)
 
-    def replace(match: re.Match[str]) -> str:
+
+@functools.lru_cache(maxsize=256)
+def _pieces(template: str) -> tuple[tuple[str, int | None, str | None], ...]:
+    """The template as text, each followed by the placeholder after it (a map formats one
+    template for every item: parsed once)."""
+    pieces, text, start = [], [], 0
+    for match in _PLACEHOLDER.finditer(template):
+        text.append(template[start : match.start()])
+        start = match.end()
         whole = match.group(0)
         if whole in ("{{", "}}"):
-            return whole[0]
-        position = int(match.group(1))
-        if position >= len(values):
-            raise ConversionError(
-                f"Format refers to {{{position}}} but has only {len(values)} value(s)"
-            )
-        return _format_one(values[position], match.group(2))
-
-    return _PLACEHOLDER.sub(replace, template)
+            text.append(whole[0])
+        else:
+            pieces.append(("".join(text), int(match.group(1)), match.group(2)))
+            text = []
+    pieces.append(("".join([*text, template[start:]]), None, None))
+    return tuple(pieces)
 
 
 def _format_one(value: Any, spec: str | None) -> str:
