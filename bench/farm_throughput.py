@@ -20,7 +20,7 @@ every run's hashes are compared with a local reference, so no figure comes from 
 (`pip install py-spy`) during the farm's runs, writes their collapsed stacks to DIR and prints
 where each process's samples went, the hub's by phase.
 
-    .venv/bin/python bench/farm_throughput.py [--items 20000] [--repeat 3] [--profile DIR]
+    .venv/bin/python bench/farm_throughput.py [--items 20000] [--repeat 5] [--profile DIR]
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def dask_runs(count: int, repeat: int, expected: list[str]) -> tuple[float, list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", type=Path, help="record the farm with py-spy into DIR")
     options = parser.parse_args()
     count, repeat = options.items, options.repeat

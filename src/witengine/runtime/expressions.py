@@ -85,7 +85,6 @@ class Compiler:
                 return _all_then(
                     self.all_compiled([left, right]), lambda a, b: operators.binary(op, a, b)
                 )
-        return None
 
     def _call(self, name: str, args: Sequence[s.Arg]) -> Evaluate | None:
         definition = self.library.activities.get(name)

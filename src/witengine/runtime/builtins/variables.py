@@ -115,7 +115,9 @@ def _format(template: str, *values: Any) -> str:
 def _pieces(template: str) -> tuple[tuple[str, int | None, str | None], ...]:
     """The template as text, each followed by the placeholder after it (a map formats one
     template for every item: parsed once)."""
-    pieces, text, start = [], [], 0
+    pieces: list[tuple[str, int | None, str | None]] = []
+    text: list[str] = []
+    start = 0
     for match in _PLACEHOLDER.finditer(template):
         text.append(template[start : match.start()])
         start = match.end()
