@@ -3,6 +3,7 @@ timeline's lanes, the item grid's cells, throughput buckets, the event tail and 
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -176,18 +177,23 @@ def test_a_duplicate_names_the_node_whose_work_it_copies_and_how_its_race_ended(
 
 
 def python_calls(action: Callable[[], None]) -> int:
-    """How many Python functions `action` calls (generators count once per resumption)."""
+    """How many Python functions `action` calls (generators count once per resumption). The
+    garbage collector is off meanwhile: a collection that happens to run inside `action` calls
+    finalizers of objects that are not its own."""
     calls = 0
 
     def count(frame: FrameType, event: str, arg: object) -> None:
         nonlocal calls
         calls += event == "call"
 
+    gc.collect()
+    gc.disable()
     sys.setprofile(count)
     try:
         action()
     finally:
         sys.setprofile(None)
+        gc.enable()
     return calls
 
 
