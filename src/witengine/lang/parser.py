@@ -18,6 +18,10 @@ from lark.lexer import PatternStr
 
 from witengine.lang import syntax as s
 from witengine.lang.errors import Diagnostic, ScriptError
+from witengine.lang.expressions import LONG_MAX
+
+# A longer integer is refused here; a shorter one past the largest Long, by the checker.
+_INTEGER_DIGITS = 100
 
 
 class _SyntaxProblem(Exception):
@@ -188,7 +192,14 @@ class _ToSyntax(Transformer[Token, s.Job]):
 
     def integer(self, meta: Any, children: list[Any]) -> s.IntLiteral:
         (token,) = children
-        return s.IntLiteral(int(token), span=_token_span(token))
+        significant = str(token).lstrip("0") or "0"
+        if len(significant) > _INTEGER_DIGITS:  # past 4,300 digits, int() refuses the text
+            raise _SyntaxProblem(
+                f"integer of {len(significant):,} digits is too large "
+                f"(the largest Long is {LONG_MAX})",
+                _token_span(token),
+            )
+        return s.IntLiteral(int(significant), span=_token_span(token))
 
     def decimal(self, meta: Any, children: list[Any]) -> s.DecimalLiteral:
         (token,) = children

@@ -255,3 +255,16 @@ async def test_an_ended_jobs_progress_is_still_shown_after_a_hub_restart(
         assert (shown.done, shown.total) == (6, 6)
     finally:
         again.store.close()
+
+
+async def test_a_5000_digit_integer_is_a_located_400_not_a_500(live_hub: LiveHub) -> None:
+    """Issue 15 (hostile input): Python's int() refuses a text of over 4,300 digits, and the hub
+    answered 500."""
+    script = f"Job:Big()\n{{\n    Object:x = {'9' * 5000};\n}}\n"
+    for route in ("/jobs", "/check"):
+        response = await live_hub.client.post(route, json={"script": script, "filename": "b.wit"})
+        assert response.status_code == 400, route
+        (diagnostic,) = response.json()["diagnostics"]
+        assert (diagnostic["line"], diagnostic["column"]) == (3, 16)
+        assert diagnostic["message"].startswith("integer of 5,000 digits is too large")
+    assert (await live_hub.client.get("/jobs")).json() == []

@@ -485,3 +485,20 @@ def test_the_fifty_line_script_parses_once_its_error_is_fixed() -> None:
     lines[25] = lines[25].replace("done);", "done));")
     job = parse("\n".join(lines))
     assert len(job.body.statements) == 15
+
+
+@pytest.mark.parametrize("digits", [101, 4301, 5000, 100_000])
+def test_an_integer_too_long_for_a_long_is_a_located_error_however_long(digits: int) -> None:
+    """Past 4,300 digits Python's int() refuses the text (it was a 500 on the hub's API)."""
+    error = syntax_error(f"Job:A()\n{{\n    Object:x = {'9' * digits};\n}}\n")
+
+    assert str(error).startswith(
+        f"bad.wit:3:16: integer of {digits:,} digits is too large "
+        "(the largest Long is 9223372036854775807)"
+    )
+
+
+def test_leading_zeros_do_not_make_an_integer_too_large() -> None:
+    checked = parse(f"Job:A()\n{{\n    Object:x = {'0' * 5000}7;\n}}\n", "ok.wit")
+
+    assert checked.body.statements
