@@ -74,7 +74,9 @@ def build_hub(
     """A hub's parts. Without `library` it runs `plugins` (default: every installed plugin);
     `plugins` are also what it packs and signs for nodes."""
     clock = clock or SystemClock()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Its store, keys and tokens are the farm's secrets: the folder is its owner's alone.
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)
     store = store or SqliteStore(settings.data_dir / "hub.sqlite3")
     blobs = LocalBlobStore(settings.data_dir / "blobs")
     if plugins is None:

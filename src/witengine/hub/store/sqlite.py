@@ -124,6 +124,10 @@ class SqliteStore:
     def __init__(self, path: Path, *, durable: bool = False) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Readable by its owner alone (its jobs, tokens' hashes, the audit log); SQLite gives
+        # its -wal and -shm files the database's mode.
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.lock = threading.Lock()
         self.db.execute("PRAGMA journal_mode=WAL")
