@@ -9,9 +9,11 @@ cancel stops a batch, and it can report benchmark rates as a node does after mea
 timed on a schedule rather than slept one by one, so a few hundred of them fit in one process
 without flooding its event loop: a benchmark can show the hub a farm of hundreds of machines.
 
-A fake node presents `token` (its credential, or an admin's), or first trades `join_token` for a
-credential of its own as `wit node --token` does. `node_link` is the one place it opens its
-connection; `running` keeps fake nodes connected for the length of a `with` block.
+A fake node presents `token` (its credential), or first trades `join_token` for a credential of
+its own as `wit node --token` does; given an admin's token, it enrols with it first (the hub lets
+admins enrol nodes), since a node link takes a node's own credential only. `node_link` is the one
+place it opens its connection; `running` keeps fake nodes connected for the length of a `with`
+block.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import websockets
 from pydantic import TypeAdapter
 
@@ -42,6 +45,8 @@ from witengine.protocol import (
     TaskResult,
     Welcome,
 )
+from witengine.protocol.auth import Enrolment, EnrolRequest
+from witengine.security.tokens import Role, TokenError, parse_token
 
 _HUB_MESSAGE: TypeAdapter[HubMessage] = TypeAdapter(HubMessage)
 FLUSH_SECONDS = 0.05  # results wait at most this long to share a message
@@ -69,6 +74,27 @@ def node_link(hub_url: str, token: str | None = None) -> websockets.connect:
         additional_headers=headers,
         proxy=None,  # loopback: never through a proxy from the environment
     )
+
+
+async def enrolled_by_admin(hub_url: str, admin_token: str, name: str) -> tuple[str, str]:
+    """A new node's credential and id, enrolled with an admin's token (hub_url: http://host:port)."""
+    async with httpx.AsyncClient(
+        base_url=hub_url + API_PREFIX,
+        headers={"Authorization": f"Bearer {admin_token}"},
+        timeout=30,
+        trust_env=False,  # loopback: never through a proxy from the environment
+    ) as client:
+        answer = await client.post("/nodes/enrol", json=EnrolRequest(name=name).model_dump())
+    answer.raise_for_status()
+    enrolment = Enrolment.model_validate_json(answer.content)
+    return enrolment.token, enrolment.node_id
+
+
+def _kind(token: str) -> str | None:
+    try:
+        return parse_token(token).kind
+    except TokenError:
+        return None
 
 
 @dataclass
@@ -126,6 +152,8 @@ class FakeNode:
         if self.token is None and self.join_token is not None:
             credential = await enrol(self.hub_url, self.join_token, self.name)
             self.token, self.node_id = credential.token, credential.node_id
+        elif self.token is not None and _kind(self.token) == Role.ADMIN.value:
+            self.token, self.node_id = await enrolled_by_admin(self.hub_url, self.token, self.name)
         self.enrolled.set()
         async with await self._open() as socket:
             await socket.send(self.hello().model_dump_json())

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from witengine.hub.limits import Limits
 from witengine.protocol import Assign, HubMessage, Results, TaskResult, Welcome
 from witengine.protocol.states import JobStatus
-from witengine.testing.fake_nodes import FakeNode, node_link
+from witengine.testing.fake_nodes import FakeNode, enrolled_by_admin, node_link
 
 if TYPE_CHECKING:
     from tests.unit.hub.conftest import LiveHub
@@ -281,8 +281,9 @@ async def closed_with(link: websockets.ClientConnection) -> tuple[int, str]:
 async def test_a_node_link_sending_garbage_is_closed_with_a_reason(
     live_hub: LiveHub, frames: list[str | bytes], code: int, reason: str
 ) -> None:
-    node = FakeNode(root(live_hub), "garbage", token=live_hub.token)
-    async with node_link(root(live_hub), live_hub.token) as link:
+    node = FakeNode(root(live_hub), "garbage")
+    credential, _ = await enrolled_by_admin(root(live_hub), live_hub.token, "garbage")
+    async with node_link(root(live_hub), credential) as link:
         for frame in frames:
             await link.send(node.hello().model_dump_json() if frame == "hello" else frame)
         closed = await closed_with(link)
@@ -300,8 +301,9 @@ async def test_results_acknowledged_before_a_malformed_message_are_kept(
         "IntCollection:slept = Grid.ForEach(i in Int.Range(0, 6)) => Compute.Sleep(i);\n}\n"
     )
     job = (await live_hub.client.post("/jobs", json={"script": script})).json()["id"]
-    node = FakeNode(root(live_hub), "first", token=live_hub.token)
-    async with node_link(root(live_hub), live_hub.token) as link:
+    node = FakeNode(root(live_hub), "first")
+    credential, _ = await enrolled_by_admin(root(live_hub), live_hub.token, "first")
+    async with node_link(root(live_hub), credential) as link:
         await link.send(node.hello().model_dump_json())
         Welcome.model_validate_json(await asyncio.wait_for(link.recv(), 10))
         assign = await next_of(link, Assign)
@@ -349,8 +351,9 @@ async def test_a_defect_while_handling_a_node_message_closes_only_that_link(
     def broken(node_id: str, message: Any) -> None:
         raise RuntimeError("dispatcher defect")
 
-    node = FakeNode(root(live_hub), "victim", token=live_hub.token)
-    async with node_link(root(live_hub), live_hub.token) as link:
+    node = FakeNode(root(live_hub), "victim")
+    credential, _ = await enrolled_by_admin(root(live_hub), live_hub.token, "victim")
+    async with node_link(root(live_hub), credential) as link:
         await link.send(node.hello().model_dump_json())
         Welcome.model_validate_json(await asyncio.wait_for(link.recv(), 10))
         monkeypatch.setattr(live_hub.hub.dispatcher, "receive", broken)

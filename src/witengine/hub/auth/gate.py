@@ -1,12 +1,12 @@
 """`AuthGate`: the dependency every route of the hub passes, at app level.
 
-It finds the presented token (the `Authorization: Bearer` header; the dashboard's session
-cookie; the sign-in form; `?token=` once on a dashboard page), slows an address that failed
-before, checks the token with the `TokenBook`, refuses cookie-borne unsafe requests from other
-sites, and checks the role against the route's entry in `policy`. Refusals are 401 (with
-`WWW-Authenticate: Bearer` and the reason) or 403, audited; a browser asking for a page gets the
-sign-in form. It also keeps the open node links per token, to close them the moment their token
-is revoked or expires.
+It finds the presented token (the `Authorization: Bearer` header, the only one a WebSocket may
+use; the dashboard's session cookie; the sign-in form; `?token=` once on a dashboard page), slows
+an address that failed before, checks the token with the `TokenBook`, refuses cookie-borne
+unsafe requests from other sites, and checks the role against the route's entry in `policy`.
+Refusals are 401 (with `WWW-Authenticate: Bearer` and the reason) or 403, audited; a browser
+asking for a page gets the sign-in form. It also keeps the open node links per token, to close
+them the moment their token is revoked or expires.
 """
 
 from __future__ import annotations
@@ -109,6 +109,12 @@ class AuthGate:
         if is_public(method, path):
             return
         text, source = await self._presented(connection, method, path)
+        if text is None and method == "WS":
+            raise AuthRefusal(
+                401,
+                "no token: a node link needs the node's credential in the header "
+                "'Authorization: Bearer <token>' (wit node enrols with a join token to get one)",
+            )
         if text is None:
             raise AuthRefusal(
                 401,
@@ -136,6 +142,10 @@ class AuthGate:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip(), "header"
+        if method == "WS":
+            # A browser sends its cookies with a WebSocket handshake any site's page starts, and
+            # no page can set this header: a link proves itself with the header alone.
+            return None, ""
         if method == "POST" and path == "/signin" and isinstance(connection, Request):
             body = (await connection.body())[:4096].decode(errors="replace")
             form = dict(parse_qsl(body))

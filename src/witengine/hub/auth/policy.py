@@ -45,7 +45,7 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", f"{_A}/keys/signing"): READ_AND_NODES,
     # nodes
     ("GET", f"{_A}/nodes"): READ,
-    ("WS", f"{_A}/nodes/connect"): frozenset({Role.NODE, Role.ADMIN}),
+    ("WS", f"{_A}/nodes/connect"): frozenset({Role.NODE}),  # a node's own credential only
     ("POST", f"{_A}/nodes/enrol"): frozenset({Role.JOIN, Role.ADMIN}),
     ("POST", f"{_A}/nodes/{{node_id}}/drain"): ADMIN,
     ("POST", f"{_A}/nodes/{{node_id}}/resume"): ADMIN,

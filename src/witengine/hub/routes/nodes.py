@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect, status
 from pydantic import TypeAdapter, ValidationError
@@ -37,6 +37,7 @@ _NODE_MESSAGE: TypeAdapter[NodeMessage] = TypeAdapter(NodeMessage)
 WallClock = Callable[[], float]
 # Sees every message between the hub and a node (the dashboard's record of batches).
 Observer = Callable[[str, HubMessage | NodeMessage], None]
+Close = Callable[[str], Awaitable[None]]
 
 
 def _unobserved(node_id: str, message: HubMessage | NodeMessage) -> None:
@@ -96,6 +97,8 @@ def _connect_route(
     """The WebSocket nodes connect to (`/nodes/connect`). A frame that is not a valid message
     closes the link with the reason; a defect in handling one closes it with an error id."""
 
+    current = _CurrentLinks()
+
     @router.websocket("/nodes/connect")
     async def connect(socket: WebSocket) -> None:
         await socket.accept()
@@ -103,21 +106,26 @@ def _connect_route(
         if hello is None:
             return
         principal = principal_of(socket)
-        if principal.role is Role.NODE:  # a node credential speaks for its own node only
-            hello = hello.model_copy(update={"node_id": principal.node_id})
+        if principal.role is not Role.NODE or principal.node_id is None:
+            await _close(socket, 1008, "a node link needs a node's own credential")
+            return
+        # A node credential speaks for its own node only, whatever id the hello names: the
+        # credential's secret is the proof that this is that node.
+        hello = hello.model_copy(update={"node_id": principal.node_id})
 
         async def close(reason: str) -> None:
-            await socket.close(code=1008, reason=reason[:120])
+            await _close(socket, 1008, reason[:120])
 
         forget_link = gate.link_opened(principal.token_id, close)
         try:
-            await _serve(socket, hello)
+            await _serve(socket, principal.node_id, hello, close)
         finally:
             forget_link()
 
-    async def _serve(socket: WebSocket, hello: NodeHello) -> None:
+    async def _serve(socket: WebSocket, node_id: str, hello: NodeHello, close: Close) -> None:
+        await current.take(node_id, hello.name, close)
         outgoing: asyncio.Queue[HubMessage] = asyncio.Queue()
-        node_id = dispatcher.connect(hello, outgoing.put_nowait)
+        dispatcher.connect(hello, outgoing.put_nowait)
         dispatcher.rates.node_joined(node_id, hello)
         now = wall()
         previous = store.get_node(node_id)
@@ -165,14 +173,44 @@ def _connect_route(
             leaving = closed.code == NODE_LEAVING
         finally:
             writer.cancel()
-            dispatcher.disconnect(node_id, leaving=leaving)
-            record = store.get_node(node_id)
-            if record is not None:
-                store.upsert_node(
-                    NodeRecord(node_id, record.name, record.info, record.first_seen, wall())
-                )
-            gone = "left" if leaving else "disconnected"
-            log.info("node %s (%s) %s", hello.name, node_id, gone)
+            if current.release(node_id, close):
+                _ended(dispatcher, store, wall, node_id, hello.name, leaving)
+            else:  # replaced: the node goes on on its new link
+                log.info("the old link of node %s (%s) ended", hello.name, node_id)
+
+
+def _ended(
+    dispatcher: Dispatcher, store: Store, wall: WallClock, node_id: str, name: str, leaving: bool
+) -> None:
+    """A node's link ended: the node is away (lost after the grace period), or gone if leaving."""
+    dispatcher.disconnect(node_id, leaving=leaving)
+    record = store.get_node(node_id)
+    if record is not None:
+        store.upsert_node(NodeRecord(node_id, record.name, record.info, record.first_seen, wall()))
+    log.info("node %s (%s) %s", name, node_id, "left" if leaving else "disconnected")
+
+
+class _CurrentLinks:
+    """Each connected node's one link, by its closing. A node that connects again (its old
+    connection dropped without a close the hub saw) replaces its old link, which the hub closes;
+    the old link's end then leaves the node as its new link has it."""
+
+    def __init__(self) -> None:
+        self._links: dict[str, Close] = {}
+
+    async def take(self, node_id: str, name: str, close: Close) -> None:
+        stale = self._links.get(node_id)
+        self._links[node_id] = close
+        if stale is not None:
+            log.warning("node %s (%s) connected again: closing its old link", name, node_id)
+            await stale("the node connected again on another link")
+
+    def release(self, node_id: str, close: Close) -> bool:
+        """Forget a link that ended; False when it had been replaced (the node is still on)."""
+        if self._links.get(node_id) is not close:
+            return False
+        del self._links[node_id]
+        return True
 
 
 class _Refused(Exception):
