@@ -1,5 +1,5 @@
 """A real hub for the hostile suite: `create_app` served by uvicorn on a free loopback port, in
-this loop, with the hub's own tokens at hand."""
+this loop, configured as `wit hub` serves it, with the hub's own tokens at hand."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import pytest
 import uvicorn
 
 from witengine.hub.app import Hub, build_hub, create_app
+from witengine.hub.auth.gate import AuthGate
+from witengine.hub.serving import server_config
 from witengine.hub.settings import HubSettings
 from witengine.security.tokens import Role
 
@@ -24,6 +26,7 @@ class HostileHub:
     hub: Hub
     root: str  # http://127.0.0.1:PORT
     admin: str  # the admin token the hub made on its first start
+    app_gate: AuthGate  # the gate every request passes
 
     def client(self, token: str | None = None, **options: Any) -> httpx.AsyncClient:
         """A client of the hub, sending `token` when given."""
@@ -48,9 +51,8 @@ async def hostile_hub(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIt
     options: dict[str, Any] = {"advertise": False, **getattr(request, "param", {})}
     settings = HubSettings(data_dir=tmp_path / "hub", port=port, **options)
     hub = build_hub(settings)
-    config = uvicorn.Config(
-        create_app(settings, hub), log_level="warning", lifespan="on", ws="websockets-sansio"
-    )
+    app = create_app(settings, hub)
+    config = server_config(app, settings, ws="websockets-sansio")  # as `wit hub` serves it
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     for _ in range(1000):  # bounded: the server starts in a few loop turns
@@ -59,7 +61,7 @@ async def hostile_hub(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIt
         await asyncio.sleep(0.01)
     assert server.started and hub.admin_token is not None
     try:
-        yield HostileHub(hub, f"http://127.0.0.1:{port}", hub.admin_token)
+        yield HostileHub(hub, f"http://127.0.0.1:{port}", hub.admin_token, app.state.gate)
     finally:
         server.should_exit = True
         await asyncio.wait_for(serving, 30.0)

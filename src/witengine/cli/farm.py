@@ -224,6 +224,17 @@ def hub(
             "network in clear text. Only on a network you trust.",
         ),
     ] = False,
+    trusted_proxies: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            metavar="ADDRESS",
+            help="A reverse proxy (an IP address or network, such as 10.0.0.5 or 10.0.0.0/24) "
+            "whose X-Forwarded-For names the client, for the audit log and the throttle of "
+            "failed sign-ins. Repeatable; by default the hub believes no one's.",
+            show_default=False,
+        ),
+    ] = None,
     show_fingerprint: Annotated[
         bool,
         typer.Option(
@@ -247,6 +258,7 @@ def hub(
 
     from witengine.hub.app import create_app
     from witengine.hub.limits import Limits, with_limits
+    from witengine.hub.serving import server_config, trusted_proxy
     from witengine.hub.settings import HubSettings
 
     _logging(verbose)
@@ -258,6 +270,11 @@ def hub(
         limits, max_blob_bytes = with_limits(Limits(), HubSettings.max_blob_bytes, limit or [])
     except ValueError as error:
         print(f"wit hub: --limit: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    try:
+        proxies = tuple(trusted_proxy(proxy) for proxy in trusted_proxies or [])
+    except ValueError as error:
+        print(f"wit hub: --trusted-proxy: {error}", file=sys.stderr)
         raise typer.Exit(2) from None
     try:
         listener = (
@@ -296,13 +313,12 @@ def hub(
         limits=limits,
         advertise=advertise,
         tls_fingerprint=identity.fingerprint if identity else None,
+        trusted_proxies=proxies,
     )
     app = create_app(settings)
-    config = uvicorn.Config(
+    config = server_config(
         app,
-        log_level="warning",
-        lifespan="on",
-        ws_max_size=settings.limits.node_message_bytes,  # a larger frame closes with 1009
+        settings,
         ssl_certfile=identity.cert_path if identity else None,
         ssl_keyfile=identity.key_path if identity else None,
     )

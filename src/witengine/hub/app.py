@@ -35,6 +35,7 @@ from witengine.hub.routes.jobs import job_router
 from witengine.hub.routes.nodes import node_router
 from witengine.hub.routes.plugins import plugin_router
 from witengine.hub.service import HubService
+from witengine.hub.serving import believe_proxies
 from witengine.hub.settings import HubSettings
 from witengine.hub.store.base import Store
 from witengine.hub.store.sqlite import SqliteStore
@@ -166,6 +167,7 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
         setting="limits.request_bytes",
         streams=_streams_to_disk,
     )
+    believe_proxies(app, settings)  # the outermost: everything within sees the client's address
 
     @app.get(f"{API_PREFIX}/health", tags=["hub"])
     async def health() -> dict[str, str]:

@@ -22,6 +22,9 @@ class HubSettings:
     limits: Limits = field(default_factory=Limits)  # sizes of requests, jobs and messages
     advertise: bool = True  # over mDNS
     tls_fingerprint: str | None = None  # of its certificate when it serves HTTPS (--tls)
+    # Addresses or networks of reverse proxies whose X-Forwarded-For names the client (none: the
+    # client is the peer of the connection, whatever it sends).
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def scheme(self) -> str:

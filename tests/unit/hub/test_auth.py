@@ -364,7 +364,7 @@ async def test_failed_authentication_is_slowed_and_every_refusal_is_audited(
 
 
 def test_the_throttle_doubles_the_wait_up_to_its_cap_forgets_and_stays_bounded() -> None:
-    throttle = FailedAuthThrottle(first=0.05, cap=2.0, forget_after=60.0, max_addresses=3)
+    throttle = FailedAuthThrottle(first=0.05, cap=2.0, forget_after=60.0, max_keys=3)
     assert throttle.wait_before_check("a", 0.0) == 0.0  # never failed: no wait
     for n in range(1, 8):
         throttle.failed("a", 0.0)

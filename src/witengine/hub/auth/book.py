@@ -126,6 +126,15 @@ class TokenBook:
         self._touch(record.id, now)
         return Principal(record.id, Role(record.role), record.label, record.node_id)
 
+    def named_id(self, text: str) -> str | None:
+        """The id of the stored token `text` names, its secret unchecked: None for a malformed
+        token or one naming no token this hub made."""
+        try:
+            token_id = parse_token(text).token_id
+        except TokenError:
+            return None
+        return token_id if self.store.get_token(token_id) is not None else None
+
     def former_node(self, text: str) -> str | None:
         """The node a node credential was made for, when `text` is that credential, revoked
         or expired or not: its secret proves the bearer is that node (its cache folder)."""

@@ -161,15 +161,22 @@ class AuthGate:
 
     async def _check(self, connection: HTTPConnection, text: str) -> Principal:
         address = address_of(connection)
-        wait = self.throttle.wait_before_check(address, self.monotonic())
+        # Failures slow the guesses of one token's secret from one address (and, together, the
+        # malformed tokens and those naming no token from it): only such guesses could ever
+        # succeed, and a valid token from the same address is never queued behind them.
+        named = self.book.named_id(text)
+        key = f"{address} {named or '(no such token)'}"
+        wait = self.throttle.wait_before_check(key, self.monotonic())
         if wait is None:
-            raise AuthRefusal(429, "too many failed attempts from this address; try again later")
+            raise AuthRefusal(
+                429, "too many failed attempts with this token from this address; try again later"
+            )
         if wait > 0:
             await self.sleep(wait)
         try:
             return self.book.verify(text)
         except Refused as refused:
-            self.throttle.failed(address, self.monotonic())
+            self.throttle.failed(key, self.monotonic())
             method, path = route_key(connection)
             self.book.audit(
                 "auth.failed",

@@ -1,0 +1,117 @@
+"""Hostile input (issue 15): signing in. Bad tokens from an address slow that address's guesses
+without turning away a valid token from it; a client's `X-Forwarded-For` is believed only from a
+proxy the hub was told to trust."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from witengine.hub.auth.throttle import FailedAuthThrottle
+from witengine.hub.serving import trusted_proxy
+from witengine.protocol import API_PREFIX
+from witengine.security.tokens import Role
+
+if TYPE_CHECKING:
+    from tests.hostile.conftest import HostileHub
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def audited_failures(hub: HostileHub) -> list[dict[str, Any]]:
+    async with hub.client(hub.admin) as admin:
+        lines = (await admin.get(f"{API_PREFIX}/audit", params={"limit": 100})).json()
+    return [line for line in lines if line["action"] == "auth.failed"]
+
+
+async def test_a_burst_of_bad_tokens_does_not_lock_out_a_valid_token_from_the_same_address(
+    hostile_hub: HostileHub,
+) -> None:
+    # A short queue, so that a burst fills it in a moment.
+    hostile_hub.app_gate.throttle = FailedAuthThrottle(first=0.05, cap=0.2, max_queue=0.6)
+    guessed = hostile_hub.issue(Role.VIEWER)[:-3] + "BBB"  # a real token's id, a wrong secret
+    bad = [guessed, "nonsense", "wit-admin.tok_000000000000.AAAA"] * 20
+    async with hostile_hub.client() as guesser, hostile_hub.client(hostile_hub.admin) as admin:
+        burst = [
+            asyncio.ensure_future(
+                guesser.get(f"{API_PREFIX}/jobs", headers={"Authorization": f"Bearer {token}"})
+            )
+            for token in bad
+        ]
+        for answered in asyncio.as_completed(burst):
+            if (await answered).status_code == 429:
+                break  # the address's queue is full
+        else:
+            raise AssertionError(
+                f"the burst was never turned away: {[(await a).status_code for a in burst]}"
+            )
+        started = time.monotonic()
+        answer = await admin.get(f"{API_PREFIX}/jobs")  # while the bad ones still queue
+        took = time.monotonic() - started
+        statuses = {answer.status_code for answer in await asyncio.gather(*burst)}
+    assert answer.status_code == 200, answer.text
+    assert took < 0.5, took  # not queued behind the bad ones either
+    assert statuses == {401, 429}, statuses
+    async with hostile_hub.client() as guesser:  # the guesses themselves are still turned away
+        again = await guesser.get(
+            f"{API_PREFIX}/jobs", headers={"Authorization": f"Bearer {guessed}"}
+        )
+    assert again.status_code in (401, 429)
+
+
+async def test_a_direct_clients_forwarded_address_is_not_believed(
+    hostile_hub: HostileHub,
+) -> None:
+    bad = hostile_hub.issue(Role.VIEWER)[:-3] + "BBB"
+    times = []
+    async with hostile_hub.client(bad) as guesser:
+        for n in range(4):
+            started = time.monotonic()
+            forged = {"X-Forwarded-For": f"203.0.113.{n}"}  # a new address each time
+            assert (await guesser.get(f"{API_PREFIX}/jobs", headers=forged)).status_code == 401
+            times.append(time.monotonic() - started)
+    failures = await audited_failures(hostile_hub)
+    assert [line["address"] for line in failures] == ["127.0.0.1"] * 4
+    assert times[3] >= 0.2, times  # one address: the 4th waited 200 ms before its check
+
+
+@pytest.mark.parametrize("hostile_hub", [{"trusted_proxies": ("127.0.0.1",)}], indirect=True)
+async def test_a_trusted_proxys_forwarded_address_is_the_clients(hostile_hub: HostileHub) -> None:
+    bad = hostile_hub.issue(Role.VIEWER)[:-3] + "BBB"
+    async with hostile_hub.client(bad) as behind:
+        forwarded = {"X-Forwarded-For": "203.0.113.7"}
+        assert (await behind.get(f"{API_PREFIX}/jobs", headers=forwarded)).status_code == 401
+    assert [line["address"] for line in await audited_failures(hostile_hub)] == ["203.0.113.7"]
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [("10.0.0.5", "10.0.0.5"), ("10.0.0.9/24", "10.0.0.0/24"), (" ::1 ", "::1")],
+)
+def test_a_trusted_proxy_is_an_address_or_a_network(given: str, kept: str) -> None:
+    assert trusted_proxy(given) == kept
+
+
+def test_a_trusted_proxy_named_by_host_name_stops_the_hub_before_it_listens(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "witengine", "hub", "--port", "0", "--trusted-proxy", "proxy.lan"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "WIT_DATA_DIR": str(tmp_path / "hub")},
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "wit hub: --trusted-proxy: 'proxy.lan' is not an IP address or network"
+    ), done.stderr
