@@ -5,12 +5,14 @@ Run it with Blender, which needs no display for this:
     blender -b --factory-startup -noaudio --python-exit-code 1 \
         -P scripts/make_sample_scene.py -- sample.blend [--frames 48] [--width 320 --height 180]
         [--engine CYCLES|BLENDER_WORKBENCH|BLENDER_EEVEE] [--samples 16]
-        [--texture PATH] [--missing-texture PATH] [--dither 1.0]
+        [--texture PATH] [--missing-texture PATH] [--link PATH] [--absolute-paths] [--dither 1.0]
 
 The scene: a ground plane, a cube that turns and slides, a ball that bounces, a sun and a camera,
 animated over `--frames` frames at 24 frames per second. `--texture` gives the cube the image at
 PATH as its colour, an external file the scene refers to; `--missing-texture` gives it an image
-texture that points at PATH, which should not exist (to test the missing-file error).
+texture that points at PATH as written, which need not exist (to test the missing-file error
+and the paths a node refuses). `--link` links the first object of the .blend at PATH into the
+scene (a linked library). Paths are saved relative to the scene unless `--absolute-paths`.
 `--dither` sets the noise Blender adds as it turns its colours into 8-bit pixels (Blender's own
 default, 1.0; 0 for none).
 The file is saved uncompressed, so its header tells which Blender version wrote it.
@@ -35,6 +37,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--texture", default=None)
     parser.add_argument("--missing-texture", default=None)
+    parser.add_argument("--link", default=None)
+    parser.add_argument("--absolute-paths", action="store_true")
     parser.add_argument("--dither", type=float, default=1.0)
     return parser.parse_args(argv)
 
@@ -125,6 +129,12 @@ def build(options: argparse.Namespace) -> None:
     bpy.ops.object.light_add(type="SUN", rotation=(math.radians(40), 0.0, math.radians(30)))
     bpy.context.object.data.energy = 3.0
 
+    if options.link:
+        with bpy.data.libraries.load(options.link, link=True) as (source, target):
+            target.objects = source.objects[:1]
+        for linked in target.objects:
+            scene.collection.objects.link(linked)
+
     bpy.ops.object.camera_add(location=(0.0, -8.0, 3.5), rotation=(math.radians(72), 0.0, 0.0))
     scene.camera = bpy.context.object
 
@@ -132,7 +142,11 @@ def build(options: argparse.Namespace) -> None:
 def main() -> None:
     options = arguments()
     build(options)
-    bpy.ops.wm.save_as_mainfile(filepath=str(Path(options.output).resolve()), compress=False)
+    bpy.ops.wm.save_as_mainfile(
+        filepath=str(Path(options.output).resolve()),
+        compress=False,
+        relative_remap=not options.absolute_paths,
+    )
     print(
         f"sample scene: {options.output} ({options.frames} frames, "
         f"{options.width}x{options.height}, {options.engine})"

@@ -252,7 +252,8 @@ def test_a_scene_with_a_missing_texture_fails_naming_the_file(setup: Setup) -> N
 
     assert caught.value.failure is RenderFailure.MISSING_FILES
     assert caught.value.message == (
-        "the scene uses files that are missing: //textures/brick.png (image 'missing')"
+        "the scene missing.blend uses files that are missing: //textures/brick.png "
+        "(image 'missing')"
     )
 
 

@@ -170,8 +170,8 @@ def test_a_scene_that_does_not_carry_its_texture_is_refused_at_submit_naming_it(
     page.get_by_role("button", name="Start the job").click()
     status = page.locator("#submit-status")
     expect(status).to_contain_text(
-        "parameter 'frames' (FrameCollection): the scene lost.blend uses files that are missing: "
-        "//textures/wood.png",
+        "parameter 'frames' (FrameCollection): the scene lost.blend uses files it does not "
+        "carry: //textures/wood.png (image 'wood.png')",
         timeout=60_000,
     )
     expect(page.get_by_role("button", name="Start the job")).to_be_enabled()

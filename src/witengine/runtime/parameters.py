@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from witengine.errors import ParameterError, WitError
-from witengine.filenames import safe_name
 from witengine.lang.checker import CheckedJob, JobParameter
 from witengine.lang.types import WitType
 from witengine.runtime.blobs import Blob, BlobError, BlobStore
 from witengine.runtime.library import Library, Prepare, Reader
-from witengine.runtime.values import ConversionError
 
 
 def split_assignments(pairs: Sequence[str]) -> dict[str, str]:
@@ -54,9 +52,14 @@ def read_parameters(
         param = declared.get(name)
         if param is None:
             raise ParameterError(f"unknown parameter '{name}'")
+        reader = text_reader(library, param.type)
         try:
+            if reader is not None and isinstance(value, Blob):
+                # A file given for a parameter a plugin's reader reads (a Scene) is read by it,
+                # by its name, as if the text had named it: its checks hold whichever way.
+                value = reader(value.name or name, _NamedFiles(None, [value], stored or files))
             values[name] = library.coerce(value, param.type)
-        except ConversionError as error:
+        except (WitError, ValueError) as error:
             raise ParameterError(f"parameter '{name}' ({param.type}): {error}") from None
     for name, text in texts.items():
         param = _declared(checked, name)
@@ -169,35 +172,19 @@ class _ClientFiles:
 
 class _SentFiles:
     """A reader's `files` on the hub, for files a client sent as they are (a browser cannot
-    prepare them): each is put through the preparation the reader asks for, which must find
-    nothing to change. A preparation that would change one brings in files of the machine it
-    runs on (a scene's textures), and the hub never adds its own files to what a client sent."""
+    prepare them): each is handed to the reader as it was sent, never prepared. Preparing one
+    (packing a scene's textures into it) would read files on the machine it runs on, named by
+    what the client sent: the hub never resolves a sent file's paths against its own disk, so
+    the reader's own checks of the sent file are all there is (a scene must carry its files)."""
 
-    def __init__(self, store: BlobStore, attached: Sequence[Blob], scratch: Path) -> None:
+    def __init__(self, store: BlobStore, attached: Sequence[Blob]) -> None:
         self.store = store
         self.waiting = list(attached)
-        self.scratch = scratch
-        self.count = 0
 
     def __call__(self, path: str, prepare: Prepare | None = None) -> Blob:
         if not self.waiting:
             raise BlobError(f"the file '{path}' was not sent with the job")
-        blob = self.waiting.pop(0)
-        self.count += 1
-        if prepare is not None:
-            # Under its own name, so that what prepares it (Blender) and its messages see that;
-            # its scratch folder apart, so that what it writes there never lands on the blob.
-            folder = self.scratch / str(self.count)
-            (folder / "scratch").mkdir(parents=True)
-            file = folder / safe_name(blob.name or Path(path).name or "file")
-            file.symlink_to(self.store.path(blob))
-            if prepare(file, folder / "scratch") != file:
-                raise BlobError(
-                    f"{file.name} uses other files, which the hub does not have: make it carry "
-                    "them before sending it (for a .blend, in Blender: File > External Data > "
-                    "Pack Resources), or submit it with wit run, which does that"
-                )
-        return blob
+        return self.waiting.pop(0)
 
     def local(self, blob: Blob) -> Path | None:
         return self.store.path(blob) if self.store.has(blob.sha256) else None
@@ -243,21 +230,20 @@ def check_sent(
     store: BlobStore,
 ) -> None:
     """Check on the hub the files a client sent as they are, for parameters read by a plugin's
-    reader, with the preparation the reader asks for (Blender lists a scene's external files),
-    as `files_named` prepares them on a client that can. For a client that cannot (a browser).
-    ParameterError when a text is wrong, a file is not sent, its preparation fails (a texture
-    the scene uses is missing) or would change it (the scene uses files it does not carry).
+    reader, as `read_parameters` reads them when the job is submitted: the reader looks inside
+    each (a scene must carry every file it uses), and nothing is prepared. For a client that
+    prepares nothing (a browser). ParameterError when a text is wrong, a file is not sent, or
+    the reader refuses one.
     """
-    with tempfile.TemporaryDirectory(prefix="wit-check-") as scratch:
-        for param in checked.parameters:
-            reader = text_reader(library, param.type)
-            if reader is None or param.name not in texts:
-                continue
-            files = _SentFiles(store, attached.get(param.name, []), Path(scratch) / param.name)
-            try:
-                reader(texts[param.name], files)
-            except (WitError, ValueError) as error:
-                raise ParameterError(f"parameter '{param.name}' ({param.type}): {error}") from None
+    for param in checked.parameters:
+        reader = text_reader(library, param.type)
+        if reader is None or param.name not in texts:
+            continue
+        files = _SentFiles(store, attached.get(param.name, []))
+        try:
+            reader(texts[param.name], files)
+        except (WitError, ValueError) as error:
+            raise ParameterError(f"parameter '{param.name}' ({param.type}): {error}") from None
 
 
 def _is_blob(type_: WitType) -> bool:

@@ -12,18 +12,18 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from witengine import __version__
 from witengine.plugins.api import ActivityContext, Files, Int, Plugin, Requirements
 from witengine.plugins.render.benchmark import PIXEL_SAMPLES, benchmark_render
 from witengine.plugins.render.blender import Outcome, render_frames
-from witengine.plugins.render.blendfile import scene_facts
 from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.frames import parse_frame_spec
 from witengine.plugins.render.images import ImageDefect, png_facts
 from witengine.plugins.render.pack import pack_scene
+from witengine.plugins.render.references import check_scene
 from witengine.plugins.render.stitch import stitch_command, stitch_plan
 from witengine.plugins.render.types import (
     DEFAULT_PADDING,
@@ -76,10 +76,13 @@ plugin.type(
 
 
 def _scene(files: Files, path: str) -> Scene:
-    """The .blend at `path`, packed, with the render size it says it has."""
+    """The .blend at `path`, packed, with the render size it says it has. RenderError when it
+    refers to a file it does not carry (references.py): on the hub, whichever way the job came,
+    and on the submitting machine after packing, before anything is sent."""
     blob = files(path, pack_scene)
     local = files.local(blob)
-    facts = scene_facts(local) if local is not None else None
+    name = blob.name or PurePath(path).name or "scene.blend"
+    facts = None if local is None else check_scene(local, name, absent=True).facts
     if facts is None:
         return Scene.from_value(blob)
     return Scene(

@@ -6,6 +6,9 @@ each image is checked and handed back the moment Blender has written it.
 If Blender dies in the middle of a batch (a crash, the memory), the frame it was rendering fails
 and the frames after it get a fresh process; a failure that would repeat (a missing file, a
 scene it cannot read, no such device) fails every frame of the batch at once.
+
+A scene is checked before Blender opens it (references.py): one that refers to a file outside
+the run's own folder fails every frame of it, and Blender never sees it.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from witengine.plugins.render.progress import (
     SetupFailed,
     classify,
 )
+from witengine.plugins.render.references import check_scene
 from witengine.plugins.render.types import Frame, Image, RenderOptions, Scene, Tile, TileImage
 from witengine.runtime.context import ActivityContext
 
@@ -83,6 +87,17 @@ def _render_run(
     positions: dict[int, list[int]],  # frame number -> its positions in the batch
     cell: TileCell | None = None,
 ) -> Iterator[Outcome]:
+    name = scene.name or "scene.blend"
+    failed: RenderError | None = None
+    try:
+        # Before Blender opens it: Blender reads a linked library as it opens a scene.
+        check_scene(context.file(scene), name, absent=False)  # read once, then remembered
+    except RenderError as refused:
+        failed = refused
+    if failed is not None:
+        for number in positions:
+            yield from ((position, failed) for position in positions[number])
+        return
     waiting = list(positions)
     while waiting:
         process = _WARM.take(context, blender, scene, options, cell)
@@ -126,12 +141,20 @@ class _ServingBlender:
     ) -> None:
         self.context = context
         self.key: _Key = (blender, scene, options, cell, context.threads, context.work_dir)
-        self.name = scene.name or "the scene"
+        self.name = scene.name or "scene.blend"
         self.folder = Path(tempfile.mkdtemp(prefix="render-", dir=context.work_dir))
         scene_file = self.folder / "scene.blend"  # relative paths in the scene start here
         scene_file.symlink_to(context.file(scene))
         self.run = BlenderRun(
-            scene_file, (), options, self.folder, SETUP_SCRIPT, context.threads, cell, serve=True
+            scene_file,
+            (),
+            options,
+            self.folder,
+            SETUP_SCRIPT,
+            context.threads,
+            cell,
+            serve=True,
+            name=self.name,
         )
         for made in run_folders(self.run):
             made.mkdir(parents=True, exist_ok=True)

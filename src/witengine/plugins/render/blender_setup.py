@@ -2,8 +2,11 @@
 -f … -- config.json`, or without `-f` to serve: then it renders the frames that each line of its
 standard input asks for, until that ends, so one process renders batch after batch.
 
-It refuses a scene saved by a newer Blender, checks that every external file the scene uses is
-there, applies the job's overrides (engine, samples, resolution percentage), chooses the Cycles
+It refuses a scene saved by a newer Blender; refuses one that refers to a file outside the
+folder it renders in (an absolute path, a relative one that climbs out or leads out through a
+link: the node checked the file without Blender before, and this checks again with Blender's
+own paths, linked data's included), and checks that the files it uses inside that folder are
+there; applies the job's overrides (engine, samples, resolution percentage), chooses the Cycles
 device (the CPU unless the job allows a GPU and this machine has one; never both in one frame),
 and reports what the node should expect. It speaks to the node on lines that start with `WIT `
 and exits with code 3 on a failure it has explained. It runs on Blender's own Python, so it
@@ -49,38 +52,143 @@ def check_version() -> None:
         )
 
 
-def _used(block: Any) -> bool:
-    return bool(block.users) and not (block.users == 1 and getattr(block, "use_fake_user", False))
+def _inside(path: str, folder: str) -> bool:
+    """Whether a path leads into the folder, once every link on the way is followed."""
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
 
 
-def missing_files() -> list[dict[str, str]]:
-    """The external files the scene uses that are not on this machine."""
-    missing: list[dict[str, str]] = []
+def _absolute(written: str) -> bool:
+    """An absolute path as written (of this system or of Windows): refused wherever it leads."""
+    return not written.startswith("//") and (
+        Path(written).is_absolute() or written.startswith(("/", "\\")) or written[1:2] == ":"
+    )
 
-    def check(kind: str, block: Any, whole_folder: bool = False) -> None:
+
+def _there(reference: dict[str, Any]) -> bool:
+    full = Path(reference["full"])
+    return full.parent.is_dir() if reference["folder"] else full.exists()
+
+
+def _point_caches() -> list[tuple[str, Any]]:
+    """Every point cache (particles, cloth, soft bodies, dynamic paint, rigid bodies) with its
+    owner's name: Blender's own list of a file's paths leaves them out."""
+    found: list[tuple[str, Any]] = []
+    for ob in bpy.data.objects:
+        for modifier in ob.modifiers:
+            if getattr(modifier, "point_cache", None) is not None:
+                found.append((modifier.name, modifier.point_cache))
+            canvas = getattr(modifier, "canvas_settings", None)
+            for surface in getattr(canvas, "canvas_surfaces", None) or ():
+                found.append((surface.name, surface.point_cache))
+        for system in ob.particle_systems:
+            found.append((system.name, system.point_cache))
+    for scene in bpy.data.scenes:
+        world = scene.rigidbody_world
+        if world is not None and world.point_cache is not None:
+            found.append((scene.name, world.point_cache))
+    return found
+
+
+def references() -> list[dict[str, Any]]:
+    """Every path Blender would read a file at for this scene, packed files left out: each
+    with its kind, its owner's name, the path as written, where it leads, and whether it is a
+    folder of files (a sequence, UDIM tiles) or a cache folder Blender writes itself."""
+    found: list[dict[str, Any]] = []
+
+    def note(kind: str, block: Any, folder: bool = False) -> None:
         path = getattr(block, "filepath", "")
         if not path or path.startswith("<") or getattr(block, "packed_file", None) is not None:
             return
-        full = Path(bpy.path.abspath(path, library=getattr(block, "library", None)))
-        there = full.parent.is_dir() if whole_folder else full.exists()
-        if not there:
-            missing.append({"kind": kind, "name": block.name, "path": path})
+        full = bpy.path.abspath(path, library=getattr(block, "library", None))
+        found.append(
+            {
+                "kind": kind,
+                "name": block.name,
+                "path": path,
+                "full": full,
+                "folder": folder,
+                "cache": False,
+            }
+        )
 
     for image in bpy.data.images:
-        if _used(image) and image.source in {"FILE", "MOVIE", "SEQUENCE", "TILED"}:
-            check("image", image, whole_folder=image.source in {"SEQUENCE", "TILED"})
+        if image.source in {"FILE", "MOVIE", "SEQUENCE", "TILED"}:
+            note("image", image, folder=image.source in {"SEQUENCE", "TILED"})
     for library in bpy.data.libraries:
-        check("library", library)
+        note("library", library)
     for kind, blocks in (
         ("font", bpy.data.fonts),
+        ("sound", bpy.data.sounds),
         ("movie clip", bpy.data.movieclips),
         ("volume", bpy.data.volumes),
         ("cache file", bpy.data.cache_files),
     ):
         for block in blocks:
-            if _used(block):
-                check(kind, block)
-    return missing
+            note(kind, block)
+    for owner, cache in _point_caches():
+        if cache.use_external:
+            found.append(
+                {
+                    "kind": "point cache",
+                    "name": owner,
+                    "path": cache.filepath,
+                    "full": bpy.path.abspath(cache.filepath),
+                    "folder": True,
+                    "cache": True,
+                }
+            )
+    # Blender's own list of the file's paths (modifiers' caches, shader nodes' files, the
+    # sequencer's strips, linked data's own files): whatever the lists above do not name.
+    written = bpy.utils.blend_paths(absolute=False, packed=False, local=False)
+    full = bpy.utils.blend_paths(absolute=True, packed=False, local=False)
+    texts = {bpy.path.abspath(text.filepath) for text in bpy.data.texts if text.filepath}
+    named = {item["full"] for item in found}
+    for index, path in enumerate(full):
+        if path in named or path in texts:  # a text is read from the scene, never its file
+            continue
+        as_written = written[index] if len(written) == len(full) else path
+        found.append(
+            {
+                "kind": "file",
+                "name": "",
+                "path": as_written,
+                "full": path,
+                "folder": True,
+                "cache": True,
+            }
+        )
+    return found
+
+
+def check_files(name: str, folder: str) -> None:
+    """Fail unless every file the scene refers to is in its run folder: one outside it is
+    refused whether or not it is there (so that the answer tells nothing of this machine's
+    files); one inside it must be there, unless it is a cache folder Blender makes."""
+    found = references()
+    outside = [r for r in found if _absolute(r["path"]) or not _inside(r["full"], folder)]
+    missing = [r for r in found if r not in outside and not r["cache"] and not _there(r)]
+
+    def named(items: list[dict[str, Any]]) -> str:
+        return ", ".join(
+            f"{r['path']} ({r['kind']} '{r['name']}')" if r["name"] else r["path"]
+            for r in items[:20]
+        ) + (f" and {len(items) - 20} more" if len(items) > 20 else "")
+
+    if outside:
+        fail(
+            "outside-files",
+            f"the scene {name} refers to files outside itself, which a node never reads: "
+            f"{named(outside)}; pack them into the .blend in Blender (File > External Data > "
+            "Pack Resources; bake caches into it) or submit it with wit run, which packs what "
+            "it can",
+            files=[{k: r[k] for k in ("kind", "name", "path")} for r in outside],
+        )
+    if missing:
+        fail(
+            "missing-files",
+            f"the scene {name} uses files that are missing: {named(missing)}",
+            files=[{k: r[k] for k in ("kind", "name", "path")} for r in missing],
+        )
 
 
 def apply_overrides(scene: Any, settings: dict[str, Any]) -> None:
@@ -186,10 +294,7 @@ def serve(scene: Any) -> None:
 def main() -> None:
     settings = config()
     check_version()
-    missing = missing_files()
-    if missing:
-        named = ", ".join(f"{m['path']} ({m['kind']} '{m['name']}')" for m in missing)
-        fail("missing-files", f"the scene uses files that are missing: {named}", files=missing)
+    check_files(settings.get("name") or "scene.blend", settings["folder"])
     scene = bpy.context.scene
     apply_overrides(scene, settings)
     device = choose_device(scene, settings.get("device", "CPU"))

@@ -49,6 +49,7 @@ class BlenderRun:
     threads: int | None = None  # None or 0: every core
     tile: TileCell | None = None  # render this tile of each frame, not the whole frame
     serve: bool = False  # no -f: render the frames each line of standard input asks for
+    name: str = ""  # the scene's name in messages (its file's, as the job was given it)
 
     @property
     def output(self) -> Path:
@@ -123,4 +124,7 @@ def setup_settings(run: BlenderRun) -> dict[str, Any]:
         "device": run.options.device,
         "tile": None if run.tile is None else run.tile._asdict(),
         "serve": run.serve,
+        "name": run.name or run.scene.name,
+        # What Blender may read besides the scene's packed files: its own run folder.
+        "folder": str(run.folder),
     }

@@ -12,6 +12,7 @@ class RenderFailure(StrEnum):
 
     NO_BLENDER = "no-blender"  # blender is not installed on this machine
     MISSING_FILES = "missing-files"  # the scene refers to files that are not there
+    OUTSIDE_FILES = "outside-files"  # it refers to files outside itself, which are never read
     UNPACKABLE_FILES = "unpackable-files"  # it uses files that cannot be packed into it
     BAD_SCENE = "bad-scene"  # the .blend cannot be read
     NEWER_BLENDER = "newer-blender"  # the scene was saved by a newer Blender than this one

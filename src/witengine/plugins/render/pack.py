@@ -7,7 +7,8 @@ uses no external file is sent as it is. Otherwise its files are packed into a co
 saved .blend differs in its bytes from one save to the next, so the copy is kept in the cache,
 under a digest of the scene's bytes and of every file packed into it: submitting the same scene
 again sends the same blob, which the hub already has. What Blender listed is kept too, so an
-unchanged scene is not loaded in Blender again.
+unchanged scene is not loaded in Blender again. The cache's files are mode 600 in folders of
+mode 700: a packed copy holds the user's textures.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from witengine.plugins.render.command import isolated_environment
 from witengine.plugins.render.errors import RenderError, RenderFailure
+from witengine.security.files import write_private
 from witengine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,8 +54,8 @@ def pack_scene(scene: Path, scratch: Path, cache: Path | None = None) -> Path:
     packed = work / scene.name
     report = _run_blender(blender, scene, work, packed)
     files: list[dict[str, Any]] = report["files"]
-    _listing(root, scene, scene_digest).parent.mkdir(parents=True, exist_ok=True)
-    _listing(root, scene, scene_digest).write_text(json.dumps(files))
+    write_private(_listing(root, scene, scene_digest), json.dumps(files))
+    _private_folders(root, _listing(root, scene, scene_digest).parent)
     missing = [file for file in files if not file["exists"]]
     if missing:
         raise RenderError(
@@ -71,11 +73,20 @@ def pack_scene(scene: Path, scratch: Path, cache: Path | None = None) -> Path:
     kept = root / _digest(scene_digest, files) / scene.name
     if not kept.is_file():
         kept.parent.mkdir(parents=True, exist_ok=True)
+        _private_folders(root, kept.parent)
         partial = kept.with_name(f".{kept.name}.{os.getpid()}.part")
         shutil.move(packed, partial)
+        partial.chmod(0o600)
         partial.replace(kept)
     log.info("packed %d external files into %s (%s)", len(files), scene.name, kept)
     return kept
+
+
+def _private_folders(root: Path, folder: Path) -> None:
+    """The cache's folders from `root` down to `folder` are their owner's alone (mode 700):
+    a packed copy holds the user's textures, which others on the machine need not read."""
+    for part in (root, *reversed(folder.relative_to(root).parents), folder):
+        (root / part).chmod(0o700)
 
 
 def _listing(root: Path, scene: Path, scene_digest: str) -> Path:

@@ -71,6 +71,8 @@ def test_one_process_renders_every_frame_of_a_run_with_the_options_in_blenders_o
         "device": "CPU",
         "tile": None,
         "serve": False,
+        "name": "scene.blend",
+        "folder": "/work/render-1",
     }
     serving = dataclasses.replace(RUN, frames=(), serve=True)
     assert "-f" not in blender_command("/usr/bin/blender", serving)

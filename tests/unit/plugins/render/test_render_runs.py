@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -90,8 +91,23 @@ def context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ActivityContext:
     return ActivityContext(LocalBlobStore(tmp_path / "blobs"), tmp_path / "work", threads=1)
 
 
+def blend(tag: bytes = b"") -> bytes:
+    """The smallest .blend a node reads (it reads a scene's paths before Blender starts): a
+    header, a description of no structs, a block of `tag` to tell scenes apart, the end."""
+
+    def block(code: bytes, body: bytes) -> bytes:
+        return struct.pack("<4siQii", code, len(body), 0, 0, 1) + body
+
+    empty = struct.pack("<i", 0)
+    dna = b"SDNANAME" + empty + b"TYPE" + empty + b"TLEN" + b"STRC" + empty
+    return b"BLENDER-v304" + block(b"DNA1", dna) + block(b"TEST", tag) + block(b"ENDB", b"")
+
+
+SCENE = blend()
+
+
 def render(
-    context: ActivityContext, numbers: list[int], content: bytes = b"BLENDER-v304", **behaviour: Any
+    context: ActivityContext, numbers: list[int], content: bytes = SCENE, **behaviour: Any
 ) -> list[Any]:
     os.environ["STAND_IN"] = json.dumps(behaviour)
     try:
@@ -192,7 +208,7 @@ def test_batches_of_one_scene_are_rendered_by_one_blender_that_keeps_it_loaded(
 ) -> None:
     first = render(context, [1, 2])
     second = render(context, [3, 4])
-    other = render(context, [5], content=b"BLENDER-v304 another scene")
+    other = render(context, [5], content=blend(b"another scene"))
 
     assert [r.frame for r in [*first, *second, *other]] == [1, 2, 3, 4, 5]
     (one, _), (same, _), (another, _) = batches(context)
@@ -204,7 +220,7 @@ def test_a_batch_read_only_up_to_its_last_frame_leaves_blender_ready_for_the_nex
     context: ActivityContext,
 ) -> None:
     """A node stops reading a batch once every item has come back; Blender must not be lost."""
-    scene = Scene.from_value(context.blobs.put_bytes(b"BLENDER-v304", "shot.blend"))
+    scene = Scene.from_value(context.blobs.put_bytes(SCENE, "shot.blend"))
     batch = render_frames(context, [Frame(scene, 1), Frame(scene, 2)])
     first = [next(batch), next(batch)]
     batch.close()
@@ -213,3 +229,21 @@ def test_a_batch_read_only_up_to_its_last_frame_leaves_blender_ready_for_the_nex
     assert [image.frame for _, image in first] + [after[0].frame] == [1, 2, 3]
     (one, _), (same, _) = batches(context)
     assert one == same
+
+
+def test_a_scene_the_node_cannot_read_fails_every_frame_and_blender_never_starts(
+    context: ActivityContext,
+) -> None:
+    results = render(context, [1, 2], content=b"BLENDER-v304 and nothing a .blend has")
+
+    assert (
+        results
+        == [
+            RenderError(
+                RenderFailure.BAD_SCENE,
+                "the scene shot.blend cannot be read: it is cut short, or damaged",
+            )
+        ]
+        * 2
+    )
+    assert not (context.work_dir.parent / "runs.log").exists()

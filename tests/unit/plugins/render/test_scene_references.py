@@ -1,0 +1,55 @@
+"""Which paths a scene writes lead out of its folder, judged on the text alone (references.py):
+the rule the hub, a client and a node apply before Blender reads anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from witengine.plugins.render.references import Reference, leaves_folder, refusal
+
+
+@pytest.mark.parametrize(
+    ("path", "outside"),
+    [
+        ("//textures/wood.png", False),
+        ("//./textures/../wood.png", False),
+        ("textures/wood.png", False),  # from the folder Blender runs in: the run's own
+        ("//cache_fluid/", False),
+        ("//<UDIM>/wood.<UDIM>.png", False),
+        ("/home/someone/private.png", True),
+        ("//../secret.png", True),
+        ("//textures/../../secret.png", True),
+        ("../secret.png", True),
+        ("///etc/passwd", True),
+        ("//..\\secret.png", True),
+        ("C:\\Users\\someone\\private.png", True),
+        ("c:private.png", True),
+        ("\\\\server\\share\\private.png", True),
+        ("\\private.png", True),
+        ("//textures/C:/x.png", True),
+    ],
+)
+def test_a_path_leaves_the_scenes_folder_when_absolute_or_climbing_out(
+    path: str, outside: bool
+) -> None:
+    assert leaves_folder(path) is outside
+
+
+def test_a_refusal_names_what_is_outside_and_what_is_not_carried_but_allows_caches() -> None:
+    found = [
+        Reference("image", "wood", "//textures/wood.png"),
+        Reference("image", "private", "/home/someone/private.png"),
+        Reference("fluid cache", "fluid domain", "//cache_fluid/", cache=True),
+    ]
+
+    refused = refusal("shot.blend", found, absent=True)
+    on_a_node = refusal("shot.blend", found, absent=False)
+
+    assert refused is not None and on_a_node is not None
+    assert refused.message.startswith(
+        "the scene shot.blend uses files it does not carry: //textures/wood.png (image 'wood'); "
+        "and refers to files outside itself, which a node never reads: "
+        "/home/someone/private.png (image 'private'); pack them"
+    )
+    assert "wood" not in on_a_node.message  # a node's Blender looks in its own folder
+    assert refusal("shot.blend", found[2:], absent=True) is None
