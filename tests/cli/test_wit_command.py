@@ -289,7 +289,8 @@ def test_run_on_its_own_farm_names_the_farm_s_dashboard_and_a_token_that_opens_i
         url, token = found.groups()
         while not (ledger.exists() and ledger.read_text()) and time.monotonic() < deadline:
             time.sleep(0.05)
-        signed_in = httpx.get(f"{url}/?token={token}")  # as a browser opens the link
+        # As a browser opens the link from a terminal: from no page (Sec-Fetch-Site: none).
+        signed_in = httpx.get(f"{url}/?token={token}", headers={"Sec-Fetch-Site": "none"})
         assert signed_in.status_code == 303, signed_in.text
         page = httpx.get(f"{url}/jobs", cookies=signed_in.cookies)
         assert page.status_code == 200 and "Peek" in page.text

@@ -115,3 +115,47 @@ def test_a_trusted_proxy_named_by_host_name_stops_the_hub_before_it_listens(
     assert done.stderr.startswith(
         "wit hub: --trusted-proxy: 'proxy.lan' is not an IP address or network"
     ), done.stderr
+
+
+async def test_a_sign_in_link_opened_from_another_site_asks_before_signing_in(
+    hostile_hub: HostileHub,
+) -> None:
+    theirs = hostile_hub.hub.book.issue(Role.VIEWER, label="the other site's")
+    link = f"/jobs?view=all&token={theirs.text}"
+    async with hostile_hub.client(follow_redirects=False) as browser:
+        for came_from in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}, {}):
+            asked = await browser.get(link, headers=came_from)
+            assert asked.status_code == 200, (came_from, asked.status_code)
+            assert "set-cookie" not in asked.headers, came_from
+            assert "Sign in to this witengine hub?" in asked.text
+            assert f"{theirs.record.id} (viewer) labelled" in asked.text
+            assert 'action="/signin"' in asked.text and 'value="/jobs?view=all"' in asked.text
+            assert "form-action 'self'" in asked.headers["content-security-policy"]
+        # The page's own form, posted from the hub's page, signs in.
+        confirmed = await browser.post(
+            "/signin",
+            data={"token": theirs.text, "next": "/jobs?view=all"},
+            headers={"Origin": hostile_hub.root, "Sec-Fetch-Site": "same-origin"},
+        )
+        assert confirmed.status_code == 303 and confirmed.headers["location"] == "/jobs?view=all"
+        assert "wit_session=" in confirmed.headers["set-cookie"]
+        # Another site's own form cannot do it for the visitor.
+        forged = await browser.post(
+            "/signin",
+            data={"token": theirs.text, "next": "/"},
+            headers={"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"},
+        )
+        assert forged.status_code == 403 and "set-cookie" not in forged.headers
+
+
+@pytest.mark.parametrize("came_from", ["none", "same-origin"])
+async def test_a_sign_in_link_opened_directly_signs_in_at_once(
+    hostile_hub: HostileHub, came_from: str
+) -> None:
+    """`wit run` prints such a link; the browser opening it from a terminal says `none`."""
+    async with hostile_hub.client(follow_redirects=False) as browser:
+        opened = await browser.get(
+            f"/?token={hostile_hub.admin}", headers={"Sec-Fetch-Site": came_from}
+        )
+    assert opened.status_code == 303 and opened.headers["location"] == "/"
+    assert "wit_session=" in opened.headers["set-cookie"]

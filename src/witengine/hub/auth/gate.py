@@ -26,7 +26,7 @@ from starlette.websockets import WebSocket
 
 from witengine.hub.auth.book import Principal, Refused, TokenBook
 from witengine.hub.auth.policy import allowed_roles, is_public
-from witengine.hub.auth.signin import signin_page
+from witengine.hub.auth.signin import confirm_page, signin_page
 from witengine.hub.auth.throttle import FailedAuthThrottle
 from witengine.protocol import API_PREFIX
 from witengine.security.tokens import Role
@@ -56,6 +56,17 @@ class SignedIn(Exception):
     def __init__(self, token: str, location: str) -> None:
         super().__init__(location)
         self.token = token
+        self.location = location
+
+
+class SignInAsked(Exception):
+    """A page was opened with `?token=` from another site, or by a browser that does not say
+    from where: ask before signing in (a form that posts to /signin)."""
+
+    def __init__(self, token: str, principal: Principal, location: str) -> None:
+        super().__init__(location)
+        self.token = token
+        self.principal = principal
         self.location = location
 
 
@@ -133,7 +144,13 @@ class AuthGate:
         connection.state.principal = principal
         connection.state.presented = text
         if source == "query":
-            raise SignedIn(text, _without_token(connection))
+            # A link another site opened would sign the browser in with a token of that site's
+            # choosing (sign-in CSRF): only a link opened from outside any page (typed, pasted,
+            # clicked in a terminal) or from the hub's own pages signs in at once.
+            location = _without_token(connection)
+            if connection.headers.get("sec-fetch-site") in ("none", "same-origin"):
+                raise SignedIn(text, location)
+            raise SignInAsked(text, principal, location)
 
     async def _presented(
         self, connection: HTTPConnection, method: str, path: str
@@ -317,8 +334,16 @@ class AuthGate:
             set_session(response, error.token, connection.url.scheme == "https")
             return response
 
+        async def asked(connection: HTTPConnection, error: Exception) -> Response:
+            assert isinstance(error, SignInAsked)
+            label = error.principal.label
+            who = error.principal.actor + (f" labelled {label!r}" if label else "")
+            page = confirm_page(error.token, who, error.location)
+            return HTMLResponse(page, headers=SIGNIN_HEADERS)
+
         app.add_exception_handler(AuthRefusal, refused)  # type: ignore[arg-type]
         app.add_exception_handler(SignedIn, signed_in)
+        app.add_exception_handler(SignInAsked, asked)
 
 
 SIGNIN_HEADERS = {
