@@ -1,12 +1,17 @@
 """Blob routes: files by content. `HEAD`/`GET`/`PUT /blobs/{sha256}`.
 
-Uploads stream to disk and count only if their bytes hash to their name; when the disk is full
-the upload is refused with 507 and nothing of it is kept. Downloads support
-`Range` (Starlette's FileResponse does the range arithmetic) so a cut transfer can resume.
+A node may read, or ask about, only the inputs of batches it holds. Uploads stream to disk,
+counted against `max_blob_bytes` as they come, and count only if their bytes hash to their name
+(an upload of a blob the hub has is read and checked the same way, and kept nowhere); one over
+the limit is answered 413 with `Connection: close`, so that the server reads none of the rest.
+When the disk is full the upload is refused with 507 and nothing of it is kept. Downloads
+support `Range` (Starlette's FileResponse does the range arithmetic) so a cut transfer can
+resume.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable
@@ -26,6 +31,9 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 # old one warns, which turned a refused upload into a 500 wherever warnings are errors.
 _TOO_LARGE = 413
 _INSUFFICIENT_STORAGE = 507
+# Refusing an upload before its end: without it, the server would read (and drop) the rest of
+# the body to keep the connection for another request.
+_CLOSE = {"Connection": "close"}
 
 
 NodeMayRead = Callable[[str, str], bool]  # (node id, sha256): a blob of a batch the node holds
@@ -47,9 +55,21 @@ def blob_router(
             )
         return sha256
 
-    @router.head("/blobs/{sha256}", responses={404: {"model": ErrorBody}})
-    async def has_blob(sha256: str) -> Response:
-        """Whether the hub has a blob (200 with its size) or not (404)."""
+    def may_read(request: Request, sha256: str) -> None:
+        """A node reads (and learns of) only the inputs of batches it holds."""
+        principal = principal_of(request)
+        if principal.role is Role.NODE and not node_may_read(principal.node_id or "", sha256):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"blob {sha256[:80]} is not an input of a batch you hold"
+            )
+
+    @router.head(
+        "/blobs/{sha256}", responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}}
+    )
+    async def has_blob(sha256: str, request: Request) -> Response:
+        """Whether the hub has a blob (200 with its size) or not (404). A node learns it only
+        of the inputs of batches it holds, as it reads only those."""
+        may_read(request, sha256)
         if not store.has(digest(sha256)):
             return Response(status_code=status.HTTP_404_NOT_FOUND)
         size = store.path(Blob(sha256, 0)).stat().st_size
@@ -59,11 +79,7 @@ def blob_router(
     async def get_blob(sha256: str, request: Request) -> FileResponse:
         """A blob's bytes; `Range: bytes=a-b` gives part of them. A node reads only the inputs
         of batches it holds."""
-        principal = principal_of(request)
-        if principal.role is Role.NODE and not node_may_read(principal.node_id or "", sha256):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"blob {sha256[:80]} is not an input of a batch you hold"
-            )
+        may_read(request, sha256)
         if not store.has(digest(sha256)):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no blob {sha256}")
         return FileResponse(
@@ -90,8 +106,9 @@ def blob_router(
         if declared and declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
             raise HTTPException(_TOO_LARGE, _too_large(int(declared), max_bytes))
         if store.has(sha256):
-            async for _ in request.stream():
-                pass
+            # Read like any upload (a client sending without Content-Length is counted as its
+            # bytes come) and checked: the answer says "had it" only to whoever holds the bytes.
+            await _check_only(request, sha256, max_bytes)
             response.status_code = status.HTTP_200_OK
             return BlobStored(sha256=sha256, stored=False)
         try:
@@ -116,7 +133,7 @@ async def _receive(request: Request, store: LocalBlobStore, sha256: str, max_byt
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_bytes:
-                raise HTTPException(_TOO_LARGE, _too_large(size, max_bytes, "at least "))
+                raise HTTPException(_TOO_LARGE, _too_large(size, max_bytes, "at least "), _CLOSE)
             incoming.write(chunk)
         if incoming.sha256 != sha256:
             raise HTTPException(
@@ -124,6 +141,23 @@ async def _receive(request: Request, store: LocalBlobStore, sha256: str, max_byt
                 f"the uploaded bytes hash to {incoming.sha256}, not {sha256}",
             )
         return incoming.keep()
+
+
+async def _check_only(request: Request, sha256: str, max_bytes: int) -> None:
+    """Read an upload of a blob the hub has, keeping nothing: refused past `max_bytes` or
+    unless it hashes to sha256, as a new one is."""
+    check = hashlib.sha256()
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise HTTPException(_TOO_LARGE, _too_large(size, max_bytes, "at least "), _CLOSE)
+        check.update(chunk)
+    if check.hexdigest() != sha256:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"the uploaded bytes hash to {check.hexdigest()}, not {sha256}",
+        )
 
 
 def _too_large(size: int, max_bytes: int, at_least: str = "") -> str:
