@@ -22,7 +22,7 @@ READ_AND_NODES = READ | {Role.NODE}
 _A = API_PREFIX
 RULES: dict[tuple[str, str], frozenset[Role]] = {
     # the hub itself
-    ("GET", f"{_A}/openapi.json"): READ,
+    ("GET", "/openapi.json"): READ,  # what /docs loads: the same roles
     ("GET", "/docs"): READ,
     ("GET", f"{_A}/whoami"): READ | {Role.NODE, Role.JOIN},
     # jobs

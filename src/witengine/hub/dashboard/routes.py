@@ -29,7 +29,7 @@ from witengine.hub.limits import check_submission
 from witengine.lang.checker import CheckedJob, check_source
 from witengine.lang.errors import ScriptError, render_diagnostic
 from witengine.lang.printer import print_expr
-from witengine.protocol import MAX_SCRIPT_CHARS, BlobRef, Model, SubmitJob
+from witengine.protocol import BlobRef, SubmitJob, Text
 from witengine.runtime.blobs import Blob, BlobError, BlobStoreFull, LocalBlobStore
 from witengine.runtime.library import Library
 from witengine.runtime.parameters import check_sent, text_reader
@@ -47,9 +47,11 @@ SECURITY_HEADERS = {
 DASHBOARD_HEADER = "X-Wit-Dashboard"
 
 
-class ScriptText(Model):
-    script: str = ""
-    filename: str = "job.wit"
+class ScriptText(SubmitJob):
+    """A script the submit page checks as it is typed: a job without its inputs yet, held to the
+    hub's limits as `/api/v1/check` holds it."""
+
+    script: Text = ""
 
 
 # Keeps a page's stream going only while what opened it may (the gate's while_valid: a stream
@@ -200,8 +202,7 @@ def _submit_routes(
     ) -> dict[str, Any]:
         """The checker's verdict as HTML: its messages (with caret), and the parameters' inputs."""
         _from_dashboard(x_wit_dashboard)
-        if len(body.script) > MAX_SCRIPT_CHARS:
-            raise HTTPException(413, "the script is too long")
+        check_submission(body, pages.ctx.service.limits)
         context = _check_context(pages.ctx, body.script, body.filename)
         return {
             "ok": context["checked"] is not None and not context["diagnostics"],
