@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from witengine.errors import LimitExceeded
 from witengine.protocol import MAX_INT64, BlobRef, SubmitJob
+from witengine.runtime.budget import JobLimits
 
 MiB = 1024**2
 
@@ -27,6 +28,20 @@ class Limits:
     file_name_chars: int = 255  # a file's name, and a job's file name
     node_message_bytes: int = 64 * MiB  # one WebSocket message between hub and node
     map_items: int = 1_000_000  # items of one Grid.ForEach run on the hub's nodes
+    # What one job's script may spend of the hub while it runs (`runtime.budget`):
+    job_steps: int = 100_000_000  # statements run
+    job_seconds: int = 600  # the hub's time its statements take; waiting on nodes is not counted
+    value_bytes: int = 32 * MiB  # one value (a text, a collection), as JSON
+    job_stored_bytes: int = 128 * MiB  # events, a map's items and variables kept for the job
+
+    def for_jobs(self) -> JobLimits:
+        """What the interpreter holds each job's script to."""
+        return JobLimits(
+            steps=self.job_steps,
+            seconds=self.job_seconds,
+            value_bytes=self.value_bytes,
+            stored_bytes=self.job_stored_bytes,
+        )
 
 
 def exceeded(limit: str, what: str, value: int, allowed: int, unit: str = "") -> LimitExceeded:

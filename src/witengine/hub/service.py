@@ -37,6 +37,7 @@ from witengine.protocol.events import (
 )
 from witengine.protocol.states import JobStatus
 from witengine.runtime.blobs import Blob, LocalBlobStore
+from witengine.runtime.budget import Budget, size_of
 from witengine.runtime.context import ActivityContext
 from witengine.runtime.control import JobControl
 from witengine.runtime.interpreter import Interpreter
@@ -52,6 +53,7 @@ PROGRESS_EVERY = 0.2  # seconds between stored progress events of one statement
 class _Run:
     job_id: str
     control: JobControl
+    budget: Budget  # what its script may spend of the hub
     task: asyncio.Task[None] | None = None
     listeners: set[asyncio.Queue[tuple[int, Any]]] = field(default_factory=set)
     progress: dict[int, tuple[int, int]] = field(default_factory=dict)  # line -> (done, total)
@@ -179,7 +181,7 @@ class HubService:
             self._start(job, checked, resumed=True)
 
     def _start(self, job: JobRecord, checked: CheckedJob, *, resumed: bool = False) -> None:
-        run = _Run(job.id, JobControl())
+        run = _Run(job.id, JobControl(), Budget(self.limits.for_jobs(), self.now))
         if job.status is JobStatus.PAUSED:
             run.control.pause()
             self.dispatcher.pause_job(job.id)
@@ -207,6 +209,7 @@ class HubService:
                 events=lambda event: self._event(run, event),
                 control=run.control,
                 context=ActivityContext(self.blobs, Path(scratch)),
+                budget=run.budget,
             )
             try:
                 outcome = await interpreter.run(arguments)
@@ -256,6 +259,7 @@ class HubService:
     def _emit(self, run: _Run, event: JobEvent) -> None:
         data = event_json(event)
         seq = self.store.append_events(run.job_id, [data])
+        run.budget.charge(size_of(data))
         for queue in run.listeners:
             queue.put_nowait((seq, data))
 

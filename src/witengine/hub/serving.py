@@ -42,6 +42,9 @@ def believe_proxies(app: FastAPI, settings: HubSettings) -> None:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
 
 
+GRACEFUL_SECONDS = 5  # requests under way when the hub is told to stop may take this long
+
+
 def server_config(
     app: FastAPI,
     settings: HubSettings,
@@ -57,6 +60,7 @@ def server_config(
         log_level="warning",
         lifespan="on",
         proxy_headers=False,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,  # a stream left open cannot hold it up
         ws=ws,
         ws_max_size=settings.limits.node_message_bytes,
         ssl_certfile=ssl_certfile,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from witengine.clock import Clock, SystemClock
-from witengine.errors import ParameterError, RunError, WitError
+from witengine.errors import LimitExceeded, ParameterError, RunError, WitError
 from witengine.lang import syntax as s
 from witengine.lang.checker import CheckedJob
 from witengine.lang.forms import FORMS
@@ -37,6 +37,7 @@ from witengine.protocol.events import (
 )
 from witengine.protocol.states import JobStatus
 from witengine.runtime import operators
+from witengine.runtime.budget import CURRENT, Budget, JobLimits, size_of
 from witengine.runtime.context import ActivityContext
 from witengine.runtime.control import JobCancelled, JobControl
 from witengine.runtime.executor import Executor, ItemFailed, MapRequest
@@ -104,6 +105,7 @@ class Interpreter:
         clock: Clock | None = None,
         control: JobControl | None = None,
         context: ActivityContext | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.checked = checked
         self.library = library
@@ -112,6 +114,7 @@ class Interpreter:
         self.clock = clock or SystemClock()
         self.control = control or JobControl()
         self.context = context
+        self.budget = budget or Budget(JobLimits(), self.clock.now)
         self.globals = _Env(None)
         self.compiler = Compiler(library, context)
         self._texts: dict[int, str] = {}
@@ -123,9 +126,11 @@ class Interpreter:
         task = asyncio.current_task()
         if task is not None:
             self.control.attach(task)
+        budget = CURRENT.set(self.budget)
         try:
             await self._bind_parameters(arguments)
             await self.block(self.checked.job.body.statements, self.globals)
+            self._store_variables()
         except (RunError, ParameterError) as error:
             return self._finish(JobStatus.FAILED, str(error))
         except JobCancelled:
@@ -141,7 +146,20 @@ class Interpreter:
             return self._finish(JobStatus.FAILED, "Break or Continue outside a loop")
         finally:
             self.control.detach()
+            CURRENT.reset(budget)
         return self._finish(JobStatus.COMPLETED, None)
+
+    def _store_variables(self) -> None:
+        """Fail the job when its variables are more than the hub may store for it."""
+        limit = self.budget.limits.stored_bytes
+        if limit is None:
+            return
+        allowed = max(0, limit - self.budget.stored)
+        size = sum(size_of(self.globals.values.get(n), allowed) for n, _ in self.checked.variables)
+        try:
+            self.budget.store(size, "what the hub stores for the job, with its variables")
+        except LimitExceeded as error:
+            raise RunError(f"{self.checked.filename}: {error}", located=True) from None
 
     def _finish(self, status: JobStatus, error: str | None) -> JobOutcome:
         variables, types = {}, {}
@@ -188,7 +206,8 @@ class Interpreter:
     async def statement(self, statement: s.Statement, env: _Env) -> None:
         if self.control.paused:
             self.emit(JobPaused())
-            await self.control.checkpoint()
+            with self.budget.waiting():
+                await self.control.checkpoint()
             self.emit(JobResumed())
         else:
             await self.control.checkpoint()
@@ -197,6 +216,9 @@ class Interpreter:
         if announce:
             self.emit(StatementStarted(line=line, text=self.text(statement)))
         try:
+            if self.budget.step():
+                await asyncio.sleep(0)  # the script has run a while: let the rest of the hub run
+                self.budget.turned()
             await self._execute(statement, env)
         except RunError as error:
             if error.located:
@@ -227,18 +249,25 @@ class Interpreter:
                 result = None if value is None else await self.value(value, env, statement)
                 env.types[name] = declared
                 env.values[name] = (
-                    _default(declared) if value is None else self._coerce(result, declared, name)
+                    _default(declared) if value is None else self._keep(result, declared, name)
                 )
             case s.Assignment(target, value):
                 owner = env.owner(target)
                 result = await self.value(value, env, statement)
-                owner.values[target] = self._coerce(result, owner.types[target], target)
+                owner.values[target] = self._keep(result, owner.types[target], target)
             case s.CallStatement(call):
                 await self.call(call, env, statement)
             case s.ArrowStatement(arrow):
                 await self.arrow(arrow, env, statement)
             case s.Composite():
                 await self.composite(statement, env)
+
+    def _keep(self, value: Any, target: WitType, name: str) -> Any:
+        """The value to store in variable `name`: of its type, and not too large."""
+        value = self._coerce(value, target, name)
+        if type(value) not in _SMALL:
+            self.budget.check_value(value, f"the value of '{name}'")
+        return value
 
     def _coerce(self, value: Any, target: WitType, name: str) -> Any:
         try:
@@ -276,7 +305,8 @@ class Interpreter:
             inner = _Env(env)
             await _all([self.statement(st, inner) for st in body])
         elif name == "Delay":
-            await self.clock.sleep(_count(await self.eval(_expr(args[0]), env)) / 1000)
+            with self.budget.waiting():
+                await self.clock.sleep(_count(await self.eval(_expr(args[0]), env)) / 1000)
             await self.block(body, _Env(env))
         elif name == "Timer":
             values = [_count(await self.eval(_expr(a), env)) for a in args]
@@ -361,7 +391,8 @@ class Interpreter:
     ) -> None:
         started = self.clock.now()
         while True:
-            await self.clock.sleep(interval_ms / 1000)
+            with self.budget.waiting():
+                await self.clock.sleep(interval_ms / 1000)
             # whole microseconds, so float noise cannot drop a round due exactly at the timeout
             elapsed_ms = round((self.clock.now() - started) * 1000, 3)
             if timeout_ms is not None and elapsed_ms > timeout_ms:
@@ -385,9 +416,10 @@ class Interpreter:
             args = coerce_args(self.library, definition, args)
             if definition.plugin == "builtin":
                 return run_activity(self.library, definition, args, self.context)
-            return await asyncio.to_thread(
-                run_activity, self.library, definition, args, self.context
-            )
+            with self.budget.waiting():  # a plugin's activity, in a thread of its own
+                return await asyncio.to_thread(
+                    run_activity, self.library, definition, args, self.context
+                )
         try:
             return self.library.coerce(args[0], self.library.resolve(name))
         except ConversionError as error:
@@ -413,7 +445,8 @@ class Interpreter:
             case "Pause":
                 message = f": {to_text(args[1])}" if len(args) > 1 else ""
                 self.emit(TraceLogged(line=line, message=f"pause of {_count(args[0])} ms{message}"))
-                await self.clock.sleep(_count(args[0]) / 1000)
+                with self.budget.waiting():
+                    await self.clock.sleep(_count(args[0]) / 1000)
             case other:
                 raise RunError(f"'{other}' cannot be used here")
 
@@ -444,6 +477,9 @@ class Interpreter:
         """Transform.ForEach: the call for each item, on the hub, in order."""
         results = []
         for item in _items(await self.eval(binding.source, env)):
+            if self.budget.step():
+                await asyncio.sleep(0)
+                self.budget.turned()
             inner = _Env(env)
             inner.values[binding.name] = item
             inner.types[binding.name] = OBJECT
@@ -469,9 +505,14 @@ class Interpreter:
         encoded = []
         inner = _Env(env)  # one for every item: arguments are expressions, which assign nothing
         compiled = self.compiler.all_compiled(call.args)
+        stored = 0
+        allowed = self.budget.limits.stored_bytes
         for count, item in enumerate(items, start=1):
             if count % YIELD_EVERY == 0:
+                self.budget.store(stored, "what the hub stores for the job, with a map's items")
+                stored = 0
                 await asyncio.sleep(0)  # a large map's arguments take a while: let others run
+                self.budget.turned()
             if binding is not None:
                 inner.values[binding.name] = item
                 inner.types[binding.name] = OBJECT
@@ -480,7 +521,11 @@ class Interpreter:
             else:
                 values = [await self.eval(_expr(a), inner) for a in call.args]
             args = coerce_args(self.library, definition, values, types)
-            encoded.append([encode(a, t) for a, t in zip(args, encodings, strict=True)])
+            one = [encode(a, t) for a, t in zip(args, encodings, strict=True)]
+            if allowed is not None:
+                stored += _arguments_size(one, allowed)
+            encoded.append(one)
+        self.budget.store(stored, "what the hub stores for the job, with a map's items")
         line = statement.span.line
         request = MapRequest(
             call.name,
@@ -495,7 +540,8 @@ class Interpreter:
 
         progress(0, len(encoded))
         try:
-            results = await self.executor.map(request, progress)
+            with self.budget.waiting():
+                results = await self.executor.map(request, progress)
         except ItemFailed as failure:
             which = f"item {failure.index}" + (
                 f" ({binding.name} = {to_text(items[failure.index])})"
@@ -533,6 +579,24 @@ class Interpreter:
 
 
 _EXPRESSION = s.CallStatement(s.Call("", ()))
+
+# Values whose size is never worth measuring.
+_SMALL = frozenset({int, float, bool, type(None), dt.datetime, dt.timedelta, uuid.UUID})
+
+
+def _arguments_size(arguments: list[Json], allowed: int) -> int:
+    """About how many bytes one item's arguments take as the hub stores them."""
+    total = 0
+    for argument in arguments:
+        kind = type(argument)
+        if kind is int or kind is float:
+            total += 8
+        elif kind is str:
+            total += len(argument) + 2
+        else:
+            total += size_of(argument, allowed)
+    return total
+
 
 # Statement events are not emitted inside loop bodies. A context variable, not a counter, so each
 # branch of Parallel.Invoke (a task with a copy of the context) knows whether it is in a loop.

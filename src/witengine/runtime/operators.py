@@ -13,8 +13,11 @@ import re
 from typing import Any
 
 from witengine.errors import WitError
+from witengine.lang.expressions import LONG_MAX
+from witengine.runtime.budget import join_texts
 from witengine.runtime.values import to_text
 
+LONG_MIN = -LONG_MAX - 1
 _ITEM = re.compile(r"Item([1-9][0-9]*)")
 
 
@@ -35,6 +38,8 @@ def unary(op: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise OperatorError(f"'!' needs true or false, found {to_text(value)}")
         return not value
+    if _whole(value):
+        return _within_long(-value, op, 0, value)
     if _is_number(value) or isinstance(value, dt.timedelta):
         return -value
     raise OperatorError(f"'-' needs a number, found {to_text(value)}")
@@ -48,21 +53,23 @@ def binary(op: str, left: Any, right: Any) -> Any:
     if op in ("<", "<=", ">", ">="):
         return _order(op, left, right)
     if op == "+" and (isinstance(left, str) or isinstance(right, str)):
-        return to_text(left) + to_text(right)
+        return join_texts(to_text(left), to_text(right))
     if not (_is_number(left) and _is_number(right)):
         raise OperatorError(f"'{op}' needs numbers, found {to_text(left)} and {to_text(right)}")
     if op == "+":
-        return left + right
+        return _within_long(left + right, op, left, right)
     if op == "-":
-        return left - right
+        return _within_long(left - right, op, left, right)
     if op == "*":
-        return left * right
+        return _within_long(left * right, op, left, right)
     if right == 0:
         raise OperatorError(f"division by zero in {to_text(left)} {op} {to_text(right)}")
     if op == "/":
         if _whole(left) and _whole(right):
             quotient = abs(left) // abs(right)
-            return quotient if (left >= 0) == (right >= 0) else -quotient
+            return _within_long(
+                quotient if (left >= 0) == (right >= 0) else -quotient, op, left, right
+            )
         return left / right
     if op == "%":
         if _whole(left) and _whole(right):
@@ -70,6 +77,17 @@ def binary(op: str, left: Any, right: Any) -> Any:
             return remainder if left >= 0 else -remainder
         return math.fmod(left, right)
     raise OperatorError(f"unknown operator '{op}'")
+
+
+def _within_long(result: Any, op: str, left: Any, right: Any) -> Any:
+    """`result`, unless whole numbers went past what a Long holds (as .NET's checked arithmetic
+    would say; a number that grew without bound would also stall the hub)."""
+    if type(result) is int and not LONG_MIN <= result <= LONG_MAX:
+        raise OperatorError(
+            f"{to_text(left)} {op} {to_text(right)} is past the range of Long "
+            f"({LONG_MIN:,} to {LONG_MAX:,})"
+        )
+    return result
 
 
 def _equal(left: Any, right: Any) -> bool:

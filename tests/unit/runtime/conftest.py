@@ -25,6 +25,7 @@ from witengine.protocol.events import (
 )
 from witengine.protocol.states import JobStatus
 from witengine.runtime.blobs import LocalBlobStore
+from witengine.runtime.budget import Budget
 from witengine.runtime.context import ActivityContext
 from witengine.runtime.control import JobControl
 from witengine.runtime.interpreter import Interpreter, JobOutcome
@@ -157,6 +158,7 @@ class Runner:
         clock: FakeClock,
         control: JobControl | None = None,
         on_event: Callable[[JobEvent], None] | None = None,
+        budget: Budget | None = None,
     ) -> tuple[Interpreter, InlineExecutor]:
         executor = InlineExecutor(self.library, self.context)
 
@@ -173,6 +175,7 @@ class Runner:
             clock=clock,
             control=control,
             context=self.context,
+            budget=budget,
         )
         return interpreter, executor
 
@@ -184,12 +187,13 @@ class Runner:
         clock: FakeClock | None = None,
         control: JobControl | None = None,
         on_event: Callable[[JobEvent], None] | None = None,
+        budget: Budget | None = None,
     ) -> Run:
         """Run a job to its end, in a task of its own (as the hub and the CLI do)."""
         clock = clock or FakeClock(autojump=True)
         events: list[JobEvent] = []
         interpreter, executor = self.interpreter(
-            source, events, clock=clock, control=control, on_event=on_event
+            source, events, clock=clock, control=control, on_event=on_event, budget=budget
         )
         outcome = await asyncio.create_task(interpreter.run(arguments or {}))
         assert isinstance(events[-1], JobFinished), "a job's last event is JobFinished"

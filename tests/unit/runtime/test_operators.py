@@ -72,7 +72,8 @@ def test_unary_operators_refuse_values_they_cannot_work_on(
         (4, "*", 3, 12),
         (2, "+", 0.5, 2.5),
         (1.5, "*", 2, 3.0),
-        (2**62, "*", 4, 2**64),  # whole numbers never wrap; storing checks their range
+        (2**62, "+", 2**62 - 1, 2**63 - 1),  # whole numbers up to the largest Long
+        (-(2**62), "*", 2, -(2**63)),  # and down to the smallest
         # division of whole numbers drops the fraction, toward zero, as in .NET
         (7, "/", 2, 3),
         (-7, "/", 2, -3),
@@ -97,6 +98,24 @@ def test_arithmetic(left: Any, op: str, right: Any, expected: Any) -> None:
 
     assert result == expected
     assert type(result) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("left", "op", "right"),
+    [(2**62, "*", 2), (2**63 - 1, "+", 1), (-(2**63), "-", 1), (-(2**63), "/", -1)],
+)
+def test_whole_numbers_past_a_long_are_an_error_not_a_growing_number(
+    left: int, op: str, right: int
+) -> None:
+    # A number that could grow without bound (x = x * x in a loop) would take the hub's memory
+    # and time; .NET's checked arithmetic refuses it the same way.
+    with pytest.raises(OperatorError, match="is past the range of Long"):
+        operators.binary(op, left, right)
+
+
+def test_negating_the_smallest_long_is_an_error() -> None:
+    with pytest.raises(OperatorError, match="is past the range of Long"):
+        operators.unary("-", -(2**63))
 
 
 @settings(deadline=None)  # a loaded machine must not fail a pure test

@@ -27,6 +27,7 @@ from witengine.lang.types import (
     is_dynamic,
     tuple_of,
 )
+from witengine.runtime.budget import allow, join_texts
 from witengine.runtime.library import ActivityDef
 from witengine.runtime.values import ConversionError, ProcessingOptions, to_text
 
@@ -39,6 +40,8 @@ def _range(start: float, stop: float, step: float = 1) -> list[Any]:
     count = max(0, int(-(-(stop - start) // step)))
     if count > 100_000_000:
         raise ConversionError(f"a range of {count} items is too large")
+    widest = max(abs(start), abs(stop), abs(start + count * step))
+    allow(count * (len(str(int(widest))) + 2), f"a range of {count:,} numbers")
     return [start + i * step for i in range(count)]
 
 
@@ -77,8 +80,9 @@ def _count_type(args: Sequence[WitType]) -> WitType | str:
 
 def _concat(first: Any, second: Any) -> Any:
     if isinstance(first, list) and isinstance(second, list):
+        allow(len(first) + len(second), "the collection Concat makes")  # its items: at least
         return first + second
-    return to_text(first) + to_text(second)
+    return join_texts(to_text(first), to_text(second), "the text Concat makes")
 
 
 def _concat_type(args: Sequence[WitType]) -> WitType | str:
@@ -108,6 +112,7 @@ def _format(template: str, *values: Any) -> str:
                     f"Format refers to {{{position}}} but has only {len(values)} value(s)"
                 )
             parts.append(_format_one(values[position], spec))
+    allow(sum(map(len, parts)), "the text Format makes")
     return "".join(parts)
 
 
