@@ -57,11 +57,15 @@ def test_a_spinning_script_leaves_the_api_answering_and_is_cancelled_within_a_se
 ) -> None:
     hub = farm(tmp_path)
     try:
+        idle = latencies(hub, "/health", 1)
         job_id = hub.submit(SPIN, {})
         running(hub, job_id)
         health = latencies(hub, "/health", 2)
         jobs = latencies(hub, "/jobs", 1)
-        print(f"health p99 {p99(health) * 1000:.0f} ms, /jobs p99 {p99(jobs) * 1000:.0f} ms")
+        print(
+            f"health p99 {p99(health) * 1000:.0f} ms (idle hub: {p99(idle) * 1000:.0f} ms), "
+            f"/jobs p99 {p99(jobs) * 1000:.0f} ms"
+        )
         # The goal (p99 under 100 ms) is for a quiet machine; a shared test machine gets
         # slack. Before the interpreter gave turns, health did not answer for 12 s and more.
         assert p99(health) < 0.5 and p99(jobs) < 0.5, (health, jobs)

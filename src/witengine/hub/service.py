@@ -191,8 +191,8 @@ class HubService:
         )
 
     async def _run(self, job: JobRecord, checked: CheckedJob, run: _Run, resumed: bool) -> None:
-        try:
-            arguments = self._arguments(checked, job.parameters, job.files)
+        try:  # reading a parameter may read a large file (a scene): not on the event loop
+            arguments = await asyncio.to_thread(self._arguments, checked, job.parameters, job.files)
         except WitError as error:
             self._emit(run, JobFinished(status=JobStatus.FAILED, error=str(error)))
             self.store.update_job(job.id, status=JobStatus.FAILED, at=self.wall(), error=str(error))
