@@ -59,6 +59,7 @@ class Budget:
         self.seconds = 0.0  # of the hub's time, running the script's statements
         self.stored = 0
         self._stored_limit = limits.stored_bytes if limits.stored_bytes is not None else 2**63
+        self.branches = 1  # parts of the script that may run at once (Parallel.ForEach)
         self._mark = now()  # the script has run since then without waiting
         self._turned = self._mark  # when it last let the loop turn
 
@@ -73,15 +74,26 @@ class Budget:
             )
         if self.stored > self._stored_limit:
             self._check_stored()
-        if self.steps % CHECK_EVERY:
+        if self.branches == 1 and self.steps % CHECK_EVERY:
             return False
         now = self.now()
         self._spent(now)
-        return now - self._turned >= SLICE
+        return now - self._turned >= SLICE / self.branches
 
     def turned(self) -> None:
         """The script waited for the loop's turn: what ran meanwhile is not its time."""
         self._mark = self._turned = self.now()
+
+    @contextmanager
+    def parallel(self, branches: int) -> Iterator[None]:
+        """While `branches` parts of the script run at once: each resumes after the others had
+        their turn in the same turn of the loop, so each gets a share of the slice (and looks at
+        the clock every step), lest a thousand branches take a slice each."""
+        self.branches += max(0, branches - 1)
+        try:
+            yield
+        finally:
+            self.branches -= max(0, branches - 1)
 
     @contextmanager
     def waiting(self) -> Iterator[None]:

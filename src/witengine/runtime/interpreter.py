@@ -50,6 +50,9 @@ from witengine.runtime.values import ConversionError, ProcessingOptions, to_text
 # the process run (a hub's other jobs, its nodes and its API), so a large map does not stall it.
 YIELD_EVERY = 500
 
+# Parallel.ForEach runs at most so many branches at once when the script sets no maximum.
+PARALLEL_BRANCHES = 1_000
+
 
 class _Break(Exception):
     pass
@@ -303,7 +306,8 @@ class Interpreter:
             await self.block(body, _Env(env))
         elif name == "Parallel.Invoke":
             inner = _Env(env)
-            await _all([self.statement(st, inner) for st in body])
+            with self.budget.parallel(len(body)):
+                await _all([self.statement(st, inner) for st in body])
         elif name == "Delay":
             with self.budget.waiting():
                 await self.clock.sleep(_count(await self.eval(_expr(args[0]), env)) / 1000)
@@ -359,12 +363,14 @@ class Interpreter:
         body: Sequence[s.Statement],
         env: _Env,
     ) -> None:
-        gate = asyncio.Semaphore(limit or max(1, len(items)))
+        """The block for every item, `limit` (else `PARALLEL_BRANCHES`) at a time: so many
+        branches take the items in turn, so a million items are never a million tasks."""
+        pending = iter(items)
         stopped = False
 
-        async def one(item: Any) -> None:
+        async def branch() -> None:
             nonlocal stopped
-            async with gate:
+            for item in pending:  # shared by the branches: each takes the next item
                 if stopped:
                     return
                 inner = _Env(env)
@@ -377,8 +383,9 @@ class Interpreter:
                 except _Break:
                     stopped = True
 
-        with self._in_loop():
-            await _all([one(item) for item in items])
+        branches = min(len(items), limit or PARALLEL_BRANCHES)
+        with self._in_loop(), self.budget.parallel(branches):
+            await _all([branch() for _ in range(branches)])
 
     async def timer(
         self, interval_ms: int, timeout_ms: int | None, body: Sequence[s.Statement], env: _Env
