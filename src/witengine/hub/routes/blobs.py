@@ -3,7 +3,8 @@
 A node may read, or ask about, only the inputs of batches it holds. Uploads stream to disk,
 counted against `max_blob_bytes` as they come, and count only if their bytes hash to their name
 (an upload of a blob the hub has is read and checked the same way, and kept nowhere); one over
-the limit is answered 413 with `Connection: close`, so that the server reads none of the rest.
+the limit is answered 413 with `Connection: close` once at most 4 MiB more were read, so that
+the server does not read the rest.
 When the disk is full the upload is refused with 507 and nothing of it is kept. Downloads
 support `Range` (Starlette's FileResponse does the range arithmetic) so a cut transfer can
 resume.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse
@@ -32,8 +33,9 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _TOO_LARGE = 413
 _INSUFFICIENT_STORAGE = 507
 # Refusing an upload before its end: without it, the server would read (and drop) the rest of
-# the body to keep the connection for another request.
+# the body, however long, to keep the connection for another request.
 _CLOSE = {"Connection": "close"}
+_LINGER_BYTES = 4 * 1024 * 1024  # read past the limit before answering it (see _counted)
 
 
 NodeMayRead = Callable[[str, str], bool]  # (node id, sha256): a blob of a batch the node holds
@@ -129,11 +131,7 @@ async def _receive(request: Request, store: LocalBlobStore, sha256: str, max_byt
     """Stream the request body into the store, refusing it unless it hashes to sha256; nothing of
     a refused or failed upload is kept (BlobStoreFull when the disk fills up)."""
     with store.incoming() as incoming:
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_bytes:
-                raise HTTPException(_TOO_LARGE, _too_large(size, max_bytes, "at least "), _CLOSE)
+        async for chunk in _counted(request, max_bytes):
             incoming.write(chunk)
         if incoming.sha256 != sha256:
             raise HTTPException(
@@ -147,17 +145,32 @@ async def _check_only(request: Request, sha256: str, max_bytes: int) -> None:
     """Read an upload of a blob the hub has, keeping nothing: refused past `max_bytes` or
     unless it hashes to sha256, as a new one is."""
     check = hashlib.sha256()
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise HTTPException(_TOO_LARGE, _too_large(size, max_bytes, "at least "), _CLOSE)
+    async for chunk in _counted(request, max_bytes):
         check.update(chunk)
     if check.hexdigest() != sha256:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
             f"the uploaded bytes hash to {check.hexdigest()}, not {sha256}",
         )
+
+
+async def _counted(request: Request, max_bytes: int) -> AsyncIterator[bytes]:
+    """An upload's chunks; 413, closing the connection, once they pass `max_bytes`. Before that
+    answer up to `_LINGER_BYTES` more are read and dropped, as a web server lingers on closing:
+    a client writes its whole body before it reads an answer, and one that is nearly done then
+    hears why rather than meeting a reset connection."""
+    stream = request.stream()
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > max_bytes:
+            dropped = 0
+            async for rest in stream:
+                dropped += len(rest)
+                if dropped > _LINGER_BYTES:
+                    break
+            raise HTTPException(_TOO_LARGE, _too_large(size, max_bytes, "at least "), _CLOSE)
+        yield chunk
 
 
 def _too_large(size: int, max_bytes: int, at_least: str = "") -> str:
