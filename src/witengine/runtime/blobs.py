@@ -158,7 +158,9 @@ class LocalBlobStore:
     def path(self, blob: Blob) -> Path:
         target = self._file(blob.sha256)
         if not target.exists():
-            raise BlobError(f"blob {blob.sha256} is not in {self.root}")
+            # Named, not located: the message may reach a job's submitter.
+            name = blob.name or "blob"
+            raise BlobError(f"{name} (sha256:{blob.sha256}) is missing from the blob store")
         return target
 
 

@@ -6,7 +6,7 @@ process, a benchmark) builds one; the library only names it in the signature of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from witengine.runtime.blobs import Blob, BlobStore
@@ -25,9 +25,21 @@ class ActivityContext:
     speed: float = 1.0
     threads: int | None = None  # cores the activity may keep busy (a node's --threads); None: all
 
+    _given: dict[str, Blob] = field(default_factory=dict, repr=False)  # local path -> blob
+
     def file(self, blob: Blob) -> Path:
         """A local file with the blob's bytes."""
-        return self.blobs.path(blob)
+        path = self.blobs.path(blob)
+        self._given[str(path)] = blob
+        return path
+
+    def without_paths(self, text: str) -> str:
+        """`text` (an activity's error) with the local files of the blobs it was given named by
+        the blobs' names and digests, and its work folder by what it is: a job's errors go to
+        its submitter, to whom this machine's folders are none of their business."""
+        for path, blob in sorted(self._given.items(), key=lambda item: -len(item[0])):
+            text = text.replace(path, str(blob))
+        return text.replace(str(self.work_dir), "the job's work folder")
 
     def save_file(self, path: Path, name: str | None = None) -> Blob:
         """Store a file the activity made and return it as a Blob value."""

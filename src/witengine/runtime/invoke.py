@@ -29,14 +29,13 @@ def run_activity(
     try:
         value = definition.function(*call_args)
     except Exception as error:  # a plugin's bug or failure, reported, never raised through
-        raise _failure(name, error) from error
+        raise _failure(name, error, context) from error
     return _checked_result(library, definition, value)
 
 
-def _failure(name: str, error: Exception) -> ActivityError:
-    if isinstance(error, WitError):
-        return ActivityError(f"{name}: {error}")
-    return ActivityError(f"{name}: {type(error).__name__}: {error}")
+def _failure(name: str, error: Exception, context: ActivityContext | None) -> ActivityError:
+    said = str(error) if isinstance(error, WitError) else f"{type(error).__name__}: {error}"
+    return ActivityError(f"{name}: {context.without_paths(said) if context else said}")
 
 
 def _checked_result(library: Library, definition: ActivityDef, value: Any) -> Any:
@@ -135,9 +134,9 @@ def invoke_batch_json(
         for index, result in definition.batch(context, [left[p] for p in order]):
             position = order[index]
             if left.pop(position, None) is not None:  # an item reported twice: the first counts
-                yield _batch_outcome(library, definition, position, result)
+                yield _batch_outcome(library, definition, position, result, context)
     except Exception as error:
-        message = str(_failure(definition.name, error))
+        message = str(_failure(definition.name, error, context))
         for position in list(left):
             yield position, False, message
         return
@@ -150,10 +149,14 @@ def invoke_batch_json(
 
 
 def _batch_outcome(
-    library: Library, definition: ActivityDef, position: int, result: Any
+    library: Library,
+    definition: ActivityDef,
+    position: int,
+    result: Any,
+    context: ActivityContext | None,
 ) -> Outcome:
     if isinstance(result, Exception):
-        return position, False, str(_failure(definition.name, result))
+        return position, False, str(_failure(definition.name, result, context))
     try:
         return (
             position,

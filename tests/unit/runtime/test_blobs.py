@@ -257,7 +257,7 @@ def test_a_file_keeps_its_own_name_not_its_directory(store: LocalBlobStore, tmp_
 
 def test_a_missing_blob_is_an_error_naming_its_digest(store: LocalBlobStore) -> None:
     missing = Blob(sha(b"never stored"), 12)
-    with pytest.raises(BlobError, match=f"blob {missing.sha256} is not in"):
+    with pytest.raises(BlobError, match=rf"blob \(sha256:{missing.sha256}\) is missing"):
         store.path(missing)
 
 
