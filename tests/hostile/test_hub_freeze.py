@@ -22,6 +22,8 @@ from witengine.testing.processes import ProcessFarm, free_port, wait_until
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 SPIN = "Job:Spin() { Int:x = 0; Loop(9000000000) { x = 1; } }"
+EMPTY_LOOP = "Job:Spin() { Loop(9000000000) { } }"
+PARALLEL = "Job:Spin() { Int:x = 0; Parallel.ForEach(i in Int.Range(0, 1000000)) { x = 1; } }"
 DOUBLING = 'Job:Grow() { String:s = "x"; Loop(40) { s = Concat(s, s); } }'
 
 
@@ -52,13 +54,14 @@ def p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[98] if len(samples) > 1 else samples[0]
 
 
+@pytest.mark.parametrize("script", [SPIN, EMPTY_LOOP, PARALLEL])
 def test_a_spinning_script_leaves_the_api_answering_and_is_cancelled_within_a_second(
-    tmp_path: Path,
+    tmp_path: Path, script: str
 ) -> None:
     hub = farm(tmp_path)
     try:
         idle = latencies(hub, "/health", 1)
-        job_id = hub.submit(SPIN, {})
+        job_id = hub.submit(script, {})
         running(hub, job_id)
         health = latencies(hub, "/health", 2)
         jobs = latencies(hub, "/jobs", 1)
@@ -178,7 +181,7 @@ def test_a_job_past_its_steps_fails_naming_the_limit(tmp_path: Path) -> None:
     try:
         job = hub.wait_done(hub.submit(SPIN, {}), 30)
         assert job["status"] == "failed", job
-        assert job["error"].startswith("test.wit:1: the job has run 100,000 statements"), job
+        assert job["error"].startswith("test.wit:1: the job has run 100,000 steps"), job
         assert "limits.job_steps" in job["error"]
     finally:
         hub.stop()

@@ -69,8 +69,8 @@ class Budget:
         limit = self.limits.steps
         if limit is not None and self.steps > limit:
             raise LimitExceeded(
-                f"the job has run {limit:,} statements, the hub's limit limits.job_steps "
-                "(wit hub --limit job_steps=… raises it)"
+                f"the job has run {limit:,} steps (statements and rounds of loops), the hub's "
+                "limit limits.job_steps (wit hub --limit job_steps=… raises it)"
             )
         if self.stored > self._stored_limit:
             self._check_stored()

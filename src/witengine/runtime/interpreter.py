@@ -220,8 +220,7 @@ class Interpreter:
             self.emit(StatementStarted(line=line, text=self.text(statement)))
         try:
             if self.budget.step():
-                await asyncio.sleep(0)  # the script has run a while: let the rest of the hub run
-                self.budget.turned()
+                await self._give_turn()
             await self._execute(statement, env)
         except RunError as error:
             if error.located:
@@ -344,6 +343,8 @@ class Interpreter:
         env: _Env,
     ) -> None:
         for item in items:
+            if self.budget.step():  # a loop whose body is empty still takes time
+                await self._give_turn()
             inner = _Env(env)
             if variable is not None:
                 inner.values[variable] = item
@@ -354,6 +355,11 @@ class Interpreter:
                 continue
             except _Break:
                 break
+
+    async def _give_turn(self) -> None:
+        """The script has run for a slice: the rest of the hub runs before it goes on."""
+        await asyncio.sleep(0)
+        self.budget.turned()
 
     async def parallel_loop(
         self,
@@ -373,6 +379,8 @@ class Interpreter:
             for item in pending:  # shared by the branches: each takes the next item
                 if stopped:
                     return
+                if self.budget.step():
+                    await self._give_turn()
                 inner = _Env(env)
                 inner.values[variable] = item
                 inner.types[variable] = OBJECT
@@ -404,6 +412,8 @@ class Interpreter:
             elapsed_ms = round((self.clock.now() - started) * 1000, 3)
             if timeout_ms is not None and elapsed_ms > timeout_ms:
                 return
+            if self.budget.step():
+                await self._give_turn()
             try:
                 await self.block(body, _Env(env))
             except _Continue:
@@ -485,8 +495,7 @@ class Interpreter:
         results = []
         for item in _items(await self.eval(binding.source, env)):
             if self.budget.step():
-                await asyncio.sleep(0)
-                self.budget.turned()
+                await self._give_turn()
             inner = _Env(env)
             inner.values[binding.name] = item
             inner.types[binding.name] = OBJECT

@@ -65,8 +65,8 @@ async def test_a_job_past_its_steps_fails_naming_the_limit_and_the_statement(
     done = await run(SPIN, budget=Budget(JobLimits(steps=1000), Ticking()))
     assert done.status is FAILED
     assert done.error == (
-        "test.wit:4: the job has run 1,000 statements, the hub's limit limits.job_steps "
-        "(wit hub --limit job_steps=… raises it) (in: x = x + 1;)"
+        "test.wit:4: the job has run 1,000 steps (statements and rounds of loops), the hub's "
+        "limit limits.job_steps (wit hub --limit job_steps=… raises it) (in: Loop(100000))"
     )
 
 
@@ -108,6 +108,8 @@ async def test_a_text_doubling_in_a_loop_fails_at_the_value_limit(run: Runner) -
         ('String:t = Format("{0}{0}{0}{0}{0}{0}{0}{0}", "0123456789");', "the text Format"),
         ('String:a = "0123456789";\nString:b = a + a + a + a + a + a + a + a;', "'+' makes"),
         ("Object:x = 3037000500;\nx = x * x;", "past the range of Long"),
+        ('String:t = Format("{0:D1000000000}", 7);', "the text Format makes"),
+        ('String:t = Format("{0,-900}|{0:>900}", 7);', "the text Format makes"),
     ],
 )
 async def test_an_operation_refuses_a_value_too_large_before_making_it(
@@ -178,3 +180,13 @@ async def test_a_parallel_loop_of_many_items_never_holds_the_event_loop_for_long
     assert done.status is COMPLETED, done.error
     assert done.variables["n"] == 100_000
     assert worst < 0.5, f"the loop waited {worst:.3f} s"
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["Loop(9000000000) { }", "ForEach(i in Int.Range(0, 1000000)) { }", "Timer(0) { }"],
+)
+async def test_a_loop_with_an_empty_body_counts_its_rounds_as_steps(run: Runner, body: str) -> None:
+    done = await run(job(body), budget=Budget(JobLimits(steps=5000), Ticking()))
+    assert done.status is FAILED
+    assert "the job has run 5,000 steps" in (done.error or ""), done.error

@@ -42,6 +42,8 @@ def _range(start: float, stop: float, step: float = 1) -> list[Any]:
         raise ConversionError(f"a range of {count} items is too large")
     widest = max(abs(start), abs(stop), abs(start + count * step))
     allow(count * (len(str(int(widest))) + 2), f"a range of {count:,} numbers")
+    if isinstance(start, int) and isinstance(step, int):  # C's speed: a million in ms
+        return list(range(start, start + count * step, step))
     return [start + i * step for i in range(count)]
 
 
@@ -98,6 +100,7 @@ def _concat_type(args: Sequence[WitType]) -> WitType | str:
     return STRING
 
 
+_NUMBER = re.compile(r"\d+")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{(\d+)(?::([^}]*))?\}")
 
 
@@ -139,6 +142,9 @@ def _pieces(template: str) -> tuple[tuple[str, int | None, str | None], ...]:
 def _format_one(value: Any, spec: str | None) -> str:
     if not spec:
         return to_text(value)
+    numbers = _NUMBER.findall(spec)
+    if numbers:  # a width or precision makes that many characters: refused first if too many
+        allow(max(int(n[:13]) for n in numbers), "the text Format makes")
     kind, digits = spec[0].upper(), spec[1:]
     python = {
         "F": f".{digits or 2}f",
