@@ -85,11 +85,19 @@ class HubService:
 
     # ----------------------------------------------------------------- submit
 
-    def submit(self, request: SubmitJob, owner: str | None = None) -> JobRecord:
-        """Check, store and start a job; ScriptError or ParameterError when it cannot run.
-        `owner` is the id of the token that submitted it."""
+    def check(self, request: SubmitJob) -> CheckedJob:
+        """A submitted job's limits and script, checked; LimitExceeded or ScriptError. It changes
+        nothing, so a route may run it in a thread while the hub goes on."""
         check_submission(request, self.limits)  # before any work: nothing is stored
-        checked = check_source(request.script, self.library, request.filename)
+        return check_source(request.script, self.library, request.filename)
+
+    def submit(
+        self, request: SubmitJob, owner: str | None = None, checked: CheckedJob | None = None
+    ) -> JobRecord:
+        """Check, store and start a job; ScriptError or ParameterError when it cannot run.
+        `owner` is the id of the token that submitted it; `checked`, what `check` made of it."""
+        if checked is None:
+            checked = self.check(request)
         self._arguments(checked, request.parameters, _files_json(request.files))
         job = JobRecord(
             id=f"job_{uuid.uuid4().hex[:16]}",

@@ -25,6 +25,11 @@ class Diagnostic:
     hint: str | None = None
 
 
+# Diagnostics a report shows: a script of a million characters can hold a quarter of a million
+# mistakes, and a report of them all would be larger than the script many times over.
+SHOWN = 100
+
+
 class ScriptError(WitError):
     """A script failed to parse or check; holds every diagnostic found, in source order."""
 
@@ -34,14 +39,23 @@ class ScriptError(WitError):
         self.filename = filename
         super().__init__(self.render())
 
+    @property
+    def shown(self) -> list[Diagnostic]:
+        """The diagnostics a report shows: the first SHOWN of them."""
+        return self.diagnostics[:SHOWN]
+
     def render(self) -> str:
-        """The full report: every diagnostic with its line and caret."""
+        """The report: each diagnostic shown with its line and caret, then how many are not."""
         # Lines as the parser counts them: only '\n' ends one (not a form feed, nor U+2028).
         lines = [line.removesuffix("\r") for line in self.source.split("\n")]
-        return "\n".join(render_diagnostic(d, lines, self.filename) for d in self.diagnostics)
+        report = [render_diagnostic(d, lines, self.filename) for d in self.shown]
+        hidden = len(self.diagnostics) - len(self.shown)
+        if hidden:
+            report.append(f"{self.filename}: and {hidden:,} more error{'s' if hidden > 1 else ''}")
+        return "\n".join(report)
 
     def to_json(self) -> list[dict[str, object]]:
-        """The diagnostics as plain data for the API and the dashboard."""
+        """The diagnostics shown, as plain data for the API and the dashboard."""
         return [
             {
                 "file": self.filename,
@@ -52,24 +66,36 @@ class ScriptError(WitError):
                 "message": d.message,
                 "hint": d.hint,
             }
-            for d in self.diagnostics
+            for d in self.shown
         ]
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Characters of a long line shown around the spot: enough to see it, however long the line.
+LINE_SHOWN = 160
 
 
 def render_diagnostic(diagnostic: Diagnostic, lines: Sequence[str], filename: str) -> str:
-    """`file:line:col: message`, then the source line, a caret under the spot, and the hint."""
+    """`file:line:col: message`, then the source line, a caret under the spot, and the hint.
+
+    A line longer than LINE_SHOWN characters is shown from a little before the spot, cut with
+    '…' where it goes on.
+    """
     span = diagnostic.span
     out = [f"{filename}:{span.line}:{span.column}: {diagnostic.message}"]
     if 1 <= span.line <= len(lines):
+        line = lines[span.line - 1]
+        first = max(0, min(span.column - 1 - LINE_SHOWN // 4, len(line) - LINE_SHOWN))
+        before = "…" if first else ""
+        after = "…" if first + LINE_SHOWN < len(line) else ""
         # Other control characters would move the terminal's cursor and misplace the caret.
-        raw = _CONTROL.sub(" ", lines[span.line - 1])
+        raw = before + _CONTROL.sub(" ", line[first : first + LINE_SHOWN]) + after
+        column = span.column - first + len(before)
         text = raw.expandtabs(4)
-        start = len(raw[: span.column - 1].expandtabs(4))
+        start = len(raw[: column - 1].expandtabs(4))
         if span.end_line == span.line and span.end_column > span.column:
-            end = len(raw[: span.end_column - 1].expandtabs(4))
+            end_column = min(span.end_column - first + len(before), len(raw) - len(after) + 1)
+            end = len(raw[: end_column - 1].expandtabs(4))
         else:
             end = max(start + 1, len(text.rstrip()))
         width = max(1, end - start)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
@@ -19,6 +20,7 @@ from lark.lexer import PatternStr
 from witengine.lang import syntax as s
 from witengine.lang.errors import Diagnostic, ScriptError
 from witengine.lang.expressions import LONG_MAX
+from witengine.lang.nesting import MAX_NESTING, nested_too_deeply, too_deep
 
 # A longer integer is refused here; a shorter one past the largest Long, by the checker.
 _INTEGER_DIGITS = 100
@@ -242,14 +244,11 @@ def _parser() -> Lark:
     )
 
 
-# How deeply expressions and blocks may nest (levels of the parse tree): 200 is about 100
-# nested blocks, or an expression of 190 operators in a row; far past any real script, and well
-# inside Python's recursion limit for the checker, printer and interpreter that walk the tree.
-MAX_NESTING = 200
-
-
 def parse(source: str, filename: str = "<script>") -> s.Job:
     """Parse a whole script; raise ScriptError with a located diagnostic on any syntax error."""
+    deep = too_deep(source)  # before parsing: a deep script costs a look at its text, no more
+    if deep is not None:
+        raise ScriptError([deep], source, filename)
     try:
         tree = _parser().parse(source)
         _check_nesting(tree)
@@ -265,24 +264,37 @@ def parse(source: str, filename: str = "<script>") -> s.Job:
     return job
 
 
+def tree_depth(source: str) -> int:
+    """How deep the parse tree of a script that parses goes, each member of a dotted name
+    counted: what the walks over the tree recurse into, and what `too_deep` may never count
+    lower (its tests compare the two)."""
+    return max(depth for _, depth, _ in _levels(_parser().parse(source)))
+
+
 def _check_nesting(tree: Tree[Token]) -> None:
     """Refuse a tree nested deeper than MAX_NESTING, at the first place that goes too deep.
 
-    The tree is walked with a stack of its own: the parser itself does not recurse, but every
-    later walk over the tree does, and too deep a tree would end in a RecursionError.
+    `too_deep` has refused such a script before it was parsed; this walk stays as the backstop
+    that keeps a RecursionError out of every later walk over the tree, should the two disagree.
     """
+    for _, depth, located in _levels(tree):
+        if depth > MAX_NESTING:
+            problem = nested_too_deeply(_meta_span(located))
+            raise _SyntaxProblem(problem.message, problem.span, problem.hint)
+
+
+def _levels(tree: Tree[Token]) -> Iterator[tuple[Tree[Token], int, Any]]:
+    """Each node with its depth (a dotted name used as a value is a member access per dot) and
+    the nearest located node, walked with a stack of its own: the parser itself does not
+    recurse, but every later walk over the tree does."""
     stack: list[tuple[Tree[Token], int, Any]] = [(tree, 1, tree.meta)]
     while stack:
         node, depth, located = stack.pop()
         if not getattr(node.meta, "empty", True):
             located = node.meta
-        if depth > MAX_NESTING:
-            raise _SyntaxProblem(
-                f"the script nests too deeply here: more than {MAX_NESTING} levels of blocks "
-                "and expressions",
-                _meta_span(located),
-                "split the expression or the blocks, e.g. with variables for the parts",
-            )
+        if node.data in ("name", "member"):
+            depth += str(node.children[-1]).count(".")
+        yield node, depth, located
         stack.extend((c, depth + 1, located) for c in node.children if isinstance(c, Tree))
 
 
@@ -342,22 +354,25 @@ def _found(token: Token) -> str:
 
 
 def _previous_token_end(source: str, position: int) -> tuple[int, int] | None:
-    """Line and column just after the last token before `position`, skipping blanks and comments."""
-    text = source[:position]
+    """Line and column just after the last token before `position`, skipping blanks and comments.
+
+    It goes back by offsets, never by copies of the text: a script of a million characters may
+    hold a third of a million comments before the spot.
+    """
+    end = position
     while True:
-        stripped = text.rstrip()
-        if stripped.endswith("~"):
-            opening = stripped.rfind("~", 0, len(stripped) - 1)
-            if opening < 0:
-                break
-            text = stripped[:opening]
-            continue
-        text = stripped
-        break
-    if not text:
+        while end > 0 and source[end - 1].isspace():
+            end -= 1
+        if end == 0 or source[end - 1] != "~":
+            break
+        opening = source.rfind("~", 0, end - 1)
+        if opening < 0:
+            break
+        end = opening
+    if end == 0:
         return None
-    line = text.count("\n") + 1
-    column = len(text) - (text.rfind("\n") + 1) + 1
+    line = source.count("\n", 0, end) + 1
+    column = end - (source.rfind("\n", 0, end) + 1) + 1
     return line, column
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from witengine.lang.checker import check_source
-from witengine.lang.errors import ScriptError
+from witengine.lang.errors import SHOWN, ScriptError
 from witengine.plugins import compute
 from witengine.plugins.registry import build_library
 
@@ -276,3 +276,17 @@ def test_every_mistake_of_a_script_is_reported_not_only_the_first() -> None:
     assert [(d.span.line, d.message) for d in raised.value.diagnostics] == [
         (3 + i, f"unknown variable 'missing{i}'") for i in range(5)
     ]
+
+
+def test_a_report_shows_the_first_hundred_mistakes_and_counts_the_others() -> None:
+    """A script on one line of a million characters can hold 250,000 mistakes: a report of them
+    all, each with its line, was larger than the script 250,000 times over."""
+    statements = "x=1;" * 2_500
+    with pytest.raises(ScriptError) as raised:
+        check_source(f"Job:T(){{{statements}}}", LIBRARY, "t.wit")
+    error = raised.value
+    assert len(error.diagnostics) == 2_500
+    assert len(error.shown) == len(error.to_json()) == SHOWN
+    report = error.render()
+    assert report.endswith("\nt.wit: and 2,400 more errors")
+    assert len(report) < SHOWN * 1000

@@ -2,7 +2,8 @@
 
 Sources of text: arbitrary Unicode, soups of the language's own tokens (which get much
 further into the grammar than random characters do), real scripts with a slice cut out, a
-token put in or two pieces swapped, and blocks or expressions nested to any depth. Each text goes
+token put in or two pieces swapped, and every form of nesting (brackets, calls, blocks, chains
+of operators, members and indexes) to any depth. Each text goes
 through the parser and, when it parses, the checker; a ScriptError must always carry at least one
 located diagnostic that renders. Parameter texts, read by the declared types, give a value or a
 ParameterError.
@@ -23,12 +24,14 @@ from witengine.api import JobResult, run_file
 from witengine.errors import ParameterError
 from witengine.lang.checker import check_source
 from witengine.lang.errors import ScriptError
-from witengine.lang.parser import MAX_NESTING, parse
+from witengine.lang.nesting import MAX_NESTING
+from witengine.lang.parser import parse
 from witengine.lang.printer import format_source
 from witengine.plugins import compute
 from witengine.plugins.registry import build_library
 from witengine.protocol.states import JobStatus
 from witengine.runtime.parameters import read_parameters
+from witengine.testing.scripts import DEEP_FORMS, nested_script
 
 LIBRARY = build_library([compute.plugin])
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -99,54 +102,37 @@ def test_text_inside_a_job_body_gives_a_tree_or_a_script_error(inner: str, scrip
 
 # ----------------------------------------------------------------- nesting
 
-# Ways to nest: the text before and after the innermost part, and that part. Each level of any
-# of them is a level of the parse tree that the checker, printer and interpreter recurse into.
-NESTINGS = {
-    "blocks": ("If(true) { ", " }", "Trace(1);"),
-    "loops": ("ForEach(i in [1]) { ", " }", "Trace(1);"),
-    "negations": ("-", "", "1"),
-    "operators": ("1 + ", "", "1"),
-    "arrays": ("[", "]", "1"),
-    "calls": ('Format("{0}", ', ")", "1"),
-    "parentheses": ("(", ")", "1"),
-}
-
-
-def nested(kind: str, depth: int) -> str:
-    before, after, inner = NESTINGS[kind]
-    body = before * depth + inner + after * depth
-    if not body.endswith((";", "}")):
-        body = f"Object:x = {body};"
-    return f"Job:Deep()\n{{\n{body}\n}}\n"
+# Forms whose innermost part names nothing undeclared, so that they check and run.
+RUNNABLE = sorted(
+    set(DEEP_FORMS)
+    - {"members", "members_after_a_call", "spaced_members", "indexes", "index_in_index"}
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(sorted(NESTINGS)), st.integers(0, 3000))
+@given(st.sampled_from(sorted(DEEP_FORMS)), st.integers(0, 3000))
 def test_any_nesting_depth_gives_a_tree_or_a_script_error(kind: str, depth: int) -> None:
-    outcome(nested(kind, depth))
+    outcome(nested_script(kind, depth))
 
 
-@pytest.mark.parametrize("kind", sorted(NESTINGS))
+@pytest.mark.parametrize("kind", sorted(DEEP_FORMS))
 def test_a_script_nested_past_the_limit_is_a_located_script_error(kind: str) -> None:
     """Not a RecursionError from deep inside: one diagnostic, on the line that nests."""
-    if kind == "parentheses":
-        check_source(nested(kind, 5000), LIBRARY, "deep.wit")  # they make no level of their own
-        return
     with pytest.raises(ScriptError) as refused:
-        check_source(nested(kind, 5000), LIBRARY, "deep.wit")
+        check_source(nested_script(kind, 5000), LIBRARY, "deep.wit")
     [diagnostic] = refused.value.diagnostics
     assert diagnostic.span.line == 3
     assert f"more than {MAX_NESTING} levels" in diagnostic.message
 
 
-@pytest.mark.parametrize("kind", sorted(NESTINGS))
+@pytest.mark.parametrize("kind", RUNNABLE)
 def test_a_script_nested_just_inside_the_limit_checks_prints_and_runs(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WIT_CACHE_DIR", str(tmp_path / "cache"))
-    depth = next(d for d in range(MAX_NESTING, 0, -1) if _fits(nested(kind, d)))
+    depth = next(d for d in range(MAX_NESTING, 0, -1) if _fits(nested_script(kind, d)))
     assert depth >= MAX_NESTING // 3, f"{kind}: only {depth} levels fit"
-    source = nested(kind, depth)
+    source = nested_script(kind, depth)
     checked = check_source(source, LIBRARY, "deep.wit")
     assert format_source(source, checked.job)
     script = tmp_path / "deep.wit"

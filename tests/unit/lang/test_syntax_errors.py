@@ -336,6 +336,37 @@ REPORTS = [
         ),
         id="unicode-line-separator-in-comment",
     ),
+    pytest.param(  # one name token to the parser, 1000 member accesses to what walks the tree
+        "Job:A()\n{\n    Object:x = y" + ".a" * 1000 + ";\n}\n",
+        (
+            "bad.wit:3:307: the script nests too deeply here: "
+            "more than 150 levels of blocks and expressions",
+            "    …" + ".a" * 80 + "…",  # a long line: a window of it, from a little before
+            "    " + " " * 41 + "^",
+            "    split the expression or the blocks, e.g. with variables for the parts",
+        ),
+        id="nested-too-deeply-members",
+    ),
+    pytest.param(
+        "Job:A()\n{\n    Object:x = " + "(" * 1000 + "1" + ")" * 1000 + ";\n}\n",
+        (
+            "bad.wit:3:161: the script nests too deeply here: "
+            "more than 150 levels of blocks and expressions",
+            "    …" + "(" * 160 + "…",
+            "    " + " " * 41 + "^",
+            "    split the expression or the blocks, e.g. with variables for the parts",
+        ),
+        id="nested-too-deeply-parentheses",
+    ),
+    pytest.param(
+        'Job:A()\n{\n    Int:x = 1 + "' + "a" * 500 + '" # 2;\n}\n',
+        (
+            "bad.wit:3:520: unexpected character '#'",
+            "    …" + "a" * 154 + '" # 2;',  # the window ends where the line does
+            "    " + " " * 157 + "^",
+        ),
+        id="long-line-shown-around-the-spot",
+    ),
 ]
 
 

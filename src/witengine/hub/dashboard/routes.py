@@ -25,6 +25,7 @@ from witengine.hub.dashboard.pages import FRAGMENTS, Pages
 from witengine.hub.dashboard.stream import Snapshots, frames
 from witengine.hub.dashboard.views import DashboardContext, media_type
 from witengine.hub.dashboard.watch import STATE_NAMES
+from witengine.hub.event_ids import resume_after
 from witengine.hub.limits import check_submission
 from witengine.lang.checker import CheckedJob, check_source
 from witengine.lang.errors import ScriptError, render_diagnostic
@@ -158,7 +159,7 @@ def _stream_route(
         """A page's live updates; a reconnecting page's log goes on from Last-Event-ID."""
         if view not in FRAGMENTS:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no view {view}")
-        start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+        start = resume_after(last_event_id, after)
         events = frames(snapshots, view, key, start, tick=tick, lifetime=lifetime)
         return EventSourceResponse(
             guard(request, events), ping=15, headers={"Cache-Control": "no-store"}
@@ -203,7 +204,8 @@ def _submit_routes(
         """The checker's verdict as HTML: its messages (with caret), and the parameters' inputs."""
         _from_dashboard(x_wit_dashboard)
         check_submission(body, pages.ctx.service.limits)
-        context = _check_context(pages.ctx, body.script, body.filename)
+        # A long script takes seconds to check: in a thread, so that the hub goes on meanwhile.
+        context = await asyncio.to_thread(_check_context, pages.ctx, body.script, body.filename)
         return {
             "ok": context["checked"] is not None and not context["diagnostics"],
             "diagnostics": pages.render("fragments/submit_diagnostics.html", **context),
@@ -269,7 +271,7 @@ def _check_context(ctx: DashboardContext, script: str, filename: str) -> dict[st
                     "column": d.span.column,
                     "text": render_diagnostic(d, lines, filename),
                 }
-                for d in error.diagnostics
+                for d in error.shown
             ]
     library = ctx.service.library
     parameters = [_parameter_input(p, library) for p in checked.parameters] if checked else []

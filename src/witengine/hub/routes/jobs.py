@@ -3,6 +3,7 @@ check."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
@@ -12,10 +13,9 @@ from sse_starlette import EventSourceResponse
 
 from witengine.errors import ParameterError, RerunRefused
 from witengine.hub.auth.gate import AuthGate, principal_of
-from witengine.hub.limits import check_submission
+from witengine.hub.event_ids import resume_after
 from witengine.hub.service import HubService
 from witengine.hub.store.base import JobRecord
-from witengine.lang.checker import check_source
 from witengine.lang.errors import ScriptError
 from witengine.protocol import (
     MAX_INT64,
@@ -91,7 +91,9 @@ def job_router(service: HubService, gate: AuthGate) -> APIRouter:
     async def submit(request: SubmitJob, connection: Request) -> Any:
         """Check and store a job, then start it. The job is stored before this answers."""
         try:
-            job = service.submit(request, owner=principal_of(connection).token_id)
+            # A long script takes seconds to check: in a thread, so that the hub goes on meanwhile.
+            checked = await asyncio.to_thread(service.check, request)
+            job = service.submit(request, owner=principal_of(connection).token_id, checked=checked)
         except ScriptError as error:
             gate.audit(connection, "job.submit", "refused: script errors", request.filename)
             return script_error(error)
@@ -104,9 +106,8 @@ def job_router(service: HubService, gate: AuthGate) -> APIRouter:
     @router.post("/check", response_model=CheckResult, responses={400: {"model": ErrorBody}})
     async def check(request: CheckRequest) -> Any:
         """Check a script without running it."""
-        check_submission(request, service.limits)
         try:
-            checked = check_source(request.script, service.library, request.filename)
+            checked = await asyncio.to_thread(service.check, request)
         except ScriptError as error:
             return script_error(error)
         parameters = [CheckedParameter(name=p.name, type=str(p.type)) for p in checked.parameters]
@@ -129,9 +130,7 @@ def job_router(service: HubService, gate: AuthGate) -> APIRouter:
     ) -> EventSourceResponse:
         """The job's events as server-sent events, from the start (or after `Last-Event-ID`)."""
         find(job_id)
-        start = after
-        if last_event_id and last_event_id.isascii() and last_event_id.isdigit():
-            start = min(int(last_event_id), MAX_INT64)
+        start = resume_after(last_event_id, after)
 
         async def stream() -> AsyncIterator[dict[str, Any]]:
             import json
