@@ -2,7 +2,9 @@
 
 Every operation the document describes gets requests generated from its schema, valid ones and
 deliberately invalid ones, a bounded number of each. No answer may be a 5xx, and every answer
-must match the schema the document gives for its status code. The hub has a node and a few jobs
+must match the schema the document gives for its status code. The script routes also get
+scripts the schema cannot describe: every form of nesting inside the others, as deep as a
+script's size allows, and long flat scripts. The hub has a node and a few jobs
 behind it, so the lists it answers are not empty.
 """
 
@@ -16,12 +18,14 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from witengine.testing.processes import ProcessFarm, free_port, wait_until
+from witengine.testing.scripts import DEEP_FORMS, LONG_FORMS, long_script, mixed_script
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -107,6 +111,50 @@ def _exercise(
         case.call_and_validate(base_url=url, headers=headers, checks=CHECKS, timeout=20)
 
     exercise()
+
+
+# The fuzzing of the parser's (tests/unit/lang/strategies.py), over HTTP: forms of nesting inside
+# one another, around the limit and far past it, and long flat scripts.
+hostile_scripts = st.one_of(
+    st.lists(
+        st.tuples(
+            st.sampled_from(sorted(DEEP_FORMS)),
+            st.one_of(st.integers(0, 200), st.integers(0, 60_000)),
+        ),
+        min_size=1,
+        max_size=4,
+    ).map(mixed_script),
+    st.builds(long_script, st.sampled_from(sorted(LONG_FORMS)), st.integers(0, 100_000)),
+)
+
+
+def test_deep_and_long_scripts_are_answered_with_no_server_error(farm: ProcessFarm) -> None:
+    headers = auth_headers(farm)
+    answered: dict[int, int] = {}
+
+    @given(script=hostile_scripts, route=st.sampled_from(["/check", "/jobs"]))
+    @settings(
+        max_examples=EXAMPLES * 2,
+        derandomize=not RANDOM,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def post(script: str, route: str) -> None:
+        answer = httpx.post(
+            f"{farm.url}/api/v1{route}",
+            json={"script": script, "filename": "hostile.wit"},
+            headers=headers,
+            timeout=60,
+        )
+        answered[answer.status_code] = answered.get(answer.status_code, 0) + 1
+        assert answer.status_code < 500, f"{route}: {answer.text[:2000]}"
+        if answer.status_code == 400:
+            assert answer.json()["diagnostics"], answer.text[:2000]
+
+    post()
+    print(f"\nhostile scripts: {sorted(answered.items())}")
+    assert 400 in answered, "no script was refused: the strategy makes nothing deep"
 
 
 def test_the_fuzzed_hub_still_runs_jobs(farm: ProcessFarm) -> None:

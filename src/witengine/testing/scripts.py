@@ -8,6 +8,8 @@ tests and `bench/parse_limits.py` use the same texts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 # How a form nests: the text before and after the innermost part, and that part. A form with no
 # text after it (a chain such as `- - x` or `y.a.a`) goes as deep as `before` repeats.
 DEEP_FORMS: dict[str, tuple[str, str, str]] = {
@@ -85,3 +87,28 @@ def long_script(form: str, size: int) -> str:
     else:
         middle = repeated * (room // len(repeated))
     return _HEAD + before + middle + after + _TAIL
+
+
+def is_block_form(form: str) -> bool:
+    """Whether `form` nests statements (in blocks) rather than expressions."""
+    return DEEP_FORMS[form][2].endswith(";")
+
+
+def mixed_script(layers: Sequence[tuple[str, int]]) -> str:
+    """A job whose one statement nests each `(form, depth)` of `layers` inside the one before,
+    blocks outermost (an expression holds no statement): `[("calls", 2), ("blocks", 3),
+    ("members", 5)]` is three blocks around a statement whose value is two calls around a chain
+    of five members."""
+    blocks = [layer for layer in layers if is_block_form(layer[0])]
+    expressions = [layer for layer in layers if not is_block_form(layer[0])]
+    text = "1"
+    for form, depth in reversed(expressions):
+        before, after, _ = DEEP_FORMS[form]
+        if not (before and after):  # a chain: around the value, in parentheses
+            text = f"({text})"
+        text = before * depth + text + after * depth
+    text = f"Object:x = {text};"
+    for form, depth in reversed(blocks):
+        before, after, _ = DEEP_FORMS[form]
+        text = before * depth + text + after * depth
+    return _HEAD + text + _TAIL

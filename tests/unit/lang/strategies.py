@@ -10,6 +10,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from witengine.lang import syntax as s
+from witengine.testing.scripts import DEEP_FORMS, LONG_FORMS, long_script, mixed_script
 
 KEYWORDS = frozenset({"Job", "Else", "in", "true", "True", "false", "False", "null", "NULL"})
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
@@ -192,3 +193,25 @@ def with_comments(draw: st.DrawFn, source: str) -> tuple[str, list[str]]:
         last = offset
     out.append(source[last:])
     return "".join(out), [text for _, text in placed]
+
+
+# ------------------------------------------------------- deep and long texts
+
+# Depths around the nesting limit, and far past it (up to what a hub's largest script holds).
+depths = st.one_of(st.integers(0, 200), st.integers(0, 60_000))
+nesting_layers = st.lists(
+    st.tuples(st.sampled_from(sorted(DEEP_FORMS)), depths), min_size=1, max_size=4
+)
+
+
+@st.composite
+def deep_scripts(draw: st.DrawFn) -> str:
+    """Forms of nesting inside one another (blocks around calls around a chain of members…),
+    each some levels deep, sometimes cut short so that brackets are left open."""
+    source = mixed_script(draw(nesting_layers))
+    if draw(st.booleans()):
+        return source
+    return source[: draw(st.integers(0, len(source)))]
+
+
+long_scripts = st.builds(long_script, st.sampled_from(sorted(LONG_FORMS)), st.integers(0, 20_000))

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from strategies import jobs, with_comments
+from strategies import deep_scripts, jobs, with_comments
 
 from witengine.lang.errors import ScriptError
 from witengine.lang.nesting import MAX_NESTING, too_deep
@@ -48,10 +48,18 @@ def assert_never_below_the_tree(source: str) -> None:
     assert counted(source) >= tree_depth(source), source
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(jobs.map(print_job).flatmap(with_comments))
 def test_the_count_is_never_below_the_parse_trees_depth(commented: tuple[str, list[str]]) -> None:
     assert_never_below_the_tree(commented[0])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(deep_scripts())
+def test_the_count_of_forms_inside_one_another_is_never_below_the_parse_trees_depth(
+    source: str,
+) -> None:
+    assert_never_below_the_tree(source)
 
 
 @pytest.mark.parametrize("form", sorted(DEEP_FORMS))
