@@ -6,6 +6,7 @@ Run it with Blender, which needs no display for this:
         -P scripts/make_sample_scene.py -- sample.blend [--frames 48] [--width 320 --height 180]
         [--engine CYCLES|BLENDER_WORKBENCH|BLENDER_EEVEE] [--samples 16]
         [--texture PATH] [--missing-texture PATH] [--link PATH] [--absolute-paths] [--dither 1.0]
+        [--file-output PATH [--file-output-slot PATH] [--file-output-in-group]]
 
 The scene: a ground plane, a cube that turns and slides, a ball that bounces, a sun and a camera,
 animated over `--frames` frames at 24 frames per second. `--texture` gives the cube the image at
@@ -13,6 +14,9 @@ PATH as its colour, an external file the scene refers to; `--missing-texture` gi
 texture that points at PATH as written, which need not exist (to test the missing-file error
 and the paths a node refuses). `--link` links the first object of the .blend at PATH into the
 scene (a linked library). Paths are saved relative to the scene unless `--absolute-paths`.
+`--file-output` adds a compositor File Output node that writes the rendered image under PATH
+(its base path, saved as written), from a slot named `image` unless `--file-output-slot`, inside
+a node group with `--file-output-in-group`.
 `--dither` sets the noise Blender adds as it turns its colours into 8-bit pixels (Blender's own
 default, 1.0; 0 for none).
 The file is saved uncompressed, so its header tells which Blender version wrote it.
@@ -40,6 +44,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--link", default=None)
     parser.add_argument("--absolute-paths", action="store_true")
     parser.add_argument("--dither", type=float, default=1.0)
+    parser.add_argument("--file-output", default=None)
+    parser.add_argument("--file-output-slot", default="image")
+    parser.add_argument("--file-output-in-group", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -66,6 +73,29 @@ def add_texture(target: bpy.types.Material, path: str, missing: bool = False) ->
     target.node_tree.links.new(
         texture.outputs["Color"], nodes["Principled BSDF"].inputs["Base Color"]
     )
+
+
+def add_file_output(scene: bpy.types.Scene, options: argparse.Namespace) -> None:
+    """A File Output node fed the rendered image, in the scene's compositor or a group in it."""
+    scene.use_nodes = True
+    tree = scene.node_tree
+    layers = next(node for node in tree.nodes if node.type == "R_LAYERS")
+    owner = tree
+    if options.file_output_in_group:
+        owner = bpy.data.node_groups.new("outputs", "CompositorNodeTree")
+        owner.inputs.new("NodeSocketColor", "Image")
+        group = tree.nodes.new("CompositorNodeGroup")
+        group.node_tree = owner
+        tree.links.new(layers.outputs["Image"], group.inputs[0])
+        source = owner.nodes.new("NodeGroupInput").outputs[0]
+    else:
+        source = layers.outputs["Image"]
+    output = owner.nodes.new("CompositorNodeOutputFile")
+    output.name = "passes"
+    output.base_path = options.file_output
+    output.format.file_format = "PNG"
+    output.file_slots[0].path = options.file_output_slot
+    owner.links.new(source, output.inputs[0])
 
 
 def build(options: argparse.Namespace) -> None:
@@ -137,6 +167,8 @@ def build(options: argparse.Namespace) -> None:
 
     bpy.ops.object.camera_add(location=(0.0, -8.0, 3.5), rotation=(math.radians(72), 0.0, 0.0))
     scene.camera = bpy.context.object
+    if options.file_output is not None:
+        add_file_output(scene, options)
 
 
 def main() -> None:

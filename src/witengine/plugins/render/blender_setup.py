@@ -6,11 +6,12 @@ It refuses a scene saved by a newer Blender; refuses one that refers to a file o
 folder it renders in (an absolute path, a relative one that climbs out or leads out through a
 link: the node checked the file without Blender before, and this checks again with Blender's
 own paths, linked data's included), and checks that the files it uses inside that folder are
-there; applies the job's overrides (engine, samples, resolution percentage), chooses the Cycles
-device (the CPU unless the job allows a GPU and this machine has one; never both in one frame),
-and reports what the node should expect. It speaks to the node on lines that start with `WIT `
-and exits with code 3 on a failure it has explained. It runs on Blender's own Python, so it
-imports nothing of witengine.
+there; refuses one whose compositor File Output nodes write outside that folder (any
+scene's, any node group's); applies the job's overrides (engine, samples, resolution
+percentage), chooses the Cycles device (the CPU unless the job allows a GPU and this machine
+has one; never both in one frame), and reports what the node should expect. It speaks to the
+node on lines that start with `WIT ` and exits with code 3 on a failure it has explained. It
+runs on Blender's own Python, so it imports nothing of witengine.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ import bpy  # type: ignore[import-not-found]  # Blender's own module, there only
 
 GPU_BACKENDS = ("OPTIX", "CUDA", "HIP", "METAL", "ONEAPI")
 EXPLAINED = 3
+FILE_OUTPUT = "CompositorNodeOutputFile"
+PACK_ADVICE = (
+    "pack them into the .blend in Blender (File > External Data > Pack Resources; bake caches "
+    "into it) or submit it with wit run, which packs what it can"
+)
+WRITE_ADVICE = (
+    "give each File Output node a relative path inside the scene's folder (such as //passes/, "
+    "without template variables) or remove it: a node sends back only the rendered frames"
+)
 
 
 def say(kind: str, **data: Any) -> None:
@@ -160,6 +170,18 @@ def references() -> list[dict[str, Any]]:
     return found
 
 
+def _named(items: list[dict[str, Any]]) -> str:
+    def one(r: dict[str, Any]) -> str:
+        if not r["name"]:
+            return str(r["path"])
+        owner = f" in {r['owner']}" if r.get("owner") else ""
+        return f"{r['path']} ({r['kind']} '{r['name']}'{owner})"
+
+    return ", ".join(one(r) for r in items[:20]) + (
+        f" and {len(items) - 20} more" if len(items) > 20 else ""
+    )
+
+
 def check_files(name: str, folder: str) -> None:
     """Fail unless every file the scene refers to is in its run folder: one outside it is
     refused whether or not it is there (so that the answer tells nothing of this machine's
@@ -167,27 +189,82 @@ def check_files(name: str, folder: str) -> None:
     found = references()
     outside = [r for r in found if _absolute(r["path"]) or not _inside(r["full"], folder)]
     missing = [r for r in found if r not in outside and not r["cache"] and not _there(r)]
-
-    def named(items: list[dict[str, Any]]) -> str:
-        return ", ".join(
-            f"{r['path']} ({r['kind']} '{r['name']}')" if r["name"] else r["path"]
-            for r in items[:20]
-        ) + (f" and {len(items) - 20} more" if len(items) > 20 else "")
-
     if outside:
         fail(
             "outside-files",
             f"the scene {name} refers to files outside itself, which a node never reads: "
-            f"{named(outside)}; pack them into the .blend in Blender (File > External Data > "
-            "Pack Resources; bake caches into it) or submit it with wit run, which packs what "
-            "it can",
+            f"{_named(outside)}; {PACK_ADVICE}",
             files=[{k: r[k] for k in ("kind", "name", "path")} for r in outside],
         )
     if missing:
         fail(
             "missing-files",
-            f"the scene {name} uses files that are missing: {named(missing)}",
+            f"the scene {name} uses files that are missing: {_named(missing)}",
             files=[{k: r[k] for k in ("kind", "name", "path")} for r in missing],
+        )
+
+
+def _joined(base: str, tail: str) -> str:
+    """A path under a base path, as Blender joins them (a separator between, never dropped)."""
+    if not base or not tail:
+        return base or tail
+    return base + ("" if base.endswith(("/", "\\")) else "/") + tail
+
+
+def _written_paths(node: Any) -> list[str]:
+    """Every path a File Output node may write to, as the scene writes it: its base path joined
+    with each slot's path (before Blender 5.0), or its directory and file name with each item's
+    name (since). A node of a layout this does not know writes where nothing can tell."""
+    if hasattr(node, "base_path"):
+        slots = [_joined(node.base_path, slot.path) for slot in node.file_slots]
+        return slots or [node.base_path]
+    if not hasattr(node, "directory"):
+        return ["{unknown}"]
+    base = _joined(node.directory, getattr(node, "file_name", "") or "")
+    items = [item.name for item in getattr(node, "file_output_items", ())]
+    return [path for name in items for path in (base + name, _joined(base, name))] or [base]
+
+
+def file_outputs() -> list[dict[str, Any]]:
+    """Every compositor File Output node's paths, in every scene's compositing tree and every
+    node group, used or not: each with the node's name, what holds it, the path as written and
+    where it leads."""
+    trees = [(f"scene '{s.name}'", s.node_tree) for s in bpy.data.scenes if s.node_tree]
+    trees += [(f"node group '{group.name}'", group) for group in bpy.data.node_groups]
+    found: list[dict[str, Any]] = []
+    for owner, tree in trees:
+        for node in tree.nodes:
+            if node.bl_idname != FILE_OUTPUT:
+                continue
+            for path in dict.fromkeys(_written_paths(node)):
+                full = bpy.path.abspath(path, library=getattr(tree, "library", None))
+                found.append(
+                    {
+                        "kind": "file output",
+                        "name": node.name,
+                        "owner": owner,
+                        "path": path,
+                        "full": full,
+                    }
+                )
+    return found
+
+
+def check_writes(name: str, folder: str) -> None:
+    """Fail unless every File Output node writes inside the run folder, once every link on the
+    way is followed: an absolute path, or one with a template variable (whose value the scene
+    chooses), is refused wherever it leads."""
+    outside = [
+        r
+        for r in file_outputs()
+        if _absolute(r["path"]) or "{" in r["path"] or not _inside(r["full"], folder)
+    ]
+    if outside:
+        fail(
+            "outside-files",
+            f"the scene {name} writes files outside itself, which a node never allows: "
+            f"{_named(outside)}; {WRITE_ADVICE}",
+            files=[{k: r[k] for k in ("kind", "name", "owner", "path")} for r in outside],
         )
 
 
@@ -295,6 +372,7 @@ def main() -> None:
     settings = config()
     check_version()
     check_files(settings.get("name") or "scene.blend", settings["folder"])
+    check_writes(settings.get("name") or "scene.blend", settings["folder"])
     scene = bpy.context.scene
     apply_overrides(scene, settings)
     device = choose_device(scene, settings.get("device", "CPU"))

@@ -12,6 +12,10 @@ writes there itself. The hub and a client refuse both; a node refuses what is ou
 starts Blender (a linked library is read the moment Blender opens the scene), and
 blender_setup.py checks again inside Blender, with Blender's own paths, before any frame.
 
+A scene also names where its compositor's File Output nodes write (file_outputs.py): those
+paths are judged the same way, as writes, and one outside is refused everywhere, so that a job
+writes nothing outside the folder it renders in.
+
 Pure but for reading the scene's bytes; nothing here follows a path the scene names.
 """
 
@@ -33,6 +37,7 @@ from witengine.plugins.render.blendfile import (
     blend_facts,
 )
 from witengine.plugins.render.errors import RenderError, RenderFailure
+from witengine.plugins.render.file_outputs import file_outputs
 
 _FILE_SOURCES = {1, 2, 3, 6}  # Image.source: FILE, SEQUENCE, MOVIE, TILED (UDIM)
 _PTCACHE_EXTERNAL = 1 << 9  # PointCache.flag: read from `path`, not from //blendcache_NAME/
@@ -43,15 +48,18 @@ LISTED = 20  # references named in one message; the rest are counted
 
 @dataclass(frozen=True)
 class Reference:
-    """A path a scene writes for a file (or a folder) Blender would read."""
+    """A path a scene writes for a file (or a folder) Blender would read, or would write."""
 
     kind: str  # image, library, font, sound, volume, movie clip, cache file, point cache, ...
     name: str  # the data-block (or modifier, node, strip) that refers to it
     path: str  # as the scene writes it
     cache: bool = False  # a cache folder Blender writes itself: it may be absent
+    writes: bool = False  # where Blender writes files as it renders (a File Output node)
+    owner: str = ""  # what holds it, when its name alone is ambiguous: "scene 'Scene'"
 
     def __str__(self) -> str:
-        return f"{self.path} ({self.kind} '{self.name}')"
+        owner = f" in {self.owner}" if self.owner else ""
+        return f"{self.path} ({self.kind} '{self.name}'{owner})"
 
 
 _Look = Callable[[BlendFile, int], Reference | None]  # a struct's path, from where it starts
@@ -81,11 +89,20 @@ def leaves_folder(path: str) -> bool:
     return False
 
 
+def writes_outside(path: str) -> bool:
+    """Whether a path Blender writes to may lead out of the scene's folder: as leaves_folder,
+    and also when it holds a template variable (`{scene}`, Blender 4.5 and later), whose value
+    (a name the scene chooses) could climb out."""
+    return leaves_folder(path) or "{" in path
+
+
 def scene_references(data: Buffer) -> list[Reference]:
     """Every path the scene's own data-blocks write for a file Blender would read, packed files
-    left out. UnreadableBlend when the bytes are not a .blend this can read."""
+    left out, and every path its File Output nodes write to. UnreadableBlend when the bytes are
+    not a .blend this can read."""
     try:
-        return list(_Lister(BlendFile(data)).references())
+        blend = BlendFile(data)
+        return [*_Lister(blend).references(), *_written(blend)]
     except (struct.error, KeyError, IndexError, StopIteration) as error:
         raise UnreadableBlend(f"it is damaged ({type(error).__name__})") from None
 
@@ -133,25 +150,46 @@ def check_scene(path: Path, name: str, *, absent: bool) -> Reading:
     return reading
 
 
+PACK_ADVICE = (
+    "pack them into the .blend in Blender (File > External Data > Pack Resources; bake caches "
+    "into it) or submit it with wit run, which packs what it can"
+)
+WRITE_ADVICE = (
+    "give each File Output node a relative path inside the scene's folder (such as //passes/, "
+    "without template variables) or remove it: a node sends back only the rendered frames"
+)
+
+
 def refusal(name: str, found: list[Reference], *, absent: bool) -> RenderError | None:
     """Why a scene with these references may not render, or None when it may."""
-    outside = [r for r in found if leaves_folder(r.path)]
-    missing = [r for r in found if absent and not r.cache and not leaves_folder(r.path)]
-    if not outside and not missing:
+    read = [r for r in found if not r.writes]
+    outside = [r for r in read if leaves_folder(r.path)]
+    missing = [r for r in read if absent and not r.cache and not leaves_folder(r.path)]
+    written = [r for r in found if r.writes and writes_outside(r.path)]
+    if not outside and not missing and not written:
         return None
-    parts = []
+    parts, advice = [], []
     if missing:
         parts.append(f"uses files it does not carry: {_listed(missing)}")
     if outside:
         parts.append(
             f"refers to files outside itself, which a node never reads: {_listed(outside)}"
         )
+    if missing or outside:
+        advice.append(PACK_ADVICE)
+    if written:
+        parts.append(f"writes files outside itself, which a node never allows: {_listed(written)}")
+        advice.append(WRITE_ADVICE)
     return RenderError(
-        RenderFailure.OUTSIDE_FILES if outside else RenderFailure.MISSING_FILES,
-        f"the scene {name} {'; and '.join(parts)}; pack them into the .blend in Blender "
-        "(File > External Data > Pack Resources; bake caches into it) or submit it with "
-        "wit run, which packs what it can",
+        RenderFailure.OUTSIDE_FILES if outside or written else RenderFailure.MISSING_FILES,
+        f"the scene {name} {'; and '.join(parts)}; {'; and '.join(advice)}",
     )
+
+
+def _written(blend: BlendFile) -> Iterator[Reference]:
+    for output in file_outputs(blend):
+        for path in output.paths:
+            yield Reference("file output", output.node, path, writes=True, owner=output.owner)
 
 
 def _listed(found: list[Reference]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from witengine.plugins.render.errors import RenderFailure
 from witengine.plugins.render.references import Reference, leaves_folder, refusal
 
 
@@ -53,3 +54,52 @@ def test_a_refusal_names_what_is_outside_and_what_is_not_carried_but_allows_cach
     )
     assert "wood" not in on_a_node.message  # a node's Blender looks in its own folder
     assert refusal("shot.blend", found[2:], absent=True) is None
+
+
+def written(path: str) -> Reference:
+    return Reference("file output", "passes", path, writes=True, owner="scene 'Scene'")
+
+
+@pytest.mark.parametrize(
+    ("path", "outside"),
+    [
+        ("//passes/image", False),
+        ("passes/image", False),
+        ("/tmp/elsewhere/image", True),
+        ("//../x/image", True),
+        ("//passes/../../x/image", True),
+        ("//{scene}/image", True),  # a template variable's value is the scene's to choose
+    ],
+)
+def test_a_file_output_is_refused_when_it_writes_outside_the_folder_and_never_counts_as_missing(
+    path: str, outside: bool
+) -> None:
+    for absent in (True, False):
+        refused = refusal("shot.blend", [written(path)], absent=absent)
+
+        assert (refused is not None) is outside
+    if outside:
+        assert refused is not None and refused.failure is RenderFailure.OUTSIDE_FILES
+        assert refused.message == (
+            "the scene shot.blend writes files outside itself, which a node never allows: "
+            f"{path} (file output 'passes' in scene 'Scene'); give each File Output node a "
+            "relative path inside the scene's folder (such as //passes/, without template "
+            "variables) or remove it: a node sends back only the rendered frames"
+        )
+
+
+def test_a_refusal_of_files_read_and_written_outside_gives_both_pieces_of_advice() -> None:
+    found = [Reference("image", "private", "/home/someone/private.png"), written("/tmp/x")]
+
+    refused = refusal("shot.blend", found, absent=False)
+
+    assert refused is not None
+    assert refused.message == (
+        "the scene shot.blend refers to files outside itself, which a node never reads: "
+        "/home/someone/private.png (image 'private'); and writes files outside itself, which a "
+        "node never allows: /tmp/x (file output 'passes' in scene 'Scene'); pack them into the "
+        ".blend in Blender (File > External Data > Pack Resources; bake caches into it) or "
+        "submit it with wit run, which packs what it can; and give each File Output node a "
+        "relative path inside the scene's folder (such as //passes/, without template "
+        "variables) or remove it: a node sends back only the rendered frames"
+    )
