@@ -296,7 +296,8 @@ def test_read_text_of_a_blob_not_in_the_store_names_it(
     library: Library, context: ActivityContext
 ) -> None:
     missing = {"sha256": "0" * 64, "size": 1, "name": "gone.txt"}
-    with pytest.raises(ActivityError, match=r"^Compute\.ReadText: blob 0{64} is not in"):
+    said = r"^Compute\.ReadText: gone\.txt \(sha256:0{64}\) is missing from the blob store$"
+    with pytest.raises(ActivityError, match=said):
         invoke_json(library, "Compute.ReadText", [missing], context)
 
 
