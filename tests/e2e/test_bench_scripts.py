@@ -96,3 +96,10 @@ def test_the_render_bench_times_the_farm_and_blender_and_compares_their_frames()
     assert "render " in report and "stop " in report, report  # the farm's phases
     assert "the farm's render (the goal): best " in report, report
     assert "whole command (for reference): best " in report, report
+
+
+def test_the_parse_limits_bench_times_every_deep_and_long_form() -> None:
+    report = run("parse_limits.py", "--size", "20000", "--repeat", "1")
+    assert "goal 100 ms: worst" in report, report
+    for form in ("parentheses", "members", "blocks", "statements", "string"):
+        assert f"  {form} " in report, report

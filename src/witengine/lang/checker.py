@@ -79,7 +79,7 @@ class _Checker:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.diagnostics: list[Diagnostic] = []
-        self.expressions = ExpressionChecker(catalog, self.report)
+        self.expressions = ExpressionChecker(catalog, self.report, self.diagnostics)
         self.loop_depth = 0
 
     def report(self, message: str, span: s.Span, hint: str | None = None) -> None:

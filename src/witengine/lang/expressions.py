@@ -8,13 +8,14 @@ callback the checker passes in; a wrong expression gets the type ERROR.
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from witengine.lang import syntax as s
-from witengine.lang.errors import did_you_mean
+from witengine.lang.errors import SHOWN, did_you_mean
 from witengine.lang.forms import FORMS, FormKind
 from witengine.lang.types import (
     BOOL,
@@ -83,10 +84,17 @@ class Scope:
             scope = scope.parent
 
 
+# A 'did you mean' searches every name in scope: past this many, or once the report's first
+# SHOWN problems are found (no later one is shown), a long script's thousands of mistakes would
+# make the search quadratic (50,000 of them among 50,000 variables: hours).
+_HINTED_NAMES = 2_000
+
+
 class ExpressionChecker:
-    def __init__(self, catalog: Catalog, report: Report) -> None:
+    def __init__(self, catalog: Catalog, report: Report, found: Sized = ()) -> None:
         self.catalog = catalog
         self.report = report
+        self.found = found  # the problems the checker has found so far
         self.ended: dict[str, Variable] = {}  # names of blocks already left, for hints
 
     def leave(self, scope: Scope) -> None:
@@ -103,7 +111,10 @@ class ExpressionChecker:
                 f"'{name}' is declared inside a block (line {gone.span.line}) and is not visible "
                 "after it; declare it before that block"
             )
-        return did_you_mean(name, scope.visible())
+        if len(self.found) >= SHOWN:
+            return None
+        visible = list(itertools.islice(scope.visible(), _HINTED_NAMES + 1))
+        return did_you_mean(name, visible) if len(visible) <= _HINTED_NAMES else None
 
     # ---------------------------------------------------------------- calls
 
