@@ -91,14 +91,18 @@ class HubService:
         check_submission(request, self.limits)  # before any work: nothing is stored
         return check_source(request.script, self.library, request.filename)
 
-    def submit(
-        self, request: SubmitJob, owner: str | None = None, checked: CheckedJob | None = None
-    ) -> JobRecord:
-        """Check, store and start a job; ScriptError or ParameterError when it cannot run.
-        `owner` is the id of the token that submitted it; `checked`, what `check` made of it."""
-        if checked is None:
-            checked = self.check(request)
+    def prepare(self, request: SubmitJob) -> CheckedJob:
+        """`check`, and the job's parameters read (a scene's file among them): what submitting
+        does before it stores anything. It changes nothing, so it may run in a thread."""
+        checked = self.check(request)
         self._arguments(checked, request.parameters, _files_json(request.files))
+        return checked
+
+    async def submit(self, request: SubmitJob, owner: str | None = None) -> JobRecord:
+        """Check, store and start a job; ScriptError or ParameterError when it cannot run.
+        `owner` is the id of the token that submitted it. A long script takes seconds to check
+        and a scene's file a while to read: both in a thread, so that the hub goes on."""
+        checked = await asyncio.to_thread(self.prepare, request)
         job = JobRecord(
             id=f"job_{uuid.uuid4().hex[:16]}",
             name=checked.name,
@@ -114,25 +118,15 @@ class HubService:
         self._start(job, checked)
         return job
 
-    def rerun(self, job_id: str, owner: str | None = None) -> JobRecord:
+    async def rerun(self, job_id: str, owner: str | None = None) -> JobRecord:
         """Run a failed or cancelled job again as a new job: items it committed keep their
         results, the others run. RerunRefused says why it cannot (its status, a file gone)."""
-        source = self.store.get_job(job_id)
-        if source is None:
-            raise RerunRefused(f"no job {job_id}")
-        if not source.status.rerunnable:
-            raise RerunRefused(_not_rerunnable(source))
-        running = next((j for j in self.store.unfinished_jobs() if j.rerun_of == job_id), None)
-        if running is not None:  # a second click, or a second user: one re-run at a time
-            raise RerunRefused(
-                f"cannot re-run job {job_id}: it is being re-run as job {running.id} "
-                f"({running.status}); wait for that one to end, or cancel it"
-            )
-        try:
-            checked = check_source(source.script, self.library, source.filename)
-            self._arguments(checked, source.parameters, source.files)
+        source = self._rerunnable(job_id)
+        try:  # in a thread, as when it was submitted
+            checked = await asyncio.to_thread(self._prepare_again, source)
         except WitError as error:  # the hub's plugins changed, or a file is gone
             raise RerunRefused(f"cannot re-run job {job_id}: {error}") from None
+        source = self._rerunnable(job_id)  # a second click may have re-run it meanwhile
         job = replace(
             source,
             id=f"job_{uuid.uuid4().hex[:16]}",
@@ -151,6 +145,25 @@ class HubService:
         self._start(job, checked)
         self._emit(self.runs[job.id], JobRerun(of=source.id, reused=reused))
         return job
+
+    def _rerunnable(self, job_id: str) -> JobRecord:
+        source = self.store.get_job(job_id)
+        if source is None:
+            raise RerunRefused(f"no job {job_id}")
+        if not source.status.rerunnable:
+            raise RerunRefused(_not_rerunnable(source))
+        running = next((j for j in self.store.unfinished_jobs() if j.rerun_of == job_id), None)
+        if running is not None:  # a second click, or a second user: one re-run at a time
+            raise RerunRefused(
+                f"cannot re-run job {job_id}: it is being re-run as job {running.id} "
+                f"({running.status}); wait for that one to end, or cancel it"
+            )
+        return source
+
+    def _prepare_again(self, job: JobRecord) -> CheckedJob:
+        checked = check_source(job.script, self.library, job.filename)
+        self._arguments(checked, job.parameters, job.files)
+        return checked
 
     def _arguments(
         self, checked: CheckedJob, texts: dict[str, str], files: dict[str, Any]
@@ -178,8 +191,10 @@ class HubService:
     async def resume_unfinished(self) -> None:
         """Start again every job that was queued, running or paused when the hub stopped."""
         for job in self.store.unfinished_jobs():
-            try:
-                checked = check_source(job.script, self.library, job.filename)
+            try:  # a long script takes seconds: the hub answers meanwhile
+                checked = await asyncio.to_thread(
+                    check_source, job.script, self.library, job.filename
+                )
             except WitError as error:
                 self.store.update_job(
                     job.id, status=JobStatus.FAILED, at=self.wall(), error=str(error)

@@ -91,9 +91,7 @@ def job_router(service: HubService, gate: AuthGate) -> APIRouter:
     async def submit(request: SubmitJob, connection: Request) -> Any:
         """Check and store a job, then start it. The job is stored before this answers."""
         try:
-            # A long script takes seconds to check: in a thread, so that the hub goes on meanwhile.
-            checked = await asyncio.to_thread(service.check, request)
-            job = service.submit(request, owner=principal_of(connection).token_id, checked=checked)
+            job = await service.submit(request, owner=principal_of(connection).token_id)
         except ScriptError as error:
             gate.audit(connection, "job.submit", "refused: script errors", request.filename)
             return script_error(error)
@@ -213,7 +211,7 @@ def _rerun_route(
         job = find(job_id)
         _check_submitter(gate, connection, job, "re-run")
         try:
-            new = service.rerun(job_id, owner=principal_of(connection).token_id)
+            new = await service.rerun(job_id, owner=principal_of(connection).token_id)
         except RerunRefused as error:
             gate.audit(connection, "job.rerun", f"refused: {job.status}", job_id)
             raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
