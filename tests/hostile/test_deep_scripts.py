@@ -53,6 +53,17 @@ def test_a_name_of_1000_members_is_a_located_400_not_a_500(farm: ProcessFarm) ->
     assert farm.api("GET", "/jobs").json() == []
 
 
+def test_a_5000_digit_integer_is_a_located_400_not_a_500(farm: ProcessFarm) -> None:
+    """Past 4,300 digits Python's int() refuses the text: the parser refuses it first."""
+    script = "Job:Big()\n{\n    Long:x = " + "7" * 5000 + ";\n}\n"
+    for route in ("/jobs", "/check"):
+        answer, _ = post(farm, route, script)
+        assert answer.status_code == 400, (route, answer.text[:2000])
+        (diagnostic,) = answer.json()["diagnostics"]
+        assert (diagnostic["line"], diagnostic["column"]) == (3, 14), diagnostic
+    assert farm.api("GET", "/jobs").json() == []
+
+
 @pytest.mark.parametrize("form", sorted(DEEP_FORMS))
 def test_a_script_as_deep_as_its_size_allows_is_refused_at_once(
     farm: ProcessFarm, form: str
