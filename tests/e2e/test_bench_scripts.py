@@ -103,3 +103,11 @@ def test_the_parse_limits_bench_times_every_deep_and_long_form() -> None:
     assert "goal 100 ms: worst" in report, report
     for form in ("parentheses", "members", "blocks", "statements", "string"):
         assert f"  {form} " in report, report
+
+
+def test_the_script_latency_bench_times_the_api_beside_each_spinning_script() -> None:
+    report = run("script_latency.py", "--seconds", "0.3")
+    assert "idle hub" in report and "health p50" in report, report
+    for script in ("a loop of statements", "an empty loop", "Parallel.ForEach of 1,000,000"):
+        assert f"\n{script} " in report, report
+    assert report.count("cancelled, ended in") == 4, report
