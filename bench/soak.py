@@ -409,17 +409,20 @@ def audit(database: Path, job_id: str, items: int) -> dict[str, int]:
         maps = store.execute("SELECT id FROM maps WHERE job_id = ?", (job_id,)).fetchall()
         if len(maps) != 1:
             raise SystemExit(f"expected one map for job {job_id}, the store has {len(maps)}")
+        # A result row per committed item (failures have `error` set); its key allows no
+        # second, but the rows are counted all the same.
         rows = store.execute(
-            "SELECT idx, commits, state, result FROM tasks WHERE map_id = ?", maps[0]
+            "SELECT idx, COUNT(*), MIN(value) FROM results WHERE map_id = ? AND error IS NULL "
+            "GROUP BY idx",
+            maps[0],
         ).fetchall()
     finally:
         store.close()
     committed: dict[int, str] = {}
     duplicated = 0
-    for index, commits, state, result in rows:
+    for index, commits, result in rows:
         duplicated += max(0, commits - 1)
-        if state == "done":
-            committed[index] = json.loads(result)
+        committed[index] = json.loads(result)
     lost = sum(1 for i in range(items) if i not in committed)
     wrong = sum(1 for i, value in committed.items() if value != expected(i))
     return {"lost": lost, "wrong": wrong, "duplicated": duplicated, "committed": len(committed)}

@@ -3,10 +3,11 @@ they compare with.
 
 After each fault, three things must hold:
 - every item's result is committed exactly once: the hub's stored results (its SQLite file, read
-  only) hold one result per item, each task counts one commit (so a second commit shows even when
-  it wrote the same value again), and a watch that reads them through the whole run never sees a
-  committed result change, vanish, move to a new map, or count a second commit (executions may
-  repeat: that is the ledger's business, not the store's);
+  only) hold one result row per item (the rows are counted, though their key allows no second),
+  and a watch that reads them through the whole run never sees a committed result change, vanish,
+  move to a new map, or be written again under another attempt (so a second commit shows even
+  when it wrote the same value again; executions may repeat: that is the ledger's business, not
+  the store's);
 - the results equal those of a local run of the same script (`witengine.api`'s executor);
 - no acknowledged job is lost: every job the hub answered 201 for is still there at the end, with
   its final state.
@@ -71,22 +72,28 @@ def run_locally(script: str, parameters: dict[str, str], blob_dir: Path) -> api.
 # ------------------------------------------------------------ stored results
 
 
-Tasks = dict[int, tuple[str, Any, int]]  # index -> (state, result, commits)
+Tasks = dict[int, tuple[str, Any, int, int]]  # index -> (state, result, commits, attempt)
 
 
 def read_tasks(db: Path, job_id: str) -> dict[int, tuple[str, Tasks]]:
     """The job's maps as the hub stored them: seq -> (map id, index -> (state, result, the
-    commits the task took))."""
+    commits the task took, the attempt of its result)), every item stored (pending: no result)."""
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as store:
         maps = store.execute(
             "SELECT seq, id FROM maps WHERE job_id = ? ORDER BY seq", (job_id,)
         ).fetchall()
         stored: dict[int, tuple[str, Tasks]] = {}
         for seq, map_id in maps:
-            rows = store.execute(
-                "SELECT idx, state, result, commits FROM tasks WHERE map_id = ?", (map_id,)
-            ).fetchall()
-            stored[seq] = (map_id, {i: (s, _json(r), c) for i, s, r, c in rows})
+            (count,) = store.execute(
+                "SELECT COALESCE(SUM(size), 0) FROM items WHERE map_id = ?", (map_id,)
+            ).fetchone()
+            tasks: Tasks = {i: ("pending", None, 0, 0) for i in range(count)}
+            for i, value, error, attempt in store.execute(
+                "SELECT idx, value, error, attempt FROM results WHERE map_id = ?", (map_id,)
+            ):
+                state, result = ("done", _json(value)) if error is None else ("failed", error)
+                tasks[i] = (state, result, tasks.get(i, ("", None, 0))[2] + 1, attempt)
+            stored[seq] = (map_id, tasks)
     return stored
 
 
@@ -114,14 +121,15 @@ def _json(text: str | None) -> Any:
 @dataclass
 class CommitWatch:
     """Reads the hub's stored results over and over while a job runs (across hub restarts) and
-    notes anything that contradicts "committed once": a committed result that changes or goes
-    back to pending, a task that counts more than one commit, or a map of the job that is made
-    again under a new id."""
+    notes anything that contradicts "committed once": a committed result that changes, is written
+    again under another attempt or goes back to pending, a task that counts more than one commit,
+    or a map of the job that is made again under a new id."""
 
     db: Path
     job_id: str
     every: float = 0.1
-    seen: dict[tuple[int, int], Any] = field(default_factory=dict)  # (seq, idx) -> result
+    # (seq, idx) -> (result, the attempt it was committed under)
+    seen: dict[tuple[int, int], tuple[Any, int]] = field(default_factory=dict)
     maps: dict[int, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     recounted: set[tuple[int, int]] = field(default_factory=set)  # items seen committed twice
@@ -157,7 +165,7 @@ class CommitWatch:
             if self.maps.setdefault(seq, map_id) != map_id:
                 self.problems.append(f"map {seq} made again: {self.maps[seq]} -> {map_id}")
                 self.maps[seq] = map_id
-            for index, (state, result, commits) in tasks.items():
+            for index, (state, result, commits, attempt) in tasks.items():
                 key = (seq, index)
                 if commits > 1 and key not in self.recounted:
                     self.recounted.add(key)
@@ -165,13 +173,13 @@ class CommitWatch:
                 if key in self.seen:
                     if state != "done":
                         self.problems.append(f"item {index} of map {seq} committed, then {state}")
-                    elif result != self.seen[key]:
+                    elif (result, attempt) != self.seen[key]:
                         self.problems.append(
                             f"item {index} of map {seq} committed twice: "
-                            f"{self.seen[key]!r} then {result!r}"
+                            f"{self.seen[key]!r} then {(result, attempt)!r} (result, attempt)"
                         )
                 elif state == "done":
-                    self.seen[key] = result
+                    self.seen[key] = (result, attempt)
 
 
 def assert_committed_once(
@@ -187,7 +195,7 @@ def assert_committed_once(
     assert list(stored) == [1], f"one map expected, found {sorted(stored)}"
     _, tasks = stored[1]
     assert sorted(tasks) == list(range(len(expected)))
-    wrong = {i: t for i, t in tasks.items() if t != ("done", expected[i], 1)}
+    wrong = {i: t for i, t in tasks.items() if t[:3] != ("done", expected[i], 1)}
     assert not wrong, f"{len(wrong)} item(s) not committed as expected: {list(wrong.items())[:5]}"
     # A run's last progress event may miss the results accepted just before a crash, never
     # count one twice; a job the hub saw through in one run counts each item exactly once.

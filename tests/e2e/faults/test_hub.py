@@ -36,7 +36,7 @@ def committed_attempts(db: Path, job_id: str) -> dict[int, int]:
     raises its attempt."""
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as store:
         rows = store.execute(
-            "SELECT idx, attempt FROM tasks WHERE state = 'done' AND map_id IN "
+            "SELECT idx, attempt FROM results WHERE error IS NULL AND map_id IN "
             "(SELECT id FROM maps WHERE job_id = ?)",
             (job_id,),
         ).fetchall()

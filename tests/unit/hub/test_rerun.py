@@ -73,8 +73,8 @@ def committed(live: LiveHub, job_id: str) -> set[int]:
     raw = sqlite3.connect(live.hub.settings.data_dir / "hub.sqlite3")
     try:
         rows = raw.execute(
-            "SELECT idx FROM tasks JOIN maps ON maps.id = tasks.map_id "
-            "WHERE maps.job_id = ? AND tasks.state = 'done'",
+            "SELECT idx FROM results JOIN maps ON maps.id = results.map_id "
+            "WHERE maps.job_id = ? AND results.error IS NULL",
             (job_id,),
         )
         return {index for (index,) in rows}

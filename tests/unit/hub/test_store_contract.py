@@ -20,7 +20,8 @@ from witengine.hub.store.base import (
     reused_map_id,
 )
 from witengine.hub.store.memory import MemoryStore
-from witengine.hub.store.sqlite import _SCHEMA, SqliteStore
+from witengine.hub.store.sqlite import SqliteStore
+from witengine.hub.store.sqlite_schema import MIGRATIONS, SCHEMA
 from witengine.protocol.states import JobStatus
 
 SCRIPT = 'Job:Render(Int:frames = 2)\n{\n    Trace("ok");\n}\n'
@@ -311,6 +312,41 @@ def test_maps_of_other_jobs_and_sequence_numbers_are_separate(store: Store) -> N
     assert store.map_results(first) == {} and store.map_results(other) == {}
 
 
+def test_a_map_of_thousands_of_items_keeps_attempts_and_results_across_its_slices(
+    store: Store,
+) -> None:
+    """SQLite stores items and attempts in spans of 1,000: runs and commits crossing them."""
+    items = [[f"item-{i}", i] for i in range(2_500)]
+    store.open_map("map_1", "job_1", 1, "Compute.Hash", "d", items[:700], count=2_500)
+    store.add_tasks("map_1", 700, items[700:2_100])
+    store.add_tasks("map_1", 2_100, items[2_100:])
+    store.set_attempts("map_1", [(i, 1) for i in range(600, 2_300)])
+    store.set_attempts("map_1", [(i, 2) for i in range(990, 1_010)] + [(5, 1), (2_499, 4)])
+    offered = [Commit(i, 1, i) for i in range(980, 1_020)] + [Commit(2_499, 4, "last")]
+    offered += [Commit(999, 2, "again"), Commit(1_000, 2, error="boom"), Commit(2_500, 0, "x")]
+    taken = [*range(980, 990), *range(1_010, 1_020), 2_499, 999, 1_000]
+    assert store.commit("map_1", offered) == taken
+    assert store.commit("map_1", [Commit(1_999, 1, "b"), Commit(0, 0, "a")]) == [1_999, 0]
+    assert store.map_args("map_1", [0, 999, 1_000, 2_499, 2_500]) == {
+        0: items[0],
+        999: items[999],
+        1_000: items[1_000],
+        2_499: items[2_499],
+    }
+    again = store.open_map("map_x", "job_1", 1, "Compute.Hash", "d", items)
+    assert again.record.id == "map_1"
+    expected = {i: 1 if 600 <= i < 2_300 else 0 for i in range(2_500)}
+    expected |= {i: 2 for i in range(990, 1_010)} | {5: 1, 2_499: 4}
+    assert again.attempts == expected
+    assert again.results == {i: i for i in taken[:20]} | {2_499: "last", 999: "again"} | {
+        1_999: "b",
+        0: "a",
+    }
+    assert again.failures == {1_000: "boom"}
+    counts = store.commit_counts("map_1")
+    assert len(counts) == 2_500 and {i for i, n in counts.items() if n} == {*taken, 1_999, 0}
+
+
 def test_a_rerun_gets_copies_of_the_maps_holding_only_their_successful_results(
     store: Store,
 ) -> None:
@@ -588,7 +624,7 @@ def test_sqlite_audit_lines_cannot_be_changed_or_deleted(tmp_path: Path) -> None
 def _first_release_database(path: Path) -> None:
     """A hub database as the first release left it: schema 1, no rates, tokens or audit."""
     with sqlite3.connect(path) as raw:
-        raw.executescript(_SCHEMA)
+        raw.executescript(SCHEMA)
         raw.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
         raw.execute("INSERT INTO schema_version VALUES (1)")
     raw.close()
@@ -601,7 +637,7 @@ def test_a_hub_database_from_before_rates_gains_the_rates_table(tmp_path: Path) 
     try:
         store.put_rate(rate("node_a", "Compute.Work", 20.0))
         assert store.list_rates() == [rate("node_a", "Compute.Work", 20.0)]
-        assert store._read("SELECT version FROM schema_version") == [(6,)]
+        assert store._read("SELECT version FROM schema_version") == [(7,)]
     finally:
         store.close()
 
@@ -636,6 +672,65 @@ def test_tasks_committed_before_commits_were_counted_count_one(tmp_path: Path) -
     store = SqliteStore(path)
     try:
         assert store.commit_counts("map_1") == {0: 1, 1: 1, 2: 0}
+    finally:
+        store.close()
+
+
+def _schema_6_database(path: Path) -> None:
+    """A hub database as schema 6 left it: a row per task, its result written into that row."""
+    with sqlite3.connect(path) as raw:
+        raw.executescript(SCHEMA)
+        raw.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        raw.execute("INSERT INTO schema_version VALUES (6)")
+        for target, statements in MIGRATIONS:
+            if target <= 6:
+                for statement in (
+                    statements.split(";") if isinstance(statements, str) else statements
+                ):
+                    if statement.strip():
+                        raw.execute(statement)
+    raw.close()
+
+
+def test_a_schema_6_database_keeps_its_maps_results_and_attempts_after_migrating(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _schema_6_database(path)
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "INSERT INTO jobs VALUES ('job_1', 'J', 's', 'j.wit', '{}', '{}', 'running', "
+            "1.0, 1.0, NULL, NULL, NULL, 1, NULL, NULL, NULL)"
+        )
+        raw.execute(
+            "INSERT INTO maps VALUES ('map_1', 'job_1', 1, 'Compute.Hash', 'd1', 4, 'null')"
+        )
+        raw.executemany(
+            "INSERT INTO tasks VALUES ('map_1', ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (0, '["a",1]', "done", 2, '{"v":[1,null]}', None, 1),
+                (1, '["b",2]', "failed", 1, None, "boom", 1),
+                (2, '["c",3]', "pending", 3, None, None, 0),
+                (3, '["d",{"nested":[1,2.5,null,true]}]', "pending", 0, None, None, 0),
+            ],
+        )
+    raw.close()
+    store = SqliteStore(path)
+    try:
+        assert store._read("SELECT version FROM schema_version") == [(7,)]
+        assert store._read("SELECT name FROM sqlite_master WHERE name = 'tasks'") == []
+        state = store.open_map("map_new", "job_1", 1, "Compute.Hash", "d1", ITEMS)
+        assert state.record.id == "map_1" and state.record.options is None
+        assert (state.results, state.failures) == ({0: {"v": [1, None]}}, {1: "boom"})
+        assert state.attempts == {0: 2, 1: 1, 2: 3, 3: 0}
+        assert store.map_args("map_1", [0, 1, 2, 3]) == dict(enumerate(ITEMS))
+        assert store.commit_counts("map_1") == {0: 1, 1: 1, 2: 0, 3: 0}
+        # Fencing goes on from the stored attempts, and new work is stored the new way.
+        assert store.commit("map_1", [Commit(2, 2, "late"), Commit(0, 2, "twice")]) == []
+        store.set_attempts("map_1", [(2, 4), (3, 1)])
+        assert store.commit("map_1", [Commit(2, 4, "c"), Commit(3, 1, "d")]) == [2, 3]
+        assert store.map_results("map_1") == {0: {"v": [1, None]}, 2: "c", 3: "d"}
+        assert store.reuse_results("job_2", "job_1") == 3
     finally:
         store.close()
 

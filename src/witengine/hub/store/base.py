@@ -222,7 +222,7 @@ class Store(Protocol):
         ...
 
     def map_args(self, map_id: str, indices: Sequence[int]) -> dict[int, list[Json]]:
-        """The arguments of some tasks."""
+        """The arguments of some tasks; indices the map lacks are left out."""
         ...
 
     def set_attempts(self, map_id: str, attempts: Sequence[tuple[int, int]]) -> None:

@@ -147,7 +147,7 @@ class MemoryStore:
 
     def map_args(self, map_id: str, indices: Sequence[int]) -> dict[int, list[Json]]:
         tasks = self.maps[map_id].tasks
-        return {i: copy.deepcopy(tasks[i].args) for i in indices}
+        return {i: copy.deepcopy(tasks[i].args) for i in indices if 0 <= i < len(tasks)}
 
     def set_attempts(self, map_id: str, attempts: Sequence[tuple[int, int]]) -> None:
         tasks = self.maps[map_id].tasks

@@ -13,7 +13,8 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,95 +28,19 @@ from witengine.hub.store.base import (
     MapState,
     NodeRecord,
     RateRecord,
-    TaskState,
     TokenRecord,
     map_count,
     reused_map_id,
 )
+from witengine.hub.store.sqlite_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, SLICE
 from witengine.jsontext import compact
 from witengine.protocol.states import JobStatus
 
-SCHEMA_VERSION = 1
 _ENDED = tuple(status.value for status in JobStatus if status.ended)
 _UNFINISHED = (
     f"SELECT * FROM jobs WHERE status NOT IN ({', '.join('?' * len(_ENDED))}) ORDER BY position"
 )
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, script TEXT NOT NULL, filename TEXT NOT NULL,
-    parameters TEXT NOT NULL, files TEXT NOT NULL, status TEXT NOT NULL,
-    created_at REAL NOT NULL, started_at REAL, finished_at REAL, error TEXT, variables TEXT,
-    position INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
-CREATE TABLE IF NOT EXISTS events (
-    job_id TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (job_id, seq)
-);
-CREATE TABLE IF NOT EXISTS maps (
-    id TEXT PRIMARY KEY, job_id TEXT NOT NULL, seq INTEGER NOT NULL, activity TEXT NOT NULL,
-    digest TEXT NOT NULL, count INTEGER NOT NULL, options TEXT, UNIQUE (job_id, seq)
-);
-CREATE TABLE IF NOT EXISTS tasks (
-    map_id TEXT NOT NULL REFERENCES maps (id) ON DELETE CASCADE, idx INTEGER NOT NULL,
-    args TEXT NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0,
-    result TEXT, error TEXT, PRIMARY KEY (map_id, idx)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS nodes (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, info TEXT NOT NULL,
-    first_seen REAL NOT NULL, last_seen REAL NOT NULL
-);
-"""
-# Later versions append (version, statements) here; each runs once, in order. Statements are one
-# string split at semicolons, or a tuple of single statements.
-_MIGRATIONS: list[tuple[int, str | tuple[str, ...]]] = [
-    (
-        2,
-        """
-        CREATE TABLE IF NOT EXISTS rates (
-            node_id TEXT NOT NULL, activity TEXT NOT NULL, unit TEXT NOT NULL,
-            rate REAL NOT NULL, elapsed REAL NOT NULL, iterations INTEGER NOT NULL,
-            plugin TEXT NOT NULL, plugin_version TEXT NOT NULL, measured_at REAL NOT NULL,
-            PRIMARY KEY (node_id, activity, unit)
-        ) WITHOUT ROWID
-        """,
-    ),
-    (
-        3,
-        (  # statements one by one: the triggers' bodies hold semicolons
-            """CREATE TABLE IF NOT EXISTS tokens (
-                id TEXT PRIMARY KEY, role TEXT NOT NULL, label TEXT NOT NULL,
-                secret_hash TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL,
-                revoked_at REAL, last_used REAL, node_id TEXT, created_by TEXT,
-                max_uses INTEGER, uses INTEGER NOT NULL DEFAULT 0
-            )""",
-            """CREATE TABLE IF NOT EXISTS audit (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, action TEXT NOT NULL,
-                outcome TEXT NOT NULL, actor_id TEXT, actor_role TEXT, address TEXT NOT NULL,
-                target TEXT NOT NULL
-            )""",
-            """CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
-            """CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
-            "ALTER TABLE jobs ADD COLUMN owner TEXT",
-        ),
-    ),
-    (4, "ALTER TABLE jobs ADD COLUMN rerun_of TEXT"),
-    (5, "ALTER TABLE jobs ADD COLUMN progress TEXT"),  # [done, total] as the job ended
-    (
-        6,  # commits each task took (0 or 1): a second one shows even if it wrote the same value
-        (
-            "ALTER TABLE tasks ADD COLUMN commits INTEGER NOT NULL DEFAULT 0",
-            "UPDATE tasks SET commits = 1 WHERE state != 'pending'",
-        ),
-    ),
-]
-
-
-# A task's states as stored; read once here, not in the loops over every task (an enum member's
-# value is looked up on each use).
-_PENDING, _DONE, _FAILED = TaskState.PENDING.value, TaskState.DONE.value, TaskState.FAILED.value
 # One encoder for every write (see `witengine.jsontext`): a map's items, every result.
 _dumps = compact
 
@@ -152,11 +77,11 @@ class SqliteStore:
             row = db.execute("SELECT version FROM schema_version").fetchone()
             version = row[0] if row else 0
             if version == 0:
-                for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                for statement in filter(None, (s.strip() for s in SCHEMA.split(";"))):
                     db.execute(statement)
                 db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
                 version = SCHEMA_VERSION
-            for target, statements in _MIGRATIONS:
+            for target, statements in MIGRATIONS:
                 if version < target:
                     if isinstance(statements, str):
                         statements = tuple(statements.split(";"))
@@ -294,45 +219,55 @@ class SqliteStore:
             row = db.execute(
                 "SELECT id, digest, count FROM maps WHERE job_id = ? AND seq = ?", (job_id, seq)
             ).fetchone()
-            if row is not None and row[1] == digest and row[2] == self._tasks(row[0]):
+            if row is not None and row[1] == digest and row[2] == self._stored(row[0]):
                 map_id = row[0]
             else:
                 if row is not None:
-                    db.execute("DELETE FROM tasks WHERE map_id = ?", (row[0],))
-                    db.execute("DELETE FROM maps WHERE id = ?", (row[0],))
+                    for table in ("results", "sent", "items", "maps"):
+                        column = "id" if table == "maps" else "map_id"
+                        db.execute(f"DELETE FROM {table} WHERE {column} = ?", (row[0],))
                 db.execute(
                     "INSERT INTO maps VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (map_id, job_id, seq, activity, digest, count, _dumps(options)),
                 )
-                self._insert_tasks(map_id, 0, items)
+                self._insert_items(map_id, 0, items)
         return self._state(map_id)
 
     def add_tasks(self, map_id: str, first: int, items: Sequence[Sequence[Json]]) -> None:
         with self._write():
-            self._insert_tasks(map_id, first, items)
+            self._insert_items(map_id, first, items)
 
-    def _insert_tasks(self, map_id: str, first: int, items: Sequence[Sequence[Json]]) -> None:
+    def _insert_items(self, map_id: str, first: int, items: Sequence[Sequence[Json]]) -> None:
+        """Store items a slice a row: one JSON array of the slice's arguments."""
         self.db.executemany(
-            "INSERT INTO tasks (map_id, idx, args, state) VALUES (?, ?, ?, ?)",
+            "INSERT INTO items VALUES (?, ?, ?, ?)",
             (
-                (map_id, index, _dumps(item), _PENDING)  # a list or tuple: the same text
-                for index, item in enumerate(items, start=first)
+                (map_id, first + start, len(part), _dumps(part))  # lists or tuples: one text
+                for start in range(0, len(items), SLICE)
+                for part in [list(items[start : start + SLICE])]
             ),
         )
 
-    def _tasks(self, map_id: str) -> int:
-        """How many tasks of a map are stored (inside a transaction)."""
-        found: int = self.db.execute(
-            "SELECT COUNT(*) FROM tasks WHERE map_id = ?", (map_id,)
-        ).fetchone()[0]
-        return found
+    def _stored(self, map_id: str) -> int:
+        """How many of a map's items are stored (its slices follow each other without a gap)."""
+        row = self.db.execute(
+            "SELECT first + size FROM items WHERE map_id = ? ORDER BY first DESC LIMIT 1",
+            (map_id,),
+        ).fetchone()
+        return row[0] if row is not None else 0
 
     def _state(self, map_id: str) -> MapState:
         with self.lock:
             record_row = self.db.execute("SELECT * FROM maps WHERE id = ?", (map_id,)).fetchone()
-            rows = self.db.execute(
-                "SELECT idx, state, attempt, result, error FROM tasks WHERE map_id = ?", (map_id,)
+            results = self.db.execute(
+                "SELECT idx, value, error FROM results WHERE map_id = ?", (map_id,)
             ).fetchall()
+            attempts = dict.fromkeys(range(self._stored(map_id)), 0)
+            # The runs in the order they were sent: a later one holds an item's current attempt.
+            for first, last, attempt in self.db.execute(
+                "SELECT first, last, attempt FROM sent WHERE map_id = ? ORDER BY rowid", (map_id,)
+            ):
+                attempts.update(dict.fromkeys(range(first, last + 1), attempt))
         record = MapRecord(
             record_row[0],
             record_row[1],
@@ -342,88 +277,125 @@ class SqliteStore:
             record_row[5],
             json.loads(record_row[6]) if record_row[6] is not None else None,
         )
-        results, attempts, failures = {}, {}, {}
-        for index, state, attempt, result, error in rows:
-            attempts[index] = attempt
-            if state == _DONE:
-                results[index] = json.loads(result)
-            elif state == _FAILED:
-                failures[index] = error or ""
-        return MapState(record, results, attempts, failures)
+        done, failures = {}, {}
+        for index, value, error in results:
+            if error is None:
+                done[index] = json.loads(value)
+            else:
+                failures[index] = error
+        return MapState(record, done, attempts, failures)
 
     def map_args(self, map_id: str, indices: Sequence[int]) -> dict[int, list[Json]]:
-        wanted = set(indices)
-        rows = self._read("SELECT idx, args FROM tasks WHERE map_id = ?", (map_id,))
-        return {index: json.loads(args) for index, args in rows if index in wanted}
+        found: dict[int, list[Json]] = {}
+        slices: dict[int, list[list[Json]]] = {}  # first index -> the slice's items
+        with self.lock:
+            for index in indices:
+                row = self.db.execute(
+                    "SELECT first, args FROM items WHERE map_id = ? AND first <= ? "
+                    "ORDER BY first DESC LIMIT 1",
+                    (map_id, index),
+                ).fetchone()
+                if row is None or index < 0:
+                    continue
+                part = slices.get(row[0])
+                if part is None:
+                    part = slices[row[0]] = json.loads(row[1])
+                if index - row[0] < len(part):
+                    found[index] = part[index - row[0]]
+        return found
 
     def set_attempts(self, map_id: str, attempts: Sequence[tuple[int, int]]) -> None:
         with self._write() as db:
-            # A batch is mostly a run of consecutive items under one attempt: a statement a run,
-            # not a row (a tenth of the cost for a batch of tiny items).
+            # A batch is mostly a run of consecutive items under one attempt: a row a run, not
+            # an item. A run is cut where a span of `SLICE` items ends, so that the runs that
+            # hold an item are found among those starting in its span (`_current_attempts`).
             db.executemany(
-                "UPDATE tasks SET attempt = ? WHERE map_id = ? AND idx BETWEEN ? AND ?",
-                [(attempt, map_id, first, last) for first, last, attempt in _runs(attempts)],
+                "INSERT INTO sent VALUES (?, ?, ?, ?)",
+                [
+                    (map_id, start, min(last, start - start % SLICE + SLICE - 1), attempt)
+                    for first, last, attempt in _runs(attempts)
+                    for start in range(first, last + 1)
+                    if start == first or start % SLICE == 0
+                ],
             )
 
+    def _current_attempts(self, map_id: str, indices: Iterable[int]) -> dict[int, int]:
+        """The current attempt of each of these items the map holds (inside a transaction)."""
+        stored = self._stored(map_id)
+        current = {index: 0 for index in indices if 0 <= index < stored}
+        if not current:
+            return current
+        wanted = sorted(current)
+        low, high = wanted[0], wanted[-1]
+        runs = self.db.execute(
+            "SELECT first, last, attempt FROM sent WHERE map_id = ? AND first BETWEEN ? AND ? "
+            "AND last >= ? ORDER BY rowid",
+            (map_id, low - low % SLICE, high, low),
+        )
+        for first, last, attempt in runs:
+            for index in wanted[bisect_left(wanted, first) : bisect_right(wanted, last)]:
+                current[index] = attempt
+        return current
+
     def commit(self, map_id: str, commits: Sequence[Commit]) -> list[int]:
-        # Mostly every commit offered is its task's first, under its current attempt: written
-        # each with that condition, in one transaction, they are all accepted when every row
-        # is written. Otherwise that transaction is rolled back and the commits are sorted out
-        # one by one (a late result, or a second copy of one).
-        first: dict[int, Commit] = {}
-        for commit in commits:
-            first.setdefault(commit.index, commit)
-        offered = list(first.values())
+        # In the order given, the first commit of an item under its current attempt is the one
+        # to take, if the item has no result yet. Mostly none of them has: every one is written
+        # in one transaction, and all were taken if every row was inserted. Otherwise that
+        # transaction is rolled back, and a second one leaves out the items with a result.
         with contextlib.suppress(_NotAll), self._write() as db:
-            if self._write_results(db, map_id, offered) < len(offered):
+            taken = self._to_take(map_id, commits, set())
+            if self._write_results(db, map_id, taken) < len(taken):
                 raise _NotAll  # rolls the transaction back
-            return [c.index for c in offered]
+            return [c.index for c in taken]
         with self._write() as db:
-            # Which of these are still pending, and under which attempt: one query for the lot,
-            # then one statement per kind; the transaction keeps the check and the write together.
             rows = db.execute(
-                "SELECT idx, attempt FROM tasks WHERE map_id = ? AND state = ? "
+                "SELECT idx FROM results WHERE map_id = ? "
                 "AND idx IN (SELECT value FROM json_each(?))",
-                (map_id, _PENDING, _dumps(sorted(first))),
+                (map_id, _dumps(sorted({c.index for c in commits}))),
             )
-            current: dict[int, int] = dict(rows.fetchall())
-            # In the order given, the first commit of a task under its attempt wins, as in memory.
-            accepted: list[Commit] = []
-            for commit in commits:
-                if current.get(commit.index, -1) == commit.attempt:
-                    del current[commit.index]
-                    accepted.append(commit)
-            self._write_results(db, map_id, accepted)
-        return [c.index for c in accepted]
+            taken = self._to_take(map_id, commits, {index for (index,) in rows})
+            self._write_results(db, map_id, taken)
+        return [c.index for c in taken]
+
+    def _to_take(self, map_id: str, commits: Sequence[Commit], done: set[int]) -> list[Commit]:
+        """The commits to take, in the order given, of items not `done` (inside a transaction)."""
+        current = self._current_attempts(map_id, (c.index for c in commits))
+        taken = []
+        for commit in commits:
+            if commit.index not in done and current.get(commit.index, -1) == commit.attempt:
+                del current[commit.index]
+                taken.append(commit)
+        return taken
 
     @staticmethod
     def _write_results(db: sqlite3.Connection, map_id: str, commits: Sequence[Commit]) -> int:
-        """Write each commit whose task is pending under its attempt; how many were written."""
-        done = db.executemany(
-            f"UPDATE tasks SET state = '{_DONE}', result = ?, commits = commits + 1 "
-            f"WHERE map_id = ? AND idx = ? AND state = '{_PENDING}' AND attempt = ?",
-            [(_dumps(c.value), map_id, c.index, c.attempt) for c in commits if c.error is None],
+        """Insert a result row for each commit whose item has none; how many were inserted."""
+        written = db.executemany(
+            "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?)",
+            [
+                (map_id, c.index, c.attempt, _dumps(c.value), None)
+                if c.error is None
+                else (map_id, c.index, c.attempt, None, c.error)
+                for c in commits
+            ],
         ).rowcount
-        failed = db.executemany(
-            f"UPDATE tasks SET state = '{_FAILED}', error = ?, commits = commits + 1 "
-            f"WHERE map_id = ? AND idx = ? AND state = '{_PENDING}' AND attempt = ?",
-            [(c.error, map_id, c.index, c.attempt) for c in commits if c.error is not None],
-        ).rowcount
-        return max(done, 0) + max(failed, 0)
+        return max(written, 0)
 
     def map_results(self, map_id: str) -> dict[int, Json]:
         rows = self._read(
-            "SELECT idx, result FROM tasks WHERE map_id = ? AND state = ?",
-            (map_id, _DONE),
+            "SELECT idx, value FROM results WHERE map_id = ? AND error IS NULL", (map_id,)
         )
-        return {index: json.loads(result) for index, result in rows}
+        return {index: json.loads(value) for index, value in rows}
 
     def commit_counts(self, map_id: str) -> dict[int, int]:
-        rows = self._read("SELECT idx, commits FROM tasks WHERE map_id = ?", (map_id,))
-        return dict(rows)
+        # An item's result row is its one commit: the key (map_id, idx) allows no second one.
+        with self.lock:
+            counts = dict.fromkeys(range(self._stored(map_id)), 0)
+            rows = self.db.execute("SELECT idx FROM results WHERE map_id = ?", (map_id,))
+            counts.update((index, 1) for (index,) in rows)
+        return counts
 
     def reuse_results(self, job_id: str, source_job_id: str) -> int:
-        done = _DONE
         with self._write() as db:
             sources = db.execute(
                 "SELECT id, seq FROM maps WHERE job_id = ? ORDER BY seq", (source_job_id,)
@@ -436,16 +408,17 @@ class SqliteStore:
                     "FROM maps WHERE id = ?",
                     (map_id, job_id, source_id),
                 )
-                # Done tasks keep their result; failed and unfinished ones start afresh.
                 db.execute(
-                    "INSERT INTO tasks (map_id, idx, args, state, attempt, result, commits) "
-                    "SELECT ?, idx, args, CASE WHEN state = ? THEN state ELSE ? END, 0, "
-                    "CASE WHEN state = ? THEN result END, state = ? FROM tasks WHERE map_id = ?",
-                    (map_id, done, _PENDING, done, done, source_id),
+                    "INSERT INTO items SELECT ?, first, size, args FROM items WHERE map_id = ?",
+                    (map_id, source_id),
                 )
+                # Successful results are kept (as if committed under attempt 0: the copy's
+                # items were never sent); failed and unfinished items start afresh.
                 reused += db.execute(
-                    "SELECT COUNT(*) FROM tasks WHERE map_id = ? AND state = ?", (map_id, done)
-                ).fetchone()[0]
+                    "INSERT INTO results SELECT ?, idx, 0, value, NULL FROM results "
+                    "WHERE map_id = ? AND error IS NULL",
+                    (map_id, source_id),
+                ).rowcount
         return reused
 
     # nodes
