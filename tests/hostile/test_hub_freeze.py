@@ -79,11 +79,11 @@ def test_a_spinning_script_leaves_the_api_answering_and_is_cancelled_within_a_se
         assert statistics.median(health) < 0.25 and statistics.median(jobs) < 0.25
         assert max(health) < 2 and max(jobs) < 2, (health, jobs)
 
-        asked = time.monotonic()
+        asked = time.time()  # the hub's clock: its record says when the job ended
         assert hub.api("POST", f"/jobs/{job_id}/cancel").status_code == 200
-        job = hub.wait_done(job_id, 5)
+        job = hub.wait_done(job_id, 10)
         assert job["status"] == "cancelled", job
-        assert time.monotonic() - asked < 1.0
+        assert job["finished_at"] - asked < 1.0, job
     finally:
         hub.stop()
 

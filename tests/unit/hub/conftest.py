@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,12 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from witengine.hub.app import Hub, build_hub, create_app
-from witengine.hub.settings import HubSettings
+from witengine.hub.app import Hub
 from witengine.protocol import API_PREFIX
 from witengine.security.tokens import Role
+from witengine.testing.served import served_hub
 
 MAX_BLOB_BYTES = 24 * 1024 * 1024  # above the largest upload a test makes
 
@@ -59,38 +57,13 @@ class LiveHub:
 async def live_hub(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[LiveHub]:
     """A hub on loopback; `@pytest.mark.parametrize("live_hub", [{...}], indirect=True)` gives
     it other settings (such as smaller limits)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
     options: dict[str, Any] = {
-        "advertise": False,
         "no_node_seconds": 3600.0,  # jobs that need nodes wait for them for the whole test
         "max_blob_bytes": MAX_BLOB_BYTES,
         **getattr(request, "param", {}),
     }
-    settings = HubSettings(data_dir=tmp_path / "hub", port=port, **options)
-    hub = build_hub(settings)
-    config = uvicorn.Config(
-        create_app(settings, hub),
-        log_level="warning",
-        lifespan="on",
-        ws="websockets-sansio",
-        ws_max_size=settings.limits.node_message_bytes,
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    for _ in range(1000):  # bounded: the server starts in a few loop turns
-        if server.started or serving.done():
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    url = f"http://127.0.0.1:{port}{API_PREFIX}"
-    token = hub.admin_token
-    assert token is not None, "a new hub makes an admin token"
-    headers = {"Authorization": f"Bearer {token}"}
-    try:
+    async with served_hub(tmp_path / "hub", **options) as served:
+        url = f"{served.root}{API_PREFIX}"
+        headers = {"Authorization": f"Bearer {served.admin_token}"}
         async with httpx.AsyncClient(base_url=url, timeout=30.0, headers=headers) as client:
-            yield LiveHub(hub, url, client, token)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, 30.0)
-        listener.close()
+            yield LiveHub(served.hub, url, client, served.admin_token)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -17,17 +16,16 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
 
-from witengine.hub.app import Hub, build_hub, create_app
+from witengine.hub.app import Hub
 from witengine.hub.auth.throttle import FailedAuthThrottle
-from witengine.hub.settings import HubSettings
 from witengine.protocol import API_PREFIX, Assign, Welcome
 from witengine.security.tokens import Role
 from witengine.testing.fake_nodes import FakeNode, node_link
+from witengine.testing.served import served_hub
 
 
 @dataclass
@@ -47,25 +45,8 @@ class AuthHub:
 
 @pytest.fixture
 async def auth_hub(tmp_path: Path) -> AsyncIterator[AuthHub]:
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    settings = HubSettings(data_dir=tmp_path / "hub", port=port, advertise=False)
-    hub = build_hub(settings)
-    app = create_app(settings, hub)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    for _ in range(1000):  # bounded: the server starts in a few loop turns
-        if server.started or serving.done():
-            break
-        await asyncio.sleep(0.01)
-    assert server.started and hub.admin_token is not None
-    try:
-        yield AuthHub(hub, app, f"http://127.0.0.1:{port}", hub.admin_token)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, 30.0)
-        listener.close()
+    async with served_hub(tmp_path / "hub") as served:
+        yield AuthHub(served.hub, served.app, served.root, served.admin_token)
 
 
 def every_route(app: FastAPI) -> Iterator[tuple[str, str]]:

@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import json
 import re
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,16 +16,15 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from httpx_sse import aconnect_sse
 
-from witengine.hub.app import Hub, build_hub, create_app
+from witengine.hub.app import Hub
 from witengine.hub.dashboard.pages import FRAGMENTS
 from witengine.hub.dashboard.views import file_kind, media_type
-from witengine.hub.settings import HubSettings
 from witengine.protocol import API_PREFIX
 from witengine.protocol.states import JobStatus
 from witengine.testing.fake_nodes import FakeNode, running
+from witengine.testing.served import served_hub
 from witengine.testing.swatches import png
 
 pytestmark = pytest.mark.timeout(60)
@@ -80,31 +78,11 @@ def auth(live: LiveHub) -> dict[str, str]:
 @pytest.fixture
 async def live_hub(tmp_path: Path) -> AsyncIterator[LiveHub]:
     """A hub on 127.0.0.1 that nodes can reach (WebSockets on), answering fast enough for tests."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    settings = HubSettings(
-        data_dir=tmp_path / "hub", port=port, advertise=False, heartbeat_seconds=0.5
-    )
-    hub = build_hub(settings)
-    app = create_app(settings, hub)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    for _ in range(1000):  # bounded: the server starts in a few loop turns
-        if server.started or serving.done():
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    url = f"http://127.0.0.1:{port}{API_PREFIX}"
-    assert hub.admin_token is not None
-    headers = {"Authorization": f"Bearer {hub.admin_token}"}
-    try:
+    async with served_hub(tmp_path / "hub", heartbeat_seconds=0.5) as served:
+        url = f"{served.root}{API_PREFIX}"
+        headers = {"Authorization": f"Bearer {served.admin_token}"}
         async with httpx.AsyncClient(base_url=url, timeout=30.0, headers=headers) as client:
-            yield LiveHub(hub, url, client, hub.admin_token)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, 30.0)
-        listener.close()
+            yield LiveHub(served.hub, url, client, served.admin_token)
 
 
 def root(live: LiveHub) -> str:
