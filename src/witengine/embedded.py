@@ -115,7 +115,9 @@ def prepare_hub(data_dir: Path) -> tuple[str, str]:
 def loopback_listener() -> socket.socket:
     """A listening socket on a free loopback port: its address is known before any process
     serves it, and connections wait in its queue until the hub does."""
-    return socket.create_server(("127.0.0.1", 0), backlog=128)
+    from witengine.hub.serving import tcp_listener  # the hub's modules, only when a hub starts
+
+    return tcp_listener(("127.0.0.1", 0), backlog=128)
 
 
 async def start_hub(data_dir: Path, listener: socket.socket) -> asyncio.subprocess.Process:

@@ -258,7 +258,7 @@ def hub(
 
     from witengine.hub.app import create_app
     from witengine.hub.limits import Limits, with_limits
-    from witengine.hub.serving import server_config, trusted_proxy
+    from witengine.hub.serving import server_config, tcp_listener, trusted_proxy
     from witengine.hub.settings import HubSettings
 
     _logging(verbose)
@@ -278,7 +278,7 @@ def hub(
         raise typer.Exit(2) from None
     try:
         listener = (
-            socket.create_server((host, port), reuse_port=False)
+            tcp_listener((host, port), reuse_port=False)
             if listen_fd is None
             else _inherited_listener(listen_fd)
         )

@@ -1,5 +1,5 @@
-"""How a hub is served over HTTP: the uvicorn configuration `wit hub` runs it with, and whose
-forwarded headers it believes.
+"""How a hub is served over HTTP: the socket it listens on, the uvicorn configuration `wit hub`
+runs it with, and whose forwarded headers it believes.
 
 uvicorn on its own believes `X-Forwarded-For` and `X-Forwarded-Proto` from loopback (and from
 the addresses of `FORWARDED_ALLOW_IPS`): any client on the hub's machine could then name the
@@ -11,13 +11,25 @@ off and believes those headers only from the proxies its settings name (`wit hub
 from __future__ import annotations
 
 import ipaddress
+import socket
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from witengine.hub.settings import HubSettings
+
+
+def tcp_listener(address: tuple[str, int], **options: Any) -> socket.socket:
+    """`socket.create_server(address, **options)`, marked as a TCP socket. asyncio turns off
+    Nagle's algorithm only on connections whose socket says IPPROTO_TCP, and an accepted socket
+    says what its listener says: create_server's says 0. Without this, every answer on a
+    kept-alive connection (uvicorn writes its head and its body apart) waited some 40 ms for
+    the client's delayed ACK, and so did the hub's small WebSocket messages."""
+    plain = socket.create_server(address, **options)
+    return socket.socket(plain.family, plain.type, socket.IPPROTO_TCP, fileno=plain.detach())
 
 
 def trusted_proxy(text: str) -> str:

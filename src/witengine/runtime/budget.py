@@ -26,7 +26,7 @@ from typing import Any
 
 from witengine.errors import LimitExceeded
 
-SLICE = 0.005  # seconds a script runs before the event loop turns
+SLICE = 0.002  # seconds a script runs before the event loop turns
 CHECK_EVERY = 32  # steps between two looks at the clock (a look costs about a step)
 
 

@@ -6,7 +6,6 @@ nodes can link. Tests reach it over real HTTP; they may also look into the `Hub`
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from witengine.hub.app import Hub, build_hub, create_app
-from witengine.hub.serving import server_config
+from witengine.hub.serving import server_config, tcp_listener
 from witengine.hub.settings import HubSettings
 
 
@@ -39,7 +38,7 @@ class ServedHub:
 async def served_hub(data_dir: Path, **settings: Any) -> AsyncIterator[ServedHub]:
     """A new hub keeping its data in `data_dir`, with `settings` (HubSettings' fields; no mDNS
     unless asked), serving until the block ends."""
-    listener = socket.create_server(("127.0.0.1", 0))
+    listener = tcp_listener(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     options: dict[str, Any] = {"advertise": False, **settings}
     hub_settings = HubSettings(data_dir=data_dir, port=port, **options)

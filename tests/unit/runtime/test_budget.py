@@ -54,9 +54,9 @@ async def test_a_loop_that_never_waits_gives_the_event_loop_turns(run: Runner) -
     finally:
         counter.cancel()
     assert done.status is COMPLETED, done.error
-    # 32 steps read the clock once, a millisecond a read: a turn every 5 ms (SLICE) is every
-    # 5 or 6 reads (the sums of milliseconds in floating point), 160 to 192 steps
-    assert SLICE == 0.005 and turns >= 100_000 // 192
+    # 32 steps read the clock once, a millisecond a read: a turn every 2 ms (SLICE) is every
+    # 2 or 3 reads (the sums of milliseconds in floating point), 64 to 96 steps
+    assert SLICE == 0.002 and turns >= 100_000 // 96
 
 
 async def test_a_job_past_its_steps_fails_naming_the_limit_and_the_statement(
