@@ -3,8 +3,12 @@ the rule the hub, a client and a node apply before Blender reads anything."""
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
+from witengine.plugins.render import file_outputs, references
+from witengine.plugins.render.blender import SETUP_SCRIPT
 from witengine.plugins.render.errors import RenderFailure
 from witengine.plugins.render.references import Reference, leaves_folder, refusal
 
@@ -103,3 +107,19 @@ def test_a_refusal_of_files_read_and_written_outside_gives_both_pieces_of_advice
         "relative path inside the scene's folder (such as //passes/, without template "
         "variables) or remove it: a node sends back only the rendered frames"
     )
+
+
+def test_blenders_setup_script_gives_the_same_advice_as_the_hub_and_the_node() -> None:
+    # blender_setup.py runs on Blender's own Python and imports nothing of witengine, so it
+    # repeats these texts: read them from its source, as Blender would run it.
+    tree = ast.parse(SETUP_SCRIPT.read_text())
+    found = {
+        target.id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant | ast.Tuple)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    assert found["PACK_ADVICE"] == references.PACK_ADVICE
+    assert found["WRITE_ADVICE"] == references.WRITE_ADVICE
+    assert found["FILE_OUTPUT"] == file_outputs.FILE_OUTPUT
