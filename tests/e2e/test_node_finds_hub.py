@@ -32,11 +32,18 @@ def test_a_node_started_without_a_hub_address_finds_its_hub_over_mdns_and_runs_a
     try:
         farm.start_node("a", discover=True)
         node = farm.nodes["a"]
-        wait_until(lambda: farm.online() or node.poll() is not None, 60, "node a to connect")
+        connected = f"connected to {farm.url} as node_"
+        # The hub lists the node once it has said hello, a moment before the node has read the
+        # hub's welcome and logged that it is connected: wait for both.
+        wait_until(
+            lambda: (farm.online() and connected in farm.log("a")) or node.poll() is not None,
+            60,
+            "node a to connect",
+        )
         log = farm.log("a")
         assert farm.online() == ["a"], f"node a exited ({node.returncode}): {log}"
         assert "looking for a hub on the local network" in log
-        assert f"connected to {farm.url} as node_" in log
+        assert connected in log
         ledger = tmp_path / "ledger.txt"
         job = farm.wait_done(farm.submit(SCRIPT, {"n": "12", "ledger": str(ledger)}), 60)
         assert job["status"] == "completed", job["error"]
