@@ -64,7 +64,7 @@ def test_the_dashboard_bench_times_every_page_and_follows_the_stream() -> None:
 def test_the_heterogeneous_farm_bench_runs_every_strategy_and_checks_the_results() -> None:
     report = run(
         "heterogeneous_farm.py",
-        *("--items", "120", "--seconds", "4", "--calibrate", "1", "--no-dask"),
+        *("--items", "120", "--seconds", "2", "--calibrate", "1", "--no-dask"),
     )
     for strategy in ("Adaptive", "Balanced", "Queued"):
         row = next(line for line in report.splitlines() if line.startswith(strategy + " "))

@@ -48,13 +48,13 @@ def assert_never_below_the_tree(source: str) -> None:
     assert counted(source) >= tree_depth(source), source
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(jobs.map(print_job).flatmap(with_comments))
 def test_the_count_is_never_below_the_parse_trees_depth(commented: tuple[str, list[str]]) -> None:
     assert_never_below_the_tree(commented[0])
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(deep_scripts())
 def test_the_count_of_forms_inside_one_another_is_never_below_the_parse_trees_depth(
     source: str,
