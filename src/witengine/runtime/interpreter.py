@@ -207,13 +207,7 @@ class Interpreter:
             await self.statement(statement, env)
 
     async def statement(self, statement: s.Statement, env: _Env) -> None:
-        if self.control.paused:
-            self.emit(JobPaused())
-            with self.budget.waiting():
-                await self.control.checkpoint()
-            self.emit(JobResumed())
-        else:
-            await self.control.checkpoint()
+        await self._honour_control()
         line = statement.span.line
         announce = not _IN_LOOP.get()
         if announce:
@@ -357,9 +351,22 @@ class Interpreter:
                 break
 
     async def _give_turn(self) -> None:
-        """The script has run for a slice: the rest of the hub runs before it goes on."""
+        """The script has run for a slice: the rest of the hub runs before it goes on, and a
+        pause asked meanwhile holds it here (a loop with an empty body has no statement)."""
         await asyncio.sleep(0)
         self.budget.turned()
+        if self.control.paused:
+            await self._honour_control()
+
+    async def _honour_control(self) -> None:
+        """Raise JobCancelled when the job was cancelled; wait here while it is paused."""
+        if self.control.paused:
+            self.emit(JobPaused())
+            with self.budget.waiting():
+                await self.control.checkpoint()
+            self.emit(JobResumed())
+        else:
+            await self.control.checkpoint()
 
     async def parallel_loop(
         self,

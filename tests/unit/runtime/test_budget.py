@@ -11,8 +11,10 @@ import time
 import pytest
 
 from witengine.errors import LimitExceeded
+from witengine.protocol.events import JobEvent, JobPaused
 from witengine.protocol.states import JobStatus
 from witengine.runtime.budget import SLICE, Budget, JobLimits, size_of
+from witengine.runtime.control import JobControl
 from witengine.testing.clock import FakeClock
 
 from .conftest import Runner
@@ -197,3 +199,31 @@ async def test_a_loop_with_an_empty_body_counts_its_rounds_as_steps(run: Runner,
     done = await run(job(body), budget=Budget(JobLimits(steps=5000), Ticking()))
     assert done.status is FAILED
     assert "the job has run 5,000 steps" in (done.error or ""), done.error
+
+
+async def test_a_loop_with_an_empty_body_pauses_at_its_next_turn(run: Runner) -> None:
+    control = JobControl()
+    events: list[JobEvent] = []
+
+    def on_event(event: JobEvent) -> None:
+        events.append(event)
+
+    async def pause_then_cancel() -> None:
+        await asyncio.sleep(0.05)
+        control.pause()
+        for _ in range(200):  # bounded: the loop pauses at its next turn, within milliseconds
+            if any(isinstance(e, JobPaused) for e in events):
+                break
+            await asyncio.sleep(0.01)
+        control.cancel()
+
+    asker = asyncio.create_task(pause_then_cancel())
+    done = await run(
+        job("Loop(9000000000) { }"),
+        control=control,
+        on_event=on_event,
+        budget=Budget(JobLimits(), time.perf_counter),
+    )
+    await asker
+    assert any(isinstance(e, JobPaused) for e in events), "the empty loop never paused"
+    assert done.status is JobStatus.CANCELLED
