@@ -20,8 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 from witengine.protocol.states import JobStatus
 from witengine.testing.processes import ProcessFarm, free_port, wait_until
 
@@ -35,22 +33,6 @@ SCRIPTS = {
         'Job:Grow() { String:s = "0123456789"; Loop(9000000000) { s = Concat(s, "x"); } }'
     ),
 }
-
-
-def sample(farm: ProcessFarm, path: str, seconds: float) -> list[float]:
-    """Seconds each GET of `path` took, one after another on one kept-alive connection (a new
-    client per request would time making an SSL context, some 30 ms, not the hub)."""
-    took = []
-    headers = {"Authorization": f"Bearer {farm.token}"}
-    with httpx.Client(base_url=f"{farm.url}/api/v1", headers=headers, timeout=30) as client:
-        ends = time.monotonic() + seconds
-        while time.monotonic() < ends:
-            started = time.perf_counter()
-            answer = client.get(path)
-            took.append(time.perf_counter() - started)
-            if answer.status_code != 200:
-                raise SystemExit(f"{path} answered {answer.status_code}: {answer.text[:300]}")
-    return took
 
 
 def status(farm: ProcessFarm, job_id: str) -> JobStatus:
@@ -73,8 +55,8 @@ def measure(farm: ProcessFarm, name: str, script: str, seconds: float) -> None:
     """Run `script`, time both routes while it spins, cancel it, and print the figures."""
     job_id = farm.submit(script, {})
     wait_until(lambda: status(farm, job_id) is JobStatus.RUNNING, 30, "the job to run")
-    health = sample(farm, "/health", seconds)
-    jobs = sample(farm, "/jobs", seconds)
+    health = farm.timed_gets("/health", seconds)
+    jobs = farm.timed_gets("/jobs", seconds)
     asked = time.perf_counter()
     farm.api("POST", f"/jobs/{job_id}/cancel")
     wait_until(lambda: status(farm, job_id).ended, 30, "the job to end")
@@ -93,7 +75,7 @@ def main() -> None:
         farm.start_hub()
         try:
             print(f"hub on {farm.url}; {options.seconds:g} s per route and script")
-            print(f"{'idle hub':<32} health {figures(sample(farm, '/health', options.seconds))}")
+            print(f"{'idle hub':<32} health {figures(farm.timed_gets('/health', options.seconds))}")
             for name, script in SCRIPTS.items():
                 measure(farm, name, script, options.seconds)
         finally:

@@ -1,9 +1,10 @@
-"""A real hub for the hostile suite: `create_app` served by uvicorn on a free loopback port, in
-this loop, configured as `wit hub` serves it, with the hub's own tokens at hand."""
+"""Real hubs for the hostile suite: `hostile_hub`, `create_app` served by uvicorn on a free
+loopback port in this loop, configured as `wit hub` serves it, with the hub's own tokens at hand;
+and `farm`, a hub process with one node process, for a module's tests to share."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from witengine.hub.app import Hub
 from witengine.hub.auth.gate import AuthGate
 from witengine.security.tokens import Role
+from witengine.testing.processes import ProcessFarm, free_port, wait_until
 from witengine.testing.served import served_hub
 
 
@@ -44,3 +46,17 @@ async def hostile_hub(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIt
     it other settings."""
     async with served_hub(tmp_path / "hub", **getattr(request, "param", {})) as served:
         yield HostileHub(served.hub, served.root, served.admin_token, served.app.state.gate)
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
+    """A `wit hub` process and one `wit node` process (one thread, one slot, no benchmark)."""
+    root = tmp_path_factory.mktemp("farm")
+    farm = ProcessFarm(root, free_port(), hub_env={"WIT_CACHE_DIR": str(root / "hub-cache")})
+    try:
+        farm.start_hub()
+        farm.start_node("n", "--threads", "1", "--slots", "1", "--no-bench")
+        wait_until(lambda: farm.online() == ["n"], 60, "the node to connect")
+        yield farm
+    finally:
+        farm.stop()

@@ -38,21 +38,6 @@ def running(hub: ProcessFarm, job_id: str) -> None:
     wait_until(lambda: hub.job(job_id).get("status") == "running", 30, "the job to run")
 
 
-def latencies(hub: ProcessFarm, path: str, seconds: float) -> list[float]:
-    """Seconds each of a run of GET requests to `path` took, one after another on one
-    connection (a new client per request would time making an SSL context, not the hub)."""
-    took = []
-    headers = {"Authorization": f"Bearer {hub.token}"}
-    with httpx.Client(base_url=f"{hub.url}/api/v1", headers=headers, timeout=10) as client:
-        ends = time.monotonic() + seconds
-        while time.monotonic() < ends:
-            started = time.monotonic()
-            response = client.get(path)
-            took.append(time.monotonic() - started)
-            assert response.status_code == 200, response.text
-    return took
-
-
 def p99(samples: list[float]) -> float:
     return (
         statistics.quantiles(samples, n=100, method="inclusive")[98]
@@ -67,11 +52,11 @@ def test_a_spinning_script_leaves_the_api_answering_and_is_cancelled_within_a_se
 ) -> None:
     hub = farm(tmp_path)
     try:
-        idle = latencies(hub, "/health", 1)
+        idle = hub.timed_gets("/health", 1)
         job_id = hub.submit(script, {})
         running(hub, job_id)
-        health = latencies(hub, "/health", 2)
-        jobs = latencies(hub, "/jobs", 1)
+        health = hub.timed_gets("/health", 2)
+        jobs = hub.timed_gets("/jobs", 1)
         print(
             f"health p99 {p99(health) * 1000:.0f} ms (idle hub: {p99(idle) * 1000:.0f} ms), "
             f"/jobs p99 {p99(jobs) * 1000:.0f} ms"
@@ -159,7 +144,7 @@ def test_sigterm_stops_a_hub_whose_script_spins_and_the_resumed_job_fails_its_li
         assert hub.hub.returncode in (0, -signal.SIGTERM), hub.log()
 
         hub.start_hub()  # the job resumes, spins again, and fails its limit
-        health = latencies(hub, "/health", 1)
+        health = hub.timed_gets("/health", 1)
         assert statistics.median(health) < 0.25 and max(health) < 2, health
         job = hub.wait_done(job_id, 30)
         assert job["status"] == "failed", job

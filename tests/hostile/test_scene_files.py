@@ -29,7 +29,7 @@ from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.types import Frame, Scene
 from witengine.runtime.blobs import LocalBlobStore
 from witengine.runtime.context import ActivityContext
-from witengine.testing.processes import ProcessFarm, free_port, wait_until
+from witengine.testing.processes import ProcessFarm
 from witengine.testing.scenes import make_sample_scene
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,19 +97,6 @@ def scenes(tmp_path_factory: pytest.TempPathFactory) -> Scenes:
         token=scene(folder / "token.blend", "--missing-texture", "//../../admin.token"),
         no_token=scene(folder / "no_token.blend", "--missing-texture", "//../../nothing.token"),
     )
-
-
-@pytest.fixture(scope="module")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
-    root = tmp_path_factory.mktemp("farm")
-    farm = ProcessFarm(root, free_port(), hub_env={"WIT_CACHE_DIR": str(root / "hub-cache")})
-    try:
-        farm.start_hub()
-        farm.start_node("n", "--threads", "1", "--slots", "1", "--no-bench")
-        wait_until(lambda: farm.online() == ["n"], 60, "the node to connect")
-        yield farm
-    finally:
-        farm.stop()
 
 
 @pytest.fixture(autouse=True)

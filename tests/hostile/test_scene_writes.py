@@ -23,7 +23,7 @@ from witengine.plugins.render.blender import _WARM
 from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.types import Frame, Image, Scene
 from witengine.runtime.context import ActivityContext
-from witengine.testing.processes import ProcessFarm, free_port, wait_until
+from witengine.testing.processes import ProcessFarm
 
 from .test_scene_files import node_context, scene, submit
 
@@ -54,19 +54,6 @@ def scenes(tmp_path_factory: pytest.TempPathFactory) -> Scenes:
         ),
         inside=scene(folder / "inside.blend", "--file-output", "//passes/"),
     )
-
-
-@pytest.fixture(scope="module")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
-    root = tmp_path_factory.mktemp("farm")
-    farm = ProcessFarm(root, free_port())
-    try:
-        farm.start_hub()
-        farm.start_node("n", "--threads", "1", "--slots", "1", "--no-bench")
-        wait_until(lambda: farm.online() == ["n"], 60, "the node to connect")
-        yield farm
-    finally:
-        farm.stop()
 
 
 @pytest.fixture(autouse=True)

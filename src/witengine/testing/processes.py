@@ -205,6 +205,21 @@ class ProcessFarm:
                     pass
                 process.wait(10)
 
+    def timed_gets(self, path: str, seconds: float) -> list[float]:
+        """Seconds each GET of `path` (after /api/v1) took, sent one after another for
+        `seconds` on one kept-alive connection (a new client per request would time making an
+        SSL context, some 30 ms, not the hub); AssertionError on an answer other than 200."""
+        took = []
+        headers = {"Authorization": f"Bearer {self.token}"}
+        with httpx.Client(base_url=f"{self.url}/api/v1", headers=headers, timeout=30) as client:
+            ends = time.monotonic() + seconds
+            while time.monotonic() < ends:
+                started = time.perf_counter()
+                answer = client.get(path)
+                took.append(time.perf_counter() - started)
+                assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text}"
+        return took
+
     def log(self, name: str = "hub") -> str:
         return (self.root / f"{name}.log").read_text(errors="replace")
 
