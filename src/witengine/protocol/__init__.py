@@ -24,7 +24,7 @@ from witengine.protocol.base import (
     Text,
 )
 from witengine.protocol.events import JobEvent, parse_event
-from witengine.protocol.states import JobStatus, NodeState
+from witengine.protocol.states import Availability, JobStatus, NodeState
 
 PROTOCOL_VERSION = 2  # 2: a batch's tasks and results are arrays
 API_PREFIX = "/api/v1"
@@ -79,6 +79,24 @@ class ResultKey(Model):
     attempt: Positive
 
 
+class NodeStatus(Model):
+    """A node's availability under its owner's policy: in its hello, and again whenever it changes.
+
+    A node without a policy is always available. `window_seconds` is relative (seconds from
+    when the node sent it), so that the node's and the hub's clocks need not agree."""
+
+    kind: Literal["status"] = "status"
+    availability: Availability = Availability.AVAILABLE
+    reason: Annotated[str, Field(max_length=1000)] = ""  # in words, for people: why it is so
+    # Seconds until its current window of work closes; None: no end in sight.
+    window_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    # The effective policy, setting -> value as written (`idle-after` -> "15m"), for people.
+    policy: dict[str, str] = {}
+    # The share (0 to 1) of each hour of the week its windows allow, Monday 00:00 UTC first:
+    # 168 numbers, or none when it has no policy (always available).
+    week: Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(max_length=168)] = []
+
+
 class NodeHello(Model):
     """The first frame a node sends: who it is and what it can run."""
 
@@ -95,6 +113,7 @@ class NodeHello(Model):
     # Tasks this node still holds from before a reconnect, by batch: the hub gives their leases
     # back instead of running them again elsewhere.
     holding: dict[str, list[ResultKey]] = {}
+    status: NodeStatus = NodeStatus()  # its availability as it connects
 
 
 class Welcome(Model):
@@ -169,6 +188,9 @@ class BatchFinished(Model):
     kind: Literal["batch_finished"] = "batch_finished"
     batch_id: str
     error: Text | None = None  # the batch could not run at all (e.g. its runner died)
+    # The node gave the items it had not finished back unrun (its owner needs the machine, or
+    # its window closed): the hub gives them to other nodes first, without waiting for a lease.
+    handed_back: bool = False
 
 
 class Heartbeat(Model):
@@ -191,7 +213,7 @@ class BenchmarkReport(Model):
 
 HubMessage = Annotated[Welcome | Assign | CancelBatch | Ack, Field(discriminator="kind")]
 NodeMessage = Annotated[
-    Results | BatchFinished | Heartbeat | BenchmarkReport, Field(discriminator="kind")
+    Results | BatchFinished | Heartbeat | BenchmarkReport | NodeStatus, Field(discriminator="kind")
 ]
 
 
@@ -254,6 +276,8 @@ class NodeSummary(Answer):
     id: str
     name: str
     state: NodeState
+    reason: str = ""  # why it is in that state, in words, when its policy says ("" otherwise)
+    policy: dict[str, str] = {}  # its owner policy, setting -> value; empty: always available
     slots: int
     capabilities: Capabilities
     plugins: list[PluginInfo] = []
@@ -327,6 +351,7 @@ __all__ = [
     "Ack",
     "Answer",
     "Assign",
+    "Availability",
     "BatchFinished",
     "BenchmarkReport",
     "BlobRef",
@@ -355,6 +380,7 @@ __all__ = [
     "NodeMessage",
     "NodeRate",
     "NodeState",
+    "NodeStatus",
     "NodeSummary",
     "PluginInfo",
     "Positive",

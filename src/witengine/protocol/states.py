@@ -41,6 +41,8 @@ class NodeState(StrEnum):
 
     IDLE = "idle"  # connected, and may be given work
     BUSY = "busy"  # connected and running items
+    SUSPENDED = "suspended"  # its owner is back: the work it holds is frozen, kept, not lost
+    UNAVAILABLE = "unavailable"  # outside its hours, on battery, over its load: given no work
     DRAINING = "draining"  # drained: finishing what it holds, given nothing new
     DRAINED = "drained"  # drained, with nothing left to finish
     UNRESPONSIVE = "unresponsive"  # connected, but not heard from for a whole lease
@@ -55,3 +57,11 @@ class NodeState(StrEnum):
     def takes_work(self) -> bool:
         """The hub may give it new batches."""
         return self in (NodeState.IDLE, NodeState.BUSY)
+
+
+class Availability(StrEnum):
+    """What a node's owner policy lets it do now, as the node reports it (`NodeStatus`)."""
+
+    AVAILABLE = "available"  # it may run work
+    SUSPENDED = "suspended"  # its owner is back: what it holds is frozen, kept for later
+    UNAVAILABLE = "unavailable"  # outside its hours, on battery, over its load: no work now
