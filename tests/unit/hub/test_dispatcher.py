@@ -263,6 +263,25 @@ async def test_a_result_sent_twice_in_one_message_counts_once_with_the_stored_va
     assert len(link.acked()) == 2
 
 
+async def test_delivery_listeners_hear_what_each_commit_stored_once_and_no_failure(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = make(store, clock)
+    heard: list[tuple[str, int, float]] = []
+    dispatcher.on_delivered(lambda node_id, items, seconds: heard.append((node_id, items, seconds)))
+    link = Link()
+    node = dispatcher.connect(hello("a"), link.send)
+    task = await start_map(dispatcher, 3, QUEUED)
+    dispatcher.dispatch()
+    first, second = link.fresh()
+    dispatcher.handle(node, ok(first, seconds=2.5))
+    dispatcher.handle(node, ok(first, seconds=2.5))  # sent again: stored once, heard once
+    dispatcher.handle(node, failed(second))  # a failure to retry delivers nothing
+    assert heard == [(node, 1, 2.5)]
+    assert await run_out(dispatcher, task, (node, link)) == ["v0", "v1", "v2"]
+    assert sum(items for _, items, _ in heard) == 3
+
+
 async def test_a_late_result_of_a_fenced_off_attempt_is_ignored_and_acknowledged(
     store: MemoryStore, clock: FakeClock
 ) -> None:

@@ -20,7 +20,7 @@ from witengine.clock import Clock
 from witengine.hub.dispatch import links, maps, reclaims, results
 from witengine.hub.dispatch.maps import Estimator, uniform_estimate
 from witengine.hub.dispatch.records import Json, MapState, NodeLink, Send
-from witengine.hub.dispatch.state import DispatchState, DispatchTimes
+from witengine.hub.dispatch.state import DeliveryListener, DispatchState, DispatchTimes
 from witengine.hub.dispatch.view import FarmView
 from witengine.hub.rates import RateBook
 from witengine.hub.store.base import RateRecord, Store
@@ -85,6 +85,11 @@ class Dispatcher:
             return await held.future
         finally:
             maps.close_map(self._state, held)
+
+    def on_delivered(self, listener: DeliveryListener) -> None:
+        """Call `listener(node_id, items, seconds)` after each commit of results, for each node
+        whose results it stored: what the farm really delivered, as it is delivered."""
+        self._state.delivery_listeners.append(listener)
 
     def work_by_node(self, job_id: str) -> dict[str, list[float]]:
         """Items each node committed for a job since this hub started, and their seconds."""

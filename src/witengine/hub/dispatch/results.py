@@ -154,6 +154,7 @@ def _store_commits(
     accepted = set(state.store.commit(map_id, [commit for _, commit, _ in entries]))
     failure: Commit | None = None
     by_node = state.work.setdefault(job_id, {})
+    delivered: dict[str, list[float]] = {}  # node id -> [items, seconds] in this commit
     for node, commit, seconds in entries:
         if commit.index not in accepted:
             continue
@@ -166,6 +167,12 @@ def _store_commits(
         work = by_node.setdefault(node.name, [0, 0.0])
         work[0] += 1
         work[1] += seconds
+        mine = delivered.setdefault(node.id, [0, 0.0])
+        mine[0] += 1
+        mine[1] += seconds
+    for listener in state.delivery_listeners:
+        for node_id, (items, spent) in delivered.items():
+            listener(node_id, int(items), spent)
     return failure
 
 

@@ -9,6 +9,7 @@ to run its map change); everyone else reads it through `FarmView`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from witengine.clock import Clock
@@ -17,6 +18,9 @@ from witengine.hub.store.base import Store
 from witengine.protocol import CancelBatch
 from witengine.scheduling.core import Candidate
 from witengine.scheduling.scheduler import Scheduler
+
+# Told, after each commit, what one node delivered in it: (node id, items, seconds they took).
+DeliveryListener = Callable[[str, int, float], None]
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class DispatchState:
         self.leases: dict[str, Lease] = {}
         # job -> node name -> [items committed, seconds they took]: who did how much
         self.work: dict[str, dict[str, list[float]]] = {}
+        self.delivery_listeners: list[DeliveryListener] = []
         self.drained: set[str] = set()  # nodes that finish what they hold and get no more
         self.paused: set[str] = set()  # jobs whose maps get no new batches
         self.granted = 0  # batches sent since this hub started
