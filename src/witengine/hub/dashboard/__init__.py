@@ -47,6 +47,7 @@ class Dashboard:
         wall: Callable[[], float] = wall_time,
     ) -> Dashboard:
         watch = FarmWatch(dispatcher.view, wall)
+        dispatcher.on_delivered(watch.delivered)
         context = DashboardContext(service, dispatcher.view, watch, EventTails(service.store), wall)
         return cls(context, watch, blobs, max_blob_bytes, tick)
 

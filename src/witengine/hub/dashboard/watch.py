@@ -4,8 +4,9 @@ The store keeps results, not history. Every assignment, cancel, result and finis
 the node route, which shows it to `FarmWatch.observe`; from those messages the watch keeps
 bounded in-memory rings: the batches of each job and each node (for the timeline and the node
 pages), every item's state in the maps it has seen (the item grid), items per second by node and
-for the farm, each node's measured speed per activity, and the files jobs produced lately. It is
-lost when the hub stops and decides nothing; times are wall-clock seconds from `wall`.
+for the farm, each node's measured speed per activity, and the files jobs produced lately; and,
+from the dispatcher's commits (`delivered`), the work the farm delivered by hour of the week. It
+is lost when the hub stops and decides nothing; times are wall-clock seconds from `wall`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from witengine.hub.dashboard.week import DeliveredWeek
 from witengine.hub.dispatch.view import MapInfo
 from witengine.protocol import (
     Assign,
@@ -193,6 +195,7 @@ class FarmWatch:
         self.holding: dict[tuple[str, int, int], set[str]] = {}
         self.map_jobs: dict[str, str] = {}  # map id -> job id, for results of unseen batches
         self.throughput = Buckets()
+        self.week = DeliveredWeek(start=wall())  # committed work by hour of the week
 
     # -------------------------------------------------------------- messages
 
@@ -214,6 +217,10 @@ class FarmWatch:
                 self._ended(message.batch_id, now, "finished")
         elif message.kind == "heartbeat":
             self.node(node_id).last_heard = now
+
+    def delivered(self, node_id: str, items: int, seconds: float) -> None:
+        """Results the dispatcher committed just now (`Dispatcher.on_delivered`)."""
+        self.week.add(self.wall(), items, seconds)
 
     def _assigned(self, node_id: str, assign: Assign, now: float) -> None:
         if not assign.tasks:
