@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from witengine.node.policy import Policy
 
 
 @dataclass(frozen=True)
 class NodeSettings:
-    """How one node runs: its hub, name, slots, cache, plugins and benchmarks."""
+    """How one node runs: its hub, name, slots, cache, plugins, benchmarks and owner policy."""
 
     hub_url: str
     name: str
@@ -27,3 +31,6 @@ class NodeSettings:
     token: str | None = None  # a join token to enrol with (or a credential to use as is)
     fingerprint: str | None = None  # the hub's certificate, when not from the join token
     insecure: bool = False  # allow a token over plain HTTP to another machine
+    # The owner's policy (hours, idle, load, battery, caps); None: a dedicated machine that works
+    # whenever it runs. `threads` and the advertised capabilities are already capped by it.
+    policy: Policy | None = None
