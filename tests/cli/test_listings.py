@@ -99,3 +99,17 @@ def test_nodes_wide_shows_the_id_gpus_and_versions() -> None:
     text = "\n".join(shown(nodes_table(NODES, wide=True), width=200))
     for part in ("node_fe9bb52ab972", "Linux x86_64", "NVIDIA GeForce RTX 4090", "5.1.9-0+deb12u1"):
         assert part in text
+
+
+def test_nodes_show_why_the_owner_policy_put_one_in_its_state() -> None:
+    desk = NODES[0].model_copy(
+        update={"name": "desk-12", "state": "suspended", "reason": "the owner is back"}
+    )
+    lines = shown(nodes_table([*NODES, desk]))
+    assert max(len(line) for line in lines) <= 80
+    (header,) = [line for line in lines if line.startswith("name")]
+    assert header.split()[:3] == ["name", "state", "reason"]
+    (row,) = [line for line in lines if line.startswith("desk-12")]
+    assert row.split()[:3] == ["desk-12", "suspended", "the"]
+    wide = "\n".join(shown(nodes_table([desk], wide=True), width=200))
+    assert "the owner is back" in wide

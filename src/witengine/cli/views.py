@@ -217,13 +217,23 @@ def _listing(title: str, columns: list[str], rows: list[list[str]], wide: bool) 
     return table
 
 
-FREE_TEXT = frozenset({"name", "machine", "gpus", "software", "error"})
+FREE_TEXT = frozenset({"name", "reason", "machine", "gpus", "software", "error"})
+STATE_COLOURS = {
+    "idle": "green",
+    "busy": "cyan",
+    "suspended": "yellow",
+    "unavailable": "dim",
+    "offline": "dim",
+}
 
 
 def nodes_table(nodes: Iterable[Any], wide: bool = False) -> Table:
-    """One line per node: name, state, work, machine in short; `wide` adds the id, OS, GPU
-    names and software versions."""
-    columns = ["name", "state", "slots", "done", "machine", "gpus", "software"]
+    """One line per node: name, state (and why, when its owner policy decided it), work,
+    machine in short; `wide` adds the id, OS, GPU names and software versions."""
+    nodes = list(nodes)
+    reasons = any(getattr(node, "reason", "") for node in nodes)
+    columns = ["name", "state", *(["reason"] if reasons else [])]
+    columns += ["slots", "done", "machine", "gpus", "software"]
     rows = []
     for node in nodes:
         caps = node.capabilities
@@ -236,10 +246,11 @@ def nodes_table(nodes: Iterable[Any], wide: bool = False) -> Table:
         else:
             gpus = str(len(caps.gpus)) if caps.gpus else "-"
             software = ", ".join(name for name, _ in programs)
-        colour = {"online": "green", "busy": "cyan", "offline": "dim"}.get(node.state, "")
+        colour = STATE_COLOURS.get(node.state, "")
         cells = [
             escape(node.name),
             f"[{colour}]{node.state}[/{colour}]" if colour else node.state,
+            *([escape(node.reason or "-")] if reasons else []),
             f"{node.running}/{node.slots}",
             str(node.done),
             escape(machine),

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from witengine.hub.dispatch import NodeFacts, node_state
-from witengine.protocol.states import NodeState
+from witengine.hub.dispatch import NodeFacts, node_state, state_reason
+from witengine.protocol.states import Availability, NodeState
+
+SUSPENDED = Availability.SUSPENDED
+UNAVAILABLE = Availability.UNAVAILABLE
 
 
 @pytest.mark.parametrize(
@@ -19,10 +22,22 @@ from witengine.protocol.states import NodeState
         (NodeFacts(connected=True, drained=True), NodeState.DRAINED),
         (NodeFacts(connected=True, silent=True, running=2), NodeState.UNRESPONSIVE),
         (NodeFacts(connected=True, drained=True, silent=True), NodeState.DRAINED),
+        (NodeFacts(connected=True, availability=SUSPENDED, running=2), NodeState.SUSPENDED),
+        (NodeFacts(connected=True, availability=UNAVAILABLE), NodeState.UNAVAILABLE),
+        (NodeFacts(connected=False, availability=SUSPENDED), NodeState.OFFLINE),
+        (NodeFacts(connected=True, drained=True, availability=SUSPENDED), NodeState.DRAINED),
+        (NodeFacts(connected=True, silent=True, availability=SUSPENDED), NodeState.UNRESPONSIVE),
     ],
 )
 def test_a_node_s_state_follows_from_its_facts(facts: NodeFacts, state: NodeState) -> None:
     assert node_state(facts) is state
+
+
+def test_the_reason_is_the_node_s_own_only_when_its_owner_policy_decided_its_state() -> None:
+    back = "the owner is back"
+    assert state_reason(NodeFacts(connected=True, availability=SUSPENDED, reason=back)) == back
+    assert state_reason(NodeFacts(connected=False, availability=SUSPENDED, reason=back)) == ""
+    assert state_reason(NodeFacts(connected=True, reason="stale")) == ""
 
 
 def test_only_an_offline_node_is_not_online_and_only_idle_or_busy_ones_take_work() -> None:

@@ -5,7 +5,7 @@ from witengine.hub.dispatch.dispatcher import Dispatcher
 from witengine.hub.dispatch.maps import Estimator, uniform_estimate
 from witengine.hub.dispatch.records import Json
 from witengine.hub.dispatch.state import DispatchTimes
-from witengine.hub.dispatch.view import FarmView, MapInfo, NodeFacts, node_state
+from witengine.hub.dispatch.view import FarmView, MapInfo, NodeFacts, node_state, state_reason
 
 __all__ = [
     "DispatchTimes",
@@ -16,5 +16,6 @@ __all__ = [
     "MapInfo",
     "NodeFacts",
     "node_state",
+    "state_reason",
     "uniform_estimate",
 ]

@@ -8,6 +8,10 @@ What the dispatcher decides itself is when a node counts as gone:
   work until it is heard from again;
 - a node that comes back without batches it held (it restarted) gives them back at its first
   heartbeat, not when their lease runs out.
+
+A node with an owner policy reports its availability (`NodeStatus`, in its hello and whenever it
+changes): only an available node is given work. A suspended node's batches are frozen on it, not
+lost: its agent still heartbeats them, so their leases stay alive until it resumes or vacates.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import uuid
 from witengine.hub.dispatch import reclaims
 from witengine.hub.dispatch.records import NodeLink, Send, mentions
 from witengine.hub.dispatch.state import DispatchState
-from witengine.protocol import CancelBatch, Heartbeat, NodeHello
+from witengine.protocol import CancelBatch, Heartbeat, NodeHello, NodeStatus
+from witengine.protocol.states import Availability
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +43,9 @@ def connect(state: DispatchState, hello: NodeHello, send: Send) -> str:
         served=previous.served if previous else 0,
         last_seen=state.clock.now(),
         unclaimed=previous.leases - set(hello.holding) if previous else set(),
+        suspended_at=previous.suspended_at if previous else None,
     )
+    _take_status(state, node, hello.status)
     state.nodes[node_id] = node
     for batch_id in hello.holding:
         lease = state.leases.get(batch_id)
@@ -84,6 +91,34 @@ def heard(state: DispatchState, node: NodeLink) -> None:
     if node.silent:
         node.silent = False
         state.candidates_changed()
+
+
+def status(state: DispatchState, node: NodeLink, message: NodeStatus) -> None:
+    """The node's owner policy changed what it may do: a node that stops being available is
+    given no new work (what it holds stays leased to it); one available again is."""
+    before = node.availability
+    _take_status(state, node, message)
+    if node.availability is not before:
+        log.info(
+            "%s is %s%s",
+            node.name,
+            node.availability.value,
+            f": {node.reason}" if node.reason else "",
+        )
+        state.candidates_changed()
+
+
+def _take_status(state: DispatchState, node: NodeLink, message: NodeStatus) -> None:
+    now = state.clock.now()
+    suspended = Availability.SUSPENDED
+    if message.availability is suspended or node.availability is suspended:
+        node.suspended_at = now  # it is, or was until now
+    node.availability = message.availability
+    node.reason = message.reason
+    seconds = message.window_seconds
+    node.window_end = None if seconds is None else now + seconds
+    node.policy = dict(message.policy)
+    node.week = tuple(message.week)
 
 
 def heartbeat(state: DispatchState, node: NodeLink, message: Heartbeat) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from witengine.hub.store.base import Commit
 from witengine.jsontext import canonical
 from witengine.protocol import HubMessage
+from witengine.protocol.states import Availability
 from witengine.runtime.executor import Progress
 from witengine.scheduling.core import Candidate, MapSchedule
 
@@ -62,6 +63,14 @@ class NodeLink:
     # Batches leased before it reconnected that its hello did not name: if its first heartbeat
     # does not name them either, it no longer has them (it restarted) and they go back.
     unclaimed: set[str] = field(default_factory=set)
+    # What its owner policy lets it do, as it last reported (`NodeStatus`): only an available
+    # node is given work; a suspended one keeps its leases (its heartbeats go on).
+    availability: Availability = Availability.AVAILABLE
+    reason: str = ""  # why, in words ("" when simply available)
+    window_end: float | None = None  # hub-clock time its current window closes; None: no end
+    policy: dict[str, str] = field(default_factory=dict)  # setting -> value, for people
+    week: tuple[float, ...] = ()  # the share of each hour of the week its windows allow
+    suspended_at: float | None = None  # hub-clock time it was last known suspended; None: never
 
     @property
     def connected(self) -> bool:

@@ -15,7 +15,15 @@ from witengine.hub.dispatch import links, reclaims
 from witengine.hub.dispatch.records import Arrivals, Json, Lease, MapState, NodeLink
 from witengine.hub.dispatch.state import DispatchState
 from witengine.hub.store.base import Commit
-from witengine.protocol import Ack, BatchFinished, Heartbeat, NodeMessage, Results, TaskResult
+from witengine.protocol import (
+    Ack,
+    BatchFinished,
+    Heartbeat,
+    NodeMessage,
+    NodeStatus,
+    Results,
+    TaskResult,
+)
 from witengine.runtime.executor import ItemFailed
 from witengine.scheduling.core import Verdict
 
@@ -37,6 +45,8 @@ def handle_many(state: DispatchState, messages: Sequence[tuple[str, NodeMessage]
             _batch_finished(state, node, message)
         elif isinstance(message, Heartbeat):
             links.heartbeat(state, node, message)
+        elif isinstance(message, NodeStatus):
+            links.status(state, node, message)
     if arrivals.acks:
         _settle(state, arrivals)
 
@@ -194,10 +204,20 @@ def _prune_leases(state: DispatchState, batch_ids: set[str]) -> None:
 
 
 def _batch_finished(state: DispatchState, node: NodeLink, message: BatchFinished) -> None:
+    """The node is done with the batch: what it finished came before (in this round, or an
+    earlier one); the rest goes back in front of the queue, for other nodes first. A batch handed
+    back (its owner needs the machine) is no failure of its items or of the node."""
     lease = state.leases.get(message.batch_id)
     if lease is None or lease.node_id != node.id:
         return
     if message.error:
         log.warning("batch %s failed on %s: %s", message.batch_id, node.name, message.error)
+    elif message.handed_back:
+        log.info(
+            "%s handed back batch %s: its %d unfinished items back in the queue",
+            node.name,
+            message.batch_id,
+            len(lease.indices),
+        )
     state.end_batch(lease, state.clock.now())
     state.wake()

@@ -16,6 +16,7 @@ from witengine.clock import Clock
 from witengine.hub.dispatch.records import Lease, MapState, NodeLink, Reclaim
 from witengine.hub.store.base import Store
 from witengine.protocol import CancelBatch
+from witengine.protocol.states import Availability
 from witengine.scheduling.core import Candidate
 from witengine.scheduling.scheduler import Scheduler
 
@@ -71,8 +72,13 @@ class DispatchState:
     # ----------------------------------------------------------------- nodes
 
     def usable(self, node: NodeLink) -> bool:
-        """Whether the node may be given new batches."""
-        return node.connected and not node.silent and node.id not in self.drained
+        """Whether the node may be given new batches (its owner policy lets it, too)."""
+        return (
+            node.connected
+            and not node.silent
+            and node.id not in self.drained
+            and node.availability is Availability.AVAILABLE
+        )
 
     def candidates(self, activity: str, job_id: str) -> tuple[Candidate, ...]:
         """The nodes that may be given a map's work now."""

@@ -15,7 +15,7 @@ from witengine.hub.dispatch import maps
 from witengine.hub.dispatch.state import DispatchState
 from witengine.hub.rates import RateBook
 from witengine.hub.store.base import RateRecord
-from witengine.protocol.states import NodeState
+from witengine.protocol.states import Availability, NodeState
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class NodeFacts:
     drained: bool = False
     silent: bool = False  # not heard from for a whole lease
     running: int = 0  # items of its batches without a result yet
+    availability: Availability = Availability.AVAILABLE  # what its owner policy lets it do
+    reason: str = ""  # why, as the node said
 
 
 def node_state(facts: NodeFacts) -> NodeState:
@@ -36,7 +38,17 @@ def node_state(facts: NodeFacts) -> NodeState:
         return NodeState.DRAINING if facts.running else NodeState.DRAINED
     if facts.silent:
         return NodeState.UNRESPONSIVE
+    if facts.availability is Availability.SUSPENDED:
+        return NodeState.SUSPENDED
+    if facts.availability is Availability.UNAVAILABLE:
+        return NodeState.UNAVAILABLE
     return NodeState.BUSY if facts.running else NodeState.IDLE
+
+
+def state_reason(facts: NodeFacts) -> str:
+    """Why the node is in its state, in words, when its owner policy put it there; else ""."""
+    owned = node_state(facts) in (NodeState.SUSPENDED, NodeState.UNAVAILABLE)
+    return facts.reason if owned else ""
 
 
 @dataclass(frozen=True)
@@ -67,10 +79,39 @@ class FarmView:
             drained=node_id in self._state.drained,
             silent=node.silent,
             running=self._state.running_items(node),
+            availability=node.availability,
+            reason=node.reason,
         )
 
     def node_state(self, node_id: str) -> NodeState:
         return node_state(self.facts(node_id))
+
+    def node_reason(self, node_id: str) -> str:
+        """Why the node is in its state, when its owner policy says (suspended, unavailable)."""
+        return state_reason(self.facts(node_id))
+
+    def policy(self, node_id: str) -> dict[str, str]:
+        """The node's owner policy as it reported it (setting -> value); empty: it has none."""
+        node = self._state.nodes.get(node_id)
+        return dict(node.policy) if node else {}
+
+    def week(self, node_id: str) -> tuple[float, ...]:
+        """The share of each hour of the week (Monday 00:00 UTC first) its windows allow;
+        empty: no policy, always available."""
+        node = self._state.nodes.get(node_id)
+        return node.week if node else ()
+
+    def window_seconds(self, node_id: str) -> float | None:
+        """Seconds until the node's current window of work closes; None: no end reported."""
+        node = self._state.nodes.get(node_id)
+        if node is None or node.window_end is None:
+            return None
+        return max(0.0, node.window_end - self._state.clock.now())
+
+    def suspended_at(self, node_id: str) -> float | None:
+        """Hub-clock seconds when the node was last known suspended; None: never."""
+        node = self._state.nodes.get(node_id)
+        return node.suspended_at if node else None
 
     def known(self, node_id: str) -> bool:
         """Whether the node has connected since the hub started."""

@@ -66,6 +66,8 @@ def node_router(
                     id=record.id,
                     name=record.name,
                     state=view.node_state(record.id),
+                    reason=view.node_reason(record.id),
+                    policy=view.policy(record.id) or hello.status.policy,
                     slots=hello.slots,
                     capabilities=hello.capabilities,
                     plugins=hello.plugins,
