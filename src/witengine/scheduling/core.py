@@ -43,6 +43,18 @@ left that has not failed it: then FAIL, and the map fails with that item's error
 plugin) pair that fails `blocklist_after` items in a job gets none of the job's work after; its
 batches in this map are dropped and named in that result's `cancel`.
 
+Availability: a node lent by its owner reports when its current window of work closes, and the
+driver passes it as `Candidate.window_end`, on the clock of `now`. No batch is planned to run
+past it: a node with 20 minutes left gets at most 20 minutes of work at its rate (after the
+batches it already holds, when every slot has one), and nothing when not even the next item
+fits. `Candidate.suspended_at` says its owner came back at that time (its work was frozen): such
+a node is planned at `suspended_discount` of its rate until it has delivered `proof_seconds` of
+results since then, so it is handed less of what it may freeze again. A node that holds batches
+and is no longer among the candidates (suspended, out of its window, drained) is not counted on
+to finish them: its batches count as stalled from the moment it left, so near the end of the
+map an idle node duplicates them first. The facts of the last `candidates_changed` hold until
+the next; a `request` whose candidate carries either fact updates them.
+
 Attempt numbers and the exactly-once commit are the driver's (they need the store). A Grant's
 `duplicate` batches carry items already out elsewhere: the driver keeps their attempt number so
 that either copy's result is valid, and the first result committed wins.
@@ -71,10 +83,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Candidate:
-    """A node that may be given a map's work, as the scheduler sees it: its id and slots."""
+    """A node that may be given a map's work, as the scheduler sees it: its id, its slots and
+    what its owner's policy lets it do (see "Availability" above)."""
 
     id: str
     slots: int = 1
+    window_end: float | None = None  # when its current window of work closes (`now`'s clock)
+    suspended_at: float | None = None  # when its owner last came back: it may do so again
 
 
 @dataclass(frozen=True)

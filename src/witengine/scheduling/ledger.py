@@ -9,6 +9,12 @@ items); `expire` is O(log batches) per batch it finds due (`deadlines`); a node'
 changes the guess every node without a rate is planned at in O(1); `remaining_seconds` is
 O(log batches) (the finish index, and a running sum of the batches' spare work);
 `candidates_changed` O(nodes). Pure: time is the `now` each call passes.
+
+Availability (see `core`): the ledger keeps each node's window end and its suspension, plans a
+node whose owner came back at `suspended_discount` of its rate until it has delivered
+`proof_seconds` of results since, tells the strategies how much work fits before a node's
+window closes (`_room`), and lets the batches of a node that left the candidates stall from the
+moment it left.
 """
 
 from __future__ import annotations
@@ -114,19 +120,33 @@ class Ledger(MapSchedule):
         self._guess_moved = False  # since the finish index was last told
         self._capacity = 0.0  # sum of active nodes' rate x slots
         self._stopped: set[str] = set()
+        self._windows: dict[str, float] = {}  # node -> when its window of work closes
+        self._suspensions: dict[str, float] = {}  # node -> when its owner last came back
+        self._doubted: dict[str, float] = {}  # nodes on probation -> seconds delivered since
+        self._absent: dict[str, float] = {}  # nodes that left the candidates -> when
         self._serial = 0
         self._now = now
         limit = context.settings.duplicate_limit
         self._duplicate_budget = max(1, int(limit * self.count)) if limit > 0 else 0
         self._duplicates_granted = 0
         self._known = self._eligible_of(candidates)
+        self._learn(candidates)
         self._refresh_active(now, notify=False)
 
     # ------------------------------------------------------------- the protocol
 
     def candidates_changed(self, candidates: Sequence[Candidate], now: float) -> None:
         self._now = max(self._now, now)
+        before = self._known
         self._known = self._eligible_of(candidates)
+        for node_id in before:
+            if node_id not in self._known:
+                self._absent[node_id] = now
+                self._moved.update(self._by_node.get(node_id, {}).values())
+        for node_id in self._known:
+            if self._absent.pop(node_id, None) is not None:
+                self._moved.update(self._by_node.get(node_id, {}).values())
+        self._learn(candidates)
         self._refresh_active(now)
 
     def request(self, node: Candidate, now: float) -> Grant | None:
@@ -134,17 +154,23 @@ class Ledger(MapSchedule):
         if self._failure is not None or self._done_count == self.count:
             return None
         node_id = node.id
+        told = node.window_end is not None or node.suspended_at is not None
+        if told and self._learn((node,)) and node_id in self._slots:
+            self._refresh_active(now)  # put on probation: its planning rate drops
         if node_id not in self._slots:
             if node_id in self._known or not self._eligible(node_id):
                 return None  # beyond max_nodes, drained or blocklisted
             self._known[node_id] = node.slots  # asked before the driver said it joined
+            if self._absent.pop(node_id, None) is not None:
+                self._moved.update(self._by_node.get(node_id, {}).values())
+            self._learn((node,))
             self._refresh_active(now)
             if node_id not in self._slots:
                 return None
         elif self._blocked(node_id):  # blocklisted by another map of the job
             self._remove(node_id, now)
             return None
-        return self._take(node, now)
+        return self._take(node, now, self._room(node_id, now))
 
     def heartbeat(self, batch_id: str, now: float) -> None:
         self._now = max(self._now, now)
@@ -177,6 +203,8 @@ class Ledger(MapSchedule):
             batch.spare_work -= weight
             self._spare -= weight
         if ok:
+            if batch.node_id in self._doubted:
+                self._prove(batch.node_id, weight, seconds)
             if seconds > 0.0:
                 self._observe(batch.node_id, weight, seconds)
             return self._commit(batch, index, holders)
@@ -194,6 +222,7 @@ class Ledger(MapSchedule):
     def node_lost(self, node_id: str, now: float) -> list[str]:
         self._now = max(self._now, now)
         self._remove(node_id, now)
+        self._absent.pop(node_id, None)
         batches = list(self._by_node.get(node_id, {}).values())
         for batch in batches:
             self._drop(batch, now)
@@ -240,8 +269,9 @@ class Ledger(MapSchedule):
 
     # --------------------------------------------------------- for the strategies
 
-    def _take(self, node: Candidate, now: float) -> Grant | None:
-        """Work for an active, unblocked node with a free slot."""
+    def _take(self, node: Candidate, now: float, room: float) -> Grant | None:
+        """Work for an active, unblocked node with a free slot, at most `room` work units (what
+        fits before its window closes; infinite without a window)."""
         raise NotImplementedError
 
     def _return(self, indices: list[int], now: float) -> None:
@@ -330,8 +360,28 @@ class Ledger(MapSchedule):
             return self._guess
         speed = self._speed.get(node_id)
         if speed is None:
-            speed = self._speed[node_id] = self._context.rates.rate(node_id, self._context.activity)
+            rate = self._context.rates.rate(node_id, self._context.activity)
+            speed = self._speed[node_id] = self._planning(node_id, rate)
         return speed
+
+    def _planning(self, node_id: str, rate: float) -> float:
+        """The rate to plan a node with: its rate, discounted while it is on probation."""
+        if node_id in self._doubted:
+            return rate * self._settings.suspended_discount
+        return rate
+
+    def _room(self, node_id: str, now: float) -> float:
+        """The work the node's next batch may hold: what its rate does between the batch's
+        start (now, or when the first of its batches ends if each of its slots has one) and
+        the end of its window."""
+        end = self._windows.get(node_id)
+        if end is None:
+            return math.inf
+        start = now + self._settings.dispatch_overhead
+        held = self._by_node.get(node_id)
+        if held and len(held) >= self._known.get(node_id, 1):
+            start = max(start, min(self._predicted_end(b, now) for b in held.values()))
+        return max(0.0, (end - start) * self._speed_of(node_id))
 
     def _predicted_end(self, batch: Batch, now: float) -> float:
         """When the batch's node should be done with the work only it holds, seen at `now`: a
@@ -359,10 +409,13 @@ class Ledger(MapSchedule):
         finishes = self._finishes
         stall_extra = self._settings.min_batch_seconds
         self._guess_told()
+        absent = self._absent
         for batch in self._moved:
             if batch.spare_work > 0.0:
                 end, needed = self._end_and_needed(batch)
                 stall_at = batch.progress_at + (STALL_ITEMS * batch.pace + stall_extra)
+                if absent:
+                    stall_at = min(stall_at, absent.get(batch.node_id, stall_at))
                 finishes.put(
                     batch.serial, batch, batch.node_id, end=end, needed=needed, stall_at=stall_at
                 )
@@ -382,6 +435,38 @@ class Ledger(MapSchedule):
         return not self._by_node.get(node_id)
 
     # ----------------------------------------------------------------- internals
+
+    def _learn(self, candidates: Sequence[Candidate]) -> bool:
+        """Take in the candidates' windows and suspensions; a suspension not seen before puts
+        its node on probation (its planning rate moves at the next `_refresh_active`). Whether
+        any did."""
+        windows, suspensions = self._windows, self._suspensions
+        doubted = False
+        for candidate in candidates:
+            node_id = candidate.id
+            if candidate.window_end is None:
+                windows.pop(node_id, None)
+            else:
+                windows[node_id] = candidate.window_end
+            since = candidate.suspended_at
+            if since is not None and suspensions.get(node_id) != since:
+                suspensions[node_id] = since
+                if self._settings.suspended_discount < 1.0:
+                    self._doubted[node_id] = 0.0
+                    doubted = True
+        return doubted
+
+    def _prove(self, node_id: str, work: float, seconds: float) -> None:
+        """A node on probation delivered a result: off probation once it delivered enough."""
+        if seconds <= 0.0:
+            seconds = work / max(self._context.rates.rate(node_id, self._context.activity), 1e-12)
+        delivered = self._doubted[node_id] + seconds
+        if delivered < self._settings.proof_seconds:
+            self._doubted[node_id] = delivered
+            return
+        del self._doubted[node_id]
+        if node_id not in self._guessed:
+            self._set_speed(node_id, self._context.rates.rate(node_id, self._context.activity))
 
     def _eligible(self, node_id: str) -> bool:
         return node_id not in self._stopped and not self._blocked(node_id)
@@ -404,6 +489,10 @@ class Ledger(MapSchedule):
         self._guess_told()
         speeds.update(dict.fromkeys(self._guessed, self._guess))  # a node gone keeps it
         planned, unknown = rates.planned(self._known, activity)
+        if self._doubted:
+            guessed = set(unknown)
+            for node_id in self._doubted.keys() & planned.keys() - guessed:
+                planned[node_id] = self._planning(node_id, planned[node_id])
         for node_id in [n for n, rate in planned.items() if speeds.get(n) != rate]:
             self._moved.update(self._by_node.get(node_id, {}).values())
         speeds.update(planned)
@@ -450,7 +539,7 @@ class Ledger(MapSchedule):
         context = self._context
         first = not context.rates.known(node_id, context.activity)
         rate = context.rates.observe(node_id, context.activity, work, seconds)
-        self._set_speed(node_id, rate)
+        self._set_speed(node_id, self._planning(node_id, rate))
         if first:
             self._reguess()
 

@@ -41,30 +41,42 @@ class WorkQueue:
         yield from itertools.islice(self._order, self._head, None)
 
     def take(
-        self, target: float, node_id: str, failed_on: Mapping[int, set[str]], limit: int = 0
+        self,
+        target: float,
+        node_id: str,
+        failed_on: Mapping[int, set[str]],
+        limit: int = 0,
+        cap: float = math.inf,
     ) -> tuple[list[int], float]:
-        """Items adding up to about `target` work (at least one when any is waiting), at most
-        `limit` of them when `limit` is set, and their work. Retries the node has not failed go
-        first."""
-        taken, total = self._take_retries(target, node_id, failed_on, limit)
+        """Items adding up to about `target` work (at least one when any is waiting and the
+        next fits `cap`), at most `limit` of them when `limit` is set, never more than `cap`
+        work in all (a node's window closes: what does not fit waits), and their work.
+        Retries the node has not failed go first."""
+        target = min(target, cap)
+        taken, total = self._take_retries(target, node_id, failed_on, limit, cap)
         work = self._work
         returned = self.returned
         while returned and not (limit and len(taken) >= limit):
             weight = work[returned[0]]
-            if taken and total + weight > target:
+            if (taken and total + weight > target) or total + weight > cap:
                 break
             taken.append(returned.popleft())
             total += weight
         if not returned and not (limit and len(taken) >= limit) and (not taken or total < target):
-            total += self._slice(taken, target - total, limit)
-        if not taken and self.retries:  # only items this node failed are left: try it again
-            taken.append(self.retries.popleft())
+            total += self._slice(taken, target - total, limit, cap - total)
+        if not taken and self.retries and work[self.retries[0]] <= cap:
+            taken.append(self.retries.popleft())  # only items this node failed are left: again
             total = work[taken[0]]
         self.work = self.work - total if len(self) else 0.0
         return taken, total
 
     def _take_retries(
-        self, target: float, node_id: str, failed_on: Mapping[int, set[str]], limit: int
+        self,
+        target: float,
+        node_id: str,
+        failed_on: Mapping[int, set[str]],
+        limit: int,
+        cap: float,
     ) -> tuple[list[int], float]:
         taken: list[int] = []
         total = 0.0
@@ -73,7 +85,11 @@ class WorkQueue:
         keep: deque[int] = deque()
         while self.retries:
             index = self.retries.popleft()
-            if node_id in failed_on.get(index, ()) or (taken and total >= target):
+            if (
+                node_id in failed_on.get(index, ())
+                or (taken and total >= target)
+                or total + self._work[index] > cap
+            ):
                 keep.append(index)
                 continue
             taken.append(index)
@@ -84,15 +100,15 @@ class WorkQueue:
         self.retries = keep
         return taken, total
 
-    def _slice(self, taken: list[int], target: float, limit: int) -> float:
-        """Cut the next items in order worth about `target` (at least one if `taken` is empty)
-        into `taken`; their work."""
+    def _slice(self, taken: list[int], target: float, limit: int, cap: float) -> float:
+        """Cut the next items in order worth about `target` (at least one if `taken` is empty
+        and it fits `cap`) into `taken`; their work."""
         head, order, cumulative = self._head, self._order, self._cumulative
         if head >= len(order):
             return 0.0
         base = cumulative[head - 1] if head else 0.0
         end = bisect.bisect_right(cumulative, base + target, lo=head)
-        if end == head and not taken:
+        if end == head and not taken and cumulative[head] - base <= cap:
             end = head + 1
         if limit:
             end = min(end, head + limit - len(taken))

@@ -17,6 +17,8 @@ class SchedulerSettings:
     duplicate_limit: float = 0.10  # Adaptive: item copies sent as duplicates, share of the map
     blocklist_after: int = 3  # failures of a (node, plugin) pair in a job before it is blocked
     fail_after_nodes: int = 3  # distinct nodes an item fails on before it fails the map
+    suspended_discount: float = 0.25  # a node whose owner came back is planned at this share …
+    proof_seconds: float = 300.0  # … of its rate until it delivers this many seconds of results
     batch_prefix: str = "batch"  # batch ids read `<prefix>_<map>_<n>`; unique per hub run
 
     def __post_init__(self) -> None:
@@ -28,6 +30,8 @@ class SchedulerSettings:
             raise ValueError("the lease factor must be at least 1")
         if not 0 <= self.duplicate_limit <= 1:
             raise ValueError("the duplicate limit is a share between 0 and 1")
+        if not 0 < self.suspended_discount <= 1 or self.proof_seconds < 0:
+            raise ValueError("the suspended discount is a share in (0, 1], proof_seconds >= 0")
         if self.blocklist_after < 1 or self.fail_after_nodes < 1:
             raise ValueError("blocklist_after and fail_after_nodes must be at least 1")
 

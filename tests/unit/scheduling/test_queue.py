@@ -50,3 +50,15 @@ def test_a_node_gets_an_item_it_failed_when_nothing_else_is_left() -> None:
     assert queue.take(1.0, "node_a", {0: {"node_a"}}) == ([0], 1.0)
     assert not queue
     assert queue.work == 0.0
+
+
+def test_a_batch_never_holds_more_work_than_the_cap_and_may_hold_none() -> None:
+    queue = WorkQueue(range(6), WORK)
+    assert queue.take(100.0, "node_a", {}, cap=6.5) == ([0, 1, 2], 6.0)
+    assert queue.take(0.1, "node_a", {}, cap=3.9) == ([], 0.0)  # the next item needs 4
+    queue.put_back([1])
+    queue.retry(0)
+    assert queue.take(0.1, "node_a", {}, cap=1.5) == ([0], 1.0)
+    assert queue.take(0.1, "node_a", {}, cap=1.5) == ([], 0.0)
+    assert queue.take(10.0, "node_a", {}, cap=6.0) == ([1, 3], 6.0)
+    assert queue.work == pytest.approx(11.0)

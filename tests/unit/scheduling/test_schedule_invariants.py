@@ -1,12 +1,14 @@
 """Every strategy's invariants as hypothesis state machines over the pure schedule.
 
 A fake driver plays nodes that join, leave, ask for work, return results (ok or failing, late,
-or twice), heartbeat, die and let leases expire, on a fake `now`. After every step: no item is
+or twice), heartbeat, die, let leases expire, and report windows that close and owners who
+come back, on a fake `now`. After every step: no item is
 lost (each is committed, pending, or out in a batch), none is committed twice, the batches the
 schedule holds are exactly those the driver believes are out, expired leases gave their items
 back, duplicates stay within the budget, blocklisted nodes hold and get no work, the map is
 done exactly when every item is committed, and the batch the ledger's index predicts to finish
-last is the one a look at every batch finds. At the end, fresh nodes finish whatever is left.
+last is the one a look at every batch finds, and no batch is planned past its node's window.
+At the end, fresh nodes finish whatever is left.
 """
 
 from __future__ import annotations
@@ -123,6 +125,24 @@ class ScheduleMachine(RuleBasedStateMachine):
         self.candidates.pop(node_id, None)
         self.schedule.candidates_changed(list(self.candidates.values()), self.now)
 
+    @rule(
+        node_id=st.sampled_from(NODES),
+        window=st.sampled_from([None, 0.0, 0.3, 2.0, 30.0]),
+        suspended=st.booleans(),
+    )
+    def availability(self, node_id: str, window: float | None, suspended: bool) -> None:
+        """A node reports when its window closes, and maybe that its owner came back."""
+        if node_id not in self.candidates:
+            return
+        old = self.candidates[node_id]
+        self.candidates[node_id] = Candidate(
+            node_id,
+            old.slots,
+            window_end=None if window is None else self.now + window,
+            suspended_at=self.now if suspended else old.suspended_at,
+        )
+        self.schedule.candidates_changed(list(self.candidates.values()), self.now)
+
     @precondition(live)
     @rule(node_id=st.sampled_from(NODES))
     def request(self, node_id: str) -> None:
@@ -136,6 +156,8 @@ class ScheduleMachine(RuleBasedStateMachine):
         assert grant.indices, "an empty batch"
         assert len(set(grant.indices)) == len(grant.indices)
         assert not set(grant.indices) & self.committed, "committed items sent again"
+        end = worker.window_end
+        assert end is None or self.now + grant.predicted_seconds <= end + 1e-9, "past its window"
         event(f"{'duplicate' if grant.duplicate else 'batch'} granted")
         if grant.duplicate:
             elsewhere = set().union(*before.out.values()) if before.out else set()
@@ -273,8 +295,9 @@ class ScheduleMachine(RuleBasedStateMachine):
         for batch in ledger._batches.values():
             if batch.spare_work <= 0.0:
                 continue
-            stall = STALL_ITEMS * batch.pace + KNOBS.min_batch_seconds
-            stalled = self.now > batch.progress_at + stall
+            stall_at = batch.progress_at + STALL_ITEMS * batch.pace + KNOBS.min_batch_seconds
+            stall_at = min(stall_at, ledger._absent.get(batch.node_id, stall_at))  # it left
+            stalled = self.now > stall_at
             rank = (stalled, ledger._predicted_end(batch, self.now), -batch.serial)
             if best is None or rank > best[0]:
                 best = (rank, batch)

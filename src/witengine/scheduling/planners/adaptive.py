@@ -13,6 +13,11 @@ Near the end, when nothing is pending, an idle node may duplicate the tail of th
 to finish last, when it would finish those items sooner; the split is where both are predicted
 to end together. The first result of an item wins; the losing batch is cancelled once nothing in
 it is still needed. At most `duplicate_limit` of the map's items are sent twice.
+
+A node whose window closes soon gets no more than fits before it closes (`room`): its share is
+cut there, and it gets nothing when the next item does not fit. The batches of a node that left
+the candidates (its owner came back, its window closed) count as stalled, so they are the first
+duplicated near the end; a copy, too, fits the copying node's window.
 """
 
 from __future__ import annotations
@@ -47,14 +52,16 @@ class AdaptiveSchedule(Ledger):
         )
         self._queue = WorkQueue(order, weights, self._total_work)
 
-    def _take(self, node: Candidate, now: float) -> Grant | None:
+    def _take(self, node: Candidate, now: float, room: float) -> Grant | None:
+        if room <= 0.0:
+            return None  # its window closes before any work could be done
         if self._queue:
-            return self._share_out(node, now)
+            return self._share_out(node, now, room)
         if self._duplicates_granted < self._duplicate_budget and self._idle(node.id):
-            return self._speculate(node, now)
+            return self._speculate(node, now, room)
         return None
 
-    def _share_out(self, node: Candidate, now: float) -> Grant:
+    def _share_out(self, node: Candidate, now: float, room: float) -> Grant | None:
         settings = self._settings
         speed = self._speed_of(node.id)
         capacity = max(self._capacity, speed * node.slots)
@@ -62,10 +69,12 @@ class AdaptiveSchedule(Ledger):
         smallest = settings.min_batch_seconds * speed
         largest = settings.max_lease / settings.lease_factor * speed
         target = min(max(target, smallest), largest)
-        taken, work = self._queue.take(target, node.id, self._failed_on)
+        taken, work = self._queue.take(target, node.id, self._failed_on, cap=room)
+        if not taken:
+            return None  # the next item does not fit before its window closes
         return self._grant(node.id, taken, work, now)
 
-    def _speculate(self, node: Candidate, now: float) -> Grant | None:
+    def _speculate(self, node: Candidate, now: float, room: float) -> Grant | None:
         """A copy of the tail of the batch predicted to finish last, if it ends sooner here."""
         node_id = node.id
         speed = self._speed_of(node_id)
@@ -86,7 +95,7 @@ class AdaptiveSchedule(Ledger):
             # are predicted to finish together.
             holder_speed = self._speed_of(latest.node_id)
             share = (latest_end - start) / (1.0 / holder_speed + 1.0 / speed)
-        taken = self._tail(latest, share, start, latest_end, speed, found.stalled)
+        taken = self._tail(latest, share, start, latest_end, speed, found.stalled, room)
         if not taken:
             return None
         total = sum(self._work[i] for i in taken)
@@ -97,9 +106,17 @@ class AdaptiveSchedule(Ledger):
         return grant
 
     def _tail(
-        self, batch: Batch, share: float, start: float, end: float, speed: float, stalled: bool
+        self,
+        batch: Batch,
+        share: float,
+        start: float,
+        end: float,
+        speed: float,
+        stalled: bool,
+        room: float,
     ) -> list[int]:
-        """The last open items `batch` counts, about `share` work, within the budget."""
+        """The last open items `batch` counts, about `share` work (never above `room`), within
+        the budget."""
         room = self._duplicate_budget - self._duplicates_granted
         work = self._work
         shared = self._shared
@@ -112,7 +129,7 @@ class AdaptiveSchedule(Ledger):
             if holders is not None and (holders[-1] is not batch or len(holders) >= MAX_COPIES):
                 continue
             weight = work[index]
-            if taken and total + weight > share:
+            if (taken and total + weight > share) or total + weight > room:
                 break
             if not taken and not stalled and start + weight / speed >= end:
                 break  # even its last item would not finish sooner here

@@ -6,6 +6,12 @@ within `TRIM_TOLERANCE` of the plan on every node. Nodes without a benchmark cou
 known rate. Each node gets its whole share as one batch. Items a failed, lost or departed node
 leaves unfinished are re-planned the same way on the rest, after what each already has.
 
+Windows: no node is planned to finish an item after its window closes (`earliest_finish`'s
+`until`); items that fit on no node wait, and are planned again at the next request. A plan
+made when a node's window was further off is cut at the grant to what still fits; the rest is
+planned again on the others. Balanced never duplicates: the work a suspended node holds waits
+for it to resume or hand it back.
+
 Being static, it is as good as the benchmarks: a node 30 % slower than its benchmark finishes
 30 % late. Adaptive corrects that online; Balanced is here to compare against, and for farms
 whose rates are well known.
@@ -14,9 +20,10 @@ whose rates are well known.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from witengine.scheduling.core import Candidate, Grant, Strategy
 from witengine.scheduling.ledger import Ledger, MapContext
@@ -32,10 +39,16 @@ def earliest_finish(
     speeds: Mapping[str, float],
     ready: Mapping[str, float] | None = None,
     avoid: Mapping[int, set[str]] | None = None,
+    until: Mapping[str, float] | None = None,
+    left_over: list[int] | None = None,
 ) -> tuple[dict[str, list[int]], float]:
     """Give each item (in `order`, largest first) to the node where it finishes earliest, after
     what that node already has (`ready`: when it is free). Returns each node's items and the
     predicted makespan. Items avoid the nodes in `avoid` when any other node is left.
+
+    With `until` (when a node's window closes, on the clock of `ready`), no node is planned to
+    finish an item after it: a node that has no room for the next item is given no more, and
+    items that fit on no node are appended to `left_over`.
 
     A heap keyed by each node's finish time were it given an item of the current size makes a
     choice O(log nodes); it is exact for items of equal work and rebuilt whenever items shrink
@@ -45,6 +58,8 @@ def earliest_finish(
         return {}, 0.0
     rates = [speeds[n] for n in nodes]
     finish = [(ready or {}).get(n, 0.0) for n in nodes]
+    limits = [(until or {}).get(n, math.inf) for n in nodes] if until else None
+    full: set[int] = set()  # nodes with no room left before their window closes
     plans: list[list[int]] = [[] for _ in nodes]
     heap: list[tuple[float, int]] = []
     reference = 0.0
@@ -55,9 +70,24 @@ def earliest_finish(
         if weight < rekey_below:
             reference = weight
             rekey_below = weight * _REKEY
-            heap = [(finish[k] + weight / rates[k], k) for k in range(len(nodes))]
+            heap = [(finish[k] + weight / rates[k], k) for k in range(len(nodes)) if k not in full]
             heapq.heapify(heap)
+        if limits is not None:
+            while heap and finish[heap[0][1]] + weight / rates[heap[0][1]] > limits[heap[0][1]]:
+                full.add(heapq.heappop(heap)[1])
+            if not heap:
+                if left_over is not None:
+                    left_over.append(index)
+                continue
         shunned = avoid.get(index) if avoid else None
+        if shunned and limits is not None:
+            # Rare (an item that failed, on a farm with windows): look at every node.
+            k = _fitting(weight, nodes, rates, finish, limits, [j for _, j in heap], shunned)
+            finish[k] += weight / rates[k]
+            plans[k].append(index)
+            heap = [(finish[j] + reference / rates[j], j) for _, j in heap]
+            heapq.heapify(heap)
+            continue
         if shunned:
             skipped: list[tuple[float, int]] = []
             while len(heap) > 1 and nodes[heap[0][1]] in shunned:
@@ -73,7 +103,25 @@ def earliest_finish(
         done = finish[k] = finish[k] + weight / rates[k]
         plans[k].append(index)
         heapreplace(heap, (done + reference / rates[k], k))
-    return dict(zip(nodes, plans, strict=True)), max(finish)
+    return dict(zip(nodes, plans, strict=True)), max(
+        (finish[k] for k in range(len(nodes)) if plans[k] or not limits), default=0.0
+    )
+
+
+def _fitting(
+    weight: float,
+    nodes: list[str],
+    rates: list[float],
+    finish: list[float],
+    limits: list[float],
+    candidates: list[int],
+    shunned: set[str],
+) -> int:
+    """Of `candidates` (the first fits), the node where an item finishes earliest within its
+    window: one not in `shunned` if any fits."""
+    fits = [k for k in candidates if finish[k] + weight / rates[k] <= limits[k]]
+    preferred = [k for k in fits if nodes[k] not in shunned] or fits
+    return min(preferred, key=lambda k: (finish[k] + weight / rates[k], k))
 
 
 def trimmed(
@@ -120,14 +168,16 @@ class BalancedSchedule(Ledger):
         self._planned_work = 0.0
         self._unplanned: list[int] = []
         order = sorted(range(self.count), key=self._work.__getitem__, reverse=True)
-        if self._slots:
+        if self._slots and self._windows.keys() & self._slots.keys():
+            self._replan(order, now)  # planned from now, within the windows (untrimmed)
+        elif self._slots:
             speeds = {n: self._speed_of(n) for n in self._slots}
             plans, _ = earliest_finish(order, self._work, trimmed(order, self._work, speeds))
             self._adopt(plans)
         else:
             self._unplanned = order
 
-    def _take(self, node: Candidate, now: float) -> Grant | None:
+    def _take(self, node: Candidate, now: float, room: float) -> Grant | None:
         if self._unplanned:
             waiting, self._unplanned = self._unplanned, []
             self._replan(waiting, now)
@@ -140,7 +190,18 @@ class BalancedSchedule(Ledger):
         self._planned_work -= work
         if not self._plans:
             self._planned_work = 0.0
-        return self._grant(node.id, indices, work, now)
+        rest: list[int] = []
+        if work > room:  # its window closes sooner than the plan had it: cut there
+            fitting = list(itertools.takewhile(lambda w: w <= room, self._cumulative(indices)))
+            indices, rest = indices[: len(fitting)], indices[len(fitting) :]
+            work = fitting[-1] if fitting else 0.0
+        grant = self._grant(node.id, indices, work, now) if indices else None
+        if rest:
+            self._replan(rest, now)
+        return grant
+
+    def _cumulative(self, indices: list[int]) -> Iterator[float]:
+        return itertools.accumulate(map(self._work.__getitem__, indices))
 
     def _return(self, indices: list[int], now: float) -> None:
         self._replan(indices, now)
@@ -173,8 +234,14 @@ class BalancedSchedule(Ledger):
             planned = self._plans.get(node_id, ())
             ready[node_id] = free + math.fsum(map(self._work.__getitem__, planned)) / speed
         order = sorted(indices, key=self._work.__getitem__, reverse=True)
-        plans, _ = earliest_finish(order, self._work, speeds, ready, self._failed_on)
+        overhead = self._settings.dispatch_overhead
+        until = {n: end - overhead for n, end in self._windows.items() if n in speeds}
+        left_over: list[int] = []
+        plans, _ = earliest_finish(
+            order, self._work, speeds, ready, self._failed_on, until or None, left_over
+        )
         self._adopt(plans)
+        self._unplanned.extend(left_over)
 
     def _adopt(self, plans: dict[str, list[int]]) -> None:
         for node_id, indices in plans.items():

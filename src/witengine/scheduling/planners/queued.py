@@ -1,7 +1,9 @@
 """Queued: nodes pull one item at a time; a failed item goes first to another node.
 
 The simplest fair share: a fast node simply comes back more often. Each item costs a round trip,
-so it suits maps of few, long items; for many short ones, Adaptive batches them.
+so it suits maps of few, long items; for many short ones, Adaptive batches them. A node gets
+nothing when the next item does not fit before its window closes; it never duplicates, so the
+item a suspended node holds waits for it to resume or hand it back.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ class QueuedSchedule(Ledger):
         super().__init__(context, work, candidates, now, max_nodes)
         self._queue = WorkQueue(range(self.count), self._work, self._total_work)
 
-    def _take(self, node: Candidate, now: float) -> Grant | None:
-        if not self._queue:
+    def _take(self, node: Candidate, now: float, room: float) -> Grant | None:
+        if not self._queue or room <= 0.0:
             return None
-        taken, work = self._queue.take(0.0, node.id, self._failed_on, limit=1)
+        taken, work = self._queue.take(0.0, node.id, self._failed_on, limit=1, cap=room)
+        if not taken:
+            return None  # the next item does not fit before its window closes
         return self._grant(node.id, taken, work, now)
 
     def _return(self, indices: list[int], now: float) -> None:
