@@ -48,15 +48,22 @@ def mentions() -> Iterator[tuple[str, str, list[str]]]:
                     command = command.commands[words.pop(0)]
                 if len(names) == 1 and not (words and words[0].startswith("--")):
                     continue  # prose ("wit run's farm") rather than a command line
-                options = [
-                    re.split(r"[=,.:)]", part)[0]
-                    for word in words
-                    for part in word.split("/")  # --drain/--resume, --bench/--no-bench
-                    if part.startswith("--")
-                ]
-                if options:
-                    where = f"{path.relative_to(ROOT)}:{number}"
-                    yield where, " ".join(names), options
+                # A group's options come before its subcommand (`wit node --hub URL
+                # install-service --print`): each part is checked against its own command.
+                parts: list[tuple[list[str], list[str]]] = [(names, [])]
+                for word in words:
+                    if word in getattr(command, "commands", {}):
+                        command = command.commands[word]
+                        parts.append(([*parts[-1][0], word], []))
+                    parts[-1][1].extend(
+                        re.split(r"[=,.:)]", part)[0]
+                        for part in word.split("/")  # --drain/--resume, --bench/--no-bench
+                        if part.startswith("--")
+                    )
+                for part_names, options in parts:
+                    if options:
+                        where = f"{path.relative_to(ROOT)}:{number}"
+                        yield where, " ".join(part_names), options
 
 
 def test_the_sources_name_commands_with_options() -> None:

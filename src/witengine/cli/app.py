@@ -492,11 +492,20 @@ _register_token_commands()
 
 
 def _register_farm_commands() -> None:
-    from witengine.cli import farm, manage
+    from witengine.cli import farm, manage, service
 
-    commands = (farm.hub, farm.node, manage.nodes, manage.jobs, manage.job)
+    commands = (farm.hub, manage.nodes, manage.jobs, manage.job)
     for command in (*commands, manage.cancel, manage.pause, manage.resume, manage.rerun):
         app.command()(command)
+    # `wit node` runs a node; `wit node install-service` makes it a service, carrying the
+    # node's flags given before it or after it (those it does not know itself).
+    node_app = typer.Typer(name="node", add_completion=False)
+    node_app.callback(invoke_without_command=True)(farm.node)
+    node_app.command(
+        "install-service",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )(service.install_service)
+    app.add_typer(node_app)
 
 
 _register_farm_commands()

@@ -388,6 +388,7 @@ def _lan_address() -> str:
 
 
 def node(
+    ctx: typer.Context,
     hub: HubOption = None,
     name: Annotated[str | None, typer.Option(help="Name shown on the hub.")] = None,
     slots: Annotated[int, typer.Option(help="Batches to run at once.")] = 1,
@@ -454,6 +455,8 @@ def node(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run a node: it connects out to a hub and does the work it is given."""
+    if ctx.invoked_subcommand is not None:
+        return  # `wit node install-service`: these options are its to carry
     from witengine.errors import PluginError
     from witengine.lifetime import until_stopped
     from witengine.node.agent import Agent, NodeBusy
