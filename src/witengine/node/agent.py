@@ -5,6 +5,11 @@ talks HTTP for blobs. Results go into an outbox the moment an item finishes and 
 the hub acknowledges them, so nothing finished is lost while the hub is away: the agent reconnects
 with back-off, tells the hub which tasks it still holds, and sends its outbox again. Batches run
 in child processes (see `runner`); a crashing activity never takes the agent down.
+
+With an owner policy (`settings.policy`) the agent works only when the policy lets it: its owner
+loop (`owner`) freezes the running batches when the owner comes back, thaws them when the owner
+has gone again, and hands them back to the hub when the owner stays; meanwhile the agent itself
+goes on (its heartbeats keep the frozen batches' leases alive). Without one it always works.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import websockets
 from pydantic import TypeAdapter, ValidationError
 
 from witengine.errors import WitError
+from witengine.node.batch_files import fetch_inputs, output_files, upload_outputs
 from witengine.node.cache import BlobCache
 from witengine.node.enrol import (
     CREDENTIAL_FILE,
@@ -38,7 +44,8 @@ from witengine.node.enrol import (
     token_kind,
     untrusted_hub,
 )
-from witengine.node.hub_client import HubFiles, HubStorageFull
+from witengine.node.hub_client import HubFiles
+from witengine.node.owner import OwnerLoop, for_policy
 from witengine.node.plugins import PluginInstaller
 from witengine.node.rates import IdleBenchmarks, offered_activities
 from witengine.node.runner import Runner, RunnerDied
@@ -54,13 +61,13 @@ from witengine.protocol import (
     Heartbeat,
     HubMessage,
     NodeHello,
+    NodeStatus,
     PluginInfo,
     ResultKey,
     Results,
     TaskResult,
     Welcome,
 )
-from witengine.runtime.blobs import Blob, blobs_in
 from witengine.runtime.library import Library
 from witengine.security.connect import transport_options, wrong_scheme
 from witengine.security.tokens import Role
@@ -78,6 +85,8 @@ class _Batch:
     remaining: set[tuple[str, int]]
     runner: Runner | None = None
     cancelled: bool = False
+    handed_back: bool = False  # the owner needs the machine: what is unfinished goes back
+    reported: bool = False  # its BatchFinished is on its way
 
 
 @dataclass
@@ -85,6 +94,7 @@ class _Outgoing:
     results: list[tuple[str, TaskResult]] = field(default_factory=list)
     finished: list[BatchFinished] = field(default_factory=list)
     reports: list[BenchmarkReport] = field(default_factory=list)
+    status: NodeStatus | None = None  # the owner policy's latest, not yet sent
 
 
 class Agent:
@@ -96,7 +106,9 @@ class Agent:
         library: Library,
         plugins: Sequence[PluginInfo],
         capabilities: Capabilities,
+        owner: OwnerLoop | None = None,
     ) -> None:
+        """`owner`: the loop that applies `settings.policy` (made from it when not given)."""
         self.settings = settings
         self.library = library
         self.plugins = list(plugins)
@@ -122,6 +134,11 @@ class Agent:
         self.has_outgoing = asyncio.Event()
         self.connected = asyncio.Event()
         self.heartbeat_seconds = 5.0
+        self.may_work = asyncio.Event()  # batches may start (the owner policy lets them)
+        self.may_work.set()
+        if owner is None and settings.policy is not None:
+            owner = for_policy(settings.policy, self)
+        self.owner = owner
 
     # ---------------------------------------------------------------- top
 
@@ -213,17 +230,22 @@ class Agent:
         )
 
     async def _run(self) -> None:
+        policy = self.settings.policy
         runners = self.runners = [
             Runner(
                 self.settings.plugin_refs,
                 self.cache.root,
                 self.settings.threads,
                 self.settings.speed,
+                policy.worker_limits() if policy is not None else None,
             )
             for _ in range(self.settings.slots)
         ]
         try:
             async with asyncio.TaskGroup() as group:
+                if self.owner is not None:
+                    await self.owner.step()  # the hello says what the policy says now
+                    group.create_task(self.owner.run())
                 for runner in runners:
                     group.create_task(self._slot(runner))
                 group.create_task(self._connect_forever())
@@ -316,6 +338,7 @@ class Agent:
             activities=activities,
             unmet=unmet,
             holding=self._holding(),
+            status=self.owner.status if self.owner is not None else NodeStatus(),
         )
         await socket.send(hello.model_dump_json())
         welcome = Welcome.model_validate_json(await socket.recv())
@@ -357,7 +380,7 @@ class Agent:
                 ResultKey(map_id=m, index=i, attempt=attempts[(m, i)])
                 for m, i in sorted(batch.remaining)
             ]
-            if keys and not batch.cancelled:
+            if keys and not batch.cancelled and not batch.handed_back:
                 holding[batch_id] = keys
         return holding
 
@@ -365,6 +388,9 @@ class Agent:
 
     def _receive(self, message: HubMessage) -> None:
         if isinstance(message, Assign):
+            if not self.may_work.is_set():  # sent before the hub heard the owner is back
+                self._finish(_Batch(message, set(), handed_back=True))
+                return
             remaining = {(t.map_id, t.index) for t in message.tasks}
             self.batches[message.batch_id] = _Batch(message, remaining)
             self.queue.put_nowait(message.batch_id)
@@ -385,6 +411,9 @@ class Agent:
             await self.has_outgoing.wait()
             await asyncio.sleep(0.005)  # let a few more results join this message
             self.has_outgoing.clear()
+            status, self.outgoing.status = self.outgoing.status, None
+            if status is not None:  # first: a node that stops working is given nothing more
+                await socket.send(status.model_dump_json())
             results, self.outgoing.results = self.outgoing.results, []
             finished, self.outgoing.finished = self.outgoing.finished, []
             by_batch: dict[str, list[TaskResult]] = {}
@@ -404,7 +433,11 @@ class Agent:
     async def _heartbeat(self, socket: websockets.ClientConnection) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
-            live = [b for b, batch in self.batches.items() if not batch.cancelled]
+            live = [
+                b
+                for b, batch in self.batches.items()
+                if not batch.cancelled and not batch.handed_back
+            ]
             await socket.send(Heartbeat(batches=live).model_dump_json())
 
     # -------------------------------------------------------------- slots
@@ -414,23 +447,40 @@ class Agent:
             await runner.warm()  # idle: the next batch finds its child ready
             batch_id = await self.queue.get()
             batch = self.batches.get(batch_id)
-            if batch is None or batch.cancelled:
+            if batch is not None and not batch.cancelled:
+                await self.may_work.wait()  # the owner policy lets batches start
+            if batch is None or batch.cancelled or batch.handed_back:
                 self.batches.pop(batch_id, None)
-                if not self.batches:
-                    self.benchmarks.idle()
+                self._idle_benchmarks()
                 continue
             error = await self._run_batch(batch, runner)
             self.batches.pop(batch_id, None)
-            if not self.batches:
-                self.benchmarks.idle()
-            if not batch.cancelled:
-                self.outgoing.finished.append(BatchFinished(batch_id=batch_id, error=error))
-                self.has_outgoing.set()
+            self._idle_benchmarks()
+            self._finish(batch, error)
+
+    def _finish(self, batch: _Batch, error: str | None = None) -> None:
+        """Tell the hub the node is done with the batch (unless the hub called it back)."""
+        if batch.cancelled or batch.reported:
+            return
+        batch.reported = True
+        self.outgoing.finished.append(
+            BatchFinished(
+                batch_id=batch.assign.batch_id,
+                error=None if batch.handed_back else error,
+                handed_back=batch.handed_back,
+            )
+        )
+        self.has_outgoing.set()
+
+    def _idle_benchmarks(self) -> None:
+        """No batch is left: benchmarks may run, unless the owner policy stopped work."""
+        if not self.batches and self.may_work.is_set():
+            self.benchmarks.idle()
 
     async def _run_batch(self, batch: _Batch, runner: Runner) -> str | None:
         assign = batch.assign
         try:
-            await self._fetch_inputs(assign)
+            await fetch_inputs(self.library, self.cache, self.files, assign)
         except Exception as error:  # a missing or corrupt input fails the items, not the agent
             for task in assign.tasks:
                 self._deliver(
@@ -444,22 +494,28 @@ class Agent:
                     ),
                 )
             return None
+        if batch.handed_back:  # the owner came back while its inputs were fetched
+            return None
         batch.runner = runner
-        uploads = self._output_files(assign.activity)
+        uploads = output_files(self.library, assign.activity)
         try:
             async for finished in runner.run(assign):
                 if isinstance(finished, RunnerDied):
-                    if batch.cancelled:
+                    if batch.cancelled or batch.handed_back:
                         return None
                     log.warning("batch %s: %s", assign.batch_id, finished.message)
                     return finished.message
-                if batch.cancelled:  # its failures are the kill that cancelled it
+                if batch.cancelled or batch.handed_back:  # its failures are the kill's
                     finished = [result for result in finished if result.ok]
                 # Results of a cancelled batch still go back: the hub decides whether they
                 # count (a fenced-off attempt's result is ignored there, never guessed at).
                 if uploads:
                     finished = [
-                        await self._upload_outputs(assign.activity, r) if r.ok else r
+                        await upload_outputs(
+                            self.library, self.cache, self.files, assign.activity, r
+                        )
+                        if r.ok
+                        else r
                         for r in finished
                     ]
                 self._deliver(batch, *finished)
@@ -477,48 +533,50 @@ class Agent:
         self.outgoing.results += entries
         self.has_outgoing.set()
 
-    # -------------------------------------------------------------- blobs
+    # ------------------------------------------------- the owner policy's work
 
-    async def _fetch_inputs(self, assign: Assign) -> None:
-        definition = self.library.activities.get(assign.activity)
-        if definition is None:
-            return
-        params = definition.spec.params
-        holds = self.library.holds_blobs
-        if not any(holds(p.type) for p in params) and definition.spec.variadic is None:
-            return  # numbers and text only: no file to fetch
-        wanted: dict[str, Blob] = {}
-        for task in assign.tasks:
-            for value, param in zip(task.args, params, strict=False):
-                decoded = self.library.decode(value, param.type)
-                for blob in blobs_in(decoded):
-                    wanted[blob.sha256] = blob
-        for blob in wanted.values():
-            if not self.cache.has(blob.sha256):
-                await self.cache.fetch(blob, self.files.download)
+    def holding(self) -> bool:
+        """Whether the node holds a batch of the hub's."""
+        return any(not b.cancelled and not b.handed_back for b in self.batches.values())
 
-    def _output_files(self, activity: str) -> bool:
-        """Whether the activity's results may hold files to upload."""
-        definition = self.library.activities.get(activity)
-        returns = definition.spec.returns if definition is not None else None
-        return returns is not None and self.library.holds_blobs(returns)
+    async def thaw(self) -> None:
+        """The owner policy lets the node work: batches start, and frozen ones thaw."""
+        self.may_work.set()
+        for runner in self.runners:
+            runner.thaw()
+        self._idle_benchmarks()
 
-    async def _upload_outputs(self, activity: str, result: TaskResult) -> TaskResult:
-        definition = self.library.activities.get(activity)
-        if definition is None or definition.spec.returns is None:
-            return result
-        try:
-            value: Any = self.library.decode(result.value, definition.spec.returns)
-            for blob in blobs_in(value):
-                await self.files.upload(blob, self.cache.store.path(blob))
-        except Exception as error:
-            return result._replace(
-                ok=False,
-                value=None,
-                error=f"{activity}: cannot upload its output file: {error}",
-                final=isinstance(error, HubStorageFull),
-            )
-        return result
+    async def freeze(self) -> None:
+        """The owner is back: freeze every running batch's process tree, start none, measure
+        nothing; the batches stay the node's (its heartbeats keep their leases)."""
+        self.may_work.clear()
+        self.benchmarks.busy()
+        for runner in self.runners:
+            runner.freeze()
+
+    async def hand_back(self) -> None:
+        """Hand back every batch: what finished is delivered (the outbox has it), what did not
+        is killed, and each batch's BatchFinished(handed_back) follows its results."""
+        self.may_work.clear()
+        self.benchmarks.busy()
+        kills = []
+        for batch_id, batch in list(self.batches.items()):
+            if batch.cancelled or batch.handed_back:
+                continue
+            batch.handed_back = True
+            if batch.runner is not None:
+                kills.append(batch.runner.kill())  # its slot reports it, after its results
+            else:  # waiting for a slot, or for its inputs: nothing of it ran
+                self.batches.pop(batch_id, None)
+                self._finish(batch)
+        await asyncio.gather(*kills)
+        for runner in self.runners:
+            runner.thaw()  # the idle children, and the next ones, run unfrozen
+
+    def report(self, status: NodeStatus) -> None:
+        """Send the owner policy's status to the hub (on the next connection if none is up)."""
+        self.outgoing.status = status
+        self.has_outgoing.set()
 
 
 class NodeBusy(WitError):

@@ -5,6 +5,11 @@ plugins load once. The agent starts it before work arrives (`warm`), so no batch
 Python and the plugins to load. Cancelling a batch kills the child's whole process group; the
 next child starts at once. If the child dies mid-batch, the item it was running is reported as
 failed (the hub decides whether to try it elsewhere) and the rest of the batch is given back.
+
+Under an owner policy the child runs with the policy's worker limits (its niceness, the idle
+scheduling class at the lowest priority, a data-size limit), and a running batch can be frozen
+and thawed whole (`process_tree`); the seconds it spent frozen are not counted in the item that
+was running, so the node's measured rate stays its own.
 """
 
 from __future__ import annotations
@@ -14,18 +19,22 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
+from witengine.clock import Clock, SystemClock
 from witengine.lifetime import die_with_parent
+from witengine.node import process_tree
+from witengine.node.policy import WorkerLimits
 from witengine.protocol import Assign, TaskResult
 
 LINE_LIMIT = 256 * 1024 * 1024  # one result may be large (a long text, many values)
 READ_BYTES = 1 << 20  # read at most this much of the child's lines at once
 GATHER_SECONDS = 0.002  # the least time between two reads of them
+LOWEST_NICE = 19  # an owner policy's lowest priority: the idle scheduling class as well
 _RESULTS: TypeAdapter[list[TaskResult]] = TypeAdapter(list[TaskResult])
 
 
@@ -43,6 +52,8 @@ class Runner:
         blob_root: Path,
         threads: int | None = None,
         speed: float = 1.0,
+        limits: WorkerLimits | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.plugin_refs = list(plugin_refs)
         self.speed = speed  # the node's synthetic speed (Compute.Work only)
@@ -54,6 +65,12 @@ class Runner:
         self.stale = False  # the child runs without plugins added since it started
         self.busy = False  # a batch is running in the child
         self._starting = asyncio.Lock()  # one child at a time, between `warm` and `run`
+        self.limits = limits  # the owner policy's, for each child; None: as the agent runs
+        self.clock = clock or SystemClock()
+        self.frozen = False  # its owner is back: a batch's tree is stopped, or will be at start
+        self._stopped: int | None = None  # the process group stopped, if any
+        self._frozen_since: float | None = None
+        self._frozen_seconds = 0.0  # frozen since the last result: not the item's own time
 
     def add_plugins(self, refs: Sequence[str], paths: Sequence[Path]) -> None:
         """Load these plugins too, from the next batch on (a running batch is not disturbed)."""
@@ -97,7 +114,7 @@ class Runner:
                     start_new_session=True,  # its own process group: a kill takes its children too
                     # It ends with the agent: one killed outright (SIGTERM, no clean-up) leaves no
                     # batch process still starting up in a folder that is being removed.
-                    preexec_fn=die_with_parent,
+                    preexec_fn=_preexec(self.limits),
                 )
             finally:
                 os.close(writable)  # the child's now: the pipe ends when the child does
@@ -117,6 +134,10 @@ class Runner:
         process = await self._child()
         lines = self.lines
         assert process.stdin is not None and lines is not None
+        self._frozen_seconds = 0.0
+        if self.frozen:  # frozen while it started: the batch waits stopped from its start
+            self._frozen_since = self.clock.now()
+            self._stop(process)
         line = batch.model_dump_json(include={"batch_id", "activity", "tasks"})
         process.stdin.write(line.encode() + b"\n")
         await process.stdin.drain()
@@ -147,7 +168,7 @@ class Runner:
                     return
                 for result in results:
                     pending.pop((result.map_id, result.index), None)
-                yield results
+                yield self._unfrozen(results)
             if len(rows) < len(arrived):  # the line that says the batch is done
                 return
             # A moment for more lines to come, read in one go: a batch of tiny items is a line
@@ -159,9 +180,50 @@ class Runner:
         process, self.process = self.process, None
         if process is None or process.returncode is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        if self._stopped == process.pid:  # frozen: its descendants outside the group too
+            self._stopped = None
+            process_tree.kill(process.pid)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
         await process.wait()
+
+    # ------------------------------------------------------------ freezing
+
+    def freeze(self) -> None:
+        """Stop the running batch's whole process tree, and any batch that starts meanwhile."""
+        if self.frozen:
+            return
+        self.frozen = True
+        self._frozen_since = self.clock.now()
+        process = self.process
+        if self.busy and process is not None and process.returncode is None:
+            self._stop(process)
+
+    def thaw(self) -> None:
+        """Continue the frozen tree where it stopped."""
+        if not self.frozen:
+            return
+        self.frozen = False
+        if self._frozen_since is not None:
+            self._frozen_seconds += self.clock.now() - self._frozen_since
+            self._frozen_since = None
+        stopped, self._stopped = self._stopped, None
+        process = self.process
+        if stopped is not None and process is not None and process.pid == stopped:
+            process_tree.resume(stopped)
+
+    def _stop(self, process: asyncio.subprocess.Process) -> None:
+        self._stopped = process.pid
+        process_tree.stop(process.pid)
+
+    def _unfrozen(self, results: list[TaskResult]) -> list[TaskResult]:
+        """The first result after a freeze took the frozen seconds too: they are taken off."""
+        frozen, self._frozen_seconds = self._frozen_seconds, 0.0
+        if not frozen or not results:
+            return results
+        first = results[0]
+        return [first._replace(seconds=max(0.0, first.seconds - frozen)), *results[1:]]
 
     async def close(self) -> None:
         process, self.process = self.process, None
@@ -243,6 +305,32 @@ class _Lines:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def _preexec(limits: WorkerLimits | None) -> Callable[[], None]:
+    """What a child runs before it starts: it dies with the agent, and keeps to the limits."""
+    if limits is None:
+        return die_with_parent
+
+    def limited() -> None:
+        die_with_parent()
+        apply_limits(limits)
+
+    return limited
+
+
+def apply_limits(limits: WorkerLimits) -> None:
+    """Lower this process's priority (at the lowest, the idle scheduling class too, where the
+    OS has one: it runs only on CPU time nobody else wants) and cap its data size."""
+    if limits.nice > 0:
+        os.nice(limits.nice)
+    if limits.nice >= LOWEST_NICE and hasattr(os, "SCHED_IDLE"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    if limits.memory_bytes is not None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes))
 
 
 def _exit_reason(code: int) -> str:

@@ -1,0 +1,166 @@
+"""The owner loop: the node's shell around its owner policy.
+
+Every `POLL_SECONDS` it observes the machine, asks the policy's `Governor` what to do, and when
+the answer changes tells the agent's work (`Work`) what to do:
+
+- RUN (`thaw`): take work, and thaw what is frozen where it stopped;
+- SUSPEND (`freeze`): freeze every running batch's process tree, stop idle benchmarks, take
+  nothing new;
+- VACATE (`hand_back`): deliver what is finished, kill what is not, hand those batches back to
+  the hub.
+
+It reports the node's availability to the hub (`NodeStatus`): available when running, suspended
+while it holds frozen work, unavailable otherwise, with the policy's reason and the seconds left
+in the current window; again when the availability changes, when the window's end moves, and
+every `REPORT_SECONDS` (so the hub's idea of the window stays fresh).
+
+It decides nothing itself (that is the `Governor`'s, pure and tested with made-up observations)
+and touches no process (that is the agent's and the runner's): it only carries decisions over.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from witengine.clock import Clock, SystemClock
+from witengine.node.idle import idle_source
+from witengine.node.machine import MachineWatch
+from witengine.node.policy import Action, Decision, Governor, Observation, Policy
+from witengine.protocol import NodeStatus
+from witengine.protocol.states import Availability
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.25  # how often the machine is looked at: input suspends work within this
+REPORT_SECONDS = 60.0  # the status goes to the hub at least this often
+WINDOW_DRIFT = 5.0  # seconds the window's end may move before the hub is told at once
+
+
+class Deciding(Protocol):
+    """The policy's `Governor`, as the loop asks it."""
+
+    def decide(self, seen: Observation) -> Decision: ...
+
+
+class Work(Protocol):
+    """What the loop acts on: the agent's batches and benchmarks."""
+
+    def holding(self) -> bool:
+        """Whether the node holds any batch of the hub's."""
+        ...
+
+    async def thaw(self) -> None:
+        """Take work, and thaw what is frozen."""
+        ...
+
+    async def freeze(self) -> None:
+        """Freeze what runs, keep it, take nothing new."""
+        ...
+
+    async def hand_back(self) -> None:
+        """Deliver what is finished and hand the rest back; take nothing new."""
+        ...
+
+    def report(self, status: NodeStatus) -> None:
+        """Send the hub the node's status."""
+        ...
+
+
+class OwnerLoop:
+    """Observes, decides and acts, a poll at a time, for the agent's whole life."""
+
+    def __init__(
+        self,
+        governor: Deciding,
+        observe: Callable[[], Observation],
+        work: Work,
+        clock: Clock,
+        *,
+        policy: dict[str, str],
+        week: Callable[[], list[float]],
+        poll_seconds: float = POLL_SECONDS,
+        report_seconds: float = REPORT_SECONDS,
+    ) -> None:
+        self.governor = governor
+        self.observe = observe
+        self.work = work
+        self.clock = clock
+        self.policy = dict(policy)
+        self.week = week
+        self.poll_seconds = poll_seconds
+        self.report_seconds = report_seconds
+        self.action: Action | None = None  # what the work was last told
+        # What the hello says before the first look: nothing is taken until the policy says so.
+        self.status = NodeStatus(
+            availability=Availability.UNAVAILABLE, reason="starting", policy=self.policy
+        )
+        self._sent: tuple[float, NodeStatus] | None = None  # the last status told, and when
+
+    @property
+    def may_work(self) -> bool:
+        return self.action is Action.RUN
+
+    async def run(self) -> None:
+        """Poll until cancelled."""
+        while True:
+            await self.step()
+            await self.clock.sleep(self.poll_seconds)
+
+    async def step(self) -> None:
+        """One look at the machine: act on a changed decision, report a changed status."""
+        decision = self.governor.decide(self.observe())
+        if decision.action is not self.action:
+            log.info(
+                "owner policy: %s%s",
+                decision.action.value,
+                f" ({decision.reason})" if decision.reason else "",
+            )
+            self.action = decision.action
+            if decision.action is Action.RUN:
+                await self.work.thaw()
+            elif decision.action is Action.SUSPEND:
+                await self.work.freeze()
+            else:
+                await self.work.hand_back()
+        self._status(decision)
+
+    def _status(self, decision: Decision) -> None:
+        availability = decision.availability
+        if availability is Availability.SUSPENDED and not self.work.holding():
+            availability = Availability.UNAVAILABLE  # nothing frozen: simply not working now
+        self.status = NodeStatus(
+            availability=availability,
+            reason=decision.reason,
+            window_seconds=decision.window_seconds,
+            policy=self.policy,
+            week=self.status.week,
+        )
+        now, sent = self.clock.now(), self._sent
+        if sent is None or self._worth_telling(sent[1], self.status, now - sent[0]):
+            self.status = self.status.model_copy(update={"week": self.week()})
+            self._sent = (now, self.status)
+            self.work.report(self.status)
+
+    def _worth_telling(self, before: NodeStatus, now: NodeStatus, since: float) -> bool:
+        if now.availability is not before.availability or since >= self.report_seconds:
+            return True
+        was, left = before.window_seconds, now.window_seconds
+        if (was is None) != (left is None):
+            return True
+        return was is not None and left is not None and abs(was - since - left) > WINDOW_DRIFT
+
+
+def for_policy(policy: Policy, work: Work, clock: Clock | None = None) -> OwnerLoop:
+    """The loop that applies `policy` to this machine: its idle source, load and power."""
+    clock = clock or SystemClock()
+    watch = MachineWatch(idle_source(policy.idle_source), clock)
+    return OwnerLoop(
+        Governor(policy),
+        watch.observe,
+        work,
+        clock,
+        policy=policy.summary(),
+        week=lambda: policy.week(watch.zone),
+    )
