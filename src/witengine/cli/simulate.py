@@ -1,4 +1,5 @@
-"""`wit simulate`: run a scheduling strategy on a simulated farm and print its figures."""
+"""`wit simulate`: run a scheduling strategy on a simulated farm and print its figures;
+`--office`, a night of an office whose machines are lent by their owners."""
 
 from __future__ import annotations
 
@@ -8,25 +9,39 @@ from typing import Annotated
 
 import typer
 
+from witengine.scheduling.strategy import Strategy
+
 
 def simulate(
-    nodes: Annotated[int, typer.Option("--nodes", min=1, help="Simulated nodes.")] = 100,
-    items: Annotated[int, typer.Option("--items", min=0, help="Items in the map.")] = 10_000,
+    nodes: Annotated[
+        int | None,
+        typer.Option("--nodes", min=1, help="Simulated nodes [default: 100; --office: 500]."),
+    ] = None,
+    items: Annotated[
+        int | None,
+        typer.Option("--items", min=0, help="Items in the map [default: 10000; --office: 50000]."),
+    ] = None,
     strategy: Annotated[
         str, typer.Option("--strategy", help="adaptive, balanced or queued.")
     ] = "adaptive",
     speed_spread: Annotated[
-        float, typer.Option("--speed-spread", min=1.0, help="Fastest / slowest node speed.")
-    ] = 20.0,
+        float | None,
+        typer.Option(
+            "--speed-spread",
+            min=1.0,
+            help="Fastest / slowest node speed [default: 20; --office: 4].",
+        ),
+    ] = None,
     benchmark_error: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--benchmark-error",
             min=0.0,
             max=0.99,
-            help="Benchmarks off by this share (0.3: ±30 %, random sign per node).",
+            help="Benchmarks off by this share (0.3: ±30 %, random sign per node) "
+            "[default: 0; --office: 0.3, any share up to it].",
         ),
-    ] = 0.0,
+    ] = None,
     deaths: Annotated[
         int, typer.Option("--deaths", min=0, help="Nodes that crash at a random time.")
     ] = 0,
@@ -41,6 +56,14 @@ def simulate(
         typer.Option("--detection-delay", min=0.0, help="Seconds until a crash is noticed."),
     ] = 10.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random draw.")] = 0,
+    office: Annotated[
+        bool,
+        typer.Option(
+            "--office",
+            help="A night of an office: machines with hours, owners who come back, laptops "
+            "that leave; E against the time each machine was available.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Simulate one map on a farm of virtual nodes; print makespan, bound and efficiency."""
@@ -53,12 +76,15 @@ def simulate(
     if chosen is None:
         print(f"unknown strategy '{strategy}'; use {', '.join(known)}", file=sys.stderr)
         raise typer.Exit(2)
+    if office:
+        _office(nodes, items, chosen, speed_spread, benchmark_error, seed, as_json)
+        return
     config = SimConfig(
-        nodes=nodes,
-        items=items,
+        nodes=100 if nodes is None else nodes,
+        items=10_000 if items is None else items,
         strategy=chosen,
-        speed_spread=speed_spread,
-        benchmark_error=benchmark_error,
+        speed_spread=20.0 if speed_spread is None else speed_spread,
+        benchmark_error=benchmark_error or 0.0,
         deaths=deaths,
         departures=departures,
         latency=latency,
@@ -78,7 +104,8 @@ def simulate(
 
     table = Table(
         title=f"{report.strategy}: {report.items:,} items on {report.nodes:,} nodes "
-        f"(speeds {speed_spread:g}×, benchmarks ±{benchmark_error:.0%}, seed {seed})",
+        f"(speeds {config.speed_spread:g}×, benchmarks ±{config.benchmark_error:.0%}, "
+        f"seed {seed})",
         show_header=False,
     )
     table.add_column(style="bold")
@@ -95,6 +122,71 @@ def simulate(
             f"median {report.decision_ms_median:.4f} ms, p99 {report.decision_ms_p99:.3f} ms",
         ),
         ("opening the schedule", f"{report.setup_ms:,.1f} ms"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    Console(highlight=False).print(table)
+
+
+def _office(
+    nodes: int | None,
+    items: int | None,
+    strategy: Strategy,
+    speed_spread: float | None,
+    benchmark_error: float | None,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """`wit simulate --office`: one night of an office, and E against its availability."""
+    from witengine.scheduling.office import OfficeConfig, simulate_office
+    from witengine.scheduling.simulator import SimulationError
+
+    defaults = OfficeConfig()
+    try:
+        config = OfficeConfig(
+            machines=defaults.machines if nodes is None else nodes,
+            items=defaults.items if items is None else max(1, items),
+            seed=seed,
+            strategy=strategy,
+            speed_spread=defaults.speed_spread if speed_spread is None else speed_spread,
+            benchmark_error=(
+                defaults.benchmark_error if benchmark_error is None else benchmark_error
+            ),
+        )
+        report = simulate_office(config)
+    except SimulationError as error:
+        print(f"wit simulate: {error}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(report.to_json()))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"{report.strategy}: {report.items:,} items on an office of {report.machines:,} "
+        f"machines, from 17:00 (seed {seed})",
+        show_header=False,
+    )
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows = [
+        ("finished", f"{report.finished_at} ({report.makespan / 3600:,.2f} h)"),
+        ("available", f"{report.available_hours:,.0f} machine-hours"),
+        ("efficiency E", f"{report.efficiency:.4f} of the availability bound"),
+        ("items lost", f"{report.items_lost:,}"),
+        (
+            "work thrown away",
+            f"{report.thrown_seconds / 3600:,.2f} machine-hours ({report.thrown_share:.2%})",
+        ),
+        ("suspended", f"{report.suspensions:,} batches, {report.resumptions:,} resumed"),
+        ("vacated", f"{report.vacates:,} batches, {report.handed_back:,} items handed back"),
+        ("laptops gone", f"{report.departures:,}"),
+        ("duplicates", f"{report.duplicates:,} items run more than once"),
+        (
+            "decision",
+            f"median {report.decision_ms_median:.4f} ms, p99 {report.decision_ms_p99:.3f} ms",
+        ),
     ]
     for name, value in rows:
         table.add_row(name, value)

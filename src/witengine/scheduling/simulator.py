@@ -8,6 +8,9 @@ never sees, only benchmarks off by a given error; some die (their work in flight
 driver hears of it after a detection delay, unless a lease runs out first) and some leave (the
 driver knows at once).
 
+Nodes may also follow their owners' policies (`Shift`s: run, suspend, vacate; see
+`simulation_loop`, which runs the events, and `office`, which draws a night of an office).
+
 Time is virtual: an event heap, a seeded `random.Random`, no sleeping. The only real clock read
 is `time.perf_counter` around each `request`, to report what a scheduling decision costs.
 
@@ -16,38 +19,44 @@ Every run is checked: each item committed exactly once, and the map done.
 
 from __future__ import annotations
 
-import heapq
 import math
 import random
 import statistics
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from witengine.errors import WitError
-from witengine.scheduling.core import Candidate, Decision, Grant, MapSchedule, Strategy, Verdict
+from witengine.scheduling.core import Candidate, MapSchedule, Strategy
 from witengine.scheduling.scheduler import Scheduler
 from witengine.scheduling.settings import SchedulerSettings
+from witengine.scheduling.simulation_loop import (
+    EventLoop,
+    Mode,
+    Shift,
+    SimulationError,
+    Tally,
+    VirtualNode,
+    _Node,
+    lower_bound,
+)
+
+__all__ = [
+    "ACTIVITY",
+    "PLUGIN",
+    "Mode",
+    "Shift",
+    "SimConfig",
+    "SimReport",
+    "Simulation",
+    "SimulationError",
+    "Tally",
+    "VirtualNode",
+    "build",
+    "simulate",
+]
 
 ACTIVITY = "Simulated.Work"
 PLUGIN = "simulated"
-
-_START, _ITEM, _CANCEL, _DEATH, _DETECT, _LEAVE, _TICK = range(7)
-
-
-class SimulationError(WitError):
-    """A schedule broke an invariant in the simulator: an item lost or committed twice."""
-
-
-@dataclass(frozen=True)
-class VirtualNode:
-    """A simulated node: its true rate, what its benchmark says, and when it goes away."""
-
-    id: str
-    rate: float  # true units per second
-    benchmark: float | None  # None: the node has no benchmark
-    dies_at: float | None = None  # crashes: work in flight lost, noticed late
-    leaves_at: float | None = None  # departs: work in flight lost, noticed at once
 
 
 @dataclass(frozen=True)
@@ -132,7 +141,7 @@ def build(config: SimConfig) -> tuple[list[VirtualNode], list[float], list[float
     estimated = [rng.uniform(config.work_low, config.work_high) for _ in range(config.items)]
     noise = config.work_noise
     true_work = [w * (1.0 + rng.uniform(-noise, noise)) for w in estimated] if noise else estimated
-    horizon = _bound([VirtualNode("", r, None) for r in rates], true_work)
+    horizon = lower_bound([VirtualNode("", r, None) for r in rates], true_work)
     doomed = rng.sample(
         range(config.nodes), min(config.deaths + config.departures, config.nodes - 1)
     )
@@ -174,52 +183,6 @@ def simulate(config: SimConfig, settings: SchedulerSettings | None = None) -> Si
     return run.run(seed=config.seed)
 
 
-def _bound(nodes: Sequence[VirtualNode], work: Sequence[float]) -> float:
-    """No schedule can finish sooner: the work spread over every node's true rate while it is
-    there (a node leaving at d contributes rate x min(T, d)), and at least the largest item on
-    the fastest node."""
-    total = math.fsum(work)
-    if total <= 0:
-        return 0.0
-    cutoffs = sorted((min(n.dies_at or math.inf, n.leaves_at or math.inf), n.rate) for n in nodes)
-    done_by_gone = 0.0  # work the nodes gone by T can have done
-    rate_left = sum(rate for _, rate in cutoffs)
-    spread = math.inf
-    for cutoff, rate in cutoffs:
-        finish = (total - done_by_gone) / rate_left if rate_left > 0 else math.inf
-        if finish <= cutoff:
-            spread = finish
-            break
-        done_by_gone += rate * cutoff
-        rate_left -= rate
-    largest = max(work) / max(n.rate for n in nodes)
-    return max(spread, largest)
-
-
-@dataclass(slots=True, eq=False)
-class _Node:
-    spec: VirtualNode
-    candidate: Candidate
-    alive: bool = True
-    present: bool = True  # not departed
-    grant: Grant | None = None  # the batch it runs, or is about to start
-    position: int = 0  # the item of the grant in progress
-    started: float = 0.0  # when that item started
-    running: bool = False  # the grant arrived and the node works on it
-    epoch: int = 0  # bumped whenever it stops what it was doing: older events are stale
-
-
-@dataclass
-class _Tally:
-    committed: bytearray
-    runs: bytearray  # times each item started (capped at 255)
-    lost: float = 0.0
-    decisions: Decision = field(default_factory=Decision)  # every request's seconds
-    granted: list[float] = field(default_factory=list)  # … of those that gave work
-    batches: int = 0
-    last_commit: float = 0.0
-
-
 class Simulation:
     """One run of one strategy over given nodes and items."""
 
@@ -235,6 +198,7 @@ class Simulation:
         detection_delay: float = 10.0,
         heartbeat_interval: float = 5.0,
         tick: float = 0.25,
+        horizon: float | None = None,  # the map must be done by then (nodes' shifts end)
     ) -> None:
         if not nodes:
             raise ValueError("a simulation needs at least one node")
@@ -247,35 +211,18 @@ class Simulation:
         self.detection_delay = detection_delay
         self.heartbeat_interval = heartbeat_interval
         self.tick = tick
+        self.horizon = horizon
 
     def run(self, seed: int = 0) -> SimReport:
         """Run the map to completion and check it; the report's figures."""
-        for spec in self.specs:
-            if spec.benchmark is not None:
-                self.scheduler.rates.benchmark(spec.id, ACTIVITY, spec.benchmark)
-        nodes = [_Node(spec, Candidate(spec.id)) for spec in self.specs]
-        began = time.perf_counter()
-        schedule = self.scheduler.schedule(
-            "job_simulated",
-            ACTIVITY,
-            PLUGIN,
-            self.work,
-            self.strategy,
-            [n.candidate for n in nodes],
-            now=0.0,
-        )
-        setup = time.perf_counter() - began
+        makespan, tally, setup = self.execute()
         count = len(self.work)
-        tally = _Tally(bytearray(count), bytearray(count))
-        engine = _Engine(self, schedule, nodes, tally)
-        makespan = engine.loop() if count else 0.0
-        self._check(schedule, tally)
-        bound = _bound(self.specs, self.true_work)
+        bound = lower_bound(self.specs, self.true_work)
         decisions = sorted(tally.decisions.seconds) or [0.0]
         total = math.fsum(self.true_work)
         return SimReport(
             strategy=self.strategy.value,
-            nodes=len(nodes),
+            nodes=len(self.specs),
             items=count,
             seed=seed,
             makespan=makespan,
@@ -292,8 +239,36 @@ class Simulation:
             setup_ms=setup * 1000.0,
         )
 
+    def execute(self) -> tuple[float, Tally, float]:
+        """Run the map to completion and check it: its makespan, what it did, and the seconds
+        opening the schedule took."""
+        for spec in self.specs:
+            if spec.benchmark is not None:
+                self.scheduler.rates.benchmark(spec.id, ACTIVITY, spec.benchmark)
+        nodes = [_Node(spec, Candidate(spec.id)) for spec in self.specs]
+        for node in nodes:
+            if node.spec.shifts:
+                node.mode = Mode.WAIT  # until its first shift
+        began = time.perf_counter()
+        schedule = self.scheduler.schedule(
+            "job_simulated",
+            ACTIVITY,
+            PLUGIN,
+            self.work,
+            self.strategy,
+            [n.candidate for n in nodes if n.mode is Mode.RUN],
+            now=0.0,
+        )
+        setup = time.perf_counter() - began
+        count = len(self.work)
+        tally = Tally(bytearray(count), bytearray(count))
+        engine = EventLoop(self, schedule, nodes, tally)
+        makespan = engine.loop() if count else 0.0
+        self._check(schedule, tally)
+        return makespan, tally, setup
+
     @staticmethod
-    def _check(schedule: MapSchedule, tally: _Tally) -> None:
+    def _check(schedule: MapSchedule, tally: Tally) -> None:
         missing = [i for i, c in enumerate(tally.committed) if c != 1]
         if missing or not schedule.done:
             failure = schedule.failure
@@ -301,226 +276,3 @@ class Simulation:
                 f"{len(missing)} item(s) never committed (first: {missing[:5]}); "
                 f"schedule done={schedule.done}, failure={failure}"
             )
-
-
-class _Engine:
-    """The event loop of one run."""
-
-    def __init__(
-        self, sim: Simulation, schedule: MapSchedule, nodes: list[_Node], tally: _Tally
-    ) -> None:
-        self.sim = sim
-        self.schedule = schedule
-        self.nodes = nodes
-        self.tally = tally
-        self.heap: list[tuple[float, int, int, int, int]] = []
-        self.handlers: dict[int, Callable[[int], None]] = {}
-        self.seq = 0
-        self.idle: dict[int, None] = {}  # nodes with a free slot and nothing granted
-        self.owner: dict[str, int] = {}  # batch id -> node running it
-        self.now = 0.0
-        self.next_heartbeat = sim.heartbeat_interval
-
-    def push(self, at: float, kind: int, node: int = -1, epoch: int = 0) -> None:
-        self.seq += 1
-        heapq.heappush(self.heap, (at, self.seq, kind, node, epoch))
-
-    def loop(self) -> float:
-        sim = self.sim
-        self.handlers = {
-            _TICK: self.on_tick,
-            _DEATH: self.death,
-            _DETECT: self.lost,
-            _LEAVE: self.leave,
-        }
-        for k, node in enumerate(self.nodes):
-            if node.spec.dies_at is not None:
-                self.push(node.spec.dies_at, _DEATH, k)
-            if node.spec.leaves_at is not None:
-                self.push(node.spec.leaves_at, _LEAVE, k)
-        for k in range(len(self.nodes)):
-            self.ask(k)
-        self.push(sim.tick, _TICK)
-        schedule = self.schedule
-        limit = 1000.0 * _bound(sim.specs, sim.true_work) + 3600.0
-        heap = self.heap
-        nodes = self.nodes
-        while heap and not schedule.done:
-            at, _, kind, k, epoch = heapq.heappop(heap)
-            self.now = at
-            if at > limit:
-                raise SimulationError(f"the map stalled: not done after {at:.0f} s")
-            if kind == _ITEM:
-                if nodes[k].epoch == epoch:
-                    self.item_done(k)
-            elif kind in (_START, _CANCEL):
-                if nodes[k].epoch == epoch:
-                    self.start(k) if kind == _START else self.cancelled(k)
-            else:
-                self.handlers[kind](k)
-            if schedule.failure is not None:
-                index, error = schedule.failure
-                raise SimulationError(f"the map failed on item {index}: {error}")
-        return self.tally.last_commit
-
-    # ------------------------------------------------------------------ node life
-
-    def ask(self, k: int) -> None:
-        """Node k has a free slot: ask the schedule for work."""
-        node = self.nodes[k]
-        if not node.alive or not node.present or node.grant is not None:
-            return
-        began = time.perf_counter()
-        grant = self.schedule.request(node.candidate, self.now)
-        self.tally.decisions.seconds.append(time.perf_counter() - began)
-        if grant is None:
-            self.idle[k] = None
-            return
-        self.idle.pop(k, None)
-        self.tally.batches += 1
-        self.tally.granted.append(self.tally.decisions.seconds[-1])
-        node.grant = grant
-        node.running = False
-        node.epoch += 1  # a cancel meant for an earlier batch must not stop this one
-        self.owner[grant.batch_id] = k
-        self.push(self.now + self.sim.latency, _START, k, node.epoch)
-
-    def start(self, k: int) -> None:
-        node = self.nodes[k]
-        node.running = True
-        node.position = 0
-        self.begin_item(k)
-
-    def begin_item(self, k: int) -> None:
-        node = self.nodes[k]
-        assert node.grant is not None
-        index = node.grant.indices[node.position]
-        runs = self.tally.runs
-        if runs[index] < 255:
-            runs[index] += 1
-        node.started = self.now
-        self.push(self.now + self.sim.true_work[index] / node.spec.rate, _ITEM, k, node.epoch)
-
-    def item_done(self, k: int) -> None:
-        node = self.nodes[k]
-        grant = node.grant
-        assert grant is not None
-        index = grant.indices[node.position]
-        seconds = self.now - node.started
-        outcome = self.schedule.result(
-            grant.batch_id, index, ok=True, now=self.now, seconds=seconds
-        )
-        tally = self.tally
-        if outcome.verdict is Verdict.COMMIT:
-            if tally.committed[index]:
-                raise SimulationError(f"item {index} committed twice")
-            tally.committed[index] = 1
-            tally.last_commit = self.now
-        else:
-            tally.lost += self.sim.true_work[index]
-        for batch_id in outcome.cancel:
-            self.cancel(batch_id)
-        if node.grant is not grant:  # cancelled just now by its own result
-            return
-        node.position += 1
-        if node.position < len(grant.indices):
-            self.begin_item(k)
-            return
-        self.schedule.batch_ended(grant.batch_id, self.now)
-        self.owner.pop(grant.batch_id, None)
-        node.grant = None
-        node.running = False
-        self.ask(k)
-
-    def cancel(self, batch_id: str) -> None:
-        """The schedule dropped a batch: its node hears of it after the latency."""
-        k = self.owner.get(batch_id)
-        if k is None:
-            return
-        node = self.nodes[k]
-        if node.grant is None or node.grant.batch_id != batch_id:
-            return
-        if not node.running:  # not started yet: it never will
-            self.cancelled(k)
-            return
-        self.push(self.now + self.sim.latency, _CANCEL, k, node.epoch)
-
-    def cancelled(self, k: int) -> None:
-        """A cancel reached node k: it stops and asks for other work."""
-        self.stop(k)
-        self.ask(k)
-
-    def stop(self, k: int) -> None:
-        """Node k stops its batch: the item in progress is lost."""
-        node = self.nodes[k]
-        grant = node.grant
-        if grant is None:
-            return
-        if node.running and node.position < len(grant.indices):
-            self.tally.lost += (self.now - node.started) * node.spec.rate
-        self.schedule.batch_ended(grant.batch_id, self.now)
-        self.owner.pop(grant.batch_id, None)
-        node.grant = None
-        node.running = False
-        node.epoch += 1
-
-    def death(self, k: int) -> None:
-        node = self.nodes[k]
-        if not node.alive:
-            return
-        grant = node.grant
-        if grant is not None and node.running and node.position < len(grant.indices):
-            self.tally.lost += (self.now - node.started) * node.spec.rate
-        node.alive = False
-        node.epoch += 1
-        self.idle.pop(k, None)
-        self.push(self.now + self.sim.detection_delay, _DETECT, k)
-
-    def lost(self, k: int) -> None:
-        node = self.nodes[k]
-        self.schedule.node_lost(node.spec.id, self.now)
-        if node.grant is not None:
-            self.owner.pop(node.grant.batch_id, None)
-            node.grant = None
-        self.candidates_changed()
-        self.wake()
-
-    def leave(self, k: int) -> None:
-        node = self.nodes[k]
-        if not node.alive or not node.present:
-            return
-        grant = node.grant
-        if grant is not None and node.running and node.position < len(grant.indices):
-            self.tally.lost += (self.now - node.started) * node.spec.rate
-        node.present = False
-        node.epoch += 1
-        self.idle.pop(k, None)
-        self.lost(k)
-
-    def candidates_changed(self) -> None:
-        candidates = [n.candidate for n in self.nodes if n.alive and n.present]
-        self.schedule.candidates_changed(candidates, self.now)
-
-    def wake(self) -> None:
-        """Something went back in the queue: idle nodes ask again."""
-        for k in list(self.idle):
-            self.ask(k)
-
-    def on_tick(self, _: int = -1) -> None:
-        schedule = self.schedule
-        expired = schedule.expire(self.now)
-        for batch_id in expired:
-            k = self.owner.get(batch_id)
-            if k is not None and self.nodes[k].alive and self.nodes[k].present:
-                self.cancel(batch_id)
-            elif k is not None:
-                self.owner.pop(batch_id, None)
-                self.nodes[k].grant = None
-        if self.now >= self.next_heartbeat:
-            self.next_heartbeat = self.now + self.sim.heartbeat_interval
-            for node in self.nodes:
-                if node.alive and node.present and node.grant is not None:
-                    schedule.heartbeat(node.grant.batch_id, self.now)
-        self.wake()
-        if not schedule.done:
-            self.push(self.now + self.sim.tick, _TICK)

@@ -31,3 +31,18 @@ def test_an_unknown_strategy_is_named() -> None:
     result = CliRunner().invoke(app, ["simulate", "--strategy", "fastest"])
     assert result.exit_code == 2
     assert "unknown strategy 'fastest'" in result.output
+
+
+def test_the_office_prints_e_against_the_availability_bound_and_nothing_lost() -> None:
+    args = ["simulate", "--office", "--nodes", "30", "--items", "600", "--seed", "2", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["machines"] == 30 and data["items"] == 600 and data["items_lost"] == 0
+    assert 0 < data["efficiency"] <= 1
+    for key in ("bound", "available_hours", "thrown_seconds", "vacates", "finished_at"):
+        assert key in data
+    table = CliRunner().invoke(app, args[:-1])
+    assert table.exit_code == 0, table.output
+    for row in ("efficiency E", "of the availability bound", "items lost", "work thrown away"):
+        assert row in table.stdout
