@@ -15,6 +15,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from witengine.cli.policy_options import (
+    HoursOption,
+    IdleAfterOption,
+    IdleSourceOption,
+    MaxCoresOption,
+    MaxLoadOption,
+    MaxMemoryOption,
+    OnBatteryOption,
+    PolicyFileOption,
+    PriorityOption,
+    ResumeAfterOption,
+    ShowPolicyOption,
+    VacateAfterOption,
+    capped,
+    read_policy,
+    report_policy,
+)
 from witengine.lifetime import collect_garbage_rarely
 
 if TYPE_CHECKING:
@@ -453,6 +470,18 @@ def node(
     fingerprint: FingerprintOption = None,
     insecure: InsecureOption = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    policy_file: PolicyFileOption = None,
+    hours: HoursOption = None,
+    idle_after: IdleAfterOption = None,
+    resume_after: ResumeAfterOption = None,
+    vacate_after: VacateAfterOption = None,
+    max_load: MaxLoadOption = None,
+    on_battery: OnBatteryOption = None,
+    max_cores: MaxCoresOption = None,
+    max_memory: MaxMemoryOption = None,
+    priority: PriorityOption = None,
+    idle_source: IdleSourceOption = None,
+    show_policy: ShowPolicyOption = False,
 ) -> None:
     """Run a node: it connects out to a hub and does the work it is given."""
     if ctx.invoked_subcommand is not None:
@@ -461,7 +490,7 @@ def node(
     from witengine.lifetime import until_stopped
     from witengine.node.agent import Agent, NodeBusy
     from witengine.node.enrol import NodeRefused
-    from witengine.node.probe import probe_capabilities, usable_cores
+    from witengine.node.probe import probe_capabilities
     from witengine.node.settings import NodeSettings
     from witengine.plugins.registry import build_library, discover
     from witengine.protocol import PluginInfo
@@ -469,6 +498,25 @@ def node(
     from witengine.settings import Settings
 
     _logging(verbose)
+    # The owner policy is read first: a bad one stops the node before it looks for a hub.
+    policy = read_policy(
+        policy_file,
+        {
+            "hours": hours,
+            "idle-after": idle_after,
+            "resume-after": resume_after,
+            "vacate-after": vacate_after,
+            "max-load": max_load,
+            "on-battery": on_battery,
+            "max-cores": max_cores,
+            "max-memory": max_memory,
+            "priority": priority,
+            "idle-source": idle_source,
+        },
+    )
+    if show_policy:
+        report_policy(policy, policy_file)
+        return
     collect_garbage_rarely()
     url = hub or os.environ.get("WIT_HUB")
     if not url:
@@ -484,6 +532,9 @@ def node(
             print(f"no hub{mine} found; pass --hub URL", file=sys.stderr)
             raise typer.Exit(2)
     plugins = discover()
+    # Program versions are the machine's: kept in its cache, not in this node's folder.
+    capabilities = probe_capabilities(remember=Settings.from_env().cache_dir / "software.json")
+    capabilities, threads = capped(policy, capabilities, threads, slots)
     settings = NodeSettings(
         hub_url=url,
         name=name or socket.gethostname(),
@@ -491,7 +542,7 @@ def node(
         cache_dir=cache_dir.expanduser(),
         plugin_refs=tuple(p.ref for p in plugins),
         max_backoff=max_backoff,
-        threads=threads or max(1, usable_cores() // max(1, slots)),
+        threads=threads,
         trust_keys=tuple(path.expanduser() for path in trust_key or ()),
         speed=speed,
         benchmarks=bench,
@@ -500,14 +551,14 @@ def node(
         token=token,
         fingerprint=fingerprint,
         insecure=insecure,
+        policy=policy,
     )
     try:
         agent = Agent(
             settings,
             build_library(plugins),
             [PluginInfo(name=p.name, version=p.version) for p in plugins],
-            # Program versions are the machine's: kept in its cache, not in this node's folder.
-            probe_capabilities(remember=Settings.from_env().cache_dir / "software.json"),
+            capabilities,
         )
     except PluginError as error:
         print(f"wit node: {error}", file=sys.stderr)
