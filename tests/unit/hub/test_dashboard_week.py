@@ -4,9 +4,14 @@ what the farm delivered by hour, and the grid the overview draws."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from witengine.hub.dashboard.views import DashboardContext, NodeRow
+from witengine.hub.dashboard.watch import FarmWatch
 from witengine.hub.dashboard.week import (
     HOURS,
     DeliveredWeek,
@@ -16,6 +21,8 @@ from witengine.hub.dashboard.week import (
     watched_seconds,
     week_grid,
 )
+from witengine.hub.dispatch import MapInfo
+from witengine.protocol.states import NodeState
 
 MONDAY = dt.datetime(2026, 12, 7, tzinfo=dt.UTC).timestamp()  # Monday 7 Dec 2026, 00:00 UTC
 HOUR = 3600.0
@@ -119,3 +126,85 @@ def test_the_grid_has_a_row_a_day_and_a_cell_an_hour_shaded_against_the_peak() -
     assert monday[21].title == "Mon 21:00–22:00: 8"
     assert grid.rows[6][1][23].title == "Sun 23:00–00:00: 0"
     assert (grid.peak, grid.total) == (8.0, 10.0)
+
+
+@dataclass
+class Farm:
+    """What the watch reads of the farm: nothing it needs here."""
+
+    def node_name(self, node_id: str) -> str:
+        return node_id
+
+    def map_info(self, map_id: str) -> MapInfo | None:
+        return None
+
+    def lease_alive(self, batch_id: str) -> bool:
+        return False
+
+    def node_connected(self, node_id: str) -> bool:
+        return True
+
+
+def row(name: str, slots: int, week: list[float], state: NodeState = NodeState.IDLE) -> NodeRow:
+    return NodeRow(
+        id=f"node_{name}",
+        name=name,
+        state=state,
+        os="Linux",
+        cpu="",
+        cores=slots,
+        ram_bytes=0,
+        gpus=[],
+        software={},
+        plugins=[],
+        activities=[],
+        slots=slots,
+        running=[],
+        done=0,
+        last_heard=None,
+        last_seen=0.0,
+        rates=[],
+        benchmarks=[],
+        blocked=[],
+        policy={"hours": "Mon-Fri 20:00-08:00, Sat-Sun"} if week else None,
+        week=tuple(week),
+    )
+
+
+def context(now: list[float], zone: str) -> DashboardContext:
+    watch = FarmWatch(Farm(), lambda: now[0])
+    service: Any = None  # the week reads the nodes' rows and the watch only
+    return DashboardContext(service, service, watch, service, lambda: now[0], ZoneInfo(zone))
+
+
+def test_the_farm_week_counts_connected_nodes_not_drained_in_the_hubs_zone() -> None:
+    now = [MONDAY + 9 * HOUR]
+    ctx = context(now, "Europe/Paris")
+    rows = [
+        row("night", 4, nights()),
+        row("always", 1, []),
+        row("gone", 10, nights(), NodeState.OFFLINE),
+        row("drained", 10, [], NodeState.DRAINED),
+        row("owner-back", 2, nights(), NodeState.SUSPENDED),
+    ]
+    week = ctx.week(rows)
+    assert week.zone == "CET, UTC+01:00"
+    assert (week.nodes, week.with_policy, week.slots) == (3, 2, 7)
+    monday = dict(week.available.rows)["Mon"]
+    assert monday[21].value == 7, "21:00 in Paris is 20:00 UTC: the night has begun"
+    assert monday[20].value == 1, "20:00 in Paris is 19:00 UTC: only the node with no policy"
+    assert monday[21].title == "Mon 21:00–22:00: 7.0 of 7 slots available"
+
+
+def test_the_delivered_week_shows_the_slots_kept_busy_where_the_work_was_committed() -> None:
+    now = [MONDAY + 20 * HOUR]
+    ctx = context(now, "America/New_York")  # UTC-5 in December: 20:00 UTC is 15:00 there
+    now[0] += 1800
+    ctx.watch.delivered("node_a", items=90, seconds=3600.0)
+    now[0] += 1800
+    week = ctx.week([row("always", 4, [])])
+    assert week.zone == "EST, UTC-05:00"
+    cell = dict(week.delivered.rows)["Mon"][15]
+    assert cell.value == pytest.approx(1.0), "an hour of work in the one hour watched"
+    assert cell.title == "Mon 15:00–16:00: 1.0 slots busy on average, 90 items committed per hour"
+    assert (cell.level, dict(week.available.rows)["Mon"][15].level) == (1, 4), "one scale"

@@ -23,7 +23,7 @@ STATIC = HERE / "static"
 
 # The live parts of each page, in page order; `<section id="VIEW-NAME">` holds each.
 FRAGMENTS: dict[str, tuple[str, ...]] = {
-    "overview": ("summary", "active", "capacity"),
+    "overview": ("summary", "active", "capacity", "week"),
     "nodes": ("table",),
     "node": ("summary", "throughput", "batches"),
     "jobs": ("table",),
@@ -45,6 +45,15 @@ def _rate(units_per_second: float) -> str:
     if units_per_second >= 100:
         return f"{units_per_second:,.0f}"
     return f"{units_per_second:.3g}"
+
+
+def _amount(value: float) -> str:
+    """A count of slots as a grid's cell shows it: whole from 10 up, one decimal below."""
+    if value <= 0:
+        return "0"
+    if value >= 10:
+        return f"{value:,.0f}"
+    return f"{value:.1f}".removesuffix(".0")
 
 
 def _iso(seconds: float) -> str:
@@ -78,7 +87,13 @@ class Pages:
         versions = _static_versions()
         self.env.globals["static"] = lambda name: f"/static/{name}?v={versions.get(name, '')}"
         self.env.filters.update(
-            size=_size, iso=_iso, clock=_clock, file_kind=file_kind, time_left=time_left, rate=_rate
+            size=_size,
+            iso=_iso,
+            clock=_clock,
+            file_kind=file_kind,
+            time_left=time_left,
+            rate=_rate,
+            amount=_amount,
         )
 
     def context(self, view: str, key: str | None) -> dict[str, Any] | None:
@@ -97,7 +112,15 @@ class Pages:
             track = ctx.watch.nodes.get(key)
             batches = list(reversed(track.batches)) if track else []
             chart = ctx.throughput(key)
-            return {"node": row, "chart": chart, "batches": batches, "now": ctx.wall()}
+            zone, week = ctx.node_week(row)
+            return {
+                "node": row,
+                "chart": chart,
+                "batches": batches,
+                "now": ctx.wall(),
+                "week": week,
+                "zone": zone,
+            }
         if view == "job" and key:
             page = ctx.job_page(key)
             return {"page": page} if page is not None else None

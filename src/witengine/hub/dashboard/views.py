@@ -7,6 +7,7 @@ their parts lazily (`cached_property`), so a fragment costs only what it shows.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from witengine.hub.dashboard.watch import (
     FarmWatch,
     Output,
 )
+from witengine.hub.dashboard.week import WeekGrid, available_slots, to_local, week_grid
 from witengine.hub.dispatch import FarmView
 from witengine.hub.service import HubService
 from witengine.hub.store.base import JobRecord, NodeRecord, Store, TokenRecord
@@ -60,12 +62,14 @@ LOGGED = (
     JobResumedAfterRestart,
     JobRerun,
 )
-# Nodes in the list: those at work first, those gone last.
+# Nodes in the list: those at work (or holding work, frozen) first, those gone last.
 LISTED_FIRST = (
     NodeState.BUSY,
+    NodeState.SUSPENDED,
     NodeState.DRAINING,
     NodeState.UNRESPONSIVE,
     NodeState.IDLE,
+    NodeState.UNAVAILABLE,
     NodeState.DRAINED,
     NodeState.OFFLINE,
 )
@@ -107,10 +111,19 @@ class NodeRow:
     rates: list[tuple[str, float]]  # (activity, items per second per slot), measured
     benchmarks: list[tuple[str, float, str]]  # (activity, units per second, unit), benchmarked
     blocked: list[tuple[str, str]]  # (job, plugin): blocklisted after failing its items
+    reason: str = ""  # why it is suspended or unavailable, as its owner policy says
+    policy: dict[str, str] | None = None  # its owner policy, setting -> value; None: none
+    week: tuple[float, ...] = ()  # the share of each UTC hour of the week its windows allow
+    window_seconds: float | None = None  # until its current window of work closes
 
     @property
     def online(self) -> bool:
         return self.state.online
+
+    @property
+    def counted(self) -> bool:
+        """Whether its windows count in the farm's capacity: connected and not drained."""
+        return self.online and not self.drained
 
     @property
     def drained(self) -> bool:
@@ -149,6 +162,11 @@ def node_row(record: NodeRecord, farm: FarmView, watch: FarmWatch) -> NodeRow:
             (r.activity, r.rate, r.unit.partition("@")[0]) for r in farm.benchmarks(record.id)
         ],
         blocked=farm.blocked(record.id),
+        reason=farm.node_reason(record.id),
+        # What it said in its last hello when the hub has not met it since it started.
+        policy=(farm.policy(record.id) if farm.known(record.id) else hello.status.policy) or None,
+        week=farm.week(record.id) if farm.known(record.id) else tuple(hello.status.week),
+        window_seconds=farm.window_seconds(record.id),
     )
 
 
@@ -372,6 +390,19 @@ class Capacity:
 
 
 @dataclass(frozen=True)
+class FarmWeek:
+    """The farm's capacity by hour of the local week, and what it delivered (see `week`)."""
+
+    zone: str  # the hub's time zone, as the grid's hours are: "CET, UTC+01:00"
+    available: WeekGrid  # slots the connected nodes' windows allow
+    delivered: WeekGrid  # slots busy on average, from the results committed
+    nodes: int  # the nodes counted: connected, not drained
+    with_policy: int  # of those, the ones with an owner policy
+    slots: int  # their slots together
+    since: float  # wall seconds: when the hub began to count what was delivered
+
+
+@dataclass(frozen=True)
 class Overview:
     nodes: dict[str, int]
     jobs: dict[str, int]
@@ -379,6 +410,7 @@ class Overview:
     active: list[JobRow]
     recent: list[JobRow]
     capacity: list[Capacity]
+    week: FarmWeek | None = None
 
 
 # ---------------------------------------------------------------- context
@@ -393,6 +425,7 @@ class DashboardContext:
     watch: FarmWatch
     tails: EventTails
     wall: Callable[[], float]
+    zone: dt.tzinfo | None = None  # the zone the week is shown in; None: the hub's own
 
     @property
     def store(self) -> Store:
@@ -454,6 +487,56 @@ class DashboardContext:
             active=active[::-1],  # newest first, like the list of jobs
             recent=[j for j in self.job_rows(12) if j.ended][:8],
             capacity=self.capacity(rows),
+            week=self.week(rows),
+        )
+
+    def local(self, at: float) -> dt.datetime:
+        """A time in the zone the dashboard shows the week in (its daylight saving included)."""
+        if self.zone is not None:
+            return dt.datetime.fromtimestamp(at, tz=self.zone)
+        return dt.datetime.fromtimestamp(at).astimezone()  # the hub's own zone
+
+    def node_week(self, row: NodeRow) -> tuple[str, WeekGrid]:
+        """The node's slots by hour of the local week, as its windows allow them, and the zone."""
+        local_now = self.local(self.wall())
+        offset = (local_now.utcoffset() or dt.timedelta()).total_seconds()
+        slots = to_local(available_slots([(row.slots, row.week)]), offset)
+        grid = week_grid(
+            slots, lambda when, h: f"{when}: {slots[h]:.1f} of {row.slots} slots available"
+        )
+        return _zone_name(local_now), grid
+
+    def week(self, rows: list[NodeRow]) -> FarmWeek:
+        """The slots the connected nodes' windows allow in each hour of the hub's local week,
+        and the slots the farm kept busy in it on average (`witengine.hub.dashboard.week`)."""
+        now = self.wall()
+        local_now = self.local(now)
+        offset = (local_now.utcoffset() or dt.timedelta()).total_seconds()
+        counted = [row for row in rows if row.counted]
+        slots = sum(row.slots for row in counted)
+        available = to_local(available_slots((row.slots, row.week) for row in counted), offset)
+        busy = to_local(self.watch.week.busy_slots(now), offset)
+        items = to_local(self.watch.week.items_per_hour(now), offset)
+        scale = max(max(available, default=0.0), max(busy, default=0.0))
+        return FarmWeek(
+            zone=_zone_name(local_now),
+            available=week_grid(
+                available,
+                lambda when, h: f"{when}: {available[h]:.1f} of {slots} slots available",
+                scale,
+            ),
+            delivered=week_grid(
+                busy,
+                lambda when, h: (
+                    f"{when}: {busy[h]:.1f} slots busy on average, "
+                    f"{items[h]:,.0f} items committed per hour"
+                ),
+                scale,
+            ),
+            nodes=len(counted),
+            with_policy=sum(1 for row in counted if row.policy),
+            slots=slots,
+            since=self.watch.week.start,
         )
 
     def capacity(self, rows: list[NodeRow]) -> list[Capacity]:
@@ -487,6 +570,14 @@ class DashboardContext:
             )
             for a in sorted(measured.keys() | benchmarked.keys())
         ]
+
+
+def _zone_name(local: dt.datetime) -> str:
+    """A zone as people read it: its abbreviation and offset ("CET, UTC+01:00")."""
+    offset = local.strftime("%z")  # +0100
+    utc = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+    name = local.tzname() or ""
+    return f"{name}, {utc}" if name and name not in (utc, "UTC") else utc
 
 
 __all__ = ["STATE_NAMES", "DashboardContext", "JobPage"]

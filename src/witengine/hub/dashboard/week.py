@@ -124,17 +124,22 @@ class WeekGrid:
     total: float  # the sum of every hour's value: slot-hours (or items) in a week
 
 
-def week_grid(local: Sequence[float], describe: Callable[[str, int], str]) -> WeekGrid:
+def week_grid(
+    local: Sequence[float], describe: Callable[[str, int], str], scale: float | None = None
+) -> WeekGrid:
     """The grid of a local week of 168 values; `describe(when, hour)` titles each cell, with
-    `when` as people read it ("Tue 21:00–22:00") and `hour` its index in the local week."""
+    `when` as people read it ("Tue 21:00–22:00") and `hour` its index in the local week. Cells
+    are shaded against `scale` (default: the week's peak), so that two grids drawn against one
+    scale compare."""
     peak = max(local, default=0.0)
+    scale = peak if scale is None else scale
     rows = []
     for day_index, day in enumerate(DAYS):
         cells = []
         for hour in range(24):
             index = day_index * 24 + hour
             value = local[index]
-            level = 0 if value <= 0 or peak <= 0 else max(1, math.ceil(4 * value / peak))
+            level = 0 if value <= 0 or scale <= 0 else min(4, max(1, math.ceil(4 * value / scale)))
             when = f"{day} {hour:02d}:00–{(hour + 1) % 24:02d}:00"
             cells.append(WeekCell(day, hour, value, level, describe(when, index)))
         rows.append((day, cells))
