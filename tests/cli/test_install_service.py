@@ -166,6 +166,8 @@ def test_the_nodes_flags_are_carried_from_before_and_after_and_paths_made_absolu
     arguments = ["node", "--hub", "http://hub:7310", "--slots", "3", "install-service", "--print"]
     arguments += ["--cache-dir", "work/cache", "--no-bench", "--trust-key", "~/a.pem"]
     arguments += ["--slots", "4", "--token", TOKEN, "--platform", "linux"]
+    arguments += ["--policy", "night.toml", "--hours", "Mon-Fri 20:00-08:00", "--hours", "Sat-Sun"]
+    arguments += ["--idle-source", "file:lock/touched", "--show-policy"]
     result = CliRunner().invoke(app, arguments)
     assert result.exit_code == 0, result.output
     assert TOKEN not in result.stdout
@@ -181,7 +183,16 @@ def test_the_nodes_flags_are_carried_from_before_and_after_and_paths_made_absolu
         "--trust-key",
         str(Path.home() / "a.pem"),
         "--no-bench",
+        "--policy",
+        str(tmp_path / "night.toml"),
+        "--hours",
+        "Mon-Fri 20:00-08:00",
+        "--hours",
+        "Sat-Sun",
+        "--idle-source",
+        f"file:{tmp_path / 'lock' / 'touched'}",
     ]
+    assert "--show-policy" not in words, "a question, not a way to run"
     assert "EnvironmentFile=-" in result.stdout
     assert "WIT_TOKEN" in result.stderr, "the person is told where the token would go"
 

@@ -38,6 +38,7 @@ from xml.sax.saxutils import escape
 
 import typer
 
+from witengine.node.policy_file import BUILT_IN as BUILT_IN_POLICY
 from witengine.security.files import write_private
 
 UNIT = "witengine-node"  # the service's name on every platform
@@ -49,6 +50,7 @@ USAGE_EXIT = 2
 # Node options never carried into a service: the token has its own way in, and the others are
 # questions answered at once, not ways to run.
 NOT_CARRIED = frozenset({"token", "show_policy", "help"})
+FILE_SOURCE = "file:"  # `--idle-source file:PATH`
 
 
 class Platform(StrEnum):
@@ -119,13 +121,19 @@ def _option(option: Any, value: Any, absolute: Callable[[Path], Path] | None) ->
     if value is None:
         return []
     if option.multiple or isinstance(value, list | tuple):
-        return [part for item in value for part in (flag, _text(item, absolute))]
-    return [flag, _text(value, absolute)]
+        return [part for item in value for part in (flag, _text(option.name, item, absolute))]
+    return [flag, _text(option.name, value, absolute)]
 
 
-def _text(value: Any, absolute: Callable[[Path], Path] | None) -> str:
-    if isinstance(value, Path) and absolute is not None:
-        return str(absolute(value))
+def _text(name: str, value: Any, absolute: Callable[[Path], Path] | None) -> str:
+    if absolute is not None:
+        if isinstance(value, Path):
+            return str(absolute(value))
+        # Text that names a file: the policy (but `office`, its defaults) and a file idle source.
+        if name == "policy_file" and value != BUILT_IN_POLICY:
+            return str(absolute(Path(value)))
+        if name == "idle_source" and str(value).startswith(FILE_SOURCE):
+            return FILE_SOURCE + str(absolute(Path(str(value).removeprefix(FILE_SOURCE))))
     return str(getattr(value, "value", value))  # a choice's enum member: its word
 
 
