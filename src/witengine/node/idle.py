@@ -45,6 +45,10 @@ from witengine.node.probe import Run, run_command
 WallClock = Callable[[], float]
 Users = Callable[[], Sequence[Any]]  # psutil.users(): each with a `terminal` name
 RECONNECT_SECONDS = 30.0  # how often a source whose display or bus was missing tries again
+# The node looks four times a second from its event loop: a bus that does not answer must not
+# hold it up for long (a second's silence from logind counts as no desktop, until it answers).
+BUS_TIMEOUT = 0.5
+IOREG_EVERY = 0.5  # seconds between two runs of ioreg (a process each): input is still seen in 1 s
 
 
 class IdleSource(Protocol):
@@ -196,7 +200,7 @@ class LogindIdle:
             "/org/freedesktop/login1", bus_name=LOGIND, interface=f"{LOGIND}.Manager"
         )
         reply = self._connection.send_and_get_reply(
-            new_method_call(manager, "ListSessions"), timeout=1.0
+            new_method_call(manager, "ListSessions"), timeout=BUS_TIMEOUT
         )
         found = []
         for _id, _uid, _user, _seat, path in unwrap_msg(reply)[0]:
@@ -212,7 +216,7 @@ def _open_bus(bus: str) -> Any:
     except ImportError:
         return None
     try:
-        return open_dbus_connection(bus=bus, auth_timeout=1.0)
+        return open_dbus_connection(bus=bus, auth_timeout=BUS_TIMEOUT)
     except Exception:  # no bus at that address, refused, timed out: none here
         return None
 
@@ -268,12 +272,20 @@ def tick_idle(now_ticks: int, last_input_ticks: int) -> float:
 class MacIdle:
     """`macos`: HIDIdleTime from `ioreg -c IOHIDSystem`."""
 
-    def __init__(self, run: Run = run_command) -> None:
+    def __init__(self, run: Run = run_command, wall: WallClock = wall_time) -> None:
         self._run = run
+        self._wall = wall
+        self._read: tuple[float, float | None] | None = None  # when, and what it said
 
     def idle_seconds(self) -> float | None:
+        now = self._wall()
+        if self._read is not None and 0 <= now - self._read[0] < IOREG_EVERY:
+            seconds = self._read[1]
+            return None if seconds is None else seconds + now - self._read[0]
         # Elsewhere there is no ioreg: the command fails and the source sees no desktop.
-        return hid_idle_seconds(self._run(["ioreg", "-c", "IOHIDSystem", "-d", "4"], 2.0) or "")
+        output = self._run(["ioreg", "-c", "IOHIDSystem", "-d", "4"], 2.0) or ""
+        self._read = (now, hid_idle_seconds(output))
+        return self._read[1]
 
 
 _HID_IDLE = re.compile(r'"HIDIdleTime"\s*=\s*(\d+)')

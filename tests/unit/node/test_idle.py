@@ -151,6 +151,23 @@ def test_macos_idle_time_is_read_from_ioreg() -> None:
     assert MacIdle(run=lambda command, timeout: None).idle_seconds() is None
 
 
+def test_ioreg_runs_at_most_twice_a_second_and_idle_grows_between() -> None:
+    runs: list[float] = []
+    now = [100.0]
+
+    def ioreg(command: object, timeout: float) -> str:
+        runs.append(now[0])
+        return IOREG
+
+    source = MacIdle(run=ioreg, wall=lambda: now[0])
+    assert source.idle_seconds() == pytest.approx(12.345678901)
+    now[0] += 0.25
+    assert source.idle_seconds() == pytest.approx(12.595678901)
+    now[0] += 0.25
+    source.idle_seconds()
+    assert runs == [100.0, 100.5]
+
+
 def test_the_freshest_input_wins_and_no_desktop_anywhere_is_none() -> None:
     assert Freshest(Fixed(None), Fixed(30.0), Fixed(5.0)).idle_seconds() == 5.0
     assert Freshest(Fixed(None), NoInput()).idle_seconds() is None

@@ -267,8 +267,9 @@ def test_the_summary_spells_out_every_setting() -> None:
 
 def test_the_week_of_a_policy_without_hours_is_all_open() -> None:
     assert Policy().week(BERLIN, WEDNESDAY_NOON) == [1.0] * 168
-    office = Policy(hours=(parse_window("Sat-Sun"),)).week(BERLIN, WEDNESDAY_NOON)
-    assert sum(office) == 48
+    office = Policy(hours=(parse_window("Sat-Sun"),))
+    assert sum(office.week(BERLIN, WEDNESDAY_NOON)) == 48
+    assert len(office.week(BERLIN)) == 168  # the week around now
 
 
 def test_caps_and_worker_limits_follow_max_cores_max_memory_and_priority() -> None:
