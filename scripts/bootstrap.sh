@@ -12,6 +12,8 @@ for pkg in "$@"; do
         blender) command -v blender >/dev/null || need_apt+=(blender) ;;
         ffmpeg) command -v ffmpeg >/dev/null || need_apt+=(ffmpeg) ;;
         chromium) command -v chromium >/dev/null || need_apt+=(chromium) ;;
+        xvfb) command -v Xvfb >/dev/null || need_apt+=(xvfb) ;;
+        dbus-daemon) command -v dbus-daemon >/dev/null || need_apt+=(dbus-daemon) ;;
         *) need_apt+=("$pkg") ;;
     esac
 done

@@ -135,11 +135,16 @@ class X11Idle:
         try:
             info = self._connection.screen().root.screensaver_query_info()
         except Exception:  # the server went away: python-xlib raises several kinds
+            self.close()
+            return None
+        return int(info.idle) / 1000.0
+
+    def close(self) -> None:
+        """Close the connection to the display, if open."""
+        if self._connection is not None:
             with contextlib.suppress(Exception):
                 self._connection.close()
             self._connection = None
-            return None
-        return int(info.idle) / 1000.0
 
 
 def _open_display(name: str) -> Any:
@@ -186,11 +191,16 @@ class LogindIdle:
         try:
             sessions = self._sessions()
         except Exception:  # the bus closed or logind went away; jeepney raises several kinds
+            self.close()
+            return None
+        return desktop_idle(sessions, self._wall())
+
+    def close(self) -> None:
+        """Close the connection to the bus, if open."""
+        if self._connection is not None:
             with contextlib.suppress(Exception):
                 self._connection.close()
             self._connection = None
-            return None
-        return desktop_idle(sessions, self._wall())
 
     def _sessions(self) -> list[dict[str, Any]]:
         from jeepney import DBusAddress, Properties, new_method_call
