@@ -220,7 +220,13 @@ def load_policy(file: str | None, flags: Mapping[str, object]) -> Policy | None:
     values: dict[str, object] = {}
     text = ""
     if file is not None and file != BUILT_IN:
-        values, text = read_policy_file(Path(file).expanduser())
+        path = Path(file).expanduser()
+        values, text = read_policy_file(path)
+        source = values.get("idle-source")
+        if isinstance(source, str) and source.startswith("file:"):
+            # A file named in a policy file is found beside it, as in most configuration files.
+            named = Path(source.removeprefix("file:")).expanduser()
+            values["idle-source"] = f"file:{path.parent / named}" if source[5:] else source
     file_keys = set(values)
     given = {key: value for key, value in flags.items() if value is not None and value != []}
     if file is None and not given:

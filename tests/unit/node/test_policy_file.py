@@ -50,6 +50,15 @@ def test_a_policy_file_sets_every_setting(tmp_path: Path) -> None:
     assert policy.summary()["resume-after"] == "120"
 
 
+def test_a_relative_idle_file_in_a_policy_file_is_found_beside_it(tmp_path: Path) -> None:
+    policy = load_policy(write(tmp_path, 'idle-source = "file:active"\n'), {})
+    assert policy is not None
+    assert policy.idle_source == f"file:{tmp_path}/active"
+    flagged = load_policy(write(tmp_path, ""), {"idle-source": "file:active"})
+    assert flagged is not None
+    assert flagged.idle_source == "file:active"  # a flag's is the command line's: as given
+
+
 def test_no_file_and_no_flag_is_no_policy() -> None:
     assert load_policy(None, {"idle-after": None, "hours": []}) is None
 
