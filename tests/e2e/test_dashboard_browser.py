@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browsing import BROWSER, expect, shot
+from browsing import BROWSER, CONTRAST, expect, shot
 
 from witengine.testing.processes import TEST_PLUGINS, ProcessFarm, free_port, wait_until
 
@@ -30,37 +30,6 @@ NAPS = """\
 Job:Naps(Int:n = 3000, Int:ms = 40)
 {
     IntCollection:slept = Grid.ForEach(i in Int.Range(0, n)) => Compute.Sleep(ms);
-}
-"""
-
-# Every text element's contrast with the colour behind it (WCAG 2 relative luminance).
-CONTRAST = """
-() => {
-  const parse = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
-  const lum = ([r, g, b]) => {
-    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
-    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-  };
-  const background = (el) => {
-    for (; el; el = el.parentElement) {
-      const c = parse(getComputedStyle(el).backgroundColor);
-      if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
-    }
-    return [255, 255, 255];
-  };
-  const worst = [];
-  for (const el of document.querySelectorAll("body *")) {
-    const own = Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
-    const style = getComputedStyle(el);
-    if (!own || style.visibility === "hidden" || el.closest("[hidden], svg, .skip")) continue;
-    if (!el.getClientRects().length) continue;
-    const [a, b] = [lum(parse(style.color)), lum(background(el))];
-    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-    const large = parseFloat(style.fontSize) >= 24 ||
-      (parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700);
-    if (ratio < (large ? 3 : 4.5)) worst.push(`${el.tagName}.${el.className}: ${ratio.toFixed(2)}`);
-  }
-  return worst;
 }
 """
 
