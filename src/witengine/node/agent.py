@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from witengine.node.enrol import (
     untrusted_hub,
 )
 from witengine.node.hub_client import HubFiles
-from witengine.node.owner import OwnerLoop, for_policy
+from witengine.node.owner import OwnerLoop, Work, for_policy
 from witengine.node.plugins import PluginInstaller
 from witengine.node.rates import IdleBenchmarks, offered_activities
 from witengine.node.runner import Runner, RunnerDied
@@ -106,9 +107,10 @@ class Agent:
         library: Library,
         plugins: Sequence[PluginInfo],
         capabilities: Capabilities,
-        owner: OwnerLoop | None = None,
+        owner_loop: Callable[[Work], OwnerLoop] | None = None,
     ) -> None:
-        """`owner`: the loop that applies `settings.policy` (made from it when not given)."""
+        """`owner_loop` makes the loop that applies an owner policy to the agent's work; by
+        default, with `settings.policy`, the one that watches this machine."""
         self.settings = settings
         self.library = library
         self.plugins = list(plugins)
@@ -136,9 +138,10 @@ class Agent:
         self.heartbeat_seconds = 5.0
         self.may_work = asyncio.Event()  # batches may start (the owner policy lets them)
         self.may_work.set()
-        if owner is None and settings.policy is not None:
-            owner = for_policy(settings.policy, self)
-        self.owner = owner
+        policy = settings.policy
+        if owner_loop is None and policy is not None:
+            owner_loop = functools.partial(for_policy, policy)
+        self.owner = owner_loop(self) if owner_loop is not None else None
 
     # ---------------------------------------------------------------- top
 

@@ -103,9 +103,13 @@ class OwnerLoop:
         return self.action is Action.RUN
 
     async def run(self) -> None:
-        """Poll until cancelled."""
+        """Poll until cancelled. A look that fails (a defect) is logged and the next one made:
+        the node goes on as it was rather than stop working for the farm."""
         while True:
-            await self.step()
+            try:
+                await self.step()
+            except Exception:
+                log.exception("owner policy: looking at the machine failed; trying again")
             await self.clock.sleep(self.poll_seconds)
 
     async def step(self) -> None:

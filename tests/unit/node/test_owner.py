@@ -4,8 +4,12 @@ window, when they change and every minute."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from witengine.node.owner import REPORT_SECONDS, OwnerLoop, for_policy
 from witengine.node.policy import Action, Decision, Observation, Policy
@@ -131,3 +135,27 @@ async def test_a_policy_with_a_file_idle_source_waits_for_the_owner_to_leave(
     assert status.reason.startswith("in use: input")
     assert status.policy["idle-source"] == f"file:{touched}"
     assert len(status.week) == 168
+
+
+async def test_a_look_that_fails_is_logged_and_the_loop_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    governor, work, clock = Scripted(), FakeWork(), FakeClock(autojump=True)
+    looks = 0
+
+    def observe() -> Observation:
+        nonlocal looks
+        looks += 1
+        if looks == 2:
+            raise OSError("a reading failed")
+        return seen()
+
+    owner = OwnerLoop(governor, observe, work, clock, policy={}, week=lambda: [])
+    running = asyncio.create_task(owner.run())
+    while looks < 4:
+        await asyncio.sleep(0)
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    assert work.calls == ["thaw"]
+    assert "looking at the machine failed" in caplog.text
