@@ -68,6 +68,13 @@ def test_a_user_unit_runs_the_node_at_the_lowest_priority_and_restarts_it_on_fai
     assert "loginctl enable-linger" in systemd_unit(SERVICE)
 
 
+def test_a_node_that_looks_for_its_hub_is_started_again_even_after_finding_none() -> None:
+    service = Service(SERVICE.program, ("--name", "desk"), discovers=True)
+    lines = unit_lines(systemd_unit(service))
+    assert "Restart=on-failure" in lines
+    assert not [line for line in lines if line.startswith("RestartPreventExitStatus")]
+
+
 def test_a_system_unit_runs_as_its_user_after_the_network_from_boot() -> None:
     service = Service(SERVICE.program, SERVICE.arguments, system=True, user="render")
     lines = unit_lines(systemd_unit(service))
@@ -233,6 +240,7 @@ def test_a_real_wit_process_prints_the_unit_and_writes_nothing(tmp_path: Path) -
     )
     assert done.returncode == 0, done.stderr
     assert exec_start(done.stdout)[1:] == ["node", "--hub", "http://hub:7310", "--name", "n1"]
+    assert "RestartPreventExitStatus=2" in done.stdout
     assert TOKEN not in done.stdout
     env_file = tmp_path / "config" / "witengine" / f"{UNIT}.env"
     assert f"EnvironmentFile=-{env_file}" in done.stdout

@@ -36,6 +36,10 @@ def hours_around_now() -> str:
     return f"Mon-Sun {(hour - 1) % 24:02d}:00-{(hour + 3) % 24:02d}:00"
 
 
+# Once for the module: the node is started with it, and the test reads it back.
+WINDOW = hours_around_now()
+
+
 def idle_since(path: Path, seconds: float) -> None:
     """The file's modification time is the machine's last input: `seconds` ago."""
     at = time.time() - seconds
@@ -53,7 +57,7 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
     farm.start_hub()
     try:
         farm.start_node("rack")
-        policy = ["--hours", hours_around_now(), "--idle-after", "2s", "--resume-after", "10m"]
+        policy = ["--hours", WINDOW, "--idle-after", "2s", "--resume-after", "10m"]
         policy += ["--vacate-after", "10m", "--idle-source", f"file:{idle}"]
         policy += ["--max-load", "100"]  # the input file alone decides: a test machine is busy
         farm.start_node("desk", "--slots", "2", *policy)
@@ -90,7 +94,7 @@ def test_a_node_whose_owner_comes_back_shows_suspended_with_its_reason_and_the_w
     expect(page.locator("h1")).to_contain_text("Node desk")
     expect(page.locator("#node-reason")).to_contain_text("Suspended: the owner is back")
     expect(page.locator("#node-reason")).to_contain_text("Its work is frozen on it")
-    every_day = hours_around_now().removeprefix("Mon-Sun ")  # as the policy writes it back
+    every_day = WINDOW.removeprefix("Mon-Sun ")  # as the policy writes it back
     expect(page.locator("#node-summary .policy")).to_contain_text(f"hours{every_day}")
     grid = page.locator("#node-summary table.week-available")
     expect(grid.locator("tbody tr")).to_have_count(7)

@@ -77,6 +77,9 @@ class Service:
     user: str | None = None  # who a system service runs as
     environment_file: Path | None = None  # WIT_TOKEN=… for the node, mode 600; None: no token
     home: str = "~"  # the user's home folder, for the files a launchd agent writes
+    # A node given no --hub looks for one over mDNS and exits 2 when none answers (the network
+    # may not be up yet at boot): only a node that knows its hub is not restarted after exit 2.
+    discovers: bool = False
 
     @property
     def command(self) -> tuple[str, ...]:
@@ -203,10 +206,10 @@ def systemd_unit(service: Service) -> str:
             "# node has enrolled and kept its own credential in its cache folder.",
             f"EnvironmentFile=-{service.environment_file}",
         ]
+    lines += ["Restart=on-failure", "RestartSec=10"]
+    if not service.discovers:
+        lines.append(f"RestartPreventExitStatus={USAGE_EXIT}")
     lines += [
-        "Restart=on-failure",
-        "RestartSec=10",
-        f"RestartPreventExitStatus={USAGE_EXIT}",
         "Nice=19",
         "IOSchedulingClass=idle",
         "# On stop the node ends its batches and tells the hub, which gives their items to",
@@ -474,7 +477,13 @@ def install_service(
         user=user if system else None,
         environment_file=env_dir / f"{UNIT}.env" if keeps_token else None,
         home=home,
+        discovers=not any(name == "hub" for name, _ in given),
     )
+    if service.discovers:
+        _say(
+            "no --hub (nor WIT_HUB): the service looks for its hub over mDNS each time it "
+            "starts, and again 10 s after finding none; give --hub to name it"
+        )
     if target is not Platform.LINUX or print_only:
         if token is not None and target is not Platform.LINUX:
             _say("the token is not written into the service: enrol the node once by hand")
