@@ -19,11 +19,10 @@ import pytest
 from typer.testing import CliRunner
 
 from witengine.cli.app import app
-from witengine.cli.service import (
+from witengine.cli.service import ServiceFailed, install_systemd
+from witengine.cli.service_files import (
     UNIT,
     Service,
-    ServiceFailed,
-    install_systemd,
     launchd_agent,
     launchd_instructions,
     systemd_quote,
