@@ -14,6 +14,7 @@ import pytest
 from witengine.hub.dashboard.charts import gantt, item_cells
 from witengine.hub.dashboard.highlight import highlight
 from witengine.hub.dashboard.tail import Tail
+from witengine.hub.dashboard.views import LISTED_FIRST
 from witengine.hub.dashboard.watch import (
     DONE,
     FAILED,
@@ -28,12 +29,13 @@ from witengine.protocol import (
     BatchFinished,
     CancelBatch,
     Heartbeat,
+    NodeStatus,
     Results,
     TaskResult,
     TaskSpec,
 )
 from witengine.protocol.events import JobFinished, parse_event
-from witengine.protocol.states import JobStatus
+from witengine.protocol.states import Availability, JobStatus, NodeState
 
 SHA = "ab" * 32
 
@@ -323,3 +325,18 @@ def test_the_highlighter_keeps_every_character_and_colours_the_parts() -> None:
     assert {("kw", "Job"), ("ty", "Int"), ("nu", "2"), ("cm", "~ a"), ("cm", " comment ~")} <= css
     assert {("st", '"hi\\""'), ("kw", "=>"), ("nu", "1.5")} <= css
     assert highlight('"open') == [[highlight('"open')[0][0]]]  # an unclosed string still shows
+
+
+def test_a_node_is_heard_from_by_its_heartbeats_and_its_owner_policys_news(
+    farm: tuple[FarmWatch, Dispatcher, Clock],
+) -> None:
+    watch, _, clock = farm
+    watch.observe("node_a", Heartbeat())
+    assert watch.nodes["node_a"].last_heard == 1000.0
+    clock.now = 1010.0
+    watch.observe("node_a", NodeStatus(availability=Availability.SUSPENDED, reason="owner"))
+    assert watch.nodes["node_a"].last_heard == 1010.0
+
+
+def test_every_node_state_has_its_place_in_the_node_list() -> None:
+    assert sorted(LISTED_FIRST) == sorted(NodeState)

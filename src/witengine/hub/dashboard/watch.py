@@ -215,7 +215,7 @@ class FarmWatch:
                 self._ended(message.batch_id, now, "failed", message.error)
             else:
                 self._ended(message.batch_id, now, "finished")
-        elif message.kind == "heartbeat":
+        elif message.kind in ("heartbeat", "status"):  # alive, whatever its owner does
             self.node(node_id).last_heard = now
 
     def delivered(self, node_id: str, items: int, seconds: float) -> None:
