@@ -254,7 +254,9 @@ class Governor:
             self._load_over_since = None
 
     def _load_words(self, seen: Observation, policy: Policy) -> str:
-        return f"load {seen.load_per_core:.1f} per core over {policy.max_load:g}"
+        # Two decimals at most, so that 0.34 over 0.3 does not read "0.3 over 0.3".
+        load = f"{seen.load_per_core:.2f}".rstrip("0").rstrip(".")
+        return f"load {load} per core over {policy.max_load:g}"
 
     def _why_stop(self, seen: Observation, policy: Policy) -> str | None:
         """Why running work must be suspended now, or None."""

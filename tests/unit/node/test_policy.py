@@ -239,10 +239,13 @@ def test_a_sustained_load_suspends_and_a_calm_spell_resumes() -> None:
     assert machine.wait(0.25, governor) is Action.RUN
 
 
-def test_a_loaded_machine_does_not_start() -> None:
-    machine = Machine(load=0.5)
+@pytest.mark.parametrize(
+    ("load", "words"), [(0.5, "0.5"), (0.34, "0.34"), (2.0, "2"), (1.237, "1.24")]
+)
+def test_a_loaded_machine_does_not_start(load: float, words: str) -> None:
+    machine = Machine(load=load)
     decision = Governor(Policy(max_load=0.3)).decide(machine.observe())
-    assert (decision.action, decision.reason) == (Action.VACATE, "load 0.5 per core over 0.3")
+    assert (decision.action, decision.reason) == (Action.VACATE, f"load {words} per core over 0.3")
 
 
 def test_the_summary_spells_out_every_setting() -> None:
