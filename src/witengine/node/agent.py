@@ -551,30 +551,36 @@ class Agent:
 
     async def freeze(self) -> None:
         """The owner is back: freeze every running batch's process tree, start none, measure
-        nothing; the batches stay the node's (its heartbeats keep their leases)."""
+        nothing. The running batches stay the node's (its heartbeats keep their leases); those
+        not started yet go back to the hub at once, for other nodes to run meanwhile."""
         self.may_work.clear()
         self.benchmarks.busy()
         for runner in self.runners:
             runner.freeze()
+        self._hand_back_waiting()
 
     async def hand_back(self) -> None:
         """Hand back every batch: what finished is delivered (the outbox has it), what did not
         is killed, and each batch's BatchFinished(handed_back) follows its results."""
         self.may_work.clear()
         self.benchmarks.busy()
+        self._hand_back_waiting()
         kills = []
-        for batch_id, batch in list(self.batches.items()):
-            if batch.cancelled or batch.handed_back:
-                continue
-            batch.handed_back = True
-            if batch.runner is not None:
+        for batch in self.batches.values():
+            if batch.runner is not None and not batch.cancelled and not batch.handed_back:
+                batch.handed_back = True
                 kills.append(batch.runner.kill())  # its slot reports it, after its results
-            else:  # waiting for a slot, or for its inputs: nothing of it ran
-                self.batches.pop(batch_id, None)
-                self._finish(batch)
         await asyncio.gather(*kills)
         for runner in self.runners:
             runner.thaw()  # the idle children, and the next ones, run unfrozen
+
+    def _hand_back_waiting(self) -> None:
+        """Batches waiting for a slot or for their inputs (nothing of them ran) go back."""
+        for batch_id, batch in list(self.batches.items()):
+            if batch.runner is None and not batch.cancelled and not batch.handed_back:
+                batch.handed_back = True
+                self.batches.pop(batch_id, None)
+                self._finish(batch)
 
     def report(self, status: NodeStatus) -> None:
         """Send the owner policy's status to the hub (on the next connection if none is up)."""

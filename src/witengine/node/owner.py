@@ -11,8 +11,9 @@ the answer changes tells the agent's work (`Work`) what to do:
 
 It reports the node's availability to the hub (`NodeStatus`): available when running, suspended
 while it holds frozen work, unavailable otherwise, with the policy's reason and the seconds left
-in the current window; again when the availability changes, when the window's end moves, and
-every `REPORT_SECONDS` (so the hub's idea of the window stays fresh).
+in the current window; again when the availability or the reason changes (not a reason's figures:
+"input 3 s ago" is the same reason a second later), when the window's end moves, and every
+`REPORT_SECONDS` (so the hub's idea of the window stays fresh).
 
 It decides nothing itself (that is the `Governor`'s, pure and tested with made-up observations)
 and touches no process (that is the agent's and the runner's): it only carries decisions over.
@@ -21,6 +22,7 @@ and touches no process (that is the agent's and the runner's): it only carries d
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Protocol
 
@@ -150,10 +152,20 @@ class OwnerLoop:
     def _worth_telling(self, before: NodeStatus, now: NodeStatus, since: float) -> bool:
         if now.availability is not before.availability or since >= self.report_seconds:
             return True
+        if _shape(now.reason) != _shape(before.reason):
+            return True  # another reason, not the same one a second older
         was, left = before.window_seconds, now.window_seconds
         if (was is None) != (left is None):
             return True
         return was is not None and left is not None and abs(was - since - left) > WINDOW_DRIFT
+
+
+def _shape(reason: str) -> str:
+    """A reason without its numbers: "input 3 s ago" and "input 4 s ago" are one reason."""
+    return _NUMBERS.sub("#", reason)
+
+
+_NUMBERS = re.compile(r"\d+(\.\d+)?")
 
 
 def for_policy(policy: Policy, work: Work, clock: Clock | None = None) -> OwnerLoop:

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psutil
+
 from witengine.clock import SystemClock
 from witengine.node.agent import Agent
 from witengine.node.owner import OwnerLoop, Work
@@ -127,6 +129,42 @@ async def test_a_node_whose_window_closes_hands_its_work_back_at_once_and_resume
         assert done["status"] == "completed", done.get("error")
         assert done["variables"]["slept"] == [400 + i for i in range(6)]
         assert view.window_seconds(node) is not None
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
+async def test_a_node_whose_owner_comes_back_keeps_its_running_batch_frozen_and_gives_the_rest(
+    live_hub: LiveHub, tmp_path: Path
+) -> None:
+    policy = Steered()
+    agent = make_agent(live_hub, tmp_path, policy)
+    running = asyncio.create_task(agent.run())
+    view = live_hub.hub.dispatcher.view
+    try:
+        await until(lambda: agent.node_id and view.node_connected(agent.node_id), 30, "a link")
+        node = agent.node_id
+        assert node is not None
+        job = await live_hub.submit(SLEEPS)
+        await until(
+            lambda: view.running_items(node) == 2 and agent.runners[0].busy,
+            30,
+            "the node to run an item, and hold the next",
+        )
+        child = agent.runners[0].process
+        assert child is not None
+        policy.decision = Decision(Action.SUSPEND, "the owner is back: input 0 s ago")
+        await until(lambda: view.node_state(node) is NodeState.SUSPENDED, 2, "suspended")
+        await until(lambda: view.running_items(node) == 1, 2, "the waiting batch given back")
+        await until(lambda: psutil.Process(child.pid).status() == "stopped", 1, "frozen")
+        await asyncio.sleep(1.0)  # longer than the item: it would have finished
+        assert view.running_items(node) == 1 and psutil.Process(child.pid).status() == "stopped"
+        policy.decision = Decision(Action.RUN, "")
+        done = await live_hub.wait_for(job["id"], {"completed", "failed"})
+        assert done["status"] == "completed", done.get("error")
+        assert done["variables"]["slept"] == [400 + i for i in range(6)]
+        assert agent.runners[0].process is child, "thawed, not replaced"
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):

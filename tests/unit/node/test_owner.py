@@ -93,8 +93,8 @@ async def test_a_node_is_suspended_only_while_it_holds_frozen_work() -> None:
     governor.decision = Decision(Action.VACATE, "suspended for 10m")
     clock.advance(0.25)
     await owner.step()
-    assert len(work.reports) == 3, "unavailable still: nothing new to tell"
-    assert owner.status.reason == "suspended for 10m"
+    assert work.reports[-1].availability is Availability.UNAVAILABLE
+    assert work.reports[-1].reason == "suspended for 10m", "unavailable still, for another reason"
 
 
 async def test_the_status_carries_the_policy_the_week_and_the_window_and_is_sent_again() -> None:
@@ -159,3 +159,20 @@ async def test_a_look_that_fails_is_logged_and_the_loop_goes_on(
         await running
     assert work.calls == ["thaw"]
     assert "looking at the machine failed" in caplog.text
+
+
+async def test_another_reason_is_told_at_once_but_not_the_same_one_a_second_older() -> None:
+    governor, work, clock = Scripted(), FakeWork(), FakeClock()
+    owner = loop(governor, work, clock)
+    for reason in [
+        "outside its hours (Mon-Fri 20:00-08:00); opens Mon 20:00",
+        "in use: input 3 s ago; works after 15m without input",
+        "in use: input 4 s ago; works after 15m without input",
+        "in use: input 5.5 s ago; works after 15m without input",
+        "load 1.2 per core over 0.3",
+    ]:
+        governor.decision = Decision(Action.VACATE, reason)
+        await owner.step()
+        clock.advance(1.0)
+    told = [status.reason.split(" ")[0] for status in work.reports]
+    assert told == ["outside", "in", "load"]
