@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from witengine.protocol.states import JobStatus
 from witengine.testing.fake_nodes import FakeNode, running
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ async def test_a_duplicate_batch_is_drawn_hatched_with_the_node_it_copies_and_wh
         job_id = response.json()["id"]
         for _ in range(1000):
             job = (await live_hub.client.get(f"/jobs/{job_id}")).json()
-            if job["status"] != "running":
+            if JobStatus(job["status"]).ended:  # a job is queued a moment before it runs
                 break
             await asyncio.sleep(0.02)
     assert job["status"] == "completed", job["error"]
