@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from witengine.cli.app import app
-from witengine.cli.service import ServiceFailed, install_systemd
+from witengine.cli.service import ServiceFailed, install_systemd, systemd_running
 from witengine.cli.service_files import (
     UNIT,
     Service,
@@ -223,6 +223,33 @@ def test_a_system_unit_needs_root_to_be_written(monkeypatch: pytest.MonkeyPatch)
     result = CliRunner().invoke(app, ["node", "install-service", "--system", "--hub", "http://h"])
     assert result.exit_code == 2
     assert "sudo" in result.output
+
+
+def test_no_enable_writes_the_unit_and_the_token_and_runs_no_systemctl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    arguments = ["node", "--hub", "http://h:7310", "--token", TOKEN, "install-service"]
+    result = CliRunner().invoke(app, [*arguments, "--no-enable"])
+    assert result.exit_code == 0, result.output
+    unit = (tmp_path / "systemd" / "user" / f"{UNIT}.service").read_text()
+    assert exec_start(unit)[1:] == ["node", "--hub", "http://h:7310"]
+    env = tmp_path / "witengine" / f"{UNIT}.env"
+    assert f"EnvironmentFile=-{env}" in unit
+    assert env.read_text() == f"WIT_TOKEN={TOKEN}\n"
+    assert "ran systemctl" not in result.output
+
+
+def test_without_systemd_running_nothing_is_written_or_enabled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if systemd_running():
+        pytest.skip("systemd runs this machine: a test must not enable a unit on it")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["node", "--hub", "http://h:7310", "install-service"])
+    assert result.exit_code == 2
+    assert "systemd does not run this machine" in result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.slow

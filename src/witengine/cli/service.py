@@ -284,8 +284,11 @@ def _install_here(service: Service, token: str | None, enable: bool) -> None:
             "run this with sudo, or add --print and install the unit yourself"
         )
         raise typer.Exit(USAGE_EXIT)
-    if enable and shutil.which("systemctl") is None:
-        _say("no systemctl here: this machine does not run systemd; see --print")
+    if enable and not systemd_running():
+        _say(
+            "systemd does not run this machine (no /run/systemd/system): add --print to see "
+            "the unit, or --no-enable to write it without enabling it"
+        )
         raise typer.Exit(USAGE_EXIT)
     try:
         for line in install_systemd(service, unit_dir, token=token, enable=enable):
@@ -293,6 +296,8 @@ def _install_here(service: Service, token: str | None, enable: bool) -> None:
     except (OSError, ServiceFailed) as error:
         _say(str(error))
         raise typer.Exit(1) from None
+    if not enable:
+        return
     ctl = "systemctl" if service.system else "systemctl --user"
     journal = "journalctl" if service.system else "journalctl --user"
     _say(f"the node runs as a service: {ctl} status {UNIT}; its log: {journal} -u {UNIT} -f")
@@ -301,6 +306,11 @@ def _install_here(service: Service, token: str | None, enable: bool) -> None:
             "a user service runs while you are logged in; to run it from boot: "
             f"loginctl enable-linger {getpass.getuser()}"
         )
+
+
+def systemd_running() -> bool:
+    """Whether systemd is the machine's service manager (as sd_booted(3) tells it)."""
+    return Path("/run/systemd/system").is_dir() and shutil.which("systemctl") is not None
 
 
 def _node_command(ctx: typer.Context) -> Any:
