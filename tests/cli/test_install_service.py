@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import plistlib
 import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -271,3 +272,25 @@ def test_a_real_wit_process_prints_the_unit_and_writes_nothing(tmp_path: Path) -
     env_file = tmp_path / "config" / "witengine" / f"{UNIT}.env"
     assert f"EnvironmentFile=-{env_file}" in done.stdout
     assert not (tmp_path / "config").exists(), "--print writes nothing"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+@pytest.mark.parametrize("system", [False, True])
+def test_systemd_reads_the_unit_without_a_complaint(tmp_path: Path, system: bool) -> None:
+    service = Service(
+        (sys.executable, "-m", "witengine"),
+        ("--hub", "http://hub:7310", "--name", "desk 12", "--hours", "Mon-Fri 20:00-08:00"),
+        system=system,
+        user="root" if system else None,
+        environment_file=tmp_path / "node.env",
+    )
+    path = tmp_path / f"{UNIT}.service"
+    path.write_text(systemd_unit(service))
+    checked = subprocess.run(
+        ["systemd-analyze", "--man=no", "verify", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"},
+    )
+    assert checked.returncode == 0 and checked.stderr == "", checked.stderr
