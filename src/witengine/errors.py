@@ -72,3 +72,16 @@ class LeaseExpired(WitError):
 
 class LimitExceeded(WitError):
     """A request, job or message is larger than the hub allows; the message names the limit."""
+
+
+class BoardConflict(WitError):
+    """A write to the blackboard expected another version of its key; `current` is the key's
+    version now (None: the key has no value)."""
+
+    def __init__(self, message: str, current: int | None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class BoardFull(LimitExceeded):
+    """The blackboard holds as many keys as the hub allows, none of them deleted."""

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from witengine.errors import BoardConflict, BoardFull
 from witengine.hub.store.base import (
     AuditRecord,
+    BoardEntry,
+    BoardWrite,
     Commit,
     JobRecord,
     NodeRecord,
@@ -637,7 +640,7 @@ def test_a_hub_database_from_before_rates_gains_the_rates_table(tmp_path: Path) 
     try:
         store.put_rate(rate("node_a", "Compute.Work", 20.0))
         assert store.list_rates() == [rate("node_a", "Compute.Work", 20.0)]
-        assert store._read("SELECT version FROM schema_version") == [(7,)]
+        assert store._read("SELECT version FROM schema_version") == [(MIGRATIONS[-1][0],)]
     finally:
         store.close()
 
@@ -717,7 +720,7 @@ def test_a_schema_6_database_keeps_its_maps_results_and_attempts_after_migrating
     raw.close()
     store = SqliteStore(path)
     try:
-        assert store._read("SELECT version FROM schema_version") == [(7,)]
+        assert store._read("SELECT version FROM schema_version") == [(MIGRATIONS[-1][0],)]
         assert store._read("SELECT name FROM sqlite_master WHERE name = 'tasks'") == []
         state = store.open_map("map_new", "job_1", 1, "Compute.Hash", "d1", ITEMS)
         assert state.record.id == "map_1" and state.record.options is None
@@ -799,5 +802,148 @@ def test_a_batch_holding_a_result_not_to_take_is_written_again_without_it(
         assert seen == ["BEGIN IMMEDIATE", "ROLLBACK", "BEGIN IMMEDIATE", "COMMIT"]
         assert store.map_results("map_1") == {0: "a", 2: "first"}
         assert store.commit_counts("map_1") == {0: 1, 1: 1, 2: 1, 3: 0}
+    finally:
+        store.close()
+
+
+# ------------------------------------------------------------------------- the blackboard
+
+KEEP, KEYS = 5, 4
+
+
+def put(
+    store: Store, key: str, value: object, expect: int | None = None, at: float = 1.0
+) -> BoardEntry:
+    return store.board_write(
+        BoardWrite(key, value, "admin tok_1", at, expect), keep=KEEP, max_keys=KEYS
+    )
+
+
+def delete(store: Store, key: str, expect: int | None = None) -> BoardEntry:
+    return store.board_write(
+        BoardWrite(key, None, "job job_1", 2.0, expect, deleted=True), keep=KEEP, max_keys=KEYS
+    )
+
+
+def test_a_key_reads_back_with_its_value_version_writer_and_time(store: Store) -> None:
+    written = put(store, "frames/12", {"node": "box", "ranks": [1, 2.5, None, True]}, at=7.5)
+    assert written == BoardEntry(
+        "frames/12", 1, {"node": "box", "ranks": [1, 2.5, None, True]}, "admin tok_1", 7.5, 1
+    )
+    assert store.board_get("frames/12") == written
+    assert store.board_get("frames/13") is None
+
+
+def test_each_write_is_the_keys_next_version_and_the_farms_next_change(store: Store) -> None:
+    assert [put(store, k, n).version for n, k in enumerate(["a", "b", "a", "a"])] == [1, 1, 2, 3]
+    assert [e.seq for e in store.board_changes()] == [1, 2, 3, 4]
+    assert [(e.key, e.version, e.value) for e in store.board_changes(after=2)] == [
+        ("a", 2, 2),
+        ("a", 3, 3),
+    ]
+    assert len(store.board_changes(after=0, limit=3)) == 3
+
+
+def test_a_write_expecting_a_version_is_taken_only_at_that_version(store: Store) -> None:
+    put(store, "lock", "first")
+    put(store, "lock", "second", expect=1)
+    with pytest.raises(BoardConflict, match="'lock' is at version 2, not at version 1") as refused:
+        put(store, "lock", "late", expect=1)
+    assert refused.value.current == 2
+    assert store.board_get("lock") == BoardEntry("lock", 2, "second", "admin tok_1", 1.0, 2)
+    with pytest.raises(BoardConflict, match="has no value") as missing:
+        put(store, "other", 1, expect=3)
+    assert missing.value.current is None
+
+
+def test_a_create_only_write_is_taken_once_and_then_refused(store: Store) -> None:
+    assert put(store, "lock", "me", expect=0).version == 1
+    with pytest.raises(BoardConflict, match="has a value already") as refused:
+        put(store, "lock", "you", expect=0)
+    assert refused.value.current == 1
+    assert [e.value for e in store.board_history("lock")] == ["me"]
+
+
+def test_a_delete_is_a_version_and_a_deleted_key_can_be_made_again(store: Store) -> None:
+    put(store, "k", 1)
+    gone = delete(store, "k", expect=1)
+    assert (gone.version, gone.value, gone.deleted, gone.writer) == (2, None, True, "job job_1")
+    assert store.board_get("k") == gone
+    assert store.board_list() == []
+    with pytest.raises(BoardConflict, match="no value to delete"):
+        delete(store, "k")
+    again = put(store, "k", "back", expect=0)
+    assert again.version == 3
+    assert [(e.version, e.deleted) for e in store.board_history("k")] == [
+        (3, False),
+        (2, True),
+        (1, False),
+    ]
+
+
+def test_a_key_keeps_its_last_versions_only(store: Store) -> None:
+    for n in range(8):
+        put(store, "k", n)
+    assert [e.version for e in store.board_history("k")] == [8, 7, 6, 5, 4]
+    assert [e.version for e in store.board_history("k", limit=2)] == [8, 7]
+    assert [e.seq for e in store.board_changes()] == [4, 5, 6, 7, 8]
+
+
+def test_keys_are_listed_by_name_under_a_prefix(store: Store) -> None:
+    for key in ["nodes/b/x", "nodes/a/y", "farm/rates", "nodes/a/z"]:
+        put(store, key, key)
+    delete(store, "nodes/a/z")
+    assert [e.key for e in store.board_list()] == ["farm/rates", "nodes/a/y", "nodes/b/x"]
+    assert [e.key for e in store.board_list("nodes/")] == ["nodes/a/y", "nodes/b/x"]
+    assert [e.key for e in store.board_list("nodes/", limit=1)] == ["nodes/a/y"]
+    assert store.board_list("none/") == []
+
+
+def test_a_new_key_past_the_limit_takes_the_place_of_the_key_deleted_longest_ago(
+    store: Store,
+) -> None:
+    for key in "abcd":
+        put(store, key, key)
+    with pytest.raises(BoardFull, match=r"limits\.board_keys = 4"):
+        put(store, "e", "e")
+    delete(store, "c")
+    delete(store, "a")
+    put(store, "e", "e")
+    assert store.board_get("c") is None and store.board_history("c") == []
+    assert store.board_get("a") is not None
+    assert put(store, "b", "again").version == 2  # a key held is not new
+
+
+def test_a_stored_value_does_not_change_when_the_caller_changes_its_copy(store: Store) -> None:
+    value = {"frames": [1, 2]}
+    written = put(store, "k", value)
+    value["frames"].append(3)
+    written.value["frames"].append(4)
+    assert store.board_get("k") == BoardEntry("k", 1, {"frames": [1, 2]}, "admin tok_1", 1.0, 1)
+
+
+def test_sqlite_blackboard_survives_reopening_and_numbers_changes_on(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    first = SqliteStore(path)
+    put(first, "k", 1)
+    for n in range(7):
+        put(first, "old", n)
+    first.close()
+    again = SqliteStore(path)
+    try:
+        assert again.board_get("k") == BoardEntry("k", 1, 1, "admin tok_1", 1.0, 1)
+        assert put(again, "k", 2).seq == 9  # numbers of dropped versions are not given again
+    finally:
+        again.close()
+
+
+def test_a_hub_database_from_before_the_blackboard_gains_it(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _schema_6_database(path)
+    store = SqliteStore(path)
+    try:
+        assert store.board_list() == []
+        assert put(store, "k", [1]).seq == 1
+        assert store._read("SELECT version FROM schema_version") == [(8,)]
     finally:
         store.close()

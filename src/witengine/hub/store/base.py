@@ -11,6 +11,12 @@ Each task counts the commits it took (`commit_counts`), so that a second one sho
 wrote the same value again.
 A job re-run after it failed or was cancelled starts with copies of its source's maps, holding
 only their successful results (`reuse_results`); it then runs as a job resumed after a restart.
+
+The *blackboard* is a set of keys, each with its versions: a write (or a delete, which is a
+version too: a tombstone) is taken only when the key is at the version the writer expects
+(compare-and-set, in one transaction), and is numbered farm-wide (`seq`) so that a stream of
+changes can resume. A key keeps its last `keep` versions; at most `max_keys` keys are held, and a
+new key past that takes the place of the key deleted longest ago, if any.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
+from witengine.errors import BoardConflict
 from witengine.protocol.states import JobStatus
 
 Json = Any
@@ -138,6 +145,55 @@ class AuditRecord:
     address: str = ""
     target: str = ""
     seq: int = 0  # given by the store, in order of appending
+
+
+@dataclass(frozen=True)
+class BoardEntry:
+    """One version of a key of the blackboard; `deleted` marks a tombstone (its value None)."""
+
+    key: str
+    version: int  # 1, 2, … per key, never reused while the key's history is kept
+    value: Json
+    writer: str  # who wrote it: "admin tok_…", "job job_…", "node node_…", "hub"
+    at: float  # seconds since the epoch
+    seq: int  # the change's number farm-wide, given by the store
+    deleted: bool = False
+
+
+class BoardWrite(NamedTuple):
+    """A write offered to the blackboard. `expect`: None writes whatever the key holds; 0 only
+    when the key has no value (new, or deleted); N only when its current version is N."""
+
+    key: str
+    value: Json
+    writer: str
+    at: float
+    expect: int | None = None
+    deleted: bool = False
+
+
+def board_next_version(current: BoardEntry | None, write: BoardWrite) -> int:
+    """The version `write` gives its key, whose current version is `current`; BoardConflict
+    when the key is not where the write expects it. One rule for both stores."""
+    live = current is not None and not current.deleted
+    at = current.version if current is not None and live else None
+    name = write.key
+    if write.deleted and not live:
+        raise BoardConflict(f"key {name!r} has no value to delete", None)
+    if write.expect == 0 and live:
+        raise BoardConflict(f"key {name!r} has a value already (version {at})", at)
+    if write.expect is not None and write.expect > 0 and at != write.expect:
+        now = f"is at version {at}" if at is not None else "has no value"
+        raise BoardConflict(f"key {name!r} {now}, not at version {write.expect}", at)
+    return current.version + 1 if current is not None else 1
+
+
+def board_full(held: int, max_keys: int) -> str:
+    """What BoardFull says."""
+    return (
+        f"the blackboard holds {held:,} keys, the hub's limit limits.board_keys = {max_keys:,}, "
+        "and none of them is deleted: delete keys no longer needed (wit board delete KEY)"
+    )
 
 
 def reused_map_id(job_id: str, seq: int) -> str:
@@ -304,6 +360,32 @@ class Store(Protocol):
 
     def audit(self, limit: int = 100, before: int | None = None) -> list[AuditRecord]:
         """The newest lines first, below sequence number `before` when given."""
+        ...
+
+    # blackboard
+    def board_write(self, write: BoardWrite, *, keep: int, max_keys: int) -> BoardEntry:
+        """Take a write (or a delete) as the key's next version and return it.
+
+        BoardConflict (naming the current version) when the key is not at `expect`, and for a
+        delete of a key with no value; BoardFull when the key is new and `max_keys` keys are
+        held, none of them deleted. The key then keeps its last `keep` versions."""
+        ...
+
+    def board_get(self, key: str) -> BoardEntry | None:
+        """The key's current version (a tombstone when deleted); None when none is kept."""
+        ...
+
+    def board_list(self, prefix: str = "", limit: int = 1000) -> list[BoardEntry]:
+        """The current version of each key with a value whose name starts with `prefix`, in
+        the order of their names."""
+        ...
+
+    def board_history(self, key: str, limit: int = 100) -> list[BoardEntry]:
+        """The key's kept versions, newest first."""
+        ...
+
+    def board_changes(self, after: int = 0, limit: int = 1000) -> list[BoardEntry]:
+        """Versions kept with a farm-wide number above `after`, in order."""
         ...
 
     def close(self) -> None: ...

@@ -6,8 +6,11 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from witengine.errors import BoardFull
 from witengine.hub.store.base import (
     AuditRecord,
+    BoardEntry,
+    BoardWrite,
     Commit,
     JobRecord,
     Json,
@@ -17,6 +20,8 @@ from witengine.hub.store.base import (
     RateRecord,
     TaskState,
     TokenRecord,
+    board_full,
+    board_next_version,
     map_count,
     reused_map_id,
 )
@@ -50,6 +55,8 @@ class MemoryStore:
         self.rates: dict[tuple[str, str, str], RateRecord] = {}  # (node, activity, unit)
         self.tokens: dict[str, TokenRecord] = {}
         self.audit_log: list[AuditRecord] = []
+        self.board: dict[str, list[BoardEntry]] = {}  # key -> its kept versions, oldest first
+        self.board_seq = 0
 
     # jobs
     def add_job(self, job: JobRecord) -> None:
@@ -266,6 +273,44 @@ class MemoryStore:
     def audit(self, limit: int = 100, before: int | None = None) -> list[AuditRecord]:
         lines = [r for r in reversed(self.audit_log) if before is None or r.seq < before]
         return lines[:limit]
+
+    # blackboard
+    def board_write(self, write: BoardWrite, *, keep: int, max_keys: int) -> BoardEntry:
+        versions = self.board.get(write.key)
+        version = board_next_version(versions[-1] if versions else None, write)
+        if versions is None and len(self.board) >= max_keys:
+            deleted = [(v[-1].seq, k) for k, v in self.board.items() if v[-1].deleted]
+            if not deleted:
+                raise BoardFull(board_full(len(self.board), max_keys))
+            del self.board[min(deleted)[1]]
+        self.board_seq += 1
+        value = None if write.deleted else copy.deepcopy(write.value)
+        entry = BoardEntry(
+            write.key, version, value, write.writer, write.at, self.board_seq, write.deleted
+        )
+        versions = self.board.setdefault(write.key, [])
+        versions.append(entry)
+        del versions[: max(0, len(versions) - keep)]
+        return copy.deepcopy(entry)
+
+    def board_get(self, key: str) -> BoardEntry | None:
+        versions = self.board.get(key)
+        return copy.deepcopy(versions[-1]) if versions else None
+
+    def board_list(self, prefix: str = "", limit: int = 1000) -> list[BoardEntry]:
+        held = self.board.items()
+        keys = sorted(k for k, v in held if k.startswith(prefix) and not v[-1].deleted)
+        return [copy.deepcopy(self.board[k][-1]) for k in keys[:limit]]
+
+    def board_history(self, key: str, limit: int = 100) -> list[BoardEntry]:
+        return copy.deepcopy(list(reversed(self.board.get(key, [])))[:limit])
+
+    def board_changes(self, after: int = 0, limit: int = 1000) -> list[BoardEntry]:
+        found = sorted(
+            (e for versions in self.board.values() for e in versions if e.seq > after),
+            key=lambda e: e.seq,
+        )
+        return copy.deepcopy(found[:limit])
 
     def close(self) -> None:
         pass

@@ -19,8 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from witengine.errors import BoardFull
 from witengine.hub.store.base import (
     AuditRecord,
+    BoardEntry,
+    BoardWrite,
     Commit,
     JobRecord,
     Json,
@@ -29,6 +32,8 @@ from witengine.hub.store.base import (
     NodeRecord,
     RateRecord,
     TokenRecord,
+    board_full,
+    board_next_version,
     map_count,
     reused_map_id,
 )
@@ -551,6 +556,85 @@ class SqliteStore:
             (before if before is not None else 2**62, limit),
         )
         return [AuditRecord(*row) for row in rows]
+
+    # blackboard
+    def board_write(self, write: BoardWrite, *, keep: int, max_keys: int) -> BoardEntry:
+        with self._write() as db:
+            current = self._board_current(write.key)
+            version = board_next_version(current, write)
+            if current is None:
+                held = db.execute("SELECT COUNT(*) FROM board_keys").fetchone()[0]
+                if held >= max_keys:
+                    oldest = db.execute(
+                        "SELECT key FROM board_keys WHERE deleted = 1 ORDER BY seq LIMIT 1"
+                    ).fetchone()
+                    if oldest is None:
+                        raise BoardFull(board_full(held, max_keys))
+                    db.execute("DELETE FROM board WHERE key = ?", oldest)
+                    db.execute("DELETE FROM board_keys WHERE key = ?", oldest)
+            value = None if write.deleted else _dumps(write.value)
+            seq: int = (
+                db.execute(
+                    "INSERT INTO board (key, version, value, deleted, writer, at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (write.key, version, value, int(write.deleted), write.writer, write.at),
+                ).lastrowid
+                or 0
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO board_keys VALUES (?, ?, ?)",
+                (write.key, seq, int(write.deleted)),
+            )
+            db.execute(
+                "DELETE FROM board WHERE key = ? AND version <= ?", (write.key, version - keep)
+            )
+        return BoardEntry(
+            write.key,
+            version,
+            None if write.deleted else json.loads(value or "null"),
+            write.writer,
+            write.at,
+            seq,
+            write.deleted,
+        )
+
+    _BOARD = "SELECT key, version, value, writer, at, seq, deleted FROM board"
+
+    @staticmethod
+    def _board_entry(row: Sequence[Any]) -> BoardEntry:
+        value = None if row[2] is None else json.loads(row[2])
+        return BoardEntry(row[0], row[1], value, row[3], row[4], row[5], bool(row[6]))
+
+    def _board_current(self, key: str) -> BoardEntry | None:
+        """Inside a transaction or with the lock held."""
+        row = self.db.execute(
+            f"{self._BOARD} WHERE seq = (SELECT seq FROM board_keys WHERE key = ?)", (key,)
+        ).fetchone()
+        return self._board_entry(row) if row is not None else None
+
+    def board_get(self, key: str) -> BoardEntry | None:
+        with self.lock:
+            return self._board_current(key)
+
+    def board_list(self, prefix: str = "", limit: int = 1000) -> list[BoardEntry]:
+        # Keys from the prefix up to the prefix and the highest character: a range the index
+        # reads in order.
+        rows = self._read(
+            f"{self._BOARD} WHERE seq IN (SELECT seq FROM board_keys WHERE key >= ? AND key < ? "
+            "AND deleted = 0 ORDER BY key LIMIT ?) ORDER BY key",
+            (prefix, prefix + "\U0010ffff", limit),
+        )
+        return [self._board_entry(r) for r in rows if r[0].startswith(prefix)]
+
+    def board_history(self, key: str, limit: int = 100) -> list[BoardEntry]:
+        rows = self._read(
+            f"{self._BOARD} WHERE key = ? ORDER BY version DESC LIMIT ?", (key, limit)
+        )
+        return [self._board_entry(r) for r in rows]
+
+    def board_changes(self, after: int = 0, limit: int = 1000) -> list[BoardEntry]:
+        rows = self._read(f"{self._BOARD} WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
+        return [self._board_entry(r) for r in rows]
 
     def close(self) -> None:
         with self.lock:

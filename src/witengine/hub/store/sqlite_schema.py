@@ -100,6 +100,20 @@ MIGRATIONS: list[tuple[int, str | tuple[str, ...]]] = [
             "DROP TABLE tasks",
         ),
     ),
+    (
+        8,  # the blackboard: every kept version a row, numbered farm-wide; each key's current
+        (
+            """CREATE TABLE board (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL,
+                version INTEGER NOT NULL, value TEXT, deleted INTEGER NOT NULL,
+                writer TEXT NOT NULL, at REAL NOT NULL
+            )""",
+            "CREATE UNIQUE INDEX board_versions ON board (key, version)",
+            """CREATE TABLE board_keys (
+                key TEXT PRIMARY KEY, seq INTEGER NOT NULL, deleted INTEGER NOT NULL
+            ) WITHOUT ROWID""",
+        ),
+    ),
 ]
 # A map as stored (from version 7):
 # - `items`: its items' arguments, a row per slice of at most `SLICE` items (a JSON array):
@@ -111,5 +125,9 @@ MIGRATIONS: list[tuple[int, str | tuple[str, ...]]] = [
 # - `results`: an item's one result or failure (`error` set), inserted when committed: its key
 #   allows no second. Updating a task's row in place, the row grew, and cost half as much again.
 # No foreign keys: each row inserted would look up its map; a map's rows are deleted with it.
+# The blackboard (from version 8): `board` holds each kept version of a key, its `seq` (the
+# change's number farm-wide: AUTOINCREMENT never gives a number twice, even after old versions
+# are dropped); `board_keys` each key's current version, so that reading, listing and counting
+# keys need not look through their history.
 
 SLICE = 1_000  # items a row of `items`; the span a row of `sent` stays within
