@@ -31,8 +31,9 @@ from witengine.cli.service_files import (
     windows_instructions,
     windows_task,
 )
+from witengine.security.tokens import Role, make_token
 
-TOKEN = "wit-join.tok_1.secret-part"
+TOKEN = make_token(Role.JOIN).text
 SERVICE = Service(
     ("/opt/wit/bin/wit",),
     ("--hub", "https://hub.example:7310", "--name", "desk 12", "--slots", "2"),
@@ -202,6 +203,21 @@ def test_the_nodes_flags_are_carried_from_before_and_after_and_paths_made_absolu
     assert "--show-policy" not in words, "a question, not a way to run"
     assert "EnvironmentFile=-" in result.stdout
     assert "WIT_TOKEN" in result.stderr, "the person is told where the token would go"
+
+
+def test_a_token_a_node_cannot_use_is_refused_when_typed_and_left_out_when_inherited(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    admin = make_token(Role.ADMIN).text
+    arguments = ["node", "--hub", "http://h:7310", "install-service", "--print"]
+    typed = CliRunner().invoke(app, [*arguments, "--token", admin])
+    assert typed.exit_code == 2
+    assert "this is an admin token, which a node cannot use" in typed.output
+    monkeypatch.setenv("WIT_TOKEN", admin)  # what `wit run` and the others read
+    inherited = CliRunner().invoke(app, arguments)
+    assert inherited.exit_code == 0, inherited.output
+    assert "WIT_TOKEN is left out of the service: this is an admin token" in inherited.stderr
+    assert "EnvironmentFile" not in inherited.stdout and admin not in inherited.stdout
 
 
 def test_a_flag_wit_node_does_not_know_is_refused_as_wit_node_refuses_it() -> None:

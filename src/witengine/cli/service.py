@@ -49,6 +49,7 @@ from witengine.cli.service_files import (
     windows_task,
 )
 from witengine.errors import WitError
+from witengine.node.enrol import NodeRefused, token_kind
 from witengine.node.policy_file import BUILT_IN as BUILT_IN_POLICY
 from witengine.security.files import write_private
 
@@ -235,8 +236,9 @@ def install_service(
     home = _home(user) if here else ("/Users/" + user if target is Platform.MACOS else "~")
     absolute = absolute_for(home, Path.cwd()) if here else None
     options = _node_command(ctx).params
-    given = _given(ctx)
+    given, typed = _given(ctx)
     arguments, token = carried_arguments(options, given, absolute)
+    token = _node_token(token, "token" in typed)
     if here and token is None and not _enrolled(options, given, absolute):
         _say(
             "this node has no credential in its cache folder yet: give --token <join token> "
@@ -320,13 +322,15 @@ def _node_command(ctx: typer.Context) -> Any:
     return parent.command
 
 
-def _given(ctx: typer.Context) -> list[tuple[str, Any]]:
+def _given(ctx: typer.Context) -> tuple[list[tuple[str, Any]], set[str]]:
     """The node's options set before `install-service` (on `wit node`) and after it (the
-    arguments install-service does not know), the later winning; WIT_HUB when no --hub. A
-    node flag that `wit node` would refuse is refused here as it would be."""
+    arguments install-service does not know), the later winning; WIT_HUB when no --hub; and
+    the names of those typed on the command line (not read from the environment). A node flag
+    that `wit node` would refuse is refused here as it would be."""
     parent = ctx.parent
     assert parent is not None, "install-service runs under `wit node`"
     given = [(name, value) for name, value in parent.params.items() if _set(parent, name)]
+    typed = {name for name in parent.params if _typed(parent, name)}
     if ctx.args:
         later = _node_command(ctx).make_context("node", list(ctx.args), parent=parent.parent)
         leftover = getattr(later, "_protected_args", None)
@@ -336,15 +340,37 @@ def _given(ctx: typer.Context) -> list[tuple[str, Any]]:
             _say(f"wit node takes no argument {[*leftover, *later.args][0]!r}")
             raise typer.Exit(USAGE_EXIT)
         given += [(name, value) for name, value in later.params.items() if _set(later, name)]
+        typed |= {name for name in later.params if _typed(later, name)}
     if not any(name == "hub" for name, _ in given) and os.environ.get("WIT_HUB"):
         given.append(("hub", os.environ["WIT_HUB"]))
-    return given
+    return given, typed
 
 
 def _set(ctx: Any, name: str) -> bool:
     """Whether an option was given on the command line or in the environment (not defaulted)."""
     source = ctx.get_parameter_source(name)
     return getattr(source, "name", "") in ("COMMANDLINE", "ENVIRONMENT")
+
+
+def _typed(ctx: Any, name: str) -> bool:
+    return getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+
+
+def _node_token(token: str | None, typed: bool) -> str | None:
+    """The token to keep for the node: a join token (or a node's own credential). Another kind
+    is refused when typed here, and left out when it only comes from WIT_TOKEN, which the other
+    commands read too (an admin's token, say): the node would refuse it and stop."""
+    if token is None:
+        return None
+    try:
+        token_kind(token)
+    except NodeRefused as error:
+        if typed:
+            _say(str(error))
+            raise typer.Exit(USAGE_EXIT) from None
+        _say(f"WIT_TOKEN is left out of the service: {str(error).removeprefix('--token: ')}")
+        return None
+    return token
 
 
 def _enrolled(
