@@ -377,10 +377,11 @@ class Ledger(MapSchedule):
         end = self._windows.get(node_id)
         if end is None:
             return math.inf
-        start = now + self._settings.dispatch_overhead
+        start = now
         held = self._by_node.get(node_id)
         if held and len(held) >= self._known.get(node_id, 1):
             start = max(start, min(self._predicted_end(b, now) for b in held.values()))
+        start += self._settings.dispatch_overhead
         return max(0.0, (end - start) * self._speed_of(node_id))
 
     def _predicted_end(self, batch: Batch, now: float) -> float:
@@ -498,7 +499,13 @@ class Ledger(MapSchedule):
         speeds.update(planned)
         chosen = self._known
         if self._max_nodes is not None and len(chosen) > self._max_nodes:
-            fastest = sorted(chosen, key=lambda n: (-self._speed[n], n))[: self._max_nodes]
+            windows = self._windows  # a node whose window has closed comes last
+
+            def rank(node_id: str) -> tuple[bool, float, str]:
+                closed = windows.get(node_id, math.inf) <= now
+                return closed, -self._speed[node_id], node_id
+
+            fastest = sorted(chosen, key=rank)[: self._max_nodes]
             chosen = {n: chosen[n] for n in fastest}
         left = [n for n in self._slots if n not in chosen]
         joined = [n for n in chosen if n not in self._slots]

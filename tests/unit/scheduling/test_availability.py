@@ -24,13 +24,16 @@ def open_map(
     strategy: Strategy,
     candidates: Sequence[Candidate] | None = None,
     now: float = 0.0,
+    max_nodes: int | None = None,
     **knobs: float,
 ) -> tuple[MapSchedule, dict[str, Candidate]]:
     scheduler = Scheduler(SchedulerSettings(dispatch_overhead=0.0, **knobs))  # type: ignore[arg-type]
     for node_id, rate in rates.items():
         scheduler.rates.benchmark(node_id, ACTIVITY, rate)
     chosen = list(candidates) if candidates is not None else [Candidate(n) for n in rates]
-    schedule = scheduler.schedule("job_1", ACTIVITY, "compute", work, strategy, chosen, now=now)
+    schedule = scheduler.schedule(
+        "job_1", ACTIVITY, "compute", work, strategy, chosen, now=now, max_nodes=max_nodes
+    )
     return schedule, {c.id: c for c in chosen}
 
 
@@ -229,3 +232,38 @@ def test_work_held_by_a_node_still_available_is_copied_only_where_it_ends_sooner
     for present in (True, None):  # never suspended; suspended, then resumed
         schedule, _, awake = near_the_end(sleepy_present=present)
         assert schedule.request(awake, 0.1) is None  # the slow node would finish it later
+
+
+def test_a_copy_may_take_items_heavier_than_the_count_of_copies_left() -> None:
+    """The window's room is work; the budget of copies is a count of items: not one for other."""
+    sleepy, awake = Candidate("node_sleepy"), Candidate("node_awake")
+    schedule, _ = open_map(
+        {"node_sleepy": 5.0, "node_awake": 10.0},
+        [10.0] * 200,
+        Strategy.ADAPTIVE,
+        [sleepy, awake],
+        min_batch_overheads=0.0,
+        duplicate_limit=0.1,  # 20 copies
+        max_lease=1e9,
+    )
+    held = granted(schedule, sleepy, 0.0)
+    assert len(held.indices) == 33  # 2,000 / 2 x 5 / 15, in items of 10: due at 66 s
+    while schedule.snapshot().pending:
+        finish(schedule, granted(schedule, awake, 0.0), 0.0)
+    copy = granted(schedule, awake, 1.0)  # its share would be 21 items: the budget is 20
+    assert copy.duplicate and copy.indices == held.indices[-20:]
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_with_max_nodes_a_node_whose_window_has_closed_gives_way(strategy: Strategy) -> None:
+    closed = Candidate("node_closed", window_end=5.0)
+    schedule, nodes = open_map(
+        {"node_closed": 10.0, "node_open": 1.0},
+        [1.0] * 10,
+        strategy,
+        [closed, Candidate("node_open")],
+        now=10.0,
+        max_nodes=1,
+    )
+    assert schedule.request(closed, 10.0) is None
+    assert granted(schedule, nodes["node_open"], 10.0).indices

@@ -328,7 +328,8 @@ class ScheduleMachine(RuleBasedStateMachine):
         fresh = [Candidate(f"node_fresh_{k}") for k in range(2)]
         for worker in fresh:
             self.scheduler.rates.benchmark(worker.id, ACTIVITY, 2.0)
-        everyone = [*self.candidates.values(), *fresh]
+        # The night is over: the nodes still here may work as long as it takes.
+        everyone = [*(Candidate(c.id, c.slots) for c in self.candidates.values()), *fresh]
         self.schedule.candidates_changed(everyone, self.now)
         for _ in range(4 * self.count + 20):
             if self.schedule.done:

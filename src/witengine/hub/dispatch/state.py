@@ -81,11 +81,13 @@ class DispatchState:
         )
 
     def candidates(self, activity: str, job_id: str) -> tuple[Candidate, ...]:
-        """The nodes that may be given a map's work now."""
+        """The nodes that may be given a map's work now, each with when its window closes and
+        when it was last suspended (hub time): no batch is planned past the one, and a node
+        whose owner came back is planned as slow until it has delivered again."""
         if job_id in self.paused:
             return ()
         return tuple(
-            Candidate(node.id, node.slots)
+            Candidate(node.id, node.slots, node.window_end, node.suspended_at)
             for node in self.nodes.values()
             if self.usable(node) and activity in node.activities
         )

@@ -117,7 +117,7 @@ class AdaptiveSchedule(Ledger):
     ) -> list[int]:
         """The last open items `batch` counts, about `share` work (never above `room`), within
         the budget."""
-        room = self._duplicate_budget - self._duplicates_granted
+        budget = self._duplicate_budget - self._duplicates_granted
         work = self._work
         shared = self._shared
         taken: list[int] = []
@@ -135,7 +135,7 @@ class AdaptiveSchedule(Ledger):
                 break  # even its last item would not finish sooner here
             taken.append(index)
             total += weight
-            if len(taken) >= room:
+            if len(taken) >= budget:
                 break
         taken.reverse()
         return taken

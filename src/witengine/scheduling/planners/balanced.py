@@ -47,8 +47,9 @@ def earliest_finish(
     predicted makespan. Items avoid the nodes in `avoid` when any other node is left.
 
     With `until` (when a node's window closes, on the clock of `ready`), no node is planned to
-    finish an item after it: a node that has no room for the next item is given no more, and
-    items that fit on no node are appended to `left_over`.
+    finish an item after it: a node that has no room for the next item is given no more until
+    the items shrink (when the heap is rebuilt), and items that fit on no node are appended to
+    `left_over`.
 
     A heap keyed by each node's finish time were it given an item of the current size makes a
     choice O(log nodes); it is exact for items of equal work and rebuilt whenever items shrink
@@ -59,7 +60,6 @@ def earliest_finish(
     rates = [speeds[n] for n in nodes]
     finish = [(ready or {}).get(n, 0.0) for n in nodes]
     limits = [(until or {}).get(n, math.inf) for n in nodes] if until else None
-    full: set[int] = set()  # nodes with no room left before their window closes
     plans: list[list[int]] = [[] for _ in nodes]
     heap: list[tuple[float, int]] = []
     reference = 0.0
@@ -70,11 +70,13 @@ def earliest_finish(
         if weight < rekey_below:
             reference = weight
             rekey_below = weight * _REKEY
-            heap = [(finish[k] + weight / rates[k], k) for k in range(len(nodes)) if k not in full]
+            heap = [(finish[k] + weight / rates[k], k) for k in range(len(nodes))]
+            if limits is not None:  # only the nodes with room for an item of this size
+                heap = [(key, k) for key, k in heap if key <= limits[k]]
             heapq.heapify(heap)
         if limits is not None:
             while heap and finish[heap[0][1]] + weight / rates[heap[0][1]] > limits[heap[0][1]]:
-                full.add(heapq.heappop(heap)[1])
+                heapq.heappop(heap)
             if not heap:
                 if left_over is not None:
                     left_over.append(index)
