@@ -56,7 +56,7 @@ import sqlite3  # noqa: TID251 - the bench audits the hub's store itself, read-o
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -160,24 +160,29 @@ def simulated_node(
     )
 
 
-async def node_group(options: argparse.Namespace) -> None:
-    """A child process: run nodes first..first+count-1 until stdin closes or the deadline.
+def soak_node(options: argparse.Namespace, number: int, join: str | None) -> FakeNode:
+    return simulated_node(options.hub, number, options.seed, tuple(options.item_ms), join)
+
+
+async def node_group(
+    options: argparse.Namespace,
+    make: Callable[[argparse.Namespace, int, str | None], FakeNode] = soak_node,
+) -> None:
+    """A child process: run nodes first..first+count-1 (each made by `make`) until stdin closes
+    or the deadline. A line `owners` on stdin starts the owners' clocks of the nodes that follow
+    one (`FakeNode.start_owner`).
 
     Prints one JSON line when every node is connected and one with each node's counts at the end.
     """
     loop = asyncio.get_running_loop()
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
-    fakes = [
-        simulated_node(
-            options.hub, n, options.seed, tuple(options.item_ms), os.environ.get(JOIN_TOKEN) or None
-        )
-        for n in range(options.first, options.first + options.count)
-    ]
+    join = os.environ.get(JOIN_TOKEN) or None
+    fakes = [make(options, n, join) for n in range(options.first, options.first + options.count)]
     ready = time.time()
     tasks = [asyncio.create_task(fake.run(), name=fake.name) for fake in fakes]
     enrolled = [asyncio.create_task(when(fake.enrolled)) for fake in fakes]
-    ended = asyncio.create_task(stdin.read())  # EOF: the bench is done with us, or died
+    ended = asyncio.create_task(_commands(stdin, fakes))  # EOF: the bench is done, or died
     try:
         async with asyncio.timeout(options.deadline):
             connecting = asyncio.gather(*(when(fake.connected) for fake in fakes))
@@ -205,6 +210,9 @@ async def node_group(options: argparse.Namespace) -> None:
                 "cancels": fake.cancels,
                 "connected": fake.connected.is_set(),
                 "crashed": _crash(task),
+                "left": fake.left,  # it went for good, as its owner's laptop does
+                "suspensions": fake.suspensions,
+                "handed back": fake.handed_back,
             }
             for fake, task in zip(fakes, tasks, strict=True)
         ]
@@ -213,6 +221,14 @@ async def node_group(options: argparse.Namespace) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         ended.cancel()
         print(json.dumps({"stats": stats}), flush=True)
+
+
+async def _commands(stdin: asyncio.StreamReader, fakes: list[FakeNode]) -> None:
+    """Read the bench's lines until it closes our stdin: `owners` starts the owners' clocks."""
+    while line := await stdin.readline():
+        if line.strip() == b"owners":
+            for fake in fakes:
+                fake.start_owner()
 
 
 async def when(event: asyncio.Event) -> float:
@@ -257,12 +273,19 @@ async def start_hub(root: Path, port: int) -> asyncio.subprocess.Process:
 
 
 async def start_group(
-    url: str, first: int, count: int, options: argparse.Namespace, join: str | None
+    url: str,
+    first: int,
+    count: int,
+    options: argparse.Namespace,
+    join: str | None,
+    script: str = __file__,
+    extra: tuple[str, ...] = (),
 ) -> asyncio.subprocess.Process:
+    """A process of simulated nodes: `script --group-of URL …` (and `extra` arguments)."""
     low, high = options.item_ms
     return await asyncio.create_subprocess_exec(
         sys.executable,
-        __file__,
+        script,
         "--group-of",
         url,
         "--first",
@@ -276,6 +299,7 @@ async def start_group(
         str(high),
         "--deadline",
         str(options.deadline),
+        *extra,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         env={**os.environ, JOIN_TOKEN: join or ""},
@@ -455,7 +479,15 @@ async def run_job(
     return hashes
 
 
-async def soak(options: argparse.Namespace, root: Path) -> dict[str, Any]:
+async def soak(
+    options: argparse.Namespace,
+    root: Path,
+    script: str = __file__,
+    extra: tuple[str, ...] = (),
+    before_job: Callable[[list[asyncio.subprocess.Process]], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    """The whole run; node processes are `script` (with `extra` arguments), and `before_job`
+    is awaited once every node is connected, just before the job is submitted."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     hub = await start_hub(root, port)
@@ -475,7 +507,7 @@ async def soak(options: argparse.Namespace, root: Path) -> dict[str, Any]:
             per = -(-options.nodes // options.processes)
             for first in range(0, options.nodes, per):
                 count = min(per, options.nodes - first)
-                groups.append(await start_group(url, first, count, options, join))
+                groups.append(await start_group(url, first, count, options, join, script, extra))
             figures.update(joined([await read_line(group) for group in groups], started))
             figures["connect seconds"] = time.perf_counter() - began
             if profiler is not None:
@@ -487,8 +519,10 @@ async def soak(options: argparse.Namespace, root: Path) -> dict[str, Any]:
             online = [n for n in (await client.get("/nodes")).json() if n["state"] != "offline"]
             if len(online) != options.nodes:
                 raise SystemExit(f"{len(online)} of {options.nodes} nodes are online")
-            script = root / "soak.wit"
-            script.write_text(SCRIPT)
+            if before_job is not None:
+                await before_job(groups)
+            job_script = root / "soak.wit"
+            job_script.write_text(SCRIPT)
             job_ids: list[str] = []
             helpers = [
                 asyncio.create_task(watch.sample_forever()),
@@ -497,7 +531,8 @@ async def soak(options: argparse.Namespace, root: Path) -> dict[str, Any]:
             cpu_before = watch.cpu_seconds()
             profiler = await start_profiler(hub.pid, options.profile)
             began = watch.started = time.perf_counter()
-            hashes = await run_job(HubAccess(url, token), script, options.items, job_ids, watch)
+            access = HubAccess(url, token)
+            hashes = await run_job(access, job_script, options.items, job_ids, watch)
             if profiler is not None:
                 await stop(profiler, signal.SIGINT)  # py-spy writes its file on SIGINT
             figures["submit to results seconds"] = time.perf_counter() - began
@@ -610,7 +645,12 @@ def judge(
         "batches cancelled": sum(s["cancels"] for s in node_stats),
         "leases expired": log.count(" expired ("),
         "nodes crashed": [s["name"] for s in node_stats if s["crashed"]],
-        "nodes disconnected": [s["name"] for s in node_stats if not s["connected"]],
+        "nodes disconnected": [
+            s["name"] for s in node_stats if not s["connected"] and not s["left"]
+        ],
+        "nodes that left": len([s for s in node_stats if s["left"]]),
+        "suspensions": sum(s["suspensions"] for s in node_stats),
+        "items handed back": sum(s["handed back"] for s in node_stats),
         "api errors": watch.errors[:10],
         "api error count": len(watch.errors),
         "latency ms": {
@@ -740,29 +780,34 @@ async def main(options: argparse.Namespace) -> int:
 
 
 def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=200)
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--processes", type=int, default=2, help="processes of simulated nodes")
-    parser.add_argument("--item-ms", type=float, nargs=2, default=(20.0, 400.0))
-    parser.add_argument("--deadline", type=float, default=600.0, help="seconds for everything")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
-    parser.add_argument(
+    return parser(__doc__).parse_args()
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """The soak's options (a bench built on it adds its own)."""
+    command = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    command.add_argument("--nodes", type=int, default=200)
+    command.add_argument("--items", type=int, default=100_000)
+    command.add_argument("--processes", type=int, default=2, help="processes of simulated nodes")
+    command.add_argument("--item-ms", type=float, nargs=2, default=(20.0, 400.0))
+    command.add_argument("--deadline", type=float, default=600.0, help="seconds for everything")
+    command.add_argument("--seed", type=int, default=7)
+    command.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    command.add_argument(
         "--keep", type=Path, help="a new folder to keep the hub's data and log in (default: none)"
     )
-    parser.add_argument(
+    command.add_argument(
         "--profile", type=Path, help="record the hub with py-spy during the job (collapsed stacks)"
     )
-    parser.add_argument(
+    command.add_argument(
         "--profile-enrolment",
         type=Path,
         help="record the hub with py-spy while the nodes enrol and connect (collapsed stacks)",
     )
-    parser.add_argument("--group-of", dest="hub", help=argparse.SUPPRESS)
-    parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
-    return parser.parse_args()
+    command.add_argument("--group-of", dest="hub", help=argparse.SUPPRESS)
+    command.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
+    command.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    return command
 
 
 if __name__ == "__main__":

@@ -14,6 +14,14 @@ its own as `wit node --token` does; given an admin's token, it enrols with it fi
 admins enrol nodes), since a node link takes a node's own credential only. `node_link` is the one
 place it opens its connection; `running` keeps fake nodes connected for the length of a `with`
 block.
+
+A fake node may follow an owner (`owner`: what its policy lets it do from when `start_owner` is
+called, as `OwnerChange`s; `leaves_at`: it goes for good then, closing its link). It says its
+availability in its hello and sends `NodeStatus` at each change, as a node with a policy does:
+suspended, it freezes its work (the item in progress keeps what it has done and goes on from
+there when it is available again: time frozen does not count); unavailable, it vacates: the
+results it finished go first, then `BatchFinished(handed_back=True)` for each batch it holds,
+started or not. A batch that arrives while it may not work goes straight back the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import websockets
@@ -40,18 +48,29 @@ from witengine.protocol import (
     Heartbeat,
     HubMessage,
     NodeHello,
+    NodeStatus,
     PluginInfo,
     Results,
     TaskResult,
     Welcome,
 )
 from witengine.protocol.auth import Enrolment, EnrolRequest
+from witengine.protocol.states import Availability
 from witengine.security.tokens import Role, TokenError, parse_token
 
 _HUB_MESSAGE: TypeAdapter[HubMessage] = TypeAdapter(HubMessage)
 FLUSH_SECONDS = 0.05  # results wait at most this long to share a message
 AHEAD_SECONDS = 0.005  # an item due sooner than this is done at once: fewer wake-ups
 CONNECT_TRIES = 5
+
+
+class OwnerChange(NamedTuple):
+    """From `at` seconds after the owner's clock starts, the node may do this."""
+
+    at: float
+    availability: Availability
+    window_seconds: float | None = None  # from `at` until its window closes; None: no end
+    reason: str = ""
 
 
 def echo_first(activity: str, args: list[Any]) -> Any:
@@ -115,8 +134,49 @@ class FakeNode:
     done: int = 0  # results sent
     received: int = 0  # tasks received, counting each attempt and duplicate
     cancels: int = 0  # batches the hub cancelled
-    _cancelled: set[str] = field(default_factory=set)
-    _holding: set[str] = field(default_factory=set)  # batches received and not finished
+    owner: Sequence[OwnerChange] = ()  # in time order; none: it may always work
+    leaves_at: float | None = None  # seconds after the owner's clock starts: gone for good
+    suspensions: int = 0  # times its owner came back while it was working
+    handed_back: int = 0  # items it handed back unrun (vacating)
+    left: bool = False  # it went for good (`leaves_at`)
+    _cancelled: set[str] = field(default_factory=set, init=False)
+    _holding: set[str] = field(default_factory=set, init=False)  # batches received and not finished
+    _mode: Availability = field(default=Availability.AVAILABLE, init=False)
+    _reason: str = field(default="", init=False)
+    _window_end: float | None = field(default=None, init=False)  # loop time its window closes
+    _frozen_since: float | None = field(
+        default=None, init=False
+    )  # loop time it was suspended, while it is
+    _frozen: float = field(default=0.0, init=False)  # seconds spent suspended before that
+    _changed: asyncio.Event = field(
+        default_factory=asyncio.Event, init=False
+    )  # set (and replaced) on change
+    _owner_started: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _queue: asyncio.Queue[Assign] = field(default_factory=asyncio.Queue, init=False)
+
+    def __post_init__(self) -> None:
+        first = self.owner[0] if self.owner else None
+        if first is not None and first.at <= 0:
+            self._mode, self._reason = first.availability, first.reason
+
+    def start_owner(self) -> None:
+        """The owner's clock starts now: the node follows `owner` and `leaves_at` from here."""
+        self._owner_started.set()
+
+    def status(self) -> NodeStatus:
+        """Its availability now, as it reports it."""
+        first = self.owner[0] if self.owner else None
+        window: float | None = None
+        if self._window_end is not None:
+            window = max(0.0, self._window_end - asyncio.get_running_loop().time())
+        elif first is not None and first.at <= 0 and not self._owner_started.is_set():
+            window = first.window_seconds
+        return NodeStatus(
+            availability=self._mode,
+            reason=self._reason,
+            window_seconds=window,
+            policy={"hours": "simulated"} if self.owner else {},
+        )
 
     def hello(self) -> NodeHello:
         return NodeHello(
@@ -134,6 +194,7 @@ class FakeNode:
             ),
             plugins=[PluginInfo(name="compute", version=__version__)],
             activities=list(self.activities),
+            status=self.status() if self.owner else NodeStatus(),
         )
 
     async def _open(self) -> websockets.ClientConnection:
@@ -162,9 +223,11 @@ class FakeNode:
             self.connected.set()
             for report in self.benchmarks:
                 await socket.send(report.model_dump_json())
-            batches: asyncio.Queue[Assign] = asyncio.Queue()
+            batches = self._queue
             helpers = [asyncio.create_task(self._heartbeat(socket, welcome.heartbeat_seconds))]
             helpers += [asyncio.create_task(self._slot(socket, batches)) for _ in range(self.slots)]
+            if self.owner or self.leaves_at is not None:
+                helpers.append(asyncio.create_task(self._follow_owner(socket)))
             try:
                 async for text in socket:
                     message = _HUB_MESSAGE.validate_json(text)
@@ -197,14 +260,21 @@ class FakeNode:
         clock = asyncio.get_running_loop().time
         while True:
             assign = await batches.get()
+            if self._mode is not Availability.AVAILABLE:  # it may not work now: straight back
+                await self._hand_back(socket, assign, [], 0)
+                continue
             pending: list[TaskResult] = []
-            due = flushed = clock()
-            for task in assign.tasks:
+            due = self._work_now()
+            flushed = clock()
+            vacated = False
+            for position, task in enumerate(assign.tasks):
                 if assign.batch_id in self._cancelled:
                     break
                 due += self.item_seconds  # when this item finishes, one after another
-                if due - clock() > AHEAD_SECONDS:
-                    await asyncio.sleep(due - clock())
+                if not await self._work_until(due):
+                    await self._hand_back(socket, assign, pending, position)
+                    vacated = True
+                    break
                 error = self.fail(assign.activity, task.args)
                 pending.append(
                     TaskResult(
@@ -220,10 +290,79 @@ class FakeNode:
                 if clock() - flushed >= FLUSH_SECONDS:
                     await self._send(socket, assign.batch_id, pending)
                     pending, flushed = [], clock()
+            if vacated:
+                continue
             await self._send(socket, assign.batch_id, pending)
             self._holding.discard(assign.batch_id)
             if assign.batch_id not in self._cancelled:
                 await socket.send(BatchFinished(batch_id=assign.batch_id).model_dump_json())
+
+    def _work_now(self) -> float:
+        """The loop's time less the time spent suspended: the clock its work runs by."""
+        now = asyncio.get_running_loop().time()
+        frozen = self._frozen + (now - self._frozen_since if self._frozen_since else 0.0)
+        return now - frozen
+
+    async def _work_until(self, due: float) -> bool:
+        """Work until `due` on the work clock (frozen while suspended); False: it vacated."""
+        while True:
+            if self._mode is Availability.UNAVAILABLE:
+                return False
+            if self._mode is Availability.SUSPENDED:
+                await self._changed.wait()
+                continue
+            left = due - self._work_now()
+            if left <= AHEAD_SECONDS:
+                return True
+            await asyncio.sleep(left)
+
+    async def _hand_back(
+        self,
+        socket: websockets.ClientConnection,
+        assign: Assign,
+        finished: list[TaskResult],
+        position: int,
+    ) -> None:
+        """Vacate one batch: the results it finished, then the rest handed back unrun."""
+        await self._send(socket, assign.batch_id, finished)
+        self._holding.discard(assign.batch_id)
+        self.handed_back += len(assign.tasks) - position
+        finished_message = BatchFinished(batch_id=assign.batch_id, handed_back=True)
+        await socket.send(finished_message.model_dump_json())
+
+    async def _follow_owner(self, socket: websockets.ClientConnection) -> None:
+        """Do what the owner's policy says, when it says it; leave for good at `leaves_at`."""
+        await self._owner_started.wait()
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        moments: list[tuple[float, OwnerChange | None]] = [(c.at, c) for c in self.owner]
+        if self.leaves_at is not None:
+            moments.append((self.leaves_at, None))
+        for at, change in sorted(moments, key=lambda moment: moment[0]):
+            await asyncio.sleep(max(0.0, began + at - loop.time()))
+            if change is None:
+                self.left = True
+                await socket.close()
+                return
+            await self._become(socket, change)
+
+    async def _become(self, socket: websockets.ClientConnection, change: OwnerChange) -> None:
+        now = asyncio.get_running_loop().time()
+        before, self._mode, self._reason = self._mode, change.availability, change.reason
+        if before is Availability.SUSPENDED and self._frozen_since is not None:
+            self._frozen += now - self._frozen_since
+            self._frozen_since = None
+        if change.availability is Availability.SUSPENDED and before is Availability.AVAILABLE:
+            self._frozen_since = now
+            self.suspensions += 1
+        seconds = change.window_seconds
+        self._window_end = None if seconds is None else now + seconds
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()  # slots waiting for a change look again
+        if change.availability is Availability.UNAVAILABLE:
+            while not self._queue.empty():  # batches not started: back, unrun
+                await self._hand_back(socket, self._queue.get_nowait(), [], 0)
+        await socket.send(self.status().model_dump_json())
 
     async def _send(
         self, socket: websockets.ClientConnection, batch_id: str, results: list[TaskResult]
