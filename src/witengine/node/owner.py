@@ -107,11 +107,15 @@ class OwnerLoop:
     async def run(self) -> None:
         """Poll until cancelled. A look that fails (a defect) is logged and the next one made:
         the node goes on as it was rather than stop working for the farm."""
+        failing = False
         while True:
             try:
                 await self.step()
+                failing = False
             except Exception:
-                log.exception("owner policy: looking at the machine failed; trying again")
+                if not failing:  # once, not four times a second
+                    log.exception("owner policy: looking at the machine failed; trying again")
+                failing = True
             await self.clock.sleep(self.poll_seconds)
 
     async def step(self) -> None:

@@ -137,7 +137,7 @@ async def test_a_policy_with_a_file_idle_source_waits_for_the_owner_to_leave(
     assert len(status.week) == 168
 
 
-async def test_a_look_that_fails_is_logged_and_the_loop_goes_on(
+async def test_a_look_that_fails_is_logged_once_and_the_loop_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     governor, work, clock = Scripted(), FakeWork(), FakeClock(autojump=True)
@@ -146,19 +146,19 @@ async def test_a_look_that_fails_is_logged_and_the_loop_goes_on(
     def observe() -> Observation:
         nonlocal looks
         looks += 1
-        if looks == 2:
+        if looks in (2, 3, 4):
             raise OSError("a reading failed")
         return seen()
 
     owner = OwnerLoop(governor, observe, work, clock, policy={}, week=lambda: [])
     running = asyncio.create_task(owner.run())
-    while looks < 4:
+    while looks < 6:
         await asyncio.sleep(0)
     running.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await running
     assert work.calls == ["thaw"]
-    assert "looking at the machine failed" in caplog.text
+    assert caplog.text.count("looking at the machine failed") == 1, "logged once, not each time"
 
 
 async def test_another_reason_is_told_at_once_but_not_the_same_one_a_second_older() -> None:
