@@ -6,9 +6,11 @@ beside what it delivered. Screenshots go to test-output/screenshots/ (or $WIT_SC
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +66,14 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
         wait_until(lambda: farm.online() == ["desk", "rack"], 60, "both nodes to connect")
         yield farm
     finally:
+        # The owner leaves and the node is stopped as a service manager stops it, so that it ends
+        # its batches itself: killed outright, it would leave its frozen ones stopped for good.
+        idle_since(idle, 3600)
+        desk = farm.nodes.get("desk")
+        if desk is not None and desk.poll() is None:
+            desk.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                desk.wait(20)
         farm.stop()
 
 
