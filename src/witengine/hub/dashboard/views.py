@@ -490,28 +490,29 @@ class DashboardContext:
             week=self.week(rows),
         )
 
-    def local(self, at: float) -> dt.datetime:
-        """A time in the zone the dashboard shows the week in (its daylight saving included)."""
+    def zone_at(self, at: float) -> tuple[str, float]:
+        """The zone the dashboard shows the week in, as people read it, and its offset east of
+        UTC in seconds at `at` (daylight saving included)."""
         if self.zone is not None:
-            return dt.datetime.fromtimestamp(at, tz=self.zone)
-        return dt.datetime.fromtimestamp(at).astimezone()  # the hub's own zone
+            local = dt.datetime.fromtimestamp(at, tz=self.zone)
+        else:
+            local = dt.datetime.fromtimestamp(at).astimezone()  # the hub's own zone
+        return _zone_name(local), (local.utcoffset() or dt.timedelta()).total_seconds()
 
     def node_week(self, row: NodeRow) -> tuple[str, WeekGrid]:
         """The node's slots by hour of the local week, as its windows allow them, and the zone."""
-        local_now = self.local(self.wall())
-        offset = (local_now.utcoffset() or dt.timedelta()).total_seconds()
+        zone, offset = self.zone_at(self.wall())
         slots = to_local(available_slots([(row.slots, row.week)]), offset)
         grid = week_grid(
             slots, lambda when, h: f"{when}: {slots[h]:.1f} of {row.slots} slots available"
         )
-        return _zone_name(local_now), grid
+        return zone, grid
 
     def week(self, rows: list[NodeRow]) -> FarmWeek:
         """The slots the connected nodes' windows allow in each hour of the hub's local week,
         and the slots the farm kept busy in it on average (`witengine.hub.dashboard.week`)."""
         now = self.wall()
-        local_now = self.local(now)
-        offset = (local_now.utcoffset() or dt.timedelta()).total_seconds()
+        zone, offset = self.zone_at(now)
         counted = [row for row in rows if row.counted]
         slots = sum(row.slots for row in counted)
         available = to_local(available_slots((row.slots, row.week) for row in counted), offset)
@@ -519,7 +520,7 @@ class DashboardContext:
         items = to_local(self.watch.week.items_per_hour(now), offset)
         scale = max(max(available, default=0.0), max(busy, default=0.0))
         return FarmWeek(
-            zone=_zone_name(local_now),
+            zone=zone,
             available=week_grid(
                 available,
                 lambda when, h: f"{when}: {available[h]:.1f} of {slots} slots available",
