@@ -38,5 +38,6 @@ def test_the_office_bench_at_small_size_loses_nothing_while_owners_come_and_go(
     assert figures["office"]["items_lost"] == 0 and figures["office"]["machines"] == 60
     assert "of the availability bound (goal at least 0.95: met)" in done.stdout
     assert "owners: " in done.stdout and "API p99 " in done.stdout
+    assert figures["office unaware"]["items_lost"] == 0 and "not told windows" in done.stdout
     left = {p.pid for p in psutil.Process().children(recursive=True)} - before
     assert not left, f"the bench left processes behind: {left}"

@@ -74,6 +74,7 @@ class OfficeConfig:
     lab_share: float = 0.12  # machines with no hours, used during the day
     laptop_share: float = 0.08  # half of them leave for good during the night
     days: int = 3  # the office's hours are drawn this far ahead: the job must end by then
+    aware: bool = True  # False: the scheduler is not told windows and suspensions (to compare)
     rules: OwnerRules = OwnerRules()
 
     def __post_init__(self) -> None:
@@ -291,6 +292,7 @@ def simulate_office(config: OfficeConfig) -> OfficeReport:
         heartbeat_interval=5 * MINUTE,
         tick=10.0,
         horizon=config.days * DAY,
+        aware=config.aware,
     )
     makespan, tally, _ = run.execute()
     available = [available_seconds(m, makespan) for m in machines]

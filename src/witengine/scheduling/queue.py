@@ -5,7 +5,8 @@ should go out, with the running sum of their work beside them, so a batch of a g
 work is found by bisection and cut out as one slice: O(log items) plus a C-speed copy, however
 big the batch. Items put back (their batch ended unfinished) wait in front of those, and items
 that failed somewhere before everything, each preferably for a node that has not failed it;
-both are few and taken one by one.
+both are few and taken one by one. A batch capped by a node's window takes the smallest items,
+from the end of the order, when the next does not fit.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class WorkQueue:
         if not taken and self.retries and work[self.retries[0]] <= cap:
             taken.append(self.retries.popleft())  # only items this node failed are left: again
             total = work[taken[0]]
+        if not taken and cap < math.inf:  # the next is too large to fit: the smallest may
+            total = self._last(taken, target, limit, cap)
         self.work = self.work - total if len(self) else 0.0
         return taken, total
 
@@ -117,6 +120,20 @@ class WorkQueue:
         taken.extend(order[head:end])
         self._head = end
         return cumulative[end - 1] - base
+
+    def _last(self, taken: list[int], target: float, limit: int, cap: float) -> float:
+        """Cut items from the end of the order (the smallest, when it runs largest first)
+        into `taken`, while they fit `cap` and stay about `target`; their work."""
+        order, cumulative, work = self._order, self._cumulative, self._work
+        total = 0.0
+        while len(order) > self._head and not (limit and len(taken) >= limit):
+            weight = work[order[-1]]
+            if total + weight > cap or (taken and total + weight > target):
+                break
+            taken.append(order.pop())
+            cumulative.pop()
+            total += weight
+        return total
 
     def put_back(self, indices: Sequence[int]) -> None:
         """Items whose batch ended unfinished: they go out next, in the order given."""

@@ -362,11 +362,13 @@ class EventLoop:
         if shift.mode is Mode.WAIT and was is not Mode.WAIT:
             self.vacate(k)
         elif shift.mode is Mode.SUSPEND and was is Mode.RUN:
-            node.candidate = replace(node.candidate, suspended_at=self.now)
+            if self.sim.aware:
+                node.candidate = replace(node.candidate, suspended_at=self.now)
             self.suspend(k)
         node.mode = shift.mode
         if shift.mode is Mode.RUN:
-            node.candidate = replace(node.candidate, window_end=shift.window_end)
+            if self.sim.aware:
+                node.candidate = replace(node.candidate, window_end=shift.window_end)
             if was is Mode.SUSPEND:
                 self.resume(k)
         self.idle.pop(k, None)

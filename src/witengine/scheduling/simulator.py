@@ -199,6 +199,7 @@ class Simulation:
         heartbeat_interval: float = 5.0,
         tick: float = 0.25,
         horizon: float | None = None,  # the map must be done by then (nodes' shifts end)
+        aware: bool = True,  # the scheduler hears the nodes' windows and suspensions
     ) -> None:
         if not nodes:
             raise ValueError("a simulation needs at least one node")
@@ -212,6 +213,7 @@ class Simulation:
         self.heartbeat_interval = heartbeat_interval
         self.tick = tick
         self.horizon = horizon
+        self.aware = aware
 
     def run(self, seed: int = 0) -> SimReport:
         """Run the map to completion and check it; the report's figures."""

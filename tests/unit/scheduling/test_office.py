@@ -157,3 +157,12 @@ def test_the_office_is_drawn_as_asked(small_office: OfficeConfig) -> None:
     assert max(m.rate for m in machines) / min(m.rate for m in machines) <= 4.0
     day = sum(m.rate * available_seconds(m, 24 * HOUR) for m in machines)
     assert sum(work) == pytest.approx(small_office.fill * day, rel=0.05)
+
+
+def test_an_office_whose_scheduler_is_not_told_availability_throws_more_away() -> None:
+    told = simulate_office(OfficeConfig(machines=60, items=3_000, seed=5))
+    blind = simulate_office(OfficeConfig(machines=60, items=3_000, seed=5, aware=False))
+    assert blind.items_lost == told.items_lost == 0
+    assert blind.bound == pytest.approx(told.bound, rel=0.01)  # the same office
+    assert blind.thrown_seconds > told.thrown_seconds
+    assert blind.vacates > told.vacates

@@ -62,3 +62,12 @@ def test_a_batch_never_holds_more_work_than_the_cap_and_may_hold_none() -> None:
     assert queue.take(0.1, "node_a", {}, cap=1.5) == ([], 0.0)
     assert queue.take(10.0, "node_a", {}, cap=6.0) == ([1, 3], 6.0)
     assert queue.work == pytest.approx(11.0)
+
+
+def test_a_capped_batch_takes_the_smallest_items_when_the_next_does_not_fit() -> None:
+    queue = WorkQueue([5, 4, 3, 2, 1, 0], WORK)  # largest first
+    assert queue.take(10.0, "node_a", {}, cap=3.5) == ([0, 1], 3.0)
+    assert list(queue) == [5, 4, 3, 2]
+    assert queue.take(10.0, "node_a", {}, cap=2.0) == ([], 0.0)
+    assert queue.take(6.0, "node_a", {}) == ([5], 6.0)
+    assert queue.work == pytest.approx(12.0)
