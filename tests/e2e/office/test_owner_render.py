@@ -22,9 +22,10 @@ from owners import (
     working,
 )
 from test_blender_render import MISSING, pixels
-from test_render_farm import FRAMES, HEIGHT, WIDTH, blenders_of, submit_render
+from test_render_farm import FRAMES, HEIGHT, WIDTH, blenders_of, upload
 
 from witengine.testing.processes import ProcessFarm, progress, wait_until
+from witengine.testing.scenes import make_sample_scene
 
 pytestmark = [
     pytest.mark.blender,
@@ -37,6 +38,16 @@ pytestmark = [
 ]
 
 
+# A frame per batch (Queued): no copy of a frame is sent to a second node near the end, so the
+# frame frozen on a is a's to finish, and nothing else could have rendered it.
+RENDER = """\
+Job:RenderFrames(FrameCollection:frames)
+{
+    ImageCollection:images = Grid.ForEach(frame in frames, "Queued") => Renderer.RenderFrame(frame);
+}
+"""
+
+
 @pytest.fixture
 def farm(tmp_path: Path) -> Iterator[ProcessFarm]:
     yield from office_farm(tmp_path)
@@ -47,7 +58,23 @@ def test_a_render_frozen_while_its_owner_is_back_goes_on_and_its_frames_are_plai
 ) -> None:
     keyboards = {name: start_office_node(farm, name, "1h", "--threads", "1") for name in "ab"}
     working(farm, "a", "b")
-    job_id = submit_render(farm, tmp_path)
+    scene = make_sample_scene(
+        tmp_path / "farm.blend", frames=FRAMES, width=WIDTH, height=HEIGHT, samples=16
+    )
+    files = {"frames": [upload(farm, scene)]}
+    response = farm.api(
+        "POST",
+        "/jobs",
+        json={
+            "script": RENDER,
+            "filename": "frames.wit",
+            "parameters": {"frames": f"farm.blend@1-{FRAMES}"},
+            "files": files,
+        },
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    job_id = response.json()["id"]
     wait_until(
         lambda: progress(farm, job_id) >= 1 and blenders_of(farm, "a"),
         90,
@@ -69,7 +96,7 @@ def test_a_render_frozen_while_its_owner_is_back_goes_on_and_its_frames_are_plai
     )
     job = farm.wait_done(job_id, 150)
     assert job["status"] == "completed", job.get("error")
-    # The batch it was rendering stayed a's (its batch ready to start next went back at once).
+    # The frame it was rendering stayed a's (its next one went back at once, for b).
     assert "expired" not in farm.log() and "cancelled" not in farm.log("a")
     images = job["variables"]["images"]
     assert [image["frame"] for image in images] == list(range(1, FRAMES + 1))
