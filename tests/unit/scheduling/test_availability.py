@@ -267,3 +267,13 @@ def test_with_max_nodes_a_node_whose_window_has_closed_gives_way(strategy: Strat
     )
     assert schedule.request(closed, 10.0) is None
     assert granted(schedule, nodes["node_open"], 10.0).indices
+
+
+def test_earliest_finish_within_windows_still_keeps_a_failed_item_off_the_node_it_failed_on() -> (
+    None
+):
+    avoid = {0: {"a"}, 1: {"a", "b"}}
+    plans, _ = earliest_finish(
+        range(3), [1.0] * 3, {"a": 2.0, "b": 1.0}, until={"a": 10.0, "b": 1.0}, avoid=avoid
+    )
+    assert plans == {"a": [1, 2], "b": [0]}  # 1 failed on both: the one with room takes it
