@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from witengine.scheduling.settings import SchedulerSettings
-from witengine.scheduling.simulator import Mode, Shift, Simulation, VirtualNode
+from witengine.scheduling.simulator import Mode, Shift, Simulation, SimulationError, VirtualNode
 from witengine.scheduling.strategy import Strategy
 
 MINUTE = 60.0
@@ -294,7 +294,13 @@ def simulate_office(config: OfficeConfig) -> OfficeReport:
         horizon=config.days * DAY,
         aware=config.aware,
     )
-    makespan, tally, _ = run.execute()
+    try:
+        makespan, tally, _ = run.execute()
+    except SimulationError as error:
+        raise SimulationError(
+            f"the job was not done within the {config.days} days the office's hours were drawn "
+            f"for ({error}); Balanced plans every item at 17:00 on the machines there then"
+        ) from None
     available = [available_seconds(m, makespan) for m in machines]
     bound = math.fsum(m.rate * s for m, s in zip(machines, available, strict=True))
     total = math.fsum(work)

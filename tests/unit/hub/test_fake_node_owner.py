@@ -43,18 +43,28 @@ async def until_state(live_hub: LiveHub, name: str, wanted: str) -> None:
     raise AssertionError(f"{name} never became {wanted}: {await state_of(live_hub, name)}")
 
 
+async def working(node: FakeNode) -> None:
+    """Until the node has been given work (the map reached the hub's dispatcher)."""
+    for _ in range(1000):
+        if node.received:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{node.name} was given no work")
+
+
 async def test_a_node_whose_owner_comes_back_freezes_its_work_and_goes_on_after(
     live_hub: LiveHub,
 ) -> None:
     root = live_hub.url.removesuffix("/api/v1")
     owner = [
         OwnerChange(0.0, AVAILABLE, 3600.0),
-        OwnerChange(0.3, SUSPENDED, None, "the owner is back"),
-        OwnerChange(1.5, AVAILABLE, 3600.0),
+        OwnerChange(0.1, SUSPENDED, None, "the owner is back"),
+        OwnerChange(1.3, AVAILABLE, 3600.0),
     ]
     desk = FakeNode(root, "desk", item_seconds=0.02, token=live_hub.token, owner=owner)
     async with running(desk):
         job = await live_hub.submit(NAPS)
+        await working(desk)
         desk.start_owner()
         await until_state(live_hub, "desk", "suspended")
         frozen = desk.done
@@ -70,13 +80,14 @@ async def test_a_node_whose_owner_comes_back_freezes_its_work_and_goes_on_after(
 async def test_a_node_that_vacates_hands_back_what_it_did_not_finish(live_hub: LiveHub) -> None:
     root = live_hub.url.removesuffix("/api/v1")
     owner = [
-        OwnerChange(0.0, AVAILABLE, 0.3),
-        OwnerChange(0.3, UNAVAILABLE, None, "outside its hours"),
+        OwnerChange(0.0, AVAILABLE, 3600.0),
+        OwnerChange(0.1, UNAVAILABLE, None, "on battery"),  # its mains lost: it vacates
     ]
     desk = FakeNode(root, "desk", item_seconds=0.02, token=live_hub.token, owner=owner)
     server = FakeNode(root, "server", item_seconds=0.02, token=live_hub.token)
     async with running(desk, server):
         job = await live_hub.submit(NAPS)
+        await working(desk)
         desk.start_owner()
         await until_state(live_hub, "desk", "unavailable")
         ended = await live_hub.wait_for(job["id"], {"completed", "failed"})

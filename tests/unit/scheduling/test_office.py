@@ -19,7 +19,7 @@ from witengine.scheduling.office import (
     shifts,
     simulate_office,
 )
-from witengine.scheduling.simulator import Mode, Shift, Simulation, VirtualNode
+from witengine.scheduling.simulator import Mode, Shift, Simulation, SimulationError, VirtualNode
 from witengine.scheduling.strategy import Strategy
 
 RULES = OwnerRules()  # idle 15 min before work, resume after 5 min, vacate after 10 min
@@ -166,3 +166,9 @@ def test_an_office_whose_scheduler_is_not_told_availability_throws_more_away() -
     assert blind.bound == pytest.approx(told.bound, rel=0.01)  # the same office
     assert blind.thrown_seconds > told.thrown_seconds
     assert blind.vacates > told.vacates
+
+
+def test_a_job_not_done_within_the_days_drawn_says_so() -> None:
+    config = OfficeConfig(machines=30, items=600, strategy=Strategy.BALANCED)
+    with pytest.raises(SimulationError, match="not done within the 3 days"):
+        simulate_office(config)
