@@ -31,6 +31,7 @@ from witengine.protocol import (
     SubmitJob,
 )
 from witengine.protocol.auth import AuditLine, IssuedToken, TokenInfo, WhoAmI
+from witengine.protocol.board import BoardValue
 from witengine.protocol.events import JobEvent, JobFinished, parse_event
 from witengine.security.connect import transport_options, wrong_scheme
 from witengine.security.tls import pin_failure, untrusted_certificate
@@ -272,6 +273,70 @@ class HubClient:
         """Run a failed or cancelled job again as a new job; only items without a result run."""
         response = await self._request("POST", f"/jobs/{job_id}/rerun")
         return JobSummary.model_validate(response.json())
+
+    # the blackboard
+    async def board_get(self, key: str) -> BoardValue:
+        return BoardValue.model_validate((await self._request("GET", f"/board/{key}")).json())
+
+    async def board_set(
+        self, key: str, value: Any, *, if_version: int | None = None, create: bool = False
+    ) -> BoardValue:
+        """Write the key's next version: only at version `if_version` when given, only when
+        the key has no value when `create` (else HubError with status 412)."""
+        headers = {"If-Match": str(if_version)} if if_version is not None else {}
+        headers |= {"If-None-Match": "*"} if create else {}
+        answer = await self._request("PUT", f"/board/{key}", json={"value": value}, headers=headers)
+        return BoardValue.model_validate(answer.json())
+
+    async def board_delete(self, key: str, *, if_version: int | None = None) -> BoardValue:
+        headers = {"If-Match": str(if_version)} if if_version is not None else {}
+        answer = await self._request("DELETE", f"/board/{key}", headers=headers)
+        return BoardValue.model_validate(answer.json())
+
+    async def board_list(self, prefix: str = "", limit: int = 1000) -> list[BoardValue]:
+        answer = await self._request("GET", "/board", params={"prefix": prefix, "limit": limit})
+        return [BoardValue.model_validate(v) for v in answer.json()]
+
+    async def board_history(self, key: str, limit: int = 100) -> list[BoardValue]:
+        answer = await self._request("GET", f"/board/{key}/history", params={"limit": limit})
+        return [BoardValue.model_validate(v) for v in answer.json()]
+
+    async def board_changes(
+        self, since: int = 0, prefix: str = "", *, follow: bool = True
+    ) -> AsyncIterator[BoardValue]:
+        """Changes after `since`, in order; then (`follow`) each new one, reconnecting from the
+        last seen when the stream is cut."""
+        import json
+
+        seen, failures = since, 0
+        while True:
+            params = {"since": seen, "prefix": prefix, "follow": str(follow).lower()}
+            try:
+                async with aconnect_sse(
+                    self.http,
+                    "GET",
+                    "/board-changes",
+                    params=params,
+                    timeout=httpx.Timeout(30.0, read=None),
+                ) as source:
+                    if source.response.status_code >= 400:
+                        await source.response.aread()
+                        raise HubError(source.response.text, source.response.status_code)
+                    async for event in source.aiter_sse():
+                        if event.event != "change" or not event.data:
+                            continue
+                        change = BoardValue.model_validate(json.loads(event.data))
+                        seen, failures = change.seq, 0
+                        yield change
+                if not follow:
+                    return
+            except httpx.HTTPError as error:
+                if untrusted_certificate(error) is not None:
+                    raise reach_error(self.url, error) from None
+                failures += 1
+                if failures > 60:
+                    raise HubError(f"lost the hub at {self.url}: {error}") from None
+                await asyncio.sleep(min(0.2 * failures, 2.0))
 
     async def events(self, job_id: str, after: int = 0) -> AsyncIterator[JobEvent]:
         """The job's events until it ends, reconnecting (from the last one seen) when cut off;

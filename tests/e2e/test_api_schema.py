@@ -44,6 +44,11 @@ WAITING = (  # its node holds it for the whole test: a job with progress and a b
 )
 
 
+# Streams that follow changes until the client stops; they are read in their own tests
+# (tests/unit/hub/test_board_routes.py).
+FOLLOWING = {"/api/v1/board-changes"}
+
+
 def auth_headers(farm: ProcessFarm) -> dict[str, str]:
     """The admin's token: schemathesis sends it with every request, as an operator would."""
     assert farm.token is not None, "the hub made no admin token"
@@ -108,6 +113,8 @@ def _exercise(
     )
     def exercise(case: Any) -> None:
         calls[operation.label] = calls.get(operation.label, 0) + 1
+        if operation.path in FOLLOWING:  # a stream that never ends: asked to end when read
+            case.query = {**(case.query or {}), "follow": "false"}
         case.call_and_validate(base_url=url, headers=headers, checks=CHECKS, timeout=20)
 
     exercise()

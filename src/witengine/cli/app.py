@@ -529,6 +529,15 @@ def _register_bench_command() -> None:
 _register_bench_command()
 
 
+def _register_board_commands() -> None:
+    from witengine.cli import board
+
+    app.add_typer(board.board_app)
+
+
+_register_board_commands()
+
+
 def main() -> None:
     from witengine.errors import WitError
 

@@ -279,3 +279,17 @@ def jobs_table(jobs: Iterable[Any], wide: bool = False) -> Table:
         cells = [short_id(job.id), escape(job.name), job.status, progress, left, when]
         rows.append([job.id, *cells[1:], escape(job.error or "")] if wide else cells)
     return _listing("Jobs", [*columns, "error"] if wide else columns, rows, wide)
+
+
+def board_table(values: Iterable[Any], title: str) -> Table:
+    """Versions of blackboard keys: key, version, value, who wrote it and when."""
+    import datetime as dt
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    for column in ("key", "version", "value", "writer", "when"):
+        table.add_column(column, overflow="fold")
+    for value in values:
+        when = dt.datetime.fromtimestamp(value.at).isoformat(sep=" ", timespec="seconds")
+        shown = "(deleted)" if value.deleted else _short(json.dumps(value.value))
+        table.add_row(escape(value.key), str(value.version), escape(shown), value.writer, when)
+    return table

@@ -24,6 +24,9 @@ from witengine.clock import Clock, SystemClock, wall_time
 from witengine.hub.auth.book import TokenBook
 from witengine.hub.auth.gate import AuthGate
 from witengine.hub.auth.routes import auth_router, signin_router
+from witengine.hub.board import Board
+from witengine.hub.board.facts import FarmFacts
+from witengine.hub.board.routes import board_router
 from witengine.hub.body_limit import BodyLimit
 from witengine.hub.bundles import BundleShelf
 from witengine.hub.dashboard import Dashboard
@@ -61,6 +64,7 @@ class Hub:
     service: HubService
     bundles: BundleShelf
     book: TokenBook
+    board: Board
     admin_token: str | None = None  # made on this first start, to be shown once
 
 
@@ -95,12 +99,22 @@ def build_hub(
         grace_seconds=settings.grace_seconds,
         no_node_seconds=settings.no_node_seconds,
     )
+    board = Board(store, settings.limits, wall_time)
     service = HubService(
-        store, blobs, library, dispatcher, now=clock.now, wall=wall_time, limits=settings.limits
+        store,
+        blobs,
+        library,
+        dispatcher,
+        now=clock.now,
+        wall=wall_time,
+        limits=settings.limits,
+        board=board,
     )
     book = TokenBook(store, wall_time)
     admin_token = book.ensure_admin_token(settings.data_dir)
-    return Hub(settings, store, blobs, library, dispatcher, service, bundles, book, admin_token)
+    return Hub(
+        settings, store, blobs, library, dispatcher, service, bundles, book, board, admin_token
+    )
 
 
 def _estimator(library: Library) -> Estimator:
@@ -122,6 +136,7 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop_task = asyncio.create_task(hub.dispatcher.run(), name="dispatcher")
         links_task = asyncio.create_task(gate.watch(), name="revoked links")
+        facts_task = asyncio.create_task(facts.run(), name="farm facts")
         await hub.service.resume_unfinished()
         advertiser = None
         if settings.advertise:
@@ -133,7 +148,7 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
                 with contextlib.suppress(Exception):
                     await advertiser.stop()
             await hub.service.stop()
-            for task in (loop_task, links_task):
+            for task in (loop_task, links_task, facts_task):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -159,6 +174,16 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
         hub.service, hub.dispatcher, hub.blobs, max_blob_bytes=settings.max_blob_bytes
     )
     app.state.dashboard = dashboard
+    facts = FarmFacts(
+        hub.board,
+        hub.dispatcher.view,
+        dashboard.watch,
+        nodes=hub.store.list_nodes,
+        running=hub.service.running,
+        work=hub.dispatcher.work_by_node,
+        every=settings.board_facts_seconds,
+    )
+    app.state.facts = facts
 
     install_error_handlers(app)
     app.add_middleware(
@@ -197,6 +222,7 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
         prefix=API_PREFIX,
     )
     app.include_router(plugin_router(hub.bundles, gate), prefix=API_PREFIX)
+    app.include_router(board_router(hub.board, gate), prefix=API_PREFIX)
     dashboard.mount(app, gate.while_valid)
     return app
 

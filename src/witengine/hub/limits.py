@@ -33,6 +33,11 @@ class Limits:
     job_seconds: int = 600  # the hub's time its statements take; waiting on nodes is not counted
     value_bytes: int = 32 * MiB  # one value (a text, a collection), as JSON
     job_stored_bytes: int = 128 * MiB  # events, a map's items and variables kept for the job
+    # The blackboard (`hub.board`):
+    board_key_chars: int = 200  # one key's name
+    board_value_bytes: int = 64 * 1024  # one key's value, as compact JSON in UTF-8
+    board_history: int = 100  # versions kept per key (the older are dropped)
+    board_keys: int = 10_000  # keys held, deleted ones counted until a new key takes their place
 
     def for_jobs(self) -> JobLimits:
         """What the interpreter holds each job's script to."""

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from witengine.errors import ParameterError, RerunRefused, WitError
+from witengine.hub.board import Board
+from witengine.hub.board.jobs import JobBoard
 from witengine.hub.dispatch import Dispatcher
 from witengine.hub.executor import HubExecutor
 from witengine.hub.limits import Limits, check_submission
@@ -73,8 +75,10 @@ class HubService:
         now: Callable[[], float],
         wall: Callable[[], float],
         limits: Limits | None = None,
+        board: Board | None = None,
     ) -> None:
         self.limits = limits or Limits()
+        self.board = board  # the farm's blackboard, which jobs read and write
         self.store = store
         self.blobs = blobs
         self.library = library
@@ -231,7 +235,11 @@ class HubService:
                 HubExecutor(self.dispatcher, job.id, self.limits.map_items),
                 events=lambda event: self._event(run, event),
                 control=run.control,
-                context=ActivityContext(self.blobs, Path(scratch)),
+                context=ActivityContext(
+                    self.blobs,
+                    Path(scratch),
+                    board=JobBoard(self.board, self.library, job.id) if self.board else None,
+                ),
                 budget=run.budget,
             )
             try:
@@ -299,6 +307,10 @@ class HubService:
 
     def job(self, job_id: str) -> JobRecord | None:
         return self.store.get_job(job_id)
+
+    def running(self) -> list[str]:
+        """The jobs whose scripts run now (paused ones among them)."""
+        return [i for i, run in self.runs.items() if run.task is not None and not run.task.done()]
 
     def progress(self, job_id: str, job: JobRecord | None = None) -> tuple[int, int]:
         """Items done and in all, over the job's maps: as they run, or as it ended (stored, so

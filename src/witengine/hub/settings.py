@@ -25,6 +25,8 @@ class HubSettings:
     # Addresses or networks of reverse proxies whose X-Forwarded-For names the client (none: the
     # client is the peer of the connection, whatever it sends).
     trusted_proxies: tuple[str, ...] = ()
+    # Seconds between the hub's passes publishing the farm's facts on the blackboard (farm/…).
+    board_facts_seconds: float = 2.0
 
     @property
     def scheme(self) -> str:

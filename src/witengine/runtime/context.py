@@ -8,8 +8,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from witengine.runtime.blobs import Blob, BlobStore
+
+
+class BoardAccess(Protocol):
+    """What a job's script reaches of the farm's blackboard (`Board.Get`, `Board.Set`,
+    `Board.Claim`), with values as the script holds them. The hub gives each job its own, which
+    writes as that job; errors are WitErrors saying what is wrong."""
+
+    def get(self, key: str) -> Any:
+        """The key's value; None when it has none."""
+        ...
+
+    def set(self, key: str, value: Any) -> int:
+        """Write the key's next version; its number."""
+        ...
+
+    def claim(self, key: str, value: Any) -> bool:
+        """Write the key only if it has no value: True for exactly one of any callers."""
+        ...
 
 
 @dataclass
@@ -24,6 +43,7 @@ class ActivityContext:
     work_dir: Path
     speed: float = 1.0
     threads: int | None = None  # cores the activity may keep busy (a node's --threads); None: all
+    board: BoardAccess | None = None  # the farm's blackboard, for a job run by a hub
 
     _given: dict[str, Blob] = field(default_factory=dict, repr=False)  # local path -> blob
 

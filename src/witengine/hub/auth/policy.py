@@ -50,6 +50,13 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", f"{_A}/nodes/{{node_id}}/drain"): ADMIN,
     ("POST", f"{_A}/nodes/{{node_id}}/resume"): ADMIN,
     ("DELETE", f"{_A}/nodes/{{node_id}}"): ADMIN,
+    # the blackboard: writes are checked per key in its routes (who may write which keys)
+    ("GET", f"{_A}/board"): READ_AND_NODES,
+    ("GET", f"{_A}/board/{{key:path}}"): READ_AND_NODES,
+    ("GET", f"{_A}/board/{{key:path}}/history"): READ_AND_NODES,
+    ("GET", f"{_A}/board-changes"): READ_AND_NODES,
+    ("PUT", f"{_A}/board/{{key:path}}"): SUBMIT | {Role.NODE},
+    ("DELETE", f"{_A}/board/{{key:path}}"): SUBMIT | {Role.NODE},
     # tokens and the audit log: admins only, as every route not listed here
     # the dashboard
     ("GET", "/"): READ,
@@ -58,6 +65,7 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/jobs"): READ,
     ("GET", "/jobs/{job_id}"): READ,
     ("GET", "/jobs/{job_id}/items/{map_id}"): READ,
+    ("GET", "/board"): READ,
     ("GET", "/stream"): READ,
     ("GET", "/files/{sha256}/{name:path}"): READ,
     ("GET", "/static/{path:path}"): READ,

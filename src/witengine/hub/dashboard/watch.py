@@ -394,6 +394,12 @@ class FarmWatch:
             return None
         return speed[0] / speed[1]
 
+    def rates(self, node_id: str) -> dict[str, float]:
+        """A node's measured items per second per slot, for each activity it was seen doing."""
+        node = self.nodes.get(node_id)
+        speeds = node.speed.items() if node is not None else ()
+        return {activity: done / seconds for activity, (done, seconds) in speeds if seconds > 0}
+
     def item_batches(self, job_id: str, map_id: str, index: int) -> Iterator[BatchTrack]:
         """The batches that carried an item, oldest first (within the job's ring)."""
         job = self.jobs.get(job_id)

@@ -28,6 +28,7 @@ from witengine.lang.types import (
     tuple_of,
 )
 from witengine.runtime.budget import allow, join_texts
+from witengine.runtime.builtins.board import board_activities
 from witengine.runtime.library import ActivityDef
 from witengine.runtime.values import ConversionError, ProcessingOptions, to_text
 
@@ -267,4 +268,5 @@ def builtin_activities() -> list[ActivityDef]:
             result=_tuple_type,
         ),
         _def("Guid.New", _new_guid, [], WitType("Guid"), "a new random Guid"),
+        *board_activities(),
     ]
