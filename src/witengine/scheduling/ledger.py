@@ -10,11 +10,10 @@ changes the guess every node without a rate is planned at in O(1); `remaining_se
 O(log batches) (the finish index, and a running sum of the batches' spare work);
 `candidates_changed` O(nodes). Pure: time is the `now` each call passes.
 
-Availability (see `core`): the ledger keeps each node's window end and its suspension, plans a
-node whose owner came back at `suspended_discount` of its rate until it has delivered
-`proof_seconds` of results since, tells the strategies how much work fits before a node's
-window closes (`_room`), and lets the batches of a node that left the candidates stall from the
-moment it left.
+Availability (see `core`): what the ledger knows of the nodes' owners is in `owners`; it plans a
+node on probation at a discount, tells the strategies how much work fits before a node's window
+closes (`_room`), and lets the batches of a node that left the candidates stall from the moment
+it left.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from witengine.scheduling.core import (
 )
 from witengine.scheduling.deadlines import Deadlines
 from witengine.scheduling.finishes import FinishIndex, Latest, predicted_end
+from witengine.scheduling.owners import OwnerFacts
 from witengine.scheduling.rates import RateModel
 from witengine.scheduling.settings import SchedulerSettings
 
@@ -120,10 +120,8 @@ class Ledger(MapSchedule):
         self._guess_moved = False  # since the finish index was last told
         self._capacity = 0.0  # sum of active nodes' rate x slots
         self._stopped: set[str] = set()
-        self._windows: dict[str, float] = {}  # node -> when its window of work closes
-        self._suspensions: dict[str, float] = {}  # node -> when its owner last came back
-        self._doubted: dict[str, float] = {}  # nodes on probation -> seconds delivered since
-        self._absent: dict[str, float] = {}  # nodes that left the candidates -> when
+        settings = context.settings
+        self._owners = OwnerFacts(settings.suspended_discount, settings.proof_seconds)
         self._serial = 0
         self._now = now
         limit = context.settings.duplicate_limit
@@ -139,12 +137,13 @@ class Ledger(MapSchedule):
         self._now = max(self._now, now)
         before = self._known
         self._known = self._eligible_of(candidates)
+        owners = self._owners
         for node_id in before:
             if node_id not in self._known:
-                self._absent[node_id] = now
+                owners.left(node_id, now)
                 self._moved.update(self._by_node.get(node_id, {}).values())
         for node_id in self._known:
-            if self._absent.pop(node_id, None) is not None:
+            if owners.back(node_id):
                 self._moved.update(self._by_node.get(node_id, {}).values())
         self._learn(candidates)
         self._refresh_active(now)
@@ -161,7 +160,7 @@ class Ledger(MapSchedule):
             if node_id in self._known or not self._eligible(node_id):
                 return None  # beyond max_nodes, drained or blocklisted
             self._known[node_id] = node.slots  # asked before the driver said it joined
-            if self._absent.pop(node_id, None) is not None:
+            if self._owners.back(node_id):
                 self._moved.update(self._by_node.get(node_id, {}).values())
             self._learn((node,))
             self._refresh_active(now)
@@ -203,7 +202,7 @@ class Ledger(MapSchedule):
             batch.spare_work -= weight
             self._spare -= weight
         if ok:
-            if batch.node_id in self._doubted:
+            if self._owners.on_probation(batch.node_id):
                 self._prove(batch.node_id, weight, seconds)
             if seconds > 0.0:
                 self._observe(batch.node_id, weight, seconds)
@@ -222,7 +221,7 @@ class Ledger(MapSchedule):
     def node_lost(self, node_id: str, now: float) -> list[str]:
         self._now = max(self._now, now)
         self._remove(node_id, now)
-        self._absent.pop(node_id, None)
+        self._owners.back(node_id)  # gone, rather
         batches = list(self._by_node.get(node_id, {}).values())
         for batch in batches:
             self._drop(batch, now)
@@ -361,20 +360,14 @@ class Ledger(MapSchedule):
         speed = self._speed.get(node_id)
         if speed is None:
             rate = self._context.rates.rate(node_id, self._context.activity)
-            speed = self._speed[node_id] = self._planning(node_id, rate)
+            speed = self._speed[node_id] = self._owners.planning(node_id, rate)
         return speed
-
-    def _planning(self, node_id: str, rate: float) -> float:
-        """The rate to plan a node with: its rate, discounted while it is on probation."""
-        if node_id in self._doubted:
-            return rate * self._settings.suspended_discount
-        return rate
 
     def _room(self, node_id: str, now: float) -> float:
         """The work the node's next batch may hold: what its rate does between the batch's
         start (now, or when the first of its batches ends if each of its slots has one) and
         the end of its window."""
-        end = self._windows.get(node_id)
+        end = self._owners.window_end(node_id)
         if end is None:
             return math.inf
         start = now
@@ -410,13 +403,12 @@ class Ledger(MapSchedule):
         finishes = self._finishes
         stall_extra = self._settings.min_batch_seconds
         self._guess_told()
-        absent = self._absent
+        owners = self._owners
         for batch in self._moved:
             if batch.spare_work > 0.0:
                 end, needed = self._end_and_needed(batch)
                 stall_at = batch.progress_at + (STALL_ITEMS * batch.pace + stall_extra)
-                if absent:
-                    stall_at = min(stall_at, absent.get(batch.node_id, stall_at))
+                stall_at = min(stall_at, owners.absent_since(batch.node_id, stall_at))
                 finishes.put(
                     batch.serial, batch, batch.node_id, end=end, needed=needed, stall_at=stall_at
                 )
@@ -438,36 +430,22 @@ class Ledger(MapSchedule):
     # ----------------------------------------------------------------- internals
 
     def _learn(self, candidates: Sequence[Candidate]) -> bool:
-        """Take in the candidates' windows and suspensions; a suspension not seen before puts
-        its node on probation (its planning rate moves at the next `_refresh_active`). Whether
-        any did."""
-        windows, suspensions = self._windows, self._suspensions
+        """Take in the candidates' windows and suspensions; whether a node was put on probation
+        (its planning rate moves at the next `_refresh_active`)."""
+        learn = self._owners.learn
         doubted = False
         for candidate in candidates:
-            node_id = candidate.id
-            if candidate.window_end is None:
-                windows.pop(node_id, None)
-            else:
-                windows[node_id] = candidate.window_end
-            since = candidate.suspended_at
-            if since is not None and suspensions.get(node_id) != since:
-                suspensions[node_id] = since
-                if self._settings.suspended_discount < 1.0:
-                    self._doubted[node_id] = 0.0
-                    doubted = True
+            doubted |= learn(candidate.id, candidate.window_end, candidate.suspended_at)
         return doubted
 
     def _prove(self, node_id: str, work: float, seconds: float) -> None:
-        """A node on probation delivered a result: off probation once it delivered enough."""
-        if seconds <= 0.0:
-            seconds = work / max(self._context.rates.rate(node_id, self._context.activity), 1e-12)
-        delivered = self._doubted[node_id] + seconds
-        if delivered < self._settings.proof_seconds:
-            self._doubted[node_id] = delivered
-            return
-        del self._doubted[node_id]
-        if node_id not in self._guessed:
-            self._set_speed(node_id, self._context.rates.rate(node_id, self._context.activity))
+        """A node on probation delivered a result: planned at its rate once it delivered enough."""
+        rate = self._context.rates.rate(node_id, self._context.activity)
+        if seconds <= 0.0:  # not measured: what the work takes at its rate
+            seconds = work / max(rate, 1e-12)
+        proven = self._owners.delivered(node_id, seconds)
+        if proven and node_id not in self._guessed:
+            self._set_speed(node_id, rate)
 
     def _eligible(self, node_id: str) -> bool:
         return node_id not in self._stopped and not self._blocked(node_id)
@@ -490,20 +468,18 @@ class Ledger(MapSchedule):
         self._guess_told()
         speeds.update(dict.fromkeys(self._guessed, self._guess))  # a node gone keeps it
         planned, unknown = rates.planned(self._known, activity)
-        if self._doubted:
-            guessed = set(unknown)
-            for node_id in self._doubted.keys() & planned.keys() - guessed:
-                planned[node_id] = self._planning(node_id, planned[node_id])
+        if self._owners.doubting:
+            for node_id in self._owners.doubted(planned.keys() - set(unknown)):
+                planned[node_id] = self._owners.planning(node_id, planned[node_id])
         for node_id in [n for n, rate in planned.items() if speeds.get(n) != rate]:
             self._moved.update(self._by_node.get(node_id, {}).values())
         speeds.update(planned)
         chosen = self._known
         if self._max_nodes is not None and len(chosen) > self._max_nodes:
-            windows = self._windows  # a node whose window has closed comes last
+            closed = self._owners.closed  # a node whose window has closed comes last
 
             def rank(node_id: str) -> tuple[bool, float, str]:
-                closed = windows.get(node_id, math.inf) <= now
-                return closed, -self._speed[node_id], node_id
+                return closed(node_id, now), -self._speed[node_id], node_id
 
             fastest = sorted(chosen, key=rank)[: self._max_nodes]
             chosen = {n: chosen[n] for n in fastest}
@@ -546,7 +522,7 @@ class Ledger(MapSchedule):
         context = self._context
         first = not context.rates.known(node_id, context.activity)
         rate = context.rates.observe(node_id, context.activity, work, seconds)
-        self._set_speed(node_id, self._planning(node_id, rate))
+        self._set_speed(node_id, self._owners.planning(node_id, rate))
         if first:
             self._reguess()
 

@@ -296,7 +296,7 @@ class ScheduleMachine(RuleBasedStateMachine):
             if batch.spare_work <= 0.0:
                 continue
             stall_at = batch.progress_at + STALL_ITEMS * batch.pace + KNOBS.min_batch_seconds
-            stall_at = min(stall_at, ledger._absent.get(batch.node_id, stall_at))  # it left
+            stall_at = min(stall_at, ledger._owners.absent_since(batch.node_id, stall_at))  # left
             stalled = self.now > stall_at
             rank = (stalled, ledger._predicted_end(batch, self.now), -batch.serial)
             if best is None or rank > best[0]:

@@ -170,7 +170,7 @@ class BalancedSchedule(Ledger):
         self._planned_work = 0.0
         self._unplanned: list[int] = []
         order = sorted(range(self.count), key=self._work.__getitem__, reverse=True)
-        if self._slots and self._windows.keys() & self._slots.keys():
+        if self._slots and self._owners.windows(self._slots):
             self._replan(order, now)  # planned from now, within the windows (untrimmed)
         elif self._slots:
             speeds = {n: self._speed_of(n) for n in self._slots}
@@ -237,7 +237,7 @@ class BalancedSchedule(Ledger):
             ready[node_id] = free + math.fsum(map(self._work.__getitem__, planned)) / speed
         order = sorted(indices, key=self._work.__getitem__, reverse=True)
         overhead = self._settings.dispatch_overhead
-        until = {n: end - overhead for n, end in self._windows.items() if n in speeds}
+        until = {n: end - overhead for n, end in self._owners.windows(speeds).items()}
         left_over: list[int] = []
         plans, _ = earliest_finish(
             order, self._work, speeds, ready, self._failed_on, until or None, left_over
