@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from witengine.durations import time_left
+from witengine.hub.dashboard.board import board_rows
 from witengine.hub.dashboard.views import DashboardContext, LogEntry, file_kind
 
 HERE = Path(__file__).parent
@@ -28,6 +29,7 @@ FRAGMENTS: dict[str, tuple[str, ...]] = {
     "node": ("summary", "throughput", "batches"),
     "jobs": ("table",),
     "job": ("header", "timeline", "maps", "outputs", "results"),
+    "board": ("table",),
 }
 
 
@@ -124,6 +126,9 @@ class Pages:
         if view == "job" and key:
             page = ctx.job_page(key)
             return {"page": page} if page is not None else None
+        if view == "board" and ctx.service.board is not None:
+            prefix = key or ""
+            return {"rows": board_rows(ctx.service.board, prefix), "prefix": prefix}
         return None
 
     def page(self, view: str, context: dict[str, Any], stream: str | None) -> str:

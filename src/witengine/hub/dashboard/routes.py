@@ -130,6 +130,10 @@ def _page_routes(router: APIRouter, pages: Pages) -> None:
     async def job(job_id: str, fragment: str | None = None) -> HTMLResponse:
         return show("job", job_id, fragment)
 
+    @router.get("/board")
+    async def board(prefix: str = "", fragment: str | None = None) -> HTMLResponse:
+        return show("board", prefix[:200] or None, fragment)
+
 
 def _item_route(router: APIRouter, pages: Pages) -> None:
     @router.get("/jobs/{job_id}/items/{map_id}")
