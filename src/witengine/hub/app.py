@@ -30,7 +30,7 @@ from witengine.hub.board.routes import board_router
 from witengine.hub.body_limit import BodyLimit
 from witengine.hub.bundles import BundleShelf
 from witengine.hub.dashboard import Dashboard
-from witengine.hub.dispatch import Dispatcher, Estimator
+from witengine.hub.dispatch import Dispatcher, Estimator, Requirer
 from witengine.hub.http_errors import ERROR_RESPONSES, install_error_handlers
 from witengine.hub.keys import signing_key
 from witengine.hub.routes.blobs import blob_router
@@ -44,9 +44,10 @@ from witengine.hub.store.base import Store
 from witengine.hub.store.sqlite import SqliteStore
 from witengine.plugins.api import Plugin
 from witengine.plugins.registry import build_library, discover
+from witengine.plugins.requirements import Requirements
 from witengine.protocol import API_PREFIX
 from witengine.runtime.blobs import LocalBlobStore
-from witengine.runtime.invoke import work_json
+from witengine.runtime.invoke import requirements_json, work_json
 from witengine.runtime.library import Library
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def build_hub(
         store,
         clock,
         estimate=_estimator(library),
+        requires=_requirer(library),
         lease_seconds=settings.lease_seconds,
         heartbeat_seconds=settings.heartbeat_seconds,
         grace_seconds=settings.grace_seconds,
@@ -126,6 +128,16 @@ def _estimator(library: Library) -> Estimator:
         return plugin, work_json(library, activity, items)
 
     return estimate
+
+
+def _requirer(library: Library) -> Requirer:
+    """What the node that runs an item must have, as its activity says from its arguments."""
+
+    def requires(activity: str, args: Sequence[Any]) -> Requirements | None:
+        found = requirements_json(library, activity, args)
+        return found if isinstance(found, Requirements) else None
+
+    return requires
 
 
 def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:

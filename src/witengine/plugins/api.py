@@ -51,6 +51,7 @@ from witengine.lang.types import (
     WitType,
     collection_of,
 )
+from witengine.plugins.detection import Tool
 from witengine.plugins.requirements import Requirements
 from witengine.runtime.blobs import Blob
 from witengine.runtime.context import ActivityContext
@@ -80,6 +81,7 @@ __all__ = [
     "Plugin",
     "ProcessingOptions",
     "Requirements",
+    "Tool",
     "WitName",
     "WitValue",
 ]
@@ -146,7 +148,7 @@ class _Declared:
     placement: Placement
     unit: str
     estimate: Callable[..., float] | None
-    requires: Requirements | None
+    requires: Requirements | Callable[..., Requirements] | None
 
 
 @dataclass
@@ -164,6 +166,7 @@ class Plugin:
     _benchmarks: dict[str, Callable[..., float]] = field(default_factory=dict, repr=False)
     _batches: dict[str, Callable[..., BatchResults]] = field(default_factory=dict, repr=False)
     _readers: dict[str, Reader] = field(default_factory=dict, repr=False)
+    _tools: list[Tool] = field(default_factory=list, repr=False)
 
     def activity(
         self,
@@ -173,13 +176,15 @@ class Plugin:
         placement: Placement = Placement.ANYWHERE,
         unit: str = DEFAULT_UNIT,
         estimate: Callable[..., float] | None = None,
-        requires: Requirements | None = None,
+        requires: Requirements | Callable[..., Requirements] | None = None,
     ) -> Callable[[F], F]:
         """Register a function as the activity `name` (`Module.Activity`).
 
         `unit` names what its work is measured in, with a version (`compute-units@1`);
         `estimate` takes an item's arguments (as the activity does, without the context) and
-        returns its work in that unit; `requires` says what a node must have to run it.
+        returns its work in that unit; `requires` says what a node must have to run it: a
+        `Requirements`, or a function of an item's arguments that gives them (`Tool.Run`'s tool
+        is an argument), which the hub asks of every item of a map before it chooses nodes.
         """
         where = f"plugin '{self.name}': activity '{name}'"
         if "." not in name:
@@ -193,8 +198,11 @@ class Plugin:
             )
         if estimate is not None and unit == DEFAULT_UNIT:
             raise PluginError(f"{where}: an estimate needs the unit it counts in (unit='…@1')")
-        if requires is not None and not isinstance(requires, Requirements):
-            raise PluginError(f"{where}: requires must be a Requirements(…)")
+        if requires is not None and not (isinstance(requires, Requirements) or callable(requires)):
+            raise PluginError(
+                f"{where}: requires must be a Requirements(…) or a function of the arguments "
+                "that gives one"
+            )
 
         def register(function: F) -> F:
             if any(known.name == name for known in self._activities):
@@ -289,6 +297,38 @@ class Plugin:
             return cls
 
         return register
+
+    def tool(
+        self,
+        name: str,
+        *,
+        version: Sequence[str],
+        pattern: str,
+        executables: Sequence[str] = (),
+        timeout: float = 10.0,
+    ) -> Tool:
+        """Declare a program this plugin's activities use, so that nodes look for it: `name` as
+        requirements write it, the arguments that make it print its version (`("--version",)`),
+        a regular expression whose first group is that version, and the files to look for on the
+        PATH (by default the name). Nodes report its version in their software."""
+        if isinstance(version, str) or isinstance(executables, str):
+            raise PluginError(
+                f"plugin '{self.name}': tool '{name}': version and executables are sequences "
+                "of strings, like ('--version',)"
+            )
+        try:
+            declared = Tool(name, tuple(version), pattern, tuple(executables), timeout)
+        except PluginError as error:
+            raise PluginError(f"plugin '{self.name}': {error}") from None
+        if any(known.name == declared.name for known in self._tools):
+            raise PluginError(f"plugin '{self.name}': tool '{name}' is declared twice")
+        self._tools.append(declared)
+        return declared
+
+    @property
+    def tools(self) -> tuple[Tool, ...]:
+        """The programs this plugin declared with `tool`."""
+        return tuple(self._tools)
 
     # ------------------------------------------------------- library parts
 
@@ -430,8 +470,10 @@ def _activity_def(
         name, tuple(params), returns, placement=declared.placement, summary=declared.summary
     )
     estimate = None
+    names = [p.name for p in params]
     if declared.estimate is not None:
-        estimate = _estimate(declared.estimate, [p.name for p in params], defaults, where)
+        estimate = _estimate(declared.estimate, names, defaults, where)
+    requires = declared.requires
     return ActivityDef(
         spec,
         function,
@@ -440,7 +482,12 @@ def _activity_def(
         unit=declared.unit,
         estimate=estimate,
         benchmark=None if benchmark is None else _benchmark(benchmark, where),
-        requirements=declared.requires,
+        requirements=requires if isinstance(requires, Requirements) else None,
+        item_requirements=(
+            None
+            if requires is None or isinstance(requires, Requirements)
+            else _item_requirements(requires, names, defaults, where)
+        ),
     )
 
 
@@ -459,6 +506,30 @@ def _estimate(
 
     def with_defaults(*args: Any) -> float:
         return estimate(*args, *defaults[len(args) :])
+
+    return with_defaults
+
+
+def _item_requirements(
+    requires: Callable[..., Requirements], names: list[str], defaults: list[Any], where: str
+) -> Callable[..., Requirements]:
+    """The function of an item's arguments, called with every argument (left-out ones take
+    their defaults), whose answer must be a Requirements."""
+    try:
+        inspect.signature(requires).bind(*names)
+    except TypeError:
+        raise PluginError(
+            f"{where}: its requires function must take the activity's arguments "
+            f"({', '.join(names)})"
+        ) from None
+    except ValueError:  # no signature to read (some built-ins): trust it
+        pass
+
+    def with_defaults(*args: Any) -> Requirements:
+        found = requires(*args, *defaults[len(args) :])
+        if not isinstance(found, Requirements):
+            raise PluginError(f"{where}: its requires function gave {found!r}, not Requirements")
+        return found
 
     return with_defaults
 

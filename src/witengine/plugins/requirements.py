@@ -179,3 +179,32 @@ def unmet_by_activity(
     """For (activity, requirements) pairs: the activities this machine cannot run, and why."""
     gaps = {name: unmet(requirements, capabilities) for name, requirements in needs}
     return {name: reasons for name, reasons in gaps.items() if reasons}
+
+
+def combined(many: Iterable[Requirements]) -> Requirements:
+    """What a machine must have to meet every one of `many`: each program with each of its
+    version ranges, the most RAM, a GPU if any asks (of a vendor if one names it), and the
+    systems and architectures they all accept (an empty list accepts any); PluginError when
+    they accept no system or architecture in common."""
+    merged = Requirements()
+    for one in many:
+        gpu: bool | str = merged.gpu if isinstance(merged.gpu, str) else (one.gpu or merged.gpu)
+        software = merged.software + tuple(s for s in one.software if s not in merged.software)
+        merged = Requirements(
+            os=_both(merged.os, one.os),
+            arch=_both(merged.arch, one.arch),
+            software=[str(s) for s in software],
+            min_ram_gib=max(merged.min_ram_gib, one.min_ram_gib),
+            gpu=gpu,
+        )
+    return merged
+
+
+def _both(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    if not first or not second:
+        return first or second
+    wanted = {name.lower() for name in second}
+    common = tuple(name for name in first if name.lower() in wanted)
+    if not common:
+        raise PluginError(f"one needs {' or '.join(first)}, another {' or '.join(second)}")
+    return common

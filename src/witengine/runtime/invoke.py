@@ -176,3 +176,21 @@ def work_json(library: Library, activity: str, items: Sequence[Sequence[Json]]) 
     if definition.estimate is None:
         return [1.0] * len(items)
     return [definition.work(_decode_args(library, definition, args)) for args in items]
+
+
+def requirements_json(library: Library, activity: str, args: Sequence[Json]) -> Any:
+    """What the node that runs one item must have, from its JSON arguments: the activity's
+    `item_requirements` answer (a `Requirements`), or None when it declares none. Raises
+    ActivityError naming the activity when the arguments or the answer are wrong."""
+    definition = library.activities.get(activity)
+    if definition is None or definition.item_requirements is None:
+        return None
+    values = _decode_args(library, definition, args)
+    try:
+        return definition.item_requirements(*values)
+    except WitError as error:
+        raise ActivityError(f"{activity}: {error}") from None
+    except Exception as error:  # a plugin's bug, reported with the activity's name
+        raise ActivityError(
+            f"{activity}: its requirements failed: {type(error).__name__}: {error}"
+        ) from error

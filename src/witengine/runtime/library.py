@@ -80,7 +80,10 @@ class ActivityDef:
     unit: str = DEFAULT_UNIT
     estimate: Callable[..., float] | None = None  # the item's arguments -> its work in `unit`
     benchmark: Callable[[ActivityContext], float] | None = None  # -> work done in `unit`
-    requirements: Requirements | None = None
+    requirements: Requirements | None = None  # what every node that offers it must have
+    # An item's arguments -> what the node that runs that item must have (the hub asks it of
+    # every item of a map before it chooses nodes): for needs that depend on the arguments.
+    item_requirements: Callable[..., Requirements] | None = None
     # (context, every item's arguments) -> results as items finish; see Plugin.batch
     batch: Callable[[ActivityContext, Sequence[Sequence[Any]]], BatchResults] | None = None
 

@@ -19,6 +19,7 @@ from witengine.plugins.api import (
 )
 from witengine.plugins.registry import build_library
 from witengine.runtime.blobs import LocalBlobStore
+from witengine.runtime.invoke import requirements_json
 from witengine.runtime.library import ActivityDef
 
 
@@ -135,7 +136,7 @@ def declare(**options: Any) -> Plugin:
         ({"unit": "Pixels@1"}, "unit 'Pixels@1' must be a lowercase name and a version, like"),
         ({"unit": "pixels@0"}, "unit 'pixels@0' must be"),
         ({"estimate": lambda n: n}, r"an estimate needs the unit it counts in \(unit='…@1'\)"),
-        ({"requires": ["blender>=3"]}, r"requires must be a Requirements\(…\)"),
+        ({"requires": ["blender>=3"]}, r"requires must be a Requirements\(…\) or a function"),
     ],
 )
 def test_a_wrong_declaration_is_refused_when_the_activity_is_declared(
@@ -187,3 +188,63 @@ def test_a_benchmark_takes_only_a_context() -> None:
 
     with pytest.raises(PluginError, match=r"its benchmark may take only an ActivityContext"):
         plugin.activity_defs()
+
+
+def test_requirements_that_depend_on_the_arguments_are_asked_per_item_with_defaults() -> None:
+    plugin = declare(requires=lambda n, m: Requirements(software=f"tool{n}>={m}"))
+    (definition,) = plugin.activity_defs()
+    assert definition.requirements is None, "nodes offer it whatever tools they have"
+    assert definition.item_requirements is not None
+    assert definition.item_requirements(2) == Requirements(software="tool2>=1")
+    library = build_library([plugin])
+    assert requirements_json(library, "Demo.Run", [3, 4]) == Requirements(software="tool3>=4")
+
+
+def test_per_item_requirements_must_take_the_arguments_and_give_requirements() -> None:
+    with pytest.raises(
+        PluginError, match=r"its requires function must take the activity's arguments \(n, m\)"
+    ):
+        declare(requires=lambda: Requirements()).activity_defs()
+    library = build_library([declare(requires=lambda n, m: f"tool{n}")])
+    with pytest.raises(ActivityError, match=r"^Demo.Run: .*gave 'tool1', not Requirements"):
+        requirements_json(library, "Demo.Run", [1])
+    library = build_library([declare(requires=lambda n, m: Requirements(software="t >= = 1"))])
+    with pytest.raises(ActivityError, match=r"^Demo.Run: cannot read the software requirement"):
+        requirements_json(library, "Demo.Run", [1])
+
+
+def test_a_plugin_declares_the_tools_nodes_look_for() -> None:
+    plugin = Plugin("demo", version="1.0")
+    hython = plugin.tool(
+        "houdini", version=("--version",), pattern=r"Houdini (\S+)", executables=("hython",)
+    )
+    assert plugin.tools == (hython,)
+    assert hython.read_version("Houdini 20.0.547\n") == "20.0.547"
+    assert plugin.tool("nuke", version=["-v"], pattern=r"Nuke (\S+)").executables == ("nuke",)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("Houdini", {}, "a tool's name is lowercase letters"),
+        ("houdini", {"pattern": r"Houdini \S+"}, "its version pattern needs a group"),
+        ("houdini", {"pattern": r"Houdini (\S+"}, "its version pattern does not compile"),
+        ("houdini", {"version": "--version"}, "version and executables are sequences"),
+        ("houdini", {"executables": ("/opt/hfs/bin/hython",)}, "'/opt/hfs/bin/hython' is not a"),
+        ("houdini", {"timeout": 0}, "its timeout must be above 0"),
+    ],
+)
+def test_a_wrong_tool_declaration_is_refused_naming_plugin_and_tool(
+    name: str, options: dict[str, Any], message: str
+) -> None:
+    plugin = Plugin("demo", version="1.0")
+    declared = {"version": ("--version",), "pattern": r"Houdini (\S+)", **options}
+    with pytest.raises(PluginError, match=rf"^plugin 'demo': tool '{name}': {message}"):
+        plugin.tool(name, **declared)
+
+
+def test_a_tool_is_declared_once() -> None:
+    plugin = Plugin("demo", version="1.0")
+    plugin.tool("nuke", version=("-v",), pattern=r"Nuke (\S+)")
+    with pytest.raises(PluginError, match="tool 'nuke' is declared twice"):
+        plugin.tool("nuke", version=("-v",), pattern=r"Nuke (\S+)")

@@ -7,6 +7,7 @@ import pytest
 from witengine.errors import PluginError
 from witengine.plugins.requirements import (
     Requirements,
+    combined,
     leading_version,
     unmet,
     unmet_by_activity,
@@ -155,3 +156,25 @@ def test_unmet_by_activity_lists_only_the_activities_a_node_cannot_run() -> None
     ]
     found = unmet_by_activity(needs, machine(software={"ffmpeg": "6.0"}))
     assert found == {"Render.Frame": ["needs blender>=3.0; this node has no blender"]}
+
+
+def test_combined_requirements_ask_for_every_need_of_each() -> None:
+    both = combined(
+        [
+            Requirements(software="python>=3.10", os=("Linux", "Darwin")),
+            Requirements(software=["python<3.13", "prman"], min_ram_gib=4, os="linux"),
+            Requirements(software="python>=3.10", gpu=True),
+        ]
+    )
+    assert [str(s) for s in both.software] == ["python>=3.10", "python<3.13", "prman"]
+    assert both.os == ("Linux",) and both.min_ram_gib == 4 and both.gpu is True
+    assert unmet(both, machine(software={"python": "3.13.0", "prman": "24.1"}, gpus=[])) == [
+        "needs python<3.13; this node has 3.13.0",
+        "needs a GPU; this node has none",
+    ]
+    assert combined([]) == Requirements()
+
+
+def test_requirements_no_one_system_meets_cannot_be_combined() -> None:
+    with pytest.raises(PluginError, match="one needs Windows, another Linux"):
+        combined([Requirements(os="Windows"), Requirements(os="Linux")])

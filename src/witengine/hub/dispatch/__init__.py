@@ -2,7 +2,7 @@
 read model. Everything outside it uses `Dispatcher` (the commands) and `FarmView` (the reads)."""
 
 from witengine.hub.dispatch.dispatcher import Dispatcher
-from witengine.hub.dispatch.maps import Estimator, uniform_estimate
+from witengine.hub.dispatch.maps import Estimator, Requirer, no_requirements, uniform_estimate
 from witengine.hub.dispatch.records import Json
 from witengine.hub.dispatch.state import DispatchTimes
 from witengine.hub.dispatch.view import FarmView, MapInfo, NodeFacts, node_state, state_reason
@@ -15,6 +15,8 @@ __all__ = [
     "Json",
     "MapInfo",
     "NodeFacts",
+    "Requirer",
+    "no_requirements",
     "node_state",
     "state_reason",
     "uniform_estimate",

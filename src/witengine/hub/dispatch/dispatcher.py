@@ -18,9 +18,9 @@ from collections.abc import Sequence
 
 from witengine.clock import Clock
 from witengine.hub.dispatch import links, maps, reclaims, results
-from witengine.hub.dispatch.maps import Estimator, uniform_estimate
+from witengine.hub.dispatch.maps import Estimator, Requirer, no_requirements, uniform_estimate
 from witengine.hub.dispatch.records import Json, MapState, NodeLink, Send
-from witengine.hub.dispatch.state import DeliveryListener, DispatchState, DispatchTimes
+from witengine.hub.dispatch.state import DeliveryListener, DispatchState, DispatchTimes, able
 from witengine.hub.dispatch.view import FarmView
 from witengine.hub.rates import RateBook
 from witengine.hub.store.base import RateRecord, Store
@@ -42,6 +42,7 @@ class Dispatcher:
         clock: Clock,
         *,
         estimate: Estimator = uniform_estimate,
+        requires: Requirer = no_requirements,
         scheduler: SchedulerSettings | None = None,
         lease_seconds: float = 30.0,
         heartbeat_seconds: float = 5.0,
@@ -49,6 +50,7 @@ class Dispatcher:
         no_node_seconds: float = 30.0,
     ) -> None:
         self._estimate = estimate
+        self._requires = requires
         # Batch ids carry this run's prefix: a node's results from before a hub restart can
         # never be taken for a new batch's.
         settings = scheduler or SchedulerSettings(
@@ -80,7 +82,9 @@ class Dispatcher:
         if not request.items:
             return []
         self._seed_rates(request.activity)
-        held = await maps.open_map(self._state, job_id, seq, request, progress, self._estimate)
+        held = await maps.open_map(
+            self._state, job_id, seq, request, progress, self._estimate, self._requires
+        )
         try:
             return await held.future
         finally:
@@ -219,7 +223,7 @@ class Dispatcher:
             for held in list(state.maps.values()):
                 if len(node.leases) >= node.slots + 1:  # one batch ahead hides the round trip
                     break
-                if held.activity not in node.activities or held.job_id in state.paused:
+                if not able(node, held.activity, held.requirements) or held.job_id in state.paused:
                     continue
                 if held.future.done():
                     continue

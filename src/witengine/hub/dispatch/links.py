@@ -44,6 +44,8 @@ def connect(state: DispatchState, hello: NodeHello, send: Send) -> str:
         last_seen=state.clock.now(),
         unclaimed=previous.leases - set(hello.holding) if previous else set(),
         suspended_at=previous.suspended_at if previous else None,
+        capabilities=hello.capabilities,
+        unmet=hello.unmet,
     )
     _take_status(state, node, hello.status)
     state.nodes[node_id] = node

@@ -18,9 +18,10 @@ from witengine.errors import NoCompatibleNode, WitError
 from witengine.hub.dispatch import reclaims
 from witengine.hub.dispatch.records import Json, MapDigest, MapState, NodeLink
 from witengine.hub.dispatch.results import check_complete
-from witengine.hub.dispatch.state import DispatchState
+from witengine.hub.dispatch.state import DispatchState, able
 from witengine.hub.store.base import MapState as StoredMap
 from witengine.hub.turns import in_turns
+from witengine.plugins.requirements import Requirements, combined, unmet
 from witengine.runtime.executor import ItemFailed, MapRequest, Progress
 from witengine.scheduling.strategy import Strategy
 
@@ -28,6 +29,14 @@ log = logging.getLogger(__name__)
 
 # (activity, every item's arguments) -> (its plugin, each item's estimated work)
 Estimator = Callable[[str, Sequence[Sequence[Json]]], tuple[str, list[float]]]
+# (activity, one item's arguments) -> what the node that runs it must have beyond the activity
+# (a tool the item names), or None; raises WitError when the arguments say nothing it can use.
+Requirer = Callable[[str, Sequence[Json]], Requirements | None]
+
+
+def no_requirements(activity: str, args: Sequence[Json]) -> Requirements | None:
+    """Items need nothing beyond their activity."""
+    return None
 
 
 def uniform_estimate(activity: str, items: Sequence[Sequence[Json]]) -> tuple[str, list[float]]:
@@ -42,10 +51,13 @@ async def open_map(
     request: MapRequest,
     progress: Progress,
     estimate: Estimator,
+    requires: Requirer = no_requirements,
 ) -> MapState:
     """Store the map (or find it stored, with its results, and wait for those nodes kept across
     a hub restart), schedule the items without a result, and put it in flight; ItemFailed when a
-    stored item had already failed it."""
+    stored item had already failed it, or when an item's arguments say nothing a node can be
+    chosen by."""
+    requirements = await _requirements(requires, request)
     stored = await _stored(state, job_id, seq, request)
     if stored.failures:
         index, error = min(stored.failures.items())
@@ -55,7 +67,7 @@ async def open_map(
     todo = [i for i in range(len(request.items)) if i not in results]
     plugin, work = await _estimate(estimate, request.activity, [request.items[i] for i in todo])
     options = request.options
-    candidates = state.candidates(request.activity, job_id)
+    candidates = state.candidates(request.activity, job_id, requirements)
     schedule = state.scheduler.schedule(
         job_id,
         request.activity,
@@ -80,6 +92,7 @@ async def open_map(
         candidates,
         {item: position for position, item in enumerate(todo)},
         plugin=plugin,
+        requirements=requirements,
     )
     state.maps[held.id] = held
     progress(len(held.results), held.count)
@@ -108,6 +121,28 @@ async def _stored(state: DispatchState, job_id: str, seq: int, request: MapReque
             break
     assert stored is not None, "a map has items"
     return stored
+
+
+async def _requirements(requires: Requirer, request: MapRequest) -> Requirements | None:
+    """What a node must have to run any item of the map, beyond its activity (every item's
+    needs together), a slice of items per turn of the loop."""
+    found: list[Requirements] = []
+    async for first, part in in_turns(request.items):
+        for offset, args in enumerate(part):
+            try:
+                needs = requires(request.activity, args)
+            except WitError as error:
+                raise ItemFailed(first + offset, str(error)) from None
+            if needs and needs not in found:
+                found.append(needs)
+    if not found:
+        return None
+    try:
+        return combined(found)
+    except WitError as error:
+        raise ItemFailed(
+            0, f"{request.activity}: its items cannot run on one node: {error}"
+        ) from None
 
 
 async def _estimate(
@@ -195,13 +230,14 @@ def fail_unrunnable(state: DispatchState, now: float) -> None:
 
 def _can_run(state: DispatchState, held: MapState, node: NodeLink) -> bool:
     blocked = state.scheduler.blocklist.blocked(held.job_id, node.id, held.plugin)
-    return node.connected and held.activity in node.activities and not blocked
+    return node.connected and able(node, held.activity, held.requirements) and not blocked
 
 
 def _no_node(state: DispatchState, held: MapState) -> NoCompatibleNode:
     online = [n for n in state.nodes.values() if n.connected]
-    able = sorted(n.name for n in online if held.activity in n.activities)
-    if able:
+    offering = [n for n in online if held.activity in n.activities]
+    names = sorted(n.name for n in offering if able(n, held.activity, held.requirements))
+    if names:
         failure = ""
         if held.last_failure is not None:
             failure = f"; the last failure, item {held.last_failure[0]}: "
@@ -209,15 +245,32 @@ def _no_node(state: DispatchState, held: MapState) -> NoCompatibleNode:
         return NoCompatibleNode(
             f"every connected node that can run {held.activity} failed it "
             f"{state.scheduler.blocklist.after} times in this job and is blocked from it "
-            f"({', '.join(able)}){failure}"
+            f"({', '.join(names)}){failure}"
         )
     if not online:
         return NoCompatibleNode(
             f"no node is connected to run {held.activity} "
             f"(waited {state.times.no_node:g} s); start one with `wit node --hub URL`"
         )
-    names = ", ".join(sorted(n.name for n in online))
+    if offering and held.requirements:
+        return NoCompatibleNode(_lacking(held, offering, held.requirements))
+    lacking = sorted((n.name, n.unmet[held.activity]) for n in online if n.unmet.get(held.activity))
+    if lacking:
+        reasons = ", ".join(f"{name}: {'; '.join(gaps)}" for name, gaps in lacking)
+        return NoCompatibleNode(f"no connected node can run {held.activity} ({reasons})")
+    connected = ", ".join(sorted(n.name for n in online))
     return NoCompatibleNode(
-        f"no connected node can run {held.activity} (connected: {names}); "
+        f"no connected node can run {held.activity} (connected: {connected}); "
         "install the plugin that provides it on a node"
     )
+
+
+def _lacking(held: MapState, offering: list[NodeLink], requirements: Requirements) -> str:
+    """No node offering the activity has what its items need: `no node has prman (a: needs
+    prman; this node has no prman, …)`."""
+    needs = ", ".join(requirements.describe())
+    reasons = []
+    for node in sorted(offering, key=lambda n: n.name):
+        gaps = unmet(requirements, node.capabilities) if node.capabilities else ["unknown"]
+        reasons.append(f"{node.name}: {'; '.join(g.removeprefix('needs ') for g in gaps)}")
+    return f"no node has {needs} to run {held.activity} ({', '.join(reasons)})"

@@ -14,7 +14,8 @@ from typing import Any
 
 from witengine.hub.store.base import Commit
 from witengine.jsontext import canonical
-from witengine.protocol import HubMessage
+from witengine.plugins.requirements import Requirements
+from witengine.protocol import Capabilities, HubMessage
 from witengine.protocol.states import Availability
 from witengine.runtime.executor import Progress
 from witengine.scheduling.core import Candidate, MapSchedule
@@ -71,6 +72,10 @@ class NodeLink:
     policy: dict[str, str] = field(default_factory=dict)  # setting -> value, for people
     week: tuple[float, ...] = ()  # the share of each hour of the week its windows allow
     suspended_at: float | None = None  # hub-clock time it was last known suspended; None: never
+    # What its probe found (its software, for the maps whose items need a tool); None: unknown.
+    capabilities: Capabilities | None = None
+    # Activities of its plugins it cannot run, and what it lacks for each, as it said.
+    unmet: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def connected(self) -> bool:
@@ -105,6 +110,9 @@ class MapState:
     waiting_since: float | None = None  # when it began to lack any node that can run it
     plugin: str = ""  # the activity's plugin: what a blocklist blocks
     last_failure: tuple[int, str] | None = None  # the last item that failed a try, and why
+    # What its items need of a node beyond its activity (a tool they name): asked of the
+    # activity per item when the map opened; None: nothing more.
+    requirements: Requirements | None = None
 
     @property
     def count(self) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from witengine.clock import Clock
 from witengine.hub.dispatch.records import Lease, MapState, NodeLink, Reclaim
 from witengine.hub.store.base import Store
+from witengine.plugins.requirements import Requirements, unmet
 from witengine.protocol import CancelBatch
 from witengine.protocol.states import Availability
 from witengine.scheduling.core import Candidate
@@ -32,6 +33,16 @@ class DispatchTimes:
     heartbeat: float = 5.0  # how often nodes say they are alive
     grace: float = 5.0  # a node whose link closed keeps its batches this long
     no_node: float = 30.0  # a map that no connected node can run fails after this
+
+
+def able(node: NodeLink, activity: str, requirements: Requirements | None) -> bool:
+    """Whether the node offers the activity and has what a map's items need besides (a node
+    whose capabilities are unknown has nothing)."""
+    if activity not in node.activities:
+        return False
+    if not requirements:
+        return True
+    return node.capabilities is not None and not unmet(requirements, node.capabilities)
 
 
 class DispatchState:
@@ -80,23 +91,26 @@ class DispatchState:
             and node.availability is Availability.AVAILABLE
         )
 
-    def candidates(self, activity: str, job_id: str) -> tuple[Candidate, ...]:
+    def candidates(
+        self, activity: str, job_id: str, requirements: Requirements | None = None
+    ) -> tuple[Candidate, ...]:
         """The nodes that may be given a map's work now, each with when its window closes and
         when it was last suspended (hub time): no batch is planned past the one, and a node
-        whose owner came back is planned as slow until it has delivered again."""
+        whose owner came back is planned as slow until it has delivered again.
+        `requirements`: what the map's items need of a node beyond the activity (see `able`)."""
         if job_id in self.paused:
             return ()
         return tuple(
             Candidate(node.id, node.slots, node.window_end, node.suspended_at)
             for node in self.nodes.values()
-            if self.usable(node) and activity in node.activities
+            if self.usable(node) and able(node, activity, requirements)
         )
 
     def candidates_changed(self) -> None:
         """Tell each schedule whose able nodes changed which can run it now."""
         now = self.clock.now()
         for state in self.maps.values():
-            candidates = self.candidates(state.activity, state.job_id)
+            candidates = self.candidates(state.activity, state.job_id, state.requirements)
             if candidates != state.candidates:
                 state.candidates = candidates
                 state.schedule.candidates_changed(candidates, now)
