@@ -35,7 +35,8 @@ EXAMPLES = sorted(ROOT.joinpath("examples").rglob("*.wit")) + sorted(
     ROOT.joinpath("docs", "examples").glob("*.wit")
 )
 DATA = ROOT / "docs" / "examples" / "data"
-RUNNABLE_PLUGINS = frozenset({BUILTIN, "compute"})
+# The tool plugin's Tool.Python runs the Python every machine running these tests has.
+RUNNABLE_PLUGINS = frozenset({BUILTIN, "compute", "tool"})
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,14 @@ def _files(result: api.JobResult) -> None:
     assert copy["blob"] == _sha256("first line\n") and copy["name"] == "copy.txt"
     assert [p["blob"] for p in parts] == [_sha256(f"part {i}") for i in (1, 2, 3)]
     assert [p["name"] for p in parts] == ["part-1.txt", "part-2.txt", "part-3.txt"]
+
+
+def _reports(result: api.JobResult) -> None:
+    reports, runs = result.variables["reports"], result.variables["runs"]
+    assert [r["name"] for r in reports] == ["report-alpha.txt", "report-beta.txt"]
+    assert Path(reports[1]["path"]).read_text() == "report for beta: 4 letters\n"
+    assert [run["exit_code"] for run in runs] == [0, 0]
+    assert all(run["tool"].startswith("python 3.") for run in runs)
 
 
 def _timing(result: api.JobResult) -> None:
@@ -160,6 +169,11 @@ RUNS: dict[str, Expected] = {
         {}, variables={"results": [0.5, 1.0, 1.0, 2.0, 2.0, 4.0]}, traces=["6 cases, last result 4"]
     ),
     "docs/examples/timing.wit": Expected({}, traces=None, check=_timing),
+    "examples/tool_python.wit": Expected(
+        {"script": str(DATA / "report.py"), "names": "alpha,beta"},
+        traces=["wrote the report for alpha\n", "wrote the report for beta\n"],
+        check=_reports,
+    ),
     "examples/primes.wit": Expected(
         {"n": "2000"},
         variables={"count": 303},

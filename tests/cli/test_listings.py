@@ -99,6 +99,7 @@ def test_nodes_wide_shows_the_id_gpus_and_versions() -> None:
     text = "\n".join(shown(nodes_table(NODES, wide=True), width=200))
     for part in ("node_fe9bb52ab972", "Linux x86_64", "NVIDIA GeForce RTX 4090", "5.1.9-0+deb12u1"):
         assert part in text
+    assert "blender 4.2.1, ffmpeg 5.1.9-0+deb12u1, python 3.11.7" in text
 
 
 def test_nodes_show_why_the_owner_policy_put_one_in_its_state() -> None:

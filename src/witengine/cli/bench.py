@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import sys
 from collections.abc import Iterable, Sequence
@@ -49,6 +50,7 @@ def bench(
     in idle time, and show each rate in its activity's unit per second."""
     from witengine.node.probe import probe_capabilities
     from witengine.node.rates import benchmark_targets, offered_activities
+    from witengine.plugins.detection import hidden_tools, tools_to_look_for
     from witengine.plugins.registry import build_library, discover
 
     plugins = discover()
@@ -57,7 +59,10 @@ def bench(
     if unknown:
         print(f"wit bench: no activity named {', '.join(unknown)}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE)
-    capabilities = probe_capabilities()
+    capabilities = probe_capabilities(
+        tools=tools_to_look_for(tool for plugin in plugins for tool in plugin.tools),
+        hidden=hidden_tools(os.environ),
+    )
     _, unmet = offered_activities(library, capabilities)
     targets = benchmark_targets(library, capabilities)
     if activity:

@@ -492,6 +492,7 @@ def node(
     from witengine.node.enrol import NodeRefused
     from witengine.node.probe import probe_capabilities
     from witengine.node.settings import NodeSettings
+    from witengine.plugins.detection import hidden_tools, tools_to_look_for
     from witengine.plugins.registry import build_library, discover
     from witengine.protocol import PluginInfo
     from witengine.security.connect import InsecureTransport
@@ -533,7 +534,11 @@ def node(
             raise typer.Exit(2)
     plugins = discover()
     # Program versions are the machine's: kept in its cache, not in this node's folder.
-    capabilities = probe_capabilities(remember=Settings.from_env().cache_dir / "software.json")
+    capabilities = probe_capabilities(
+        remember=Settings.from_env().cache_dir / "software.json",
+        tools=tools_to_look_for(tool for plugin in plugins for tool in plugin.tools),
+        hidden=hidden_tools(os.environ),
+    )
     capabilities, threads = capped(policy, capabilities, threads, slots)
     settings = NodeSettings(
         hub_url=url,

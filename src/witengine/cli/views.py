@@ -229,7 +229,8 @@ STATE_COLOURS = {
 
 def nodes_table(nodes: Iterable[Any], wide: bool = False) -> Table:
     """One line per node: name, state (and why, when its owner policy decided it), work,
-    machine in short; `wide` adds the id, OS, GPU names and software versions."""
+    machine in short, its tools by name; `wide` adds the id, OS, GPU names and every tool with
+    its version."""
     nodes = list(nodes)
     reasons = any(getattr(node, "reason", "") for node in nodes)
     columns = ["name", "state", *(["reason"] if reasons else [])]
@@ -238,14 +239,16 @@ def nodes_table(nodes: Iterable[Any], wide: bool = False) -> Table:
     for node in nodes:
         caps = node.capabilities
         machine = f"{caps.cores} cores, {_bytes(caps.ram_bytes)}"
-        programs = sorted((n, v) for n, v in caps.software.items() if n != "python")
+        programs = sorted(caps.software.items())  # the tools its probe found
         if wide:
             machine = f"{caps.os} {caps.arch}, {machine}"
             gpus = ", ".join(g.name for g in caps.gpus) or "-"
             software = ", ".join(f"{name} {version}" for name, version in programs)
         else:
             gpus = str(len(caps.gpus)) if caps.gpus else "-"
-            software = ", ".join(name for name, _ in programs)
+            # Names only, and Python (which nearly every node has) only in the wide listing:
+            # the column is the first to give way in 80 columns.
+            software = ", ".join(name for name, _ in programs if name != "python")
         colour = STATE_COLOURS.get(node.state, "")
         cells = [
             escape(node.name),

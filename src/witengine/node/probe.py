@@ -1,4 +1,5 @@
-"""What this machine is and has: OS, CPU, RAM, GPUs and the software plugins care about.
+"""What this machine is and has: OS, CPU, RAM, GPUs and the software plugins care about (the
+tools of `witengine.plugins.detection`, with their versions).
 
 Every step tolerates absence: no GPU, no driver, no Blender, a tool that hangs. Commands run
 through a `Run` function so tests can feed recorded outputs.
@@ -12,11 +13,12 @@ import os
 import platform
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import psutil
 
+from witengine.plugins.detection import KNOWN_TOOLS, Tool
 from witengine.protocol import Capabilities, GpuInfo
 
 Run = Callable[[Sequence[str], float], str | None]  # command, timeout -> stdout, or None
@@ -74,54 +76,67 @@ def nvidia_gpus(run: Run = run_command, which: Which = shutil.which) -> list[Gpu
     return gpus
 
 
-def first_line_version(output: str | None, prefix: str) -> str | None:
-    """`Blender 3.4.1` -> `3.4.1`; `ffmpeg version 5.1.6-0+deb12u1 …` -> `5.1.6-0+deb12u1`."""
-    if not output:
+def version_output(command: Sequence[str], timeout: float) -> str | None:
+    """What a version command printed, stdout then stderr, whatever its exit code (some tools
+    print their version to stderr, or exit non-zero after it); None when it could not start or
+    did not end in time."""
+    try:
+        done = subprocess.run(
+            list(command),
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
         return None
-    for line in output.splitlines():
-        if line.lower().startswith(prefix.lower()):
-            rest = line[len(prefix) :].strip().split()
-            return rest[0] if rest else None
-    return None
-
-
-# The programs whose versions a node reports: name, version command, the output line's prefix and
-# how long to wait for it.
-PROGRAMS = (
-    ("blender", ("blender", "--version"), "Blender", 30.0),
-    ("ffmpeg", ("ffmpeg", "-version"), "ffmpeg version", 10.0),
-)
+    return done.stdout + done.stderr
 
 
 def software(
-    run: Run = run_command, which: Which = shutil.which, remember: Path | None = None
+    run: Run = version_output,
+    which: Which = shutil.which,
+    remember: Path | None = None,
+    tools: Sequence[Tool] = KNOWN_TOOLS,
+    hidden: Collection[str] = frozenset(),
 ) -> dict[str, str]:
-    """The versions of the programs plugins care about. With `remember` (a JSON file), a version
-    is kept per program file (its path, size and modification time) and asked again only when
-    the file changes: `blender --version` alone takes a third of a second of CPU, on every
-    node start."""
-    found = {"python": platform.python_version()}
+    """The versions of the `tools` found on this machine, but those `hidden` (for tests). With
+    `remember` (a JSON file), a version is kept per program file (its path, size and
+    modification time) and asked again only when the file changes: `blender --version` alone
+    takes a third of a second of CPU, on every node start. Without a Python on the PATH, the
+    node's own interpreter is its Python."""
+    found: dict[str, str] = {}
     kept = _read_versions(remember)
     stamps: dict[str, str] = {}
-    for name, command, prefix, timeout in PROGRAMS:
-        path = which(name)
-        if path is None:
+    for tool in tools:
+        if tool.name in hidden:
             continue
+        located = next(
+            ((name, path) for name in tool.executables if (path := which(name)) is not None),
+            None,
+        )
+        if located is None:
+            continue
+        executable, path = located
         stamp = _stamp(path)
-        entry = kept.get(name)
+        entry = kept.get(tool.name)
         if entry is not None and stamp is not None and entry["stamp"] == stamp:
             version: str | None = entry["version"]
         else:
-            version = first_line_version(run(list(command), timeout), prefix)
+            version = tool.read_version(run([executable, *tool.version], tool.timeout))
         if version:
-            found[name] = version
+            found[tool.name] = version
             if stamp:
-                stamps[name] = stamp
+                stamps[tool.name] = stamp
+    if "python" not in found and "python" not in hidden:
+        found["python"] = platform.python_version()
     if remember is not None:
         fresh = {name: {"stamp": stamps[name], "version": found[name]} for name in stamps}
         if fresh != kept:
             _write_versions(remember, fresh)
-    return found
+    return dict(sorted(found.items()))
 
 
 def _stamp(path: str) -> str | None:
@@ -161,9 +176,15 @@ def _write_versions(path: Path, versions: dict[str, dict[str, str]]) -> None:
 
 
 def probe_capabilities(
-    run: Run = run_command, which: Which = shutil.which, remember: Path | None = None
+    run: Run | None = None,
+    which: Which = shutil.which,
+    remember: Path | None = None,
+    tools: Sequence[Tool] = KNOWN_TOOLS,
+    hidden: Collection[str] = frozenset(),
 ) -> Capabilities:
-    """This machine; `remember`: where program versions are kept between starts."""
+    """This machine; `remember`: where program versions are kept between starts; `tools`: the
+    programs to look for (`tools_to_look_for` adds those plugins declare), but those `hidden`;
+    `run`: how commands run (recorded outputs, in tests)."""
     return Capabilities(
         os=platform.system(),
         os_version=platform.release(),
@@ -171,6 +192,6 @@ def probe_capabilities(
         cpu_model=cpu_model(),
         cores=usable_cores(),
         ram_bytes=psutil.virtual_memory().total,
-        gpus=nvidia_gpus(run, which),
-        software=software(run, which, remember),
+        gpus=nvidia_gpus(run or run_command, which),
+        software=software(run or version_output, which, remember, tools, hidden),
     )

@@ -123,16 +123,24 @@ class ProcessFarm:
         return httpx.request(method, f"{self.url}/api/v1{path}", **kwargs)
 
     def start_node(
-        self, name: str, *args: str, hub_url: str | None = None, discover: bool = False
+        self,
+        name: str,
+        *args: str,
+        hub_url: str | None = None,
+        discover: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         """Start a node (through a proxy when `hub_url` says so; with no `--hub` at all, to
-        look for its hub over mDNS, when `discover`); its log is NAME.log."""
+        look for its hub over mDNS, when `discover`; with `env` added to its environment, such
+        as `WIT_HIDE_TOOLS`); its log is NAME.log."""
         command = ["node", "--name", name]
         command += [] if discover else ["--hub", hub_url or self.url]
         command += ["--cache-dir", str(self.root / name)]
         if "--token" not in args:  # enrols once; a restarted node uses its credential
             command += ["--token", self.join_token()]
-        self.nodes[name] = self._spawn(name, [*command, "--max-backoff", "1", *args])
+        self.nodes[name] = self._spawn(
+            name, [*command, "--max-backoff", "1", *args], {**self.env, **(env or {})}
+        )
 
     def _spawn(
         self, log_name: str, args: list[str], env: dict[str, str] | None = None

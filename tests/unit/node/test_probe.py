@@ -1,7 +1,8 @@
 """The capability probe: GPUs and software read from the outputs real tools print, and the real
-probe on this machine. nvidia-smi is not installed here, and Blender and FFmpeg versions other
-than this machine's cannot be, so their outputs are given as recorded text through the probe's
-`run`/`which` seams; everything else (the version file, this machine's probe) runs for real.
+probe on this machine. nvidia-smi, RenderMan and POV-Ray are not installed here, and Python,
+Blender and FFmpeg versions other than this machine's cannot be, so their outputs are given as
+recorded text through the probe's `run`/`which` seams; everything else (the version file, the
+version command, this machine's probe) runs for real.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from pathlib import Path
 import pytest
 
 from witengine.node.probe import (
-    first_line_version,
     nvidia_gpus,
     probe_capabilities,
     run_command,
     software,
+    version_output,
 )
+from witengine.plugins.detection import KNOWN_TOOLS, Tool, hidden_tools, tool_named
 from witengine.protocol import GpuInfo
 
 NVIDIA_SMI_TWO_GPUS = """\
@@ -67,6 +69,34 @@ ffmpeg version 6.1-static https://johnvansickle.com/ffmpeg/  Copyright (c) 2000-
 developers
 built with gcc 8 (Debian 8.3.0-6)
 """
+
+PYTHON_3 = "Python 3.11.7\n"
+PYTHON_RELEASE_CANDIDATE = "Python 3.13.0rc2\n"
+PYTHON_2_ON_STDERR = "Python 2.7.18\n"  # Python 2 printed its version to stderr
+
+# prman -version prints its banner and exits (RenderMan 24 and 26 builds, and an older one).
+PRMAN_24 = """\
+prman 24.4 @2253237 Linux-x86_64 (Apr 26 2022 10:20:14)
+Pixar PhotoRealistic RenderMan 24.4
+Copyright (c) 1988-2022 Pixar. All rights reserved.
+"""
+PRMAN_26 = "PhotoRealistic RenderMan 26.1, build @2328547, linux\n"
+PRMAN_LICENSE_WARNING = """\
+R90006 {WARNING} license server not found, rendering with watermark
+Pixar PhotoRealistic RenderMan 25.2
+"""
+
+# povray --version (Debian's 3.7 build prints it, with its notice, on stderr).
+POVRAY_37 = """\
+POV-Ray 3.7.0.10.unofficial
+
+This is an unofficial version compiled by:
+ Debian povray package maintainers <povray@packages.debian.org>
+ The POV-Ray Team is not responsible for supporting this version.
+
+Copyright 1991-2013 Persistence of Vision Raytracer Pty. Ltd.
+"""
+POVRAY_38 = "POV-Ray v3.8.0-beta.2.unofficial\n"
 
 
 class Machine:
@@ -131,22 +161,34 @@ def test_no_usable_nvidia_smi_output_means_no_gpu(outputs: dict[str, str | None]
 
 
 @pytest.mark.parametrize(
-    ("output", "prefix", "version"),
+    ("tool", "output", "version"),
     [
-        (BLENDER_3, "Blender", "3.4.1"),
-        (BLENDER_4_WITH_WARNINGS, "Blender", "4.2.1"),
-        (FFMPEG_DEBIAN, "ffmpeg version", "5.1.6-0+deb12u1"),
-        (FFMPEG_STATIC, "ffmpeg version", "6.1-static"),
-        ("", "Blender", None),
-        (None, "Blender", None),
-        ("Blender\n", "Blender", None),
-        ("Error: not a version\n", "Blender", None),
+        ("python", PYTHON_3, "3.11.7"),
+        ("python", PYTHON_RELEASE_CANDIDATE, "3.13.0rc2"),
+        ("python", PYTHON_2_ON_STDERR, "2.7.18"),
+        ("blender", BLENDER_3, "3.4.1"),
+        ("blender", BLENDER_4_WITH_WARNINGS, "4.2.1"),
+        ("ffmpeg", FFMPEG_DEBIAN, "5.1.6-0+deb12u1"),
+        ("ffmpeg", FFMPEG_STATIC, "6.1-static"),
+        ("prman", PRMAN_24, "24.4"),
+        ("prman", PRMAN_26, "26.1"),
+        ("prman", PRMAN_LICENSE_WARNING, "25.2"),
+        ("povray", POVRAY_37, "3.7.0.10.unofficial"),
+        ("povray", POVRAY_38, "3.8.0-beta.2.unofficial"),
+        ("blender", "", None),
+        ("blender", None, None),
+        ("blender", "Blender\n", None),
+        ("blender", "Error: not a version\n", None),
+        ("prman", "prman: command not licensed\n", None),
+        ("python", "pyenv: python3: command not found\n", None),
     ],
 )
-def test_a_version_is_read_from_the_line_that_starts_with_the_program_name(
-    output: str | None, prefix: str, version: str | None
+def test_a_version_is_read_from_what_the_tool_prints(
+    tool: str, output: str | None, version: str | None
 ) -> None:
-    assert first_line_version(output, prefix) == version
+    known = tool_named(tool)
+    assert known is not None
+    assert known.read_version(output) == version
 
 
 def test_blender_and_ffmpeg_versions_are_reported_as_software() -> None:
@@ -165,6 +207,58 @@ def test_blender_and_ffmpeg_versions_are_reported_as_software() -> None:
 def test_software_that_is_absent_or_fails_is_left_out() -> None:
     machine = Machine({"blender": None})
     assert software(machine.run, machine.which) == {"python": platform.python_version()}
+
+
+def test_every_known_tool_on_the_path_is_reported_by_its_version() -> None:
+    machine = Machine(
+        {
+            "python3": PYTHON_RELEASE_CANDIDATE,
+            "blender": BLENDER_3,
+            "ffmpeg": FFMPEG_STATIC,
+            "prman": PRMAN_24,
+            "povray": POVRAY_37,
+        }
+    )
+    assert software(machine.run, machine.which) == {
+        "blender": "3.4.1",
+        "ffmpeg": "6.1-static",
+        "povray": "3.7.0.10.unofficial",
+        "prman": "24.4",
+        "python": "3.13.0rc2",
+    }
+    assert [command for command, _ in machine.commands] == [
+        ["python3", "--version"],
+        ["blender", "--version"],
+        ["ffmpeg", "-version"],
+        ["prman", "-version"],
+        ["povray", "--version"],
+    ]
+
+
+def test_python_is_python3_else_python_on_the_path_else_the_nodes_own() -> None:
+    only_python = Machine({"python": PYTHON_2_ON_STDERR})
+    assert software(only_python.run, only_python.which)["python"] == "2.7.18"
+    both = Machine({"python3": PYTHON_3, "python": PYTHON_2_ON_STDERR})
+    assert software(both.run, both.which)["python"] == "3.11.7"
+    assert [command for command, _ in both.commands] == [["python3", "--version"]]
+    assert software(Machine({}).run, Machine({}).which) == {"python": platform.python_version()}
+
+
+def test_a_tool_a_plugin_declares_is_looked_for_too() -> None:
+    hython = Tool("houdini", ("--version",), r"Houdini (\S+)", executables=("hython",))
+    machine = Machine({"hython": "Houdini 20.0.547\n"})
+    tools = (*KNOWN_TOOLS, hython)
+    assert software(machine.run, machine.which, tools=tools)["houdini"] == "20.0.547"
+    assert ["hython", "--version"] in [command for command, _ in machine.commands]
+
+
+def test_hidden_tools_are_not_reported_not_even_the_nodes_own_python() -> None:
+    machine = Machine({"python3": PYTHON_3, "blender": BLENDER_3, "ffmpeg": FFMPEG_DEBIAN})
+    hidden = hidden_tools({"WIT_HIDE_TOOLS": " Python, blender ,"})
+    assert hidden == {"python", "blender"}
+    assert software(machine.run, machine.which, hidden=hidden) == {"ffmpeg": "5.1.6-0+deb12u1"}
+    assert [command for command, _ in machine.commands] == [["ffmpeg", "-version"]]
+    assert hidden_tools({}) == frozenset()
 
 
 def _programs(folder: Path, *names: str) -> Path:
@@ -230,8 +324,13 @@ def test_this_machine_is_probed_without_error_and_without_a_gpu() -> None:
     assert capabilities.os == platform.system()
     assert capabilities.arch == platform.machine()
     assert capabilities.cores >= 1 and capabilities.ram_bytes > 0
-    assert capabilities.software["python"] == platform.python_version()
-    for program in ("blender", "ffmpeg"):
+    on_path = shutil.which("python3") or shutil.which("python")
+    if on_path is None:
+        assert capabilities.software["python"] == platform.python_version()
+    else:
+        said = version_output([on_path, "--version"], 30.0)
+        assert said is not None and capabilities.software["python"] in said
+    for program in ("blender", "ffmpeg", "prman", "povray"):
         assert (program in capabilities.software) == (shutil.which(program) is not None)
 
 
@@ -244,3 +343,10 @@ def test_running_a_command_gives_its_output_or_none() -> None:
 def test_a_command_that_hangs_is_given_up_on() -> None:
     hang = [sys.executable, "-c", "import time; time.sleep(60)"]
     assert run_command(hang, 0.5) is None
+    assert version_output(hang, 0.5) is None
+
+
+def test_a_version_command_is_heard_on_stdout_and_stderr_whatever_its_exit_code() -> None:
+    script = "import sys; print('out'); print('POV-Ray 3.7.0', file=sys.stderr); sys.exit(1)"
+    assert version_output([sys.executable, "-c", script], 30.0) == "out\nPOV-Ray 3.7.0\n"
+    assert version_output(["/nonexistent/witengine-tool", "--version"], 30.0) is None

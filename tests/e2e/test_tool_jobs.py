@@ -1,0 +1,133 @@
+"""Tool jobs on a real farm: a hub and two real nodes on 127.0.0.1, one of which hides its Python
+(`WIT_HIDE_TOOLS`, as a machine without it would be). `wit run` sends a Python script that writes
+a file: every item runs on the node that has Python, and the files come back. A tool no node has
+(RenderMan's prman, which this machine lacks) makes the job fail saying so, and nothing runs on
+the wrong node; a failing program fails the job with its stderr; arguments full of shell
+characters reach the program untouched."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from witengine.testing.processes import ProcessFarm, free_port, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "tool_python.wit"
+REPORT = ROOT / "docs" / "examples" / "data" / "report.py"
+NAMES = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
+WORDS = ["two words", "; rm -rf x", "$(touch pwned)", "'quoted' \"twice\"", "*", "$HOME", ""]
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
+    root = tmp_path_factory.mktemp("tools")
+    hub_args = ("--lease", "10", "--heartbeat", "0.5", "--grace", "1", "--no-node-wait", "3")
+    farm = ProcessFarm(root, free_port(), hub_args=hub_args)
+    try:
+        farm.start_hub()
+        farm.start_node("with-python")
+        farm.start_node("without-python", env={"WIT_HIDE_TOOLS": "python"})
+        wait_until(lambda: len(farm.online()) == 2, 60, "both nodes to connect")
+        yield farm
+    finally:
+        farm.stop()
+
+
+def nodes(farm: ProcessFarm) -> dict[str, dict[str, object]]:
+    return {node["name"]: node for node in farm.api("GET", "/nodes").json()}
+
+
+def done_by_node(farm: ProcessFarm) -> dict[str, object]:
+    """Items each node has done since the hub started."""
+    return {name: node["done"] for name, node in nodes(farm).items()}
+
+
+def wit(farm: ProcessFarm, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "witengine", *args, "--hub", farm.url],
+        env={**farm.env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_each_node_reports_the_tools_it_has_and_wit_nodes_shows_them(farm: ProcessFarm) -> None:
+    found = {name: node["capabilities"]["software"] for name, node in nodes(farm).items()}
+    assert "python" in found["with-python"]  # type: ignore[operator]
+    assert "python" not in found["without-python"]  # type: ignore[operator]
+    listing = wit(farm, "nodes", "--wide")
+    assert listing.returncode == 0, listing.stderr
+    assert f"python {found['with-python']['python']}" in listing.stdout  # type: ignore[index]
+
+
+def test_python_jobs_run_only_on_the_node_that_has_python(
+    farm: ProcessFarm, tmp_path: Path
+) -> None:
+    before = done_by_node(farm)
+    out = tmp_path / "out"
+    done = wit(
+        farm, "run", str(EXAMPLE), f"script={REPORT}", f"names={','.join(NAMES)}", "--out", str(out)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    reports = sorted(path.name for path in (out / "reports").iterdir())
+    assert reports == sorted(f"report-{name}.txt" for name in NAMES)
+    assert (out / "reports" / "report-gamma.txt").read_text() == "report for gamma: 5 letters\n"
+    after = done_by_node(farm)
+    assert after["without-python"] == before["without-python"], "an item ran without Python"
+    assert after["with-python"] == before["with-python"] + len(NAMES)  # type: ignore[operator]
+
+
+def test_a_tool_no_node_has_fails_the_job_saying_so(farm: ProcessFarm) -> None:
+    if shutil.which("prman") is not None:
+        pytest.skip("this machine has RenderMan")
+    before = done_by_node(farm)
+    script = 'Job:Rib() { ToolResult:r = Grid.Delegate => Tool.Run("prman", ["-version"]); }'
+    job = farm.wait_done(farm.submit(script, {}), 60)
+    assert job["status"] == "failed"
+    assert (
+        "no node has prman to run Tool.Run (with-python: prman; this node has no prman, "
+        in (job["error"])
+    )
+    rib = f'Blob("sha256:{"ab" * 32}")'  # never fetched: no node takes the item
+    renderman = f"Job:Rib() {{ ToolResult:r = Grid.Delegate => Tool.RenderMan({rib}); }}"
+    job = farm.wait_done(farm.submit(renderman, {}), 60)
+    assert job["status"] == "failed"
+    assert (
+        "no connected node can run Tool.RenderMan (with-python: needs prman; this node "
+        in (job["error"])
+    )
+    assert done_by_node(farm) == before
+
+
+def test_a_failing_program_fails_the_job_with_its_stderr(farm: ProcessFarm) -> None:
+    program = json.dumps("import sys; print('loading', file=sys.stderr); sys.exit('no such scene')")
+    script = (
+        f'Job:Broken() {{ ToolResult:r = Grid.Delegate => Tool.Run("python", ["-c", {program}]); }}'
+    )
+    job = farm.wait_done(farm.submit(script, {}), 60)
+    assert job["status"] == "failed"
+    assert "Tool.Run: python 3." in job["error"]
+    assert "exited with code 1:\nloading\nno such scene" in job["error"]
+
+
+def test_arguments_with_shell_characters_reach_the_program_untouched(farm: ProcessFarm) -> None:
+    words = ", ".join(json.dumps(word) for word in WORDS)
+    script = (
+        'Job:Words() { ToolResult:r = Grid.Delegate => Tool.Run("python>=3", '
+        f'["-c", "import json, sys; print(json.dumps(sys.argv[1:]))", {words}]); '
+        "String:said = r.Stdout; }"
+    )
+    job = farm.wait_done(farm.submit(script, {}), 60)
+    assert job["status"] == "completed", job["error"]
+    assert json.loads(job["variables"]["said"]) == WORDS
