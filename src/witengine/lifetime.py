@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import signal
 import sys
 from collections.abc import Coroutine
@@ -26,15 +27,27 @@ def collect_garbage_rarely() -> None:
     gc.set_threshold(GC_ALLOCATIONS, 10, 10)
 
 
-def die_with_parent() -> None:
+# In a process's environment (set to "1"): what it starts through `die_with_parent` dies by
+# SIGKILL with it. A node whose owner policy can freeze its batches sets it for them.
+HARD_DEATH = "WIT_DIE_HARD"
+
+
+def die_with_parent(hard: bool | None = None) -> None:
     """Runs in a child before it starts (`preexec_fn`): on Linux it gets SIGTERM when its parent
     dies, even by SIGKILL, so nothing it was started for outlives the parent (an embedded farm's
-    hub and nodes, a node's batch processes and their programs). Elsewhere it does nothing."""
+    hub and nodes, a node's batch processes and their programs). Elsewhere it does nothing.
+
+    `hard` (by default: whether the environment has HARD_DEATH): SIGKILL instead, for a child
+    that may be frozen (SIGSTOP). A stopped process keeps a SIGTERM pending until it runs again,
+    so a frozen batch whose node was killed outright would wait stopped for ever; SIGKILL ends it
+    at once. It gets no clean-up: its scratch folder is the node's to remove."""
     if sys.platform == "linux":
         import ctypes
 
+        if hard is None:
+            hard = os.environ.get(HARD_DEATH) == "1"
         pr_set_pdeathsig = 1
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL if hard else signal.SIGTERM)
 
 
 async def until_stopped(work: Coroutine[Any, Any, None]) -> bool:

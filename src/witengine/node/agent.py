@@ -20,6 +20,7 @@ import fcntl
 import functools
 import json
 import logging
+import shutil
 import ssl
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -119,6 +120,7 @@ class Agent:
         self.node_id: str | None = _read_identity(self.identity)
         self.cache = BlobCache(settings.cache_dir / "blobs", settings.cache_bytes)
         self.credential_path = settings.cache_dir / CREDENTIAL_FILE
+        self.scratch = settings.cache_dir / "work"  # the batch processes' work folders
         self.credential: Credential | None = None
         self.enrolled = False  # with the join token, in this run
         self.files = HubFiles(settings.hub_url)
@@ -150,6 +152,9 @@ class Agent:
         NodeRefused when the hub refuses its token and no join token can mend that, HubUntrusted
         when the hub's certificate does not match this node's pin."""
         with _exclusive(self.settings.cache_dir):
+            # Work folders an earlier run left (its batch processes killed with it, no clean-up)
+            # are no one's now: this node holds the folder alone.
+            shutil.rmtree(self.scratch, ignore_errors=True)
             try:
                 await self._authenticate()
                 await self._run()
@@ -241,6 +246,7 @@ class Agent:
                 self.settings.threads,
                 self.settings.speed,
                 policy.worker_limits() if policy is not None else None,
+                scratch_root=self.scratch,
             )
             for _ in range(self.settings.slots)
         ]

@@ -55,12 +55,18 @@ def _text(message: str) -> str:
 
 
 def serve(
-    plugin_refs: list[str], blob_root: Path, threads: int | None = None, speed: float = 1.0
+    plugin_refs: list[str],
+    blob_root: Path,
+    threads: int | None = None,
+    speed: float = 1.0,
+    scratch_root: Path | None = None,
 ) -> None:
     library = library_from_refs(plugin_refs)
     collect_garbage_rarely()
     clock = SystemClock()
-    with tempfile.TemporaryDirectory(prefix="wit-node-work-") as scratch:
+    if scratch_root is not None:
+        scratch_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="wit-node-work-", dir=scratch_root) as scratch:
         context = ActivityContext(
             LocalBlobStore(blob_root), Path(scratch), speed=speed, threads=threads
         )
@@ -89,6 +95,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="cores one item may use")
     parser.add_argument("--speed", type=float, default=1.0, help="synthetic speed (Compute.Work)")
     parser.add_argument(
+        "--scratch", type=Path, default=None, help="the folder to make work folders in"
+    )
+    parser.add_argument(
         "--path", action="append", default=[], help="a folder to import plugins from (repeatable)"
     )
     options = parser.parse_args()
@@ -98,7 +107,7 @@ def main() -> None:
     # Its agent gone (the batch process is told by SIGTERM) or stopping it: the programs it started
     # stop and its scratch folder goes, as at the end of its input.
     signal.signal(signal.SIGTERM, _stop)
-    serve(refs, options.blobs, options.threads, options.speed)
+    serve(refs, options.blobs, options.threads, options.speed, options.scratch)
 
 
 def _stop(number: int, _frame: object) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from witengine.clock import Clock, SystemClock
-from witengine.lifetime import die_with_parent
+from witengine.lifetime import HARD_DEATH, die_with_parent
 from witengine.node import process_tree
 from witengine.node.policy import WorkerLimits
 from witengine.protocol import Assign, TaskResult
@@ -54,6 +54,7 @@ class Runner:
         speed: float = 1.0,
         limits: WorkerLimits | None = None,
         clock: Clock | None = None,
+        scratch_root: Path | None = None,
     ) -> None:
         self.plugin_refs = list(plugin_refs)
         self.speed = speed  # the node's synthetic speed (Compute.Work only)
@@ -66,6 +67,7 @@ class Runner:
         self.busy = False  # a batch is running in the child
         self._starting = asyncio.Lock()  # one child at a time, between `warm` and `run`
         self.limits = limits  # the owner policy's, for each child; None: as the agent runs
+        self.scratch_root = scratch_root  # where children make their work folders; None: temp
         self.clock = clock or SystemClock()
         self.frozen = False  # its owner is back: a batch's tree is stopped, or will be at start
         self._stopped: int | None = None  # the process group stopped, if any
@@ -109,12 +111,16 @@ class Runner:
                     *(["--threads", str(self.threads)] if self.threads else []),
                     *(["--speed", repr(self.speed)] if self.speed != 1.0 else []),
                     *paths,
+                    *(["--scratch", str(self.scratch_root)] if self.scratch_root else []),
                     stdin=asyncio.subprocess.PIPE,
                     stdout=writable,
                     start_new_session=True,  # its own process group: a kill takes its children too
                     # It ends with the agent: one killed outright (SIGTERM, no clean-up) leaves no
                     # batch process still starting up in a folder that is being removed.
                     preexec_fn=_preexec(self.limits),
+                    # Under an owner policy its batches may be frozen: it and what it starts die
+                    # by SIGKILL with the agent (see `die_with_parent`).
+                    env=None if self.limits is None else {**os.environ, HARD_DEATH: "1"},
                 )
             finally:
                 os.close(writable)  # the child's now: the pipe ends when the child does
@@ -313,7 +319,7 @@ def _preexec(limits: WorkerLimits | None) -> Callable[[], None]:
         return die_with_parent
 
     def limited() -> None:
-        die_with_parent()
+        die_with_parent(hard=True)  # it may be frozen: a SIGTERM would wait for ever
         apply_limits(limits)
 
     return limited

@@ -5,6 +5,7 @@ killed outright, and the policy's worker limits applied to each child."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -179,3 +180,107 @@ async def test_a_child_without_a_policy_runs_as_the_agent_does(tmp_path: Path) -
         assert child.rlimit(psutil.RLIMIT_DATA) == psutil.Process().rlimit(psutil.RLIMIT_DATA)
     finally:
         await slot.kill()
+
+
+# An agent with an owner policy, its one batch frozen: printed, its batch process's pid.
+FROZEN_AGENT = """
+import asyncio, sys
+from pathlib import Path
+from witengine.node.policy import WorkerLimits
+from witengine.node.runner import Runner
+from witengine.protocol import Assign, TaskSpec
+
+async def main():
+    slot = Runner(
+        ["witengine.plugins.compute:plugin"], Path(sys.argv[1]),
+        limits=WorkerLimits(0, None), scratch_root=Path(sys.argv[2]),
+    )
+    batch = Assign(
+        batch_id="b1", job_id="job_1", activity="Compute.Sleep", lease_seconds=30,
+        tasks=[TaskSpec(map_id="m", index=0, attempt=1, args=[60000])],
+    )
+
+    async def run():
+        async for _ in slot.run(batch):
+            pass
+
+    task = asyncio.create_task(run())
+    scratch = Path(sys.argv[2])
+    while not (scratch.is_dir() and any(scratch.iterdir())):  # the batch process has started
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    slot.freeze()
+    print(slot.process.pid, flush=True)
+    await task
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a parent's death signal is Linux's")
+def test_a_frozen_batch_dies_with_a_node_killed_outright(tmp_path: Path) -> None:
+    # A stopped process keeps a SIGTERM pending until it runs again: the batch process of a node
+    # killed outright (its owner policy had frozen it) waited stopped for ever.
+    scratch = tmp_path / "work"
+    agent = subprocess.Popen(
+        [sys.executable, "-c", FROZEN_AGENT, str(tmp_path / "blobs"), str(scratch)],
+        stdout=subprocess.PIPE,
+    )
+    assert agent.stdout is not None
+    child = 0
+    try:
+        child = int(agent.stdout.readline())
+        wait_for(lambda: status(child) == STOPPED)
+        assert psutil.Process(child).environ().get("WIT_DIE_HARD") == "1"  # and so its programs
+        assert [p.name.startswith("wit-node-work-") for p in scratch.iterdir()] == [True]
+        agent.kill()
+        agent.wait(5)
+        wait_for(lambda: status(child) == "gone")
+    finally:
+        agent.kill()
+        agent.wait(5)
+        agent.stdout.close()
+        if child:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+
+
+# A program a batch started (as Blender is), frozen with it: printed, its pid.
+MIDDLE = """
+import subprocess, sys, time
+from witengine.lifetime import die_with_parent
+program = subprocess.Popen(
+    [sys.executable, "-c", "import time; time.sleep(60)"], preexec_fn=die_with_parent
+)
+print(program.pid, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a parent's death signal is Linux's")
+@pytest.mark.parametrize("hard", [True, False])
+def test_a_frozen_program_dies_with_its_batch_process_when_its_node_says_so(hard: bool) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "WIT_DIE_HARD"}
+    if hard:
+        env["WIT_DIE_HARD"] = "1"
+    middle = subprocess.Popen([sys.executable, "-c", MIDDLE], stdout=subprocess.PIPE, env=env)
+    assert middle.stdout is not None
+    program = 0
+    try:
+        program = int(middle.stdout.readline())
+        os.kill(program, signal.SIGSTOP)
+        wait_for(lambda: status(program) == STOPPED)
+        middle.kill()
+        middle.wait(5)
+        if hard:
+            wait_for(lambda: status(program) == "gone")
+        else:  # what a node without a policy gives: SIGTERM, waiting while it is stopped
+            time.sleep(0.5)
+            assert status(program) == STOPPED
+    finally:
+        middle.kill()
+        middle.wait(5)
+        middle.stdout.close()
+        if program:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(program, signal.SIGKILL)
