@@ -135,3 +135,19 @@ def test_a_pass_writes_only_what_changed_and_withdraws_an_ended_jobs_plan() -> N
     ended = store.board_get("farm/jobs/job_1/plan")
     assert ended is not None and ended.deleted
     assert [e.key for e in board.keys("farm/")] == ["farm/nodes/node_a", "farm/rates/node_a"]
+
+
+def test_a_forgotten_nodes_facts_and_plans_an_earlier_run_left_are_deleted() -> None:
+    store = MemoryStore()
+    board = Board(store, Limits(), lambda: 1.0)
+    board.write("farm/jobs/job_old/plan", {"maps": {}}, "hub")  # left by the hub's last run
+    farm = Farm()
+    nodes = [NodeRecord("node_a", "box", {}, 0.0, 0.0)]
+    facts = FarmFacts(
+        board, farm, farm, nodes=lambda: nodes, running=lambda: [], work=lambda job: {}
+    )
+    assert facts.publish() == 3  # the node's two facts, and the old plan deleted
+    assert [e.key for e in board.keys("farm/")] == ["farm/nodes/node_a", "farm/rates/node_a"]
+    nodes.clear()  # forgotten
+    assert facts.publish() == 2
+    assert board.keys("farm/") == []

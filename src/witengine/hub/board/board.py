@@ -11,16 +11,18 @@ through `publish`, which writes only what changed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from witengine.errors import LimitExceeded, WitError
+from witengine.errors import WitError
 from witengine.hub.board.rules import HUB_WRITER, key_problem
 from witengine.hub.limits import Limits, exceeded
 from witengine.hub.store.base import BoardEntry, BoardWrite, Store
 from witengine.jsontext import compact
 
+log = logging.getLogger(__name__)
 Json = Any
 PAGE = 1000  # changes read from the store at a time
 
@@ -102,14 +104,17 @@ class Board:
             return None
         try:
             return self.write(key, value, HUB_WRITER)
-        except (LimitExceeded, WitError):  # a fact too large to publish is left out
+        except WitError as error:  # too large, or the board full: the fact is left out
+            log.warning("could not publish %s on the blackboard: %s", key, error)
             return None
 
-    def withdraw(self, key: str) -> None:
-        """Delete one of the hub's own keys, if it has a value."""
+    def withdraw(self, key: str) -> bool:
+        """Delete one of the hub's own keys; whether it had a value to delete."""
         current = self.store.board_get(key)
-        if current is not None and not current.deleted:
-            self.write(key, None, HUB_WRITER, deleted=True)
+        if current is None or current.deleted:
+            return False
+        self.write(key, None, HUB_WRITER, deleted=True)
+        return True
 
     def _check_value(self, value: Json) -> None:
         _plain(value)

@@ -167,7 +167,9 @@ class FarmFacts:
         self.running = running
         self.work = work
         self.every = every
-        self._plans: set[str] = set()  # jobs whose plan is on the board
+        # The keys of its own this hub has on the board: those it wrote and, from its first
+        # pass, those an earlier run of it left (the plan of a job that ended as it stopped).
+        self._published: set[str] | None = None
 
     async def run(self) -> None:
         while True:
@@ -178,28 +180,26 @@ class FarmFacts:
                 log.exception("could not publish the farm's facts on the blackboard")
 
     def publish(self) -> int:
-        """One pass: every fact whose value changed is written; how many were."""
-        written = 0
+        """One pass: every fact whose value changed is written, and the facts of nodes and jobs
+        gone (a node forgotten, a job ended) are deleted; how many keys were written."""
+        if self._published is None:
+            self._published = {e.key for e in self.board.keys(FARM_PREFIX, 1_000_000)}
+        facts: dict[str, Json] = {}
         batches: list[Batch] = list(self.watch.running.values())
         known: list[NodeRecord] = [n for n in self.nodes() if self.view.known(n.id)]
         for node in known:
             mine = [b for b in batches if b.node_id == node.id]
             rates = node_rates(self.view.benchmarks(node.id), self.watch.rates(node.id))
-            rates_value = {"name": node.name, "activities": rates}
             state = str(self.view.node_state(node.id))
-            doing = {"name": node.name, **node_doing(state, self.view.node_reason(node.id), mine)}
-            written += self._put(f"{FARM_PREFIX}rates/{node.id}", rates_value)
-            written += self._put(f"{FARM_PREFIX}nodes/{node.id}", doing)
+            doing = node_doing(state, self.view.node_reason(node.id), mine)
+            facts[f"{FARM_PREFIX}rates/{node.id}"] = {"name": node.name, "activities": rates}
+            facts[f"{FARM_PREFIX}nodes/{node.id}"] = {"name": node.name, **doing}
         running = self.running()
         work = {job: self.work(job) for job in running}
-        plans = job_plans(batches, work, running)
-        for job, plan in plans.items():
-            written += self._put(f"{FARM_PREFIX}jobs/{job}/plan", plan)
-        for job in self._plans - plans.keys():
-            self.board.withdraw(f"{FARM_PREFIX}jobs/{job}/plan")
-            written += 1
-        self._plans = set(plans)
+        for job, plan in job_plans(batches, work, running).items():
+            facts[f"{FARM_PREFIX}jobs/{job}/plan"] = plan
+        written = sum(self.board.publish(key, value) is not None for key, value in facts.items())
+        for key in sorted(self._published - facts.keys()):
+            written += self.board.withdraw(key)
+        self._published = set(facts)
         return written
-
-    def _put(self, key: str, value: Json) -> int:
-        return 0 if self.board.publish(key, value) is None else 1
