@@ -11,6 +11,7 @@ import pytest
 
 from witengine.errors import BoardConflict, BoardFull
 from witengine.hub.store.base import (
+    ANY_VERSION,
     AuditRecord,
     BoardEntry,
     BoardWrite,
@@ -862,6 +863,16 @@ def test_a_create_only_write_is_taken_once_and_then_refused(store: Store) -> Non
         put(store, "lock", "you", expect=0)
     assert refused.value.current == 1
     assert [e.value for e in store.board_history("lock")] == ["me"]
+
+
+def test_a_write_expecting_any_version_needs_the_key_to_have_a_value(store: Store) -> None:
+    with pytest.raises(BoardConflict, match="'k' has no value"):
+        put(store, "k", 1, expect=ANY_VERSION)
+    put(store, "k", 1)
+    assert put(store, "k", 2, expect=ANY_VERSION).version == 2
+    delete(store, "k", expect=ANY_VERSION)
+    with pytest.raises(BoardConflict):
+        put(store, "k", 3, expect=ANY_VERSION)
 
 
 def test_a_delete_is_a_version_and_a_deleted_key_can_be_made_again(store: Store) -> None:

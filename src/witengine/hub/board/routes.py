@@ -21,7 +21,7 @@ from witengine.hub.auth.gate import AuthGate, principal_of
 from witengine.hub.board.board import BadKey, BadValue, Board
 from witengine.hub.board.rules import KEY_PATTERN, write_refusal, writer_of
 from witengine.hub.event_ids import resume_after
-from witengine.hub.store.base import BoardEntry
+from witengine.hub.store.base import ANY_VERSION, BoardEntry
 from witengine.protocol import MAX_INT64, ErrorBody
 from witengine.protocol.board import BoardPut, BoardValue
 
@@ -48,9 +48,12 @@ def _etag(version: int) -> dict[str, str]:
 
 
 def _version(header: str, text: str | None) -> int | None:
-    """The version an `If-Match` names (`3`, `"3"`, `W/"3"`); None for `*` or no header."""
-    if text is None or text.strip() == "*":
+    """The version an `If-Match` names (`3`, `"3"`, `W/"3"`); ANY_VERSION for `*` (the key
+    must have a value); None without the header."""
+    if text is None:
         return None
+    if text.strip() == "*":
+        return ANY_VERSION
     bare = text.strip().removeprefix("W/").strip('"')
     if not (bare.isascii() and bare.isdigit()) or len(bare) > 18 or int(bare) < 1:
         raise HTTPException(
@@ -143,8 +146,6 @@ def _write_routes(router: APIRouter, board: Board, gate: AuthGate) -> None:
             )
         writer = _may_write(gate, connection, key, "write")
         expect = 0 if if_none_match is not None else _version("If-Match", if_match)
-        if if_match is not None and expect is None:  # `*`: the key must have a value
-            expect = _current(board, key)
         entry = _write(board, key, body.value, writer, expect, deleted=False)
         response.headers.update(_etag(entry.version))
         return value_of(entry)
@@ -183,15 +184,6 @@ def _stream_route(router: APIRouter, board: Board, gate: AuthGate) -> None:
                 yield {"id": str(entry.seq), "event": "change", "data": data}
 
         return EventSourceResponse(gate.while_valid(request, stream()), ping=15)
-
-
-def _current(board: Board, key: str) -> int:
-    entry = board.get(key)
-    if entry is None or entry.deleted:
-        raise HTTPException(
-            status.HTTP_412_PRECONDITION_FAILED, f"key {key!r} has no value (If-Match: *)"
-        )
-    return entry.version
 
 
 def _checked(action: Callable[[], T]) -> T:

@@ -162,7 +162,8 @@ class BoardEntry:
 
 class BoardWrite(NamedTuple):
     """A write offered to the blackboard. `expect`: None writes whatever the key holds; 0 only
-    when the key has no value (new, or deleted); N only when its current version is N."""
+    when the key has no value (new, or deleted); N only when its current version is N;
+    `ANY_VERSION` only when it has a value, at whatever version."""
 
     key: str
     value: Json
@@ -170,6 +171,9 @@ class BoardWrite(NamedTuple):
     at: float
     expect: int | None = None
     deleted: bool = False
+
+
+ANY_VERSION = -1  # BoardWrite.expect: the key has a value, whatever its version
 
 
 def board_next_version(current: BoardEntry | None, write: BoardWrite) -> int:
@@ -182,6 +186,8 @@ def board_next_version(current: BoardEntry | None, write: BoardWrite) -> int:
         raise BoardConflict(f"key {name!r} has no value to delete", None)
     if write.expect == 0 and live:
         raise BoardConflict(f"key {name!r} has a value already (version {at})", at)
+    if write.expect == ANY_VERSION and not live:
+        raise BoardConflict(f"key {name!r} has no value", None)
     if write.expect is not None and write.expect > 0 and at != write.expect:
         now = f"is at version {at}" if at is not None else "has no value"
         raise BoardConflict(f"key {name!r} {now}, not at version {write.expect}", at)
