@@ -23,7 +23,7 @@ $(DEMO_SCENE): scripts/make_sample_scene.py
 		| grep '^sample scene'
 
 test:
-	@scripts/bootstrap.sh chromium blender ffmpeg xvfb dbus-daemon
+	@scripts/bootstrap.sh chromium blender ffmpeg xvfb dbus-daemon povray
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy

@@ -1,6 +1,7 @@
-"""Tool jobs on a real farm: a hub and two real nodes on 127.0.0.1, one of which hides its Python
-(`WIT_HIDE_TOOLS`, as a machine without it would be). `wit run` sends a Python script that writes
-a file: every item runs on the node that has Python, and the files come back. A tool no node has
+"""Tool jobs on a real farm: a hub and three real nodes on 127.0.0.1, one of which hides its
+Python (`WIT_HIDE_TOOLS`, as a machine without it would be) and one of which runs no tool jobs
+(`--no-tool-jobs`). `wit run` sends a Python script that writes a file: every item runs on the
+node that has Python and takes tool jobs, and the files come back. A tool no node has
 (RenderMan's prman, which this machine lacks) makes the job fail saying so, and nothing runs on
 the wrong node; a failing program fails the job with its stderr; arguments full of shell
 characters reach the program untouched."""
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,17 +38,18 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
         farm.start_hub()
         farm.start_node("with-python")
         farm.start_node("without-python", env={"WIT_HIDE_TOOLS": "python"})
-        wait_until(lambda: len(farm.online()) == 2, 60, "both nodes to connect")
+        farm.start_node("no-tool-jobs", "--no-tool-jobs")
+        wait_until(lambda: len(farm.online()) == 3, 60, "the nodes to connect")
         yield farm
     finally:
         farm.stop()
 
 
-def nodes(farm: ProcessFarm) -> dict[str, dict[str, object]]:
+def nodes(farm: ProcessFarm) -> dict[str, Any]:
     return {node["name"]: node for node in farm.api("GET", "/nodes").json()}
 
 
-def done_by_node(farm: ProcessFarm) -> dict[str, object]:
+def done_by_node(farm: ProcessFarm) -> dict[str, int]:
     """Items each node has done since the hub started."""
     return {name: node["done"] for name, node in nodes(farm).items()}
 
@@ -64,11 +67,14 @@ def wit(farm: ProcessFarm, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_each_node_reports_the_tools_it_has_and_wit_nodes_shows_them(farm: ProcessFarm) -> None:
     found = {name: node["capabilities"]["software"] for name, node in nodes(farm).items()}
-    assert "python" in found["with-python"]  # type: ignore[operator]
-    assert "python" not in found["without-python"]  # type: ignore[operator]
+    assert "python" in found["with-python"]
+    assert "python" not in found["without-python"]
+    assert "python" in found["no-tool-jobs"]
+    plugins = {name: {p["name"] for p in node["plugins"]} for name, node in nodes(farm).items()}
+    assert "tool" in plugins["with-python"] and "tool" not in plugins["no-tool-jobs"]
     listing = wit(farm, "nodes", "--wide")
     assert listing.returncode == 0, listing.stderr
-    assert f"python {found['with-python']['python']}" in listing.stdout  # type: ignore[index]
+    assert f"python {found['with-python']['python']}" in listing.stdout
 
 
 def test_python_jobs_run_only_on_the_node_that_has_python(
@@ -85,7 +91,8 @@ def test_python_jobs_run_only_on_the_node_that_has_python(
     assert (out / "reports" / "report-gamma.txt").read_text() == "report for gamma: 5 letters\n"
     after = done_by_node(farm)
     assert after["without-python"] == before["without-python"], "an item ran without Python"
-    assert after["with-python"] == before["with-python"] + len(NAMES)  # type: ignore[operator]
+    assert after["no-tool-jobs"] == before["no-tool-jobs"], "an item ran on a node that refuses"
+    assert after["with-python"] == before["with-python"] + len(NAMES)
 
 
 def test_a_tool_no_node_has_fails_the_job_saying_so(farm: ProcessFarm) -> None:

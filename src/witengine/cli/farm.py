@@ -85,6 +85,7 @@ def hub_url(hub: str | None) -> str:
 
 
 DEFAULT_HUB_DATA = Path("~/.local/share/witengine/hub")
+TOOL_PLUGIN = "tool"  # the plugin whose tool jobs run programs and scripts a job sends
 DATA_DIR_VARIABLE = "WIT_DATA_DIR"  # a hub's data folder, for `wit hub` and the commands
 
 
@@ -449,6 +450,14 @@ def node(
     bench_seconds: Annotated[
         float, typer.Option(min=0.0, help="The least time one benchmark measures for.")
     ] = 1.5,
+    tool_jobs: Annotated[
+        bool,
+        typer.Option(
+            "--tool-jobs/--no-tool-jobs",
+            help="Run tool jobs (Tool.Python, Tool.Run …: programs and scripts a job sends); "
+            "--no-tool-jobs keeps them off this node, whatever tools it has.",
+        ),
+    ] = True,
     bench_error: Annotated[
         float,
         typer.Option(
@@ -533,6 +542,8 @@ def node(
             print(f"no hub{mine} found; pass --hub URL", file=sys.stderr)
             raise typer.Exit(2)
     plugins = discover()
+    if not tool_jobs:  # without the tool plugin it offers none of its activities
+        plugins = [plugin for plugin in plugins if plugin.name != TOOL_PLUGIN]
     # Program versions are the machine's: kept in its cache, not in this node's folder.
     capabilities = probe_capabilities(
         remember=Settings.from_env().cache_dir / "software.json",

@@ -86,12 +86,15 @@ R90006 {WARNING} license server not found, rendering with watermark
 Pixar PhotoRealistic RenderMan 25.2
 """
 
-# povray --version (Debian's 3.7 build prints it, with its notice, on stderr).
+# povray --version as Debian's 3.7 build prints it, on stderr, after a warning.
 POVRAY_37 = """\
+povray: cannot open the user configuration file /root/.povray/3.7/povray.conf: No such file or \
+directory
 POV-Ray 3.7.0.10.unofficial
 
 This is an unofficial version compiled by:
- Debian povray package maintainers <povray@packages.debian.org>
+ amd64 / i386 Build Daemon (x86-ubc-01) <buildd_amd64-x86-ubc-01@buildd.debian.org> for Debian \
+<www.debian.org>
  The POV-Ray Team is not responsible for supporting this version.
 
 Copyright 1991-2013 Persistence of Vision Raytracer Pty. Ltd.

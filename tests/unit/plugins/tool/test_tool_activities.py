@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from witengine.errors import ActivityError
 from witengine.node.runner import Runner
 from witengine.plugins.registry import build_library
+from witengine.plugins.render.images import png_facts
 from witengine.plugins.tool import ToolResult, plugin
 from witengine.protocol import Assign, TaskSpec
 from witengine.runtime.blobs import Blob, LocalBlobStore
@@ -190,6 +192,27 @@ def test_a_tool_hidden_from_the_node_is_refused_as_absent(
     monkeypatch.setenv("WIT_HIDE_TOOLS", "python")
     with pytest.raises(ActivityError, match=r"^Tool.Run: this node has no python \(it is hidden"):
         call(library, context, "Tool.Run", "python", ["--version"], [])
+
+
+BALL = b"""\
+camera { location <0, 1, -3> look_at <0, 0, 0> }
+light_source { <2, 4, -3> color rgb 1 }
+sphere { <0, 0, 0>, 1 pigment { color rgb <1, 0.3, 0.2> } }
+"""
+
+
+@pytest.mark.skipif(shutil.which("povray") is None, reason="POV-Ray is not installed here")
+def test_pov_ray_renders_a_scene_into_an_image_that_comes_back(
+    library: Library, context: ActivityContext, store: LocalBlobStore
+) -> None:
+    scene = store.put_bytes(BALL, "ball.pov")
+    result = call(library, context, "Tool.PovRay", encoded(scene), ["+W32", "+H24", "+FN"])
+    assert result.tool.startswith("povray 3.")
+    (image,) = result.files
+    assert image.name == "ball.png"
+    facts = png_facts(store.path(image).read_bytes())
+    assert (facts.width, facts.height) == (32, 24)
+    assert "POV-Ray finished" in result.stderr
 
 
 def test_the_tool_an_item_names_is_what_the_hub_routes_it_by(library: Library) -> None:
