@@ -4,7 +4,8 @@ Python (`WIT_HIDE_TOOLS`, as a machine without it would be) and one of which run
 node that has Python and takes tool jobs, and the files come back. A tool no node has
 (RenderMan's prman, which this machine lacks) makes the job fail saying so, and nothing runs on
 the wrong node; a failing program fails the job with its stderr; arguments full of shell
-characters reach the program untouched."""
+characters reach the program untouched. A tool that a plugin the node installs from its hub
+declares is looked for too, and routes that plugin's work."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from witengine.testing.processes import ProcessFarm, free_port, wait_until
+from witengine.testing.processes import TEST_PLUGINS, ProcessFarm, free_port, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -138,3 +139,45 @@ def test_arguments_with_shell_characters_reach_the_program_untouched(farm: Proce
     job = farm.wait_done(farm.submit(script, {}), 60)
     assert job["status"] == "completed", job["error"]
     assert json.loads(job["variables"]["said"]) == WORDS
+
+
+# A plugin only the hub has, declaring a tool: "pyfour" is this machine's python3 answering
+# the version command the plugin gives it.
+DECLARING = """\
+from witengine.plugins.api import Int, Plugin, Requirements
+
+plugin = Plugin("pyfour", version="0.1")
+plugin.tool(
+    "pyfour", version=("-c", "print('pyfour 4.2')"), pattern=r"^pyfour (\\S+)",
+    executables=("python3",),
+)
+
+
+@plugin.activity("Pyfour.Answer", requires=Requirements(software="pyfour>=4"))
+def answer() -> Int:
+    return 42
+"""
+
+
+@pytest.mark.skipif(shutil.which("python3") is None, reason="no python3 on the PATH")
+def test_a_tool_a_plugin_from_the_hub_declares_is_looked_for_and_routes_its_work(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"  # only the hub's Python can import it: nodes get its bundle
+    site.mkdir()
+    (site / "wit_pyfour.py").write_text(DECLARING)
+    hub_env = {"PYTHONPATH": str(site), "WIT_PLUGINS": f"{TEST_PLUGINS},wit_pyfour:plugin"}
+    farm = ProcessFarm(tmp_path, free_port(), hub_env=hub_env)
+    try:
+        farm.start_hub()
+        farm.start_node("n")
+        wait_until(lambda: farm.online() == ["n"], 60, "the node to connect")
+        (node,) = farm.api("GET", "/nodes").json()
+        assert node["capabilities"]["software"]["pyfour"] == "4.2"
+        assert "Pyfour.Answer" not in node["unmet"]
+        script = "Job:Answer() { Int:answer = Grid.Delegate => Pyfour.Answer(); }"
+        job = farm.wait_done(farm.submit(script, {}), 60)
+        assert job["status"] == "completed", job["error"]
+        assert job["variables"]["answer"] == 42
+    finally:
+        farm.stop()

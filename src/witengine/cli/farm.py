@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -499,9 +500,9 @@ def node(
     from witengine.lifetime import until_stopped
     from witengine.node.agent import Agent, NodeBusy
     from witengine.node.enrol import NodeRefused
-    from witengine.node.probe import probe_capabilities
+    from witengine.node.probe import probe_capabilities, software
     from witengine.node.settings import NodeSettings
-    from witengine.plugins.detection import hidden_tools, tools_to_look_for
+    from witengine.plugins.detection import Tool, hidden_tools, tools_to_look_for
     from witengine.plugins.registry import build_library, discover
     from witengine.protocol import PluginInfo
     from witengine.security.connect import InsecureTransport
@@ -545,11 +546,17 @@ def node(
     if not tool_jobs:  # without the tool plugin it offers none of its activities
         plugins = [plugin for plugin in plugins if plugin.name != TOOL_PLUGIN]
     # Program versions are the machine's: kept in its cache, not in this node's folder.
-    capabilities = probe_capabilities(
-        remember=Settings.from_env().cache_dir / "software.json",
-        tools=tools_to_look_for(tool for plugin in plugins for tool in plugin.tools),
-        hidden=hidden_tools(os.environ),
-    )
+    remember = Settings.from_env().cache_dir / "software.json"
+    tools = tools_to_look_for(tool for plugin in plugins for tool in plugin.tools)
+    hidden = hidden_tools(os.environ)
+    capabilities = probe_capabilities(remember=remember, tools=tools, hidden=hidden)
+
+    def look_for(declared: Sequence[Tool]) -> dict[str, str]:
+        """Every tool, those of plugins the node installs from its hub too."""
+        return software(
+            remember=remember, tools=tools_to_look_for([*tools, *declared]), hidden=hidden
+        )
+
     capabilities, threads = capped(policy, capabilities, threads, slots)
     settings = NodeSettings(
         hub_url=url,
@@ -575,6 +582,7 @@ def node(
             build_library(plugins),
             [PluginInfo(name=p.name, version=p.version) for p in plugins],
             capabilities,
+            look_for=look_for,
         )
     except PluginError as error:
         print(f"wit node: {error}", file=sys.stderr)

@@ -49,6 +49,7 @@ from witengine.node.enrol import (
 from witengine.node.hub_client import HubFiles
 from witengine.node.owner import OwnerLoop, Work, for_policy
 from witengine.node.plugins import PluginInstaller
+from witengine.node.probe import LookFor
 from witengine.node.rates import IdleBenchmarks, offered_activities
 from witengine.node.runner import Runner, RunnerDied
 from witengine.node.settings import NodeSettings
@@ -109,13 +110,16 @@ class Agent:
         plugins: Sequence[PluginInfo],
         capabilities: Capabilities,
         owner_loop: Callable[[Work], OwnerLoop] | None = None,
+        look_for: LookFor | None = None,
     ) -> None:
         """`owner_loop` makes the loop that applies an owner policy to the agent's work; by
-        default, with `settings.policy`, the one that watches this machine."""
+        default, with `settings.policy`, the one that watches this machine. `look_for` finds
+        the tools that plugins installed from the hub declare (None: they are not looked for)."""
         self.settings = settings
         self.library = library
         self.plugins = list(plugins)
         self.capabilities = capabilities
+        self.look_for = look_for
         self.identity = settings.cache_dir / "node-id"  # the same node after a restart
         self.node_id: str | None = _read_identity(self.identity)
         self.cache = BlobCache(settings.cache_dir / "blobs", settings.cache_bytes)
@@ -319,6 +323,12 @@ class Agent:
         """Install the hub's plugins this node lacks, so that the hello offers their activities."""
         self.library, installed = await self.installer.install(self.library, self.plugins)
         self.plugins += [p.info for p in installed]
+        declared = [tool for p in installed for tool in p.plugin.tools]
+        if self.look_for is not None and declared:
+            # Off the loop: asking a new tool its version may take seconds.
+            found = await asyncio.to_thread(self.look_for, declared)
+            software = {**self.capabilities.software, **found}
+            self.capabilities = self.capabilities.model_copy(update={"software": software})
         for runner in self.runners:
             runner.add_plugins([p.plugin.ref for p in installed], [p.folder for p in installed])
             if installed:

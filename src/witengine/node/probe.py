@@ -23,6 +23,8 @@ from witengine.protocol import Capabilities, GpuInfo
 
 Run = Callable[[Sequence[str], float], str | None]  # command, timeout -> stdout, or None
 Which = Callable[[str], str | None]
+# Tools plugins installed later declare -> every tool this machine has, those among them.
+LookFor = Callable[[Sequence[Tool]], dict[str, str]]
 
 
 def run_command(command: Sequence[str], timeout: float) -> str | None:
