@@ -230,3 +230,25 @@ async def test_a_node_that_reconnects_keeps_when_it_was_last_suspended(
     Node(dispatcher, "desk")  # back, available
     assert dispatcher.view.suspended_at(node.id) == at
     assert dispatcher.view.node_state(node.id) is NodeState.IDLE
+
+
+async def test_a_window_that_moves_is_told_to_the_schedules_and_the_same_end_told_again_is_not(
+    dispatcher: Dispatcher, clock: FakeClock
+) -> None:
+    desk = Node(dispatcher, "desk", NodeStatus(window_seconds=3600.0))
+    Node(dispatcher, "server")
+    task = await start(dispatcher, 4)
+
+    def told() -> dict[str, float | None]:
+        (held,) = dispatcher._state.maps.values()
+        return {c.id: c.window_end for c in held.candidates}
+
+    assert told() == {"node_desk": 4600.0, "node_server": None}
+    clock.advance(60)
+    desk.say(NodeStatus(window_seconds=3541.0))  # the same end, a second's delay later
+    assert told()["node_desk"] == 4600.0
+    desk.say(NodeStatus(window_seconds=600.0))  # still available, but its owner shortened it
+    assert told()["node_desk"] == 1660.0
+    desk.say(NodeStatus(window_seconds=None))
+    assert told()["node_desk"] is None
+    task.cancel()

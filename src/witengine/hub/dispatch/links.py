@@ -26,6 +26,9 @@ from witengine.protocol import CancelBatch, Heartbeat, NodeHello, NodeStatus
 from witengine.protocol.states import Availability
 
 log = logging.getLogger(__name__)
+# Seconds a node's window end may seem to move and still be the same end: a node reports the
+# seconds left, which arrive a little later each time.
+WINDOW_SLACK = 5.0
 
 
 def connect(state: DispatchState, hello: NodeHello, send: Send) -> str:
@@ -98,7 +101,7 @@ def heard(state: DispatchState, node: NodeLink) -> None:
 def status(state: DispatchState, node: NodeLink, message: NodeStatus) -> None:
     """The node's owner policy changed what it may do: a node that stops being available is
     given no new work (what it holds stays leased to it); one available again is."""
-    before = node.availability
+    before, window = node.availability, node.window_end
     _take_status(state, node, message)
     if node.availability is not before:
         log.info(
@@ -107,7 +110,8 @@ def status(state: DispatchState, node: NodeLink, message: NodeStatus) -> None:
             node.availability.value,
             f": {node.reason}" if node.reason else "",
         )
-        state.candidates_changed()
+    if node.availability is not before or node.window_end != window:
+        state.candidates_changed()  # the schedules plan with its window: a new end is news
 
 
 def _take_status(state: DispatchState, node: NodeLink, message: NodeStatus) -> None:
@@ -118,7 +122,10 @@ def _take_status(state: DispatchState, node: NodeLink, message: NodeStatus) -> N
     node.availability = message.availability
     node.reason = message.reason
     seconds = message.window_seconds
-    node.window_end = None if seconds is None else now + seconds
+    end = None if seconds is None else now + seconds
+    kept = node.window_end
+    if end is None or kept is None or abs(end - kept) > WINDOW_SLACK:
+        node.window_end = end  # the same end, told again a moment later, is kept as it was
     node.policy = dict(message.policy)
     node.week = tuple(message.week)
 
