@@ -104,16 +104,16 @@ def test_a_tool_no_node_has_fails_the_job_saying_so(farm: ProcessFarm) -> None:
     job = farm.wait_done(farm.submit(script, {}), 60)
     assert job["status"] == "failed"
     assert (
-        "no node has prman to run Tool.Run (with-python: prman; this node has no prman, "
-        in (job["error"])
+        "no node has prman to run Tool.Run: with-python has no prman; without-python has no "
+        "prman (in: " in job["error"]
     )
     rib = f'Blob("sha256:{"ab" * 32}")'  # never fetched: no node takes the item
     renderman = f"Job:Rib() {{ ToolResult:r = Grid.Delegate => Tool.RenderMan({rib}); }}"
     job = farm.wait_done(farm.submit(renderman, {}), 60)
     assert job["status"] == "failed"
     assert (
-        "no connected node can run Tool.RenderMan (with-python: needs prman; this node "
-        in (job["error"])
+        "no connected node can run Tool.RenderMan: with-python has no prman; without-python has "
+        "no prman (in: " in job["error"]
     )
     assert done_by_node(farm) == before
 

@@ -124,8 +124,7 @@ async def test_a_tool_no_node_has_waits_then_fails_saying_what_each_node_lacks(
     dispatcher.expire()
     with pytest.raises(
         NoCompatibleNode,
-        match=r"no node has prman to run Tool.Run \(a: prman; this node has no prman, "
-        r"b: prman; this node has no prman\)",
+        match=r"^no node has prman to run Tool.Run: a has no prman; b has no prman$",
     ):
         await task
     assert a.assigns() == [] and b.assigns() == []
@@ -185,7 +184,6 @@ async def test_a_map_whose_activity_every_node_lacks_a_tool_for_says_what_each_l
     dispatcher.expire()
     with pytest.raises(
         NoCompatibleNode,
-        match=r"^no connected node can run Tool.RenderMan \(a: needs prman; this node has no "
-        r"prman\)$",
+        match=r"^no connected node can run Tool.RenderMan: a has no prman$",
     ):
         await task

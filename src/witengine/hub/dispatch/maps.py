@@ -256,8 +256,8 @@ def _no_node(state: DispatchState, held: MapState) -> NoCompatibleNode:
         return NoCompatibleNode(_lacking(held, offering, held.requirements))
     lacking = sorted((n.name, n.unmet[held.activity]) for n in online if n.unmet.get(held.activity))
     if lacking:
-        reasons = ", ".join(f"{name}: {'; '.join(gaps)}" for name, gaps in lacking)
-        return NoCompatibleNode(f"no connected node can run {held.activity} ({reasons})")
+        reasons = "; ".join(_has(name, gap) for name, gaps in lacking for gap in gaps)
+        return NoCompatibleNode(f"no connected node can run {held.activity}: {reasons}")
     connected = ", ".join(sorted(n.name for n in online))
     return NoCompatibleNode(
         f"no connected node can run {held.activity} (connected: {connected}); "
@@ -266,11 +266,20 @@ def _no_node(state: DispatchState, held: MapState) -> NoCompatibleNode:
 
 
 def _lacking(held: MapState, offering: list[NodeLink], requirements: Requirements) -> str:
-    """No node offering the activity has what its items need: `no node has prman (a: needs
-    prman; this node has no prman, …)`."""
+    """No node offering the activity has what its items need, and what each has instead: `no
+    node has prman to run Tool.Run: a has no prman; b has no prman`."""
     needs = ", ".join(requirements.describe())
     reasons = []
     for node in sorted(offering, key=lambda n: n.name):
-        gaps = unmet(requirements, node.capabilities) if node.capabilities else ["unknown"]
-        reasons.append(f"{node.name}: {'; '.join(g.removeprefix('needs ') for g in gaps)}")
-    return f"no node has {needs} to run {held.activity} ({', '.join(reasons)})"
+        if node.capabilities is None:
+            reasons.append(f"{node.name} did not say what it has")
+            continue
+        reasons += [_has(node.name, gap) for gap in unmet(requirements, node.capabilities)]
+    return f"no node has {needs} to run {held.activity}: {'; '.join(reasons)}"
+
+
+def _has(name: str, gap: str) -> str:
+    """What a node has instead, from what `unmet` says it lacks: "needs prman; this node has no
+    prman" -> "a has no prman"."""
+    has = gap.partition("; ")[2] or gap
+    return has.replace("this node", name, 1)
