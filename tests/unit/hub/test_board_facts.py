@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from witengine.hub.board import Board
+from witengine.hub.board import HUB, Board
 from witengine.hub.board.facts import FarmFacts, job_plans, node_doing, node_rates, ranges
 from witengine.hub.limits import Limits
 from witengine.hub.store.base import NodeRecord, RateRecord
@@ -140,7 +140,7 @@ def test_a_pass_writes_only_what_changed_and_withdraws_an_ended_jobs_plan() -> N
 def test_a_forgotten_nodes_facts_and_plans_an_earlier_run_left_are_deleted() -> None:
     store = MemoryStore()
     board = Board(store, Limits(), lambda: 1.0)
-    board.write("farm/jobs/job_old/plan", {"maps": {}}, "hub")  # left by the hub's last run
+    board.write("farm/jobs/job_old/plan", {"maps": {}}, HUB)  # left by the hub's last run
     farm = Farm()
     nodes = [NodeRecord("node_a", "box", {}, 0.0, 0.0)]
     facts = FarmFacts(

@@ -1,7 +1,7 @@
 """`Board`: the hub's blackboard, a shell around the store's versioned keys.
 
-It checks each write against the hub's limits (a key's name, a value's size) and the rules of
-`rules` (who may write which keys), hands it to the store (which takes it or refuses it in one
+It checks each write against the rules of `rules` (who may write which keys) and the hub's
+limits (a key's name, a value's size), hands it to the store (which takes it or refuses it in one
 transaction: compare-and-set), and wakes those who follow the stream of changes. Followers read
 the changes from the store, never from a queue of their own, so a slow one misses nothing the
 store still keeps and holds no memory meanwhile. The hub's own facts (`farm/…`) are published
@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from witengine.errors import WitError
-from witengine.hub.board.rules import HUB_WRITER, key_problem
+from witengine.hub.board.rules import HUB, Writer, key_problem, write_refusal
 from witengine.hub.limits import Limits, exceeded
 from witengine.hub.store.base import BoardEntry, BoardWrite, Store
 from witengine.jsontext import compact
@@ -33,6 +33,10 @@ class BadKey(WitError):
 
 class BadValue(WitError):
     """A value that is not JSON the blackboard can keep (a lone surrogate, NaN)."""
+
+
+class BoardRefused(WitError):
+    """A writer may not write that key (`rules.write_refusal` says why)."""
 
 
 class Board:
@@ -77,18 +81,21 @@ class Board:
         self,
         key: str,
         value: Json,
-        writer: str,
+        writer: Writer,
         *,
         expect: int | None = None,
         deleted: bool = False,
     ) -> BoardEntry:
-        """Write (or delete) a key as `writer`, who may; BoardConflict, BoardFull, BadKey,
-        BadValue or LimitExceeded when it is not taken."""
+        """Write (or delete) a key as `writer`; BoardRefused when the writer may not write it,
+        BoardConflict, BoardFull, BadKey, BadValue or LimitExceeded when it is not taken."""
         self.check_key(key)
+        refusal = write_refusal(writer, key)
+        if refusal is not None:
+            raise BoardRefused(refusal)
         if not deleted:
             self._check_value(value)
         entry = self.store.board_write(
-            BoardWrite(key, value, writer, self.wall(), expect, deleted),
+            BoardWrite(key, value, writer.name, self.wall(), expect, deleted),
             keep=self.limits.board_history,
             max_keys=self.limits.board_keys,
         )
@@ -103,7 +110,7 @@ class Board:
         if current is not None and not current.deleted and current.value == value:
             return None
         try:
-            return self.write(key, value, HUB_WRITER)
+            return self.write(key, value, HUB)
         except WitError as error:  # too large, or the board full: the fact is left out
             log.warning("could not publish %s on the blackboard: %s", key, error)
             return None
@@ -113,7 +120,7 @@ class Board:
         current = self.store.board_get(key)
         if current is None or current.deleted:
             return False
-        self.write(key, None, HUB_WRITER, deleted=True)
+        self.write(key, None, HUB, deleted=True)
         return True
 
     def _check_value(self, value: Json) -> None:

@@ -11,15 +11,11 @@ from typing import Any
 
 from witengine.errors import BoardConflict, WitError
 from witengine.hub.board.board import Board
-from witengine.hub.board.rules import job_writer, write_refusal
+from witengine.hub.board.rules import job_writer
 from witengine.hub.store.base import BoardEntry
 from witengine.jsontext import compact
 from witengine.runtime.library import Library
 from witengine.runtime.values import ConversionError
-
-
-class BoardRefused(WitError):
-    """A job may not write that key."""
 
 
 class JobBoard:
@@ -45,10 +41,6 @@ class JobBoard:
         return True
 
     def _write(self, key: str, value: Any, expect: int | None) -> BoardEntry:
-        self.board.check_key(key)
-        refusal = write_refusal(None, key)
-        if refusal is not None:
-            raise BoardRefused(refusal)
         return self.board.write(key, self.library.encode_dynamic(value), self.writer, expect=expect)
 
     def _wit(self, data: Any) -> Any:

@@ -18,8 +18,8 @@ from sse_starlette import EventSourceResponse
 
 from witengine.errors import BoardConflict
 from witengine.hub.auth.gate import AuthGate, principal_of
-from witengine.hub.board.board import BadKey, BadValue, Board
-from witengine.hub.board.rules import KEY_PATTERN, write_refusal, writer_of
+from witengine.hub.board.board import BadKey, BadValue, Board, BoardRefused
+from witengine.hub.board.rules import KEY_PATTERN, Writer, token_writer
 from witengine.hub.event_ids import resume_after
 from witengine.hub.store.base import ANY_VERSION, BoardEntry
 from witengine.protocol import MAX_INT64, ErrorBody
@@ -110,13 +110,9 @@ def board_router(board: Board, gate: AuthGate) -> APIRouter:
     return router
 
 
-def _may_write(gate: AuthGate, connection: Request, key: str, action: str) -> str:
+def _writer(connection: Request) -> Writer:
     principal = principal_of(connection)
-    refusal = write_refusal(principal.role, key, principal.node_id)
-    if refusal is not None:
-        gate.audit(connection, f"board.{action}", "refused", key)
-        raise HTTPException(status.HTTP_403_FORBIDDEN, refusal)
-    return writer_of(principal.role, principal.token_id, principal.node_id)
+    return token_writer(principal.role, principal.token_id, principal.node_id)
 
 
 def _write_routes(router: APIRouter, board: Board, gate: AuthGate) -> None:
@@ -144,9 +140,8 @@ def _write_routes(router: APIRouter, board: Board, gate: AuthGate) -> None:
                 f"If-None-Match must be '*' (write only a key with no value), "
                 f"not {if_none_match[:40]!r}",
             )
-        writer = _may_write(gate, connection, key, "write")
         expect = 0 if if_none_match is not None else _version("If-Match", if_match)
-        entry = _write(board, key, body.value, writer, expect, deleted=False)
+        entry = _write(board, gate, connection, key, body.value, expect, deleted=False)
         response.headers.update(_etag(entry.version))
         return value_of(entry)
 
@@ -158,9 +153,8 @@ def _write_routes(router: APIRouter, board: Board, gate: AuthGate) -> None:
     ) -> BoardValue:
         """Delete the key: a version too (its history keeps it). `If-Match: <version>`
         deletes only at that version, else 412."""
-        writer = _may_write(gate, connection, key, "delete")
         expect = _version("If-Match", if_match)
-        entry = _write(board, key, None, writer, expect, deleted=True)
+        entry = _write(board, gate, connection, key, None, expect, deleted=True)
         return value_of(entry)
 
 
@@ -196,15 +190,20 @@ def _checked(action: Callable[[], T]) -> T:
 
 def _write(
     board: Board,
+    gate: AuthGate,
+    connection: Request,
     key: str,
     value: Any,
-    writer: str,
     expect: int | None,
     *,
     deleted: bool,
 ) -> BoardEntry:
+    writer = _writer(connection)
     try:
         return _checked(lambda: board.write(key, value, writer, expect=expect, deleted=deleted))
+    except BoardRefused as refused:
+        gate.audit(connection, "board.delete" if deleted else "board.write", "refused", key)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(refused)) from None
     except BoardConflict as conflict:
         headers = _etag(conflict.current) if conflict.current is not None else None
         code = status.HTTP_412_PRECONDITION_FAILED

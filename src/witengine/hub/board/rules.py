@@ -17,6 +17,7 @@ Viewers (and join tokens) read only; every role that may read reads every key.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from witengine.security.tokens import Role
 
@@ -24,7 +25,6 @@ FARM_PREFIX = "farm/"  # the hub's own keys
 NODES_PREFIX = "nodes/"  # each node's own keys: nodes/<node id>/…
 KEY_PATTERN = r"^[A-Za-z0-9._/-]+$"
 _KEY = re.compile(KEY_PATTERN)
-HUB_WRITER = "hub"
 
 
 def key_problem(key: str) -> str | None:
@@ -45,19 +45,37 @@ def key_problem(key: str) -> str | None:
     return None
 
 
-def writer_of(role: Role, token_id: str, node_id: str | None) -> str:
-    """How the blackboard names who wrote a version, for a token of `role`."""
+@dataclass(frozen=True)
+class Writer:
+    """Who writes to the blackboard: the name each version records, and what decides which keys
+    they may write (a token's role and node, a job, or the hub itself)."""
+
+    name: str  # "admin tok_…", "submitter tok_…", "node node_…", "job job_…", "hub"
+    role: Role | None = None  # a token's role; None for a job's script or the hub
+    node_id: str | None = None  # a node credential's node
+    hub: bool = False
+
+
+HUB = Writer("hub", hub=True)
+
+
+def token_writer(role: Role, token_id: str, node_id: str | None = None) -> Writer:
+    """The writer a request's token makes: a node by its id, anyone else by role and token."""
     if role is Role.NODE and node_id is not None:
-        return f"node {node_id}"
-    return f"{role.value} {token_id}"
+        return Writer(f"node {node_id}", role, node_id)
+    return Writer(f"{role.value} {token_id}", role, node_id)
 
 
-def job_writer(job_id: str) -> str:
-    return f"job {job_id}"
+def job_writer(job_id: str) -> Writer:
+    """A job's script writing (`Board.Set`, `Board.Claim`)."""
+    return Writer(f"job {job_id}")
 
 
-def write_refusal(role: Role | None, key: str, node_id: str | None = None) -> str | None:
-    """Why a writer may not write `key`, None when it may. `role` None: a job's script."""
+def write_refusal(writer: Writer, key: str) -> str | None:
+    """Why `writer` may not write `key`, None when it may."""
+    if writer.hub:
+        return None if key.startswith(FARM_PREFIX) else f"the hub writes only {FARM_PREFIX} keys"
+    role = writer.role
     who = "a job" if role is None else f"a {role.value} token"
     if key.startswith(FARM_PREFIX):
         return f"{who} may not write {key!r}: keys under {FARM_PREFIX} are the hub's own"
@@ -65,8 +83,8 @@ def write_refusal(role: Role | None, key: str, node_id: str | None = None) -> st
         return f"{who} reads the blackboard only; writing needs a submitter or admin token"
     owner = _node_of(key)
     if role is Role.NODE:
-        if owner is None or owner != node_id:
-            return f"a node writes only its own keys, {NODES_PREFIX}{node_id}/…; not {key!r}"
+        if owner is None or owner != writer.node_id:
+            return f"a node writes only its own keys, {NODES_PREFIX}{writer.node_id}/…; not {key!r}"
         return None
     if owner is not None and role is not Role.ADMIN:
         return f"{who} may not write {key!r}: keys under {NODES_PREFIX}{owner}/ are that node's"
