@@ -5,9 +5,12 @@ hub's or a node's keys; values keep their Wit types."""
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import pytest
-from tests.unit.hub.conftest import LiveHub
+
+if TYPE_CHECKING:  # pytest runs without the repository on sys.path
+    from tests.unit.hub.conftest import LiveHub
 
 pytestmark = pytest.mark.timeout(60)
 ENDED = {"completed", "failed", "cancelled"}

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from tests.unit.hub.conftest import LiveHub
 
 from witengine.hub.limits import Limits
 from witengine.security.tokens import Role
+
+if TYPE_CHECKING:  # pytest runs without the repository on sys.path
+    from tests.unit.hub.conftest import LiveHub
 
 pytestmark = pytest.mark.timeout(60)
 
