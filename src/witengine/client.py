@@ -30,7 +30,14 @@ from witengine.protocol import (
     NodeSummary,
     SubmitJob,
 )
-from witengine.protocol.auth import AuditLine, IssuedToken, TokenInfo, WhoAmI
+from witengine.protocol.auth import (
+    AuditLine,
+    IssuedToken,
+    JoinInfo,
+    NodeRevoked,
+    TokenInfo,
+    WhoAmI,
+)
 from witengine.protocol.board import BoardValue
 from witengine.protocol.events import JobEvent, JobFinished, parse_event
 from witengine.security.connect import transport_options, wrong_scheme
@@ -235,6 +242,22 @@ class HubClient:
     async def forget_node(self, node_id: str) -> NodeForgotten:
         response = await self._request("DELETE", f"/nodes/{node_id}")
         return NodeForgotten.model_validate(response.json())
+
+    async def join_requests(self) -> list[JoinInfo]:
+        """Every node that asked to join without a token, and where it stands."""
+        data = (await self._request("GET", "/join-requests")).json()
+        return [JoinInfo.model_validate(j) for j in data]
+
+    async def answer_join(self, node_id: str, approve: bool) -> JoinInfo:
+        """Approve a node that asked to join without a token, or refuse it."""
+        action = "approve" if approve else "refuse"
+        response = await self._request("POST", f"/join-requests/{node_id}/{action}")
+        return JoinInfo.model_validate(response.json())
+
+    async def revoke_node(self, node_id: str) -> NodeRevoked:
+        """Put a node out: its credentials revoked; refused when it asks again."""
+        response = await self._request("POST", f"/nodes/{node_id}/revoke")
+        return NodeRevoked.model_validate(response.json())
 
     async def whoami(self) -> WhoAmI:
         return WhoAmI.model_validate((await self._request("GET", "/whoami")).json())

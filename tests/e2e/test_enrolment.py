@@ -1,7 +1,8 @@
 """The whole trust path with real processes on loopback: `wit hub` makes its admin token,
 `wit token create --role node` prints a join token on its last line, `wit node --token` enrols
 with it (and restarts without it), and `wit run --hub --token` runs a job on that node; a node
-started without a credential is refused with a message saying what to do."""
+started without a credential is refused (the hub was started without --approve-lan) with a
+message saying what to do."""
 
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def test_a_node_enrols_with_a_join_token_and_runs_a_job_submitted_with_a_token(
             cwd=tmp_path,
         )
         assert lost.returncode == 2
-        assert "enrol it once with a join token" in lost.stderr
+        assert "this hub takes new nodes with a join token only" in lost.stderr
     finally:
         farm.stop()
 

@@ -254,6 +254,15 @@ def hub(
             show_default=False,
         ),
     ] = None,
+    approve_lan: Annotated[
+        bool,
+        typer.Option(
+            "--approve-lan",
+            help="Let nodes on the local network (private, link-local and loopback addresses) "
+            "ask to join without a token; each waits as pending until an admin approves it "
+            "(wit nodes --approve NAME, or the dashboard's Nodes page).",
+        ),
+    ] = False,
     show_fingerprint: Annotated[
         bool,
         typer.Option(
@@ -333,6 +342,7 @@ def hub(
         advertise=advertise,
         tls_fingerprint=identity.fingerprint if identity else None,
         trusted_proxies=proxies,
+        approve_lan=approve_lan,
     )
     app = create_app(settings)
     config = server_config(
@@ -353,6 +363,12 @@ def hub(
         print(f"other machines reach it at {scheme}://{_lan_address()}:{actual}", flush=True)
     if identity is not None:
         print(f"certificate fingerprint {identity.fingerprint}", flush=True)
+    if approve_lan:
+        print(
+            "nodes on the local network may ask to join without a token; approve each with "
+            "wit nodes --approve NAME",
+            flush=True,
+        )
     made = app.state.hub.admin_token
     if made is not None:  # the first start: shown this once, and kept in admin.token (mode 600)
         print(f"admin token (also in {settings.data_dir / 'admin.token'}): {made}", flush=True)

@@ -79,36 +79,95 @@ def nodes(
             show_default=False,
         ),
     ] = None,
+    approve: Annotated[
+        str | None,
+        typer.Option(
+            "--approve",
+            metavar="NODE",
+            help="Let a node that asked to join without a token (wit hub --approve-lan) in, by "
+            "name or id; compare its key with the one the node prints first. Lets a refused "
+            "or revoked node in again.",
+            show_default=False,
+        ),
+    ] = None,
+    refuse: Annotated[
+        str | None,
+        typer.Option(
+            "--refuse",
+            metavar="NODE",
+            help="Refuse a node waiting for approval, by name or id: it is remembered and "
+            "refused when it asks again.",
+            show_default=False,
+        ),
+    ] = None,
+    revoke: Annotated[
+        str | None,
+        typer.Option(
+            "--revoke",
+            metavar="NODE",
+            help="Put a node out, by name or id: its credential is revoked and its link "
+            "closed; one that joined without a token is refused when it asks again.",
+            show_default=False,
+        ),
+    ] = None,
+    asks: Annotated[
+        bool,
+        typer.Option(
+            "--asks",
+            help="List every node that asked to join without a token: pending, approved, "
+            "refused and revoked (with --json, as JSON).",
+        ),
+    ] = False,
 ) -> None:
-    """List the hub's nodes: state, hardware, software, work done, benchmark rates; or drain,
-    resume or forget one."""
+    """List the hub's nodes: state, hardware, software, work done, benchmark rates, and those
+    waiting for approval; or drain, resume, forget, approve, refuse or revoke one."""
 
     async def fetch() -> Any:
         async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.nodes()
+            return await client.nodes(), await _join_requests(client)
 
     acts = [
         (name, what)
-        for name, what in (("drain", drain), ("resume", resume), ("forget", forget))
+        for name, what in (
+            ("drain", drain),
+            ("resume", resume),
+            ("forget", forget),
+            ("approve", approve),
+            ("refuse", refuse),
+            ("revoke", revoke),
+        )
         if what
     ]
     if len(acts) > 1:
-        print("wit nodes: give one of --drain, --resume and --forget at a time", file=sys.stderr)
+        print(
+            "wit nodes: give one of --drain, --resume, --forget, --approve, --refuse and "
+            "--revoke at a time",
+            file=sys.stderr,
+        )
         raise typer.Exit(2)
-    found = _call(fetch())
+    found, asked = _call(fetch())
     if acts:
         ((name, wanted),) = acts
+        if name in ("approve", "refuse"):
+            _answer_join(name, _one_node(wanted, asked), hub, fingerprint, insecure, token)
+            return
+        if name in ("forget", "revoke"):  # a node that only asked is one of these too
+            known = {node.id for node in found}
+            found = found + [ask for ask in asked if ask.node_id not in known]
         _node_action(name, _one_node(wanted, found), hub, fingerprint, insecure, token)
         return
     if as_json:
-        print(json.dumps([n.model_dump() for n in found]))
+        print(json.dumps([n.model_dump() for n in (asked if asks else found)]))
         return
     from rich.console import Console
 
     from witengine.cli.bench import rates_summary_table, rates_table
-    from witengine.cli.views import nodes_table
+    from witengine.cli.views import joins_table, nodes_table
 
     console = Console()
+    if asks:
+        console.print(joins_table(asked, "Nodes that asked to join", wide))
+        return
     if bench:
         console.print(rates_table(found))
         return
@@ -116,6 +175,48 @@ def nodes(
     summary = rates_summary_table(found)
     if summary is not None:
         console.print(summary)
+    pending = [ask for ask in asked if ask.state == "pending"]
+    if pending:
+        console.print(joins_table(pending, "Waiting for approval", wide))
+        console.print("approve one with: wit nodes --approve NAME (or refuse: --refuse NAME)")
+
+
+async def _join_requests(client: HubClient) -> list[Any]:
+    """The nodes that asked to join without a token; none from a hub that knows no such asks."""
+    from witengine.client import HubError
+
+    try:
+        return list(await client.join_requests())
+    except HubError as error:
+        if error.status in (403, 404):  # a join token, say, or a hub from before
+            return []
+        raise
+
+
+def _answer_join(
+    action: str,
+    ask: Any,
+    hub: str | None,
+    fingerprint: str | None,
+    insecure: bool,
+    token: str | None,
+) -> None:
+    """`wit nodes --approve/--refuse NODE`, and what the hub said."""
+    from witengine.security.node_keys import short_fingerprint
+
+    async def act() -> Any:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
+            return await client.answer_join(ask.node_id, approve=action == "approve")
+
+    done = _call(act())
+    key = short_fingerprint(done.fingerprint)
+    if action == "approve":
+        print(
+            f"approved node {done.name} ({done.node_id}, key {key}, {done.address}): it joins "
+            "at its next ask"
+        )
+    else:
+        print(f"refused node {done.name} ({done.node_id}, key {key}); it is refused from now on")
 
 
 def jobs(
@@ -358,18 +459,22 @@ async def _on_job(client: HubClient, given: str, call: Callable[[str], Awaitable
 
 
 def _one_node(wanted: str, found: list[Any]) -> Any:
-    """The node `wanted` names among `found`: its id, the name of exactly one node, or a
-    beginning of exactly one node's id."""
+    """The node `wanted` names among `found` (nodes, or nodes that asked to join): its id, the
+    name of exactly one node, or a beginning of exactly one node's id."""
+
+    def id_of(node: Any) -> str:
+        return str(getattr(node, "id", None) or node.node_id)
+
     matches = (
-        [n for n in found if n.id == wanted]
+        [n for n in found if id_of(n) == wanted]
         or [n for n in found if n.name == wanted]
-        or [n for n in found if n.id.startswith(wanted)]
+        or [n for n in found if id_of(n).startswith(wanted)]
     )
     if not matches:
         print(f"wit nodes: no node is called or has the id {wanted!r}", file=sys.stderr)
         raise typer.Exit(1)
     if len(matches) > 1:
-        ids = ", ".join(f"{n.id} ({n.state})" for n in matches)
+        ids = ", ".join(f"{id_of(n)} ({n.state})" for n in matches)
         print(
             f"wit nodes: {len(matches)} nodes are called or have ids that begin with {wanted}: "
             f"{ids}; give its id",
@@ -387,16 +492,24 @@ def _node_action(
     insecure: bool,
     token: str | None,
 ) -> None:
-    """`wit nodes --drain/--resume/--forget NODE`, and what the hub said."""
+    """`wit nodes --drain/--resume/--forget/--revoke NODE`, and what the hub said."""
+
+    node_id = getattr(node, "id", None) or node.node_id
 
     async def act() -> Any:
         async with open_hub(hub, fingerprint, insecure, token) as client:
             if action == "forget":
-                return await client.forget_node(node.id)
-            return await client.drain_node(node.id, drained=action == "drain")
+                return await client.forget_node(node_id)
+            if action == "revoke":
+                return await client.revoke_node(node_id)
+            return await client.drain_node(node_id, drained=action == "drain")
 
     done = _call(act())
-    if action == "forget":
+    if action == "revoke":
+        revoked = ", ".join(done.revoked) or "no credential"
+        again = "; refused when it asks again" if done.state == "revoked" else ""
+        print(f"revoked node {done.name} ({done.id}): {revoked}{again}")
+    elif action == "forget":
         revoked = ", ".join(done.revoked) or "no credential"
         print(f"forgot node {done.name} ({done.id}); revoked {revoked}")
     elif done.drained:

@@ -264,6 +264,38 @@ def nodes_table(nodes: Iterable[Any], wide: bool = False) -> Table:
     return _listing("Nodes", ["name", "id", *columns[1:]] if wide else columns, rows, wide)
 
 
+def joins_table(asks: Iterable[Any], title: str, wide: bool = False) -> Table:
+    """Nodes that asked to join without a token: name, state, address, key fingerprint (its
+    first 16 digits, which the node prints too), machine; `wide` adds the id, the whole key and
+    when it last asked."""
+    import datetime as dt
+
+    from witengine.security.node_keys import short_fingerprint
+
+    columns = ["name", "state", "address", "key", "machine"]
+    rows = []
+    for ask in asks:
+        caps = ask.machine
+        machine = f"{caps.cores} cores, {_bytes(caps.ram_bytes)}"
+        colour = {"pending": "yellow", "approved": "green"}.get(ask.state, "dim")
+        cells = [
+            escape(ask.name),
+            f"[{colour}]{ask.state}[/{colour}]",
+            ask.address,
+            short_fingerprint(ask.fingerprint),
+            escape(machine),
+        ]
+        if wide:
+            seen = dt.datetime.fromtimestamp(ask.seen_at).strftime("%Y-%m-%d %H:%M:%S")
+            cells[3] = ask.fingerprint
+            cells[4] = escape(f"{caps.os} {caps.arch}, {machine}")
+            cells = [cells[0], ask.node_id, *cells[1:], seen]
+        rows.append(cells)
+    if wide:
+        columns = ["name", "id", *columns[1:], "asked"]
+    return _listing(title, columns, rows, wide)
+
+
 def jobs_table(jobs: Iterable[Any], wide: bool = False) -> Table:
     """One line per job: short id, name, status, progress, time left, when it was made;
     `wide` shows whole ids, the date, and the error."""

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from witengine import __version__
 from witengine.clock import Clock, SystemClock, wall_time
+from witengine.hub.auth.admissions import Admissions, admission_router
 from witengine.hub.auth.book import TokenBook
 from witengine.hub.auth.gate import AuthGate
 from witengine.hub.auth.routes import auth_router, signin_router
@@ -216,6 +217,9 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
         auth_router(hub.book, gate, lambda: settings.tls_fingerprint), prefix=API_PREFIX
     )
     app.include_router(signin_router())
+    admissions = Admissions(hub.store, hub.book, gate, wall_time, open_=settings.approve_lan)
+    app.state.admissions = admissions
+    app.include_router(admission_router(admissions), prefix=API_PREFIX)
 
     app.include_router(job_router(hub.service, gate), prefix=API_PREFIX)
     app.include_router(

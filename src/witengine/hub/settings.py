@@ -25,6 +25,9 @@ class HubSettings:
     # Addresses or networks of reverse proxies whose X-Forwarded-For names the client (none: the
     # client is the peer of the connection, whatever it sends).
     trusted_proxies: tuple[str, ...] = ()
+    # Nodes on the local network may ask to join without a token, and wait for an admin's
+    # approval (wit hub --approve-lan; hub/auth/lan.py says which addresses count).
+    approve_lan: bool = False
     # Seconds between the hub's passes publishing the farm's facts on the blackboard (farm/…).
     board_facts_seconds: float = 2.0
 

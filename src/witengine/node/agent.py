@@ -40,6 +40,7 @@ from witengine.node.enrol import (
     HubUntrusted,
     NodeRefused,
     as_given,
+    ask_to_join,
     enrol,
     load_credential,
     save_credential,
@@ -71,8 +72,12 @@ from witengine.protocol import (
     TaskResult,
     Welcome,
 )
+from witengine.protocol.auth import JoinWaiting
+from witengine.protocol.states import Admission
 from witengine.runtime.library import Library
 from witengine.security.connect import transport_options, wrong_scheme
+from witengine.security.node_keys import NodeKey, short_fingerprint
+from witengine.security.tls import TlsError, fetch_fingerprint
 from witengine.security.tokens import Role
 from witengine.waiting import Backoff
 
@@ -80,6 +85,7 @@ log = logging.getLogger(__name__)
 _HUB_MESSAGE: TypeAdapter[HubMessage] = TypeAdapter(HubMessage)
 Key = tuple[str, int, int]  # map_id, index, attempt
 LEAVE_SECONDS = 2.0  # the longest a stopping node waits for the hub to hear it is leaving
+WAIT_SECONDS = 3.0  # the longest between asks of a node waiting for approval
 
 
 @dataclass
@@ -188,6 +194,12 @@ class Agent:
             log.info("enrolled with %s as %s", self.settings.hub_url, credential.node_id)
         elif self.settings.token and join is None and refused is None:
             credential = as_given(self.settings.hub_url, self.settings.token, None)
+        elif not self.settings.token and (kept is None or kept.joined):
+            # No token: ask the hub to let this node join, and wait for an admin's approval
+            # (a hub with --approve-lan); a node that joined so asks again when refused.
+            credential = await self._join(kept)
+            save_credential(self.credential_path, credential)
+            log.info("joined %s as %s", self.settings.hub_url, credential.node_id)
         elif refused is not None:
             raise NodeRefused(
                 f"the hub {self.settings.hub_url} refused this node's credential ({refused}); "
@@ -221,6 +233,54 @@ class Agent:
                 )
             except HubUnreachable as error:
                 log.warning("%s; retrying in %.1f s", error, backoff.seconds)
+            await backoff.wait()
+
+    async def _join(self, kept: Credential | None) -> Credential:
+        """Ask to join without a token until an admin approves this node (or a refusal ends
+        it: NodeRefused), asking again every few seconds while it waits. An https hub's
+        certificate is pinned from --fingerprint, else from this node's earlier credential,
+        else taken as the hub first presents it (and shown, to compare with the hub's)."""
+        url = self.settings.hub_url
+        key = NodeKey.load_or_make(self.settings.cache_dir)
+        pin = self.settings.fingerprint or (kept.fingerprint if kept is not None else None)
+        backoff = Backoff(min(self.settings.max_backoff, WAIT_SECONDS), first=0.5)
+        waiting: JoinWaiting | None = None
+        told = False
+        while True:
+            try:
+                if pin is None and url.lower().startswith("https://"):
+                    pin = await fetch_fingerprint(url)
+                    log.warning(
+                        "trusting the certificate %s of %s on first use: compare it with the "
+                        "hub's (wit hub --show-fingerprint), or pass --fingerprint",
+                        pin,
+                        url,
+                    )
+                answer = await ask_to_join(
+                    url, key, self.settings.name, self.capabilities, fingerprint=pin,
+                    waiting=waiting,
+                )  # fmt: skip
+            except (HubUnreachable, TlsError) as error:
+                log.warning("%s; retrying in %.1f s", error, backoff.seconds)
+                await backoff.wait()
+                continue
+            if isinstance(answer, Credential):
+                return answer
+            approved_again = waiting is not None and waiting.state == Admission.APPROVED
+            waiting = answer
+            if answer.state == Admission.APPROVED and not approved_again:
+                continue  # approved: sign the hub's challenge and ask again at once
+            if not told:
+                hub_pin = f"; the hub's certificate {pin}" if pin else ""
+                log.info(
+                    "waiting for approval on %s (this node's key %s%s): an admin approves it "
+                    "with wit nodes --approve %s",
+                    url,
+                    short_fingerprint(key.fingerprint),
+                    hub_pin,
+                    answer.node_id,
+                )
+                told = True
             await backoff.wait()
 
     async def _use(self, credential: Credential) -> None:

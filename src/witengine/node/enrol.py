@@ -1,9 +1,12 @@
-"""A node's credential: enrolment with a join token, and the file that keeps the result.
+"""A node's credential: enrolment with a join token, or an ask to join without one, and the
+file that keeps the result.
 
 `wit node --token <join token>` presents the join token once (pinning the hub's certificate from
 the token first, when the hub is https), receives the node's own revocable credential and id,
 and keeps them with the pin in `credential.json` (mode 600) in its cache folder; restarts use
-that file and need no token.
+that file and need no token. Without a token, a node on a hub's local network asks to join
+(`ask_to_join`, a hub started with --approve-lan) with its own key (`security.node_keys`) and is
+given its credential once an admin has approved it.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ import httpx
 from pydantic import ValidationError
 
 from witengine.errors import WitError
-from witengine.protocol import API_PREFIX
-from witengine.protocol.auth import Enrolment, EnrolRequest
+from witengine.protocol import API_PREFIX, Capabilities
+from witengine.protocol.auth import Enrolment, EnrolRequest, JoinAsk, JoinWaiting
 from witengine.security.connect import plain_hub, transport_options, wrong_scheme
 from witengine.security.files import read_private, write_private
+from witengine.security.node_keys import NodeKey
 from witengine.security.tls import pin_failure, untrusted_certificate
 from witengine.security.tokens import Role, TokenError, parse_token
 
@@ -71,6 +75,7 @@ class Credential:
     token_id: str
     token: str
     fingerprint: str | None = None  # the hub's certificate, pinned at enrolment
+    joined: bool = False  # given for an ask without a token, which the node may make again
 
 
 def load_credential(path: Path) -> Credential | None:
@@ -166,6 +171,66 @@ async def enrol(
     except ValidationError as error:
         raise NodeRefused(f"the hub's answer to the enrolment is invalid: {error}") from None
     return Credential(hub_url, enrolment.node_id, enrolment.token_id, enrolment.token, pin)
+
+
+async def ask_to_join(
+    hub_url: str,
+    key: NodeKey,
+    name: str,
+    machine: Capabilities,
+    *,
+    fingerprint: str | None = None,
+    waiting: JoinWaiting | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Credential | JoinWaiting:
+    """Ask the hub to let this node join without a token: its credential once an admin has
+    approved it (the ask signs the challenge of the hub's last answer, `waiting`), else where
+    it stands and the challenge to sign next. NodeRefused when the hub says no (refused,
+    revoked, a public address, a hub without --approve-lan), HubUnreachable when it cannot be
+    reached. Nothing secret is sent: the hub learns the node's public key and machine."""
+    headers, verify = transport_options(hub_url, None, fingerprint, who="this node")
+    signed = (
+        {"challenge": waiting.challenge, "signature": key.sign(waiting.challenge)}
+        if waiting is not None
+        else {}
+    )
+    body = JoinAsk(name=name, public_key=key.public_key, machine=machine, **signed)
+    async with httpx.AsyncClient(
+        base_url=hub_url.rstrip("/") + API_PREFIX,
+        headers=headers,
+        verify=verify,
+        timeout=30.0,
+        transport=transport,
+    ) as client:
+        try:
+            response = await client.post("/nodes/join", json=body.model_dump())
+        except httpx.HTTPError as error:
+            refusal = untrusted_hub(hub_url, error)
+            if refusal is not None:
+                raise HubUntrusted(refusal) from None
+            other = wrong_scheme(hub_url, error)
+            if other is not None:
+                raise NodeRefused(other) from None
+            raise HubUnreachable(f"cannot reach the hub at {hub_url} to join: {error}") from None
+    if response.status_code >= 500 or response.status_code == 429:  # busy: ask again later
+        raise HubUnreachable(f"the hub answered {_detail(response)}")
+    try:
+        if response.status_code == 202:
+            return JoinWaiting.model_validate_json(response.content)
+        if response.status_code == 201:
+            enrolment = Enrolment.model_validate_json(response.content)
+            return Credential(
+                hub_url,
+                enrolment.node_id,
+                enrolment.token_id,
+                enrolment.token,
+                fingerprint,
+                joined=True,
+            )
+    except ValidationError as error:
+        raise NodeRefused(f"the hub's answer to the ask to join is invalid: {error}") from None
+    detail = _detail(response).partition(" ")[2]
+    raise NodeRefused(f"the hub {hub_url} refused to let this node join: {detail}")
 
 
 def as_given(hub_url: str, token: str, fingerprint: str | None) -> Credential:

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from witengine.protocol import Answer, Model
+from witengine.protocol import Answer, Capabilities, Model
+from witengine.protocol.states import Admission
 from witengine.security.tokens import MAX_LABEL, Role
 
 MAX_USES = 1_000_000  # a join token for more nodes than this is a mistake
@@ -73,3 +74,56 @@ class AuditLine(Answer):
     actor_role: str | None = None
     address: str = ""
     target: str = ""
+
+
+# ------------------------------------------------- joining without a token (--approve-lan)
+
+PUBLIC_KEY_CHARS = 44  # an Ed25519 public key (32 bytes) in base64, padded
+SIGNATURE_CHARS = 88  # an Ed25519 signature (64 bytes) in base64, padded
+
+
+class JoinAsk(Model):
+    """A node without a token asking a hub to let it join (`POST /nodes/join`): its name, its
+    public key (whose fingerprint the admin compares), its machine, and, once the hub gave it a
+    challenge, the challenge signed with its private key, which proves that it holds the key."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    public_key: Annotated[str, Field(min_length=PUBLIC_KEY_CHARS, max_length=PUBLIC_KEY_CHARS)]
+    machine: Capabilities
+    challenge: Annotated[str | None, Field(max_length=100)] = None
+    signature: Annotated[str | None, Field(max_length=SIGNATURE_CHARS)] = None
+
+
+class JoinWaiting(Answer):
+    """The hub's answer to a node that may not have its credential yet: where it stands, and a
+    challenge to sign in its next ask."""
+
+    node_id: str
+    state: Admission
+    fingerprint: str
+    challenge: str
+
+
+class JoinInfo(Answer):
+    """A node that asked to join without a token, as admins see it."""
+
+    node_id: str
+    name: str
+    address: str
+    fingerprint: str
+    machine: Capabilities
+    state: Admission
+    asked_at: float
+    seen_at: float
+    decided_at: float | None = None
+    decided_by: str | None = None
+
+
+class NodeRevoked(Answer):
+    """A node put out of the farm: its credentials revoked, and, when it joined without a
+    token, where its key now stands (`revoked`)."""
+
+    id: str
+    name: str
+    revoked: list[str]
+    state: Admission | None = None

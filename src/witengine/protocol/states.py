@@ -59,6 +59,23 @@ class NodeState(StrEnum):
         return self in (NodeState.IDLE, NodeState.BUSY)
 
 
+class Admission(StrEnum):
+    """Where a node that asked to join without a token (`wit hub --approve-lan`) stands: it
+    waits until an admin approves or refuses it; an approved node may later be revoked. Refused
+    and revoked nodes are remembered and refused when they ask again. A node that asked is not
+    a node of the farm until approved: it has no `NodeState`."""
+
+    PENDING = "pending"  # asked, waiting for an admin
+    APPROVED = "approved"  # an admin let it in: it gets its credential when it asks next
+    REFUSED = "refused"  # an admin said no before it was ever in
+    REVOKED = "revoked"  # it was in, and an admin put it out
+
+    @property
+    def shut_out(self) -> bool:
+        """Refused or revoked: its next asks are refused, until an admin approves it."""
+        return self in (Admission.REFUSED, Admission.REVOKED)
+
+
 class Availability(StrEnum):
     """What a node's owner policy lets it do now, as the node reports it (`NodeStatus`)."""
 

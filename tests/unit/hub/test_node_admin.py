@@ -125,7 +125,8 @@ async def test_wit_nodes_drains_and_resumes_a_node_by_name(live_hub: LiveHub) ->
         code, _, err = await wit(live_hub.token, "nodes", "--hub", root, *both)
         assert (code, err) == (
             2,
-            "wit nodes: give one of --drain, --resume and --forget at a time\n",
+            "wit nodes: give one of --drain, --resume, --forget, --approve, --refuse and "
+            "--revoke at a time\n",
         )
 
 

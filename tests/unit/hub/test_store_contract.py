@@ -17,6 +17,7 @@ from witengine.hub.store.base import (
     BoardWrite,
     Commit,
     JobRecord,
+    JoinRecord,
     NodeRecord,
     RateRecord,
     Store,
@@ -26,7 +27,7 @@ from witengine.hub.store.base import (
 from witengine.hub.store.memory import MemoryStore
 from witengine.hub.store.sqlite import SqliteStore
 from witengine.hub.store.sqlite_schema import MIGRATIONS, SCHEMA
-from witengine.protocol.states import JobStatus
+from witengine.protocol.states import Admission, JobStatus
 
 SCRIPT = 'Job:Render(Int:frames = 2)\n{\n    Trace("ok");\n}\n'
 
@@ -596,6 +597,66 @@ def test_a_token_with_bounded_uses_runs_out_and_an_unbounded_one_does_not(store:
     assert counted is not None and counted.uses == 5
 
 
+# ------------------------------------------------------- nodes asking to join without a token
+
+
+def join(key: str, node_id: str, state: str = "pending", at: float = 10.0) -> JoinRecord:
+    machine = {"os": "linux", "arch": "x86_64", "cores": 8, "ram_bytes": 2**34}
+    return JoinRecord(
+        f"sha256:{key * 64}", node_id, "A" * 44, f"box {node_id}", "192.168.1.7", machine,
+        state, asked_at=at, seen_at=at,
+    )  # fmt: skip
+
+
+def test_every_answer_to_a_join_is_kept_and_read_back_by_key(store: Store) -> None:
+    for key, node_id, state, at in [
+        ("a", "node_a", "pending", 30.0),
+        ("b", "node_b", "approved", 10.0),
+        ("c", "node_c", "refused", 20.0),
+        ("d", "node_d", "revoked", 40.0),
+    ]:
+        store.put_join(join(key, node_id, state, at))
+    assert [(j.node_id, j.state) for j in store.list_joins()] == [
+        ("node_b", "approved"),
+        ("node_c", "refused"),
+        ("node_a", "pending"),
+        ("node_d", "revoked"),
+    ]
+    assert store.get_join(f"sha256:{'c' * 64}") == join("c", "node_c", "refused", 20.0)
+    assert store.get_join(f"sha256:{'e' * 64}") is None
+
+
+def test_a_decision_replaces_the_ask_of_the_same_key(store: Store) -> None:
+    from dataclasses import replace
+
+    store.put_join(join("a", "node_a"))
+    decided = replace(join("a", "node_a"), state="approved", decided_at=50.0, decided_by="tok_1")
+    store.put_join(decided)
+    assert store.list_joins() == [decided]
+
+
+def test_a_forgotten_ask_goes_and_others_stay(store: Store) -> None:
+    store.put_join(join("a", "node_a", "refused"))
+    store.put_join(join("b", "node_b"))
+    assert store.forget_join("node_a") is True
+    assert store.forget_join("node_a") is False
+    assert [j.node_id for j in store.list_joins()] == ["node_b"]
+
+
+def test_sqlite_remembers_every_answer_to_a_join_after_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    first = SqliteStore(path)
+    records = [join(k, f"node_{k}", s) for k, s in zip("abcd", Admission, strict=True)]
+    for record in records:
+        first.put_join(record)
+    first.close()
+    again = SqliteStore(path)
+    try:
+        assert again.list_joins() == records
+    finally:
+        again.close()
+
+
 def test_audit_lines_are_numbered_in_order_and_read_newest_first(store: Store) -> None:
     for n in range(1, 6):
         line = AuditRecord(at=float(n), action="job.submit", outcome="ok", actor_id=f"tok_{n}")
@@ -955,6 +1016,6 @@ def test_a_hub_database_from_before_the_blackboard_gains_it(tmp_path: Path) -> N
     try:
         assert store.board_list() == []
         assert put(store, "k", [1]).seq == 1
-        assert store._read("SELECT version FROM schema_version") == [(8,)]
+        assert store._read("SELECT version FROM schema_version") == [(MIGRATIONS[-1][0],)]
     finally:
         store.close()

@@ -12,7 +12,9 @@ from __future__ import annotations
 from witengine.protocol import API_PREFIX
 from witengine.security.tokens import Role
 
-PUBLIC = frozenset({("GET", f"{API_PREFIX}/health")})
+# The health check, and a node's ask to join without a token, which the admissions route
+# checks itself (the hub's --approve-lan, the client's address) and which grants nothing.
+PUBLIC = frozenset({("GET", f"{API_PREFIX}/health"), ("POST", f"{API_PREFIX}/nodes/join")})
 
 ADMIN = frozenset({Role.ADMIN})
 SUBMIT = frozenset({Role.ADMIN, Role.SUBMITTER})
@@ -50,6 +52,10 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", f"{_A}/nodes/{{node_id}}/drain"): ADMIN,
     ("POST", f"{_A}/nodes/{{node_id}}/resume"): ADMIN,
     ("DELETE", f"{_A}/nodes/{{node_id}}"): ADMIN,
+    ("POST", f"{_A}/nodes/{{node_id}}/revoke"): ADMIN,
+    ("GET", f"{_A}/join-requests"): READ,
+    ("POST", f"{_A}/join-requests/{{node_id}}/approve"): ADMIN,
+    ("POST", f"{_A}/join-requests/{{node_id}}/refuse"): ADMIN,
     # the blackboard: writes are checked per key in its routes (who may write which keys)
     ("GET", f"{_A}/board"): READ_AND_NODES,
     ("GET", f"{_A}/board/{{key:path}}"): READ_AND_NODES,

@@ -327,8 +327,12 @@ def _forget_route(router: APIRouter, dispatcher: Dispatcher, store: Store, gate:
     )
     async def forget_node(node_id: str, request: Request) -> NodeForgotten:
         """Remove a node that is not connected: its record and benchmark rates go, and its
-        credential is revoked, so the machine needs a new join token to come back."""
+        credential is revoked, so the machine needs a new join token to come back (or, having
+        joined without one, asks afresh and waits for approval)."""
         record = store.get_node(node_id)
+        asked = next((j for j in store.list_joins() if j.node_id == node_id), None)
+        if record is None and asked is not None:  # asked to join, never connected
+            record = NodeRecord(node_id, asked.name, {}, asked.asked_at, asked.seen_at)
         if record is None:
             gate.audit(request, "node.forget", "unknown node", node_id[:40])
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no node {node_id}")
@@ -346,6 +350,7 @@ def _forget_route(router: APIRouter, dispatcher: Dispatcher, store: Store, gate:
         ]
         dispatcher.forget(node_id)
         store.forget_node(node_id)
+        store.forget_join(node_id)  # a node that joined without a token asks afresh
         tokens = ", ".join(revoked) or "no credential"
         gate.audit(request, "node.forget", "ok", f"{node_id} {record.name!r}; revoked {tokens}")
         log.info("forgot node %s (%s); revoked %s", record.name, node_id, tokens)

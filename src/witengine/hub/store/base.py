@@ -134,6 +134,25 @@ class TokenRecord:
 
 
 @dataclass(frozen=True)
+class JoinRecord:
+    """A node that asked to join without a token (`wit hub --approve-lan`), known by its public
+    key, and where it stands (an `Admission` value): remembered whatever the answer, so that a
+    refused or revoked node is refused again."""
+
+    fingerprint: str  # sha256:<hex> of its public key: one record per key
+    node_id: str  # the id it has on the farm once approved
+    public_key: str  # base64 of its raw Ed25519 public key
+    name: str
+    address: str  # the client address it last asked from
+    machine: Json  # its Capabilities, as it described them
+    state: str  # a witengine.protocol.states.Admission value
+    asked_at: float  # when it first asked
+    seen_at: float  # when it last asked
+    decided_at: float | None = None
+    decided_by: str | None = None  # id of the admin's token that decided
+
+
+@dataclass(frozen=True)
 class AuditRecord:
     """One line of the audit log: who did what to what, from where, and how it ended."""
 
@@ -357,6 +376,21 @@ class Store(Protocol):
 
     def use_token(self, token_id: str) -> bool:
         """Count one use of a token with a bound on its uses; False when none is left."""
+        ...
+
+    # nodes that asked to join without a token
+    def put_join(self, record: JoinRecord) -> None:
+        """Keep a node's ask and its state, replacing the record of the same key."""
+        ...
+
+    def get_join(self, fingerprint: str) -> JoinRecord | None: ...
+
+    def list_joins(self) -> list[JoinRecord]:
+        """Every node that asked, in the order they first asked."""
+        ...
+
+    def forget_join(self, node_id: str) -> bool:
+        """Forget the ask of a node (it may ask afresh); False when there was none."""
         ...
 
     # audit log

@@ -13,6 +13,7 @@ from witengine.hub.store.base import (
     BoardWrite,
     Commit,
     JobRecord,
+    JoinRecord,
     Json,
     MapRecord,
     MapState,
@@ -55,6 +56,7 @@ class MemoryStore:
         self.rates: dict[tuple[str, str, str], RateRecord] = {}  # (node, activity, unit)
         self.tokens: dict[str, TokenRecord] = {}
         self.audit_log: list[AuditRecord] = []
+        self.joins: dict[str, JoinRecord] = {}  # fingerprint -> its record
         self.board: dict[str, list[BoardEntry]] = {}  # key -> its kept versions, oldest first
         self.board_seq = 0
 
@@ -263,6 +265,22 @@ class MemoryStore:
             return False
         self.tokens[token_id] = replace(token, uses=token.uses + 1)
         return True
+
+    # nodes that asked to join without a token
+    def put_join(self, record: JoinRecord) -> None:
+        self.joins[record.fingerprint] = record
+
+    def get_join(self, fingerprint: str) -> JoinRecord | None:
+        return self.joins.get(fingerprint)
+
+    def list_joins(self) -> list[JoinRecord]:
+        return sorted(self.joins.values(), key=lambda j: (j.asked_at, j.fingerprint))
+
+    def forget_join(self, node_id: str) -> bool:
+        found = [key for key, record in self.joins.items() if record.node_id == node_id]
+        for key in found:
+            del self.joins[key]
+        return bool(found)
 
     # audit log
     def append_audit(self, record: AuditRecord) -> int:

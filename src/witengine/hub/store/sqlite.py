@@ -26,6 +26,7 @@ from witengine.hub.store.base import (
     BoardWrite,
     Commit,
     JobRecord,
+    JoinRecord,
     Json,
     MapRecord,
     MapState,
@@ -529,6 +530,45 @@ class SqliteStore:
                 (token_id,),
             )
             return cursor.rowcount == 1
+
+    # nodes that asked to join without a token
+    def put_join(self, record: JoinRecord) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO joins VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.fingerprint,
+                    record.node_id,
+                    record.public_key,
+                    record.name,
+                    record.address,
+                    _dumps(record.machine),
+                    record.state,
+                    record.asked_at,
+                    record.seen_at,
+                    record.decided_at,
+                    record.decided_by,
+                ),
+            )
+
+    @staticmethod
+    def _join(row: Sequence[Any]) -> JoinRecord:
+        fingerprint, node_id, public_key, name, address, machine, *decision = row
+        return JoinRecord(
+            fingerprint, node_id, public_key, name, address, json.loads(machine), *decision
+        )
+
+    def get_join(self, fingerprint: str) -> JoinRecord | None:
+        rows = self._read("SELECT * FROM joins WHERE fingerprint = ?", (fingerprint,))
+        return self._join(rows[0]) if rows else None
+
+    def list_joins(self) -> list[JoinRecord]:
+        rows = self._read("SELECT * FROM joins ORDER BY asked_at, fingerprint")
+        return [self._join(row) for row in rows]
+
+    def forget_join(self, node_id: str) -> bool:
+        with self._write() as db:
+            return db.execute("DELETE FROM joins WHERE node_id = ?", (node_id,)).rowcount > 0
 
     # audit log
     def append_audit(self, record: AuditRecord) -> int:

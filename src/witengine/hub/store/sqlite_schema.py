@@ -114,6 +114,15 @@ MIGRATIONS: list[tuple[int, str | tuple[str, ...]]] = [
             ) WITHOUT ROWID""",
         ),
     ),
+    (
+        9,  # nodes that asked to join without a token, by their key, and the admins' answers
+        """CREATE TABLE joins (
+            fingerprint TEXT PRIMARY KEY, node_id TEXT NOT NULL, public_key TEXT NOT NULL,
+            name TEXT NOT NULL, address TEXT NOT NULL, machine TEXT NOT NULL,
+            state TEXT NOT NULL, asked_at REAL NOT NULL, seen_at REAL NOT NULL,
+            decided_at REAL, decided_by TEXT
+        ) WITHOUT ROWID""",
+    ),
 ]
 # A map as stored (from version 7):
 # - `items`: its items' arguments, a row per slice of at most `SLICE` items (a JSON array):
