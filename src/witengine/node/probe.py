@@ -19,10 +19,10 @@ from pathlib import Path
 import psutil
 
 from witengine.plugins.detection import KNOWN_TOOLS, Tool
+from witengine.plugins.programs import Which, locate, stamp, version_output
 from witengine.protocol import Capabilities, GpuInfo
 
 Run = Callable[[Sequence[str], float], str | None]  # command, timeout -> stdout, or None
-Which = Callable[[str], str | None]
 # Tools plugins installed later declare -> every tool this machine has, those among them.
 LookFor = Callable[[Sequence[Tool]], dict[str, str]]
 
@@ -78,25 +78,6 @@ def nvidia_gpus(run: Run = run_command, which: Which = shutil.which) -> list[Gpu
     return gpus
 
 
-def version_output(command: Sequence[str], timeout: float) -> str | None:
-    """What a version command printed, stdout then stderr, whatever its exit code (some tools
-    print their version to stderr, or exit non-zero after it); None when it could not start or
-    did not end in time."""
-    try:
-        done = subprocess.run(
-            list(command),
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout + done.stderr
-
-
 def software(
     run: Run = version_output,
     which: Which = shutil.which,
@@ -115,23 +96,20 @@ def software(
     for tool in tools:
         if tool.name in hidden:
             continue
-        located = next(
-            ((name, path) for name in tool.executables if (path := which(name)) is not None),
-            None,
-        )
+        located = locate(tool, which)
         if located is None:
             continue
         executable, path = located
-        stamp = _stamp(path)
+        built = stamp(path)
         entry = kept.get(tool.name)
-        if entry is not None and stamp is not None and entry["stamp"] == stamp:
+        if entry is not None and built is not None and entry["stamp"] == built:
             version: str | None = entry["version"]
         else:
             version = tool.read_version(run([executable, *tool.version], tool.timeout))
         if version:
             found[tool.name] = version
-            if stamp:
-                stamps[tool.name] = stamp
+            if built:
+                stamps[tool.name] = built
     if "python" not in found and "python" not in hidden:
         found["python"] = platform.python_version()
     if remember is not None:
@@ -139,16 +117,6 @@ def software(
         if fresh != kept:
             _write_versions(remember, fresh)
     return dict(sorted(found.items()))
-
-
-def _stamp(path: str) -> str | None:
-    """What identifies a program file's build: its real path, size and modification time."""
-    try:
-        real = Path(path).resolve()
-        status = real.stat()
-    except OSError:
-        return None
-    return f"{real}:{status.st_size}:{status.st_mtime_ns}"
 
 
 def _read_versions(path: Path | None) -> dict[str, dict[str, str]]:

@@ -22,9 +22,9 @@ from witengine.node.probe import (
     probe_capabilities,
     run_command,
     software,
-    version_output,
 )
 from witengine.plugins.detection import KNOWN_TOOLS, Tool, hidden_tools, tool_named
+from witengine.plugins.programs import version_output
 from witengine.protocol import GpuInfo
 
 NVIDIA_SMI_TWO_GPUS = """\

@@ -10,6 +10,7 @@ on) kills it with the batch; it also gets SIGTERM if the batch process dies outr
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import shutil
@@ -24,6 +25,7 @@ from witengine.errors import PluginError
 from witengine.filenames import UnsafePath, check_file_name
 from witengine.lifetime import die_with_parent
 from witengine.plugins.detection import KNOWN_TOOLS, Tool, hidden_tools, tools_to_look_for
+from witengine.plugins.programs import locate, stamp, version_output
 from witengine.plugins.requirements import Software, leading_version
 from witengine.plugins.tool.result import ToolError, ToolResult, failure, returned_name, tail
 from witengine.runtime.blobs import Blob
@@ -88,48 +90,22 @@ def _known(name: str) -> Tool:
     raise ToolError(f"'{name}' is not a tool nodes look for (they look for {names})")
 
 
-_found: dict[tuple[str, str], Program] = {}  # (tool, file stamp) -> found: asked once per process
-
-
 def _located(tool: Tool) -> Program | None:
-    path = next((p for name in tool.executables if (p := shutil.which(name)) is not None), None)
-    if path is None:
+    located = locate(tool)
+    if located is None:
         if tool.name != "python":
             return None
         return Program("python", sys.executable, platform.python_version())  # as the probe does
-    stamp = _stamp(path)
-    known = _found.get((tool.name, stamp))
-    if known is not None:
-        return known
-    version = tool.read_version(_version_output([path, *tool.version], tool.timeout))
-    if version is None:
-        return None
-    _found[(tool.name, stamp)] = found = Program(tool.name, path, version)
-    return found
+    path = located[1]
+    return _asked(tool, path, stamp(path) or path)
 
 
-def _stamp(path: str) -> str:
-    try:
-        status = Path(path).resolve().stat()
-    except OSError:
-        return path
-    return f"{Path(path).resolve()}:{status.st_size}:{status.st_mtime_ns}"
-
-
-def _version_output(command: list[str], timeout: float) -> str | None:
-    try:
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout + done.stderr
+@functools.lru_cache(maxsize=64)
+def _asked(tool: Tool, path: str, built: str) -> Program | None:
+    """The tool's version from its program file, asked once per build in a batch process (a
+    batch of a hundred items asks Blender once, not a hundred times)."""
+    version = tool.read_version(version_output([path, *tool.version], tool.timeout))
+    return None if version is None else Program(tool.name, path, version)
 
 
 def run(
