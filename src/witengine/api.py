@@ -222,22 +222,29 @@ async def run_on_hub(
     events: EventSink | None = None,
     on_submitted: Callable[[HubClient, str], None] | None = None,
     library: Library | None = None,
+    source: str | None = None,
+    node: str | None = None,
 ) -> JobResult:
     """Check a script here, send it (and its files) to a hub, follow it, fetch its results.
 
     `events` gets the job's events, with the farm's extras (such as `nodes` on progress events:
     items and seconds per node). `hub` is its URL, or a `HubAccess` with the token and
-    certificate pin to reach it with.
+    certificate pin to reach it with. With `source`, that is the script, and `path` only names
+    it (a job a plugin declares for a file, which has no file of its own); with `node`, only
+    the node of that name gets the job's work.
     """
     library = library or default_library()
-    checked = check_file(Path(path), library)
+    if source is None:
+        checked = check_file(Path(path), library)
+    else:
+        checked = check_source(source, library, str(path))
     texts = dict(parameters or {})
     check_texts(checked, library, texts)  # before a file is read: `n=abc` fails at once
     with tempfile.TemporaryDirectory(prefix="wit-submit-") as scratch:
         # Before any upload: a wrong text or a scene missing a texture fails fast.
         named = await asyncio.to_thread(files_named, checked, library, texts, Path(scratch))
         return await _submit_and_follow(
-            hub, path, checked, texts, named, events, on_submitted, library, out_dir
+            hub, path, checked, texts, named, events, on_submitted, library, out_dir, node
         )
 
 
@@ -251,6 +258,7 @@ async def _submit_and_follow(
     on_submitted: Callable[[HubClient, str], None] | None,
     library: Library,
     out_dir: Path | None,
+    node: str | None = None,
 ) -> JobResult:
     from witengine.client import HubAccess, HubError
     from witengine.protocol import BlobRef, SubmitJob
@@ -276,7 +284,13 @@ async def _submit_and_follow(
                 files[param.name] = refs if param.type.element is not None else refs[0]
         try:
             summary = await client.submit(
-                SubmitJob(script=checked.source, filename=str(path), parameters=texts, files=files)
+                SubmitJob(
+                    script=checked.source,
+                    filename=str(path),
+                    parameters=texts,
+                    files=files,
+                    node=node,
+                )
             )
         except HubError as error:
             if error.status == 400:

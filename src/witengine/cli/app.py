@@ -538,6 +538,16 @@ def _register_board_commands() -> None:
 _register_board_commands()
 
 
+def _register_folder_commands() -> None:
+    from witengine.cli import folders
+
+    for command in (folders.watch, folders.resources, folders.take):
+        app.command()(command)
+
+
+_register_folder_commands()
+
+
 def main() -> None:
     from witengine.errors import WitError
 

@@ -12,10 +12,17 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from witengine.cli.folder_options import (
+    JobsOption,
+    PollOption,
+    SettleOption,
+    WatchOption,
+    watch_settings,
+)
 from witengine.cli.policy_options import (
     HoursOption,
     IdleAfterOption,
@@ -279,6 +286,10 @@ def hub(
             "the embedded farm, which knows the address before the hub has started).",
         ),
     ] = None,
+    watch: WatchOption = None,
+    settle: SettleOption = 2.0,
+    poll: PollOption = 1.0,
+    jobs: JobsOption = 4,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run a hub: it stores jobs, runs them and hands their tasks to nodes."""
@@ -375,7 +386,47 @@ def hub(
     with contextlib.ExitStack() as stack:
         if listen_fd is None:  # an embedded farm's hub: its command has the token already
             stack.enter_context(_noting_data_dir(actual, settings.data_dir))
-        asyncio.run(server.serve(sockets=[listener]))
+        folders = list(watch or [])
+        missing = [str(f) for f in folders if not f.is_dir()]
+        if missing:
+            print(f"wit hub: --watch: not a folder: {', '.join(missing)}", file=sys.stderr)
+            raise typer.Exit(2)
+        if folders:
+            access = _own_access(settings, shown, identity.fingerprint if identity else None)
+            options = watch_settings(settle, poll, jobs)
+            asyncio.run(_serve_and_watch(server, listener, access, folders, options))
+        else:
+            asyncio.run(server.serve(sockets=[listener]))
+
+
+def _own_access(settings: Any, host: str, fingerprint: str | None) -> HubAccess:
+    """How the hub's own watchers reach it: on loopback, as its admin."""
+    from witengine.client import HubAccess
+    from witengine.security.files import read_private
+
+    address = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    token = read_private(settings.data_dir / "admin.token")
+    url = f"{settings.scheme}://{address}:{settings.port}"
+    return HubAccess(url, token=token, fingerprint=fingerprint)
+
+
+async def _serve_and_watch(
+    server: Any, listener: Any, access: HubAccess, folders: list[Path], options: Any
+) -> None:
+    """Serve, and once serving, watch the folders; the watchers end with the server."""
+    from witengine.folders.watcher import watch as watch_folders
+
+    serving = asyncio.ensure_future(server.serve(sockets=[listener]))
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.05)
+    watching = asyncio.ensure_future(watch_folders(access, folders, options))
+    print(f"watching {', '.join(str(f) for f in folders)} for job files", flush=True)
+    try:
+        await serving
+    finally:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watching
 
 
 def _inherited_listener(fd: int) -> socket.socket:

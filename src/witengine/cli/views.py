@@ -328,3 +328,42 @@ def board_table(values: Iterable[Any], title: str) -> Table:
         shown = "(deleted)" if value.deleted else _short(json.dumps(value.value))
         table.add_row(escape(value.key), str(value.version), escape(shown), value.writer, when)
     return table
+
+
+def resources_table(nodes: Iterable[Any], could_run: dict[str, list[str]]) -> Table:
+    """`wit resources`: each node, its machine, its tools with versions, and the waiting job
+    files it could run."""
+    rows = []
+    for node in nodes:
+        caps = node.capabilities
+        machine = f"{caps.os} {caps.arch}, {caps.cores} cores, {_bytes(caps.ram_bytes)}"
+        if caps.gpus:
+            machine += ", " + ", ".join(g.name for g in caps.gpus)
+        tools = ", ".join(f"{name} {version}" for name, version in sorted(caps.software.items()))
+        files = could_run.get(node.name, [])
+        rows.append(
+            [
+                escape(node.name),
+                str(node.state),
+                escape(machine),
+                escape(tools or "-"),
+                escape(", ".join(files) if files else "-"),
+            ]
+        )
+    columns = ["name", "state", "machine", "software", "could run"]
+    return _listing("Resources", columns, rows, wide=True)
+
+
+def waiting_table(files: Iterable[Any]) -> Table:
+    """`wit resources --jobs`: each waiting job file, what it needs, why it waits and the
+    nodes that could run it."""
+    rows = [
+        [
+            escape(f"{f.record.folder}/{f.record.file}"),
+            escape(", ".join(f.record.needs) or "-"),
+            escape(", ".join(f.nodes) if f.nodes else "none"),
+            escape(f"waiting: {f.record.reason}" if f.record.reason else "waiting"),
+        ]
+        for f in files
+    ]
+    return _listing("Waiting job files", ["file", "needs", "nodes", "reason"], rows, wide=True)

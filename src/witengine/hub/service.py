@@ -119,6 +119,8 @@ class HubService:
             owner=owner,
         )
         self.store.add_job(job)
+        if request.node is not None:
+            self.dispatcher.pin_job(job.id, request.node)
         self._start(job, checked)
         return job
 

@@ -76,6 +76,7 @@ __all__ = [
     "Files",
     "Float",
     "Int",
+    "JobFile",
     "Long",
     "Placement",
     "Plugin",
@@ -139,6 +140,16 @@ UNIT_PATTERN = re.compile(r"^[a-z][a-z0-9-]*@[1-9][0-9]*$")
 
 
 @dataclass(frozen=True)
+class JobFile:
+    """How a file of one extension dropped into a watched folder runs (`Plugin.job_file`)."""
+
+    extension: str  # ".py", lowercase, with its dot
+    script: str  # the Wit job it runs
+    parameters: Callable[[str], Mapping[str, str]]  # the file's path -> the job's text parameters
+    texts: Mapping[str, str] = field(default_factory=dict)  # file written -> String variable
+
+
+@dataclass(frozen=True)
 class _Declared:
     """An activity as its plugin declared it."""
 
@@ -167,6 +178,7 @@ class Plugin:
     _batches: dict[str, Callable[..., BatchResults]] = field(default_factory=dict, repr=False)
     _readers: dict[str, Reader] = field(default_factory=dict, repr=False)
     _tools: list[Tool] = field(default_factory=list, repr=False)
+    _job_files: list[JobFile] = field(default_factory=list, repr=False)
 
     def activity(
         self,
@@ -324,6 +336,37 @@ class Plugin:
             raise PluginError(f"plugin '{self.name}': tool '{name}' is declared twice")
         self._tools.append(declared)
         return declared
+
+    def job_file(
+        self,
+        extension: str,
+        *,
+        script: str,
+        parameters: Callable[[str], Mapping[str, str]],
+        texts: Mapping[str, str] | None = None,
+    ) -> JobFile:
+        """Declare how a file `NAME.EXT` dropped into a watched folder runs: the Wit job
+        `script`, with the text parameters `parameters(path)` gives for the file's path (as
+        `wit run` takes them: `{"script": path}`); `texts` names String variables of the job
+        written beside its results as text files (`{"stdout.txt": "stdout"}`)."""
+        where = f"plugin '{self.name}': job file '{extension}'"
+        if not re.fullmatch(r"\.[a-z0-9]+", extension) or extension in (".wit", ".params"):
+            raise PluginError(
+                f"{where}: an extension is a dot and lowercase letters or digits ('.rib'), "
+                "other than .wit and .params"
+            )
+        if not callable(parameters):
+            raise PluginError(f"{where}: parameters must be a function of the file's path")
+        if any(known.extension == extension for known in self._job_files):
+            raise PluginError(f"{where} is declared twice")
+        declared = JobFile(extension, script, parameters, dict(texts or {}))
+        self._job_files.append(declared)
+        return declared
+
+    @property
+    def job_files(self) -> tuple[JobFile, ...]:
+        """The job files this plugin declared with `job_file`."""
+        return tuple(self._job_files)
 
     @property
     def tools(self) -> tuple[Tool, ...]:

@@ -229,6 +229,8 @@ class SubmitJob(Model):
     filename: Label = "job.wit"  # a path as the client knows it: shown in diagnostics only
     parameters: dict[Text, Text] = {}
     files: dict[Text, BlobRef | list[BlobRef]] = {}
+    # Only this node (by name) gets the job's work (`wit take --node`); while the hub runs.
+    node: Label | None = None
 
 
 class Progress(Answer):

@@ -116,9 +116,16 @@ class Dispatcher:
         self._state.paused.discard(job_id)
         self._state.wake()
 
+    def pin_job(self, job_id: str, node_name: str) -> None:
+        """Give the job's work to the node of this name only (it waits while that node is
+        away, and fails as any map no node can run)."""
+        self._state.pinned[job_id] = node_name
+        self._state.candidates_changed()
+
     def job_ended(self, job_id: str) -> None:
-        """Forget what only mattered while the job ran (its blocklist, its pause)."""
+        """Forget what only mattered while the job ran (its blocklist, its pause, its pin)."""
         self._state.paused.discard(job_id)
+        self._state.pinned.pop(job_id, None)
         self._state.scheduler.job_ended(job_id)
 
     # ----------------------------------------------------------------- rates
@@ -224,6 +231,8 @@ class Dispatcher:
                 if len(node.leases) >= node.slots + 1:  # one batch ahead hides the round trip
                     break
                 if not able(node, held.activity, held.requirements) or held.job_id in state.paused:
+                    continue
+                if state.pinned_away(held.job_id, node):
                     continue
                 if held.future.done():
                     continue

@@ -230,11 +230,25 @@ def fail_unrunnable(state: DispatchState, now: float) -> None:
 
 def _can_run(state: DispatchState, held: MapState, node: NodeLink) -> bool:
     blocked = state.scheduler.blocklist.blocked(held.job_id, node.id, held.plugin)
-    return node.connected and able(node, held.activity, held.requirements) and not blocked
+    pinned_away = state.pinned_away(held.job_id, node)
+    return (
+        node.connected
+        and able(node, held.activity, held.requirements)
+        and not blocked
+        and not pinned_away
+    )
 
 
 def _no_node(state: DispatchState, held: MapState) -> NoCompatibleNode:
     online = [n for n in state.nodes.values() if n.connected]
+    pinned = state.pinned.get(held.job_id)
+    if pinned is not None and not any(
+        n.name == pinned and able(n, held.activity, held.requirements) for n in online
+    ):
+        return NoCompatibleNode(
+            f"the job may run only on node {pinned!r}, which is not connected or cannot run "
+            f"{held.activity} (waited {state.times.no_node:g} s)"
+        )
     offering = [n for n in online if held.activity in n.activities]
     names = sorted(n.name for n in offering if able(n, held.activity, held.requirements))
     if names:

@@ -65,6 +65,7 @@ class DispatchState:
         self.delivery_listeners: list[DeliveryListener] = []
         self.drained: set[str] = set()  # nodes that finish what they hold and get no more
         self.paused: set[str] = set()  # jobs whose maps get no new batches
+        self.pinned: dict[str, str] = {}  # job -> the one node (by name) its work may go to
         self.granted = 0  # batches sent since this hub started
         self._wake = asyncio.Event()
 
@@ -91,6 +92,11 @@ class DispatchState:
             and node.availability is Availability.AVAILABLE
         )
 
+    def pinned_away(self, job_id: str, node: NodeLink) -> bool:
+        """Whether the job is pinned to another node than this one (`wit take --node`)."""
+        pinned = self.pinned.get(job_id)
+        return pinned is not None and pinned != node.name
+
     def candidates(
         self, activity: str, job_id: str, requirements: Requirements | None = None
     ) -> tuple[Candidate, ...]:
@@ -103,7 +109,9 @@ class DispatchState:
         return tuple(
             Candidate(node.id, node.slots, node.window_end, node.suspended_at)
             for node in self.nodes.values()
-            if self.usable(node) and able(node, activity, requirements)
+            if self.usable(node)
+            and able(node, activity, requirements)
+            and not self.pinned_away(job_id, node)
         )
 
     def candidates_changed(self) -> None:

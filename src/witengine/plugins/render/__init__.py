@@ -19,6 +19,7 @@ from witengine import __version__
 from witengine.plugins.api import ActivityContext, Files, Int, Plugin, Requirements
 from witengine.plugins.render.benchmark import PIXEL_SAMPLES, benchmark_render
 from witengine.plugins.render.blender import Outcome, render_frames
+from witengine.plugins.render.blendfile import scene_facts
 from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.frames import parse_frame_spec
 from witengine.plugins.render.images import ImageDefect, png_facts
@@ -231,3 +232,32 @@ def stitch(context: ActivityContext, tiles: list[TileImage]) -> Image:
         height=facts.height,
         fps=first.fps,
     )
+
+
+# The published job (examples/render_animation.wit, as `wit fmt` writes it): what a .blend
+# dropped into a watched folder runs, over the file's own frame range and settings.
+ANIMATION_JOB = """\
+Job:RenderAnimation(FrameCollection:frames)
+{
+    ~ Distribute rendering across all available machines ~
+    ImageCollection:images = Grid.ForEach(frame in frames) => Renderer.RenderFrame(frame);
+    Video:result = Video.Compose(images);
+}
+"""
+
+
+def _animation_parameters(path: str) -> dict[str, str]:
+    """`frames=PATH@START-END[xSTEP]`: the scene's own frame range, read from the file."""
+    facts = scene_facts(Path(path))
+    if facts is None:
+        raise ConversionError(f"{path}: cannot read its scene's frame range (is it a .blend?)")
+    if facts.frame_end < facts.frame_start:
+        raise ConversionError(
+            f"{path}: its frame range ends ({facts.frame_end}) before it starts "
+            f"({facts.frame_start})"
+        )
+    step = f"x{facts.frame_step}" if facts.frame_step > 1 else ""
+    return {"frames": f"{path}@{facts.frame_start}-{facts.frame_end}{step}"}
+
+
+plugin.job_file(".blend", script=ANIMATION_JOB, parameters=_animation_parameters)

@@ -38,6 +38,9 @@ class SceneFacts:
     percent: int
     engine: str
     samples: int  # 0 when the file does not say (Cycles' default, never changed)
+    frame_start: int = 1  # the scene's frame range, as its Output properties say
+    frame_end: int = 250
+    frame_step: int = 1
 
 
 class UnreadableBlend(ValueError):
@@ -299,6 +302,9 @@ class BlendFile:
             percent=self.integer("Scene", "r.size", scene),
             engine=engine,
             samples=samples,
+            frame_start=self.integer("Scene", "r.sfra", scene),
+            frame_end=self.integer("Scene", "r.efra", scene),
+            frame_step=max(1, self.integer("Scene", "r.frame_step", scene)),
         )
 
     def _cycles_samples(self, scene: int) -> int:

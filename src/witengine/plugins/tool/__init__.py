@@ -107,3 +107,33 @@ def run_tool(
     """
     program = find(requirement(tool))
     return run(context, program, args, inputs or [])
+
+
+_PYTHON_FILE = """\
+Job:PythonFile(Blob:script)
+{
+    ~ A Python script dropped into a watched folder: run on a node that has Python ~
+    ToolResult:run = Grid.Delegate => Tool.Python(script);
+    BlobCollection:files = run.Files;
+    String:stdout = run.Stdout;
+    String:stderr = run.Stderr;
+}
+"""
+
+_RIB_FILE = """\
+Job:RibFile(Blob:rib)
+{
+    ~ A RIB file dropped into a watched folder: rendered by prman on a node that has RenderMan ~
+    ToolResult:run = Grid.Delegate => Tool.RenderMan(rib);
+    BlobCollection:files = run.Files;
+    String:stdout = run.Stdout;
+    String:stderr = run.Stderr;
+}
+"""
+
+_OUTPUTS = {"stdout.txt": "stdout", "stderr.txt": "stderr"}
+
+plugin.job_file(
+    ".py", script=_PYTHON_FILE, parameters=lambda path: {"script": path}, texts=_OUTPUTS
+)
+plugin.job_file(".rib", script=_RIB_FILE, parameters=lambda path: {"rib": path}, texts=_OUTPUTS)
