@@ -40,7 +40,8 @@ def mentions() -> Iterator[tuple[str, str, list[str]]]:
     for path in SOURCES:
         for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
             for match in MENTION.finditer(line):
-                words = match.group(1).split()
+                # A message's own command ends in a colon ("wit board set: give --create …").
+                words = [w.removesuffix(":") for w in match.group(1).split()]
                 command = root
                 names = ["wit"]
                 while words and words[0] in getattr(command, "commands", {}):
