@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from witengine.testing.processes import ProcessFarm, free_port, wait_until
+from witengine.testing.scenes import make_sample_scene
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -86,7 +88,9 @@ def test_a_python_file_runs_on_a_node_and_its_files_and_output_land_beside_it(
     assert (done / "files" / "made.txt").read_text() == "made by a dropped script"
     assert (done / "stdout.txt").read_text() == "made a file\n"
     assert (done / "stderr.txt").read_text() == ""
-    assert json.loads((done / "results.json").read_text())["status"] == "completed"
+    results = json.loads((done / "results.json").read_text())
+    assert results["status"] == "completed"
+    assert results["variables"]["files"][0]["path"] == str(done / "files" / "made.txt")
 
 
 def test_a_wit_file_with_an_error_lands_in_failed_with_the_error_naming_its_line(
@@ -196,3 +200,41 @@ def test_wit_take_runs_a_waiting_file_now_on_the_node_it_names(
     # Run on box, which has no prman: the job fails saying it may run only there.
     failed = landed(drop, "failed", "pinned", timeout=40)
     assert "may run only on node 'box'" in (failed / "error.txt").read_text()
+
+
+@pytest.mark.blender
+@pytest.mark.skipif(
+    any(shutil.which(tool) is None for tool in ("blender", "ffmpeg")),
+    reason="blender or ffmpeg not installed (scripts/bootstrap.sh blender ffmpeg)",
+)
+def test_a_blend_file_renders_its_own_frames_and_lands_with_its_video(
+    drop: Path, tmp_path: Path
+) -> None:
+    scene = make_sample_scene(tmp_path / "made.blend", frames=3, width=64, height=36, samples=1)
+    shutil.copyfile(scene, drop / ".shot.blend.part")  # copied under a hidden name, then renamed
+    (drop / ".shot.blend.part").rename(drop / "shot.blend")
+    done = landed(drop, "done", "shot", timeout=90)
+    results = json.loads((done / "results.json").read_text())
+    assert results["status"] == "completed", results["error"]
+    assert sorted(p.name for p in (done / "images").iterdir()) == [
+        f"frame_{n:05d}.png" for n in (1, 2, 3)
+    ], "the scene's own frame range, 1-3"
+    video = Path(results["variables"]["result"]["path"])
+    assert video.parent == done and video.stat().st_size > 0
+    assert (done / "shot.blend").read_bytes() == scene.read_bytes()
+
+
+def test_a_hub_restarted_with_a_file_in_running_takes_it_up_again(
+    farm: ProcessFarm, drop: Path
+) -> None:
+    (drop / "primes.params").unlink(missing_ok=True)
+    (drop / "again.params").write_text("n=40\n")
+    (drop / "again.wit").write_text((ROOT / "examples" / "primes.wit").read_text())
+    wait_until((drop / "running" / "again" / "again.wit").exists, 20, "again.wit to be taken")
+    farm.kill_hub()  # its watcher dies with it, the file in running/
+    if (drop / "done" / "again").exists():
+        pytest.skip("the job ended before the hub was killed; nothing to take up")
+    farm.start_hub()
+    done = landed(drop, "done", "again", timeout=60)
+    assert json.loads((done / "results.json").read_text())["variables"]["count"] == 12
+    assert not (drop / "running" / "again").exists()

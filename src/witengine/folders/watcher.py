@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import socket
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
 ERROR_FILE = "error.txt"
+RESULTS_FILE = "results.json"
 DEFAULT_POLL_SECONDS = 1.0
 DEFAULT_JOBS = 4
 
@@ -256,6 +258,7 @@ class Watcher:
         if error is not None:
             await asyncio.to_thread((where / ERROR_FILE).write_text, error + "\n", "utf-8")
         target = await asyncio.to_thread(_move_out, where, self.folder / state.value)
+        await asyncio.to_thread(_repoint, target / RESULTS_FILE, where, target)
         ended = replace(record, state=state, error=error, path=str(self.folder))
         await _write(client, key, ended, ANY_VERSION)
         if take is not None:
@@ -394,6 +397,27 @@ def _can_run(node: NodeSummary, needs: tuple[str, ...]) -> bool:
 def _lacking(needs: tuple[str, ...], nodes: list[NodeSummary]) -> list[str]:
     """The programs no node has."""
     return [need for need in needs if not any(_can_run(n, (need,)) for n in nodes)]
+
+
+def _repoint(results: Path, before: Path, after: Path) -> None:
+    """Make the file paths in results.json name the files where they are now."""
+    try:
+        data = json.loads(results.read_text("utf-8"))
+    except (OSError, ValueError):
+        return
+    old = str(before)
+
+    def moved(value: Any) -> Any:
+        if isinstance(value, dict):
+            path = value.get("path")
+            if isinstance(path, str) and "blob" in value and path.startswith(old):
+                value = {**value, "path": str(after) + path[len(old) :]}
+            return {k: moved(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [moved(v) for v in value]
+        return value
+
+    results.write_text(json.dumps(moved(data), indent=2) + "\n")
 
 
 def _write_texts(where: Path, texts: dict[str, str]) -> None:
