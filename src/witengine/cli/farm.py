@@ -23,6 +23,7 @@ from witengine.cli.folder_options import (
     WatchOption,
     watch_settings,
 )
+from witengine.cli.page_options import StatusHostOption, StatusPortOption
 from witengine.cli.policy_options import (
     HoursOption,
     IdleAfterOption,
@@ -559,6 +560,8 @@ def node(
     priority: PriorityOption = None,
     idle_source: IdleSourceOption = None,
     show_policy: ShowPolicyOption = False,
+    status_port: StatusPortOption = None,
+    status_host: StatusHostOption = "127.0.0.1",
 ) -> None:
     """Run a node: it connects out to a hub and does the work it is given."""
     if ctx.invoked_subcommand is not None:
@@ -569,6 +572,7 @@ def node(
     from witengine.node.enrol import NodeRefused
     from witengine.node.probe import probe_capabilities, software
     from witengine.node.settings import NodeSettings
+    from witengine.node.status_page import PageUnavailable
     from witengine.plugins.detection import Tool, hidden_tools, tools_to_look_for
     from witengine.plugins.registry import build_library, discover
     from witengine.protocol import PluginInfo
@@ -642,6 +646,8 @@ def node(
         fingerprint=fingerprint,
         insecure=insecure,
         policy=policy,
+        status_port=status_port,
+        status_host=status_host,
     )
     try:
         agent = Agent(
@@ -660,7 +666,7 @@ def node(
         # the hub it is leaving, which gives its items to other nodes at once.
         if asyncio.run(until_stopped(agent.run())):
             print(f"witengine node {settings.name} stopped", file=sys.stderr)
-    except (NodeBusy, NodeRefused, InsecureTransport) as error:
+    except (NodeBusy, NodeRefused, InsecureTransport, PageUnavailable) as error:
         print(f"wit node: {error}", file=sys.stderr)
         raise typer.Exit(2) from None
 

@@ -36,6 +36,7 @@ from witengine.hub.http_errors import ERROR_RESPONSES, install_error_handlers
 from witengine.hub.keys import signing_key
 from witengine.hub.routes.blobs import blob_router
 from witengine.hub.routes.jobs import job_router
+from witengine.hub.routes.node_pages import node_page_router
 from witengine.hub.routes.nodes import node_router
 from witengine.hub.routes.plugins import plugin_router
 from witengine.hub.service import HubService
@@ -238,6 +239,7 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
         prefix=API_PREFIX,
     )
     app.include_router(plugin_router(hub.bundles, gate), prefix=API_PREFIX)
+    app.include_router(node_page_router(hub.store, hub.bundles.key, wall_time))
     app.include_router(board_router(hub.board, gate), prefix=API_PREFIX)
     dashboard.mount(app, gate.while_valid)
     return app

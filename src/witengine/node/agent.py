@@ -10,6 +10,10 @@ With an owner policy (`settings.policy`) the agent works only when the policy le
 loop (`owner`) freezes the running batches when the owner comes back, thaws them when the owner
 has gone again, and hands them back to the hub when the owner stays; meanwhile the agent itself
 goes on (its heartbeats keep the frozen batches' leases alive). Without one it always works.
+
+With `settings.status_port` it serves its own page (`status_page`): what it runs, its recent
+batches with their logs (its `journal`), its tools, rates and policy, and buttons for its owner
+to pause and resume it (through the owner loop, which a node without a policy then has too).
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import websockets
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import TypeAdapter, ValidationError
 
-from witengine.errors import WitError
+from witengine.clock import wall_time
+from witengine.errors import PluginError, WitError
 from witengine.node.batch_files import fetch_inputs, output_files, upload_outputs
 from witengine.node.cache import BlobCache
 from witengine.node.enrol import (
@@ -48,12 +54,15 @@ from witengine.node.enrol import (
     untrusted_hub,
 )
 from witengine.node.hub_client import HubFiles
-from witengine.node.owner import OwnerLoop, Work, for_policy
+from witengine.node.journal import Journal, Outcome
+from witengine.node.owner import OwnerLoop, Work, for_node
 from witengine.node.plugins import PluginInstaller
 from witengine.node.probe import LookFor
 from witengine.node.rates import IdleBenchmarks, offered_activities
 from witengine.node.runner import Runner, RunnerDied
 from witengine.node.settings import NodeSettings
+from witengine.node.status_page import NodeShown, StatusPage
+from witengine.plugins.bundles import load_public_key_file
 from witengine.protocol import (
     NODE_LEAVING,
     Ack,
@@ -150,10 +159,15 @@ class Agent:
         self.heartbeat_seconds = 5.0
         self.may_work = asyncio.Event()  # batches may start (the owner policy lets them)
         self.may_work.set()
+        self.journal = Journal()  # its batches, for its page
         policy = settings.policy
-        if owner_loop is None and policy is not None:
-            owner_loop = functools.partial(for_policy, policy)
+        page = settings.status_port is not None
+        if owner_loop is None and (policy is not None or page):
+            owner_loop = functools.partial(for_node, policy)
         self.owner = owner_loop(self) if owner_loop is not None else None
+        self.page: StatusPage | None = None
+        if page and self.owner is not None:
+            self.page = StatusPage(settings, self.owner, self.shown, keys=self._hub_keys)
 
     # ---------------------------------------------------------------- top
 
@@ -162,6 +176,8 @@ class Agent:
         NodeRefused when the hub refuses its token and no join token can mend that, HubUntrusted
         when the hub's certificate does not match this node's pin."""
         with _exclusive(self.settings.cache_dir):
+            if self.page is not None:
+                self.page.listen()  # PageUnavailable before anything else starts
             # Work folders an earlier run left (its batch processes killed with it, no clean-up)
             # are no one's now: this node holds the folder alone.
             shutil.rmtree(self.scratch, ignore_errors=True)
@@ -323,6 +339,8 @@ class Agent:
                     group.create_task(self._slot(runner))
                 group.create_task(self._connect_forever())
                 group.create_task(self.benchmarks.run())
+                if self.page is not None:
+                    group.create_task(self.page.serve())
         finally:
             for runner in runners:
                 await runner.kill()
@@ -418,6 +436,7 @@ class Agent:
             unmet=unmet,
             holding=self._holding(),
             status=self.owner.status if self.owner is not None else NodeStatus(),
+            status_url=self.page.url if self.page is not None else None,
         )
         await socket.send(hello.model_dump_json())
         welcome = Welcome.model_validate_json(await socket.recv())
@@ -467,8 +486,10 @@ class Agent:
 
     def _receive(self, message: HubMessage) -> None:
         if isinstance(message, Assign):
+            self.journal.received(message, wall_time())
             if not self.may_work.is_set():  # sent before the hub heard the owner is back
                 self._finish(_Batch(message, set(), handed_back=True))
+                self._ended(message.batch_id, Outcome.HANDED_BACK)
                 return
             remaining = {(t.map_id, t.index) for t in message.tasks}
             self.batches[message.batch_id] = _Batch(message, remaining)
@@ -531,11 +552,16 @@ class Agent:
             if batch is None or batch.cancelled or batch.handed_back:
                 self.batches.pop(batch_id, None)
                 self._idle_benchmarks()
+                self._ended(batch_id, _outcome(batch))
                 continue
             error = await self._run_batch(batch, runner)
             self.batches.pop(batch_id, None)
             self._idle_benchmarks()
             self._finish(batch, error)
+            self._ended(batch_id, _outcome(batch, error), error)
+
+    def _ended(self, batch_id: str, outcome: Outcome, error: str | None = None) -> None:
+        self.journal.ended(batch_id, outcome, wall_time(), error)
 
     def _finish(self, batch: _Batch, error: str | None = None) -> None:
         """Tell the hub the node is done with the batch (unless the hub called it back)."""
@@ -576,6 +602,8 @@ class Agent:
         if batch.handed_back:  # the owner came back while its inputs were fetched
             return None
         batch.runner = runner
+        self.journal.started(assign.batch_id, wall_time())
+        runner.on_log = functools.partial(self.journal.wrote, assign.batch_id)
         uploads = output_files(self.library, assign.activity)
         try:
             async for finished in runner.run(assign):
@@ -600,6 +628,7 @@ class Agent:
                 self._deliver(batch, *finished)
         finally:
             batch.runner = None
+            runner.on_log = None
         return None
 
     def _deliver(self, batch: _Batch, *results: TaskResult) -> None:
@@ -609,6 +638,7 @@ class Agent:
             result = entry[1]
             remaining.discard(result[:2])  # (map_id, index)
             outbox[result[:3]] = entry  # (map_id, index, attempt)
+        self.journal.delivered(batch_id, results)
         self.outgoing.results += entries
         self.has_outgoing.set()
 
@@ -657,11 +687,46 @@ class Agent:
                 batch.handed_back = True
                 self.batches.pop(batch_id, None)
                 self._finish(batch)
+                self._ended(batch_id, Outcome.HANDED_BACK)
 
     def report(self, status: NodeStatus) -> None:
         """Send the owner policy's status to the hub (on the next connection if none is up)."""
         self.outgoing.status = status
         self.has_outgoing.set()
+
+    # ------------------------------------------------------------ its page
+
+    def _hub_keys(self) -> list[Ed25519PublicKey]:
+        """The hub's key as this node pinned it, which signs the tickets to its page."""
+        pin = self.installer.pin
+        try:
+            return [load_public_key_file(pin)] if pin.exists() else []
+        except PluginError as error:
+            log.warning("%s; the node's page opens to no other machine", error)
+            return []
+
+    def shown(self) -> NodeShown:
+        """What the node's page shows of it now."""
+        return NodeShown(
+            name=self.settings.name,
+            node_id=self.node_id,
+            hub_url=self.settings.hub_url,
+            connected=self.connected.is_set(),
+            slots=self.settings.slots,
+            capabilities=self.capabilities,
+            plugins=[f"{p.name} {p.version}" for p in self.plugins],
+            benchmarks=self.benchmarks.reports(),
+            journal=self.journal,
+            frozen=any(runner.frozen and runner.busy for runner in self.runners),
+        )
+
+
+def _outcome(batch: _Batch | None, error: str | None = None) -> Outcome:
+    if batch is None or batch.cancelled:
+        return Outcome.CANCELLED
+    if batch.handed_back:
+        return Outcome.HANDED_BACK
+    return Outcome.FAILED if error else Outcome.DONE
 
 
 class NodeBusy(WitError):

@@ -81,10 +81,15 @@ def serve(
                 map_id, index, attempt, _ = tasks[position]
                 finished = clock.now()
                 seconds, started = finished - started, finished
+                # What the item printed goes out before its result: the node's page shows it with
+                # its batch (sys.stdout, now stderr's pipe, is buffered when not a terminal).
+                sys.stdout.flush()
                 if ok:  # a TaskResult array: map_id, index, attempt, ok, value, error, seconds
                     _write([map_id, index, attempt, True, value, None, seconds])
                 else:
                     _write([map_id, index, attempt, False, None, _text(value), seconds])
+            sys.stdout.flush()
+            sys.stderr.flush()
             _write({"done": batch["batch_id"]})
 
 

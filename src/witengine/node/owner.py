@@ -15,21 +15,37 @@ in the current window; again when the availability or the reason changes (not a 
 "input 3 s ago" is the same reason a second later), when the window's end moves, and every
 `REPORT_SECONDS` (so the hub's idea of the window stays fresh).
 
+Its owner may pause the node at the node's own page (`pause`, `resume`): while paused the
+policy's decision is overridden (`policy.paused`), so the work is frozen, then handed back after
+`vacate_after`, and the hub hears `suspended` or `unavailable`, "paused by its owner at the
+node's page". A node without a policy gets a loop too when it serves its page (`for_node`),
+whose governor always says run.
+
 It decides nothing itself (that is the `Governor`'s, pure and tested with made-up observations)
 and touches no process (that is the agent's and the runner's): it only carries decisions over.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
 from witengine.clock import Clock, SystemClock
 from witengine.node.idle import idle_source
 from witengine.node.machine import MachineWatch
-from witengine.node.policy import Action, Decision, Governor, Observation, Policy
+from witengine.node.policy import (
+    VACATE_AFTER,
+    Action,
+    Decision,
+    Governor,
+    Observation,
+    Policy,
+    paused,
+)
 from witengine.protocol import NodeStatus
 from witengine.protocol.states import Availability
 
@@ -84,6 +100,7 @@ class OwnerLoop:
         week: Callable[[], list[float]],
         poll_seconds: float = POLL_SECONDS,
         report_seconds: float = REPORT_SECONDS,
+        vacate_after: float = VACATE_AFTER,
     ) -> None:
         self.governor = governor
         self.observe = observe
@@ -93,6 +110,9 @@ class OwnerLoop:
         self.week = week
         self.poll_seconds = poll_seconds
         self.report_seconds = report_seconds
+        self.vacate_after = vacate_after  # how long a pause keeps work frozen before handing back
+        self.paused_at: float | None = None  # when its owner paused it at its page; None: not
+        self._stepping = asyncio.Lock()  # a look at a time: the poll's, or a pause's at once
         self.action: Action | None = None  # what the work was last told
         # What the hello says before the first look: nothing is taken until the policy says so.
         self.status = NodeStatus(
@@ -118,9 +138,31 @@ class OwnerLoop:
                 failing = True
             await self.clock.sleep(self.poll_seconds)
 
+    @property
+    def paused(self) -> bool:
+        """Whether its owner paused the node at its page."""
+        return self.paused_at is not None
+
+    async def pause(self) -> None:
+        """Its owner says "not now": freeze what runs, take nothing new, until `resume`."""
+        if self.paused_at is None:
+            self.paused_at = self.clock.now()
+        await self.step()
+
+    async def resume(self) -> None:
+        """The pause ends: the policy decides again (at once)."""
+        self.paused_at = None
+        await self.step()
+
     async def step(self) -> None:
         """One look at the machine: act on a changed decision, report a changed status."""
+        async with self._stepping:
+            await self._step()
+
+    async def _step(self) -> None:
         decision = self.governor.decide(self.observe())
+        if self.paused_at is not None:
+            decision = paused(decision, self.clock.now() - self.paused_at, self.vacate_after)
         if decision.action is not self.action:
             log.info(
                 "owner policy: %s%s",
@@ -172,6 +214,24 @@ def _shape(reason: str) -> str:
 _NUMBERS = re.compile(r"\d+(\.\d+)?")
 
 
+def for_node(policy: Policy | None, work: Work, clock: Clock | None = None) -> OwnerLoop:
+    """The loop of a node with `policy`, or of one without that its owner may still pause (it
+    looks at nothing: its governor always says run)."""
+    if policy is not None:
+        return for_policy(policy, work, clock)
+    clock = clock or SystemClock()
+    return OwnerLoop(Governor(None), _unwatched(clock), work, clock, policy={}, week=list)
+
+
+def _unwatched(clock: Clock) -> Callable[[], Observation]:
+    """Observations of a machine nobody watches: no desktop, no load, on mains."""
+
+    def observe() -> Observation:
+        return Observation(datetime.now().astimezone(), clock.now(), None, 0.0, False)
+
+    return observe
+
+
 def for_policy(policy: Policy, work: Work, clock: Clock | None = None) -> OwnerLoop:
     """The loop that applies `policy` to this machine: its idle source, load and power."""
     clock = clock or SystemClock()
@@ -183,4 +243,5 @@ def for_policy(policy: Policy, work: Work, clock: Clock | None = None) -> OwnerL
         clock,
         policy=policy.summary(),
         week=lambda: policy.week(watch.zone),
+        vacate_after=policy.vacate_after,
     )

@@ -19,6 +19,10 @@ The rules, in the order they are asked (docs/farm.md, "Borrowing desktops", says
   is unavailable) until idle for `idle_after`, off battery, and under `max_load`; then RUN.
 
 A node without a policy (`Governor(None)`) runs whenever it is connected: a dedicated machine.
+
+Over all of these, its owner may **pause** the node at its own page (`paused`): what runs is
+suspended, handed back after `vacate_after` (the default for a node without a policy), and
+nothing new is taken until the owner resumes it; the policy then decides again.
 """
 
 from __future__ import annotations
@@ -154,6 +158,23 @@ class Policy:
             min(cores, self.max_cores) if self.max_cores else cores,
             min(ram_bytes, self.max_memory) if self.max_memory else ram_bytes,
         )
+
+
+PAUSED = "paused by its owner at the node's page"
+
+
+def paused(decision: Decision, seconds: float, vacate_after: float) -> Decision:
+    """What a node its owner paused `seconds` ago does, whatever the policy decided: it
+    suspends what runs and, paused for `vacate_after`, hands it back; holding nothing (the
+    policy vacated, or it has handed back) it is simply unavailable. The window stays the
+    policy's."""
+    window = decision.window_seconds
+    if decision.action is Action.VACATE:
+        return Decision(Action.VACATE, PAUSED, window)
+    if seconds >= vacate_after:
+        span = duration_text(vacate_after)
+        return Decision(Action.VACATE, f"{PAUSED}; work handed back after {span}", window)
+    return Decision(Action.SUSPEND, PAUSED, window)
 
 
 def duration_text(seconds: float) -> str:

@@ -10,6 +10,10 @@ Under an owner policy the child runs with the policy's worker limits (its nicene
 scheduling class at the lowest priority, a data-size limit), and a running batch can be frozen
 and thawed whole (`process_tree`); the seconds it spent frozen are not counted in the item that
 was running, so the node's measured rate stays its own.
+
+What the child writes on stderr (an activity's prints and warnings, a program's output) goes on
+to the node's own stderr, as it always did, and each line also to `on_log` while a batch runs,
+so that the node's page can show a batch's last lines (`journal`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from witengine.protocol import Assign, TaskResult
 LINE_LIMIT = 256 * 1024 * 1024  # one result may be large (a long text, many values)
 READ_BYTES = 1 << 20  # read at most this much of the child's lines at once
 GATHER_SECONDS = 0.002  # the least time between two reads of them
+ERROR_LINE_BYTES = 64 * 1024  # of a stderr line without an end, only the last bytes are kept
 LOWEST_NICE = 19  # an owner policy's lowest priority: the idle scheduling class as well
 _RESULTS: TypeAdapter[list[TaskResult]] = TypeAdapter(list[TaskResult])
 
@@ -73,6 +78,9 @@ class Runner:
         self._stopped: int | None = None  # the process group stopped, if any
         self._frozen_since: float | None = None
         self._frozen_seconds = 0.0  # frozen since the last result: not the item's own time
+        # Told each line the child writes on stderr while a batch runs (the agent's journal).
+        self.on_log: Callable[[str], None] | None = None
+        self.errors: _ErrorLines | None = None  # the child's stderr
 
     def add_plugins(self, refs: Sequence[str], paths: Sequence[Path]) -> None:
         """Load these plugins too, from the next batch on (a running batch is not disturbed)."""
@@ -99,6 +107,8 @@ class Runner:
                 self.lines.close()
             readable, writable = os.pipe()
             self.lines = _Lines(readable)
+            errors, error_end = os.pipe()
+            self.errors = _ErrorLines(errors, self._logged)
             try:
                 self.process = await asyncio.create_subprocess_exec(
                     sys.executable,
@@ -114,6 +124,7 @@ class Runner:
                     *(["--scratch", str(self.scratch_root)] if self.scratch_root else []),
                     stdin=asyncio.subprocess.PIPE,
                     stdout=writable,
+                    stderr=error_end,
                     start_new_session=True,  # its own process group: a kill takes its children too
                     # It ends with the agent: one killed outright (SIGTERM, no clean-up) leaves no
                     # batch process still starting up in a folder that is being removed.
@@ -124,7 +135,13 @@ class Runner:
                 )
             finally:
                 os.close(writable)  # the child's now: the pipe ends when the child does
+                os.close(error_end)
         return self.process
+
+    def _logged(self, line: str) -> None:
+        on_log = self.on_log
+        if on_log is not None:
+            on_log(line)
 
     async def run(self, batch: Assign) -> AsyncIterator[list[TaskResult] | RunnerDied]:
         """The results of the items finished since the last ones, as they finish; a
@@ -157,6 +174,8 @@ class Runner:
                 return
             if not arrived:
                 ended = f"the runner process {_exit_reason(await process.wait())}"
+                if self.errors is not None:  # its last words, with the batch they ended
+                    self.errors.drain()
                 if pending:
                     task = next(iter(pending.values()))
                     why = f"{batch.activity}: {ended} while running it"
@@ -176,6 +195,8 @@ class Runner:
                     pending.pop((result.map_id, result.index), None)
                 yield self._unfrozen(results)
             if len(rows) < len(arrived):  # the line that says the batch is done
+                if self.errors is not None:  # the child wrote its stderr before that line
+                    self.errors.drain()
                 return
             # A moment for more lines to come, read in one go: a batch of tiny items is a line
             # every few microseconds, and waking for each cost more than the item.
@@ -311,6 +332,56 @@ class _Lines:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+class _ErrorLines:
+    """The child's stderr, read whenever something arrives (a callback of the event loop, no
+    task): each chunk goes on to the node's stderr at once, and each whole line to `line`. It
+    stops at the end of the stream (the child and what it started are gone)."""
+
+    def __init__(self, fd: int, line: Callable[[str], None]) -> None:
+        os.set_blocking(fd, False)
+        self.fd: int | None = fd
+        self.line = line
+        self.partial = b""
+        self.loop = asyncio.get_running_loop()
+        self.loop.add_reader(fd, self._read)
+
+    def drain(self) -> None:
+        """Take now whatever the pipe holds (the loop may not have called back for it yet)."""
+        while self.fd is not None and self._read():
+            pass
+
+    def _read(self) -> bool:
+        """Read one chunk; whether there may be more."""
+        if self.fd is None:
+            return False
+        try:
+            chunk = os.read(self.fd, READ_BYTES)
+        except BlockingIOError:
+            return False
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.loop.remove_reader(self.fd)
+            os.close(self.fd)
+            self.fd = None
+            if self.partial:
+                self.line(self.partial.decode(errors="replace"))
+            return False
+        with contextlib.suppress(OSError):
+            _write_all(2, chunk)
+        *ended, rest = (self.partial + chunk).split(b"\n")
+        self.partial = rest[-ERROR_LINE_BYTES:]
+        for line in ended:
+            self.line(line.decode(errors="replace").rstrip("\r"))
+        return True
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _preexec(limits: WorkerLimits | None) -> Callable[[], None]:

@@ -34,3 +34,7 @@ class NodeSettings:
     # The owner's policy (hours, idle, load, battery, caps); None: a dedicated machine that works
     # whenever it runs. `threads` and the advertised capabilities are already capped by it.
     policy: Policy | None = None
+    # The node's own status page (`status_page`): its port (0: any free one; None: no page) and
+    # the address it listens on (loopback: this machine's users only; else the LAN, with tickets).
+    status_port: int | None = None
+    status_host: str = "127.0.0.1"

@@ -114,6 +114,9 @@ class NodeHello(Model):
     # back instead of running them again elsewhere.
     holding: dict[str, list[ResultKey]] = {}
     status: NodeStatus = NodeStatus()  # its availability as it connects
+    # Where the node serves its own status page (`wit node --status-port`), for the dashboard's
+    # link; None: it serves none.
+    status_url: Annotated[str, Field(max_length=500, pattern=r"^https?://")] | None = None
 
 
 class Welcome(Model):
@@ -288,6 +291,7 @@ class NodeSummary(Answer):
     last_seen: float
     rates: list[NodeRate] = []
     unmet: dict[str, list[str]] = {}  # activities it cannot run, and why
+    status_url: str | None = None  # where it serves its own page (wit node --status-port)
 
 
 class CheckedParameter(Answer):

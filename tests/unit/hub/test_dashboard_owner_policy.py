@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -16,6 +18,8 @@ from httpx_sse import aconnect_sse
 from witengine.hub.dashboard.week import HOURS
 from witengine.protocol import NodeHello, NodeStatus
 from witengine.protocol.states import Availability
+from witengine.security.tickets import read_ticket
+from witengine.security.tokens import Role
 from witengine.testing.fake_nodes import FakeNode, running
 
 if TYPE_CHECKING:
@@ -125,3 +129,52 @@ async def test_the_overview_stream_sends_the_week(live_hub: LiveHub) -> None:
                 assert "Capacity by hour of the week" in data["html"]
                 assert "the 0 connected node(s)" in data["html"]
                 break
+
+
+@dataclass
+class PagedNode(FakeNode):
+    """A fake node that says in its hello where it serves its own page."""
+
+    status_url: str | None = None
+
+    def hello(self) -> NodeHello:
+        return super().hello().model_copy(update={"status_url": self.status_url})
+
+
+async def test_a_node_page_links_to_the_page_the_node_serves_itself(live_hub: LiveHub) -> None:
+    desk = PagedNode(
+        root(live_hub), "desk", token=live_hub.token, status_url="http://127.0.0.1:7420/"
+    )
+    rack = PagedNode(root(live_hub), "rack", token=live_hub.token)
+    async with running(desk, rack):
+        mine = await page(live_hub, f"/nodes/{desk.node_id}")
+        other = await page(live_hub, f"/nodes/{rack.node_id}")
+    assert 'Its own page: <a href="http://127.0.0.1:7420/" rel="noreferrer">' in mine
+    assert "machine only)" in mine
+    assert "Its own page" not in other
+
+
+@pytest.mark.parametrize(("role", "given"), [(Role.ADMIN, Role.ADMIN), (Role.VIEWER, Role.VIEWER)])
+async def test_the_link_to_a_page_open_to_the_lan_carries_a_ticket_for_the_readers_role(
+    live_hub: LiveHub, role: Role, given: Role
+) -> None:
+    desk = PagedNode(
+        root(live_hub), "desk", token=live_hub.token, status_url="http://192.168.1.20:7420/"
+    )
+    async with running(desk):
+        mine = await page(live_hub, f"/nodes/{desk.node_id}")
+        assert f'<a href="/nodes/{desk.node_id}/own-page" rel="noreferrer">' in mine
+        token = live_hub.token if role is Role.ADMIN else live_hub.issue(role)
+        async with httpx.AsyncClient(
+            base_url=root(live_hub), headers=live_hub.headers(token), timeout=10
+        ) as client:
+            answer = await client.get(f"/nodes/{desk.node_id}/own-page")
+            missing = await client.get("/nodes/node_nobody/own-page")
+    assert answer.status_code == 303
+    location = answer.headers["location"]
+    assert location.startswith("http://192.168.1.20:7420/?ticket=")
+    assert token not in location  # the token never goes to the node
+    text = parse_qs(urlsplit(location).query)["ticket"][0]
+    ticket = read_ticket(text, [live_hub.hub.bundles.key.public_key()], desk.node_id, time.time())
+    assert ticket.role is given
+    assert missing.status_code == 404

@@ -185,3 +185,20 @@ def test_a_worker_told_to_stop_mid_item_ends_at_once_and_removes_its_scratch_fol
         worker.terminate()
         assert worker.wait(5) == 128 + signal.SIGTERM
     assert list(scratch.iterdir()) == [], "the worker left its scratch folder behind"
+
+
+async def test_what_a_batch_prints_reaches_its_log_before_the_batch_ends(tmp_path: Path) -> None:
+    (tmp_path / "blobs").mkdir(exist_ok=True)
+    slot = Runner(["witengine.testing.plugins:plugin"], tmp_path / "blobs")
+    lines: list[str] = []
+    tasks = [TaskSpec(map_id="m", index=i, attempt=1, args=[i]) for i in range(4)]
+    chatty = batch("b1", 4).model_copy(update={"activity": "Testing.Chatty", "tasks": tasks})
+    try:
+        for _ in range(3):  # every time: none arrives after its batch
+            lines.clear()
+            slot.on_log = lines.append
+            _ = [r async for r in slot.run(chatty)]
+            slot.on_log = None
+            assert lines == [f"working on {i}" for i in range(4)]
+    finally:
+        await slot.kill()

@@ -68,6 +68,7 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/"): READ,
     ("GET", "/nodes"): READ,
     ("GET", "/nodes/{node_id}"): READ,
+    ("GET", "/nodes/{node_id}/own-page"): READ,  # on to the node's page, with a signed ticket
     ("GET", "/jobs"): READ,
     ("GET", "/jobs/{job_id}"): READ,
     ("GET", "/jobs/{job_id}/items/{map_id}"): READ,

@@ -115,6 +115,7 @@ class NodeRow:
     policy: dict[str, str] | None = None  # its owner policy, setting -> value; None: none
     week: tuple[float, ...] = ()  # the share of each UTC hour of the week its windows allow
     window_seconds: float | None = None  # until its current window of work closes
+    status_url: str | None = None  # the node's own page, as it said in its hello
 
     @property
     def online(self) -> bool:
@@ -167,6 +168,7 @@ def node_row(record: NodeRecord, farm: FarmView, watch: FarmWatch) -> NodeRow:
         policy=(farm.policy(record.id) if farm.known(record.id) else hello.status.policy) or None,
         week=farm.week(record.id) if farm.known(record.id) else tuple(hello.status.week),
         window_seconds=farm.window_seconds(record.id),
+        status_url=hello.status_url,
     )
 
 

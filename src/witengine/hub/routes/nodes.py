@@ -76,6 +76,7 @@ def node_router(
                     last_seen=record.last_seen,
                     rates=[_rate(r) for r in view.benchmarks(record.id)],
                     unmet=hello.unmet,
+                    status_url=hello.status_url,
                 )
             )
         return summaries
