@@ -57,7 +57,7 @@ SECURITY_HEADERS = {
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would make a form's Origin "null"
     "Cache-Control": "no-store",
 }
 TICKET_COOKIE = "wit_node_ticket"
