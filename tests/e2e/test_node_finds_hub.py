@@ -1,7 +1,8 @@
-"""A node started without `--hub` finds its hub over mDNS and works: `wit hub --tls` advertising
-on 127.0.0.1, `wit node --token JOIN` with no address (its join token pins the hub's certificate,
-so it takes that hub's advert and no other), and a job run on it. Real processes; skipped, with
-the reason, where multicast does not loop back on 127.0.0.1."""
+"""Found over mDNS: a node started without `--hub` finds its hub and works (`wit hub --tls`
+advertising on 127.0.0.1, `wit node --token JOIN` with no address: its join token pins the hub's
+certificate, so it takes that hub's advert and no other), and a job runs on it; a command given
+no hub finds it too and says which. Real processes; skipped, with the reason, where multicast
+does not loop back on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -50,3 +51,35 @@ def test_a_node_started_without_a_hub_address_finds_its_hub_over_mdns_and_runs_a
         assert job["variables"]["doubled"] == [2 * i for i in range(12)]  # a is the only node
     finally:
         farm.stop()
+
+
+def test_a_command_given_no_hub_finds_it_over_mdns_and_says_which(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    reason = multicast_on_loopback()
+    if reason is not None:
+        pytest.skip(f"mDNS discovery cannot be tried here: {reason}")
+    farm = ProcessFarm(tmp_path, free_port(), advertise=True)
+    farm.start_hub()
+    try:
+        env = {k: v for k, v in farm.env.items() if k != "WIT_HUB"}
+        listed = subprocess.run(
+            [sys.executable, "-m", "witengine", "jobs", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    finally:
+        farm.stop()
+    # Other hubs may be advertised on this machine (other test runs): then the command lists
+    # them all, ours among them, and asks for --hub.
+    if listed.returncode == 0:
+        assert listed.stderr.startswith("wit: using the hub witengine hub on ")
+        assert f"at {farm.url} (found over mDNS)" in listed.stderr
+        assert listed.stdout.strip() == "[]"
+    else:
+        assert listed.returncode == 2
+        assert "hubs answered on the local network; pass --hub URL" in listed.stderr
+        assert f"\n  {farm.url}  witengine hub on " in listed.stderr

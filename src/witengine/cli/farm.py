@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import os
@@ -47,10 +48,17 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from witengine.client import HubAccess, HubClient
+    from witengine.discovery import Advert
     from witengine.security.tls import TlsIdentity
 
 HubOption = Annotated[
-    str | None, typer.Option("--hub", help="The hub's URL (default: $WIT_HUB).", show_default=False)
+    str | None,
+    typer.Option(
+        "--hub",
+        help="The hub's URL (default: $WIT_HUB, else the one hub found on the local network "
+        "over mDNS).",
+        show_default=False,
+    ),
 ]
 
 
@@ -85,12 +93,47 @@ InsecureOption = Annotated[
 ]
 
 
+DISCOVER_SECONDS = 3.0  # how long a command looks for a hub over mDNS when none is named
+
+
+@functools.cache
+def _hubs_on_the_network() -> list[Advert]:
+    """Every hub that answers over mDNS, asked once per command. In a thread of its own: the
+    commands open their hub from within their own event loop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from witengine.discovery import browse
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(browse(DISCOVER_SECONDS))).result()
+
+
 def hub_url(hub: str | None) -> str:
+    """The hub a command asks: `--hub`, else WIT_HUB, else the one hub that answers on the
+    local network over mDNS (said on stderr); exit 2 when none or several answer."""
     url = hub or os.environ.get("WIT_HUB")
-    if not url:
-        print("no hub given: pass --hub URL or set WIT_HUB", file=sys.stderr)
-        raise typer.Exit(2)
-    return url
+    if url:
+        return url
+    found = _hubs_on_the_network()
+    if len(found) == 1:
+        print(
+            f"wit: using the hub {found[0].name} at {found[0].url} (found over mDNS)",
+            file=sys.stderr,
+        )
+        return found[0].url
+    if not found:
+        print(
+            "no hub given, and none answered on the local network: pass --hub URL or set WIT_HUB",
+            file=sys.stderr,
+        )
+    else:
+        listed = "".join(f"\n  {advert.url}  {advert.name}" for advert in found)
+        print(
+            f"{len(found)} hubs answered on the local network; pass --hub URL (or set WIT_HUB) "
+            f"to choose one:{listed}",
+            file=sys.stderr,
+        )
+    raise typer.Exit(2)
 
 
 DEFAULT_HUB_DATA = Path("~/.local/share/witengine/hub")
@@ -602,7 +645,7 @@ def node(
     collect_garbage_rarely()
     url = hub or os.environ.get("WIT_HUB")
     if not url:
-        from witengine.node.discovery import find_hub
+        from witengine.discovery import find_hub
 
         pin = _node_pin(fingerprint, token, cache_dir.expanduser())
         print(

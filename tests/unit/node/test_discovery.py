@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
+from witengine.discovery import SERVICE_TYPE, advertises, browse, find_hub, hub_url
 from witengine.hub.discovery import SERVICE_TYPE as ADVERTISED_TYPE
 from witengine.hub.discovery import Advertiser
-from witengine.node.discovery import SERVICE_TYPE, advertises, find_hub, hub_url
 from witengine.protocol import API_PREFIX
 from witengine.testing.multicast import LOOPBACK, multicast_on_loopback
 
@@ -137,3 +137,27 @@ async def test_a_pinned_node_finds_the_hub_with_its_fingerprint_and_no_other() -
         listener.close()
     assert found == f"https://{LOOPBACK}:{port}"
     assert other is None
+
+
+async def test_a_browse_for_every_hub_hears_each_once() -> None:
+    skip_without_multicast()
+    listeners = [socket.create_server((LOOPBACK, 0)) for _ in range(2)]
+    ports = [listener.getsockname()[1] for listener in listeners]
+    advertisers = [
+        Advertiser(name=f"test hub {uuid.uuid4().hex[:8]}", host=LOOPBACK, port=port)
+        for port in ports
+    ]
+    for advertiser in advertisers:
+        await advertiser.start()
+    try:
+        found = await browse(10.0, interfaces=[LOOPBACK], settle=2.0)
+    finally:
+        for advertiser in advertisers:
+            await advertiser.stop()
+        for listener in listeners:
+            listener.close()
+    urls = [advert.url for advert in found]
+    assert len(urls) == len(set(urls))  # others' hubs may answer too, but each only once
+    assert {f"http://{LOOPBACK}:{port}" for port in ports} <= set(urls)
+    names = {advert.url: advert.name for advert in found}
+    assert names[f"http://{LOOPBACK}:{ports[0]}"].startswith("test hub ")
