@@ -310,3 +310,13 @@ def test_systemd_reads_the_unit_without_a_complaint(tmp_path: Path, system: bool
         env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"},
     )
     assert checked.returncode == 0 and checked.stderr == "", checked.stderr
+
+
+def test_the_nodes_page_flags_are_carried_into_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WIT_TOKEN", raising=False)
+    arguments = ["node", "--hub", "http://hub:7310", "--status-port", "7420"]
+    arguments += ["--status-host", "0.0.0.0", "install-service", "--print", "--platform", "linux"]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    words = exec_start(result.stdout)
+    assert words[-4:] == ["--status-port", "7420", "--status-host", "0.0.0.0"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from witengine.node.owner import REPORT_SECONDS, OwnerLoop, for_policy
-from witengine.node.policy import Action, Decision, Observation, Policy
+from witengine.node.policy import PAUSED, Action, Decision, Observation, Policy
 from witengine.protocol import NodeStatus
 from witengine.protocol.states import Availability
 from witengine.testing.clock import FakeClock
@@ -176,3 +176,31 @@ async def test_another_reason_is_told_at_once_but_not_the_same_one_a_second_olde
         clock.advance(1.0)
     told = [status.reason.split(" ")[0] for status in work.reports]
     assert told == ["outside", "in", "load"]
+
+
+async def test_a_pause_overrides_the_policy_and_resume_gives_the_decision_back() -> None:
+    governor, work, clock = Scripted(), FakeWork(), FakeClock()
+    owner = loop(governor, work, clock)
+    await owner.step()
+    work.held = True
+    await owner.pause()
+    assert work.calls == ["thaw", "freeze"] and owner.paused
+    assert (work.reports[-1].availability, work.reports[-1].reason) == (
+        Availability.SUSPENDED,
+        PAUSED,
+    )
+    governor.decision = Decision(Action.SUSPEND, "the owner is back: input 1 s ago")
+    await owner.resume()  # the policy decides again: the owner is at the keyboard
+    assert not owner.paused and work.calls[-1] == "freeze"
+    assert work.reports[-1].reason == "the owner is back: input 1 s ago"
+    governor.decision = Decision(Action.RUN, "")
+    await owner.step()
+    assert work.calls[-1] == "thaw"
+
+
+async def test_a_paused_node_holding_nothing_is_unavailable() -> None:
+    governor, work, clock = Scripted(), FakeWork(), FakeClock()
+    owner = loop(governor, work, clock)
+    await owner.pause()
+    assert work.reports[-1].availability is Availability.UNAVAILABLE
+    assert work.reports[-1].reason == PAUSED
