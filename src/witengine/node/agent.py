@@ -290,7 +290,7 @@ class Agent:
                 hub_pin = f"; the hub's certificate {pin}" if pin else ""
                 log.info(
                     "waiting for approval on %s (this node's key %s%s): an admin approves it "
-                    "with wit nodes --approve %s",
+                    "with wit nodes --approve %s, or on the dashboard's Nodes page",
                     url,
                     short_fingerprint(key.fingerprint),
                     hub_pin,

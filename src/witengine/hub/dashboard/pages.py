@@ -25,7 +25,7 @@ STATIC = HERE / "static"
 # The live parts of each page, in page order; `<section id="VIEW-NAME">` holds each.
 FRAGMENTS: dict[str, tuple[str, ...]] = {
     "overview": ("summary", "active", "capacity", "week"),
-    "nodes": ("table",),
+    "nodes": ("waiting", "table"),
     "node": ("summary", "throughput", "batches"),
     "jobs": ("table",),
     "job": ("header", "timeline", "maps", "outputs", "results"),
@@ -104,7 +104,7 @@ class Pages:
         if view == "overview":
             return {"o": ctx.overview()}
         if view == "nodes":
-            return {"nodes": ctx.node_rows()}
+            return {"nodes": ctx.node_rows(), "waiting": ctx.waiting_nodes()}
         if view == "jobs":
             return {"jobs": ctx.job_rows()}
         if view == "node" and key:

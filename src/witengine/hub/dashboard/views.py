@@ -28,8 +28,8 @@ from witengine.hub.dashboard.watch import (
 from witengine.hub.dashboard.week import WeekGrid, available_slots, to_local, week_grid
 from witengine.hub.dispatch import FarmView
 from witengine.hub.service import HubService
-from witengine.hub.store.base import JobRecord, NodeRecord, Store, TokenRecord
-from witengine.protocol import NodeHello
+from witengine.hub.store.base import JobRecord, JoinRecord, NodeRecord, Store, TokenRecord
+from witengine.protocol import Capabilities, NodeHello
 from witengine.protocol.events import (
     JobEvent,
     JobFinished,
@@ -40,7 +40,8 @@ from witengine.protocol.events import (
     TraceLogged,
     ValuesReturned,
 )
-from witengine.protocol.states import JobStatus, NodeState
+from witengine.protocol.states import Admission, JobStatus, NodeState
+from witengine.security.node_keys import short_fingerprint
 
 IMAGE_TYPES = {
     ".png": "image/png",
@@ -129,6 +130,43 @@ class NodeRow:
     @property
     def drained(self) -> bool:
         return self.state in (NodeState.DRAINING, NodeState.DRAINED)
+
+
+@dataclass(frozen=True)
+class WaitingNode:
+    """A node waiting for approval, as the Nodes page shows it beside its Approve button."""
+
+    id: str
+    name: str
+    address: str
+    machine: str  # OS, CPU, cores, RAM, GPUs, as the node described them
+    software: list[str]
+    key: str  # the first 16 digits of its key's fingerprint, as the node prints them
+    fingerprint: str
+    asked_at: float
+    seen_at: float
+
+
+def waiting_node(record: JoinRecord) -> WaitingNode:
+    caps = Capabilities.model_validate(record.machine)
+    gpus = ", ".join(g.name for g in caps.gpus)
+    parts = [f"{caps.os} {caps.arch}", caps.cpu_model, f"{caps.cores} cores", _ram(caps.ram_bytes)]
+    machine = ", ".join(part for part in [*parts, gpus] if part)
+    return WaitingNode(
+        id=record.node_id,
+        name=record.name,
+        address=record.address,
+        machine=machine,
+        software=[f"{name} {version}" for name, version in sorted(caps.software.items())],
+        key=short_fingerprint(record.fingerprint),
+        fingerprint=record.fingerprint,
+        asked_at=record.asked_at,
+        seen_at=record.seen_at,
+    )
+
+
+def _ram(count: int) -> str:
+    return f"{count / 1024**3:.1f} GiB RAM"
 
 
 def node_row(record: NodeRecord, farm: FarmView, watch: FarmWatch) -> NodeRow:
@@ -437,6 +475,14 @@ class DashboardContext:
         self.watch.sync()
         rows = [node_row(r, self.farm, self.watch) for r in self.store.list_nodes()]
         return sorted(rows, key=lambda r: (LISTED_FIRST.index(r.state), r.name))
+
+    def waiting_nodes(self) -> list[WaitingNode]:
+        """Nodes that asked to join without a token and wait for an admin, first asked first."""
+        return [
+            waiting_node(record)
+            for record in self.store.list_joins()
+            if record.state == Admission.PENDING
+        ]
 
     def node_row(self, node_id: str) -> NodeRow | None:
         record = self.store.get_node(node_id)
