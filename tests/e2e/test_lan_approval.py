@@ -5,6 +5,7 @@ put it out, and again when it is started again."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -76,5 +77,30 @@ def test_a_node_without_a_token_waits_works_once_approved_and_is_refused_once_re
         farm.start_node("desk", "--token", "")  # started again: refused again, at once
         assert farm.nodes["desk"].wait(30) == 2
         assert farm.log("desk").count("an admin revoked this node (desk, node_") == 2
+    finally:
+        farm.stop()
+
+
+def test_a_node_without_a_token_pins_a_tls_hub_on_first_use_and_says_so(tmp_path: Path) -> None:
+    farm = ProcessFarm(
+        tmp_path,
+        free_port(),
+        hub_args=(*ProcessFarm.hub_args, "--approve-lan"),
+        tls=True,
+    )
+    try:
+        farm.start_hub()
+        assert farm.fingerprint is not None
+        farm.start_node("desk", "--token", "")
+        wait_until(lambda: "waiting for approval on" in farm.log("desk"), 30, "the node to ask")
+        log = farm.log("desk")
+        assert f"trusting the certificate {farm.fingerprint} of {farm.url} on first use" in log
+        assert f"; the hub's certificate {farm.fingerprint})" in log
+        (ask,) = farm.api("GET", "/join-requests").json()
+        approved = farm.api("POST", f"/join-requests/{ask['node_id']}/approve")
+        assert approved.status_code == 200, approved.text
+        wait_until(lambda: farm.online() == ["desk"], 30, "the approved node to connect")
+        credential = json.loads((tmp_path / "desk" / "credential.json").read_text())
+        assert credential["fingerprint"] == farm.fingerprint and credential["joined"] is True
     finally:
         farm.stop()
