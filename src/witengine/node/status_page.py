@@ -61,6 +61,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 TICKET_COOKIE = "wit_node_ticket"
+FORM_BYTES = 4096  # a pause's or a resume's form: its secret, and nothing much else
 STATIC_TYPES = {"status.css": "text/css", "status.js": "text/javascript"}
 
 
@@ -152,17 +153,15 @@ class StatusPage:
         """Whether the page listens beyond this machine."""
         return not is_loopback(self.host) and self.host.lower() != "localhost"
 
-    def listen(self, listener: socket.socket | None = None) -> None:
-        """Bind the page's address now (`listener`: one bound already); PageUnavailable if the
-        address is taken or not this machine's."""
-        if listener is None:
-            try:
-                listener = socket.create_server((self.host, self.port))
-            except OSError as error:
-                reason = error.strerror or str(error)
-                raise PageUnavailable(
-                    f"--status-port: cannot listen on {self.host}:{self.port}: {reason}"
-                ) from None
+    def listen(self) -> None:
+        """Bind the page's address now; PageUnavailable if it is taken or not this machine's."""
+        try:
+            listener = socket.create_server((self.host, self.port))
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise PageUnavailable(
+                f"--status-port: cannot listen on {self.host}:{self.port}: {reason}"
+            ) from None
         self.listener = listener
         self.port = listener.getsockname()[1]
         names = [] if not self.lan else _lan_names(self.host)
@@ -216,7 +215,9 @@ class StatusPage:
                 ticket = found
             request.state.may_pause = ticket is None or ticket.may_pause
             if posts:
-                form = dict(parse_qsl((await request.body()).decode(errors="replace")))
+                if int(request.headers.get("content-length") or 0) > FORM_BYTES:
+                    return _refused(Refusal(413, "a pause or resume is a small form"))
+                form = dict(parse_qsl((await request.body())[:FORM_BYTES].decode(errors="replace")))
                 refusal = check_state_change(request.headers, form, self.secret)
                 if refusal is None and not request.state.may_pause:
                     refusal = Refusal(403, "only an admin may pause or resume this node")

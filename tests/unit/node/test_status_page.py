@@ -344,3 +344,11 @@ async def test_a_ticket_for_another_node_or_from_another_hub_opens_nothing(
 def secret_or_none(html: str) -> str | None:
     found = re.search(r'name="csrf" value="([^"]+)"', html)
     return found.group(1) if found else None
+
+
+async def test_a_pause_is_a_small_form(node: Node) -> None:
+    async with node.client() as client:
+        token = secret((await client.get("/")).text)
+        answer = await client.post("/pause", data={"csrf": token, "more": "x" * 5000})
+    assert answer.status_code == 413
+    assert not node.owner.paused
