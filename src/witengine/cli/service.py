@@ -242,7 +242,9 @@ def install_service(
     if here and token is None and not _enrolled(options, given, absolute):
         _say(
             "this node has no credential in its cache folder yet: give --token <join token> "
-            "(kept in a file only the service reads), or enrol it once: wit node --token …"
+            "(kept in a file only the service reads), or enrol it once: wit node --token …; "
+            "without either, it asks to join, which a hub started with --approve-lan lets it "
+            "do once an admin approves it (wit nodes --approve NAME)"
         )
     program = wit_program() if here else _placeholder(target)
     env_dir = SYSTEM_ENV_DIR if system else user_env_dir()

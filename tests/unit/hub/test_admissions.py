@@ -6,6 +6,7 @@ hub without --approve-lan, is refused."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,7 @@ async def test_a_node_waits_as_pending_gets_in_once_approved_and_is_refused_once
         actions = [(a.action, a.outcome) for a in served.hub.store.audit(20)][::-1]
         assert ("node.join", "pending") in actions and ("node.approve", "ok") in actions
         assert ("node.join", "ok") in actions and ("node.revoke", "ok") in actions
+        assert actions[-1] == ("node.join", "refused")
 
 
 async def test_a_pending_node_can_get_neither_work_nor_files(tmp_path: Path) -> None:
@@ -246,3 +248,32 @@ async def test_a_forwarded_address_counts_only_from_a_trusted_proxy(tmp_path: Pa
     async with in_process(tmp_path / "c", "192.168.1.1", trusted_proxies=("192.168.1.1",)) as c:
         answer = await c.post("/nodes/join", json=ask(key), headers={"X-Forwarded-For": "1.2.3.4"})
     assert answer.status_code == 403
+
+
+async def test_wit_nodes_lists_waiting_nodes_and_answers_them_by_name(tmp_path: Path) -> None:
+    from tests.unit.hub.test_node_admin import wit
+
+    keys = [NodeKey.load_or_make(tmp_path / name) for name in ("desk", "intruder")]
+    async with served_hub(tmp_path / "hub", approve_lan=True) as served:
+        async with httpx.AsyncClient(base_url=served.root + API_PREFIX) as client:
+            for key, name in zip(keys, ("desk", "intruder"), strict=True):
+                assert (await client.post("/nodes/join", json=ask(key, name))).status_code == 202
+        token, hub = served.admin_token, ("--hub", served.root)
+        code, out, err = await wit(token, "nodes", *hub)
+        assert code == 0, err
+        assert "Waiting for approval" in out
+        for key, name in zip(keys, ("desk", "intruder"), strict=True):
+            line = next(line for line in out.splitlines() if line.startswith(name))
+            assert "pending" in line and short_fingerprint(key.fingerprint) in line, out
+        code, out, err = await wit(token, "nodes", *hub, "--refuse", "intruder")
+        assert code == 0, err
+        assert out.startswith("refused node intruder (node_") and "refused from now on" in out
+        code, out, err = await wit(token, "nodes", *hub, "--approve", "nobody")
+        assert (code, err) == (1, "wit nodes: no node is called or has the id 'nobody'\n")
+        code, out, err = await wit(token, "nodes", *hub, "--asks", "--json")
+        assert code == 0, err
+        states = {a["name"]: a["state"] for a in json.loads(out)}
+        assert states == {"desk": "pending", "intruder": "refused"}
+        viewer = served.hub.book.issue(Role.VIEWER).text
+        code, out, err = await wit(viewer, "nodes", *hub, "--approve", "desk")
+        assert code == 1 and "a viewer token may not use POST" in err

@@ -78,6 +78,8 @@ class Admissions:
         now = self.wall()
         record = self.store.get_join(fingerprint)
         if record is not None and Admission(record.state).shut_out:
+            target = f"{record.node_id} {record.name!r} ({record.state})"
+            self.book.audit("node.join", "refused", address=address, target=target)
             raise JoinRefused(403, _shut_out(record))
         if record is None:
             waiting = sum(j.state == Admission.PENDING for j in self.store.list_joins())
