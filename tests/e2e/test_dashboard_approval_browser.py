@@ -2,7 +2,7 @@
 against a real hub started with --approve-lan and a `wit node` given no token on 127.0.0.1: the
 waiting node shows on the Nodes page, live, with its address, machine and key (the one the node
 printed); Approve (after its confirmation, which names the key) lets it in, and it shows among
-the nodes, online. Screenshot: nodes-waiting.png."""
+the nodes, online; Revoke on its page puts it out, and it stops. Screenshot: nodes-waiting.png."""
 
 from __future__ import annotations
 
@@ -59,3 +59,17 @@ def test_an_admin_approves_a_waiting_node_on_the_nodes_page(page: Any, farm: Pro
     assert farm.online() == ["desk"]
     answers = [(a["name"], a["state"]) for a in farm.api("GET", "/join-requests").json()]
     assert answers == [("desk", "approved")]
+
+
+def test_an_admin_revokes_the_node_on_its_page_and_it_stops(page: Any, farm: ProcessFarm) -> None:
+    wait_until(lambda: farm.online() == ["desk"], 30, "the node approved before")
+    page.goto("/nodes")
+    page.locator('tr[data-node="desk"] a').click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Revoke").click()
+    page.wait_for_url("**/nodes")
+    assert farm.nodes["desk"].wait(30) == 2
+    assert "an admin revoked this node (desk, node_" in farm.log("desk")
+    expect(page.locator('tr[data-node="desk"]')).to_contain_text("offline", timeout=30_000)
+    answers = [(a["name"], a["state"]) for a in farm.api("GET", "/join-requests").json()]
+    assert answers == [("desk", "revoked")]

@@ -267,9 +267,11 @@ def admission_router(admissions: Admissions) -> APIRouter:
     )
     async def refuse(node_id: str, request: Request) -> JoinInfo:
         """Refuse a node that asked to join; it is remembered and refused when it asks again.
-        An approved node is revoked instead (`POST /nodes/{id}/revoke`)."""
+        An approved node is revoked instead (`POST /nodes/{id}/revoke`); a revoked one stays so."""
         record = admissions.find(node_id)
-        if record is not None and record.state in (Admission.APPROVED, Admission.REVOKED):
+        if record is not None and record.state == Admission.REVOKED:
+            return join_info(record)  # shut out already
+        if record is not None and record.state == Admission.APPROVED:
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
                 f"node {record.name} ({node_id}) was approved; put it out with wit nodes "
