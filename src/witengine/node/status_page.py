@@ -60,7 +60,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",  # "no-referrer" would make a form's Origin "null"
     "Cache-Control": "no-store",
 }
-TICKET_COOKIE = "wit_node_ticket"
+# The cookie that keeps a ticket, named by the page's port: a browser sends a host's cookies to
+# every port of it, and two nodes on one machine each take only their own tickets.
+TICKET_COOKIE = "wit_node_ticket_{port}"
 FORM_BYTES = 4096  # a pause's or a resume's form: its secret, and nothing much else
 STATIC_TYPES = {"status.css": "text/css", "status.js": "text/javascript"}
 
@@ -233,7 +235,7 @@ class StatusPage:
         """The ticket another machine's browser holds for this page, checked."""
         if not self.lan:
             return Refusal(401, "this node's page answers only its own machine")
-        text = request.cookies.get(TICKET_COOKIE)
+        text = request.cookies.get(TICKET_COOKIE.format(port=self.port))
         if text is None:
             return Refusal(
                 401,
@@ -256,7 +258,7 @@ class StatusPage:
             return _refused(Refusal(401, str(error)))
         response = RedirectResponse(request.url.path, status_code=303)
         response.set_cookie(
-            TICKET_COOKIE,
+            TICKET_COOKIE.format(port=self.port),
             text,
             max_age=max(1, int(ticket.expires - self.wall())),
             httponly=True,

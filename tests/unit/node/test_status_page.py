@@ -303,6 +303,7 @@ async def test_a_page_open_to_the_lan_answers_another_machine_only_with_a_ticket
         signed_in = await client.get("/", params={"ticket": ticket})
         assert signed_in.status_code == 303 and signed_in.headers["location"] == "/"
         cookie = signed_in.headers["set-cookie"]
+        assert cookie.startswith(f"wit_node_ticket_{lan_node.page.port}=")  # this node's only
         assert "HttpOnly" in cookie and "SameSite=lax" in cookie
         html = (await client.get("/")).text  # the cookie, not the address, carries it now
         assert 'id="state">idle<' in html
