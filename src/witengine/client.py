@@ -40,6 +40,7 @@ from witengine.protocol.auth import (
 )
 from witengine.protocol.board import BoardValue
 from witengine.protocol.events import JobEvent, JobFinished, parse_event
+from witengine.protocol.folders import FileTaken, Resources, TakeFile
 from witengine.security.connect import transport_options, wrong_scheme
 from witengine.security.tls import pin_failure, untrusted_certificate
 
@@ -298,6 +299,14 @@ class HubClient:
         return JobSummary.model_validate(response.json())
 
     # the blackboard
+    # job folders
+    async def resources(self) -> Resources:
+        return Resources.model_validate((await self._request("GET", "/resources")).json())
+
+    async def take(self, request: TakeFile) -> FileTaken:
+        answer = await self._request("POST", "/folders/take", json=request.model_dump())
+        return FileTaken.model_validate(answer.json())
+
     async def board_get(self, key: str) -> BoardValue:
         return BoardValue.model_validate((await self._request("GET", f"/board/{key}")).json())
 

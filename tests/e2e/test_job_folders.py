@@ -238,3 +238,10 @@ def test_a_hub_restarted_with_a_file_in_running_takes_it_up_again(
     done = landed(drop, "done", "again", timeout=60)
     assert json.loads((done / "results.json").read_text())["variables"]["count"] == 12
     assert not (drop / "running" / "again").exists()
+
+
+def test_a_waiting_file_taken_away_is_no_longer_listed(farm: ProcessFarm, drop: Path) -> None:
+    (drop / "gone.rib").write_text('Display "gone.tif" "file" "rgba"\n')
+    wait_until(lambda: "gone.rib" in wit(farm, "resources", "--jobs").stdout, 20, "listed")
+    (drop / "gone.rib").unlink()
+    wait_until(lambda: "gone.rib" not in wit(farm, "resources", "--jobs").stdout, 20, "unlisted")

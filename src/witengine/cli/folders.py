@@ -59,20 +59,13 @@ def watch(
         raise typer.Exit(130) from None
 
 
-async def _farm(client: Any) -> tuple[list[Any], list[Any]]:
-    from witengine.folders.resources import file_records
-
-    nodes = await client.nodes()
-    values = await client.board_list("folders/", limit=10_000)
-    records = file_records((v.key, v.value) for v in values if not v.deleted)
-    return nodes, records
-
-
 def resources(
     jobs: Annotated[
         bool, typer.Option("--jobs", help="List the waiting job files and who could run each.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the hub's answer as JSON.")
+    ] = False,
     hub: HubOption = None,
     fingerprint: FingerprintOption = None,
     token: TokenOption = None,
@@ -80,42 +73,24 @@ def resources(
 ) -> None:
     """Every node with its hardware, its tools and the waiting job files it could run; with
     --jobs, the waiting job files of every watched folder and the nodes that could run each."""
-    import json
 
-    from witengine.folders.resources import by_node, waiting
-
-    async def ask() -> tuple[list[Any], list[Any]]:
+    async def ask() -> Any:
         async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await _farm(client)
+            return await client.resources()
 
-    nodes, records = _call(ask())
-    files = waiting(records, nodes)
+    found = _call(ask(), "wit resources")
     if as_json:
-        data: Any
-        if jobs:
-            data = [{**f.record.to_json(), "nodes": list(f.nodes)} for f in files]
-        else:
-            could = by_node(files, nodes)
-            data = [
-                {
-                    "name": n.name,
-                    "state": n.state.value,
-                    "capabilities": n.capabilities.model_dump(),
-                    "could_run": could[n.name],
-                }
-                for n in nodes
-            ]
-        print(json.dumps(data, indent=2))
+        import json
+
+        data = found.waiting if jobs else found.nodes
+        print(json.dumps([item.model_dump(mode="json") for item in data], indent=2))
         return
     from rich.console import Console
 
     from witengine.cli.views import resources_table, waiting_table
 
     console = Console()
-    if jobs:
-        console.print(waiting_table(files))
-    else:
-        console.print(resources_table(nodes, by_node(files, nodes)))
+    console.print(waiting_table(found.waiting) if jobs else resources_table(found.nodes))
 
 
 def take(
@@ -132,42 +107,26 @@ def take(
     insecure: InsecureOption = False,
 ) -> None:
     """Run one waiting job file now (on the node --node names), or fail it (--fail)."""
-    from witengine.folders.records import FileState, take_key
-    from witengine.folders.resources import find
+    from witengine.protocol.folders import TakeFile
 
     if node is not None and fail:
         print("wit take: --node runs the file, --fail fails it: give one", file=sys.stderr)
         raise typer.Exit(2)
 
-    async def ask() -> str:
+    async def ask() -> Any:
         async with open_hub(hub, fingerprint, insecure, token) as client:
-            nodes, records = await _farm(client)
-            found = [r for r in find(records, file) if r.state is FileState.WAITING]
-            if not found:
-                return f"no waiting job file {file!r} (see wit resources --jobs)"
-            if len(found) > 1:
-                places = ", ".join(f"{r.folder}/{r.file}" for r in found)
-                return f"{file!r} waits in several folders ({places}): name it FOLDER/NAME.EXT"
-            if node is not None and node not in {n.name for n in nodes}:
-                return f"no node named {node!r} (see wit nodes)"
-            record = found[0]
-            value = {"node": node, "fail": fail}
-            await client.board_set(take_key(record.folder, record.file), value)
-            done = "to fail" if fail else (f"to run on {node}" if node else "to run now")
-            print(f"{record.folder}/{record.file}: asked {done}", file=sys.stderr)
-            return ""
+            return await client.take(TakeFile(file=file, node=node, fail=fail))
 
-    problem = _call(ask())
-    if problem:
-        print(f"wit take: {problem}", file=sys.stderr)
-        raise typer.Exit(1)
+    taken = _call(ask(), "wit take")
+    done = "to fail" if fail else (f"to run on {node}" if node else "to run now")
+    print(f"{taken.folder}/{taken.file}: asked {done}", file=sys.stderr)
 
 
-def _call(coroutine: Any) -> Any:
+def _call(coroutine: Any, command: str) -> Any:
     from witengine.client import HubError
 
     try:
         return asyncio.run(coroutine)
     except HubError as error:
-        print(f"wit: {error}", file=sys.stderr)
+        print(f"{command}: {error}", file=sys.stderr)
         raise typer.Exit(1) from None

@@ -330,7 +330,7 @@ def board_table(values: Iterable[Any], title: str) -> Table:
     return table
 
 
-def resources_table(nodes: Iterable[Any], could_run: dict[str, list[str]]) -> Table:
+def resources_table(nodes: Iterable[Any]) -> Table:
     """`wit resources`: each node, its machine, its tools with versions, and the waiting job
     files it could run."""
     rows = []
@@ -340,14 +340,13 @@ def resources_table(nodes: Iterable[Any], could_run: dict[str, list[str]]) -> Ta
         if caps.gpus:
             machine += ", " + ", ".join(g.name for g in caps.gpus)
         tools = ", ".join(f"{name} {version}" for name, version in sorted(caps.software.items()))
-        files = could_run.get(node.name, [])
         rows.append(
             [
                 escape(node.name),
                 str(node.state),
                 escape(machine),
                 escape(tools or "-"),
-                escape(", ".join(files) if files else "-"),
+                escape(", ".join(node.could_run) or "-"),
             ]
         )
     columns = ["name", "state", "machine", "software", "could run"]
@@ -355,14 +354,14 @@ def resources_table(nodes: Iterable[Any], could_run: dict[str, list[str]]) -> Ta
 
 
 def waiting_table(files: Iterable[Any]) -> Table:
-    """`wit resources --jobs`: each waiting job file, what it needs, why it waits and the
-    nodes that could run it."""
+    """`wit resources --jobs`: each waiting job file, what it needs, the nodes that could run
+    it and why it waits."""
     rows = [
         [
-            escape(f"{f.record.folder}/{f.record.file}"),
-            escape(", ".join(f.record.needs) or "-"),
-            escape(", ".join(f.nodes) if f.nodes else "none"),
-            escape(f"waiting: {f.record.reason}" if f.record.reason else "waiting"),
+            escape(f"{f.folder}/{f.file}"),
+            escape(", ".join(f.needs) or "-"),
+            escape(", ".join(f.nodes) or "none"),
+            escape(f"waiting: {f.reason}" if f.reason else "waiting"),
         ]
         for f in files
     ]

@@ -106,6 +106,7 @@ class Watcher:
         self.owner = owner_name()
         self._seen: dict[str, Sighting] = {}
         self._active: set[str] = set()  # files this watcher runs now
+        self._waiting: set[str] = set()  # files this watcher listed as waiting
         self._digests: dict[tuple[str, Stat], str] = {}
 
     async def run(self) -> None:
@@ -135,6 +136,8 @@ class Watcher:
         )
         files = intake.job_files(complete, listing, rules.extensions(self.rules))
         files = [name for name in files if name not in self._active]
+        for name in sorted(self._waiting - set(listing)):  # taken away while it waited
+            await self._forget_waiting(client, name)
         if not files:
             return
         nodes = [n for n in await client.nodes() if n.state is not NodeState.OFFLINE]
@@ -173,12 +176,26 @@ class Watcher:
             update = records.waiting(record, replace(fresh, reason=reason))
             if update is not None:
                 await _write(client, key, update, version)
+            self._waiting.add(name)
             return
+        self._waiting.discard(name)
         claimed = replace(fresh, state=FileState.RUNNING, owner=self.owner)
         if not await _write(client, key, claimed, version):
             return  # another watcher of this hub claimed it first
         self._active.add(name)
         group.create_task(self._run_file(client, name, claimed, take, problem))
+
+    async def _forget_waiting(self, client: HubClient, name: str) -> None:
+        """Remove the record of a waiting file that left the folder (unless another watcher
+        has taken it meanwhile)."""
+        self._waiting.discard(name)
+        key = records.file_key(self.label, name)
+        record, version = await _read_record(client, key)
+        if record is not None and record.state is FileState.WAITING and version is not None:
+            from witengine.client import HubError
+
+            with contextlib.suppress(HubError):
+                await client.board_delete(key, if_version=version)
 
     def _needs(self, path: Path) -> tuple[tuple[str, ...], str | None]:
         """What the file's job needs of a node, or what is wrong with it (the file then fails

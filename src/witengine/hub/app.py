@@ -35,6 +35,7 @@ from witengine.hub.dispatch import Dispatcher, Estimator, Requirer
 from witengine.hub.http_errors import ERROR_RESPONSES, install_error_handlers
 from witengine.hub.keys import signing_key
 from witengine.hub.routes.blobs import blob_router
+from witengine.hub.routes.folders import folder_router
 from witengine.hub.routes.jobs import job_router
 from witengine.hub.routes.node_pages import node_page_router
 from witengine.hub.routes.nodes import node_router
@@ -241,6 +242,7 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
     app.include_router(plugin_router(hub.bundles, gate), prefix=API_PREFIX)
     app.include_router(node_page_router(hub.store, hub.bundles.key, wall_time))
     app.include_router(board_router(hub.board, gate), prefix=API_PREFIX)
+    app.include_router(folder_router(hub.dispatcher, hub.store, hub.board), prefix=API_PREFIX)
     dashboard.mount(app, gate.while_valid)
     return app
 

@@ -56,6 +56,9 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", f"{_A}/join-requests"): READ,
     ("POST", f"{_A}/join-requests/{{node_id}}/approve"): ADMIN,
     ("POST", f"{_A}/join-requests/{{node_id}}/refuse"): ADMIN,
+    # job folders: what the farm has, and a waiting job file run now or failed
+    ("GET", f"{_A}/resources"): READ,
+    ("POST", f"{_A}/folders/take"): SUBMIT,
     # the blackboard: writes are checked per key in its routes (who may write which keys)
     ("GET", f"{_A}/board"): READ_AND_NODES,
     ("GET", f"{_A}/board/{{key:path}}"): READ_AND_NODES,

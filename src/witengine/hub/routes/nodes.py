@@ -57,35 +57,40 @@ def node_router(
 
     @router.get("/nodes", response_model=list[NodeSummary])
     async def list_nodes() -> list[NodeSummary]:
-        view = dispatcher.view
-        summaries = []
-        for record in store.list_nodes():
-            hello = NodeHello.model_validate(record.info)
-            summaries.append(
-                NodeSummary(
-                    id=record.id,
-                    name=record.name,
-                    state=view.node_state(record.id),
-                    reason=view.node_reason(record.id),
-                    policy=view.policy(record.id) or hello.status.policy,
-                    slots=hello.slots,
-                    capabilities=hello.capabilities,
-                    plugins=hello.plugins,
-                    running=view.running_items(record.id),
-                    done=view.done(record.id),
-                    last_seen=record.last_seen,
-                    rates=[_rate(r) for r in view.benchmarks(record.id)],
-                    unmet=hello.unmet,
-                    status_url=hello.status_url,
-                )
-            )
-        return summaries
+        return node_summaries(dispatcher, store)
 
     _drain_routes(router, dispatcher)
     _forget_route(router, dispatcher, store, gate)
 
     _connect_route(router, dispatcher, store, wall, gate, observe, max_message_bytes)
     return router
+
+
+def node_summaries(dispatcher: Dispatcher, store: Store) -> list[NodeSummary]:
+    """Every node the hub knows, as `GET /nodes` lists them."""
+    view = dispatcher.view
+    summaries = []
+    for record in store.list_nodes():
+        hello = NodeHello.model_validate(record.info)
+        summaries.append(
+            NodeSummary(
+                id=record.id,
+                name=record.name,
+                state=view.node_state(record.id),
+                reason=view.node_reason(record.id),
+                policy=view.policy(record.id) or hello.status.policy,
+                slots=hello.slots,
+                capabilities=hello.capabilities,
+                plugins=hello.plugins,
+                running=view.running_items(record.id),
+                done=view.done(record.id),
+                last_seen=record.last_seen,
+                rates=[_rate(r) for r in view.benchmarks(record.id)],
+                unmet=hello.unmet,
+                status_url=hello.status_url,
+            )
+        )
+    return summaries
 
 
 def _connect_route(
