@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from test_dispatcher_requirements import caps, finish, join, make, start
+from tests.unit.hub.test_dispatcher_requirements import caps, finish, join, make, start
 
 from witengine.errors import NoCompatibleNode
 from witengine.testing.clock import FakeClock
