@@ -17,6 +17,7 @@ import websockets
 from witengine.hub.app import build_hub, create_app
 from witengine.hub.settings import HubSettings
 from witengine.protocol import API_PREFIX, Capabilities
+from witengine.protocol.states import Admission
 from witengine.security.node_keys import NodeKey, short_fingerprint
 from witengine.security.tokens import Role
 from witengine.testing.served import served_hub
@@ -277,3 +278,24 @@ async def test_wit_nodes_lists_waiting_nodes_and_answers_them_by_name(tmp_path: 
         viewer = served.hub.book.issue(Role.VIEWER).text
         code, out, err = await wit(viewer, "nodes", *hub, "--approve", "desk")
         assert code == 1 and "a viewer token may not use POST" in err
+
+
+async def test_asks_past_the_bound_of_waiting_nodes_are_turned_away_until_some_are_answered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from witengine.hub.auth import admissions
+
+    monkeypatch.setattr(admissions, "MAX_WAITING", 3)
+    keys = [NodeKey.load_or_make(tmp_path / f"node{n}") for n in range(5)]
+    async with in_process(tmp_path, "192.168.1.20") as client:
+        answers = [(await client.post("/nodes/join", json=ask(key))) for key in keys[:4]]
+        assert [a.status_code for a in answers] == [202, 202, 202, 429]
+        assert answers[3].json()["detail"] == (
+            "3 nodes are waiting for approval already: the hub takes no more until an admin "
+            "approves or refuses some (wit nodes --approve/--refuse)"
+        )
+        # Those already waiting still ask; once one is answered, a new one may ask.
+        assert (await client.post("/nodes/join", json=ask(keys[0]))).status_code == 202
+        app = client._transport.app  # type: ignore[attr-defined]
+        app.state.admissions.decide(answers[0].json()["node_id"], Admission.REFUSED, "tok_x")
+        assert (await client.post("/nodes/join", json=ask(keys[4]))).status_code == 202
