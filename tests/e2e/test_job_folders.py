@@ -245,3 +245,37 @@ def test_a_waiting_file_taken_away_is_no_longer_listed(farm: ProcessFarm, drop: 
     wait_until(lambda: "gone.rib" in wit(farm, "resources", "--jobs").stdout, 20, "listed")
     (drop / "gone.rib").unlink()
     wait_until(lambda: "gone.rib" not in wit(farm, "resources", "--jobs").stdout, 20, "unlisted")
+
+
+def test_a_folder_watched_by_two_hubs_runs_each_file_once(tmp_path: Path) -> None:
+    """Two hubs, each with its own store and node, watch one folder on one disk: each claims a
+    file on its own blackboard, and only one rename into running/ succeeds."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    ledger = tmp_path / "ledger.txt"
+    hub_args = ("--lease", "10", "--heartbeat", "0.5", "--grace", "1")
+    watching = ("--watch", str(shared), "--settle", SETTLE, "--poll", "0.1")
+    farms = [
+        ProcessFarm(tmp_path / name, free_port(), hub_args=(*hub_args, *watching))
+        for name in ("first", "second")
+    ]
+    try:
+        for farm in farms:
+            farm.root.mkdir()
+            farm.start_hub()
+            farm.start_node("box")
+        for farm in farms:
+            wait_until(lambda farm=farm: farm.online() == ["box"], 60, "the nodes to connect")
+        names = [f"once{i}" for i in range(4)]
+        for name in names:
+            (shared / f"{name}.py").write_text(
+                f"open({str(ledger)!r}, 'a').write({name!r} + '\\n')\n"
+            )
+        for name in names:
+            landed(shared, "done", name)
+        time.sleep(1.0)  # a second run, if there were one, would have written by now
+        assert sorted(ledger.read_text().split()) == names, "a file ran twice (or not at all)"
+        assert sorted(p.name for p in (shared / "done").iterdir()) == names
+    finally:
+        for farm in farms:
+            farm.stop()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -62,7 +62,6 @@ class FileRecord:
     owner: str = ""  # the watcher that claimed it: "host:pid"
     path: str = ""  # the folder's path on the owner's machine
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -122,9 +121,7 @@ def decide(record: FileRecord | None, digest: str, runnable: bool) -> Claim:
 
 def waiting(record: FileRecord | None, fresh: FileRecord) -> FileRecord | None:
     """The record to write for a file that waits, or None when the board says so already."""
-    if record is not None and replace(record, extra={}) == replace(fresh, extra={}):
-        return None
-    return fresh
+    return None if record == fresh else fresh
 
 
 def reason_to_wait(lacking: list[str], nodes: int, running: int) -> str:

@@ -339,12 +339,14 @@ class Watcher:
         """Take up folders left in running/ by a watcher that is gone."""
         extensions = rules.extensions(self.rules)
         for where in sorted((self.folder / RUNNING).iterdir()):
+            if not where.is_dir():
+                continue
             found = [
                 p.name
                 for p in where.iterdir()
                 if p.is_file() and intake.extension_of(p.name) in extensions
             ]
-            if not where.is_dir() or not found:
+            if not found:
                 continue
             name = found[0]
             key = records.file_key(self.label, name)
