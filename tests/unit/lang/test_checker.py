@@ -18,13 +18,14 @@ from witengine.lang import syntax as s
 from witengine.lang.checker import CheckedJob, check, check_source
 from witengine.lang.errors import ScriptError
 from witengine.lang.parser import parse
-from witengine.plugins import compute, render, video
+from witengine.plugins import compute, render, tool, video
 from witengine.plugins.api import Plugin
 from witengine.plugins.registry import build_library
 from witengine.runtime.library import Json, Library
 
 EXAMPLES = Path(__file__).parents[3] / "examples"
-SHIPPED = build_library([compute.plugin, render.plugin, video.plugin])  # examples use them
+# The examples use every shipped plugin.
+SHIPPED = build_library([compute.plugin, render.plugin, tool.plugin, video.plugin])
 COMPUTE = build_library([compute.plugin])
 
 # ------------------------------------------------------------ a render plugin
