@@ -1,7 +1,8 @@
 # The README's two commands are `make demo` and `make test`; both set everything up themselves.
 VENV := .venv
 BIN := $(VENV)/bin
-PYTEST_ARGS ?=
+# The 30 slowest tests are listed at the end, so a suite growing towards its time limit shows where.
+PYTEST_ARGS ?= --durations=30
 
 .PHONY: demo test lint typecheck bootstrap clean
 
