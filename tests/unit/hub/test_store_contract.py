@@ -1019,3 +1019,24 @@ def test_a_hub_database_from_before_the_blackboard_gains_it(tmp_path: Path) -> N
         assert store._read("SELECT version FROM schema_version") == [(MIGRATIONS[-1][0],)]
     finally:
         store.close()
+
+
+def test_sqlite_fences_attempts_alike_as_a_map_grows_and_after_reopening(tmp_path: Path) -> None:
+    """SQLite keeps each map's current attempts as it writes them (a commit reads them there,
+    not in its runs of `sent`): a map that grows after its first commit, and the same file
+    opened again, fence attempts as the runs do."""
+    store = SqliteStore(tmp_path / "hub.db")
+    store.open_map("map_1", "job_1", 1, "Compute.Hash", "d1", ITEMS[:1], count=4)
+    store.set_attempts("map_1", [(0, 1)])
+    assert store.commit("map_1", [Commit(0, 1, "zero")]) == [0]  # its attempts read: 1 item
+    store.add_tasks("map_1", 1, ITEMS[1:])
+    store.set_attempts("map_1", [(2, 1), (3, 1)])
+    store.set_attempts("map_1", [(3, 2)])
+    assert store.commit("map_1", [Commit(2, 1, "two"), Commit(3, 1, "late")]) == [2]
+    store.close()
+    again = SqliteStore(tmp_path / "hub.db")
+    assert again.commit("map_1", [Commit(3, 1, "late"), Commit(1, 1, "never sent")]) == []
+    again.set_attempts("map_1", [(1, 5)])
+    assert again.commit("map_1", [Commit(3, 2, "three"), Commit(1, 5, "one")]) == [3, 1]
+    assert again.map_results("map_1") == {0: "zero", 1: "one", 2: "two", 3: "three"}
+    again.close()

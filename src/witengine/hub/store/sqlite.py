@@ -13,7 +13,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from bisect import bisect_left, bisect_right
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,6 +61,11 @@ class SqliteStore:
         path.chmod(0o600)
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.lock = threading.Lock()
+        # Map id -> each item's current attempt, as `sent` holds it, kept as it is written (this
+        # store is its maps' one writer): a commit checks its items here, not in `sent`, whose
+        # runs it read in the span of the items it held (a message of results from all over a
+        # map read every run of it: the hub's time per item grew with the map and its batches).
+        self._attempts: dict[str, array[int]] = {}
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.db.execute("PRAGMA foreign_keys=ON")
@@ -229,6 +234,7 @@ class SqliteStore:
                 map_id = row[0]
             else:
                 if row is not None:
+                    self._attempts.pop(row[0], None)
                     for table in ("results", "sent", "items", "maps"):
                         column = "id" if table == "maps" else "map_id"
                         db.execute(f"DELETE FROM {table} WHERE {column} = ?", (row[0],))
@@ -311,6 +317,13 @@ class SqliteStore:
         return found
 
     def set_attempts(self, map_id: str, attempts: Sequence[tuple[int, int]]) -> None:
+        try:
+            self._set_attempts(map_id, attempts)
+        except BaseException:
+            self._attempts.pop(map_id, None)  # read again from `sent` when next needed
+            raise
+
+    def _set_attempts(self, map_id: str, attempts: Sequence[tuple[int, int]]) -> None:
         with self._write() as db:
             # A batch is mostly a run of consecutive items under one attempt: a row a run, not
             # an item. A run is cut where a span of `SLICE` items ends, so that the runs that
@@ -324,24 +337,27 @@ class SqliteStore:
                     if start == first or start % SLICE == 0
                 ],
             )
+            known = self._attempts.get(map_id)
+            if known is not None:
+                for index, attempt in attempts:
+                    if index >= len(known):
+                        known.extend(bytes(4 * (index + 1 - len(known))))
+                    known[index] = attempt
 
     def _current_attempts(self, map_id: str, indices: Iterable[int]) -> dict[int, int]:
         """The current attempt of each of these items the map holds (inside a transaction)."""
         stored = self._stored(map_id)
-        current = {index: 0 for index in indices if 0 <= index < stored}
-        if not current:
-            return current
-        wanted = sorted(current)
-        low, high = wanted[0], wanted[-1]
-        runs = self.db.execute(
-            "SELECT first, last, attempt FROM sent WHERE map_id = ? AND first BETWEEN ? AND ? "
-            "AND last >= ? ORDER BY rowid",
-            (map_id, low - low % SLICE, high, low),
-        )
-        for first, last, attempt in runs:
-            for index in wanted[bisect_left(wanted, first) : bisect_right(wanted, last)]:
-                current[index] = attempt
-        return current
+        known = self._attempts.get(map_id)
+        if known is None:
+            known = self._attempts[map_id] = array("I", bytes(4 * stored))
+            # The runs in the order they were sent: a later one holds an item's current attempt.
+            for first, last, attempt in self.db.execute(
+                "SELECT first, last, attempt FROM sent WHERE map_id = ? ORDER BY rowid", (map_id,)
+            ):
+                known[first : last + 1] = array("I", [attempt]) * (last + 1 - first)
+        if len(known) < stored:  # items stored since (a large map is stored a slice at a time)
+            known.extend(bytes(4 * (stored - len(known))))
+        return {index: known[index] for index in indices if 0 <= index < stored}
 
     def commit(self, map_id: str, commits: Sequence[Commit]) -> list[int]:
         # In the order given, the first commit of an item under its current attempt is the one
