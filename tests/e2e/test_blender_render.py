@@ -362,7 +362,7 @@ def test_a_scene_read_from_the_command_line_says_its_render_size_for_the_estimat
     frames = read_parameters(checked, library, texts, setup.context.blobs)["frames"]
     estimates = library.activities["Renderer.RenderFrame"].estimate
 
-    assert scene_facts(setup.scene_file) == SceneFacts(WIDTH, HEIGHT, 100, "CYCLES", 4)
+    assert scene_facts(setup.scene_file) == SceneFacts(WIDTH, HEIGHT, 100, "CYCLES", 4, 1, 6)
     assert (frames[0].scene.width, frames[0].scene.height, frames[0].scene.samples) == (
         WIDTH,
         HEIGHT,
