@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from witengine.cli.farm import FingerprintOption, HubOption, InsecureOption, TokenOption, open_hub
+
+if TYPE_CHECKING:
+    from witengine.client import HubClient
 
 board_app = typer.Typer(
     name="board",
@@ -49,6 +53,22 @@ def _call(coroutine: Any) -> Any:
         raise typer.Exit(1) from None
 
 
+def _ask(
+    hub: str | None,
+    fingerprint: str | None,
+    insecure: bool,
+    token: str | None,
+    question: Callable[[HubClient], Awaitable[Any]],
+) -> Any:
+    """One request to the hub, its answer returned; a hub's error ends the command (exit 1)."""
+
+    async def ask() -> Any:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
+            return await question(client)
+
+    return _call(ask())
+
+
 def _said(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -64,11 +84,7 @@ def get(
 ) -> None:
     """Print a key's value as JSON (--json: with its version, who wrote it and when)."""
 
-    async def fetch() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.board_get(key)
-
-    found = _call(fetch())
+    found = _ask(hub, fingerprint, insecure, token, lambda client: client.board_get(key))
     print(json.dumps(found.model_dump() if as_json else found.value, ensure_ascii=False, indent=2))
 
 
@@ -102,11 +118,13 @@ def set_key(
         print("wit board set: give --create or --if-version, not both", file=sys.stderr)
         raise typer.Exit(2)
 
-    async def write() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.board_set(key, parsed, if_version=if_version, create=create)
-
-    written = _call(write())
+    written = _ask(
+        hub,
+        fingerprint,
+        insecure,
+        token,
+        lambda client: client.board_set(key, parsed, if_version=if_version, create=create),
+    )
     print(f"{written.key}: version {written.version}")
 
 
@@ -121,11 +139,13 @@ def delete(
 ) -> None:
     """Delete a key (a version too: its history keeps it)."""
 
-    async def remove() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.board_delete(key, if_version=if_version)
-
-    gone = _call(remove())
+    gone = _ask(
+        hub,
+        fingerprint,
+        insecure,
+        token,
+        lambda client: client.board_delete(key, if_version=if_version),
+    )
     print(f"{gone.key}: deleted, version {gone.version}")
 
 
@@ -140,11 +160,7 @@ def list_keys(
 ) -> None:
     """List the keys with a value, by name: version, value, who wrote it and when."""
 
-    async def fetch() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.board_list(prefix)
-
-    found = _call(fetch())
+    found = _ask(hub, fingerprint, insecure, token, lambda client: client.board_list(prefix))
     if as_json:
         print(json.dumps([v.model_dump() for v in found], ensure_ascii=False))
         return
@@ -167,11 +183,7 @@ def history(
 ) -> None:
     """A key's kept versions, newest first, deletions among them."""
 
-    async def fetch() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.board_history(key, limit)
-
-    found = _call(fetch())
+    found = _ask(hub, fingerprint, insecure, token, lambda client: client.board_history(key, limit))
     if as_json:
         print(json.dumps([v.model_dump() for v in found], ensure_ascii=False))
         return
