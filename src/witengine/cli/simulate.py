@@ -99,17 +99,11 @@ def simulate(
     if as_json:
         print(json.dumps(report.to_json()))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(
-        title=f"{report.strategy}: {report.items:,} items on {report.nodes:,} nodes "
+    title = (
+        f"{report.strategy}: {report.items:,} items on {report.nodes:,} nodes "
         f"(speeds {config.speed_spread:g}×, benchmarks ±{config.benchmark_error:.0%}, "
-        f"seed {seed})",
-        show_header=False,
+        f"seed {seed})"
     )
-    table.add_column(style="bold")
-    table.add_column(justify="right")
     rows = [
         ("makespan", f"{report.makespan:,.3f} s"),
         ("lower bound", f"{report.bound:,.3f} s"),
@@ -123,6 +117,17 @@ def simulate(
         ),
         ("opening the schedule", f"{report.setup_ms:,.1f} ms"),
     ]
+    _print_table(title, rows)
+
+
+def _print_table(title: str, rows: list[tuple[str, str]]) -> None:
+    """A report's figures, a name and a value a row, under its title."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
     for name, value in rows:
         table.add_row(name, value)
     Console(highlight=False).print(table)
@@ -160,16 +165,10 @@ def _office(
     if as_json:
         print(json.dumps(report.to_json()))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(
-        title=f"{report.strategy}: {report.items:,} items on an office of {report.machines:,} "
-        f"machines, from 17:00 (seed {seed})",
-        show_header=False,
+    title = (
+        f"{report.strategy}: {report.items:,} items on an office of {report.machines:,} "
+        f"machines, from 17:00 (seed {seed})"
     )
-    table.add_column(style="bold")
-    table.add_column(justify="right")
     rows = [
         ("finished", f"{report.finished_at} ({report.makespan / 3600:,.2f} h)"),
         ("available", f"{report.available_hours:,.0f} machine-hours"),
@@ -188,6 +187,4 @@ def _office(
             f"median {report.decision_ms_median:.4f} ms, p99 {report.decision_ms_p99:.3f} ms",
         ),
     ]
-    for name, value in rows:
-        table.add_row(name, value)
-    Console(highlight=False).print(table)
+    _print_table(title, rows)
