@@ -275,7 +275,6 @@ class Watcher:
         if error is not None:
             await asyncio.to_thread((where / ERROR_FILE).write_text, error + "\n", "utf-8")
         target = await asyncio.to_thread(_move_out, where, self.folder / state.value)
-        await asyncio.to_thread(_repoint, target / RESULTS_FILE, where, target)
         ended = replace(record, state=state, error=error, path=str(self.folder))
         await _write(client, key, ended, ANY_VERSION)
         if take is not None:
@@ -436,7 +435,9 @@ def _repoint(results: Path, before: Path, after: Path) -> None:
             return [moved(v) for v in value]
         return value
 
-    results.write_text(json.dumps(moved(data), indent=2) + "\n")
+    partial = results.with_name(f".{results.name}.part")
+    partial.write_text(json.dumps(moved(data), indent=2) + "\n")
+    partial.replace(results)
 
 
 def _write_texts(where: Path, texts: dict[str, str]) -> None:
@@ -445,9 +446,12 @@ def _write_texts(where: Path, texts: dict[str, str]) -> None:
 
 
 def _move_out(where: Path, into: Path) -> Path:
+    """Move `where` into `into` under a free name, its results.json already naming the files
+    where they will be, so that whoever sees the folder land reads the whole file."""
     into.mkdir(parents=True, exist_ok=True)
     taken = {p.name for p in into.iterdir()}
     target = into / intake.free_name(taken, where.name)
+    _repoint(where / RESULTS_FILE, where, target)
     where.rename(target)
     return target
 
