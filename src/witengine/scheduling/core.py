@@ -90,6 +90,8 @@ class Candidate:
     slots: int = 1
     window_end: float | None = None  # when its current window of work closes (`now`'s clock)
     suspended_at: float | None = None  # when its owner last came back: it may do so again
+    owner: str = ""  # who answers for its results: replicas of an item go to other owners
+    trusted: bool = True  # its results count as they come; an untrusted node's are verified
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,17 @@ class NodeLink:
     capabilities: Capabilities | None = None
     # Activities of its plugins it cannot run, and what it lacks for each, as it said.
     unmet: dict[str, list[str]] = field(default_factory=dict)
+    # Trust (see docs/security.md): the pool it belongs to, whether that pool's tier is trusted
+    # (its results are committed as they come) or untrusted (verified first), and its owner:
+    # replicas of an item go to nodes of other owners. "" owner: the node is its own.
+    pool: str = "default"
+    trusted: bool = True
+    owner: str = ""
+
+    @property
+    def owner_key(self) -> str:
+        """Who answers for its results: its owner, or the node itself when it has none."""
+        return self.owner or f"node:{self.id}"
 
     @property
     def connected(self) -> bool:
@@ -113,6 +124,8 @@ class MapState:
     # What its items need of a node beyond its activity (a tool they name): asked of the
     # activity per item when the map opened; None: nothing more.
     requirements: Requirements | None = None
+    # The pools whose nodes may run it (the job's choice); None: the trusted pools only.
+    pools: frozenset[str] | None = None
 
     @property
     def count(self) -> int:

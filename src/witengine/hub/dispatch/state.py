@@ -107,7 +107,14 @@ class DispatchState:
         if job_id in self.paused:
             return ()
         return tuple(
-            Candidate(node.id, node.slots, node.window_end, node.suspended_at)
+            Candidate(
+                node.id,
+                node.slots,
+                node.window_end,
+                node.suspended_at,
+                owner=node.owner_key,
+                trusted=node.trusted,
+            )
             for node in self.nodes.values()
             if self.usable(node)
             and able(node, activity, requirements)
