@@ -3,14 +3,16 @@ read model. Everything outside it uses `Dispatcher` (the commands) and `FarmView
 
 from witengine.hub.dispatch.dispatcher import Dispatcher
 from witengine.hub.dispatch.maps import Estimator, Requirer, no_requirements, uniform_estimate
-from witengine.hub.dispatch.records import Json
+from witengine.hub.dispatch.records import Comparer, ExactComparer, Json
 from witengine.hub.dispatch.state import DispatchTimes
 from witengine.hub.dispatch.view import FarmView, MapInfo, NodeFacts, node_state, state_reason
 
 __all__ = [
+    "Comparer",
     "DispatchTimes",
     "Dispatcher",
     "Estimator",
+    "ExactComparer",
     "FarmView",
     "Json",
     "MapInfo",

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from witengine.clock import Clock
 from witengine.hub.dispatch import links, maps, reclaims, results
 from witengine.hub.dispatch.maps import Estimator, Requirer, no_requirements, uniform_estimate
-from witengine.hub.dispatch.records import Json, MapState, NodeLink, Send
+from witengine.hub.dispatch.records import Comparer, Json, MapState, NodeLink, Send
 from witengine.hub.dispatch.state import DeliveryListener, DispatchState, DispatchTimes, able
 from witengine.hub.dispatch.view import FarmView
 from witengine.hub.rates import RateBook
@@ -48,6 +48,7 @@ class Dispatcher:
         heartbeat_seconds: float = 5.0,
         grace_seconds: float = 5.0,
         no_node_seconds: float = 30.0,
+        compare: Comparer | None = None,
     ) -> None:
         self._estimate = estimate
         self._requires = requires
@@ -57,7 +58,7 @@ class Dispatcher:
             min_lease=lease_seconds, batch_prefix=f"batch_{uuid.uuid4().hex[:6]}"
         )
         times = DispatchTimes(lease_seconds, heartbeat_seconds, grace_seconds, no_node_seconds)
-        self._state = DispatchState(store, clock, Scheduler(settings), times)
+        self._state = DispatchState(store, clock, Scheduler(settings), times, compare)
         # Benchmark rates, kept by the node routes; each new one seeds the scheduler's model.
         self.rates = RateBook(store)
         self.rates.subscribe(self._benchmarked)

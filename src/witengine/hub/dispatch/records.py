@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from witengine.hub.store.base import Commit
 from witengine.jsontext import canonical
@@ -22,6 +22,26 @@ from witengine.scheduling.core import Candidate, MapSchedule
 
 Json = Any
 Send = Callable[[HubMessage], None]
+
+
+class Comparer(Protocol):
+    """How the hub tells whether two nodes' results for one item agree: each activity's plugin
+    declares it (exact equality for computed values, images within a tolerance for renders). An
+    activity it cannot compare cannot run on untrusted nodes: their results must be verified."""
+
+    def can_compare(self, activity: str) -> bool: ...
+
+    async def agree(self, activity: str, first: Json, second: Json) -> bool: ...
+
+
+class ExactComparer:
+    """Results agree when they are the same JSON value: what a deterministic computation gives."""
+
+    def can_compare(self, activity: str) -> bool:
+        return True
+
+    async def agree(self, activity: str, first: Json, second: Json) -> bool:
+        return bool(canonical(first) == canonical(second))
 
 
 def mentions(value: Json, text: str) -> bool:

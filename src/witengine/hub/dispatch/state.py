@@ -13,7 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from witengine.clock import Clock
-from witengine.hub.dispatch.records import Lease, MapState, NodeLink, Reclaim
+from witengine.hub.dispatch.records import (
+    Comparer,
+    ExactComparer,
+    Lease,
+    MapState,
+    NodeLink,
+    Reclaim,
+)
 from witengine.hub.store.base import Store
 from witengine.plugins.requirements import Requirements, unmet
 from witengine.protocol import CancelBatch
@@ -49,9 +56,15 @@ class DispatchState:
     """Nodes, maps and leases, and the operations that keep them consistent with each other."""
 
     def __init__(
-        self, store: Store, clock: Clock, scheduler: Scheduler, times: DispatchTimes
+        self,
+        store: Store,
+        clock: Clock,
+        scheduler: Scheduler,
+        times: DispatchTimes,
+        compare: Comparer | None = None,
     ) -> None:
         self.store = store
+        self.compare: Comparer = compare or ExactComparer()  # do two results of an item agree
         self.clock = clock
         self.scheduler = scheduler
         self.times = times
