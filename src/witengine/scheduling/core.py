@@ -24,6 +24,7 @@ The driver's protocol, in order:
     schedule.batch_ended(batch_id, now)          # the node finished or dropped a batch
     schedule.node_lost(node_id, now)             # the node died, left, or froze past its lease
     schedule.expire(now)                         # every tick: batches whose lease ran out
+    schedule.reopen(index, owners, now)          # a committed item needs another answer
     schedule.done / schedule.failure             # finished, or failed with (index, error)
     scheduler.job_ended(job_id)                  # the job is over: forget its blocklist
 
@@ -55,6 +56,14 @@ to finish them: its batches count as stalled from the moment it left, so near th
 map an idle node duplicates them first. The facts of the last `candidates_changed` hold until
 the next; a `request` whose candidate carries either fact updates them.
 
+Replicas: results from untrusted nodes are verified (`scheduling.verification`): the driver
+holds a result the schedule said to COMMIT and, when it needs another answer, calls `reopen`
+with the owners (`Candidate.owner`) that answered the item. The item is then work again, with
+one rule more than a failed retry's preference: it goes only to a node whose owner is none of
+those, never to the same owner. Its batch is a batch like any other (leases, expiry, lost
+nodes), the ETA counts it, and a duplicate of it near the end respects the rule too. While no
+node of another owner can take it, it waits (`replicas_waiting`).
+
 Attempt numbers and the exactly-once commit are the driver's (they need the store). A Grant's
 `duplicate` batches carry items already out elsewhere: the driver keeps their attempt number so
 that either copy's result is valid, and the first result committed wins.
@@ -63,7 +72,7 @@ that either copy's result is valid, and the first result committed wins.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from witengine.scheduling.strategy import Strategy
@@ -191,6 +200,20 @@ class MapSchedule:
     def cancel_node(self, node_id: str) -> list[str]:
         """Stop giving the node work in this map (drained or blocklisted); its batches stay and
         are returned, for the driver to recall if it wants them back sooner."""
+        raise NotImplementedError
+
+    def reopen(self, index: int, owners: Collection[str], now: float) -> None:
+        """Item `index`, committed, needs another answer: it is work again, for a node whose
+        owner is none of `owners` (those that answered it). ValueError if it is not committed."""
+        raise NotImplementedError
+
+    def may_run(self, index: int, node_id: str) -> bool:
+        """Whether item `index` may go to the node (a replica never goes to an owner that
+        answered it)."""
+        raise NotImplementedError
+
+    def replicas_waiting(self) -> dict[int, frozenset[str]]:
+        """Reopened items waiting for a node, and the owners each may not go to."""
         raise NotImplementedError
 
     @property

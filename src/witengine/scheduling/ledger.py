@@ -10,6 +10,11 @@ changes the guess every node without a rate is planned at in O(1); `remaining_se
 O(log batches) (the finish index, and a running sum of the batches' spare work);
 `candidates_changed` O(nodes). Pure: time is the `now` each call passes.
 
+Replicas (see `core`): an item reopened to verify the answers it has goes out again only to a
+node whose owner answered none of them. They wait in their own queue, served before the
+strategy's work to the nodes that may take them; a replica's batch that ends unfinished puts it
+back there, so leases, expiries and lost nodes treat it as any item, and the ETA counts it.
+
 Availability (see `core`): what the ledger knows of the nodes' owners is in `owners`; it plans a
 node on probation at a discount, tells the strategies how much work fits before a node's window
 closes (`_room`), and lets the batches of a node that left the candidates stall from the moment
@@ -19,7 +24,8 @@ it left.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from witengine.scheduling.blocklist import Blocklist
@@ -120,6 +126,10 @@ class Ledger(MapSchedule):
         self._guess_moved = False  # since the finish index was last told
         self._capacity = 0.0  # sum of active nodes' rate x slots
         self._stopped: set[str] = set()
+        self._owner_of: dict[str, str] = {}  # node -> who answers for its results
+        self._excluded: dict[int, frozenset[str]] = {}  # reopened item -> owners it avoids
+        self._replicas: deque[int] = deque()  # reopened items waiting for a node
+        self._replica_work = 0.0
         settings = context.settings
         self._owners = OwnerFacts(settings.suspended_discount, settings.proof_seconds)
         self._serial = 0
@@ -153,6 +163,7 @@ class Ledger(MapSchedule):
         if self._failure is not None or self._done_count == self.count:
             return None
         node_id = node.id
+        self._owner_of[node_id] = node.owner or node_id
         told = node.window_end is not None or node.suspended_at is not None
         if told and self._learn((node,)) and node_id in self._slots:
             self._refresh_active(now)  # put on probation: its planning rate drops
@@ -169,7 +180,12 @@ class Ledger(MapSchedule):
         elif self._blocked(node_id):  # blocklisted by another map of the job
             self._remove(node_id, now)
             return None
-        return self._take(node, now, self._room(node_id, now))
+        room = self._room(node_id, now)
+        if self._replicas:
+            grant = self._take_replicas(node_id, now, room)
+            if grant is not None:
+                return grant
+        return self._take(node, now, room)
 
     def heartbeat(self, batch_id: str, now: float) -> None:
         self._now = max(self._now, now)
@@ -239,6 +255,25 @@ class Ledger(MapSchedule):
         self._remove(node_id, self._now)
         return list(self._by_node.get(node_id, {}))
 
+    def reopen(self, index: int, owners: Collection[str], now: float) -> None:
+        self._now = max(self._now, now)
+        if not self._committed[index] or self._failure is not None:
+            raise ValueError(f"item {index} is not committed: only a committed item reopens")
+        self._committed[index] = 0
+        self._done_count -= 1
+        self._excluded[index] = frozenset(owners)
+        self._replicas.append(index)
+        self._replica_work += self._work[index]
+
+    def may_run(self, index: int, node_id: str) -> bool:
+        """Whether the node may be given item `index`: a replica goes only to other owners."""
+        excluded = self._excluded.get(index)
+        return excluded is None or self._owner_of.get(node_id, node_id) not in excluded
+
+    def replicas_waiting(self) -> dict[int, frozenset[str]]:
+        """Reopened items waiting for a node, and the owners each may not go to."""
+        return {index: self._excluded[index] for index in self._replicas}
+
     @property
     def done(self) -> bool:
         return self._done_count == self.count
@@ -253,18 +288,67 @@ class Ledger(MapSchedule):
         if self._capacity <= 0.0:
             return None
         last = self._last_end(now)
-        spread = (self._pending_work() + max(0.0, self._spare)) / self._capacity
+        pending = self._pending_work() + self._replica_work
+        spread = (pending + max(0.0, self._spare)) / self._capacity
         return max((now if last is None else max(last, now)) - now, spread)
 
     def snapshot(self) -> ScheduleSnapshot:
         committed = frozenset(i for i in range(self.count) if self._committed[i])
         return ScheduleSnapshot(
             committed=committed,
-            pending=frozenset(self._pending_items()),
+            pending=frozenset(self._pending_items()).union(self._replicas),
             out={b.id: frozenset(b.open) for b in self._batches.values()},
             duplicates_granted=self._duplicates_granted,
             duplicate_budget=self._duplicate_budget,
         )
+
+    def _take_replicas(self, node_id: str, now: float, room: float) -> Grant | None:
+        """Replicas the node may run (its owner answered none of them): about what Adaptive
+        would give it of them, within its window's room."""
+        owner = self._owner_of.get(node_id, node_id)
+        speed = self._speed_of(node_id)
+        share = self._replica_work / 2.0 * speed / max(self._capacity, speed)
+        target = min(max(share, self._settings.min_batch_seconds * speed), room)
+        taken: list[int] = []
+        total = 0.0
+        kept: deque[int] = deque()
+        work, excluded = self._work, self._excluded
+        replicas = self._replicas
+        while replicas:
+            index = replicas.popleft()
+            weight = work[index]
+            if (
+                owner in excluded[index]
+                or total + weight > room
+                or (taken and total + weight > target)
+            ):
+                kept.append(index)
+                continue
+            taken.append(index)
+            total += weight
+            if total >= target:
+                break
+        kept.extend(replicas)
+        self._replicas = kept
+        if not taken:
+            return None
+        self._replica_work = self._replica_work - total if kept else 0.0
+        return self._grant(node_id, taken, total, now)
+
+    def _requeue(self, indices: list[int], now: float) -> None:
+        """Items to schedule again: replicas to their own queue, the rest to the strategy."""
+        if not self._excluded:
+            self._return(indices, now)
+            return
+        fresh = []
+        for index in indices:
+            if index in self._excluded:
+                self._replicas.append(index)
+                self._replica_work += self._work[index]
+            else:
+                fresh.append(index)
+        if fresh:
+            self._return(fresh, now)
 
     # --------------------------------------------------------- for the strategies
 
@@ -434,7 +518,9 @@ class Ledger(MapSchedule):
         (its planning rate moves at the next `_refresh_active`)."""
         learn = self._owners.learn
         doubted = False
+        owner_of = self._owner_of
         for candidate in candidates:
+            owner_of[candidate.id] = candidate.owner or candidate.id
             doubted |= learn(candidate.id, candidate.window_end, candidate.suspended_at)
         return doubted
 
@@ -556,6 +642,8 @@ class Ledger(MapSchedule):
     def _commit(self, batch: Batch, index: int, holders: list[Batch] | None) -> Outcome:
         self._committed[index] = 1
         self._done_count += 1
+        if self._excluded:
+            self._excluded.pop(index, None)
         if holders is None and (batch.open or batch.reported == len(batch.indices)):
             return _COMMIT
         cancel: list[str] = []
@@ -592,6 +680,8 @@ class Ledger(MapSchedule):
             return _FAIL
         if holders is not None:  # another copy is still out: let it run
             self._unshare(index, holders, batch)
+        elif index in self._excluded:
+            self._requeue([index], now)
         else:
             self._retry(index, now)
         cancel: list[str] = []
@@ -626,7 +716,7 @@ class Ledger(MapSchedule):
                 self._unshare(index, holders, batch)
         batch.open.clear()
         if back:
-            self._return(back, now)
+            self._requeue(back, now)
 
     def _forget(self, batch: Batch) -> None:
         if self._batches.pop(batch.id, None) is not None:

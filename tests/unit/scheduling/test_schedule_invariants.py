@@ -37,6 +37,9 @@ ACTIVITY = "Compute.Work"
 PLUGIN = "compute"
 JOB = "job_1"
 NODES = [f"node_{k}" for k in range(5)]
+# Who answers for each node's results: node_0 and node_1 are one owner's, a replica of an item
+# either answered goes to neither.
+OWNERS = {"node_0": "owner_a", "node_1": "owner_a", "node_2": "owner_b"}
 KNOBS = SchedulerSettings(dispatch_overhead=0.01, min_lease=5.0, max_lease=60.0, lease_factor=2.0)
 MACHINE = settings(
     max_examples=150,
@@ -67,6 +70,7 @@ class ScheduleMachine(RuleBasedStateMachine):
         self.out: dict[str, Out] = {}
         self.ended: set[str] = set()  # batches the schedule dropped: their results are late
         self.committed: set[int] = set()
+        self.excluded: dict[int, set[str]] = {}  # reopened items -> owners they may not go to
         self.failures: Counter[str] = Counter()  # failures counted against each node
         self.failed = False
 
@@ -88,7 +92,7 @@ class ScheduleMachine(RuleBasedStateMachine):
         for node_id, rate in zip(NODES, rates, strict=True):
             if rate is not None:
                 self.scheduler.rates.benchmark(node_id, ACTIVITY, rate)
-        self.candidates = {n: Candidate(n, slots) for n in sorted(present)}
+        self.candidates = {n: Candidate(n, slots, owner=owner(n)) for n in sorted(present)}
         self.count = len(work)
         self.schedule: MapSchedule = self.scheduler.schedule(
             JOB,
@@ -117,7 +121,7 @@ class ScheduleMachine(RuleBasedStateMachine):
 
     @rule(node_id=st.sampled_from(NODES))
     def join(self, node_id: str) -> None:
-        self.candidates[node_id] = Candidate(node_id)
+        self.candidates[node_id] = Candidate(node_id, owner=owner(node_id))
         self.schedule.candidates_changed(list(self.candidates.values()), self.now)
 
     @rule(node_id=st.sampled_from(NODES))
@@ -140,6 +144,7 @@ class ScheduleMachine(RuleBasedStateMachine):
             old.slots,
             window_end=None if window is None else self.now + window,
             suspended_at=self.now if suspended else old.suspended_at,
+            owner=owner(node_id),
         )
         self.schedule.candidates_changed(list(self.candidates.values()), self.now)
 
@@ -147,7 +152,7 @@ class ScheduleMachine(RuleBasedStateMachine):
     @rule(node_id=st.sampled_from(NODES))
     def request(self, node_id: str) -> None:
         before = self.schedule.snapshot()
-        worker = self.candidates.get(node_id, Candidate(node_id))
+        worker = self.candidates.get(node_id, Candidate(node_id, owner=owner(node_id)))
         grant = self.schedule.request(worker, self.now)
         if grant is None:
             return
@@ -156,6 +161,8 @@ class ScheduleMachine(RuleBasedStateMachine):
         assert grant.indices, "an empty batch"
         assert len(set(grant.indices)) == len(grant.indices)
         assert not set(grant.indices) & self.committed, "committed items sent again"
+        for index in grant.indices:
+            assert owner(node_id) not in self.excluded.get(index, ()), "a replica to its owner"
         end = worker.window_end
         assert end is None or self.now + grant.predicted_seconds <= end + 1e-9, "past its window"
         event(f"{'duplicate' if grant.duplicate else 'batch'} granted")
@@ -187,6 +194,7 @@ class ScheduleMachine(RuleBasedStateMachine):
                 assert outcome.verdict in (Verdict.COMMIT, Verdict.IGNORE)
             if outcome.verdict is Verdict.COMMIT:
                 self.committed.add(index)
+                self.excluded.pop(index, None)
         else:
             assert outcome.verdict in (Verdict.RETRY, Verdict.FAIL, Verdict.IGNORE)
             if outcome.verdict is not Verdict.IGNORE:
@@ -216,6 +224,19 @@ class ScheduleMachine(RuleBasedStateMachine):
         index = data.draw(st.integers(0, self.count - 1))
         outcome = self.schedule.result(batch_id, index, ok=ok, now=self.now, seconds=0.5)
         assert outcome.verdict is Verdict.IGNORE
+
+    @precondition(lambda self: self.committed and self.live())
+    @rule(data=st.data(), answered=st.sets(st.sampled_from(NODES), min_size=1, max_size=3))
+    def reopen(self, data: st.DataObject, answered: set[str]) -> None:
+        """A committed item needs another answer: the owners of `answered` gave theirs."""
+        index = data.draw(st.sampled_from(sorted(self.committed)))
+        owners = {owner(n) for n in answered}
+        self.schedule.reopen(index, owners, self.now)
+        self.committed.discard(index)
+        self.excluded[index] = owners
+        event("replica reopened")
+        for node_id in self.candidates:  # nodes the schedule was told of, with their owners
+            assert self.schedule.may_run(index, node_id) == (owner(node_id) not in owners)
 
     @precondition(lambda self: self.out)
     @rule(data=st.data())
@@ -252,7 +273,7 @@ class ScheduleMachine(RuleBasedStateMachine):
     def drain(self, node_id: str) -> None:
         kept = self.schedule.cancel_node(node_id)
         assert {b for b, o in self.out.items() if o.grant.node_id == node_id} == set(kept)
-        assert self.schedule.request(Candidate(node_id), self.now) is None
+        assert self.schedule.request(Candidate(node_id, owner=owner(node_id)), self.now) is None
 
     # -------------------------------------------------------------- invariants
 
@@ -318,7 +339,7 @@ class ScheduleMachine(RuleBasedStateMachine):
         batches = ledger._batches.values()
         last = max((ledger._predicted_end(b, self.now) for b in batches), default=self.now)
         spare = sum(b.spare_work for b in batches)
-        spread = (ledger._pending_work() + spare) / ledger._capacity
+        spread = (ledger._pending_work() + ledger._replica_work + spare) / ledger._capacity
         assert eta == pytest.approx(max(last - self.now, spread), rel=1e-9, abs=1e-9)
 
     def teardown(self) -> None:
@@ -329,7 +350,10 @@ class ScheduleMachine(RuleBasedStateMachine):
         for worker in fresh:
             self.scheduler.rates.benchmark(worker.id, ACTIVITY, 2.0)
         # The night is over: the nodes still here may work as long as it takes.
-        everyone = [*(Candidate(c.id, c.slots) for c in self.candidates.values()), *fresh]
+        everyone = [
+            *(Candidate(c.id, c.slots, owner=c.owner) for c in self.candidates.values()),
+            *fresh,
+        ]
         self.schedule.candidates_changed(everyone, self.now)
         for _ in range(4 * self.count + 20):
             if self.schedule.done:
@@ -337,6 +361,8 @@ class ScheduleMachine(RuleBasedStateMachine):
             for worker in everyone:
                 grant = self.schedule.request(worker, self.now)
                 if grant is not None:
+                    excluded = [self.excluded.get(i, set()) for i in grant.indices]
+                    assert not any(worker.owner in e for e in excluded), "a replica to its owner"
                     self.out[grant.batch_id] = Out(grant, self.now + grant.lease_seconds)
             for batch_id in sorted(self.out):
                 out = self.out.get(batch_id)
@@ -352,6 +378,7 @@ class ScheduleMachine(RuleBasedStateMachine):
                     if outcome.verdict is Verdict.COMMIT:
                         assert index not in self.committed, "an item committed twice"
                         self.committed.add(index)
+                        self.excluded.pop(index, None)
                     self.drop(outcome.cancel)
                 if batch_id in self.out:
                     self.schedule.batch_ended(batch_id, self.now)
@@ -359,6 +386,10 @@ class ScheduleMachine(RuleBasedStateMachine):
             self.now += 1.0
         assert self.schedule.done, f"stranded: {self.schedule.snapshot()}"
         assert self.committed == set(range(self.count))
+
+
+def owner(node_id: str) -> str:
+    return OWNERS.get(node_id, node_id)
 
 
 class AdaptiveMachine(ScheduleMachine):

@@ -95,7 +95,7 @@ class AdaptiveSchedule(Ledger):
             # are predicted to finish together.
             holder_speed = self._speed_of(latest.node_id)
             share = (latest_end - start) / (1.0 / holder_speed + 1.0 / speed)
-        taken = self._tail(latest, share, start, latest_end, speed, found.stalled, room)
+        taken = self._tail(latest, share, start, latest_end, speed, found.stalled, room, node_id)
         if not taken:
             return None
         total = sum(self._work[i] for i in taken)
@@ -114,9 +114,10 @@ class AdaptiveSchedule(Ledger):
         speed: float,
         stalled: bool,
         room: float,
+        node_id: str,
     ) -> list[int]:
         """The last open items `batch` counts, about `share` work (never above `room`), within
-        the budget."""
+        the budget, leaving out replicas the copying node may not run (its owner answered)."""
         budget = self._duplicate_budget - self._duplicates_granted
         work = self._work
         shared = self._shared
@@ -127,6 +128,8 @@ class AdaptiveSchedule(Ledger):
                 continue
             holders = shared.get(index)
             if holders is not None and (holders[-1] is not batch or len(holders) >= MAX_COPIES):
+                continue
+            if not self.may_run(index, node_id):
                 continue
             weight = work[index]
             if (taken and total + weight > share) or total + weight > room:
