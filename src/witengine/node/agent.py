@@ -79,6 +79,7 @@ from witengine.protocol import (
     ResultKey,
     Results,
     TaskResult,
+    TrustNotice,
     Welcome,
 )
 from witengine.protocol.auth import JoinWaiting
@@ -505,6 +506,9 @@ class Agent:
         elif isinstance(message, Ack):
             for key in message.results:
                 self.outbox.pop(key, None)
+        elif isinstance(message, TrustNotice):
+            what = "any activity" if message.activity == "*" else message.activity
+            log.warning("the hub %s this node for %s: %s", message.state, what, message.reason)
 
     async def _send(self, socket: websockets.ClientConnection) -> None:
         while True:

@@ -153,6 +153,16 @@ class CancelBatch(Model):
     reason: str = ""
 
 
+class TrustNotice(Model):
+    """The hub's verification caught the node's results wrong: it gets no more of the activity's
+    work ("*": of any), and what it returned unverified is run again elsewhere."""
+
+    kind: Literal["trust"] = "trust"
+    activity: str
+    state: str  # the node's trust state for it now, as `wit nodes --reputation` shows it
+    reason: str = ""
+
+
 class Ack(Model):
     """The hub has durably stored these results (or fenced them off); the node may forget them."""
 
@@ -214,7 +224,9 @@ class BenchmarkReport(Model):
     iterations: Positive
 
 
-HubMessage = Annotated[Welcome | Assign | CancelBatch | Ack, Field(discriminator="kind")]
+HubMessage = Annotated[
+    Welcome | Assign | CancelBatch | Ack | TrustNotice, Field(discriminator="kind")
+]
 NodeMessage = Annotated[
     Results | BatchFinished | Heartbeat | BenchmarkReport | NodeStatus, Field(discriminator="kind")
 ]
@@ -397,6 +409,7 @@ __all__ = [
     "TaskResult",
     "TaskSpec",
     "Text",
+    "TrustNotice",
     "Welcome",
     "parse_event",
 ]

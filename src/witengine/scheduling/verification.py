@@ -129,6 +129,17 @@ class Votes:
             self.decided = tally
         return tally
 
+    def discard(self, node_id: str) -> bool:
+        """Forget the node's answers (it was caught wrong elsewhere: they count for nothing);
+        whether it had any. A group whose first answer goes is represented by its next."""
+        if self.decided is not None:
+            return False
+        kept = [[a for a in group if a.node_id != node_id] for group in self._groups]
+        kept = [group for group in kept if group]
+        found = sum(map(len, kept)) != sum(map(len, self._groups))
+        self._groups = kept
+        return found
+
     def _tally(self, answer: Answer, joined: int) -> Tally:
         owners = self.owners
         trusted = next((g for g, group in enumerate(self._groups) if _has_trusted(group)), None)

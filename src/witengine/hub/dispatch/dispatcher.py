@@ -13,14 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import uuid
 from collections.abc import Sequence
 
 from witengine.clock import Clock
-from witengine.hub.dispatch import links, maps, reclaims, results
+from witengine.hub.dispatch import links, maps, reclaims, results, verifying
 from witengine.hub.dispatch.maps import Estimator, Requirer, no_requirements, uniform_estimate
 from witengine.hub.dispatch.records import Comparer, Json, MapState, NodeLink, Send
-from witengine.hub.dispatch.state import DeliveryListener, DispatchState, DispatchTimes, able
+from witengine.hub.dispatch.state import (
+    DeliveryListener,
+    DispatchState,
+    DispatchTimes,
+    able,
+    trusted_with,
+)
+from witengine.hub.dispatch.verifying import Verification
 from witengine.hub.dispatch.view import FarmView
 from witengine.hub.rates import RateBook
 from witengine.hub.store.base import RateRecord, Store
@@ -30,6 +38,7 @@ from witengine.runtime.executor import ItemFailed, MapRequest, Progress
 from witengine.scheduling.core import Candidate, Grant
 from witengine.scheduling.scheduler import Scheduler
 from witengine.scheduling.settings import SchedulerSettings
+from witengine.scheduling.verification import VerificationSettings
 from witengine.waiting import within
 
 
@@ -49,7 +58,12 @@ class Dispatcher:
         grace_seconds: float = 5.0,
         no_node_seconds: float = 30.0,
         compare: Comparer | None = None,
+        verification: VerificationSettings | None = None,
+        seed: int | None = None,
     ) -> None:
+        """`verification`: how results of untrusted nodes are verified; `seed`: seeds its
+        random choices (which results are checked, which batches carry a spot check), so a
+        run repeats."""
         self._estimate = estimate
         self._requires = requires
         # Batch ids carry this run's prefix: a node's results from before a hub restart can
@@ -58,7 +72,9 @@ class Dispatcher:
             min_lease=lease_seconds, batch_prefix=f"batch_{uuid.uuid4().hex[:6]}"
         )
         times = DispatchTimes(lease_seconds, heartbeat_seconds, grace_seconds, no_node_seconds)
-        self._state = DispatchState(store, clock, Scheduler(settings), times, compare)
+        checks = Verification.make(verification, seed)
+        self._state = DispatchState(store, clock, Scheduler(settings), times, compare, checks)
+        self._random = random.Random(seed)
         # Benchmark rates, kept by the node routes; each new one seeds the scheduler's model.
         self.rates = RateBook(store)
         self.rates.subscribe(self._benchmarked)
@@ -233,14 +249,15 @@ class Dispatcher:
                     break
                 if not able(node, held.activity, held.requirements) or held.job_id in state.paused:
                     continue
-                if state.pinned_away(held.job_id, node):
+                if state.pinned_away(held.job_id, node) or not trusted_with(state, node, held):
                     continue
                 if held.future.done():
                     continue
+                asking = Candidate(node.id, node.slots, owner=node.owner_key, trusted=node.trusted)
                 while len(node.leases) < node.slots + 1:
                     if max_items is not None and handed >= max_items:
                         return True
-                    grant = held.schedule.request(Candidate(node.id, node.slots), now)
+                    grant = held.schedule.request(asking, now)
                     if grant is None:
                         break
                     self._assign(node, held, grant)
@@ -258,6 +275,9 @@ class Dispatcher:
             for index in indices:
                 held.attempts[index] = held.attempts.get(index, 0) + 1
             state.store.set_attempts(held.id, [(i, held.attempts[i]) for i in indices])
+        spot = verifying.spot_check(state, node, held)
+        if spot is not None:  # an item whose answer is known, among the others, unannounced
+            indices.insert(self._random.randrange(len(indices) + 1), spot)
         state.add_lease(grant.batch_id, held.id, node, set(indices), grant.duplicate)
         attempts, items = held.attempts, held.items
         tasks = [TaskSpec(held.id, i, attempts[i], list(items[i])) for i in indices]

@@ -15,10 +15,10 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from witengine.errors import NoCompatibleNode, WitError
-from witengine.hub.dispatch import reclaims
+from witengine.hub.dispatch import reclaims, verifying
+from witengine.hub.dispatch.commits import check_complete
 from witengine.hub.dispatch.records import Json, MapDigest, MapState, NodeLink
-from witengine.hub.dispatch.results import check_complete
-from witengine.hub.dispatch.state import DispatchState, able
+from witengine.hub.dispatch.state import DispatchState, able, trusted_with
 from witengine.hub.store.base import MapState as StoredMap
 from witengine.hub.turns import in_turns
 from witengine.plugins.requirements import Requirements, combined, unmet
@@ -165,6 +165,7 @@ async def _estimate(
 def close_map(state: DispatchState, held: MapState) -> None:
     """Forget a map that ended (completed, failed or cancelled) and recall its batches."""
     state.maps.pop(held.id, None)
+    verifying.map_closed(state, held)
     for lease in [lease for lease in state.leases.values() if lease.map_id == held.id]:
         state.drop_lease(lease, cancel=True)
 
@@ -220,7 +221,8 @@ def fail_unrunnable(state: DispatchState, now: float) -> None:
         # If it is gone for good, its connection closes and it stops counting. A node blocked
         # from the job (it failed its items too often) does not: were every node blocked, the
         # map would wait for ever.
-        if any(_can_run(state, held, n) for n in state.nodes.values()):
+        runnable = any(_can_run(state, held, n) for n in state.nodes.values())
+        if runnable and _stuck_replica(state, held) is None:
             held.waiting_since = None
         elif held.waiting_since is None:
             held.waiting_since = now
@@ -236,10 +238,32 @@ def _can_run(state: DispatchState, held: MapState, node: NodeLink) -> bool:
         and able(node, held.activity, held.requirements)
         and not blocked
         and not pinned_away
+        and trusted_with(state, node, held)
     )
 
 
+def _stuck_replica(state: DispatchState, held: MapState) -> tuple[int, frozenset[str]] | None:
+    """An item waiting for a replica that no connected node may take (every node able to run
+    it is of an owner that answered it already), and those owners."""
+    waiting = held.schedule.replicas_waiting()
+    if not waiting:
+        return None
+    owners = {n.owner_key for n in state.nodes.values() if _can_run(state, held, n)}
+    for position, answered in waiting.items():
+        if owners <= answered:
+            return held.todo[position], answered
+    return None
+
+
 def _no_node(state: DispatchState, held: MapState) -> NoCompatibleNode:
+    stuck = _stuck_replica(state, held)
+    if stuck is not None and any(_can_run(state, held, n) for n in state.nodes.values()):
+        index, owners = stuck
+        return NoCompatibleNode(
+            f"item {index} of {held.activity} needs a result from another owner's node to be "
+            f"verified, and every connected node that can run it is of an owner that answered "
+            f"it already ({', '.join(sorted(owners))}; waited {state.times.no_node:g} s)"
+        )
     online = [n for n in state.nodes.values() if n.connected]
     pinned = state.pinned.get(held.job_id)
     if pinned is not None and not any(
@@ -250,6 +274,9 @@ def _no_node(state: DispatchState, held: MapState) -> NoCompatibleNode:
             f"{held.activity} (waited {state.times.no_node:g} s)"
         )
     offering = [n for n in online if held.activity in n.activities]
+    untrusted = [n for n in offering if not trusted_with(state, n, held)]
+    if untrusted and len(untrusted) == len(offering):
+        return NoCompatibleNode(_untrusted_only(state, held, untrusted))
     names = sorted(n.name for n in offering if able(n, held.activity, held.requirements))
     if names:
         failure = ""
@@ -276,6 +303,20 @@ def _no_node(state: DispatchState, held: MapState) -> NoCompatibleNode:
     return NoCompatibleNode(
         f"no connected node can run {held.activity} (connected: {connected}); "
         "install the plugin that provides it on a node"
+    )
+
+
+def _untrusted_only(state: DispatchState, held: MapState, nodes: list[NodeLink]) -> str:
+    """Why the untrusted nodes, the only ones connected, may not run the map."""
+    names = ", ".join(sorted(n.name for n in nodes))
+    if not state.compare.can_compare(held.activity):
+        return (
+            f"the only nodes connected that can run {held.activity} are untrusted ({names}), "
+            "and its plugin declares no way to compare results, so they cannot be verified"
+        )
+    return (
+        f"every connected node that can run {held.activity} is untrusted and was caught "
+        f"returning wrong results ({names})"
     )
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from witengine.hub.dispatch import links, reclaims
-from witengine.hub.dispatch.records import Arrivals, Json, Lease, MapState, NodeLink
+from witengine.hub.dispatch import links, reclaims, verifying
+from witengine.hub.dispatch.commits import commit, store_commits
+from witengine.hub.dispatch.records import Arrivals, Lease, MapState, NodeLink
 from witengine.hub.dispatch.state import DispatchState
 from witengine.hub.store.base import Commit
 from witengine.protocol import (
@@ -24,7 +25,6 @@ from witengine.protocol import (
     Results,
     TaskResult,
 )
-from witengine.runtime.executor import ItemFailed
 from witengine.scheduling.core import Verdict
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,10 @@ def _results(state: DispatchState, node: NodeLink, message: Results, arrivals: A
     commits = arrivals.commits
     late = withdrawn = 0
     named = state.leases.get(message.batch_id) if message.batch_id in node.leases else None
+    spots = state.verification.spots
     for result in message.results:
+        if spots and _spot_answered(state, node, named, result, arrivals):
+            continue
         held = state.maps.get(result.map_id)
         if held is None and result.map_id in state.reclaims:
             reclaims.kept_result(node, state.reclaims[result.map_id], result, arrivals)
@@ -86,6 +89,8 @@ def _results(state: DispatchState, node: NodeLink, message: Results, arrivals: A
         for batch_id in outcome.cancel:
             state.cancel_lease(batch_id, "another node finished its items first")
         if outcome.verdict is Verdict.COMMIT:
+            if verifying.answered(state, held, node, result):
+                continue  # held until verified
             commits.setdefault(held.id, []).append(
                 (node, Commit(result.index, result.attempt, result.value), result.seconds)
             )
@@ -111,6 +116,23 @@ def _results(state: DispatchState, node: NodeLink, message: Results, arrivals: A
     keys += [result[:3] for result in message.results]  # (map_id, index, attempt)
 
 
+def _spot_answered(
+    state: DispatchState,
+    node: NodeLink,
+    named: Lease | None,
+    result: TaskResult,
+    arrivals: Arrivals,
+) -> bool:
+    """Whether the result answers a spot check (`verifying` checks it; the schedule never
+    knew of the item)."""
+    if not verifying.spot_answered(state, node, result):
+        return False
+    if named is not None and result.index in named.indices:
+        named.indices.discard(result.index)
+        arrivals.touched.add(named.batch_id)
+    return True
+
+
 def _lease_holding(
     state: DispatchState, node: NodeLink, held: MapState, result: TaskResult
 ) -> Lease | None:
@@ -128,9 +150,10 @@ def _settle(state: DispatchState, arrivals: Arrivals) -> None:
         held = state.maps.get(map_id)
         reclaim = state.reclaims.get(map_id)
         if held is not None:
-            _commit(state, held, entries)
+            commit(state, held, entries)
+            verifying.release_if_done(state, held)
         elif reclaim is not None:
-            _store_commits(state, reclaim.id, reclaim.job_id, reclaim.results, entries)
+            store_commits(state, reclaim.id, reclaim.job_id, reclaim.results, entries)
             reclaim.progress(len(reclaim.results), reclaim.count)
             reclaim.accounted(commit.index for _, commit, _ in entries)
     for node_id, keys in arrivals.acks.items():
@@ -139,57 +162,6 @@ def _settle(state: DispatchState, arrivals: Arrivals) -> None:
             node.send(Ack.model_construct(results=keys))  # built here from checked values
     _prune_leases(state, arrivals.touched)
     state.wake()
-
-
-def _commit(
-    state: DispatchState, held: MapState, entries: list[tuple[NodeLink, Commit, float]]
-) -> None:
-    failure = _store_commits(state, held.id, held.job_id, held.results, entries)
-    if failure is not None and not held.future.done():
-        held.future.set_exception(ItemFailed(failure.index, failure.error or ""))
-        return
-    held.progress(len(held.results), held.count)
-    check_complete(held)
-
-
-def _store_commits(
-    state: DispatchState,
-    map_id: str,
-    job_id: str,
-    results: dict[int, Json],
-    entries: list[tuple[NodeLink, Commit, float]],
-) -> Commit | None:
-    """Commit a map's results: those the store accepts go into `results` and count for their
-    nodes. Returns the first failure accepted, if any."""
-    accepted = set(state.store.commit(map_id, [commit for _, commit, _ in entries]))
-    failure: Commit | None = None
-    by_node = state.work.setdefault(job_id, {})
-    delivered: dict[str, list[float]] = {}  # node id -> [items, seconds] in this commit
-    for node, commit, seconds in entries:
-        if commit.index not in accepted:
-            continue
-        accepted.discard(commit.index)  # the first of an item's commits is the stored one
-        if commit.error is not None:
-            failure = failure or commit
-            continue
-        results[commit.index] = commit.value
-        node.done += 1
-        work = by_node.setdefault(node.name, [0, 0.0])
-        work[0] += 1
-        work[1] += seconds
-        mine = delivered.setdefault(node.id, [0, 0.0])
-        mine[0] += 1
-        mine[1] += seconds
-    for listener in state.delivery_listeners:
-        for node_id, (items, spent) in delivered.items():
-            listener(node_id, int(items), spent)
-    return failure
-
-
-def check_complete(held: MapState) -> None:
-    """Every item has its result: the map's caller gets them in input order."""
-    if len(held.results) == held.count and not held.future.done():
-        held.future.set_result([held.results[i] for i in range(held.count)])
 
 
 def _prune_leases(state: DispatchState, batch_ids: set[str]) -> None:

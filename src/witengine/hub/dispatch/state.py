@@ -21,6 +21,7 @@ from witengine.hub.dispatch.records import (
     NodeLink,
     Reclaim,
 )
+from witengine.hub.dispatch.verifying import Verification
 from witengine.hub.store.base import Store
 from witengine.plugins.requirements import Requirements, unmet
 from witengine.protocol import CancelBatch
@@ -52,6 +53,17 @@ def able(node: NodeLink, activity: str, requirements: Requirements | None) -> bo
     return node.capabilities is not None and not unmet(requirements, node.capabilities)
 
 
+def trusted_with(state: DispatchState, node: NodeLink, held: MapState) -> bool:
+    """Whether the node may run the map's items as far as trust goes: a trusted node always; an
+    untrusted one when its results can be compared (the map's activity has a comparer) and it
+    has not been caught wrong at the activity."""
+    if node.trusted:
+        return True
+    if not state.compare.can_compare(held.activity):
+        return False
+    return not state.verification.book.blocked(node.id, held.activity)
+
+
 class DispatchState:
     """Nodes, maps and leases, and the operations that keep them consistent with each other."""
 
@@ -62,9 +74,12 @@ class DispatchState:
         scheduler: Scheduler,
         times: DispatchTimes,
         compare: Comparer | None = None,
+        verification: Verification | None = None,
     ) -> None:
         self.store = store
         self.compare: Comparer = compare or ExactComparer()  # do two results of an item agree
+        # Untrusted nodes' results held until verified, and every node's trust record.
+        self.verification = verification or Verification.make(None, None)
         self.clock = clock
         self.scheduler = scheduler
         self.times = times

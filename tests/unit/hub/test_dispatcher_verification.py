@@ -1,0 +1,343 @@
+"""Results from untrusted nodes, verified by the dispatcher before they are committed: replicas
+to other owners, a quorum, trusted nodes that settle an item, adaptive replication, spot checks,
+and what happens to a node caught wrong. Fake node links over the dispatcher's API, an
+in-memory store, a FakeClock; each node answers by a rule (honest, random, copying, colluding).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+
+import pytest
+from tests.unit.hub.test_dispatcher import ACTIVITY, QUEUED, Link, hello, request
+
+from witengine.errors import NoCompatibleNode
+from witengine.hub.dispatch import Dispatcher
+from witengine.hub.store.memory import MemoryStore
+from witengine.protocol import Assign, BatchFinished, Results, TaskResult, TrustNotice
+from witengine.runtime.executor import ItemFailed
+from witengine.runtime.values import ProcessingOptions
+from witengine.scheduling.settings import SchedulerSettings
+from witengine.scheduling.verification import TrustState, VerificationSettings
+from witengine.testing.clock import FakeClock
+
+Answer = Callable[[int], object]  # item index -> the value a node returns
+SETTINGS = SchedulerSettings(min_lease=10.0, duplicate_limit=0.0)
+NO_SPOTS = VerificationSettings(spot_check_share=0.0)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(1000.0)
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+def truth(index: int) -> str:
+    return f"right{index}"
+
+
+def farm(
+    store: MemoryStore,
+    clock: FakeClock,
+    verification: VerificationSettings = NO_SPOTS,
+    **knobs: float,
+) -> Dispatcher:
+    return Dispatcher(
+        store,
+        clock,
+        scheduler=SETTINGS,
+        lease_seconds=10.0,
+        no_node_seconds=5.0,
+        verification=verification,
+        seed=11,
+        **knobs,
+    )
+
+
+class Node:
+    """A fake node: its link, and the rule by which it answers."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        name: str,
+        answer: Answer = truth,
+        *,
+        owner: str = "",
+        trusted: bool = False,
+    ) -> None:
+        self.link = Link()
+        self.answer = answer
+        self.id = dispatcher.connect(hello(name), self.link.send)
+        node = dispatcher._state.nodes[self.id]  # what the pools will set from its token
+        node.trusted, node.owner = trusted, owner
+
+    def run(self, dispatcher: Dispatcher) -> None:
+        """Answer every batch given since last time, then end it."""
+        for assign in self.link.fresh():
+            dispatcher.handle(self.id, self.results(assign))
+            dispatcher.handle(self.id, BatchFinished(batch_id=assign.batch_id))
+
+    def results(self, assign: Assign) -> Results:
+        answers = [
+            TaskResult(t.map_id, t.index, t.attempt, True, self.answer(t.index))
+            for t in assign.tasks
+        ]
+        return Results(batch_id=assign.batch_id, results=answers)
+
+    def notices(self) -> list[TrustNotice]:
+        return [m for m in self.link.inbox if isinstance(m, TrustNotice)]
+
+
+async def run_map(
+    dispatcher: Dispatcher, count: int, *nodes: Node, options: ProcessingOptions | None = None
+) -> list[object]:
+    task = asyncio.ensure_future(
+        dispatcher.run_map("job_1", 1, request(count, options), lambda done, total: None)
+    )
+    for _ in range(300):  # bounded: every round settles items or ends the map
+        await asyncio.sleep(0)
+        if task.done():
+            break
+        dispatcher.expire()
+        dispatcher.dispatch()
+        for node in nodes:
+            node.run(dispatcher)
+        for _ in range(3):  # the comparisons run as tasks
+            await asyncio.sleep(0)
+    assert task.done(), "the map did not end"
+    return await task
+
+
+def trust(dispatcher: Dispatcher, node: Node) -> TrustState:
+    return dispatcher._state.verification.book.record(node.id, ACTIVITY).state
+
+
+def commits_once(store: MemoryStore) -> None:
+    (map_id,) = store.maps
+    assert set(store.commit_counts(map_id).values()) == {1}, "an item committed twice"
+
+
+# ---------------------------------------------------------------- the quorum
+
+
+async def test_honest_untrusted_nodes_of_two_owners_verify_each_other(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = farm(store, clock)
+    a, b = Node(dispatcher, "a", owner="alice"), Node(dispatcher, "b", owner="bob")
+    assert await run_map(dispatcher, 12, a, b) == [truth(i) for i in range(12)]
+    commits_once(store)
+    both = sorted(t.index for n in (a, b) for x in n.link.assigns() for t in x.tasks)
+    assert both == sorted(2 * list(range(12))), "every item computed twice, once per owner"
+    assert trust(dispatcher, a) is TrustState.RELIABLE  # 12 answers in a row agreed
+
+
+async def test_a_random_cheater_is_outvoted_blocked_told_and_nothing_of_it_is_committed(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = farm(store, clock)
+    noise = random.Random(3)
+    nodes = [
+        Node(dispatcher, "a", owner="alice"),
+        Node(dispatcher, "b", owner="bob"),
+        Node(dispatcher, "cheat", lambda i: noise.random(), owner="mallory"),
+    ]
+    assert await run_map(dispatcher, 20, *nodes) == [truth(i) for i in range(20)]
+    commits_once(store)
+    cheat = nodes[2]
+    assert trust(dispatcher, cheat) is TrustState.BLOCKED
+    (notice,) = cheat.notices()
+    assert notice.activity == ACTIVITY and notice.state == "blocked"
+    record = dispatcher._state.verification.book.record(cheat.id, ACTIVITY)
+    assert record.rejected == 1 and record.accepted == 0
+
+
+async def test_a_node_copying_another_items_result_is_caught(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = farm(store, clock)
+    nodes = [
+        Node(dispatcher, "a", owner="alice"),
+        Node(dispatcher, "b", owner="bob"),
+        Node(dispatcher, "copier", lambda i: truth(0), owner="mallory"),
+    ]
+    assert await run_map(dispatcher, 10, *nodes) == [truth(i) for i in range(10)]
+    assert trust(dispatcher, nodes[2]) is TrustState.BLOCKED
+
+
+async def test_two_colluding_nodes_of_one_owner_never_verify_each_other(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = farm(store, clock)
+    m1 = Node(dispatcher, "m1", lambda i: "forged", owner="mallory")
+    m2 = Node(dispatcher, "m2", lambda i: "forged", owner="mallory")
+    task = asyncio.ensure_future(dispatcher.run_map("job_1", 1, request(4), lambda d, t: None))
+    for _ in range(20):
+        await asyncio.sleep(0)
+        dispatcher.dispatch()
+        m1.run(dispatcher)
+        m2.run(dispatcher)
+    assert not task.done() and not store.map_results(next(iter(store.maps)))
+    honest = [Node(dispatcher, "a", owner="alice"), Node(dispatcher, "b", owner="bob")]
+    for _ in range(100):
+        await asyncio.sleep(0)
+        if task.done():
+            break
+        dispatcher.dispatch()
+        for node in (m1, m2, *honest):
+            node.run(dispatcher)
+    assert await task == [truth(i) for i in range(4)]
+    assert trust(dispatcher, m1) is TrustState.BLOCKED
+    assert trust(dispatcher, m2) is TrustState.BLOCKED
+
+
+async def test_a_trusted_node_settles_an_item_alone(store: MemoryStore, clock: FakeClock) -> None:
+    dispatcher = farm(store, clock)
+    liar = Node(dispatcher, "liar", lambda i: "wrong", owner="mallory")
+    studio = Node(dispatcher, "studio", trusted=True)
+    assert await run_map(dispatcher, 6, liar, studio) == [truth(i) for i in range(6)]
+    assert trust(dispatcher, liar) is TrustState.BLOCKED
+    commits_once(store)
+
+
+async def test_an_item_fails_when_too_many_nodes_disagree(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = farm(store, clock)
+    nodes = [
+        Node(dispatcher, name, (lambda k: lambda i: f"{k}{i}")(name), owner=name) for name in "abcd"
+    ]
+    with pytest.raises(ItemFailed, match="4 nodes disagree"):
+        await run_map(dispatcher, 1, *nodes)
+
+
+async def test_a_replica_with_no_other_owner_connected_fails_the_map_naming_it(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = farm(store, clock)
+    alone = Node(dispatcher, "alone", owner="alice")
+    task = asyncio.ensure_future(dispatcher.run_map("job_1", 1, request(2), lambda d, t: None))
+    for _ in range(5):
+        await asyncio.sleep(0)
+        dispatcher.dispatch()
+        alone.run(dispatcher)
+        await asyncio.sleep(0)
+        clock.advance(3.0)
+        dispatcher.expire()
+    with pytest.raises(NoCompatibleNode, match=r"another owner's node.*alice"):
+        await task
+
+
+async def test_an_activity_without_a_comparer_gets_no_untrusted_node(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    class Blind:
+        def can_compare(self, activity: str) -> bool:
+            return False
+
+        async def agree(self, activity: str, first: object, second: object) -> bool:
+            raise AssertionError("never asked")
+
+    dispatcher = farm(store, clock, compare=Blind())  # type: ignore[arg-type]
+    volunteer = Node(dispatcher, "volunteer", owner="alice")
+    task = asyncio.ensure_future(dispatcher.run_map("job_1", 1, request(2), lambda d, t: None))
+    for _ in range(4):
+        await asyncio.sleep(0)
+        dispatcher.dispatch()
+        clock.advance(3.0)
+        dispatcher.expire()
+    assert not volunteer.link.assigns()
+    with pytest.raises(NoCompatibleNode, match="no way to compare"):
+        await task
+
+
+# ------------------------------------------------------ adaptive replication
+
+
+async def test_a_reliable_node_is_checked_less_and_its_unchecked_results_wait(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = farm(store, clock, VerificationSettings(reliable_after=3, spot_check_share=0.0))
+    a, b = Node(dispatcher, "a", owner="alice"), Node(dispatcher, "b", owner="bob")
+    # One item a batch: each answer is checked or not by what the node's record was then.
+    assert await run_map(dispatcher, 60, a, b, options=QUEUED) == [truth(i) for i in range(60)]
+    computed = sum(len(x.tasks) for n in (a, b) for x in n.link.assigns())
+    assert computed < 60 * 1.5, f"{computed} copies computed: reliable nodes were not trusted"
+    commits_once(store)
+
+
+async def test_a_reliable_node_caught_wrong_has_its_unchecked_results_run_again(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    settings = VerificationSettings(reliable_after=2, replicate_share=0.3, spot_check_share=0.0)
+    dispatcher = farm(store, clock, settings)
+    turned = {"yes": False}
+
+    def sly(index: int) -> str:  # right until it has earned trust, then wrong
+        return "wrong" if turned["yes"] else truth(index)
+
+    sly_node = Node(dispatcher, "sly", sly, owner="mallory")
+    a, b = Node(dispatcher, "a", owner="alice"), Node(dispatcher, "b", owner="bob")
+    task = asyncio.ensure_future(dispatcher.run_map("job_1", 1, request(40), lambda d, t: None))
+    for _ in range(300):
+        await asyncio.sleep(0)
+        if task.done():
+            break
+        if trust(dispatcher, sly_node) is TrustState.RELIABLE:
+            turned["yes"] = True
+        dispatcher.dispatch()
+        for node in (sly_node, a, b):
+            node.run(dispatcher)
+        for _ in range(3):
+            await asyncio.sleep(0)
+    assert turned["yes"], "the sly node never became reliable"
+    assert await task == [truth(i) for i in range(40)]
+    assert trust(dispatcher, sly_node) is TrustState.BLOCKED
+    commits_once(store)
+
+
+# --------------------------------------------------------------- spot checks
+
+
+async def test_a_node_wrong_on_a_spot_check_is_blocked_from_everything(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    settings = VerificationSettings(spot_check_share=1.0)
+    dispatcher = farm(store, clock, settings)
+    studio = Node(dispatcher, "studio", trusted=True)
+    spots: list[int] = []
+
+    def wrong_on_known(index: int) -> str:
+        return "guess" if index in spots else truth(index)
+
+    sneaky = Node(dispatcher, "sneaky", wrong_on_known, owner="mallory")
+    task = asyncio.ensure_future(dispatcher.run_map("job_1", 1, request(30), lambda d, t: None))
+    for _ in range(200):
+        await asyncio.sleep(0)
+        if task.done():
+            break
+        dispatcher.dispatch()
+        studio.run(dispatcher)
+        for assign in sneaky.link.assigns()[sneaky.link.seen :]:
+            spots.extend(i for i in (t.index for t in assign.tasks) if i in store_results(store))
+        sneaky.run(dispatcher)
+        for _ in range(3):
+            await asyncio.sleep(0)
+    assert await task == [truth(i) for i in range(30)]
+    assert spots, "no spot check was sent"
+    book = dispatcher._state.verification.book
+    assert book.blocked(sneaky.id, "Render.Frame"), "blocked from every activity"
+    assert book.record(sneaky.id, ACTIVITY).spot_failed == 1
+    assert [n.activity for n in sneaky.notices()] == ["*"]
+
+
+def store_results(store: MemoryStore) -> dict[int, object]:
+    (map_id,) = store.maps
+    return store.map_results(map_id)
