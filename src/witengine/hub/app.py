@@ -30,6 +30,7 @@ from witengine.hub.board.facts import FarmFacts
 from witengine.hub.board.routes import board_router
 from witengine.hub.body_limit import BodyLimit
 from witengine.hub.bundles import BundleShelf
+from witengine.hub.comparing import PluginComparer
 from witengine.hub.dashboard import Dashboard
 from witengine.hub.dispatch import Dispatcher, Estimator, Requirer
 from witengine.hub.http_errors import ERROR_RESPONSES, install_error_handlers
@@ -99,6 +100,7 @@ def build_hub(
         clock,
         estimate=_estimator(library),
         requires=_requirer(library),
+        compare=PluginComparer(library, blobs),
         lease_seconds=settings.lease_seconds,
         heartbeat_seconds=settings.heartbeat_seconds,
         grace_seconds=settings.grace_seconds,

@@ -25,7 +25,11 @@ each node's speed, and what a node needs to run it; a benchmark measures that sp
     def frame_benchmark(context: ActivityContext) -> float:
         ...  # render a small scene shipped in the plugin; return the pixel-samples done
 
-Without an estimate, each item is one unit of `items@1`. Nodes run benchmarks in idle time, at
+Without an estimate, each item is one unit of `items@1`. `compare=` says how two nodes' results
+for one item are compared, so that nodes nobody vouches for may run it (their results are checked
+against another node's): `EXACT` for a deterministic activity, `ImagesWithin(level=2,
+share=0.001)` for rendered images, or a function of two results; without it, only trusted nodes
+run the activity. Nodes run benchmarks in idle time, at
 low priority, repeating the routine until a minimum duration; a node that lacks a requirement
 does not offer the activity.
 """
@@ -54,6 +58,13 @@ from witengine.lang.types import (
 from witengine.plugins.detection import Tool
 from witengine.plugins.requirements import Requirements
 from witengine.runtime.blobs import Blob
+from witengine.runtime.comparisons import (
+    EXACT,
+    Comparison,
+    ImagesWithin,
+    comparison_of,
+    comparison_problem,
+)
 from witengine.runtime.context import ActivityContext
 from witengine.runtime.library import (
     DEFAULT_UNIT,
@@ -67,6 +78,7 @@ from witengine.runtime.library import (
 from witengine.runtime.values import Color, ConversionError, ProcessingOptions
 
 __all__ = [
+    "EXACT",
     "ActivityContext",
     "BatchResults",
     "Blob",
@@ -75,6 +87,7 @@ __all__ = [
     "Double",
     "Files",
     "Float",
+    "ImagesWithin",
     "Int",
     "JobFile",
     "Long",
@@ -160,6 +173,7 @@ class _Declared:
     unit: str
     estimate: Callable[..., float] | None
     requires: Requirements | Callable[..., Requirements] | None
+    compare: Comparison | None
 
 
 @dataclass
@@ -189,6 +203,7 @@ class Plugin:
         unit: str = DEFAULT_UNIT,
         estimate: Callable[..., float] | None = None,
         requires: Requirements | Callable[..., Requirements] | None = None,
+        compare: Comparison | Callable[[Any, Any], bool] | None = None,
     ) -> Callable[[F], F]:
         """Register a function as the activity `name` (`Module.Activity`).
 
@@ -196,7 +211,10 @@ class Plugin:
         `estimate` takes an item's arguments (as the activity does, without the context) and
         returns its work in that unit; `requires` says what a node must have to run it: a
         `Requirements`, or a function of an item's arguments that gives them (`Tool.Run`'s tool
-        is an argument), which the hub asks of every item of a map before it chooses nodes.
+        is an argument), which the hub asks of every item of a map before it chooses nodes;
+        `compare` says how two nodes' results for one item are compared (`EXACT`,
+        `ImagesWithin(…)` or a function of two results that says whether they agree): only an
+        activity that declares it runs on nodes whose results must be verified.
         """
         where = f"plugin '{self.name}': activity '{name}'"
         if "." not in name:
@@ -215,6 +233,12 @@ class Plugin:
                 f"{where}: requires must be a Requirements(…) or a function of the arguments "
                 "that gives one"
             )
+        comparison = None
+        if compare is not None:
+            problem = comparison_problem(compare)
+            if problem is not None:
+                raise PluginError(f"{where}: {problem}")
+            comparison = comparison_of(compare)
 
         def register(function: F) -> F:
             if any(known.name == name for known in self._activities):
@@ -223,7 +247,7 @@ class Plugin:
                 summary if summary is not None else (inspect.getdoc(function) or "").split("\n")[0]
             )
             self._activities.append(
-                _Declared(name, function, text, placement, unit, estimate, requires)
+                _Declared(name, function, text, placement, unit, estimate, requires, comparison)
             )
             return function
 
@@ -509,6 +533,11 @@ def _activity_def(
         )
     returns_hint = hints["return"]
     returns = None if returns_hint in (None, type(None)) else wit_type_of(returns_hint, where)
+    if isinstance(declared.compare, ImagesWithin) and returns is None:
+        raise PluginError(
+            f"{where}: compare=ImagesWithin(…) compares the images it returns, but it returns "
+            "nothing"
+        )
     spec = ActivitySpec(
         name, tuple(params), returns, placement=declared.placement, summary=declared.summary
     )
@@ -531,6 +560,7 @@ def _activity_def(
             if requires is None or isinstance(requires, Requirements)
             else _item_requirements(requires, names, defaults, where)
         ),
+        compare=declared.compare,
     )
 
 

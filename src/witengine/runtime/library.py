@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from witengine.errors import ActivityError, PluginError
 from witengine.lang.types import ActivitySpec, TypeSpec, WitType, collection_of
 from witengine.runtime.blobs import Blob
+from witengine.runtime.comparisons import Comparison
 from witengine.runtime.values import Color, ConversionError, ProcessingOptions
 
 if TYPE_CHECKING:  # annotations only: the runtime does not load the plugin machinery
@@ -71,7 +72,7 @@ DEFAULT_UNIT = "items@1"  # one unit of work per item: what an activity without 
 class ActivityDef:
     """An activity: its spec, the Python callable that does the work, and what its plugin
     declares about that work: the unit it is measured in, an estimate per item, a benchmark and
-    what a machine needs to run it."""
+    what a machine needs to run it and how two of its results are compared."""
 
     spec: ActivitySpec
     function: Callable[..., Any]
@@ -86,6 +87,9 @@ class ActivityDef:
     item_requirements: Callable[..., Requirements] | None = None
     # (context, every item's arguments) -> results as items finish; see Plugin.batch
     batch: Callable[[ActivityContext, Sequence[Sequence[Any]]], BatchResults] | None = None
+    # How two nodes' results for one item are compared (witengine.runtime.comparisons); None:
+    # they cannot be, so it never runs on a node whose results must be verified.
+    compare: Comparison | None = None
 
     @property
     def name(self) -> str:

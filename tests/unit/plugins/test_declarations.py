@@ -1,5 +1,6 @@
 """What a plugin declares about each activity's work: its unit and estimate, its benchmark, its
-requirements and placement; and the mistakes an author gets told about when the plugin loads."""
+requirements and placement, how two of its results are compared; and the mistakes an author
+gets told about when the plugin loads."""
 
 from __future__ import annotations
 
@@ -10,15 +11,22 @@ import pytest
 
 from witengine.errors import ActivityError, PluginError
 from witengine.plugins.api import (
+    EXACT,
     ActivityContext,
     Double,
+    ImagesWithin,
     Int,
     Placement,
     Plugin,
     Requirements,
 )
+from witengine.plugins.compute import plugin as compute_plugin
 from witengine.plugins.registry import build_library
+from witengine.plugins.render import plugin as render_plugin
+from witengine.plugins.tool import plugin as tool_plugin
+from witengine.plugins.video import plugin as video_plugin
 from witengine.runtime.blobs import LocalBlobStore
+from witengine.runtime.comparisons import Agreeing
 from witengine.runtime.invoke import requirements_json
 from witengine.runtime.library import ActivityDef
 
@@ -248,3 +256,87 @@ def test_a_tool_is_declared_once() -> None:
     plugin.tool("nuke", version=("-v",), pattern=r"Nuke (\S+)")
     with pytest.raises(PluginError, match="tool 'nuke' is declared twice"):
         plugin.tool("nuke", version=("-v",), pattern=r"Nuke (\S+)")
+
+
+def test_an_activity_without_a_comparison_cannot_be_compared() -> None:
+    assert only(declare()).compare is None
+
+
+@pytest.mark.parametrize(
+    "compare",
+    [EXACT, ImagesWithin(), ImagesWithin(level=0, share=0), ImagesWithin(level=254, share=0.5)],
+)
+def test_a_declared_comparison_reaches_the_library(compare: Any) -> None:
+    assert build_library([declare(compare=compare)]).activities["Demo.Run"].compare == compare
+
+
+def test_a_comparison_function_is_kept_as_the_plugin_wrote_it() -> None:
+    def same_parity(first: int, second: int) -> bool:
+        return first % 2 == second % 2
+
+    found = only(declare(compare=same_parity)).compare
+    assert isinstance(found, Agreeing) and found.function is same_parity
+
+
+@pytest.mark.parametrize(
+    ("compare", "message"),
+    [
+        ("exact", r"compare must be EXACT, ImagesWithin\(…\) or a function of two results, not"),
+        (0.01, r"compare must be EXACT, ImagesWithin\(…\) or a function of two results, not 0\.01"),
+        (lambda result: True, r"its compare function must take two results \(first, second\)"),
+        (lambda a, b, c: True, r"its compare function must take two results"),
+        (ImagesWithin(level=-1), r"ImagesWithin's level is a whole number of 8-bit steps, 0 to"),
+        (ImagesWithin(level=255), r"ImagesWithin's level is .*, 0 to 254, not 255$"),
+        (ImagesWithin(level=2.5), r"ImagesWithin's level is .* not 2\.5$"),  # type: ignore[arg-type]
+        (ImagesWithin(share=1), r"ImagesWithin's share is the part of the pixels that may"),
+        (ImagesWithin(share=-0.1), r"ImagesWithin's share .* not -0\.1$"),
+        (ImagesWithin(share="1%"), r"ImagesWithin's share .* not '1%'$"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_wrong_comparison_is_refused_when_the_activity_is_declared(
+    compare: Any, message: str
+) -> None:
+    with pytest.raises(PluginError, match=rf"^plugin 'demo': activity 'Demo.Run': {message}"):
+        declare(compare=compare)
+
+
+def test_images_are_compared_only_for_an_activity_that_returns_something() -> None:
+    plugin = Plugin("demo", version="1.0")
+
+    @plugin.activity("Demo.Touch", compare=ImagesWithin())
+    def touch(n: Int) -> None:
+        return None
+
+    with pytest.raises(
+        PluginError,
+        match=r"activity 'Demo.Touch': compare=ImagesWithin\(…\) compares the images it "
+        "returns, but it returns nothing",
+    ):
+        plugin.activity_defs()
+
+
+def test_the_shipped_plugins_declare_how_their_results_are_compared() -> None:
+    library = build_library([compute_plugin, render_plugin, tool_plugin, video_plugin])
+    compare = {name: found.compare for name, found in library.activities.items()}
+    assert {name for name, found in compare.items() if found == EXACT} == {
+        "Compute.IsPrime",
+        "Compute.Hash",
+        "Compute.Work",
+        "Compute.Sleep",
+        "Compute.Fail",
+        "Compute.WriteText",
+        "Compute.ReadText",
+        "Render.Frames",
+        "Render.SplitTiles",
+    }
+    assert {name for name, found in compare.items() if isinstance(found, ImagesWithin)} == {
+        "Renderer.RenderFrame",
+        "Renderer.RenderTile",
+        "Render.StitchTiles",
+    }
+    # A tool's files are seldom the same bytes twice; a video is the encoder's: trusted only.
+    assert {name for name, found in compare.items() if found is None} >= {
+        "Tool.Run",
+        "Tool.Python",
+        "Video.Compose",
+    }

@@ -12,6 +12,11 @@ second at speed 1), `Compute.Work` is paced by the wall clock instead: an item o
 speed s takes exactly u / (s x pace) seconds, burning the CPU a unit costs and sleeping the rest,
 so the true rates are known exactly. The pace must leave the burn room: an item whose burn
 overruns its time takes longer, and says so in its node's log.
+
+Every activity is deterministic (the same arguments give the same result on any machine), so
+each declares `compare=EXACT`: two nodes' results for one item agree when they are equal. For
+`Compute.Work` and `Compute.Sleep`, whose result is their argument, that checks the answer, not
+that the time was spent.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import time
 from importlib import resources
 
 from witengine import __version__
-from witengine.plugins.api import ActivityContext, Blob, Double, Int, Long, Plugin
+from witengine.plugins.api import EXACT, ActivityContext, Blob, Double, Int, Long, Plugin
 
 plugin = Plugin("compute", version=__version__, summary="pure-Python sample workloads")
 log = logging.getLogger(__name__)
@@ -60,7 +65,9 @@ def trial_divisions(n: int) -> float:
     return max(1.0, math.isqrt(max(n, 0)) / 2)
 
 
-@plugin.activity("Compute.IsPrime", unit="trial-divisions@1", estimate=trial_divisions)
+@plugin.activity(
+    "Compute.IsPrime", unit="trial-divisions@1", estimate=trial_divisions, compare=EXACT
+)
 def is_prime(n: Long) -> bool:
     """Whether n is a prime number (trial division)."""
     if n < 2:
@@ -85,7 +92,7 @@ def is_prime_benchmark() -> float:
     return sum(trial_divisions(n) for n in numbers)
 
 
-@plugin.activity("Compute.Hash", unit="bytes@1", estimate=_utf8_size)
+@plugin.activity("Compute.Hash", unit="bytes@1", estimate=_utf8_size, compare=EXACT)
 def hash_text(text: str) -> str:
     """The sha256 of the text (UTF-8), as hex."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -98,7 +105,12 @@ def hash_benchmark() -> float:
     return _utf8_size(text)
 
 
-@plugin.activity("Compute.Work", unit="compute-units@1", estimate=lambda units: max(units, 0.0))
+@plugin.activity(
+    "Compute.Work",
+    unit="compute-units@1",
+    estimate=lambda units: max(units, 0.0),
+    compare=EXACT,
+)
 def work(context: ActivityContext, units: Double) -> Double:
     """Burn CPU in proportion to units; return units."""
     if units < 0:
@@ -153,7 +165,9 @@ def work_benchmark(context: ActivityContext) -> float:
     return work(context, WORK_BENCHMARK_UNITS)
 
 
-@plugin.activity("Compute.Sleep", unit="milliseconds@1", estimate=lambda ms: max(ms, 0))
+@plugin.activity(
+    "Compute.Sleep", unit="milliseconds@1", estimate=lambda ms: max(ms, 0), compare=EXACT
+)
 def sleep(ms: Int) -> Int:
     """Wait ms milliseconds without using the CPU; return ms."""
     if ms < 0:
@@ -167,13 +181,18 @@ def sleep_benchmark() -> float:
     return float(sleep(10))
 
 
-@plugin.activity("Compute.Fail")
+@plugin.activity("Compute.Fail", compare=EXACT)
 def fail(message: str) -> None:
     """Always fails with the message (for testing failure handling)."""
     raise ComputeFailure(message)
 
 
-@plugin.activity("Compute.WriteText", unit="bytes@1", estimate=lambda text, name: _utf8_size(text))
+@plugin.activity(
+    "Compute.WriteText",
+    unit="bytes@1",
+    estimate=lambda text, name: _utf8_size(text),
+    compare=EXACT,
+)
 def write_text(context: ActivityContext, text: str, name: str) -> Blob:
     """A file named `name` holding the text (UTF-8)."""
     return context.save_bytes(text.encode("utf-8"), name)
@@ -184,7 +203,9 @@ def write_text_benchmark(context: ActivityContext) -> float:
     return float(write_text(context, _benchmark_text(), "benchmark.txt").size)
 
 
-@plugin.activity("Compute.ReadText", unit="bytes@1", estimate=lambda file: float(file.size))
+@plugin.activity(
+    "Compute.ReadText", unit="bytes@1", estimate=lambda file: float(file.size), compare=EXACT
+)
 def read_text(context: ActivityContext, file: Blob) -> str:
     """The text (UTF-8) of a file."""
     return context.file(file).read_text("utf-8")

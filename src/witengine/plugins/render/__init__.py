@@ -4,6 +4,9 @@ A job names frames as `frames=shot.blend@1-48` (optionally followed by options s
 `samples=16`); the .blend travels as a blob, and every Frame refers to it by its sha256.
 `Renderer.RenderFrame` renders one frame; given a batch, its batch form renders the frames of
 one scene in one Blender process and hands back each image as soon as it is written.
+
+Results of untrusted nodes are compared with another node's: frames and tiles as lists are
+equal (`EXACT`), rendered images within `RENDERED`, a tolerance set from measurements.
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from witengine import __version__
-from witengine.plugins.api import ActivityContext, Files, Int, Plugin, Requirements
+from witengine.plugins.api import (
+    EXACT,
+    ActivityContext,
+    Files,
+    ImagesWithin,
+    Int,
+    Plugin,
+    Requirements,
+)
 from witengine.plugins.render.benchmark import PIXEL_SAMPLES, benchmark_render
 from witengine.plugins.render.blender import Outcome, render_frames
 from witengine.plugins.render.blendfile import scene_facts
@@ -41,6 +52,16 @@ from witengine.plugins.render.types import (
 from witengine.runtime.values import ConversionError
 
 plugin = Plugin("render", version=__version__, summary="Blender scenes rendered frame by frame")
+
+# Two renders of one frame agree when at most one pixel in a thousand has a channel more than 2
+# (of 255) apart. Measured by bench/render_tolerance.py (the sample scene, 320x180, 64 samples,
+# Cycles on CPU, Blender 3.4): 1 or 2 threads, 8-pixel tiles, and AVX2, AVX or SSE2 kernels
+# (as on older CPUs) all gave the same pixels; the kernels' floats differ (28 % of values, by up
+# to 0.004) but not once they are 8-bit. Rejected, with room: a black frame (100 % of pixels
+# beyond 2), the frame shifted by one pixel (7.1 %), the next frame (36 %), 8 samples instead of
+# 64 (20 %), even the same frame with another seed (4.3 %). Not measured here: GPUs, other
+# Blender versions, ARM; a tolerance of some pixels' rounding and rare diverging paths.
+RENDERED = ImagesWithin(level=2, share=0.001)
 
 plugin.type("Scene", accepts=("Blob",), members={"Name": "String", "Size": "Long"})(Scene)
 plugin.type(
@@ -120,7 +141,7 @@ def read_frame(text: str, files: Files) -> Frame:
     return Frame(_scene(files, found.path), found.frames[0], found.options)
 
 
-@plugin.activity("Render.Frames")
+@plugin.activity("Render.Frames", compare=EXACT)
 def frames(scene: Scene, spec: str, options: RenderOptions | None = None) -> list[Frame]:
     """The frames of a scene that a spec names (`1-10,15,20-30x2`), in its order."""
     return frames_of(scene, parse_frame_spec(spec), options or RenderOptions())
@@ -131,6 +152,7 @@ def frames(scene: Scene, spec: str, options: RenderOptions | None = None) -> lis
     requires=Requirements(software="blender>=3.0"),
     unit=PIXEL_SAMPLES,
     estimate=Frame.pixel_samples,
+    compare=RENDERED,
 )
 def render_frame(context: ActivityContext, frame: Frame) -> Image:
     """The frame rendered by Blender on this machine, as an image file."""
@@ -155,7 +177,7 @@ def render_frame_benchmark(context: ActivityContext) -> float:
     return benchmark_render(context)
 
 
-@plugin.activity("Render.SplitTiles")
+@plugin.activity("Render.SplitTiles", compare=EXACT)
 def split(frame: Frame, count: Int, padding: Int = DEFAULT_PADDING) -> list[Tile]:
     """A frame as `count` tiles (a grid as near square as count allows), to render apart."""
     return split_tiles(frame, count, padding)
@@ -166,6 +188,7 @@ def split(frame: Frame, count: Int, padding: Int = DEFAULT_PADDING) -> list[Tile
     requires=Requirements(software="blender>=3.0"),
     unit=PIXEL_SAMPLES,
     estimate=Tile.pixel_samples,
+    compare=RENDERED,
 )
 def render_tile(context: ActivityContext, tile: Tile) -> TileImage:
     """One tile of a frame rendered by Blender, with its padding (Render.StitchTiles joins)."""
@@ -183,7 +206,7 @@ def render_tile_benchmark(context: ActivityContext) -> float:
     return benchmark_render(context)
 
 
-@plugin.activity("Render.StitchTiles", requires=Requirements(software="ffmpeg"))
+@plugin.activity("Render.StitchTiles", requires=Requirements(software="ffmpeg"), compare=RENDERED)
 def stitch(context: ActivityContext, tiles: list[TileImage]) -> Image:
     """The frame the tiles make: each tile cropped of its padding and put in its place."""
     plan = stitch_plan(tiles)

@@ -8,6 +8,11 @@ last lines of the program's stderr. The hub gives each item to a node whose prob
 (in the version asked): `Tool.Python`, `Tool.RenderMan` and `Tool.PovRay` declare theirs,
 `Tool.Run` names it in its first argument. The programs run on nodes only (`Placement.NODE`):
 never on the hub.
+
+No activity here declares how two results are compared (`compare=`), so tool jobs run only on
+trusted nodes: what a program writes is seldom the same bytes twice (dates, versions, threads),
+the result names the tool's version as each node found it, and no one comparison fits every
+program. A plugin for one program can declare its own.
 """
 
 from __future__ import annotations

@@ -1,0 +1,180 @@
+"""Whether two nodes' results for one item agree, as each activity's plugin declares (`compare=`,
+witengine.runtime.comparisons): equal JSON, images within a tolerance, or the plugin's own
+function. It decides agreement only; what follows (another replica, a blocklist) is the
+dispatcher's.
+
+Image files are read from the hub's blob store, decoded with Pillow and compared in a worker
+thread, as is a plugin's function: the hub's event loop never waits on either. A result that
+names a file the hub lacks, or a file that is not an image, agrees with nothing: the node that
+sent it cannot show its work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageChops
+
+from witengine.errors import ActivityError, WitError
+from witengine.jsontext import canonical
+from witengine.runtime.blobs import Blob, LocalBlobStore
+from witengine.runtime.comparisons import Agreeing, Comparison, Exact, ImagesWithin
+from witengine.runtime.library import ActivityDef, Library
+from witengine.runtime.values import ConversionError
+
+Json = Any
+_BLOB_BYTES = ("sha256", "size")  # what differs between two images of nearly the same pixels
+
+
+class PluginComparer:
+    """The hub's `Comparer`: each activity compared as its plugin declares; an activity that
+    declares nothing cannot be compared, so it never runs where results must be verified."""
+
+    def __init__(self, library: Library, blobs: LocalBlobStore) -> None:
+        self._library = library
+        self._blobs = blobs
+
+    def can_compare(self, activity: str) -> bool:
+        return self._comparison(activity) is not None
+
+    async def agree(self, activity: str, first: Json, second: Json) -> bool:
+        """Whether two results of the activity for one item agree. ActivityError when the
+        activity declares no comparison, or when the plugin's function fails."""
+        compare = self._comparison(activity)
+        if compare is None:
+            raise ActivityError(
+                f"{activity}: its plugin declares no way to compare two of its results "
+                "(compare=…), so it runs on trusted nodes only"
+            )
+        if isinstance(compare, Exact):
+            return bool(canonical(first) == canonical(second))
+        if isinstance(compare, ImagesWithin):
+            return await asyncio.to_thread(self._images_agree, compare, first, second)
+        definition = self._library.activities[activity]
+        return await asyncio.to_thread(
+            _plugin_agrees, self._library, definition, compare, first, second
+        )
+
+    def _comparison(self, activity: str) -> Comparison | None:
+        definition = self._library.activities.get(activity)
+        return None if definition is None else definition.compare
+
+    def _images_agree(self, tolerance: ImagesWithin, first: Json, second: Json) -> bool:
+        pairs: list[tuple[Json, Json]] = []
+        if not _alike(first, second, pairs):
+            return False
+        return all(self._within(tolerance, one, other) for one, other in pairs)
+
+    def _within(self, tolerance: ImagesWithin, first: Json, second: Json) -> bool:
+        if first["sha256"] == second["sha256"]:
+            return True
+        try:
+            paths = [
+                self._blobs.path(Blob(str(b["sha256"]), int(b["size"]))) for b in (first, second)
+            ]
+        except (WitError, TypeError, ValueError):
+            return False
+        difference = image_difference(*paths)
+        return difference is not None and difference.within(tolerance)
+
+
+def _alike(first: Json, second: Json, images: list[tuple[Json, Json]]) -> bool:
+    """Whether two results are equal but for the bytes of the files in them: their pairs of
+    files are added to `images`, to be compared by their pixels."""
+    if isinstance(first, dict) and isinstance(second, dict):
+        if first.keys() != second.keys():
+            return False
+        if "sha256" in first:
+            images.append((first, second))
+            keys = [key for key in first if key not in _BLOB_BYTES]
+        else:
+            keys = list(first)
+        return all(_alike(first[key], second[key], images) for key in keys)
+    if isinstance(first, list) and isinstance(second, list):
+        return len(first) == len(second) and all(
+            _alike(one, other, images) for one, other in zip(first, second, strict=True)
+        )
+    return bool(canonical(first) == canonical(second))
+
+
+def _plugin_agrees(
+    library: Library, definition: ActivityDef, compare: Agreeing, first: Json, second: Json
+) -> bool:
+    returns = definition.spec.returns
+    decode: Callable[[Json], Any] = (
+        library.decode_dynamic if returns is None else lambda data: library.decode(data, returns)
+    )
+    try:
+        values = decode(first), decode(second)
+    except (ConversionError, KeyError, TypeError, ValueError):
+        return False  # a result that is not a value of the activity's type agrees with nothing
+    try:
+        return bool(compare.function(*values))
+    except Exception as error:  # a plugin's bug, reported with the activity's name
+        raise ActivityError(
+            f"{definition.name}: its compare function failed: {type(error).__name__}: {error}"
+        ) from error
+
+
+@dataclass(frozen=True)
+class ImageDifference:
+    """How far apart two images of one size are, in 8-bit channels: for each pixel, the largest
+    difference of any of its channels (`counts[d]` pixels differ by d), and the squared
+    difference summed over every channel of every pixel."""
+
+    counts: tuple[int, ...]  # 256 of them
+    squared: int
+    channels: int  # per pixel
+
+    @property
+    def pixels(self) -> int:
+        return sum(self.counts)
+
+    @property
+    def largest(self) -> int:
+        """The largest difference of any channel of any pixel, 0 to 255."""
+        return max((d for d, count in enumerate(self.counts) if count), default=0)
+
+    def share_beyond(self, level: int) -> float:
+        """The part of the pixels with a channel more than `level` apart."""
+        return sum(self.counts[level + 1 :]) / self.pixels
+
+    @property
+    def psnr(self) -> float:
+        """Peak signal-to-noise ratio in decibels; infinite for equal pixels."""
+        if self.squared == 0:
+            return math.inf
+        mean = self.squared / (self.pixels * self.channels)
+        return 10 * math.log10(255**2 / mean)
+
+    def within(self, tolerance: ImagesWithin) -> bool:
+        return self.share_beyond(tolerance.level) <= tolerance.share
+
+
+def image_difference(first: Path, second: Path) -> ImageDifference | None:
+    """How far apart the images in two files are; None when they differ in size or either is
+    not an image Pillow can read. Blocks: call it in a worker thread."""
+    try:
+        with Image.open(first) as one, Image.open(second) as other:
+            if one.size != other.size:
+                return None
+            mode = "RGBA" if _has_alpha(one) or _has_alpha(other) else "RGB"
+            difference = ImageChops.difference(one.convert(mode), other.convert(mode))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    bands = difference.split()
+    largest = bands[0]
+    for band in bands[1:]:
+        largest = ImageChops.lighter(largest, band)
+    histogram = difference.histogram()  # 256 counts per band, band after band
+    squared = sum(count * (value % 256) ** 2 for value, count in enumerate(histogram))
+    return ImageDifference(tuple(largest.histogram()), squared, len(bands))
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return "A" in image.getbands() or "transparency" in image.info

@@ -1,0 +1,211 @@
+"""The hub's comparer: two nodes' results for one item agree as the activity's plugin declares,
+equal JSON, images within a tolerance (real image files in a real blob store, made with Pillow
+here; rendered by Blender in tests/e2e/test_render_comparison.py) or the plugin's function; an
+activity that declares nothing cannot be compared."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from witengine.errors import ActivityError
+from witengine.hub.comparing import PluginComparer, image_difference
+from witengine.plugins.api import EXACT, ImagesWithin, Int, Plugin
+from witengine.plugins.registry import build_library
+from witengine.runtime.blobs import LocalBlobStore
+
+WIDTH, HEIGHT = 40, 25  # 1000 pixels: a share of 0.001 is one pixel
+
+
+def demo_plugin() -> Plugin:
+    plugin = Plugin("demo", version="1.0")
+
+    @plugin.activity("Demo.Exact", compare=EXACT)
+    def exact(n: Int) -> object:
+        return n
+
+    @plugin.activity("Demo.Picture", compare=ImagesWithin(level=2, share=0.001))
+    def picture(n: Int) -> object:
+        return n
+
+    @plugin.activity("Demo.Parity", compare=lambda first, second: first % 2 == second % 2)
+    def parity(n: Int) -> Int:
+        return n
+
+    @plugin.activity("Demo.Broken", compare=lambda first, second: first / 0 > 1)
+    def broken(n: Int) -> Int:
+        return n
+
+    @plugin.activity("Demo.Unchecked")
+    def unchecked(n: Int) -> Int:
+        return n
+
+    return plugin
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> LocalBlobStore:
+    return LocalBlobStore(tmp_path / "blobs")
+
+
+@pytest.fixture
+def comparer(blobs: LocalBlobStore) -> PluginComparer:
+    return PluginComparer(build_library([demo_plugin()]), blobs)
+
+
+def gradient(width: int = WIDTH, height: int = HEIGHT, mode: str = "RGB") -> Image.Image:
+    image = Image.new(mode, (width, height))
+    image.putdata(
+        [
+            (x * 6 % 256, y * 10 % 256, (x + y) * 3 % 256, 255)[: len(mode)]
+            for y in range(height)
+            for x in range(width)
+        ]
+    )
+    return image
+
+
+def changed(image: Image.Image, pixels: int, by: int) -> Image.Image:
+    """The image with its first `pixels` pixels' red channel raised by `by`."""
+    copy = image.copy()
+    for index in range(pixels):
+        x, y = index % image.width, index // image.width
+        red, *rest = copy.getpixel((x, y))  # type: ignore[misc]
+        copy.putpixel((x, y), (min(red + by, 255), *rest))
+    return copy
+
+
+def stored(blobs: LocalBlobStore, image: Image.Image, frame: int = 3, **options: Any) -> Any:
+    """An image file in the blob store, as a render result's JSON (an Image of the render
+    plugin: a blob with its frame number and size)."""
+    data = io.BytesIO()
+    image.save(data, "PNG", **options)
+    blob = blobs.put_bytes(data.getvalue(), f"frame_{frame:05d}.png")
+    return {
+        "sha256": blob.sha256,
+        "size": blob.size,
+        "name": blob.name,
+        "frame": frame,
+        "width": image.width,
+        "height": image.height,
+    }
+
+
+async def test_exact_results_agree_when_they_are_the_same_json(comparer: PluginComparer) -> None:
+    assert await comparer.agree("Demo.Exact", {"a": 1, "b": [1, 2]}, {"b": [1, 2], "a": 1})
+    assert not await comparer.agree("Demo.Exact", {"a": 1, "b": [1, 2]}, {"a": 1, "b": [2, 1]})
+    assert not await comparer.agree("Demo.Exact", 1, 1.5)
+    assert await comparer.agree("Demo.Exact", None, None)
+
+
+async def test_only_activities_that_declare_a_comparison_can_be_compared(
+    comparer: PluginComparer,
+) -> None:
+    assert comparer.can_compare("Demo.Exact") and comparer.can_compare("Demo.Picture")
+    assert comparer.can_compare("Demo.Parity")
+    assert not comparer.can_compare("Demo.Unchecked")
+    assert not comparer.can_compare("Demo.Nowhere")
+    with pytest.raises(ActivityError, match=r"^Demo.Unchecked: its plugin declares no way to"):
+        await comparer.agree("Demo.Unchecked", 1, 1)
+
+
+async def test_a_plugins_function_compares_the_results_as_python_values(
+    comparer: PluginComparer,
+) -> None:
+    assert await comparer.agree("Demo.Parity", 2, 4)
+    assert not await comparer.agree("Demo.Parity", 2, 3)
+    assert not await comparer.agree("Demo.Parity", 2, "two")  # not an Int: agrees with nothing
+
+
+async def test_a_failing_comparison_function_is_an_error_naming_the_activity(
+    comparer: PluginComparer,
+) -> None:
+    with pytest.raises(
+        ActivityError, match=r"^Demo.Broken: its compare function failed: ZeroDivisionError"
+    ):
+        await comparer.agree("Demo.Broken", 1, 1)
+
+
+async def test_images_of_the_same_pixels_agree_whatever_their_files_bytes(
+    comparer: PluginComparer, blobs: LocalBlobStore
+) -> None:
+    first = stored(blobs, gradient())
+    second = stored(blobs, gradient(), compress_level=1)  # other bytes, the same pixels
+    assert first["sha256"] != second["sha256"]
+    assert await comparer.agree("Demo.Picture", first, second)
+
+
+async def test_images_agree_up_to_the_share_of_pixels_beyond_the_level(
+    comparer: PluginComparer, blobs: LocalBlobStore
+) -> None:
+    first = stored(blobs, gradient())
+    assert await comparer.agree("Demo.Picture", first, stored(blobs, changed(gradient(), 999, 2)))
+    assert await comparer.agree("Demo.Picture", first, stored(blobs, changed(gradient(), 1, 3)))
+    assert not await comparer.agree("Demo.Picture", first, stored(blobs, changed(gradient(), 2, 3)))
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        pytest.param(lambda: Image.new("RGB", (WIDTH, HEIGHT)), id="black"),
+        pytest.param(
+            lambda: gradient().transform(
+                gradient().size, Image.Transform.AFFINE, (1, 0, -1, 0, 1, 0)
+            ),
+            id="shifted",
+        ),
+        pytest.param(lambda: gradient(WIDTH, HEIGHT + 1), id="taller"),
+        pytest.param(
+            lambda: gradient(mode="RGBA").transpose(Image.Transpose.FLIP_LEFT_RIGHT), id="mirrored"
+        ),
+    ],
+)
+async def test_images_apart_do_not_agree(
+    comparer: PluginComparer, blobs: LocalBlobStore, other: Any
+) -> None:
+    first = stored(blobs, gradient())
+    assert not await comparer.agree("Demo.Picture", first, stored(blobs, other()))
+
+
+async def test_the_rest_of_a_result_holding_images_must_be_equal(
+    comparer: PluginComparer, blobs: LocalBlobStore
+) -> None:
+    first, second = stored(blobs, gradient(), frame=3), stored(blobs, gradient(), frame=4)
+    assert not await comparer.agree("Demo.Picture", first, second)
+    assert not await comparer.agree("Demo.Picture", first, {**first, "width": 41})
+    assert not await comparer.agree("Demo.Picture", first, {**first, "extra": 1})
+    assert not await comparer.agree("Demo.Picture", [first, first], [first])
+    assert await comparer.agree("Demo.Picture", [first, {"n": 1}], [first, {"n": 1}])
+
+
+async def test_a_result_naming_a_file_that_is_missing_or_no_image_agrees_with_nothing(
+    comparer: PluginComparer, blobs: LocalBlobStore
+) -> None:
+    first = stored(blobs, gradient())
+    text = blobs.put_bytes(b"not an image", "frame_00003.png")
+    not_image = {**first, "sha256": text.sha256, "size": text.size}
+    missing = {**first, "sha256": "0" * 64}
+    assert not await comparer.agree("Demo.Picture", first, not_image)
+    assert not await comparer.agree("Demo.Picture", missing, first)
+    assert not await comparer.agree("Demo.Picture", first, {**first, "sha256": "no digest"})
+
+
+def test_the_difference_of_two_images_counts_pixels_by_their_largest_channel_difference(
+    tmp_path: Path,
+) -> None:
+    one, other = tmp_path / "one.png", tmp_path / "other.png"
+    gradient().save(one)
+    changed(gradient(), 10, 5).save(other)
+    difference = image_difference(one, other)
+    assert difference is not None
+    assert (difference.pixels, difference.largest) == (1000, 5)
+    assert difference.share_beyond(4) == 0.01 and difference.share_beyond(5) == 0
+    assert difference.squared == 10 * 25
+    assert difference.psnr == pytest.approx(10 * math.log10(255**2 / (250 / 3000)))
+    same = image_difference(one, one)
+    assert same is not None and same.psnr == math.inf and same.largest == 0
