@@ -98,6 +98,21 @@ def test_the_render_bench_times_the_farm_and_blender_and_compares_their_frames()
     assert "whole command (for reference): best " in report, report
 
 
+@pytest.mark.blender
+@pytest.mark.skipif(
+    shutil.which("blender") is None, reason="Blender not installed (scripts/bootstrap.sh blender)"
+)
+def test_the_render_tolerance_bench_compares_honest_and_wrong_renders_with_the_tolerance() -> None:
+    report = run("render_tolerance.py", *("--width", "64", "--height", "36", "--samples", "4"))
+    verdicts = {line[:20].strip(): line.split()[-1] for line in report.splitlines()}
+    for render in ("2 threads", "8-pixel tiles", "AVX kernels", "SSE2 kernels"):
+        assert verdicts.get(render) == "accepted", report
+    for render in ("black frame", "shifted one pixel", "the next frame", "another seed"):
+        assert verdicts.get(render) == "rejected", report
+    assert "tolerance: ImagesWithin(level=2, share=0.001)" in report, report
+    assert "every honest render accepted and every wrong one rejected: " in report, report
+
+
 def test_the_parse_limits_bench_times_every_deep_and_long_form() -> None:
     report = run("parse_limits.py", "--size", "20000", "--repeat", "1")
     assert "goal 100 ms: worst" in report, report

@@ -54,13 +54,15 @@ from witengine.runtime.values import ConversionError
 plugin = Plugin("render", version=__version__, summary="Blender scenes rendered frame by frame")
 
 # Two renders of one frame agree when at most one pixel in a thousand has a channel more than 2
-# (of 255) apart. Measured by bench/render_tolerance.py (the sample scene, 320x180, 64 samples,
-# Cycles on CPU, Blender 3.4): 1 or 2 threads, 8-pixel tiles, and AVX2, AVX or SSE2 kernels
-# (as on older CPUs) all gave the same pixels; the kernels' floats differ (28 % of values, by up
-# to 0.004) but not once they are 8-bit. Rejected, with room: a black frame (100 % of pixels
-# beyond 2), the frame shifted by one pixel (7.1 %), the next frame (36 %), 8 samples instead of
-# 64 (20 %), even the same frame with another seed (4.3 %). Not measured here: GPUs, other
-# Blender versions, ARM; a tolerance of some pixels' rounding and rare diverging paths.
+# (of 255) apart. Measured by bench/render_tolerance.py on the sample scene (Cycles on the CPU,
+# Blender 3.4), against 1 thread with AVX2 kernels: 2 threads, 8-pixel tiles, and the AVX or
+# SSE2 kernels of older CPUs gave the same pixels at 320x180 and 64 samples (the kernels' floats
+# differ, 28 % of values by up to 0.0005, which 8 bits round away) and at 640x360 and 32 samples
+# at most a pixel or two 1 apart. Rejected, with room (pixels beyond 2 at 320x180 / 640x360): a
+# black frame (100 %), the frame shifted by one pixel (7.4 / 11.9 %), the next frame (39 %), an
+# eighth of the samples (22 / 34 %), the same frame with another seed (4.6 / 10.2 %). Not
+# measured here: GPUs, other Blender versions, ARM CPUs; the room is for their rounding and for
+# the rare path that diverges.
 RENDERED = ImagesWithin(level=2, share=0.001)
 
 plugin.type("Scene", accepts=("Blob",), members={"Name": "String", "Size": "Long"})(Scene)
