@@ -35,9 +35,12 @@ class PluginComparer:
     """The hub's `Comparer`: each activity compared as its plugin declares; an activity that
     declares nothing cannot be compared, so it never runs where results must be verified."""
 
-    def __init__(self, library: Library, blobs: LocalBlobStore) -> None:
+    def __init__(self, library: Library, blobs: LocalBlobStore, at_once: int = 2) -> None:
         self._library = library
         self._blobs = blobs
+        # Two decoded frames and their difference per comparison: a farm's worth of them at
+        # once would hold gigabytes, so at most `at_once` compare images at a time.
+        self._decoding = asyncio.Semaphore(at_once)
 
     def can_compare(self, activity: str) -> bool:
         return self._comparison(activity) is not None
@@ -54,7 +57,8 @@ class PluginComparer:
         if isinstance(compare, Exact):
             return bool(canonical(first) == canonical(second))
         if isinstance(compare, ImagesWithin):
-            return await asyncio.to_thread(self._images_agree, compare, first, second)
+            async with self._decoding:
+                return await asyncio.to_thread(self._images_agree, compare, first, second)
         definition = self._library.activities[activity]
         return await asyncio.to_thread(
             _plugin_agrees, self._library, definition, compare, first, second

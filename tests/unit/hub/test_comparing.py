@@ -5,6 +5,7 @@ activity that declares nothing cannot be compared."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 from pathlib import Path
@@ -209,3 +210,14 @@ def test_the_difference_of_two_images_counts_pixels_by_their_largest_channel_dif
     assert difference.psnr == pytest.approx(10 * math.log10(255**2 / (250 / 3000)))
     same = image_difference(one, one)
     assert same is not None and same.psnr == math.inf and same.largest == 0
+
+
+async def test_many_comparisons_at_once_each_get_their_own_answer(
+    comparer: PluginComparer, blobs: LocalBlobStore
+) -> None:
+    first = stored(blobs, gradient())
+    near, far = stored(blobs, changed(gradient(), 1, 9)), stored(blobs, changed(gradient(), 9, 9))
+    answers = await asyncio.gather(
+        *(comparer.agree("Demo.Picture", first, near if n % 2 else far) for n in range(10))
+    )
+    assert answers == [n % 2 == 1 for n in range(10)]
