@@ -49,6 +49,14 @@ def nodes(
             "--bench", help="Show every node's benchmark rates, and what each cannot run."
         ),
     ] = False,
+    reputation: Annotated[
+        bool,
+        typer.Option(
+            "--reputation",
+            help="Show every node's record per activity from the verification of its results "
+            "(untrusted nodes): trust state, results accepted and rejected, spot checks.",
+        ),
+    ] = False,
     drain: Annotated[
         str | None,
         typer.Option(
@@ -162,7 +170,7 @@ def nodes(
     from rich.console import Console
 
     from witengine.cli.bench import rates_summary_table, rates_table
-    from witengine.cli.views import joins_table, nodes_table
+    from witengine.cli.views import joins_table, nodes_table, reputation_table
 
     console = Console()
     if asks:
@@ -170,6 +178,9 @@ def nodes(
         return
     if bench:
         console.print(rates_table(found))
+        return
+    if reputation:
+        console.print(reputation_table(found, wide))
         return
     console.print(nodes_table(found, wide))
     summary = rates_summary_table(found)

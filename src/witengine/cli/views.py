@@ -264,6 +264,31 @@ def nodes_table(nodes: Iterable[Any], wide: bool = False) -> Table:
     return _listing("Nodes", ["name", "id", *columns[1:]] if wide else columns, rows, wide)
 
 
+TRUST_COLOURS = {"new": "", "reliable": "green", "blocked": "red"}
+
+
+def reputation_table(nodes: Iterable[Any], wide: bool = False) -> Table:
+    """One line per node and activity whose results were verified: its trust state, results
+    found right and wrong, spot checks passed and failed."""
+    columns = ["name", "activity", "trust", "accepted", "rejected", "spot checks"]
+    rows = []
+    for node in nodes:
+        for record in getattr(node, "reputation", []):
+            colour = TRUST_COLOURS.get(record.state, "")
+            trust = f"[{colour}]{record.state}[/{colour}]" if colour else record.state
+            rows.append(
+                [
+                    escape(node.name),
+                    escape(record.activity),
+                    trust,
+                    str(record.accepted),
+                    str(record.rejected),
+                    f"{record.spot_passed} passed, {record.spot_failed} failed",
+                ]
+            )
+    return _listing("Reputation", columns, rows, wide)
+
+
 def joins_table(asks: Iterable[Any], title: str, wide: bool = False) -> Table:
     """Nodes that asked to join without a token: name, state, address, key fingerprint (its
     first 16 digits, which the node prints too), machine; `wide` adds the id, the whole key and

@@ -118,6 +118,13 @@ def build_hub(
         board=board,
     )
     book = TokenBook(store, wall_time)
+    dispatcher.on_trust_changed(
+        lambda change: book.audit(
+            "node.trust",
+            change.after.value,
+            target=f"{change.node_id} {change.activity}: {change.reason}",
+        )
+    )
     admin_token = book.ensure_admin_token(settings.data_dir)
     return Hub(
         settings, store, blobs, library, dispatcher, service, bundles, book, board, admin_token

@@ -289,6 +289,20 @@ class NodeRate(Answer):
     measured_at: float  # seconds since the epoch, when the hub received it
 
 
+class NodeReputation(Answer):
+    """A node's record for one activity from the verification of its results: its trust state
+    (new: every result verified; reliable: a share of them; blocked: caught wrong)."""
+
+    activity: str
+    state: str
+    accepted: int = 0  # results found right
+    rejected: int = 0  # results found wrong
+    spot_passed: int = 0
+    spot_failed: int = 0
+    streak: int = 0  # results in a row that agreed with others
+    changed_at: float = 0.0  # seconds since the epoch
+
+
 class NodeSummary(Answer):
     id: str
     name: str
@@ -304,6 +318,7 @@ class NodeSummary(Answer):
     rates: list[NodeRate] = []
     unmet: dict[str, list[str]] = {}  # activities it cannot run, and why
     status_url: str | None = None  # where it serves its own page (wit node --status-port)
+    reputation: list[NodeReputation] = []  # per activity, once its results were verified
 
 
 class CheckedParameter(Answer):
@@ -397,6 +412,7 @@ __all__ = [
     "NodeHello",
     "NodeMessage",
     "NodeRate",
+    "NodeReputation",
     "NodeState",
     "NodeStatus",
     "NodeSummary",

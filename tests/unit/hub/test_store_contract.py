@@ -20,6 +20,7 @@ from witengine.hub.store.base import (
     JoinRecord,
     NodeRecord,
     RateRecord,
+    ReputationRecord,
     Store,
     TokenRecord,
     reused_map_id,
@@ -439,6 +440,32 @@ def test_rates_are_kept_per_node_activity_and_unit_and_listed_in_that_order(stor
         rate("node_a", "Compute.Work", 30.0, unit="compute-units@2"),
         rate("node_b", "Compute.Work", 10.0),
     ]
+
+
+# ------------------------------------------------------------------ reputation
+
+
+def reputation(
+    node_id: str, activity: str, state: str = "new", accepted: int = 0
+) -> ReputationRecord:
+    return ReputationRecord(node_id, activity, state, accepted, accepted, 0, 1, 0, 1000.0)
+
+
+def test_reputation_is_kept_per_node_and_activity_replaced_and_listed_in_order(
+    store: Store,
+) -> None:
+    assert store.list_reputation() == []
+    store.put_reputation(reputation("node_b", "Compute.Hash"))
+    store.put_reputation(reputation("node_a", "Render.Frame", "blocked"))
+    store.put_reputation(reputation("node_a", "Compute.Hash"))
+    store.put_reputation(reputation("node_a", "Compute.Hash", "reliable", accepted=12))
+    assert store.list_reputation() == [
+        reputation("node_a", "Compute.Hash", "reliable", accepted=12),
+        reputation("node_a", "Render.Frame", "blocked"),
+        reputation("node_b", "Compute.Hash"),
+    ]
+    assert store.list_reputation("node_b") == [reputation("node_b", "Compute.Hash")]
+    assert store.list_reputation("node_c") == []
 
 
 def test_a_new_rate_replaces_the_one_for_the_same_node_activity_and_unit(store: Store) -> None:

@@ -17,7 +17,7 @@ import random
 import uuid
 from collections.abc import Sequence
 
-from witengine.clock import Clock
+from witengine.clock import Clock, wall_time
 from witengine.hub.dispatch import links, maps, reclaims, results, verifying
 from witengine.hub.dispatch.maps import Estimator, Requirer, no_requirements, uniform_estimate
 from witengine.hub.dispatch.records import Comparer, Json, MapState, NodeLink, Send
@@ -28,18 +28,53 @@ from witengine.hub.dispatch.state import (
     able,
     trusted_with,
 )
-from witengine.hub.dispatch.verifying import Verification
+from witengine.hub.dispatch.verifying import ChangeListener, Verification
 from witengine.hub.dispatch.view import FarmView
 from witengine.hub.rates import RateBook
-from witengine.hub.store.base import RateRecord, Store
+from witengine.hub.store.base import RateRecord, ReputationRecord, Store
 from witengine.hub.turns import ITEMS_PER_TURN
 from witengine.protocol import Assign, NodeHello, NodeMessage, Results, TaskSpec
 from witengine.runtime.executor import ItemFailed, MapRequest, Progress
 from witengine.scheduling.core import Candidate, Grant
 from witengine.scheduling.scheduler import Scheduler
 from witengine.scheduling.settings import SchedulerSettings
-from witengine.scheduling.verification import VerificationSettings
+from witengine.scheduling.verification import Record, TrustState, VerificationSettings
 from witengine.waiting import within
+
+
+def _remember_reputation(store: Store, checks: Verification) -> None:
+    """Load the nodes' records kept before (a node caught wrong stays blocked across restarts),
+    and keep each change of one in the store."""
+    book = checks.book
+    for kept in store.list_reputation():
+        record = Record(
+            TrustState(kept.state),
+            kept.streak,
+            kept.accepted,
+            kept.rejected,
+            kept.spot_passed,
+            kept.spot_failed,
+        )
+        book.load(kept.node_id, kept.activity, record)
+        if kept.spot_failed:
+            book.ban(kept.node_id)
+
+    def keep(node_id: str, activity: str, record: Record) -> None:
+        store.put_reputation(
+            ReputationRecord(
+                node_id,
+                activity,
+                record.state.value,
+                record.streak,
+                record.accepted,
+                record.rejected,
+                record.spot_passed,
+                record.spot_failed,
+                wall_time(),
+            )
+        )
+
+    checks.record_listeners.append(keep)
 
 
 class Dispatcher:
@@ -73,6 +108,7 @@ class Dispatcher:
         )
         times = DispatchTimes(lease_seconds, heartbeat_seconds, grace_seconds, no_node_seconds)
         checks = Verification.make(verification, seed)
+        _remember_reputation(store, checks)
         self._state = DispatchState(store, clock, Scheduler(settings), times, compare, checks)
         self._random = random.Random(seed)
         # Benchmark rates, kept by the node routes; each new one seeds the scheduler's model.
@@ -111,6 +147,11 @@ class Dispatcher:
         """Call `listener(node_id, items, seconds)` after each commit of results, for each node
         whose results it stored: what the farm really delivered, as it is delivered."""
         self._state.delivery_listeners.append(listener)
+
+    def on_trust_changed(self, listener: ChangeListener) -> None:
+        """Call `listener(change)` whenever a node's trust state for an activity changes (it
+        became reliable, was caught wrong): for the audit log."""
+        self._state.verification.change_listeners.append(listener)
 
     def work_by_node(self, job_id: str) -> dict[str, list[float]]:
         """Items each node committed for a job since this hub started, and their seconds."""

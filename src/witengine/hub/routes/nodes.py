@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from witengine.hub.auth.gate import AuthGate, principal_of
 from witengine.hub.dispatch import Dispatcher
 from witengine.hub.limits import Limits
-from witengine.hub.store.base import NodeRecord, RateRecord, Store
+from witengine.hub.store.base import NodeRecord, RateRecord, ReputationRecord, Store
 from witengine.protocol import (
     NODE_LEAVING,
     PROTOCOL_VERSION,
@@ -26,6 +26,7 @@ from witengine.protocol import (
     NodeHello,
     NodeMessage,
     NodeRate,
+    NodeReputation,
     NodeSummary,
     TaskResult,
     Welcome,
@@ -59,6 +60,17 @@ def node_router(
     async def list_nodes() -> list[NodeSummary]:
         return node_summaries(dispatcher, store)
 
+    @router.get(
+        "/nodes/{node_id}/reputation",
+        response_model=list[NodeReputation],
+        responses={404: {"model": ErrorBody}},
+    )
+    async def node_reputation(node_id: str) -> list[NodeReputation]:
+        """The node's record per activity from the verification of its results."""
+        if store.get_node(node_id) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no node {node_id} is known")
+        return [_reputation(r) for r in store.list_reputation(node_id)]
+
     _drain_routes(router, dispatcher)
     _forget_route(router, dispatcher, store, gate)
 
@@ -70,6 +82,9 @@ def node_summaries(dispatcher: Dispatcher, store: Store) -> list[NodeSummary]:
     """Every node the hub knows, as `GET /nodes` lists them."""
     view = dispatcher.view
     summaries = []
+    reputation: dict[str, list[NodeReputation]] = {}
+    for kept in store.list_reputation():
+        reputation.setdefault(kept.node_id, []).append(_reputation(kept))
     for record in store.list_nodes():
         hello = NodeHello.model_validate(record.info)
         summaries.append(
@@ -88,9 +103,23 @@ def node_summaries(dispatcher: Dispatcher, store: Store) -> list[NodeSummary]:
                 rates=[_rate(r) for r in view.benchmarks(record.id)],
                 unmet=hello.unmet,
                 status_url=hello.status_url,
+                reputation=reputation.get(record.id, []),
             )
         )
     return summaries
+
+
+def _reputation(record: ReputationRecord) -> NodeReputation:
+    return NodeReputation(
+        activity=record.activity,
+        state=record.state,
+        accepted=record.accepted,
+        rejected=record.rejected,
+        spot_passed=record.spot_passed,
+        spot_failed=record.spot_failed,
+        streak=record.streak,
+        changed_at=record.changed_at,
+    )
 
 
 def _connect_route(

@@ -116,6 +116,22 @@ class RateRecord:
 
 
 @dataclass(frozen=True)
+class ReputationRecord:
+    """A node's record for one activity, from the verification of its results (see
+    `scheduling.verification`): kept across hub restarts, so a node caught wrong stays blocked."""
+
+    node_id: str
+    activity: str
+    state: str  # a witengine.scheduling.verification.TrustState value
+    streak: int  # answers in a row that agreed with others
+    accepted: int
+    rejected: int
+    spot_passed: int
+    spot_failed: int
+    changed_at: float  # seconds since the epoch, when it last changed
+
+
+@dataclass(frozen=True)
 class TokenRecord:
     """A token as the hub keeps it: never its secret, only the secret's SHA-256."""
 
@@ -355,6 +371,15 @@ class Store(Protocol):
 
     def delete_rates(self, node_id: str, keys: Sequence[tuple[str, str]]) -> None:
         """Forget a node's rates for these (activity, unit) pairs; unknown pairs are ignored."""
+        ...
+
+    # reputation
+    def put_reputation(self, record: ReputationRecord) -> None:
+        """Keep a node's record for an activity, replacing the one before."""
+        ...
+
+    def list_reputation(self, node_id: str | None = None) -> list[ReputationRecord]:
+        """Every node's records (or one node's), ordered by node and activity."""
         ...
 
     # tokens

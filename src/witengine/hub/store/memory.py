@@ -19,6 +19,7 @@ from witengine.hub.store.base import (
     MapState,
     NodeRecord,
     RateRecord,
+    ReputationRecord,
     TaskState,
     TokenRecord,
     board_full,
@@ -55,6 +56,7 @@ class MemoryStore:
         self.nodes: dict[str, NodeRecord] = {}
         self.rates: dict[tuple[str, str, str], RateRecord] = {}  # (node, activity, unit)
         self.tokens: dict[str, TokenRecord] = {}
+        self.reputation: dict[tuple[str, str], ReputationRecord] = {}  # (node, activity)
         self.audit_log: list[AuditRecord] = []
         self.joins: dict[str, JoinRecord] = {}  # fingerprint -> its record
         self.board: dict[str, list[BoardEntry]] = {}  # key -> its kept versions, oldest first
@@ -234,6 +236,14 @@ class MemoryStore:
     def delete_rates(self, node_id: str, keys: Sequence[tuple[str, str]]) -> None:
         for activity, unit in keys:
             self.rates.pop((node_id, activity, unit), None)
+
+    # reputation
+    def put_reputation(self, record: ReputationRecord) -> None:
+        self.reputation[(record.node_id, record.activity)] = record
+
+    def list_reputation(self, node_id: str | None = None) -> list[ReputationRecord]:
+        keys = sorted(k for k in self.reputation if node_id is None or k[0] == node_id)
+        return [self.reputation[key] for key in keys]
 
     # tokens
     def add_token(self, token: TokenRecord) -> None:

@@ -32,6 +32,7 @@ from witengine.hub.store.base import (
     MapState,
     NodeRecord,
     RateRecord,
+    ReputationRecord,
     TokenRecord,
     board_full,
     board_next_version,
@@ -496,6 +497,33 @@ class SqliteStore:
                 "DELETE FROM rates WHERE node_id = ? AND activity = ? AND unit = ?",
                 [(node_id, activity, unit) for activity, unit in keys],
             )
+
+    # reputation
+    def put_reputation(self, record: ReputationRecord) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO reputation VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.node_id,
+                    record.activity,
+                    record.state,
+                    record.streak,
+                    record.accepted,
+                    record.rejected,
+                    record.spot_passed,
+                    record.spot_failed,
+                    record.changed_at,
+                ),
+            )
+
+    def list_reputation(self, node_id: str | None = None) -> list[ReputationRecord]:
+        if node_id is None:
+            rows = self._read("SELECT * FROM reputation ORDER BY node_id, activity")
+        else:
+            rows = self._read(
+                "SELECT * FROM reputation WHERE node_id = ? ORDER BY activity", (node_id,)
+            )
+        return [ReputationRecord(*row) for row in rows]
 
     # tokens
     def add_token(self, token: TokenRecord) -> None:

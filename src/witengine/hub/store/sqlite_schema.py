@@ -123,6 +123,15 @@ MIGRATIONS: list[tuple[int, str | tuple[str, ...]]] = [
             decided_at REAL, decided_by TEXT
         ) WITHOUT ROWID""",
     ),
+    (
+        10,  # each node's record per activity from the verification of its results
+        """CREATE TABLE reputation (
+            node_id TEXT NOT NULL, activity TEXT NOT NULL, state TEXT NOT NULL,
+            streak INTEGER NOT NULL, accepted INTEGER NOT NULL, rejected INTEGER NOT NULL,
+            spot_passed INTEGER NOT NULL, spot_failed INTEGER NOT NULL, changed_at REAL NOT NULL,
+            PRIMARY KEY (node_id, activity)
+        ) WITHOUT ROWID""",
+    ),
 ]
 # A map as stored (from version 7):
 # - `items`: its items' arguments, a row per slice of at most `SLICE` items (a JSON array):
