@@ -341,3 +341,33 @@ async def test_a_node_wrong_on_a_spot_check_is_blocked_from_everything(
 def store_results(store: MemoryStore) -> dict[int, object]:
     (map_id,) = store.maps
     return store.map_results(map_id)
+
+
+async def test_a_result_an_untrusted_node_kept_across_a_hub_restart_runs_again(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    before = farm(store, clock)
+    volunteer = Node(before, "a", owner="alice")
+    task = asyncio.ensure_future(
+        before.run_map("job_1", 1, request(2, QUEUED), lambda done, total: None)
+    )
+    await asyncio.sleep(0)
+    before.dispatch()
+    _, second = volunteer.link.assigns()
+    task.cancel()  # the hub stops while the node finishes `second`, its result kept
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    after = farm(store, clock)
+    resumed = asyncio.ensure_future(
+        after.run_map("job_1", 1, request(2, QUEUED), lambda done, total: None)
+    )
+    await asyncio.sleep(0)
+    back = Link()
+    after.connect(hello("a", node_id=volunteer.id), back.send)
+    after._state.nodes[volunteer.id].trusted = False
+    after.handle(volunteer.id, volunteer.results(second))
+    assert store_results(store) == {}, "an unverified result was committed"
+    assert back.acked(), "acknowledged all the same: the node may forget it"
+    resumed.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await resumed

@@ -64,10 +64,12 @@ def not_coming(state: DispatchState, keys: Iterable[ResultKey]) -> None:
 
 def kept_result(node: NodeLink, reclaim: Reclaim, result: TaskResult, arrivals: Arrivals) -> None:
     """A result kept by a node across a hub restart, for a resumed map not yet scheduled:
-    committed if it is the item's current attempt and ok; a failure runs again."""
+    committed if it is the item's current attempt and ok, and the node is trusted; a failure,
+    or an untrusted node's result (it would need verifying, and its answers to the item were
+    lost with the hub), runs again."""
     if not reclaim.takes(result.index, result.attempt):
         return
-    if result.ok:
+    if result.ok and node.trusted:
         commit = Commit(result.index, result.attempt, result.value)
         arrivals.commits.setdefault(reclaim.id, []).append((node, commit, result.seconds))
     else:

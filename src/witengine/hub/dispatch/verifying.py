@@ -93,6 +93,7 @@ class Verification:
     spots: dict[tuple[str, str, int], Json] = field(default_factory=dict)
     # Per map, items whose value was verified (what spot checks are made of), and who answered
     known: dict[str, list[tuple[int, frozenset[str]]]] = field(default_factory=dict)
+    spotting: bool = False  # an untrusted node has asked for work: keep what spot checks need
     record_listeners: list[RecordListener] = field(default_factory=list)
     change_listeners: list[ChangeListener] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -122,7 +123,8 @@ def answered(state: DispatchState, held: MapState, node: NodeLink, result: TaskR
     key = (held.id, result.index)
     pending = v.pending.get(key)
     if node.trusted and pending is None:
-        v.known.setdefault(held.id, []).append((result.index, frozenset((node.owner_key,))))
+        if v.spotting:  # what a spot check may be made of
+            v.known.setdefault(held.id, []).append((result.index, frozenset((node.owner_key,))))
         return False
     answer = Answer(node.id, node.owner_key, node.trusted, Said(result.value, result.seconds, node))
     if pending is not None:
@@ -164,7 +166,7 @@ async def _compare(state: DispatchState, pending: Pending) -> None:
             if pending.votes.representatives() != representatives:
                 continue  # a node was caught meanwhile and its answers dropped: again
             pending.waiting.popleft()
-            if v.blocked(answer_node(answer), held.activity):
+            if v.blocked(answer_node(state, answer), held.activity):
                 # caught meanwhile: its answer counts for nothing, the item needs another
                 owners = pending.votes.owners | {answer.owner}
                 held.schedule.reopen(held.positions[pending.index], owners, state.clock.now())
@@ -189,8 +191,9 @@ def said(answer: Answer) -> Said:
     return value
 
 
-def answer_node(answer: Answer) -> NodeLink:
-    return said(answer).node
+def answer_node(state: DispatchState, answer: Answer) -> NodeLink:
+    """The node's link as it is now (a node that reconnected has a new one), or as it was."""
+    return state.nodes.get(answer.node_id) or said(answer).node
 
 
 def _ruled(state: DispatchState, pending: Pending, tally: Tally) -> None:
@@ -209,12 +212,13 @@ def _ruled(state: DispatchState, pending: Pending, tally: Tally) -> None:
             if not answer.trusted:
                 _noted(state, answer.node_id, activity, v.book.undecided(answer.node_id, activity))
         log.warning("item %s of %s failed verification: %s", index, held.id, tally.reason)
-        first = answer_node(pending.votes.answers[0])
+        first = answer_node(state, pending.votes.answers[0])
         commit(state, held, [(first, Commit(index, attempt, error=tally.reason), 0.0)])
         return
     assert tally.accepted is not None
     chosen = said(tally.accepted)
-    commit(state, held, [(chosen.node, Commit(index, attempt, chosen.value), chosen.seconds)])
+    credited = answer_node(state, tally.accepted)
+    commit(state, held, [(credited, Commit(index, attempt, chosen.value), chosen.seconds)])
     v.known.setdefault(held.id, []).append((index, tally.owners))
     for answer in tally.agreeing:
         if not answer.trusted:
@@ -223,7 +227,7 @@ def _ruled(state: DispatchState, pending: Pending, tally: Tally) -> None:
     for answer in tally.wrong:
         if not answer.trusted and not v.book.blocked(answer.node_id, activity):
             reason = f"its result for item {index} of {held.id} disagreed with the accepted one"
-            caught(state, answer_node(answer), activity, reason)
+            caught(state, answer_node(state, answer), activity, reason)
     release_if_done(state, held)
 
 
@@ -264,7 +268,7 @@ def _commit_unchecked(
         chosen = said(answer)
         attempt = held.attempts.get(index, 0)
         by_map.setdefault(held.id, []).append(
-            (chosen.node, Commit(index, attempt, chosen.value), chosen.seconds)
+            (answer_node(state, answer), Commit(index, attempt, chosen.value), chosen.seconds)
         )
         maps[held.id] = held
     for map_id, commits in by_map.items():
@@ -339,8 +343,11 @@ def spot_check(state: DispatchState, node: NodeLink, held: MapState) -> int | No
     """An item of the map to add to the node's batch as a spot check (its verified value is
     known, and the node's owner did not answer it), or None."""
     v = state.verification
+    if node.trusted:
+        return None
+    v.spotting = v.settings.spot_check_share > 0.0
     known = v.known.get(held.id)
-    if node.trusted or not known or not v.book.spot_check(node.id, held.activity):
+    if not known or not v.book.spot_check(node.id, held.activity):
         return None
     index, owners = known[v.book.random.randrange(len(known))]
     if node.owner_key in owners or index not in held.results:
