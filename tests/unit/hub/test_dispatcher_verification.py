@@ -371,3 +371,24 @@ async def test_a_result_an_untrusted_node_kept_across_a_hub_restart_runs_again(
     resumed.cancel()
     with pytest.raises(asyncio.CancelledError):
         await resumed
+
+
+async def test_an_untrusted_node_cannot_fail_a_map_at_once(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    dispatcher = farm(store, clock)
+    liar = Node(dispatcher, "liar", owner="mallory")
+    task = asyncio.ensure_future(
+        dispatcher.run_map("job_1", 1, request(1, QUEUED), lambda done, total: None)
+    )
+    await asyncio.sleep(0)
+    dispatcher.dispatch()
+    (assign,) = liar.link.fresh()
+    (spec,) = assign.tasks
+    final = TaskResult(spec.map_id, spec.index, spec.attempt, False, error="no room", final=True)
+    dispatcher.handle(liar.id, Results(batch_id=assign.batch_id, results=[final]))
+    await asyncio.sleep(0)
+    assert not task.done(), "an untrusted node's 'final' failure ended the map"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

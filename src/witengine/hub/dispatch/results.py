@@ -84,7 +84,7 @@ def _results(state: DispatchState, node: NodeLink, message: Results, arrivals: A
             now=now,
             seconds=result.seconds,
             error=result.error or "",
-            final=result.final,
+            final=result.final and node.trusted,  # an untrusted node cannot end a map
         )
         for batch_id in outcome.cancel:
             state.cancel_lease(batch_id, "another node finished its items first")
