@@ -168,6 +168,9 @@ class Ledger(MapSchedule):
         if told and self._learn((node,)) and node_id in self._slots:
             self._refresh_active(now)  # put on probation: its planning rate drops
         if node_id not in self._slots:
+            if node_id in self._known and self._replicas and self._eligible(node_id):
+                # Beyond max_nodes, but a replica may need an owner none of the active have.
+                return self._take_replicas(node_id, now, self._room(node_id, now))
             if node_id in self._known or not self._eligible(node_id):
                 return None  # beyond max_nodes, drained or blocklisted
             self._known[node_id] = node.slots  # asked before the driver said it joined

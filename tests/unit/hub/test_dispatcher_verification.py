@@ -116,7 +116,7 @@ async def run_map(
 
 
 def trust(dispatcher: Dispatcher, node: Node) -> TrustState:
-    return dispatcher._state.verification.book.record(node.id, ACTIVITY).state
+    return dispatcher.view.trust(node.id, ACTIVITY).state
 
 
 def commits_once(store: MemoryStore) -> None:
@@ -155,8 +155,9 @@ async def test_a_random_cheater_is_outvoted_blocked_told_and_nothing_of_it_is_co
     assert trust(dispatcher, cheat) is TrustState.BLOCKED
     (notice,) = cheat.notices()
     assert notice.activity == ACTIVITY and notice.state == "blocked"
-    record = dispatcher._state.verification.book.record(cheat.id, ACTIVITY)
+    record = dispatcher.view.trust(cheat.id, ACTIVITY)
     assert record.rejected == 1 and record.accepted == 0
+    assert dispatcher.view.held_for_verification() == (0, 0), "nothing left held"
 
 
 async def test_a_node_copying_another_items_result_is_caught(
@@ -332,9 +333,9 @@ async def test_a_node_wrong_on_a_spot_check_is_blocked_from_everything(
             await asyncio.sleep(0)
     assert await task == [truth(i) for i in range(30)]
     assert spots, "no spot check was sent"
-    book = dispatcher._state.verification.book
-    assert book.blocked(sneaky.id, "Render.Frame"), "blocked from every activity"
-    assert book.record(sneaky.id, ACTIVITY).spot_failed == 1
+    view = dispatcher.view
+    assert view.trust(sneaky.id, "Render.Frame").state is TrustState.BLOCKED, "from everything"
+    assert view.trust(sneaky.id, ACTIVITY).spot_failed == 1
     assert [n.activity for n in sneaky.notices()] == ["*"]
 
 

@@ -56,4 +56,4 @@ async def test_a_node_caught_wrong_is_blocked_audited_listed_and_stays_blocked(
     assert "0 passed, 0 failed" in out
 
     again = Dispatcher(live_hub.hub.store, SystemClock())  # the hub restarted
-    assert again._state.verification.book.blocked(node.node_id, ACTIVITY)
+    assert again.view.trust(node.node_id, ACTIVITY).state == "blocked"

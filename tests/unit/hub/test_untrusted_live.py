@@ -56,7 +56,7 @@ async def test_a_cheating_volunteer_is_caught_and_nothing_it_made_up_is_committe
     assert job["variables"]["slept"] == list(range(16))
     mallory = nodes[2].node_id
     assert mallory is not None
-    assert dispatcher._state.verification.book.blocked(mallory, "Compute.Sleep")
+    assert dispatcher.view.trust(mallory, "Compute.Sleep").state == "blocked"
     assert [r.state for r in live_hub.hub.store.list_reputation(mallory)] == ["blocked"]
     audited = [r for r in live_hub.hub.store.audit() if r.action == "node.trust"]
     assert any(r.target.startswith(mallory) and r.outcome == "blocked" for r in audited)

@@ -210,3 +210,22 @@ def test_only_a_committed_item_reopens() -> None:
     )
     with pytest.raises(ValueError, match="not committed"):
         schedule.reopen(0, {"a"}, 0.0)
+
+
+def test_a_replica_goes_to_a_node_beyond_max_nodes_when_no_active_one_may_take_it() -> None:
+    scheduler = Scheduler(SchedulerSettings(min_lease=5.0))
+    scheduler.rates.benchmark("fast", ACTIVITY, 10.0)
+    scheduler.rates.benchmark("slow", ACTIVITY, 1.0)
+    fast, slow = Candidate("fast", owner="mallory"), Candidate("slow", owner="honest")
+    schedule = scheduler.schedule(
+        "job_1", ACTIVITY, "compute", [1.0], Strategy.ADAPTIVE, [fast, slow], now=0, max_nodes=1
+    )
+    assert schedule.request(slow, 0.0) is None, "only the fastest node is active"
+    grant = schedule.request(fast, 0.0)
+    assert grant is not None
+    schedule.result(grant.batch_id, 0, ok=True, now=1.0)
+    schedule.batch_ended(grant.batch_id, 1.0)
+    schedule.reopen(0, {"mallory"}, 1.0)
+    assert schedule.request(fast, 1.0) is None
+    replica = schedule.request(slow, 1.0)
+    assert replica is not None and replica.indices == (0,)

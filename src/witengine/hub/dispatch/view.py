@@ -16,6 +16,7 @@ from witengine.hub.dispatch.state import DispatchState
 from witengine.hub.rates import RateBook
 from witengine.hub.store.base import RateRecord
 from witengine.protocol.states import Availability, NodeState
+from witengine.scheduling.verification import Record
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,18 @@ class FarmView:
     def blocked(self, node_id: str) -> list[tuple[str, str]]:
         """The (job, plugin) pairs the node is blocked from."""
         return self._state.scheduler.blocklist.of_node(node_id)
+
+    def trust(self, node_id: str, activity: str) -> Record:
+        """The node's record for the activity from the verification of its results (a trusted
+        node's is always new and empty: its results are not verified)."""
+        return self._state.verification.book.record(node_id, activity)
+
+    def held_for_verification(self) -> tuple[int, int]:
+        """Items whose answers are being verified, and results held unchecked (a reliable
+        node's, until a check of its work agrees or its map has nothing else to wait for)."""
+        verification = self._state.verification
+        unchecked = sum(map(len, verification.unchecked.values()))
+        return len(verification.pending), unchecked
 
     # ------------------------------------------------------------ maps, batches
 
