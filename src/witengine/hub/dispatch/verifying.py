@@ -10,8 +10,10 @@ when the quorum decides, the agreed value is stored once, under the item's curre
 the nodes' records change (`TrustBook`).
 
 A node reliable for an activity has most of its results accepted unchecked. They are held too,
-not committed: released when a later check of that node's work agrees, or when the map has
-nothing else left to wait for, so that until then they can still be re-verified. A node caught
+not committed, until the map has nothing else left to wait for: the job sees none of a map's
+results before it completes, so holding them costs it no time, and until then every one can
+still be re-verified if the node is caught wrong (a check agreeing on one item says nothing of
+another). A hub that stops loses them, and their items run again. A node caught
 wrong (outvoted, or wrong on a spot check) is blocked for the activity in the whole farm (for
 every activity after a spot check), its batches of it are called back, every result of it not
 yet verified is discarded and its item run again elsewhere, and it is told (`TrustNotice`).
@@ -87,7 +89,8 @@ class Verification:
     book: TrustBook
     pending: dict[ItemKey, Pending] = field(default_factory=dict)
     pending_by_map: dict[str, int] = field(default_factory=dict)
-    # A reliable node's results accepted unchecked, held until vouched for: node -> item -> it
+    # A reliable node's results accepted unchecked, held until their map has nothing else to
+    # wait for: node -> item -> (its map, the answer)
     unchecked: dict[str, dict[ItemKey, tuple[MapState, Answer]]] = field(default_factory=dict)
     # Spot checks out: (node, map, index) -> the known value
     spots: dict[tuple[str, str, int], Json] = field(default_factory=dict)
@@ -223,7 +226,6 @@ def _ruled(state: DispatchState, pending: Pending, tally: Tally) -> None:
     for answer in tally.agreeing:
         if not answer.trusted:
             _noted(state, answer.node_id, activity, v.book.agreed(answer.node_id, activity))
-            _vouched(state, answer.node_id, activity)
     for answer in tally.wrong:
         if not answer.trusted and not v.book.blocked(answer.node_id, activity):
             reason = f"its result for item {index} of {held.id} disagreed with the accepted one"
@@ -231,21 +233,9 @@ def _ruled(state: DispatchState, pending: Pending, tally: Tally) -> None:
     release_if_done(state, held)
 
 
-def _vouched(state: DispatchState, node_id: str, activity: str) -> None:
-    """A check of the node's work agreed: the results it returned unchecked at the activity
-    before are accepted, and committed."""
-    held_back = state.verification.unchecked.get(node_id)
-    if not held_back:
-        return
-    mine = [(key, entry) for key, entry in held_back.items() if entry[0].activity == activity]
-    for key, _ in mine:
-        del held_back[key]
-    _commit_unchecked(state, mine)
-
-
 def release_if_done(state: DispatchState, held: MapState) -> None:
     """The map has nothing left to wait for but the results held unchecked: accept them (what
-    adaptive replication accepts from a reliable node, once nothing can vouch for it sooner)."""
+    adaptive replication accepts from a reliable node)."""
     v = state.verification
     if not held.schedule.done or v.held_back(held.id) or not v.unchecked:
         return
