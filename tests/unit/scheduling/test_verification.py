@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from witengine.scheduling.core import Candidate, Verdict
 from witengine.scheduling.scheduler import Scheduler
@@ -229,3 +231,40 @@ def test_a_replica_goes_to_a_node_beyond_max_nodes_when_no_active_one_may_take_i
     assert schedule.request(fast, 1.0) is None
     replica = schedule.request(slow, 1.0)
     assert replica is not None and replica.indices == (0,)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abcdef"), st.sampled_from("xyz"), st.booleans()),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_an_accepted_value_has_two_owners_or_a_trusted_node_behind_it(
+    answers: list[tuple[str, str, bool]],
+) -> None:
+    """Answers (owner, value, trusted) in any order: whatever is accepted was answered by two
+    owners, or by a trusted node, and the wrong ones are exactly those that differ from it."""
+    votes = Votes(SETTINGS)
+    tally = None
+    for number, (owner, value, trusted) in enumerate(answers):
+        tally = votes.add(
+            Answer(f"node_{number}", owner, trusted, value),
+            [rep.value == value for rep in votes.representatives()],
+        )
+        if tally.ruling is not Ruling.REPLICATE:
+            break
+    assert tally is not None
+    given_ = votes.answers
+    assert len(given_) <= SETTINGS.max_answers
+    if tally.ruling is Ruling.ACCEPT:
+        assert tally.accepted is not None
+        value = tally.accepted.value
+        behind = [a for a in given_ if a.value == value]
+        assert any(a.trusted for a in behind) or len({a.owner for a in behind}) >= 2
+        assert {a.node_id for a in tally.wrong} == {a.node_id for a in given_ if a.value != value}
+    elif tally.ruling is Ruling.FAIL:
+        assert len(given_) == SETTINGS.max_answers and not any(a.trusted for a in given_)
+    else:
+        assert not any(a.trusted for a in given_)
