@@ -8,7 +8,8 @@ that is wrong or cheats might return: a black frame, the frame shifted by one pi
 frame, the frame at an eighth of its samples, and the frame with another seed (other noise).
 Each is compared with the reference as the hub compares two nodes' images, and the report gives
 the largest channel difference, the share of pixels that differ at all and beyond the tolerance's
-level, the PSNR, and the tolerance's verdict. With `--floats` it also renders the reference and
+level (in the whole frame, and in the worst 64x64 square, which the tolerance's share bounds),
+the PSNR, and the tolerance's verdict. With `--floats` it also renders the reference and
 the SSE2 kernels as OpenEXR and compares their floating-point pixels (in Blender's Python), which
 8-bit images round away.
 
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from PIL import Image, ImageChops
 
-from witengine.hub.comparing import image_difference
+from witengine.hub.comparing import SQUARE, image_difference
 from witengine.plugins.render import RENDERED
 from witengine.testing.scenes import make_sample_scene
 
@@ -183,11 +184,14 @@ def report(
         f"{options.samples} samples, Cycles on the CPU; against 1 thread, AVX2 kernels"
     )
     print(f"tolerance: ImagesWithin(level={level}, share={share})")
-    beyond = f"beyond {level}"
-    print(f"{'render':<20} {'largest':>7} {'differ':>9} {beyond:>9} {'PSNR dB':>8}  verdict")
+    beyond, square = f"beyond {level}", f"worst {SQUARE}²"
+    print(
+        f"{'render':<20} {'largest':>7} {'differ':>9} {beyond:>9} {square:>9} {'PSNR dB':>8}  "
+        "verdict"
+    )
     mistakes = []
     for label, (path, should_agree) in images.items():
-        difference = image_difference(reference, path)
+        difference = image_difference(reference, path, level)
         assert difference is not None, f"{label}: not an image of the reference's size"
         agrees = difference.within(RENDERED)
         right = agrees == should_agree
@@ -196,7 +200,8 @@ def report(
         verdict = ("accepted" if agrees else "rejected") + ("" if right else "  WRONG")
         print(
             f"{label:<20} {difference.largest:>7} {difference.share_beyond(0):>9.3%} "
-            f"{difference.share_beyond(level):>9.2%} {difference.psnr:>8.2f}  {verdict}"
+            f"{difference.share_beyond(level):>9.2%} "
+            f"{difference.worst_square / SQUARE**2:>9.2%} {difference.psnr:>8.2f}  {verdict}"
         )
     if floats is not None:
         print(

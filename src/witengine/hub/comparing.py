@@ -28,6 +28,10 @@ from witengine.runtime.library import ActivityDef, Library
 from witengine.runtime.values import ConversionError
 
 Json = Any
+# ImagesWithin's share applies to every square of this many pixels a side, not to the image as a
+# whole: a wrong patch of a large frame (or a shift, which shows only at the edges of a clean
+# render) is not averaged away by the rest of it.
+SQUARE = 64
 _BLOB_BYTES = ("sha256", "size")  # what differs between two images of nearly the same pixels
 
 
@@ -78,12 +82,12 @@ class PluginComparer:
         if first["sha256"] == second["sha256"]:
             return True
         try:
-            paths = [
+            one, other = (
                 self._blobs.path(Blob(str(b["sha256"]), int(b["size"]))) for b in (first, second)
-            ]
+            )
         except (WitError, TypeError, ValueError):
             return False
-        difference = image_difference(*paths)
+        difference = image_difference(one, other, tolerance.level)
         return difference is not None and difference.within(tolerance)
 
 
@@ -128,12 +132,15 @@ def _plugin_agrees(
 @dataclass(frozen=True)
 class ImageDifference:
     """How far apart two images of one size are, in 8-bit channels: for each pixel, the largest
-    difference of any of its channels (`counts[d]` pixels differ by d), and the squared
-    difference summed over every channel of every pixel."""
+    difference of any of its channels (`counts[d]` pixels differ by d); the squared difference
+    summed over every channel of every pixel; and, for the `level` it was measured at, the most
+    pixels beyond it in any one square of the image (see `SQUARE`)."""
 
     counts: tuple[int, ...]  # 256 of them
     squared: int
     channels: int  # per pixel
+    level: int
+    worst_square: int
 
     @property
     def pixels(self) -> int:
@@ -157,12 +164,17 @@ class ImageDifference:
         return 10 * math.log10(255**2 / mean)
 
     def within(self, tolerance: ImagesWithin) -> bool:
-        return self.share_beyond(tolerance.level) <= tolerance.share
+        """Whether no square of the images has more than the tolerance's share of a whole
+        square's pixels beyond its level."""
+        if tolerance.level != self.level:
+            raise ValueError(f"measured at level {self.level}, not {tolerance.level}")
+        return self.worst_square <= tolerance.share * SQUARE * SQUARE
 
 
-def image_difference(first: Path, second: Path) -> ImageDifference | None:
-    """How far apart the images in two files are; None when they differ in size or either is
-    not an image Pillow can read. Blocks: call it in a worker thread."""
+def image_difference(first: Path, second: Path, level: int) -> ImageDifference | None:
+    """How far apart the images in two files are, with the squares counted beyond `level`;
+    None when they differ in size or either is not an image Pillow can read. Blocks: call it in
+    a worker thread."""
     try:
         with Image.open(first) as one, Image.open(second) as other:
             if one.size != other.size:
@@ -177,7 +189,24 @@ def image_difference(first: Path, second: Path) -> ImageDifference | None:
         largest = ImageChops.lighter(largest, band)
     histogram = difference.histogram()  # 256 counts per band, band after band
     squared = sum(count * (value % 256) ** 2 for value, count in enumerate(histogram))
-    return ImageDifference(tuple(largest.histogram()), squared, len(bands))
+    beyond = largest.point([0] * (level + 1) + [1] * (255 - level)).convert("F")
+    return ImageDifference(
+        tuple(largest.histogram()), squared, len(bands), level, _worst_square(beyond)
+    )
+
+
+def _worst_square(beyond: Image.Image) -> int:
+    """The most 1s in any square of a 0-or-1 image (squares at its edges cut short)."""
+    means = beyond.reduce(SQUARE)  # each square's mean, over the pixels it has
+    width, height = beyond.size
+    worst = 0.0
+    for row in range(means.height):
+        for column in range(means.width):
+            mean = means.getpixel((column, row))
+            assert isinstance(mean, float)
+            area = min(SQUARE, width - column * SQUARE) * min(SQUARE, height - row * SQUARE)
+            worst = max(worst, mean * area)
+    return round(worst)
 
 
 def _has_alpha(image: Image.Image) -> bool:

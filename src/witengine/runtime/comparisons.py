@@ -33,8 +33,9 @@ class ImagesWithin:
     from machine to machine.
 
     Pixels are compared channel by channel in 8 bits (0-255): a pixel differs when one of its
-    channels differs by more than `level`; the images agree when at most `share` of their pixels
-    differ (0.001: one pixel in a thousand).
+    channels differs by more than `level`. The images agree when in every 64x64 square of them
+    at most `share` of its 4096 pixels differ (0.001: 4 pixels); the squares at the right and
+    bottom edges, cut short, are allowed as many as a whole one.
     """
 
     level: int = 2
@@ -70,8 +71,8 @@ def comparison_problem(declared: object) -> str | None:
             return f"ImagesWithin's level is a whole number of 8-bit steps, 0 to 254, not {level!r}"
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
             return (
-                f"ImagesWithin's share is the part of the pixels that may differ, at least 0 "
-                f"and below 1 (0.001 is one pixel in a thousand), not {share!r}"
+                f"ImagesWithin's share is the part of a square's pixels that may differ, at "
+                f"least 0 and below 1 (0.001 is 4 pixels of a 64x64 square), not {share!r}"
             )
         return None
     if isinstance(declared, Exact):

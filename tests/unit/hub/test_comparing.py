@@ -20,7 +20,7 @@ from witengine.plugins.api import EXACT, ImagesWithin, Int, Plugin
 from witengine.plugins.registry import build_library
 from witengine.runtime.blobs import LocalBlobStore
 
-WIDTH, HEIGHT = 40, 25  # 1000 pixels: a share of 0.001 is one pixel
+WIDTH, HEIGHT = 40, 25  # one square (SQUARE is 64) that may have 4 pixels apart at 0.001
 
 
 def demo_plugin() -> Plugin:
@@ -146,8 +146,38 @@ async def test_images_agree_up_to_the_share_of_pixels_beyond_the_level(
 ) -> None:
     first = stored(blobs, gradient())
     assert await comparer.agree("Demo.Picture", first, stored(blobs, changed(gradient(), 999, 2)))
-    assert await comparer.agree("Demo.Picture", first, stored(blobs, changed(gradient(), 1, 3)))
-    assert not await comparer.agree("Demo.Picture", first, stored(blobs, changed(gradient(), 2, 3)))
+    assert await comparer.agree("Demo.Picture", first, stored(blobs, changed(gradient(), 4, 3)))
+    assert not await comparer.agree("Demo.Picture", first, stored(blobs, changed(gradient(), 5, 3)))
+
+
+def spread(image: Image.Image, points: list[tuple[int, int]]) -> Image.Image:
+    """The image with the pixels at `points` turned white."""
+    copy = image.copy()
+    for point in points:
+        copy.putpixel(point, (255, 255, 255))
+    return copy
+
+
+async def test_the_share_holds_in_every_square_so_a_wrong_patch_is_not_averaged_away(
+    comparer: PluginComparer, blobs: LocalBlobStore
+) -> None:
+    large = gradient(640, 640)  # 100 squares; 0.001 of the whole would be 409 pixels
+    first = stored(blobs, large)
+    patch = [(x, y) for x in range(10, 15) for y in range(10, 15)]  # 25 pixels in one square
+    scattered = [(64 * (n % 10) + 5, 64 * (n // 10) + 5) for n in range(25)]  # 1 per square
+    assert not await comparer.agree("Demo.Picture", first, stored(blobs, spread(large, patch)))
+    assert await comparer.agree("Demo.Picture", first, stored(blobs, spread(large, scattered)))
+
+
+async def test_a_square_cut_short_at_the_edge_may_differ_as_much_as_a_whole_one(
+    comparer: PluginComparer, blobs: LocalBlobStore
+) -> None:
+    image = gradient(70, 64)  # a whole square and one 6 pixels wide
+    edge = [(69, y) for y in range(4)]
+    first = stored(blobs, image)
+    assert await comparer.agree("Demo.Picture", first, stored(blobs, spread(image, edge)))
+    more = [*edge, (68, 0)]
+    assert not await comparer.agree("Demo.Picture", first, stored(blobs, spread(image, more)))
 
 
 @pytest.mark.parametrize(
@@ -202,13 +232,14 @@ def test_the_difference_of_two_images_counts_pixels_by_their_largest_channel_dif
     one, other = tmp_path / "one.png", tmp_path / "other.png"
     gradient().save(one)
     changed(gradient(), 10, 5).save(other)
-    difference = image_difference(one, other)
+    difference = image_difference(one, other, 4)
     assert difference is not None
     assert (difference.pixels, difference.largest) == (1000, 5)
     assert difference.share_beyond(4) == 0.01 and difference.share_beyond(5) == 0
     assert difference.squared == 10 * 25
+    assert (difference.level, difference.worst_square) == (4, 10)
     assert difference.psnr == pytest.approx(10 * math.log10(255**2 / (250 / 3000)))
-    same = image_difference(one, one)
+    same = image_difference(one, one, 4)
     assert same is not None and same.psnr == math.inf and same.largest == 0
 
 

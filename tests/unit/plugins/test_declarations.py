@@ -288,7 +288,7 @@ def test_a_comparison_function_is_kept_as_the_plugin_wrote_it() -> None:
         (ImagesWithin(level=-1), r"ImagesWithin's level is a whole number of 8-bit steps, 0 to"),
         (ImagesWithin(level=255), r"ImagesWithin's level is .*, 0 to 254, not 255$"),
         (ImagesWithin(level=2.5), r"ImagesWithin's level is .* not 2\.5$"),  # type: ignore[arg-type]
-        (ImagesWithin(share=1), r"ImagesWithin's share is the part of the pixels that may"),
+        (ImagesWithin(share=1), r"ImagesWithin's share is the part of a square's pixels that may"),
         (ImagesWithin(share=-0.1), r"ImagesWithin's share .* not -0\.1$"),
         (ImagesWithin(share="1%"), r"ImagesWithin's share .* not '1%'$"),  # type: ignore[arg-type]
     ],

@@ -53,16 +53,17 @@ from witengine.runtime.values import ConversionError
 
 plugin = Plugin("render", version=__version__, summary="Blender scenes rendered frame by frame")
 
-# Two renders of one frame agree when at most one pixel in a thousand has a channel more than 2
-# (of 255) apart. Measured by bench/render_tolerance.py on the sample scene (Cycles on the CPU,
-# Blender 3.4), against 1 thread with AVX2 kernels: 2 threads, 8-pixel tiles, and the AVX or
-# SSE2 kernels of older CPUs gave the same pixels at 320x180 and 64 samples (the kernels' floats
-# differ, 28 % of values by up to 0.0005, which 8 bits round away) and at 640x360 and 32 samples
-# at most a pixel or two 1 apart. Rejected, with room (pixels beyond 2 at 320x180 / 640x360): a
-# black frame (100 %), the frame shifted by one pixel (7.4 / 11.9 %), the next frame (39 %), an
-# eighth of the samples (22 / 34 %), the same frame with another seed (4.6 / 10.2 %). Not
-# measured here: GPUs, other Blender versions, ARM CPUs; the room is for their rounding and for
-# the rare path that diverges.
+# Two renders of one frame agree when no 64x64 square of them has more than 4 pixels (0.001 of
+# it) with a channel more than 2 (of 255) apart. Measured by bench/render_tolerance.py on the
+# sample scene (Cycles on the CPU, Blender 3.4), against 1 thread with AVX2 kernels: 2 threads,
+# 8-pixel tiles, and the AVX or SSE2 kernels of older CPUs gave the same pixels at 320x180 and
+# 64 samples (the kernels' floats differ, 28 % of values by up to 0.0005, which 8 bits round
+# away), and at 640x360 and 32 samples 0.002 % of pixels 1 apart. Rejected, with room (the
+# worst square's pixels beyond 2 at 320x180 / 640x360): a black frame (100 %), the frame shifted
+# by one pixel (28 / 62 %; 61 % at 1920x1080), the next frame (95 / 100 %), an eighth of the
+# samples (63 / 94 %), the same frame with another seed (20 / 58 %). Not measured here: GPUs,
+# other Blender versions, ARM CPUs; the room is for their rounding and the rare path that
+# diverges.
 RENDERED = ImagesWithin(level=2, share=0.001)
 
 plugin.type("Scene", accepts=("Blob",), members={"Name": "String", "Size": "Long"})(Scene)
