@@ -137,6 +137,8 @@ async def test_honest_untrusted_nodes_of_two_owners_verify_each_other(
     both = sorted(t.index for n in (a, b) for x in n.link.assigns() for t in x.tasks)
     assert both == sorted(2 * list(range(12))), "every item computed twice, once per owner"
     assert trust(dispatcher, a) is TrustState.RELIABLE  # 12 answers in a row agreed
+    costs = dispatcher.view.verification_costs()
+    assert (costs.verified, costs.replicas, costs.unchecked, costs.caught) == (12, 12, 0, 0)
 
 
 async def test_a_random_cheater_is_outvoted_blocked_told_and_nothing_of_it_is_committed(
@@ -271,6 +273,8 @@ async def test_a_reliable_node_is_checked_less_and_its_unchecked_results_wait(
     assert await run_map(dispatcher, 60, a, b, options=QUEUED) == [truth(i) for i in range(60)]
     computed = sum(len(x.tasks) for n in (a, b) for x in n.link.assigns())
     assert computed < 60 * 1.5, f"{computed} copies computed: reliable nodes were not trusted"
+    costs = dispatcher.view.verification_costs()
+    assert costs.verified + costs.unchecked == 60 and costs.replicas == computed - 60
     commits_once(store)
 
 

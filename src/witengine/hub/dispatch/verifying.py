@@ -82,6 +82,19 @@ class Pending:
 
 
 @dataclass
+class VerificationCosts:
+    """What verification cost the farm since the hub started, in items: for benchmarks and the
+    operator (replicated work over the work of the maps is its price)."""
+
+    verified: int = 0  # items accepted by a quorum (or a trusted node's answer)
+    unchecked: int = 0  # items accepted from a reliable node's answer alone
+    replicas: int = 0  # items reopened for another answer (each one more item computed)
+    spot_checks: int = 0  # known items sent in untrusted nodes' batches
+    failed: int = 0  # items that failed for want of a quorum
+    caught: int = 0  # nodes caught wrong
+
+
+@dataclass
 class Verification:
     """Items under verification, results held unchecked, spot checks out, and the trust book."""
 
@@ -97,6 +110,7 @@ class Verification:
     # Per map, items whose value was verified (what spot checks are made of), and who answered
     known: dict[str, list[tuple[int, frozenset[str]]]] = field(default_factory=dict)
     spotting: bool = False  # an untrusted node has asked for work: keep what spot checks need
+    costs: VerificationCosts = field(default_factory=lambda: VerificationCosts())
     record_listeners: list[RecordListener] = field(default_factory=list)
     change_listeners: list[ChangeListener] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -173,6 +187,7 @@ async def _compare(state: DispatchState, pending: Pending) -> None:
                 # caught meanwhile: its answer counts for nothing, the item needs another
                 owners = pending.votes.owners | {answer.owner}
                 held.schedule.reopen(held.positions[pending.index], owners, state.clock.now())
+                v.costs.replicas += 1
                 continue
             _ruled(state, pending, pending.votes.add(answer, agrees))
     finally:
@@ -205,12 +220,14 @@ def _ruled(state: DispatchState, pending: Pending, tally: Tally) -> None:
     held, index = pending.held, pending.index
     if tally.ruling is Ruling.REPLICATE:
         held.schedule.reopen(held.positions[index], tally.owners, state.clock.now())
+        v.costs.replicas += 1
         return
     del v.pending[(held.id, index)]
     v.pending_by_map[held.id] -= 1
     activity = held.activity
     attempt = held.attempts.get(index, 0)
     if tally.ruling is Ruling.FAIL:
+        v.costs.failed += 1
         for answer in pending.votes.answers:
             if not answer.trusted:
                 _noted(state, answer.node_id, activity, v.book.undecided(answer.node_id, activity))
@@ -219,6 +236,7 @@ def _ruled(state: DispatchState, pending: Pending, tally: Tally) -> None:
         commit(state, held, [(first, Commit(index, attempt, error=tally.reason), 0.0)])
         return
     assert tally.accepted is not None
+    v.costs.verified += 1
     chosen = said(tally.accepted)
     credited = answer_node(state, tally.accepted)
     commit(state, held, [(credited, Commit(index, attempt, chosen.value), chosen.seconds)])
@@ -243,6 +261,7 @@ def release_if_done(state: DispatchState, held: MapState) -> None:
     for held_back in v.unchecked.values():
         mine = [key for key in held_back if key[0] == held.id]
         entries += [(key, held_back.pop(key)) for key in mine]
+    state.verification.costs.unchecked += len(entries)
     _commit_unchecked(state, entries)
 
 
@@ -275,6 +294,7 @@ def caught(
     its batches called back, its results not yet verified discarded and their items run again
     elsewhere, and it is told."""
     v = state.verification
+    v.costs.caught += 1
     book = v.book
     change = book.spot_failed(node.id, activity) if spot else book.wrong(node.id, activity)
     _noted(state, node.id, activity, change)
@@ -303,6 +323,7 @@ def caught(
         del held_back[key]
         if state.maps.get(held.id) is held:
             held.schedule.reopen(held.positions[key[1]], {node.owner_key}, now)
+            v.costs.replicas += 1
     state.wake()
 
 
@@ -343,6 +364,7 @@ def spot_check(state: DispatchState, node: NodeLink, held: MapState) -> int | No
     if node.owner_key in owners or index not in held.results:
         return None
     v.spots[(node.id, held.id, index)] = held.results[index]
+    v.costs.spot_checks += 1
     return index
 
 

@@ -9,10 +9,11 @@ new member of `NodeState`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from witengine.hub.dispatch import maps
 from witengine.hub.dispatch.state import DispatchState
+from witengine.hub.dispatch.verifying import VerificationCosts
 from witengine.hub.rates import RateBook
 from witengine.hub.store.base import RateRecord
 from witengine.protocol.states import Availability, NodeState
@@ -161,6 +162,10 @@ class FarmView:
         verification = self._state.verification
         unchecked = sum(map(len, verification.unchecked.values()))
         return len(verification.pending), unchecked
+
+    def verification_costs(self) -> VerificationCosts:
+        """What verifying untrusted nodes' results has cost since the hub started."""
+        return replace(self._state.verification.costs)
 
     # ------------------------------------------------------------ maps, batches
 
