@@ -45,7 +45,7 @@ from witengine.waiting import within
 def _remember_reputation(store: Store, checks: Verification) -> None:
     """Load the nodes' records kept before (a node caught wrong stays blocked across restarts),
     and keep each change of one in the store."""
-    book = checks.book
+    book = checks.verifier.book
     for kept in store.list_reputation():
         record = Record(
             TrustState(kept.state),

@@ -57,7 +57,7 @@ def _results(state: DispatchState, node: NodeLink, message: Results, arrivals: A
     commits = arrivals.commits
     late = withdrawn = 0
     named = state.leases.get(message.batch_id) if message.batch_id in node.leases else None
-    spots = state.verification.spots
+    spots = state.verification.verifier.spot_out()
     for result in message.results:
         if spots and _spot_answered(state, node, named, result, arrivals):
             continue

@@ -61,7 +61,7 @@ def trusted_with(state: DispatchState, node: NodeLink, held: MapState) -> bool:
         return True
     if not state.compare.can_compare(held.activity):
         return False
-    return not state.verification.book.blocked(node.id, held.activity)
+    return not state.verification.verifier.book.blocked(node.id, held.activity)
 
 
 class DispatchState:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, replace
 
 from witengine.hub.dispatch import maps
 from witengine.hub.dispatch.state import DispatchState
-from witengine.hub.dispatch.verifying import VerificationCosts
 from witengine.hub.rates import RateBook
 from witengine.hub.store.base import RateRecord
 from witengine.protocol.states import Availability, NodeState
 from witengine.scheduling.verification import Record
+from witengine.scheduling.verifier import VerificationCosts
 
 
 @dataclass(frozen=True)
@@ -154,18 +154,16 @@ class FarmView:
     def trust(self, node_id: str, activity: str) -> Record:
         """The node's record for the activity from the verification of its results (a trusted
         node's is always new and empty: its results are not verified)."""
-        return self._state.verification.book.record(node_id, activity)
+        return self._state.verification.verifier.book.record(node_id, activity)
 
     def held_for_verification(self) -> tuple[int, int]:
         """Items whose answers are being verified, and results held unchecked (a reliable
         node's, until a check of its work agrees or its map has nothing else to wait for)."""
-        verification = self._state.verification
-        unchecked = sum(map(len, verification.unchecked.values()))
-        return len(verification.pending), unchecked
+        return self._state.verification.verifier.held()
 
     def verification_costs(self) -> VerificationCosts:
         """What verifying untrusted nodes' results has cost since the hub started."""
-        return replace(self._state.verification.costs)
+        return replace(self._state.verification.verifier.costs)
 
     # ------------------------------------------------------------ maps, batches
 

@@ -1,0 +1,131 @@
+"""The pure verifier driven as the simulator drives it: a real schedule, nodes that answer at
+once, comparisons against the answers' values. Honest volunteers of different owners, a node
+that answers at random and two colluding nodes of one owner; seeded, so a run repeats."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from witengine.scheduling.core import Candidate, Verdict
+from witengine.scheduling.scheduler import Scheduler
+from witengine.scheduling.settings import SchedulerSettings
+from witengine.scheduling.strategy import Strategy
+from witengine.scheduling.verification import Answer, TrustState, VerificationSettings
+from witengine.scheduling.verifier import Action, Verifier
+
+ACTIVITY = "Compute.Square"
+MAP = "map_1"
+
+
+class Farm:
+    """A map of `count` items on nodes (node -> (owner, how it answers: "right", "random" or a
+    constant value)), driven through a real schedule and the verifier."""
+
+    def __init__(
+        self, answers: dict[str, tuple[str, object]], count: int, seed: int, **knobs: float
+    ) -> None:
+        self.answers = answers
+        self.noise = random.Random(seed)
+        self.verifier = Verifier(VerificationSettings(**knobs), random.Random(seed))  # type: ignore[arg-type]
+        self.nodes = [Candidate(n, owner=owner, trusted=False) for n, (owner, _) in answers.items()]
+        self.schedule = Scheduler(SchedulerSettings(min_lease=5.0, duplicate_limit=0.0)).schedule(
+            "job_1", ACTIVITY, "compute", [1.0] * count, Strategy.QUEUED, self.nodes, now=0.0
+        )
+        self.committed: dict[int, object] = {}
+        self.computed = 0  # items computed, replicas and all
+        self.now = 0.0
+
+    def value(self, node: str, index: int) -> object:
+        how = self.answers[node][1]
+        if how == "right":
+            return index * index
+        return self.noise.random() if how == "random" else how
+
+    def run(self) -> None:
+        verifier, schedule = self.verifier, self.schedule
+        for _ in range(100 * len(self.nodes) * max(1, schedule.count)):
+            if schedule.done and not verifier.busy(MAP):
+                break
+            self.now += 1.0
+            for node in self.nodes:
+                if not verifier.book.blocked(node.id, ACTIVITY):
+                    self.work(node)
+            if schedule.done:
+                for (_, index), answer in verifier.release(MAP):
+                    self.commit(index, answer)
+        assert schedule.done and not verifier.busy(MAP), "the map did not end"
+
+    def work(self, node: Candidate) -> None:
+        """The node asks for an item and answers it at once."""
+        grant = self.schedule.request(node, self.now)
+        if grant is None:
+            return
+        for index in grant.indices:
+            self.computed += 1
+            outcome = self.schedule.result(grant.batch_id, index, ok=True, now=self.now)
+            if outcome.verdict is Verdict.COMMIT:
+                self.answered(index, Answer(node.id, node.owner, False, self.value(node.id, index)))
+        self.schedule.batch_ended(grant.batch_id, self.now)
+
+    def answered(self, index: int, answer: Answer) -> None:
+        verifier = self.verifier
+        step = verifier.answered((MAP, index), ACTIVITY, answer)
+        if step.action is Action.COMPARE:
+            representatives = verifier.representatives((MAP, index)) or []
+            agrees = [r.value == answer.value for r in representatives]
+            compared = verifier.compared((MAP, index), answer, representatives, agrees)
+            assert compared is not None
+            step = compared
+        if step.action is Action.REPLICATE:
+            self.schedule.reopen(index, step.owners, self.now)
+        elif step.action in (Action.ACCEPT, Action.COMMIT):
+            assert step.answer is not None or step.action is Action.COMMIT
+            self.commit(index, step.answer or answer)
+        for wrong in step.wrong:
+            for key, owners in verifier.caught(wrong.node_id, wrong.owner, ACTIVITY):
+                self.schedule.reopen(key[1], owners, self.now)
+
+    def commit(self, index: int, answer: Answer) -> None:
+        assert index not in self.committed, "committed twice"
+        self.committed[index] = answer.value
+
+
+def run(
+    answers: dict[str, tuple[str, object]], count: int, seed: int = 5, **knobs: float
+) -> tuple[dict[int, object], Verifier, int]:
+    """Run the map; the committed values, the verifier, and the items computed."""
+    farm = Farm(answers, count, seed, **knobs)
+    farm.run()
+    return farm.committed, farm.verifier, farm.computed
+
+
+def test_honest_volunteers_verify_each_other_and_become_reliable() -> None:
+    committed, verifier, computed = run(
+        {"a": ("alice", "right"), "b": ("bob", "right"), "c": ("carol", "right")}, 300
+    )
+    assert committed == {i: i * i for i in range(300)}
+    assert all(verifier.book.record(n, ACTIVITY).state is TrustState.RELIABLE for n in "abc")
+    assert computed < 300 * 1.5, "reliable nodes' work is mostly taken unchecked"
+    assert verifier.costs.replicas == computed - 300
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_random_cheater_is_caught_and_nothing_wrong_is_committed(seed: int) -> None:
+    nodes = {"a": ("alice", "right"), "b": ("bob", "right"), "m": ("mallory", "random")}
+    committed, verifier, _ = run(nodes, 60, seed=seed)
+    assert committed == {i: i * i for i in range(60)}
+    assert verifier.book.blocked("m", ACTIVITY)
+
+
+def test_two_colluding_nodes_of_one_owner_are_outvoted() -> None:
+    nodes = {
+        "m1": ("mallory", "forged"),
+        "m2": ("mallory", "forged"),
+        "a": ("alice", "right"),
+        "b": ("bob", "right"),
+    }
+    committed, verifier, _ = run(nodes, 40)
+    assert committed == {i: i * i for i in range(40)}
+    assert verifier.book.blocked("m1", ACTIVITY) and verifier.book.blocked("m2", ACTIVITY)
