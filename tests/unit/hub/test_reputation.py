@@ -1,12 +1,13 @@
 """Nodes' reputation over real HTTP on 127.0.0.1: a node caught wrong is blocked, told, kept so
-in the store and the audit log, shown by `GET /nodes/{id}/reputation`, in `GET /nodes` and by
-`wit nodes --reputation`; and a hub that restarts keeps it blocked."""
+in the store and the audit log, shown by `GET /nodes/{id}/reputation`, in `GET /nodes`, on its
+dashboard page and by `wit nodes --reputation`; and a hub that restarts keeps it blocked."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 from tests.unit.hub.test_node_admin import wit
 
@@ -49,6 +50,12 @@ async def test_a_node_caught_wrong_is_blocked_audited_listed_and_stays_blocked(
     assert listed[0]["reputation"][0]["state"] == "blocked"
     missing = await live_hub.client.get("/nodes/node_nobody/reputation")
     assert missing.status_code == 404 and "no node node_nobody" in missing.json()["detail"]
+
+    headers = live_hub.headers(live_hub.token)
+    async with httpx.AsyncClient(base_url=root, headers=headers, timeout=10) as client:
+        page = (await client.get(f"/nodes/{node.node_id}")).text
+    assert "<h2>Reputation</h2>" in page
+    assert f"<tr><td><code>{ACTIVITY}</code></td><td>blocked</td>" in page, page
 
     code, out, err = await wit(live_hub.token, "nodes", "--hub", root, "--reputation")
     assert code == 0, err

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -41,6 +41,7 @@ from witengine.protocol.events import (
     ValuesReturned,
 )
 from witengine.protocol.states import Admission, JobStatus, NodeState
+from witengine.scheduling.verification import Record
 from witengine.security.node_keys import short_fingerprint
 
 IMAGE_TYPES = {
@@ -112,6 +113,7 @@ class NodeRow:
     rates: list[tuple[str, float]]  # (activity, items per second per slot), measured
     benchmarks: list[tuple[str, float, str]]  # (activity, units per second, unit), benchmarked
     blocked: list[tuple[str, str]]  # (job, plugin): blocklisted after failing its items
+    reputation: list[tuple[str, Record]] = field(default_factory=list)  # activity -> its record
     reason: str = ""  # why it is suspended or unavailable, as its owner policy says
     policy: dict[str, str] | None = None  # its owner policy, setting -> value; None: none
     week: tuple[float, ...] = ()  # the share of each UTC hour of the week its windows allow
@@ -201,6 +203,7 @@ def node_row(record: NodeRecord, farm: FarmView, watch: FarmWatch) -> NodeRow:
             (r.activity, r.rate, r.unit.partition("@")[0]) for r in farm.benchmarks(record.id)
         ],
         blocked=farm.blocked(record.id),
+        reputation=farm.reputation(record.id),
         reason=farm.node_reason(record.id),
         # What it said in its last hello when the hub has not met it since it started.
         policy=(farm.policy(record.id) if farm.known(record.id) else hello.status.policy) or None,

@@ -156,6 +156,13 @@ class FarmView:
         node's is always new and empty: its results are not verified)."""
         return self._state.verification.verifier.book.record(node_id, activity)
 
+    def reputation(self, node_id: str) -> list[tuple[str, Record]]:
+        """The node's records, by activity, from the verification of its results (none for a
+        node whose results were never verified)."""
+        records = self._state.verification.verifier.book.records()
+        mine = [(activity, r) for (node, activity), r in records.items() if node == node_id]
+        return sorted(mine, key=lambda pair: pair[0])
+
     def held_for_verification(self) -> tuple[int, int]:
         """Items whose answers are being verified, and results held unchecked (a reliable
         node's, until a check of its work agrees or its map has nothing else to wait for)."""
