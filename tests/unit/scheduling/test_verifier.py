@@ -7,6 +7,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from witengine.scheduling.core import Candidate, Verdict
 from witengine.scheduling.scheduler import Scheduler
@@ -129,3 +131,34 @@ def test_two_colluding_nodes_of_one_owner_are_outvoted() -> None:
     committed, verifier, _ = run(nodes, 40)
     assert committed == {i: i * i for i in range(40)}
     assert verifier.book.blocked("m1", ACTIVITY) and verifier.book.blocked("m2", ACTIVITY)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cheats=st.lists(
+        st.tuples(st.sampled_from(["mallory", "trudy", "eve"]), st.sampled_from(["random", "own"])),
+        max_size=3,
+    ),
+    honest=st.integers(2, 3),
+    count=st.integers(1, 30),
+    seed=st.integers(0, 1000),
+)
+def test_with_every_result_checked_nothing_wrong_is_ever_committed(
+    cheats: list[tuple[str, str]], honest: int, count: int, seed: int
+) -> None:
+    """Honest volunteers of two or three owners, and cheaters of other owners (random answers,
+    or a forgery of their own owner's): when every result is checked (no adaptive replication),
+    every committed value is right. (Cheaters of different owners that forge the same value
+    could outvote the honest: collusion across owners is what replication cannot see.)"""
+    answers: dict[str, tuple[str, object]] = {
+        f"h{k}": (f"honest{k}", "right") for k in range(honest)
+    }
+    for number, (owner, how) in enumerate(cheats):
+        answers[f"c{number}"] = (owner, "random" if how == "random" else f"forged by {owner}")
+    farm = Farm(answers, count, seed, replicate_share=1.0, replicate_floor=1.0)
+    farm.run()
+    assert all(value == index * index for index, value in farm.committed.items())
+    # An item may fail when four owners disagree (three kinds of cheat and one honest answer).
+    assert count - len(farm.committed) == farm.verifier.costs.failed
+    if len({owner for owner, _ in cheats}) < 2:
+        assert len(farm.committed) == count, "one cheating owner cannot make an item fail"
