@@ -7,16 +7,18 @@ simply run again), and the item is reopened as a replica for a node of another o
 answer that comes back is compared, in a task of its own (a plugin's comparison may take time;
 the loop goes on), with one answer of each agreeing group, in the order the answers arrived;
 when the quorum decides, the agreed value is stored once, under the item's current attempt, and
-the nodes' records change (`TrustBook`).
+the nodes' records change (`Verifier.notes`: stored, and audited when a trust state changes).
 
 A node reliable for an activity has most of its results accepted unchecked. They are held too,
 not committed, until the map has nothing else left to wait for: the job sees none of a map's
 results before it completes, so holding them costs it no time, and until then every one can
 still be re-verified if the node is caught wrong (a check agreeing on one item says nothing of
-another). A hub that stops loses them, and their items run again. A node caught
-wrong (outvoted, or wrong on a spot check) is blocked for the activity in the whole farm (for
-every activity after a spot check), its batches of it are called back, every result of it not
-yet verified is discarded and its item run again elsewhere, and it is told (`TrustNotice`).
+another). A hub that stops loses them, and their items run again.
+
+A node caught wrong (outvoted, or wrong on a spot check) is blocked for the activity in the
+whole farm (for every activity after a spot check), its batches of it are called back, every
+result of it not yet verified is discarded and its item run again elsewhere, and it is told
+(`TrustNotice`).
 
 Spot checks: some batches of an untrusted node carry, as an ordinary task, an item of the same
 map already verified by others; its answer is compared with the known one and never reaches
