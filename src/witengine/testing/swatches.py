@@ -1,7 +1,8 @@
 """A plugin for tests of the dashboard: activities that make small images, as frames of a render.
 
 `Swatch.Make(item, ms)` waits ms milliseconds and returns a PNG of one colour, named after the
-item, so a test can watch thumbnails arrive without Blender. Load it with
+item, so a test can watch thumbnails arrive without Blender. Its results compare as rendered
+images do (`ImagesWithin`), so it stands in for a render on untrusted nodes too. Load it with
 `WIT_PLUGINS=witengine.testing.swatches:plugin` on the hub and the nodes.
 """
 
@@ -12,7 +13,7 @@ import time
 import zlib
 
 from witengine import __version__
-from witengine.plugins.api import ActivityContext, Blob, Int, Plugin
+from witengine.plugins.api import ActivityContext, Blob, ImagesWithin, Int, Plugin
 
 plugin = Plugin("swatches", version=__version__, summary="small images for dashboard tests")
 
@@ -34,7 +35,7 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     )
 
 
-@plugin.activity("Swatch.Make")
+@plugin.activity("Swatch.Make", compare=ImagesWithin())
 def make(context: ActivityContext, item: Int, ms: Int = 0) -> Blob:
     """A 64x48 PNG whose colour depends on the item, named frame-NNNN.png."""
     if ms:
