@@ -180,7 +180,9 @@ def image_difference(first: Path, second: Path, level: int) -> ImageDifference |
             if one.size != other.size:
                 return None
             mode = "RGBA" if _has_alpha(one) or _has_alpha(other) else "RGB"
-            difference = ImageChops.difference(one.convert(mode), other.convert(mode))
+            difference = ImageChops.difference(
+                _eight_bits(one).convert(mode), _eight_bits(other).convert(mode)
+            )
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
     bands = difference.split()
@@ -207,6 +209,14 @@ def _worst_square(beyond: Image.Image) -> int:
             area = min(SQUARE, width - column * SQUARE) * min(SQUARE, height - row * SQUARE)
             worst = max(worst, mean * area)
     return round(worst)
+
+
+def _eight_bits(image: Image.Image) -> Image.Image:
+    """The image with 8-bit channels. A 16-bit grey image (Blender's BW at 16 bits) would turn
+    white whole if converted as it is, and any two such images would agree."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    return image
 
 
 def _has_alpha(image: Image.Image) -> bool:

@@ -252,3 +252,18 @@ async def test_many_comparisons_at_once_each_get_their_own_answer(
         *(comparer.agree("Demo.Picture", first, near if n % 2 else far) for n in range(10))
     )
     assert answers == [n % 2 == 1 for n in range(10)]
+
+
+async def test_16_bit_grey_images_are_compared_by_their_pixels_not_turned_white(
+    comparer: PluginComparer, blobs: LocalBlobStore
+) -> None:
+    def grey(offset: int) -> Image.Image:  # 16-bit grey, as Blender writes BW at 16 bits
+        image = Image.new("I;16", (WIDTH, HEIGHT))
+        image.putdata(
+            [(x * 1000 + y * 300 + offset) % 65536 for y in range(HEIGHT) for x in range(WIDTH)]
+        )
+        return image
+
+    first = stored(blobs, grey(0))
+    assert await comparer.agree("Demo.Picture", first, stored(blobs, grey(300)))  # 1 of 255
+    assert not await comparer.agree("Demo.Picture", first, stored(blobs, grey(20000)))
