@@ -1,4 +1,4 @@
-"""The words for a job's status and a node's state, defined once for every layer.
+"""The words for a job's status, a node's state and a pool's tier, defined once for every layer.
 
 Their values are what the API, the CLI, the dashboard and the store say: lowercase, unchanged on
 the wire. What the words imply (which statuses have ended, which can run again) are properties
@@ -82,3 +82,14 @@ class Availability(StrEnum):
     AVAILABLE = "available"  # it may run work
     SUSPENDED = "suspended"  # its owner is back: what it holds is frozen, kept for later
     UNAVAILABLE = "unavailable"  # outside its hours, on battery, over its load: no work now
+
+
+class PoolTier(StrEnum):
+    """How far the nodes of a pool are trusted: `trusted` (the studio's own machines: their
+    results count as they come) or `untrusted` (volunteers: their results are verified first)."""
+
+    TRUSTED = "trusted"
+    UNTRUSTED = "untrusted"
+
+
+DEFAULT_POOL = "default"  # the built-in pool, trusted, which every hub has

@@ -19,6 +19,7 @@ from witengine.hub.store.base import (
     JobRecord,
     JoinRecord,
     NodeRecord,
+    PoolRecord,
     RateRecord,
     ReputationRecord,
     Store,
@@ -28,7 +29,7 @@ from witengine.hub.store.base import (
 from witengine.hub.store.memory import MemoryStore
 from witengine.hub.store.sqlite import SqliteStore
 from witengine.hub.store.sqlite_schema import MIGRATIONS, SCHEMA
-from witengine.protocol.states import Admission, JobStatus
+from witengine.protocol.states import Admission, JobStatus, PoolTier
 
 SCRIPT = 'Job:Render(Int:frames = 2)\n{\n    Trace("ok");\n}\n'
 
@@ -624,6 +625,73 @@ def test_a_token_with_bounded_uses_runs_out_and_an_unbounded_one_does_not(store:
     assert counted is not None and counted.uses == 5
 
 
+# ----------------------------------------------------------------------------- pools
+
+
+def test_the_default_pool_is_always_there_and_trusted(store: Store) -> None:
+    assert store.list_pools() == [PoolRecord("default", PoolTier.TRUSTED, 0.0)]
+    default = store.get_pool("default")
+    assert default is not None and default.trusted
+    assert store.get_pool("volunteers") is None
+
+
+def test_a_pool_is_added_and_its_tier_changed_keeping_when_it_was_made(store: Store) -> None:
+    store.put_pool(PoolRecord("volunteers", PoolTier.UNTRUSTED, 5.0))
+    store.put_pool(PoolRecord("annex", PoolTier.TRUSTED, 6.0))
+    store.put_pool(PoolRecord("volunteers", PoolTier.TRUSTED, 9.0))
+    assert [(p.name, p.tier, p.created_at) for p in store.list_pools()] == [
+        ("default", PoolTier.TRUSTED, 0.0),
+        ("annex", PoolTier.TRUSTED, 6.0),
+        ("volunteers", PoolTier.TRUSTED, 5.0),
+    ]
+
+
+def test_a_node_keeps_its_pool_and_owner_when_it_connects_again(store: Store) -> None:
+    from dataclasses import replace
+
+    store.upsert_node(replace(node("node_1", 1.0), pool="volunteers", owner="ada"))
+    store.upsert_node(node("node_1", 2.0, name="renamed"))  # a hello says nothing of either
+    again = store.get_node("node_1")
+    assert again is not None and (again.name, again.pool, again.owner) == (
+        "renamed",
+        "volunteers",
+        "ada",
+    )
+    store.upsert_node(node("node_2", 3.0))
+    assert [(n.id, n.pool, n.owner) for n in store.list_nodes()] == [
+        ("node_1", "volunteers", "ada"),
+        ("node_2", "default", ""),
+    ]
+
+
+def test_a_node_is_moved_to_another_pool_and_given_another_owner(store: Store) -> None:
+    store.upsert_node(node("node_1", 1.0))
+    assert store.place_node("node_1", pool="volunteers") is True
+    assert store.place_node("node_1", owner="ada") is True
+    assert store.place_node("node_nope", pool="volunteers") is False
+    placed = store.get_node("node_1")
+    assert placed is not None and (placed.pool, placed.owner) == ("volunteers", "ada")
+
+
+def test_a_join_token_keeps_the_pool_and_owner_of_the_nodes_it_enrols(store: Store) -> None:
+    made = token("tok_00000000000a", "join", pool="volunteers", owner="ada")
+    store.add_token(made)
+    assert store.get_token("tok_00000000000a") == made
+    store.add_token(token("tok_00000000000b", "join"))
+    plain = store.get_token("tok_00000000000b")
+    assert plain is not None and (plain.pool, plain.owner) == (None, None)
+
+
+def test_a_job_keeps_the_pools_it_may_use(store: Store) -> None:
+    from dataclasses import replace
+
+    store.add_job(replace(job(), pools=("volunteers", "default")))
+    store.add_job(job("job_2"))
+    chosen, unsaid = store.get_job("job_1"), store.get_job("job_2")
+    assert chosen is not None and chosen.pools == ("volunteers", "default")
+    assert unsaid is not None and unsaid.pools is None
+
+
 # ------------------------------------------------------- nodes asking to join without a token
 
 
@@ -846,6 +914,23 @@ def test_a_hub_database_from_before_tokens_keeps_its_jobs_and_gains_tokens_and_a
         store.add_token(token("tok_000000000001"))
         assert store.get_token("tok_000000000001") == token("tok_000000000001")
         assert store.append_audit(AuditRecord(at=1.0, action="token.create", outcome="ok")) == 1
+    finally:
+        store.close()
+
+
+def test_a_hub_database_from_before_pools_puts_its_nodes_in_the_default_pool(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _first_release_database(path)
+    with sqlite3.connect(path) as raw:
+        raw.execute("INSERT INTO nodes VALUES ('node_old', 'old', '{}', 1.0, 2.0)")
+    raw.close()
+    store = SqliteStore(path)
+    try:
+        old = store.get_node("node_old")
+        assert old is not None and (old.pool, old.owner, old.last_seen) == ("default", "", 2.0)
+        assert [p.name for p in store.list_pools()] == ["default"]
     finally:
         store.close()
 

@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
 from witengine.errors import BoardConflict
-from witengine.protocol.states import JobStatus
+from witengine.protocol.states import DEFAULT_POOL, JobStatus, PoolTier
 
 Json = Any
 
@@ -56,6 +56,8 @@ class JobRecord:
     owner: str | None = None  # id of the token that submitted it
     rerun_of: str | None = None  # the failed or cancelled job this one runs again
     progress: tuple[int, int] | None = None  # items done and in all, as the job ended
+    # The pools whose nodes may run its maps (`wit run --pools`); None: the trusted pools only.
+    pools: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,24 @@ class NodeRecord:
     info: Json  # the node's hello: capabilities, plugins, activities, slots
     first_seen: float
     last_seen: float
+    pool: str = DEFAULT_POOL  # the pool it belongs to (see PoolRecord)
+    owner: str = ""  # who answers for its results; "": the node itself
+
+
+@dataclass(frozen=True)
+class PoolRecord:
+    """A pool of nodes, and its tier."""
+
+    name: str
+    tier: PoolTier
+    created_at: float = 0.0
+
+    @property
+    def trusted(self) -> bool:
+        return self.tier is PoolTier.TRUSTED
+
+
+BUILTIN_POOL = PoolRecord(DEFAULT_POOL, PoolTier.TRUSTED)
 
 
 @dataclass(frozen=True)
@@ -147,6 +167,10 @@ class TokenRecord:
     created_by: str | None = None  # id of the token that made it (None: made on the data dir)
     max_uses: int | None = None  # join tokens: nodes it may enrol (None: unlimited)
     uses: int = 0
+    # Join tokens, and the node credentials they give: the pool a node it enrols joins and
+    # its owner (None: the default pool; the node is its own owner).
+    pool: str | None = None
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -349,7 +373,8 @@ class Store(Protocol):
 
     # nodes
     def upsert_node(self, node: NodeRecord) -> None:
-        """Add a node or update its name, info and last_seen (first_seen is kept)."""
+        """Add a node or update its name, info and last_seen (first_seen, pool and owner are
+        kept: `place_node` changes those)."""
         ...
 
     def get_node(self, node_id: str) -> NodeRecord | None: ...
@@ -358,6 +383,26 @@ class Store(Protocol):
 
     def forget_node(self, node_id: str) -> bool:
         """Remove a node's record and its rates; False when there was none."""
+        ...
+
+    def place_node(
+        self, node_id: str, *, pool: str | None = None, owner: str | None = None
+    ) -> bool:
+        """Move a node to another pool, or give it another owner (None: unchanged); False when
+        there is no node of that id. `upsert_node` keeps both when it updates a node."""
+        ...
+
+    # pools
+    def put_pool(self, pool: PoolRecord) -> None:
+        """Add a pool, or set the tier of the pool of that name (its created_at is kept)."""
+        ...
+
+    def get_pool(self, name: str) -> PoolRecord | None:
+        """A pool by name; the built-in `default` pool is always found."""
+        ...
+
+    def list_pools(self) -> list[PoolRecord]:
+        """Every pool, `default` first, then by name."""
         ...
 
     # benchmark rates

@@ -17,7 +17,9 @@ from witengine.hub.store.base import (
     Json,
     MapRecord,
     MapState,
+    BUILTIN_POOL,
     NodeRecord,
+    PoolRecord,
     RateRecord,
     ReputationRecord,
     TaskState,
@@ -57,6 +59,7 @@ class MemoryStore:
         self.rates: dict[tuple[str, str, str], RateRecord] = {}  # (node, activity, unit)
         self.tokens: dict[str, TokenRecord] = {}
         self.reputation: dict[tuple[str, str], ReputationRecord] = {}  # (node, activity)
+        self.pools: dict[str, PoolRecord] = {BUILTIN_POOL.name: BUILTIN_POOL}
         self.audit_log: list[AuditRecord] = []
         self.joins: dict[str, JoinRecord] = {}  # fingerprint -> its record
         self.board: dict[str, list[BoardEntry]] = {}  # key -> its kept versions, oldest first
@@ -212,7 +215,9 @@ class MemoryStore:
     def upsert_node(self, node: NodeRecord) -> None:
         previous = self.nodes.get(node.id)
         if previous is not None:
-            node = replace(node, first_seen=previous.first_seen)
+            node = replace(
+                node, first_seen=previous.first_seen, pool=previous.pool, owner=previous.owner
+            )
         self.nodes[node.id] = node
 
     def get_node(self, node_id: str) -> NodeRecord | None:
@@ -225,6 +230,30 @@ class MemoryStore:
         for key in [key for key in self.rates if key[0] == node_id]:
             del self.rates[key]
         return self.nodes.pop(node_id, None) is not None
+
+    def place_node(
+        self, node_id: str, *, pool: str | None = None, owner: str | None = None
+    ) -> bool:
+        node = self.nodes.get(node_id)
+        if node is None:
+            return False
+        self.nodes[node_id] = replace(
+            node,
+            pool=node.pool if pool is None else pool,
+            owner=node.owner if owner is None else owner,
+        )
+        return True
+
+    # pools
+    def put_pool(self, pool: PoolRecord) -> None:
+        previous = self.pools.get(pool.name)
+        self.pools[pool.name] = pool if previous is None else replace(previous, tier=pool.tier)
+
+    def get_pool(self, name: str) -> PoolRecord | None:
+        return self.pools.get(name)
+
+    def list_pools(self) -> list[PoolRecord]:
+        return sorted(self.pools.values(), key=lambda p: (p.name != BUILTIN_POOL.name, p.name))
 
     # benchmark rates
     def put_rate(self, rate: RateRecord) -> None:

@@ -31,6 +31,7 @@ from witengine.hub.store.base import (
     MapRecord,
     MapState,
     NodeRecord,
+    PoolRecord,
     RateRecord,
     ReputationRecord,
     TokenRecord,
@@ -41,7 +42,7 @@ from witengine.hub.store.base import (
 )
 from witengine.hub.store.sqlite_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, SLICE
 from witengine.jsontext import compact
-from witengine.protocol.states import JobStatus
+from witengine.protocol.states import JobStatus, PoolTier
 
 _ENDED = tuple(status.value for status in JobStatus if status.ended)
 _UNFINISHED = (
@@ -111,7 +112,7 @@ class SqliteStore:
         with self._write() as db:
             position = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM jobs").fetchone()[0]
             db.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     job.name,
@@ -129,6 +130,7 @@ class SqliteStore:
                     job.owner,
                     job.rerun_of,
                     None if job.progress is None else _dumps(list(job.progress)),
+                    None if job.pools is None else _dumps(list(job.pools)),
                 ),
             )
 
@@ -150,6 +152,7 @@ class SqliteStore:
             owner=row[13],
             rerun_of=row[14],
             progress=None if row[15] is None else tuple(json.loads(row[15])),
+            pools=None if row[16] is None else tuple(json.loads(row[16])),
         )
 
     def get_job(self, job_id: str) -> JobRecord | None:
@@ -448,14 +451,22 @@ class SqliteStore:
     def upsert_node(self, node: NodeRecord) -> None:
         with self._write() as db:
             db.execute(
-                "INSERT INTO nodes VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
                 "name = excluded.name, info = excluded.info, last_seen = excluded.last_seen",
-                (node.id, node.name, _dumps(node.info), node.first_seen, node.last_seen),
+                (
+                    node.id,
+                    node.name,
+                    _dumps(node.info),
+                    node.first_seen,
+                    node.last_seen,
+                    node.pool,
+                    node.owner,
+                ),
             )
 
     @staticmethod
     def _node(row: Sequence[Any]) -> NodeRecord:
-        return NodeRecord(row[0], row[1], json.loads(row[2]), row[3], row[4])
+        return NodeRecord(row[0], row[1], json.loads(row[2]), *row[3:7])
 
     def get_node(self, node_id: str) -> NodeRecord | None:
         rows = self._read("SELECT * FROM nodes WHERE id = ?", (node_id,))
@@ -468,6 +479,36 @@ class SqliteStore:
         with self._write() as db:
             db.execute("DELETE FROM rates WHERE node_id = ?", (node_id,))
             return db.execute("DELETE FROM nodes WHERE id = ?", (node_id,)).rowcount > 0
+
+    def place_node(
+        self, node_id: str, *, pool: str | None = None, owner: str | None = None
+    ) -> bool:
+        with self._write() as db:
+            return (
+                db.execute(
+                    "UPDATE nodes SET pool = COALESCE(?, pool), owner = COALESCE(?, owner) "
+                    "WHERE id = ?",
+                    (pool, owner, node_id),
+                ).rowcount
+                > 0
+            )
+
+    # pools
+    def put_pool(self, pool: PoolRecord) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO pools VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "tier = excluded.tier",
+                (pool.name, pool.tier.value, pool.created_at),
+            )
+
+    def get_pool(self, name: str) -> PoolRecord | None:
+        rows = self._read("SELECT * FROM pools WHERE name = ?", (name,))
+        return PoolRecord(rows[0][0], PoolTier(rows[0][1]), rows[0][2]) if rows else None
+
+    def list_pools(self) -> list[PoolRecord]:
+        rows = self._read("SELECT * FROM pools ORDER BY name != 'default', name")
+        return [PoolRecord(name, PoolTier(tier), at) for name, tier, at in rows]
 
     # benchmark rates
     def put_rate(self, rate: RateRecord) -> None:
@@ -529,7 +570,7 @@ class SqliteStore:
     def add_token(self, token: TokenRecord) -> None:
         with self._write() as db:
             db.execute(
-                "INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     token.id,
                     token.role,
@@ -543,6 +584,8 @@ class SqliteStore:
                     token.created_by,
                     token.max_uses,
                     token.uses,
+                    token.pool,
+                    token.owner,
                 ),
             )
 

@@ -132,6 +132,20 @@ MIGRATIONS: list[tuple[int, str | tuple[str, ...]]] = [
             PRIMARY KEY (node_id, activity)
         ) WITHOUT ROWID""",
     ),
+    (
+        11,  # pools and their tiers; the pool and owner of each node, of join tokens, of jobs
+        (
+            """CREATE TABLE pools (
+                name TEXT PRIMARY KEY, tier TEXT NOT NULL, created_at REAL NOT NULL
+            ) WITHOUT ROWID""",
+            "INSERT INTO pools VALUES ('default', 'trusted', 0)",
+            "ALTER TABLE nodes ADD COLUMN pool TEXT NOT NULL DEFAULT 'default'",
+            "ALTER TABLE nodes ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE tokens ADD COLUMN pool TEXT",
+            "ALTER TABLE tokens ADD COLUMN owner TEXT",
+            "ALTER TABLE jobs ADD COLUMN pools TEXT",  # a JSON array; NULL: trusted pools only
+        ),
+    ),
 ]
 # A map as stored (from version 7):
 # - `items`: its items' arguments, a row per slice of at most `SLICE` items (a JSON array):
