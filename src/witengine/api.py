@@ -224,6 +224,7 @@ async def run_on_hub(
     library: Library | None = None,
     source: str | None = None,
     node: str | None = None,
+    pools: Sequence[str] | None = None,
 ) -> JobResult:
     """Check a script here, send it (and its files) to a hub, follow it, fetch its results.
 
@@ -231,7 +232,8 @@ async def run_on_hub(
     items and seconds per node). `hub` is its URL, or a `HubAccess` with the token and
     certificate pin to reach it with. With `source`, that is the script, and `path` only names
     it (a job a plugin declares for a file, which has no file of its own); with `node`, only
-    the node of that name gets the job's work.
+    the node of that name gets the job's work; with `pools`, the nodes of those pools may run
+    it (without, those of the trusted pools).
     """
     library = library or default_library()
     if source is None:
@@ -244,7 +246,7 @@ async def run_on_hub(
         # Before any upload: a wrong text or a scene missing a texture fails fast.
         named = await asyncio.to_thread(files_named, checked, library, texts, Path(scratch))
         return await _submit_and_follow(
-            hub, path, checked, texts, named, events, on_submitted, library, out_dir, node
+            hub, path, checked, texts, named, events, on_submitted, library, out_dir, node, pools
         )
 
 
@@ -259,6 +261,7 @@ async def _submit_and_follow(
     library: Library,
     out_dir: Path | None,
     node: str | None = None,
+    pools: Sequence[str] | None = None,
 ) -> JobResult:
     from witengine.client import HubAccess, HubError
     from witengine.protocol import BlobRef, SubmitJob
@@ -290,6 +293,7 @@ async def _submit_and_follow(
                     parameters=texts,
                     files=files,
                     node=node,
+                    pools=list(pools) if pools is not None else None,
                 )
             )
         except HubError as error:

@@ -41,6 +41,7 @@ from witengine.protocol.auth import (
 from witengine.protocol.board import BoardValue
 from witengine.protocol.events import JobEvent, JobFinished, parse_event
 from witengine.protocol.folders import FileTaken, Resources, TakeFile
+from witengine.protocol.pools import NodePlaced, NodePlacement, PoolInfo
 from witengine.security.connect import transport_options, wrong_scheme
 from witengine.security.tls import pin_failure, untrusted_certificate
 
@@ -240,6 +241,28 @@ class HubClient:
         )
         return NodeDrain.model_validate(response.json())
 
+    async def place_node(
+        self, node_id: str, *, pool: str | None = None, owner: str | None = None
+    ) -> NodePlaced:
+        """Move a node to another pool, or give it another owner ("": its own); admins only."""
+        body = NodePlacement(pool=pool, owner=owner).model_dump(exclude_none=True)
+        response = await self._request("POST", f"/nodes/{node_id}/place", json=body)
+        return NodePlaced.model_validate(response.json())
+
+    async def pools(self) -> list[PoolInfo]:
+        """Every pool, with its tier and how many nodes it holds."""
+        data = (await self._request("GET", "/pools")).json()
+        return [PoolInfo.model_validate(p) for p in data]
+
+    async def add_pool(self, name: str, tier: str) -> PoolInfo:
+        body = {"name": name, "tier": tier}
+        return PoolInfo.model_validate((await self._request("POST", "/pools", json=body)).json())
+
+    async def change_pool(self, name: str, tier: str) -> PoolInfo:
+        """Set a pool's tier: trusted or untrusted."""
+        response = await self._request("PATCH", f"/pools/{name}", json={"tier": tier})
+        return PoolInfo.model_validate(response.json())
+
     async def forget_node(self, node_id: str) -> NodeForgotten:
         response = await self._request("DELETE", f"/nodes/{node_id}")
         return NodeForgotten.model_validate(response.json())
@@ -270,9 +293,13 @@ class HubClient:
         ttl: str | None = None,
         label: str = "",
         uses: int | None = None,
+        pool: str | None = None,
+        owner: str | None = None,
     ) -> IssuedToken:
-        """Make a token (admins only); `node` makes a join token."""
+        """Make a token (admins only); `node` makes a join token, whose nodes join `pool`
+        with `owner`."""
         body = {"role": role, "ttl": ttl, "label": label, "uses": uses}
+        body |= {"pool": pool, "owner": owner}
         response = await self._request("POST", "/tokens", json=body)
         return IssuedToken.model_validate(response.json())
 

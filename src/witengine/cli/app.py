@@ -155,6 +155,15 @@ def run(
         int | None,
         typer.Option("--workers", min=1, help="With --local: processes (default: cores)."),
     ] = None,
+    pools: Annotated[
+        str | None,
+        typer.Option(
+            "--pools",
+            help="The pools whose nodes may run the job, e.g. volunteers,default (see wit "
+            "pools; a map's ProcessingOptions may name others) [default: the trusted pools].",
+            show_default=False,
+        ),
+    ] = None,
     fingerprint: FingerprintOption = None,
     token: TokenOption = None,
     insecure: InsecureOption = False,
@@ -170,20 +179,26 @@ def run(
     from witengine.lang.errors import ScriptError
     from witengine.plugins.registry import default_library
     from witengine.runtime.parameters import check_texts, split_assignments
+    from witengine.runtime.values import ConversionError, parse_pools
 
     if as_json:
         _keep_stdout_for_json()
     url = hub or os.environ.get("WIT_HUB")
     contradiction = _contradiction(hub, url, nodes, local, workers)
+    if local and pools is not None:
+        contradiction = "--pools chooses a farm's nodes; it cannot go with --local"
     if contradiction:
         _early_failure(f"wit run: {contradiction}", as_json)
     try:
+        chosen = parse_pools(pools) if pools is not None else None
         library = default_library()
         checked = check_file(file, library)
         texts = split_assignments(parameters or [])
         check_texts(checked, library, texts)  # before any farm starts: it takes milliseconds
     except ScriptError as error:
         _early_failure(error.render(), as_json)
+    except ConversionError as error:
+        _early_failure(f"wit run: --pools: {error}", as_json)
     except WitError as error:
         _early_failure(str(error), as_json)
     out_dir = out if out is not None else Path("wit-out") / checked.name
@@ -192,7 +207,7 @@ def run(
             result = asyncio.run(_run_local(checked, texts, library, out_dir, as_json, workers))
         else:
             access = hub_access(url, fingerprint, insecure, token) if url else None
-            result = asyncio.run(_run_farm(file, texts, access, nodes, out_dir, as_json))
+            result = asyncio.run(_run_farm(file, texts, access, nodes, out_dir, as_json, chosen))
     except WitError as error:
         _early_failure(str(error), as_json)
     _report(result, out_dir, as_json)
@@ -285,6 +300,7 @@ async def _run_farm(
     nodes: int | None,
     out_dir: Path,
     as_json: bool,
+    pools: tuple[str, ...] | None = None,
 ) -> Any:
     from contextlib import AsyncExitStack
 
@@ -319,6 +335,7 @@ async def _run_farm(
         options: dict[str, Any] = {
             "out_dir": out_dir,
             "on_submitted": lambda client, job_id: submitted.extend([client, job_id]),
+            "pools": pools,
         }
         if as_json:
             return await run_on_hub(hub, file, texts, **options)
@@ -482,10 +499,11 @@ def activities(
 
 
 def _register_token_commands() -> None:
-    from witengine.cli import tokens
+    from witengine.cli import pools, tokens
 
     app.add_typer(tokens.token_app)
     app.command()(tokens.audit)
+    app.add_typer(pools.pools_app)
 
 
 _register_token_commands()

@@ -37,6 +37,14 @@ WideOption = Annotated[
 
 
 def nodes(
+    node: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="NODE",
+            help="With --pool or --owner: the node to move, by name or id.",
+            show_default=False,
+        ),
+    ] = None,
     hub: HubOption = None,
     token: TokenOption = None,
     fingerprint: FingerprintOption = None,
@@ -126,9 +134,29 @@ def nodes(
             "refused and revoked (with --json, as JSON).",
         ),
     ] = False,
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            "--pool",
+            metavar="POOL",
+            help="Move NODE to this pool (see wit pools): jobs that may not use it give it no "
+            "new work.",
+            show_default=False,
+        ),
+    ] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            "--owner",
+            metavar="NAME",
+            help="Give NODE this owner; two nodes of one owner never check each other's "
+            'results ("" makes the node its own owner again).',
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """List the hub's nodes: state, hardware, software, work done, benchmark rates, and those
-    waiting for approval; or drain, resume, forget, approve, refuse or revoke one."""
+    """List the hub's nodes: state, pool, hardware, software, work done, benchmark rates, and
+    those waiting for approval; or drain, resume, forget, approve, refuse, revoke or move one."""
 
     async def fetch() -> Any:
         async with open_hub(hub, fingerprint, insecure, token) as client:
@@ -153,7 +181,17 @@ def nodes(
             file=sys.stderr,
         )
         raise typer.Exit(2)
+    if (pool is not None or owner is not None) != (node is not None) or (node and acts):
+        print(
+            "wit nodes: --pool and --owner move one node: wit nodes --pool POOL NODE "
+            "(alone, without --drain and the like)",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
     found, asked = _call(fetch())
+    if node is not None:
+        _place(_one_node(node, found), pool, owner, hub, fingerprint, insecure, token)
+        return
     if acts:
         ((name, wanted),) = acts
         if name in ("approve", "refuse"):
@@ -190,6 +228,28 @@ def nodes(
     if pending:
         console.print(joins_table(pending, "Waiting for approval", wide))
         console.print("approve one with: wit nodes --approve NAME (or refuse: --refuse NAME)")
+
+
+def _place(
+    node: Any,
+    pool: str | None,
+    owner: str | None,
+    hub: str | None,
+    fingerprint: str | None,
+    insecure: bool,
+    token: str | None,
+) -> None:
+    """`wit nodes --pool POOL [--owner NAME] NODE`, and where the node now stands."""
+
+    async def act() -> Any:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
+            return await client.place_node(node.id, pool=pool, owner=owner)
+
+    done = _call(act())
+    print(
+        f"node {done.name} ({done.id}) is in pool {done.pool} ({done.tier.value}), "
+        f"owner {done.owner or '(itself)'}"
+    )
 
 
 async def _join_requests(client: HubClient) -> list[Any]:

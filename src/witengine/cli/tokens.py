@@ -113,6 +113,22 @@ def create(
     uses: Annotated[
         int | None, typer.Option(min=1, help="Join tokens: how many nodes it may enrol.")
     ] = None,
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            help="Join tokens: the pool the nodes it enrols join (see wit pools) "
+            "[default: default].",
+            show_default=False,
+        ),
+    ] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            help="Join tokens: who owns the nodes it enrols; two nodes of one owner never "
+            "check each other's results [default: each node is its own owner].",
+            show_default=False,
+        ),
+    ] = None,
     hub: HubOption = None,
     token: TokenOption = None,
     fingerprint: FingerprintOption = None,
@@ -120,12 +136,15 @@ def create(
     data_dir: DataDirOption = None,
 ) -> None:
     """Make a token; it is printed on the last line, and shown nowhere else ever again."""
+    from witengine.hub.auth.routes import token_target
     from witengine.security.tokens import Role, TokenError, parse_ttl
 
     lifetime = ttl if ttl is not None else ("1d" if role is CreatableRole.NODE else None)
     folder = _direct(hub, data_dir)
     try:
         seconds = parse_ttl(lifetime) if lifetime else None
+        if (pool is not None or owner is not None) and role is not CreatableRole.NODE:
+            raise TokenError("--pool and --owner are for node tokens only (--role node)")
     except TokenError as error:
         print(f"wit token create: {error}", file=sys.stderr)
         raise typer.Exit(2) from None
@@ -134,25 +153,34 @@ def create(
 
         book = _open_book(folder)
         kind = Role.JOIN if role is CreatableRole.NODE else Role(role.value)
-        issued = book.issue(
-            kind,
-            label=label,
-            ttl_seconds=seconds,
-            max_uses=uses if kind is Role.JOIN else None,
-            fingerprint=certificate_fingerprint(folder) if kind is Role.JOIN else None,
-        )
-        book.audit("token.create", "ok", address="data folder", target=f"{issued.record.id}")
+        try:
+            issued = book.issue(
+                kind,
+                label=label,
+                ttl_seconds=seconds,
+                max_uses=uses if kind is Role.JOIN else None,
+                fingerprint=certificate_fingerprint(folder) if kind is Role.JOIN else None,
+                pool=pool,
+                owner=owner,
+            )
+        except TokenError as error:
+            print(f"wit token create: {error}", file=sys.stderr)
+            raise typer.Exit(2) from None
+        book.audit("token.create", "ok", address="data folder", target=token_target(issued.record))
         token_id, made_role = issued.record.id, kind.value
         expires, text = issued.record.expires_at, issued.text
     else:
 
         async def make() -> Any:
             async with open_hub(hub, fingerprint, insecure, token) as client:
-                return await client.create_token(role.value, ttl=lifetime, label=label, uses=uses)
+                return await client.create_token(
+                    role.value, ttl=lifetime, label=label, uses=uses, pool=pool, owner=owner
+                )
 
         made = _call(make())
         token_id, made_role, expires, text = made.id, made.role.value, made.expires_at, made.token
-    print(f"{made_role} token {token_id}, expires {_when(expires)}", file=sys.stderr)
+    placed = f", its nodes join pool {pool}" if pool else ""
+    print(f"{made_role} token {token_id}, expires {_when(expires)}{placed}", file=sys.stderr)
     if made_role == "join":
         print("enrol a node with: wit node --hub URL --token <the token below>", file=sys.stderr)
     sys.stderr.flush()
@@ -189,7 +217,8 @@ def list_tokens(
 
     table = Table(title="Tokens")
     table.add_column("id", no_wrap=True)
-    for column in ("role", "label", "node", "created", "expires", "last used", "revoked"):
+    columns = ("role", "label", "node", "pool", "created", "expires", "last used", "revoked")
+    for column in columns:
         table.add_column(column)
     for t in found:
         table.add_row(
@@ -197,6 +226,7 @@ def list_tokens(
             t.role.value,
             t.label,
             t.node_id or "",
+            " ".join(filter(None, (t.pool, f"({t.owner})" if t.owner else ""))),
             _when(t.created_at),
             _when(t.expires_at),
             _when(t.last_used),

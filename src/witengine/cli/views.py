@@ -217,7 +217,7 @@ def _listing(title: str, columns: list[str], rows: list[list[str]], wide: bool) 
     return table
 
 
-FREE_TEXT = frozenset({"name", "reason", "machine", "gpus", "software", "error"})
+FREE_TEXT = frozenset({"name", "reason", "owner", "machine", "gpus", "software", "error"})
 STATE_COLOURS = {
     "idle": "green",
     "busy": "cyan",
@@ -233,8 +233,14 @@ def nodes_table(nodes: Iterable[Any], wide: bool = False) -> Table:
     its version."""
     nodes = list(nodes)
     reasons = any(getattr(node, "reason", "") for node in nodes)
+    # Pools and owners only on a farm that has more than the default pool, or with `wide`.
+    pooled = wide or any(
+        getattr(node, "pool", "default") != "default" or getattr(node, "owner", "")
+        for node in nodes
+    )
     columns = ["name", "state", *(["reason"] if reasons else [])]
-    columns += ["slots", "done", "machine", "gpus", "software"]
+    columns += [*(["pool", "owner"] if pooled else []), "slots", "done", "machine", "gpus"]
+    columns += ["software"]
     rows = []
     for node in nodes:
         caps = node.capabilities
@@ -254,6 +260,7 @@ def nodes_table(nodes: Iterable[Any], wide: bool = False) -> Table:
             escape(node.name),
             f"[{colour}]{node.state}[/{colour}]" if colour else node.state,
             *([escape(node.reason or "-")] if reasons else []),
+            *(_pool_cells(node) if pooled else []),
             f"{node.running}/{node.slots}",
             str(node.done),
             escape(machine),
@@ -287,6 +294,25 @@ def reputation_table(nodes: Iterable[Any], wide: bool = False) -> Table:
                 ]
             )
     return _listing("Reputation", columns, rows, wide)
+
+
+def _pool_cells(node: Any) -> list[str]:
+    """A node's pool (its tier when untrusted) and its owner ("-": the node itself)."""
+    pool = getattr(node, "pool", "default")
+    tier = getattr(node, "tier", "trusted")
+    shown = pool if tier == "trusted" else f"{pool} [yellow](untrusted)[/yellow]"
+    return [escape(pool) if shown == pool else shown, escape(getattr(node, "owner", "") or "-")]
+
+
+def pools_table(pools: Iterable[Any]) -> Table:
+    """One line per pool: name, tier, nodes in it."""
+    rows = []
+    for pool in pools:
+        tier = pool.tier.value if hasattr(pool.tier, "value") else str(pool.tier)
+        colour = "green" if tier == "trusted" else "yellow"
+        name = escape(pool.name) + (" (built in)" if pool.builtin else "")
+        rows.append([name, f"[{colour}]{tier}[/{colour}]", str(pool.nodes)])
+    return _listing("Pools", ["name", "tier", "nodes"], rows, False)
 
 
 def joins_table(asks: Iterable[Any], title: str, wide: bool = False) -> Table:

@@ -41,6 +41,7 @@ from witengine.hub.routes.jobs import job_router
 from witengine.hub.routes.node_pages import node_page_router
 from witengine.hub.routes.nodes import node_router
 from witengine.hub.routes.plugins import plugin_router
+from witengine.hub.routes.pools import pool_router
 from witengine.hub.service import HubService
 from witengine.hub.serving import believe_proxies
 from witengine.hub.settings import HubSettings
@@ -249,6 +250,7 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
         prefix=API_PREFIX,
     )
     app.include_router(plugin_router(hub.bundles, gate), prefix=API_PREFIX)
+    app.include_router(pool_router(hub.dispatcher, hub.store, wall_time, gate), prefix=API_PREFIX)
     app.include_router(node_page_router(hub.store, hub.bundles.key, wall_time))
     app.include_router(board_router(hub.board, gate), prefix=API_PREFIX)
     app.include_router(folder_router(hub.dispatcher, hub.store, hub.board), prefix=API_PREFIX)

@@ -107,6 +107,7 @@ class HubService:
         `owner` is the id of the token that submitted it. A long script takes seconds to check
         and a scene's file a while to read: both in a thread, so that the hub goes on."""
         checked = await asyncio.to_thread(self.prepare, request)
+        pools = self._pools(request.pools)
         job = JobRecord(
             id=f"job_{uuid.uuid4().hex[:16]}",
             name=checked.name,
@@ -117,6 +118,7 @@ class HubService:
             status=JobStatus.QUEUED,
             created_at=self.wall(),
             owner=owner,
+            pools=pools,
         )
         self.store.add_job(job)
         if request.node is not None:
@@ -151,6 +153,19 @@ class HubService:
         self._start(job, checked)
         self._emit(self.runs[job.id], JobRerun(of=source.id, reused=reused))
         return job
+
+    def _pools(self, names: list[str] | None) -> tuple[str, ...] | None:
+        """The pools a submitted job may use; ParameterError naming a pool the hub lacks."""
+        if names is None:
+            return None
+        unknown = [name for name in dict.fromkeys(names) if self.store.get_pool(name) is None]
+        if unknown:
+            known = ", ".join(pool.name for pool in self.store.list_pools())
+            missing = ", ".join(repr(name) for name in unknown)
+            raise ParameterError(
+                f"pools: no pool named {missing} on this hub (pools: {known}; see wit pools)"
+            )
+        return tuple(dict.fromkeys(names))
 
     def _rerunnable(self, job_id: str) -> JobRecord:
         source = self.store.get_job(job_id)
@@ -234,7 +249,7 @@ class HubService:
             interpreter = Interpreter(
                 checked,
                 self.library,
-                HubExecutor(self.dispatcher, job.id, self.limits.map_items),
+                HubExecutor(self.dispatcher, job.id, self.limits.map_items, job.pools),
                 events=lambda event: self._event(run, event),
                 control=run.control,
                 context=ActivityContext(

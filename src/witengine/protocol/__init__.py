@@ -20,11 +20,18 @@ from witengine.protocol.base import (
     Json,
     Label,
     Model,
+    PoolName,
     Positive,
     Text,
 )
 from witengine.protocol.events import JobEvent, parse_event
-from witengine.protocol.states import Availability, JobStatus, NodeState
+from witengine.protocol.states import (
+    DEFAULT_POOL,
+    Availability,
+    JobStatus,
+    NodeState,
+    PoolTier,
+)
 
 PROTOCOL_VERSION = 2  # 2: a batch's tasks and results are arrays
 API_PREFIX = "/api/v1"
@@ -246,6 +253,9 @@ class SubmitJob(Model):
     files: dict[Text, BlobRef | list[BlobRef]] = {}
     # Only this node (by name) gets the job's work (`wit take --node`); while the hub runs.
     node: Label | None = None
+    # The pools whose nodes may run its maps (`wit run --pools`), unless a map's own
+    # ProcessingOptions name others; None: the trusted pools only.
+    pools: Annotated[list[PoolName], Field(min_length=1, max_length=100)] | None = None
 
 
 class Progress(Answer):
@@ -275,6 +285,7 @@ class JobDetail(JobSummary):
     files: dict[str, BlobRef | list[BlobRef]] = {}
     variables: dict[str, Json] | None = None
     types: dict[str, str] = {}  # the declared type of each variable
+    pools: list[str] | None = None  # the pools it may use (None: the trusted pools only)
 
 
 class NodeRate(Answer):
@@ -319,6 +330,9 @@ class NodeSummary(Answer):
     unmet: dict[str, list[str]] = {}  # activities it cannot run, and why
     status_url: str | None = None  # where it serves its own page (wit node --status-port)
     reputation: list[NodeReputation] = []  # per activity, once its results were verified
+    pool: str = DEFAULT_POOL  # the pool it belongs to, and that pool's tier
+    tier: PoolTier = PoolTier.TRUSTED
+    owner: str = ""  # who answers for its results; "": the node itself
 
 
 class CheckedParameter(Answer):

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from witengine.protocol import Answer, Capabilities, Model
+from witengine.protocol.base import PoolName
 from witengine.protocol.states import Admission
 from witengine.security.tokens import MAX_LABEL, Role
 
@@ -19,6 +20,10 @@ class CreateToken(Model):
     ttl: Annotated[str | None, Field(max_length=40)] = None  # e.g. 8h, 30d; None: never expires
     label: Annotated[str, Field(max_length=MAX_LABEL)] = ""
     uses: Annotated[int | None, Field(ge=1, le=MAX_USES)] = None  # join tokens: nodes it may enrol
+    # Join tokens: the pool the nodes it enrols join (None: default), and their owner (None:
+    # each node is its own).
+    pool: PoolName | None = None
+    owner: Annotated[str | None, Field(min_length=1, max_length=200)] = None
 
 
 class TokenInfo(Answer):
@@ -35,6 +40,8 @@ class TokenInfo(Answer):
     created_by: str | None = None
     max_uses: int | None = None
     uses: int = 0
+    pool: str | None = None  # join tokens and node credentials: the pool, the owner
+    owner: str | None = None
 
 
 class IssuedToken(TokenInfo):

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from witengine.filenames import UnsafePath, check_file_name
+from witengine.protocol.states import POOL_NAME_PATTERN
 
 MAX_NAME_LENGTH = 4096  # the longest file name or label any message may carry
 MAX_INT64 = 2**63 - 1  # SQLite's INTEGER: no count or size that arrives may be stored past it
@@ -20,6 +21,7 @@ Json = Any
 # A count or size from outside: never negative, never past what the store can hold.
 Count = Annotated[int, Field(ge=0, le=MAX_INT64)]
 Positive = Annotated[int, Field(ge=1, le=MAX_INT64)]
+PoolName = Annotated[str, Field(pattern=POOL_NAME_PATTERN)]  # a pool's name, as pools are named
 
 
 class Model(BaseModel):

@@ -93,3 +93,5 @@ class PoolTier(StrEnum):
 
 
 DEFAULT_POOL = "default"  # the built-in pool, trusted, which every hub has
+# A pool's name: a letter or digit, then letters, digits, `_`, `.` or `-`; 40 characters at most.
+POOL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"

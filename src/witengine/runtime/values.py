@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from witengine.errors import WitError
+from witengine.protocol.states import POOL_NAME_PATTERN
 from witengine.scheduling.strategy import Strategy
 
 
@@ -64,9 +65,13 @@ class Color:
 class ProcessingOptions:
     strategy: Strategy = Strategy.ADAPTIVE
     max_nodes: int | None = None
+    # The pools whose nodes may run the map (None: those the job names, else the trusted ones).
+    pools: tuple[str, ...] | None = None
 
     @classmethod
-    def make(cls, strategy: str, max_nodes: int | None = None) -> ProcessingOptions:
+    def make(
+        cls, strategy: str, max_nodes: int | None = None, pools: str | None = None
+    ) -> ProcessingOptions:
         known = {s.value.lower(): s for s in Strategy}
         chosen = known.get(strategy.strip().lower())
         if chosen is None:
@@ -74,7 +79,20 @@ class ProcessingOptions:
             raise ConversionError(f"unknown strategy '{strategy}'; use {names}")
         if max_nodes is not None and max_nodes < 1:
             raise ConversionError(f"maxNodes must be at least 1, got {max_nodes}")
-        return cls(chosen, max_nodes)
+        return cls(chosen, max_nodes, None if pools is None else parse_pools(pools))
+
+
+def parse_pools(text: str) -> tuple[str, ...]:
+    """Pool names from a list such as `"volunteers, default"`, each checked once."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise ConversionError('pools names no pool; write one or more, such as "default"')
+    for name in names:
+        if not re.fullmatch(POOL_NAME_PATTERN, name):
+            raise ConversionError(
+                f"'{name}' is not a pool's name (letters, digits, '_', '.' and '-', at most 40)"
+            )
+    return names
 
 
 _TIMESPAN = re.compile(

@@ -169,8 +169,8 @@ def test_invoke_json_takes_and_gives_json(library: Library) -> None:
         ("Format", [], "Format: bad arguments: takes 1 or more, got 0"),
         (
             "ProcessingOptions",
-            ["Queued", 2, 3],
-            "ProcessingOptions: bad arguments: takes 1 to 2, got 3",
+            ["Queued", 2, "default", 4],
+            "ProcessingOptions: bad arguments: takes 1 to 3, got 4",
         ),
         (
             "Probe.Paint",

@@ -100,6 +100,33 @@ def test_max_nodes_must_be_at_least_one(max_nodes: int) -> None:
         ProcessingOptions.make("Queued", max_nodes)
 
 
+@pytest.mark.parametrize(
+    ("text", "pools"),
+    [
+        ("volunteers", ("volunteers",)),
+        (" volunteers , default,volunteers ", ("volunteers", "default")),
+        ("farm-2.b_c", ("farm-2.b_c",)),
+    ],
+)
+def test_pools_are_read_from_a_list_of_names_each_once(text: str, pools: tuple[str, ...]) -> None:
+    assert ProcessingOptions.make("Queued", None, text).pools == pools
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("", "pools names no pool"),
+        (" , ", "pools names no pool"),
+        ("my pool", "'my pool' is not a pool's name"),
+        ("-x", "'-x' is not a pool's name"),
+        ("a" * 41, "is not a pool's name"),
+    ],
+)
+def test_a_list_of_pools_that_names_none_or_a_bad_name_is_refused(text: str, error: str) -> None:
+    with pytest.raises(ConversionError, match=error):
+        ProcessingOptions.make("Queued", None, text)
+
+
 # ------------------------------------------------------------------------- TimeSpan
 
 
@@ -229,7 +256,8 @@ def test_text_that_is_no_bool_is_refused(text: str) -> None:
         (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
         (
             ProcessingOptions(),
-            "ProcessingOptions(strategy=<Strategy.ADAPTIVE: 'Adaptive'>, max_nodes=None)",
+            "ProcessingOptions(strategy=<Strategy.ADAPTIVE: 'Adaptive'>, max_nodes=None, "
+            "pools=None)",
         ),
     ],
 )

@@ -79,12 +79,20 @@ class TokenBook:
         created_by: str | None = None,
         max_uses: int | None = None,
         fingerprint: str | None = None,
+        pool: str | None = None,
+        owner: str | None = None,
     ) -> Issued:
-        """Make a token and keep its record; a join token carries `fingerprint`."""
+        """Make a token and keep its record; a join token carries `fingerprint`, and the pool
+        and owner of the nodes it enrols (a node credential, those of its node)."""
         if len(label) > MAX_LABEL:
             raise TokenError(f"a label has at most {MAX_LABEL} characters")
         if max_uses is not None and max_uses < 1:
             raise TokenError("--uses must be at least 1")
+        if (pool is not None or owner is not None) and role not in (Role.JOIN, Role.NODE):
+            raise TokenError("--pool and --owner are for node tokens only (--role node)")
+        if pool is not None and self.store.get_pool(pool) is None:
+            known = ", ".join(p.name for p in self.store.list_pools())
+            raise TokenError(f"no pool named {pool!r} (pools: {known}); add it with wit pools add")
         now = self.wall()
         made = make_token(role, fingerprint)
         record = TokenRecord(
@@ -97,6 +105,8 @@ class TokenBook:
             node_id=node_id,
             created_by=created_by,
             max_uses=max_uses,
+            pool=pool,
+            owner=owner,
         )
         self.store.add_token(record)
         return Issued(made.text, record)

@@ -46,7 +46,17 @@ def token_info(record: TokenRecord) -> TokenInfo:
         created_by=record.created_by,
         max_uses=record.max_uses,
         uses=record.uses,
+        pool=record.pool,
+        owner=record.owner,
     )
+
+
+def token_target(record: TokenRecord) -> str:
+    """What the audit log says of a token made: its id, role, and a join token's pool."""
+    placed = ""
+    if record.pool is not None or record.owner is not None:
+        placed = f", pool {record.pool or 'default'}, owner {record.owner or '(each node)'}"
+    return f"{record.id} ({record.role}{placed})"
 
 
 def audit_line(record: AuditRecord) -> AuditLine:
@@ -96,10 +106,12 @@ def auth_router(book: TokenBook, gate: AuthGate, fingerprint: Fingerprint) -> AP
                 created_by=principal_of(request).token_id,
                 max_uses=body.uses if role is Role.JOIN else None,
                 fingerprint=fingerprint() if role is Role.JOIN else None,
+                pool=body.pool,
+                owner=body.owner,
             )
         except TokenError as error:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
-        gate.audit(request, "token.create", "ok", f"{issued.record.id} ({role.value})")
+        gate.audit(request, "token.create", "ok", token_target(issued.record))
         return IssuedToken(**token_info(issued.record).model_dump(), token=issued.text)
 
     @router.get("/tokens", response_model=list[TokenInfo])
@@ -157,12 +169,27 @@ def auth_router(book: TokenBook, gate: AuthGate, fingerprint: Fingerprint) -> AP
                 if record.node_id == former and record.revoked_at is None:
                     book.revoke(record.id)
                     await gate.close_links(record.id, "the node enrolled again")
+        # The join token's pool and owner go with the node's credential to its first
+        # connection; a node known already is moved there now.
+        join = book.store.get_token(principal.token_id) if principal.role is Role.JOIN else None
+        pool, owner = (join.pool, join.owner) if join is not None else (None, None)
         issued = book.issue(
-            Role.NODE, label=body.name, node_id=node_id, created_by=principal.token_id
+            Role.NODE,
+            label=body.name,
+            node_id=node_id,
+            created_by=principal.token_id,
+            pool=pool,
+            owner=owner,
         )
+        if pool is not None or owner is not None:
+            book.store.place_node(node_id, pool=pool, owner=owner)
         again = " again" if former else ""
+        placed = f" in pool {pool or 'default'}, owner {owner or '(itself)'}" if join else ""
         gate.audit(
-            request, "node.enrol", "ok", f"{node_id} {body.name!r}{again} as {issued.record.id}"
+            request,
+            "node.enrol",
+            "ok",
+            f"{node_id} {body.name!r}{again} as {issued.record.id}{placed}",
         )
         return Enrolment(node_id=node_id, token_id=issued.record.id, token=issued.text)
 

@@ -119,6 +119,9 @@ class NodeRow:
     week: tuple[float, ...] = ()  # the share of each UTC hour of the week its windows allow
     window_seconds: float | None = None  # until its current window of work closes
     status_url: str | None = None  # the node's own page, as it said in its hello
+    pool: str = "default"  # its pool, whether that pool is trusted, and its owner ("": itself)
+    trusted: bool = True
+    owner: str = ""
 
     @property
     def online(self) -> bool:
@@ -171,7 +174,8 @@ def _ram(count: int) -> str:
     return f"{count / 1024**3:.1f} GiB RAM"
 
 
-def node_row(record: NodeRecord, farm: FarmView, watch: FarmWatch) -> NodeRow:
+def node_row(record: NodeRecord, farm: FarmView, watch: FarmWatch, trusted: bool = True) -> NodeRow:
+    """`trusted`: whether the node's pool is."""
     hello = NodeHello.model_validate(record.info)
     caps = hello.capabilities
     state = farm.node_state(record.id)
@@ -210,6 +214,9 @@ def node_row(record: NodeRecord, farm: FarmView, watch: FarmWatch) -> NodeRow:
         week=farm.week(record.id) if farm.known(record.id) else tuple(hello.status.week),
         window_seconds=farm.window_seconds(record.id),
         status_url=hello.status_url,
+        pool=record.pool,
+        trusted=trusted,
+        owner=record.owner,
     )
 
 
@@ -476,7 +483,10 @@ class DashboardContext:
 
     def node_rows(self) -> list[NodeRow]:
         self.watch.sync()
-        rows = [node_row(r, self.farm, self.watch) for r in self.store.list_nodes()]
+        trusted = self._trusted_pools()
+        rows = [
+            node_row(r, self.farm, self.watch, r.pool in trusted) for r in self.store.list_nodes()
+        ]
         return sorted(rows, key=lambda r: (LISTED_FIRST.index(r.state), r.name))
 
     def waiting_nodes(self) -> list[WaitingNode]:
@@ -490,7 +500,12 @@ class DashboardContext:
     def node_row(self, node_id: str) -> NodeRow | None:
         record = self.store.get_node(node_id)
         self.watch.sync()
-        return node_row(record, self.farm, self.watch) if record else None
+        if record is None:
+            return None
+        return node_row(record, self.farm, self.watch, record.pool in self._trusted_pools())
+
+    def _trusted_pools(self) -> set[str]:
+        return {pool.name for pool in self.store.list_pools() if pool.trusted}
 
     def job_rows(self, limit: int = 50) -> list[JobRow]:
         rows = []

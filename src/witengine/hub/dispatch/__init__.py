@@ -2,6 +2,7 @@
 read model. Everything outside it uses `Dispatcher` (the commands) and `FarmView` (the reads)."""
 
 from witengine.hub.dispatch.dispatcher import Dispatcher
+from witengine.hub.dispatch.links import Placement
 from witengine.hub.dispatch.maps import Estimator, Requirer, no_requirements, uniform_estimate
 from witengine.hub.dispatch.records import Comparer, ExactComparer, Json
 from witengine.hub.dispatch.state import DispatchTimes
@@ -17,6 +18,7 @@ __all__ = [
     "Json",
     "MapInfo",
     "NodeFacts",
+    "Placement",
     "Requirer",
     "no_requirements",
     "node_state",

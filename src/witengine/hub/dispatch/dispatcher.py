@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from witengine.clock import Clock, wall_time
 from witengine.hub.dispatch import links, maps, reclaims, results, verifying
+from witengine.hub.dispatch.links import Placement
 from witengine.hub.dispatch.maps import Estimator, Requirer, no_requirements, uniform_estimate
 from witengine.hub.dispatch.records import Comparer, Json, MapState, NodeLink, Send
 from witengine.hub.dispatch.state import (
@@ -26,6 +27,7 @@ from witengine.hub.dispatch.state import (
     DispatchState,
     DispatchTimes,
     able,
+    admitted,
     trusted_with,
 )
 from witengine.hub.dispatch.verifying import ChangeListener, Verification
@@ -201,9 +203,18 @@ class Dispatcher:
 
     # ----------------------------------------------------------------- nodes
 
-    def connect(self, hello: NodeHello, send: Send) -> str:
-        """Register a node's connection; it carries on with the batches it still holds."""
-        return links.connect(self._state, hello, send)
+    def connect(self, hello: NodeHello, send: Send, placement: Placement | None = None) -> str:
+        """Register a node's connection; it carries on with the batches it still holds.
+        `placement`: its pool and owner (None: the default pool, its own owner)."""
+        return links.connect(self._state, hello, send, placement)
+
+    def place(self, node_id: str, placement: Placement) -> None:
+        """A node moved to another pool, or given another owner: its maps change with it."""
+        links.place(self._state, node_id, placement)
+
+    def retier(self, pool: str, trusted: bool) -> None:
+        """A pool's tier changed: its connected nodes are trusted, or not, from now on."""
+        links.retier(self._state, pool, trusted)
 
     def disconnect(self, node_id: str, *, leaving: bool = False) -> None:
         """The node's connection closed: it is lost unless it is back within the grace period;
@@ -289,6 +300,8 @@ class Dispatcher:
                 if len(node.leases) >= node.slots + 1:  # one batch ahead hides the round trip
                     break
                 if not able(node, held.activity, held.requirements) or held.job_id in state.paused:
+                    continue
+                if not admitted(node, held.pools):  # not among the pools the job may use
                     continue
                 if state.pinned_away(held.job_id, node) or not trusted_with(state, node, held):
                     continue

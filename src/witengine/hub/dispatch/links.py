@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 
 from witengine.hub.dispatch import reclaims
 from witengine.hub.dispatch.records import NodeLink, Send, mentions
 from witengine.hub.dispatch.state import DispatchState
 from witengine.protocol import CancelBatch, Heartbeat, NodeHello, NodeStatus
-from witengine.protocol.states import Availability
+from witengine.protocol.states import DEFAULT_POOL, Availability
 
 log = logging.getLogger(__name__)
 # Seconds a node's window end may seem to move and still be the same end: a node reports the
@@ -31,8 +32,22 @@ log = logging.getLogger(__name__)
 WINDOW_SLACK = 5.0
 
 
-def connect(state: DispatchState, hello: NodeHello, send: Send) -> str:
-    """Register a node's connection; it carries on with the batches it still holds."""
+@dataclass(frozen=True)
+class Placement:
+    """Where a node stands in trust: its pool, whether that pool is trusted, and its owner
+    ("": the node is its own owner)."""
+
+    pool: str = DEFAULT_POOL
+    trusted: bool = True
+    owner: str = ""
+
+
+def connect(
+    state: DispatchState, hello: NodeHello, send: Send, placement: Placement | None = None
+) -> str:
+    """Register a node's connection; it carries on with the batches it still holds.
+    `placement`: its pool and owner as the hub keeps them (None: the default pool)."""
+    placement = placement or Placement()
     node_id = hello.node_id or f"node_{uuid.uuid4().hex[:12]}"
     previous = state.nodes.get(node_id)
     node = NodeLink(
@@ -49,6 +64,9 @@ def connect(state: DispatchState, hello: NodeHello, send: Send) -> str:
         suspended_at=previous.suspended_at if previous else None,
         capabilities=hello.capabilities,
         unmet=hello.unmet,
+        pool=placement.pool,
+        trusted=placement.trusted,
+        owner=placement.owner,
     )
     _take_status(state, node, hello.status)
     state.nodes[node_id] = node
@@ -61,6 +79,24 @@ def connect(state: DispatchState, hello: NodeHello, send: Send) -> str:
             reclaims.not_coming(state, hello.holding[batch_id])
     state.candidates_changed()
     return node_id
+
+
+def place(state: DispatchState, node_id: str, placement: Placement) -> None:
+    """An admin moved a node to another pool or gave it another owner: the maps whose pools
+    it left stop giving it work (what it holds it finishes), those it joined start."""
+    node = state.nodes.get(node_id)
+    if node is None:  # not connected since the hub started: its record says it next time
+        return
+    node.pool, node.trusted, node.owner = placement.pool, placement.trusted, placement.owner
+    state.candidates_changed()
+
+
+def retier(state: DispatchState, pool: str, trusted: bool) -> None:
+    """An admin changed a pool's tier: its nodes are trusted, or not, from now on."""
+    for node in state.nodes.values():
+        if node.pool == pool:
+            node.trusted = trusted
+    state.candidates_changed()
 
 
 def disconnect(state: DispatchState, node_id: str, *, leaving: bool) -> None:

@@ -18,7 +18,7 @@ from witengine.errors import NoCompatibleNode, WitError
 from witengine.hub.dispatch import reclaims, verifying
 from witengine.hub.dispatch.commits import check_complete
 from witengine.hub.dispatch.records import Json, MapDigest, MapState, NodeLink
-from witengine.hub.dispatch.state import DispatchState, able, trusted_with
+from witengine.hub.dispatch.state import DispatchState, able, admitted, trusted_with
 from witengine.hub.store.base import MapState as StoredMap
 from witengine.hub.turns import in_turns
 from witengine.plugins.requirements import Requirements, combined, unmet
@@ -67,7 +67,8 @@ async def open_map(
     todo = [i for i in range(len(request.items)) if i not in results]
     plugin, work = await _estimate(estimate, request.activity, [request.items[i] for i in todo])
     options = request.options
-    candidates = state.candidates(request.activity, job_id, requirements)
+    pools = state.map_pools(options.pools if options is not None else None)
+    candidates = state.candidates(request.activity, job_id, requirements, pools)
     schedule = state.scheduler.schedule(
         job_id,
         request.activity,
@@ -93,6 +94,7 @@ async def open_map(
         {item: position for position, item in enumerate(todo)},
         plugin=plugin,
         requirements=requirements,
+        pools=pools,
     )
     state.maps[held.id] = held
     progress(len(held.results), held.count)
@@ -236,6 +238,7 @@ def _can_run(state: DispatchState, held: MapState, node: NodeLink) -> bool:
     return (
         node.connected
         and able(node, held.activity, held.requirements)
+        and admitted(node, held.pools)
         and not blocked
         and not pinned_away
         and trusted_with(state, node, held)
@@ -272,6 +275,18 @@ def _no_node(state: DispatchState, held: MapState) -> NoCompatibleNode:
         return NoCompatibleNode(
             f"the job may run only on node {pinned!r}, which is not connected or cannot run "
             f"{held.activity} (waited {state.times.no_node:g} s)"
+        )
+    outside = sorted(
+        n.name
+        for n in online
+        if able(n, held.activity, held.requirements) and not admitted(n, held.pools)
+    )
+    if outside and not any(_can_run(state, held, n) for n in online):
+        allowed = ", ".join(sorted(held.pools)) if held.pools else "the trusted pools only"
+        return NoCompatibleNode(
+            f"no node the job may use can run {held.activity}: it may use {allowed}, and the "
+            f"nodes that can run it are in other pools ({', '.join(outside)}); name their pool "
+            "in the job's pools (wit run --pools, or ProcessingOptions' pools)"
         )
     offering = [n for n in online if held.activity in n.activities]
     untrusted = [n for n in offering if not trusted_with(state, n, held)]

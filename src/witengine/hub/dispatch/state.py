@@ -9,10 +9,11 @@ to run its map change); everyone else reads it through `FarmView`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from witengine.clock import Clock
+from witengine.errors import NoCompatibleNode
 from witengine.hub.dispatch.records import (
     Comparer,
     ExactComparer,
@@ -62,6 +63,12 @@ def trusted_with(state: DispatchState, node: NodeLink, held: MapState) -> bool:
     if not state.compare.can_compare(held.activity):
         return False
     return not state.verification.verifier.book.blocked(node.id, held.activity)
+
+
+def admitted(node: NodeLink, pools: frozenset[str] | None) -> bool:
+    """Whether a map that may use `pools` may use the node: one of those pools, or with none
+    named, a trusted pool (so that no job runs on untrusted nodes unless it says so)."""
+    return node.trusted if pools is None else node.pool in pools
 
 
 class DispatchState:
@@ -126,12 +133,17 @@ class DispatchState:
         return pinned is not None and pinned != node.name
 
     def candidates(
-        self, activity: str, job_id: str, requirements: Requirements | None = None
+        self,
+        activity: str,
+        job_id: str,
+        requirements: Requirements | None = None,
+        pools: frozenset[str] | None = None,
     ) -> tuple[Candidate, ...]:
         """The nodes that may be given a map's work now, each with when its window closes and
         when it was last suspended (hub time): no batch is planned past the one, and a node
         whose owner came back is planned as slow until it has delivered again.
-        `requirements`: what the map's items need of a node beyond the activity (see `able`)."""
+        `requirements`: what the map's items need of a node beyond the activity (see `able`);
+        `pools`: the pools whose nodes it may use (see `admitted`)."""
         if job_id in self.paused:
             return ()
         return tuple(
@@ -146,14 +158,31 @@ class DispatchState:
             for node in self.nodes.values()
             if self.usable(node)
             and able(node, activity, requirements)
+            and admitted(node, pools)
             and not self.pinned_away(job_id, node)
         )
+
+    def map_pools(self, names: Sequence[str] | None) -> frozenset[str] | None:
+        """The pools a map may use, as its job named them (None: the trusted pools only);
+        NoCompatibleNode naming a pool the hub does not have."""
+        if names is None:
+            return None
+        unknown = sorted({name for name in names if self.store.get_pool(name) is None})
+        if unknown:
+            known = ", ".join(pool.name for pool in self.store.list_pools())
+            missing = ", ".join(repr(name) for name in unknown)
+            raise NoCompatibleNode(
+                f"the job names pool(s) {missing}, which the hub does not have (pools: {known})"
+            )
+        return frozenset(names)
 
     def candidates_changed(self) -> None:
         """Tell each schedule whose able nodes changed which can run it now."""
         now = self.clock.now()
         for state in self.maps.values():
-            candidates = self.candidates(state.activity, state.job_id, state.requirements)
+            candidates = self.candidates(
+                state.activity, state.job_id, state.requirements, state.pools
+            )
             if candidates != state.candidates:
                 state.candidates = candidates
                 state.schedule.candidates_changed(candidates, now)

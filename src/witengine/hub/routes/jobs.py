@@ -62,6 +62,7 @@ def _detail(service: HubService, job: JobRecord) -> JobDetail:
         files=job.files,
         variables=variables.get("values"),
         types=variables.get("types", {}),
+        pools=list(job.pools) if job.pools is not None else None,
     )
 
 

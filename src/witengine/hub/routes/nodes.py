@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from witengine.hub.auth.gate import AuthGate, principal_of
 from witengine.hub.dispatch import Dispatcher
 from witengine.hub.limits import Limits
+from witengine.hub.routes.pools import placement_of
 from witengine.hub.store.base import NodeRecord, RateRecord, ReputationRecord, Store
 from witengine.protocol import (
     NODE_LEAVING,
@@ -31,6 +32,7 @@ from witengine.protocol import (
     TaskResult,
     Welcome,
 )
+from witengine.protocol.states import DEFAULT_POOL, PoolTier
 from witengine.security.tokens import Role
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,7 @@ def node_router(
 def node_summaries(dispatcher: Dispatcher, store: Store) -> list[NodeSummary]:
     """Every node the hub knows, as `GET /nodes` lists them."""
     view = dispatcher.view
+    trusted = {pool.name for pool in store.list_pools() if pool.trusted}
     summaries = []
     reputation: dict[str, list[NodeReputation]] = {}
     for kept in store.list_reputation():
@@ -104,6 +107,9 @@ def node_summaries(dispatcher: Dispatcher, store: Store) -> list[NodeSummary]:
                 unmet=hello.unmet,
                 status_url=hello.status_url,
                 reputation=reputation.get(record.id, []),
+                pool=record.pool,
+                tier=PoolTier.TRUSTED if record.pool in trusted else PoolTier.UNTRUSTED,
+                owner=record.owner,
             )
         )
     return summaries
@@ -155,21 +161,27 @@ def _connect_route(
 
         forget_link = gate.link_opened(principal.token_id, close)
         try:
-            await _serve(socket, principal.node_id, hello, close)
+            await _serve(socket, principal.node_id, principal.token_id, hello, close)
         finally:
             forget_link()
 
-    async def _serve(socket: WebSocket, node_id: str, hello: NodeHello, close: Close) -> None:
+    async def _serve(
+        socket: WebSocket, node_id: str, token_id: str, hello: NodeHello, close: Close
+    ) -> None:
         await current.take(node_id, hello.name, close)
         outgoing: asyncio.Queue[HubMessage] = asyncio.Queue()
-        dispatcher.connect(hello, outgoing.put_nowait)
+        # Its pool and owner: as its record keeps them, or, on its first connection, as the
+        # join token that enrolled it said (its credential carries them).
+        previous = store.get_node(node_id)
+        credential = store.get_token(token_id) if previous is None else None
+        pool = previous.pool if previous else (credential and credential.pool) or DEFAULT_POOL
+        owner = previous.owner if previous else (credential and credential.owner) or ""
+        dispatcher.connect(hello, outgoing.put_nowait, placement_of(store, pool, owner))
         dispatcher.rates.node_joined(node_id, hello)
         now = wall()
-        previous = store.get_node(node_id)
         info = hello.model_copy(update={"node_id": node_id, "holding": {}}).model_dump()
-        store.upsert_node(
-            NodeRecord(node_id, hello.name, info, previous.first_seen if previous else now, now)
-        )
+        first_seen = previous.first_seen if previous else now
+        store.upsert_node(NodeRecord(node_id, hello.name, info, first_seen, now, pool, owner))
         log.info("node %s (%s) connected with %d slot(s)", hello.name, node_id, hello.slots)
         await socket.send_text(
             Welcome(

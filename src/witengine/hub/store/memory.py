@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from witengine.errors import BoardFull
 from witengine.hub.store.base import (
+    BUILTIN_POOL,
     AuditRecord,
     BoardEntry,
     BoardWrite,
@@ -17,7 +18,6 @@ from witengine.hub.store.base import (
     Json,
     MapRecord,
     MapState,
-    BUILTIN_POOL,
     NodeRecord,
     PoolRecord,
     RateRecord,

@@ -128,11 +128,12 @@ def _options(value: Any) -> ProcessingOptions:
 
 
 def _options_json(options: ProcessingOptions) -> Json:
-    return {"strategy": options.strategy.value, "maxNodes": options.max_nodes}
+    data = {"strategy": options.strategy.value, "maxNodes": options.max_nodes}
+    return data if options.pools is None else data | {"pools": ",".join(options.pools)}
 
 
 def _options_from_json(data: Json) -> ProcessingOptions:
-    return ProcessingOptions.make(data["strategy"], data.get("maxNodes"))
+    return ProcessingOptions.make(data["strategy"], data.get("maxNodes"), data.get("pools"))
 
 
 def _same(value: Any) -> Any:

@@ -161,8 +161,10 @@ def _format_one(value: Any, spec: str | None) -> str:
         raise ConversionError(f"cannot format {to_text(value)} with '{spec}'") from None
 
 
-def _options(strategy: str, max_nodes: int | None = None) -> ProcessingOptions:
-    return ProcessingOptions.make(strategy, max_nodes)
+def _options(
+    strategy: str, max_nodes: int | None = None, pools: str | None = None
+) -> ProcessingOptions:
+    return ProcessingOptions.make(strategy, max_nodes, pools)
 
 
 def _tuple(*items: Any) -> tuple[Any, ...]:
@@ -254,9 +256,14 @@ def builtin_activities() -> list[ActivityDef]:
         _def(
             "ProcessingOptions",
             _options,
-            [p("strategy", STRING), p("maxNodes", INT, optional=True)],
+            [
+                p("strategy", STRING),
+                p("maxNodes", INT, optional=True),
+                p("pools", STRING, optional=True),
+            ],
             PROCESSING_OPTIONS,
-            'how Grid.ForEach spreads work: "Adaptive" (default), "Balanced" or "Queued"',
+            'how Grid.ForEach spreads work: "Adaptive" (default), "Balanced" or "Queued"; '
+            'pools: the pools whose nodes may run it, "volunteers,default"',
         ),
         _def(
             "Tuple",
