@@ -81,12 +81,13 @@ def test_wit_nodes_and_wit_pools_show_each_nodes_pool_tier_and_owner(farm: Proce
 def test_bad_pools_are_refused_naming_them(farm: ProcessFarm) -> None:
     unknown = wit(farm, "token", "create", "--role", "node", "--pool", "nowhere")
     assert unknown.returncode == 1 and "no pool named 'nowhere'" in unknown.stderr
-    twice = wit(farm, "pools", "add", "volunteers")
-    assert twice.returncode == 1 and "pool 'volunteers' exists" in twice.stderr
-    default = wit(farm, "pools", "tier", "default", "untrusted")
-    assert default.returncode == 1 and "the default pool is always trusted" in default.stderr
-    tier = wit(farm, "pools", "tier", "volunteers", "kind-of")
-    assert tier.returncode == 2
+    twice = farm.api("POST", "/pools", json={"name": "volunteers"})
+    assert twice.status_code == 409 and "pool 'volunteers' exists" in twice.json()["detail"]
+    default = farm.api("PATCH", "/pools/default", json={"tier": "untrusted"})
+    assert default.status_code == 409
+    assert "the default pool is always trusted" in default.json()["detail"]
+    assert farm.api("PATCH", "/pools/nowhere", json={"tier": "trusted"}).status_code == 404
+    assert farm.api("POST", "/nodes/node_nope/place", json={"pool": "default"}).status_code == 404
     submitted = farm.api(
         "POST", "/jobs", json={"script": SCRIPT, "filename": "h.wit", "pools": ["nowhere"]}
     )
@@ -112,6 +113,17 @@ def test_a_job_runs_on_trusted_nodes_unless_it_names_the_pools_it_may_use(
     last = {name: node["done"] for name, node in nodes(farm).items()}
     assert last["volunteer"] == after["volunteer"] + 16
     assert last["studio"] == after["studio"], "a node outside the job's pools ran its work"
+    # A map's own ProcessingOptions name its pools, in place of the job's.
+    mapped = SCRIPT.replace(
+        "Int.Range(0, n))", 'Int.Range(0, n), ProcessingOptions("Queued", 4, "volunteers"))'
+    )
+    in_script = farm.wait_done(farm.submit(mapped, {}), 60)
+    assert in_script["status"] == "completed", in_script["error"]
+    final = {name: node["done"] for name, node in nodes(farm).items()}
+    assert final == {"volunteer": last["volunteer"] + 16, "studio": last["studio"]}
+    unknown = farm.wait_done(farm.submit(mapped.replace('"volunteers"', '"nowhere"'), {}), 60)
+    assert unknown["status"] == "failed"
+    assert "the job names pool(s) 'nowhere', which the hub does not have" in unknown["error"]
 
 
 def test_moving_a_node_and_changing_a_tier_show_at_once_and_are_audited(
@@ -121,14 +133,15 @@ def test_moving_a_node_and_changing_a_tier_show_at_once_and_are_audited(
     assert moved.returncode == 0, moved.stderr
     assert "is in pool default (trusted), owner (itself)" in moved.stdout
     assert nodes(farm)["volunteer"]["pool"] == "default"
-    back = wit(farm, "nodes", "--pool", "volunteers", "--owner", "ada", "volunteer")
-    assert back.returncode == 0, back.stderr
+    node_id = nodes(farm)["volunteer"]["id"]
+    back = farm.api("POST", f"/nodes/{node_id}/place", json={"pool": "volunteers", "owner": "ada"})
+    assert back.status_code == 200 and back.json()["tier"] == "untrusted"
     changed = wit(farm, "pools", "tier", "volunteers", "trusted")
     assert changed.returncode == 0 and "pool volunteers is trusted (1 node(s))" in changed.stdout
     assert nodes(farm)["volunteer"]["tier"] == "trusted"
     lonely = wit(farm, "nodes", "--pool", "volunteers")
     assert lonely.returncode == 2 and "wit nodes --pool POOL NODE" in lonely.stderr
-    lines = json.loads(wit(farm, "audit", "--json", "--limit", "200").stdout)
+    lines = farm.api("GET", "/audit", params={"limit": 500}).json()
     said = [(line["action"], line["outcome"], line["target"]) for line in lines]
     assert ("pool.add", "ok", "volunteers (untrusted)") in said
     assert any(a == "token.create" and "pool volunteers, owner ada" in t for a, _, t in said)

@@ -89,8 +89,8 @@ def add(
 
     made = _call(act())
     print(
-        f"added pool {made.name} ({made.tier.value}); put nodes in it with wit nodes --pool "
-        f"{made.name} NODE, or wit token create --role node --pool {made.name}"
+        f"added pool {made.name} ({made.tier.value}); move nodes in with wit nodes --pool "
+        f"{made.name} NODE; enrol new ones with wit token create --role node --pool {made.name}"
     )
 
 

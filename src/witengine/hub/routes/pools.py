@@ -86,7 +86,7 @@ def pool_router(dispatcher: Dispatcher, store: Store, wall: WallClock, gate: Aut
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
                 "the default pool is always trusted; put untrusted nodes in a pool of their own "
-                "(wit pools add volunteers, then wit nodes --pool volunteers NODE)",
+                "(wit pools add volunteers; then wit nodes --pool volunteers NODE)",
             )
         store.put_pool(PoolRecord(name, body.tier, pool.created_at))
         dispatcher.retier(name, body.tier is PoolTier.TRUSTED)
