@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from tests.unit.hub.test_dispatcher import ACTIVITY, QUEUED, Link, hello, request
@@ -17,7 +18,7 @@ from witengine.errors import NoCompatibleNode
 from witengine.hub.dispatch import Dispatcher
 from witengine.hub.store.memory import MemoryStore
 from witengine.protocol import Assign, BatchFinished, Results, TaskResult, TrustNotice
-from witengine.runtime.executor import ItemFailed
+from witengine.runtime.executor import ItemFailed, MapRequest
 from witengine.runtime.values import ProcessingOptions
 from witengine.scheduling.settings import SchedulerSettings
 from witengine.scheduling.verification import TrustState, VerificationSettings
@@ -95,11 +96,17 @@ class Node:
         return [m for m in self.link.inbox if isinstance(m, TrustNotice)]
 
 
+def pooled(count: int, options: ProcessingOptions | None = None) -> MapRequest:
+    """A map of `count` items that may use the default pool, where the fake nodes are, trusted
+    or not: a map that names no pools uses the trusted pools only."""
+    return request(count, replace(options or ProcessingOptions(), pools=("default",)))
+
+
 async def run_map(
     dispatcher: Dispatcher, count: int, *nodes: Node, options: ProcessingOptions | None = None
 ) -> list[object]:
     task = asyncio.ensure_future(
-        dispatcher.run_map("job_1", 1, request(count, options), lambda done, total: None)
+        dispatcher.run_map("job_1", 1, pooled(count, options), lambda done, total: None)
     )
     for _ in range(300):  # bounded: every round settles items or ends the map
         await asyncio.sleep(0)
@@ -181,7 +188,7 @@ async def test_two_colluding_nodes_of_one_owner_never_verify_each_other(
     dispatcher = farm(store, clock)
     m1 = Node(dispatcher, "m1", lambda i: "forged", owner="mallory")
     m2 = Node(dispatcher, "m2", lambda i: "forged", owner="mallory")
-    task = asyncio.ensure_future(dispatcher.run_map("job_1", 1, request(4), lambda d, t: None))
+    task = asyncio.ensure_future(dispatcher.run_map("job_1", 1, pooled(4), lambda d, t: None))
     for _ in range(20):
         await asyncio.sleep(0)
         dispatcher.dispatch()
@@ -226,7 +233,7 @@ async def test_a_replica_with_no_other_owner_connected_fails_the_map_naming_it(
 ) -> None:
     dispatcher = farm(store, clock)
     alone = Node(dispatcher, "alone", owner="alice")
-    task = asyncio.ensure_future(dispatcher.run_map("job_1", 1, request(2), lambda d, t: None))
+    task = asyncio.ensure_future(dispatcher.run_map("job_1", 1, pooled(2), lambda d, t: None))
     for _ in range(5):
         await asyncio.sleep(0)
         dispatcher.dispatch()
@@ -250,7 +257,7 @@ async def test_an_activity_without_a_comparer_gets_no_untrusted_node(
 
     dispatcher = farm(store, clock, compare=Blind())  # type: ignore[arg-type]
     volunteer = Node(dispatcher, "volunteer", owner="alice")
-    task = asyncio.ensure_future(dispatcher.run_map("job_1", 1, request(2), lambda d, t: None))
+    task = asyncio.ensure_future(dispatcher.run_map("job_1", 1, pooled(2), lambda d, t: None))
     for _ in range(4):
         await asyncio.sleep(0)
         dispatcher.dispatch()
@@ -290,7 +297,7 @@ async def test_a_reliable_node_caught_wrong_has_its_unchecked_results_run_again(
 
     sly_node = Node(dispatcher, "sly", sly, owner="mallory")
     a, b = Node(dispatcher, "a", owner="alice"), Node(dispatcher, "b", owner="bob")
-    task = asyncio.ensure_future(dispatcher.run_map("job_1", 1, request(40), lambda d, t: None))
+    task = asyncio.ensure_future(dispatcher.run_map("job_1", 1, pooled(40), lambda d, t: None))
     for _ in range(300):
         await asyncio.sleep(0)
         if task.done():
@@ -323,7 +330,7 @@ async def test_a_node_wrong_on_a_spot_check_is_blocked_from_everything(
         return "guess" if index in spots else truth(index)
 
     sneaky = Node(dispatcher, "sneaky", wrong_on_known, owner="mallory")
-    task = asyncio.ensure_future(dispatcher.run_map("job_1", 1, request(30), lambda d, t: None))
+    task = asyncio.ensure_future(dispatcher.run_map("job_1", 1, pooled(30), lambda d, t: None))
     for _ in range(200):
         await asyncio.sleep(0)
         if task.done():
