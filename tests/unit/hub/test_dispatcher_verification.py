@@ -361,7 +361,7 @@ async def test_a_result_an_untrusted_node_kept_across_a_hub_restart_runs_again(
     before = farm(store, clock)
     volunteer = Node(before, "a", owner="alice")
     task = asyncio.ensure_future(
-        before.run_map("job_1", 1, request(2, QUEUED), lambda done, total: None)
+        before.run_map("job_1", 1, pooled(2, QUEUED), lambda done, total: None)
     )
     await asyncio.sleep(0)
     before.dispatch()
@@ -371,7 +371,7 @@ async def test_a_result_an_untrusted_node_kept_across_a_hub_restart_runs_again(
         await task
     after = farm(store, clock)
     resumed = asyncio.ensure_future(
-        after.run_map("job_1", 1, request(2, QUEUED), lambda done, total: None)
+        after.run_map("job_1", 1, pooled(2, QUEUED), lambda done, total: None)
     )
     await asyncio.sleep(0)
     back = Link()
@@ -391,7 +391,7 @@ async def test_an_untrusted_node_cannot_fail_a_map_at_once(
     dispatcher = farm(store, clock)
     liar = Node(dispatcher, "liar", owner="mallory")
     task = asyncio.ensure_future(
-        dispatcher.run_map("job_1", 1, request(1, QUEUED), lambda done, total: None)
+        dispatcher.run_map("job_1", 1, pooled(1, QUEUED), lambda done, total: None)
     )
     await asyncio.sleep(0)
     dispatcher.dispatch()

@@ -45,7 +45,9 @@ async def test_a_cheating_volunteer_is_caught_and_nothing_it_made_up_is_committe
             assert node.node_id is not None
             link = dispatcher._state.nodes[node.node_id]
             link.trusted, link.owner = False, node.name
-        response = await live_hub.client.post("/jobs", json={"script": NAPS})
+        # They stay in the default pool, untrusted: the job names it, as it must to use them.
+        job = {"script": NAPS, "pools": ["default"]}
+        response = await live_hub.client.post("/jobs", json=job)
         job_id = response.json()["id"]
         for _ in range(1000):
             job = (await live_hub.client.get(f"/jobs/{job_id}")).json()
