@@ -1,25 +1,37 @@
 """`wit simulate`: run a scheduling strategy on a simulated farm and print its figures;
-`--office`, a night of an office whose machines are lent by their owners."""
+`--office`, a night of an office whose machines are lent by their owners; `--untrusted`, a farm
+of volunteers whose results are verified, `--cheaters` of them lying."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from witengine.scheduling.strategy import Strategy
 
+if TYPE_CHECKING:
+    from witengine.scheduling.simulator import SimReport
+
 
 def simulate(
     nodes: Annotated[
         int | None,
-        typer.Option("--nodes", min=1, help="Simulated nodes [default: 100; --office: 500]."),
+        typer.Option(
+            "--nodes",
+            min=1,
+            help="Simulated nodes [default: 100; --office: 500; --untrusted: 1000].",
+        ),
     ] = None,
     items: Annotated[
         int | None,
-        typer.Option("--items", min=0, help="Items in the map [default: 10000; --office: 50000]."),
+        typer.Option(
+            "--items",
+            min=0,
+            help="Items in the map [default: 10000; --office: 50000; --untrusted: 100000].",
+        ),
     ] = None,
     strategy: Annotated[
         str, typer.Option("--strategy", help="adaptive, balanced or queued.")
@@ -64,6 +76,25 @@ def simulate(
             "that leave; E against the time each machine was available.",
         ),
     ] = False,
+    untrusted: Annotated[
+        bool,
+        typer.Option(
+            "--untrusted",
+            help="Every node untrusted, each of its own owner: results are verified before "
+            "they count (replicas, spot checks); prints what verifying cost and wrong results "
+            "committed.",
+        ),
+    ] = False,
+    cheaters: Annotated[
+        float,
+        typer.Option(
+            "--cheaters",
+            min=0.0,
+            max=1.0,
+            help="With --untrusted: the share of nodes that cheat (random results, copies, "
+            "right 95 % of the time, wrong on spot checks' look-alikes, colluding pairs).",
+        ),
+    ] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Simulate one map on a farm of virtual nodes; print makespan, bound and efficiency."""
@@ -76,12 +107,18 @@ def simulate(
     if chosen is None:
         print(f"unknown strategy '{strategy}'; use {', '.join(known)}", file=sys.stderr)
         raise typer.Exit(2)
+    if cheaters and not untrusted:
+        print("--cheaters needs --untrusted: cheaters are untrusted nodes", file=sys.stderr)
+        raise typer.Exit(2)
     if office:
+        if untrusted:
+            print("--untrusted and --office are separate simulations: pick one", file=sys.stderr)
+            raise typer.Exit(2)
         _office(nodes, items, chosen, speed_spread, benchmark_error, seed, as_json)
         return
     config = SimConfig(
-        nodes=100 if nodes is None else nodes,
-        items=10_000 if items is None else items,
+        nodes=(1_000 if untrusted else 100) if nodes is None else nodes,
+        items=(100_000 if untrusted else 10_000) if items is None else items,
         strategy=chosen,
         speed_spread=20.0 if speed_spread is None else speed_spread,
         benchmark_error=benchmark_error or 0.0,
@@ -90,6 +127,8 @@ def simulate(
         latency=latency,
         detection_delay=detection,
         seed=seed,
+        untrusted=untrusted,
+        cheaters=cheaters,
     )
     try:
         report = run(config)
@@ -117,7 +156,28 @@ def simulate(
         ),
         ("opening the schedule", f"{report.setup_ms:,.1f} ms"),
     ]
+    if report.trust is not None:
+        title = f"{title}, untrusted"
+        rows[:3] = _trust_rows(report)
     _print_table(title, rows)
+
+
+def _trust_rows(report: SimReport) -> list[tuple[str, str]]:
+    """An untrusted farm's figures: what verifying cost, and whether it held."""
+    trust = report.trust
+    assert trust is not None
+    return [
+        ("wrong committed", f"{trust.wrong_committed:,} (of {trust.wrong_returned:,} returned)"),
+        ("cheaters caught", f"{trust.cheaters_caught:,} of {trust.cheaters:,}"),
+        ("honest nodes caught", f"{trust.honest_caught:,}"),
+        ("replicated", f"{trust.replicated_share:.1%} of the job's work"),
+        ("… first tenth", f"{trust.replicated_share_start:.1%}"),
+        ("… last half", f"{trust.replicated_share_last_half:.1%}"),
+        ("makespan", f"{report.makespan:,.3f} s"),
+        ("lower bound", f"{report.bound:,.3f} s (the work that had to be done)"),
+        ("efficiency", f"{report.efficiency:.4f}"),
+        ("job alone", f"bound {trust.bound_job:,.3f} s, E {trust.efficiency_job:.4f}"),
+    ]
 
 
 def _print_table(title: str, rows: list[tuple[str, str]]) -> None:

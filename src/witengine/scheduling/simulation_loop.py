@@ -28,9 +28,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from witengine.errors import WitError
-from witengine.scheduling.core import Candidate, Decision, Grant, MapSchedule, Verdict
+from witengine.scheduling.cheaters import Conduct, Mind, truth
+from witengine.scheduling.core import Candidate, Decision, Grant, MapSchedule, Outcome, Verdict
 
 if TYPE_CHECKING:
+    from witengine.scheduling.simulation_trust import TrustTally
     from witengine.scheduling.simulator import Simulation
 
 _START, _ITEM, _CANCEL, _DEATH, _DETECT, _LEAVE, _TICK, _SHIFT, _CHANGED = range(9)
@@ -59,7 +61,8 @@ class Shift:
 
 @dataclass(frozen=True)
 class VirtualNode:
-    """A simulated node: its true rate, what its benchmark says, and when it goes away."""
+    """A simulated node: its true rate, what its benchmark says, when it goes away, and, when it
+    is untrusted, who owns it and how it answers."""
 
     id: str
     rate: float  # true units per second
@@ -67,6 +70,9 @@ class VirtualNode:
     dies_at: float | None = None  # crashes: work in flight lost, noticed late
     leaves_at: float | None = None  # departs: work in flight lost, noticed at once
     shifts: tuple[Shift, ...] = ()  # in time order; none: it always runs, without a window
+    owner: str = ""  # who answers for its results ("": itself)
+    trusted: bool = True  # False: its results are verified before they count
+    conduct: Conduct = Conduct.HONEST  # how it answers (`cheaters`)
 
 
 def lower_bound(nodes: Sequence[VirtualNode], work: Sequence[float]) -> float:
@@ -105,6 +111,7 @@ class _Node:
     mode: Mode = Mode.RUN
     due: float = 0.0  # when the item in progress finishes (while it runs)
     frozen: float = 0.0  # suspended: seconds the item in progress had run
+    mind: Mind | None = None  # an untrusted node's conduct (None: it answers the truth)
 
 
 @dataclass
@@ -123,6 +130,7 @@ class Tally:
     resumptions: int = 0  # … and thawed
     vacates: int = 0  # batches handed back
     handed_back: int = 0  # items in them without a result
+    trust: TrustTally | None = None  # a farm with untrusted nodes: their results, verified
 
 
 class EventLoop:
@@ -135,6 +143,7 @@ class EventLoop:
         self.schedule = schedule
         self.nodes = nodes
         self.tally = tally
+        self.trust = tally.trust  # the farm has untrusted nodes: their results are verified
         self.heap: list[tuple[float, int, int, int, int]] = []
         self.handlers: dict[int, Callable[[int], None]] = {}
         self.seq = 0
@@ -228,6 +237,9 @@ class EventLoop:
         node = self.nodes[k]
         node.running = True
         node.position = 0
+        if node.mind is not None:
+            assert node.grant is not None
+            node.mind.batch(node.grant.indices)
         self.begin_item(k)
 
     def begin_item(self, k: int) -> None:
@@ -238,8 +250,13 @@ class EventLoop:
         if runs[index] < 255:
             runs[index] += 1
         node.started = self.now
-        node.due = self.now + self.sim.true_work[index] / node.spec.rate
+        node.due = self.now + self.seconds(node, index)
         self.push(node.due, _ITEM, k, node.epoch)
+
+    def seconds(self, node: _Node, index: int) -> float:
+        """What the item at the node's position takes it (a copier spends nearly nothing)."""
+        seconds = self.sim.true_work[index] / node.spec.rate
+        return seconds if node.mind is None else seconds * node.mind.effort(node.position)
 
     def item_done(self, k: int) -> None:
         node = self.nodes[k]
@@ -251,7 +268,9 @@ class EventLoop:
             grant.batch_id, index, ok=True, now=self.now, seconds=seconds
         )
         tally = self.tally
-        if outcome.verdict is Verdict.COMMIT:
+        if self.trust is not None:
+            self.verify(k, index, outcome)
+        elif outcome.verdict is Verdict.COMMIT:
             if tally.committed[index]:
                 raise SimulationError(f"item {index} committed twice")
             tally.committed[index] = 1
@@ -271,6 +290,30 @@ class EventLoop:
         node.grant = None
         node.running = False
         self.ask(k)
+
+    def verify(self, k: int, index: int, outcome: Outcome) -> None:
+        """An untrusted farm's result: counted, and committed once verification accepts it."""
+        trust = self.trust
+        assert trust is not None
+        node = self.nodes[k]
+        right = truth(index)
+        value = right if node.mind is None else node.mind.answer(index, trust.rng)
+        if outcome.verdict is not Verdict.COMMIT:
+            if outcome.verdict is Verdict.IGNORE:
+                self.tally.lost += self.sim.true_work[index]
+            return
+        honest = node.mind is None or not node.mind.conduct.cheats
+        trust.taken(index, value, right, honest, self.now)
+        self.accept(index, value)
+
+    def accept(self, index: int, value: int) -> None:
+        """Item `index`'s result is committed."""
+        assert self.trust is not None
+        if self.tally.committed[index]:
+            raise SimulationError(f"item {index} committed twice")
+        self.tally.committed[index] = 1
+        self.tally.last_commit = self.now
+        self.trust.accepted(index, value, truth(index), self.now)
 
     def cancel(self, batch_id: str) -> None:
         """The schedule dropped a batch: its node hears of it after the latency."""
@@ -401,9 +444,7 @@ class EventLoop:
         self.tally.resumptions += 1
         if node.running:
             node.started = self.now - node.frozen
-            node.due = node.started + self.sim.true_work[node.grant.indices[node.position]] / (
-                node.spec.rate
-            )
+            node.due = node.started + self.seconds(node, node.grant.indices[node.position])
             self.push(node.due, _ITEM, k, node.epoch)
         else:
             self.push(self.now + self.sim.latency, _START, k, node.epoch)

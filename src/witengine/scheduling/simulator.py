@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from witengine.scheduling.cheaters import Conduct, Mind, cheater_count, conducts
 from witengine.scheduling.core import Candidate, MapSchedule, Strategy
 from witengine.scheduling.scheduler import Scheduler
 from witengine.scheduling.settings import SchedulerSettings
@@ -39,6 +40,7 @@ from witengine.scheduling.simulation_loop import (
     _Node,
     lower_bound,
 )
+from witengine.scheduling.simulation_trust import TrustReport, TrustTally
 
 __all__ = [
     "ACTIVITY",
@@ -79,6 +81,8 @@ class SimConfig:
     work_low: float = 0.5  # item work is uniform in [work_low, work_high] units
     work_high: float = 1.5
     work_noise: float = 0.0  # an item's true work = estimate x (1 ± up to this)
+    untrusted: bool = False  # every node untrusted, each its own owner (but colluding pairs)
+    cheaters: float = 0.0  # the share of untrusted nodes that cheat (`cheaters.CHEATS`, in turn)
 
 
 @dataclass(frozen=True)
@@ -101,9 +105,10 @@ class SimReport:
     requests: int
     batches: int
     setup_ms: float  # opening the schedule (Balanced plans everything then)
+    trust: TrustReport | None = None  # a farm of untrusted nodes: what verifying them cost
 
     def to_json(self) -> dict[str, object]:
-        return {
+        figures: dict[str, object] = {
             "strategy": self.strategy,
             "nodes": self.nodes,
             "items": self.items,
@@ -121,6 +126,9 @@ class SimReport:
             "batches": self.batches,
             "setup_ms": round(self.setup_ms, 3),
         }
+        if self.trust is not None:
+            figures.update(self.trust.to_json())
+        return figures
 
 
 def build(config: SimConfig) -> tuple[list[VirtualNode], list[float], list[float]]:
@@ -147,6 +155,12 @@ def build(config: SimConfig) -> tuple[list[VirtualNode], list[float], list[float
     )
     deaths = set(doomed[: config.deaths])
     leaving = set(doomed[config.deaths :])
+    trust: list[tuple[Conduct, int]] = []
+    if config.untrusted:
+        trust = conducts(config.nodes, cheater_count(config.nodes, config.cheaters))
+        random.Random(config.seed + 0x7E57).shuffle(trust)  # apart: the farm draws as before
+    elif config.cheaters:
+        raise ValueError("cheaters are untrusted nodes: a farm with cheaters is untrusted")
     nodes = []
     for k, rate in enumerate(rates):
         sign = 1.0 if rng.random() < 0.5 else -1.0
@@ -154,6 +168,7 @@ def build(config: SimConfig) -> tuple[list[VirtualNode], list[float], list[float
             None if k < config.unbenchmarked else rate * (1.0 + sign * config.benchmark_error)
         )
         gone = rng.uniform(0.05, 0.9) * horizon if k in deaths or k in leaving else None
+        conduct, owner = trust[k] if trust else (Conduct.HONEST, 0)
         nodes.append(
             VirtualNode(
                 f"node_{k:04d}",
@@ -161,6 +176,9 @@ def build(config: SimConfig) -> tuple[list[VirtualNode], list[float], list[float
                 benchmark,
                 dies_at=gone if k in deaths else None,
                 leaves_at=gone if k in leaving else None,
+                owner=f"owner_{owner:04d}" if trust else "",
+                trusted=not trust,
+                conduct=conduct,
             )
         )
     return nodes, estimated, true_work
@@ -179,6 +197,7 @@ def simulate(config: SimConfig, settings: SchedulerSettings | None = None) -> Si
         detection_delay=config.detection_delay,
         heartbeat_interval=config.heartbeat_interval,
         tick=config.tick,
+        seed=config.seed,
     )
     return run.run(seed=config.seed)
 
@@ -200,6 +219,7 @@ class Simulation:
         tick: float = 0.25,
         horizon: float | None = None,  # the map must be done by then (nodes' shifts end)
         aware: bool = True,  # the scheduler hears the nodes' windows and suspensions
+        seed: int = 0,  # of the cheaters' noise
     ) -> None:
         if not nodes:
             raise ValueError("a simulation needs at least one node")
@@ -214,12 +234,17 @@ class Simulation:
         self.tick = tick
         self.horizon = horizon
         self.aware = aware
+        self.seed = seed
 
     def run(self, seed: int = 0) -> SimReport:
         """Run the map to completion and check it; the report's figures."""
         makespan, tally, setup = self.execute()
         count = len(self.work)
         bound = lower_bound(self.specs, self.true_work)
+        trust = None
+        if tally.trust is not None:
+            trust = self._trust_report(tally.trust, makespan, bound)
+            bound = self._required_bound(tally.trust)
         decisions = sorted(tally.decisions.seconds) or [0.0]
         total = math.fsum(self.true_work)
         return SimReport(
@@ -239,6 +264,31 @@ class Simulation:
             requests=len(tally.decisions.seconds),
             batches=tally.batches,
             setup_ms=setup * 1000.0,
+            trust=trust,
+        )
+
+    def _required_bound(self, trust: TrustTally) -> float:
+        """The bound for the work that had to be done: every result honest nodes returned that
+        the schedule took (the items' and the verification's), on the honest nodes."""
+        honest = [s for s in self.specs if s.trusted or not s.conduct.cheats]
+        return lower_bound(honest, trust.required) if honest else 0.0
+
+    def _trust_report(self, trust: TrustTally, makespan: float, bound_job: float) -> TrustReport:
+        cheaters = {k for k, spec in enumerate(self.specs) if spec.conduct.cheats}
+        share, start, last_half = trust.shares()
+        return TrustReport(
+            untrusted=sum(1 for spec in self.specs if not spec.trusted),
+            cheaters=len(cheaters),
+            cheaters_caught=len(trust.caught & cheaters),
+            honest_caught=len(trust.caught - cheaters),
+            wrong_returned=trust.wrong_returned,
+            wrong_committed=trust.wrong_committed,
+            replicated_share=share,
+            replicated_share_start=start,
+            replicated_share_last_half=last_half,
+            required_work=math.fsum(trust.required),
+            bound_job=bound_job,
+            efficiency_job=bound_job / makespan if makespan > 0 else 1.0,
         )
 
     def execute(self) -> tuple[float, Tally, float]:
@@ -247,7 +297,14 @@ class Simulation:
         for spec in self.specs:
             if spec.benchmark is not None:
                 self.scheduler.rates.benchmark(spec.id, ACTIVITY, spec.benchmark)
-        nodes = [_Node(spec, Candidate(spec.id)) for spec in self.specs]
+        nodes = [
+            _Node(
+                spec,
+                Candidate(spec.id, owner=spec.owner, trusted=spec.trusted),
+                mind=None if spec.trusted else Mind(spec.conduct),
+            )
+            for spec in self.specs
+        ]
         for node in nodes:
             if node.spec.shifts:
                 node.mode = Mode.WAIT  # until its first shift
@@ -264,6 +321,8 @@ class Simulation:
         setup = time.perf_counter() - began
         count = len(self.work)
         tally = Tally(bytearray(count), bytearray(count))
+        if not all(spec.trusted for spec in self.specs):
+            tally.trust = TrustTally(self.true_work, random.Random(self.seed))
         engine = EventLoop(self, schedule, nodes, tally)
         makespan = engine.loop() if count else 0.0
         self._check(schedule, tally)

@@ -46,3 +46,24 @@ def test_the_office_prints_e_against_the_availability_bound_and_nothing_lost() -
     assert table.exit_code == 0, table.output
     for row in ("efficiency E", "of the availability bound", "items lost", "work thrown away"):
         assert row in table.stdout
+
+
+def test_untrusted_prints_what_verifying_cost_and_wrong_results_committed() -> None:
+    args = ["simulate", "--untrusted", "--cheaters", "0.1", "--nodes", "20", "--items", "400"]
+    result = CliRunner().invoke(app, [*args, "--seed", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["nodes"] == 20 and data["untrusted"] == 20 and data["cheaters"] == 2
+    for key in ("wrong_committed", "replicated_share", "cheaters_caught", "bound_job"):
+        assert key in data
+    table = CliRunner().invoke(app, args)
+    assert table.exit_code == 0, table.output
+    for row in ("wrong committed", "cheaters caught", "replicated", "the work that had to be"):
+        assert row in table.stdout
+
+
+def test_cheaters_need_untrusted_nodes_and_untrusted_is_not_an_office() -> None:
+    alone = CliRunner().invoke(app, ["simulate", "--cheaters", "0.02"])
+    assert alone.exit_code == 2 and "--cheaters needs --untrusted" in alone.output
+    both = CliRunner().invoke(app, ["simulate", "--untrusted", "--office"])
+    assert both.exit_code == 2 and "pick one" in both.output
