@@ -10,7 +10,7 @@ honest node answers the truth. The cheaters are those of the untrusted-nodes fau
   after it was handed an item of a higher index (an old item: spot checks are items whose
   answers are known, and replicas are items handed out before);
 - `COLLUDES` nodes come in pairs of one owner and return the same wrong answer for an item, so
-  two of them would agree with each other.
+  the two would agree with each other (another pair, of another owner, lies otherwise).
 
 A `Mind` holds what one node's conduct needs to remember (the batch's first item, the highest
 index it was handed) and draws its noise from the random source it is given, so a run stays
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 _MASK = 0xFFFFFFFF
-_COLLUSION = 0x5A5A5A5A  # what colluders add to the truth: the same lie from both
+_COLLUSION = 0x5A5A5A5B  # colluders add this times their owner's number to the truth
 
 
 class Conduct(enum.StrEnum):
@@ -62,22 +62,20 @@ def truth(index: int) -> int:
 
 def conducts(nodes: int, cheaters: int) -> list[tuple[Conduct, int]]:
     """Each node's conduct and owner number: the first `cheaters` nodes cheat, their kinds taken
-    in turn from `CHEATS`, colluders in pairs of one owner; every other node its own owner.
-    The caller shuffles them over its nodes."""
+    in turn from `CHEATS` (colluders two at a time, a pair of one owner: six cheaters are the
+    fault suite's, one of each and a pair); every other node is honest and its own owner. The
+    caller shuffles them over its nodes."""
     if not 0 <= cheaters <= nodes:
         raise ValueError(f"cheaters must be between 0 and the {nodes} nodes, got {cheaters}")
-    kinds = [CHEATS[k % len(CHEATS)] for k in range(cheaters)]
-    colluders = kinds.count(Conduct.COLLUDES)
-    kinds = [k for k in kinds if k is not Conduct.COLLUDES]
-    kinds[:0] = [Conduct.COLLUDES] * colluders  # side by side, to pair them
-    kinds += [Conduct.HONEST] * (nodes - cheaters)
     found: list[tuple[Conduct, int]] = []
-    owner = 0
-    for number, kind in enumerate(kinds):
-        paired = kind is Conduct.COLLUDES and number % 2 == 1
-        if not paired:  # the second of a colluding pair shares the first's owner
-            owner += 1
-        found.append((kind, owner))
+    turn = 0
+    while len(found) < cheaters:
+        kind = CHEATS[turn % len(CHEATS)]
+        turn += 1
+        if kind is Conduct.COLLUDES and cheaters - len(found) < 2:
+            continue  # no room for a pair
+        found += [(kind, len(found) + 1)] * (2 if kind is Conduct.COLLUDES else 1)
+    found += [(Conduct.HONEST, number + 1) for number in range(len(found), nodes)]
     return found
 
 
@@ -93,6 +91,7 @@ class Mind:
     """One simulated node's conduct and what it remembers to carry it out."""
 
     conduct: Conduct
+    owner: int = 0  # COLLUDES: the owner's number, which its lie depends on
     right_share: float = 0.95  # MOSTLY_RIGHT: how often it is right
     copied: int | None = None  # COPIES: the result it copies in the current batch
     highest: int = -1  # the highest index it has been handed
@@ -116,7 +115,7 @@ class Mind:
         if conduct is Conduct.COPIES:
             return right if self.copied is None else self.copied
         if conduct is Conduct.COLLUDES:
-            return (right + _COLLUSION) & _MASK
+            return (right + _COLLUSION * (self.owner + 1)) & _MASK
         if conduct is Conduct.LOOKALIKES and not old:
             return right
         if conduct is Conduct.MOSTLY_RIGHT and rng.random() < self.right_share:

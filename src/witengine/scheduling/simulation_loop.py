@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 
 from witengine.errors import WitError
 from witengine.scheduling.cheaters import Conduct, Mind, truth
-from witengine.scheduling.core import Candidate, Decision, Grant, MapSchedule, Outcome, Verdict
+from witengine.scheduling.core import Candidate, Decision, Grant, MapSchedule, Verdict
+from witengine.scheduling.simulation_trust import TrustTally, Verifier
 
 if TYPE_CHECKING:
-    from witengine.scheduling.simulation_trust import TrustTally
     from witengine.scheduling.simulator import Simulation
 
 _START, _ITEM, _CANCEL, _DEATH, _DETECT, _LEAVE, _TICK, _SHIFT, _CHANGED = range(9)
@@ -73,6 +73,7 @@ class VirtualNode:
     owner: str = ""  # who answers for its results ("": itself)
     trusted: bool = True  # False: its results are verified before they count
     conduct: Conduct = Conduct.HONEST  # how it answers (`cheaters`)
+    owner_number: int = 0  # its owner's, which a colluder's lie depends on
 
 
 def lower_bound(nodes: Sequence[VirtualNode], work: Sequence[float]) -> float:
@@ -104,6 +105,7 @@ class _Node:
     alive: bool = True
     present: bool = True  # not departed
     grant: Grant | None = None  # the batch it runs, or is about to start
+    tasks: tuple[int, ...] = ()  # the items it runs for it (the grant's, and a spot check)
     position: int = 0  # the item of the grant in progress
     started: float = 0.0  # when that item started
     running: bool = False  # the grant arrived and the node works on it
@@ -144,6 +146,7 @@ class EventLoop:
         self.nodes = nodes
         self.tally = tally
         self.trust = tally.trust  # the farm has untrusted nodes: their results are verified
+        self.verifier: Verifier | None = None  # … so (see `Simulation.execute`)
         self.heap: list[tuple[float, int, int, int, int]] = []
         self.handlers: dict[int, Callable[[int], None]] = {}
         self.seq = 0
@@ -191,6 +194,9 @@ class EventLoop:
             if schedule.failure is not None:
                 index, error = schedule.failure
                 raise SimulationError(f"the map failed on item {index}: {error}")
+            if self.verifier is not None and self.verifier.failure is not None:
+                index, error = self.verifier.failure
+                raise SimulationError(f"the map failed on item {index}: {error}")
         return self.tally.last_commit
 
     def begin(self) -> None:
@@ -218,6 +224,9 @@ class EventLoop:
             or node.mode is not Mode.RUN
         ):
             return
+        verifier = self.verifier
+        if verifier is not None and verifier.blocked(k):
+            return  # caught wrong: given no more of the activity
         began = time.perf_counter()
         grant = self.schedule.request(node.candidate, self.now)
         self.tally.decisions.seconds.append(time.perf_counter() - began)
@@ -228,6 +237,7 @@ class EventLoop:
         self.tally.batches += 1
         self.tally.granted.append(self.tally.decisions.seconds[-1])
         node.grant = grant
+        node.tasks = grant.indices if verifier is None else verifier.spot_check(k, grant.indices)
         node.running = False
         node.epoch += 1  # a cancel meant for an earlier batch must not stop this one
         self.owner[grant.batch_id] = k
@@ -238,14 +248,12 @@ class EventLoop:
         node.running = True
         node.position = 0
         if node.mind is not None:
-            assert node.grant is not None
-            node.mind.batch(node.grant.indices)
+            node.mind.batch(node.tasks)
         self.begin_item(k)
 
     def begin_item(self, k: int) -> None:
         node = self.nodes[k]
-        assert node.grant is not None
-        index = node.grant.indices[node.position]
+        index = node.tasks[node.position]
         runs = self.tally.runs
         if runs[index] < 255:
             runs[index] += 1
@@ -262,27 +270,27 @@ class EventLoop:
         node = self.nodes[k]
         grant = node.grant
         assert grant is not None
-        index = grant.indices[node.position]
-        seconds = self.now - node.started
-        outcome = self.schedule.result(
-            grant.batch_id, index, ok=True, now=self.now, seconds=seconds
-        )
-        tally = self.tally
+        index = node.tasks[node.position]
         if self.trust is not None:
-            self.verify(k, index, outcome)
-        elif outcome.verdict is Verdict.COMMIT:
-            if tally.committed[index]:
-                raise SimulationError(f"item {index} committed twice")
-            tally.committed[index] = 1
-            tally.last_commit = self.now
+            self.verify(k, grant, index)
         else:
-            tally.lost += self.sim.true_work[index]
-        for batch_id in outcome.cancel:
-            self.cancel(batch_id)
+            outcome = self.schedule.result(
+                grant.batch_id, index, ok=True, now=self.now, seconds=self.now - node.started
+            )
+            tally = self.tally
+            if outcome.verdict is Verdict.COMMIT:
+                if tally.committed[index]:
+                    raise SimulationError(f"item {index} committed twice")
+                tally.committed[index] = 1
+                tally.last_commit = self.now
+            else:
+                tally.lost += self.sim.true_work[index]
+            for batch_id in outcome.cancel:
+                self.cancel(batch_id)
         if node.grant is not grant:  # cancelled just now by its own result
             return
         node.position += 1
-        if node.position < len(grant.indices):
+        if node.position < len(node.tasks):
             self.begin_item(k)
             return
         self.schedule.batch_ended(grant.batch_id, self.now)
@@ -291,20 +299,28 @@ class EventLoop:
         node.running = False
         self.ask(k)
 
-    def verify(self, k: int, index: int, outcome: Outcome) -> None:
-        """An untrusted farm's result: counted, and committed once verification accepts it."""
-        trust = self.trust
-        assert trust is not None
+    def verify(self, k: int, grant: Grant, index: int) -> None:
+        """A result on a farm with untrusted nodes: counted, and committed once verification
+        accepts it (a spot check's goes to verification alone)."""
+        trust, verifier = self.trust, self.verifier
+        assert trust is not None and verifier is not None
         node = self.nodes[k]
         right = truth(index)
         value = right if node.mind is None else node.mind.answer(index, trust.rng)
-        if outcome.verdict is not Verdict.COMMIT:
-            if outcome.verdict is Verdict.IGNORE:
-                self.tally.lost += self.sim.true_work[index]
-            return
         honest = node.mind is None or not node.mind.conduct.cheats
+        if verifier.spot_answered(k, index, value):
+            trust.taken(index, value, right, honest, self.now, spot=True)
+            return
+        outcome = self.schedule.result(
+            grant.batch_id, index, ok=True, now=self.now, seconds=self.now - node.started
+        )
+        for batch_id in outcome.cancel:
+            self.cancel(batch_id)
+        if outcome.verdict is not Verdict.COMMIT:
+            self.tally.lost += self.sim.true_work[index]
+            return
         trust.taken(index, value, right, honest, self.now)
-        self.accept(index, value)
+        verifier.answered(k, index, value)
 
     def accept(self, index: int, value: int) -> None:
         """Item `index`'s result is committed."""
@@ -339,7 +355,7 @@ class EventLoop:
         grant = node.grant
         if grant is None:
             return
-        if node.running and node.position < len(grant.indices):
+        if node.running and node.position < len(node.tasks):
             self.tally.lost += self.elapsed(node) * node.spec.rate
         self.schedule.batch_ended(grant.batch_id, self.now)
         self.owner.pop(grant.batch_id, None)
@@ -352,7 +368,7 @@ class EventLoop:
         if not node.alive:
             return
         grant = node.grant
-        if grant is not None and node.running and node.position < len(grant.indices):
+        if grant is not None and node.running and node.position < len(node.tasks):
             self.tally.lost += self.elapsed(node) * node.spec.rate
         node.alive = False
         node.epoch += 1
@@ -373,7 +389,7 @@ class EventLoop:
         if not node.alive or not node.present:
             return
         grant = node.grant
-        if grant is not None and node.running and node.position < len(grant.indices):
+        if grant is not None and node.running and node.position < len(node.tasks):
             self.tally.lost += self.elapsed(node) * node.spec.rate
         node.present = False
         node.epoch += 1
@@ -444,7 +460,7 @@ class EventLoop:
         self.tally.resumptions += 1
         if node.running:
             node.started = self.now - node.frozen
-            node.due = node.started + self.seconds(node, node.grant.indices[node.position])
+            node.due = node.started + self.seconds(node, node.tasks[node.position])
             self.push(node.due, _ITEM, k, node.epoch)
         else:
             self.push(self.now + self.sim.latency, _START, k, node.epoch)
@@ -456,11 +472,11 @@ class EventLoop:
         if grant is None:
             return
         self.tally.vacates += 1
-        if node.running and node.position < len(grant.indices):
+        if node.running and node.position < len(node.tasks):
             self.tally.thrown += self.elapsed(node)
-            self.tally.handed_back += len(grant.indices) - node.position
+            self.tally.handed_back += len(node.tasks) - node.position
         else:
-            self.tally.handed_back += len(grant.indices)
+            self.tally.handed_back += len(node.tasks)
         self.schedule.batch_ended(grant.batch_id, self.now)
         self.owner.pop(grant.batch_id, None)
         node.grant = None

@@ -40,7 +40,8 @@ from witengine.scheduling.simulation_loop import (
     _Node,
     lower_bound,
 )
-from witengine.scheduling.simulation_trust import TrustReport, TrustTally
+from witengine.scheduling.simulation_trust import TrustReport, TrustTally, Verifier
+from witengine.scheduling.verification import VerificationSettings
 
 __all__ = [
     "ACTIVITY",
@@ -179,6 +180,7 @@ def build(config: SimConfig) -> tuple[list[VirtualNode], list[float], list[float
                 owner=f"owner_{owner:04d}" if trust else "",
                 trusted=not trust,
                 conduct=conduct,
+                owner_number=owner,
             )
         )
     return nodes, estimated, true_work
@@ -219,7 +221,8 @@ class Simulation:
         tick: float = 0.25,
         horizon: float | None = None,  # the map must be done by then (nodes' shifts end)
         aware: bool = True,  # the scheduler hears the nodes' windows and suspensions
-        seed: int = 0,  # of the cheaters' noise
+        seed: int = 0,  # of verification's choices and the cheaters' noise
+        verification: VerificationSettings | None = None,
     ) -> None:
         if not nodes:
             raise ValueError("a simulation needs at least one node")
@@ -235,6 +238,7 @@ class Simulation:
         self.horizon = horizon
         self.aware = aware
         self.seed = seed
+        self.verification = verification or VerificationSettings()
 
     def run(self, seed: int = 0) -> SimReport:
         """Run the map to completion and check it; the report's figures."""
@@ -301,7 +305,7 @@ class Simulation:
             _Node(
                 spec,
                 Candidate(spec.id, owner=spec.owner, trusted=spec.trusted),
-                mind=None if spec.trusted else Mind(spec.conduct),
+                mind=None if spec.trusted else Mind(spec.conduct, spec.owner_number),
             )
             for spec in self.specs
         ]
@@ -322,8 +326,10 @@ class Simulation:
         count = len(self.work)
         tally = Tally(bytearray(count), bytearray(count))
         if not all(spec.trusted for spec in self.specs):
-            tally.trust = TrustTally(self.true_work, random.Random(self.seed))
+            tally.trust = TrustTally(self.true_work, random.Random(f"cheaters-{self.seed}"))
         engine = EventLoop(self, schedule, nodes, tally)
+        if tally.trust is not None:
+            engine.verifier = Verifier(engine, ACTIVITY, self.verification, self.seed)
         makespan = engine.loop() if count else 0.0
         self._check(schedule, tally)
         return makespan, tally, setup

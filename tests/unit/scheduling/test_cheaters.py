@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 
@@ -17,9 +18,9 @@ from witengine.scheduling.cheaters import (
 )
 
 
-def answers(conduct: Conduct, batches: list[list[int]], seed: int = 0) -> list[int]:
+def answers(conduct: Conduct, batches: list[list[int]], seed: int = 0, owner: int = 0) -> list[int]:
     """What a node of `conduct` answers for each item of its batches, in order."""
-    mind, rng = Mind(conduct), random.Random(seed)
+    mind, rng = Mind(conduct, owner), random.Random(seed)
     found = []
     for batch in batches:
         mind.batch(batch)
@@ -67,22 +68,31 @@ def test_a_lookalike_cheater_is_wrong_only_on_items_older_than_one_it_was_handed
     assert wrong(Conduct.LOOKALIKES, [list(range(100))]) == []
 
 
-def test_colluders_give_the_same_wrong_answer() -> None:
-    first = answers(Conduct.COLLUDES, [list(range(20))], seed=1)
-    second = answers(Conduct.COLLUDES, [list(range(20))], seed=2)
+def test_colluders_of_one_owner_give_the_same_wrong_answer_and_another_owner_s_another() -> None:
+    first = answers(Conduct.COLLUDES, [list(range(20))], seed=1, owner=4)
+    second = answers(Conduct.COLLUDES, [list(range(20))], seed=2, owner=4)
     assert first == second
     assert all(a != truth(i) for i, a in enumerate(first))
+    other = answers(Conduct.COLLUDES, [list(range(20))], owner=5)
+    assert all(a != b and a != truth(i) for i, (a, b) in enumerate(zip(other, first, strict=True)))
 
 
-def test_a_farm_s_cheaters_take_each_kind_in_turn_and_colluders_pair_by_owner() -> None:
-    farm = conducts(100, 10)
-    kinds = [kind for kind, _ in farm]
-    assert all(kinds.count(kind) == 2 for kind in CHEATS)
-    assert kinds.count(Conduct.HONEST) == 90
-    owners = [owner for _, owner in farm]
-    colluders = {owner for kind, owner in farm if kind is Conduct.COLLUDES}
-    assert len(colluders) == 1 and owners.count(colluders.pop()) == 2
-    assert len(set(owners)) == 99  # every other node its own owner
+def test_six_cheaters_are_the_fault_suite_one_of_each_and_a_colluding_pair() -> None:
+    farm = conducts(100, 6)
+    kinds = Counter(kind for kind, _ in farm)
+    assert kinds == Counter(
+        {Conduct.HONEST: 94, Conduct.COLLUDES: 2, **dict.fromkeys(CHEATS[:4], 1)}
+    )
+    owners = Counter(owner for _, owner in farm)
+    (pair,) = {owner for kind, owner in farm if kind is Conduct.COLLUDES}
+    assert owners[pair] == 2 and len(owners) == 99  # every other node its own owner
+
+
+def test_a_farm_s_cheaters_take_each_kind_in_turn_colluders_two_at_a_time() -> None:
+    kinds = Counter(kind for kind, _ in conducts(1000, 20))
+    assert kinds[Conduct.COLLUDES] == 6 and kinds[Conduct.RANDOM] == 4
+    assert kinds[Conduct.COPIES] == 4 and kinds[Conduct.HONEST] == 980
+    assert [kind for kind, _ in conducts(10, 5)][:5] == [*CHEATS[:4], Conduct.RANDOM]
 
 
 @pytest.mark.parametrize(
