@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from witengine.errors import WitError
 from witengine.scheduling.cheaters import Conduct, Mind, truth
 from witengine.scheduling.core import Candidate, Decision, Grant, MapSchedule, Verdict
-from witengine.scheduling.simulation_trust import TrustTally, Verifier
+from witengine.scheduling.simulation_trust import TrustTally, Verifying
 
 if TYPE_CHECKING:
     from witengine.scheduling.simulator import Simulation
@@ -146,7 +146,7 @@ class EventLoop:
         self.nodes = nodes
         self.tally = tally
         self.trust = tally.trust  # the farm has untrusted nodes: their results are verified
-        self.verifier: Verifier | None = None  # … so (see `Simulation.execute`)
+        self.verifying: Verifying | None = None  # … so (see `Simulation.execute`)
         self.heap: list[tuple[float, int, int, int, int]] = []
         self.handlers: dict[int, Callable[[int], None]] = {}
         self.seq = 0
@@ -194,8 +194,8 @@ class EventLoop:
             if schedule.failure is not None:
                 index, error = schedule.failure
                 raise SimulationError(f"the map failed on item {index}: {error}")
-            if self.verifier is not None and self.verifier.failure is not None:
-                index, error = self.verifier.failure
+            if self.verifying is not None and self.verifying.failure is not None:
+                index, error = self.verifying.failure
                 raise SimulationError(f"the map failed on item {index}: {error}")
         return self.tally.last_commit
 
@@ -224,8 +224,8 @@ class EventLoop:
             or node.mode is not Mode.RUN
         ):
             return
-        verifier = self.verifier
-        if verifier is not None and verifier.blocked(k):
+        verifying = self.verifying
+        if verifying is not None and verifying.blocked(k):
             return  # caught wrong: given no more of the activity
         began = time.perf_counter()
         grant = self.schedule.request(node.candidate, self.now)
@@ -237,7 +237,7 @@ class EventLoop:
         self.tally.batches += 1
         self.tally.granted.append(self.tally.decisions.seconds[-1])
         node.grant = grant
-        node.tasks = grant.indices if verifier is None else verifier.spot_check(k, grant.indices)
+        node.tasks = grant.indices if verifying is None else verifying.spot_check(k, grant.indices)
         node.running = False
         node.epoch += 1  # a cancel meant for an earlier batch must not stop this one
         self.owner[grant.batch_id] = k
@@ -302,13 +302,13 @@ class EventLoop:
     def verify(self, k: int, grant: Grant, index: int) -> None:
         """A result on a farm with untrusted nodes: counted, and committed once verification
         accepts it (a spot check's goes to verification alone)."""
-        trust, verifier = self.trust, self.verifier
-        assert trust is not None and verifier is not None
+        trust, verifying = self.trust, self.verifying
+        assert trust is not None and verifying is not None
         node = self.nodes[k]
         right = truth(index)
         value = right if node.mind is None else node.mind.answer(index, trust.rng)
         honest = node.mind is None or not node.mind.conduct.cheats
-        if verifier.spot_answered(k, index, value):
+        if verifying.spot_answered(k, index, value):
             trust.taken(index, value, right, honest, self.now, spot=True)
             return
         outcome = self.schedule.result(
@@ -320,7 +320,7 @@ class EventLoop:
             self.tally.lost += self.sim.true_work[index]
             return
         trust.taken(index, value, right, honest, self.now)
-        verifier.answered(k, index, value)
+        verifying.answered(k, index, value)
 
     def accept(self, index: int, value: int) -> None:
         """Item `index`'s result is committed."""

@@ -8,7 +8,8 @@ units, the results returned beyond one an item and the spot checks are what veri
 (`replicated_share`: over the whole job, over the first tenth of the items to be answered, and
 over the items answered after the first half was, with the spot checks answered meanwhile). A
 result counts as committed only once verification accepts it; it is wrong when it differs from
-the truth.
+the truth. `Verifying` drives the hub's own verifier (`scheduling.verifier`) as the dispatcher
+does: the simulator has no verification policy of its own.
 
 Pure: virtual time passed in; randomness from the run's seed.
 """
@@ -21,19 +22,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from witengine.scheduling.verification import (
-    Answer,
-    Ruling,
-    TrustBook,
-    VerificationSettings,
-    Votes,
-)
-from witengine.scheduling.verification import Tally as VerificationTally
+from witengine.scheduling.verification import Answer, VerificationSettings
+from witengine.scheduling.verifier import Action, Step, Verifier
 
 if TYPE_CHECKING:
     from witengine.scheduling.simulation_loop import EventLoop
 
-__all__ = ["TrustReport", "TrustTally", "Verifier"]
+__all__ = ["TrustReport", "TrustTally", "Verifying"]
+
+_MAP = "map_simulated"  # the one map a simulation runs
 
 
 @dataclass(frozen=True)
@@ -131,17 +128,18 @@ class TrustTally:
         return extra / work if work > 0 else 0.0
 
 
-class Verifier:
-    """The hub's verification of untrusted nodes' results (`hub/dispatch/verifying`) in the
-    simulator: the same pure core (`scheduling.verification`) under the same rules, with
-    comparisons by equality, done at once.
+class Verifying:
+    """The hub's verification of untrusted nodes' results in the simulator: the same pure state
+    machine (`scheduling.verifier.Verifier`) driven as the dispatcher's shell drives it
+    (`hub/dispatch/verifying.py`), with comparisons by equality, done at once.
 
-    A result the schedule said to COMMIT is held: a new node's is verified (the item reopened
-    as a replica for another owner until the quorum decides), a reliable node's is held
-    unchecked until a later check of its work agrees or the map has nothing else to wait for.
-    A node caught wrong is blocked, its batches called back and its unchecked results reopened.
-    Some batches of an untrusted node carry a spot check: an item already verified, placed at
-    random among the others, checked against the known value and never shown to the schedule.
+    A result the schedule said to COMMIT goes to the verifier, and the simulator does what it
+    says: commit it, hold it (a reliable node's, until the map has nothing else to wait for),
+    compare it, reopen its item as a replica for other owners, commit the agreed value and
+    catch the nodes that disagreed (blocked, their batches recalled, their held results
+    reopened). Some batches of an untrusted node carry a spot check, placed at random among
+    the others as the dispatcher places it, checked against the committed value and never
+    shown to the schedule.
     """
 
     def __init__(
@@ -149,107 +147,82 @@ class Verifier:
     ) -> None:
         self.loop = loop
         self.activity = activity
-        self.settings = settings
-        self.book = TrustBook(settings, random.Random(seed))
+        self.verifier = Verifier(settings, random.Random(seed))
         self.placing = random.Random(seed)  # where a spot check goes in its batch
         self.numbers = {node.spec.id: k for k, node in enumerate(loop.nodes)}
-        self.pending: dict[int, Votes] = {}  # items under verification
-        self.unchecked: dict[int, dict[int, Answer]] = {}  # node -> item -> its answer, held
-        self.known: list[tuple[int, frozenset[str]]] = []  # verified items, and who answered
-        self.values: dict[int, int] = {}  # the committed value of each verified item
-        self.spots: dict[tuple[int, int], int] = {}  # (node, item) out as a spot check -> value
+        self.values: dict[int, int] = {}  # the committed value of each item
         self.failure: tuple[int, str] | None = None  # an item no quorum could settle
 
     def blocked(self, k: int) -> bool:
         spec = self.loop.nodes[k].spec
-        return not spec.trusted and self.book.blocked(spec.id, self.activity)
+        return not spec.trusted and self.verifier.book.blocked(spec.id, self.activity)
 
     # ------------------------------------------------------------------ answers
 
     def answered(self, k: int, index: int, value: int) -> None:
         """The schedule said to commit node k's result for item `index`."""
         spec = self.loop.nodes[k].spec
-        owner = spec.owner or spec.id
-        votes = self.pending.get(index)
-        if spec.trusted and votes is None:
-            self.known.append((index, frozenset((owner,))))
+        key = (_MAP, index)
+        verifier = self.verifier
+        if spec.trusted and verifier.settles(key):
             self.commit(index, value)
             return
-        answer = Answer(spec.id, owner, spec.trusted, value)
-        if votes is not None:
-            agrees = [first.value == value for first in votes.representatives()]
-            self.ruled(index, votes, votes.add(answer, agrees))
-        elif self.book.check(spec.id, self.activity):
-            votes = self.pending[index] = Votes(self.settings)
-            self.ruled(index, votes, votes.add(answer, []))
-        else:
-            self.unchecked.setdefault(k, {})[index] = answer
-            self.release_if_done()
-
-    def ruled(self, index: int, votes: Votes, tally: VerificationTally) -> None:
-        """Carry out what the item's answers decided."""
-        loop = self.loop
-        if tally.ruling is Ruling.REPLICATE:
-            loop.schedule.reopen(index, tally.owners, loop.now)
+        answer = Answer(spec.id, spec.owner or spec.id, spec.trusted, value)
+        step: Step | None = verifier.answered(key, self.activity, answer)
+        if step is not None and step.action is Action.COMMIT:
+            self.commit(index, value)
             return
-        del self.pending[index]
-        book, activity = self.book, self.activity
-        if tally.ruling is Ruling.FAIL:
-            self.failure = (index, tally.reason)
-            return
-        assert tally.accepted is not None
-        self.commit(index, tally.accepted.value)
-        self.known.append((index, tally.owners))
-        for answer in tally.agreeing:
-            if not answer.trusted:
-                book.agreed(answer.node_id, activity)
-                self.vouched(self.numbers[answer.node_id])
-        for answer in tally.wrong:
-            if not answer.trusted and not book.blocked(answer.node_id, activity):
-                self.caught(self.numbers[answer.node_id])
+        while step is not None and step.action is Action.COMPARE:
+            representatives = verifier.representatives(key)
+            if representatives is None:
+                return
+            agrees = [first.value == value for first in representatives]
+            step = verifier.compared(key, answer, representatives, agrees)
+        if step is not None:
+            self.carry_out(index, step)
         self.release_if_done()
+
+    def carry_out(self, index: int, step: Step) -> None:
+        """Do what the verifier decided about an answer to item `index`."""
+        loop = self.loop
+        if step.action is Action.REPLICATE:
+            loop.schedule.reopen(index, step.owners, loop.now)
+        elif step.action is Action.FAIL:
+            self.failure = (index, step.reason)
+        elif step.action is Action.ACCEPT:
+            assert step.answer is not None
+            self.commit(index, step.answer.value)
+            for wrong in step.wrong:
+                if not self.verifier.book.blocked(wrong.node_id, self.activity):
+                    self.caught(self.numbers[wrong.node_id])
 
     def commit(self, index: int, value: int) -> None:
         self.values[index] = value
         self.loop.accept(index, value)
 
-    def vouched(self, k: int) -> None:
-        """A check of node k's work agreed: what it returned unchecked before is committed."""
-        held = self.unchecked.pop(k, None)
-        for index, answer in (held or {}).items():
-            self.commit(index, answer.value)
-
     def release_if_done(self) -> None:
         """The map has nothing left to wait for but results held unchecked: commit them."""
-        if not self.loop.schedule.done or self.pending or not self.unchecked:
+        if not self.loop.schedule.done:
             return
-        for k in list(self.unchecked):
-            self.vouched(k)
+        for (_, index), answer in self.verifier.release(_MAP):
+            self.commit(index, answer.value)
 
     # ------------------------------------------------------------------ consequences
 
     def caught(self, k: int, *, spot: bool = False) -> None:
-        """Node k was caught wrong: blocked, its batches called back, its unchecked results
-        reopened for other owners."""
+        """Node k was caught wrong: blocked, its batches called back, its results held
+        unchecked reopened for other owners."""
         loop = self.loop
         spec = loop.nodes[k].spec
-        if spot:
-            self.book.spot_failed(spec.id, self.activity)
-        else:
-            self.book.wrong(spec.id, self.activity)
+        reopen = self.verifier.caught(spec.id, spec.owner or spec.id, self.activity, spot=spot)
         assert loop.trust is not None
         loop.trust.caught.add(k)
         schedule, now = loop.schedule, loop.now
         for batch_id in schedule.cancel_node(spec.id):
             schedule.batch_ended(batch_id, now)
             loop.cancel(batch_id)
-        for votes in self.pending.values():
-            votes.discard(spec.id)  # the item is out as a replica already
-        for key in [key for key in self.spots if key[0] == k]:
-            del self.spots[key]
-        owner = frozenset((spec.owner or spec.id,))
-        for index in self.unchecked.pop(k, {}):
-            schedule.reopen(index, owner, now)
+        for (_, index), owners in reopen:
+            schedule.reopen(index, owners, now)
         loop.wake()
 
     # ------------------------------------------------------------------ spot checks
@@ -258,26 +231,22 @@ class Verifier:
         """The items node k runs for a batch of `indices`: maybe one more, a spot check (an
         item verified by others, whose value is known), placed at random among them."""
         spec = self.loop.nodes[k].spec
-        known = self.known
-        if spec.trusted or not known or not self.book.spot_check(spec.id, self.activity):
+        if spec.trusted:
             return indices
-        index, owners = known[self.book.random.randrange(len(known))]
-        if (spec.owner or spec.id) in owners:
+        owner = spec.owner or spec.id
+        index = self.verifier.spot_check(spec.id, owner, _MAP, self.activity, self.values)
+        if index is None:
             return indices
-        self.spots[(k, index)] = self.values[index]
         at = self.placing.randrange(len(indices) + 1)
         return (*indices[:at], index, *indices[at:])
 
     def spot_answered(self, k: int, index: int, value: int) -> bool:
         """Whether node k's result answers a spot check (then it is checked here)."""
-        known = self.spots.pop((k, index), None)
-        if known is None:
-            return False
         spec = self.loop.nodes[k].spec
-        if self.book.blocked(spec.id, self.activity):
-            return True  # caught meanwhile: this answer changes nothing
-        if value == known:
-            self.book.spot_passed(spec.id, self.activity)
-        else:
+        found, _ = self.verifier.spot_answered(spec.id, _MAP, index)
+        if not found:
+            return False
+        agreed = self.values[index] == value
+        if not self.verifier.spot_checked(spec.id, self.activity, agreed):
             self.caught(k, spot=True)
         return True

@@ -40,7 +40,7 @@ from witengine.scheduling.simulation_loop import (
     _Node,
     lower_bound,
 )
-from witengine.scheduling.simulation_trust import TrustReport, TrustTally, Verifier
+from witengine.scheduling.simulation_trust import TrustReport, TrustTally, Verifying
 from witengine.scheduling.verification import VerificationSettings
 
 __all__ = [
@@ -329,7 +329,7 @@ class Simulation:
             tally.trust = TrustTally(self.true_work, random.Random(f"cheaters-{self.seed}"))
         engine = EventLoop(self, schedule, nodes, tally)
         if tally.trust is not None:
-            engine.verifier = Verifier(engine, ACTIVITY, self.verification, self.seed)
+            engine.verifying = Verifying(engine, ACTIVITY, self.verification, self.seed)
         makespan = engine.loop() if count else 0.0
         self._check(schedule, tally)
         return makespan, tally, setup
