@@ -68,3 +68,31 @@ def test_the_commands_of_using_it_run_as_written(tmp_path: Path) -> None:
         if "--json" in line:
             assert json.loads(done.stdout)["variables"]["count"] == 303
     assert (tmp_path / "wit-out" / "CountPrimes" / "results.json").is_file()
+
+
+def test_the_untrusted_simulation_s_figures_are_what_its_command_prints() -> None:
+    # Virtual time and one seed: every figure the README quotes is exact (the run takes 20 to
+    # 35 s of CPU while handing out replicas costs a look at their whole queue).
+    from typer.testing import CliRunner
+
+    from witengine.cli.app import app
+
+    text = " ".join(ROOT.joinpath("README.md").read_text("utf-8").split())
+    start = text.index("`wit simulate --untrusted --cheaters 0.02` runs")
+    sentence = text[start : text.index("The run took", start)]
+    quoted = re.findall(r"`(\w+)`\)? ([\d.]+)(?: of (\d+))?", sentence)
+    assert {name for name, _, _ in quoted} >= {
+        "wrong_committed",
+        "cheaters_caught",
+        "replicated_share",
+        "replicated_share_last_half",
+        "efficiency",
+    }
+    done = CliRunner().invoke(app, ["simulate", "--untrusted", "--cheaters", "0.02", "--json"])
+    assert done.exit_code == 0, done.output
+    printed = json.loads(done.stdout)
+    for name, figure, out_of in quoted:
+        decimals = len(figure.partition(".")[2])
+        assert round(printed[name], decimals) == float(figure), (name, printed[name])
+        if out_of:
+            assert printed["cheaters"] == int(out_of)
