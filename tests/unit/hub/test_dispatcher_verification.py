@@ -166,6 +166,9 @@ async def test_a_random_cheater_is_outvoted_blocked_told_and_nothing_of_it_is_co
     assert notice.activity == ACTIVITY and notice.state == "blocked"
     record = dispatcher.view.trust(cheat.id, ACTIVITY)
     assert record.rejected == 1 and record.accepted == 0
+    default = frozenset(("default",))
+    planned = dispatcher._state.candidates(ACTIVITY, "job_2", None, default)
+    assert cheat.id not in {c.id for c in planned}, "a later map would count on the cheater"
     assert dispatcher.view.held_for_verification() == (0, 0), "nothing left held"
 
 

@@ -303,7 +303,9 @@ class Dispatcher:
                     continue
                 if not admitted(node, held.pools):  # not among the pools the job may use
                     continue
-                if state.pinned_away(held.job_id, node) or not trusted_with(state, node, held):
+                if state.pinned_away(held.job_id, node) or not trusted_with(
+                    state, node, held.activity
+                ):
                     continue
                 if held.future.done():
                     continue

@@ -241,7 +241,7 @@ def _can_run(state: DispatchState, held: MapState, node: NodeLink) -> bool:
         and admitted(node, held.pools)
         and not blocked
         and not pinned_away
-        and trusted_with(state, node, held)
+        and trusted_with(state, node, held.activity)
     )
 
 
@@ -289,7 +289,7 @@ def _no_node(state: DispatchState, held: MapState) -> NoCompatibleNode:
             "in the job's pools (wit run --pools, or ProcessingOptions' pools)"
         )
     offering = [n for n in online if held.activity in n.activities]
-    untrusted = [n for n in offering if not trusted_with(state, n, held)]
+    untrusted = [n for n in offering if not trusted_with(state, n, held.activity)]
     if untrusted and len(untrusted) == len(offering):
         return NoCompatibleNode(_untrusted_only(state, held, untrusted))
     names = sorted(n.name for n in offering if able(n, held.activity, held.requirements))

@@ -54,15 +54,15 @@ def able(node: NodeLink, activity: str, requirements: Requirements | None) -> bo
     return node.capabilities is not None and not unmet(requirements, node.capabilities)
 
 
-def trusted_with(state: DispatchState, node: NodeLink, held: MapState) -> bool:
-    """Whether the node may run the map's items as far as trust goes: a trusted node always; an
-    untrusted one when its results can be compared (the map's activity has a comparer) and it
-    has not been caught wrong at the activity."""
+def trusted_with(state: DispatchState, node: NodeLink, activity: str) -> bool:
+    """Whether the node may run the activity as far as trust goes: a trusted node always; an
+    untrusted one when its results can be compared (the activity has a comparer) and it has not
+    been caught wrong at it."""
     if node.trusted:
         return True
-    if not state.compare.can_compare(held.activity):
+    if not state.compare.can_compare(activity):
         return False
-    return not state.verification.verifier.book.blocked(node.id, held.activity)
+    return not state.verification.verifier.book.blocked(node.id, activity)
 
 
 def admitted(node: NodeLink, pools: frozenset[str] | None) -> bool:
@@ -159,6 +159,7 @@ class DispatchState:
             if self.usable(node)
             and able(node, activity, requirements)
             and admitted(node, pools)
+            and trusted_with(self, node, activity)
             and not self.pinned_away(job_id, node)
         )
 

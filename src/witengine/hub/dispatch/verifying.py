@@ -242,7 +242,7 @@ def caught(
         answered_in = state.maps.get(map_id)
         if answered_in is not None:
             answered_in.schedule.reopen(answered_in.positions[index], owners, now)
-    state.wake()
+    state.candidates_changed()  # the schedules plan without it
 
 
 def _notes(state: DispatchState) -> None:
