@@ -46,7 +46,7 @@ from witengine.scheduling.verification import (
     TrustState,
     VerificationSettings,
 )
-from witengine.scheduling.verifier import Action, Key, Step, VerificationCosts, Verifier
+from witengine.scheduling.verifier import Action, Key, Step, Verifier
 
 if TYPE_CHECKING:
     from witengine.hub.dispatch.state import DispatchState
@@ -57,8 +57,6 @@ log = logging.getLogger(__name__)
 # change of its trust state (for the audit log).
 RecordListener = Callable[[str, str, Record], None]
 ChangeListener = Callable[[Change], None]
-
-__all__ = ["ChangeListener", "RecordListener", "Verification", "VerificationCosts"]
 
 
 @dataclass(frozen=True)
@@ -83,10 +81,6 @@ class Verification:
     @classmethod
     def make(cls, settings: VerificationSettings | None, seed: int | None) -> Verification:
         return cls(Verifier(settings or VerificationSettings(), random.Random(seed)))
-
-    def blocked(self, node: NodeLink, activity: str) -> bool:
-        """Whether the node was caught wrong at the activity (or at a spot check)."""
-        return not node.trusted and self.verifier.book.blocked(node.id, activity)
 
 
 # ------------------------------------------------------------------ answers
