@@ -129,27 +129,37 @@ class ProcessFarm:
         hub_url: str | None = None,
         discover: bool = False,
         env: dict[str, str] | None = None,
+        cheat: tuple[str, int] | None = None,
     ) -> None:
         """Start a node (through a proxy when `hub_url` says so; with no `--hub` at all, to
         look for its hub over mDNS, when `discover`; with `env` added to its environment, such
-        as `WIT_HIDE_TOOLS`); its log is NAME.log."""
+        as `WIT_HIDE_TOOLS`; as a cheater, `cheat` = (mode, seed): see `testing.cheaters`);
+        its log is NAME.log."""
         command = ["node", "--name", name]
         command += [] if discover else ["--hub", hub_url or self.url]
         command += ["--cache-dir", str(self.root / name)]
         if "--token" not in args:  # enrols once; a restarted node uses its credential
             command += ["--token", self.join_token()]
         self.nodes[name] = self._spawn(
-            name, [*command, "--max-backoff", "1", *args], {**self.env, **(env or {})}
+            name,
+            [*command, "--max-backoff", "1", *args],
+            {**self.env, **(env or {})},
+            module=["witengine.testing.cheaters", cheat[0], str(cheat[1])] if cheat else None,
         )
 
     def _spawn(
-        self, log_name: str, args: list[str], env: dict[str, str] | None = None
+        self,
+        log_name: str,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        module: list[str] | None = None,
     ) -> subprocess.Popen[bytes]:
-        """Start `python -m witengine ARGS` in its own process group, logging to a file; it
-        ends with the test run, even one killed outright."""
+        """Start `python -m witengine ARGS` (or `python -m MODULE...`, a launcher that runs the
+        same command) in its own process group, logging to a file; it ends with the test run,
+        even one killed outright."""
         with (self.root / f"{log_name}.log").open("ab") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "witengine", *args],
+                [sys.executable, "-m", *(module or ["witengine"]), *args],
                 stdout=log,
                 stderr=log,
                 env=env or self.env,
