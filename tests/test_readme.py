@@ -71,8 +71,8 @@ def test_the_commands_of_using_it_run_as_written(tmp_path: Path) -> None:
 
 
 def test_the_untrusted_simulation_s_figures_are_what_its_command_prints() -> None:
-    # Virtual time and one seed: every figure the README quotes is exact (the run takes 20 to
-    # 35 s of CPU while handing out replicas costs a look at their whole queue).
+    # Virtual time and one seed: every figure the README quotes is exact (the run takes about
+    # 8 s of CPU).
     from typer.testing import CliRunner
 
     from witengine.cli.app import app

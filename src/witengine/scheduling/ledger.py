@@ -44,6 +44,7 @@ from witengine.scheduling.rates import RateModel
 from witengine.scheduling.settings import SchedulerSettings
 
 STALL_ITEMS = 3.0  # a batch silent for this many items' predicted time may be stalled
+_REPLICAS_PASSED = 64  # a request looks past at most this many replicas it may not take
 
 _COMMIT = Outcome(Verdict.COMMIT)
 _IGNORE = Outcome(Verdict.IGNORE)
@@ -307,35 +308,38 @@ class Ledger(MapSchedule):
 
     def _take_replicas(self, node_id: str, now: float, room: float) -> Grant | None:
         """Replicas the node may run (its owner answered none of them): about what Adaptive
-        would give it of them, within its window's room."""
+        would give it of them, within its window's room; never two items one owner answered
+        (a node that copied one item's result to another in its batch would find a second
+        copier handed the same run, and the two would agree). Costs the items taken and those
+        passed over, not the queue: those passed over go back to its front, in order."""
         owner = self._owner_of.get(node_id, node_id)
         speed = self._speed_of(node_id)
         share = self._replica_work / 2.0 * speed / max(self._capacity, speed)
         target = min(max(share, self._settings.min_batch_seconds * speed), room)
         taken: list[int] = []
         total = 0.0
-        kept: deque[int] = deque()
+        passed: list[int] = []
+        answered: set[str] = set()  # owners that answered an item taken
         work, excluded = self._work, self._excluded
         replicas = self._replicas
-        while replicas:
-            index = replicas.popleft()
-            weight = work[index]
-            if (
-                owner in excluded[index]
-                or total + weight > room
-                or (taken and total + weight > target)
-            ):
-                kept.append(index)
+        while replicas and len(passed) < _REPLICAS_PASSED:
+            index = replicas[0]
+            weight, owners = work[index], excluded[index]
+            if owner in owners or total + weight > room or not answered.isdisjoint(owners):
+                passed.append(replicas.popleft())
                 continue
+            if taken and total + weight > target:
+                break
+            replicas.popleft()
             taken.append(index)
+            answered.update(owners)
             total += weight
             if total >= target:
                 break
-        kept.extend(replicas)
-        self._replicas = kept
+        replicas.extendleft(reversed(passed))
         if not taken:
             return None
-        self._replica_work = self._replica_work - total if kept else 0.0
+        self._replica_work = self._replica_work - total if replicas else 0.0
         return self._grant(node_id, taken, total, now)
 
     def _requeue(self, indices: list[int], now: float) -> None:

@@ -53,11 +53,6 @@ def test_the_fault_suite_s_cheaters_are_all_caught_and_nothing_wrong_is_committe
     assert trust.cheaters_caught == 6 and trust.honest_caught == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a replica batch takes reopened items in the order one node answered them, so two "
-    "copiers of different owners handed the same run of items copy the same result and agree",
-)
 def test_copiers_of_different_owners_never_have_a_copy_accepted() -> None:
     config = SimConfig(nodes=50, items=2_000, untrusted=True, cheaters=0.1, seed=0)
     nodes, work, true_work = build(config)
