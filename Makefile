@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 # The 30 slowest tests are listed at the end, so a suite growing towards its time limit shows where.
 PYTEST_ARGS ?= --durations=30
 
-.PHONY: demo test lint typecheck bootstrap clean
+.PHONY: demo test lint typecheck bootstrap clean addon
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -38,6 +38,10 @@ lint: bootstrap
 
 typecheck: bootstrap
 	$(BIN)/mypy
+
+# The Blender add-on's two packages (a legacy add-on zip and a 4.2+ extension zip): dist/.
+addon: bootstrap
+	$(BIN)/wit addon build --out dist
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache wit-out

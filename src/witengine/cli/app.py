@@ -566,6 +566,15 @@ def _register_folder_commands() -> None:
 _register_folder_commands()
 
 
+def _register_addon_commands() -> None:
+    from witengine.cli import addon
+
+    app.add_typer(addon.addon_app)
+
+
+_register_addon_commands()
+
+
 def main() -> None:
     from witengine.errors import WitError
 

@@ -1,0 +1,532 @@
+"""witengine for Blender: render the scene on a witengine farm, follow it, bring the frames back.
+
+Blender runs this on its own Python, so it imports nothing of witengine (the hub's HTTP API is
+in `client`, standard library only). Nothing here blocks Blender's main thread on the network:
+submitting and following run on a worker thread, and a timer (`bpy.app.timers`) hands their
+results to the scene and the interface. The followed job's id is kept in the scene, so reopening
+the file finds the job again.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import bpy  # type: ignore[import-not-found]  # Blender's own module, there only
+from bpy.app.handlers import persistent  # type: ignore[import-not-found]
+from bpy.props import (  # type: ignore[import-not-found]
+    BoolProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+from . import client
+
+bl_info = {
+    "name": "witengine",
+    "author": "witengine",
+    "version": (0, 1, 0),
+    "blender": (3, 4, 0),
+    "location": "Properties > Render > Render on farm",
+    "description": "Render the scene on a witengine farm and bring the frames back",
+    "category": "Render",
+}
+
+PACK_SCRIPT = Path(__file__).with_name("blender_pack.py")
+PACK_SECONDS = 600.0
+TICK_SECONDS = 1.0
+
+
+# ------------------------------------------------------------------ what a job's following holds
+
+
+class Following:
+    """The job the add-on follows: what the worker thread found, handed to the main thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.worker: threading.Thread | None = None
+        self.scene = ""  # the name of the scene the job renders
+        self.job_id = ""
+        self.status = ""
+        self.done = 0
+        self.total = 0
+        self.eta: float | None = None
+        self.error = ""
+        self.stage = ""  # "submitting", "following", "downloading", "" (idle)
+        self.found: dict[str, Any] | None = None  # the job's last record, from the worker
+        self.downloaded: list[str] = []
+        self.finished = False
+
+    def busy(self) -> bool:
+        return self.worker is not None and self.worker.is_alive()
+
+    def start(self, work: Any) -> None:
+        def run() -> None:
+            try:
+                work()
+            except client.HubError as error:
+                with self.lock:
+                    self.error = str(error)
+            except Exception as error:  # shown to the artist, not lost in a thread
+                with self.lock:
+                    self.error = f"{type(error).__name__}: {error}"
+
+        self.worker = threading.Thread(target=run, name="witengine", daemon=True)
+        self.worker.start()
+
+
+FOLLOWING = Following()
+
+
+def preferences(context: Any = None) -> Any:
+    context = context or bpy.context
+    return context.preferences.addons[__package__].preferences
+
+
+def hub_of(prefs: Any) -> client.Hub:
+    if not prefs.hub_url.strip():
+        raise client.HubError("set the hub's address in the witengine add-on's preferences")
+    return client.Hub(prefs.hub_url, prefs.token, prefs.fingerprint)
+
+
+def report(kind: str, message: str) -> None:
+    """A Blender report (shown in the status bar, printed in the background)."""
+    try:
+        bpy.ops.witengine.report(kind=kind, message=message)
+    except RuntimeError:
+        print(f"{kind.title()}: {message}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------ submitting
+
+
+def pack_copy(copy: Path, packed: Path) -> Path:
+    """The file to send for a saved copy of the scene: itself when it uses no external file,
+    else a copy with them packed (HubError naming the files that are missing or unpackable)."""
+    listing = copy.with_suffix(".json")
+    subprocess.run(
+        [
+            bpy.app.binary_path,
+            *("-b", "--factory-startup", "-noaudio", str(copy)),
+            *("-P", str(PACK_SCRIPT), "--", str(listing), str(packed)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=PACK_SECONDS,
+    )
+    found = json.loads(listing.read_text())
+    missing = [file for file in found["files"] if not file["exists"]]
+    if missing:
+        raise client.HubError(f"the scene uses files that are missing: {_named(missing)}")
+    if not found["files"]:
+        return copy
+    if found["unpackable"] or not found["saved"]:
+        raise client.HubError(
+            f"the scene uses files that cannot be packed into it: {_named(found['unpackable'])};"
+            " pack or bake them into the .blend"
+        )
+    return packed
+
+
+def _named(files: list[dict[str, Any]]) -> str:
+    return ", ".join(
+        f"{f['path']} ({f['kind']} '{f['name']}', looked for at {f['absolute']})" for f in files
+    )
+
+
+def output_folder(scene: Any) -> Path:
+    """Where the frames go: the panel's folder, else the folder of the scene's output path."""
+    chosen = scene.witengine.output_folder.strip()
+    if chosen:
+        return Path(bpy.path.abspath(chosen))
+    output = scene.render.filepath
+    if not output:
+        return Path(tempfile.gettempdir())
+    path = Path(bpy.path.abspath(output))
+    return path if output.endswith(("/", "\\")) else path.parent
+
+
+def frame_range(scene: Any) -> tuple[int, int, int]:
+    settings = scene.witengine
+    if settings.use_scene_range:
+        return scene.frame_start, scene.frame_end, scene.frame_step
+    return settings.frame_start, settings.frame_end, settings.frame_step
+
+
+def submit(scene: Any, prefs: Any) -> None:
+    """Save a copy of the scene, and on a worker thread pack, upload and submit it."""
+    settings = scene.witengine
+    hub = hub_of(prefs)
+    start, end, step = frame_range(scene)
+    name = Path(bpy.data.filepath).name if bpy.data.filepath else "untitled.blend"
+    frames = client.frames_text(
+        name.replace("@", "_"), start, end, step, settings.samples, settings.percent
+    )
+    label = settings.job_name.strip() or Path(name).stem
+    scratch = Path(tempfile.mkdtemp(prefix="witengine-"))
+    copy = scratch / "scene" / name
+    copy.parent.mkdir()
+    # A copy: the artist's file and session stay as they are; paths stay right from the copy.
+    bpy.ops.wm.save_as_mainfile(filepath=str(copy), copy=True, compress=False)
+    video = settings.make_video
+    state = FOLLOWING
+    with state.lock:
+        state.__init__()  # type: ignore[misc]
+        state.scene, state.stage = scene.name, "submitting"
+
+    def work() -> None:
+        sent = pack_copy(copy, scratch / name)
+        blob = hub.upload(sent)
+        summary = hub.submit_render(blob, frames, label, video)
+        with state.lock:
+            state.job_id, state.status = summary["id"], summary["status"]
+
+    state.start(work)
+    _ensure_timer()
+
+
+# ------------------------------------------------------------------ following
+
+
+def _ensure_timer() -> None:
+    if not bpy.app.timers.is_registered(tick):
+        bpy.app.timers.register(tick, first_interval=0.1)
+
+
+def follow(scene: Any) -> None:
+    """Follow the job stored in the scene (after reopening its file)."""
+    state = FOLLOWING
+    with state.lock:
+        state.__init__()  # type: ignore[misc]
+        state.scene, state.job_id, state.stage = scene.name, scene.witengine.job_id, "following"
+    _ensure_timer()
+
+
+def tick() -> float | None:
+    """The timer: hand the worker's findings to the scene, start its next step; None ends it."""
+    state = FOLLOWING
+    if state.busy():
+        return TICK_SECONDS / 4
+    scene = bpy.data.scenes.get(state.scene)
+    with state.lock:
+        error, state.error = state.error, ""
+        found, state.found = state.found, None
+    if scene is None:
+        state.stage = ""
+        return None
+    if error:
+        report("ERROR", f"witengine: {error}")
+        state.stage = "" if state.stage in ("submitting", "downloading") else state.stage
+        if state.stage == "":
+            return None
+    if state.stage == "submitting":
+        scene.witengine.job_id = state.job_id
+        scene.witengine.hub_url = preferences().hub_url
+        state.stage = "following"
+        report("INFO", f"witengine: submitted {state.job_id}")
+    if found is not None:
+        _take(state, found)
+        if state.status in client.FINISHED:
+            return _finish(state, scene, found)
+    if state.stage == "downloading":  # the downloads are done
+        report("INFO", f"witengine: {len(state.downloaded)} files in {output_folder(scene)}")
+        state.stage, state.finished = "", True
+        return None
+    if state.stage != "following":
+        return None
+    hub = hub_of(preferences())
+    job_id = state.job_id
+
+    def poll() -> None:
+        record = hub.job(job_id)
+        with state.lock:
+            state.found = record
+
+    state.start(poll)
+    return TICK_SECONDS
+
+
+def _take(state: Following, record: dict[str, Any]) -> None:
+    progress = record.get("progress") or {}
+    state.status = str(record.get("status", ""))
+    state.done, state.total = int(progress.get("done", 0)), int(progress.get("total", 0))
+    state.eta = record.get("eta_seconds")
+
+
+def _finish(state: Following, scene: Any, record: dict[str, Any]) -> float | None:
+    if state.status != "completed":
+        report(
+            "ERROR",
+            f"witengine: job {state.job_id} {state.status}: {record.get('error') or ''}".rstrip(
+                ": "
+            ),
+        )
+        state.stage, state.finished = "", True
+        return None
+    folder = output_folder(scene)
+    frames, video = client.result_files(record)
+    targets: list[tuple[str, Path]] = []
+    for number, image in frames:
+        blender_name = Path(scene.render.frame_path(frame=number)).stem
+        suffix = Path(image.get("name", "")).suffix or ".png"
+        targets.append((image["sha256"], folder / f"{blender_name}{suffix}"))
+    if video is not None and scene.witengine.make_video:
+        name = Path(bpy.data.filepath).stem or "untitled"
+        suffix = Path(video.get("name", "")).suffix or ".mp4"
+        targets.append((video["sha256"], folder / f"{name}{suffix}"))
+    hub = hub_of(preferences())
+    state.stage = "downloading"
+
+    def download() -> None:
+        for sha256, target in targets:
+            hub.download(sha256, target)
+            with state.lock:
+                state.downloaded.append(str(target))
+
+    state.start(download)
+    return TICK_SECONDS / 4
+
+
+def status_line(state: Following) -> str:
+    words = f"{state.job_id or 'job'}: {state.status or state.stage}"
+    if state.total:
+        words += f", frames {state.done}/{state.total}"
+    if state.eta is not None and state.status == "running":
+        words += f", about {_duration(state.eta)} left"
+    return words
+
+
+def _duration(seconds: float) -> str:
+    minutes, second = divmod(int(seconds + 0.5), 60)
+    hours, minute = divmod(minutes, 60)
+    return (
+        f"{hours} h {minute:02d} min"
+        if hours
+        else f"{minute} min {second:02d} s"
+        if minute
+        else f"{second} s"
+    )
+
+
+@persistent  # type: ignore[untyped-decorator]
+def _on_load(_: Any) -> None:
+    scene = bpy.context.scene
+    if scene is not None and scene.witengine.job_id and FOLLOWING.stage == "":
+        follow(scene)
+
+
+# ------------------------------------------------------------------ Blender's classes
+
+
+class WitenginePreferences(bpy.types.AddonPreferences):  # type: ignore[misc]
+    bl_idname = __package__
+
+    hub_url: StringProperty(  # type: ignore[valid-type]
+        name="Hub", description="The hub's address, as http://HOST:PORT or https://HOST:PORT"
+    )
+    token: StringProperty(  # type: ignore[valid-type]
+        name="Token", description="Your token on the hub (wit token create)", subtype="PASSWORD"
+    )
+    fingerprint: StringProperty(  # type: ignore[valid-type]
+        name="Certificate",
+        description="For an https hub: its certificate's fingerprint (wit hub --show-fingerprint);"
+        " any other certificate is refused",
+    )
+    nodes: StringProperty(default="")  # type: ignore[valid-type]  # the last test's lines
+
+    def draw(self, context: Any) -> None:
+        layout = self.layout
+        layout.prop(self, "hub_url")
+        layout.prop(self, "token")
+        layout.prop(self, "fingerprint")
+        layout.operator(WITENGINE_OT_test_connection.bl_idname, icon="LINKED")
+        for line in self.nodes.splitlines():
+            layout.label(text=line)
+
+
+class WITENGINE_OT_report(bpy.types.Operator):  # type: ignore[misc]
+    """Show a message from witengine"""
+
+    bl_idname = "witengine.report"
+    bl_label = "witengine message"
+    bl_options = {"INTERNAL"}  # noqa: RUF012 - Blender reads a set
+
+    kind: StringProperty(default="INFO")  # type: ignore[valid-type]
+    message: StringProperty()  # type: ignore[valid-type]
+
+    def execute(self, context: Any) -> set[str]:
+        self.report({self.kind}, self.message)
+        return {"FINISHED"}
+
+
+class WITENGINE_OT_test_connection(bpy.types.Operator):  # type: ignore[misc]
+    """Ask the hub who you are and which nodes the farm has"""
+
+    bl_idname = "witengine.test_connection"
+    bl_label = "Test connection"
+
+    def execute(self, context: Any) -> set[str]:
+        prefs = preferences(context)
+        try:
+            hub = client.Hub(prefs.hub_url, prefs.token, prefs.fingerprint, timeout=5.0)
+            hub.whoami()
+            lines = client.node_lines(hub.nodes())
+        except client.HubError as error:
+            prefs.nodes = ""
+            self.report({"ERROR"}, f"witengine: {error}")
+            return {"CANCELLED"}
+        prefs.nodes = "\n".join(lines) or "the farm has no nodes"
+        self.report({"INFO"}, f"witengine: {len(lines)} nodes: " + "; ".join(lines))
+        return {"FINISHED"}
+
+
+class WITENGINE_OT_render_on_farm(bpy.types.Operator):  # type: ignore[misc]
+    """Save a packed copy of the scene, send it to the farm and follow the job"""
+
+    bl_idname = "witengine.render_on_farm"
+    bl_label = "Render on farm"
+
+    def execute(self, context: Any) -> set[str]:
+        if FOLLOWING.stage in ("submitting", "downloading") or (
+            FOLLOWING.stage == "following" and FOLLOWING.scene == context.scene.name
+        ):
+            self.report({"ERROR"}, "witengine: this scene's job is still running; cancel it first")
+            return {"CANCELLED"}
+        try:
+            submit(context.scene, preferences(context))
+        except client.HubError as error:
+            self.report({"ERROR"}, f"witengine: {error}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, "witengine: sending the scene to the farm")
+        return {"FINISHED"}
+
+
+class WITENGINE_OT_cancel(bpy.types.Operator):  # type: ignore[misc]
+    """Cancel the job on the farm"""
+
+    bl_idname = "witengine.cancel"
+    bl_label = "Cancel"
+
+    def execute(self, context: Any) -> set[str]:
+        job_id = FOLLOWING.job_id or context.scene.witengine.job_id
+        try:
+            hub = hub_of(preferences(context))
+        except client.HubError as error:
+            self.report({"ERROR"}, f"witengine: {error}")
+            return {"CANCELLED"}
+
+        def cancel() -> None:
+            try:
+                hub.cancel(job_id)
+            except client.HubError as error:
+                with FOLLOWING.lock:
+                    FOLLOWING.error = str(error)
+
+        threading.Thread(target=cancel, name="witengine-cancel", daemon=True).start()
+        _ensure_timer()
+        self.report({"INFO"}, f"witengine: cancelling {job_id}")
+        return {"FINISHED"}
+
+
+class WitengineSceneSettings(bpy.types.PropertyGroup):  # type: ignore[misc]
+    use_scene_range: BoolProperty(name="Scene's frame range", default=True)  # type: ignore[valid-type]
+    frame_start: IntProperty(name="Start", default=1, min=0)  # type: ignore[valid-type]
+    frame_end: IntProperty(name="End", default=250, min=0)  # type: ignore[valid-type]
+    frame_step: IntProperty(name="Step", default=1, min=1)  # type: ignore[valid-type]
+    samples: IntProperty(  # type: ignore[valid-type]
+        name="Samples", description="Samples per pixel (0: the scene's own)", default=0, min=0
+    )
+    percent: IntProperty(  # type: ignore[valid-type]
+        name="Resolution %",
+        description="Resolution scale (0: the scene's own)",
+        default=0,
+        min=0,
+        max=1000,
+    )
+    job_name: StringProperty(  # type: ignore[valid-type]
+        name="Job name", description="Shown for the job (default: the file's name)"
+    )
+    output_folder: StringProperty(  # type: ignore[valid-type]
+        name="Output",
+        description="Where the frames come back (default: the scene's output path)",
+        subtype="DIR_PATH",
+    )
+    make_video: BoolProperty(name="Make video", default=True)  # type: ignore[valid-type]
+    job_id: StringProperty(name="Job")  # type: ignore[valid-type]  # the followed job, kept in the file
+    hub_url: StringProperty(name="Hub")  # type: ignore[valid-type]  # the hub it runs on
+
+
+class WITENGINE_PT_render(bpy.types.Panel):  # type: ignore[misc]
+    bl_label = "Render on farm"
+    bl_space_type = "PROPERTIES"
+    bl_region_type = "WINDOW"
+    bl_context = "render"
+
+    def draw(self, context: Any) -> None:
+        layout = self.layout
+        scene = context.scene
+        settings = scene.witengine
+        layout.use_property_split = True
+        layout.prop(settings, "use_scene_range")
+        column = layout.column(align=True)
+        if settings.use_scene_range:
+            column.enabled = False
+            column.prop(scene, "frame_start")
+            column.prop(scene, "frame_end")
+            column.prop(scene, "frame_step")
+        else:
+            column.prop(settings, "frame_start")
+            column.prop(settings, "frame_end")
+            column.prop(settings, "frame_step")
+        layout.prop(settings, "samples")
+        layout.prop(settings, "percent")
+        layout.prop(settings, "job_name")
+        layout.prop(settings, "output_folder")
+        layout.prop(settings, "make_video")
+        state = FOLLOWING
+        if state.stage and state.scene == scene.name:
+            line = status_line(state)
+            if hasattr(layout, "progress") and state.total:  # Blender 4.0 and later
+                layout.progress(factor=state.done / state.total, type="BAR", text=line)
+            else:
+                layout.label(text=line, icon="TIME")
+            layout.operator(WITENGINE_OT_cancel.bl_idname, icon="CANCEL")
+        else:
+            if state.finished and state.scene == scene.name:
+                layout.label(text=status_line(state), icon="CHECKMARK")
+            layout.operator(WITENGINE_OT_render_on_farm.bl_idname, icon="RENDER_ANIMATION")
+
+
+CLASSES = (
+    WitenginePreferences,
+    WITENGINE_OT_report,
+    WITENGINE_OT_test_connection,
+    WITENGINE_OT_render_on_farm,
+    WITENGINE_OT_cancel,
+    WitengineSceneSettings,
+    WITENGINE_PT_render,
+)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.witengine = PointerProperty(type=WitengineSceneSettings)
+    bpy.app.handlers.load_post.append(_on_load)
+
+
+def unregister() -> None:
+    if _on_load in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(_on_load)
+    if bpy.app.timers.is_registered(tick):
+        bpy.app.timers.unregister(tick)
+    del bpy.types.Scene.witengine
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,102 @@
+"""Runs inside Blender for the add-on's tests: `blender -b scene.blend -P drive.py -- JSON`.
+
+It enables the installed add-on, sets its preferences, and does what JSON's `do` says:
+`render` (submit, then drive the add-on's timer function until it ends), `connect` (Test
+connection), `draw` (the panel's draw, idle and following). The timer does not fire in a
+background Blender, which has no event loop, so this script calls it as the loop would, waiting
+the interval it asks for. It prints one line `WITRESULT=` and what it found, as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import addon_utils  # type: ignore[import-not-found]
+import bpy  # type: ignore[import-not-found]
+
+ADDON = "witengine_blender"
+config: dict[str, Any] = json.loads(sys.argv[sys.argv.index("--") + 1])
+addon_utils.enable(ADDON, default_set=True, handle_error=None)
+addon = sys.modules[ADDON]
+prefs = bpy.context.preferences.addons[ADDON].preferences
+prefs.hub_url, prefs.token, prefs.fingerprint = config["hub"], config["token"], config["pin"]
+scene = bpy.context.scene
+for key, value in config.get("settings", {}).items():
+    setattr(scene.witengine, key, value)
+found: dict[str, Any] = {}
+
+
+class Layout:
+    """A stand-in for Blender's UILayout, which a background Blender has none of: it checks
+    that every property the panel shows exists, and keeps what it would show."""
+
+    def __init__(self, shown: list[str]) -> None:
+        self.shown = shown
+        self.enabled = True
+        self.use_property_split = False
+
+    def prop(self, data: Any, name: str, **_: Any) -> None:
+        assert name in data.bl_rna.properties, f"{data} has no property {name}"
+        self.shown.append(f"prop {name}")
+
+    def label(self, text: str = "", **_: Any) -> None:
+        self.shown.append(f"label {text}")
+
+    def progress(self, text: str = "", **_: Any) -> None:
+        self.shown.append(f"progress {text}")
+
+    def operator(self, name: str, **_: Any) -> None:
+        module, _, operator = name.partition(".")
+        assert hasattr(getattr(bpy.ops, module), operator), f"no operator {name}"
+        self.shown.append(f"operator {name}")
+
+    def column(self, **_: Any) -> Layout:
+        return self
+
+
+def draw() -> list[str]:
+    shown: list[str] = []
+    panel = type("Panel", (), {"layout": Layout(shown)})()
+    addon.WITENGINE_PT_render.draw(panel, bpy.context)
+    return shown
+
+
+def drive(seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        interval = addon.tick()
+        if interval is None:
+            return
+        found.setdefault("draws", []).append(draw())
+        time.sleep(interval)
+    raise AssertionError("the add-on's timer did not end in time")
+
+
+def reports(call: Any) -> str:
+    try:
+        call()
+    except RuntimeError as error:
+        return str(error)
+    return ""
+
+
+if config["do"] == "render":
+    found["idle"] = draw()
+    found["submit"] = reports(bpy.ops.witengine.render_on_farm)
+    drive(config.get("seconds", 60))
+    found["job_id"] = scene.witengine.job_id
+    state = addon.FOLLOWING
+    found["status"], found["done"], found["total"] = state.status, state.done, state.total
+    found["downloaded"] = state.downloaded
+    found["finished"] = draw()
+elif config["do"] == "connect":
+    found["connect"] = reports(bpy.ops.witengine.test_connection)
+    found["nodes"] = prefs.nodes
+    found["submit"] = reports(bpy.ops.witengine.render_on_farm)
+    if not found["submit"]:
+        drive(config.get("seconds", 30))
+    found["job_id"] = scene.witengine.job_id
+print("WITRESULT=" + json.dumps(found))
