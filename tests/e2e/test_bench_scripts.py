@@ -126,3 +126,11 @@ def test_the_script_latency_bench_times_the_api_beside_each_spinning_script() ->
     for script in ("a loop of statements", "an empty loop", "Parallel.ForEach of 1,000,000"):
         assert f"\n{script} " in report, report
     assert report.count("cancelled, ended in") == 4, report
+
+
+def test_the_untrusted_bench_reports_e_replicas_wrong_results_and_the_cheater() -> None:
+    report = run("untrusted.py", *("--items", "120", "--seconds", "3", "--cheat", "random"))
+    assert "E " in report and "replicated share of the work: over the job" in report, report
+    assert "cheater: blocked" in report and ": caught" in report, report
+    assert "wrong results committed: 0 (must be 0: met)" in report, report
+    assert "goal: replicated share over the second half under 15 %:" in report, report
