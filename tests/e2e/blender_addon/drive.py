@@ -21,6 +21,7 @@ ADDON = "witengine_blender"
 config: dict[str, Any] = json.loads(sys.argv[sys.argv.index("--") + 1])
 addon_utils.enable(ADDON, default_set=True, handle_error=None)
 addon = sys.modules[ADDON]
+addon.TICK_SECONDS = 0.2  # the timer's pace: an artist's Blender looks once a second
 prefs = bpy.context.preferences.addons[ADDON].preferences
 prefs.hub_url, prefs.token, prefs.fingerprint = config["hub"], config["token"], config["pin"]
 scene = bpy.context.scene
@@ -95,8 +96,9 @@ if config["do"] == "render":
 elif config["do"] == "connect":
     found["connect"] = reports(bpy.ops.witengine.test_connection)
     found["nodes"] = prefs.nodes
-    found["submit"] = reports(bpy.ops.witengine.render_on_farm)
-    if not found["submit"]:
+    if config.get("submit", True):
+        found["submit"] = reports(bpy.ops.witengine.render_on_farm)
+    if config.get("submit", True) and not found["submit"]:
         drive(config.get("seconds", 30))
     found["job_id"] = scene.witengine.job_id
 print("WITRESULT=" + json.dumps(found))

@@ -10,6 +10,7 @@ the file finds the job again.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -136,8 +137,9 @@ def pack_copy(copy: Path, packed: Path) -> Path:
 
 
 def _named(files: list[dict[str, Any]]) -> str:
+    """The files as the artist knows them: the copy's relative paths mean nothing to them."""
     return ", ".join(
-        f"{f['path']} ({f['kind']} '{f['name']}', looked for at {f['absolute']})" for f in files
+        f"{os.path.normpath(f['absolute'])} ({f['kind']} '{f['name']}')" for f in files
     )
 
 

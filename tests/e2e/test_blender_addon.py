@@ -1,0 +1,185 @@
+"""The Blender add-on in Debian's Blender, in the background, installed into a temporary user
+folder, against a real hub and node on loopback: a scene with an external texture rendered on
+the farm from the add-on's operator, followed by its timer until done, its frames back in the
+output folder with the pixels plain Blender gives and Blender's names, the video beside them,
+the job on the hub and its id in the scene; a missing texture and a wrong token refused as
+Blender reports with the reason; the panel drawn while idle and while following.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from witengine.addon import build
+from witengine.testing.processes import ProcessFarm, free_port, wait_until
+from witengine.testing.scenes import make_sample_scene
+from witengine.testing.swatches import png
+
+DRIVER = Path(__file__).with_name("blender_addon") / "drive.py"
+MISSING = [tool for tool in ("blender", "ffmpeg") if shutil.which(tool) is None]
+pytestmark = [
+    pytest.mark.blender,
+    pytest.mark.slow,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(
+        bool(MISSING),
+        reason=f"{' and '.join(MISSING)} not installed (scripts/bootstrap.sh blender ffmpeg)",
+    ),
+]
+WIDTH, HEIGHT, FRAMES = 64, 36, 3
+
+
+@dataclass
+class Setup:
+    farm: ProcessFarm
+    folder: Path
+    env: dict[str, str]
+    scene: Path
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    folder = tmp_path_factory.mktemp("addon")
+    scripts = folder / "user" / "scripts"
+    legacy, _ = build(folder / "dist")
+    zipfile.ZipFile(legacy).extractall(scripts / "addons")
+    env = {
+        **os.environ,
+        "BLENDER_USER_SCRIPTS": str(scripts),
+        "BLENDER_USER_CONFIG": str(folder / "user" / "config"),  # the user's own stay as they are
+    }
+    texture = folder / "artist" / "textures" / "swatch.png"
+    texture.parent.mkdir(parents=True)
+    texture.write_bytes(png(8, 8, (200, 40, 30)))
+    scene = make_sample_scene(
+        folder / "artist" / "shot.blend",
+        frames=FRAMES,
+        width=WIDTH,
+        height=HEIGHT,
+        samples=2,
+        extra=("--texture", str(texture)),
+    )
+    (folder / "farm").mkdir()
+    farm = ProcessFarm(folder / "farm", free_port())
+    try:
+        farm.start_hub()
+        farm.start_node("a", "--threads", "1", "--slots", "1", "--no-bench")
+        wait_until(lambda: farm.online() == ["a"], 60, "the node to connect")
+        yield Setup(farm, folder, env, scene)
+    finally:
+        farm.stop()
+
+
+def drive(setup: Setup, scene: Path, **config: Any) -> tuple[dict[str, Any], str]:
+    """Run the driver in background Blender; what it found, and Blender's output."""
+    config = {"hub": setup.farm.url, "token": setup.farm.token, "pin": "", **config}
+    done = subprocess.run(
+        [
+            *("blender", "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1"),
+            *(str(scene), "-P", str(DRIVER), "--", json.dumps(config)),
+        ],
+        env=setup.env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    line = next(line for line in done.stdout.splitlines() if line.startswith("WITRESULT="))
+    return json.loads(line.removeprefix("WITRESULT=")), output
+
+
+def pixels(path: Path) -> bytes:
+    done = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return done.stdout
+
+
+def test_the_scene_renders_on_the_farm_from_blender_and_its_frames_come_back(
+    setup: Setup,
+) -> None:
+    out = setup.folder / "farm-frames"
+    plain = setup.folder / "plain"
+    plain_blender = subprocess.Popen(  # the same frames, rendered as an artist would
+        ["blender", "-b", str(setup.scene), "-o", str(plain / "####"), "-F", "PNG", "-a"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        found, output = drive(setup, setup.scene, do="render", settings={"output_folder": str(out)})
+    finally:
+        assert plain_blender.wait(60) == 0
+
+    job_id = found["job_id"]
+    assert found["submit"] == "" and job_id.startswith("job_")
+    assert (found["status"], found["done"], found["total"]) == ("completed", FRAMES, FRAMES)
+    names = [f"{n:04d}.png" for n in range(1, FRAMES + 1)]
+    assert sorted(p.name for p in out.iterdir()) == [*names, "shot.mp4"]
+    for name in names:
+        assert pixels(out / name) == pixels(plain / name), name
+    assert f"Info: witengine: submitted {job_id}" in output
+    record = setup.farm.api("GET", f"/jobs/{job_id}").json()
+    assert record["status"] == "completed" and record["filename"] == "shot"
+    assert record["parameters"] == {"frames": f"shot.blend@1-{FRAMES}"}
+    # The panel, drawn idle, while following, and once done:
+    assert found["idle"][-1] == "operator witengine.render_on_farm"
+    following = [line for draw in found["draws"] for line in draw if "frames" in line]
+    assert any(f"{job_id}: running, frames" in line for line in following)
+    assert all(draw[-1] == "operator witengine.cancel" for draw in found["draws"])
+    assert found["finished"][-2:] == [
+        f"label {job_id}: completed, frames {FRAMES}/{FRAMES}",
+        "operator witengine.render_on_farm",
+    ]
+
+
+def test_a_scene_with_a_missing_texture_is_refused_naming_the_file(setup: Setup) -> None:
+    textures = setup.folder / "broken" / "textures"
+    scene = make_sample_scene(
+        setup.folder / "broken" / "broken.blend",
+        frames=2,
+        width=WIDTH,
+        height=HEIGHT,
+        samples=2,
+        extra=("--missing-texture", str(textures / "brick.png")),
+    )
+    jobs = len(setup.farm.api("GET", "/jobs").json())
+
+    found, output = drive(setup, scene, do="render", seconds=30)
+
+    assert found["job_id"] == ""
+    assert (
+        "Error: witengine: the scene uses files that are missing: "
+        f"{textures}/brick.png (image 'missing')"
+    ) in output
+    assert len(setup.farm.api("GET", "/jobs").json()) == jobs  # nothing was submitted
+
+
+def test_test_connection_shows_the_nodes_and_a_wrong_token_gets_the_hubs_401_message(
+    setup: Setup,
+) -> None:
+    refused = setup.farm.api("GET", "/nodes", headers={"Authorization": "Bearer wit-wrong"})
+
+    right, _ = drive(setup, setup.scene, do="connect", submit=False)
+    wrong, output = drive(setup, setup.scene, do="connect", token="wit-wrong", seconds=20)
+
+    assert right["connect"] == "" and right["nodes"].startswith("a: ")
+    assert right["nodes"].endswith(", Blender 3.4.1")
+    message = refused.json()["detail"]
+    assert refused.status_code == 401
+    assert wrong["connect"] == f"Error: witengine: {message}\n"
+    assert f"Error: witengine: {message}" in output  # the submission, refused the same way
+    assert wrong["job_id"] == ""

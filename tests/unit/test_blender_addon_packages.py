@@ -1,0 +1,123 @@
+"""The Blender add-on's two packages, as `wit addon build` makes them: the files Blender loads,
+none importing witengine (Blender's Python has none of it), and an extension manifest with the
+fields Blender 4.2+ requires, in the forms it accepts."""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from witengine import __version__
+from witengine.addon import PACKAGE, build
+from witengine.testing.addon import load_client
+
+client = load_client()
+ADDON_FILES = {"__init__.py", "client.py", "blender_pack.py"}
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return build(tmp_path_factory.mktemp("dist"))
+
+
+def imported(source: str) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_legacy_zip_holds_the_add_on_in_one_folder(packages: tuple[Path, Path]) -> None:
+    legacy, _ = packages
+    names = set(zipfile.ZipFile(legacy).namelist())
+    assert names == {f"{PACKAGE}/{name}" for name in ADDON_FILES}
+    init = zipfile.ZipFile(legacy).read(f"{PACKAGE}/__init__.py").decode()
+    assert '"blender": (3, 4, 0)' in init  # bl_info: the oldest Blender it runs in
+
+
+def test_the_extension_zip_has_a_valid_manifest_beside_the_files(
+    packages: tuple[Path, Path],
+) -> None:
+    _, extension = packages
+    archive = zipfile.ZipFile(extension)
+    assert set(archive.namelist()) == {"blender_manifest.toml", *ADDON_FILES}
+    manifest = tomllib.loads(archive.read("blender_manifest.toml").decode())
+
+    required = {"schema_version", "id", "version", "name", "tagline", "maintainer", "type"}
+    assert required | {"blender_version_min", "license"} <= manifest.keys()
+    assert manifest["id"] == PACKAGE and manifest["type"] == "add-on"
+    assert manifest["version"] == __version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["schema_version"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["blender_version_min"])
+    assert tuple(int(p) for p in manifest["blender_version_min"].split(".")) >= (4, 2, 0)
+    # Blender refuses a tagline over 64 characters or ending in punctuation.
+    assert len(manifest["tagline"]) <= 64 and manifest["tagline"][-1].isalnum()
+    assert all(entry.startswith("SPDX:") for entry in manifest["license"])
+    for reason in manifest["permissions"].values():
+        assert len(reason) <= 64 and reason[-1].isalnum()
+    assert set(manifest["permissions"]) <= {"files", "network", "clipboard", "camera", "microphone"}
+
+
+def test_no_file_of_the_add_on_imports_witengine(packages: tuple[Path, Path]) -> None:
+    for package in packages:
+        archive = zipfile.ZipFile(package)
+        for name in archive.namelist():
+            if name.endswith(".py"):
+                modules = imported(archive.read(name).decode())
+                assert "witengine" not in modules, name
+                assert not modules & {"httpx", "pydantic", "typer"}, name
+
+
+def test_the_client_imports_no_blender_so_it_runs_outside_it() -> None:
+    source = Path(client.__file__).read_text()
+    assert "bpy" not in imported(source)
+
+
+def test_frames_text_is_what_the_published_job_reads() -> None:
+    from witengine.plugins.render.types import parse_frames_text
+
+    text = client.frames_text("shot.blend", 1, 48, step=2, samples=16, percent=50)
+    parsed = parse_frames_text(text)
+
+    assert text == "shot.blend@1-48x2 samples=16 percent=50"
+    assert parsed.path == "shot.blend" and parsed.frames == list(range(1, 49, 2))
+    assert (parsed.options.samples, parsed.options.percent) == (16, 50)
+    assert client.frames_text("a.blend", 3, 3) == "a.blend@3-3"
+
+
+def test_the_add_ons_jobs_are_the_published_ones() -> None:
+    from witengine.plugins.render import ANIMATION_JOB
+
+    repository = Path(__file__).resolve().parents[2]
+    assert client.ANIMATION_JOB == ANIMATION_JOB
+    assert (repository / "examples" / "render_animation.wit").read_text() == client.ANIMATION_JOB
+
+
+@pytest.mark.parametrize(
+    ("text", "pin"),
+    [
+        ("sha256:" + "ab" * 32, "sha256:" + "ab" * 32),
+        ("AB" * 32, "sha256:" + "ab" * 32),
+        ("SHA256 Fingerprint=" + ":".join(["AB"] * 32), "sha256:" + "ab" * 32),
+        ("", ""),
+    ],
+)
+def test_a_fingerprint_is_read_in_the_forms_the_project_prints(text: str, pin: str) -> None:
+    from witengine.security.tls import parse_fingerprint
+
+    assert client.parse_fingerprint(text) == pin
+    if text:
+        assert parse_fingerprint(text) == pin
+
+
+def test_a_malformed_fingerprint_is_refused_saying_what_is_expected() -> None:
+    with pytest.raises(client.HubError, match="expected sha256: followed by 64 hex digits"):
+        client.parse_fingerprint("sha256:abc")
