@@ -95,6 +95,22 @@ def test_nodes_fit_an_80_column_terminal_one_line_each() -> None:
     ]
 
 
+def test_a_pooled_farm_s_nodes_keep_their_names_readable_in_80_columns() -> None:
+    volunteer = NODES[0].model_copy(
+        update={
+            "name": "volunteer-ada-07",
+            "pool": "volunteers",
+            "tier": "untrusted",
+            "owner": "ada",
+        }
+    )
+    lines = shown(nodes_table([volunteer]))
+    assert max(len(line) for line in lines) <= 80
+    (row,) = [line for line in lines if "offline" in line]
+    assert row.startswith("volunteer-ada…") or row.startswith("volunteer-ada-07"), row
+    assert "volunteers (untrusted)" in row
+
+
 def test_nodes_wide_shows_the_id_gpus_and_versions() -> None:
     text = "\n".join(shown(nodes_table(NODES, wide=True), width=200))
     for part in ("node_fe9bb52ab972", "Linux x86_64", "NVIDIA GeForce RTX 4090", "5.1.9-0+deb12u1"):

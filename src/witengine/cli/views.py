@@ -210,7 +210,7 @@ def _listing(title: str, columns: list[str], rows: list[list[str]], wide: bool) 
             column,
             no_wrap=fixed or not wide,
             overflow="fold" if wide else "ellipsis",
-            min_width=max(widths) if fixed else None,
+            min_width=max(widths) if fixed else _least(column, max(widths)),
         )
     for row in rows:
         table.add_row(*row)
@@ -218,6 +218,14 @@ def _listing(title: str, columns: list[str], rows: list[list[str]], wide: bool) 
 
 
 FREE_TEXT = frozenset({"name", "reason", "owner", "machine", "gpus", "software", "error"})
+NAME_CELLS = 14  # a name gives way last, and never below this many cells
+
+
+def _least(column: str, longest: int) -> int | None:
+    """The fewest cells a free-text column gives way to: a name stays readable."""
+    return min(longest, NAME_CELLS) if column == "name" else None
+
+
 STATE_COLOURS = {
     "idle": "green",
     "busy": "cyan",
