@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse
 
+from witengine.clock import wall_time
 from witengine.errors import WitError
 from witengine.protocol import (
     API_PREFIX,
@@ -40,9 +41,20 @@ from witengine.protocol.auth import (
 )
 from witengine.protocol.board import BoardValue
 from witengine.protocol.events import JobEvent, JobFinished, parse_event
+from witengine.protocol.exchange import (
+    AccountInfo,
+    Balance,
+    Grant,
+    LedgerVerdict,
+    NewAccount,
+    TransactionLine,
+    Transfer,
+)
 from witengine.protocol.folders import FileTaken, Resources, TakeFile
 from witengine.protocol.pools import NodePlaced, NodePlacement, PoolInfo
+from witengine.security.accounts import AccountKey
 from witengine.security.connect import transport_options, wrong_scheme
+from witengine.security.signing import sign_request
 from witengine.security.tls import pin_failure, untrusted_certificate
 
 log = logging.getLogger(__name__)
@@ -314,6 +326,51 @@ class HubClient:
     async def audit(self, limit: int = 100) -> list[AuditLine]:
         data = (await self._request("GET", "/audit", params={"limit": limit})).json()
         return [AuditLine.model_validate(line) for line in data]
+
+    # the exchange: accounts and the credit ledger (amounts in milli-credits)
+    async def register_account(self, name: str, public_key: str) -> AccountInfo:
+        body = NewAccount(name=name, public_key=public_key).model_dump()
+        response = await self._request("POST", "/accounts", json=body)
+        return AccountInfo.model_validate(response.json())
+
+    async def accounts(self) -> list[AccountInfo]:
+        data = (await self._request("GET", "/accounts")).json()
+        return [AccountInfo.model_validate(a) for a in data]
+
+    async def approve_account(self, name: str) -> AccountInfo:
+        response = await self._request("POST", f"/accounts/{name}/approve")
+        return AccountInfo.model_validate(response.json())
+
+    async def grant(self, name: str, amount: int, memo: str = "") -> TransactionLine:
+        """Mint `amount` milli-credits into an account (admins only)."""
+        body = Grant(amount=amount, memo=memo).model_dump()
+        response = await self._request("POST", f"/accounts/{name}/grant", json=body)
+        return TransactionLine.model_validate(response.json())
+
+    async def balance(self, name: str) -> Balance:
+        return Balance.model_validate(
+            (await self._request("GET", f"/accounts/{name}/balance")).json()
+        )
+
+    async def transfer(
+        self, key: AccountKey, to: str, amount: int, memo: str = ""
+    ) -> TransactionLine:
+        """Pay `to` from the key's account, the request signed with its key."""
+        body = Transfer(to=to, amount=amount, memo=memo).model_dump_json().encode()
+        path = "/ledger/transfers"
+        headers = sign_request(key.private, key.name, "POST", API_PREFIX + path, body, wall_time())
+        headers["content-type"] = "application/json"
+        response = await self._request("POST", path, content=body, headers=headers)
+        return TransactionLine.model_validate(response.json())
+
+    async def ledger(self, account: str | None = None) -> list[TransactionLine]:
+        """The ledger's transactions; an account's statement, with its running balance."""
+        params = {"account": account} if account is not None else {}
+        data = (await self._request("GET", "/ledger", params=params)).json()
+        return [TransactionLine.model_validate(t) for t in data]
+
+    async def verify_ledger(self) -> LedgerVerdict:
+        return LedgerVerdict.model_validate((await self._request("GET", "/ledger/verify")).json())
 
     async def act(self, job_id: str, action: str) -> JobSummary:
         """`cancel`, `pause` or `resume` a job."""

@@ -575,6 +575,16 @@ def _register_addon_commands() -> None:
 _register_addon_commands()
 
 
+def _register_exchange_commands() -> None:
+    from witengine.cli import accounts
+
+    app.add_typer(accounts.account_app)
+    app.add_typer(accounts.ledger_app)
+
+
+_register_exchange_commands()
+
+
 def main() -> None:
     from witengine.errors import WitError
 

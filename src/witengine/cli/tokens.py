@@ -41,6 +41,7 @@ class CreatableRole(StrEnum):
     SUBMITTER = "submitter"
     VIEWER = "viewer"
     NODE = "node"  # a join token, which enrols nodes
+    ACCOUNT = "account"  # registers an exchange account, active at once
 
 
 DataDirOption = Annotated[
@@ -99,8 +100,9 @@ def create(
     role: Annotated[
         CreatableRole,
         typer.Option(
-            help="node: a join token that enrols nodes; viewer reads; submitter runs "
-            "jobs; admin does everything."
+            help="node: a join token that enrols nodes; account: one that registers exchange "
+            "accounts (wit account create); viewer reads; submitter runs jobs; admin does "
+            "everything."
         ),
     ],
     ttl: Annotated[
@@ -111,7 +113,8 @@ def create(
         str, typer.Option(help="What the token is for (shown by wit token list).")
     ] = "",
     uses: Annotated[
-        int | None, typer.Option(min=1, help="Join tokens: how many nodes it may enrol.")
+        int | None,
+        typer.Option(min=1, help="Join and account tokens: how many nodes or accounts it may add."),
     ] = None,
     pool: Annotated[
         str | None,
@@ -158,7 +161,7 @@ def create(
                 kind,
                 label=label,
                 ttl_seconds=seconds,
-                max_uses=uses if kind is Role.JOIN else None,
+                max_uses=uses if kind in (Role.JOIN, Role.ACCOUNT) else None,
                 fingerprint=certificate_fingerprint(folder) if kind is Role.JOIN else None,
                 pool=pool,
                 owner=owner,

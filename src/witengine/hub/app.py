@@ -33,6 +33,8 @@ from witengine.hub.bundles import BundleShelf
 from witengine.hub.comparing import PluginComparer
 from witengine.hub.dashboard import Dashboard
 from witengine.hub.dispatch import Dispatcher, Estimator, Requirer
+from witengine.hub.exchange.routes import exchange_router
+from witengine.hub.exchange.signatures import SignatureCheck
 from witengine.hub.http_errors import ERROR_RESPONSES, install_error_handlers
 from witengine.hub.keys import signing_key
 from witengine.hub.routes.blobs import blob_router
@@ -253,6 +255,8 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
     app.include_router(pool_router(hub.dispatcher, hub.store, wall_time, gate), prefix=API_PREFIX)
     app.include_router(node_page_router(hub.store, hub.bundles.key, wall_time))
     app.include_router(board_router(hub.board, gate), prefix=API_PREFIX)
+    app.state.signatures = SignatureCheck(hub.store, gate, wall_time)
+    app.include_router(exchange_router(hub.store, gate, wall_time), prefix=API_PREFIX)
     app.include_router(folder_router(hub.dispatcher, hub.store, hub.board), prefix=API_PREFIX)
     dashboard.mount(app, gate.while_valid)
     return app

@@ -37,6 +37,7 @@ class Role(StrEnum):
     VIEWER = "viewer"
     NODE = "node"
     JOIN = "join"
+    ACCOUNT = "account"  # registers an exchange account, active at once (wit account create)
 
 
 # Roles whose rights include another's: an admin may do what a submitter may, and so on.
@@ -46,6 +47,7 @@ _INCLUDES: dict[Role, frozenset[Role]] = {
     Role.VIEWER: frozenset({Role.VIEWER}),
     Role.NODE: frozenset({Role.NODE}),
     Role.JOIN: frozenset({Role.JOIN}),
+    Role.ACCOUNT: frozenset({Role.ACCOUNT}),
 }
 
 

@@ -66,6 +66,15 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", f"{_A}/board-changes"): READ_AND_NODES,
     ("PUT", f"{_A}/board/{{key:path}}"): SUBMIT | {Role.NODE},
     ("DELETE", f"{_A}/board/{{key:path}}"): SUBMIT | {Role.NODE},
+    # the exchange: accounts register (pending unless an admin or an account token does it);
+    # a transfer needs the paying account's signature besides a token (SignatureCheck);
+    # approvals and grants are admins', as every route not listed here
+    ("GET", f"{_A}/accounts"): READ,
+    ("POST", f"{_A}/accounts"): READ | {Role.ACCOUNT},
+    ("GET", f"{_A}/accounts/{{name}}/balance"): READ,
+    ("POST", f"{_A}/ledger/transfers"): READ,
+    ("GET", f"{_A}/ledger"): READ,
+    ("GET", f"{_A}/ledger/verify"): READ,
     # tokens and the audit log: admins only, as every route not listed here
     # the dashboard
     ("GET", "/"): READ,

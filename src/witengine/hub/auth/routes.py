@@ -104,7 +104,7 @@ def auth_router(book: TokenBook, gate: AuthGate, fingerprint: Fingerprint) -> AP
                 label=body.label,
                 ttl_seconds=ttl,
                 created_by=principal_of(request).token_id,
-                max_uses=body.uses if role is Role.JOIN else None,
+                max_uses=body.uses if role in (Role.JOIN, Role.ACCOUNT) else None,
                 fingerprint=fingerprint() if role is Role.JOIN else None,
                 pool=body.pool,
                 owner=body.owner,

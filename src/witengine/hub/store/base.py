@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
 from witengine.errors import BoardConflict
+from witengine.hub.store.ledger import Entry, LedgerTransaction
 from witengine.protocol.states import DEFAULT_POOL, JobStatus, PoolTier
 
 Json = Any
@@ -204,6 +205,34 @@ class AuditRecord:
     address: str = ""
     target: str = ""
     seq: int = 0  # given by the store, in order of appending
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    """An account of the exchange: its name and the public key its requests are signed with."""
+
+    name: str
+    public_key: str  # base64 of its raw Ed25519 public key
+    state: str  # pending (until an admin approves) or active
+    created_at: float
+    created_by: str | None = None  # id of the token that registered it
+    approved_at: float | None = None
+    approved_by: str | None = None  # id of the token that approved it (or registered it active)
+
+
+@dataclass(frozen=True)
+class SignedRecord:
+    """A signed request the hub took: kept whole (its body as sent), so that anyone can check
+    its signature again with the account's public key; its nonce is never taken twice."""
+
+    account: str
+    nonce: str
+    timestamp: int
+    method: str
+    path: str
+    body: str
+    signature: str  # base64
+    at: float  # when the hub took it
 
 
 @dataclass(frozen=True)
@@ -470,6 +499,53 @@ class Store(Protocol):
 
     def audit(self, limit: int = 100, before: int | None = None) -> list[AuditRecord]:
         """The newest lines first, below sequence number `before` when given."""
+        ...
+
+    # accounts and signed requests
+    def add_account(self, account: AccountRecord) -> bool:
+        """Keep a new account; False when one of that name exists."""
+        ...
+
+    def get_account(self, name: str) -> AccountRecord | None: ...
+
+    def list_accounts(self) -> list[AccountRecord]:
+        """Every account, by name."""
+        ...
+
+    def approve_account(self, name: str, at: float, by: str | None) -> bool:
+        """Make a pending account active; False when there is no pending account of that name."""
+        ...
+
+    def keep_signed(self, record: SignedRecord) -> bool:
+        """Keep a signed request; False (and nothing kept) when its account used its nonce
+        before. Kept requests never change."""
+        ...
+
+    def signed_requests(self, account: str | None = None) -> list[SignedRecord]:
+        """The signed requests kept (of one account), in the order they were taken."""
+        ...
+
+    # the credit ledger (see witengine.hub.store.ledger)
+    def post(
+        self, kind: str, entries: Sequence[Entry], *, at: float, actor: str, memo: str = ""
+    ) -> LedgerTransaction:
+        """Append a balanced transaction, chained to the last, and apply it to the balances, in
+        one store transaction: Overdrawn (nothing written) when an account other than `mint`
+        would go below zero; Unbalanced when the entries do not sum to zero."""
+        ...
+
+    def balance(self, account: str) -> int:
+        """An account's balance in milli-credits (0 for an account with no entries)."""
+        ...
+
+    def balances(self) -> dict[str, int]:
+        """Every balance the store keeps, by account."""
+        ...
+
+    def transactions(
+        self, *, account: str | None = None, after: int = 0, limit: int = 1000
+    ) -> list[LedgerTransaction]:
+        """Transactions numbered above `after` (those with an entry of `account`), in order."""
         ...
 
     # blackboard

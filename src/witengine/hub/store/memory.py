@@ -29,6 +29,7 @@ from witengine.hub.store.base import (
     map_count,
     reused_map_id,
 )
+from witengine.hub.store.memory_exchange import ExchangeDicts
 from witengine.protocol.states import JobStatus
 
 
@@ -48,8 +49,9 @@ class _Map:
     tasks: list[_Task] = field(default_factory=list)
 
 
-class MemoryStore:
+class MemoryStore(ExchangeDicts):
     def __init__(self) -> None:
+        super().__init__()
         self.jobs: dict[str, JobRecord] = {}
         self.job_order: list[str] = []
         self.event_log: dict[str, list[Json]] = {}

@@ -40,6 +40,7 @@ from witengine.hub.store.base import (
     map_count,
     reused_map_id,
 )
+from witengine.hub.store.sqlite_exchange import ExchangeTables
 from witengine.hub.store.sqlite_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, SLICE
 from witengine.jsontext import compact
 from witengine.protocol.states import JobStatus, PoolTier
@@ -53,7 +54,7 @@ _UNFINISHED = (
 _dumps = compact
 
 
-class SqliteStore:
+class SqliteStore(ExchangeTables):
     def __init__(self, path: Path, *, durable: bool = False) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)

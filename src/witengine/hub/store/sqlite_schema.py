@@ -4,6 +4,45 @@ made by any earlier version up to date. Text only: the store (`sqlite.py`) runs 
 
 from __future__ import annotations
 
+# The exchange (from version 12): accounts, the signed requests taken (their nonces unique per
+# account), the ledger's transactions and entries (append-only) and each account's balance,
+# never below zero but the mint's. Statements one by one: the triggers' bodies hold semicolons.
+EXCHANGE_TABLES = (
+    """CREATE TABLE accounts (
+        name TEXT PRIMARY KEY, public_key TEXT NOT NULL, state TEXT NOT NULL,
+        created_at REAL NOT NULL, created_by TEXT, approved_at REAL, approved_by TEXT
+    ) WITHOUT ROWID""",
+    """CREATE TABLE signed_requests (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL, nonce TEXT NOT NULL,
+        timestamp INTEGER NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
+        body TEXT NOT NULL, signature TEXT NOT NULL, at REAL NOT NULL,
+        UNIQUE (account, nonce)
+    )""",
+    """CREATE TABLE ledger (
+        seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, at REAL NOT NULL, actor TEXT NOT NULL,
+        memo TEXT NOT NULL, previous TEXT NOT NULL, hash TEXT NOT NULL UNIQUE
+    )""",
+    """CREATE TABLE entries (
+        seq INTEGER NOT NULL, position INTEGER NOT NULL, account TEXT NOT NULL,
+        amount INTEGER NOT NULL CHECK (amount != 0), PRIMARY KEY (seq, position)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX entries_account ON entries (account, seq)",
+    """CREATE TABLE balances (
+        account TEXT PRIMARY KEY, balance INTEGER NOT NULL,
+        CHECK (balance >= 0 OR account = 'mint')
+    ) WITHOUT ROWID""",
+    *(
+        f"""CREATE TRIGGER {table}_no_{verb} BEFORE {verb.upper()} ON {table}
+        BEGIN SELECT RAISE(ABORT, '{what} is append-only'); END"""
+        for table, what in (
+            ("ledger", "the ledger"),
+            ("entries", "the ledger"),
+            ("signed_requests", "the record of signed requests"),
+        )
+        for verb in ("update", "delete")
+    ),
+)
+
 SCHEMA_VERSION = 1  # the version `SCHEMA` makes; `MIGRATIONS` take it on from there
 
 SCHEMA = """
@@ -146,6 +185,7 @@ MIGRATIONS: list[tuple[int, str | tuple[str, ...]]] = [
             "ALTER TABLE jobs ADD COLUMN pools TEXT",  # a JSON array; NULL: trusted pools only
         ),
     ),
+    (12, EXCHANGE_TABLES),
 ]
 # A map as stored (from version 7):
 # - `items`: its items' arguments, a row per slice of at most `SLICE` items (a JSON array):
