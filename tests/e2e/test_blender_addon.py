@@ -119,16 +119,21 @@ def test_the_scene_renders_on_the_farm_from_blender_and_its_frames_come_back(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    sent = setup.scene.with_name("shot-sent.blend")
     try:
-        found, output = drive(setup, setup.scene, do="render", settings={"output_folder": str(out)})
+        submitted, output = drive(
+            setup, setup.scene, do="submit", save=str(sent), settings={"output_folder": str(out)}
+        )
+        found, _ = drive(setup, setup.scene, do="reopen", file=str(sent))
     finally:
         assert plain_blender.wait(60) == 0
 
-    job_id = found["job_id"]
-    assert found["submit"] == "" and job_id.startswith("job_")
+    job_id = submitted["job_id"]
+    assert submitted["submit"] == "" and job_id.startswith("job_")
+    assert found["stage"] == "following" and found["job_id"] == job_id  # found in the file
     assert (found["status"], found["done"], found["total"]) == ("completed", FRAMES, FRAMES)
     names = [f"{n:04d}.png" for n in range(1, FRAMES + 1)]
-    assert sorted(p.name for p in out.iterdir()) == [*names, "shot.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == [*names, "shot-sent.mp4"]
     for name in names:
         assert pixels(out / name) == pixels(plain / name), name
     assert f"Info: witengine: submitted {job_id}" in output
@@ -136,7 +141,7 @@ def test_the_scene_renders_on_the_farm_from_blender_and_its_frames_come_back(
     assert record["status"] == "completed" and record["filename"] == "shot"
     assert record["parameters"] == {"frames": f"shot.blend@1-{FRAMES}"}
     # The panel, drawn idle, while following, and once done:
-    assert found["idle"][-1] == "operator witengine.render_on_farm"
+    assert submitted["idle"][-1] == "operator witengine.render_on_farm"
     following = [line for draw in found["draws"] for line in draw if "frames" in line]
     assert any(f"{job_id}: running, frames" in line for line in following)
     assert all(draw[-1] == "operator witengine.cancel" for draw in found["draws"])
@@ -158,7 +163,7 @@ def test_a_scene_with_a_missing_texture_is_refused_naming_the_file(setup: Setup)
     )
     jobs = len(setup.farm.api("GET", "/jobs").json())
 
-    found, output = drive(setup, scene, do="render", seconds=30)
+    found, output = drive(setup, scene, do="submit", save=str(scene), seconds=30)
 
     assert found["job_id"] == ""
     assert (

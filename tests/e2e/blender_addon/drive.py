@@ -1,8 +1,9 @@
 """Runs inside Blender for the add-on's tests: `blender -b scene.blend -P drive.py -- JSON`.
 
 It enables the installed add-on, sets its preferences, and does what JSON's `do` says:
-`render` (submit, then drive the add-on's timer function until it ends), `connect` (Test
-connection), `draw` (the panel's draw, idle and following). The timer does not fire in a
+`submit` (send the scene, then save it with its job), `reopen` (open a saved file and follow
+its job until its frames are back), `connect` (Test connection, then a submission). The
+panel's draw runs idle, at every turn of the timer and at the end. The timer does not fire in a
 background Blender, which has no event loop, so this script calls it as the loop would, waiting
 the interval it asks for. It prints one line `WITRESULT=` and what it found, as JSON.
 """
@@ -65,11 +66,12 @@ def draw() -> list[str]:
     return shown
 
 
-def drive(seconds: float) -> None:
+def drive(seconds: float, until: str = "") -> None:
+    """Call the timer as Blender's loop would until it ends (or the job reaches `until`)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         interval = addon.tick()
-        if interval is None:
+        if interval is None or (until and addon.FOLLOWING.stage == until):
             return
         found.setdefault("draws", []).append(draw())
         time.sleep(interval)
@@ -84,9 +86,16 @@ def reports(call: Any) -> str:
     return ""
 
 
-if config["do"] == "render":
+if config["do"] == "submit":  # send the scene, save it with its job, as an artist closing Blender
     found["idle"] = draw()
     found["submit"] = reports(bpy.ops.witengine.render_on_farm)
+    drive(config.get("seconds", 60), until="following")
+    found["job_id"] = scene.witengine.job_id
+    bpy.ops.wm.save_as_mainfile(filepath=config["save"])
+elif config["do"] == "reopen":  # open that file again: the add-on finds its job and follows it
+    bpy.ops.wm.open_mainfile(filepath=config["file"])
+    scene = bpy.context.scene
+    found["stage"] = addon.FOLLOWING.stage
     drive(config.get("seconds", 60))
     found["job_id"] = scene.witengine.job_id
     state = addon.FOLLOWING

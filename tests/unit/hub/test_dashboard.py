@@ -137,6 +137,11 @@ async def test_every_page_renders_with_its_landmarks_and_no_node_or_job(
     assert "No such node" in await page(live_hub, "/nodes/node_nothing", 404)
 
 
+async def test_the_submit_page_points_a_blender_artist_to_the_add_on(live_hub: LiveHub) -> None:
+    html = await page(live_hub, "/submit")
+    assert "witengine add-on" in html and "<code>wit addon install</code>" in html
+
+
 async def test_pages_forbid_foreign_scripts_and_framing(live_hub: LiveHub) -> None:
     async with httpx.AsyncClient(base_url=root(live_hub), headers=auth(live_hub)) as client:
         response = await client.get("/")
