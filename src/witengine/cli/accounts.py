@@ -87,9 +87,11 @@ def load_key(name: str, command: str) -> AccountKey:
     from witengine.security.accounts import AccountKey, AccountKeyError
 
     path = _key_path(name)
-    passphrase = os.environ.get(PASSPHRASE_VARIABLE) or None
-    if passphrase is None and AccountKey.encrypted(path):
-        passphrase = typer.prompt(f"passphrase of account {name}", hide_input=True)
+    passphrase = None
+    if AccountKey.encrypted(path):
+        passphrase = os.environ.get(PASSPHRASE_VARIABLE) or typer.prompt(
+            f"passphrase of account {name}", hide_input=True
+        )
     try:
         return AccountKey.load(name, path, passphrase)
     except AccountKeyError as error:
