@@ -144,11 +144,22 @@ def test_the_scene_renders_on_the_farm_from_blender_and_its_frames_come_back(
     assert submitted["idle"][-1] == "operator witengine.render_on_farm"
     following = [line for draw in found["draws"] for line in draw if "frames" in line]
     assert any(f"{job_id}: running, frames" in line for line in following)
-    assert all(draw[-1] == "operator witengine.cancel" for draw in found["draws"])
-    assert found["finished"][-2:] == [
+    assert all(
+        draw[-2:] == ["operator witengine.cancel", "operator witengine.open_dashboard"]
+        for draw in found["draws"]
+    )
+    assert found["finished"][-5:] == [
         f"label {job_id}: completed, frames {FRAMES}/{FRAMES}",
+        "operator witengine.open_image",
+        "operator witengine.add_to_sequencer",
         "operator witengine.render_on_farm",
+        "operator witengine.open_dashboard",
     ]
+    # Its buttons: the last frame in an image, the video in the sequencer, the job's page.
+    assert (found["open_image"], found["sequencer"]) == ("", "")
+    assert found["images"] == ["//textures/swatch.png", str(out / names[-1])]
+    assert found["strips"] == [["MOVIE", str(out / "shot-sent.mp4")]]
+    assert found["dashboard"] == f"{setup.farm.url}/jobs/{job_id}?token={setup.farm.token}"
 
 
 def test_a_scene_with_a_missing_texture_is_refused_naming_the_file(setup: Setup) -> None:

@@ -58,6 +58,9 @@ class Layout:
     def column(self, **_: Any) -> Layout:
         return self
 
+    def row(self, **_: Any) -> Layout:
+        return self
+
 
 def draw() -> list[str]:
     shown: list[str] = []
@@ -102,6 +105,13 @@ elif config["do"] == "reopen":  # open that file again: the add-on finds its job
     found["status"], found["done"], found["total"] = state.status, state.done, state.total
     found["downloaded"] = state.downloaded
     found["finished"] = draw()
+    found["open_image"] = reports(bpy.ops.witengine.open_image)
+    found["images"] = sorted(image.filepath for image in bpy.data.images if image.filepath)
+    found["sequencer"] = reports(bpy.ops.witengine.add_to_sequencer)
+    editor = scene.sequence_editor
+    strips = (getattr(editor, "strips", None) or editor.sequences) if editor else []
+    found["strips"] = [(strip.type, strip.filepath) for strip in strips]
+    found["dashboard"] = addon.dashboard_url(prefs, scene.witengine.job_id)
 elif config["do"] == "connect":
     found["connect"] = reports(bpy.ops.witengine.test_connection)
     found["nodes"] = prefs.nodes

@@ -437,6 +437,85 @@ class WITENGINE_OT_cancel(bpy.types.Operator):  # type: ignore[misc]
         return {"FINISHED"}
 
 
+def dashboard_url(prefs: Any, job_id: str) -> str:
+    """The job's page on the hub's dashboard, as a sign-in link (the dashboard asks before it
+    signs a link opened from elsewhere in)."""
+    hub = hub_of(prefs)
+    page = f"{hub.url}/jobs/{job_id}"
+    return f"{page}?token={prefs.token.strip()}" if prefs.token.strip() else page
+
+
+def brought_back(scene: Any) -> tuple[list[Path], Path | None]:
+    """The frames and the video of the scene's job that are in its output folder."""
+    state = FOLLOWING
+    files = [Path(p) for p in state.downloaded if state.scene == scene.name and Path(p).is_file()]
+    video = next((f for f in files if f.suffix in (".mp4", ".mov", ".mkv", ".webm")), None)
+    return [f for f in files if f != video], video
+
+
+class WITENGINE_OT_open_dashboard(bpy.types.Operator):  # type: ignore[misc]
+    """Open the job's page on the hub's dashboard in the browser"""
+
+    bl_idname = "witengine.open_dashboard"
+    bl_label = "Open dashboard"
+
+    def execute(self, context: Any) -> set[str]:
+        try:
+            url = dashboard_url(preferences(context), context.scene.witengine.job_id)
+        except client.HubError as error:
+            self.report({"ERROR"}, f"witengine: {error}")
+            return {"CANCELLED"}
+        bpy.ops.wm.url_open(url=url)
+        return {"FINISHED"}
+
+
+class WITENGINE_OT_open_image(bpy.types.Operator):  # type: ignore[misc]
+    """Show the last frame brought back in an Image Editor"""
+
+    bl_idname = "witengine.open_image"
+    bl_label = "Open in Image Editor"
+
+    def execute(self, context: Any) -> set[str]:
+        frames, _ = brought_back(context.scene)
+        if not frames:
+            self.report({"ERROR"}, "witengine: no frame has come back yet")
+            return {"CANCELLED"}
+        image = bpy.data.images.load(str(frames[-1]), check_existing=True)
+        screen = getattr(context, "screen", None)
+        for area in screen.areas if screen is not None else ():
+            if area.type == "IMAGE_EDITOR":
+                area.spaces.active.image = image
+                break
+        self.report({"INFO"}, f"witengine: {image.name} loaded")
+        return {"FINISHED"}
+
+
+class WITENGINE_OT_add_to_sequencer(bpy.types.Operator):  # type: ignore[misc]
+    """Add the video (or else the frames) to the scene's Video Sequencer"""
+
+    bl_idname = "witengine.add_to_sequencer"
+    bl_label = "Add to Sequencer"
+
+    def execute(self, context: Any) -> set[str]:
+        scene = context.scene
+        frames, video = brought_back(scene)
+        if not frames and video is None:
+            self.report({"ERROR"}, "witengine: nothing has come back yet")
+            return {"CANCELLED"}
+        editor = scene.sequence_editor or scene.sequence_editor_create()
+        strips = getattr(editor, "strips", None) or editor.sequences  # 4.4 renamed them
+        channel = 1 + max((strip.channel for strip in strips), default=0)
+        start = scene.frame_start
+        if video is not None:
+            strips.new_movie(video.stem, str(video), channel, start)
+        else:
+            strip = strips.new_image(frames[0].stem, str(frames[0]), channel, start)
+            for frame in frames[1:]:
+                strip.elements.append(frame.name)
+        self.report({"INFO"}, f"witengine: added to the sequencer, channel {channel}")
+        return {"FINISHED"}
+
+
 class WitengineSceneSettings(bpy.types.PropertyGroup):  # type: ignore[misc]
     use_scene_range: BoolProperty(name="Scene's frame range", default=True)  # type: ignore[valid-type]
     frame_start: IntProperty(name="Start", default=1, min=0)  # type: ignore[valid-type]
@@ -503,7 +582,13 @@ class WITENGINE_PT_render(bpy.types.Panel):  # type: ignore[misc]
         else:
             if state.finished and state.scene == scene.name:
                 layout.label(text=status_line(state), icon="CHECKMARK")
+                if state.downloaded:
+                    row = layout.row()
+                    row.operator(WITENGINE_OT_open_image.bl_idname, icon="IMAGE_DATA")
+                    row.operator(WITENGINE_OT_add_to_sequencer.bl_idname, icon="SEQUENCE")
             layout.operator(WITENGINE_OT_render_on_farm.bl_idname, icon="RENDER_ANIMATION")
+        if settings.job_id:
+            layout.operator(WITENGINE_OT_open_dashboard.bl_idname, icon="URL")
 
 
 CLASSES = (
@@ -512,6 +597,9 @@ CLASSES = (
     WITENGINE_OT_test_connection,
     WITENGINE_OT_render_on_farm,
     WITENGINE_OT_cancel,
+    WITENGINE_OT_open_dashboard,
+    WITENGINE_OT_open_image,
+    WITENGINE_OT_add_to_sequencer,
     WitengineSceneSettings,
     WITENGINE_PT_render,
 )
