@@ -185,8 +185,11 @@ def test_escrow_reserves_settles_with_a_fee_and_refunds_the_rest(store: Store) -
 
 
 def test_concurrent_transfers_from_one_account_never_overdraw_it(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "hub.sqlite3")
+    # Two stores on one file: two connections, as two hub processes would have; only the
+    # database's transactions keep them apart.
+    store, other = (SqliteStore(tmp_path / "hub.sqlite3") for _ in range(2))
     ledger = Ledger(store, lambda: 1.0)
+    ledgers = (ledger, Ledger(other, lambda: 1.0))
     names = ["payer", *(f"payee{n}" for n in range(8))]
     for name in names:
         store.add_account(account(name))
@@ -199,7 +202,7 @@ def test_concurrent_transfers_from_one_account_never_overdraw_it(tmp_path: Path)
         start.wait()
         for _ in range(5):
             try:
-                ledger.transfer("payer", f"payee{n}", 700, actor="payer")
+                ledgers[n % 2].transfer("payer", f"payee{n}", 700, actor="payer")
                 paid.append(n)
             except Overdrawn:
                 refused.append(n)
@@ -212,4 +215,8 @@ def test_concurrent_transfers_from_one_account_never_overdraw_it(tmp_path: Path)
     assert len(paid) == 10_000 // 700 and len(refused) == 40 - len(paid)
     assert store.balance("payer") == 10_000 - 700 * len(paid) >= 0
     assert ledger.verify().ok
+    assert [tx.seq for tx in store.transactions(account="payee3")] == [
+        tx.seq for tx in store.transactions() if any(e.account == "payee3" for e in tx.entries)
+    ]
     store.close()
+    other.close()

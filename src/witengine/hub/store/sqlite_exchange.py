@@ -173,11 +173,16 @@ class ExchangeTables:
                 ).fetchall()
             if not heads:
                 return []
-            rows = self.db.execute(
-                "SELECT seq, account, amount FROM entries WHERE seq BETWEEN ? AND ? "
-                "ORDER BY seq, position",
-                (heads[0][0], heads[-1][0]),
-            ).fetchall()
+            # The entries of these transactions only: a statement's are far apart.
+            seqs = [head[0] for head in heads]
+            rows = []
+            for start in range(0, len(seqs), 500):
+                part = seqs[start : start + 500]
+                rows += self.db.execute(
+                    "SELECT seq, account, amount FROM entries WHERE seq IN "
+                    f"({', '.join('?' * len(part))}) ORDER BY seq, position",
+                    part,
+                ).fetchall()
         entries: dict[int, list[Entry]] = {}
         for seq, name, amount in rows:
             entries.setdefault(seq, []).append(Entry(name, amount))
