@@ -199,3 +199,16 @@ def test_test_connection_shows_the_nodes_and_a_wrong_token_gets_the_hubs_401_mes
     assert wrong["connect"] == f"Error: witengine: {message}\n"
     assert f"Error: witengine: {message}" in output  # the submission, refused the same way
     assert wrong["job_id"] == ""
+
+
+def test_cancel_cancels_the_job_on_the_farm_and_the_panel_says_so(setup: Setup) -> None:
+    many = {"use_scene_range": False, "frame_start": 1, "frame_end": 200}  # long: still running
+
+    found, output = drive(setup, setup.scene, do="cancel", settings=many)
+
+    job_id = found["job_id"]
+    assert (found["submit"], found["cancel"]) == ("", "")
+    assert found["status"] == "cancelled"
+    assert f"Error: witengine: job {job_id} cancelled" in output
+    assert setup.farm.api("GET", f"/jobs/{job_id}").json()["status"] == "cancelled"
+    assert f"label {job_id}: cancelled, frames" in " ".join(found["finished"])

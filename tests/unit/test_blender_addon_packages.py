@@ -121,3 +121,18 @@ def test_a_fingerprint_is_read_in_the_forms_the_project_prints(text: str, pin: s
 def test_a_malformed_fingerprint_is_refused_saying_what_is_expected() -> None:
     with pytest.raises(client.HubError, match="expected sha256: followed by 64 hex digits"):
         client.parse_fingerprint("sha256:abc")
+
+
+def test_a_token_is_not_sent_over_plain_http_to_another_machine_unless_allowed() -> None:
+    with pytest.raises(client.HubError) as caught:
+        client.Hub("http://192.168.1.20:8765", "wit-submitter.tok_1.secret")
+
+    assert str(caught.value) == (
+        "refusing to send a token over plain HTTP to http://192.168.1.20:8765: use the hub's "
+        "https:// address (wit hub --tls) with its certificate's fingerprint, or tick Allow "
+        "plain HTTP on a network you trust"
+    )
+    assert client.Hub("http://192.168.1.20:8765", "wit-x", insecure=True).token == "wit-x"
+    assert client.Hub("http://localhost:8765", "wit-x").host == "localhost"
+    assert client.Hub("http://[::1]:8765", "wit-x").host == "::1"
+    assert client.Hub("http://192.168.1.20:8765").token == ""  # no token: nothing to leak

@@ -2,10 +2,11 @@
 
 It enables the installed add-on, sets its preferences, and does what JSON's `do` says:
 `submit` (send the scene, then save it with its job), `reopen` (open a saved file and follow
-its job until its frames are back), `connect` (Test connection, then a submission). The
-panel's draw runs idle, at every turn of the timer and at the end. The timer does not fire in a
-background Blender, which has no event loop, so this script calls it as the loop would, waiting
-the interval it asks for. It prints one line `WITRESULT=` and what it found, as JSON.
+its job until its frames are back), `cancel` (send the scene, cancel its job), `connect` (Test
+connection, then a submission). The panel's draw runs idle, at every turn of the timer and at
+the end. The timer does not fire in a background Blender, which has no event loop, so this
+script calls it as the loop would, waiting the interval it asks for. It prints one line,
+`WITRESULT=` and what it found, as JSON.
 """
 
 from __future__ import annotations
@@ -112,6 +113,14 @@ elif config["do"] == "reopen":  # open that file again: the add-on finds its job
     strips = (getattr(editor, "strips", None) or editor.sequences) if editor else []
     found["strips"] = [(strip.type, strip.filepath) for strip in strips]
     found["dashboard"] = addon.dashboard_url(prefs, scene.witengine.job_id)
+elif config["do"] == "cancel":  # send the scene, then cancel its job from the panel's button
+    found["submit"] = reports(bpy.ops.witengine.render_on_farm)
+    drive(config.get("seconds", 60), until="following")
+    found["job_id"] = scene.witengine.job_id
+    found["cancel"] = reports(bpy.ops.witengine.cancel)
+    drive(config.get("seconds", 60))
+    found["status"] = addon.FOLLOWING.status
+    found["finished"] = draw()
 elif config["do"] == "connect":
     found["connect"] = reports(bpy.ops.witengine.test_connection)
     found["nodes"] = prefs.nodes

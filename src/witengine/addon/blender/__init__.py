@@ -94,7 +94,7 @@ def preferences(context: Any = None) -> Any:
 def hub_of(prefs: Any) -> client.Hub:
     if not prefs.hub_url.strip():
         raise client.HubError("set the hub's address in the witengine add-on's preferences")
-    return client.Hub(prefs.hub_url, prefs.token, prefs.fingerprint)
+    return client.Hub(prefs.hub_url, prefs.token, prefs.fingerprint, insecure=prefs.insecure)
 
 
 def report(kind: str, message: str) -> None:
@@ -341,6 +341,11 @@ class WitenginePreferences(bpy.types.AddonPreferences):  # type: ignore[misc]
         description="For an https hub: its certificate's fingerprint (wit hub --show-fingerprint);"
         " any other certificate is refused",
     )
+    insecure: BoolProperty(  # type: ignore[valid-type]
+        name="Allow plain HTTP",
+        description="Send the token over plain http:// to another machine (a network you trust)",
+        default=False,
+    )
     nodes: StringProperty(default="")  # type: ignore[valid-type]  # the last test's lines
 
     def draw(self, context: Any) -> None:
@@ -348,6 +353,7 @@ class WitenginePreferences(bpy.types.AddonPreferences):  # type: ignore[misc]
         layout.prop(self, "hub_url")
         layout.prop(self, "token")
         layout.prop(self, "fingerprint")
+        layout.prop(self, "insecure")
         layout.operator(WITENGINE_OT_test_connection.bl_idname, icon="LINKED")
         for line in self.nodes.splitlines():
             layout.label(text=line)
@@ -377,7 +383,9 @@ class WITENGINE_OT_test_connection(bpy.types.Operator):  # type: ignore[misc]
     def execute(self, context: Any) -> set[str]:
         prefs = preferences(context)
         try:
-            hub = client.Hub(prefs.hub_url, prefs.token, prefs.fingerprint, timeout=5.0)
+            hub = client.Hub(
+                prefs.hub_url, prefs.token, prefs.fingerprint, timeout=5.0, insecure=prefs.insecure
+            )
             hub.whoami()
             lines = client.node_lines(hub.nodes())
         except client.HubError as error:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import ipaddress
 import json
 import ssl
 import urllib.parse
@@ -97,7 +98,12 @@ class Hub:
     """One hub's API, as a token (Authorization: Bearer) and a pinned certificate reach it."""
 
     def __init__(
-        self, url: str, token: str = "", fingerprint: str = "", timeout: float = TIMEOUT
+        self,
+        url: str,
+        token: str = "",
+        fingerprint: str = "",
+        timeout: float = TIMEOUT,
+        insecure: bool = False,
     ) -> None:
         parts = urllib.parse.urlsplit(url.strip().rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -107,6 +113,12 @@ class Hub:
         self.token = token.strip()
         self.fingerprint = parse_fingerprint(fingerprint)
         self.timeout = timeout
+        if self.token and self.scheme == "http" and not insecure and not _loopback(self.host):
+            raise HubError(
+                f"refusing to send a token over plain HTTP to {self.url}: use the hub's https:// "
+                "address (wit hub --tls) with its certificate's fingerprint, or tick Allow plain "
+                "HTTP on a network you trust"
+            )
 
     # ------------------------------------------------------------------ the wire
 
@@ -262,6 +274,17 @@ def result_files(
     ]
     video = variables.get("result")
     return frames, video if isinstance(video, dict) and video.get("sha256") else None
+
+
+def _loopback(host: str) -> bool:
+    """Whether the host is this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = host.lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _quoted(text: str) -> str:
