@@ -5,14 +5,18 @@ moves nothing. Every change and refusal is audited; the ledger verifies."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from witengine.clock import wall_time
+from witengine.protocol import API_PREFIX
 from witengine.security.accounts import AccountKey
+from witengine.security.files import read_private
 from witengine.security.signing import SIGNATURE_HEADER, sign_request
 from witengine.security.tokens import Role
+from witengine.testing.served import served_hub
 
 if TYPE_CHECKING:
     from tests.unit.hub.conftest import LiveHub
@@ -131,3 +135,27 @@ async def test_a_signed_transfer_moves_credits_and_every_bad_one_moves_nothing(
     assert ("ledger.transfer", "ok") in audit and ("ledger.grant", "ok") in audit
     assert ("ledger.transfer", "refused: overdrawn") in audit
     assert sum(1 for action, _ in audit if action == "signature.refused") >= 5
+
+
+async def test_a_transfer_replayed_after_the_hub_restarts_is_refused(tmp_path: Path) -> None:
+    alice, bob = AccountKey.make("alice"), AccountKey.make("bob")
+    body, headers = signed_body(alice, "bob", 1000)
+
+    async def send_once(first: bool) -> int:
+        async with served_hub(tmp_path / "hub") as served:
+            admin = read_private(tmp_path / "hub" / "admin.token")
+            auth = {"Authorization": f"Bearer {admin}"}
+            url = served.root + API_PREFIX
+            async with httpx.AsyncClient(base_url=url, headers=auth) as client:
+                if first:
+                    for key in (alice, bob):
+                        new = {"name": key.name, "public_key": key.public_key}
+                        await client.post("/accounts", json=new)
+                    await client.post("/accounts/alice/grant", json={"amount": 5000})
+                sent = await client.post("/ledger/transfers", content=body, headers=headers)
+                balance = (await client.get("/accounts/bob/balance")).json()["balance"]
+                assert balance == 1000
+                return sent.status_code
+
+    assert await send_once(first=True) == 200
+    assert await send_once(first=False) == 409
