@@ -1,9 +1,10 @@
 """The Blender add-on in Debian's Blender, in the background, installed into a temporary user
-folder, against a real hub and node on loopback: a scene with an external texture rendered on
-the farm from the add-on's operator, followed by its timer until done, its frames back in the
-output folder with the pixels plain Blender gives and Blender's names, the video beside them,
-the job on the hub and its id in the scene; a missing texture and a wrong token refused as
-Blender reports with the reason; the panel drawn while idle and while following.
+folder, against a real hub and node on loopback: a scene with an external texture sent from the
+add-on's operator and saved, the file reopened and its job found and followed by the timer until
+done, its frames back in the output folder with the pixels plain Blender gives and Blender's
+names, the video beside them, the job on the hub and its id in the scene; Cancel; a missing
+texture, a wrong token and a wrong certificate fingerprint refused as Blender reports with the
+reason; the panel drawn while idle, following and done.
 """
 
 from __future__ import annotations
@@ -212,3 +213,25 @@ def test_cancel_cancels_the_job_on_the_farm_and_the_panel_says_so(setup: Setup) 
     assert f"Error: witengine: job {job_id} cancelled" in output
     assert setup.farm.api("GET", f"/jobs/{job_id}").json()["status"] == "cancelled"
     assert f"label {job_id}: cancelled, frames" in " ".join(found["finished"])
+
+
+def test_an_https_hub_is_reached_with_its_pinned_fingerprint_and_refused_with_another(
+    setup: Setup,
+) -> None:
+    (setup.folder / "tls").mkdir()
+    tls = ProcessFarm(setup.folder / "tls", free_port(), tls=True)
+    try:
+        tls.start_hub()
+        pin, other = tls.fingerprint or "", "sha256:" + "0" * 64
+        base = {"hub": tls.url, "token": tls.token, "submit": False}
+        pinned, _ = drive(setup, setup.scene, do="connect", pin=pin, **base)
+        refused, _ = drive(setup, setup.scene, do="connect", pin=other, **base)
+    finally:
+        tls.stop()
+
+    assert (pinned["connect"], pinned["nodes"]) == ("", "the farm has no nodes")
+    assert refused["connect"] == (
+        f"Error: witengine: the hub at {tls.url} presented a certificate with fingerprint {pin}, "
+        f"not the pinned {other}: refused (if the hub's certificate was made anew, pin its new "
+        "fingerprint in the preferences)\n"
+    )
