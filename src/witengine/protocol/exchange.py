@@ -76,3 +76,17 @@ class LedgerVerdict(Answer):
     problem: str = ""
     bad_seq: int | None = None
     signed_requests: int = 0  # signed requests whose signatures were checked again
+
+
+class SignedLine(Answer):
+    """A signed request the hub took, whole: check it with the account's public key against
+    the canonical text of `witengine.security.signing`."""
+
+    account: str
+    nonce: str
+    timestamp: int
+    method: str
+    path: str
+    body: str
+    signature: str
+    at: float

@@ -14,7 +14,12 @@ from witengine.clock import wall_time
 from witengine.protocol import API_PREFIX
 from witengine.security.accounts import AccountKey
 from witengine.security.files import read_private
-from witengine.security.signing import SIGNATURE_HEADER, sign_request
+from witengine.security.signing import (
+    SIGNATURE_HEADER,
+    read_headers,
+    sign_request,
+    verifies,
+)
 from witengine.security.tokens import Role
 from witengine.testing.served import served_hub
 
@@ -42,6 +47,16 @@ def signed_body(
     who = signer or key
     headers = sign_request(who.private, key.name, "POST", PATH, body, at or wall_time())
     return body, {**headers, "content-type": "application/json"}
+
+
+def _headers_of(kept: dict[str, Any]) -> dict[str, Any]:
+    """A kept signed request's signature, as the headers it came with."""
+    return {
+        "X-Wit-Account": kept["account"],
+        "X-Wit-Timestamp": kept["timestamp"],
+        "X-Wit-Nonce": kept["nonce"],
+        "X-Wit-Signature": kept["signature"],
+    }
 
 
 async def send(live: LiveHub, body: bytes, headers: dict[str, str]) -> httpx.Response:
@@ -129,8 +144,10 @@ async def test_a_signed_transfer_moves_credits_and_every_bad_one_moves_nothing(
     # Every request the account truly signed is kept, whatever came of it: the transfer, and
     # those refused after their signature held (to no account, overdrawn, a negative amount).
     assert verdict["signed_requests"] == 4
-    kept = live_hub.hub.store.signed_requests("alice")
-    assert kept[0].body == '{"to": "bob", "amount": 2500}'
+    kept = (await live_hub.client.get("/accounts/alice/signed")).json()
+    assert kept[0]["body"] == '{"to": "bob", "amount": 2500}'
+    again = read_headers({k: str(v) for k, v in _headers_of(kept[0]).items()})
+    assert verifies(alice.public_key, again, "POST", PATH, kept[0]["body"].encode())
     audit = [(a["action"], a["outcome"]) for a in (await live_hub.client.get("/audit")).json()]
     assert ("ledger.transfer", "ok") in audit and ("ledger.grant", "ok") in audit
     assert ("ledger.transfer", "refused: overdrawn") in audit

@@ -72,6 +72,7 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", f"{_A}/accounts"): READ,
     ("POST", f"{_A}/accounts"): READ | {Role.ACCOUNT},
     ("GET", f"{_A}/accounts/{{name}}/balance"): READ,
+    ("GET", f"{_A}/accounts/{{name}}/signed"): READ,
     ("POST", f"{_A}/ledger/transfers"): READ,
     ("GET", f"{_A}/ledger"): READ,
     ("GET", f"{_A}/ledger/verify"): READ,

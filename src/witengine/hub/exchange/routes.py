@@ -26,6 +26,7 @@ from witengine.protocol.exchange import (
     Grant,
     LedgerVerdict,
     NewAccount,
+    SignedLine,
     TransactionLine,
     Transfer,
 )
@@ -211,6 +212,13 @@ def _ledger_routes(store: Store, gate: AuthGate, wall: Callable[[], float]) -> A
             ),
         )
         return transaction_line(tx)
+
+    @router.get("/accounts/{name}/signed", response_model=list[SignedLine], responses=ERRORS)
+    async def signed_requests(name: str) -> list[SignedLine]:
+        """Every request the account signed that the hub took, whole, in order."""
+        if store.get_account(name) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no account named {name!r}")
+        return [SignedLine(**vars(record)) for record in store.signed_requests(name)]
 
     @router.get("/ledger", response_model=list[TransactionLine])
     async def statement(
