@@ -161,6 +161,9 @@ def test_an_unknown_or_pending_account_cannot_be_paid(store: Store) -> None:
         ledger.grant("nobody", 10, actor="admin")
     with pytest.raises(UnknownAccount, match="waiting for an admin's approval"):
         ledger.grant("pat", 10, actor="admin")
+    for own in (MINT, "exchange:fees", "escrow:job_1"):
+        with pytest.raises(UnknownAccount, match="one of the ledger's own accounts"):
+            ledger.grant(own, 10, actor="admin")
     assert everything(store) == [[], {}]
 
 

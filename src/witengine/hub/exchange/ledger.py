@@ -35,7 +35,12 @@ class Ledger:
         self.store = store
         self.wall = wall
 
-    def _known(self, name: str) -> str:
+    def _known(self, name: str, *, person: bool = False) -> str:
+        if is_system(name) and person:
+            raise UnknownAccount(
+                f"{name!r} is one of the ledger's own accounts: grants and transfers are "
+                "between people's accounts"
+            )
         if is_system(name):
             return name
         account = self.store.get_account(name)
@@ -59,6 +64,7 @@ class Ledger:
     def grant(self, account: str, amount: int, *, actor: str, memo: str = "") -> LedgerTransaction:
         """Mint `amount` milli-credits into an account."""
         _positive(amount)
+        self._known(account, person=True)
         entries = [Entry(MINT, -amount), Entry(account, amount)]
         return self._post(TransactionKind.GRANT, entries, actor, memo)
 
@@ -68,6 +74,8 @@ class Ledger:
         _positive(amount)
         if payer == payee:
             raise Unbalanced("an account cannot pay itself")
+        self._known(payer, person=True)
+        self._known(payee, person=True)
         entries = [Entry(payer, -amount), Entry(payee, amount)]
         return self._post(TransactionKind.TRANSFER, entries, actor, memo)
 
