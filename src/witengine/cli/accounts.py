@@ -9,7 +9,6 @@ milli-credits; `--json` answers in milli-credits.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from witengine.cli.farm import FingerprintOption, HubOption, InsecureOption, TokenOption, open_hub
+from witengine.cli.farm import FingerprintOption, HubOption, InsecureOption, TokenOption, ask_hub
 
 if TYPE_CHECKING:
     from witengine.security.accounts import AccountKey
@@ -37,16 +36,6 @@ ledger_app = typer.Typer(
 PASSPHRASE_VARIABLE = "WIT_ACCOUNT_PASSPHRASE"
 NameArgument = Annotated[str, typer.Argument(help="The account's name, such as alice.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Answer in JSON (milli-credits).")]
-
-
-def _call(coroutine: Any, command: str) -> Any:
-    from witengine.client import HubError
-
-    try:
-        return asyncio.run(coroutine)
-    except HubError as error:
-        print(f"wit {command}: {error}", file=sys.stderr)
-        raise typer.Exit(1) from None
 
 
 def _usage(command: str, message: str) -> typer.Exit:
@@ -134,11 +123,14 @@ def create(
         sealed = ", encrypted with its passphrase" if passphrase else ""
         print(f"made the key of account {name} in {path} (mode 600{sealed})", file=sys.stderr)
 
-    async def register() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.register_account(name, key.public_key)
-
-    made = _call(register(), "account create")
+    made = ask_hub(
+        "account create",
+        hub,
+        fingerprint,
+        insecure,
+        token,
+        lambda client: client.register_account(name, key.public_key),
+    )
     if made.state == "active":
         print(f"account {made.name} is active ({made.fingerprint})")
     else:
@@ -158,11 +150,14 @@ def approve(
 ) -> None:
     """Approve a pending account (admins only)."""
 
-    async def act() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.approve_account(name)
-
-    done = _call(act(), "account approve")
+    done = ask_hub(
+        "account approve",
+        hub,
+        fingerprint,
+        insecure,
+        token,
+        lambda client: client.approve_account(name),
+    )
     print(f"account {done.name} is {done.state} ({done.fingerprint})")
 
 
@@ -176,11 +171,9 @@ def list_accounts(
 ) -> None:
     """Every account: name, state and key fingerprint."""
 
-    async def fetch() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.accounts()
-
-    found = _call(fetch(), "account list")
+    found = ask_hub(
+        "account list", hub, fingerprint, insecure, token, lambda client: client.accounts()
+    )
     if as_json:
         print(json.dumps([a.model_dump(mode="json") for a in found]))
         return
@@ -204,11 +197,14 @@ def grant(
     except ValueError as error:
         raise _usage("account grant", str(error)) from None
 
-    async def act() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.grant(name, milli, memo)
-
-    tx = _call(act(), "account grant")
+    tx = ask_hub(
+        "account grant",
+        hub,
+        fingerprint,
+        insecure,
+        token,
+        lambda client: client.grant(name, milli, memo),
+    )
     print(f"granted {_credits(milli)} credits to {name} (transaction {tx.seq})")
 
 
@@ -223,11 +219,9 @@ def balance(
 ) -> None:
     """An account's balance."""
 
-    async def fetch() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.balance(name)
-
-    found = _call(fetch(), "account balance")
+    found = ask_hub(
+        "account balance", hub, fingerprint, insecure, token, lambda client: client.balance(name)
+    )
     if as_json:
         print(json.dumps(found.model_dump(mode="json")))
         return
@@ -252,11 +246,14 @@ def transfer(
         raise _usage("account transfer", str(error)) from None
     key = load_key(name, "account transfer")
 
-    async def act() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.transfer(key, to, milli, memo)
-
-    tx = _call(act(), "account transfer")
+    tx = ask_hub(
+        "account transfer",
+        hub,
+        fingerprint,
+        insecure,
+        token,
+        lambda client: client.transfer(key, to, milli, memo),
+    )
     print(f"paid {_credits(milli)} credits from {name} to {to} (transaction {tx.seq})")
 
 
@@ -277,11 +274,9 @@ def ledger(
     if context.invoked_subcommand is not None:
         return
 
-    async def fetch() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.ledger(account)
-
-    lines = _call(fetch(), "ledger")
+    lines = ask_hub(
+        "ledger", hub, fingerprint, insecure, token, lambda client: client.ledger(account)
+    )
     if as_json:
         print(json.dumps([line.model_dump(mode="json") for line in lines]))
         return
@@ -307,11 +302,9 @@ def verify(
     """Check the hash chain, every balance and every signed request: exit 0 when all hold,
     1 naming the first bad transaction."""
 
-    async def fetch() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.verify_ledger()
-
-    verdict = _call(fetch(), "ledger verify")
+    verdict = ask_hub(
+        "ledger verify", hub, fingerprint, insecure, token, lambda client: client.verify_ledger()
+    )
     if as_json:
         print(json.dumps(verdict.model_dump(mode="json")))
     elif verdict.ok:

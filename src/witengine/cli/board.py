@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from witengine.cli.farm import FingerprintOption, HubOption, InsecureOption, TokenOption, open_hub
+from witengine.cli.farm import (
+    FingerprintOption,
+    HubOption,
+    InsecureOption,
+    TokenOption,
+    ask_hub,
+)
 
 if TYPE_CHECKING:
     from witengine.client import HubClient
@@ -41,34 +46,6 @@ IfVersionOption = Annotated[
 ]
 
 
-def _call(coroutine: Any) -> Any:
-    import asyncio
-
-    from witengine.client import HubError
-
-    try:
-        return asyncio.run(coroutine)
-    except HubError as error:
-        print(f"wit board: {error}", file=sys.stderr)
-        raise typer.Exit(1) from None
-
-
-def _ask(
-    hub: str | None,
-    fingerprint: str | None,
-    insecure: bool,
-    token: str | None,
-    question: Callable[[HubClient], Awaitable[Any]],
-) -> Any:
-    """One request to the hub, its answer returned; a hub's error ends the command (exit 1)."""
-
-    async def ask() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await question(client)
-
-    return _call(ask())
-
-
 def _said(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -84,7 +61,9 @@ def get(
 ) -> None:
     """Print a key's value as JSON (--json: with its version, who wrote it and when)."""
 
-    found = _ask(hub, fingerprint, insecure, token, lambda client: client.board_get(key))
+    found = ask_hub(
+        "board", hub, fingerprint, insecure, token, lambda client: client.board_get(key)
+    )
     print(json.dumps(found.model_dump() if as_json else found.value, ensure_ascii=False, indent=2))
 
 
@@ -118,7 +97,8 @@ def set_key(
         print("wit board set: give --create or --if-version, not both", file=sys.stderr)
         raise typer.Exit(2)
 
-    written = _ask(
+    written = ask_hub(
+        "board",
         hub,
         fingerprint,
         insecure,
@@ -139,7 +119,8 @@ def delete(
 ) -> None:
     """Delete a key (a version too: its history keeps it)."""
 
-    gone = _ask(
+    gone = ask_hub(
+        "board",
         hub,
         fingerprint,
         insecure,
@@ -160,7 +141,9 @@ def list_keys(
 ) -> None:
     """List the keys with a value, by name: version, value, who wrote it and when."""
 
-    found = _ask(hub, fingerprint, insecure, token, lambda client: client.board_list(prefix))
+    found = ask_hub(
+        "board", hub, fingerprint, insecure, token, lambda client: client.board_list(prefix)
+    )
     if as_json:
         print(json.dumps([v.model_dump() for v in found], ensure_ascii=False))
         return
@@ -183,7 +166,9 @@ def history(
 ) -> None:
     """A key's kept versions, newest first, deletions among them."""
 
-    found = _ask(hub, fingerprint, insecure, token, lambda client: client.board_history(key, limit))
+    found = ask_hub(
+        "board", hub, fingerprint, insecure, token, lambda client: client.board_history(key, limit)
+    )
     if as_json:
         print(json.dumps([v.model_dump() for v in found], ensure_ascii=False))
         return
@@ -211,16 +196,15 @@ def watch(
 ) -> None:
     """Print every change after --since, a line each, then each new one until Ctrl-C."""
 
-    async def stream() -> None:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            async for change in client.board_changes(since, prefix, follow=follow):
-                if as_json:
-                    print(json.dumps(change.model_dump(), ensure_ascii=False), flush=True)
-                else:
-                    print(_change_line(change), flush=True)
+    async def stream(client: HubClient) -> None:
+        async for change in client.board_changes(since, prefix, follow=follow):
+            if as_json:
+                print(json.dumps(change.model_dump(), ensure_ascii=False), flush=True)
+            else:
+                print(_change_line(change), flush=True)
 
     try:
-        _call(stream())
+        ask_hub("board", hub, fingerprint, insecure, token, stream)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 

@@ -11,9 +11,9 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from witengine.client import HubAccess, HubClient
     from witengine.discovery import Advert
     from witengine.security.tls import TlsIdentity
+
+T = TypeVar("T")
 
 HubOption = Annotated[
     str | None,
@@ -230,6 +232,29 @@ def open_hub(
 ) -> HubClient:
     """A `HubClient` for the hub of `--hub`/WIT_HUB (see `hub_access`)."""
     return hub_access(hub, fingerprint, insecure, token).client()
+
+
+def ask_hub(
+    command: str,
+    hub: str | None,
+    fingerprint: str | None,
+    insecure: bool,
+    token: str | None,
+    question: Callable[[HubClient], Awaitable[T]],
+) -> T:
+    """One request to the hub (`question` asks it of the client), its answer returned; a hub's
+    error ends `wit COMMAND` with its message (exit 1)."""
+    from witengine.client import HubError
+
+    async def ask() -> T:
+        async with open_hub(hub, fingerprint, insecure, token) as client:
+            return await question(client)
+
+    try:
+        return asyncio.run(ask())
+    except HubError as error:
+        print(f"wit {command}: {error}", file=sys.stderr)
+        raise typer.Exit(1) from None
 
 
 def _logging(verbose: bool) -> None:

@@ -7,15 +7,13 @@ enrolled it (`wit token create --role node --pool POOL`); a job says which pools
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from witengine.cli.farm import FingerprintOption, HubOption, InsecureOption, TokenOption, open_hub
+from witengine.cli.farm import FingerprintOption, HubOption, InsecureOption, TokenOption, ask_hub
 
 pools_app = typer.Typer(
     name="pools",
@@ -32,16 +30,6 @@ class Tier(StrEnum):
 PoolArgument = Annotated[str, typer.Argument(help="The pool's name, such as volunteers.")]
 
 
-def _call(coroutine: Any) -> Any:
-    from witengine.client import HubError
-
-    try:
-        return asyncio.run(coroutine)
-    except HubError as error:
-        print(f"wit pools: {error}", file=sys.stderr)
-        raise typer.Exit(1) from None
-
-
 @pools_app.callback(invoke_without_command=True)
 def pools(
     context: typer.Context,
@@ -55,11 +43,7 @@ def pools(
     if context.invoked_subcommand is not None:
         return
 
-    async def fetch() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.pools()
-
-    found = _call(fetch())
+    found = ask_hub("pools", hub, fingerprint, insecure, token, lambda client: client.pools())
     if as_json:
         print(json.dumps([p.model_dump(mode="json") for p in found]))
         return
@@ -83,11 +67,9 @@ def add(
 ) -> None:
     """Add a pool (untrusted unless --tier trusted)."""
 
-    async def act() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.add_pool(name, tier.value)
-
-    made = _call(act())
+    made = ask_hub(
+        "pools", hub, fingerprint, insecure, token, lambda client: client.add_pool(name, tier.value)
+    )
     print(
         f"added pool {made.name} ({made.tier.value}); move nodes in with wit nodes --pool "
         f"{made.name} NODE; enrol new ones with wit token create --role node --pool {made.name}"
@@ -105,9 +87,12 @@ def change_tier(
 ) -> None:
     """Change a pool's tier; its connected nodes change with it at once."""
 
-    async def act() -> Any:
-        async with open_hub(hub, fingerprint, insecure, token) as client:
-            return await client.change_pool(name, tier.value)
-
-    changed = _call(act())
+    changed = ask_hub(
+        "pools",
+        hub,
+        fingerprint,
+        insecure,
+        token,
+        lambda client: client.change_pool(name, tier.value),
+    )
     print(f"pool {changed.name} is {changed.tier.value} ({changed.nodes} node(s))")
