@@ -238,6 +238,7 @@ def test_a_pace_that_is_not_a_positive_number_is_refused_by_name(
         compute._pace.cache_clear()
 
 
+@pytest.mark.measures_cpu
 def test_work_at_speed_one_quarter_uses_about_a_quarter_of_a_core(
     library: Library, tmp_path: Path
 ) -> None:
