@@ -3,11 +3,19 @@ pass that writes only the facts that changed, withdrawing the plan of a job that
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 from witengine.hub.board import HUB, Board
-from witengine.hub.board.facts import FarmFacts, job_plans, node_doing, node_rates, ranges
+from witengine.hub.board.facts import (
+    KEYS_PER_TURN,
+    FarmFacts,
+    job_plans,
+    node_doing,
+    node_rates,
+    ranges,
+)
 from witengine.hub.limits import Limits
 from witengine.hub.store.base import NodeRecord, RateRecord
 from witengine.hub.store.memory import MemoryStore
@@ -151,3 +159,28 @@ def test_a_forgotten_nodes_facts_and_plans_an_earlier_run_left_are_deleted() -> 
     nodes.clear()  # forgotten
     assert facts.publish() == 2
     assert board.keys("farm/") == []
+
+
+async def test_a_pass_over_many_nodes_lets_the_loop_turn_between_slices_of_keys() -> None:
+    store = MemoryStore()
+    board = Board(store, Limits(), lambda: 1.0)
+    farm = Farm()
+    count = KEYS_PER_TURN + 10  # two facts each: more than two turns' keys
+    nodes = [NodeRecord(f"node_{n}", f"box{n}", {}, 0.0, 0.0) for n in range(count)]
+    facts = FarmFacts(
+        board, farm, farm, nodes=lambda: nodes, running=lambda: [], work=lambda job: {}
+    )
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    counter = asyncio.create_task(count_turns())
+    written = await facts.publish_in_turns()
+    counter.cancel()
+    assert written == 2 * count  # each node's rates and what it does
+    assert turns >= 2  # the loop turned between the slices
+    assert await facts.publish_in_turns() == 0  # nothing changed since

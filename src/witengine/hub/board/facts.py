@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from witengine.hub.board.board import Board
@@ -28,6 +28,7 @@ from witengine.hub.store.base import NodeRecord, RateRecord
 log = logging.getLogger(__name__)
 Json = Any
 PUBLISH_SECONDS = 2.0  # at most one version of each fact this often
+KEYS_PER_TURN = 50  # keys a pass writes in one turn of the event loop (each a store transaction)
 MAX_RANGES = 200  # ranges of items shown per node and map; the rest are counted
 
 
@@ -175,20 +176,46 @@ class FarmFacts:
         while True:
             await asyncio.sleep(self.every)
             try:
-                self.publish()
+                await self.publish_in_turns()
             except Exception:  # a fact that fails must not stop the others, nor the hub
                 log.exception("could not publish the farm's facts on the blackboard")
 
     def publish(self) -> int:
         """One pass: every fact whose value changed is written, and the facts of nodes and jobs
         gone (a node forgotten, a job ended) are deleted; how many keys were written."""
+        return sum(self._writes())
+
+    async def publish_in_turns(self) -> int:
+        """`publish`, `KEYS_PER_TURN` keys a turn of the event loop: a pass over a farm of
+        hundreds of nodes writes as many keys, and the API and the nodes are answered between."""
+        written = 0
+        for done, wrote in enumerate(self._writes(), start=1):
+            written += wrote
+            if done % KEYS_PER_TURN == 0:
+                await asyncio.sleep(0)
+        return written
+
+    def _writes(self) -> Iterator[bool]:
+        """Each key of a pass in turn, written or deleted (True) or left as it was (False)."""
         if self._published is None:
             self._published = {e.key for e in self.board.keys(FARM_PREFIX, 1_000_000)}
+        facts = self._facts()
+        for key, value in facts.items():
+            yield self.board.publish(key, value) is not None
+        for key in sorted(self._published - facts.keys()):
+            yield self.board.withdraw(key)
+        self._published = set(facts)
+
+    def _facts(self) -> dict[str, Json]:
+        """Every fact as it is now: each node's rates and what it does, each job's plan."""
         facts: dict[str, Json] = {}
         batches: list[Batch] = list(self.watch.running.values())
+        by_node: dict[str, list[Batch]] = {}
+        for batch in batches:
+            by_node.setdefault(batch.node_id, []).append(batch)
         known: list[NodeRecord] = [n for n in self.nodes() if self.view.known(n.id)]
         for node in known:
-            mine = [b for b in batches if b.node_id == node.id]
+            mine = by_node.get(node.id, [])
             rates = node_rates(self.view.benchmarks(node.id), self.watch.rates(node.id))
             state = str(self.view.node_state(node.id))
             doing = node_doing(state, self.view.node_reason(node.id), mine)
@@ -198,8 +225,4 @@ class FarmFacts:
         work = {job: self.work(job) for job in running}
         for job, plan in job_plans(batches, work, running).items():
             facts[f"{FARM_PREFIX}jobs/{job}/plan"] = plan
-        written = sum(self.board.publish(key, value) is not None for key, value in facts.items())
-        for key in sorted(self._published - facts.keys()):
-            written += self.board.withdraw(key)
-        self._published = set(facts)
-        return written
+        return facts
