@@ -90,6 +90,21 @@ class LedgerTransaction:
     previous: str  # the hash of transaction seq - 1 (GENESIS for the first)
     hash: str
 
+    @classmethod
+    def chained(
+        cls,
+        previous: str,
+        seq: int,
+        kind: str,
+        at: float,
+        actor: str,
+        memo: str,
+        entries: Sequence[Entry],
+    ) -> LedgerTransaction:
+        """The transaction numbered `seq` after the one whose hash is `previous`, hashed."""
+        hashed = transaction_hash(previous, seq, kind, at, actor, memo, entries)
+        return cls(seq, kind, at, actor, memo, tuple(entries), previous, hashed)
+
 
 def check_entries(entries: Sequence[Entry]) -> None:
     """Unbalanced when the entries are not a balanced movement between two or more accounts."""

@@ -17,7 +17,6 @@ from witengine.hub.store.ledger import (
     Overdrawn,
     check_entries,
     first_overdrawn,
-    transaction_hash,
 )
 
 
@@ -74,16 +73,7 @@ class ExchangeDicts:
                 raise Overdrawn(*over)
             previous = self.ledger[-1].hash if self.ledger else GENESIS
             seq = len(self.ledger) + 1
-            tx = LedgerTransaction(
-                seq,
-                kind,
-                at,
-                actor,
-                memo,
-                tuple(entries),
-                previous,
-                transaction_hash(previous, seq, kind, at, actor, memo, entries),
-            )
+            tx = LedgerTransaction.chained(previous, seq, kind, at, actor, memo, entries)
             self.ledger.append(tx)
             for entry in entries:
                 self.balance_of[entry.account] = (

@@ -22,7 +22,6 @@ from witengine.hub.store.ledger import (
     Overdrawn,
     check_entries,
     first_overdrawn,
-    transaction_hash,
 )
 
 
@@ -106,16 +105,7 @@ class ExchangeTables:
         with self._write() as db:
             last = db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
             seq, previous = (last[0] + 1, last[1]) if last else (1, GENESIS)
-            tx = LedgerTransaction(
-                seq,
-                kind,
-                at,
-                actor,
-                memo,
-                tuple(entries),
-                previous,
-                transaction_hash(previous, seq, kind, at, actor, memo, entries),
-            )
+            tx = LedgerTransaction.chained(previous, seq, kind, at, actor, memo, entries)
             db.execute(
                 "INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (seq, kind, at, actor, memo, previous, tx.hash),
