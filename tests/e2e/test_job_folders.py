@@ -230,7 +230,8 @@ def test_a_hub_restarted_with_a_file_in_running_takes_it_up_again(
     (drop / "primes.params").unlink(missing_ok=True)
     (drop / "again.params").write_text("n=40\n")
     (drop / "again.wit").write_text((ROOT / "examples" / "primes.wit").read_text())
-    wait_until((drop / "running" / "again" / "again.wit").exists, 20, "again.wit to be taken")
+    running, done = drop / "running" / "again" / "again.wit", drop / "done" / "again"
+    wait_until(lambda: running.exists() or done.exists(), 30, "again.wit to be taken")
     farm.kill_hub()  # its watcher dies with it, the file in running/
     if (drop / "done" / "again").exists():
         pytest.skip("the job ended before the hub was killed; nothing to take up")

@@ -124,6 +124,10 @@ class Watcher:
                     if not said:  # once until a look succeeds again
                         log.warning("watching %s: %s", self.folder, error)
                     said = True
+                except Exception:  # a bug in one look must not end the watching
+                    if not said:
+                        log.exception("watching %s: a look failed", self.folder)
+                    said = True
                 await self.clock.sleep(self.settings.poll_seconds)
 
     # ------------------------------------------------------------------ one look

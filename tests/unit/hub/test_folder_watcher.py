@@ -105,3 +105,33 @@ async def test_an_admin_fails_a_waiting_file_and_it_moves_to_failed_unrun(
         await watching.look(client, group)
     assert "failed by an admin" in (folder / "failed" / "shot" / "error.txt").read_text()
     assert (await live_hub.client.get(f"/board/{key}")).status_code == 404, "request removed"
+
+
+async def test_a_look_that_fails_unexpectedly_is_logged_and_the_watching_goes_on(
+    live_hub: LiveHub, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    plugins = discover({})
+    watching = Watcher(
+        HubAccess(live_hub.url.removesuffix("/api/v1"), token=live_hub.token),
+        tmp_path / "renders",
+        library=build_library(plugins),
+        plugin_rules=declared_rules(plugins),
+        settings=WatchSettings(poll_seconds=0.01),
+    )
+    looks = 0
+    looked_again = asyncio.Event()
+
+    async def look(*_: object) -> None:
+        nonlocal looks
+        looks += 1
+        if looks == 1:
+            raise RuntimeError("a bug in one look")
+        looked_again.set()
+
+    watching.look = look  # type: ignore[method-assign,assignment]
+    running = asyncio.create_task(watching.run())
+    await asyncio.wait_for(looked_again.wait(), 10)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert "a look failed" in caplog.text and "a bug in one look" in caplog.text
