@@ -86,6 +86,8 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/jobs/{job_id}"): READ,
     ("GET", "/jobs/{job_id}/items/{map_id}"): READ,
     ("GET", "/board"): READ,
+    ("GET", "/accounts"): READ,
+    ("GET", "/accounts/{name}"): READ,
     ("GET", "/stream"): READ,
     ("GET", "/files/{sha256}/{name:path}"): READ,
     ("GET", "/static/{path:path}"): READ,

@@ -16,8 +16,12 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from witengine.durations import time_left
+from witengine.hub.dashboard.accounts import account_page, account_rows
 from witengine.hub.dashboard.board import board_rows
 from witengine.hub.dashboard.views import DashboardContext, LogEntry, file_kind
+from witengine.hub.exchange.ledger import Ledger
+from witengine.hub.exchange.routes import ledger_verdict
+from witengine.hub.store.ledger import credits
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -30,6 +34,8 @@ FRAGMENTS: dict[str, tuple[str, ...]] = {
     "jobs": ("table",),
     "job": ("header", "timeline", "maps", "outputs", "results"),
     "board": ("table",),
+    "accounts": ("table",),
+    "account": ("summary", "statement"),
 }
 
 
@@ -56,6 +62,11 @@ def _amount(value: float) -> str:
     if value >= 10:
         return f"{value:,.0f}"
     return f"{value:.1f}".removesuffix(".0")
+
+
+def _signed_credits(milli: int) -> str:
+    """Milli-credits as a statement shows a movement: +2.500, -1.000."""
+    return ("+" if milli > 0 else "") + credits(milli)
 
 
 def _iso(seconds: float) -> str:
@@ -96,6 +107,8 @@ class Pages:
             time_left=time_left,
             rate=_rate,
             amount=_amount,
+            credits=credits,
+            signed_credits=_signed_credits,
         )
 
     def context(self, view: str, key: str | None) -> dict[str, Any] | None:
@@ -126,12 +139,23 @@ class Pages:
         if view == "job" and key:
             page = ctx.job_page(key)
             return {"page": page} if page is not None else None
+        if view == "accounts":
+            return {"accounts": account_rows(ctx.store)}
+        if view == "account" and key:
+            found = account_page(ctx.store, key)
+            return {"a": found} if found is not None else None
         if view == "board" and ctx.service.board is not None:
             prefix = key or ""
             return {"rows": board_rows(ctx.service.board, prefix), "prefix": prefix}
         return None
 
     def page(self, view: str, context: dict[str, Any], stream: str | None) -> str:
+        if view == "account":
+            # The whole ledger's check: once when the page opens, not at every tick of its stream.
+            context = context | {
+                "verdict": ledger_verdict(Ledger(self.ctx.store, self.ctx.wall)),
+                "checked_at": self.ctx.wall(),
+            }
         return self.render(f"{view}.html", view=view, stream=stream, **context)
 
     def fragment(self, view: str, name: str, context: dict[str, Any]) -> str:

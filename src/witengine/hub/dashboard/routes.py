@@ -95,7 +95,8 @@ def _missing(pages: Pages, what: str, key: object) -> HTMLResponse:
 
 
 def _page_routes(router: APIRouter, pages: Pages) -> None:
-    """GET /, /nodes, /nodes/{id}, /jobs, /jobs/{id}; `?fragment=NAME` for one live part."""
+    """GET /, /nodes, /nodes/{id}, /jobs, /jobs/{id}, /accounts, /accounts/{name}, /board;
+    `?fragment=NAME` for one live part."""
 
     def show(view: str, key: str | None, fragment: str | None) -> HTMLResponse:
         context = pages.context(view, key)
@@ -129,6 +130,14 @@ def _page_routes(router: APIRouter, pages: Pages) -> None:
     @router.get("/jobs/{job_id}")
     async def job(job_id: str, fragment: str | None = None) -> HTMLResponse:
         return show("job", job_id, fragment)
+
+    @router.get("/accounts")
+    async def accounts(fragment: str | None = None) -> HTMLResponse:
+        return show("accounts", None, fragment)
+
+    @router.get("/accounts/{name}")
+    async def account(name: str, fragment: str | None = None) -> HTMLResponse:
+        return show("account", name[:200], fragment)
 
     @router.get("/board")
     async def board(prefix: str = "", fragment: str | None = None) -> HTMLResponse:

@@ -124,3 +124,13 @@ def _every(store: Store, page: int = 1000) -> list[LedgerTransaction]:
         found.extend(more)
         if len(more) < page:
             return found
+
+
+def statement(store: Store, account: str) -> list[tuple[LedgerTransaction, int]]:
+    """An account's transactions in order, each with the account's balance after it."""
+    running = 0
+    lines = []
+    for tx in store.transactions(account=account, limit=10**9):
+        running += sum(e.amount for e in tx.entries if e.account == account)
+        lines.append((tx, running))
+    return lines

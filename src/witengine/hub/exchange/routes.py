@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from witengine.hub.auth.gate import AuthGate, principal_of
 from witengine.hub.exchange.ledger import Ledger, UnknownAccount
+from witengine.hub.exchange.ledger import statement as statement_of
 from witengine.hub.exchange.signatures import SignedBy, recheck
 from witengine.hub.store.base import AccountRecord, Store
 from witengine.hub.store.ledger import LedgerTransaction, Overdrawn, Unbalanced, credits, is_system
@@ -232,32 +233,30 @@ def _ledger_routes(store: Store, gate: AuthGate, wall: Callable[[], float]) -> A
             return [transaction_line(tx) for tx in store.transactions(after=after, limit=limit)]
         if store.get_account(account) is None and not is_system(account):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no account named {account!r}")
-        running = 0
-        lines = []
-        for tx in store.transactions(account=account, limit=10**9):
-            running += sum(e.amount for e in tx.entries if e.account == account)
-            if tx.seq > after:
-                lines.append(transaction_line(tx, running))
-        return lines[:limit]
+        lines = [transaction_line(tx, bal) for tx, bal in statement_of(store, account)]
+        return [line for line in lines if line.seq > after][:limit]
 
     @router.get("/ledger/verify", response_model=LedgerVerdict)
     async def verify() -> LedgerVerdict:
         """Check the hash chain, every balance, and every kept signed request's signature."""
-        verdict = ledger.verify()
-        checked, problem = recheck(store)
-        if verdict.ok and problem is not None:
-            return LedgerVerdict(
-                ok=False,
-                transactions=verdict.transactions,
-                problem=problem,
-                signed_requests=checked,
-            )
-        return LedgerVerdict(
-            ok=verdict.ok,
-            transactions=verdict.transactions,
-            problem=verdict.problem,
-            bad_seq=verdict.bad_seq,
-            signed_requests=checked,
-        )
+        return ledger_verdict(ledger)
 
     return router
+
+
+def ledger_verdict(ledger: Ledger) -> LedgerVerdict:
+    """The whole ledger's check (`wit ledger verify`, the dashboard's account page): the hash
+    chain, every balance, and every kept signed request's signature."""
+    verdict = ledger.verify()
+    checked, problem = recheck(ledger.store)
+    if verdict.ok and problem is not None:
+        return LedgerVerdict(
+            ok=False, transactions=verdict.transactions, problem=problem, signed_requests=checked
+        )
+    return LedgerVerdict(
+        ok=verdict.ok,
+        transactions=verdict.transactions,
+        problem=verdict.problem,
+        bad_seq=verdict.bad_seq,
+        signed_requests=checked,
+    )

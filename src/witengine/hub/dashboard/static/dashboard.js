@@ -319,10 +319,54 @@ function submitPage() {
   if (script.value.trim()) check();
 }
 
+// -------------------------------------------------------------------- grant form
+
+// Credits as typed ("2.5") to milli-credits (2500), exactly: no floating point on the way.
+function milliCredits(text) {
+  const found = /^\s*(\d+)(?:\.(\d{1,3}))?\s*$/.exec(text);
+  if (!found) return null;
+  return Number(found[1]) * 1000 + Number((found[2] || "").padEnd(3, "0"));
+}
+
+function grantForm() {
+  const form = $("#grant-form");
+  if (!form) return;
+  const status = $("#grant-status");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const amount = milliCredits(form.elements.amount.value);
+    if (!amount) {
+      status.textContent = "An amount is credits above zero, with at most three decimals.";
+      return;
+    }
+    const button = $("#grant");
+    button.disabled = true;
+    try {
+      const url = `/api/v1/accounts/${encodeURIComponent(form.dataset.account)}/grant`;
+      const response = await fetch(url, {
+        method: "POST",
+        headers: JSON_HEADERS,
+        body: JSON.stringify({ amount, memo: form.elements.memo.value }),
+      });
+      const body = await response.json().catch(() => ({}));
+      if (response.ok) {
+        status.textContent = `Granted: transaction ${body.seq}.`;
+        form.reset();
+      } else {
+        status.textContent = body.detail || `The hub answered ${response.status}.`;
+      }
+    } catch (error) {
+      status.textContent = `The hub could not be reached: ${error}`;
+    }
+    button.disabled = false;
+  });
+}
+
 // ------------------------------------------------------------------------- start
 
 const stream = document.body.dataset.stream;
 if (stream) connect(stream);
 if (document.body.dataset.view === "submit") submitPage();
+if (document.body.dataset.view === "account") grantForm();
 showTimes();
 setInterval(showTimes, 1000);
