@@ -70,6 +70,25 @@ class HubError(WitError):
         self.body = body
 
 
+TRANSFER_PATH = "/ledger/transfers"
+
+
+def signed_headers(key: AccountKey, method: str, path: str, body: bytes = b"") -> dict[str, str]:
+    """The headers that sign a request to the API's `path` (under /api/v1) with the account's
+    key, now: what the CLI and the node's owner console send. The key never leaves this
+    process; only the signature does."""
+    return sign_request(key.private, key.name, method, API_PREFIX + path, body, wall_time())
+
+
+def transfer_request(
+    key: AccountKey, to: str, amount: int, memo: str = ""
+) -> tuple[bytes, dict[str, str]]:
+    """A transfer's body and signed headers: `amount` milli-credits from the key's account."""
+    body = Transfer(to=to, amount=amount, memo=memo).model_dump_json().encode()
+    headers = signed_headers(key, "POST", TRANSFER_PATH, body)
+    return body, {**headers, "content-type": "application/json"}
+
+
 def file_digest(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
@@ -356,11 +375,8 @@ class HubClient:
         self, key: AccountKey, to: str, amount: int, memo: str = ""
     ) -> TransactionLine:
         """Pay `to` from the key's account, the request signed with its key."""
-        body = Transfer(to=to, amount=amount, memo=memo).model_dump_json().encode()
-        path = "/ledger/transfers"
-        headers = sign_request(key.private, key.name, "POST", API_PREFIX + path, body, wall_time())
-        headers["content-type"] = "application/json"
-        response = await self._request("POST", path, content=body, headers=headers)
+        body, headers = transfer_request(key, to, amount, memo)
+        response = await self._request("POST", TRANSFER_PATH, content=body, headers=headers)
         return TransactionLine.model_validate(response.json())
 
     async def ledger(self, account: str | None = None) -> list[TransactionLine]:

@@ -71,10 +71,12 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     # approvals and grants are admins', as every route not listed here
     ("GET", f"{_A}/accounts"): READ,
     ("POST", f"{_A}/accounts"): READ | {Role.ACCOUNT},
-    ("GET", f"{_A}/accounts/{{name}}/balance"): READ,
+    # a node's credential too, for its owner's console: each request signed by the account,
+    # and a node reads only the account that signed (exchange routes)
+    ("GET", f"{_A}/accounts/{{name}}/balance"): READ_AND_NODES,
     ("GET", f"{_A}/accounts/{{name}}/signed"): READ,
-    ("POST", f"{_A}/ledger/transfers"): READ,
-    ("GET", f"{_A}/ledger"): READ,
+    ("POST", f"{_A}/ledger/transfers"): READ_AND_NODES,
+    ("GET", f"{_A}/ledger"): READ_AND_NODES,
     ("GET", f"{_A}/ledger/verify"): READ,
     # tokens and the audit log: admins only, as every route not listed here
     # the dashboard

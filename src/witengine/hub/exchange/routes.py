@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from witengine.hub.auth.gate import AuthGate, principal_of
 from witengine.hub.exchange.ledger import Ledger, UnknownAccount
 from witengine.hub.exchange.ledger import statement as statement_of
-from witengine.hub.exchange.signatures import SignedBy, recheck
+from witengine.hub.exchange.signatures import SignatureCheck, SignedBy, recheck
 from witengine.hub.store.base import AccountRecord, Store
 from witengine.hub.store.ledger import LedgerTransaction, Overdrawn, Unbalanced, credits, is_system
 from witengine.protocol import ErrorBody
@@ -63,6 +63,19 @@ def transaction_line(tx: LedgerTransaction, balance: int | None = None) -> Trans
         hash=tx.hash,
         balance=balance,
     )
+
+
+async def _owners_read(request: Request, account: str | None) -> None:
+    """A node's credential reads only its owner's account, each request signed by the
+    account's key (the owner's console on the node); other roles read as the policy lets them."""
+    if principal_of(request).role is not Role.NODE:
+        return
+    if account is None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "a node reads only its owner's statement (?account=NAME)"
+        )
+    check: SignatureCheck = request.app.state.signatures
+    await check.check_read(request, account)
 
 
 def exchange_router(store: Store, gate: AuthGate, wall: Callable[[], float]) -> APIRouter:
@@ -169,8 +182,9 @@ def _account_routes(store: Store, gate: AuthGate, wall: Callable[[], float]) -> 
         return account_info(approved)
 
     @router.get("/accounts/{name}/balance", response_model=Balance, responses=ERRORS)
-    async def balance(name: str) -> Balance:
+    async def balance(name: str, request: Request) -> Balance:
         """An account's balance, in milli-credits."""
+        await _owners_read(request, name)
         found = store.get_account(name)
         if found is None and not is_system(name):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no account named {name!r}")
@@ -223,12 +237,14 @@ def _ledger_routes(store: Store, gate: AuthGate, wall: Callable[[], float]) -> A
 
     @router.get("/ledger", response_model=list[TransactionLine])
     async def statement(
+        request: Request,
         account: Annotated[str | None, Query(max_length=200)] = None,
         after: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> list[TransactionLine]:
         """The ledger's transactions in order; with `account`, its statement with the running
         balance after each."""
+        await _owners_read(request, account)
         if account is None:
             return [transaction_line(tx) for tx in store.transactions(after=after, limit=limit)]
         if store.get_account(account) is None and not is_system(account):

@@ -97,6 +97,42 @@ class SignatureCheck:
             )
         return SignedRequest(signed.account, signed.nonce, body)
 
+    async def check_read(self, request: Request, account: str) -> None:
+        """A read of `account`'s own statement or balance by a caller whose token alone may not
+        read the ledger (a node's credential, for its owner's console): it must be signed by
+        that account's key, within the time window, or it is refused (400, 401, 403). A read
+        moves nothing, so its nonce is not kept: a replay within the window reads the same
+        again, and nothing more."""
+        method, path = request.method, request.url.path
+        target = f"{method} {path} for {account[:40]}"
+        try:
+            signed = read_headers(request.headers)
+        except SignatureError as error:
+            reason = f"a node reads only its owner's account, signed by its key: {error}"
+            raise self._refuse(request, status.HTTP_400_BAD_REQUEST, reason, target) from None
+        if signed.account != account:
+            raise self._refuse(
+                request,
+                status.HTTP_403_FORBIDDEN,
+                f"signed by account {signed.account[:40]!r}, which may read only its own",
+                target,
+            )
+        found = self.store.get_account(account)
+        if found is None or found.state != "active":
+            why = "no account named" if found is None else "not yet approved: account"
+            raise self._refuse(request, status.HTTP_401_UNAUTHORIZED, f"{why} {account!r}", target)
+        try:
+            check_time(signed, self.wall())
+        except SignatureError as error:
+            raise self._refuse(request, status.HTTP_401_UNAUTHORIZED, str(error), target) from None
+        if not verifies(found.public_key, signed, method, path, await request.body()):
+            raise self._refuse(
+                request,
+                status.HTTP_401_UNAUTHORIZED,
+                f"the signature is not account {account!r}'s for this request",
+                target,
+            )
+
 
 async def signed_request(request: Request) -> SignedRequest:
     """The dependency: the app's `SignatureCheck` (`app.state.signatures`) on this request."""
