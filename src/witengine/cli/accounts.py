@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from witengine.cli.farm import FingerprintOption, HubOption, InsecureOption, TokenOption, ask_hub
+from witengine.credits import parse_credits
 
 if TYPE_CHECKING:
     from witengine.security.accounts import AccountKey
@@ -43,22 +43,8 @@ def _usage(command: str, message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def parse_credits(text: str) -> int:
-    """Milli-credits of an amount in credits: '2.5' -> 2500; ValueError when it is not one."""
-    try:
-        amount = Decimal(text.strip())
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not an amount of credits (such as 10 or 2.5)") from None
-    milli = amount * 1000
-    if not amount.is_finite() or milli != milli.to_integral_value():
-        raise ValueError(f"{text!r}: credits have at most three decimals")
-    if milli <= 0:
-        raise ValueError(f"{text!r}: an amount is more than zero")
-    return int(milli)
-
-
 def _credits(milli: int) -> str:
-    from witengine.hub.store.ledger import credits
+    from witengine.credits import credits
 
     return credits(milli)
 
@@ -288,7 +274,9 @@ def ledger(
 
 
 def _signed(milli: int) -> str:
-    return ("+" if milli > 0 else "") + _credits(milli)
+    from witengine.credits import signed_credits
+
+    return signed_credits(milli)
 
 
 @ledger_app.command()

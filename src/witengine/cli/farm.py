@@ -24,7 +24,7 @@ from witengine.cli.folder_options import (
     WatchOption,
     watch_settings,
 )
-from witengine.cli.page_options import StatusHostOption, StatusPortOption
+from witengine.cli.page_options import AccountOption, StatusHostOption, StatusPortOption
 from witengine.cli.policy_options import (
     HoursOption,
     IdleAfterOption,
@@ -630,6 +630,7 @@ def node(
     show_policy: ShowPolicyOption = False,
     status_port: StatusPortOption = None,
     status_host: StatusHostOption = "127.0.0.1",
+    account: AccountOption = None,
 ) -> None:
     """Run a node: it connects out to a hub and does the work it is given."""
     if ctx.invoked_subcommand is not None:
@@ -697,6 +698,13 @@ def node(
         )
 
     capabilities, threads = capped(policy, capabilities, threads, slots)
+    account_key = None
+    if account is not None:
+        from witengine.cli.accounts import load_key
+
+        account_key = load_key(account, "node")  # its passphrase asked for now, not later
+        if status_port is None:
+            status_port = 0  # the console is a page of the node's own: on any free port
     settings = NodeSettings(
         hub_url=url,
         name=name or socket.gethostname(),
@@ -724,6 +732,7 @@ def node(
             [PluginInfo(name=p.name, version=p.version) for p in plugins],
             capabilities,
             look_for=look_for,
+            account_key=account_key,
         )
     except PluginError as error:
         print(f"wit node: {error}", file=sys.stderr)

@@ -39,6 +39,7 @@ from witengine.clock import wall_time
 from witengine.errors import PluginError, WitError
 from witengine.node.batch_files import fetch_inputs, output_files, upload_outputs
 from witengine.node.cache import BlobCache
+from witengine.node.console import OwnerConsole
 from witengine.node.enrol import (
     CREDENTIAL_FILE,
     Credential,
@@ -85,6 +86,7 @@ from witengine.protocol import (
 from witengine.protocol.auth import JoinWaiting
 from witengine.protocol.states import Admission
 from witengine.runtime.library import Library
+from witengine.security.accounts import AccountKey
 from witengine.security.connect import transport_options, wrong_scheme
 from witengine.security.node_keys import NodeKey, short_fingerprint
 from witengine.security.tls import TlsError, fetch_fingerprint
@@ -127,10 +129,13 @@ class Agent:
         capabilities: Capabilities,
         owner_loop: Callable[[Work], OwnerLoop] | None = None,
         look_for: LookFor | None = None,
+        account_key: AccountKey | None = None,
     ) -> None:
         """`owner_loop` makes the loop that applies an owner policy to the agent's work; by
         default, with `settings.policy`, the one that watches this machine. `look_for` finds
-        the tools that plugins installed from the hub declare (None: they are not looked for)."""
+        the tools that plugins installed from the hub declare (None: they are not looked for).
+        `account_key`: the owner's account key (`wit node --account`), which signs the requests
+        of the owner's console on the node's page; it never leaves this process."""
         self.settings = settings
         self.library = library
         self.plugins = list(plugins)
@@ -168,7 +173,14 @@ class Agent:
         self.owner = owner_loop(self) if owner_loop is not None else None
         self.page: StatusPage | None = None
         if page and self.owner is not None:
-            self.page = StatusPage(settings, self.owner, self.shown, keys=self._hub_keys)
+            console = (
+                OwnerConsole(account_key, lambda: self.files.client)
+                if account_key is not None
+                else None
+            )
+            self.page = StatusPage(
+                settings, self.owner, self.shown, keys=self._hub_keys, console=console
+            )
 
     # ---------------------------------------------------------------- top
 

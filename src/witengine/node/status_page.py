@@ -1,6 +1,7 @@
 """A node's own status page (`wit node --status-port`): what it runs now, its recent batches and
 their logs, its tools and rates, its owner policy and state, and buttons for its owner to pause
-and resume it.
+and resume it; with `wit node --account NAME`, the owner's account console at /console
+(`witengine.node.console`), for this machine's users only.
 
 Server-rendered HTML (Jinja2) like the hub's dashboard, served by a small Starlette app under
 uvicorn inside the agent's task group; the page refreshes its live part every two seconds with a
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import secrets
 import socket
@@ -20,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -31,7 +33,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from witengine.clock import wall_time
+from witengine.credits import credits, parse_credits, signed_credits
 from witengine.errors import WitError
+from witengine.node.console import SECTIONS, ConsoleError, ConsoleView, OwnerConsole
 from witengine.node.journal import Journal
 from witengine.node.policy import duration_text
 from witengine.node.settings import NodeSettings
@@ -126,15 +130,18 @@ class StatusPage:
         *,
         keys: Callable[[], list[Ed25519PublicKey]] = list,
         wall: Callable[[], float] = wall_time,
+        console: OwnerConsole | None = None,
     ) -> None:
         """`keys`: the hub's keys that sign tickets (the one the node pinned); `wall`: seconds
-        since the epoch, for the tickets' lifetimes and the page's times."""
+        since the epoch, for the tickets' lifetimes and the page's times; `console`: the
+        owner's account console (`wit node --account`), served at /console to this machine."""
         self.host = settings.status_host
         self.port = settings.status_port or 0
         self.owner = owner
         self.shown = shown
         self.keys = keys
         self.wall = wall
+        self.console = console
         self.secret = secrets.token_urlsafe(32)  # the forms' CSRF secret, this process only
         self.listener: socket.socket | None = None
         self.allowed: frozenset[str] = frozenset()
@@ -145,7 +152,14 @@ class StatusPage:
             undefined=StrictUndefined,
             auto_reload=False,
         )
-        self.env.filters.update(clock=_clock, size=_size, rate=_rate, duration=duration_text)
+        self.env.filters.update(
+            clock=_clock,
+            size=_size,
+            rate=_rate,
+            duration=duration_text,
+            credits=credits,
+            signed_credits=signed_credits,
+        )
         self.app = self._app()
 
     # ------------------------------------------------------------ serving
@@ -181,6 +195,8 @@ class StatusPage:
         )
         server = _Server(config)
         log.info("status page at %s", self.url)
+        if self.console is not None:
+            log.info("the console of account %s at %sconsole", self.console.account, self.url)
         try:
             await server.serve(sockets=[self.listener])
         finally:
@@ -196,16 +212,31 @@ class StatusPage:
             Route("/resume", self._guarded(self._resume, posts=True), methods=["POST"]),
             Route("/static/{name}", self._guarded(self._static), methods=["GET"]),
         ]
+        if self.console is not None:
+            mine = functools.partial(self._guarded, owner_only=True)
+            routes += [
+                Route("/console", mine(self._console), methods=["GET"]),
+                Route("/console/transfer", mine(self._transfer, posts=True), methods=["POST"]),
+            ]
         return Starlette(routes=routes)
 
     def _guarded(
-        self, handler: Callable[[Request], Awaitable[Response]], *, posts: bool = False
+        self,
+        handler: Callable[[Request], Awaitable[Response]],
+        *,
+        posts: bool = False,
+        owner_only: bool = False,
     ) -> Callable[[Request], Awaitable[Response]]:
+        """`owner_only`: this machine's users only, whatever ticket another one holds (the
+        owner's console: their money, moved with their key)."""
+
         async def guarded(request: Request) -> Response:
             refusal = check_host(request.headers.get("host"), self.allowed)
             if refusal is not None:
                 return _refused(refusal)
             client = request.client
+            if owner_only and not is_loopback(client.host if client else None):
+                return _refused(Refusal(403, "the owner's console answers only this machine"))
             ticket: Ticket | None = None
             if not is_loopback(client.host if client else None):  # else this machine's owner
                 given = request.query_params.get("ticket")
@@ -220,6 +251,7 @@ class StatusPage:
                 if int(request.headers.get("content-length") or 0) > FORM_BYTES:
                     return _refused(Refusal(413, "a pause or resume is a small form"))
                 form = dict(parse_qsl((await request.body())[:FORM_BYTES].decode(errors="replace")))
+                request.state.form = form
                 refusal = check_state_change(request.headers, form, self.secret)
                 if refusal is None and not request.state.may_pause:
                     refusal = Refusal(403, "only an admin may pause or resume this node")
@@ -286,6 +318,7 @@ class StatusPage:
             "csrf": self.secret,
             "may_pause": may_pause,
             "refresh": REFRESH_SECONDS,
+            "console": self.console is not None,
         }
 
     def render(self, template: str, may_pause: bool = True) -> str:
@@ -306,6 +339,52 @@ class StatusPage:
         log.info("resumed by its owner at the node's page")
         await self.owner.resume()
         return RedirectResponse("/", status_code=303)
+
+    async def _console(self, request: Request) -> Response:
+        assert self.console is not None
+        said = request.query_params.get("said", "")[:300]
+        return HTMLResponse(await self.render_console(said=said))
+
+    async def render_console(self, *, said: str = "", failed: str = "", code: int = 200) -> str:
+        """The console page: the account as the hub has it now, or why it cannot be read."""
+        assert self.console is not None
+        view: ConsoleView | None = None
+        unreadable = ""
+        try:
+            view = await self.console.view()
+        except ConsoleError as error:
+            unreadable = str(error)
+        return self.env.get_template("console.html").render(
+            n=self.shown(),
+            account=self.console.account,
+            v=view,
+            unreadable=unreadable,
+            sections=SECTIONS,
+            said=said,
+            failed=failed,
+            csrf=self.secret,
+            now=self.wall(),
+        )
+
+    async def _transfer(self, request: Request) -> Response:
+        """The console's transfer form: signed here with the owner's key, sent to the hub."""
+        assert self.console is not None
+        form: dict[str, str] = request.state.form
+        to = form.get("to", "").strip()
+        memo = form.get("memo", "").strip()
+        try:
+            amount = parse_credits(form.get("amount", ""))
+        except ValueError as error:
+            return HTMLResponse(await self.render_console(failed=f"amount: {error}"), 400)
+        if not to:
+            return HTMLResponse(await self.render_console(failed="to: name the account paid"), 400)
+        try:
+            tx = await self.console.transfer(to, amount, memo)
+        except ConsoleError as error:
+            return HTMLResponse(await self.render_console(failed=str(error)), 400)
+        log.info("paid %s credits to %s from the owner's console", credits(amount), to)
+        said = f"Paid {credits(amount)} credits to {to} (transaction {tx.seq})."
+        return RedirectResponse(f"/console?{urlencode({'said': said})}", status_code=303)
 
     async def _static(self, request: Request) -> Response:
         name = request.path_params["name"]

@@ -15,13 +15,13 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from witengine.credits import credits, signed_credits
 from witengine.durations import time_left
 from witengine.hub.dashboard.accounts import account_page, account_rows
 from witengine.hub.dashboard.board import board_rows
 from witengine.hub.dashboard.views import DashboardContext, LogEntry, file_kind
 from witengine.hub.exchange.ledger import Ledger
 from witengine.hub.exchange.routes import ledger_verdict
-from witengine.hub.store.ledger import credits
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -64,11 +64,6 @@ def _amount(value: float) -> str:
     return f"{value:.1f}".removesuffix(".0")
 
 
-def _signed_credits(milli: int) -> str:
-    """Milli-credits as a statement shows a movement: +2.500, -1.000."""
-    return ("+" if milli > 0 else "") + credits(milli)
-
-
 def _iso(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).isoformat(timespec="seconds")
 
@@ -108,7 +103,7 @@ class Pages:
             rate=_rate,
             amount=_amount,
             credits=credits,
-            signed_credits=_signed_credits,
+            signed_credits=signed_credits,
         )
 
     def context(self, view: str, key: str | None) -> dict[str, Any] | None:

@@ -19,9 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from witengine.credits import MILLI as MILLI  # the ledger's amounts are these
+from witengine.credits import credits as credits
 from witengine.errors import WitError
 
-MILLI = 1000  # milli-credits a credit
 MINT = "mint"  # grants come from here: the one account whose balance goes below zero
 FEES = "exchange:fees"
 GENESIS = "0" * 64  # the previous hash of the first transaction
@@ -62,13 +63,6 @@ def is_system(account: str) -> bool:
 
 def may_go_negative(account: str) -> bool:
     return account == MINT
-
-
-def credits(amount: int) -> str:
-    """Milli-credits as credits with three decimals: 2500 -> '2.500'."""
-    sign = "-" if amount < 0 else ""
-    whole, milli = divmod(abs(amount), MILLI)
-    return f"{sign}{whole}.{milli:03d}"
 
 
 @dataclass(frozen=True)
