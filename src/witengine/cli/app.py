@@ -155,6 +155,23 @@ def run(
         int | None,
         typer.Option("--workers", min=1, help="With --local: processes (default: cores)."),
     ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="ADDRESS",
+            help="No hub: run the job's maps on the Dask cluster whose scheduler is at "
+            "ADDRESS (tcp://HOST:8786); see docs/farm.md.",
+        ),
+    ] = None,
+    dask_files: Annotated[
+        Path | None,
+        typer.Option(
+            "--dask-files",
+            help="With --dask: a folder every Dask worker sees at the same path, for the job's "
+            "files (default: files travel as Dask data).",
+        ),
+    ] = None,
     pools: Annotated[
         str | None,
         typer.Option(
@@ -187,6 +204,7 @@ def run(
     contradiction = _contradiction(hub, url, nodes, local, workers)
     if local and pools is not None:
         contradiction = "--pools chooses a farm's nodes; it cannot go with --local"
+    contradiction = contradiction or _dask_contradiction(dask, dask_files, hub, local, nodes, pools)
     if contradiction:
         _early_failure(f"wit run: {contradiction}", as_json)
     try:
@@ -205,6 +223,12 @@ def run(
     try:
         if local:
             result = asyncio.run(_run_local(checked, texts, library, out_dir, as_json, workers))
+        elif dask is not None:
+            from witengine.cli.dask_run import run_on_dask
+
+            result = asyncio.run(
+                run_on_dask(checked, texts, library, out_dir, as_json, dask, dask_files)
+            )
         else:
             access = hub_access(url, fingerprint, insecure, token) if url else None
             result = asyncio.run(_run_farm(file, texts, access, nodes, out_dir, as_json, chosen))
@@ -234,6 +258,24 @@ def _contradiction(
             f"--nodes sizes the farm started here, but WIT_HUB ({url}) sends the job to a "
             "hub; unset WIT_HUB to start a farm here"
         )
+    return None
+
+
+def _dask_contradiction(
+    dask: str | None,
+    dask_files: Path | None,
+    hub: str | None,
+    local: bool,
+    nodes: int | None,
+    pools: str | None,
+) -> str | None:
+    """What contradicts --dask (or --dask-files) among `wit run`'s options; None if nothing."""
+    if dask is None:
+        return "--dask-files goes with --dask; add --dask ADDRESS" if dask_files else None
+    others = {"--hub": hub, "--local": local, "--nodes": nodes, "--pools": pools}
+    given = [name for name, value in others.items() if value]
+    if given:
+        return f"--dask runs the job on a Dask cluster; it cannot go with {', '.join(given)}"
     return None
 
 

@@ -1,0 +1,1 @@
+"""Other engines behind witengine's seams: a Dask cluster as an `Executor`."""
