@@ -1,0 +1,102 @@
+"""The exchange's pages in a real browser (Playwright, the system's Chromium) against a real hub
+and a real `wit node --account ann`: the dashboard's Accounts page lists ann and bob with their
+key fingerprints; an admin grants ann credits from her account page's form and the statement
+shows it live, with its running balance, its hash and the ledger's check. On the node's machine
+ann opens her console: her balance and statement, read with requests the node signed with her
+key, and a payment to bob from its form, which the hub takes as signed by ann.
+Screenshots (account-page.png, owner-console.png) go to test-output/screenshots/ (or
+$WIT_SCREENSHOTS)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from browsing import BROWSER, CONTRAST, expect, shot
+
+from witengine.security.accounts import AccountKey, key_path
+from witengine.security.node_keys import key_fingerprint
+from witengine.testing.processes import ProcessFarm, free_port, wait_until
+
+pytestmark = [*BROWSER, pytest.mark.timeout(180)]
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
+    farm = ProcessFarm(tmp_path_factory.mktemp("exchange"), free_port())
+    farm.console_port = free_port()  # type: ignore[attr-defined]
+    farm.start_hub()
+    try:
+        for name in ("ann", "bob"):
+            key = AccountKey.make(name)
+            # Where `wit account create` keeps it: the config folder every process here shares.
+            key.save(key_path(farm.root / "config", name))
+            body = {"name": name, "public_key": key.public_key}
+            assert farm.api("POST", "/accounts", json=body).status_code == 201
+        port = str(farm.console_port)  # type: ignore[attr-defined]
+        farm.start_node("desk", "--account", "ann", "--status-port", port, "--no-bench")
+        wait_until(lambda: farm.online() == ["desk"], 60, "the node to connect")
+        yield farm
+    finally:
+        farm.stop()
+
+
+def test_an_admin_grants_credits_on_the_accounts_page_and_sees_the_statement(
+    page: Any, farm: ProcessFarm
+) -> None:
+    ann = farm.api("GET", "/accounts").json()[0]
+    page.goto("/")
+    page.get_by_role("link", name="Accounts").click()
+    row = page.locator('tr[data-account="ann"]')
+    expect(row.locator("td.fingerprint")).to_have_text(key_fingerprint(ann["public_key"]))
+    expect(row.locator("td.balance")).to_have_text("0.000")
+    row.get_by_role("link", name="ann").click()
+    expect(page.locator("h1")).to_have_text("Account ann")
+    expect(page.locator("#verdict")).to_contain_text("chain OK")
+    expect(page.locator("#live")).to_have_text("live")
+    page.get_by_label("Credits", exact=True).fill("120.5")
+    page.get_by_label("What for", exact=True).fill("welcome to the farm")
+    page.get_by_role("button", name="Grant").click()
+    expect(page.locator("#grant-status")).to_have_text("Granted: transaction 1.")
+    # The statement comes over the page's stream, without a reload.
+    first = page.locator('#account-statement tr[data-seq="1"]')
+    expect(first.locator("td.running")).to_have_text("120.500")
+    expect(first).to_contain_text("welcome to the farm")
+    expect(page.locator("#balance")).to_have_text("120.500 credits")
+    tx = farm.api("GET", "/ledger").json()[0]
+    assert first.locator("td.hash code").get_attribute("title").startswith(tx["hash"])
+    page.reload()
+    expect(page.locator("#verdict")).to_contain_text("1 transaction(s) chained")
+    assert page.evaluate(CONTRAST) == []
+    shot(page, "account-page")
+
+
+def test_the_owner_pays_from_the_console_on_the_nodes_machine(
+    browser: Any, farm: ProcessFarm
+) -> None:
+    if not farm.api("GET", "/ledger").json():  # when run alone
+        farm.api("POST", "/accounts/ann/grant", json={"amount": 120_500, "memo": "welcome"})
+    own = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    own.set_default_timeout(30_000)
+    errors: list[str] = []
+    own.on("pageerror", lambda error: errors.append(str(error)))
+    own.goto(f"http://127.0.0.1:{farm.console_port}/")  # type: ignore[attr-defined]
+    own.get_by_role("link", name="Account").click()
+    expect(own.locator("h1")).to_have_text("Account ann")
+    expect(own.locator("#balance")).to_have_text("120.500 credits")
+    expect(own.locator("#earnings tbody tr")).to_have_count(1)
+    own.get_by_label("To account").fill("bob")
+    own.get_by_label("Credits", exact=True).fill("20.25")
+    own.get_by_label("What for", exact=True).fill("the render of shot 10")
+    own.get_by_role("button", name="Pay").click()
+    expect(own.locator("#said")).to_have_text("Paid 20.250 credits to bob (transaction 2).")
+    expect(own.locator("#balance")).to_have_text("100.250 credits")
+    expect(own.locator('#statement tr[data-seq="2"] td.amount')).to_have_text("-20.250")
+    assert own.evaluate(CONTRAST) == []
+    shot(own, "owner-console")
+    assert errors == []
+    assert farm.api("GET", "/accounts/bob/balance").json()["balance"] == 20_250
+    (signed,) = farm.api("GET", "/accounts/ann/signed").json()
+    assert signed["path"] == "/api/v1/ledger/transfers" and "shot 10" in signed["body"]
+    assert farm.api("GET", "/ledger/verify").json()["ok"] is True
