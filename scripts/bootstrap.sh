@@ -14,6 +14,8 @@ for pkg in "$@"; do
         chromium) command -v chromium >/dev/null || need_apt+=(chromium) ;;
         xvfb) command -v Xvfb >/dev/null || need_apt+=(xvfb) ;;
         dbus-daemon) command -v dbus-daemon >/dev/null || need_apt+=(dbus-daemon) ;;
+        postgresql) command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' \
+            >/dev/null || need_apt+=(postgresql) ;;
         *) need_apt+=("$pkg") ;;
     esac
 done
@@ -34,6 +36,6 @@ stamp=.venv/.installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     [ -x .venv/bin/python ] || python3 -m venv .venv
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e '.[dev,bench]'
+    .venv/bin/python -m pip install --quiet -e '.[dev,bench,postgresql]'
     touch "$stamp"
 fi

@@ -5,7 +5,9 @@ as before."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,3 +19,29 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     heavy = ("measures_cpu", "slow", "blender", "browser")
     if _UNIT in item.path.parents and not any(item.get_closest_marker(m) for m in heavy):
         item.add_marker(PURE)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Any]:
+    """A throw-away PostgreSQL server for the session (witengine.testing.postgres); skipped,
+    with the reason, where none can be made (PostgreSQL not installed)."""
+    from witengine.testing.postgres import ThrowawayCluster, unavailable
+
+    reason = unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    cluster = ThrowawayCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Any) -> Iterator[str]:
+    """The URL of a database of the test's own, holding the store's tables and nothing else."""
+    name = postgres_cluster.database()
+    try:
+        yield postgres_cluster.url(name)
+    finally:
+        postgres_cluster.release(name)

@@ -70,6 +70,10 @@ class LeaseExpired(WitError):
     """A node held a lease past its deadline; its attempt was fenced off."""
 
 
+class StoreUnavailable(WitError):
+    """The hub's store cannot be opened: its URL is wrong, or its server is out of reach."""
+
+
 class LimitExceeded(WitError):
     """A request, job or message is larger than the hub allows; the message names the limit."""
 

@@ -277,6 +277,18 @@ def hub(
             "on this machine read).",
         ),
     ] = DEFAULT_HUB_DATA,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            envvar="WIT_STORE",
+            metavar="URL",
+            help="Keep jobs, results, nodes and tokens in this PostgreSQL database "
+            "(postgresql://USER@HOST/DB; ?pool_max=N sizes its pool of connections) rather than "
+            "in SQLite in the data folder (docs/farm.md, outgrowing one hub).",
+            show_default=False,
+        ),
+    ] = None,
     advertise: Annotated[
         bool, typer.Option("--advertise/--no-advertise", help="Announce the hub over mDNS.")
     ] = True,
@@ -364,7 +376,6 @@ def hub(
     """Run a hub: it stores jobs, runs them and hands their tasks to nodes."""
     import uvicorn
 
-    from witengine.hub.app import create_app
     from witengine.hub.limits import Limits, with_limits
     from witengine.hub.serving import server_config, tcp_listener, trusted_proxy
     from witengine.hub.settings import HubSettings
@@ -423,8 +434,9 @@ def hub(
         tls_fingerprint=identity.fingerprint if identity else None,
         trusted_proxies=proxies,
         approve_lan=approve_lan,
+        store=store or None,
     )
-    app = create_app(settings)
+    app = _hub_app(settings)
     config = server_config(
         app,
         settings,
@@ -466,6 +478,22 @@ def hub(
             asyncio.run(_serve_and_watch(server, listener, access, folders, options))
         else:
             asyncio.run(server.serve(sockets=[listener]))
+
+
+def _hub_app(settings: Any) -> Any:
+    """The hub's app, its store opened (and named, when it is not SQLite in the data folder)."""
+    from witengine.errors import StoreUnavailable
+    from witengine.hub.app import create_app
+    from witengine.hub.store.opening import describe
+
+    try:
+        app = create_app(settings)
+    except StoreUnavailable as error:
+        print(f"wit hub: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    if settings.store:
+        print(f"store: {describe(settings.store, settings.data_dir)}", flush=True)
+    return app
 
 
 def _own_access(settings: Any, host: str, fingerprint: str | None) -> HubAccess:

@@ -48,7 +48,7 @@ from witengine.hub.service import HubService
 from witengine.hub.serving import believe_proxies
 from witengine.hub.settings import HubSettings
 from witengine.hub.store.base import Store
-from witengine.hub.store.sqlite import SqliteStore
+from witengine.hub.store.opening import open_store
 from witengine.plugins.api import Plugin
 from witengine.plugins.registry import build_library, discover
 from witengine.plugins.requirements import Requirements
@@ -90,7 +90,7 @@ def build_hub(
     # Its store, keys and tokens are the farm's secrets: the folder is its owner's alone.
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings.data_dir.chmod(0o700)
-    store = store or SqliteStore(settings.data_dir / "hub.sqlite3")
+    store = store or open_store(settings.store, settings.data_dir)
     blobs = LocalBlobStore(settings.data_dir / "blobs")
     if plugins is None:
         plugins = discover() if library is None else []

@@ -28,6 +28,9 @@ class HubSettings:
     # Nodes on the local network may ask to join without a token, and wait for an admin's
     # approval (wit hub --approve-lan; hub/auth/lan.py says which addresses count).
     approve_lan: bool = False
+    # Where it keeps its state: a postgresql:// URL (hub/store/opening.py), or None for SQLite
+    # in data_dir (its blobs, keys and admin token are in data_dir whatever the store).
+    store: str | None = None
     # Seconds between the hub's passes publishing the farm's facts on the blackboard (farm/…).
     board_facts_seconds: float = 2.0
 

@@ -3,11 +3,11 @@ they compare with.
 
 After each fault, three things must hold:
 - every item's result is committed exactly once: the hub's stored results (its SQLite file, read
-  only) hold one result row per item (the rows are counted, though their key allows no second),
-  and a watch that reads them through the whole run never sees a committed result change, vanish,
-  move to a new map, or be written again under another attempt (so a second commit shows even
-  when it wrote the same value again; executions may repeat: that is the ledger's business, not
-  the store's);
+  only, or its PostgreSQL database) hold one result row per item (the rows are counted, though
+  their key allows no second), and a watch that reads them through the whole run never sees a
+  committed result change, vanish, move to a new map, or be written again under another attempt
+  (so a second commit shows even when it wrote the same value again; executions may repeat: that
+  is the ledger's business, not the store's);
 - the results equal those of a local run of the same script (`witengine.api`'s executor);
 - no acknowledged job is lost: every job the hub answered 201 for is still there at the end, with
   its final state.
@@ -21,9 +21,12 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from witengine import api
 from witengine.lang.checker import check_source
@@ -75,20 +78,34 @@ def run_locally(script: str, parameters: dict[str, str], blob_dir: Path) -> api.
 Tasks = dict[int, tuple[str, Any, int, int]]  # index -> (state, result, commits, attempt)
 
 
-def read_tasks(db: Path, job_id: str) -> dict[int, tuple[str, Tasks]]:
+Store = Path | str  # the hub's SQLite file, or the URL of its PostgreSQL database
+STORE_ERRORS = (sqlite3.Error, psycopg.Error)
+
+
+@contextlib.contextmanager
+def reading(db: Store) -> Iterator[Callable[[str, tuple[Any, ...]], list[Any]]]:
+    """`query(sql, params)` on the hub's store, read only; `?` marks the parameters."""
+    if isinstance(db, Path):
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as lite:
+            yield lambda sql, params: lite.execute(sql, params).fetchall()
+        return
+    with psycopg.connect(db, autocommit=True, connect_timeout=5) as pg:
+        pg.read_only = True
+        yield lambda sql, params: pg.execute(sql.replace("?", "%s"), params).fetchall()
+
+
+def read_tasks(db: Store, job_id: str) -> dict[int, tuple[str, Tasks]]:
     """The job's maps as the hub stored them: seq -> (map id, index -> (state, result, the
     commits the task took, the attempt of its result)), every item stored (pending: no result)."""
-    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as store:
-        maps = store.execute(
-            "SELECT seq, id FROM maps WHERE job_id = ? ORDER BY seq", (job_id,)
-        ).fetchall()
+    with reading(db) as query:
+        maps = query("SELECT seq, id FROM maps WHERE job_id = ? ORDER BY seq", (job_id,))
         stored: dict[int, tuple[str, Tasks]] = {}
         for seq, map_id in maps:
-            (count,) = store.execute(
+            ((count,),) = query(
                 "SELECT COALESCE(SUM(size), 0) FROM items WHERE map_id = ?", (map_id,)
-            ).fetchone()
-            tasks: Tasks = {i: ("pending", None, 0, 0) for i in range(count)}
-            for i, value, error, attempt in store.execute(
+            )
+            tasks: Tasks = {i: ("pending", None, 0, 0) for i in range(int(count))}
+            for i, value, error, attempt in query(
                 "SELECT idx, value, error, attempt FROM results WHERE map_id = ?", (map_id,)
             ):
                 state, result = ("done", _json(value)) if error is None else ("failed", error)
@@ -97,13 +114,11 @@ def read_tasks(db: Path, job_id: str) -> dict[int, tuple[str, Tasks]]:
     return stored
 
 
-def commits_per_hub_run(db: Path, job_id: str) -> list[int]:
+def commits_per_hub_run(db: Store, job_id: str) -> list[int]:
     """How many results the hub accepted for the job in each of its runs (they restart the
     count), as its last progress event of that run says."""
-    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as store:
-        rows = store.execute(
-            "SELECT data FROM events WHERE job_id = ? ORDER BY seq", (job_id,)
-        ).fetchall()
+    with reading(db) as query:
+        rows = query("SELECT data FROM events WHERE job_id = ? ORDER BY seq", (job_id,))
     runs = [0]
     for (data,) in rows:
         event = json.loads(data)
@@ -125,7 +140,7 @@ class CommitWatch:
     again under another attempt or goes back to pending, a task that counts more than one commit,
     or a map of the job that is made again under a new id."""
 
-    db: Path
+    db: Store
     job_id: str
     every: float = 0.1
     # (seq, idx) -> (result, the attempt it was committed under)
@@ -155,7 +170,7 @@ class CommitWatch:
     def _read(self) -> None:
         try:
             stored = read_tasks(self.db, self.job_id)
-        except sqlite3.Error:  # the hub is being killed or restarted: read again later
+        except STORE_ERRORS:  # the hub is being killed or restarted: read again later
             return
         self.reads += 1
         self.check(stored)
@@ -187,7 +202,7 @@ def assert_committed_once(
 ) -> None:
     """One stored result per item, equal to `expected`, committed once (as the store counts),
     the watch saw none change, and the hub counted no more accepted results than items."""
-    db = farm.root / "hub" / "hub.sqlite3"
+    db = watch.db
     stored = read_tasks(db, job_id)
     watch.check(stored)
     assert not watch.problems, watch.problems[:10]

@@ -1,20 +1,21 @@
 """The hub SIGKILLed and restarted, twice in one job: nothing that had finished runs again (on
 the hub's word or on the nodes'), every item is committed once, and every job it acknowledged is
-still there. Real processes on 127.0.0.1."""
+still there. Real processes on 127.0.0.1, on both stores: SQLite in the hub's data folder, and
+a database of the session's throw-away PostgreSQL server (`wit hub --store postgresql://…`)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 from faultcheck import (
     LEDGER,
     CommitWatch,
+    Store,
     assert_committed_once,
     assert_no_acknowledged_job_lost,
+    reading,
     start_nodes,
 )
 
@@ -30,38 +31,47 @@ from witengine.testing.processes import (
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
-def committed_attempts(db: Path, job_id: str) -> dict[int, int]:
+def committed_attempts(db: Store, job_id: str) -> dict[int, int]:
     """The items of the job's map the hub has committed, with the attempt each was given out
     under: giving an item out again (anywhere, as anything but a copy of a batch already out)
     raises its attempt."""
-    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as store:
-        rows = store.execute(
+    with reading(db) as query:
+        rows = query(
             "SELECT idx, attempt FROM results WHERE error IS NULL AND map_id IN "
             "(SELECT id FROM maps WHERE job_id = ?)",
             (job_id,),
-        ).fetchall()
+        )
     return dict(rows)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """Where the hub keeps its state: its SQLite file, or a PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return tmp_path / "hub" / "hub.sqlite3"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
 def test_a_hub_killed_twice_mid_job_resumes_it_and_loses_no_acknowledged_job(
-    tmp_path: Path, reference: Callable[[int], list[int]]
+    tmp_path: Path, reference: Callable[[int], list[int]], store: Store
 ) -> None:
     # The nodes go on working while the hub is down and keep their results; the restarted hub
     # waits up to its grace (5 s, the default) for them to come back (within 1.2 s: their
     # back-off is at most 1 s) with what they kept.
-    farm = ProcessFarm(tmp_path, free_port(), hub_args=("--lease", "3", "--heartbeat", "0.5"))
+    on = () if isinstance(store, Path) else ("--store", store)
+    farm = ProcessFarm(tmp_path, free_port(), hub_args=("--lease", "3", "--heartbeat", "0.5", *on))
     farm.start_hub()
     try:
-        run_with_two_hub_crashes(farm, tmp_path, reference)
+        run_with_two_hub_crashes(farm, tmp_path, reference, store)
     finally:
         farm.stop()
 
 
 def run_with_two_hub_crashes(
-    farm: ProcessFarm, tmp_path: Path, reference: Callable[[int], list[int]]
+    farm: ProcessFarm, tmp_path: Path, reference: Callable[[int], list[int]], db: Store
 ) -> None:
     start_nodes(farm, "a", "b", "c")
-    db = tmp_path / "hub" / "hub.sqlite3"
     n, ledger = 900, tmp_path / "ledger.txt"
     done = Path(f"{ledger}.done")
     job_id = farm.submit(LEDGER, {"n": str(n), "ledger": str(ledger), "ms": "20"})

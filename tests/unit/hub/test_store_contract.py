@@ -1,4 +1,4 @@
-"""The `Store` contract, one suite run against both stores: MemoryStore and SqliteStore (a real
+"""The `Store` contract, one suite run against the three stores: MemoryStore, SqliteStore (a real
 SQLite file in tmp_path). Then what only SQLite promises: state survives reopening, WAL mode."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from witengine.hub.store.base import (
     reused_map_id,
 )
 from witengine.hub.store.memory import MemoryStore
+from witengine.hub.store.postgres import PostgresStore
 from witengine.hub.store.sqlite import SqliteStore
 from witengine.hub.store.sqlite_schema import MIGRATIONS, SCHEMA
 from witengine.protocol.states import Admission, JobStatus, PoolTier
@@ -57,11 +58,15 @@ def node(node_id: str, seen: float, name: str = "box") -> NodeRecord:
 ITEMS = [["a", 1], ["b", 2], ["c", 3], ["d", {"nested": [1, 2.5, None, True]}]]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made: Store = (
-        MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "hub.sqlite3")
-    )
+    made: Store
+    if request.param == "memory":
+        made = MemoryStore()
+    elif request.param == "sqlite":
+        made = SqliteStore(tmp_path / "hub.sqlite3")
+    else:  # a database of its own on the session's throw-away server (tests/conftest.py)
+        made = PostgresStore(request.getfixturevalue("postgres_url"))
     yield made
     made.close()
 

@@ -23,14 +23,19 @@ from witengine.hub.store.ledger import (
     verify,
 )
 from witengine.hub.store.memory import MemoryStore
+from witengine.hub.store.postgres import PostgresStore
 from witengine.hub.store.sqlite import SqliteStore
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made: Store = (
-        MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "hub.sqlite3")
-    )
+    made: Store
+    if request.param == "memory":
+        made = MemoryStore()
+    elif request.param == "sqlite":
+        made = SqliteStore(tmp_path / "hub.sqlite3")
+    else:  # a database of its own on the session's throw-away server (tests/conftest.py)
+        made = PostgresStore(request.getfixturevalue("postgres_url"))
     yield made
     made.close()
 

@@ -22,7 +22,7 @@ new key past that takes the place of the key deleted longest ago, if any.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
@@ -294,6 +294,34 @@ def reused_map_id(job_id: str, seq: int) -> str:
     """The id of the copy of map `seq` a re-run job is given: derived, so stores need no
     randomness."""
     return "map_" + hashlib.sha256(f"{job_id}/{seq}".encode()).hexdigest()[:16]
+
+
+def sent_runs(attempts: Sequence[tuple[int, int]], span: int) -> list[tuple[int, int, int]]:
+    """(first index, last index, attempt) of each run of consecutive items sent under one
+    attempt, cut where a span of `span` items ends: the runs holding an item then start in its
+    span. How the SQL stores keep the attempts items were sent under, a row a run."""
+    cut = []
+    for first, last, attempt in _runs(attempts):
+        start = first
+        while start <= last:
+            end = min(last, start - start % span + span - 1)
+            cut.append((start, end, attempt))
+            start = end + 1
+    return cut
+
+
+def _runs(attempts: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int, int]]:
+    """(first index, last index, attempt) of each run of consecutive items under one attempt."""
+    run: list[int] | None = None
+    for index, attempt in attempts:
+        if run is not None and index == run[1] + 1 and attempt == run[2]:
+            run[1] = index
+            continue
+        if run is not None:
+            yield run[0], run[1], run[2]
+        run = [index, index, attempt]
+    if run is not None:
+        yield run[0], run[1], run[2]
 
 
 def map_count(items: Sequence[Sequence[Json]], count: int | None) -> int:

@@ -39,6 +39,7 @@ from witengine.hub.store.base import (
     board_next_version,
     map_count,
     reused_map_id,
+    sent_runs,
 )
 from witengine.hub.store.sqlite_exchange import ExchangeTables
 from witengine.hub.store.sqlite_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, SLICE
@@ -335,12 +336,7 @@ class SqliteStore(ExchangeTables):
             # hold an item are found among those starting in its span (`_current_attempts`).
             db.executemany(
                 "INSERT INTO sent VALUES (?, ?, ?, ?)",
-                [
-                    (map_id, start, min(last, start - start % SLICE + SLICE - 1), attempt)
-                    for first, last, attempt in _runs(attempts)
-                    for start in range(first, last + 1)
-                    if start == first or start % SLICE == 0
-                ],
+                [(map_id, *run) for run in sent_runs(attempts, SLICE)],
             )
             known = self._attempts.get(map_id)
             if known is not None:
@@ -767,20 +763,6 @@ class SqliteStore(ExchangeTables):
     def close(self) -> None:
         with self.lock:
             self.db.close()
-
-
-def _runs(attempts: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int, int]]:
-    """(first index, last index, attempt) of each run of consecutive items under one attempt."""
-    run: list[int] | None = None
-    for index, attempt in attempts:
-        if run is not None and index == run[1] + 1 and attempt == run[2]:
-            run[1] = index
-            continue
-        if run is not None:
-            yield run[0], run[1], run[2]
-        run = [index, index, attempt]
-    if run is not None:
-        yield run[0], run[1], run[2]
 
 
 class _NotAll(Exception):
