@@ -696,6 +696,13 @@ def node(
     if show_policy:
         report_policy(policy, policy_file)
         return
+    account_key = None
+    if account is not None:  # the owner's key too: its passphrase asked for now, not later
+        from witengine.cli.accounts import load_key
+
+        account_key = load_key(account, "node --account")
+        if status_port is None:
+            status_port = 0  # the console is a page of the node's own: on any free port
     collect_garbage_rarely()
     url = hub or os.environ.get("WIT_HUB")
     if not url:
@@ -726,13 +733,6 @@ def node(
         )
 
     capabilities, threads = capped(policy, capabilities, threads, slots)
-    account_key = None
-    if account is not None:
-        from witengine.cli.accounts import load_key
-
-        account_key = load_key(account, "node")  # its passphrase asked for now, not later
-        if status_port is None:
-            status_port = 0  # the console is a page of the node's own: on any free port
     settings = NodeSettings(
         hub_url=url,
         name=name or socket.gethostname(),

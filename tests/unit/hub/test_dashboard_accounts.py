@@ -36,8 +36,24 @@ async def accounts(live: LiveHub) -> tuple[AccountKey, AccountKey]:
 async def test_the_accounts_page_lists_state_fingerprint_and_balance(live_hub: LiveHub) -> None:
     alice, _ = await accounts(live_hub)
     viewer = live_hub.issue(Role.VIEWER)
+    carol = AccountKey.make("carol")  # registered with a viewer's token: pending
+    body = {"name": "carol", "public_key": carol.public_key}
+    await live_hub.client.post("/accounts", json=body, headers=live_hub.headers(viewer))
     async with site(live_hub, viewer) as client:
         html = (await client.get("/accounts")).text
+        approved = await client.post(
+            "/api/v1/accounts/carol/approve", headers={"X-Wit-Dashboard": "1"}
+        )
+    assert approved.status_code == 403  # the button is an admin's
+    async with site(live_hub) as client:
+        approved = await client.post(
+            "/api/v1/accounts/carol/approve", headers={"X-Wit-Dashboard": "1"}
+        )
+        after = (await client.get("/accounts")).text
+    assert approved.status_code == 200 and approved.json()["state"] == "active"
+    assert 'id="approve-carol" data-post="/api/v1/accounts/carol/approve"' in html
+    assert key_fingerprint(carol.public_key) in html.split('id="approve-carol"')[1].split(">")[0]
+    assert 'id="approve-carol"' not in after and 'id="approve-alice"' not in html
     assert 'href="/accounts" aria-current="page"' in html
     assert 'data-account="alice"' in html and 'data-account="bob"' in html
     assert key_fingerprint(alice.public_key) in html
