@@ -35,6 +35,18 @@ PRIMES = str(ROOT / "examples" / "primes.wit")
             ["--hub", "http://127.0.0.1:9", "--nodes", "2"],
             "wit run: --nodes sizes the farm started here; it cannot go with --hub",
         ),
+        (
+            ["--dask", "tcp://127.0.0.1:9", "--local"],
+            "wit run: --dask runs the job on a Dask cluster; it cannot go with --local",
+        ),
+        (
+            ["--dask", "tcp://127.0.0.1:9", "--hub", "http://127.0.0.1:9", "--pools", "a"],
+            "wit run: --dask runs the job on a Dask cluster; it cannot go with --hub, --pools",
+        ),
+        (
+            ["--dask-files", "/tmp"],
+            "wit run: --dask-files goes with --dask; add --dask ADDRESS",
+        ),
     ],
 )
 def test_run_refuses_contradictory_options_naming_them(
@@ -72,3 +84,28 @@ def test_a_bad_parameter_is_refused_before_any_farm_starts(
     assert result.exit_code == 2
     # Nothing else: no "starting a hub…", no dashboard link.
     assert result.stderr == "parameter 'n' (Long): 'abc' is not a whole number\n"
+
+
+@pytest.mark.parametrize(
+    ("executor", "message"),
+    [
+        (
+            "ray://127.0.0.1:6379",
+            "wit hub: --executor: 'ray://127.0.0.1:6379' is not an executor this hub knows: "
+            "write dask://HOST:PORT for a Dask cluster's scheduler",
+        ),
+        (
+            "dask://scheduler",
+            "wit hub: --executor: 'dask://scheduler' is not a Dask scheduler's address: write it "
+            "as tcp://HOST:PORT (such as tcp://scheduler:8786)",
+        ),
+    ],
+)
+def test_hub_refuses_an_executor_it_does_not_know(
+    executor: str, message: str, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        app, ["hub", "--executor", executor, "--data-dir", str(tmp_path), "--port", "0"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr == message + "\n"

@@ -265,6 +265,27 @@ def _logging(verbose: bool) -> None:
     )
 
 
+def _dask_executor(text: str | None) -> str | None:
+    """`--executor`'s address, checked before the hub starts; exit 2 naming the form to use."""
+    from witengine.engines.dask_executor import DaskError, scheduler_address
+
+    if text is None:
+        return None
+    if not text.startswith("dask://"):
+        print(
+            f"wit hub: --executor: '{text}' is not an executor this hub knows: write "
+            "dask://HOST:PORT for a Dask cluster's scheduler",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+    try:
+        scheduler_address(text)
+    except DaskError as error:
+        print(f"wit hub: --executor: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    return text
+
+
 def hub(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 7310,
@@ -367,6 +388,16 @@ def hub(
             "the embedded farm, which knows the address before the hub has started).",
         ),
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            metavar="dask://HOST:PORT",
+            help="Run every job's maps on this Dask cluster instead of on nodes (see "
+            "docs/farm.md).",
+            show_default=False,
+        ),
+    ] = None,
     watch: WatchOption = None,
     settle: SettleOption = 2.0,
     poll: PollOption = 1.0,
@@ -390,6 +421,7 @@ def hub(
     except ValueError as error:
         print(f"wit hub: --limit: {error}", file=sys.stderr)
         raise typer.Exit(2) from None
+    executor = _dask_executor(executor)
     try:
         proxies = tuple(trusted_proxy(proxy) for proxy in trusted_proxies or [])
     except ValueError as error:
@@ -435,6 +467,7 @@ def hub(
         trusted_proxies=proxies,
         approve_lan=approve_lan,
         store=store or None,
+        executor=executor,
     )
     app = _hub_app(settings)
     config = server_config(

@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -57,6 +57,9 @@ from witengine.runtime.blobs import LocalBlobStore
 from witengine.runtime.invoke import requirements_json, work_json
 from witengine.runtime.library import Library
 
+if TYPE_CHECKING:
+    from witengine.engines.dask_executor import DaskExecutor
+
 log = logging.getLogger(__name__)
 
 
@@ -74,6 +77,7 @@ class Hub:
     book: TokenBook
     board: Board
     admin_token: str | None = None  # made on this first start, to be shown once
+    plugins: Sequence[Plugin] = ()  # what it runs, packed for nodes (and loaded on Dask workers)
 
 
 def build_hub(
@@ -130,7 +134,17 @@ def build_hub(
     )
     admin_token = book.ensure_admin_token(settings.data_dir)
     return Hub(
-        settings, store, blobs, library, dispatcher, service, bundles, book, board, admin_token
+        settings,
+        store,
+        blobs,
+        library,
+        dispatcher,
+        service,
+        bundles,
+        book,
+        board,
+        admin_token,
+        plugins=list(plugins),
     )
 
 
@@ -155,12 +169,27 @@ def _requirer(library: Library) -> Requirer:
     return requires
 
 
+async def _engine(hub: Hub) -> DaskExecutor | None:
+    """The Dask cluster that runs the jobs' maps (`wit hub --executor dask://…`), connected;
+    None when the nodes run them."""
+    if hub.settings.executor is None:
+        return None
+    from witengine.engines.dask_executor import DaskExecutor
+
+    engine = await DaskExecutor.connect(
+        hub.settings.executor, hub.library, hub.blobs, hub.plugins or discover()
+    )
+    log.info("jobs' maps run on the Dask cluster at %s", hub.settings.executor)
+    return engine
+
+
 def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
     hub = hub or build_hub(settings)
     gate = AuthGate(hub.book)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = hub.service.engine = await _engine(hub)  # before a resumed job needs it
         loop_task = asyncio.create_task(hub.dispatcher.run(), name="dispatcher")
         links_task = asyncio.create_task(gate.watch(), name="revoked links")
         facts_task = asyncio.create_task(facts.run(), name="farm facts")
@@ -179,6 +208,8 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if engine is not None:
+                await engine.aclose()
             hub.store.close()
 
     app = FastAPI(

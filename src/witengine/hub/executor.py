@@ -1,4 +1,5 @@
-"""The hub's `Executor`: maps go to the dispatcher and out to nodes.
+"""The hub's `Executor`: maps go to the dispatcher and out to nodes (or, with `EngineExecutor`,
+to another engine that the hub was started with).
 
 One `HubExecutor` per job run numbers the maps in the order the interpreter reaches them, so
 that a job run again after a hub restart finds the maps (and committed results) of its last run.
@@ -12,7 +13,7 @@ from dataclasses import replace
 
 from witengine.hub.dispatch import Dispatcher, Json
 from witengine.hub.limits import exceeded
-from witengine.runtime.executor import MapRequest, Progress
+from witengine.runtime.executor import Executor, MapRequest, Progress
 from witengine.runtime.values import ProcessingOptions
 
 
@@ -38,3 +39,17 @@ class HubExecutor:
         if options.pools is None and self.pools is not None:
             request = replace(request, options=replace(options, pools=self.pools))
         return await self.dispatcher.run_map(self.job_id, self.seq, request, progress)
+
+
+class EngineExecutor:
+    """A job's maps sent to another engine (a Dask cluster: `wit hub --executor dask://…`)
+    instead of the hub's nodes, within the hub's limit on the items of one map."""
+
+    def __init__(self, engine: Executor, max_items: int | None = None) -> None:
+        self.engine = engine
+        self.max_items = max_items
+
+    async def map(self, request: MapRequest, progress: Progress) -> list[Json]:
+        if self.max_items is not None and len(request.items) > self.max_items:
+            raise exceeded("map_items", "the number of items", len(request.items), self.max_items)
+        return await self.engine.map(request, progress)

@@ -24,7 +24,7 @@ from witengine.errors import ParameterError, RerunRefused, WitError
 from witengine.hub.board import Board
 from witengine.hub.board.jobs import JobBoard
 from witengine.hub.dispatch import Dispatcher
-from witengine.hub.executor import HubExecutor
+from witengine.hub.executor import EngineExecutor, HubExecutor
 from witengine.hub.limits import Limits, check_submission
 from witengine.hub.store.base import JobRecord, Store
 from witengine.lang.checker import CheckedJob, check_source
@@ -42,6 +42,7 @@ from witengine.runtime.blobs import Blob, LocalBlobStore
 from witengine.runtime.budget import Budget, size_of
 from witengine.runtime.context import ActivityContext
 from witengine.runtime.control import JobControl
+from witengine.runtime.executor import Executor
 from witengine.runtime.interpreter import Interpreter
 from witengine.runtime.library import Library
 from witengine.runtime.parameters import read_parameters
@@ -86,6 +87,9 @@ class HubService:
         self.now = now
         self.wall = wall
         self.runs: dict[str, _Run] = {}
+        # Another engine that runs every job's maps instead of the nodes (a Dask cluster), set
+        # by the app once it is connected; None: the dispatcher and its nodes.
+        self.engine: Executor | None = None
 
     # ----------------------------------------------------------------- submit
 
@@ -249,7 +253,7 @@ class HubService:
             interpreter = Interpreter(
                 checked,
                 self.library,
-                HubExecutor(self.dispatcher, job.id, self.limits.map_items, job.pools),
+                self._executor(job),
                 events=lambda event: self._event(run, event),
                 control=run.control,
                 context=ActivityContext(
@@ -291,6 +295,11 @@ class HubService:
         )
         for queue in run.listeners:
             queue.put_nowait((0, None))  # the end of the stream
+
+    def _executor(self, job: JobRecord) -> Executor:
+        if self.engine is not None:
+            return EngineExecutor(self.engine, self.limits.map_items)
+        return HubExecutor(self.dispatcher, job.id, self.limits.map_items, job.pools)
 
     def _event(self, run: _Run, event: JobEvent) -> None:
         if isinstance(event, ProgressReported):

@@ -33,6 +33,9 @@ class HubSettings:
     store: str | None = None
     # Seconds between the hub's passes publishing the farm's facts on the blackboard (farm/…).
     board_facts_seconds: float = 2.0
+    # Where jobs' maps run instead of the hub's nodes: a Dask scheduler, dask://HOST:PORT
+    # (wit hub --executor). None: on the nodes.
+    executor: str | None = None
 
     @property
     def scheme(self) -> str:
