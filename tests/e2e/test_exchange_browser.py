@@ -3,7 +3,8 @@ and a real `wit node --account ann`: the dashboard's Accounts page lists ann and
 key fingerprints; an admin grants ann credits from her account page's form and the statement
 shows it live, with its running balance, its hash and the ledger's check. On the node's machine
 ann opens her console: her balance and statement, read with requests the node signed with her
-key, and a payment to bob from its form, which the hub takes as signed by ann.
+key, a payment to bob from its form, which the hub takes as signed by ann, and a grant made
+elsewhere shown on the open console.
 Screenshots (account-page.png, owner-console.png) go to test-output/screenshots/ (or
 $WIT_SCREENSHOTS)."""
 
@@ -93,10 +94,16 @@ def test_the_owner_pays_from_the_console_on_the_nodes_machine(
     expect(own.locator("#said")).to_have_text("Paid 20.250 credits to bob (transaction 2).")
     expect(own.locator("#balance")).to_have_text("100.250 credits")
     expect(own.locator('#statement tr[data-seq="2"] td.amount')).to_have_text("-20.250")
+    expect(own.locator("#live-state")).to_have_text("live")
+    # A grant made elsewhere shows on the open console, without a reload.
+    farm.api("POST", "/accounts/ann/grant", json={"amount": 4_750, "memo": "bonus"})
+    expect(own.locator("#balance")).to_have_text("105.000 credits")
+    expect(own.locator('#statement tr[data-seq="3"]')).to_contain_text("bonus")
     assert own.evaluate(CONTRAST) == []
     shot(own, "owner-console")
     assert errors == []
     assert farm.api("GET", "/accounts/bob/balance").json()["balance"] == 20_250
     (signed,) = farm.api("GET", "/accounts/ann/signed").json()
     assert signed["path"] == "/api/v1/ledger/transfers" and "shot 10" in signed["body"]
+    assert farm.api("GET", "/accounts/ann/balance").json()["balance"] == 105_000
     assert farm.api("GET", "/ledger/verify").json()["ok"] is True

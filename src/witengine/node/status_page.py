@@ -68,7 +68,12 @@ SECURITY_HEADERS = {
 # every port of it, and two nodes on one machine each take only their own tickets.
 TICKET_COOKIE = "wit_node_ticket_{port}"
 FORM_BYTES = 4096  # a pause's or a resume's form: its secret, and nothing much else
-STATIC_TYPES = {"status.css": "text/css", "status.js": "text/javascript"}
+STATIC_TYPES = {
+    "status.css": "text/css",
+    "status.js": "text/javascript",
+    "console.js": "text/javascript",
+}
+CONSOLE_REFRESH_SECONDS = 5  # how often the open console reads the account again
 
 
 class PageUnavailable(WitError):
@@ -364,6 +369,7 @@ class StatusPage:
             failed=failed,
             csrf=self.secret,
             now=self.wall(),
+            refresh=CONSOLE_REFRESH_SECONDS,
         )
 
     async def _transfer(self, request: Request) -> Response:

@@ -205,3 +205,13 @@ async def test_a_payment_from_the_console_is_signed_there_and_moves_credits(
         kept, refused = (await admin.get("/accounts/ann/signed")).json()  # 409: kept, unmoved
     assert kept["path"] == "/api/v1/ledger/transfers" and '"memo":"for the render"' in kept["body"]
     assert '"amount":1000000' in refused["body"]
+
+
+async def test_the_console_says_why_when_the_hub_cannot_be_read(console: Console) -> None:
+    gone = httpx.AsyncClient(base_url="http://127.0.0.1:9/api/v1")  # nothing listens on port 9
+    assert console.page.console is not None
+    console.page.console.hub = lambda: gone
+    async with console.client() as client, gone:
+        html = (await client.get("/console")).text
+    assert "The account cannot be read now: the hub could not be reached" in html
+    assert 'id="console-balance"' not in html
