@@ -105,6 +105,54 @@ def test_a_wrong_token_gets_the_hubs_own_401_message(farm: ProcessFarm) -> None:
     assert str(caught.value) == expected.json()["detail"]
 
 
+STAGGERED = """\
+Job:Staggered()
+{
+    IntCollection:slept = Grid.ForEach(ms in [0, 0, 0, 600000]) => Compute.Sleep(ms);
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def farm_with_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
+    farm = ProcessFarm(tmp_path_factory.mktemp("node"), free_port())
+    try:
+        farm.start_hub()
+        farm.start_node("a", "--slots", "2", "--no-bench")  # the long item apart
+        wait_until(lambda: farm.online() == ["a"], 60, "the node to connect")
+        yield farm
+    finally:
+        farm.stop()
+
+
+def test_a_running_jobs_committed_items_are_read_a_page_at_a_time(
+    farm_with_node: ProcessFarm,
+) -> None:
+    """What the add-on brings frames back with while the job still runs."""
+    hub = client.Hub(farm_with_node.url, farm_with_node.token or "")
+    job_id = farm_with_node.submit(STAGGERED, {})
+    wait_until(lambda: len(hub.items(job_id)["items"]) == 3, 60, "three items committed")
+
+    first = hub.items(job_id, after=-1, limit=2)
+    rest = hub.items(job_id, after=first["next_after"], limit=2)
+    record = hub.job(job_id)
+
+    assert record["status"] == "running"  # the fourth item sleeps: the job goes on
+    assert first["maps"] == [{"seq": 1, "activity": "Compute.Sleep", "count": 4}]
+    assert first["items"] == [
+        {"index": 0, "value": 0, "error": None},
+        {"index": 1, "value": 0, "error": None},
+    ]
+    assert first["next_after"] == 1
+    assert rest["items"] == [{"index": 2, "value": 0, "error": None}]
+    assert rest["next_after"] is None  # every item committed so far: ask again later
+    assert hub.items(job_id, map_seq=2)["items"] == []  # a map the job has not reached
+    with pytest.raises(client.HubError) as caught:
+        hub.items("job_nope")
+    assert (caught.value.status, str(caught.value)) == (404, "no job job_nope")
+    hub.cancel(job_id)
+
+
 def test_an_address_that_is_not_a_hubs_is_refused_at_once() -> None:
     with pytest.raises(client.HubError, match="is not a hub's address"):
         client.Hub("ftp://farm")

@@ -26,7 +26,7 @@ from witengine.hub.board.jobs import JobBoard
 from witengine.hub.dispatch import Dispatcher
 from witengine.hub.executor import EngineExecutor, HubExecutor
 from witengine.hub.limits import Limits, check_submission
-from witengine.hub.store.base import JobRecord, Store
+from witengine.hub.store.base import JobRecord, Json, MapRecord, Store
 from witengine.lang.checker import CheckedJob, check_source
 from witengine.protocol import BlobRef, SubmitJob
 from witengine.protocol.events import (
@@ -347,6 +347,17 @@ class HubService:
             return job.progress if job is not None and job.progress is not None else (0, 0)
         done = sum(d for d, _ in run.progress.values())
         return done, sum(t for _, t in run.progress.values())
+
+    def items(
+        self, job_id: str, seq: int, after: int, limit: int
+    ) -> tuple[list[MapRecord], list[tuple[int, Json, str | None]]]:
+        """The job's maps so far, and a page of map `seq`'s committed items with an index above
+        `after` (none while the job has not reached that map). Results are read from the
+        store, where they are durable once committed, a page at a time by their key."""
+        maps = self.store.job_maps(job_id)
+        chosen = next((m for m in maps if m.seq == seq), None)
+        page = self.store.map_items(chosen.id, after, limit) if chosen is not None else []
+        return maps, page
 
     def cancel(self, job_id: str) -> bool:
         run = self.runs.get(job_id)

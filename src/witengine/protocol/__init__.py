@@ -288,6 +288,36 @@ class JobDetail(JobSummary):
     pools: list[str] | None = None  # the pools it may use (None: the trusted pools only)
 
 
+class MapSummary(Answer):
+    """One of a job's maps (a `Grid.ForEach`, numbered from 1 in the order the job reached
+    them): its activity and how many items it has."""
+
+    seq: int
+    activity: str
+    count: int
+
+
+class ItemResult(Answer):
+    """A committed item of a map: its result (a file's blob reference among its fields, for an
+    activity that makes files), or the error it failed with."""
+
+    index: int
+    value: Json = None
+    error: str | None = None
+
+
+class JobItems(Answer):
+    """A page of the items one map of a job has committed, by index, while it runs or after:
+    ask again with `after=next_after` for the next page; `next_after` is None when the page
+    held every item committed so far past `after`."""
+
+    job_id: str
+    maps: list[MapSummary]
+    map: int
+    items: list[ItemResult]
+    next_after: int | None = None
+
+
 class NodeRate(Answer):
     """A node's benchmark rate for one activity, as the hub keeps it."""
 
@@ -414,12 +444,15 @@ __all__ = [
     "GpuInfo",
     "Heartbeat",
     "HubMessage",
+    "ItemResult",
     "JobDetail",
     "JobEvent",
+    "JobItems",
     "JobStatus",
     "JobSummary",
     "Json",
     "Label",
+    "MapSummary",
     "Model",
     "NodeDrain",
     "NodeForgotten",

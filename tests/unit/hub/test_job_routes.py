@@ -169,6 +169,7 @@ async def test_a_malformed_request_is_a_422_naming_the_field(live_hub: LiveHub) 
     [
         ("GET", "/jobs/job_nope"),
         ("GET", "/jobs/job_nope/events"),
+        ("GET", "/jobs/job_nope/items"),
         ("POST", "/jobs/job_nope/cancel"),
         ("POST", "/jobs/job_nope/pause"),
         ("POST", "/jobs/job_nope/resume"),
@@ -188,6 +189,7 @@ async def test_the_api_is_described_by_openapi_and_browsable_at_docs(live_hub: L
     for path in (
         "/api/v1/jobs",
         "/api/v1/jobs/{job_id}",
+        "/api/v1/jobs/{job_id}/items",
         "/api/v1/jobs/{job_id}/cancel",
         "/api/v1/jobs/{job_id}/pause",
         "/api/v1/jobs/{job_id}/resume",

@@ -28,7 +28,7 @@ from witengine.hub.store.base import (
 )
 from witengine.hub.store.memory import MemoryStore
 from witengine.hub.store.postgres import PostgresStore
-from witengine.hub.store.sqlite import SqliteStore
+from witengine.hub.store.sqlite import PAGE_OF_ITEMS, SqliteStore
 from witengine.hub.store.sqlite_schema import MIGRATIONS, SCHEMA
 from witengine.protocol.states import Admission, JobStatus, PoolTier
 
@@ -185,6 +185,33 @@ def test_a_result_is_committed_only_for_the_current_attempt(store: Store) -> Non
     assert store.commit(map_id, [Commit(2, 1, "never sent")]) == []
     assert store.commit(map_id, [Commit(1, 2, "one")]) == [1]
     assert store.map_results(map_id) == {0: "zero", 1: "one"}
+
+
+def test_committed_items_are_read_a_page_at_a_time_by_index_while_the_map_runs(
+    store: Store,
+) -> None:
+    map_id = open_map(store)
+    store.open_map("map_2", "job_1", 2, "Compute.IsPrime", "d2", [[5]], {"batch": 1})
+    store.open_map("map_3", "job_other", 1, "Compute.Hash", "d3", [["x"]])
+    store.set_attempts(map_id, [(0, 1), (1, 1), (2, 1), (3, 1)])
+    assert store.map_items(map_id) == []
+    store.commit(map_id, [Commit(3, 1, {"sha256": "c" * 64}), Commit(1, 1, error="bad input")])
+    store.commit(map_id, [Commit(0, 1, "zero")])  # out of order, as nodes finish
+
+    assert store.map_items(map_id) == [
+        (0, "zero", None),
+        (1, None, "bad input"),
+        (3, {"sha256": "c" * 64}, None),
+    ]
+    assert store.map_items(map_id, after=-1, limit=2) == [(0, "zero", None), (1, None, "bad input")]
+    assert store.map_items(map_id, after=1, limit=2) == [(3, {"sha256": "c" * 64}, None)]
+    assert store.map_items(map_id, after=3) == []
+    assert [(m.id, m.seq, m.activity, m.count) for m in store.job_maps("job_1")] == [
+        ("map_1", 1, "Compute.Hash", 4),
+        ("map_2", 2, "Compute.IsPrime", 1),
+    ]
+    assert store.job_maps("job_1")[1].options == {"batch": 1}
+    assert store.job_maps("job_none") == []
 
 
 def test_a_second_commit_of_the_same_item_is_refused_and_changes_nothing(store: Store) -> None:
@@ -1157,3 +1184,15 @@ def test_sqlite_fences_attempts_alike_as_a_map_grows_and_after_reopening(tmp_pat
     assert again.commit("map_1", [Commit(3, 2, "three"), Commit(1, 5, "one")]) == [3, 1]
     assert again.map_results("map_1") == {0: "zero", 1: "one", 2: "two", 3: "three"}
     again.close()
+
+
+def test_a_page_of_committed_items_is_a_search_of_the_results_key_not_a_scan(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "hub.sqlite3")
+    try:
+        plan = store.db.execute(f"EXPLAIN QUERY PLAN {PAGE_OF_ITEMS}", ("m", -1, 100)).fetchall()
+    finally:
+        store.close()
+    steps = [row[-1] for row in plan]
+    assert steps == ["SEARCH results USING PRIMARY KEY (map_id=? AND idx>?)"], steps

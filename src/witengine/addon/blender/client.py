@@ -237,6 +237,15 @@ class Hub:
         answer: dict[str, Any] = self.request("GET", f"/jobs/{_quoted(job_id)}")
         return answer
 
+    def items(
+        self, job_id: str, map_seq: int = 1, after: int = -1, limit: int = 100
+    ) -> dict[str, Any]:
+        """A page of the items map `map_seq` of the job has committed (1: its first
+        Grid.ForEach), with an index above `after`, while it runs or after it ended."""
+        query = urllib.parse.urlencode({"map": map_seq, "after": after, "limit": limit})
+        answer: dict[str, Any] = self.request("GET", f"/jobs/{_quoted(job_id)}/items?{query}")
+        return answer
+
     def cancel(self, job_id: str) -> dict[str, Any]:
         answer: dict[str, Any] = self.request("POST", f"/jobs/{_quoted(job_id)}/cancel")
         return answer

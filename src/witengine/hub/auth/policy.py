@@ -31,6 +31,7 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", f"{_A}/jobs"): READ,
     ("GET", f"{_A}/jobs/{{job_id}}"): READ,
     ("GET", f"{_A}/jobs/{{job_id}}/events"): READ,
+    ("GET", f"{_A}/jobs/{{job_id}}/items"): READ,
     ("POST", f"{_A}/check"): READ,  # changes nothing
     ("POST", f"{_A}/jobs"): SUBMIT,
     ("POST", f"{_A}/jobs/{{job_id}}/cancel"): SUBMIT,

@@ -1,5 +1,5 @@
-"""Job routes: submit, list, get, follow (server-sent events), cancel, pause, resume, re-run,
-check."""
+"""Job routes: submit, list, get, follow (server-sent events), committed items, cancel, pause,
+resume, re-run, check."""
 
 from __future__ import annotations
 
@@ -23,8 +23,11 @@ from witengine.protocol import (
     CheckedParameter,
     CheckResult,
     ErrorBody,
+    ItemResult,
     JobDetail,
+    JobItems,
     JobSummary,
+    MapSummary,
     Progress,
     SubmitJob,
 )
@@ -138,6 +141,29 @@ def job_router(service: HubService, gate: AuthGate) -> APIRouter:
                 yield {"id": str(seq), "event": data.get("kind", "event"), "data": json.dumps(data)}
 
         return EventSourceResponse(gate.while_valid(request, stream()), ping=15)
+
+    @router.get(
+        "/jobs/{job_id}/items", response_model=JobItems, responses={404: {"model": ErrorBody}}
+    )
+    async def items(
+        job_id: str,
+        map_seq: Annotated[int, Query(alias="map", ge=1, le=MAX_INT64)] = 1,
+        after: Annotated[int, Query(ge=-1, le=MAX_INT64)] = -1,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> JobItems:
+        """The items map `map` of the job (1: its first `Grid.ForEach`) has committed, with an
+        index above `after`, by index, while the job runs or after it ended: a client brings
+        results back as they come (the Blender add-on its frames). The job's maps so far are
+        listed with it."""
+        find(job_id)
+        maps, page = service.items(job_id, map_seq, after, limit)
+        return JobItems(
+            job_id=job_id,
+            maps=[MapSummary(seq=m.seq, activity=m.activity, count=m.count) for m in maps],
+            map=map_seq,
+            items=[ItemResult(index=i, value=v, error=e) for i, v, e in page],
+            next_after=page[-1][0] if len(page) == limit else None,
+        )
 
     _control_routes(router, service, find, gate)
     _rerun_route(router, service, find, gate)

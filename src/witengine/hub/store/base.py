@@ -417,6 +417,18 @@ class Store(Protocol):
 
     def map_results(self, map_id: str) -> dict[int, Json]: ...
 
+    def job_maps(self, job_id: str) -> list[MapRecord]:
+        """The job's maps as stored so far, by sequence number."""
+        ...
+
+    def map_items(
+        self, map_id: str, after: int = -1, limit: int = 100
+    ) -> list[tuple[int, Json, str | None]]:
+        """The map's committed items with an index above `after`, by index, at most `limit`:
+        (index, result, None), or (index, None, error) for a failed one. A page reads its own
+        rows only, however many the map has (a client follows a running job with it)."""
+        ...
+
     def commit_counts(self, map_id: str) -> dict[int, int]:
         """How many commits (result or failure) each task of the map took: 0 or 1, never more;
         a task whose result a re-run reused counts its one."""

@@ -192,6 +192,25 @@ class MemoryStore(ExchangeDicts):
     def map_results(self, map_id: str) -> dict[int, Json]:
         return self._state(self.maps[map_id]).results
 
+    def job_maps(self, job_id: str) -> list[MapRecord]:
+        found = sorted((seq, m) for (j, seq), m in self.map_by_seq.items() if j == job_id)
+        return [self.maps[map_id].record for _, map_id in found]
+
+    def map_items(
+        self, map_id: str, after: int = -1, limit: int = 100
+    ) -> list[tuple[int, Json, str | None]]:
+        tasks = self.maps[map_id].tasks if map_id in self.maps else []
+        page: list[tuple[int, Json, str | None]] = []
+        for index in range(max(after + 1, 0), len(tasks)):
+            if len(page) >= limit:
+                break
+            task = tasks[index]
+            if task.state is TaskState.DONE:
+                page.append((index, copy.deepcopy(task.result), None))
+            elif task.state is TaskState.FAILED:
+                page.append((index, None, task.error or ""))
+        return page
+
     def commit_counts(self, map_id: str) -> dict[int, int]:
         return {i: t.commits for i, t in enumerate(self.maps[map_id].tasks)}
 

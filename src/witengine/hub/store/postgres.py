@@ -448,6 +448,33 @@ class PostgresStore(ExchangeTables):
         )
         return {index: json.loads(value) for index, value in rows}
 
+    def job_maps(self, job_id: str) -> list[MapRecord]:
+        rows = self._read(
+            "SELECT id, job_id, seq, activity, digest, count, options FROM maps "
+            "WHERE job_id = %s ORDER BY seq",
+            (job_id,),
+        )
+        return [
+            MapRecord(
+                i, job, seq, activity, digest, count, json.loads(options) if options else None
+            )
+            for i, job, seq, activity, digest, count, options in rows
+        ]
+
+    def map_items(
+        self, map_id: str, after: int = -1, limit: int = 100
+    ) -> list[tuple[int, Json, str | None]]:
+        # A range of the results' primary key (map_id, idx): the page's rows, not the map's.
+        rows = self._read(
+            "SELECT idx, value, error FROM results WHERE map_id = %s AND idx > %s "
+            "ORDER BY idx LIMIT %s",
+            (map_id, after, limit),
+        )
+        return [
+            (index, json.loads(value) if error is None else None, error)
+            for index, value, error in rows
+        ]
+
     def commit_counts(self, map_id: str) -> dict[int, int]:
         # An item's result row is its one commit: the key (map_id, idx) allows no second one.
         with self.pool.connection() as db:

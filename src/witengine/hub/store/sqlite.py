@@ -54,6 +54,15 @@ _UNFINISHED = (
 # One encoder for every write (see `witengine.jsontext`): a map's items, every result.
 _dumps = compact
 
+# A range of the results' key (map_id, idx): a page reads its own rows, not the map's.
+PAGE_OF_ITEMS = (
+    "SELECT idx, value, error FROM results WHERE map_id = ? AND idx > ? ORDER BY idx LIMIT ?"
+)
+
+
+def _options(text: str | None) -> Json:
+    return json.loads(text) if text is not None else None
+
 
 class SqliteStore(ExchangeTables):
     def __init__(self, path: Path, *, durable: bool = False) -> None:
@@ -409,6 +418,26 @@ class SqliteStore(ExchangeTables):
             "SELECT idx, value FROM results WHERE map_id = ? AND error IS NULL", (map_id,)
         )
         return {index: json.loads(value) for index, value in rows}
+
+    def job_maps(self, job_id: str) -> list[MapRecord]:
+        rows = self._read(
+            "SELECT id, job_id, seq, activity, digest, count, options FROM maps "
+            "WHERE job_id = ? ORDER BY seq",
+            (job_id,),
+        )
+        return [
+            MapRecord(map_id, job, seq, activity, digest, count, _options(options))
+            for map_id, job, seq, activity, digest, count, options in rows
+        ]
+
+    def map_items(
+        self, map_id: str, after: int = -1, limit: int = 100
+    ) -> list[tuple[int, Json, str | None]]:
+        rows = self._read(PAGE_OF_ITEMS, (map_id, after, limit))
+        return [
+            (index, json.loads(value) if error is None else None, error)
+            for index, value, error in rows
+        ]
 
     def commit_counts(self, map_id: str) -> dict[int, int]:
         # An item's result row is its one commit: the key (map_id, idx) allows no second one.
