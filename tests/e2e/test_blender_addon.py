@@ -143,14 +143,15 @@ def test_the_scene_renders_on_the_farm_from_blender_and_its_frames_come_back(
     assert record["parameters"] == {"frames": f"shot.blend@1-{FRAMES}"}
     # The panel, drawn idle, while following, and once done:
     assert submitted["idle"][-1] == "operator witengine.render_on_farm"
-    following = [line for draw in found["draws"] for line in draw if "frames" in line]
-    assert any(f"{job_id}: running, frames" in line for line in following)
     assert all(
         draw[-2:] == ["operator witengine.cancel", "operator witengine.open_dashboard"]
         for draw in found["draws"]
     )
-    assert found["finished"][-5:] == [
+    assert found["preview"] == [str(out / names[-1]), [WIDTH, HEIGHT]]  # the last frame back
+    assert found["finished"][-7:] == [
         f"label {job_id}: completed, frames {FRAMES}/{FRAMES}",
+        "picture",
+        f"label Latest: {names[-1]}",
         "operator witengine.open_image",
         "operator witengine.add_to_sequencer",
         "operator witengine.render_on_farm",
@@ -202,12 +203,33 @@ def test_test_connection_shows_the_nodes_and_a_wrong_token_gets_the_hubs_401_mes
     assert wrong["job_id"] == ""
 
 
-def test_cancel_cancels_the_job_on_the_farm_and_the_panel_says_so(setup: Setup) -> None:
-    many = {"use_scene_range": False, "frame_start": 1, "frame_end": 200}  # long: still running
+def test_frames_come_back_while_the_job_runs_and_cancel_cancels_it(setup: Setup) -> None:
+    out = setup.folder / "arriving"
+    many = {  # long: still running when its first frames are back
+        "use_scene_range": False,
+        "frame_start": 1,
+        "frame_end": 200,
+        "output_folder": str(out),
+    }
 
-    found, output = drive(setup, setup.scene, do="cancel", settings=many)
+    found, output = drive(setup, setup.scene, do="cancel", settings=many, frames=2)
 
     job_id = found["job_id"]
+    # Turn by turn, the job as the add-on heard it and the frames in the folder then: frames
+    # were there, under Blender's names, while the job was still running.
+    running = [there for status, there in found["turns"] if status == "running" and there]
+    assert running, found["turns"]
+    assert set(running[-1]) <= {f"{n:04d}.png" for n in range(1, 201)}  # as Blender names them
+    latest, size = found["arrived"]["preview"]
+    assert Path(latest).parent == out and Path(latest).name in running[-1]
+    assert size == [WIDTH, HEIGHT]  # the picture the panel shows is the frame's
+    shown = found["arrived"]["draw"]  # the panel while following: progress, the last frame
+    line = next(line for line in shown if f"{job_id}: running, frames " in line)
+    assert line.split()[0] in ("label", "progress")  # a bar from Blender 4.0 on
+    assert "picture" in shown and f"label Latest: {Path(latest).name}" in shown
+    assert shown[-2:] == ["operator witengine.cancel", "operator witengine.open_dashboard"]
+    if found["arrived"]["eta"] is not None:  # the hub's prediction, once it has one
+        assert any(line.startswith("label Time left: about ") for line in shown), shown
     assert (found["submit"], found["cancel"]) == ("", "")
     assert found["status"] == "cancelled"
     assert f"Error: witengine: job {job_id} cancelled" in output

@@ -136,3 +136,38 @@ def test_a_token_is_not_sent_over_plain_http_to_another_machine_unless_allowed()
     assert client.Hub("http://localhost:8765", "wit-x").host == "localhost"
     assert client.Hub("http://[::1]:8765", "wit-x").host == "::1"
     assert client.Hub("http://192.168.1.20:8765").token == ""  # no token: nothing to leak
+
+
+def page(items: list[int], after: int | None = None, seq: int = 1) -> dict[str, object]:
+    """A page of `GET /jobs/{id}/items` as the hub answers it, of frames `index + 1`."""
+    return {
+        "maps": [{"seq": seq, "activity": "Renderer.RenderFrame", "count": 100}],
+        "map": 1,
+        "items": [
+            {"index": i, "value": {"sha256": f"{i:064x}", "frame": i + 1}, "error": None}
+            for i in items
+        ],
+        "next_after": after,
+    }
+
+
+def test_a_running_jobs_frames_are_taken_once_each_and_the_next_look_moves_on() -> None:
+    arrivals = client.Arrivals(page=3)
+
+    first = arrivals.take(page([0, 5, 6], after=6))  # a full page: the next goes on from it
+    assert [v["frame"] for v in first] == [1, 6, 7] and arrivals.after == 6
+    last = arrivals.take(page([9]))  # not full: the next look starts again at the first gap
+    assert [v["frame"] for v in last] == [10] and arrivals.after == 0  # item 1: not seen
+    again = arrivals.take(page([1, 2, 5]))  # 5 was seen: not taken twice
+    assert [v["frame"] for v in again] == [2, 3]
+    assert arrivals.after == 2 and 9 in arrivals and 4 not in arrivals
+
+
+def test_a_failed_item_is_passed_over_and_a_job_not_yet_at_its_render_map_gives_nothing() -> None:
+    arrivals = client.Arrivals()
+    assert arrivals.take({"maps": [], "map": 1, "items": [], "next_after": None}) == []
+    failed = page([])
+    failed["items"] = [{"index": 0, "value": None, "error": "Blender crashed"}]
+    assert arrivals.take(failed) == [] and arrivals.after == 0
+    elsewhere = page([], seq=2)  # the frames are the job's second map: the next look asks it
+    assert arrivals.take(elsewhere) == [] and (arrivals.map_seq, arrivals.after) == (2, -1)

@@ -62,6 +62,9 @@ class Layout:
     def row(self, **_: Any) -> Layout:
         return self
 
+    def template_icon(self, icon_value: int = 0, **_: Any) -> None:
+        self.shown.append("picture")
+
 
 def draw() -> list[str]:
     shown: list[str] = []
@@ -70,16 +73,29 @@ def draw() -> list[str]:
     return shown
 
 
-def drive(seconds: float, until: str = "") -> None:
-    """Call the timer as Blender's loop would until it ends (or the job reaches `until`)."""
+def drive(seconds: float, until: str = "", frames: int = 0) -> None:
+    """Call the timer as Blender's loop would until it ends (or the job reaches `until`, or
+    `frames` frames are in the output folder). Each turn logs the job's status as the add-on
+    last heard it and the frames in the output folder then."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         interval = addon.tick()
-        if interval is None or (until and addon.FOLLOWING.stage == until):
+        state = addon.FOLLOWING
+        there = sorted(p.name for p in addon.output_folder(scene).glob("*.png"))
+        found.setdefault("turns", []).append([state.status, there])
+        if interval is None or (until and state.stage == until):
             return
         found.setdefault("draws", []).append(draw())
+        if frames and len(there) >= frames and state.preview:  # back, and shown
+            return
         time.sleep(interval)
     raise AssertionError("the add-on's timer did not end in time")
+
+
+def preview() -> list[Any]:
+    """The frame the panel shows, and the size of the picture loaded from it."""
+    loaded = addon._PREVIEWS.get(addon.PREVIEW)
+    return [addon.FOLLOWING.preview, list(loaded.image_size) if loaded else None]
 
 
 def reports(call: Any) -> str:
@@ -105,6 +121,7 @@ elif config["do"] == "reopen":  # open that file again: the add-on finds its job
     state = addon.FOLLOWING
     found["status"], found["done"], found["total"] = state.status, state.done, state.total
     found["downloaded"] = state.downloaded
+    found["preview"] = preview()
     found["finished"] = draw()
     found["open_image"] = reports(bpy.ops.witengine.open_image)
     found["images"] = sorted(image.filepath for image in bpy.data.images if image.filepath)
@@ -117,6 +134,8 @@ elif config["do"] == "cancel":  # send the scene, then cancel its job from the p
     found["submit"] = reports(bpy.ops.witengine.render_on_farm)
     drive(config.get("seconds", 60), until="following")
     found["job_id"] = scene.witengine.job_id
+    drive(config.get("seconds", 60), frames=config.get("frames", 0))  # frames come as it runs
+    found["arrived"] = {"preview": preview(), "draw": draw(), "eta": addon.FOLLOWING.eta}
     found["cancel"] = reports(bpy.ops.witengine.cancel)
     drive(config.get("seconds", 60))
     found["status"] = addon.FOLLOWING.status

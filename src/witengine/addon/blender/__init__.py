@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import bpy  # type: ignore[import-not-found]  # Blender's own module, there only
+import bpy.utils.previews  # type: ignore[import-not-found]
 from bpy.app.handlers import persistent  # type: ignore[import-not-found]
 from bpy.props import (  # type: ignore[import-not-found]
     BoolProperty,
@@ -42,6 +43,8 @@ bl_info = {
 PACK_SCRIPT = Path(__file__).with_name("blender_pack.py")
 PACK_SECONDS = 600.0
 TICK_SECONDS = 1.0
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm")
+PREVIEW = "latest"  # the key of the last frame in the add-on's preview collection
 
 
 # ------------------------------------------------------------------ what a job's following holds
@@ -62,7 +65,11 @@ class Following:
         self.error = ""
         self.stage = ""  # "submitting", "following", "downloading", "" (idle)
         self.found: dict[str, Any] | None = None  # the job's last record, from the worker
+        self.page: dict[str, Any] | None = None  # the last page of its frames, from the worker
+        self.arrivals = client.Arrivals()  # the frames seen while it runs
+        self.live = True  # False: the hub has no items route; the frames come at the end
         self.downloaded: list[str] = []
+        self.preview = ""  # the frame shown in the panel: the last one brought back
         self.finished = False
 
     def busy(self) -> bool:
@@ -84,6 +91,7 @@ class Following:
 
 
 FOLLOWING = Following()
+_PREVIEWS: Any = None  # the add-on's preview collection (bpy.utils.previews), while registered
 
 
 def preferences(context: Any = None) -> Any:
@@ -220,6 +228,7 @@ def tick() -> float | None:
     with state.lock:
         error, state.error = state.error, ""
         found, state.found = state.found, None
+        page, state.page = state.page, None
     if scene is None:
         state.stage = ""
         return None
@@ -233,11 +242,14 @@ def tick() -> float | None:
         scene.witengine.hub_url = preferences().hub_url
         state.stage = "following"
         report("INFO", f"witengine: submitted {state.job_id}")
+    _show_latest(state)
+    targets = _arrived(state, scene, page)
     if found is not None:
         _take(state, found)
         if state.status in client.FINISHED:
             return _finish(state, scene, found)
     if state.stage == "downloading":  # the downloads are done
+        _show_latest(state)
         report("INFO", f"witengine: {len(state.downloaded)} files in {output_folder(scene)}")
         state.stage, state.finished = "", True
         return None
@@ -245,14 +257,60 @@ def tick() -> float | None:
         return None
     hub = hub_of(preferences())
     job_id = state.job_id
+    arrivals = state.arrivals
+    look = (arrivals.map_seq, arrivals.after, arrivals.page)
 
     def poll() -> None:
+        _download(hub, state, targets)  # the frames the last look found, as they arrive
         record = hub.job(job_id)
+        page = None
+        if state.live and record.get("status") not in client.FINISHED:
+            try:
+                page = hub.items(job_id, *look)
+            except client.HubError as error:
+                if error.status != 404:
+                    raise
+                state.live = False  # an older hub: the frames come when the job is done
         with state.lock:
-            state.found = record
+            state.found, state.page = record, page
 
     state.start(poll)
     return TICK_SECONDS
+
+
+def _arrived(state: Following, scene: Any, page: dict[str, Any] | None) -> list[tuple[str, Path]]:
+    """Where the frames new in a page of the running job go, named as Blender would name them
+    (on the main thread: Blender names them)."""
+    if page is None:
+        return []
+    folder = output_folder(scene)
+    return [_frame_target(scene, folder, value) for value in state.arrivals.take(page)]
+
+
+def _frame_target(scene: Any, folder: Path, image: dict[str, Any]) -> tuple[str, Path]:
+    blender_name = Path(scene.render.frame_path(frame=int(image.get("frame", 0)))).stem
+    suffix = Path(image.get("name", "")).suffix or ".png"
+    return image["sha256"], folder / f"{blender_name}{suffix}"
+
+
+def _download(hub: client.Hub, state: Following, targets: list[tuple[str, Path]]) -> None:
+    """Bring the files back (on the worker thread), each once."""
+    for sha256, target in targets:
+        if str(target) in state.downloaded and target.is_file():
+            continue
+        hub.download(sha256, target)
+        with state.lock:
+            state.downloaded.append(str(target))
+
+
+def _show_latest(state: Following) -> None:
+    """The last frame brought back, as the panel's preview (loaded on the main thread)."""
+    frames = [p for p in state.downloaded if not p.endswith(VIDEO_SUFFIXES)]
+    if not frames or frames[-1] == state.preview or _PREVIEWS is None:
+        return
+    _PREVIEWS.clear()
+    _PREVIEWS.load(PREVIEW, frames[-1], "IMAGE")
+    state.preview = frames[-1]
 
 
 def _take(state: Following, record: dict[str, Any]) -> None:
@@ -274,11 +332,8 @@ def _finish(state: Following, scene: Any, record: dict[str, Any]) -> float | Non
         return None
     folder = output_folder(scene)
     frames, video = client.result_files(record)
-    targets: list[tuple[str, Path]] = []
-    for number, image in frames:
-        blender_name = Path(scene.render.frame_path(frame=number)).stem
-        suffix = Path(image.get("name", "")).suffix or ".png"
-        targets.append((image["sha256"], folder / f"{blender_name}{suffix}"))
+    # Those that came while it ran are there already: only the others are brought back.
+    targets = [_frame_target(scene, folder, {**image, "frame": n}) for n, image in frames]
     if video is not None and scene.witengine.make_video:
         name = Path(bpy.data.filepath).stem or "untitled"
         suffix = Path(video.get("name", "")).suffix or ".mp4"
@@ -286,13 +341,7 @@ def _finish(state: Following, scene: Any, record: dict[str, Any]) -> float | Non
     hub = hub_of(preferences())
     state.stage = "downloading"
 
-    def download() -> None:
-        for sha256, target in targets:
-            hub.download(sha256, target)
-            with state.lock:
-                state.downloaded.append(str(target))
-
-    state.start(download)
+    state.start(lambda: _download(hub, state, targets))
     return TICK_SECONDS / 4
 
 
@@ -300,8 +349,6 @@ def status_line(state: Following) -> str:
     words = f"{state.job_id or 'job'}: {state.status or state.stage}"
     if state.total:
         words += f", frames {state.done}/{state.total}"
-    if state.eta is not None and state.status == "running":
-        words += f", about {_duration(state.eta)} left"
     return words
 
 
@@ -457,7 +504,7 @@ def brought_back(scene: Any) -> tuple[list[Path], Path | None]:
     """The frames and the video of the scene's job that are in its output folder."""
     state = FOLLOWING
     files = [Path(p) for p in state.downloaded if state.scene == scene.name and Path(p).is_file()]
-    video = next((f for f in files if f.suffix in (".mp4", ".mov", ".mkv", ".webm")), None)
+    video = next((f for f in files if f.suffix in VIDEO_SUFFIXES), None)
     return [f for f in files if f != video], video
 
 
@@ -586,10 +633,14 @@ class WITENGINE_PT_render(bpy.types.Panel):  # type: ignore[misc]
                 layout.progress(factor=state.done / state.total, type="BAR", text=line)
             else:
                 layout.label(text=line, icon="TIME")
+            if state.eta is not None and state.status == "running":
+                layout.label(text=f"Time left: about {_duration(state.eta)}")
+            draw_preview(layout, state)
             layout.operator(WITENGINE_OT_cancel.bl_idname, icon="CANCEL")
         else:
             if state.finished and state.scene == scene.name:
                 layout.label(text=status_line(state), icon="CHECKMARK")
+                draw_preview(layout, state)
                 if state.downloaded:
                     row = layout.row()
                     row.operator(WITENGINE_OT_open_image.bl_idname, icon="IMAGE_DATA")
@@ -597,6 +648,14 @@ class WITENGINE_PT_render(bpy.types.Panel):  # type: ignore[misc]
             layout.operator(WITENGINE_OT_render_on_farm.bl_idname, icon="RENDER_ANIMATION")
         if settings.job_id:
             layout.operator(WITENGINE_OT_open_dashboard.bl_idname, icon="URL")
+
+
+def draw_preview(layout: Any, state: Following) -> None:
+    """The last frame brought back, as a picture, and its file's name."""
+    if not state.preview or _PREVIEWS is None or PREVIEW not in _PREVIEWS:
+        return
+    layout.template_icon(icon_value=_PREVIEWS[PREVIEW].icon_id, scale=8.0)
+    layout.label(text=f"Latest: {Path(state.preview).name}", icon="IMAGE_DATA")
 
 
 CLASSES = (
@@ -614,6 +673,8 @@ CLASSES = (
 
 
 def register() -> None:
+    global _PREVIEWS
+    _PREVIEWS = bpy.utils.previews.new()
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.Scene.witengine = PointerProperty(type=WitengineSceneSettings)
@@ -628,3 +689,7 @@ def unregister() -> None:
     del bpy.types.Scene.witengine
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)
+    global _PREVIEWS
+    if _PREVIEWS is not None:
+        bpy.utils.previews.remove(_PREVIEWS)
+        _PREVIEWS = None

@@ -40,6 +40,8 @@ Job:RenderFrames(FrameCollection:frames)
 }
 """
 FINISHED = ("completed", "failed", "cancelled")
+RENDER_ACTIVITY = "Renderer.RenderFrame"  # the map whose items are the frames
+PAGE = 100  # items a look at a running job reads
 
 
 class HubError(Exception):
@@ -259,6 +261,54 @@ class Hub:
             partial.unlink()
             raise HubError(f"the file {target.name} arrived corrupted; try again")
         partial.replace(target)
+
+
+class Arrivals:
+    """The frames of a running job seen so far, and where the next look asks from.
+
+    A look reads one page of the committed items of the job's render map (`Hub.items`), so it
+    costs a page however many frames the job has. Frames finish out of order (each node renders
+    its own run of them): a look goes on from the last page while pages come full, then starts
+    again from the first frame not seen yet.
+    """
+
+    def __init__(self, activity: str = RENDER_ACTIVITY, page: int = PAGE) -> None:
+        self.activity = activity
+        self.page = page
+        self.map_seq = 1  # the job's map rendering the frames: its first, unless it says other
+        self.after = -1  # the next look asks for items past this index
+        self.seen: set[int] = set()
+        self.seen_below = 0  # every index below this one is seen
+
+    def take(self, answer: dict[str, Any]) -> list[dict[str, Any]]:
+        """The results (files) of the items in a page not seen before; moves the next look on."""
+        chosen = next(
+            (m["seq"] for m in answer.get("maps") or [] if m.get("activity") == self.activity),
+            None,
+        )
+        if chosen is None:  # the job has not reached its render map yet
+            return []
+        if chosen != answer.get("map"):  # the page was of another map
+            self.map_seq, self.after = chosen, -1
+            return []
+        new = []
+        for item in answer.get("items") or []:
+            index = int(item["index"])
+            if index in self:
+                continue
+            self.seen.add(index)
+            value = item.get("value")
+            if item.get("error") is None and isinstance(value, dict) and value.get("sha256"):
+                new.append(value)
+        while self.seen_below in self.seen:
+            self.seen.discard(self.seen_below)  # the set holds only what is past the run
+            self.seen_below += 1
+        after = answer.get("next_after")
+        self.after = int(after) if after is not None else self.seen_below - 1
+        return new
+
+    def __contains__(self, index: int) -> bool:
+        return index < self.seen_below or index in self.seen
 
 
 def node_lines(nodes: list[dict[str, Any]]) -> list[str]:
