@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from witengine.addon import build
+from witengine.testing.multicast import LOOPBACK, multicast_on_loopback
 from witengine.testing.processes import ProcessFarm, free_port, wait_until
 from witengine.testing.scenes import make_sample_scene
 from witengine.testing.swatches import png
@@ -71,7 +72,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         extra=("--texture", str(texture)),
     )
     (folder / "farm").mkdir()
-    farm = ProcessFarm(folder / "farm", free_port())
+    farm = ProcessFarm(folder / "farm", free_port(), advertise=True)  # Find on the LAN finds it
     try:
         farm.start_hub()
         farm.start_node("a", "--threads", "1", "--slots", "1", "--no-bench")
@@ -257,3 +258,23 @@ def test_an_https_hub_is_reached_with_its_pinned_fingerprint_and_refused_with_an
         f"not the pinned {other}: refused (if the hub's certificate was made anew, pin its new "
         "fingerprint in the preferences)\n"
     )
+
+
+def test_find_on_the_lan_fills_in_the_hub_that_advertises_itself(setup: Setup) -> None:
+    reason = multicast_on_loopback()
+    if reason is not None:
+        print(f"skipping: {reason}")
+        pytest.skip(reason)
+
+    found, _ = drive(setup, setup.scene, do="find", interface=LOOPBACK)
+    pinned, _ = drive(setup, setup.scene, do="find", interface=LOOPBACK, pin="sha256:" + "0" * 64)
+
+    assert found["find"] == ""
+    urls = [line.rpartition(": ")[2] for line in found["found"]]
+    assert setup.farm.url in urls  # other hubs on this machine may answer too
+    assert found["hub_url"] == urls[0]
+    # A pinned add-on takes only its hub's advert: this one names no certificate.
+    assert pinned["find"].startswith(
+        "Error: witengine: no hub with the pinned certificate answered on the local network"
+    )
+    assert (pinned["hub_url"], pinned["found"]) == ("", [])

@@ -14,10 +14,10 @@ import pytest
 
 from witengine import __version__
 from witengine.addon import PACKAGE, build
-from witengine.testing.addon import load_client
+from witengine.testing.addon import load_client, load_lan
 
 client = load_client()
-ADDON_FILES = {"__init__.py", "client.py", "blender_pack.py"}
+ADDON_FILES = {"__init__.py", "client.py", "lan.py", "blender_pack.py"}
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +76,10 @@ def test_no_file_of_the_add_on_imports_witengine(packages: tuple[Path, Path]) ->
                 assert not modules & {"httpx", "pydantic", "typer"}, name
 
 
-def test_the_client_imports_no_blender_so_it_runs_outside_it() -> None:
-    source = Path(client.__file__).read_text()
-    assert "bpy" not in imported(source)
+def test_the_client_and_the_lan_search_import_no_blender_so_they_run_outside_it() -> None:
+    for module in (client, load_lan()):
+        source = Path(module.__file__).read_text()
+        assert "bpy" not in imported(source), module.__file__
 
 
 def test_frames_text_is_what_the_published_job_reads() -> None:

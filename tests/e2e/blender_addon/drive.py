@@ -2,11 +2,11 @@
 
 It enables the installed add-on, sets its preferences, and does what JSON's `do` says:
 `submit` (send the scene, then save it with its job), `reopen` (open a saved file and follow
-its job until its frames are back), `cancel` (send the scene, cancel its job), `connect` (Test
-connection, then a submission). The panel's draw runs idle, at every turn of the timer and at
-the end. The timer does not fire in a background Blender, which has no event loop, so this
-script calls it as the loop would, waiting the interval it asks for. It prints one line,
-`WITRESULT=` and what it found, as JSON.
+its job until its frames are back), `cancel` (send the scene, cancel its job, its frames
+coming meanwhile), `connect` (Test connection, then a submission), `find` (Find on the LAN).
+The panel's draw runs idle, at every turn of the timer and at the end. The timer does not fire
+in a background Blender, which has no event loop, so this script calls it as the loop would,
+waiting the interval it asks for. It prints one line, `WITRESULT=` and what it found, as JSON.
 """
 
 from __future__ import annotations
@@ -140,6 +140,11 @@ elif config["do"] == "cancel":  # send the scene, then cancel its job from the p
     drive(config.get("seconds", 60))
     found["status"] = addon.FOLLOWING.status
     found["finished"] = draw()
+elif config["do"] == "find":  # Find on the LAN, asking from the loopback interface
+    addon.LAN_INTERFACE = config["interface"]
+    prefs.hub_url = ""
+    found["find"] = reports(bpy.ops.witengine.find_hub)
+    found["hub_url"], found["found"] = prefs.hub_url, prefs.found.splitlines()
 elif config["do"] == "connect":
     found["connect"] = reports(bpy.ops.witengine.test_connection)
     found["nodes"] = prefs.nodes

@@ -28,7 +28,7 @@ from bpy.props import (  # type: ignore[import-not-found]
     StringProperty,
 )
 
-from . import client
+from . import client, lan
 
 bl_info = {
     "name": "witengine",
@@ -45,6 +45,8 @@ PACK_SECONDS = 600.0
 TICK_SECONDS = 1.0
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm")
 PREVIEW = "latest"  # the key of the last frame in the add-on's preview collection
+FIND_SECONDS = 2.0  # how long "Find on the LAN" waits for hubs to answer
+LAN_INTERFACE = ""  # the address mDNS asks from ("": the system's choice; tests: 127.0.0.1)
 
 
 # ------------------------------------------------------------------ what a job's following holds
@@ -394,10 +396,15 @@ class WitenginePreferences(bpy.types.AddonPreferences):  # type: ignore[misc]
         default=False,
     )
     nodes: StringProperty(default="")  # type: ignore[valid-type]  # the last test's lines
+    found: StringProperty(default="")  # type: ignore[valid-type]  # the hubs the LAN answered
 
     def draw(self, context: Any) -> None:
         layout = self.layout
-        layout.prop(self, "hub_url")
+        row = layout.row()
+        row.prop(self, "hub_url")
+        row.operator(WITENGINE_OT_find_hub.bl_idname, icon="VIEWZOOM")
+        for line in self.found.splitlines():
+            layout.label(text=line)
         layout.prop(self, "token")
         layout.prop(self, "fingerprint")
         layout.prop(self, "insecure")
@@ -441,6 +448,37 @@ class WITENGINE_OT_test_connection(bpy.types.Operator):  # type: ignore[misc]
             return {"CANCELLED"}
         prefs.nodes = "\n".join(lines) or "the farm has no nodes"
         self.report({"INFO"}, f"witengine: {len(lines)} nodes: " + "; ".join(lines))
+        return {"FINISHED"}
+
+
+class WITENGINE_OT_find_hub(bpy.types.Operator):  # type: ignore[misc]
+    """Ask the local network (mDNS) for witengine hubs and take the first that answers"""
+
+    bl_idname = "witengine.find_hub"
+    bl_label = "Find on the LAN"
+
+    def execute(self, context: Any) -> set[str]:
+        prefs = preferences(context)
+        try:
+            pin = client.parse_fingerprint(prefs.fingerprint)
+            found = lan.find(FIND_SECONDS, LAN_INTERFACE)
+        except (client.HubError, OSError) as error:
+            self.report({"ERROR"}, f"witengine: cannot look for hubs: {error}")
+            return {"CANCELLED"}
+        if pin:  # the advert only suggests: a pinned add-on takes only its own hub's
+            found = [hub for hub in found if hub.fingerprint.lower() == pin]
+        prefs.found = "\n".join(f"{hub.name}: {hub.url}" for hub in found)
+        if not found:
+            self.report(
+                {"ERROR"},
+                f"witengine: no hub{' with the pinned certificate' if pin else ''} answered on "
+                f"the local network within {FIND_SECONDS:g} s (is the hub started with its "
+                "advert on, on this network? else type its address)",
+            )
+            return {"CANCELLED"}
+        prefs.hub_url = found[0].url
+        hubs = "; ".join(prefs.found.splitlines())
+        self.report({"INFO"}, f"witengine: found {len(found)}: {hubs}")
         return {"FINISHED"}
 
 
@@ -662,6 +700,7 @@ CLASSES = (
     WitenginePreferences,
     WITENGINE_OT_report,
     WITENGINE_OT_test_connection,
+    WITENGINE_OT_find_hub,
     WITENGINE_OT_render_on_farm,
     WITENGINE_OT_cancel,
     WITENGINE_OT_open_dashboard,
