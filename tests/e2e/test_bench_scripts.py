@@ -45,6 +45,15 @@ def test_the_throughput_bench_runs_the_farm_the_pool_and_dask_side_by_side() -> 
     assert "farm / Dask = " in report, report
 
 
+def test_the_dask_backend_bench_runs_wit_on_dask_beside_the_farm_and_plain_dask() -> None:
+    report = run("dask_backend.py", "--items", "300", "--frames", "12", "--repeat", "1")
+    assert "300 Compute.Hash items, median of 1 runs (results checked)" in report, report
+    assert "12 render-like Compute.Work items" in report, report
+    for runner in ("embedded farm", "witengine on Dask", "plain Dask client.map", "batched alike"):
+        assert report.count(runner) >= 2, report
+    assert report.count("witengine on Dask's overhead: ") == 2, report
+
+
 def test_the_syntax_error_bench_times_the_report_in_process_and_as_a_command() -> None:
     report = run("syntax_error.py", "--repeat", "1")
     assert ":26:" in report, report  # the report it times names the line of the error
