@@ -278,3 +278,20 @@ def test_find_on_the_lan_fills_in_the_hub_that_advertises_itself(setup: Setup) -
         "Error: witengine: no hub with the pinned certificate answered on the local network"
     )
     assert (pinned["hub_url"], pinned["found"]) == ("", [])
+
+
+def test_with_online_access_off_the_add_on_refuses_to_use_the_network_saying_why(
+    setup: Setup,
+) -> None:
+    jobs = len(setup.farm.api("GET", "/jobs").json())
+
+    found, _ = drive(setup, setup.scene, do="offline")
+
+    message = (
+        "Error: witengine: Blender's Allow Online Access is off (Preferences > System > "
+        "Network): witengine talks to its hub over the network; allow it to use the farm\n"
+    )
+    assert found["connect"] == message
+    assert found["find"] == message.replace("witengine: ", "witengine: cannot look for hubs: ")
+    assert found["submit"] == message
+    assert len(setup.farm.api("GET", "/jobs").json()) == jobs

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from witengine import __version__
-from witengine.addon import PACKAGE, build
+from witengine.addon import PACKAGE, SOURCE, build
 from witengine.testing.addon import load_client, load_lan
 
 client = load_client()
@@ -64,6 +64,65 @@ def test_the_extension_zip_has_a_valid_manifest_beside_the_files(
     for reason in manifest["permissions"].values():
         assert len(reason) <= 64 and reason[-1].isalnum()
     assert set(manifest["permissions"]) <= {"files", "network", "clipboard", "camera", "microphone"}
+
+
+# The fields of schema 1.0.0 and their types, as Blender's extension tool (bl_pkg's
+# blender_ext.py, `pkg_manifest_known_keys_and_types`) checks them when it builds or validates.
+MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "schema_version": str,
+    "name": str,
+    "tagline": str,
+    "version": str,
+    "type": str,
+    "maintainer": str,
+    "license": list,
+    "blender_version_min": str,
+    "blender_version_max": str,
+    "website": str,
+    "copyright": list,
+    "permissions": dict,
+    "tags": list,
+    "platforms": list,
+    "wheels": list,
+}
+SEMVER = r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+
+
+def test_the_manifest_passes_blenders_own_rules_for_each_field(
+    packages: tuple[Path, Path],
+) -> None:
+    """Blender 4.2+ cannot run here (Debian has 3.4): these are the checks its extension tool
+    makes in strict mode (`blender --command extension validate`), written out."""
+    manifest = tomllib.loads(zipfile.ZipFile(packages[1]).read("blender_manifest.toml").decode())
+
+    assert set(manifest) <= set(MANIFEST_TYPES)  # a misspelt field would be silently ignored
+    for key, value in manifest.items():
+        assert isinstance(value, MANIFEST_TYPES[key]), key
+    identifier = manifest["id"]  # a Python identifier, single separators, none at either end
+    assert identifier.isidentifier() and "__" not in identifier
+    assert not identifier.startswith("_") and not identifier.endswith("_")
+    assert re.fullmatch(SEMVER, manifest["version"])
+    assert manifest["schema_version"] == "1.0.0"  # the one schema Blender reads
+    assert manifest["blender_version_min"].count(".") == 2  # three numbers, strictly
+    assert manifest["type"] in ("add-on", "theme")
+    for key in ("name", "maintainer", "website", "tagline"):  # stripped, no control characters
+        value = manifest[key]
+        assert value and value == value.strip(), key
+        assert not re.search(r"[\x00-\x1f\x7f-\x9f]", value), key
+    assert manifest["license"] and all(entry for entry in manifest["license"])
+    assert manifest["tags"] == ["Render"]  # one of the add-on tags Blender's platform lists
+
+
+def test_the_add_on_uses_no_module_blender_4_removed() -> None:
+    """bgl went in Blender 4.0; the add-on draws with UILayout only and imports nothing else
+    of Blender's beyond bpy (checked as source: Blender 4.x cannot run here)."""
+    allowed_blender = {"bpy"}
+    for path in sorted(SOURCE.glob("*.py")):
+        modules = imported(path.read_text())
+        assert "bgl" not in modules and "gpu" not in modules, path.name
+        blender_modules = modules & {"bpy", "bgl", "blf", "gpu", "bmesh", "mathutils", "aud"}
+        assert blender_modules <= allowed_blender, path.name
 
 
 def test_no_file_of_the_add_on_imports_witengine(packages: tuple[Path, Path]) -> None:

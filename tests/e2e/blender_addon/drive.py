@@ -145,6 +145,11 @@ elif config["do"] == "find":  # Find on the LAN, asking from the loopback interf
     prefs.hub_url = ""
     found["find"] = reports(bpy.ops.witengine.find_hub)
     found["hub_url"], found["found"] = prefs.hub_url, prefs.found.splitlines()
+elif config["do"] == "offline":  # Blender 4.2's Allow Online Access off (3.4 has no such
+    addon.online_allowed = lambda: False  # setting: the add-on's reading of it is replaced)
+    found["connect"] = reports(bpy.ops.witengine.test_connection)
+    found["find"] = reports(bpy.ops.witengine.find_hub)
+    found["submit"] = reports(bpy.ops.witengine.render_on_farm)
 elif config["do"] == "connect":
     found["connect"] = reports(bpy.ops.witengine.test_connection)
     found["nodes"] = prefs.nodes

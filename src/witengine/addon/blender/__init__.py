@@ -101,7 +101,20 @@ def preferences(context: Any = None) -> Any:
     return context.preferences.addons[__package__].preferences
 
 
+def online_allowed() -> bool:
+    """Blender's "Allow Online Access" (4.2 and later; older Blenders have no such setting)."""
+    return bool(getattr(bpy.app, "online_access", True))
+
+
+OFFLINE = (
+    "Blender's Allow Online Access is off (Preferences > System > Network): witengine talks to "
+    "its hub over the network; allow it to use the farm"
+)
+
+
 def hub_of(prefs: Any) -> client.Hub:
+    if not online_allowed():
+        raise client.HubError(OFFLINE)
     if not prefs.hub_url.strip():
         raise client.HubError("set the hub's address in the witengine add-on's preferences")
     return client.Hub(prefs.hub_url, prefs.token, prefs.fingerprint, insecure=prefs.insecure)
@@ -437,6 +450,8 @@ class WITENGINE_OT_test_connection(bpy.types.Operator):  # type: ignore[misc]
     def execute(self, context: Any) -> set[str]:
         prefs = preferences(context)
         try:
+            if not online_allowed():
+                raise client.HubError(OFFLINE)
             hub = client.Hub(
                 prefs.hub_url, prefs.token, prefs.fingerprint, timeout=5.0, insecure=prefs.insecure
             )
@@ -460,6 +475,8 @@ class WITENGINE_OT_find_hub(bpy.types.Operator):  # type: ignore[misc]
     def execute(self, context: Any) -> set[str]:
         prefs = preferences(context)
         try:
+            if not online_allowed():
+                raise client.HubError(OFFLINE)
             pin = client.parse_fingerprint(prefs.fingerprint)
             found = lan.find(FIND_SECONDS, LAN_INTERFACE)
         except (client.HubError, OSError) as error:
