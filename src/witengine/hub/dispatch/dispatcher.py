@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -79,9 +80,13 @@ def _remember_reputation(store: Store, checks: Verification) -> None:
     checks.record_listeners.append(keep)
 
 
-# Results handled in one turn of the event loop: each costs some 100 µs (checked, stored,
-# acknowledged), so a turn of them stays near 20 ms and the API waits no longer than that.
-RESULTS_PER_TURN = 200
+# Results are handled for about TURN_SECONDS in one turn of the event loop (each costs some
+# 100 µs, checked, stored and acknowledged, more on a busy machine: the count a turn takes
+# follows what the last turns cost), so that the API and the nodes wait no longer than that;
+# at least MIN_RESULTS_PER_TURN, so that a turn's store transaction stays worth its cost.
+TURN_SECONDS = 0.006
+MIN_RESULTS_PER_TURN = 20
+RESULT_SECONDS = 100e-6  # a result's cost until one is measured
 
 
 class Dispatcher:
@@ -123,6 +128,7 @@ class Dispatcher:
         self.rates.subscribe(self._benchmarked)
         self.view = FarmView(self._state, self.rates)
         self._inbox: list[tuple[str, NodeMessage]] = []  # received, not yet handled
+        self._result_seconds = RESULT_SECONDS  # what handling a result cost lately
 
     @property
     def times(self) -> DispatchTimes:
@@ -250,7 +256,7 @@ class Dispatcher:
     def receive(self, node_id: str, message: NodeMessage) -> None:
         """A message from a node, handled with every other that arrives in the same turn of the
         event loop: a farm's results then cost one store transaction per map, not one per
-        message, and each is still stored before it is acknowledged. Up to `RESULTS_PER_TURN`
+        message, and each is still stored before it is acknowledged. About `TURN_SECONDS` of
         results are handled in a turn; the rest (a hub short of CPU gets thousands at once)
         in the next ones, the API and the nodes answered in between."""
         self._inbox.append((node_id, message))
@@ -258,15 +264,20 @@ class Dispatcher:
             asyncio.get_running_loop().call_soon(self._handle_inbox)
 
     def _handle_inbox(self) -> None:
+        most = max(MIN_RESULTS_PER_TURN, int(TURN_SECONDS / self._result_seconds))
         taken = results = 0
-        while taken < len(self._inbox) and results < RESULTS_PER_TURN:
+        while taken < len(self._inbox) and results < most:
             message = self._inbox[taken][1]
             results += len(message.results) if isinstance(message, Results) else 1
             taken += 1
         inbox, self._inbox = self._inbox[:taken], self._inbox[taken:]
         if self._inbox:
             asyncio.get_running_loop().call_soon(self._handle_inbox)
+        started = time.perf_counter()
         self.handle_many(inbox)
+        if results:
+            each = (time.perf_counter() - started) / results
+            self._result_seconds = 0.7 * self._result_seconds + 0.3 * each
 
     def handle(self, node_id: str, message: NodeMessage) -> None:
         """A message from a node, handled at once."""

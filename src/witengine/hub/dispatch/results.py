@@ -34,19 +34,20 @@ def handle_many(state: DispatchState, messages: Sequence[tuple[str, NodeMessage]
     """Messages from nodes, in the order they arrived; their results are committed together at
     the end, then acknowledged."""
     arrivals = Arrivals()
-    for node_id, message in messages:
-        node = state.nodes.get(node_id)
-        if node is None:
-            continue
-        links.heard(state, node)
-        if isinstance(message, Results):
-            _results(state, node, message, arrivals)
-        elif isinstance(message, BatchFinished):
-            _batch_finished(state, node, message)
-        elif isinstance(message, Heartbeat):
-            links.heartbeat(state, node, message)
-        elif isinstance(message, NodeStatus):
-            links.status(state, node, message)
+    with state.changes_told_once():
+        for node_id, message in messages:
+            node = state.nodes.get(node_id)
+            if node is None:
+                continue
+            links.heard(state, node)
+            if isinstance(message, Results):
+                _results(state, node, message, arrivals)
+            elif isinstance(message, BatchFinished):
+                _batch_finished(state, node, message)
+            elif isinstance(message, Heartbeat):
+                links.heartbeat(state, node, message)
+            elif isinstance(message, NodeStatus):
+                links.status(state, node, message)
     if arrivals.acks:
         _settle(state, arrivals)
 

@@ -9,7 +9,8 @@ to run its map change); everyone else reads it through `FarmView`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from witengine.clock import Clock
@@ -103,6 +104,9 @@ class DispatchState:
         self.pinned: dict[str, str] = {}  # job -> the one node (by name) its work may go to
         self.granted = 0  # batches sent since this hub started
         self._wake = asyncio.Event()
+        # While > 0, a change of able nodes is noted and told once at the end (see `deferred`).
+        self._deferring = 0
+        self._changed = False
 
     # ------------------------------------------------------------------ the loop
 
@@ -179,6 +183,9 @@ class DispatchState:
 
     def candidates_changed(self) -> None:
         """Tell each schedule whose able nodes changed which can run it now."""
+        if self._deferring:
+            self._changed = True
+            return
         now = self.clock.now()
         for state in self.maps.values():
             candidates = self.candidates(
@@ -188,6 +195,20 @@ class DispatchState:
                 state.candidates = candidates
                 state.schedule.candidates_changed(candidates, now)
         self.wake()
+
+    @contextmanager
+    def changes_told_once(self) -> Iterator[None]:
+        """Within: changes of the nodes able to run maps are told to the schedules once, at the
+        end (a turn's messages from hundreds of nodes whose owners come and go told them once
+        per message, each a pass over every node for every map)."""
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+            if not self._deferring and self._changed:
+                self._changed = False
+                self.candidates_changed()
 
     # ---------------------------------------------------------------- leases
 

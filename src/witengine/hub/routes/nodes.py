@@ -57,10 +57,11 @@ def node_router(
     max_message_bytes: int = Limits.node_message_bytes,
 ) -> APIRouter:
     router = APIRouter(tags=["nodes"])
+    hellos = HelloBook()
 
     @router.get("/nodes", response_model=list[NodeSummary])
     async def list_nodes() -> list[NodeSummary]:
-        return node_summaries(dispatcher, store)
+        return node_summaries(dispatcher, store, hellos)
 
     @router.get(
         "/nodes/{node_id}/reputation",
@@ -80,18 +81,42 @@ def node_router(
     return router
 
 
-def node_summaries(dispatcher: Dispatcher, store: Store) -> list[NodeSummary]:
-    """Every node the hub knows, as `GET /nodes` lists them."""
+class HelloBook:
+    """Nodes' hellos as validated, kept while the store gives the same record: `GET /nodes`
+    lists every node each time (a farm's dashboards and tools ask every second or so), and
+    validating 500 hellos again each time cost some 10 ms of the hub's event loop."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[object, NodeHello]] = {}
+
+    def hellos(self, records: list[NodeRecord]) -> list[NodeHello]:
+        kept, self._kept = self._kept, {}
+        found = []
+        for record in records:
+            was = kept.get(record.id)
+            hello = was[1] if was is not None and was[0] is record.info else None
+            if hello is None:
+                hello = NodeHello.model_validate(record.info)
+            self._kept[record.id] = (record.info, hello)
+            found.append(hello)
+        return found
+
+
+def node_summaries(
+    dispatcher: Dispatcher, store: Store, book: HelloBook | None = None
+) -> list[NodeSummary]:
+    """Every node the hub knows, as `GET /nodes` lists them (made from values already
+    validated: the store's records and the dispatcher's read model)."""
     view = dispatcher.view
     trusted = {pool.name for pool in store.list_pools() if pool.trusted}
     summaries = []
     reputation: dict[str, list[NodeReputation]] = {}
     for kept in store.list_reputation():
         reputation.setdefault(kept.node_id, []).append(_reputation(kept))
-    for record in store.list_nodes():
-        hello = NodeHello.model_validate(record.info)
+    records = store.list_nodes()
+    for record, hello in zip(records, (book or HelloBook()).hellos(records), strict=True):
         summaries.append(
-            NodeSummary(
+            NodeSummary.model_construct(
                 id=record.id,
                 name=record.name,
                 state=view.node_state(record.id),
