@@ -573,7 +573,16 @@ class Interpreter:
             )
             raise self._failure(statement, f"{which} failed: {failure.message}") from None
         returns = definition.spec.returns
-        return [self.library.decode(r, returns) if returns is not None else None for r in results]
+        if returns is None:
+            return [None] * len(results)
+        decode = self.library.decode
+        decoded = []
+        for count, result in enumerate(results, start=1):
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a large map's results take a while too
+                self.budget.turned()
+            decoded.append(decode(result, returns))
+        return decoded
 
     # -------------------------------------------------------- expressions
 
