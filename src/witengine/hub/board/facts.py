@@ -199,16 +199,17 @@ class FarmFacts:
         """Each key of a pass in turn, written or deleted (True) or left as it was (False)."""
         if self._published is None:
             self._published = {e.key for e in self.board.keys(FARM_PREFIX, 1_000_000)}
-        facts = self._facts()
-        for key, value in facts.items():
+        facts: set[str] = set()
+        for key, value in self._facts():
+            facts.add(key)
             yield self.board.publish(key, value) is not None
-        for key in sorted(self._published - facts.keys()):
+        for key in sorted(self._published - facts):
             yield self.board.withdraw(key)
-        self._published = set(facts)
+        self._published = facts
 
-    def _facts(self) -> dict[str, Json]:
-        """Every fact as it is now: each node's rates and what it does, each job's plan."""
-        facts: dict[str, Json] = {}
+    def _facts(self) -> Iterator[tuple[str, Json]]:
+        """Every fact as it is now, made as it is written: each node's rates and what it does,
+        each job's plan."""
         batches: list[Batch] = list(self.watch.running.values())
         by_node: dict[str, list[Batch]] = {}
         for batch in batches:
@@ -219,10 +220,9 @@ class FarmFacts:
             rates = node_rates(self.view.benchmarks(node.id), self.watch.rates(node.id))
             state = str(self.view.node_state(node.id))
             doing = node_doing(state, self.view.node_reason(node.id), mine)
-            facts[f"{FARM_PREFIX}rates/{node.id}"] = {"name": node.name, "activities": rates}
-            facts[f"{FARM_PREFIX}nodes/{node.id}"] = {"name": node.name, **doing}
+            yield f"{FARM_PREFIX}rates/{node.id}", {"name": node.name, "activities": rates}
+            yield f"{FARM_PREFIX}nodes/{node.id}", {"name": node.name, **doing}
         running = self.running()
         work = {job: self.work(job) for job in running}
         for job, plan in job_plans(batches, work, running).items():
-            facts[f"{FARM_PREFIX}jobs/{job}/plan"] = plan
-        return facts
+            yield f"{FARM_PREFIX}jobs/{job}/plan", plan

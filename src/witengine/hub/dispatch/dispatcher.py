@@ -304,11 +304,13 @@ class Dispatcher:
         ago first: otherwise the first node to connect would always ask first, and take back
         the item it just failed while other nodes stand idle.
 
-        Stops once `max_items` items are handed out, and then says True: the loop turns before
-        the others are (a new map's first round to hundreds of nodes is tens of thousands)."""
+        Stops once `max_items` items are handed out, or after about `TURN_SECONDS` (when
+        `max_items` is given), and then says True: the loop turns before the others are (a new
+        map's first round to hundreds of nodes is tens of thousands)."""
         state = self._state
         now = state.clock.now()
         handed = 0
+        until = None if max_items is None else time.perf_counter() + TURN_SECONDS
         for node in sorted(state.nodes.values(), key=lambda n: n.served):
             if not state.usable(node):
                 continue
@@ -327,6 +329,8 @@ class Dispatcher:
                     continue
                 asking = Candidate(node.id, node.slots, owner=node.owner_key, trusted=node.trusted)
                 while len(node.leases) < node.slots + 1:
+                    if until is not None and handed and time.perf_counter() > until:
+                        return True
                     if max_items is not None and handed >= max_items:
                         return True
                     grant = held.schedule.request(asking, now)
