@@ -17,7 +17,14 @@ from witengine.addon import PACKAGE, SOURCE, build
 from witengine.testing.addon import load_client, load_lan
 
 client = load_client()
-ADDON_FILES = {"__init__.py", "client.py", "lan.py", "blender_pack.py"}
+ADDON_FILES = {
+    "__init__.py",
+    "client.py",
+    "following.py",
+    "lan.py",
+    "settings.py",
+    "blender_pack.py",
+}
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ ADDON = "witengine_blender"
 config: dict[str, Any] = json.loads(sys.argv[sys.argv.index("--") + 1])
 addon_utils.enable(ADDON, default_set=True, handle_error=None)
 addon = sys.modules[ADDON]
-addon.TICK_SECONDS = 0.2  # the timer's pace: an artist's Blender looks once a second
+addon.following.TICK_SECONDS = 0.2  # the timer's pace: an artist's Blender looks once a second
 prefs = bpy.context.preferences.addons[ADDON].preferences
 prefs.hub_url, prefs.token, prefs.fingerprint = config["hub"], config["token"], config["pin"]
 scene = bpy.context.scene
@@ -81,7 +81,7 @@ def drive(seconds: float, until: str = "", frames: int = 0) -> None:
     while time.monotonic() < deadline:
         interval = addon.tick()
         state = addon.FOLLOWING
-        there = sorted(p.name for p in addon.output_folder(scene).glob("*.png"))
+        there = sorted(p.name for p in addon.settings.output_folder(scene).glob("*.png"))
         found.setdefault("turns", []).append([state.status, there])
         if interval is None or (until and state.stage == until):
             return
@@ -94,7 +94,7 @@ def drive(seconds: float, until: str = "", frames: int = 0) -> None:
 
 def preview() -> list[Any]:
     """The frame the panel shows, and the size of the picture loaded from it."""
-    loaded = addon._PREVIEWS.get(addon.PREVIEW)
+    loaded = addon.PICTURES.shown()
     return [addon.FOLLOWING.preview, list(loaded.image_size) if loaded else None]
 
 
@@ -145,8 +145,8 @@ elif config["do"] == "find":  # Find on the LAN, asking from the loopback interf
     prefs.hub_url = ""
     found["find"] = reports(bpy.ops.witengine.find_hub)
     found["hub_url"], found["found"] = prefs.hub_url, prefs.found.splitlines()
-elif config["do"] == "offline":  # Blender 4.2's Allow Online Access off (3.4 has no such
-    addon.online_allowed = lambda: False  # setting: the add-on's reading of it is replaced)
+elif config["do"] == "offline":  # Blender 4.2's Allow Online Access off: 3.4 has no such
+    addon.settings.online_allowed = lambda: False  # setting, so its reading is replaced
     found["connect"] = reports(bpy.ops.witengine.test_connection)
     found["find"] = reports(bpy.ops.witengine.find_hub)
     found["submit"] = reports(bpy.ops.witengine.render_on_farm)

@@ -1,10 +1,10 @@
 """witengine for Blender: render the scene on a witengine farm, follow it, bring the frames back.
 
 Blender runs this on its own Python, so it imports nothing of witengine (the hub's HTTP API is
-in `client`, standard library only). Nothing here blocks Blender's main thread on the network:
-submitting and following run on a worker thread, and a timer (`bpy.app.timers`) hands their
-results to the scene and the interface. The followed job's id is kept in the scene, so reopening
-the file finds the job again.
+in `client`, standard library only; finding hubs in `lan`). Nothing here blocks Blender's main
+thread on the network while a job is sent and followed: that runs on a worker thread, and a
+timer hands its results to the scene and the interface (`following`). The followed job's id is
+kept in the scene, so reopening the file finds the job again.
 """
 
 from __future__ import annotations
@@ -12,15 +12,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 import bpy  # type: ignore[import-not-found]  # Blender's own module, there only
-import bpy.utils.previews  # type: ignore[import-not-found]
-from bpy.app.handlers import persistent  # type: ignore[import-not-found]
 from bpy.props import (  # type: ignore[import-not-found]
     BoolProperty,
     IntProperty,
@@ -28,7 +25,19 @@ from bpy.props import (  # type: ignore[import-not-found]
     StringProperty,
 )
 
-from . import client, lan
+from . import client, lan, settings
+from .following import (
+    FOLLOWING,
+    PICTURES,
+    VIDEO_SUFFIXES,
+    Following,
+    duration,
+    ensure_timer,
+    on_load,
+    status_line,
+    tick,
+)
+from .settings import OFFLINE, frame_range, hub_of, preferences
 
 bl_info = {
     "name": "witengine",
@@ -42,90 +51,8 @@ bl_info = {
 
 PACK_SCRIPT = Path(__file__).with_name("blender_pack.py")
 PACK_SECONDS = 600.0
-TICK_SECONDS = 1.0
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm")
-PREVIEW = "latest"  # the key of the last frame in the add-on's preview collection
 FIND_SECONDS = 2.0  # how long "Find on the LAN" waits for hubs to answer
 LAN_INTERFACE = ""  # the address mDNS asks from ("": the system's choice; tests: 127.0.0.1)
-
-
-# ------------------------------------------------------------------ what a job's following holds
-
-
-class Following:
-    """The job the add-on follows: what the worker thread found, handed to the main thread."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.worker: threading.Thread | None = None
-        self.scene = ""  # the name of the scene the job renders
-        self.job_id = ""
-        self.status = ""
-        self.done = 0
-        self.total = 0
-        self.eta: float | None = None
-        self.error = ""
-        self.stage = ""  # "submitting", "following", "downloading", "" (idle)
-        self.found: dict[str, Any] | None = None  # the job's last record, from the worker
-        self.page: dict[str, Any] | None = None  # the last page of its frames, from the worker
-        self.arrivals = client.Arrivals()  # the frames seen while it runs
-        self.live = True  # False: the hub has no items route; the frames come at the end
-        self.downloaded: list[str] = []
-        self.preview = ""  # the frame shown in the panel: the last one brought back
-        self.finished = False
-
-    def busy(self) -> bool:
-        return self.worker is not None and self.worker.is_alive()
-
-    def start(self, work: Any) -> None:
-        def run() -> None:
-            try:
-                work()
-            except client.HubError as error:
-                with self.lock:
-                    self.error = str(error)
-            except Exception as error:  # shown to the artist, not lost in a thread
-                with self.lock:
-                    self.error = f"{type(error).__name__}: {error}"
-
-        self.worker = threading.Thread(target=run, name="witengine", daemon=True)
-        self.worker.start()
-
-
-FOLLOWING = Following()
-_PREVIEWS: Any = None  # the add-on's preview collection (bpy.utils.previews), while registered
-
-
-def preferences(context: Any = None) -> Any:
-    context = context or bpy.context
-    return context.preferences.addons[__package__].preferences
-
-
-def online_allowed() -> bool:
-    """Blender's "Allow Online Access" (4.2 and later; older Blenders have no such setting)."""
-    return bool(getattr(bpy.app, "online_access", True))
-
-
-OFFLINE = (
-    "Blender's Allow Online Access is off (Preferences > System > Network): witengine talks to "
-    "its hub over the network; allow it to use the farm"
-)
-
-
-def hub_of(prefs: Any) -> client.Hub:
-    if not online_allowed():
-        raise client.HubError(OFFLINE)
-    if not prefs.hub_url.strip():
-        raise client.HubError("set the hub's address in the witengine add-on's preferences")
-    return client.Hub(prefs.hub_url, prefs.token, prefs.fingerprint, insecure=prefs.insecure)
-
-
-def report(kind: str, message: str) -> None:
-    """A Blender report (shown in the status bar, printed in the background)."""
-    try:
-        bpy.ops.witengine.report(kind=kind, message=message)
-    except RuntimeError:
-        print(f"{kind.title()}: {message}", file=sys.stderr)
 
 
 # ------------------------------------------------------------------ submitting
@@ -166,25 +93,6 @@ def _named(files: list[dict[str, Any]]) -> str:
     )
 
 
-def output_folder(scene: Any) -> Path:
-    """Where the frames go: the panel's folder, else the folder of the scene's output path."""
-    chosen = scene.witengine.output_folder.strip()
-    if chosen:
-        return Path(bpy.path.abspath(chosen))
-    output = scene.render.filepath
-    if not output:
-        return Path(tempfile.gettempdir())
-    path = Path(bpy.path.abspath(output))
-    return path if output.endswith(("/", "\\")) else path.parent
-
-
-def frame_range(scene: Any) -> tuple[int, int, int]:
-    settings = scene.witengine
-    if settings.use_scene_range:
-        return scene.frame_start, scene.frame_end, scene.frame_step
-    return settings.frame_start, settings.frame_end, settings.frame_step
-
-
 def submit(scene: Any, prefs: Any) -> None:
     """Save a copy of the scene, and on a worker thread pack, upload and submit it."""
     settings = scene.witengine
@@ -214,176 +122,7 @@ def submit(scene: Any, prefs: Any) -> None:
             state.job_id, state.status = summary["id"], summary["status"]
 
     state.start(work)
-    _ensure_timer()
-
-
-# ------------------------------------------------------------------ following
-
-
-def _ensure_timer() -> None:
-    if not bpy.app.timers.is_registered(tick):
-        bpy.app.timers.register(tick, first_interval=0.1)
-
-
-def follow(scene: Any) -> None:
-    """Follow the job stored in the scene (after reopening its file)."""
-    state = FOLLOWING
-    with state.lock:
-        state.__init__()  # type: ignore[misc]
-        state.scene, state.job_id, state.stage = scene.name, scene.witengine.job_id, "following"
-    _ensure_timer()
-
-
-def tick() -> float | None:
-    """The timer: hand the worker's findings to the scene, start its next step; None ends it."""
-    state = FOLLOWING
-    if state.busy():
-        return TICK_SECONDS / 4
-    scene = bpy.data.scenes.get(state.scene)
-    with state.lock:
-        error, state.error = state.error, ""
-        found, state.found = state.found, None
-        page, state.page = state.page, None
-    if scene is None:
-        state.stage = ""
-        return None
-    if error:
-        report("ERROR", f"witengine: {error}")
-        state.stage = "" if state.stage in ("submitting", "downloading") else state.stage
-        if state.stage == "":
-            return None
-    if state.stage == "submitting":
-        scene.witengine.job_id = state.job_id
-        scene.witengine.hub_url = preferences().hub_url
-        state.stage = "following"
-        report("INFO", f"witengine: submitted {state.job_id}")
-    _show_latest(state)
-    targets = _arrived(state, scene, page)
-    if found is not None:
-        _take(state, found)
-        if state.status in client.FINISHED:
-            return _finish(state, scene, found)
-    if state.stage == "downloading":  # the downloads are done
-        _show_latest(state)
-        report("INFO", f"witengine: {len(state.downloaded)} files in {output_folder(scene)}")
-        state.stage, state.finished = "", True
-        return None
-    if state.stage != "following":
-        return None
-    hub = hub_of(preferences())
-    job_id = state.job_id
-    arrivals = state.arrivals
-    look = (arrivals.map_seq, arrivals.after, arrivals.page)
-
-    def poll() -> None:
-        _download(hub, state, targets)  # the frames the last look found, as they arrive
-        record = hub.job(job_id)
-        page = None
-        if state.live and record.get("status") not in client.FINISHED:
-            try:
-                page = hub.items(job_id, *look)
-            except client.HubError as error:
-                if error.status != 404:
-                    raise
-                state.live = False  # an older hub: the frames come when the job is done
-        with state.lock:
-            state.found, state.page = record, page
-
-    state.start(poll)
-    return TICK_SECONDS
-
-
-def _arrived(state: Following, scene: Any, page: dict[str, Any] | None) -> list[tuple[str, Path]]:
-    """Where the frames new in a page of the running job go, named as Blender would name them
-    (on the main thread: Blender names them)."""
-    if page is None:
-        return []
-    folder = output_folder(scene)
-    return [_frame_target(scene, folder, value) for value in state.arrivals.take(page)]
-
-
-def _frame_target(scene: Any, folder: Path, image: dict[str, Any]) -> tuple[str, Path]:
-    blender_name = Path(scene.render.frame_path(frame=int(image.get("frame", 0)))).stem
-    suffix = Path(image.get("name", "")).suffix or ".png"
-    return image["sha256"], folder / f"{blender_name}{suffix}"
-
-
-def _download(hub: client.Hub, state: Following, targets: list[tuple[str, Path]]) -> None:
-    """Bring the files back (on the worker thread), each once."""
-    for sha256, target in targets:
-        if str(target) in state.downloaded and target.is_file():
-            continue
-        hub.download(sha256, target)
-        with state.lock:
-            state.downloaded.append(str(target))
-
-
-def _show_latest(state: Following) -> None:
-    """The last frame brought back, as the panel's preview (loaded on the main thread)."""
-    frames = [p for p in state.downloaded if not p.endswith(VIDEO_SUFFIXES)]
-    if not frames or frames[-1] == state.preview or _PREVIEWS is None:
-        return
-    _PREVIEWS.clear()
-    _PREVIEWS.load(PREVIEW, frames[-1], "IMAGE")
-    state.preview = frames[-1]
-
-
-def _take(state: Following, record: dict[str, Any]) -> None:
-    progress = record.get("progress") or {}
-    state.status = str(record.get("status", ""))
-    state.done, state.total = int(progress.get("done", 0)), int(progress.get("total", 0))
-    state.eta = record.get("eta_seconds")
-
-
-def _finish(state: Following, scene: Any, record: dict[str, Any]) -> float | None:
-    if state.status != "completed":
-        report(
-            "ERROR",
-            f"witengine: job {state.job_id} {state.status}: {record.get('error') or ''}".rstrip(
-                ": "
-            ),
-        )
-        state.stage, state.finished = "", True
-        return None
-    folder = output_folder(scene)
-    frames, video = client.result_files(record)
-    # Those that came while it ran are there already: only the others are brought back.
-    targets = [_frame_target(scene, folder, {**image, "frame": n}) for n, image in frames]
-    if video is not None and scene.witengine.make_video:
-        name = Path(bpy.data.filepath).stem or "untitled"
-        suffix = Path(video.get("name", "")).suffix or ".mp4"
-        targets.append((video["sha256"], folder / f"{name}{suffix}"))
-    hub = hub_of(preferences())
-    state.stage = "downloading"
-
-    state.start(lambda: _download(hub, state, targets))
-    return TICK_SECONDS / 4
-
-
-def status_line(state: Following) -> str:
-    words = f"{state.job_id or 'job'}: {state.status or state.stage}"
-    if state.total:
-        words += f", frames {state.done}/{state.total}"
-    return words
-
-
-def _duration(seconds: float) -> str:
-    minutes, second = divmod(int(seconds + 0.5), 60)
-    hours, minute = divmod(minutes, 60)
-    return (
-        f"{hours} h {minute:02d} min"
-        if hours
-        else f"{minute} min {second:02d} s"
-        if minute
-        else f"{second} s"
-    )
-
-
-@persistent  # type: ignore[untyped-decorator]
-def _on_load(_: Any) -> None:
-    scene = bpy.context.scene
-    if scene is not None and scene.witengine.job_id and FOLLOWING.stage == "":
-        follow(scene)
+    ensure_timer()
 
 
 # ------------------------------------------------------------------ Blender's classes
@@ -450,7 +189,7 @@ class WITENGINE_OT_test_connection(bpy.types.Operator):  # type: ignore[misc]
     def execute(self, context: Any) -> set[str]:
         prefs = preferences(context)
         try:
-            if not online_allowed():
+            if not settings.online_allowed():
                 raise client.HubError(OFFLINE)
             hub = client.Hub(
                 prefs.hub_url, prefs.token, prefs.fingerprint, timeout=5.0, insecure=prefs.insecure
@@ -475,7 +214,7 @@ class WITENGINE_OT_find_hub(bpy.types.Operator):  # type: ignore[misc]
     def execute(self, context: Any) -> set[str]:
         prefs = preferences(context)
         try:
-            if not online_allowed():
+            if not settings.online_allowed():
                 raise client.HubError(OFFLINE)
             pin = client.parse_fingerprint(prefs.fingerprint)
             found = lan.find(FIND_SECONDS, LAN_INTERFACE)
@@ -542,7 +281,7 @@ class WITENGINE_OT_cancel(bpy.types.Operator):  # type: ignore[misc]
                     FOLLOWING.error = str(error)
 
         threading.Thread(target=cancel, name="witengine-cancel", daemon=True).start()
-        _ensure_timer()
+        ensure_timer()
         self.report({"INFO"}, f"witengine: cancelling {job_id}")
         return {"FINISHED"}
 
@@ -689,7 +428,7 @@ class WITENGINE_PT_render(bpy.types.Panel):  # type: ignore[misc]
             else:
                 layout.label(text=line, icon="TIME")
             if state.eta is not None and state.status == "running":
-                layout.label(text=f"Time left: about {_duration(state.eta)}")
+                layout.label(text=f"Time left: about {duration(state.eta)}")
             draw_preview(layout, state)
             layout.operator(WITENGINE_OT_cancel.bl_idname, icon="CANCEL")
         else:
@@ -707,9 +446,10 @@ class WITENGINE_PT_render(bpy.types.Panel):  # type: ignore[misc]
 
 def draw_preview(layout: Any, state: Following) -> None:
     """The last frame brought back, as a picture, and its file's name."""
-    if not state.preview or _PREVIEWS is None or PREVIEW not in _PREVIEWS:
+    picture = PICTURES.shown()
+    if not state.preview or picture is None:
         return
-    layout.template_icon(icon_value=_PREVIEWS[PREVIEW].icon_id, scale=8.0)
+    layout.template_icon(icon_value=picture.icon_id, scale=8.0)
     layout.label(text=f"Latest: {Path(state.preview).name}", icon="IMAGE_DATA")
 
 
@@ -729,23 +469,19 @@ CLASSES = (
 
 
 def register() -> None:
-    global _PREVIEWS
-    _PREVIEWS = bpy.utils.previews.new()
+    PICTURES.open()
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.Scene.witengine = PointerProperty(type=WitengineSceneSettings)
-    bpy.app.handlers.load_post.append(_on_load)
+    bpy.app.handlers.load_post.append(on_load)
 
 
 def unregister() -> None:
-    if _on_load in bpy.app.handlers.load_post:
-        bpy.app.handlers.load_post.remove(_on_load)
+    if on_load in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(on_load)
     if bpy.app.timers.is_registered(tick):
         bpy.app.timers.unregister(tick)
     del bpy.types.Scene.witengine
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)
-    global _PREVIEWS
-    if _PREVIEWS is not None:
-        bpy.utils.previews.remove(_PREVIEWS)
-        _PREVIEWS = None
+    PICTURES.close()
