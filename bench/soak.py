@@ -12,9 +12,11 @@ through the real API (`run_on_hub`: check, submit, follow its events, fetch its 
 
 Throughout the job a poller fetches the job's status, the job list, the node list and the health
 check one after another (a few requests a second) and times each; a sampler reads the hub's RSS
-(psutil, hub process and children). After the run the hub stops and its SQLite store is read
-(read-only): an item is *lost* when it has no committed result, *wrong* when its result differs
-from the local sha256 (in the store or in what `run_on_hub` returned), *duplicated* when it was
+(psutil, hub process and children). After the run the hub stops and its store is read
+(read-only; its SQLite file, or with `--store postgresql://…` the PostgreSQL database the hub
+kept its state in, which must be empty at the start): an item is *lost* when it has no
+committed result, *wrong* when its result differs from the local sha256 (in the store or in
+what `run_on_hub` returned), *duplicated* when it was
 committed more than once (the commits each task counts in the store, and the hub's own commit
 count, the nodes' `done` summed, against the distinct items committed). All three must be zero:
 the bench exits 1 otherwise, and 2 when the deadline for the whole run (`--deadline`) passes
@@ -31,7 +33,7 @@ seconds of the hub and of the simulated nodes (on a machine of few cores, shared
 for them).
 
     .venv/bin/python bench/soak.py [--nodes 200] [--items 100000] [--processes 2]
-        [--item-ms 20 400] [--deadline 600] [--json] [--profile hub.txt]
+        [--item-ms 20 400] [--deadline 600] [--json] [--profile hub.txt] [--store URL]
         [--profile-enrolment enrolment.txt]
 
 `--profile FILE` records the hub with py-spy (`pip install py-spy`) while the job runs, and
@@ -252,9 +254,11 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-async def start_hub(root: Path, port: int) -> asyncio.subprocess.Process:
+async def start_hub(root: Path, port: int, store: str | None = None) -> asyncio.subprocess.Process:
     log = (root / "hub.log").open("ab")
     command = ["hub", "--port", str(port), "--data-dir", str(root / "hub"), "--no-advertise"]
+    if store:
+        command += ["--store", store]
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIT_")}
     try:
         return await asyncio.create_subprocess_exec(
@@ -426,22 +430,36 @@ class Watch:
                     await asyncio.sleep(POLL_PAUSE)
 
 
-def audit(database: Path, job_id: str, items: int) -> dict[str, int]:
-    """Lost, wrong and duplicated items as the hub's store has them (opened read-only)."""
+def read_store(database: Path | str, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """Rows of one query on the hub's store, read-only: its SQLite file, or the URL of its
+    PostgreSQL database (`?` marks the parameters)."""
+    if isinstance(database, str):
+        import psycopg  # noqa: TID251 - the bench audits the hub's store itself, read-only
+
+        with psycopg.connect(database, autocommit=True) as pg:
+            pg.read_only = True
+            rows: list[Any] = pg.execute(sql.replace("?", "%s"), params).fetchall()
+            return rows
     store = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
-        maps = store.execute("SELECT id FROM maps WHERE job_id = ?", (job_id,)).fetchall()
-        if len(maps) != 1:
-            raise SystemExit(f"expected one map for job {job_id}, the store has {len(maps)}")
-        # A result row per committed item (failures have `error` set); its key allows no
-        # second, but the rows are counted all the same.
-        rows = store.execute(
-            "SELECT idx, COUNT(*), MIN(value) FROM results WHERE map_id = ? AND error IS NULL "
-            "GROUP BY idx",
-            maps[0],
-        ).fetchall()
+        return store.execute(sql, params).fetchall()
     finally:
         store.close()
+
+
+def audit(database: Path | str, job_id: str, items: int) -> dict[str, int]:
+    """Lost, wrong and duplicated items as the hub's store has them (opened read-only)."""
+    maps = read_store(database, "SELECT id FROM maps WHERE job_id = ?", (job_id,))
+    if len(maps) != 1:
+        raise SystemExit(f"expected one map for job {job_id}, the store has {len(maps)}")
+    # A result row per committed item (failures have `error` set); its key allows no second,
+    # but the rows are counted all the same.
+    rows = read_store(
+        database,
+        "SELECT idx, COUNT(*), MIN(value) FROM results WHERE map_id = ? AND error IS NULL "
+        "GROUP BY idx",
+        (maps[0][0],),
+    )
     committed: dict[int, str] = {}
     duplicated = 0
     for index, commits, result in rows:
@@ -490,7 +508,8 @@ async def soak(
     is awaited once every node is connected, just before the job is submitted."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    hub = await start_hub(root, port)
+    store: str | None = getattr(options, "store", None)
+    hub = await start_hub(root, port, store)
     groups: list[asyncio.subprocess.Process] = []
     helpers: list[asyncio.Task[None]] = []
     figures: dict[str, Any] = {"nodes": options.nodes, "items": options.items}
@@ -498,6 +517,11 @@ async def soak(
         async with httpx.AsyncClient(base_url=url + "/api/v1", timeout=30) as client:
             await wait_healthy(client, hub)
             token = admin_token(root)
+            if store and token is None:
+                raise SystemExit(
+                    "the hub made no admin token: the database given to --store holds a hub's "
+                    "state already; give the bench an empty database"
+                )
             client.headers.update(api_headers(token))
             join = await join_token(client, options.nodes)
             watch = Watch(hub.pid, token)
@@ -548,7 +572,9 @@ async def soak(
         figures["nodes cpu seconds"] = nodes_cpu
         figures["hub peak rss bytes"] = max(watch.peak_rss, _high_water(hub.pid))
         await stop(hub)
-        figures.update(judge(root, job_ids[0], options.items, hashes, commits, node_stats, watch))
+        figures["store"] = "postgresql" if store else "sqlite"
+        found = audit(store or root / "hub" / "hub.sqlite3", job_ids[0], options.items)
+        figures.update(judge(root, found, options.items, hashes, commits, node_stats, watch))
     finally:
         for helper in helpers:
             helper.cancel()
@@ -623,14 +649,13 @@ def _high_water(pid: int) -> int:
 
 def judge(
     root: Path,
-    job_id: str,
+    found: dict[str, int],
     items: int,
     hashes: list[str],
     commits: int,
     node_stats: list[dict[str, Any]],
     watch: Watch,
 ) -> dict[str, Any]:
-    found = audit(root / "hub" / "hub.sqlite3", job_id, items)
     returned_wrong = sum(1 for i, h in enumerate(hashes) if h != expected(i))
     returned_wrong += abs(len(hashes) - items)
     received = sum(s["received"] for s in node_stats)
@@ -687,8 +712,9 @@ def report(figures: dict[str, Any]) -> bool:
         "max": max(every, default=float("nan")),
     }
     nodes = figures["nodes"]
+    store = {"postgresql": "PostgreSQL"}.get(figures.get("store", ""), "SQLite")
     print(
-        f"{nodes} simulated nodes, a {items:,}-item Compute.Hash job "
+        f"{nodes} simulated nodes, a {items:,}-item Compute.Hash job, the hub's store in {store} "
         f"(connected in {figures['connect seconds']:.1f} s)"
     )
     print(
@@ -792,6 +818,11 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     command.add_argument("--item-ms", type=float, nargs=2, default=(20.0, 400.0))
     command.add_argument("--deadline", type=float, default=600.0, help="seconds for everything")
     command.add_argument("--seed", type=int, default=7)
+    command.add_argument(
+        "--store",
+        metavar="URL",
+        help="run the hub on this PostgreSQL database (postgresql://…, empty) instead of SQLite",
+    )
     command.add_argument("--json", action="store_true", help="also print the figures as JSON")
     command.add_argument(
         "--keep", type=Path, help="a new folder to keep the hub's data and log in (default: none)"

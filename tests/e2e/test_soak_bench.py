@@ -1,6 +1,7 @@
 """The soak benchmark's machinery at small size: a real hub process, 10 simulated nodes on the
 real protocol in a child process and a 2,000-item job; nothing lost, duplicated or wrong, no
-API error, and no process left behind."""
+API error, and no process left behind. Smaller still with the hub's store in PostgreSQL (a
+database of the session's throw-away server), audited there."""
 
 from __future__ import annotations
 
@@ -40,3 +41,24 @@ def test_the_soak_bench_at_small_size_loses_and_duplicates_nothing(tmp_path: Pat
     assert figures["slowest at submit"]["ms"] > 0 and "worst at submit: " in done.stdout
     left = {p.pid for p in psutil.Process().children(recursive=True)} - before
     assert not left, f"the bench left processes behind: {left}"
+
+
+def test_the_soak_bench_on_postgresql_audits_the_database(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    command = [sys.executable, str(BENCH), "--nodes", "4", "--items", "500", "--processes", "1"]
+    options = ["--item-ms", "5", "20", "--deadline", "180", "--json", "--store", postgres_url]
+    done = subprocess.run(
+        [*command, *options, "--keep", str(tmp_path / "soak")],
+        capture_output=True,
+        text=True,
+        timeout=220,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["store"] == "postgresql"
+    assert (figures["lost"], figures["duplicated"], figures["wrong"]) == (0, 0, 0)
+    assert figures["hub commits"] == 500
+    assert "the hub's store in PostgreSQL" in done.stdout
+    assert not (tmp_path / "soak" / "hub" / "hub.sqlite3").exists()
