@@ -3,8 +3,9 @@ temporary folder, started by `pg_ctl` on a free port of 127.0.0.1 and on a unix 
 folder, stopped and deleted by `stop()`.
 
 It runs as the user running this (as the `postgres` user through `runuser` when that is root:
-initdb refuses root), trusts every local connection, and skips the fsync of its writes (a test
-kills hubs, never the machine). `unavailable()` says why none can be made here, or None.
+initdb refuses root), trusts every local connection, and by default skips the fsync of its
+writes (a test kills hubs, never the machine). `unavailable()` says why none can be made
+here, or None.
 Each test takes a database of its own (`database()`), holding the witengine store's tables as
 a new store makes them, and nothing else: a copy of a template made once (CREATE DATABASE …
 TEMPLATE), or one a test before gave back (`release`) and that was emptied back to the
@@ -74,7 +75,11 @@ def unavailable() -> str | None:
 
 
 class ThrowawayCluster:
-    def __init__(self) -> None:
+    def __init__(self, *, fsync: bool = False) -> None:
+        """`fsync`: flush writes as a production server does (a bench's measurements), rather
+        than skip it (tests); commits are asynchronous either way (`synchronous_commit=off`,
+        what SQLite's `synchronous=NORMAL` is to the hub: a commit survives the server process
+        killed, not the machine's power cut)."""
         reason = unavailable()
         if reason is not None:
             raise RuntimeError(reason)
@@ -88,6 +93,7 @@ class ThrowawayCluster:
         self._template: list[tuple[str, list[tuple[Any, ...]]]] = []  # its rows, by table
         self._version: int | None = None  # the template's schema version
         self.started = False
+        self.fsync = fsync
         if self.user is not None:
             entry = pwd.getpwnam(self.user)
             os.chown(self.folder, entry.pw_uid, entry.pw_gid)
@@ -115,10 +121,10 @@ class ThrowawayCluster:
             "--locale=C",
             "--no-sync",
         )
+        flush = "" if self.fsync else "-c fsync=off -c full_page_writes=off "
         options = (
-            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
-            "-c shared_buffers=64MB"
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 {flush}"
+            "-c synchronous_commit=off -c max_connections=200 -c shared_buffers=128MB"
         )
         self._run(
             str(self.bin / "pg_ctl"),

@@ -385,62 +385,37 @@ class PostgresStore(ExchangeTables):
 
     def set_attempts(self, map_id: str, attempts: Sequence[tuple[int, int]]) -> None:
         # A row a run of consecutive items under one attempt, cut where a span of `SLICE`
-        # items ends, so that the runs holding an item start in its span (see `commit`).
+        # items ends, so that the runs holding an item start in its span (see wit_commit).
         runs = sent_runs(attempts, SLICE)
-        with self.pool.connection() as db, db.pipeline(), db.transaction():
-            db.execute("SELECT 1 FROM maps WHERE id = %s FOR UPDATE", (map_id,))
-            db.execute(
-                "INSERT INTO sent (map_id, first, last, attempt) SELECT %s, * FROM "
-                "unnest(%s::bigint[], %s::bigint[], %s::bigint[])",
-                (map_id, *_columns(runs, 3)),
-            )
+        if runs:
+            with self.pool.connection() as db:
+                db.execute("SELECT wit_send(%s, %s, %s, %s)", (map_id, *_columns(runs, 3)))
 
     def commit(self, map_id: str, commits: Sequence[Commit]) -> list[int]:
         if not commits:
             return []
-        spans = sorted({c.index // SLICE for c in commits if c.index >= 0})
-        with self.pool.connection() as db, db.pipeline(), db.transaction():
-            # The map's row shared: no attempt is sent out until this commit is done, and it
-            # reads the attempts sent before (a statement of its own: a new snapshot).
-            lock = db.execute(
-                "SELECT COALESCE((SELECT first + size FROM items WHERE map_id = m.id "
-                "ORDER BY first DESC LIMIT 1), 0) FROM maps AS m WHERE id = %s FOR SHARE",
-                (map_id,),
-            )
-            runs = db.execute(
-                "SELECT s.first, s.last, s.attempt FROM unnest(%s::bigint[]) AS w(span) "
-                "JOIN sent AS s ON s.map_id = %s AND s.first >= w.span * %s "
-                "AND s.first < (w.span + 1) * %s ORDER BY s.seq",
-                (spans, map_id, SLICE, SLICE),
-            )
-            row = lock.fetchone()
-            stored = row[0] if row else 0
-            current: dict[int, int] = {}
-            for first, last, attempt in runs.fetchall():
-                current.update(dict.fromkeys(range(first, last + 1), attempt))
-            taken = []
-            for commit in commits:
-                index = commit.index
-                if 0 <= index < stored and current.get(index, 0) == commit.attempt:
-                    current[index] = -1  # the first of an item's commits is the one to take
-                    taken.append(commit)
-            if not taken:
-                return []
-            # ON CONFLICT DO NOTHING: an item with a result keeps it, and is not returned.
+        # One statement (postgres_schema.wit_commit): the map's row shared, so that no attempt
+        # is sent out until this commit is done; each item's current attempt read after that;
+        # results inserted where the key (map_id, idx) has none.
+        with self.pool.connection() as db:
             written = db.execute(
-                "INSERT INTO results (map_id, idx, attempt, value, error) SELECT %s, * FROM "
-                "unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
-                "ON CONFLICT DO NOTHING RETURNING idx",
+                "SELECT * FROM wit_commit(%s, %s, %s, %s, %s)",
                 (
                     map_id,
-                    [c.index for c in taken],
-                    [c.attempt for c in taken],
-                    [_dumps(c.value) if c.error is None else None for c in taken],
-                    [c.error for c in taken],
+                    [c.index for c in commits],
+                    [c.attempt for c in commits],
+                    [_dumps(c.value) if c.error is None else None for c in commits],
+                    [c.error for c in commits],
                 ),
             ).fetchall()
-        inserted = {index for (index,) in written}
-        return [c.index for c in taken if c.index in inserted]
+        # In the order given: the commit taken is the first offered of its item and attempt.
+        taken = set(written)
+        accepted = []
+        for commit in commits:
+            if (commit.index, commit.attempt) in taken:
+                taken.discard((commit.index, commit.attempt))
+                accepted.append(commit.index)
+        return accepted
 
     def map_results(self, map_id: str) -> dict[int, Json]:
         rows = self._read(

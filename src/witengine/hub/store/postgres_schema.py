@@ -35,6 +35,7 @@ _APPEND_ONLY = (
     ("signed_requests", "the record of signed requests"),
 )
 
+SLICE = 1_000  # items a row of `items`; the span a row of `sent` stays within (as in SQLite)
 BASELINE = 12  # the first version this store has: SQLite's version 12, whole
 
 _SCHEMA_12 = (
@@ -158,6 +159,46 @@ _SCHEMA_12 = (
             USING ERRCODE = 'integrity_constraint_violation';
     END
     $$""",
+    # A commit and the sending of attempts, each one statement (one round trip to the server):
+    # the map's row locked first (shared by commits, exclusive to sending), then, in a statement
+    # of its own and so a snapshot taken after the lock, the attempts read or written.
+    f"""CREATE FUNCTION wit_commit(m TEXT, idxs BIGINT[], attempts BIGINT[], vals TEXT[],
+        errs TEXT[]) RETURNS TABLE (taken_idx BIGINT, taken_attempt BIGINT)
+        LANGUAGE plpgsql AS $$
+    DECLARE
+        stored BIGINT;
+    BEGIN
+        SELECT COALESCE((SELECT first + size FROM items WHERE map_id = m
+            ORDER BY first DESC LIMIT 1), 0) INTO stored FROM maps WHERE id = m FOR SHARE;
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
+        -- Of an item's commits under its current attempt, the first offered is the one to
+        -- take; an item with a result keeps it (ON CONFLICT DO NOTHING) and is not returned.
+        RETURN QUERY WITH written AS (
+            INSERT INTO results (map_id, idx, attempt, value, error)
+            SELECT m, o.idx, o.attempt, o.value, o.error FROM (
+                SELECT DISTINCT ON (c.idx) c.idx, c.attempt, c.value, c.error, c.n
+                FROM unnest(idxs, attempts, vals, errs) WITH ORDINALITY
+                    AS c(idx, attempt, value, error, n)
+                WHERE c.idx >= 0 AND c.idx < stored AND c.attempt = COALESCE((
+                    SELECT s.attempt FROM sent AS s WHERE s.map_id = m
+                        AND s.first >= c.idx - c.idx % {SLICE} AND s.first <= c.idx
+                        AND s.last >= c.idx ORDER BY s.seq DESC LIMIT 1), 0)
+                ORDER BY c.idx, c.n) AS o
+            ORDER BY o.n
+            ON CONFLICT DO NOTHING RETURNING results.idx, results.attempt)
+        SELECT written.idx, written.attempt FROM written;
+    END
+    $$""",
+    """CREATE FUNCTION wit_send(m TEXT, firsts BIGINT[], lasts BIGINT[], attempts BIGINT[])
+        RETURNS VOID LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM 1 FROM maps WHERE id = m FOR UPDATE;
+        INSERT INTO sent (map_id, first, last, attempt)
+        SELECT m, * FROM unnest(firsts, lasts, attempts);
+    END
+    $$""",
     *(
         f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
         FOR EACH ROW EXECUTE FUNCTION wit_append_only('{what}')"""
@@ -175,5 +216,3 @@ _SCHEMA_12 = (
 MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
     (BASELINE, _SCHEMA_12),
 ]
-
-SLICE = 1_000  # items a row of `items`; the span a row of `sent` stays within (as in SQLite)
