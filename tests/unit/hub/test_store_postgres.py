@@ -308,3 +308,16 @@ def test_the_hub_opens_sqlite_by_default_and_postgresql_by_url(
         store.close()
     with pytest.raises(StoreUnavailable, match="not a store this hub knows"):
         open_store("mysql://db/farm", tmp_path)
+
+
+def test_every_sqlite_migration_has_its_postgresql_twin() -> None:
+    """A change to the SQLite store's tables takes a PostgreSQL migration of the same number
+    (postgres_schema.py), from the PostgreSQL store's first version on."""
+    from witengine.hub.store.postgres_schema import BASELINE
+    from witengine.hub.store.sqlite_schema import MIGRATIONS as SQLITE
+
+    later = [version for version, _ in SQLITE if version > BASELINE]
+    assert [version for version, _ in MIGRATIONS] == [BASELINE, *later], (
+        "a SQLite migration has no PostgreSQL twin: add one with the same number to "
+        "witengine.hub.store.postgres_schema.MIGRATIONS"
+    )
