@@ -198,6 +198,12 @@ class ThrowawayCluster:
         with psycopg.connect(self.url("postgres"), autocommit=True) as db:
             db.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
+    def restart(self) -> None:
+        """Stop the server (ending every connection to it) and start it again."""
+        log = str(self.folder / "server.log")
+        pg_ctl = str(self.bin / "pg_ctl")
+        self._run(pg_ctl, "-D", str(self.data), "-l", log, "-m", "fast", "-w", "restart")
+
     def stop(self) -> None:
         try:
             if self.started:

@@ -81,6 +81,24 @@ def test_a_write_is_seen_by_another_store_before_the_first_closes(postgres_url: 
         reader.close()
 
 
+def test_a_store_works_again_once_its_server_has_restarted(
+    postgres_cluster: ThrowawayCluster, postgres_url: str
+) -> None:
+    store = PostgresStore(f"{postgres_url}&pool_min=2&pool_max=2")
+    try:
+        store.put_pool(PoolRecord("lab", PoolTier.UNTRUSTED, 3.0))
+        postgres_cluster.restart()  # both connections of the pool are broken
+        # A read is asked again on a new connection; a write meets a broken one at most once.
+        assert store.get_pool("lab") == PoolRecord("lab", PoolTier.UNTRUSTED, 3.0)
+        try:
+            store.put_pool(PoolRecord("farm", PoolTier.TRUSTED, 4.0))
+        except psycopg.OperationalError:
+            store.put_pool(PoolRecord("farm", PoolTier.TRUSTED, 4.0))
+        assert [p.name for p in store.list_pools()] == ["default", "farm", "lab"]
+    finally:
+        store.close()
+
+
 def test_each_item_commits_once_when_two_stores_commit_it_from_many_threads(
     postgres_url: str,
 ) -> None:

@@ -150,25 +150,50 @@ class PostgresStore(ExchangeTables):
                     version = target
 
     @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection of the pool for one call. When the server cannot be reached on it (it
+        restarted, or the network dropped), the pool's idle connections are checked and the
+        broken ones replaced before the error goes on: the next call gets a working one."""
+        try:
+            with self.pool.connection() as db:
+                yield db
+        except psycopg.OperationalError:
+            self.pool.check()
+            raise
+
+    @contextmanager
     def _write(self) -> Iterator[psycopg.Connection[Any]]:
         """A connection in one transaction: committed when the block ends, rolled back when it
         raises."""
-        with self.pool.connection() as db, db.transaction():
+        with self._connection() as db, db.transaction():
             yield db
 
     def _read(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Any]:
-        with self.pool.connection() as db:
-            rows: list[Any] = db.execute(sql, params).fetchall()
-            return rows
+        """The rows of a read. A read is asked again once, on another connection, when its
+        own was broken (writes are not: the caller cannot tell whether they were taken)."""
+        for retry in (False, True):
+            try:
+                with self._connection() as db:
+                    rows: list[Any] = db.execute(sql, params).fetchall()
+                    return rows
+            except psycopg.OperationalError:
+                if retry:
+                    raise
+        raise AssertionError("unreachable")
 
     def _one(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
-        """The first row of a statement run alone (None: no row)."""
-        with self.pool.connection() as db:
+        """The first row of a read (None: no row)."""
+        rows = self._read(sql, params)
+        return rows[0] if rows else None
+
+    def _returning(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> Any:
+        """The first row a write returns."""
+        with self._connection() as db:
             return db.execute(sql, params).fetchone()
 
     # jobs
     def add_job(self, job: JobRecord) -> None:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             db.execute(
                 "INSERT INTO jobs (id, name, script, filename, parameters, files, status, "
                 "created_at, started_at, finished_at, error, variables, owner, rerun_of, "
@@ -243,7 +268,7 @@ class PostgresStore(ExchangeTables):
         progress: tuple[int, int] | None = None,
     ) -> None:
         # One statement: each column keeps its value where this update does not set it.
-        with self.pool.connection() as db:
+        with self._connection() as db:
             db.execute(
                 "UPDATE jobs SET status = %(status)s, "
                 "started_at = CASE WHEN %(running)s THEN COALESCE(started_at, %(at)s) "
@@ -271,7 +296,7 @@ class PostgresStore(ExchangeTables):
         if not events:
             row = self._one("SELECT last FROM event_counts WHERE job_id = %s", (job_id,))
             return int(row[0]) if row else 0
-        row = self._one(
+        row = self._returning(
             "WITH counted AS (INSERT INTO event_counts VALUES (%(job)s, %(n)s) "
             "ON CONFLICT (job_id) DO UPDATE SET last = event_counts.last + excluded.last "
             "RETURNING last), "
@@ -324,11 +349,11 @@ class PostgresStore(ExchangeTables):
         return self._state(map_id)
 
     def add_tasks(self, map_id: str, first: int, items: Sequence[Sequence[Json]]) -> None:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             _insert_items(db, map_id, first, items)
 
     def _state(self, map_id: str) -> MapState:
-        with self.pool.connection() as db, db.transaction():
+        with self._connection() as db, db.transaction():
             # One snapshot for the three reads: REPEATABLE READ from its first statement.
             db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             record_row = db.execute(
@@ -344,6 +369,8 @@ class PostgresStore(ExchangeTables):
                 "SELECT first, last, attempt FROM sent WHERE map_id = %s ORDER BY seq", (map_id,)
             ):
                 attempts.update(dict.fromkeys(range(first, last + 1), attempt))
+        if record_row is None:
+            raise KeyError(f"no map {map_id}")
         record = MapRecord(
             record_row[0],
             record_row[1],
@@ -388,7 +415,7 @@ class PostgresStore(ExchangeTables):
         # items ends, so that the runs holding an item start in its span (see wit_commit).
         runs = sent_runs(attempts, SLICE)
         if runs:
-            with self.pool.connection() as db:
+            with self._connection() as db:
                 db.execute("SELECT wit_send(%s, %s, %s, %s)", (map_id, *_columns(runs, 3)))
 
     def commit(self, map_id: str, commits: Sequence[Commit]) -> list[int]:
@@ -397,7 +424,7 @@ class PostgresStore(ExchangeTables):
         # One statement (postgres_schema.wit_commit): the map's row shared, so that no attempt
         # is sent out until this commit is done; each item's current attempt read after that;
         # results inserted where the key (map_id, idx) has none.
-        with self.pool.connection() as db:
+        with self._connection() as db:
             written = db.execute(
                 "SELECT * FROM wit_commit(%s, %s, %s, %s, %s)",
                 (
@@ -452,7 +479,7 @@ class PostgresStore(ExchangeTables):
 
     def commit_counts(self, map_id: str) -> dict[int, int]:
         # An item's result row is its one commit: the key (map_id, idx) allows no second one.
-        with self.pool.connection() as db:
+        with self._connection() as db:
             counts = dict.fromkeys(range(_stored(db, map_id)), 0)
             rows = db.execute("SELECT idx FROM results WHERE map_id = %s", (map_id,))
             counts.update((index, 1) for (index,) in rows)
@@ -487,7 +514,7 @@ class PostgresStore(ExchangeTables):
 
     # nodes
     def upsert_node(self, node: NodeRecord) -> None:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             db.execute(
                 "INSERT INTO nodes VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO "
                 "UPDATE SET name = excluded.name, info = excluded.info, "
@@ -522,7 +549,7 @@ class PostgresStore(ExchangeTables):
     def place_node(
         self, node_id: str, *, pool: str | None = None, owner: str | None = None
     ) -> bool:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             cursor = db.execute(
                 "UPDATE nodes SET pool = COALESCE(%s, pool), owner = COALESCE(%s, owner) "
                 "WHERE id = %s",
@@ -532,7 +559,7 @@ class PostgresStore(ExchangeTables):
 
     # pools
     def put_pool(self, pool: PoolRecord) -> None:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             db.execute(
                 "INSERT INTO pools VALUES (%s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
                 "tier = excluded.tier",
@@ -549,7 +576,7 @@ class PostgresStore(ExchangeTables):
 
     # benchmark rates
     def put_rate(self, rate: RateRecord) -> None:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             db.execute(
                 "INSERT INTO rates VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (node_id, activity, unit) DO UPDATE SET rate = excluded.rate, "
@@ -576,7 +603,7 @@ class PostgresStore(ExchangeTables):
     def delete_rates(self, node_id: str, keys: Sequence[tuple[str, str]]) -> None:
         if not keys:
             return
-        with self.pool.connection() as db:
+        with self._connection() as db:
             db.execute(
                 "DELETE FROM rates WHERE node_id = %s AND (activity, unit) IN "
                 "(SELECT * FROM unnest(%s::text[], %s::text[]))",
@@ -585,7 +612,7 @@ class PostgresStore(ExchangeTables):
 
     # reputation
     def put_reputation(self, record: ReputationRecord) -> None:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             db.execute(
                 "INSERT INTO reputation VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (node_id, activity) DO UPDATE SET state = excluded.state, "
@@ -616,7 +643,7 @@ class PostgresStore(ExchangeTables):
 
     # tokens
     def add_token(self, token: TokenRecord) -> None:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             db.execute(
                 "INSERT INTO tokens VALUES "
                 "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -647,7 +674,7 @@ class PostgresStore(ExchangeTables):
         return [TokenRecord(*row) for row in rows]
 
     def revoke_token(self, token_id: str, at: float) -> bool:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             cursor = db.execute(
                 "UPDATE tokens SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL",
                 (at, token_id),
@@ -655,12 +682,12 @@ class PostgresStore(ExchangeTables):
             return bool(cursor.rowcount == 1)
 
     def touch_token(self, token_id: str, at: float) -> None:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             db.execute("UPDATE tokens SET last_used = %s WHERE id = %s", (at, token_id))
 
     def use_token(self, token_id: str) -> bool:
         # One statement: a concurrent use waits for the row and checks the bound again.
-        with self.pool.connection() as db:
+        with self._connection() as db:
             cursor = db.execute(
                 "UPDATE tokens SET uses = uses + 1 WHERE id = %s "
                 "AND (max_uses IS NULL OR uses < max_uses)",
@@ -670,7 +697,7 @@ class PostgresStore(ExchangeTables):
 
     # nodes that asked to join without a token
     def put_join(self, record: JoinRecord) -> None:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             db.execute(
                 "INSERT INTO joins VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (fingerprint) DO UPDATE SET node_id = excluded.node_id, "
@@ -710,12 +737,12 @@ class PostgresStore(ExchangeTables):
         return [self._join(row) for row in rows]
 
     def forget_join(self, node_id: str) -> bool:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             return bool(db.execute("DELETE FROM joins WHERE node_id = %s", (node_id,)).rowcount > 0)
 
     # audit log
     def append_audit(self, record: AuditRecord) -> int:
-        row = self._one(
+        row = self._returning(
             "INSERT INTO audit (at, action, outcome, actor_id, actor_role, address, target) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING seq",
             (
@@ -795,7 +822,7 @@ class PostgresStore(ExchangeTables):
         return self._board_entry(row) if row is not None else None
 
     def board_get(self, key: str) -> BoardEntry | None:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             return self._board_current(db, key)
 
     def board_list(self, prefix: str = "", limit: int = 1000) -> list[BoardEntry]:

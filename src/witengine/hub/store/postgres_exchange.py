@@ -34,12 +34,13 @@ class ExchangeTables:
     """The exchange's part of the Store contract, over `PostgresStore`'s pool."""
 
     pool: ConnectionPool[Any]
+    _connection: Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
     _write: Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
     _read: Callable[..., list[Any]]
 
     # accounts
     def add_account(self, account: AccountRecord) -> bool:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             cursor = db.execute(
                 "INSERT INTO accounts VALUES (%s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (name) DO NOTHING",
@@ -63,7 +64,7 @@ class ExchangeTables:
         return [AccountRecord(*row) for row in self._read("SELECT * FROM accounts ORDER BY name")]
 
     def approve_account(self, name: str, at: float, by: str | None) -> bool:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             cursor = db.execute(
                 "UPDATE accounts SET state = 'active', approved_at = %s, approved_by = %s "
                 "WHERE name = %s AND state = 'pending'",
@@ -73,7 +74,7 @@ class ExchangeTables:
 
     # signed requests
     def keep_signed(self, record: SignedRecord) -> bool:
-        with self.pool.connection() as db:
+        with self._connection() as db:
             cursor = db.execute(
                 "INSERT INTO signed_requests "
                 "(account, nonce, timestamp, method, path, body, signature, at) "
@@ -160,7 +161,7 @@ class ExchangeTables:
     def transactions(
         self, *, account: str | None = None, after: int = 0, limit: int = 1000
     ) -> list[LedgerTransaction]:
-        with self.pool.connection() as db, db.transaction():
+        with self._connection() as db, db.transaction():
             db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             if account is None:
                 heads = db.execute(
