@@ -87,6 +87,7 @@ class DaskExecutor:
         *,
         shared: Path | None = None,
         owns_client: bool = False,
+        worker_wait: float = 60.0,
     ) -> None:
         self.client: Any = client  # asynchronous: its methods give awaitables
         self.library = library
@@ -94,6 +95,7 @@ class DaskExecutor:
         self.refs = {plugin.name: plugin.ref for plugin in plugins if plugin.ref}
         self.shared = LocalBlobStore(shared) if shared is not None else None
         self._owns_client = owns_client
+        self.worker_wait = worker_wait  # seconds a map waits for a first worker to join
 
     @classmethod
     async def connect(
@@ -125,7 +127,7 @@ class DaskExecutor:
         definition = self.library.activities.get(request.activity)
         if definition is None:
             raise DaskError(f"{request.activity}: no such activity in this process's plugins")
-        items = [request.items[0]] if request.delegate else request.items
+        items = request.items
         spec = self._spec(definition)
         groups = self._groups(definition, items)
         threads = await self._threads(request.activity, groups)
@@ -172,6 +174,11 @@ class DaskExecutor:
     ) -> dict[frozenset[str], int]:
         """For each group, the threads of the workers that may run it; DaskError when none."""
         identity = await self.client.scheduler.identity(n_workers=-1)
+        if not identity.get("workers"):
+            # None yet: an adaptive cluster (Kubernetes, dask-jobqueue) starts them on demand.
+            with contextlib.suppress(TimeoutError):
+                await self.client.wait_for_workers(1, timeout=self.worker_wait)
+            identity = await self.client.scheduler.identity(n_workers=-1)
         workers = identity.get("workers", {}).values()
         threads: dict[frozenset[str], int] = {}
         for needs in groups:
@@ -188,7 +195,10 @@ class DaskExecutor:
     @staticmethod
     def _no_worker(activity: str, needs: frozenset[str], count: int) -> str:
         if not count:
-            return f"{activity}: the Dask cluster has no worker: start one (dask worker ADDRESS)"
+            return (
+                f"{activity}: the Dask cluster has no worker, and none came in the seconds it "
+                "was waited for: start one (dask worker ADDRESS)"
+            )
         wanted = ", ".join(sorted(needs))
         flags = " ".join(f"{name}=1" for name in sorted(needs))
         return (
@@ -257,9 +267,7 @@ class DaskExecutor:
                 results[position] = value
             self._fetch_shared(request.activity, outcome.results)
             done += len(batch)
-            progress(done if not request.delegate else total, total)
-        if request.delegate:
-            return [results[0]] * total
+            progress(done, total)
         return results
 
     @staticmethod

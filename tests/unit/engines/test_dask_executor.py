@@ -182,7 +182,7 @@ async def test_cancelling_a_map_cancels_its_dask_tasks(
 ) -> None:
     ledger = tmp_path / "ledger"
     executor = _executor(client, library, tmp_path)
-    items = [[i, str(ledger), 200] for i in range(40)]  # 8 batches of 5 items, 1 s each
+    items = [[i, str(ledger), 200] for i in range(80)]  # 8 batches of 10 items, 2 s each
     started: list[int] = []
     running = asyncio.create_task(
         executor.map(MapRequest("Testing.Record", items), lambda done, total: started.append(done))
@@ -272,3 +272,15 @@ async def test_a_worker_killed_mid_map_loses_no_item(library: Library, tmp_path:
         int(s.split()[0]) for s in _lines(Path(f"{ledger}.done")) if int(s.split()[1]) == victim
     }
     assert started_on_victim - done_on_victim, "the kill came after the victim's items ended"
+
+
+async def test_a_cluster_without_workers_is_waited_for_then_refused(
+    library: Library, tmp_path: Path
+) -> None:
+    async with (
+        LocalCluster(n_workers=0, processes=False, asynchronous=True, dashboard_address=":0") as c,
+        Client(c, asynchronous=True) as client,
+    ):
+        executor = _executor(client, library, tmp_path, worker_wait=0.2)
+        with pytest.raises(DaskError, match="the Dask cluster has no worker, and none came"):
+            await executor.map(MapRequest("Compute.Hash", [["a"]]), lambda done, total: None)
