@@ -1,7 +1,8 @@
 """The ledger's invariants under any sequence of grants, transfers, reserves, settles and
-refunds, on both stores: a move is refused (Overdrawn, nothing written) exactly when it would
-take an account below zero; no balance but the mint's is ever below zero; the accounts hold
-together exactly what was granted; and the chain verifies after every step."""
+refunds, on the three stores (memory, SQLite, PostgreSQL): a move is refused (Overdrawn,
+nothing written) exactly when it would take an account below zero; no balance but the mint's
+is ever below zero; the accounts hold together exactly what was granted; and the chain
+verifies after every step."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from witengine.hub.exchange.ledger import Ledger
 from witengine.hub.store.base import AccountRecord, Store
 from witengine.hub.store.ledger import MINT, Overdrawn, escrow_account
 from witengine.hub.store.memory import MemoryStore
+from witengine.hub.store.postgres import PostgresStore
 from witengine.hub.store.sqlite import SqliteStore
+from witengine.testing.postgres import ThrowawayCluster
 
 PEOPLE = ("ann", "ben", "cat")
 JOBS = ("job_1", "job_2")
@@ -100,3 +103,17 @@ def test_any_sequence_of_moves_keeps_the_sqlite_ledger_whole(
             play(store, moves)
         finally:
             store.close()
+
+
+@settings(deadline=None, max_examples=8)
+@given(st.lists(move, max_size=30))
+def test_any_sequence_of_moves_keeps_the_postgresql_ledger_whole(
+    postgres_cluster: ThrowawayCluster, moves: list[tuple[object, ...]]
+) -> None:
+    name = postgres_cluster.database()  # one of its own for each example
+    store = PostgresStore(postgres_cluster.url(name))
+    try:
+        play(store, moves)
+    finally:
+        store.close()
+        postgres_cluster.release(name)
