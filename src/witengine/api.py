@@ -40,8 +40,18 @@ if TYPE_CHECKING:
     # `wit check` and `wit fmt` start fast.
     from witengine.client import HubAccess, HubClient
     from witengine.protocol import JobDetail
+    from witengine.protocol.exchange import Bid
+    from witengine.security.accounts import AccountKey
 
 DOWNLOADS = 8  # a job's files fetched at once
+
+
+@dataclass(frozen=True)
+class Paying:
+    """A job's bid on a hub's exchange, and the key of the account that pays and signs it."""
+
+    key: AccountKey
+    bid: Bid
 
 
 @dataclass(frozen=True)
@@ -225,6 +235,7 @@ async def run_on_hub(
     source: str | None = None,
     node: str | None = None,
     pools: Sequence[str] | None = None,
+    paying: Paying | None = None,
 ) -> JobResult:
     """Check a script here, send it (and its files) to a hub, follow it, fetch its results.
 
@@ -233,7 +244,8 @@ async def run_on_hub(
     certificate pin to reach it with. With `source`, that is the script, and `path` only names
     it (a job a plugin declares for a file, which has no file of its own); with `node`, only
     the node of that name gets the job's work; with `pools`, the nodes of those pools may run
-    it (without, those of the trusted pools).
+    it (without, those of the trusted pools); with `paying`, it bids on the hub's exchange,
+    signed by the account that pays.
     """
     library = library or default_library()
     if source is None:
@@ -246,7 +258,18 @@ async def run_on_hub(
         # Before any upload: a wrong text or a scene missing a texture fails fast.
         named = await asyncio.to_thread(files_named, checked, library, texts, Path(scratch))
         return await _submit_and_follow(
-            hub, path, checked, texts, named, events, on_submitted, library, out_dir, node, pools
+            hub,
+            path,
+            checked,
+            texts,
+            named,
+            events,
+            on_submitted,
+            library,
+            out_dir,
+            node,
+            pools,
+            paying,
         )
 
 
@@ -262,6 +285,7 @@ async def _submit_and_follow(
     out_dir: Path | None,
     node: str | None = None,
     pools: Sequence[str] | None = None,
+    paying: Paying | None = None,
 ) -> JobResult:
     from witengine.client import HubAccess, HubError
     from witengine.protocol import BlobRef, SubmitJob
@@ -294,7 +318,9 @@ async def _submit_and_follow(
                     files=files,
                     node=node,
                     pools=list(pools) if pools is not None else None,
-                )
+                    bid=paying.bid if paying is not None else None,
+                ),
+                signer=paying.key if paying is not None else None,
             )
         except HubError as error:
             if error.status == 400:

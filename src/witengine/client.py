@@ -43,10 +43,14 @@ from witengine.protocol.board import BoardValue
 from witengine.protocol.events import JobEvent, JobFinished, parse_event
 from witengine.protocol.exchange import (
     AccountInfo,
+    AskInfo,
     Balance,
     Grant,
     LedgerVerdict,
     NewAccount,
+    NewAsk,
+    TradeDetail,
+    TradeInfo,
     TransactionLine,
     Transfer,
 )
@@ -250,9 +254,47 @@ class HubClient:
             raise HubError(f"blob {sha256} arrived corrupted")
         partial.replace(target)
 
-    async def submit(self, job: SubmitJob) -> JobSummary:
-        response = await self._request("POST", "/jobs", json=job.model_dump())
+    async def submit(self, job: SubmitJob, signer: AccountKey | None = None) -> JobSummary:
+        """Submit a job; one with a bid is signed with `signer`, the account that pays."""
+        if signer is None:
+            response = await self._request("POST", "/jobs", json=job.model_dump())
+        else:
+            response = await self._signed("POST", "/jobs", signer, job.model_dump_json().encode())
         return JobSummary.model_validate(response.json())
+
+    async def _signed(
+        self, method: str, path: str, key: AccountKey, body: bytes = b""
+    ) -> httpx.Response:
+        """A request signed with the account's key (see docs/exchange.md)."""
+        headers = sign_request(key.private, key.name, method, API_PREFIX + path, body, wall_time())
+        headers["content-type"] = "application/json"
+        return await self._request(method, path, content=body, headers=headers)
+
+    async def add_ask(self, key: AccountKey, ask: NewAsk) -> AskInfo:
+        """A standing offer of the key's account's nodes, signed with its key."""
+        response = await self._signed("POST", "/asks", key, ask.model_dump_json().encode())
+        return AskInfo.model_validate(response.json())
+
+    async def asks(self, account: str | None = None) -> list[AskInfo]:
+        params = {"account": account} if account is not None else {}
+        data = (await self._request("GET", "/asks", params=params)).json()
+        return [AskInfo.model_validate(a) for a in data]
+
+    async def remove_ask(self, key: AccountKey, ask_id: str) -> None:
+        await self._signed("DELETE", f"/asks/{ask_id}", key)
+
+    async def trades(
+        self, job: str | None = None, account: str | None = None, limit: int = 1000
+    ) -> list[TradeInfo]:
+        params: dict[str, Any] = {"limit": limit}
+        params.update({k: v for k, v in (("job", job), ("account", account)) if v is not None})
+        data = (await self._request("GET", "/trades", params=params)).json()
+        return [TradeInfo.model_validate(t) for t in data]
+
+    async def trade(self, trade_id: str) -> TradeDetail:
+        return TradeDetail.model_validate(
+            (await self._request("GET", f"/trades/{trade_id}")).json()
+        )
 
     async def job(self, job_id: str) -> JobDetail:
         return JobDetail.model_validate((await self._request("GET", f"/jobs/{job_id}")).json())

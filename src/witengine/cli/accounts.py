@@ -43,6 +43,17 @@ def _usage(command: str, message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def parse_price(text: str) -> int:
+    """Milli-credits a work unit of a price in credits ('0.5' -> 500; zero is a price);
+    ValueError when it is not one."""
+    if text.strip() in ("0", "0.0"):
+        return 0
+    try:
+        return parse_credits(text)
+    except ValueError as error:
+        raise ValueError(f"price {text!r}: credits a work unit, zero or more ({error})") from None
+
+
 def _credits(milli: int) -> str:
     from witengine.credits import credits
 

@@ -181,6 +181,26 @@ def run(
             show_default=False,
         ),
     ] = None,
+    bid: Annotated[
+        str | None,
+        typer.Option(
+            "--bid",
+            help="Buy the job's work on the hub's exchange: the most to pay, in credits a work "
+            "unit (needs --account and a hub; see docs/exchange.md).",
+        ),
+    ] = None,
+    deadline: Annotated[
+        str | None,
+        typer.Option(
+            "--deadline",
+            help="With --bid: when the work should be done, from now (90s, 30m, 2h, 1d): "
+            "dearer nodes join when the cheapest cannot make it.",
+        ),
+    ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option("--account", help="With --bid: the account that pays and signs the job."),
+    ] = None,
     fingerprint: FingerprintOption = None,
     token: TokenOption = None,
     insecure: InsecureOption = False,
@@ -205,8 +225,10 @@ def run(
     if local and pools is not None:
         contradiction = "--pools chooses a farm's nodes; it cannot go with --local"
     contradiction = contradiction or _dask_contradiction(dask, dask_files, hub, local, nodes, pools)
+    contradiction = contradiction or _bid_contradiction(bid, deadline, account, url, local)
     if contradiction:
         _early_failure(f"wit run: {contradiction}", as_json)
+    paying = _paying(bid, deadline, account, as_json) if bid is not None else None
     try:
         chosen = parse_pools(pools) if pools is not None else None
         library = default_library()
@@ -231,10 +253,54 @@ def run(
             )
         else:
             access = hub_access(url, fingerprint, insecure, token) if url else None
-            result = asyncio.run(_run_farm(file, texts, access, nodes, out_dir, as_json, chosen))
+            result = asyncio.run(
+                _run_farm(file, texts, access, nodes, out_dir, as_json, chosen, paying)
+            )
     except WitError as error:
         _early_failure(str(error), as_json)
     _report(result, out_dir, as_json)
+
+
+def _bid_contradiction(
+    bid: str | None, deadline: str | None, account: str | None, url: str | None, local: bool
+) -> str | None:
+    """What is wrong with `wit run`'s bid options, in words; None if nothing."""
+    if bid is None:
+        if deadline is not None or account is not None:
+            return "--deadline and --account go with --bid (a job bought on the exchange)"
+        return None
+    if account is None:
+        return "--bid needs --account NAME: the account that pays signs the job"
+    if local or url is None:
+        return "--bid buys work on a hub's exchange: give the hub with --hub (or WIT_HUB)"
+    return None
+
+
+def _paying(bid: str, deadline: str | None, account: str | None, as_json: bool) -> Any:
+    """The bid and the key that signs it (`api.Paying`)."""
+    from witengine.api import Paying
+    from witengine.cli.accounts import load_key, parse_price
+    from witengine.clock import wall_time
+    from witengine.protocol.exchange import Bid
+
+    assert account is not None
+    try:
+        price = parse_price(bid)
+        seconds = parse_seconds(deadline) if deadline is not None else None
+    except ValueError as error:
+        _early_failure(f"wit run: {error}", as_json)
+    at = wall_time() + seconds if seconds is not None else None
+    return Paying(load_key(account, "run"), Bid(price=price, deadline=at))
+
+
+def parse_seconds(text: str) -> float:
+    """Seconds of a duration: '90', '90s', '30m', '2h', '1d'; ValueError otherwise."""
+    import re
+
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if found is None or float(found[1]) <= 0:
+        raise ValueError(f"--deadline {text!r}: a duration such as 90s, 30m, 2h or 1d")
+    return float(found[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found[2]]
 
 
 def _contradiction(
@@ -343,6 +409,7 @@ async def _run_farm(
     out_dir: Path,
     as_json: bool,
     pools: tuple[str, ...] | None = None,
+    paying: Any = None,
 ) -> Any:
     from contextlib import AsyncExitStack
 
@@ -378,6 +445,7 @@ async def _run_farm(
             "out_dir": out_dir,
             "on_submitted": lambda client, job_id: submitted.extend([client, job_id]),
             "pools": pools,
+            "paying": paying,
         }
         if as_json:
             return await run_on_hub(hub, file, texts, **options)
@@ -618,10 +686,12 @@ _register_addon_commands()
 
 
 def _register_exchange_commands() -> None:
-    from witengine.cli import accounts
+    from witengine.cli import accounts, market
 
     app.add_typer(accounts.account_app)
     app.add_typer(accounts.ledger_app)
+    app.add_typer(market.ask_app)
+    app.command("trades")(market.trades)
 
 
 _register_exchange_commands()

@@ -33,6 +33,8 @@ from witengine.hub.bundles import BundleShelf
 from witengine.hub.comparing import PluginComparer
 from witengine.hub.dashboard import Dashboard
 from witengine.hub.dispatch import Dispatcher, Estimator, Requirer
+from witengine.hub.exchange.market import Market
+from witengine.hub.exchange.market_routes import market_router
 from witengine.hub.exchange.routes import exchange_router
 from witengine.hub.exchange.signatures import SignatureCheck
 from witengine.hub.http_errors import ERROR_RESPONSES, install_error_handlers
@@ -48,6 +50,7 @@ from witengine.hub.service import HubService
 from witengine.hub.serving import believe_proxies
 from witengine.hub.settings import HubSettings
 from witengine.hub.store.base import Store
+from witengine.hub.store.market import MarketStore
 from witengine.hub.store.opening import open_store
 from witengine.plugins.api import Plugin
 from witengine.plugins.registry import build_library, discover
@@ -102,6 +105,7 @@ def build_hub(
     bundles = BundleShelf.build(
         plugins, settings.data_dir / "plugins", signing_key(settings.data_dir)
     )
+    market = Market(store, wall_time) if isinstance(store, MarketStore) else None
     dispatcher = Dispatcher(
         store,
         clock,
@@ -112,6 +116,7 @@ def build_hub(
         heartbeat_seconds=settings.heartbeat_seconds,
         grace_seconds=settings.grace_seconds,
         no_node_seconds=settings.no_node_seconds,
+        market=market,
     )
     board = Board(store, settings.limits, wall_time)
     service = HubService(
@@ -288,6 +293,8 @@ def create_app(settings: HubSettings, hub: Hub | None = None) -> FastAPI:
     app.include_router(board_router(hub.board, gate), prefix=API_PREFIX)
     app.state.signatures = SignatureCheck(hub.store, gate, wall_time)
     app.include_router(exchange_router(hub.store, gate, wall_time), prefix=API_PREFIX)
+    if hub.dispatcher.market is not None:
+        app.include_router(market_router(hub.store, hub.dispatcher.market, gate), prefix=API_PREFIX)
     app.include_router(folder_router(hub.dispatcher, hub.store, hub.board), prefix=API_PREFIX)
     dashboard.mount(app, gate.while_valid)
     return app

@@ -24,6 +24,7 @@ from witengine.errors import ParameterError, RerunRefused, WitError
 from witengine.hub.board import Board
 from witengine.hub.board.jobs import JobBoard
 from witengine.hub.dispatch import Dispatcher
+from witengine.hub.exchange.signatures import SignedRequest
 from witengine.hub.executor import EngineExecutor, HubExecutor
 from witengine.hub.limits import Limits, check_submission
 from witengine.hub.store.base import JobRecord, Json, MapRecord, Store
@@ -106,10 +107,13 @@ class HubService:
         self._arguments(checked, request.parameters, _files_json(request.files))
         return checked
 
-    async def submit(self, request: SubmitJob, owner: str | None = None) -> JobRecord:
+    async def submit(
+        self, request: SubmitJob, owner: str | None = None, buyer: SignedRequest | None = None
+    ) -> JobRecord:
         """Check, store and start a job; ScriptError or ParameterError when it cannot run.
-        `owner` is the id of the token that submitted it. A long script takes seconds to check
-        and a scene's file a while to read: both in a thread, so that the hub goes on."""
+        `owner` is the id of the token that submitted it; `buyer`, the signed request of the
+        account that pays for a job with a bid. A long script takes seconds to check and a
+        scene's file a while to read: both in a thread, so that the hub goes on."""
         checked = await asyncio.to_thread(self.prepare, request)
         pools = self._pools(request.pools)
         job = JobRecord(
@@ -124,6 +128,11 @@ class HubService:
             owner=owner,
             pools=pools,
         )
+        market = self.dispatcher.market
+        if request.bid is not None and buyer is not None and market is not None:
+            # The bid before the job: a hub stopped in between resumes it paid, not free.
+            bid = request.bid
+            market.place_bid(job.id, buyer.account, bid.price, bid.deadline, buyer.nonce)
         self.store.add_job(job)
         if request.node is not None:
             self.dispatcher.pin_job(job.id, request.node)

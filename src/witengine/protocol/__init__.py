@@ -25,6 +25,7 @@ from witengine.protocol.base import (
     Text,
 )
 from witengine.protocol.events import JobEvent, parse_event
+from witengine.protocol.exchange import Bid
 from witengine.protocol.states import (
     DEFAULT_POOL,
     Availability,
@@ -256,6 +257,9 @@ class SubmitJob(Model):
     # The pools whose nodes may run its maps (`wit run --pools`), unless a map's own
     # ProcessingOptions name others; None: the trusted pools only.
     pools: Annotated[list[PoolName], Field(min_length=1, max_length=100)] | None = None
+    # A bid on the exchange: the job's maps run on sellers' nodes and are paid for from the
+    # account that signs the request (X-Wit-* headers; see docs/exchange.md). None: unpaid.
+    bid: Bid | None = None
 
 
 class Progress(Answer):
@@ -276,6 +280,8 @@ class JobSummary(Answer):
     # Seconds its running maps still need, predicted by the scheduler's rate model (None: not
     # running a map, paused, or no node able to run it).
     eta_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    # Why it waits, when it does for a reason people can act on (its bid meets no ask).
+    waiting: str | None = None
 
 
 class JobDetail(JobSummary):

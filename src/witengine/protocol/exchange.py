@@ -90,3 +90,78 @@ class SignedLine(Answer):
     body: str
     signature: str
     at: float
+
+
+# ------------------------------------------------------------------ the market
+
+# Milli-credits a work unit: zero (free) up to a billion credits.
+Price = Annotated[int, Field(ge=0, le=10**12)]
+# An ask's hours: "22-06", "08:30-17:30" (hub's local time; past midnight wraps); "": always.
+Hours = Annotated[
+    str, Field(pattern=r"^$|^([01]?\d|2[0-3])(:[0-5]\d)?-([01]?\d|2[0-3])(:[0-5]\d)?$")
+]
+
+
+class NewAsk(Model):
+    """A seller's standing offer, signed by its account: its nodes run `activity` (an activity
+    such as `Compute.Work`, or a plugin's name for all of its activities) for `price`
+    milli-credits a work unit."""
+
+    activity: Annotated[Label, Field(min_length=1, max_length=200)]
+    price: Price
+    hours: Hours = ""
+    min_work: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)] = 0.0
+
+
+class AskInfo(Answer):
+    id: str
+    account: str
+    activity: str
+    price: int
+    hours: str = ""
+    min_work: float = 0.0
+    created_at: float
+    nonce: str = ""
+
+
+class Bid(Model):
+    """A job's bid on the exchange: the most its account pays a work unit (milli-credits) and
+    when it wants the work done (seconds since the epoch; None: no deadline)."""
+
+    price: Price
+    deadline: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+
+
+class TradePhaseLine(Answer):
+    phase: str
+    at: float
+    detail: str = ""
+
+
+class TradeInfo(Answer):
+    id: str
+    job_id: str
+    map_id: str
+    node_id: str
+    node_name: str
+    seller: str
+    buyer: str
+    activity: str
+    price: int  # milli-credits a work unit: the seller's ask
+    bid: int
+    items: int
+    work: float
+    accepted: int = 0
+    rejected: int = 0
+    paid: int = 0
+    state: str
+    created_at: float
+    updated_at: float
+    ask_id: str = ""
+
+
+class TradeDetail(TradeInfo):
+    phases: list[TradePhaseLine] = []
+    # The signed requests behind it: the buyer's job submission with its bid, and the
+    # seller's ask, as kept whole (check them with the accounts' public keys).
+    signed: list[SignedLine] = []

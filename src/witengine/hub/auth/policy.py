@@ -79,6 +79,12 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", f"{_A}/ledger/transfers"): READ_AND_NODES,
     ("GET", f"{_A}/ledger"): READ_AND_NODES,
     ("GET", f"{_A}/ledger/verify"): READ,
+    # the market: an ask is made and withdrawn by its account's signature, besides a token
+    ("GET", f"{_A}/asks"): READ,
+    ("POST", f"{_A}/asks"): READ,
+    ("DELETE", f"{_A}/asks/{{ask_id}}"): READ,
+    ("GET", f"{_A}/trades"): READ,
+    ("GET", f"{_A}/trades/{{trade_id}}"): READ,
     # tokens and the audit log: admins only, as every route not listed here
     # the dashboard
     ("GET", "/"): READ,
@@ -91,6 +97,7 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/board"): READ,
     ("GET", "/accounts"): READ,
     ("GET", "/accounts/{name}"): READ,
+    ("GET", "/trades/{trade_id}"): READ,
     ("GET", "/stream"): READ,
     ("GET", "/files/{sha256}/{name:path}"): READ,
     ("GET", "/static/{path:path}"): READ,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from witengine.hub.dispatch import trading
 from witengine.hub.dispatch.records import Json, MapState, NodeLink
 from witengine.hub.store.base import Commit
 from witengine.runtime.executor import ItemFailed
@@ -39,6 +40,9 @@ def store_commits(
     failure: Commit | None = None
     by_node = state.work.setdefault(job_id, {})
     delivered: dict[str, list[float]] = {}  # node id -> [items, seconds] in this commit
+    # Results to pay for, when the map is traded on the exchange.
+    held = state.maps.get(map_id) if state.market is not None else None
+    paid: list[tuple[NodeLink, int]] | None = [] if held and held.paid else None
     for node, commit, seconds in entries:
         if commit.index not in accepted:
             continue
@@ -47,6 +51,8 @@ def store_commits(
             failure = failure or commit
             continue
         results[commit.index] = commit.value
+        if paid is not None:
+            paid.append((node, commit.index))
         node.done += 1
         work = by_node.setdefault(node.name, [0, 0.0])
         work[0] += 1
@@ -54,6 +60,8 @@ def store_commits(
         mine = delivered.setdefault(node.id, [0, 0.0])
         mine[0] += 1
         mine[1] += seconds
+    if held is not None and paid:
+        trading.accepted(state, held, paid)
     for listener in state.delivery_listeners:
         for node_id, (items, spent) in delivered.items():
             listener(node_id, int(items), spent)

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Sequence
 
 from witengine.clock import Clock, wall_time
-from witengine.hub.dispatch import links, maps, reclaims, results, verifying
+from witengine.hub.dispatch import links, maps, reclaims, results, trading, verifying
 from witengine.hub.dispatch.links import Placement
 from witengine.hub.dispatch.maps import Estimator, Requirer, no_requirements, uniform_estimate
 from witengine.hub.dispatch.records import Comparer, Json, MapState, NodeLink, Send
@@ -33,6 +33,7 @@ from witengine.hub.dispatch.state import (
 )
 from witengine.hub.dispatch.verifying import ChangeListener, Verification
 from witengine.hub.dispatch.view import FarmView
+from witengine.hub.exchange.market import Market
 from witengine.hub.rates import RateBook
 from witengine.hub.store.base import RateRecord, ReputationRecord, Store
 from witengine.hub.turns import ITEMS_PER_TURN
@@ -107,10 +108,11 @@ class Dispatcher:
         compare: Comparer | None = None,
         verification: VerificationSettings | None = None,
         seed: int | None = None,
+        market: Market | None = None,
     ) -> None:
         """`verification`: how results of untrusted nodes are verified; `seed`: seeds its
         random choices (which results are checked, which batches carry a spot check), so a
-        run repeats."""
+        run repeats; `market`: the exchange, whose jobs that bid are traded (see `trading`)."""
         self._estimate = estimate
         self._requires = requires
         # Batch ids carry this run's prefix: a node's results from before a hub restart can
@@ -122,6 +124,7 @@ class Dispatcher:
         checks = Verification.make(verification, seed)
         _remember_reputation(store, checks)
         self._state = DispatchState(store, clock, Scheduler(settings), times, compare, checks)
+        self._state.market = market
         self._random = random.Random(seed)
         # Benchmark rates, kept by the node routes; each new one seeds the scheduler's model.
         self.rates = RateBook(store)
@@ -129,6 +132,11 @@ class Dispatcher:
         self.view = FarmView(self._state, self.rates)
         self._inbox: list[tuple[str, NodeMessage]] = []  # received, not yet handled
         self._result_seconds = RESULT_SECONDS  # what handling a result cost lately
+
+    @property
+    def market(self) -> Market | None:
+        """The exchange whose jobs that bid it trades; None: a hub without one."""
+        return self._state.market
 
     @property
     def times(self) -> DispatchTimes:
@@ -198,6 +206,8 @@ class Dispatcher:
         self._state.paused.discard(job_id)
         self._state.pinned.pop(job_id, None)
         self._state.scheduler.job_ended(job_id)
+        if self._state.market is not None:
+            self._state.market.job_ended(job_id)
 
     # ----------------------------------------------------------------- rates
 
@@ -251,7 +261,10 @@ class Dispatcher:
 
     def node_holds_blob(self, node_id: str, sha256: str) -> bool:
         """Whether a batch leased to the node names the blob among its items' arguments."""
-        return links.holds_blob(self._state, node_id, sha256)
+        holds = links.holds_blob(self._state, node_id, sha256)
+        if holds and self._state.market is not None:
+            trading.fetched(self._state, node_id, sha256)
+        return holds
 
     def receive(self, node_id: str, message: NodeMessage) -> None:
         """A message from a node, handled with every other that arrives in the same turn of the
@@ -298,6 +311,8 @@ class Dispatcher:
         if silenced:
             self._state.candidates_changed()
         maps.fail_unrunnable(self._state, now)
+        if self._state.market is not None:
+            trading.refresh(self._state)
 
     def dispatch(self, max_items: int | None = None) -> bool:
         """Ask the schedules for work for every node with a free slot, the node served longest
@@ -325,7 +340,8 @@ class Dispatcher:
                     state, node, held.activity
                 ):
                     continue
-                if held.future.done():
+                # A paid map's: not when its owner's ask is above the bid, or cheaper nodes do.
+                if held.future.done() or (held.paid is not None and node.id not in held.paid.nodes):
                     continue
                 asking = Candidate(node.id, node.slots, owner=node.owner_key, trusted=node.trusted)
                 while len(node.leases) < node.slots + 1:
@@ -355,6 +371,8 @@ class Dispatcher:
         if spot is not None:  # an item whose answer is known, among the others, unannounced
             indices.insert(self._random.randrange(len(indices) + 1), spot)
         state.add_lease(grant.batch_id, held.id, node, set(indices), grant.duplicate)
+        if held.paid is not None:
+            trading.assigned(state, node, held, grant.batch_id, indices)
         attempts, items = held.attempts, held.items
         tasks = [TaskSpec(held.id, i, attempts[i], list(items[i])) for i in indices]
         assert node.send is not None

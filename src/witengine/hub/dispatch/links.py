@@ -20,7 +20,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from witengine.hub.dispatch import reclaims
+from witengine.hub.dispatch import reclaims, trading
 from witengine.hub.dispatch.records import NodeLink, Send, mentions
 from witengine.hub.dispatch.state import DispatchState
 from witengine.protocol import CancelBatch, Heartbeat, NodeHello, NodeStatus
@@ -177,6 +177,8 @@ def heartbeat(state: DispatchState, node: NodeLink, message: Heartbeat) -> None:
             held = state.maps.get(lease.map_id)
             if held is not None:
                 held.schedule.heartbeat(batch_id, now)
+    if state.market is not None:
+        trading.running(state, node.id, message.batches)
 
 
 def _release_unclaimed(state: DispatchState, node: NodeLink, named: set[str], now: float) -> None:

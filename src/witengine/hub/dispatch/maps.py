@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from witengine.errors import NoCompatibleNode, WitError
-from witengine.hub.dispatch import reclaims, verifying
+from witengine.hub.dispatch import reclaims, trading, verifying
 from witengine.hub.dispatch.commits import check_complete
 from witengine.hub.dispatch.records import Json, MapDigest, MapState, NodeLink
 from witengine.hub.dispatch.state import DispatchState, able, admitted, trusted_with
@@ -69,6 +69,9 @@ async def open_map(
     options = request.options
     pools = state.map_pools(options.pools if options is not None else None)
     candidates = state.candidates(request.activity, job_id, requirements, pools)
+    paid = trading.open_paid(state, job_id, todo, work)
+    if paid is not None:
+        candidates = trading.narrowed(state, paid, request.activity, plugin, candidates)
     schedule = state.scheduler.schedule(
         job_id,
         request.activity,
@@ -95,6 +98,7 @@ async def open_map(
         plugin=plugin,
         requirements=requirements,
         pools=pools,
+        paid=paid,
     )
     state.maps[held.id] = held
     progress(len(held.results), held.count)
@@ -170,6 +174,7 @@ def close_map(state: DispatchState, held: MapState) -> None:
     verifying.map_closed(state, held)
     for lease in [lease for lease in state.leases.values() if lease.map_id == held.id]:
         state.drop_lease(lease, cancel=True)
+    trading.closed(state, held)
 
 
 def remaining_seconds(state: DispatchState, job_id: str) -> float | None:

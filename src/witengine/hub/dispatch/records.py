@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from witengine.hub.store.base import Commit
 from witengine.jsontext import canonical
@@ -19,6 +19,9 @@ from witengine.protocol import Capabilities, HubMessage
 from witengine.protocol.states import Availability
 from witengine.runtime.executor import Progress
 from witengine.scheduling.core import Candidate, MapSchedule
+
+if TYPE_CHECKING:
+    from witengine.hub.dispatch.trading import PaidMap
 
 Json = Any
 Send = Callable[[HubMessage], None]
@@ -146,6 +149,8 @@ class MapState:
     requirements: Requirements | None = None
     # The pools whose nodes may run it (the job's choice); None: the trusted pools only.
     pools: frozenset[str] | None = None
+    # Its trading on the exchange, when its job bid (see `trading`); None: an unpaid map.
+    paid: PaidMap | None = None
 
     @property
     def count(self) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from witengine.hub.dispatch import links, reclaims, verifying
+from witengine.hub.dispatch import links, reclaims, trading, verifying
 from witengine.hub.dispatch.commits import commit, store_commits
 from witengine.hub.dispatch.records import Arrivals, Lease, MapState, NodeLink
 from witengine.hub.dispatch.state import DispatchState
@@ -42,6 +42,8 @@ def handle_many(state: DispatchState, messages: Sequence[tuple[str, NodeMessage]
             links.heard(state, node)
             if isinstance(message, Results):
                 _results(state, node, message, arrivals)
+                if state.market is not None:
+                    trading.uploaded(state, message.batch_id, len(message.results))
             elif isinstance(message, BatchFinished):
                 _batch_finished(state, node, message)
             elif isinstance(message, Heartbeat):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from witengine.clock import Clock
 from witengine.errors import NoCompatibleNode
+from witengine.hub.dispatch import trading
 from witengine.hub.dispatch.records import (
     Comparer,
     ExactComparer,
@@ -24,6 +25,7 @@ from witengine.hub.dispatch.records import (
     Reclaim,
 )
 from witengine.hub.dispatch.verifying import Verification
+from witengine.hub.exchange.market import Market
 from witengine.hub.store.base import Store
 from witengine.plugins.requirements import Requirements, unmet
 from witengine.protocol import CancelBatch
@@ -103,6 +105,7 @@ class DispatchState:
         self.paused: set[str] = set()  # jobs whose maps get no new batches
         self.pinned: dict[str, str] = {}  # job -> the one node (by name) its work may go to
         self.granted = 0  # batches sent since this hub started
+        self.market: Market | None = None  # the exchange, for jobs that bid (see `trading`)
         self._wake = asyncio.Event()
         # While > 0, a change of able nodes is noted and told once at the end (see `deferred`).
         self._deferring = 0
@@ -191,6 +194,8 @@ class DispatchState:
             candidates = self.candidates(
                 state.activity, state.job_id, state.requirements, state.pools
             )
+            if state.paid is not None:
+                candidates = trading.narrow(self, state, candidates)
             if candidates != state.candidates:
                 state.candidates = candidates
                 state.schedule.candidates_changed(candidates, now)
@@ -224,6 +229,8 @@ class DispatchState:
     def drop_lease(self, lease: Lease, *, cancel: bool, reason: str = "no longer needed") -> None:
         """The batch is no longer out: off the table and its node; `cancel` tells the node."""
         self.leases.pop(lease.batch_id, None)
+        if self.market is not None:
+            trading.lease_ended(self, lease, reason if cancel else "the node is done with it")
         node = self.nodes.get(lease.node_id)
         if node is None:
             return

@@ -35,6 +35,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from witengine.hub.dispatch import trading
 from witengine.hub.dispatch.commits import commit
 from witengine.hub.dispatch.records import Json, MapState, NodeLink
 from witengine.hub.store.base import Commit
@@ -177,11 +178,15 @@ def _carry_out(state: DispatchState, held: MapState, key: Key, step: Step) -> No
         log.warning("item %s of %s failed verification: %s", index, held.id, step.reason)
         assert step.answer is not None
         blamed = answer_node(state, step.answer)  # credited with nothing: it is a failure
+        trading.rejected(state, held, index, blamed.id, step.reason)
         commit(state, held, [(blamed, Commit(index, attempt, error=step.reason), 0.0)])
     elif step.action is Action.ACCEPT:
         assert step.answer is not None
         chosen = said(step.answer)
         credited = answer_node(state, step.answer)
+        trading.verified(state, held, index, credited, "agreed by nodes of other owners")
+        for wrong in step.wrong:
+            trading.rejected(state, held, index, wrong.node_id, "outvoted by the agreed result")
         commit(state, held, [(credited, Commit(index, attempt, chosen.value), chosen.seconds)])
         for wrong in step.wrong:
             if not state.verification.verifier.book.blocked(wrong.node_id, held.activity):
@@ -201,6 +206,9 @@ def release_if_done(state: DispatchState, held: MapState) -> None:
     for (_, index), answer in released:
         chosen = said(answer)
         attempt = held.attempts.get(index, 0)
+        trading.verified(
+            state, held, index, answer_node(state, answer), "accepted unchecked: node reliable"
+        )
         commits.append(
             (answer_node(state, answer), Commit(index, attempt, chosen.value), chosen.seconds)
         )

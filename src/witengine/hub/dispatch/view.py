@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from witengine.hub.dispatch import maps
+from witengine.hub.dispatch import maps, trading
 from witengine.hub.dispatch.state import DispatchState
 from witengine.hub.rates import RateBook
 from witengine.hub.store.base import RateRecord
@@ -192,6 +192,12 @@ class FarmView:
     def waiting_for_kept(self) -> int:
         """Maps resumed after a restart that still wait for what their nodes kept."""
         return len(self._state.reclaims)
+
+    def waiting(self, job_id: str) -> str | None:
+        """Why a job that bid on the exchange gets no node now (see `trading.waiting`)."""
+        if self._state.market is None:
+            return None
+        return trading.waiting(self._state, job_id)
 
     def remaining_seconds(self, job_id: str) -> float | None:
         """Seconds the job's open maps still need, by the rate model (see `maps`)."""

@@ -14,6 +14,7 @@ from sse_starlette import EventSourceResponse
 from witengine.errors import ParameterError, RerunRefused
 from witengine.hub.auth.gate import AuthGate, principal_of
 from witengine.hub.event_ids import resume_after
+from witengine.hub.exchange.signatures import SignatureCheck, SignedRequest
 from witengine.hub.service import HubService
 from witengine.hub.store.base import JobRecord
 from witengine.lang.errors import ScriptError
@@ -51,6 +52,7 @@ def _summary(service: HubService, job: JobRecord) -> JobSummary:
         rerun_of=job.rerun_of,
         progress=Progress(done=done, total=total),
         eta_seconds=service.dispatcher.view.remaining_seconds(job.id),
+        waiting=service.dispatcher.view.waiting(job.id),
     )
 
 
@@ -67,6 +69,19 @@ def _detail(service: HubService, job: JobRecord) -> JobDetail:
         types=variables.get("types", {}),
         pools=list(job.pools) if job.pools is not None else None,
     )
+
+
+async def _buyer(
+    service: HubService, request: SubmitJob, connection: Request
+) -> SignedRequest | None:
+    """A job with a bid: the signed request of the account that pays (4xx when the signature
+    does not hold: see `SignatureCheck`); None for a job without one."""
+    if request.bid is None:
+        return None
+    if service.dispatcher.market is None:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "this hub keeps no exchange")
+    check: SignatureCheck = connection.app.state.signatures
+    return await check(connection)
 
 
 def script_error(error: ScriptError) -> JSONResponse:
@@ -93,9 +108,13 @@ def job_router(service: HubService, gate: AuthGate) -> APIRouter:
         responses={400: {"model": ErrorBody}},
     )
     async def submit(request: SubmitJob, connection: Request) -> Any:
-        """Check and store a job, then start it. The job is stored before this answers."""
+        """Check and store a job, then start it. The job is stored before this answers. A job
+        with a bid must be signed by the account that pays (see docs/exchange.md)."""
+        buyer = await _buyer(service, request, connection)
         try:
-            job = await service.submit(request, owner=principal_of(connection).token_id)
+            job = await service.submit(
+                request, owner=principal_of(connection).token_id, buyer=buyer
+            )
         except ScriptError as error:
             gate.audit(connection, "job.submit", "refused: script errors", request.filename)
             return script_error(error)

@@ -30,6 +30,7 @@ from witengine.hub.store.base import (
     reused_map_id,
 )
 from witengine.hub.store.memory_exchange import ExchangeDicts
+from witengine.hub.store.memory_market import MarketDicts
 from witengine.protocol.states import JobStatus
 
 
@@ -49,9 +50,10 @@ class _Map:
     tasks: list[_Task] = field(default_factory=list)
 
 
-class MemoryStore(ExchangeDicts):
+class MemoryStore(ExchangeDicts, MarketDicts):
     def __init__(self) -> None:
-        super().__init__()
+        ExchangeDicts.__init__(self)
+        MarketDicts.__init__(self)
         self.jobs: dict[str, JobRecord] = {}
         self.job_order: list[str] = []
         self.event_log: dict[str, list[Json]] = {}

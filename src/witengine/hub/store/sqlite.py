@@ -42,6 +42,7 @@ from witengine.hub.store.base import (
     sent_runs,
 )
 from witengine.hub.store.sqlite_exchange import ExchangeTables
+from witengine.hub.store.sqlite_market import MarketTables
 from witengine.hub.store.sqlite_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, SLICE
 from witengine.jsontext import compact
 from witengine.protocol.states import JobStatus, PoolTier
@@ -64,7 +65,7 @@ def _options(text: str | None) -> Json:
     return json.loads(text) if text is not None else None
 
 
-class SqliteStore(ExchangeTables):
+class SqliteStore(ExchangeTables, MarketTables):
     def __init__(self, path: Path, *, durable: bool = False) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)

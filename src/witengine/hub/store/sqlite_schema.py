@@ -4,6 +4,8 @@ made by any earlier version up to date. Text only: the store (`sqlite.py`) runs 
 
 from __future__ import annotations
 
+from witengine.hub.store.sqlite_market import MARKET_TABLES
+
 # The exchange (from version 12): accounts, the signed requests taken (their nonces unique per
 # account), the ledger's transactions and entries (append-only) and each account's balance,
 # never below zero but the mint's. Statements one by one: the triggers' bodies hold semicolons.
@@ -186,6 +188,7 @@ MIGRATIONS: list[tuple[int, str | tuple[str, ...]]] = [
         ),
     ),
     (12, EXCHANGE_TABLES),
+    (13, MARKET_TABLES),  # the exchange's asks, bids, trades and their phases
 ]
 # A map as stored (from version 7):
 # - `items`: its items' arguments, a row per slice of at most `SLICE` items (a JSON array):

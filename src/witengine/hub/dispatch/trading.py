@@ -1,0 +1,307 @@
+"""Paid maps: the dispatcher's side of the exchange.
+
+A job submitted with a bid has its maps traded: as a map opens, its estimated cost at the bid
+is reserved from the buyer's account (escrow); only nodes whose owner's ask is at or below the
+bid may be given its work, chosen by `scheduling.market.match` (cheapest first while the
+deadline allows, fastest first when it does not) and chosen again every tick, as work and time
+go; each batch given under the exchange is a trade at the seller's ask, whose phases the
+`Market` records; each result accepted (verified, for an untrusted node) is paid to the seller
+at the trade's price; when the map ends what was reserved and not paid goes back to the buyer.
+A job without a bid costs the dispatcher one attribute test per map and node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from witengine.clock import wall_time
+from witengine.errors import WitError
+from witengine.hub.dispatch.records import Lease, MapState, NodeLink, mentions
+from witengine.hub.store.ledger import credits
+from witengine.hub.store.market import BidRecord, TradeRecord
+from witengine.scheduling.core import Candidate
+from witengine.scheduling.market import Offer, cost, match
+
+if TYPE_CHECKING:
+    from witengine.hub.dispatch.state import DispatchState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PaidMap:
+    """A map traded on the exchange: its bid, escrow and the nodes that may run it now."""
+
+    bid: BidRecord
+    deadline: float | None  # clock time; None: none
+    work: dict[int, float]  # item -> its work units, for the items without a result
+    reserved: int = 0
+    settled: int = 0
+    nodes: frozenset[str] = frozenset()  # the nodes that may be given its work now
+    prices: dict[str, tuple[int, str]] = field(default_factory=dict)  # node -> (price, ask id)
+    reason: str = ""  # why no node may, when none may
+    trade_of: dict[tuple[int, str], str] = field(default_factory=dict)  # (item, node) -> trade
+    total_work: float = 0.0
+
+    def work_left(self) -> float:
+        return sum(self.work.values())
+
+
+def open_paid(
+    state: DispatchState, job_id: str, todo: Sequence[int], work: Sequence[float]
+) -> PaidMap | None:
+    """The map's trading, when its job bid (its cost at the bid reserved); None otherwise.
+    Unaffordable when the buyer holds too little."""
+    market = state.market
+    if market is None:
+        return None
+    bid = market.bid(job_id)
+    if bid is None:
+        return None
+    deadline = None
+    if bid.deadline is not None:
+        deadline = state.clock.now() + (bid.deadline - wall_time())
+    paid = PaidMap(bid, deadline, dict(zip(todo, work, strict=True)))
+    paid.total_work = paid.work_left()
+    amount = sum(cost(bid.price, units) for units in work)
+    market.reserve(bid, amount, f"a map of {len(todo)} item(s), {paid.total_work:g} work units,")
+    paid.reserved = amount
+    return paid
+
+
+def narrow(
+    state: DispatchState, held: MapState, candidates: tuple[Candidate, ...]
+) -> tuple[Candidate, ...]:
+    """Of the nodes able to run a paid map, those the order book lets run it now."""
+    if held.paid is None:
+        return candidates
+    return narrowed(state, held.paid, held.activity, held.plugin, candidates)
+
+
+def narrowed(
+    state: DispatchState,
+    paid: PaidMap,
+    activity: str,
+    plugin: str,
+    candidates: tuple[Candidate, ...],
+) -> tuple[Candidate, ...]:
+    """`narrow`, for a map not in flight yet."""
+    market = state.market
+    if market is None:
+        return candidates
+    offers = []
+    paid.prices = {}
+    for candidate in candidates:
+        node = state.nodes.get(candidate.id)
+        if node is None:
+            continue
+        ask = market.ask_for(node.owner, activity, plugin, paid.total_work)
+        if ask is None:
+            continue
+        paid.prices[node.id] = (ask.price, ask.id)
+        rate = state.scheduler.rates.rate(node.id, activity) * max(node.slots, 1)
+        offers.append(Offer(node.id, ask.price, rate, ask.created_at))
+    seconds = None if paid.deadline is None else paid.deadline - state.clock.now()
+    found = match(offers, paid.bid.price, paid.work_left(), seconds)
+    paid.nodes = frozenset(found.nodes)
+    paid.reason = found.reason
+    return tuple(c for c in candidates if c.id in paid.nodes)
+
+
+def refresh(state: DispatchState) -> None:
+    """Match every paid map again (work done, time gone, asks changed): each tick."""
+    now = state.clock.now()
+    for held in state.maps.values():
+        if held.paid is None or held.future.done():
+            continue
+        able = state.candidates(held.activity, held.job_id, held.requirements, held.pools)
+        candidates = narrow(state, held, able)
+        if candidates != held.candidates:
+            held.candidates = candidates
+            held.schedule.candidates_changed(candidates, now)
+            state.wake()
+
+
+def waiting(state: DispatchState, job_id: str) -> str | None:
+    """Why a job's paid map gets no node, when one does not."""
+    for held in state.maps.values():
+        paid = held.paid
+        if held.job_id == job_id and paid is not None and not paid.nodes and paid.work:
+            return f"waiting for a seller: {paid.reason}"
+    return None
+
+
+def assigned(
+    state: DispatchState, node: NodeLink, held: MapState, batch_id: str, indices: Iterable[int]
+) -> None:
+    """A batch of a paid map went to the node: a trade at its owner's ask."""
+    paid, market = held.paid, state.market
+    if paid is None or market is None:
+        return
+    items = [i for i in indices if i in paid.work]
+    price, ask_id = paid.prices.get(node.id, (paid.bid.price, ""))
+    now = market.wall()
+    work = sum(paid.work[i] for i in items)
+    market.open_trade(
+        TradeRecord(
+            batch_id,
+            held.job_id,
+            held.id,
+            node.id,
+            node.name,
+            node.owner,
+            paid.bid.account,
+            held.activity,
+            price,
+            paid.bid.price,
+            len(items),
+            work,
+            created_at=now,
+            updated_at=now,
+            ask_id=ask_id,
+        )
+    )
+    for index in items:
+        paid.trade_of[(index, node.id)] = batch_id
+    market.phase(
+        batch_id,
+        "matched",
+        f"ask {ask_id} at {credits(price)} a work unit, within bid {credits(paid.bid.price)}",
+    )
+    market.phase(batch_id, "assigned", f"{len(items)} item(s), {work:g} work units to {node.name}")
+    if not _blobs(held, items):
+        market.phase(batch_id, "input transferred", "its inputs travel in the assignment")
+
+
+def _blobs(held: MapState, items: Sequence[int]) -> bool:
+    """Whether any of the items' arguments names a blob (a file the node fetches)."""
+    return any(_names_blob(arg) for i in items for arg in held.items[i])
+
+
+def _names_blob(value: object) -> bool:
+    if isinstance(value, dict):
+        return "sha256" in value or any(_names_blob(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_names_blob(v) for v in value)
+    return False
+
+
+def fetched(state: DispatchState, node_id: str, sha256: str) -> None:
+    """The node fetched a blob: the trades whose items name it have their input."""
+    market = state.market
+    if market is None:
+        return
+    for lease in _paid_leases(state, node_id):
+        held = state.maps[lease.map_id]
+        if any(mentions(list(held.items[i]), sha256) for i in lease.indices):
+            market.phase(lease.batch_id, "input transferred", f"blob {sha256[:12]}", once=True)
+
+
+def running(state: DispatchState, node_id: str, batch_ids: Iterable[str]) -> None:
+    """The node says it holds these batches (a heartbeat): the paid ones have started."""
+    market = state.market
+    if market is None:
+        return
+    for batch_id in batch_ids:
+        if market.trade(batch_id) is not None:
+            market.phase(batch_id, "started", "the node reported the batch running", once=True)
+
+
+def uploaded(state: DispatchState, batch_id: str, count: int) -> None:
+    market = state.market
+    if market is None or market.trade(batch_id) is None:
+        return
+    market.phase(batch_id, "started", "its first result came", once=True)
+    market.phase(batch_id, "results uploaded", f"{count} result(s)")
+
+
+def verified(state: DispatchState, held: MapState, index: int, node: NodeLink, how: str) -> None:
+    paid, market = held.paid, state.market
+    if paid is None or market is None:
+        return
+    trade_id = paid.trade_of.get((index, node.id))
+    if trade_id is not None:
+        market.phase(trade_id, "verified", f"item {index}: {how}")
+
+
+def rejected(state: DispatchState, held: MapState, index: int, node_id: str, why: str) -> None:
+    """Verification found the node's result wrong: nothing is paid for it."""
+    paid, market = held.paid, state.market
+    if paid is None or market is None:
+        return
+    trade_id = paid.trade_of.get((index, node_id))
+    if trade_id is not None:
+        market.rejected(trade_id, 1, f"item {index}: {why}")
+
+
+def accepted(state: DispatchState, held: MapState, results: Sequence[tuple[NodeLink, int]]) -> None:
+    """Results of a paid map were committed: pay each to the seller of its trade."""
+    paid, market = held.paid, state.market
+    if paid is None or market is None:
+        return
+    per_trade: dict[str, list[int]] = {}
+    for node, index in results:
+        trade_id = paid.trade_of.get((index, node.id))
+        if trade_id is None:
+            continue  # run before a restart: its trade is gone, its escrow refunded
+        if node.trusted:
+            market.phase(
+                trade_id, "verified", "a trusted node's results are taken as they come", once=True
+            )
+        per_trade.setdefault(trade_id, []).append(index)
+    for trade_id, indices in per_trade.items():
+        trade = market.trade(trade_id)
+        if trade is None:
+            continue
+        amount = sum(cost(trade.price, paid.work.pop(i, 0.0)) for i in indices)
+        try:
+            market.settle(trade_id, len(indices), amount)
+        except WitError:  # never expected: the escrow holds the bid's cost of every item
+            log.exception("could not settle trade %s", trade_id)
+            continue
+        paid.settled += amount
+    for _, index in results:
+        paid.work.pop(index, None)
+
+
+def lease_ended(state: DispatchState, lease: Lease, why: str) -> None:
+    """The batch is no longer out: its trade closes once the results that came with this
+    round of messages are settled (a node's last results and its word that it is done with
+    the batch come together)."""
+    market = state.market
+    if market is not None and market.trade(lease.batch_id) is not None:
+        left = len(lease.indices)
+        detail = why if not left else f"{why}; {left} item(s) not delivered, not paid"
+        try:
+            asyncio.get_running_loop().call_soon(market.close_trade, lease.batch_id, detail)
+        except RuntimeError:  # no loop running (a test driving the dispatcher by hand)
+            market.close_trade(lease.batch_id, detail)
+
+
+def closed(state: DispatchState, held: MapState) -> None:
+    """The map ended: what was reserved for it and not paid goes back to the buyer."""
+    paid, market = held.paid, state.market
+    if paid is None or market is None:
+        return
+    try:
+        market.refund(held.job_id, paid.bid.account, paid.reserved - paid.settled, "map ended")
+    except WitError:
+        log.exception("could not refund map %s", held.id)
+
+
+def _paid_leases(state: DispatchState, node_id: str) -> list[Lease]:
+    node = state.nodes.get(node_id)
+    if node is None:
+        return []
+    leases = (state.leases.get(b) for b in node.leases)
+    return [
+        lease
+        for lease in leases
+        if lease is not None
+        and (held := state.maps.get(lease.map_id)) is not None
+        and held.paid is not None
+    ]
