@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from witengine.security.accounts import AccountKey, key_path
@@ -169,6 +170,13 @@ def test_the_cheap_node_gets_the_work_and_balances_equal_work_times_price(
                   "verified", "accepted", "settled", "closed"):  # fmt: skip
         assert phase in phases, (phase, phases)
     assert phases.index("matched") < phases.index("assigned") < phases.index("settled")
+    page = httpx.get(
+        f"{market.farm.url}/trades/{paid['id']}",
+        headers={"Authorization": f"Bearer {market.farm.token}"},
+        timeout=10,
+    )
+    assert page.status_code == 200 and "Timeline" in page.text, page.text[:300]
+    assert "matched" in page.text and "settled" in page.text and "POST /api/v1/asks" in page.text
     signed = {(s["account"], s["method"], s["path"]) for s in detail["signed"]}
     assert ("buyer", "POST", "/api/v1/jobs") in signed
     assert ("cheap", "POST", "/api/v1/asks") in signed

@@ -10,6 +10,7 @@ checking the uploaded files as `wit run` prepares them before it sends them) wan
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse
 from sse_starlette import EventSourceResponse
 
+from witengine.credits import credits
 from witengine.errors import ParameterError
 from witengine.filenames import safe_name
 from witengine.hub.dashboard.pages import FRAGMENTS, Pages
@@ -26,6 +28,7 @@ from witengine.hub.dashboard.stream import Snapshots, frames
 from witengine.hub.dashboard.views import DashboardContext, media_type
 from witengine.hub.dashboard.watch import STATE_NAMES
 from witengine.hub.event_ids import resume_after
+from witengine.hub.exchange.market_routes import trade_detail
 from witengine.hub.limits import check_submission
 from witengine.lang.checker import CheckedJob, check_source
 from witengine.lang.errors import ScriptError, render_diagnostic
@@ -79,6 +82,7 @@ def dashboard_router(
     pages = Pages(ctx)
     _page_routes(router, pages)
     _item_route(router, pages)
+    _trade_route(router, pages)
     snapshots = Snapshots(pages, fresh=tick * 0.9)
     _stream_route(router, snapshots, tick, stream_lifetime, guard)
     _file_route(router, blobs)
@@ -156,6 +160,30 @@ def _item_route(router: APIRouter, pages: Pages) -> None:
         if fragment is not None:
             return _html(pages.render("fragments/item.html", item=found))
         return _html(pages.render("item.html", view="item", stream=None, item=found))
+
+
+def _trade_route(router: APIRouter, pages: Pages) -> None:
+    @router.get("/trades/{trade_id}")
+    async def trade(trade_id: str) -> HTMLResponse:
+        """A trade of the exchange: its parties, price, timeline and signed requests."""
+        market = pages.ctx.service.dispatcher.market
+        found = market.book.get_trade(trade_id) if market is not None else None
+        if market is None or found is None:
+            return _missing(pages, "trade", trade_id)
+        detail = trade_detail(pages.ctx.store, market, found)
+        return _html(
+            pages.render(
+                "trade.html",
+                view="trade",
+                stream=None,
+                trade=detail,
+                credits=credits,
+                clock=lambda at: dt.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S.%f")[
+                    :-3
+                ],
+                iso=lambda at: dt.datetime.fromtimestamp(at).astimezone().isoformat(),
+            )
+        )
 
 
 def _stream_route(
