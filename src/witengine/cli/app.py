@@ -225,7 +225,9 @@ def run(
     if local and pools is not None:
         contradiction = "--pools chooses a farm's nodes; it cannot go with --local"
     contradiction = contradiction or _dask_contradiction(dask, dask_files, hub, local, nodes, pools)
-    contradiction = contradiction or _bid_contradiction(bid, deadline, account, url, local)
+    contradiction = contradiction or _bid_contradiction(
+        bid, deadline, account, url, local or dask is not None
+    )
     if contradiction:
         _early_failure(f"wit run: {contradiction}", as_json)
     paying = _paying(bid, deadline, account, as_json) if bid is not None else None
