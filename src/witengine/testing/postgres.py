@@ -74,6 +74,43 @@ def unavailable() -> str | None:
     return None
 
 
+OWNER = "owner.pid"  # in a cluster's folder: the process that made it
+
+
+def sweep(bin_dir: Path) -> None:
+    """Stop and delete the clusters left by processes that died before they could (a test run
+    killed outright): pg_ctl starts a server that outlives the process that started it."""
+    for folder in Path(tempfile.gettempdir()).glob("wit-pg-*"):
+        try:
+            owner = int((folder / OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # being made, or not ours
+        try:
+            os.kill(owner, 0)
+            continue  # its maker runs still
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        if (folder / "data" / "postmaster.pid").exists():
+            prefix = ["runuser", "-u", SERVER_USER, "--"] if os.geteuid() == 0 else []
+            subprocess.run(
+                [
+                    *prefix,
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(folder / "data"),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class ThrowawayCluster:
     def __init__(self, *, fsync: bool = False) -> None:
         """`fsync`: flush writes as a production server does (a bench's measurements), rather
@@ -110,6 +147,8 @@ class ThrowawayCluster:
             )
 
     def start(self) -> ThrowawayCluster:
+        sweep(self.bin)
+        (self.folder / OWNER).write_text(f"{os.getpid()}\n")
         self._run(
             str(self.bin / "initdb"),
             "-D",

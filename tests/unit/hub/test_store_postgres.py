@@ -6,6 +6,10 @@ for a URL it cannot use. A real server: the session's throw-away cluster (tests/
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -339,3 +343,20 @@ def test_every_sqlite_migration_has_its_postgresql_twin() -> None:
         "a SQLite migration has no PostgreSQL twin: add one with the same number to "
         "witengine.hub.store.postgres_schema.MIGRATIONS"
     )
+
+
+def test_a_cluster_left_by_a_dead_test_run_is_swept_and_a_live_ones_kept() -> None:
+    from witengine.testing.postgres import OWNER, binaries, sweep
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = Path(tempfile.mkdtemp(prefix="wit-pg-"))
+    (dead / OWNER).write_text(f"{gone.pid}\n")
+    live = Path(tempfile.mkdtemp(prefix="wit-pg-"))
+    (live / OWNER).write_text(f"{os.getpid()}\n")
+    try:
+        sweep(binaries() or Path())
+        assert not dead.exists() and live.exists()
+    finally:
+        shutil.rmtree(live, ignore_errors=True)
+        shutil.rmtree(dead, ignore_errors=True)
