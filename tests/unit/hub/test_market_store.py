@@ -1,21 +1,29 @@
-"""Asks, bids, trades and their phases, kept alike by the memory and SQLite stores (the SQLite
-one across a reopening: migration 13)."""
+"""Asks, bids, trades and their phases, kept alike by the memory, SQLite and PostgreSQL stores
+(the SQLite one across a reopening: migration 13)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from witengine.hub.store.market import AskRecord, BidRecord, TradePhase, TradeRecord
 from witengine.hub.store.memory import MemoryStore
+from witengine.hub.store.postgres import PostgresStore
 from witengine.hub.store.sqlite import SqliteStore
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MemoryStore | SqliteStore]:
-    made = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "hub.sqlite3")
+    made: Any
+    if request.param == "memory":
+        made = MemoryStore()
+    elif request.param == "sqlite":
+        made = SqliteStore(tmp_path / "hub.sqlite3")
+    else:  # a database of its own on the session's throw-away server (tests/conftest.py)
+        made = PostgresStore(request.getfixturevalue("postgres_url"))
     yield made
     made.close()
 

@@ -57,6 +57,7 @@ from witengine.hub.store.base import (
     sent_runs,
 )
 from witengine.hub.store.postgres_exchange import ExchangeTables
+from witengine.hub.store.postgres_market import MarketTables
 from witengine.hub.store.postgres_schema import MIGRATIONS, SLICE
 from witengine.jsontext import compact
 from witengine.protocol.states import JobStatus, PoolTier
@@ -101,7 +102,7 @@ def shown_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
-class PostgresStore(ExchangeTables):
+class PostgresStore(ExchangeTables, MarketTables):
     def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
         self.url = shown_url(url)
         conninfo, sizes = split_url(url)

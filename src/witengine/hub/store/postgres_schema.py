@@ -21,6 +21,8 @@ The same shapes as SQLite's, with what PostgreSQL needs besides:
 
 from __future__ import annotations
 
+from witengine.hub.store.postgres_market import MARKET_TABLES
+
 _TEXT = 'TEXT COLLATE "C"'
 
 
@@ -215,4 +217,5 @@ _SCHEMA_12 = (
 # store's migration that makes the same change.
 MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
     (BASELINE, _SCHEMA_12),
+    (13, MARKET_TABLES),  # the exchange's asks, bids, trades and their phases
 ]
