@@ -177,6 +177,12 @@ def test_the_cheap_node_gets_the_work_and_balances_equal_work_times_price(
     )
     assert page.status_code == 200 and "Timeline" in page.text, page.text[:300]
     assert "matched" in page.text and "settled" in page.text and "POST /api/v1/asks" in page.text
+    job_page = httpx.get(
+        f"{market.farm.url}/jobs/{job['id']}",
+        headers={"Authorization": f"Bearer {market.farm.token}"},
+        timeout=10,
+    )
+    assert f'href="/trades/{paid["id"]}"' in job_page.text
     signed = {(s["account"], s["method"], s["path"]) for s in detail["signed"]}
     assert ("buyer", "POST", "/api/v1/jobs") in signed
     assert ("cheap", "POST", "/api/v1/asks") in signed

@@ -29,6 +29,7 @@ from witengine.hub.dashboard.week import WeekGrid, available_slots, to_local, we
 from witengine.hub.dispatch import FarmView
 from witengine.hub.service import HubService
 from witengine.hub.store.base import JobRecord, JoinRecord, NodeRecord, Store, TokenRecord
+from witengine.hub.store.market import TradeRecord
 from witengine.protocol import Capabilities, NodeHello
 from witengine.protocol.events import (
     JobEvent,
@@ -351,6 +352,12 @@ class JobPage:
     @cached_property
     def lines(self) -> list[list[Piece]]:
         return highlight(self.job.script)
+
+    @cached_property
+    def trades(self) -> list[TradeRecord]:
+        """Its trades on the exchange, newest first (the last 50), when it bid."""
+        market = self.ctx.service.dispatcher.market
+        return [] if market is None else market.book.list_trades(job_id=self.job.id, limit=50)
 
     @property
     def running_lines(self) -> list[int]:

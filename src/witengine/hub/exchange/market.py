@@ -195,10 +195,13 @@ class Market:
             log.info("refunded %s credits of job %s to %s: %s", credits(amount), job_id, buyer, why)
 
     def job_ended(self, job_id: str) -> None:
-        """Give the buyer back whatever the job's escrow still holds."""
+        """Close the job's trades still open, and give the buyer back whatever the job's escrow
+        still holds."""
         bid = self.bid(job_id)
         if bid is None:
             return
+        for trade_id in self._of_job.get(job_id, []):
+            self.close_trade(trade_id, "the job ended")
         self.refund(job_id, bid.account, self.store.balance(escrow_account(job_id)), "job ended")
         self._bids.pop(job_id, None)
         for trade_id in self._of_job.pop(job_id, []):
