@@ -1,9 +1,9 @@
 """`DaskExecutor`: the `Executor` seam over an existing Dask cluster, without witengine nodes.
 
-Each map becomes Dask tasks of batches of items: the batch size comes from the number of items
-and the worker threads able to run them (`BATCHES_PER_THREAD` batches a thread, so fast and slow
-batches even out, at most `MAX_BATCH` items each). Each batch runs on a worker from the installed
-plugins (`dask_tasks.run_batch`). Results come back in input order.
+Each map becomes Dask tasks of batches of items: about `BATCHES_PER_THREAD` batches for each
+worker thread able to run them, of about equal work by the plugin's estimates (equal numbers
+of items when it has none), at most `MAX_BATCH` items each. Each batch runs on a worker from
+the installed plugins (`dask_tasks.run_batch`). Results come back in input order.
 
 - Placement: what an activity (or one item) requires of a machine maps to Dask worker resources:
   each program it needs by name (`blender`) and `gpu` for a GPU; such a batch asks for one unit
@@ -33,7 +33,7 @@ from witengine.errors import WitError
 from witengine.plugins.api import Plugin
 from witengine.runtime.blobs import Blob, LocalBlobStore, blobs_in
 from witengine.runtime.executor import Executor, ItemFailed, MapRequest, Progress
-from witengine.runtime.invoke import requirements_json
+from witengine.runtime.invoke import requirements_json, work_json
 from witengine.runtime.library import ActivityDef, Json, Library
 
 if TYPE_CHECKING:
@@ -73,6 +73,27 @@ def resources_for(requirements: Requirements | None) -> frozenset[str]:
         return frozenset()
     names = {software.name for software in requirements.software}
     return frozenset(names | ({"gpu"} if requirements.gpu else set()))
+
+
+def batches(positions: Sequence[int], work: Sequence[float], count: int) -> list[list[int]]:
+    """The positions cut, in order, into about `count` batches of about equal estimated work
+    (so unequal items, such as frames, still end together), at most MAX_BATCH items each."""
+    total = sum(work[position] for position in positions)
+    if not positions:
+        return []
+    if total <= 0:  # no estimate tells them apart: equal numbers of items
+        size = max(1, min(MAX_BATCH, math.ceil(len(positions) / count)))
+        return [list(positions[i : i + size]) for i in range(0, len(positions), size)]
+    share = total / count
+    cut: list[list[int]] = [[]]
+    held = 0.0
+    for position in positions:
+        if cut[-1] and (held + work[position] / 2 > share or len(cut[-1]) >= MAX_BATCH):
+            cut.append([])
+            held = 0.0
+        cut[-1].append(position)
+        held += work[position]
+    return cut
 
 
 class DaskExecutor:
@@ -216,15 +237,12 @@ class DaskExecutor:
         files: dict[str, tuple[Any, set[int]]],
         futures: dict[Future[BatchOutcome], list[int]],
     ) -> None:
+        work = work_json(self.library, spec.activity, items)  # by the plugin's estimates
         token = uuid.uuid4().hex[:12]
         prefix = "wit-" + spec.activity.lower().replace(".", "-")
         number = 0
         for needs, positions in groups.items():
-            size = max(
-                1, min(MAX_BATCH, math.ceil(len(positions) / (threads[needs] * BATCHES_PER_THREAD)))
-            )
-            for start in range(0, len(positions), size):
-                batch = positions[start : start + size]
+            for batch in batches(positions, work, threads[needs] * BATCHES_PER_THREAD):
                 wanted = set(batch)
                 sent = {sha: data for sha, (data, users) in files.items() if users & wanted}
                 future = self.client.submit(

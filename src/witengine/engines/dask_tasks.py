@@ -18,7 +18,6 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from witengine.errors import PluginError, WitError
 from witengine.runtime.blobs import LocalBlobStore, blobs_in
@@ -143,11 +142,3 @@ def run_batch(
                     if blob.sha256 not in made:
                         made[blob.sha256] = store.path(blob).read_bytes()
     return BatchOutcome(results, made)
-
-
-def worker_facts() -> dict[str, Any]:
-    """This worker's name and threads, for tests and messages."""
-    from distributed import get_worker
-
-    worker = get_worker()
-    return {"name": worker.name, "address": worker.address, "threads": worker.state.nthreads}
