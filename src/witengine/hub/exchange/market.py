@@ -198,12 +198,12 @@ class Market:
         """Close the job's trades still open, and give the buyer back whatever the job's escrow
         still holds."""
         bid = self.bid(job_id)
+        self._bids.pop(job_id, None)  # a job without a bid is remembered as such till here
         if bid is None:
             return
         for trade_id in self._of_job.get(job_id, []):
             self.close_trade(trade_id, "the job ended")
         self.refund(job_id, bid.account, self.store.balance(escrow_account(job_id)), "job ended")
-        self._bids.pop(job_id, None)
         for trade_id in self._of_job.pop(job_id, []):
             self._trades.pop(trade_id, None)
             self._phases.pop(trade_id, None)
