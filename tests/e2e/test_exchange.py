@@ -188,6 +188,15 @@ def test_the_cheap_node_gets_the_work_and_balances_equal_work_times_price(
     assert ("cheap", "POST", "/api/v1/asks") in signed
 
 
+def test_both_asks_within_the_bid_the_cheap_node_alone_while_it_meets_the_deadline(
+    market: Market,
+) -> None:
+    job = market.farm.wait_done(market.submit(DEAR, 10, 1.0, deadline=time.time() + 3600), 90)
+    assert job["status"] == "completed", job["error"]
+    trades = market.trades(job=job["id"])
+    assert trades and {t["seller"] for t in trades} == {"cheap"}
+
+
 def test_the_dear_node_joins_when_the_deadline_needs_it(market: Market) -> None:
     cheap_before, dear_before = market.balance("cheap"), market.balance("dear")
     buyer_before = market.balance("buyer")
