@@ -208,9 +208,9 @@ class BlendFile:
                 position = end + 1
             return found
 
-        def align() -> None:
+        def align() -> None:  # to 4 bytes from the block's start, which 4.5 need not align
             nonlocal position
-            position = (position + 3) & ~3
+            position = dna + ((position - dna + 3) & ~3)
 
         names = strings(count())
         align()
