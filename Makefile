@@ -25,7 +25,7 @@ $(DEMO_SCENE): scripts/make_sample_scene.py
 		| grep '^sample scene'
 
 test:
-	@scripts/bootstrap.sh chromium blender ffmpeg xvfb dbus-daemon povray postgresql
+	@scripts/bootstrap.sh chromium blender ffmpeg xvfb dbus-daemon povray postgresql bpy
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
