@@ -1,10 +1,15 @@
-"""The Blender add-on in Debian's Blender, in the background, installed into a temporary user
-folder, against a real hub and node on loopback: a scene with an external texture sent from the
-add-on's operator and saved, the file reopened and its job found and followed by the timer until
-done, its frames back in the output folder with the pixels plain Blender gives and Blender's
-names, the video beside them, the job on the hub and its id in the scene; Cancel; a missing
-texture, a wrong token and a wrong certificate fingerprint refused as Blender reports with the
-reason; the panel drawn while idle, following and done.
+"""The Blender add-on in two Blenders: Debian's 3.4, in the background, installed from the
+add-on zip into a temporary user folder; and 4.5 LTS, the `bpy` module from PyPI in .venv-bpy
+(scripts/bootstrap.sh bpy), driven through bpy_blender.py (Blender's command line over the
+module), installed from the extension zip into a user extensions repository as Blender's
+Install from Disk does, with Allow Online Access ticked. Each against a real hub and node on
+loopback: a scene with an external texture sent from the add-on's operator and saved, the file
+reopened and its job found and followed by the timer until done, its frames back in the output
+folder with the pixels plain Blender gives and Blender's names, the video beside them, the job
+on the hub and its id in the scene; Cancel; a missing texture, a wrong token and a wrong
+certificate fingerprint refused as Blender reports with the reason; the panel drawn while
+idle, following and done. With 4.5 the farm's node renders with 4.5 too (a file 4.5 saved is
+refused by an older Blender), and so do the reference frames.
 """
 
 from __future__ import annotations
@@ -21,24 +26,38 @@ from typing import Any
 
 import pytest
 
-from witengine.addon import build
+from witengine.addon import PACKAGE, build
+from witengine.plugins.render.blendfile import SceneFacts, scene_facts
 from witengine.testing.multicast import LOOPBACK, multicast_on_loopback
 from witengine.testing.processes import ProcessFarm, free_port, wait_until
 from witengine.testing.scenes import make_sample_scene
 from witengine.testing.swatches import png
 
 DRIVER = Path(__file__).with_name("blender_addon") / "drive.py"
-MISSING = [tool for tool in ("blender", "ffmpeg") if shutil.which(tool) is None]
-pytestmark = [
-    pytest.mark.blender,
-    pytest.mark.slow,
-    pytest.mark.timeout(120),
-    pytest.mark.skipif(
-        bool(MISSING),
-        reason=f"{' and '.join(MISSING)} not installed (scripts/bootstrap.sh blender ffmpeg)",
-    ),
-]
+BPY_BLENDER = Path(__file__).with_name("blender_addon") / "bpy_blender.py"
+BPY_PYTHON = Path(__file__).resolve().parents[2] / ".venv-bpy" / "bin" / "python"
+EXTENSION_MODULE = "bl_ext.user_default.witengine_blender"
+pytestmark = [pytest.mark.blender, pytest.mark.slow, pytest.mark.timeout(180)]
 WIDTH, HEIGHT, FRAMES = 64, 36, 3
+
+
+def missing(flavour: str) -> str:
+    """Why that Blender cannot run here ("" when it can)."""
+    if shutil.which("ffmpeg") is None:
+        return "ffmpeg not installed (scripts/bootstrap.sh ffmpeg)"
+    if flavour == "3.4" and shutil.which("blender") is None:
+        return "Debian's Blender not installed (scripts/bootstrap.sh blender)"
+    if flavour == "4.5" and not BPY_PYTHON.is_file():
+        return "Blender 4.5 (the bpy module) not installed in .venv-bpy (scripts/bootstrap.sh bpy)"
+    return ""
+
+
+FLAVOURS = [
+    pytest.param(
+        name, id=label, marks=pytest.mark.skipif(bool(missing(name)), reason=missing(name))
+    )
+    for name, label in (("3.4", "blender-3.4-debian"), ("4.5", "bpy-4.5-pypi"))
+]
 
 
 @dataclass
@@ -47,19 +66,64 @@ class Setup:
     folder: Path
     env: dict[str, str]
     scene: Path
+    blender: str  # the program: Debian's blender, or bpy 4.5 behind Blender's command line
+    version: str
+    module: str  # the add-on's module as Blender enabled it
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    folder = tmp_path_factory.mktemp("addon")
+def bpy_blender(folder: Path) -> Path:
+    """A `blender` program (a shell script) that runs Blender 4.5 from the bpy module."""
+    shim = folder / "bin" / "blender"
+    shim.parent.mkdir(parents=True)
+    shim.write_text(f'#!/bin/sh\nexec "{BPY_PYTHON}" "{BPY_BLENDER}" "$@"\n')
+    shim.chmod(0o755)
+    return shim
+
+
+@pytest.fixture(scope="module", params=FLAVOURS)
+def setup(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Setup]:
+    flavour: str = request.param
+    folder = tmp_path_factory.mktemp(f"addon-{flavour}")
     scripts = folder / "user" / "scripts"
-    legacy, _ = build(folder / "dist")
-    zipfile.ZipFile(legacy).extractall(scripts / "addons")
+    legacy, extension = build(folder / "dist")
     env = {
         **os.environ,
         "BLENDER_USER_SCRIPTS": str(scripts),
         "BLENDER_USER_CONFIG": str(folder / "user" / "config"),  # the user's own stay as they are
+        "BLENDER_USER_EXTENSIONS": str(folder / "user" / "extensions"),
     }
+    node_env: dict[str, str] = {}
+    if flavour == "3.4":
+        blender, version, module = "blender", "3.4.1", "witengine_blender"
+        zipfile.ZipFile(legacy).extractall(scripts / "addons")
+    else:
+        shim = bpy_blender(folder)
+        blender, version, module = str(shim), "4.5", EXTENSION_MODULE
+        env["BLENDER_SHIM"] = blender  # the add-on's packing runs this Blender
+        node_env["PATH"] = f"{shim.parent}{os.pathsep}{os.environ['PATH']}"  # the node's too
+        install = (
+            "import bpy; bpy.ops.extensions.package_install_files(repo='user_default', "
+            f"filepath={str(extension)!r}, enable_on_install=False)"
+        )
+        done = subprocess.run(
+            [
+                blender,
+                "-b",
+                "--factory-startup",
+                "--python-exit-code",
+                "1",
+                "--python-expr",
+                install,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=100,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert (folder / "user" / "extensions" / "user_default" / PACKAGE).is_dir()
     texture = folder / "artist" / "textures" / "swatch.png"
     texture.parent.mkdir(parents=True)
     texture.write_bytes(png(8, 8, (200, 40, 30)))
@@ -70,24 +134,31 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         height=HEIGHT,
         samples=2,
         extra=("--texture", str(texture)),
+        blender=blender,
     )
     (folder / "farm").mkdir()
     farm = ProcessFarm(folder / "farm", free_port(), advertise=True)  # Find on the LAN finds it
     try:
         farm.start_hub()
-        farm.start_node("a", "--threads", "1", "--slots", "1", "--no-bench")
+        farm.start_node("a", "--threads", "1", "--slots", "1", "--no-bench", env=node_env)
         wait_until(lambda: farm.online() == ["a"], 60, "the node to connect")
-        yield Setup(farm, folder, env, scene)
+        yield Setup(farm, folder, env, scene, blender, version, module)
     finally:
         farm.stop()
 
 
 def drive(setup: Setup, scene: Path, **config: Any) -> tuple[dict[str, Any], str]:
     """Run the driver in background Blender; what it found, and Blender's output."""
-    config = {"hub": setup.farm.url, "token": setup.farm.token, "pin": "", **config}
+    config = {
+        "hub": setup.farm.url,
+        "token": setup.farm.token,
+        "pin": "",
+        "module": setup.module,
+        **config,
+    }
     done = subprocess.run(
         [
-            *("blender", "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1"),
+            *(setup.blender, "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1"),
             *(str(scene), "-P", str(DRIVER), "--", json.dumps(config)),
         ],
         env=setup.env,
@@ -117,7 +188,7 @@ def test_the_scene_renders_on_the_farm_from_blender_and_its_frames_come_back(
     out = setup.folder / "farm-frames"
     plain = setup.folder / "plain"
     plain_blender = subprocess.Popen(  # the same frames, rendered as an artist would
-        ["blender", "-b", str(setup.scene), "-o", str(plain / "####"), "-F", "PNG", "-a"],
+        [setup.blender, "-b", str(setup.scene), "-o", str(plain / "####"), "-F", "PNG", "-a"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -130,8 +201,10 @@ def test_the_scene_renders_on_the_farm_from_blender_and_its_frames_come_back(
     finally:
         assert plain_blender.wait(60) == 0
 
+    # The hub reads the scene's size and samples from the file, as this Blender saved it.
+    assert scene_facts(sent) == SceneFacts(WIDTH, HEIGHT, 100, "CYCLES", 2, 1, FRAMES)
     job_id = submitted["job_id"]
-    assert submitted["submit"] == "" and job_id.startswith("job_")
+    assert submitted["submit"] == "" and job_id.startswith("job_"), output
     assert found["stage"] == "following" and found["job_id"] == job_id  # found in the file
     assert (found["status"], found["done"], found["total"]) == ("completed", FRAMES, FRAMES)
     names = [f"{n:04d}.png" for n in range(1, FRAMES + 1)]
@@ -174,6 +247,7 @@ def test_a_scene_with_a_missing_texture_is_refused_naming_the_file(setup: Setup)
         height=HEIGHT,
         samples=2,
         extra=("--missing-texture", str(textures / "brick.png")),
+        blender=setup.blender,
     )
     jobs = len(setup.farm.api("GET", "/jobs").json())
 
@@ -196,7 +270,7 @@ def test_test_connection_shows_the_nodes_and_a_wrong_token_gets_the_hubs_401_mes
     wrong, output = drive(setup, setup.scene, do="connect", token="wit-wrong", seconds=20)
 
     assert right["connect"] == "" and right["nodes"].startswith("a: ")
-    assert right["nodes"].endswith(", Blender 3.4.1")
+    assert f", Blender {setup.version}" in right["nodes"]
     message = refused.json()["detail"]
     assert refused.status_code == 401
     assert wrong["connect"] == f"Error: witengine: {message}\n"
@@ -294,4 +368,6 @@ def test_with_online_access_off_the_add_on_refuses_to_use_the_network_saying_why
     assert found["connect"] == message
     assert found["find"] == message.replace("witengine: ", "witengine: cannot look for hubs: ")
     assert found["submit"] == message
+    # 4.5: Blender's own setting, unticked; 3.4 has none, and its reading was replaced.
+    assert found["online_access"] == (False if setup.version == "4.5" else None)
     assert len(setup.farm.api("GET", "/jobs").json()) == jobs

@@ -1,6 +1,8 @@
 """Runs inside Blender for the add-on's tests: `blender -b scene.blend -P drive.py -- JSON`.
 
-It enables the installed add-on, sets its preferences, and does what JSON's `do` says:
+It enables the installed add-on (`module`: its name, `bl_ext.user_default.witengine_blender`
+when installed as an extension; Allow Online Access ticked in 4.2 and later, but for
+`offline`), sets its preferences, and does what JSON's `do` says:
 `submit` (send the scene, then save it with its job), `reopen` (open a saved file and follow
 its job until its frames are back), `cancel` (send the scene, cancel its job, its frames
 coming meanwhile), `connect` (Test connection, then a submission), `find` (Find on the LAN).
@@ -19,8 +21,10 @@ from typing import Any
 import addon_utils  # type: ignore[import-not-found]
 import bpy  # type: ignore[import-not-found]
 
-ADDON = "witengine_blender"
 config: dict[str, Any] = json.loads(sys.argv[sys.argv.index("--") + 1])
+if hasattr(bpy.app, "online_access"):  # 4.2 and later: Allow Online Access, as an artist ticks it
+    bpy.context.preferences.system.use_online_access = config["do"] != "offline"
+ADDON = config.get("module", "witengine_blender")
 addon_utils.enable(ADDON, default_set=True, handle_error=None)
 addon = sys.modules[ADDON]
 addon.following.TICK_SECONDS = 0.2  # the timer's pace: an artist's Blender looks once a second
@@ -145,8 +149,10 @@ elif config["do"] == "find":  # Find on the LAN, asking from the loopback interf
     prefs.hub_url = ""
     found["find"] = reports(bpy.ops.witengine.find_hub)
     found["hub_url"], found["found"] = prefs.hub_url, prefs.found.splitlines()
-elif config["do"] == "offline":  # Blender 4.2's Allow Online Access off: 3.4 has no such
-    addon.settings.online_allowed = lambda: False  # setting, so its reading is replaced
+elif config["do"] == "offline":  # Allow Online Access off (set above in 4.2 and later); 3.4
+    if not hasattr(bpy.app, "online_access"):  # has no such setting: its reading is replaced
+        addon.settings.online_allowed = lambda: False
+    found["online_access"] = getattr(bpy.app, "online_access", None)
     found["connect"] = reports(bpy.ops.witengine.test_connection)
     found["find"] = reports(bpy.ops.witengine.find_hub)
     found["submit"] = reports(bpy.ops.witengine.render_on_farm)
