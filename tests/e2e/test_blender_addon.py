@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from witengine.addon import PACKAGE, build
+from witengine.addon import PACKAGE, build, install
 from witengine.plugins.render.blendfile import SceneFacts, scene_facts
 from witengine.testing.multicast import LOOPBACK, multicast_on_loopback
 from witengine.testing.processes import ProcessFarm, free_port, wait_until
@@ -371,3 +371,33 @@ def test_with_online_access_off_the_add_on_refuses_to_use_the_network_saying_why
     # 4.5: Blender's own setting, unticked; 3.4 has none, and its reading was replaced.
     assert found["online_access"] == (False if setup.version == "4.5" else None)
     assert len(setup.farm.api("GET", "/jobs").json()) == jobs
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_wit_addon_install_puts_the_add_on_in_the_users_blender_and_enables_it(
+    flavour: str, tmp_path: Path
+) -> None:
+    blender = "blender" if flavour == "3.4" else str(bpy_blender(tmp_path))
+    env = {
+        **os.environ,
+        "BLENDER_USER_SCRIPTS": str(tmp_path / "user" / "scripts"),
+        "BLENDER_USER_CONFIG": str(tmp_path / "user" / "config"),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("BLENDER_USER_SCRIPTS", "BLENDER_USER_CONFIG"):
+            patch.setenv(name, env[name])
+        target = install(blender)
+
+    assert target == tmp_path / "user" / "scripts" / "addons" / PACKAGE
+    assert (target / "__init__.py").is_file() and (target / "blender_pack.py").is_file()
+    # A Blender started afterwards, with the user's preferences, has it enabled.
+    expression = "import bpy; print('WITADDONS=' + ','.join(bpy.context.preferences.addons.keys()))"
+    done = subprocess.run(
+        [blender, "-b", "--python-exit-code", "1", "--python-expr", expression],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    line = next(line for line in done.stdout.splitlines() if line.startswith("WITADDONS="))
+    assert PACKAGE in line.removeprefix("WITADDONS=").split(","), done.stdout + done.stderr

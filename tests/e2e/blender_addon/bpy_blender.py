@@ -6,11 +6,13 @@ tests, the add-on and a node give Blender, in their order:
     | -o PATH | -F FORMAT | -x 0/1 | -t N | -P/--python SCRIPT | --python-expr CODE
     | -f LIST | -a | -- ARGS (for the scripts, in sys.argv after "--")
 
-A script runs with `sys.argv` as Blender gives it (its arguments after `--`). `bpy.app.binary_path`
-is set to `BLENDER_SHIM` when given (in the module it is empty and writable), so the add-on's own
-Blender subprocesses (packing the scene) run this same Blender. The module has no event loop
-(timers never fire: the test driver calls the add-on's timer as the loop would) and no window
-manager UI. The process ends with os._exit, as the module can hang in its exit handlers.
+A script runs with `sys.argv` as Blender gives it (its arguments after `--`).
+`bpy.app.binary_path` is set to `BLENDER_SHIM` when given (in the module it is empty and
+writable), so the add-on's own Blender subprocesses (packing the scene) run this same Blender.
+Without `--factory-startup` the user's preferences are read first, as Blender does on starting
+(the module starts with the factory's). The module has no event loop (timers never fire: the
+test driver calls the add-on's timer as the loop would) and no window manager UI. The process
+ends with os._exit, as the module can hang in its exit handlers.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ def run(args: list[str]) -> int:
         return 0
     if os.environ.get("BLENDER_SHIM"):
         bpy.app.binary_path = os.environ["BLENDER_SHIM"]
+    if "--factory-startup" not in args:  # Blender starts with the user's preferences; the
+        bpy.ops.wm.read_userpref()  # module with the factory's
     rest = args[args.index("--") + 1 :] if "--" in args else []
     args = args[: args.index("--")] if "--" in args else args
     taking_value: dict[str, Callable[[str], None]] = {  # options followed by a value
