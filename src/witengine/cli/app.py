@@ -529,6 +529,19 @@ async def _interruptible(
         loop.remove_signal_handler(signal.SIGTERM)
 
 
+async def _run_shown(checked: Any, texts: dict[str, str], as_json: bool, **options: Any) -> Any:
+    """A checked job run by `run_checked` with `options`: quiet under --json, else followed on
+    stderr."""
+    from witengine.api import run_checked
+
+    if as_json:
+        return await run_checked(checked, texts, **options)
+    from witengine.cli.views import RunView
+
+    with RunView(_stderr()) as view:
+        return await run_checked(checked, texts, events=view.event, **options)
+
+
 async def _run_local(
     checked: Any,
     texts: dict[str, str],
@@ -537,7 +550,6 @@ async def _run_local(
     as_json: bool,
     workers: int | None,
 ) -> Any:
-    from witengine.api import run_checked
     from witengine.plugins.registry import discover
     from witengine.runtime.blobs import LocalBlobStore
     from witengine.runtime.control import JobControl
@@ -555,19 +567,16 @@ async def _run_local(
 
     async def go() -> Any:
         async with LocalExecutor(refs, settings.blob_dir, workers) as executor:
-            options: dict[str, Any] = {
-                "library": library,
-                "executor": executor,
-                "store": store,
-                "out_dir": out_dir,
-                "control": control,
-            }
-            if as_json:
-                return await run_checked(checked, texts, **options)
-            from witengine.cli.views import RunView
-
-            with RunView(_stderr()) as view:
-                return await run_checked(checked, texts, events=view.event, **options)
+            return await _run_shown(
+                checked,
+                texts,
+                as_json,
+                library=library,
+                executor=executor,
+                store=store,
+                out_dir=out_dir,
+                control=control,
+            )
 
     return await _interruptible(go(), cancel_job, lambda: "stopped at once", out_dir)
 

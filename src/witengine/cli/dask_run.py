@@ -16,8 +16,7 @@ async def run_on_dask(
     address: str,
     shared: Path | None,
 ) -> Any:
-    from witengine.api import run_checked
-    from witengine.cli.app import _interruptible, _stderr
+    from witengine.cli.app import _interruptible, _run_shown
     from witengine.engines.dask_executor import DaskExecutor
     from witengine.plugins.registry import discover
     from witengine.runtime.blobs import LocalBlobStore
@@ -37,18 +36,15 @@ async def run_on_dask(
             print(f"running on the Dask cluster at {address}…", file=sys.stderr)
         executor = await DaskExecutor.connect(address, library, store, discover(), shared=shared)
         async with executor:
-            options: dict[str, Any] = {
-                "library": library,
-                "executor": executor,
-                "store": store,
-                "out_dir": out_dir,
-                "control": control,
-            }
-            if as_json:
-                return await run_checked(checked, texts, **options)
-            from witengine.cli.views import RunView
-
-            with RunView(_stderr()) as view:
-                return await run_checked(checked, texts, events=view.event, **options)
+            return await _run_shown(
+                checked,
+                texts,
+                as_json,
+                library=library,
+                executor=executor,
+                store=store,
+                out_dir=out_dir,
+                control=control,
+            )
 
     return await _interruptible(go(), cancel_job, lambda: "stopped at once", out_dir)
