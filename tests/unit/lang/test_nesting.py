@@ -1,10 +1,8 @@
 """The look at a script's text that refuses deep nesting before parsing: it never counts fewer
-levels than the parse tree has, it refuses every form of nesting at once however long the
-script, and it lets through what a real script does."""
+levels than the parse tree has, it refuses every form of nesting in a script of a hub's largest
+size, and it lets through what a real script does (how fast: bench/parse_limits.py)."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,10 +20,10 @@ from witengine.testing.scripts import (
     nested_script,
 )
 
-SIZE = 1_000_000  # a hub's default limits.script_chars
-# Measured at about a millisecond on a busy machine; parsing such a script took 8 to 18 s.
-AT_ONCE = 0.1
-LONG_ENOUGH = 2.0  # measured at 0.1 to 0.5 s for the longest flat script; parsing it, 10 to 20 s
+# A hub's default limits.script_chars. How long the look takes at this size (about a millisecond
+# to refuse, well under a second to let a flat script through; parsing one takes 10 to 20 s) is
+# what bench/parse_limits.py measures: a wall-clock bound here only failed on a busy machine.
+SIZE = 1_000_000
 
 
 def counted(source: str) -> int:
@@ -69,23 +67,16 @@ def test_the_count_of_each_form_is_never_below_the_parse_trees_depth(form: str, 
 
 
 @pytest.mark.parametrize("form", sorted(DEEP_FORMS))
-def test_each_form_nested_as_deep_as_a_hubs_largest_script_is_refused_at_once(form: str) -> None:
-    source = deep_script(form, SIZE)
-    started = time.perf_counter()
-    found = too_deep(source)
-    took = time.perf_counter() - started
+def test_each_form_nested_as_deep_as_a_hubs_largest_script_is_refused(form: str) -> None:
+    found = too_deep(deep_script(form, SIZE))
     assert found is not None
     assert f"more than {MAX_NESTING} levels" in found.message
     assert found.span.line == 3
-    assert took < AT_ONCE, f"{took * 1000:.1f} ms"
 
 
 @pytest.mark.parametrize("form", sorted(LONG_FORMS))
-def test_a_long_flat_script_is_let_through_in_bounded_time(form: str) -> None:
-    source = long_script(form, SIZE)
-    started = time.perf_counter()
-    assert too_deep(source) is None
-    assert time.perf_counter() - started < LONG_ENOUGH
+def test_a_long_flat_script_is_let_through(form: str) -> None:
+    assert too_deep(long_script(form, SIZE)) is None
 
 
 @pytest.mark.parametrize(
