@@ -95,9 +95,10 @@ def test_the_owner_pays_from_the_console_on_the_nodes_machine(
     expect(own.locator("#balance")).to_have_text("100.250 credits")
     expect(own.locator('#statement tr[data-seq="2"] td.amount')).to_have_text("-20.250")
     expect(own.locator("#live-state")).to_have_text("live")
-    # A grant made elsewhere shows on the open console, without a reload.
+    # A grant made elsewhere shows on the open console, without a reload: at its next look
+    # (every 5 s), so the wait is longer than expect's 5 s default.
     farm.api("POST", "/accounts/ann/grant", json={"amount": 4_750, "memo": "bonus"})
-    expect(own.locator("#balance")).to_have_text("105.000 credits")
+    expect(own.locator("#balance")).to_have_text("105.000 credits", timeout=30_000)
     expect(own.locator('#statement tr[data-seq="3"]')).to_contain_text("bonus")
     assert own.evaluate(CONTRAST) == []
     shot(own, "owner-console")
