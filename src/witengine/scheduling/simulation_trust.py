@@ -189,6 +189,8 @@ class Verifying:
             loop.schedule.reopen(index, step.owners, loop.now)
         elif step.action is Action.FAIL:
             self.failure = (index, step.reason)
+            for (_, reopened), owners in step.reopen:
+                loop.schedule.reopen(reopened, owners, loop.now)
         elif step.action is Action.ACCEPT:
             assert step.answer is not None
             self.commit(index, step.answer.value)

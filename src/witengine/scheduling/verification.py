@@ -16,7 +16,8 @@ Trust (`TrustBook`), per (node, activity), after BOINC's adaptive replication: a
 until `reliable_after` of its answers in a row agreed with others; then RELIABLE, and only a
 random share of its answers is checked (`replicate_share`, shrinking as its run of agreements
 grows, never under `replicate_floor`). An answer found wrong BLOCKS the node for the activity;
-a disagreement nobody could settle sends it back to NEW. Spot checks: a share of an untrusted
+a disagreement nobody could settle sends it back to NEW (and the driver has its answers
+accepted unchecked verified after all: `verifier.Verifier`). Spot checks: a share of an untrusted
 node's batches carry an item whose answer is known; a wrong answer to one blocks the node for
 every activity at once.
 

@@ -18,7 +18,8 @@ says what it found. The driver's protocol:
         COMPARE    the representatives changed meanwhile (a node was caught): compare again
         REPLICATE  as above
         ACCEPT     commit `step.answer`'s value; `step.wrong` were wrong: `caught` each
-        FAIL       fail the item with `step.reason`
+        FAIL       fail the item with `step.reason`; reopen `step.reopen`'s items (the
+                   results its answerers' records had let through unchecked, now verified)
     reopen = verifier.caught(node, owner, activity)    # items to reopen, with owners to avoid
     index = verifier.spot_check(node, owner, map_id, activity, committed)  # add to its batch?
     verifier.spot_answered(node, map_id, index)        # the known value, if it was a spot check
@@ -70,6 +71,8 @@ class Step:
     owners: frozenset[str] = frozenset()  # REPLICATE: owners the replica may not go to
     wrong: tuple[Answer, ...] = ()  # ACCEPT: answers that disagreed (their nodes were wrong)
     reason: str = ""  # FAIL: the disagreement
+    # FAIL: items whose held unchecked answers are to be verified now, with owners to avoid
+    reopen: tuple[tuple[Key, frozenset[str]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -181,10 +184,12 @@ class Verifier:
         self._done(key)
         if tally.ruling is Ruling.FAIL:
             self.costs.failed += 1
+            reopen: list[tuple[Key, frozenset[str]]] = []
             for other in votes.answers:
                 if not other.trusted:
                     self._note(other.node_id, item.activity, self.book.undecided)
-            return Step(Action.FAIL, votes.answers[0], reason=tally.reason)
+                    reopen += self._recheck(other.node_id, item.activity)
+            return Step(Action.FAIL, votes.answers[0], reason=tally.reason, reopen=tuple(reopen))
         assert tally.accepted is not None
         self.costs.verified += 1
         self._known.setdefault(key[0], []).append((key[1], tally.owners, tally.accepted.value))
@@ -197,6 +202,20 @@ class Verifier:
     def _done(self, key: Key) -> None:
         del self._items[key]
         self._open[key[0]] -= 1
+
+    def _recheck(self, node_id: str, activity: str) -> list[tuple[Key, frozenset[str]]]:
+        """The node is new again: its answers held unchecked for the activity are put under
+        verification, each as the first answer to its item; returns the items to reopen."""
+        held = self._unchecked.get(node_id, {})
+        reopen = []
+        for key in [key for key, (act, _) in held.items() if act == activity]:
+            _, answer = held.pop(key)
+            item = self._items[key] = _Item(activity, Votes(self.settings))
+            self._open[key[0]] = self._open.get(key[0], 0) + 1
+            item.votes.add(answer, [])
+            self.costs.replicas += 1
+            reopen.append((key, frozenset((answer.owner,))))
+        return reopen
 
     def busy(self, map_id: str) -> bool:
         """Whether some of the map's items are under verification."""

@@ -162,3 +162,39 @@ def test_with_every_result_checked_nothing_wrong_is_ever_committed(
     assert count - len(farm.committed) == farm.verifier.costs.failed
     if len({owner for owner, _ in cheats}) < 2:
         assert len(farm.committed) == count, "one cheating owner cannot make an item fail"
+
+
+def test_an_unsettled_disagreement_has_the_results_a_node_held_unchecked_verified_after_all() -> (
+    None
+):
+    """A reliable node in a disagreement nobody settles is new again, and what it had returned
+    unchecked is put under verification rather than committed as its map ends."""
+    verifier = Verifier(
+        VerificationSettings(
+            reliable_after=1, replicate_share=0.0, replicate_floor=0.0, max_answers=2
+        ),
+        random.Random(1),
+    )
+    steady, checker, other = Answer("r", "rita", value=1), Answer("s", "sam", value=1), "t"
+    assert verifier.answered(("map_a", 0), ACTIVITY, steady).action is Action.REPLICATE
+    assert verifier.answered(("map_a", 0), ACTIVITY, checker).action is Action.COMPARE
+    accepted = verifier.compared(("map_a", 0), checker, [steady], [True])
+    assert accepted is not None and accepted.action is Action.ACCEPT
+    assert verifier.book.record("r", ACTIVITY).state is TrustState.RELIABLE
+    unchecked = Answer("r", "rita", value="held")
+    assert verifier.answered(("map_b", 5), ACTIVITY, unchecked).action is Action.HOLD
+
+    first = Answer(other, "tom", value=7)
+    assert verifier.answered(("map_c", 0), ACTIVITY, first).action is Action.REPLICATE
+    disputed = Answer("r", "rita", value=8)
+    assert verifier.answered(("map_c", 0), ACTIVITY, disputed).action is Action.COMPARE
+    failed = verifier.compared(("map_c", 0), disputed, [first], [False])
+    assert failed is not None and failed.action is Action.FAIL
+
+    assert verifier.book.record("r", ACTIVITY).state is TrustState.NEW
+    assert verifier.release("map_b") == [], "committed unchecked after the node lost its trust"
+    assert failed.reopen == ((("map_b", 5), frozenset({"rita"})),)
+    assert verifier.representatives(("map_b", 5)) == [unchecked]
+    replica = Answer("s", "sam", value="held")
+    step = verifier.compared(("map_b", 5), replica, [unchecked], [True])
+    assert step is not None and step.action is Action.ACCEPT and step.answer == unchecked

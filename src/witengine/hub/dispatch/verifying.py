@@ -8,6 +8,8 @@ answer that comes back is compared, in a task of its own (a plugin's comparison 
 the loop goes on), with one answer of each agreeing group, in the order the answers arrived;
 when the quorum decides, the agreed value is stored once, under the item's current attempt, and
 the nodes' records change (`Verifier.notes`: stored, and audited when a trust state changes).
+An item that fails for want of a quorum makes its answerers new again, and their results held
+unchecked are verified after all.
 
 A node reliable for an activity has most of its results accepted unchecked. They are held too,
 not committed, until the map has nothing else left to wait for: the job sees none of a map's
@@ -31,7 +33,7 @@ import asyncio
 import logging
 import random
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +182,7 @@ def _carry_out(state: DispatchState, held: MapState, key: Key, step: Step) -> No
         blamed = answer_node(state, step.answer)  # credited with nothing: it is a failure
         trading.rejected(state, held, index, blamed.id, step.reason)
         commit(state, held, [(blamed, Commit(index, attempt, error=step.reason), 0.0)])
+        _reopen(state, step.reopen)  # its answerers are new again: verify what they held
     elif step.action is Action.ACCEPT:
         assert step.answer is not None
         chosen = said(step.answer)
@@ -240,11 +243,17 @@ def caught(
         for batch_id in held.schedule.cancel_node(node.id):
             held.schedule.batch_ended(batch_id, now)
             state.cancel_lease(batch_id, f"blocked from {held.activity}: {reason}")
-    for (map_id, index), owners in reopen:
+    _reopen(state, reopen)
+    state.candidates_changed()  # the schedules plan without it
+
+
+def _reopen(state: DispatchState, items: Iterable[tuple[Key, frozenset[str]]]) -> None:
+    """Reopen the items, each for a node of none of its owners, in the maps still running."""
+    now = state.clock.now()
+    for (map_id, index), owners in items:
         answered_in = state.maps.get(map_id)
         if answered_in is not None:
             answered_in.schedule.reopen(answered_in.positions[index], owners, now)
-    state.candidates_changed()  # the schedules plan without it
 
 
 def _notes(state: DispatchState) -> None:
