@@ -16,6 +16,9 @@ ordinary node, enrolled and connected as any other. Each mode is what some cheat
   spot checks and replicas look like from a node: an item already tried (an attempt above 1: a
   replica is a retried item), or an item apart from the rest of its batch's run of indices
   (where the hub hides a spot check: an item verified before, inserted among the others).
+- `lookalike`: the other way about: wrong only on what `spotwise` takes for a check (a retried
+  item, or one apart from its batch's run), right everywhere else, from its first result (a
+  modified plugin that errs on items computed before, say).
 - `collude`: a wrong value derived from the right one only, so that every node of the owner
   returns the same wrong answer for an item (two nodes of one owner backing each other).
 - `honest`: alters nothing: the honest nodes of a bench, launched the same way so that they
@@ -44,7 +47,17 @@ from typing import Any
 
 from witengine.protocol import Assign, TaskResult
 
-MODES = ("random", "copy", "mostly", "spotwise", "collude", "honest", "black", "shifted")
+MODES = (
+    "random",
+    "copy",
+    "mostly",
+    "spotwise",
+    "lookalike",
+    "collude",
+    "honest",
+    "black",
+    "shifted",
+)
 RENDER_MODES = ("black", "shifted")
 HONEST_FOR = 12  # results a spotwise cheater returns right before it starts cheating
 MOSTLY_WRONG = 0.05  # the share of a `mostly` cheater's results that are wrong
@@ -94,6 +107,8 @@ class Cheat:
             return scrambled(right, self.random) if wrong else right
         if mode == "spotwise":
             return right if checked or self.sent < HONEST_FOR else scrambled(right, self.random)
+        if mode == "lookalike":
+            return scrambled(right, self.random) if checked else right
         if mode == "collude":
             return derived(right)
         return right

@@ -58,6 +58,14 @@ def test_a_spotwise_cheater_is_right_where_it_guesses_a_check_once_it_cheats() -
     assert lied == {20: True, 21: True, 3: False, 22: True, 23: True, 24: True, 30: False}
 
 
+def test_a_lookalike_cheater_is_wrong_only_where_it_guesses_a_check() -> None:
+    # a run 20..24 with item 3 inserted (a spot check's look-alike) and item 30 retried
+    assign, results = batch((20, 1), (21, 1), (3, 1), (22, 1), (23, 1), (24, 1), (30, 2))
+    sent = Cheat("lookalike", 3).results(assign, results)
+    lied = {r.index: r.value != s.value for r, s in zip(results, sent, strict=True)}
+    assert lied == {20: False, 21: False, 3: True, 22: False, 23: False, 24: False, 30: True}
+
+
 @pytest.mark.parametrize(
     ("tasks", "checks"),
     [
