@@ -112,8 +112,9 @@ class HubService:
     ) -> JobRecord:
         """Check, store and start a job; ScriptError or ParameterError when it cannot run.
         `owner` is the id of the token that submitted it; `buyer`, the signed request of the
-        account that pays for a job with a bid. A long script takes seconds to check and a
-        scene's file a while to read: both in a thread, so that the hub goes on."""
+        account that pays for a job with a bid (or, without one, under its buy mandates). A
+        long script takes seconds to check and a scene's file a while to read: both in a
+        thread, so that the hub goes on."""
         checked = await asyncio.to_thread(self.prepare, request)
         pools = self._pools(request.pools)
         job = JobRecord(
@@ -133,6 +134,8 @@ class HubService:
             # The bid before the job: a hub stopped in between resumes it paid, not free.
             bid = request.bid
             market.place_bid(job.id, buyer.account, bid.price, bid.deadline, buyer.nonce)
+        elif buyer is not None and market is not None and market.buys(buyer.account):
+            market.place_mandated(job.id, buyer.account, buyer.nonce)
         self.store.add_job(job)
         if request.node is not None:
             self.dispatcher.pin_job(job.id, request.node)

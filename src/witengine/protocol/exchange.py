@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from witengine.protocol.base import Answer, Label, Model
 from witengine.security.accounts import ACCOUNT_NAME_PATTERN
@@ -124,6 +124,50 @@ class AskInfo(Answer):
     nonce: str = ""
 
 
+class NewMandate(Model):
+    """A standing rule of the signing account. `sell`: keep an ask in force for the account's
+    nodes (or only the node named `node`) for `activity` (an activity or a plugin) at `price`
+    milli-credits a work unit, within `hours`. `buy`: give the account's jobs submitted without
+    a bid a bid of `price` for their maps of `activity` (an activity, a plugin; "" any), and
+    spend at most `daily` milli-credits a UTC day under it (0: no limit)."""
+
+    side: Literal["sell", "buy"]
+    activity: Annotated[Label, Field(max_length=200)] = ""
+    price: Price
+    hours: Hours = ""
+    node: Annotated[Label, Field(max_length=200)] = ""
+    daily: Annotated[int, Field(ge=0, le=10**15)] = 0
+
+    @model_validator(mode="after")
+    def _fits_its_side(self) -> NewMandate:
+        if self.side == "sell":
+            if not self.activity:
+                raise ValueError("a sell mandate names the activity or plugin it sells")
+            if self.daily:
+                raise ValueError("daily is a buy mandate's limit; a sell mandate has none")
+        else:
+            if self.hours:
+                raise ValueError("hours are a sell mandate's; a buy mandate buys at any hour")
+            if self.node:
+                raise ValueError("node is a sell mandate's; a buy mandate buys on any node")
+        return self
+
+
+class MandateInfo(Answer):
+    id: str
+    account: str
+    side: str
+    activity: str = ""
+    price: int
+    hours: str = ""
+    node: str = ""
+    daily: int = 0
+    state: str  # active or paused
+    created_at: float
+    nonce: str = ""
+    spent_today: int | None = None  # a buy mandate's: paid (or out) under it today, UTC
+
+
 class Bid(Model):
     """A job's bid on the exchange: the most its account pays a work unit (milli-credits) and
     when it wants the work done (seconds since the epoch; None: no deadline)."""
@@ -158,6 +202,7 @@ class TradeInfo(Answer):
     created_at: float
     updated_at: float
     ask_id: str = ""
+    mandate: str = ""  # the buyer's mandate that bid for it, if one did
 
 
 class TradeDetail(TradeInfo):

@@ -1,5 +1,5 @@
-"""Asks, bids, trades and their phases, kept alike by the memory, SQLite and PostgreSQL stores
-(the SQLite one across a reopening: migration 13)."""
+"""Asks, mandates, bids, trades and their phases, kept alike by the memory, SQLite and
+PostgreSQL stores (the SQLite one across a reopening: migrations 13 and 14)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from witengine.hub.store.market import AskRecord, BidRecord, TradePhase, TradeRecord
+from witengine.hub.store.market import (
+    AskRecord,
+    BidRecord,
+    MandateRecord,
+    TradePhase,
+    TradeRecord,
+)
 from witengine.hub.store.memory import MemoryStore
 from witengine.hub.store.postgres import PostgresStore
 from witengine.hub.store.sqlite import SqliteStore
@@ -48,11 +54,54 @@ def test_asks_are_listed_in_the_order_made_and_removed_once(
     assert store.list_asks() == [second]
 
 
+def mandate(number: int, account: str, side: str = "sell") -> MandateRecord:
+    return MandateRecord(
+        f"man_{number}", account, side, "render", 3000, "22-06" if side == "sell" else "",
+        "gpu-1" if side == "sell" else "", 0 if side == "sell" else 500_000, "active",
+        float(number), f"n{number}",
+    )  # fmt: skip
+
+
+def test_mandates_are_listed_in_the_order_made_paused_resumed_and_removed_once(
+    store: MemoryStore | SqliteStore,
+) -> None:
+    sell, buy, other = mandate(1, "cat"), mandate(2, "ann", "buy"), mandate(3, "cat", "buy")
+    for made in (sell, buy, other):
+        store.add_mandate(made)
+    assert store.list_mandates() == [sell, buy, other]
+    assert store.list_mandates("cat") == [sell, other]
+    assert store.set_mandate_state("man_2", "paused")
+    assert store.list_mandates("ann") == [MandateRecord(**{**vars(buy), "state": "paused"})]
+    assert store.set_mandate_state("man_2", "active")
+    assert store.list_mandates("ann") == [buy]
+    assert not store.set_mandate_state("man_9", "paused")
+    assert store.remove_mandate("man_1") and not store.remove_mandate("man_1")
+    assert store.list_mandates() == [buy, other]
+
+
+def test_what_a_buyers_mandate_spent_sums_its_trades_made_since_a_time(
+    store: MemoryStore | SqliteStore,
+) -> None:
+    for number, under, paid in ((1, "man_2", 1000), (5, "man_2", 2500), (6, "", 700)):
+        made = TradeRecord(**{**vars(trade(number, "job_1", "cat")), "mandate": under})
+        store.put_trade(made)
+        store.put_trade(TradeRecord(**{**vars(made), "paid": paid}))
+    assert store.get_trade("batch_5") is not None
+    assert store.get_trade("batch_5").mandate == "man_2"  # type: ignore[union-attr]
+    assert store.spent_under("man_2", 0.0) == 3500
+    assert store.spent_under("man_2", 2.0) == 2500
+    assert store.spent_under("man_2", 9.0) == 0
+    assert store.spent_under("man_7", 0.0) == 0
+
+
 def test_a_bid_is_kept_per_job(store: MemoryStore | SqliteStore) -> None:
     assert store.get_bid("job_1") is None
     bid = BidRecord("job_1", "ann", 2000, 1e9, 1.0, "nonce")
     store.put_bid(bid)
     assert store.get_bid("job_1") == bid
+    mandated = BidRecord("job_3", "ann", 0, None, 1.0, "nonce2", "mandated")
+    store.put_bid(mandated)
+    assert store.get_bid("job_3") == mandated
     assert store.get_bid("job_1") is not None and store.get_bid("job_2") is None
 
 
@@ -87,9 +136,11 @@ def test_sqlite_keeps_the_market_across_a_reopening(tmp_path: Path) -> None:
     first.add_ask(AskRecord("ask_1", "cat", "Compute.Work", 1000, "", 0.0, 1.0, "n1"))
     first.put_trade(trade(1, "job_1", "cat"))
     first.add_phases([TradePhase("batch_1", "matched", 1.0)])
+    first.add_mandate(mandate(1, "cat"))
     first.close()
     again = SqliteStore(path)
     assert [a.id for a in again.list_asks()] == ["ask_1"]
     assert again.get_trade("batch_1") == trade(1, "job_1", "cat")
     assert [p.phase for p in again.trade_phases("batch_1")] == ["matched"]
+    assert again.list_mandates() == [mandate(1, "cat")]
     again.close()

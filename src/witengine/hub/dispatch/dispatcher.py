@@ -341,10 +341,11 @@ class Dispatcher:
                 ):
                     continue
                 # A paid map's: not when its owner's ask is above the bid, or cheaper nodes do.
-                if held.future.done() or (held.paid is not None and node.id not in held.paid.nodes):
+                if held.future.done() or not trading.open_to(held, node.id):
                     continue
                 asking = Candidate(node.id, node.slots, owner=node.owner_key, trusted=node.trusted)
-                while len(node.leases) < node.slots + 1:
+                # (A paid map closes to the node as its buyer's mandate's budget is reached.)
+                while len(node.leases) < node.slots + 1 and trading.open_to(held, node.id):
                     if until is not None and handed and time.perf_counter() > until:
                         return True
                     if max_items is not None and handed >= max_items:

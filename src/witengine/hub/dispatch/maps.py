@@ -69,7 +69,7 @@ async def open_map(
     options = request.options
     pools = state.map_pools(options.pools if options is not None else None)
     candidates = state.candidates(request.activity, job_id, requirements, pools)
-    paid = trading.open_paid(state, job_id, todo, work)
+    paid = trading.open_paid(state, job_id, todo, work, request.activity, plugin)
     if paid is not None:
         candidates = trading.narrowed(state, paid, request.activity, plugin, candidates)
     schedule = state.scheduler.schedule(

@@ -7,7 +7,10 @@ deadline allows, fastest first when it does not) and chosen again every tick, as
 go; each batch given under the exchange is a trade at the seller's ask, whose phases the
 `Market` records; each result accepted (verified, for an untrusted node) is paid to the seller
 at the trade's price; when the map ends what was reserved and not paid goes back to the buyer.
-A job without a bid costs the dispatcher one attribute test per map and node.
+A job its account submitted without a bid, under the account's buy mandates, bids per map at
+the price of the mandate that covers the map's activity, and gets no new work while the
+mandate is paused or has spent its day's budget. A job without a bid costs the dispatcher one
+attribute test per map and node.
 """
 
 from __future__ import annotations
@@ -15,14 +18,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from witengine.clock import wall_time
 from witengine.errors import WitError
 from witengine.hub.dispatch.records import Lease, MapState, NodeLink, mentions
 from witengine.hub.store.ledger import credits
-from witengine.hub.store.market import BidRecord, TradeRecord
+from witengine.hub.store.market import (
+    MANDATE_PREFIX,
+    MANDATED,
+    BidRecord,
+    MandateState,
+    TradeRecord,
+)
 from witengine.scheduling.core import Candidate
 from witengine.scheduling.market import Offer, cost, match
 
@@ -43,7 +52,7 @@ class PaidMap:
     settled: int = 0
     nodes: frozenset[str] = frozenset()  # the nodes that may be given its work now
     prices: dict[str, tuple[int, str]] = field(default_factory=dict)  # node -> (price, ask id)
-    reason: str = ""  # why no node may, when none may
+    reason: str = ""  # why no node may, when none may: the job's waiting line
     trade_of: dict[tuple[int, str], str] = field(default_factory=dict)  # (item, node) -> trade
     total_work: float = 0.0
 
@@ -52,16 +61,27 @@ class PaidMap:
 
 
 def open_paid(
-    state: DispatchState, job_id: str, todo: Sequence[int], work: Sequence[float]
+    state: DispatchState,
+    job_id: str,
+    todo: Sequence[int],
+    work: Sequence[float],
+    activity: str = "",
+    plugin: str = "",
 ) -> PaidMap | None:
-    """The map's trading, when its job bid (its cost at the bid reserved); None otherwise.
-    Unaffordable when the buyer holds too little."""
+    """The map's trading, when its job bid or a buy mandate of its account covers the map
+    (its cost at the bid reserved); None otherwise. Unaffordable when the buyer holds too
+    little."""
     market = state.market
     if market is None:
         return None
     bid = market.bid(job_id)
     if bid is None:
         return None
+    if bid.mandate == MANDATED:
+        mandate = market.buy_mandate_for(bid.account, activity, plugin)
+        if mandate is None:
+            return None  # no mandate buys this activity: the map runs as without a bid
+        bid = replace(bid, price=mandate.price, mandate=mandate.id)
     deadline = None
     if bid.deadline is not None:
         deadline = state.clock.now() + (bid.deadline - wall_time())
@@ -99,17 +119,46 @@ def narrowed(
         node = state.nodes.get(candidate.id)
         if node is None:
             continue
-        ask = market.ask_for(node.owner, activity, plugin, paid.total_work)
+        ask = market.ask_for(node.owner, activity, plugin, paid.total_work, node.name)
         if ask is None:
             continue
         paid.prices[node.id] = (ask.price, ask.id)
         rate = state.scheduler.rates.rate(node.id, activity) * max(node.slots, 1)
         offers.append(Offer(node.id, ask.price, rate, ask.created_at))
+    held_back = _mandate_holds(state, paid)
+    if held_back:
+        paid.nodes, paid.reason = frozenset(), held_back
+        return ()
     seconds = None if paid.deadline is None else paid.deadline - state.clock.now()
     found = match(offers, paid.bid.price, paid.work_left(), seconds)
     paid.nodes = frozenset(found.nodes)
-    paid.reason = found.reason
+    paid.reason = f"waiting for a seller: {found.reason}" if found.reason else ""
     return tuple(c for c in candidates if c.id in paid.nodes)
+
+
+def _mandate_holds(state: DispatchState, paid: PaidMap) -> str:
+    """Why the buy mandate that bids for the map gives it no work now ("": it does)."""
+    market, name = state.market, paid.bid.mandate
+    if market is None or not name:
+        return ""
+    mandate = market.mandate(name)
+    if mandate is None:
+        return f"waiting: buy mandate {name}, which bid for it, was removed"
+    if mandate.state == MandateState.PAUSED:
+        return f"waiting: buy mandate {name} is paused (wit mandate resume {name})"
+    if mandate.daily:
+        spent = market.spent_today(name)
+        if spent >= mandate.daily:
+            return (
+                f"waiting: buy mandate {name} spent its {credits(mandate.daily)} credits of "
+                f"today (UTC) ({credits(spent)} paid or out); it buys again from 00:00 UTC"
+            )
+    return ""
+
+
+def open_to(held: MapState, node_id: str) -> bool:
+    """Whether the node may be given the map's work now: any node for a map without a bid."""
+    return held.paid is None or node_id in held.paid.nodes
 
 
 def refresh(state: DispatchState) -> None:
@@ -131,7 +180,7 @@ def waiting(state: DispatchState, job_id: str) -> str | None:
     for held in state.maps.values():
         paid = held.paid
         if held.job_id == job_id and paid is not None and not paid.nodes and paid.work:
-            return f"waiting for a seller: {paid.reason}"
+            return paid.reason
     return None
 
 
@@ -163,18 +212,31 @@ def assigned(
             created_at=now,
             updated_at=now,
             ask_id=ask_id,
+            mandate=paid.bid.mandate,
         )
     )
     for index in items:
         paid.trade_of[(index, node.id)] = batch_id
+    held_back = _mandate_holds(state, paid)
+    if held_back:  # no more of it out until the next tick finds the budget again
+        paid.nodes, paid.reason = frozenset(), held_back
     market.phase(
         batch_id,
         "matched",
-        f"ask {ask_id} at {credits(price)} a work unit, within bid {credits(paid.bid.price)}",
+        f"{_offer(ask_id)} at {credits(price)} a work unit, within "
+        f"{_offer(paid.bid.mandate) + 's bid' if paid.bid.mandate else 'bid'} "
+        f"{credits(paid.bid.price)}",
     )
     market.phase(batch_id, "assigned", f"{len(items)} item(s), {work:g} work units to {node.name}")
     if not _blobs(held, items):
         market.phase(batch_id, "input transferred", "its inputs travel in the assignment")
+
+
+def _offer(name: str) -> str:
+    """An ask's or a mandate's name, as a trade's phase tells it."""
+    if name.startswith(MANDATE_PREFIX):
+        return f"mandate {name}"
+    return f"ask {name}"
 
 
 def _blobs(held: MapState, items: Sequence[int]) -> bool:

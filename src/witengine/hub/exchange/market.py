@@ -1,8 +1,10 @@
-"""`Market`: the exchange's asks, bids, escrow and trades, as the dispatcher uses them.
+"""`Market`: the exchange's asks, mandates, bids, escrow and trades, as the dispatcher uses them.
 
-It keeps the sellers' asks (standing offers, per account) and the jobs' bids in memory,
-written through to the store; says at what price a node's owner sells an activity now (the
-cheapest of its asks that covers the activity or its plugin, its hours and the map's size);
+It keeps the sellers' asks (standing offers, per account), the accounts' mandates and the jobs'
+bids in memory, written through to the store; says at what price a node's owner sells an
+activity now (the cheapest of its asks and active sell mandates that covers the activity or its
+plugin, its hours, the node and the map's size); which buy mandate bids for a map of a job
+submitted without a bid, and what it spent today;
 moves a paid job's credits through the ledger (reserve at the bid as a map opens, settle each
 accepted result to its seller at the trade's price, refund the rest); and records every trade
 and its phases. It decides nothing about who gets work: that is `scheduling.market`.
@@ -21,13 +23,19 @@ from witengine.hub.exchange.ledger import Ledger
 from witengine.hub.store.base import Store
 from witengine.hub.store.ledger import credits, escrow_account
 from witengine.hub.store.market import (
+    MANDATE_PREFIX,
+    MANDATED,
     AskRecord,
     BidRecord,
+    MandateRecord,
+    MandateSide,
+    MandateState,
     MarketStore,
     TradePhase,
     TradeRecord,
     TradeState,
 )
+from witengine.scheduling.market import cost
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,14 @@ def in_hours(hours: str, seconds_of_day: float) -> bool:
 def _clock_seconds(text: str) -> int:
     hour, _, minute = text.partition(":")
     return int(hour) * 3600 + int(minute or 0) * 60
+
+
+DAY = 86_400.0
+
+
+def utc_day_start(wall: float) -> float:
+    """The start (seconds since the epoch) of the UTC day holding `wall`."""
+    return wall - wall % DAY
 
 
 def local_seconds_of_day(wall: float) -> float:
@@ -77,6 +93,10 @@ class Market:
         self._asks: dict[str, list[AskRecord]] = {}
         for ask in self.book.list_asks():
             self._asks.setdefault(ask.account, []).append(ask)
+        self._mandates: dict[str, MandateRecord] = {m.id: m for m in self.book.list_mandates()}
+        # What each buyer's mandate paid today: (mandate, the UTC day's start) -> milli-credits,
+        # read from the trades once a day and counted up as trades settle.
+        self._spent: dict[tuple[str, float], int] = {}
         self._bids: dict[str, BidRecord | None] = {}
         # Trades of running jobs, by batch id, and the phases each has been through: a batch's
         # results may be accepted (verified) and paid after the node is done with it.
@@ -121,32 +141,154 @@ class Market:
         return self.book.list_asks(account)
 
     def ask_for(
-        self, account: str, activity: str, plugin: str, map_work: float
+        self, account: str, activity: str, plugin: str, map_work: float, node: str = ""
     ) -> AskRecord | None:
         """The account's cheapest ask (the older at one price) that covers the activity (by
-        name, or its plugin's), the hour it is now and a map of `map_work` units; None: none."""
+        name, or its plugin's), the hour it is now and a map of `map_work` units, among its
+        asks and its active sell mandates (those of node `node`, or of all its nodes, as an
+        ask whose id is the mandate's); None: none."""
         if not account:
             return None
         now = local_seconds_of_day(self.wall())
         best: AskRecord | None = None
-        for ask in self._asks.get(account, ()):
+        for ask in self._standing(account, node):
             if ask.activity not in (activity, plugin) or map_work < ask.min_work:
                 continue
             if not in_hours(ask.hours, now):
                 continue
-            if best is None or ask.price < best.price:
+            if best is None or (ask.price, ask.created_at) < (best.price, best.created_at):
                 best = ask
         return best
+
+    def _standing(self, account: str, node: str) -> list[AskRecord]:
+        asks = list(self._asks.get(account, ()))
+        for mandate in self._mandates.values():
+            if (
+                mandate.account == account
+                and mandate.side == MandateSide.SELL
+                and mandate.state == MandateState.ACTIVE
+                and mandate.node in ("", node)
+            ):
+                asks.append(
+                    AskRecord(
+                        mandate.id,
+                        account,
+                        mandate.activity,
+                        mandate.price,
+                        mandate.hours,
+                        0.0,
+                        mandate.created_at,
+                        mandate.nonce,
+                    )
+                )
+        return asks
+
+    # -------------------------------------------------------------- mandates
+
+    def add_mandate(
+        self,
+        account: str,
+        side: MandateSide,
+        activity: str,
+        price: int,
+        *,
+        hours: str = "",
+        node: str = "",
+        daily: int = 0,
+        nonce: str = "",
+    ) -> MandateRecord:
+        mandate = MandateRecord(
+            f"{MANDATE_PREFIX}{uuid.uuid4().hex[:12]}",
+            account,
+            side.value,
+            activity,
+            price,
+            hours,
+            node,
+            daily,
+            MandateState.ACTIVE.value,
+            self.wall(),
+            nonce,
+        )
+        self.book.add_mandate(mandate)
+        self._mandates[mandate.id] = mandate
+        return mandate
+
+    def mandates(self, account: str | None = None) -> list[MandateRecord]:
+        return self.book.list_mandates(account)
+
+    def mandate(self, mandate_id: str) -> MandateRecord | None:
+        return self._mandates.get(mandate_id)
+
+    def set_mandate_state(self, mandate_id: str, state: MandateState) -> bool:
+        found = self._mandates.get(mandate_id)
+        if found is None or not self.book.set_mandate_state(mandate_id, state.value):
+            return False
+        self._mandates[mandate_id] = replace(found, state=state.value)
+        return True
+
+    def remove_mandate(self, mandate_id: str) -> bool:
+        if not self.book.remove_mandate(mandate_id):
+            return False
+        self._mandates.pop(mandate_id, None)
+        return True
+
+    def buys(self, account: str) -> bool:
+        """Whether the account has a buy mandate (active or paused)."""
+        return any(
+            m.account == account and m.side == MandateSide.BUY for m in self._mandates.values()
+        )
+
+    def buy_mandate_for(self, account: str, activity: str, plugin: str) -> MandateRecord | None:
+        """The account's buy mandate that bids for a map of `activity`: one naming the activity,
+        else one naming its plugin, else one for any activity; the older first. Paused ones
+        count (the map then waits): pausing stops the buying, not the rule."""
+        ranked = []
+        for mandate in self._mandates.values():
+            if mandate.account != account or mandate.side != MandateSide.BUY:
+                continue
+            order = {activity: 0, plugin: 1, "": 2}.get(mandate.activity)
+            if order is not None:
+                ranked.append((order, mandate.created_at, mandate.id, mandate))
+        return min(ranked)[3] if ranked else None
+
+    def spent_today(self, mandate_id: str) -> int:
+        """What the buyer's mandate paid for trades made today (UTC), and what the batches out
+        under it now may still cost: the day's budget counts both."""
+        day = utc_day_start(self.wall())
+        key = (mandate_id, day)
+        if key not in self._spent:
+            for old in [k for k in self._spent if k[0] == mandate_id]:
+                del self._spent[old]
+            self._spent[key] = self.book.spent_under(mandate_id, day)
+        out = 0
+        for trade in self._trades.values():
+            if trade.mandate == mandate_id and trade.state == TradeState.OPEN:
+                left = trade.items - trade.accepted - trade.rejected
+                share = left / trade.items if trade.items else 0.0
+                out += cost(trade.price, trade.work * share)
+        return self._spent[key] + out
 
     # ------------------------------------------------------------------ bids
 
     def place_bid(
-        self, job_id: str, account: str, price: int, deadline: float | None, nonce: str
+        self,
+        job_id: str,
+        account: str,
+        price: int,
+        deadline: float | None,
+        nonce: str,
+        mandate: str = "",
     ) -> BidRecord:
-        bid = BidRecord(job_id, account, price, deadline, self.wall(), nonce)
+        bid = BidRecord(job_id, account, price, deadline, self.wall(), nonce, mandate)
         self.book.put_bid(bid)
         self._bids[job_id] = bid
         return bid
+
+    def place_mandated(self, job_id: str, account: str, nonce: str) -> BidRecord:
+        """The bid of a job its account submitted without one, under its buy mandates: each
+        map takes the price of the mandate that covers it (`buy_mandate_for`)."""
+        return self.place_bid(job_id, account, 0, None, nonce, MANDATED)
 
     def bid(self, job_id: str) -> BidRecord | None:
         if job_id not in self._bids:
@@ -178,6 +320,9 @@ class Market:
         if amount > 0:
             tx = self.ledger.settle(trade.job_id, trade.seller, amount)
             seq = tx.seq
+            key = (trade.mandate, utc_day_start(trade.created_at))
+            if trade.mandate and key in self._spent:
+                self._spent[key] += amount
         trade = replace(
             trade, accepted=trade.accepted + items, paid=trade.paid + amount, updated_at=self.wall()
         )

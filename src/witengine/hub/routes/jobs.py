@@ -74,9 +74,10 @@ def _detail(service: HubService, job: JobRecord) -> JobDetail:
 async def _buyer(
     service: HubService, request: SubmitJob, connection: Request
 ) -> SignedRequest | None:
-    """A job with a bid: the signed request of the account that pays (4xx when the signature
-    does not hold: see `SignatureCheck`); None for a job without one."""
-    if request.bid is None:
+    """A job with a bid, or one signed without (its account's buy mandates bid for it): the
+    signed request of the account that pays (4xx when the signature does not hold: see
+    `SignatureCheck`); None for a job neither bidding nor signed."""
+    if request.bid is None and "x-wit-account" not in connection.headers:
         return None
     if service.dispatcher.market is None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "this hub keeps no exchange")

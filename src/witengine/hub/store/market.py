@@ -1,7 +1,8 @@
-"""The exchange's market as the store keeps it: asks (a seller's standing offers), bids (a
-job's price and deadline) and trades (each batch given to a node under the exchange, with the
-phases it went through). Plain records and the part of the store contract that holds them;
-`MemoryStore` and `SqliteStore` keep them (`MarketDicts`, `MarketTables`)."""
+"""The exchange's market as the store keeps it: asks (a seller's standing offers), mandates
+(standing rules that sell or buy by themselves), bids (a job's price and deadline) and trades
+(each batch given to a node under the exchange, with the phases it went through). Plain records
+and the part of the store contract that holds them; `MemoryStore`, `SqliteStore` and
+`PostgresStore` keep them (`MarketDicts`, `MarketTables`)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,45 @@ class BidRecord:
     deadline: float | None
     created_at: float
     nonce: str
+    # A bid a buyer's mandate gave a job submitted without one: `MANDATED` as the job's, the
+    # covering mandate's id in each map's bid (its price the mandate's); "": the buyer's own.
+    mandate: str = ""
+
+
+MANDATED = "mandated"  # a job's bid that its account's buy mandates give each map
+MANDATE_PREFIX = "man_"  # a mandate's id starts with it (an ask's with "ask_")
+
+
+class MandateSide(StrEnum):
+    SELL = "sell"
+    BUY = "buy"
+
+
+class MandateState(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True)
+class MandateRecord:
+    """A standing rule of an account, signed by its key. A seller's (`sell`) keeps an ask in
+    force for the account's nodes (or the one named `node`): `activity` (an activity or a
+    plugin) at `price` milli-credits a work unit, within `hours`. A buyer's (`buy`) gives the
+    account's jobs submitted without a bid a bid of `price` for the maps of `activity` (an
+    activity, a plugin, or "" for any), and stops giving them work once `daily` milli-credits
+    (0: no limit) were spent under it in a UTC day."""
+
+    id: str
+    account: str
+    side: str
+    activity: str
+    price: int
+    hours: str
+    node: str
+    daily: int
+    state: str
+    created_at: float
+    nonce: str  # of the signed request that made it
 
 
 class TradeState(StrEnum):
@@ -68,7 +108,8 @@ class TradeRecord:
     state: str = TradeState.OPEN.value
     created_at: float = 0.0
     updated_at: float = 0.0
-    ask_id: str = ""  # the ask it was matched at
+    ask_id: str = ""  # the ask it was matched at (or the seller's mandate)
+    mandate: str = ""  # the buyer's mandate that bid for it; "": the job's own bid
 
 
 @dataclass(frozen=True)
@@ -95,6 +136,24 @@ class MarketStore(Protocol):
 
     def list_asks(self, account: str | None = None) -> list[AskRecord]:
         """Asks in the order they were made (price-time priority breaks ties by it)."""
+        ...
+
+    def add_mandate(self, mandate: MandateRecord) -> None: ...
+
+    def set_mandate_state(self, mandate_id: str, state: str) -> bool:
+        """False when there is no such mandate."""
+        ...
+
+    def remove_mandate(self, mandate_id: str) -> bool:
+        """False when there is no such mandate."""
+        ...
+
+    def list_mandates(self, account: str | None = None) -> list[MandateRecord]:
+        """Mandates in the order they were made."""
+        ...
+
+    def spent_under(self, mandate_id: str, since: float) -> int:
+        """Milli-credits paid for the trades a buyer's mandate bid for, made since `since`."""
         ...
 
     def put_bid(self, bid: BidRecord) -> None: ...

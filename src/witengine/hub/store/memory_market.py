@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
-from witengine.hub.store.market import AskRecord, BidRecord, TradePhase, TradeRecord
+from witengine.hub.store.market import (
+    AskRecord,
+    BidRecord,
+    MandateRecord,
+    TradePhase,
+    TradeRecord,
+)
 
 
 class MarketDicts:
@@ -12,6 +19,7 @@ class MarketDicts:
 
     def __init__(self) -> None:
         self.asks: dict[str, AskRecord] = {}
+        self.mandates: dict[str, MandateRecord] = {}
         self.bids: dict[str, BidRecord] = {}
         self.trades: dict[str, TradeRecord] = {}
         self.phases: dict[str, list[TradePhase]] = {}
@@ -24,6 +32,26 @@ class MarketDicts:
 
     def list_asks(self, account: str | None = None) -> list[AskRecord]:
         return [a for a in self.asks.values() if account is None or a.account == account]
+
+    def add_mandate(self, mandate: MandateRecord) -> None:
+        self.mandates[mandate.id] = mandate
+
+    def set_mandate_state(self, mandate_id: str, state: str) -> bool:
+        found = self.mandates.get(mandate_id)
+        if found is None:
+            return False
+        self.mandates[mandate_id] = replace(found, state=state)
+        return True
+
+    def remove_mandate(self, mandate_id: str) -> bool:
+        return self.mandates.pop(mandate_id, None) is not None
+
+    def list_mandates(self, account: str | None = None) -> list[MandateRecord]:
+        return [m for m in self.mandates.values() if account is None or m.account == account]
+
+    def spent_under(self, mandate_id: str, since: float) -> int:
+        trades = self.trades.values()
+        return sum(t.paid for t in trades if t.mandate == mandate_id and t.created_at >= since)
 
     def put_bid(self, bid: BidRecord) -> None:
         self.bids[bid.job_id] = bid

@@ -1,5 +1,5 @@
-"""The PostgreSQL store's asks, bids and trades (a part of `PostgresStore`; tables from version
-13, the SQLite store's migration of the same number)."""
+"""The PostgreSQL store's asks, mandates, bids and trades (a part of `PostgresStore`; tables
+from versions 13 and 14, the SQLite store's migrations of the same numbers)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from typing import Any
 
 import psycopg
 
-from witengine.hub.store.market import AskRecord, BidRecord, TradePhase, TradeRecord
+from witengine.hub.store.market import (
+    AskRecord,
+    BidRecord,
+    MandateRecord,
+    TradePhase,
+    TradeRecord,
+)
 
 _TEXT = 'TEXT COLLATE "C"'
 
@@ -50,9 +56,29 @@ MARKET_TABLES = tuple(
     )
 )
 
+MANDATE_TABLES = tuple(
+    statement.replace("TEXT", _TEXT)
+    for statement in (
+        """CREATE TABLE mandates (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+            account TEXT NOT NULL, side TEXT NOT NULL CHECK (side IN ('sell', 'buy')),
+            activity TEXT NOT NULL, price BIGINT NOT NULL CHECK (price >= 0),
+            hours TEXT NOT NULL, node TEXT NOT NULL, daily BIGINT NOT NULL CHECK (daily >= 0),
+            state TEXT NOT NULL CHECK (state IN ('active', 'paused')),
+            created_at DOUBLE PRECISION NOT NULL, nonce TEXT NOT NULL
+        )""",
+        "ALTER TABLE bids ADD COLUMN mandate TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE trades ADD COLUMN mandate TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX trades_mandate ON trades (mandate, created_at) WHERE mandate != ''",
+    )
+)
+
+_MANDATE_COLUMNS = (
+    "id, account, side, activity, price, hours, node, daily, state, created_at, nonce"
+)
 _TRADE_COLUMNS = (
     "id, job_id, map_id, node_id, node_name, seller, buyer, activity, price, bid, items, work, "
-    "accepted, rejected, paid, state, created_at, updated_at, ask_id"
+    "accepted, rejected, paid, state, created_at, updated_at, ask_id, mandate"
 )
 _ASK_COLUMNS = "id, account, activity, price, hours, min_work, created_at, nonce"
 
@@ -83,13 +109,51 @@ class MarketTables:
             )
         return [AskRecord(*row) for row in rows]
 
+    def add_mandate(self, mandate: MandateRecord) -> None:
+        with self._connection() as db:
+            db.execute(
+                f"INSERT INTO mandates ({_MANDATE_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})",
+                astuple(mandate),
+            )
+
+    def set_mandate_state(self, mandate_id: str, state: str) -> bool:
+        with self._connection() as db:
+            changed = db.execute(
+                "UPDATE mandates SET state = %s WHERE id = %s", (state, mandate_id)
+            )
+            return bool(changed.rowcount == 1)
+
+    def remove_mandate(self, mandate_id: str) -> bool:
+        with self._connection() as db:
+            return bool(
+                db.execute("DELETE FROM mandates WHERE id = %s", (mandate_id,)).rowcount == 1
+            )
+
+    def list_mandates(self, account: str | None = None) -> list[MandateRecord]:
+        if account is None:
+            rows = self._read(f"SELECT {_MANDATE_COLUMNS} FROM mandates ORDER BY seq")
+        else:
+            rows = self._read(
+                f"SELECT {_MANDATE_COLUMNS} FROM mandates WHERE account = %s ORDER BY seq",
+                (account,),
+            )
+        return [MandateRecord(*row) for row in rows]
+
+    def spent_under(self, mandate_id: str, since: float) -> int:
+        rows = self._read(
+            "SELECT COALESCE(SUM(paid), 0) FROM trades WHERE mandate = %s AND created_at >= %s",
+            (mandate_id, since),
+        )
+        return int(rows[0][0])
+
     def put_bid(self, bid: BidRecord) -> None:
         with self._connection() as db:
             db.execute(
-                "INSERT INTO bids VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (job_id) DO "
+                "INSERT INTO bids (job_id, account, price, deadline, created_at, nonce, mandate) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (job_id) DO "
                 "UPDATE SET account = excluded.account, price = excluded.price, "
                 "deadline = excluded.deadline, created_at = excluded.created_at, "
-                "nonce = excluded.nonce",
+                "nonce = excluded.nonce, mandate = excluded.mandate",
                 astuple(bid),
             )
 
@@ -102,7 +166,7 @@ class MarketTables:
         # after; the columns it was made with are kept.
         with self._connection() as db:
             db.execute(
-                f"INSERT INTO trades ({_TRADE_COLUMNS}) VALUES ({', '.join(['%s'] * 19)}) "
+                f"INSERT INTO trades ({_TRADE_COLUMNS}) VALUES ({', '.join(['%s'] * 20)}) "
                 "ON CONFLICT (id) DO UPDATE SET accepted = excluded.accepted, "
                 "rejected = excluded.rejected, paid = excluded.paid, state = excluded.state, "
                 "updated_at = excluded.updated_at",

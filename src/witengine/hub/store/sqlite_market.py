@@ -1,4 +1,5 @@
-"""The SQLite store's asks, bids and trades (a part of `SqliteStore`; tables from version 13)."""
+"""The SQLite store's asks, mandates, bids and trades (a part of `SqliteStore`; tables from
+versions 13 and 14)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from contextlib import AbstractContextManager
 from dataclasses import astuple
 from typing import Any
 
-from witengine.hub.store.market import AskRecord, BidRecord, TradePhase, TradeRecord
+from witengine.hub.store.market import (
+    AskRecord,
+    BidRecord,
+    MandateRecord,
+    TradePhase,
+    TradeRecord,
+)
 
 MARKET_TABLES = (
     """CREATE TABLE asks (
@@ -40,9 +47,26 @@ MARKET_TABLES = (
     "CREATE INDEX trade_phases_trade ON trade_phases (trade_id, seq)",
 )
 
+MANDATE_TABLES = (
+    """CREATE TABLE mandates (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, account TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('sell', 'buy')), activity TEXT NOT NULL,
+        price INTEGER NOT NULL CHECK (price >= 0), hours TEXT NOT NULL, node TEXT NOT NULL,
+        daily INTEGER NOT NULL CHECK (daily >= 0),
+        state TEXT NOT NULL CHECK (state IN ('active', 'paused')), created_at REAL NOT NULL,
+        nonce TEXT NOT NULL
+    )""",
+    "ALTER TABLE bids ADD COLUMN mandate TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE trades ADD COLUMN mandate TEXT NOT NULL DEFAULT ''",
+    "CREATE INDEX trades_mandate ON trades (mandate, created_at) WHERE mandate != ''",
+)
+
+_MANDATE_COLUMNS = (
+    "id, account, side, activity, price, hours, node, daily, state, created_at, nonce"
+)
 _TRADE_COLUMNS = (
     "id, job_id, map_id, node_id, node_name, seller, buyer, activity, price, bid, items, work, "
-    "accepted, rejected, paid, state, created_at, updated_at, ask_id"
+    "accepted, rejected, paid, state, created_at, updated_at, ask_id, mandate"
 )
 
 
@@ -76,9 +100,42 @@ class MarketTables:
             )
         return [AskRecord(*row) for row in rows]
 
+    def add_mandate(self, mandate: MandateRecord) -> None:
+        with self._write() as db:
+            db.execute(
+                f"INSERT INTO mandates ({_MANDATE_COLUMNS}) VALUES ({', '.join('?' * 11)})",
+                astuple(mandate),
+            )
+
+    def set_mandate_state(self, mandate_id: str, state: str) -> bool:
+        with self._write() as db:
+            changed = db.execute("UPDATE mandates SET state = ? WHERE id = ?", (state, mandate_id))
+            return changed.rowcount == 1
+
+    def remove_mandate(self, mandate_id: str) -> bool:
+        with self._write() as db:
+            return db.execute("DELETE FROM mandates WHERE id = ?", (mandate_id,)).rowcount == 1
+
+    def list_mandates(self, account: str | None = None) -> list[MandateRecord]:
+        if account is None:
+            rows = self._read(f"SELECT {_MANDATE_COLUMNS} FROM mandates ORDER BY seq")
+        else:
+            rows = self._read(
+                f"SELECT {_MANDATE_COLUMNS} FROM mandates WHERE account = ? ORDER BY seq",
+                (account,),
+            )
+        return [MandateRecord(*row) for row in rows]
+
+    def spent_under(self, mandate_id: str, since: float) -> int:
+        rows = self._read(
+            "SELECT COALESCE(SUM(paid), 0) FROM trades WHERE mandate = ? AND created_at >= ?",
+            (mandate_id, since),
+        )
+        return int(rows[0][0])
+
     def put_bid(self, bid: BidRecord) -> None:
         with self._write() as db:
-            db.execute("INSERT OR REPLACE INTO bids VALUES (?, ?, ?, ?, ?, ?)", astuple(bid))
+            db.execute("INSERT OR REPLACE INTO bids VALUES (?, ?, ?, ?, ?, ?, ?)", astuple(bid))
 
     def get_bid(self, job_id: str) -> BidRecord | None:
         rows = self._read("SELECT * FROM bids WHERE job_id = ?", (job_id,))
@@ -100,7 +157,7 @@ class MarketTables:
             )
             if updated.rowcount == 0:
                 db.execute(
-                    f"INSERT INTO trades ({_TRADE_COLUMNS}) VALUES ({', '.join('?' * 19)})",
+                    f"INSERT INTO trades ({_TRADE_COLUMNS}) VALUES ({', '.join('?' * 20)})",
                     astuple(trade),
                 )
 
