@@ -1,6 +1,7 @@
 """`wit simulate`: run a scheduling strategy on a simulated farm and print its figures;
 `--office`, a night of an office whose machines are lent by their owners; `--untrusted`, a farm
-of volunteers whose results are verified, `--cheaters` of them lying."""
+of volunteers whose results are verified, `--cheaters` of them lying; `--sites`, the farm split
+over sites whose hubs join a parent hub, beside the same farm flat."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import typer
 from witengine.scheduling.strategy import Strategy
 
 if TYPE_CHECKING:
-    from witengine.scheduling.simulator import SimReport
+    from witengine.scheduling.simulator import SimConfig, SimReport
 
 
 def simulate(
@@ -22,7 +23,7 @@ def simulate(
         typer.Option(
             "--nodes",
             min=1,
-            help="Simulated nodes [default: 100; --office: 500; --untrusted: 1000].",
+            help="Simulated nodes [default: 100; --office: 500; --untrusted, --sites: 1000].",
         ),
     ] = None,
     items: Annotated[
@@ -30,7 +31,8 @@ def simulate(
         typer.Option(
             "--items",
             min=0,
-            help="Items in the map [default: 10000; --office: 50000; --untrusted: 100000].",
+            help="Items in the map [default: 10000; --office: 50000; --untrusted, --sites: "
+            "100000].",
         ),
     ] = None,
     strategy: Annotated[
@@ -95,6 +97,22 @@ def simulate(
             "right 95 % of the time, wrong on spot checks' look-alikes, colluding pairs).",
         ),
     ] = 0.0,
+    sites: Annotated[
+        int | None,
+        typer.Option(
+            "--sites",
+            min=1,
+            help="Split the nodes over this many sites, each a hub that joins a parent hub as "
+            "one node (the sum of its nodes' rates) and re-plans each batch over its own nodes; "
+            "E against the flat farm's bound, beside the flat farm's E.",
+        ),
+    ] = None,
+    site_latency: Annotated[
+        float,
+        typer.Option(
+            "--site-latency", min=0.0, help="With --sites: seconds a message between hubs takes."
+        ),
+    ] = 0.05,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Simulate one map on a farm of virtual nodes; print makespan, bound and efficiency."""
@@ -110,15 +128,21 @@ def simulate(
     if cheaters and not untrusted:
         print("--cheaters needs --untrusted: cheaters are untrusted nodes", file=sys.stderr)
         raise typer.Exit(2)
+    if sites is not None and (office or untrusted):
+        print(
+            "--sites is a simulation of its own: not with --office or --untrusted", file=sys.stderr
+        )
+        raise typer.Exit(2)
     if office:
         if untrusted:
             print("--untrusted and --office are separate simulations: pick one", file=sys.stderr)
             raise typer.Exit(2)
         _office(nodes, items, chosen, speed_spread, benchmark_error, seed, as_json)
         return
+    large = untrusted or sites is not None
     config = SimConfig(
-        nodes=(1_000 if untrusted else 100) if nodes is None else nodes,
-        items=(100_000 if untrusted else 10_000) if items is None else items,
+        nodes=(1_000 if large else 100) if nodes is None else nodes,
+        items=(100_000 if large else 10_000) if items is None else items,
         strategy=chosen,
         speed_spread=20.0 if speed_spread is None else speed_spread,
         benchmark_error=benchmark_error or 0.0,
@@ -130,6 +154,9 @@ def simulate(
         untrusted=untrusted,
         cheaters=cheaters,
     )
+    if sites is not None:
+        _sites(config, sites, site_latency, as_json)
+        return
     try:
         report = run(config)
     except SimulationError as error:
@@ -248,3 +275,46 @@ def _office(
         ),
     ]
     _print_table(title, rows)
+
+
+def _sites(config: SimConfig, sites: int, site_latency: float, as_json: bool) -> None:
+    """`wit simulate --sites`: the farm split over sites under a parent hub, beside it flat."""
+    from witengine.scheduling.simulation_sites import simulate_federated
+    from witengine.scheduling.simulator import SimulationError
+
+    if sites > config.nodes:
+        print(f"--sites {sites} with {config.nodes} nodes: each site needs a node", file=sys.stderr)
+        raise typer.Exit(2)
+    try:
+        report = simulate_federated(config, sites, site_latency=site_latency)
+    except SimulationError as error:
+        print(f"wit simulate: {error}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(report.to_json()))
+        return
+    federated, flat = report.federated, report.flat
+    title = (
+        f"{federated.strategy}: {federated.items:,} items on {federated.nodes:,} nodes in "
+        f"{sites} sites, {site_latency:g} s between hubs (speeds {config.speed_spread:g}×, "
+        f"benchmarks ±{config.benchmark_error:.0%}, seed {config.seed})"
+    )
+    rows = [
+        ("makespan", f"{federated.makespan:,.3f} s", f"{flat.makespan:,.3f} s"),
+        ("lower bound", f"{flat.bound:,.3f} s", f"{flat.bound:,.3f} s"),
+        ("efficiency", f"{federated.efficiency:.4f}", f"{flat.efficiency:.4f}"),
+        ("duplicates", f"{federated.duplicates:,}", f"{flat.duplicates:,}"),
+        ("lost work", f"{federated.lost_share:.2%}", f"{flat.lost_share:.2%}"),
+        ("batches to nodes", f"{federated.batches:,}", f"{flat.batches:,}"),
+        ("batches to sites", f"{report.parent_batches:,}", "-"),
+    ]
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("", style="bold")
+    table.add_column(f"{sites} sites", justify="right")
+    table.add_column("flat", justify="right")
+    for row in rows:
+        table.add_row(*row)
+    Console(highlight=False).print(table)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from witengine.scheduling.simulator import Simulation
 
 _START, _ITEM, _CANCEL, _DEATH, _DETECT, _LEAVE, _TICK, _SHIFT, _CHANGED = range(9)
+FIRST_FREE_KIND = 9  # event kinds from here on are a driver's own (`EventLoop.event_handlers`)
 
 
 class SimulationError(WitError):
@@ -162,13 +163,7 @@ class EventLoop:
 
     def loop(self) -> float:
         sim = self.sim
-        self.handlers = {
-            _TICK: self.on_tick,
-            _DEATH: self.death,
-            _DETECT: self.lost,
-            _LEAVE: self.leave,
-            _CHANGED: self.shifts_told,
-        }
+        self.handlers = self.event_handlers()
         self.begin()
         schedule = self.schedule
         limit = 1000.0 * lower_bound(sim.specs, sim.true_work) + 3600.0
@@ -198,6 +193,17 @@ class EventLoop:
                 index, error = self.verifying.failure
                 raise SimulationError(f"the map failed on item {index}: {error}")
         return self.tally.last_commit
+
+    def event_handlers(self) -> dict[int, Callable[[int], None]]:
+        """The handlers of the events that carry no epoch, by kind (a driver over this loop
+        adds its own kinds, numbered from `FIRST_FREE_KIND`)."""
+        return {
+            _TICK: self.on_tick,
+            _DEATH: self.death,
+            _DETECT: self.lost,
+            _LEAVE: self.leave,
+            _CHANGED: self.shifts_told,
+        }
 
     def begin(self) -> None:
         """The events known from the start; every node asks for work."""
@@ -277,14 +283,10 @@ class EventLoop:
             outcome = self.schedule.result(
                 grant.batch_id, index, ok=True, now=self.now, seconds=self.now - node.started
             )
-            tally = self.tally
             if outcome.verdict is Verdict.COMMIT:
-                if tally.committed[index]:
-                    raise SimulationError(f"item {index} committed twice")
-                tally.committed[index] = 1
-                tally.last_commit = self.now
+                self.commit(k, index)
             else:
-                tally.lost += self.sim.true_work[index]
+                self.tally.lost += self.sim.true_work[index]
             for batch_id in outcome.cancel:
                 self.cancel(batch_id)
         if node.grant is not grant:  # cancelled just now by its own result
@@ -298,6 +300,15 @@ class EventLoop:
         node.grant = None
         node.running = False
         self.ask(k)
+
+    def commit(self, k: int, index: int) -> None:
+        """Item `index`'s result, from node k, is committed (a federated farm's site passes
+        it up to its parent instead: `simulation_sites`)."""
+        tally = self.tally
+        if tally.committed[index]:
+            raise SimulationError(f"item {index} committed twice")
+        tally.committed[index] = 1
+        tally.last_commit = self.now
 
     def verify(self, k: int, grant: Grant, index: int) -> None:
         """A result on a farm with untrusted nodes: counted, and committed once verification

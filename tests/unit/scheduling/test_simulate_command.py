@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from witengine.cli.app import app
@@ -67,3 +68,31 @@ def test_cheaters_need_untrusted_nodes_and_untrusted_is_not_an_office() -> None:
     assert alone.exit_code == 2 and "--cheaters needs --untrusted" in alone.output
     both = CliRunner().invoke(app, ["simulate", "--untrusted", "--office"])
     assert both.exit_code == 2 and "pick one" in both.output
+
+
+def test_sites_print_the_federated_farm_beside_the_flat_one() -> None:
+    args = ["simulate", "--sites", "3", "--nodes", "30", "--items", "1500", "--seed", "2"]
+    result = CliRunner().invoke(app, [*args, "--deaths", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["sites"] == 3 and data["nodes"] == 30 and sum(data["site_items"]) == 1500
+    assert 0 < data["efficiency"] <= data["flat_efficiency"] <= 1
+    for key in ("bound", "makespan", "flat_makespan", "parent_batches", "site_latency"):
+        assert key in data
+    table = CliRunner().invoke(app, args)
+    assert table.exit_code == 0, table.output
+    for words in ("3 sites", "flat", "efficiency", "batches to sites"):
+        assert words in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--sites", "2", "--office"], "not with --office or --untrusted"),
+        (["--sites", "5", "--nodes", "4"], "--sites 5 with 4 nodes: each site needs a node"),
+    ],
+)
+def test_sites_refuse_what_they_cannot_simulate(args: list[str], says: str) -> None:
+    result = CliRunner().invoke(app, ["simulate", *args])
+    assert result.exit_code == 2
+    assert says in result.output
