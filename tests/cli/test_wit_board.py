@@ -54,6 +54,16 @@ def test_set_takes_json_or_text_and_get_prints_the_value(farm: ProcessFarm) -> N
     assert bad.returncode == 2 and "--text" in bad.stderr
 
 
+def test_list_and_history_show_each_value_as_the_json_it_is(farm: ProcessFarm) -> None:
+    board(farm, "set", "cli/shots/010", '{"artist": "Sally"}')
+    board(farm, "set", "cli/shots/020", "claimed by Marvin", "--text")
+    for listing in (board(farm, "list", "cli/shots/"), board(farm, "history", "cli/shots/010")):
+        assert listing.returncode == 0, listing.stderr
+        assert '{"artist": "Sally"}' in listing.stdout, listing.stdout
+        assert '\\"' not in listing.stdout, "a value quoted twice"
+    assert '"claimed by Marvin"' in board(farm, "list", "cli/shots/").stdout
+
+
 def test_compare_and_set_exits_1_naming_the_version_the_key_is_at(farm: ProcessFarm) -> None:
     assert board(farm, "set", "cli/lock", "1", "--create").returncode == 0
     again = board(farm, "set", "cli/lock", "2", "--create")

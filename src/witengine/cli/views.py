@@ -384,7 +384,8 @@ def board_table(values: Iterable[Any], title: str) -> Table:
         table.add_column(column, overflow="fold")
     for value in values:
         when = dt.datetime.fromtimestamp(value.at).isoformat(sep=" ", timespec="seconds")
-        shown = "(deleted)" if value.deleted else _short(json.dumps(value.value))
+        text = json.dumps(value.value, ensure_ascii=False)
+        shown = "(deleted)" if value.deleted else text if len(text) <= 80 else text[:79] + "…"
         table.add_row(escape(value.key), str(value.version), escape(shown), value.writer, when)
     return table
 
