@@ -38,7 +38,8 @@ def test_an_admin_approves_a_waiting_node_on_the_nodes_page(page: Any, farm: Pro
     farm.start_node("desk", "--token", "", "--no-bench")
     key = short_fingerprint(NodeKey.load_or_make(farm.root / "desk").fingerprint)
     row = page.locator('tr[data-waiting="desk"]')  # shown live, without a reload
-    expect(row).to_contain_text("127.0.0.1")
+    # A node starting on a busy machine (imports, its probe of tools) asks after a few seconds.
+    expect(row).to_contain_text("127.0.0.1", timeout=30_000)
     expect(row).to_contain_text("cores")
     expect(row.locator("td.fingerprint")).to_have_text(key)
     wait_until(lambda: f"(this node's key {key})" in farm.log("desk"), 30, "the node's word")
