@@ -402,6 +402,35 @@ def hub(
     settle: SettleOption = 2.0,
     poll: PollOption = 1.0,
     jobs: JobsOption = 4,
+    parent: Annotated[
+        str | None,
+        typer.Option(
+            "--parent",
+            metavar="URL",
+            help="Be also one node of this parent hub, which then plans with this hub's nodes "
+            "together (docs/farm.md, many sites); enrol with --token.",
+            show_default=False,
+        ),
+    ] = None,
+    parent_token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="WIT_PARENT_TOKEN",
+            help="With --parent: a join token of the parent hub (wit token create --role node "
+            "there); once enrolled the hub keeps its credential in DATA-DIR/parent/.",
+            show_default=False,
+        ),
+    ] = None,
+    parent_share: Annotated[
+        str,
+        typer.Option(
+            "--parent-share",
+            metavar="SHARE",
+            help="With --parent: the share of this hub's nodes offered to the parent, a "
+            "fraction (0.5) or a percentage (50%).",
+        ),
+    ] = "1",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run a hub: it stores jobs, runs them and hands their tasks to nodes."""
@@ -422,6 +451,7 @@ def hub(
         print(f"wit hub: --limit: {error}", file=sys.stderr)
         raise typer.Exit(2) from None
     executor = _dask_executor(executor)
+    site = _parent(parent, parent_token, parent_share)
     try:
         proxies = tuple(trusted_proxy(proxy) for proxy in trusted_proxies or [])
     except ValueError as error:
@@ -500,17 +530,66 @@ def hub(
     with contextlib.ExitStack() as stack:
         if listen_fd is None:  # an embedded farm's hub: its command has the token already
             stack.enter_context(_noting_data_dir(actual, settings.data_dir))
-        folders = list(watch or [])
-        missing = [str(f) for f in folders if not f.is_dir()]
-        if missing:
-            print(f"wit hub: --watch: not a folder: {', '.join(missing)}", file=sys.stderr)
-            raise typer.Exit(2)
+        folders = _watched(watch)
+        if site is not None:
+            _serve_as_site(server, listener, app, site, settings, shown)
+            return
         if folders:
             access = _own_access(settings, shown, identity.fingerprint if identity else None)
             options = watch_settings(settle, poll, jobs)
             asyncio.run(_serve_and_watch(server, listener, access, folders, options))
-        else:
-            asyncio.run(server.serve(sockets=[listener]))
+            return
+        asyncio.run(server.serve(sockets=[listener]))
+
+
+def _watched(watch: Sequence[Path] | None) -> list[Path]:
+    """`--watch`'s folders; exits with a usage error when one is not a folder."""
+    folders = list(watch or [])
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        print(f"wit hub: --watch: not a folder: {', '.join(missing)}", file=sys.stderr)
+        raise typer.Exit(2)
+    return folders
+
+
+def _parent(parent: str | None, token: str | None, share: str) -> tuple[str, str, float] | None:
+    """`--parent`, `--token` and `--parent-share` read: None without a parent; exits with a
+    usage error for one of the first two without the other, or a share that is none."""
+    from witengine.site.serving import parent_share
+
+    if (parent is None) != (token is None):
+        print("wit hub: --parent and --token go together", file=sys.stderr)
+        raise typer.Exit(2)
+    if parent is None or token is None:
+        return None
+    try:
+        return parent, token, parent_share(share)
+    except ValueError as error:
+        print(f"wit hub: --parent-share: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+def _serve_as_site(
+    server: Any, listener: Any, app: Any, site: tuple[str, str, float], settings: Any, shown: str
+) -> None:
+    """Serve the hub as a site of the parent hub; exits 1 when the parent refuses it."""
+    from witengine.site.link import ParentSettings
+    from witengine.site.serving import serve_with_parent
+
+    parent, token, share = site
+    where = ParentSettings(
+        url=parent,
+        token=token,
+        name=f"site {socket.gethostname()}:{settings.port}",
+        folder=settings.data_dir / "parent",
+        share=share,
+        status_url=f"{settings.scheme}://{shown}:{settings.port}/",
+    )
+    print(f"a site of the parent hub {parent} (offering it {share:.0%} of this hub's nodes)")
+    refused = asyncio.run(serve_with_parent(server, listener, app.state.hub, where))
+    if refused is not None:
+        print(f"wit hub: {refused}", file=sys.stderr)
+        raise typer.Exit(1)
 
 
 def _hub_app(settings: Any) -> Any:

@@ -16,7 +16,7 @@ import contextlib
 import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from witengine.clock import Clock, wall_time
 from witengine.hub.dispatch import links, maps, reclaims, results, trading, verifying
@@ -44,6 +44,8 @@ from witengine.scheduling.scheduler import Scheduler
 from witengine.scheduling.settings import SchedulerSettings
 from witengine.scheduling.verification import Record, TrustState, VerificationSettings
 from witengine.waiting import within
+
+Committed = Callable[[Mapping[int, Json]], None]
 
 
 def _remember_reputation(store: Store, checks: Verification) -> None:
@@ -150,15 +152,31 @@ class Dispatcher:
     # ------------------------------------------------------------------ maps
 
     async def run_map(
-        self, job_id: str, seq: int, request: MapRequest, progress: Progress
+        self,
+        job_id: str,
+        seq: int,
+        request: MapRequest,
+        progress: Progress,
+        committed: Committed | None = None,
     ) -> list[Json]:
-        """Run every item of a map on nodes; results in input order."""
+        """Run every item of a map on nodes; results in input order. `committed`, when given,
+        is called with the map's results by index (read-only: every one committed so far)
+        each time some are committed, for a caller that passes them on as they come."""
         if not request.items:
             return []
         self._seed_rates(request.activity)
         held = await maps.open_map(
             self._state, job_id, seq, request, progress, self._estimate, self._requires
         )
+        if committed is not None:
+            results = held.results
+
+            def told(done: int, total: int) -> None:
+                progress(done, total)
+                committed(results)
+
+            held.progress = told
+            committed(results)
         try:
             return await held.future
         finally:

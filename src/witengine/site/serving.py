@@ -1,0 +1,60 @@
+"""A site hub served with its link to the parent: the link starts once the hub serves, and
+ends with it; a parent that refuses the site stops the hub, saying why."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+
+import uvicorn
+
+from witengine.hub.app import Hub
+from witengine.node.enrol import NodeRefused
+from witengine.site.link import ParentSettings, SiteLink
+
+log = logging.getLogger(__name__)
+
+
+def parent_share(text: str) -> float:
+    """`--parent-share`: a fraction (0.5) or a percentage (50%) above 0 and at most 1;
+    ValueError otherwise."""
+    written = text.strip()
+    try:
+        share = float(written.removesuffix("%")) / (100 if written.endswith("%") else 1)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a share of the site's nodes: give a fraction such as 0.5, or a "
+            "percentage such as 50%"
+        ) from None
+    if not 0 < share <= 1:
+        raise ValueError(f"{text!r}: the parent's share must be above 0 and at most 1 (100%)")
+    return share
+
+
+async def serve_with_parent(
+    server: uvicorn.Server, listener: socket.socket, hub: Hub, parent: ParentSettings
+) -> str | None:
+    """Serve the hub and keep its link to the parent; the reason the parent refused the site,
+    if it did (the hub then stops), else None once the hub stops."""
+    serving = asyncio.ensure_future(server.serve(sockets=[listener]))
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.05)
+    link = asyncio.ensure_future(SiteLink(hub, parent).run())
+    try:
+        done, _ = await asyncio.wait({serving, link}, return_when=asyncio.FIRST_COMPLETED)
+        if link in done and not link.cancelled():
+            error = link.exception()
+            if isinstance(error, NodeRefused):
+                server.should_exit = True
+                await serving
+                return str(error)
+            if error is not None:
+                raise error
+        await serving
+        return None
+    finally:
+        link.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await link
