@@ -1,0 +1,80 @@
+"""Faults of a federation (`wit hub --parent`): a site hub killed mid-job is a node lost to its
+parent, a site's own node killed is the site's business. Every item committed once at the
+parent, the results right and in order. Real processes on 127.0.0.1, bounded waits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from faultcheck import CommitWatch, assert_committed_once, assert_no_acknowledged_job_lost
+
+from witengine.testing.federation import Federation
+from witengine.testing.processes import progress, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+SCRIPT = """\
+Job:Federated(DoubleCollection:units)
+{
+    DoubleCollection:done = Grid.ForEach(u in units) => Compute.Work(u);
+}
+"""
+
+
+@pytest.fixture
+def federation(tmp_path: Path) -> Iterator[Federation]:
+    federation = Federation(tmp_path)
+    try:
+        federation.start_parent()
+        federation.start_site("fast", (0.5, 0.5))
+        federation.start_site("slow", (0.125, 0.125))
+        federation.wait_linked()
+        yield federation
+    finally:
+        federation.stop()
+
+
+def _submit(federation: Federation, n: int) -> tuple[str, list[float]]:
+    units = [1.0 + (i % 5) / 4 for i in range(n)]
+    text = "[" + ", ".join(repr(u) for u in units) + "]"
+    return federation.parent.submit(SCRIPT, {"units": text}), units
+
+
+def test_a_site_hub_killed_mid_job_is_a_node_lost_and_the_job_completes(
+    federation: Federation,
+) -> None:
+    parent = federation.parent
+    job_id, units = _submit(federation, 3000)
+    with CommitWatch(parent.root / "hub" / "hub.sqlite3", job_id) as watch:
+        wait_until(lambda: progress(parent, job_id) >= 600, 120, "600 items done")
+        assert federation.parent_nodes()["slow"]["running"] > 0, "the slow site held no batch"
+        federation.sites["slow"].kill_hub()
+        job = parent.wait_done(job_id, 240)
+    assert job["status"] == "completed", job.get("error")
+    assert job["variables"]["done"] == units
+    assert_committed_once(parent, job_id, units, watch)
+    assert_no_acknowledged_job_lost(parent)
+
+
+def test_a_site_finishes_its_batches_when_one_of_its_nodes_is_killed(
+    federation: Federation,
+) -> None:
+    parent, fast = federation.parent, federation.sites["fast"]
+    job_id, units = _submit(federation, 1500)
+    with CommitWatch(parent.root / "hub" / "hub.sqlite3", job_id) as watch:
+        wait_until(lambda: progress(parent, job_id) >= 300, 120, "300 items done")
+        fast.kill_node("fast1")
+        job = parent.wait_done(job_id, 240)
+    assert job["status"] == "completed", job.get("error")
+    assert job["variables"]["done"] == units
+    assert_committed_once(parent, job_id, units, watch)
+    # The site ran each batch the parent gave it through to the end (a batch the parent
+    # called back, a copy near the end that another site finished first, is cancelled).
+    batches = [j for j in fast.api("GET", "/jobs").json() if j["name"].startswith("parent ")]
+    statuses = {j["status"] for j in batches}
+    assert statuses <= {"completed", "cancelled"}, statuses
+    done_after = [j for j in batches if j["status"] == "completed"]
+    assert done_after, "the site completed no batch"
+    assert federation.parent_nodes()["fast"]["done"] > 0
