@@ -318,6 +318,62 @@ async def test_a_reliable_node_caught_wrong_has_its_unchecked_results_run_again(
     commits_once(store)
 
 
+async def test_a_reliable_node_in_a_disagreement_nobody_settles_has_its_held_results_verified(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    """Rita, reliable, returns two items of one map unchecked; while that map still waits, an
+    item of another map fails with her answer and Tom's apart: her two results are sent to Tom
+    to verify rather than committed when their map ends."""
+    settings = VerificationSettings(
+        reliable_after=1, replicate_share=0.0, replicate_floor=0.0, max_answers=2,
+        spot_check_share=0.0,
+    )  # fmt: skip
+    dispatcher = farm(store, clock, settings)
+    rita, sam = Node(dispatcher, "r", owner="rita"), Node(dispatcher, "s", owner="sam")
+    await run_map(dispatcher, 2, rita, sam, options=QUEUED)
+    assert trust(dispatcher, rita) is TrustState.RELIABLE
+    dispatcher.disconnect(sam.id)
+
+    def start(job_id: str, count: int) -> asyncio.Future[list[object]]:
+        request = pooled(count, QUEUED)
+        return asyncio.ensure_future(dispatcher.run_map(job_id, 1, request, lambda d, t: None))
+
+    async def turn(*nodes: Node) -> None:
+        await asyncio.sleep(0)
+        dispatcher.dispatch()
+        for node in nodes:
+            node.run(dispatcher)
+        for _ in range(5):  # the comparisons run as tasks
+            await asyncio.sleep(0)
+
+    held = start("job_held", 3)
+    await turn(rita)  # items 0 and 1 (a batch each), accepted unchecked and held; 2 waits
+    assert not held.done()
+    dispatcher.drain(rita.id)
+    disputed = start("job_disputed", 1)
+    tom = Node(dispatcher, "t", lambda i: "tom's" if i == 0 else truth(i), owner="tom")
+    await turn(tom)  # item 2 of the held map and the disputed item: each to be verified
+    dispatcher.drain(rita.id, False)
+    rita.answer = lambda i: "rita's" if i == 0 else truth(i)
+    dispatcher.dispatch()
+    for assign in sorted(rita.link.fresh(), key=lambda a: a.job_id != "job_disputed"):
+        dispatcher.handle(rita.id, rita.results(assign))  # the dispute first, then item 2
+        dispatcher.handle(rita.id, BatchFinished(batch_id=assign.batch_id))
+        for _ in range(5):
+            await asyncio.sleep(0)
+    with pytest.raises(ItemFailed, match="2 nodes disagree"):
+        await disputed
+    tom.answer = truth
+    for _ in range(20):
+        if held.done():
+            break
+        await turn(rita, tom)
+    assert held.done(), "the held map never ended: its reopened items went to nobody"
+    assert await held == [truth(i) for i in range(3)]
+    checked = sorted(t.index for a in tom.link.assigns() if a.job_id == "job_held" for t in a.tasks)
+    assert checked == [0, 1, 2], "what she had returned unchecked was committed unverified"
+
+
 # --------------------------------------------------------------- spot checks
 
 
