@@ -1,18 +1,20 @@
 """A federated farm in the simulator: the nodes split over sites, each site a hub of its own that
 joins a parent hub as one large node.
 
-The parent plans the map over the sites as it plans over nodes. A site is a candidate of one
-slot whose rate is the sum of its online nodes' rates, as a real site reports it: from its own
-rate model (its nodes' benchmarks, then what they measured), sent again every heartbeat when it
-changed and at once when the site loses a node. The parent gives a site a batch ahead, as the
-hub's dispatcher gives every node. It never measures a site from its results' seconds: an
-item's seconds on one node say nothing of the site's rate.
+The parent plans the map over the sites as it plans over nodes, and a site offers itself as a
+site hub does (`wit hub --parent`): its slots are its online nodes' slots (one each here), its
+rate per slot their rates summed over its slots, so that slots times rate is the sum of its
+nodes' rates; the rates are its nodes' benchmarks in its rate model (the slowest known for a
+node without one), offered again when it loses a node. The parent gives a site work for each
+slot and a batch ahead, as the hub's dispatcher gives every node, and corrects the site's rate
+from its results' seconds as it does a node's: each result carries the seconds its item took
+on the site's node.
 
 A site re-plans each batch it receives as a map of its own, with its own scheduler (the same
 strategy) over its own nodes, which take work from the site's maps oldest first. Each result a
 site's map commits goes up to the parent, which commits the first of each item; when the
 site's map is done the site tells the parent the batch ended. A node that dies or leaves is the
-site's business: the parent hears of it only through the site's rate (a site left with no node
+site's business: the parent hears of it only through the site's offer (a site left with no node
 is lost to the parent, its batches put back). A batch the parent drops (another site's copy
 finished it first, or its lease ran out) is recalled from its site: its map stops and its
 nodes' batches are cancelled.
@@ -57,7 +59,7 @@ from witengine.scheduling.simulator import (
 __all__ = ["FederatedSimulation", "FederationReport", "simulate_federated"]
 
 _GRANT, _DELIVER, _ENDED, _RECALL, _REPORT = range(FIRST_FREE_KIND, FIRST_FREE_KIND + 5)
-_AHEAD = 1  # batches a site holds beyond its slot, as the dispatcher gives every node
+_AHEAD = 1  # batches a site holds beyond its slots, as the dispatcher gives every node
 _IGNORE = Outcome(Verdict.IGNORE)
 
 
@@ -162,14 +164,15 @@ class FederatedSimulation(Simulation):
                 spec = self.specs[k]
                 if spec.benchmark is not None:
                     site.scheduler.rates.benchmark(spec.id, ACTIVITY, spec.benchmark)
-            site.reported = site.rate([self.specs[k].id for k in members])
+            site.offered = site.offer([self.specs[k].id for k in members])
+            site.slots = site.offered[0]
             sites.append(site)
         parent_settings = replace(
             self.scheduler.settings, dispatch_overhead=self.site_latency, batch_prefix="parent"
         )
         parent = Scheduler(parent_settings)
         for site in sites:
-            parent.rates.benchmark(site.id, ACTIVITY, site.reported)
+            parent.rates.benchmark(site.id, ACTIVITY, site.offered[1])
         began = time.perf_counter()
         schedule = parent.schedule(
             "job_simulated",
@@ -203,7 +206,8 @@ class _Letter:
     batch_id: str = ""
     index: int = -1
     grant: Grant | None = None
-    rate: float = 0.0
+    seconds: float = 0.0  # a result's: what its item took on its node
+    offer: tuple[int, float] = (0, 0.0)  # the site's slots and rate per slot
 
 
 @dataclass(eq=False)
@@ -226,7 +230,8 @@ class _Site:
     online: set[int] = field(default_factory=set)  # its nodes it has not lost
     maps: list[_SiteMap] = field(default_factory=list)  # open, oldest first
     held: set[str] = field(default_factory=set)  # the parent's batches out on it, as it counts
-    reported: float = 0.0  # the rate the parent last heard
+    offered: tuple[int, float] = (0, 0.0)  # the slots and rate per slot it last offered
+    slots: int = 1  # its slots, as the parent last heard
     gone: bool = False  # no node left: lost to the parent
     delivered: int = 0  # items whose committed result it delivered
 
@@ -235,12 +240,14 @@ class _Site:
 
     @property
     def candidate(self) -> Candidate:
-        return Candidate(self.id)
+        return Candidate(self.id, slots=self.slots)
 
-    def rate(self, node_ids: Sequence[str]) -> float:
-        """The sum of these nodes' rates in the site's rate model."""
+    def offer(self, node_ids: Sequence[str]) -> tuple[int, float]:
+        """What the site offers with these nodes online: their slots, and their benchmark
+        rates in its rate model summed over those slots."""
         rates = self.scheduler.rates
-        return math.fsum(rates.rate(node_id, ACTIVITY) for node_id in node_ids)
+        total = math.fsum(rates.rate(node_id, ACTIVITY) for node_id in node_ids)
+        return len(node_ids), total / len(node_ids)
 
 
 class _Farm(MapSchedule):
@@ -386,7 +393,7 @@ class _FederatedLoop(EventLoop):
 
     def fill(self, site: _Site) -> None:
         """The parent gives the site work while it has a free slot or a batch ahead to fill."""
-        while not site.gone and len(site.held) < 1 + _AHEAD:
+        while not site.gone and len(site.held) < site.slots + _AHEAD:
             grant = self.parent.request(site.candidate, self.now)
             if grant is None:
                 return
@@ -399,7 +406,9 @@ class _FederatedLoop(EventLoop):
         """A site's committed result reached the parent: the first of an item counts."""
         letter = self.letters.pop(number)
         index = letter.index
-        outcome = self.parent.result(letter.batch_id, index, ok=True, now=self.now)
+        outcome = self.parent.result(
+            letter.batch_id, index, ok=True, now=self.now, seconds=letter.seconds
+        )
         tally = self.tally
         if outcome.verdict is Verdict.COMMIT:
             if tally.committed[index]:
@@ -431,7 +440,8 @@ class _FederatedLoop(EventLoop):
         letter = self.letters.pop(number)
         if letter.site.gone:
             return
-        self.parent_rates.benchmark(letter.site.id, ACTIVITY, letter.rate)
+        letter.site.slots, rate = letter.offer
+        self.parent_rates.benchmark(letter.site.id, ACTIVITY, rate)
         self.parent.candidates_changed(
             [s.candidate for s in self.farm.sites if not s.gone], self.now
         )
@@ -469,7 +479,8 @@ class _FederatedLoop(EventLoop):
         assert node.grant is not None
         site_map = self.farm.map_of[node.grant.batch_id]
         site = self.farm.site_of[node.spec.id]
-        self.send(_DELIVER, _Letter(site, site_map.parent_batch, index))
+        seconds = self.now - node.started
+        self.send(_DELIVER, _Letter(site, site_map.parent_batch, index, seconds=seconds))
         if site_map.schedule.done and site_map in site.maps:
             site.maps.remove(site_map)
             self.send(_ENDED, _Letter(site, site_map.parent_batch))
@@ -510,11 +521,11 @@ class _FederatedLoop(EventLoop):
             self.fill(other)
 
     def report(self, site: _Site) -> None:
-        """The site tells the parent its rate when it changed."""
-        rate = site.rate([self.nodes[k].spec.id for k in site.online])
-        if rate > 0.0 and not math.isclose(rate, site.reported, rel_tol=1e-9):
-            site.reported = rate
-            self.send(_REPORT, _Letter(site, rate=rate))
+        """The site offers the parent its slots and rate again when they changed."""
+        offer = site.offer([self.nodes[k].spec.id for k in sorted(site.online)])
+        if offer != site.offered:
+            site.offered = offer
+            self.send(_REPORT, _Letter(site, offer=offer))
 
     def on_tick(self, _: int = -1) -> None:
         if self.now >= self.next_heartbeat:
@@ -522,7 +533,6 @@ class _FederatedLoop(EventLoop):
                 if not site.gone:
                     for batch_id in site.held:
                         self.parent.heartbeat(batch_id, self.now)
-                    self.report(site)
         self.drop(self.parent.expire(self.now))
         super().on_tick()
         for site in self.farm.sites:
