@@ -2,8 +2,9 @@
 and `wit watch` processes. Files dropped into the folder land in done/NAME/ or failed/NAME/ with
 the right content: a .wit with its .params, a .py that writes a file, a .wit with an error
 (error.txt names its line), a file written slowly (not taken until complete); a folder watched by
-two watchers runs each file once; a file no node can run waits, is listed so by `wit resources
---jobs`, and fails only when an admin says so (`wit take --fail`)."""
+two watchers runs each file once; every folder `--watch` names is watched; a file no node can run
+waits, is listed so by `wit resources --jobs`, and fails only when an admin says so (`wit take
+--fail`); a file waiting its turn runs at once when `wit take` asks."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,12 +34,14 @@ SETTLE = "0.6"
 def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
     root = tmp_path_factory.mktemp("folders")
     (root / "drop").mkdir()
+    (root / "stills").mkdir()
     hub_args = ("--lease", "10", "--heartbeat", "0.5", "--grace", "1", "--no-node-wait", "3")
-    watching = ("--watch", str(root / "drop"), "--settle", SETTLE, "--poll", "0.2")
-    farm = ProcessFarm(root, free_port(), hub_args=(*hub_args, *watching))
+    watching = ("--watch", str(root / "drop"), "--watch", str(root / "stills"))
+    timing = ("--settle", SETTLE, "--poll", "0.2")
+    farm = ProcessFarm(root, free_port(), hub_args=(*hub_args, *watching, *timing))
     try:
         farm.start_hub()
-        farm.start_node("box")
+        farm.start_node("box", "--slots", "2")
         wait_until(lambda: farm.online() == ["box"], 60, "the node to connect")
         yield farm
     finally:
@@ -200,6 +204,72 @@ def test_wit_take_runs_a_waiting_file_now_on_the_node_it_names(
     # Run on box, which has no prman: the job fails saying it may run only there.
     failed = landed(drop, "failed", "pinned", timeout=40)
     assert "may run only on node 'box'" in (failed / "error.txt").read_text()
+
+
+def test_every_folder_the_hub_watches_runs_its_files_and_lists_its_waiting_ones(
+    farm: ProcessFarm,
+) -> None:
+    stills = farm.root / "stills"
+    (stills / "still.py").write_text("print('from the second folder')\n")
+    (stills / "still.rib").write_text('Display "still.tif" "file" "rgba"\n')
+    done = landed(stills, "done", "still")
+    assert (done / "stdout.txt").read_text() == "from the second folder\n"
+    assert not (farm.root / "drop" / "done" / "still").exists()
+    wait_until(lambda: "stills/still.rib" in wit(farm, "resources", "--jobs").stdout, 20, "listed")
+    (stills / "still.rib").unlink()
+
+
+def test_wit_take_runs_a_file_waiting_its_turn_now_and_resources_say_who_could_run_it(
+    farm: ProcessFarm, tmp_path: Path
+) -> None:
+    queue = tmp_path / "queue"  # a watcher running one file at a time
+    queue.mkdir()
+    flag = tmp_path / "go"
+    log = (tmp_path / "watch.log").open("wb")
+    watcher = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "witengine", "watch", str(queue), "--hub", farm.url),
+            *("--settle", SETTLE, "--poll", "0.1", "--jobs", "1"),
+        ],
+        env=farm.env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        start_new_session=True,
+    )
+    try:
+        (queue / "long.py").write_text(
+            "import os, time\n"
+            "deadline = time.monotonic() + 60\n"
+            f"while not os.path.exists({str(flag)!r}) and time.monotonic() < deadline:\n"
+            "    time.sleep(0.05)\n"
+            "print('long done')\n"
+        )
+        wait_until((queue / "running" / "long" / "long.py").exists, 30, "long.py to be taken")
+        (queue / "quick.py").write_text("print('quick done')\n")
+
+        def waiting() -> list[Any]:
+            answer = wit(farm, "resources", "--jobs", "--json")
+            return [f for f in json.loads(answer.stdout or "[]") if f["file"] == "quick.py"]
+
+        (quick,) = wait_until(waiting, 20, "quick.py to be listed as waiting")
+        assert quick["reason"] == "after the 1 job file(s) running" and quick["nodes"] == ["box"]
+        (box,) = json.loads(wit(farm, "resources", "--json").stdout)
+        assert "queue/quick.py" in box["could_run"]
+        assert (queue / "quick.py").exists(), "taken before its turn"
+
+        taken = wit(farm, "take", "quick.py")
+        assert taken.returncode == 0, taken.stderr
+        assert taken.stderr.strip() == "queue/quick.py: asked to run now"
+        done = landed(queue, "done", "quick")
+        assert (done / "stdout.txt").read_text() == "quick done\n"
+        assert (queue / "running" / "long" / "long.py").exists(), "long.py ended first"
+        flag.touch()
+        assert (landed(queue, "done", "long") / "stdout.txt").read_text() == "long done\n"
+    finally:
+        flag.touch()
+        os.killpg(watcher.pid, signal.SIGTERM)
+        watcher.wait(10)
+        log.close()
 
 
 @pytest.mark.blender
