@@ -112,11 +112,12 @@ class SiteWork:
             status, why = JobStatus.FAILED, str(failed)
         except asyncio.CancelledError:
             self.hub.dispatcher.cancel_job(job_id)
-            self._close_job(job_id, JobStatus.CANCELLED, "the parent hub called the batch back")
+            called_back = "the parent hub called the batch back"
+            self._close_job(job_id, JobStatus.CANCELLED, called_back, (len(sent), len(tasks)))
             raise
         finally:
             self.hub.dispatcher.job_ended(job_id)
-        self._close_job(job_id, status, why)
+        self._close_job(job_id, status, why, (len(sent), len(tasks)))
         return len(sent) == len(tasks)
 
     def _open_job(self, job_id: str, assign: Assign) -> None:
@@ -138,14 +139,13 @@ class SiteWork:
         )
         store.update_job(job_id, status=JobStatus.RUNNING, at=now)
 
-    def _close_job(self, job_id: str, status: JobStatus, error: str | None) -> None:
+    def _close_job(
+        self, job_id: str, status: JobStatus, error: str | None, progress: tuple[int, int]
+    ) -> None:
+        """End the batch's job: its status, and its items passed up out of all."""
         with contextlib.suppress(Exception):  # the record is for people; the work is done
             self.hub.store.update_job(
-                job_id,
-                status=status,
-                at=wall_time(),
-                error=error,
-                progress=self.hub.service.progress(job_id),
+                job_id, status=status, at=wall_time(), error=error, progress=progress
             )
 
     async def _fetch_inputs(self, activity: str, tasks: Sequence[TaskSpec]) -> None:

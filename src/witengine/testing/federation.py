@@ -19,26 +19,30 @@ class Federation:
     """A parent hub and its sites, each a `ProcessFarm` of its own (its hub and its nodes)."""
 
     root: Path
+    parent_args: tuple[str, ...] = HUB_ARGS  # the parent hub's options
     parent: ProcessFarm = field(init=False)
     sites: dict[str, ProcessFarm] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.parent = ProcessFarm(self.root / "parent", free_port(), hub_args=HUB_ARGS)
+        self.parent = ProcessFarm(self.root / "parent", free_port(), hub_args=self.parent_args)
 
     def start_parent(self) -> None:
         self.parent.root.mkdir(parents=True)
         self.parent.start_hub()
 
-    def start_site(self, name: str, speeds: tuple[float, ...], *hub_args: str) -> ProcessFarm:
-        """A site hub linked to the parent, with one node per speed (named NAME1, NAME2 …),
-        once each node has a Compute.Work rate on its site."""
+    def start_site(
+        self, name: str, speeds: tuple[float, ...], *hub_args: str, parent_url: str | None = None
+    ) -> ProcessFarm:
+        """A site hub linked to the parent (at `parent_url`, a proxy's say, when given), with
+        one node per speed (named NAME1, NAME2 …), once each node has a Compute.Work rate on
+        its site."""
         site = ProcessFarm(
             self.root / name,
             free_port(),
             hub_args=(
                 *HUB_ARGS,
                 "--parent",
-                self.parent.url,
+                parent_url or self.parent.url,
                 "--token",
                 self.parent.join_token(),
                 *hub_args,
