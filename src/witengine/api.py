@@ -48,10 +48,11 @@ DOWNLOADS = 8  # a job's files fetched at once
 
 @dataclass(frozen=True)
 class Paying:
-    """A job's bid on a hub's exchange, and the key of the account that pays and signs it."""
+    """A job's bid on a hub's exchange, and the key of the account that pays and signs it
+    (no bid: the account's buy mandates on the hub bid for it)."""
 
     key: AccountKey
-    bid: Bid
+    bid: Bid | None
 
 
 @dataclass(frozen=True)

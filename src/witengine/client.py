@@ -47,8 +47,10 @@ from witengine.protocol.exchange import (
     Balance,
     Grant,
     LedgerVerdict,
+    MandateInfo,
     NewAccount,
     NewAsk,
+    NewMandate,
     TradeDetail,
     TradeInfo,
     TransactionLine,
@@ -282,6 +284,26 @@ class HubClient:
 
     async def remove_ask(self, key: AccountKey, ask_id: str) -> None:
         await self._signed("DELETE", f"/asks/{ask_id}", key)
+
+    async def add_mandate(self, key: AccountKey, mandate: NewMandate) -> MandateInfo:
+        """A standing rule of the key's account, signed with its key."""
+        body = mandate.model_dump_json().encode()
+        return MandateInfo.model_validate(
+            (await self._signed("POST", "/mandates", key, body)).json()
+        )
+
+    async def mandates(self, account: str | None = None) -> list[MandateInfo]:
+        params = {"account": account} if account is not None else {}
+        data = (await self._request("GET", "/mandates", params=params)).json()
+        return [MandateInfo.model_validate(m) for m in data]
+
+    async def change_mandate(self, key: AccountKey, mandate_id: str, action: str) -> MandateInfo:
+        """Pause or resume a mandate (`action`), signed with its account's key."""
+        answer = await self._signed("POST", f"/mandates/{mandate_id}/{action}", key)
+        return MandateInfo.model_validate(answer.json())
+
+    async def remove_mandate(self, key: AccountKey, mandate_id: str) -> None:
+        await self._signed("DELETE", f"/mandates/{mandate_id}", key)
 
     async def trades(
         self, job: str | None = None, account: str | None = None, limit: int = 1000

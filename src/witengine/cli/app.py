@@ -199,7 +199,11 @@ def run(
     ] = None,
     account: Annotated[
         str | None,
-        typer.Option("--account", help="With --bid: the account that pays and signs the job."),
+        typer.Option(
+            "--account",
+            help="The account that pays and signs the job: at --bid, or without it at the "
+            "price of the account's buy mandate on the hub (wit mandate).",
+        ),
     ] = None,
     fingerprint: FingerprintOption = None,
     token: TokenOption = None,
@@ -230,7 +234,7 @@ def run(
     )
     if contradiction:
         _early_failure(f"wit run: {contradiction}", as_json)
-    paying = _paying(bid, deadline, account, as_json) if bid is not None else None
+    paying = _paying(bid, deadline, account, as_json) if account is not None else None
     try:
         chosen = parse_pools(pools) if pools is not None else None
         library = default_library()
@@ -268,8 +272,10 @@ def _bid_contradiction(
 ) -> str | None:
     """What is wrong with `wit run`'s bid options, in words; None if nothing."""
     if bid is None:
-        if deadline is not None or account is not None:
-            return "--deadline and --account go with --bid (a job bought on the exchange)"
+        if deadline is not None:
+            return "--deadline goes with --bid (a job bought on the exchange)"
+        if account is not None and (local or url is None):
+            return "--account buys work on a hub's exchange: give the hub with --hub (or WIT_HUB)"
         return None
     if account is None:
         return "--bid needs --account NAME: the account that pays signs the job"
@@ -278,14 +284,16 @@ def _bid_contradiction(
     return None
 
 
-def _paying(bid: str, deadline: str | None, account: str | None, as_json: bool) -> Any:
-    """The bid and the key that signs it (`api.Paying`)."""
+def _paying(bid: str | None, deadline: str | None, account: str, as_json: bool) -> Any:
+    """The bid (None: the account's buy mandates bid) and the key that signs the job
+    (`api.Paying`)."""
     from witengine.api import Paying
     from witengine.cli.accounts import load_key, parse_price
     from witengine.clock import wall_time
     from witengine.protocol.exchange import Bid
 
-    assert account is not None
+    if bid is None:
+        return Paying(load_key(account, "run"), None)
     try:
         price = parse_price(bid)
         seconds = parse_seconds(deadline) if deadline is not None else None
@@ -702,6 +710,7 @@ def _register_exchange_commands() -> None:
     app.add_typer(accounts.account_app)
     app.add_typer(accounts.ledger_app)
     app.add_typer(market.ask_app)
+    app.add_typer(market.mandate_app)
     app.command("trades")(market.trades)
 
 

@@ -1,10 +1,12 @@
-"""`wit ask` and `wit trades`: a seller's standing offers on the hub's exchange, and the trades
-made under it.
+"""`wit ask`, `wit mandate` and `wit trades`: a seller's standing offers on the hub's exchange,
+the accounts' standing rules that sell and buy by themselves, and the trades made under them.
 
 `wit ask add ACTIVITY PRICE --account NAME` offers the account's nodes for an activity (or a
 plugin, for all of its activities) at PRICE credits a work unit, signed with the account's
-key; `wit ask remove ID --account NAME` withdraws one, signed the same way. Prices are given
-in credits (up to three decimals); `--json` answers in milli-credits.
+key; `wit ask remove ID --account NAME` withdraws one, signed the same way. `wit mandate add
+sell|buy PRICE --account NAME` makes a standing rule (`pause`, `resume`, `remove` it by its
+id, signed the same way). Prices are given in credits (up to three decimals); `--json`
+answers in milli-credits.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from witengine.cli.accounts import JsonOption, load_key, parse_price
 from witengine.cli.farm import FingerprintOption, HubOption, InsecureOption, TokenOption, ask_hub
+
+if TYPE_CHECKING:
+    from witengine.protocol.exchange import MandateInfo
 
 ask_app = typer.Typer(
     name="ask",
@@ -162,3 +167,193 @@ def trades(
             f"{_credits(t.price):>8}  accepted {t.accepted:>4}  paid {_credits(t.paid):>10}  "
             f"{t.state}"
         )
+
+
+# ---------------------------------------------------------------------------- mandates
+
+mandate_app = typer.Typer(
+    name="mandate",
+    help="Standing rules that trade by themselves on the hub's exchange: a seller's keeps an "
+    "ask in force, a buyer's bids for the account's jobs up to a daily budget.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+MandateAccountOption = Annotated[
+    str, typer.Option("--account", help="The account whose mandate it is, and whose key signs.")
+]
+
+
+@mandate_app.command("add")
+def add_mandate(
+    side: Annotated[str, typer.Argument(help="sell or buy.")],
+    price: Annotated[
+        str,
+        typer.Argument(help="Credits a work unit: the least to sell at, or the most to pay."),
+    ],
+    account: MandateAccountOption,
+    activity: Annotated[
+        str,
+        typer.Option(
+            help="An activity (Compute.Work) or a plugin (render); a buy mandate without it "
+            "buys any activity."
+        ),
+    ] = "",
+    hours: Annotated[
+        str, typer.Option(help='sell: only within these hours, hub time: "22-06".')
+    ] = "",
+    node: Annotated[
+        str, typer.Option(help="sell: only this node of the account (its name on the hub).")
+    ] = "",
+    daily: Annotated[
+        str,
+        typer.Option(help="buy: the most to spend under it a UTC day, in credits (0: no limit)."),
+    ] = "0",
+    hub: HubOption = None,
+    token: TokenOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a mandate of the account (signed with its key)."""
+    from pydantic import ValidationError
+
+    from witengine.protocol.exchange import NewMandate
+
+    try:
+        rule = NewMandate(
+            side=side,  # type: ignore[arg-type]  # checked by the model
+            activity=activity,
+            price=parse_price(price),
+            hours=hours,
+            node=node,
+            daily=_daily(daily),
+        )
+    except (ValueError, ValidationError) as error:
+        print(f"wit mandate add: {_first_error(error)}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    key = load_key(account, "mandate add")
+    made = ask_hub(
+        "mandate add", hub, fingerprint, insecure, token, lambda c: c.add_mandate(key, rule)
+    )
+    if as_json:
+        print(made.model_dump_json())
+        return
+    print(f"mandate {made.id}: {_rule(made)}")
+
+
+def _daily(text: str) -> int:
+    """Milli-credits of --daily ('0': no limit); ValueError naming the option otherwise."""
+    from witengine.credits import parse_credits
+
+    if text.strip() in ("0", "0.0"):
+        return 0
+    try:
+        return parse_credits(text)
+    except ValueError as error:
+        raise ValueError(f"--daily: {error}") from None
+
+
+def _rule(mandate: MandateInfo) -> str:
+    """A mandate in words: "ann sells render at 3.000 a unit or more (22-06, node gpu)"."""
+    what = mandate.activity or "any activity"
+    if mandate.side == "sell":
+        extras = ", ".join(
+            filter(None, (mandate.hours, f"node {mandate.node}" if mandate.node else ""))
+        )
+        rule = f"{mandate.account} sells {what} at {_credits(mandate.price)} a unit or more"
+    else:
+        budget = f"{_credits(mandate.daily)} credits a UTC day" if mandate.daily else ""
+        spent = f"{_credits(mandate.spent_today)} spent today" if mandate.spent_today else ""
+        extras = ", ".join(filter(None, (budget, spent)))
+        rule = f"{mandate.account} buys {what} at up to {_credits(mandate.price)} a unit"
+    paused = " [paused]" if mandate.state == "paused" else ""
+    return rule + (f" ({extras})" if extras else "") + paused
+
+
+@mandate_app.command("list")
+def list_mandates(
+    account: Annotated[str | None, typer.Option(help="One account's mandates only.")] = None,
+    hub: HubOption = None,
+    token: TokenOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Every mandate, oldest first."""
+    found = ask_hub(
+        "mandate list", hub, fingerprint, insecure, token, lambda c: c.mandates(account)
+    )
+    if as_json:
+        print(json.dumps([m.model_dump(mode="json") for m in found]))
+        return
+    for mandate in found:
+        print(f"{mandate.id}  {_rule(mandate)}")
+
+
+def _change(
+    action: str,
+    mandate_id: str,
+    account: str,
+    hub: str | None,
+    token: str | None,
+    fingerprint: str | None,
+    insecure: bool,
+) -> None:
+    key = load_key(account, f"mandate {action}")
+    changed = ask_hub(
+        f"mandate {action}",
+        hub,
+        fingerprint,
+        insecure,
+        token,
+        lambda c: c.change_mandate(key, mandate_id, action),
+    )
+    print(f"mandate {changed.id}: {_rule(changed)}")
+
+
+@mandate_app.command("pause")
+def pause_mandate(
+    mandate_id: Annotated[str, typer.Argument(help="The mandate's id (wit mandate list).")],
+    account: MandateAccountOption,
+    hub: HubOption = None,
+    token: TokenOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """Stop a mandate trading, keeping it (signed)."""
+    _change("pause", mandate_id, account, hub, token, fingerprint, insecure)
+
+
+@mandate_app.command("resume")
+def resume_mandate(
+    mandate_id: Annotated[str, typer.Argument(help="The mandate's id (wit mandate list).")],
+    account: MandateAccountOption,
+    hub: HubOption = None,
+    token: TokenOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """Let a paused mandate trade again (signed)."""
+    _change("resume", mandate_id, account, hub, token, fingerprint, insecure)
+
+
+@mandate_app.command("remove")
+def remove_mandate(
+    mandate_id: Annotated[str, typer.Argument(help="The mandate's id (wit mandate list).")],
+    account: MandateAccountOption,
+    hub: HubOption = None,
+    token: TokenOption = None,
+    fingerprint: FingerprintOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """Withdraw a mandate (signed): it trades no more."""
+    key = load_key(account, "mandate remove")
+    ask_hub(
+        "mandate remove",
+        hub,
+        fingerprint,
+        insecure,
+        token,
+        lambda c: c.remove_mandate(key, mandate_id),
+    )
+    print(f"mandate {mandate_id} withdrawn")
