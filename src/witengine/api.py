@@ -53,6 +53,7 @@ class Paying:
 
     key: AccountKey
     bid: Bid | None
+    priority: int = 0  # among the account's own jobs on the exchange: higher first
 
 
 @dataclass(frozen=True)
@@ -320,6 +321,7 @@ async def _submit_and_follow(
                     node=node,
                     pools=list(pools) if pools is not None else None,
                     bid=paying.bid if paying is not None else None,
+                    priority=paying.priority if paying is not None else 0,
                 ),
                 signer=paying.key if paying is not None else None,
             )

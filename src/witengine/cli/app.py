@@ -205,6 +205,16 @@ def run(
             "price of the account's buy mandate on the hub (wit mandate).",
         ),
     ] = None,
+    priority: Annotated[
+        int,
+        typer.Option(
+            "--priority",
+            min=-1000,
+            max=1000,
+            help="With --account: this job's rank among the account's own jobs on the "
+            "exchange, higher first (default 0).",
+        ),
+    ] = 0,
     fingerprint: FingerprintOption = None,
     token: TokenOption = None,
     insecure: InsecureOption = False,
@@ -232,9 +242,11 @@ def run(
     contradiction = contradiction or _bid_contradiction(
         bid, deadline, account, url, local or dask is not None
     )
+    if priority and account is None:
+        contradiction = contradiction or "--priority ranks an account's jobs: it needs --account"
     if contradiction:
         _early_failure(f"wit run: {contradiction}", as_json)
-    paying = _paying(bid, deadline, account, as_json) if account is not None else None
+    paying = _paying(bid, deadline, account, priority, as_json) if account is not None else None
     try:
         chosen = parse_pools(pools) if pools is not None else None
         library = default_library()
@@ -284,7 +296,9 @@ def _bid_contradiction(
     return None
 
 
-def _paying(bid: str | None, deadline: str | None, account: str, as_json: bool) -> Any:
+def _paying(
+    bid: str | None, deadline: str | None, account: str, priority: int, as_json: bool
+) -> Any:
     """The bid (None: the account's buy mandates bid) and the key that signs the job
     (`api.Paying`)."""
     from witengine.api import Paying
@@ -293,14 +307,14 @@ def _paying(bid: str | None, deadline: str | None, account: str, as_json: bool) 
     from witengine.protocol.exchange import Bid
 
     if bid is None:
-        return Paying(load_key(account, "run"), None)
+        return Paying(load_key(account, "run"), None, priority)
     try:
         price = parse_price(bid)
         seconds = parse_seconds(deadline) if deadline is not None else None
     except ValueError as error:
         _early_failure(f"wit run: {error}", as_json)
     at = wall_time() + seconds if seconds is not None else None
-    return Paying(load_key(account, "run"), Bid(price=price, deadline=at))
+    return Paying(load_key(account, "run"), Bid(price=price, deadline=at), priority)
 
 
 def parse_seconds(text: str) -> float:

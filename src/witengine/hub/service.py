@@ -133,9 +133,16 @@ class HubService:
         if request.bid is not None and buyer is not None and market is not None:
             # The bid before the job: a hub stopped in between resumes it paid, not free.
             bid = request.bid
-            market.place_bid(job.id, buyer.account, bid.price, bid.deadline, buyer.nonce)
+            market.place_bid(
+                job.id,
+                buyer.account,
+                bid.price,
+                bid.deadline,
+                buyer.nonce,
+                priority=request.priority,
+            )
         elif buyer is not None and market is not None and market.buys(buyer.account):
-            market.place_mandated(job.id, buyer.account, buyer.nonce)
+            market.place_mandated(job.id, buyer.account, buyer.nonce, request.priority)
         self.store.add_job(job)
         if request.node is not None:
             self.dispatcher.pin_job(job.id, request.node)

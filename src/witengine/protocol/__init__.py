@@ -260,6 +260,9 @@ class SubmitJob(Model):
     # A bid on the exchange: the job's maps run on sellers' nodes and are paid for from the
     # account that signs the request (X-Wit-* headers; see docs/exchange.md). None: unpaid.
     bid: Bid | None = None
+    # Its rank among the paying account's own jobs on the exchange: higher first (fair share
+    # between accounts comes before it; see docs/exchange.md). A job not on the market: none.
+    priority: Annotated[int, Field(ge=-1000, le=1000)] = 0
 
 
 class Progress(Answer):

@@ -10,13 +10,14 @@ import asyncio
 
 import pytest
 from tests.unit.hub.test_dispatcher_pools import join, run, start
-from tests.unit.hub.test_dispatcher_requirements import ACTIVITY, Link
+from tests.unit.hub.test_dispatcher_requirements import ACTIVITY, Link, finish
 
 from witengine.hub.dispatch import Dispatcher, Placement
 from witengine.hub.exchange.market import Market
 from witengine.hub.store.base import AccountRecord
 from witengine.hub.store.ledger import escrow_account
 from witengine.hub.store.memory import MemoryStore
+from witengine.runtime.executor import MapRequest
 from witengine.testing.clock import FakeClock
 
 pytestmark = pytest.mark.timeout(10)
@@ -87,3 +88,33 @@ async def test_a_job_without_a_bid_runs_on_every_node_and_moves_no_credit() -> N
     assert sellers(cheap[1]) and sellers(dear[1])
     assert store.balance("cheap") == store.balance("dear") == 0
     assert store.list_trades() == []
+
+
+async def test_within_an_account_the_higher_priority_job_goes_first() -> None:
+    dispatcher, market, _ = make()
+    node_id, link = join(dispatcher, "cheap-node", Placement("default", True, "cheap"))
+    market.place_bid("job_1", "buyer", 2000, None, "n1")
+    market.place_bid("job_2", "buyer", 2000, None, "n2", priority=5)
+    tasks = {}
+    for job_id in ("job_1", "job_2"):  # the lower priority's map opens first
+        request = MapRequest(ACTIVITY, [[f"{job_id}-{i}", [], []] for i in range(12)])
+        tasks[job_id] = asyncio.ensure_future(
+            dispatcher.run_map(job_id, 1, request, lambda d, t: None)
+        )
+        await asyncio.sleep(0)
+    order: list[str] = []
+    finished: set[str] = set()
+    for _ in range(100):
+        dispatcher.dispatch()
+        for assign in link.assigns():
+            if assign.batch_id not in finished:
+                finished.add(assign.batch_id)
+                order.append(assign.job_id)
+                finish(dispatcher, node_id, assign)
+        await asyncio.sleep(0)
+        if all(task.done() for task in tasks.values()):
+            break
+    assert all(task.done() for task in tasks.values())
+    last_high = max(i for i, job in enumerate(order) if job == "job_2")
+    first_low = order.index("job_1")
+    assert last_high < first_low, order

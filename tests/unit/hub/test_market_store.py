@@ -99,9 +99,13 @@ def test_a_bid_is_kept_per_job(store: MemoryStore | SqliteStore) -> None:
     bid = BidRecord("job_1", "ann", 2000, 1e9, 1.0, "nonce")
     store.put_bid(bid)
     assert store.get_bid("job_1") == bid
-    mandated = BidRecord("job_3", "ann", 0, None, 1.0, "nonce2", "mandated")
+    mandated = BidRecord("job_3", "ann", 0, None, 1.0, "nonce2", "mandated", priority=-2)
     store.put_bid(mandated)
     assert store.get_bid("job_3") == mandated
+    first = BidRecord("job_4", "ann", 1000, None, 1.0, "nonce3", priority=7)
+    store.put_bid(first)
+    store.put_bid(BidRecord(**{**vars(first), "priority": 3}))  # put again: replaced
+    assert store.get_bid("job_4") == BidRecord(**{**vars(first), "priority": 3})
     assert store.get_bid("job_1") is not None and store.get_bid("job_2") is None
 
 

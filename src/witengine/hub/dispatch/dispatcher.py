@@ -347,7 +347,7 @@ class Dispatcher:
         for node in sorted(state.nodes.values(), key=lambda n: n.served):
             if not state.usable(node):
                 continue
-            for held in list(state.maps.values()):
+            for held in trading.in_turn(state):  # fair share between the exchange's buyers
                 if len(node.leases) >= node.slots + 1:  # one batch ahead hides the round trip
                     break
                 if not able(node, held.activity, held.requirements) or held.job_id in state.paused:

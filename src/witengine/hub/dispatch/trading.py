@@ -33,6 +33,7 @@ from witengine.hub.store.market import (
     TradeRecord,
 )
 from witengine.scheduling.core import Candidate
+from witengine.scheduling.fairshare import Claim, order
 from witengine.scheduling.market import Offer, cost, match
 
 if TYPE_CHECKING:
@@ -156,6 +157,26 @@ def _mandate_holds(state: DispatchState, paid: PaidMap) -> str:
     return ""
 
 
+def in_turn(state: DispatchState) -> list[MapState]:
+    """The maps in the order a node's free slots are offered to them: as they opened, unless
+    some are paid; then by `scheduling.fairshare.order` (the higher bid first, then the
+    account that bought least lately, then the higher job priority)."""
+    maps = list(state.maps.values())
+    market = state.market
+    if market is None or not any(held.paid is not None for held in maps):
+        return maps
+    now = market.wall()
+    claims = []
+    for seq, held in enumerate(maps):
+        bid = held.paid.bid if held.paid is not None else None
+        if bid is None:
+            claims.append(Claim(held.id, "", 0, 0, seq))
+        else:
+            claims.append(Claim(held.id, bid.account, bid.price, bid.priority, seq))
+    usage = market.usage.snapshot({c.account for c in claims if c.account}, now)
+    return [state.maps[key] for key in order(claims, usage)]
+
+
 def open_to(held: MapState, node_id: str) -> bool:
     """Whether the node may be given the map's work now: any node for a map without a bid."""
     return held.paid is None or node_id in held.paid.nodes
@@ -195,6 +216,7 @@ def assigned(
     price, ask_id = paid.prices.get(node.id, (paid.bid.price, ""))
     now = market.wall()
     work = sum(paid.work[i] for i in items)
+    market.usage.add(paid.bid.account, work, now)
     market.open_trade(
         TradeRecord(
             batch_id,

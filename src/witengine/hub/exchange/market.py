@@ -35,6 +35,7 @@ from witengine.hub.store.market import (
     TradeRecord,
     TradeState,
 )
+from witengine.scheduling.fairshare import Usage
 from witengine.scheduling.market import cost
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ class Market:
         # What each buyer's mandate paid today: (mandate, the UTC day's start) -> milli-credits,
         # read from the trades once a day and counted up as trades settle.
         self._spent: dict[tuple[str, float], int] = {}
+        # Each buyer's recent usage (work units given to its paid maps, decaying): fair share.
+        self.usage = Usage()
         self._bids: dict[str, BidRecord | None] = {}
         # Trades of running jobs, by batch id, and the phases each has been through: a batch's
         # results may be accepted (verified) and paid after the node is done with it.
@@ -279,16 +282,17 @@ class Market:
         deadline: float | None,
         nonce: str,
         mandate: str = "",
+        priority: int = 0,
     ) -> BidRecord:
-        bid = BidRecord(job_id, account, price, deadline, self.wall(), nonce, mandate)
+        bid = BidRecord(job_id, account, price, deadline, self.wall(), nonce, mandate, priority)
         self.book.put_bid(bid)
         self._bids[job_id] = bid
         return bid
 
-    def place_mandated(self, job_id: str, account: str, nonce: str) -> BidRecord:
+    def place_mandated(self, job_id: str, account: str, nonce: str, priority: int = 0) -> BidRecord:
         """The bid of a job its account submitted without one, under its buy mandates: each
         map takes the price of the mandate that covers it (`buy_mandate_for`)."""
-        return self.place_bid(job_id, account, 0, None, nonce, MANDATED)
+        return self.place_bid(job_id, account, 0, None, nonce, MANDATED, priority)
 
     def bid(self, job_id: str) -> BidRecord | None:
         if job_id not in self._bids:

@@ -42,6 +42,7 @@ class BidRecord:
     # A bid a buyer's mandate gave a job submitted without one: `MANDATED` as the job's, the
     # covering mandate's id in each map's bid (its price the mandate's); "": the buyer's own.
     mandate: str = ""
+    priority: int = 0  # the job's, among its account's jobs: higher first
 
 
 MANDATED = "mandated"  # a job's bid that its account's buy mandates give each map

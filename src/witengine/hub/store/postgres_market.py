@@ -73,6 +73,8 @@ MANDATE_TABLES = tuple(
     )
 )
 
+PRIORITY_COLUMN = ("ALTER TABLE bids ADD COLUMN priority BIGINT NOT NULL DEFAULT 0",)
+
 _MANDATE_COLUMNS = (
     "id, account, side, activity, price, hours, node, daily, state, created_at, nonce"
 )
@@ -149,11 +151,12 @@ class MarketTables:
     def put_bid(self, bid: BidRecord) -> None:
         with self._connection() as db:
             db.execute(
-                "INSERT INTO bids (job_id, account, price, deadline, created_at, nonce, mandate) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (job_id) DO "
+                "INSERT INTO bids (job_id, account, price, deadline, created_at, nonce, mandate, "
+                "priority) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (job_id) DO "
                 "UPDATE SET account = excluded.account, price = excluded.price, "
                 "deadline = excluded.deadline, created_at = excluded.created_at, "
-                "nonce = excluded.nonce, mandate = excluded.mandate",
+                "nonce = excluded.nonce, mandate = excluded.mandate, "
+                "priority = excluded.priority",
                 astuple(bid),
             )
 

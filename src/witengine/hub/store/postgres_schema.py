@@ -21,7 +21,7 @@ The same shapes as SQLite's, with what PostgreSQL needs besides:
 
 from __future__ import annotations
 
-from witengine.hub.store.postgres_market import MANDATE_TABLES, MARKET_TABLES
+from witengine.hub.store.postgres_market import MANDATE_TABLES, MARKET_TABLES, PRIORITY_COLUMN
 
 _TEXT = 'TEXT COLLATE "C"'
 
@@ -219,4 +219,5 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
     (BASELINE, _SCHEMA_12),
     (13, MARKET_TABLES),  # the exchange's asks, bids, trades and their phases
     (14, MANDATE_TABLES),  # mandates; the buyer's mandate of a bid and of a trade
+    (15, PRIORITY_COLUMN),  # a bid's job priority, within its account
 ]

@@ -61,6 +61,8 @@ MANDATE_TABLES = (
     "CREATE INDEX trades_mandate ON trades (mandate, created_at) WHERE mandate != ''",
 )
 
+PRIORITY_COLUMN = ("ALTER TABLE bids ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",)
+
 _MANDATE_COLUMNS = (
     "id, account, side, activity, price, hours, node, daily, state, created_at, nonce"
 )
@@ -135,7 +137,7 @@ class MarketTables:
 
     def put_bid(self, bid: BidRecord) -> None:
         with self._write() as db:
-            db.execute("INSERT OR REPLACE INTO bids VALUES (?, ?, ?, ?, ?, ?, ?)", astuple(bid))
+            db.execute("INSERT OR REPLACE INTO bids VALUES (?, ?, ?, ?, ?, ?, ?, ?)", astuple(bid))
 
     def get_bid(self, job_id: str) -> BidRecord | None:
         rows = self._read("SELECT * FROM bids WHERE job_id = ?", (job_id,))

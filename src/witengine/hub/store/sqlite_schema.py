@@ -4,7 +4,7 @@ made by any earlier version up to date. Text only: the store (`sqlite.py`) runs 
 
 from __future__ import annotations
 
-from witengine.hub.store.sqlite_market import MANDATE_TABLES, MARKET_TABLES
+from witengine.hub.store.sqlite_market import MANDATE_TABLES, MARKET_TABLES, PRIORITY_COLUMN
 
 # The exchange (from version 12): accounts, the signed requests taken (their nonces unique per
 # account), the ledger's transactions and entries (append-only) and each account's balance,
@@ -190,6 +190,7 @@ MIGRATIONS: list[tuple[int, str | tuple[str, ...]]] = [
     (12, EXCHANGE_TABLES),
     (13, MARKET_TABLES),  # the exchange's asks, bids, trades and their phases
     (14, MANDATE_TABLES),  # mandates; the buyer's mandate of a bid and of a trade
+    (15, PRIORITY_COLUMN),  # a bid's job priority, within its account
 ]
 # A map as stored (from version 7):
 # - `items`: its items' arguments, a row per slice of at most `SLICE` items (a JSON array):
