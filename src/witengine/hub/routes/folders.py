@@ -18,7 +18,7 @@ from witengine.hub.auth.gate import principal_of
 from witengine.hub.board.board import Board, BoardRefused
 from witengine.hub.board.rules import token_writer
 from witengine.hub.dispatch import Dispatcher
-from witengine.hub.routes.nodes import node_summaries
+from witengine.hub.routes.node_list import NodeListing
 from witengine.hub.store.base import Store
 from witengine.protocol import ErrorBody
 from witengine.protocol.folders import (
@@ -40,7 +40,7 @@ def folder_router(dispatcher: Dispatcher, store: Store, board: Board) -> APIRout
 
     @router.get("/resources", response_model=Resources)
     async def resources() -> Resources:
-        nodes = node_summaries(dispatcher, store)
+        nodes = NodeListing().summaries(dispatcher, store)
         files = waiting(records(), nodes)
         could = by_node(files, nodes)
         return Resources(

@@ -8,14 +8,23 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect, status
+from fastapi import (
+    APIRouter,
+    HTTPException,
+    Request,
+    Response,
+    WebSocket,
+    WebSocketDisconnect,
+    status,
+)
 from pydantic import TypeAdapter, ValidationError
 
 from witengine.hub.auth.gate import AuthGate, principal_of
 from witengine.hub.dispatch import Dispatcher
 from witengine.hub.limits import Limits
+from witengine.hub.routes.node_list import NodeListing, reputation_entry
 from witengine.hub.routes.pools import placement_of
-from witengine.hub.store.base import NodeRecord, RateRecord, ReputationRecord, Store
+from witengine.hub.store.base import NodeRecord, Store
 from witengine.protocol import (
     NODE_LEAVING,
     PROTOCOL_VERSION,
@@ -26,13 +35,12 @@ from witengine.protocol import (
     NodeForgotten,
     NodeHello,
     NodeMessage,
-    NodeRate,
     NodeReputation,
     NodeSummary,
     TaskResult,
     Welcome,
 )
-from witengine.protocol.states import DEFAULT_POOL, PoolTier
+from witengine.protocol.states import DEFAULT_POOL
 from witengine.security.tokens import Role
 
 log = logging.getLogger(__name__)
@@ -57,11 +65,11 @@ def node_router(
     max_message_bytes: int = Limits.node_message_bytes,
 ) -> APIRouter:
     router = APIRouter(tags=["nodes"])
-    hellos = HelloBook()
+    listing = NodeListing()
 
     @router.get("/nodes", response_model=list[NodeSummary])
-    async def list_nodes() -> list[NodeSummary]:
-        return node_summaries(dispatcher, store, hellos)
+    async def list_nodes() -> Response:
+        return Response(listing.json(dispatcher, store), media_type="application/json")
 
     @router.get(
         "/nodes/{node_id}/reputation",
@@ -72,85 +80,13 @@ def node_router(
         """The node's record per activity from the verification of its results."""
         if store.get_node(node_id) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no node {node_id} is known")
-        return [_reputation(r) for r in store.list_reputation(node_id)]
+        return [reputation_entry(r) for r in store.list_reputation(node_id)]
 
     _drain_routes(router, dispatcher)
     _forget_route(router, dispatcher, store, gate)
 
     _connect_route(router, dispatcher, store, wall, gate, observe, max_message_bytes)
     return router
-
-
-class HelloBook:
-    """Nodes' hellos as validated, kept while the store gives the same record: `GET /nodes`
-    lists every node each time (a farm's dashboards and tools ask every second or so), and
-    validating 500 hellos again each time cost some 10 ms of the hub's event loop."""
-
-    def __init__(self) -> None:
-        self._kept: dict[str, tuple[object, NodeHello]] = {}
-
-    def hellos(self, records: list[NodeRecord]) -> list[NodeHello]:
-        kept, self._kept = self._kept, {}
-        found = []
-        for record in records:
-            was = kept.get(record.id)
-            hello = was[1] if was is not None and was[0] is record.info else None
-            if hello is None:
-                hello = NodeHello.model_validate(record.info)
-            self._kept[record.id] = (record.info, hello)
-            found.append(hello)
-        return found
-
-
-def node_summaries(
-    dispatcher: Dispatcher, store: Store, book: HelloBook | None = None
-) -> list[NodeSummary]:
-    """Every node the hub knows, as `GET /nodes` lists them (made from values already
-    validated: the store's records and the dispatcher's read model)."""
-    view = dispatcher.view
-    trusted = {pool.name for pool in store.list_pools() if pool.trusted}
-    summaries = []
-    reputation: dict[str, list[NodeReputation]] = {}
-    for kept in store.list_reputation():
-        reputation.setdefault(kept.node_id, []).append(_reputation(kept))
-    records = store.list_nodes()
-    for record, hello in zip(records, (book or HelloBook()).hellos(records), strict=True):
-        summaries.append(
-            NodeSummary.model_construct(
-                id=record.id,
-                name=record.name,
-                state=view.node_state(record.id),
-                reason=view.node_reason(record.id),
-                policy=view.policy(record.id) or hello.status.policy,
-                slots=hello.slots,
-                capabilities=hello.capabilities,
-                plugins=hello.plugins,
-                running=view.running_items(record.id),
-                done=view.done(record.id),
-                last_seen=record.last_seen,
-                rates=[_rate(r) for r in view.benchmarks(record.id)],
-                unmet=hello.unmet,
-                status_url=hello.status_url,
-                reputation=reputation.get(record.id, []),
-                pool=record.pool,
-                tier=PoolTier.TRUSTED if record.pool in trusted else PoolTier.UNTRUSTED,
-                owner=record.owner,
-            )
-        )
-    return summaries
-
-
-def _reputation(record: ReputationRecord) -> NodeReputation:
-    return NodeReputation(
-        activity=record.activity,
-        state=record.state,
-        accepted=record.accepted,
-        rejected=record.rejected,
-        spot_passed=record.spot_passed,
-        spot_failed=record.spot_failed,
-        streak=record.streak,
-        changed_at=record.changed_at,
-    )
 
 
 def _connect_route(
@@ -356,18 +292,6 @@ async def _close(socket: WebSocket, code: int, reason: str) -> None:
     """Close with a reason the node logs (at most 123 bytes, as WebSocket allows)."""
     with contextlib.suppress(Exception):  # the node may be gone already
         await socket.close(code=code, reason=reason.encode()[:123].decode(errors="ignore"))
-
-
-def _rate(record: RateRecord) -> NodeRate:
-    return NodeRate(
-        activity=record.activity,
-        unit=record.unit,
-        rate=record.rate,
-        elapsed=record.elapsed,
-        iterations=record.iterations,
-        plugin_version=record.plugin_version,
-        measured_at=record.measured_at,
-    )
 
 
 def _drain_routes(router: APIRouter, dispatcher: Dispatcher) -> None:
