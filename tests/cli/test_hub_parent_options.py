@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from witengine.cli.app import app
-from witengine.site.serving import parent_share
+from witengine.site.share import parent_share
 
 PARENT = "http://127.0.0.1:7310"
 
@@ -22,7 +22,8 @@ PARENT = "http://127.0.0.1:7310"
         (
             ["--parent", PARENT, "--token", "wit-join.x", "--parent-share", "half"],
             "wit hub: --parent-share: 'half' is not a share of the site's nodes: give a fraction "
-            "such as 0.5, or a percentage such as 50%",
+            "such as 0.5, a percentage such as 50%, or either followed by nights (the office's "
+            "nights and weekends only): nights, 50% nights",
         ),
         (
             ["--parent", PARENT, "--token", "wit-join.x", "--parent-share", "150%"],
@@ -39,12 +40,26 @@ def test_hub_refuses_parent_options_that_do_not_go_together(
     assert result.stderr == message + "\n"
 
 
-@pytest.mark.parametrize(("text", "share"), [("0.5", 0.5), ("50%", 0.5), ("1", 1.0), ("5 %", 0.05)])
-def test_a_parent_share_is_a_fraction_or_a_percentage(text: str, share: float) -> None:
-    assert parent_share(text) == pytest.approx(share)
+@pytest.mark.parametrize(
+    ("text", "share", "nights"),
+    [
+        ("0.5", 0.5, False),
+        ("50%", 0.5, False),
+        ("1", 1.0, False),
+        ("nights", 1.0, True),
+        ("25% nights", 0.25, True),
+        ("0.5 Nights", 0.5, True),
+    ],
+)
+def test_a_parent_share_is_a_fraction_or_a_percentage_maybe_at_night(
+    text: str, share: float, nights: bool
+) -> None:
+    read = parent_share(text)
+    assert read.share == pytest.approx(share)
+    assert (read.hours is not None) == nights
 
 
-@pytest.mark.parametrize("text", ["0", "-1", "1.01", "nights", ""])
+@pytest.mark.parametrize("text", ["0", "-1", "1.01", "days", "", "50% days", "nights 50%"])
 def test_a_parent_share_outside_zero_to_one_or_not_a_number_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parent_share(text)

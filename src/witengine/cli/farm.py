@@ -428,7 +428,8 @@ def hub(
             "--parent-share",
             metavar="SHARE",
             help="With --parent: the share of this hub's nodes offered to the parent, a "
-            "fraction (0.5) or a percentage (50%).",
+            "fraction (0.5) or a percentage (50%), or either followed by nights to offer them "
+            "only in the office's nights and weekends (nights, 50% nights).",
         ),
     ] = "1",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
@@ -552,10 +553,10 @@ def _watched(watch: Sequence[Path] | None) -> list[Path]:
     return folders
 
 
-def _parent(parent: str | None, token: str | None, share: str) -> tuple[str, str, float] | None:
+def _parent(parent: str | None, token: str | None, share: str) -> tuple[str, str, Any] | None:
     """`--parent`, `--token` and `--parent-share` read: None without a parent; exits with a
     usage error for one of the first two without the other, or a share that is none."""
-    from witengine.site.serving import parent_share
+    from witengine.site.share import parent_share
 
     if (parent is None) != (token is None):
         print("wit hub: --parent and --token go together", file=sys.stderr)
@@ -570,7 +571,7 @@ def _parent(parent: str | None, token: str | None, share: str) -> tuple[str, str
 
 
 def _serve_as_site(
-    server: Any, listener: Any, app: Any, site: tuple[str, str, float], settings: Any, shown: str
+    server: Any, listener: Any, app: Any, site: tuple[str, str, Any], settings: Any, shown: str
 ) -> None:
     """Serve the hub as a site of the parent hub; exits 1 when the parent refuses it."""
     from witengine.site.link import ParentSettings
@@ -585,7 +586,8 @@ def _serve_as_site(
         share=share,
         status_url=f"{settings.scheme}://{shown}:{settings.port}/",
     )
-    print(f"a site of the parent hub {parent} (offering it {share:.0%} of this hub's nodes)")
+    when = " in the office's nights" if share.hours else ""
+    print(f"a site of the parent hub {parent} (offering it {share.share:.0%} of its nodes{when})")
     refused = asyncio.run(serve_with_parent(server, listener, app.state.hub, where))
     if refused is not None:
         print(f"wit hub: {refused}", file=sys.stderr)

@@ -17,11 +17,13 @@ import contextlib
 import logging
 import ssl
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import websockets
 from pydantic import TypeAdapter
 
+from witengine.clock import wall_time
 from witengine.hub.app import Hub
 from witengine.node.enrol import (
     CREDENTIAL_FILE,
@@ -44,6 +46,7 @@ from witengine.protocol import (
     Heartbeat,
     HubMessage,
     NodeHello,
+    NodeStatus,
     ResultKey,
     Results,
     TaskResult,
@@ -54,6 +57,7 @@ from witengine.security.connect import transport_options
 from witengine.security.tokens import Role
 from witengine.site.batches import SiteWork
 from witengine.site.offer import NodeRates, SiteOffer, site_offer
+from witengine.site.share import ParentShare
 from witengine.waiting import Backoff
 
 log = logging.getLogger(__name__)
@@ -70,7 +74,9 @@ class ParentSettings:
     token: str
     name: str
     folder: Path  # where the site keeps its credential and id at the parent
-    share: float = 1.0  # the part of its nodes the parent is offered (see `offer`)
+    share: ParentShare = field(
+        default_factory=ParentShare
+    )  # how much of its nodes the parent gets, and when
     fingerprint: str | None = None
     insecure: bool = False
     status_url: str | None = None  # the site's own dashboard, for the parent's link
@@ -109,6 +115,7 @@ class SiteLink:
         self.outgoing = _Outgoing()
         self.has_outgoing = asyncio.Event()
         self.offered: SiteOffer | None = None
+        self.told = NodeStatus()  # the availability the parent knows
         self.heartbeat_seconds = 5.0
 
     # ------------------------------------------------------------- identity
@@ -232,7 +239,11 @@ class SiteLink:
             for node_id in online
             for r in self.hub.dispatcher.rates.of_node(node_id)
         ]
-        return site_offer(nodes, rates, self.settings.share)
+        return site_offer(nodes, rates, self.settings.share.share)
+
+    def status(self) -> NodeStatus:
+        """The site's availability to its parent now, by its share's hours."""
+        return self.settings.share.status(datetime.fromtimestamp(wall_time()).astimezone())
 
     # -------------------------------------------------------------- session
 
@@ -246,6 +257,7 @@ class SiteLink:
             activities=list(offer.activities),
             unmet=offer.unmet,
             holding=self._holding(),
+            status=self.status(),
             status_url=self.settings.status_url,
         )
         await socket.send(hello.model_dump_json())
@@ -253,7 +265,7 @@ class SiteLink:
         if welcome.node_id != self.node_id:
             self._keep_id(welcome.node_id)
         self.heartbeat_seconds = welcome.heartbeat_seconds
-        self.offered = offer
+        self.offered, self.told = offer, hello.status
         log.info("linked to the parent %s as %s", self.settings.url, self.node_id)
         for report in offer.rates:
             await socket.send(report.model_dump_json())
@@ -377,6 +389,11 @@ class SiteLink:
                 log.info("the site's nodes changed: telling the parent in a new hello")
                 await socket.close()
                 return
+            status = self.status()
+            if status.availability != self.told.availability:
+                log.info("the parent is told the site is %s", status.availability)
+                await socket.send(status.model_dump_json())
+                self.told = status
             if offer.rates != previous.rates:
                 changed = [r for r in offer.rates if r not in previous.rates]
                 for report in changed:

@@ -17,22 +17,6 @@ from witengine.site.link import ParentSettings, SiteLink
 log = logging.getLogger(__name__)
 
 
-def parent_share(text: str) -> float:
-    """`--parent-share`: a fraction (0.5) or a percentage (50%) above 0 and at most 1;
-    ValueError otherwise."""
-    written = text.strip()
-    try:
-        share = float(written.removesuffix("%")) / (100 if written.endswith("%") else 1)
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not a share of the site's nodes: give a fraction such as 0.5, or a "
-            "percentage such as 50%"
-        ) from None
-    if not 0 < share <= 1:
-        raise ValueError(f"{text!r}: the parent's share must be above 0 and at most 1 (100%)")
-    return share
-
-
 async def serve_with_parent(
     server: uvicorn.Server, listener: socket.socket, hub: Hub, parent: ParentSettings
 ) -> str | None:
