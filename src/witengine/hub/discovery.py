@@ -58,7 +58,8 @@ class Advertiser:
 
     async def start(self) -> None:
         self.zeroconf = AsyncZeroconf(interfaces=self.interfaces)
-        await self.zeroconf.async_register_service(self.info)
+        # A second hub of the same name (on the same machine) is announced as NAME-2.
+        await self.zeroconf.async_register_service(self.info, allow_name_change=True)
 
     async def stop(self) -> None:
         if self.zeroconf is not None:

@@ -161,3 +161,24 @@ async def test_a_browse_for_every_hub_hears_each_once() -> None:
     assert {f"http://{LOOPBACK}:{port}" for port in ports} <= set(urls)
     names = {advert.url: advert.name for advert in found}
     assert names[f"http://{LOOPBACK}:{ports[0]}"].startswith("test hub ")
+
+
+async def test_two_hubs_of_one_name_on_one_machine_are_both_announced() -> None:
+    skip_without_multicast()
+    listeners = [socket.create_server((LOOPBACK, 0)) for _ in range(2)]
+    ports = [listener.getsockname()[1] for listener in listeners]
+    name = f"test hub {uuid.uuid4().hex[:8]}"
+    advertisers = [Advertiser(name=name, host=LOOPBACK, port=port) for port in ports]
+    try:
+        for advertiser in advertisers:
+            await advertiser.start()
+        found = await browse(10.0, interfaces=[LOOPBACK], settle=2.0)
+    finally:
+        for advertiser in advertisers:
+            await advertiser.stop()
+        for listener in listeners:
+            listener.close()
+    names = {advert.url: advert.name for advert in found}
+    first, second = (names.get(f"http://{LOOPBACK}:{port}") for port in ports)
+    assert first is not None and second is not None, names
+    assert first.startswith(name) and second.startswith(name) and first != second
