@@ -266,6 +266,7 @@ async def test_wit_nodes_lists_waiting_nodes_and_answers_them_by_name(tmp_path: 
         for key, name in zip(keys, ("desk", "intruder"), strict=True):
             line = next(line for line in out.splitlines() if line.startswith(name))
             assert "pending" in line and short_fingerprint(key.fingerprint) in line, out
+            assert "127.0.0.1" in line and "cores" in line, out  # its address and machine
         code, out, err = await wit(token, "nodes", *hub, "--refuse", "intruder")
         assert code == 0, err
         assert out.startswith("refused node intruder (node_") and "refused from now on" in out
