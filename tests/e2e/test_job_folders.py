@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from witengine.plugins.render.images import png_facts
 from witengine.testing.processes import ProcessFarm, free_port, wait_until
 from witengine.testing.scenes import make_sample_scene
 
@@ -289,6 +290,9 @@ def test_a_blend_file_renders_its_own_frames_and_lands_with_its_video(
     assert sorted(p.name for p in (done / "images").iterdir()) == [
         f"frame_{n:05d}.png" for n in (1, 2, 3)
     ], "the scene's own frame range, 1-3"
+    for frame in (done / "images").iterdir():  # and its own resolution
+        facts = png_facts(frame.read_bytes())
+        assert (facts.width, facts.height) == (64, 36), frame.name
     video = Path(results["variables"]["result"]["path"])
     assert video.parent == done and video.stat().st_size > 0
     assert (done / "shot.blend").read_bytes() == scene.read_bytes()
