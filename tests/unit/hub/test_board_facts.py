@@ -7,6 +7,9 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
+from witengine.hub import turns
 from witengine.hub.board import HUB, Board
 from witengine.hub.board.facts import (
     KEYS_PER_TURN,
@@ -184,3 +187,34 @@ async def test_a_pass_over_many_nodes_lets_the_loop_turn_between_slices_of_keys(
     assert written == 2 * count  # each node's rates and what it does
     assert turns >= 2  # the loop turned between the slices
     assert await facts.publish_in_turns() == 0  # nothing changed since
+
+
+async def test_a_pass_turns_the_loop_when_a_turn_took_its_time_while_making_a_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a turn's time spent at every step, the loop turns between the plan's nodes too:
+    a plan of a map of 100,000 items sorts every item in flight."""
+    monkeypatch.setattr(turns, "TURN_SECONDS", 0.0)
+    store = MemoryStore()
+    board = Board(store, Limits(), lambda: 1.0)
+    farm = Farm(jobs=["job_1"])
+    nodes = [NodeRecord(f"node_{n}", f"box{n}", {}, 0.0, 0.0) for n in range(3)]
+    farm.running = {
+        f"b{n}": Batch("job_1", "map_1", f"node_{n}", f"box{n}", "Render.Frame", (n,))
+        for n in range(3)
+    }
+    facts = FarmFacts(
+        board, farm, farm, nodes=lambda: nodes, running=lambda: farm.jobs, work=lambda job: {}
+    )
+    turns_taken = 0
+
+    async def count_turns() -> None:
+        nonlocal turns_taken
+        while True:
+            turns_taken += 1
+            await asyncio.sleep(0)
+
+    counter = asyncio.create_task(count_turns())
+    assert await facts.publish_in_turns() == 2 * 3 + 1  # two facts a node, and the plan
+    counter.cancel()
+    assert turns_taken >= 2 * 3 + 3 + 1  # a turn after each key and each node's part of the plan

@@ -18,17 +18,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from witengine.hub.board.board import Board
 from witengine.hub.board.rules import FARM_PREFIX
 from witengine.hub.store.base import NodeRecord, RateRecord
+from witengine.hub.turns import Turn
 
 log = logging.getLogger(__name__)
 Json = Any
 PUBLISH_SECONDS = 2.0  # at most one version of each fact this often
-KEYS_PER_TURN = 50  # keys a pass writes in one turn of the event loop (each a store transaction)
+KEYS_PER_TURN = 50  # keys a pass writes at most in one turn of the event loop (each a store
+# transaction); fewer when they took the turn's time (see witengine.hub.turns)
 MAX_RANGES = 200  # ranges of items shown per node and map; the rest are counted
 
 
@@ -126,6 +128,20 @@ def job_plans(
 ) -> dict[str, dict[str, Json]]:
     """Each job's plan: per map, the items each node runs now (by node id, with its name);
     and the items each node committed for the job."""
+    steps = plan_steps(batches, work, jobs)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as made:
+            plans: dict[str, dict[str, Json]] = made.value
+            return plans
+
+
+def plan_steps(
+    batches: Sequence[Batch], work: dict[str, dict[str, list[float]]], jobs: Iterable[str]
+) -> Generator[None, None, dict[str, dict[str, Json]]]:
+    """`job_plans` a step at a time (a step per node and map: a plan of a 100,000-item map
+    sorts every item in flight), returning the plans."""
     plans: dict[str, dict[str, Json]] = {
         job: {"maps": {}, "done": {n: int(w[0]) for n, w in sorted(work.get(job, {}).items())}}
         for job in jobs
@@ -141,6 +157,7 @@ def job_plans(
         plan = plans.setdefault(job, {"maps": {}, "done": {}})
         entry = plan["maps"].setdefault(map_id, {"activity": activities[map_id], "nodes": {}})
         entry["nodes"][node] = {"name": names[node], **_shown(indices)}
+        yield
     return plans
 
 
@@ -186,30 +203,39 @@ class FarmFacts:
         return sum(self._writes())
 
     async def publish_in_turns(self) -> int:
-        """`publish`, `KEYS_PER_TURN` keys a turn of the event loop: a pass over a farm of
-        hundreds of nodes writes as many keys, and the API and the nodes are answered between."""
-        written = 0
-        for done, wrote in enumerate(self._writes(), start=1):
+        """`publish`, a turn of the event loop at a time (at most `KEYS_PER_TURN` keys, or what
+        took a turn's time: a pass over a farm of hundreds of nodes writes as many keys, and
+        makes the plan of every item in flight), the API and the nodes answered between."""
+        written = keys = 0
+        turn = Turn()
+        for wrote in self._writes():
             written += wrote
-            if done % KEYS_PER_TURN == 0:
-                await asyncio.sleep(0)
+            keys += 1
+            if keys >= KEYS_PER_TURN or turn.over():
+                await turn.next()
+                keys = 0
         return written
 
     def _writes(self) -> Iterator[bool]:
-        """Each key of a pass in turn, written or deleted (True) or left as it was (False)."""
+        """Each step of a pass in turn: a key written or deleted (True) or left as it was, or
+        a step of making a value (False)."""
         if self._published is None:
             self._published = {e.key for e in self.board.keys(FARM_PREFIX, 1_000_000)}
         facts: set[str] = set()
-        for key, value in self._facts():
+        for fact in self._facts():
+            if fact is None:
+                yield False
+                continue
+            key, value = fact
             facts.add(key)
             yield self.board.publish(key, value) is not None
         for key in sorted(self._published - facts):
             yield self.board.withdraw(key)
         self._published = facts
 
-    def _facts(self) -> Iterator[tuple[str, Json]]:
+    def _facts(self) -> Iterator[tuple[str, Json] | None]:
         """Every fact as it is now, made as it is written: each node's rates and what it does,
-        each job's plan."""
+        each job's plan (None: a step of making a plan)."""
         batches: list[Batch] = list(self.watch.running.values())
         by_node: dict[str, list[Batch]] = {}
         for batch in batches:
@@ -224,5 +250,6 @@ class FarmFacts:
             yield f"{FARM_PREFIX}nodes/{node.id}", {"name": node.name, **doing}
         running = self.running()
         work = {job: self.work(job) for job in running}
-        for job, plan in job_plans(batches, work, running).items():
+        plans = yield from plan_steps(batches, work, running)
+        for job, plan in plans.items():
             yield f"{FARM_PREFIX}jobs/{job}/plan", plan

@@ -36,7 +36,7 @@ from witengine.hub.dispatch.view import FarmView
 from witengine.hub.exchange.market import Market
 from witengine.hub.rates import RateBook
 from witengine.hub.store.base import RateRecord, ReputationRecord, Store
-from witengine.hub.turns import ITEMS_PER_TURN
+from witengine.hub.turns import ITEMS_PER_TURN, TURN_SECONDS
 from witengine.protocol import Assign, NodeHello, NodeMessage, Results, TaskSpec
 from witengine.runtime.executor import ItemFailed, MapRequest, Progress
 from witengine.scheduling.core import Candidate, Grant
@@ -87,7 +87,6 @@ def _remember_reputation(store: Store, checks: Verification) -> None:
 # 100 µs, checked, stored and acknowledged, more on a busy machine: the count a turn takes
 # follows what the last turns cost), so that the API and the nodes wait no longer than that;
 # at least MIN_RESULTS_PER_TURN, so that a turn's store transaction stays worth its cost.
-TURN_SECONDS = 0.006
 MIN_RESULTS_PER_TURN = 20
 RESULT_SECONDS = 100e-6  # a result's cost until one is measured
 
