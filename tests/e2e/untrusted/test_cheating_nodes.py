@@ -92,9 +92,14 @@ def test_a_node_wrong_only_where_it_guesses_it_is_not_checked_is_caught(
 
 def test_a_node_wrong_only_on_what_looks_like_a_check_is_caught(farm: ProcessFarm) -> None:
     # Right on fresh items, wrong on retried ones and on items apart from its batch's run: the
-    # replicas it is handed (retried items) and the spot checks it answers catch it.
+    # replicas it is handed (retried items) and the spot checks it answers catch it. A node that
+    # is never handed a check is never wrong; a new volunteer, every result of whom is checked,
+    # makes sure there are replicas to hand out (ada's and bob's are reliable by now).
+    volunteer(farm, "carol", "carol")
+    rated(farm, ACTIVITY, "carol")
     volunteer(farm, "eve-lookalike", "eve", cheat=("lookalike", 7))
-    caught(farm, "lookalike", 120, "eve-lookalike")
+    caught(farm, "lookalike", 200, "eve-lookalike")
+    farm.kill_node("carol")
 
 
 def test_two_nodes_of_one_owner_agreeing_on_a_wrong_result_are_caught(
