@@ -108,11 +108,13 @@ def simulate(
         ),
     ] = None,
     site_latency: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--site-latency", min=0.0, help="With --sites: seconds a message between hubs takes."
+            "--site-latency",
+            min=0.0,
+            help="With --sites: seconds a message between hubs takes [default: 0.05].",
         ),
-    ] = 0.05,
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Simulate one map on a farm of virtual nodes; print makespan, bound and efficiency."""
@@ -127,6 +129,9 @@ def simulate(
         raise typer.Exit(2)
     if cheaters and not untrusted:
         print("--cheaters needs --untrusted: cheaters are untrusted nodes", file=sys.stderr)
+        raise typer.Exit(2)
+    if site_latency is not None and sites is None:
+        print("--site-latency needs --sites: it is the latency between hubs", file=sys.stderr)
         raise typer.Exit(2)
     if sites is not None and (office or untrusted):
         print(
@@ -155,7 +160,7 @@ def simulate(
         cheaters=cheaters,
     )
     if sites is not None:
-        _sites(config, sites, site_latency, as_json)
+        _sites(config, sites, 0.05 if site_latency is None else site_latency, as_json)
         return
     try:
         report = run(config)

@@ -90,6 +90,7 @@ def test_sites_print_the_federated_farm_beside_the_flat_one() -> None:
     [
         (["--sites", "2", "--office"], "not with --office or --untrusted"),
         (["--sites", "5", "--nodes", "4"], "--sites 5 with 4 nodes: each site needs a node"),
+        (["--site-latency", "0.1"], "--site-latency needs --sites"),
     ],
 )
 def test_sites_refuse_what_they_cannot_simulate(args: list[str], says: str) -> None:
