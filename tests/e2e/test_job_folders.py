@@ -109,6 +109,14 @@ def test_a_wit_file_with_an_error_lands_in_failed_with_the_error_naming_its_line
     assert (failed / "broken.wit").exists()
 
 
+def test_a_wit_file_that_fails_as_it_runs_lands_in_failed_naming_its_line(drop: Path) -> None:
+    (drop / "oops.wit").write_text('Job:Oops()\n{\n    Compute.Fail("no frames to read");\n}\n')
+    failed = landed(drop, "failed", "oops")
+    error = (failed / "error.txt").read_text()
+    assert error.startswith("failed: oops.wit:3: Compute.Fail: "), error  # as wit run says it
+    assert "no frames to read" in error
+
+
 def test_a_python_file_that_fails_lands_in_failed_with_its_stderr(drop: Path) -> None:
     (drop / "crash.py").write_text("import sys\nsys.exit('no frames to read')\n")
     failed = landed(drop, "failed", "crash")

@@ -315,7 +315,7 @@ class Watcher:
             else:
                 result = await run_on_hub(
                     self.access,
-                    where / job.filename,
+                    job.filename,  # errors name the file as it lies beside error.txt
                     job.parameters,
                     out_dir=where,
                     on_submitted=note,
