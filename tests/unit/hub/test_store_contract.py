@@ -3,6 +3,7 @@ SQLite file in tmp_path). Then what only SQLite promises: state survives reopeni
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -93,6 +94,18 @@ def test_jobs_are_listed_newest_first_and_limited(store: Store) -> None:
         store.add_job(job(f"job_{n}", at=100.0 + n))
     assert [j.id for j in store.list_jobs()] == ["job_4", "job_3", "job_2", "job_1", "job_0"]
     assert [j.id for j in store.list_jobs(limit=2)] == ["job_4", "job_3"]
+
+
+def test_a_list_of_jobs_leaves_their_variables_to_each_jobs_own_record(store: Store) -> None:
+    store.add_job(job())
+    variables = {"values": {"hashes": ["ab" * 32] * 1000}, "types": {"hashes": "StringCollection"}}
+    store.update_job("job_1", status=JobStatus.COMPLETED, at=200.0, variables=variables)
+    (listed,) = store.list_jobs()
+    assert listed.variables is None and listed.status is JobStatus.COMPLETED
+    assert listed.finished_at == 200.0
+    found = store.get_job("job_1")
+    assert found is not None and found.variables == variables
+    assert dataclasses.replace(found, variables=None) == listed
 
 
 def test_unfinished_jobs_are_those_not_ended_oldest_first(store: Store) -> None:

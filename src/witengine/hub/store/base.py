@@ -342,7 +342,8 @@ class Store(Protocol):
     def get_job(self, job_id: str) -> JobRecord | None: ...
 
     def list_jobs(self, limit: int = 100) -> list[JobRecord]:
-        """Newest first."""
+        """Newest first, without their variables (None): a list shows none of them, and a
+        finished job's may be megabytes (`get_job` has them)."""
         ...
 
     def unfinished_jobs(self) -> list[JobRecord]:

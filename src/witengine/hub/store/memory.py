@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -78,7 +79,8 @@ class MemoryStore(ExchangeDicts, MarketDicts):
         return self.jobs.get(job_id)
 
     def list_jobs(self, limit: int = 100) -> list[JobRecord]:
-        return [self.jobs[i] for i in reversed(self.job_order)][:limit]
+        listed = [self.jobs[i] for i in reversed(self.job_order)][:limit]
+        return [dataclasses.replace(job, variables=None) for job in listed]
 
     def unfinished_jobs(self) -> list[JobRecord]:
         return [self.jobs[i] for i in self.job_order if not self.jobs[i].status.ended]

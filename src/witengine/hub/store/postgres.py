@@ -251,7 +251,8 @@ class PostgresStore(ExchangeTables, MarketTables):
         return self._job(row) if row else None
 
     def list_jobs(self, limit: int = 100) -> list[JobRecord]:
-        rows = self._read(f"{self._JOB} ORDER BY position DESC LIMIT %s", (limit,))
+        listed = self._JOB.replace("error, variables,", "error, NULL,")  # a list shows none
+        rows = self._read(f"{listed} ORDER BY position DESC LIMIT %s", (limit,))
         return [self._job(r) for r in rows]
 
     def unfinished_jobs(self) -> list[JobRecord]:

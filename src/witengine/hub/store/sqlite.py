@@ -48,6 +48,11 @@ from witengine.jsontext import compact
 from witengine.protocol.states import JobStatus, PoolTier
 
 _ENDED = tuple(status.value for status in JobStatus if status.ended)
+# The columns of `SELECT * FROM jobs` but the variables (a list shows none of them).
+_LISTED = (
+    "SELECT id, name, script, filename, parameters, files, status, created_at, started_at, "
+    "finished_at, error, NULL, position, owner, rerun_of, progress, pools FROM jobs"
+)
 _UNFINISHED = (
     f"SELECT * FROM jobs WHERE status NOT IN ({', '.join('?' * len(_ENDED))}) ORDER BY position"
 )
@@ -177,7 +182,7 @@ class SqliteStore(ExchangeTables, MarketTables):
         return self._job(rows[0]) if rows else None
 
     def list_jobs(self, limit: int = 100) -> list[JobRecord]:
-        rows = self._read("SELECT * FROM jobs ORDER BY position DESC LIMIT ?", (limit,))
+        rows = self._read(f"{_LISTED} ORDER BY position DESC LIMIT ?", (limit,))
         return [self._job(r) for r in rows]
 
     def unfinished_jobs(self) -> list[JobRecord]:
