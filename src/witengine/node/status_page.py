@@ -222,6 +222,8 @@ class StatusPage:
             routes += [
                 Route("/console", mine(self._console), methods=["GET"]),
                 Route("/console/transfer", mine(self._transfer, posts=True), methods=["POST"]),
+                # the exchange's forms: asks and mandates, signed here (`OwnerConsole.act`)
+                Route("/console/{action}", mine(self._act, posts=True), methods=["POST"]),
             ]
         return Starlette(routes=routes)
 
@@ -390,6 +392,17 @@ class StatusPage:
             return HTMLResponse(await self.render_console(failed=str(error)), 400)
         log.info("paid %s credits to %s from the owner's console", credits(amount), to)
         said = f"Paid {credits(amount)} credits to {to} (transaction {tx.seq})."
+        return RedirectResponse(f"/console?{urlencode({'said': said})}", status_code=303)
+
+    async def _act(self, request: Request) -> Response:
+        """An ask or a mandate made, paused, resumed or withdrawn from the console."""
+        assert self.console is not None
+        action = request.path_params["action"]
+        try:
+            said = await self.console.act(action, request.state.form)
+        except ConsoleError as error:
+            return HTMLResponse(await self.render_console(failed=str(error)), 400)
+        log.info("%s (the owner's console)", said)
         return RedirectResponse(f"/console?{urlencode({'said': said})}", status_code=303)
 
     async def _static(self, request: Request) -> Response:

@@ -1,8 +1,9 @@
 """The owner's console on a node's page: what it makes of a statement (earnings per day, jobs
 bought), and, against a real hub on 127.0.0.1 read with a node's credential, the page itself:
 the balance and statement read with requests signed by the account's key, a payment made from
-its form and signed there, a bad amount refused in words, and the page closed to other machines
-and to forms without the page's secret."""
+its form and signed there, asks and mandates made, paused, resumed and withdrawn from its forms,
+the trades its machines sold, a bad field refused in words, and the page closed to other
+machines and to forms without the page's secret."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from witengine.client import signed_headers
+from witengine.hub.store.market import TradeRecord
 from witengine.node.console import (
     SECTIONS,
     DayEarnings,
@@ -215,3 +218,82 @@ async def test_the_console_says_why_when_the_hub_cannot_be_read(console: Console
         html = (await client.get("/console")).text
     assert "The account cannot be read now: the hub could not be reached" in html
     assert 'id="console-balance"' not in html
+
+
+async def test_asks_and_mandates_are_made_paused_and_withdrawn_from_the_console(
+    console: Console,
+) -> None:
+    origin = {"origin": f"http://127.0.0.1:{console.page.port}"}
+    async with console.client() as client:
+        form = secret((await client.get("/console")).text)
+
+        async def post(action: str, **fields: str) -> httpx.Response:
+            return await client.post(
+                f"/console/{action}", data={"csrf": form, **fields}, headers=origin
+            )
+
+        made = await post("ask", activity="Compute.Work", price="1.5", hours="22-06")
+        assert made.status_code == 303, made.text
+        page = (await client.get(made.headers["location"])).text
+        assert "Ask ask_" in page and "made: Compute.Work at 1.500 a unit." in page
+        ask_id = re.findall(r'data-ask="(ask_[0-9a-f]+)"', page)[0]
+        sell = await post("mandate", side="sell", activity="render", price="3", node="desk")
+        buy = await post("mandate", side="buy", activity="", price="4", daily="500")
+        assert sell.status_code == buy.status_code == 303
+        page = (await client.get("/console")).text
+        sell_id, buy_id = re.findall(r'data-mandate="(man_[0-9a-f]+)"', page)
+        assert "500.000 a UTC day; 0.000 spent today" in page
+        paused = await post("pause", id=sell_id)
+        assert paused.status_code == 303
+        page = (await client.get("/console")).text
+        assert f'data-mandate="{sell_id}" data-state="paused"' in page
+        assert (await post("resume", id=sell_id)).status_code == 303
+        assert (await post("mandate-remove", id=buy_id)).status_code == 303
+        assert (await post("ask-remove", id=ask_id)).status_code == 303
+        page = (await client.get("/console")).text
+        assert f'data-mandate="{sell_id}" data-state="active"' in page
+        assert buy_id not in page and 'id="no-asks"' in page
+
+        bad = await post("mandate", side="buy", price="4", hours="22-06")
+        assert bad.status_code == 400 and "hours are a sell mandate&#39;s" in bad.text
+        negative = await post("ask", activity="render", price="-1")
+        assert negative.status_code == 400 and "price" in negative.text
+        unknown = await post("pause", id="man_nothing")
+        assert unknown.status_code == 400 and "the hub answered 404" in unknown.text
+        forged = await client.post("/console/ask", data={"csrf": "guess", "price": "1"})
+        assert forged.status_code == 403
+    async with console.admin() as admin:
+        asks = (await admin.get("/asks")).json()
+        mandates = (await admin.get("/mandates")).json()
+        audit = [(a["action"], a["outcome"]) for a in (await admin.get("/audit")).json()]
+    assert asks == [] and [(m["id"], m["account"]) for m in mandates] == [(sell_id, "ann")]
+    assert ("mandate.pause", "ok") in audit and ("ask.remove", "ok") in audit
+
+
+async def test_the_console_lists_the_trades_its_machines_sold_and_a_node_reads_no_other(
+    console: Console,
+) -> None:
+    store = console.served.hub.store
+    for number, seller in ((1, "ann"), (2, "bob"), (3, "ann")):
+        store.put_trade(  # type: ignore[attr-defined]
+            TradeRecord(
+                f"batch_{number}", "job_1", "map_1", "node_desk", "desk", seller, "cy",
+                "Compute.Work", 1000, 2000, 4, 4.0, accepted=4 if number == 1 else 0,
+                paid=4000 if number == 1 else 0, state="settled" if number == 1 else "open",
+                created_at=float(number), updated_at=float(number),
+            )
+        )  # fmt: skip
+    async with console.client() as client:
+        page = (await client.get("/console")).text
+    assert re.findall(r'data-trade="(batch_\d)" data-state="(\w+)"', page) == [
+        ("batch_3", "open"),
+        ("batch_1", "settled"),
+    ]
+    assert '<td class="state">doing</td>' in page and '<td class="num paid">4.000</td>' in page
+    # The node's credential reads only the account that signed: not another's, nor all.
+    assert console.page.console is not None
+    hub = console.page.console.hub()
+    for params in ({"account": "bob"}, {}):
+        headers = signed_headers(console.key, "GET", "/trades")
+        refused = await hub.get("/trades", params=params, headers=headers)
+        assert refused.status_code == 403, refused.text

@@ -79,11 +79,18 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", f"{_A}/ledger/transfers"): READ_AND_NODES,
     ("GET", f"{_A}/ledger"): READ_AND_NODES,
     ("GET", f"{_A}/ledger/verify"): READ,
-    # the market: an ask is made and withdrawn by its account's signature, besides a token
-    ("GET", f"{_A}/asks"): READ,
-    ("POST", f"{_A}/asks"): READ,
-    ("DELETE", f"{_A}/asks/{{ask_id}}"): READ,
-    ("GET", f"{_A}/trades"): READ,
+    # the market: an ask or a mandate is made, changed and withdrawn by its account's
+    # signature, besides a token; a node's too (its owner's console), reading only the
+    # account that signed (market routes)
+    ("GET", f"{_A}/asks"): READ_AND_NODES,
+    ("POST", f"{_A}/asks"): READ_AND_NODES,
+    ("DELETE", f"{_A}/asks/{{ask_id}}"): READ_AND_NODES,
+    ("GET", f"{_A}/mandates"): READ_AND_NODES,
+    ("POST", f"{_A}/mandates"): READ_AND_NODES,
+    ("POST", f"{_A}/mandates/{{mandate_id}}/pause"): READ_AND_NODES,
+    ("POST", f"{_A}/mandates/{{mandate_id}}/resume"): READ_AND_NODES,
+    ("DELETE", f"{_A}/mandates/{{mandate_id}}"): READ_AND_NODES,
+    ("GET", f"{_A}/trades"): READ_AND_NODES,
     ("GET", f"{_A}/trades/{{trade_id}}"): READ,
     # tokens and the audit log: admins only, as every route not listed here
     # the dashboard

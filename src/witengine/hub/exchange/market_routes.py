@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from witengine.hub.auth.gate import AuthGate
 from witengine.hub.exchange.market import Market
+from witengine.hub.exchange.routes import owners_read
 from witengine.hub.exchange.signatures import SignedBy, SignedRequest
 from witengine.hub.exchange.signatures import signed_request as signature_of
 from witengine.hub.store.base import Store
@@ -103,9 +104,11 @@ def market_router(store: Store, market: Market, gate: AuthGate) -> APIRouter:
 
     @router.get("/asks", response_model=list[AskInfo])
     async def list_asks(
+        request: Request,
         account: Annotated[str | None, Query(max_length=200)] = None,
     ) -> list[AskInfo]:
         """Every standing ask (of one account with `account`), oldest first."""
+        await owners_read(request, account)
         return [ask_info(a) for a in market.asks(account)]
 
     @router.delete("/asks/{ask_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
@@ -129,11 +132,13 @@ def market_router(store: Store, market: Market, gate: AuthGate) -> APIRouter:
 
     @router.get("/trades", response_model=list[TradeInfo])
     async def list_trades(
+        request: Request,
         job: Annotated[str | None, Query(max_length=200)] = None,
         account: Annotated[str | None, Query(max_length=200)] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> list[TradeInfo]:
         """Trades, newest first: of a job, of an account (as seller or buyer), or all."""
+        await owners_read(request, account)
         found = market.book.list_trades(job_id=job, account=account, limit=limit)
         return [trade_info(t) for t in found]
 
@@ -175,9 +180,11 @@ def _mandate_routes(router: APIRouter, market: Market, gate: AuthGate) -> None:
 
     @router.get("/mandates", response_model=list[MandateInfo])
     async def list_mandates(
+        request: Request,
         account: Annotated[str | None, Query(max_length=200)] = None,
     ) -> list[MandateInfo]:
         """Every mandate (of one account with `account`), oldest first."""
+        await owners_read(request, account)
         return [mandate_info(market, m) for m in market.mandates(account)]
 
     def owned(

@@ -65,14 +65,14 @@ def transaction_line(tx: LedgerTransaction, balance: int | None = None) -> Trans
     )
 
 
-async def _owners_read(request: Request, account: str | None) -> None:
+async def owners_read(request: Request, account: str | None) -> None:
     """A node's credential reads only its owner's account, each request signed by the
     account's key (the owner's console on the node); other roles read as the policy lets them."""
     if principal_of(request).role is not Role.NODE:
         return
     if account is None:
         raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "a node reads only its owner's statement (?account=NAME)"
+            status.HTTP_403_FORBIDDEN, "a node reads only its owner's account (?account=NAME)"
         )
     check: SignatureCheck = request.app.state.signatures
     await check.check_read(request, account)
@@ -184,7 +184,7 @@ def _account_routes(store: Store, gate: AuthGate, wall: Callable[[], float]) -> 
     @router.get("/accounts/{name}/balance", response_model=Balance, responses=ERRORS)
     async def balance(name: str, request: Request) -> Balance:
         """An account's balance, in milli-credits."""
-        await _owners_read(request, name)
+        await owners_read(request, name)
         found = store.get_account(name)
         if found is None and not is_system(name):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no account named {name!r}")
@@ -244,7 +244,7 @@ def _ledger_routes(store: Store, gate: AuthGate, wall: Callable[[], float]) -> A
     ) -> list[TransactionLine]:
         """The ledger's transactions in order; with `account`, its statement with the running
         balance after each."""
-        await _owners_read(request, account)
+        await owners_read(request, account)
         if account is None:
             return [transaction_line(tx) for tx in store.transactions(after=after, limit=limit)]
         if store.get_account(account) is None and not is_system(account):

@@ -1,6 +1,6 @@
 // The owner's console: fetch the page again every few seconds and put its sections in place,
-// all but the payment form (never replaced under the person's hands). Without this script the
-// console still works: reload it by hand.
+// all but the payment form and a section whose form has the focus (never replaced under the
+// person's hands). Without this script the console still works: reload it by hand.
 const seconds = Number(document.body.dataset.refresh || "5");
 const note = document.getElementById("live-state");
 
@@ -12,6 +12,8 @@ async function refresh() {
     for (const section of fresh.querySelectorAll("section[id^='console-']")) {
       if (section.id === "console-transfer") continue;
       const shown = document.getElementById(section.id);
+      // A section whose form is being filled in is left as it is, until the person is done.
+      if (shown && shown.contains(document.activeElement) && document.activeElement !== document.body) continue;
       if (shown && shown.innerHTML !== section.innerHTML) shown.innerHTML = section.innerHTML;
     }
     const unreadable = fresh.getElementById("unreadable");
