@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psutil
+import pytest
 
 from witengine.clock import SystemClock
 from witengine.node.agent import Agent
@@ -81,18 +83,18 @@ def make_agent(live: LiveHub, root: Path, policy: Steered) -> Agent:
     return Agent(settings, build_library([plugin]), [info], CAPS, owner_loop=owner_loop)
 
 
-async def until(condition: Callable[[], object], seconds: float, what: str) -> float:
-    """Seconds until `condition` holds; fails after `seconds`."""
+async def until(condition: Callable[[], object], seconds: float, what: str) -> None:
+    """Returns once `condition` holds; fails after `seconds`."""
     started = time.monotonic()
     while time.monotonic() - started < seconds:
         if condition():
-            return time.monotonic() - started
+            return
         await asyncio.sleep(0.02)
     raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
 async def test_a_node_whose_window_closes_hands_its_work_back_at_once_and_resumes_later(
-    live_hub: LiveHub, tmp_path: Path
+    live_hub: LiveHub, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     policy = Steered()
     agent = make_agent(live_hub, tmp_path, policy)
@@ -113,14 +115,17 @@ async def test_a_node_whose_window_closes_hands_its_work_back_at_once_and_resume
         runner = agent.runners[0].process
         assert runner is not None
         policy.decision = Decision(Action.VACATE, HOURS, 0.0)
-        took = await until(
-            lambda: (
-                view.node_state(node) is NodeState.UNAVAILABLE and view.running_items(node) == 0
-            ),
-            5,
-            "its batches back with the hub",
-        )
-        assert took < 5 < live_hub.hub.dispatcher.times.lease, "handed back, not expired"
+        with caplog.at_level(logging.INFO, logger="witengine.hub.dispatch"):
+            await until(
+                lambda: (
+                    view.node_state(node) is NodeState.UNAVAILABLE and view.running_items(node) == 0
+                ),
+                20,
+                "its batches back with the hub",
+            )
+        told = [r.getMessage() for r in caplog.records if r.name.startswith("witengine.hub")]
+        assert any("desk handed back batch" in line for line in told), told
+        assert not any("expired" in line for line in told), "handed back, not expired"
         assert view.node_reason(node) == HOURS
         assert view.window_seconds(node) == 0.0
         await until(lambda: runner.returncode is not None, 5, "the running item killed")

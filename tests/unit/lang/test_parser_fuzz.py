@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +23,7 @@ from strategies import SCRIPTS, TOKENS, deep_scripts, long_scripts
 
 from witengine.api import JobResult, run_file
 from witengine.errors import ParameterError
+from witengine.lang import parser
 from witengine.lang.checker import check_source
 from witengine.lang.errors import ScriptError
 from witengine.lang.nesting import MAX_NESTING, too_deep
@@ -116,28 +117,33 @@ def test_any_nesting_depth_gives_a_tree_or_a_script_error(kind: str, depth: int)
     outcome(nested_script(kind, depth))
 
 
-# Parsing and checking a script of these sizes takes well under a second, and refusing a deep one
-# a few milliseconds; a second (or five for the longest flat ones) leaves room for a busy machine.
-AT_ONCE, LONG_ENOUGH = 1.0, 5.0
+# How fast a script is refused or checked is bench/parse_limits.py's to measure: a wall-clock
+# bound here only ever failed on a busy machine.
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(deep_scripts())
-def test_any_mix_of_nesting_forms_gives_a_tree_or_a_script_error_at_once(source: str) -> None:
-    """Past the limit the script is refused by a look at its text, before any parsing."""
-    started = time.perf_counter()
-    outcome(source)
-    took = time.perf_counter() - started
-    if too_deep(source) is not None:
-        assert took < AT_ONCE, f"{len(source):,} characters refused in {took:.2f} s"
+def test_any_mix_of_nesting_forms_gives_a_tree_or_a_script_error_without_parsing_a_deep_one(
+    source: str,
+) -> None:
+    """Past the limit the script is refused by a look at its text, before any parsing: the
+    refusal is the look's, and the grammar's parser is never started."""
+    deep = too_deep(source)
+    if deep is None:
+        outcome(source)
+        return
+    with (
+        mock.patch.object(parser, "_parser", side_effect=AssertionError("parsed")),
+        pytest.raises(ScriptError) as refused,
+    ):
+        check_source(source, LIBRARY, "fuzz.wit")
+    assert refused.value.diagnostics == [deep]
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(long_scripts)
-def test_a_long_flat_script_gives_a_tree_or_a_script_error_in_bounded_time(source: str) -> None:
-    started = time.perf_counter()
+def test_a_long_flat_script_gives_a_tree_or_a_script_error(source: str) -> None:
     outcome(source)
-    assert time.perf_counter() - started < LONG_ENOUGH
 
 
 @pytest.mark.parametrize("kind", sorted(DEEP_FORMS))
