@@ -106,6 +106,13 @@ async def test_a_node_waits_as_pending_gets_in_once_approved_and_is_refused_once
         assert ("node.join", "pending") in actions and ("node.approve", "ok") in actions
         assert ("node.join", "ok") in actions and ("node.revoke", "ok") in actions
         assert actions[-1] == ("node.join", "refused")
+    async with (
+        served_hub(tmp_path / "hub", approve_lan=True) as served,
+        httpx.AsyncClient(base_url=served.root + API_PREFIX) as client,
+    ):
+        after = await client.post("/nodes/join", json=ask(key))  # remembered across a restart
+        assert after.status_code == 403
+        assert after.json()["detail"].startswith(f"an admin revoked this node (desk-7, {node_id}")
 
 
 async def test_a_pending_node_can_get_neither_work_nor_files(tmp_path: Path) -> None:
