@@ -1,8 +1,9 @@
 """Found over mDNS: a node started without `--hub` finds its hub and works (`wit hub --tls`
 advertising on 127.0.0.1, `wit node --token JOIN` with no address: its join token pins the hub's
 certificate, so it takes that hub's advert and no other), and a job runs on it; a command given
-no hub finds it too and says which, and with two hubs answering lists both and asks for --hub.
-Real processes; skipped, with the reason, where multicast does not loop back on 127.0.0.1."""
+no hub finds it too and says which, and with two hubs answering lists both and asks for --hub,
+as does a node pinned to no hub. Real processes; skipped, with the reason, where multicast does
+not loop back on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -99,19 +100,26 @@ def test_a_command_given_no_hub_lists_the_hubs_that_answer_and_asks_for_one(
         for farm in farms:  # two hubs of one name on one machine: both are announced
             farm.root.mkdir()
             farm.start_hub()
-        env = {k: v for k, v in farms[0].env.items() if k != "WIT_HUB"}
-        listed = subprocess.run(
-            [sys.executable, "-m", "witengine", "jobs"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
+        env = {k: v for k, v in farms[0].env.items() if k not in ("WIT_HUB", "WIT_TOKEN")}
+        unpinned = ("node", "--cache-dir", str(tmp_path / "node"), "--discover-seconds", "5")
+        listed, node = (
+            subprocess.run(
+                [sys.executable, "-m", "witengine", *args],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=60,
+            )
+            for args in (("jobs",), unpinned)
         )
     finally:
         for farm in farms:
             farm.stop()
-    assert listed.returncode == 2, listed.stderr
-    assert "hubs answered on the local network; pass --hub URL (or set WIT_HUB)" in listed.stderr
-    for farm in farms:
-        assert f"\n  {farm.url}  witengine hub on " in listed.stderr
+    for answer in (listed, node):  # a node with no token nor pin could join either: it asks too
+        assert answer.returncode == 2, answer.stderr
+        assert "hubs answered on the local network; pass --hub URL (or set WIT_HUB)" in (
+            answer.stderr
+        )
+        for farm in farms:
+            assert f"\n  {farm.url}  witengine hub on " in answer.stderr
     assert listed.stdout == ""

@@ -114,9 +114,12 @@ def hub_url(hub: str | None) -> str:
     """The hub a command asks: `--hub`, else WIT_HUB, else the one hub that answers on the
     local network over mDNS (said on stderr); exit 2 when none or several answer."""
     url = hub or os.environ.get("WIT_HUB")
-    if url:
-        return url
-    found = _hubs_on_the_network()
+    return url if url else _the_one_hub(_hubs_on_the_network())
+
+
+def _the_one_hub(found: list[Advert]) -> str:
+    """The one hub of those that answered over mDNS (said on stderr); exit 2 when none or
+    several answered, listing them."""
     if len(found) == 1:
         print(
             f"wit: using the hub {found[0].name} at {found[0].url} (found over mDNS)",
@@ -826,10 +829,14 @@ def node(
         print(
             f"looking for a hub on the local network for {discover_seconds:g} s…", file=sys.stderr
         )
-        url = asyncio.run(find_hub(discover_seconds, fingerprint=pin))
+        if pin is None:  # any hub may be the one: as for other commands, only one may answer
+            from witengine.discovery import browse
+
+            url = _the_one_hub(asyncio.run(browse(discover_seconds)))
+        else:
+            url = asyncio.run(find_hub(discover_seconds, fingerprint=pin))
         if url is None:
-            mine = f" with certificate {pin}" if pin else ""
-            print(f"no hub{mine} found; pass --hub URL", file=sys.stderr)
+            print(f"no hub with certificate {pin} found; pass --hub URL", file=sys.stderr)
             raise typer.Exit(2)
     plugins = discover()
     if not tool_jobs:  # without the tool plugin it offers none of its activities
