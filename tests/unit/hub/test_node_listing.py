@@ -3,13 +3,16 @@ again the moment a part changes: a real hub on 127.0.0.1 with fake nodes speakin
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import TypeAdapter
 
+from witengine import __version__
 from witengine.hub.routes.node_list import NodeListing
-from witengine.protocol import NodeSummary
+from witengine.protocol import BenchmarkReport, NodeSummary
+from witengine.protocol.states import NodeState, PoolTier
 from witengine.security.tokens import Role
 from witengine.testing.fake_nodes import FakeNode, running
 
@@ -18,31 +21,56 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.timeout(60)
 SUMMARIES = TypeAdapter(list[NodeSummary])
+RATE = BenchmarkReport(
+    activity="Compute.Sleep",
+    unit="milliseconds@1",
+    rate=900.0,
+    elapsed=1.0,
+    iterations=9,
+    plugin="compute",
+    plugin_version=__version__,
+)
 
 
-async def test_an_unchanged_node_keeps_its_entry_and_a_changed_one_is_made_again(
+async def test_the_json_made_of_kept_parts_is_the_list_of_models_after_every_change(
     live_hub: LiveHub,
 ) -> None:
+    """The JSON kept in parts reads back as the models made afresh: connected nodes with
+    their rates, one drained and resumed, moved to an untrusted pool, its pool made trusted,
+    both gone."""
     root = live_hub.url.removesuffix("/api/v1")
     join = live_hub.issue(Role.JOIN)
     hub = live_hub.hub
     listing = NodeListing()
-    async with running(
-        FakeNode(root, "still", join_token=join), FakeNode(root, "moved", join_token=join)
-    ):
-        first = {s.name: s for s in listing.summaries(hub.dispatcher, hub.store)}
-        assert set(first) == {"still", "moved"}
-        again = {s.name: s for s in listing.summaries(hub.dispatcher, hub.store)}
-        assert again["still"] is first["still"] and again["moved"] is first["moved"]
 
-        assert hub.dispatcher.drain(first["moved"].id)
-        drained = {s.name: s for s in listing.summaries(hub.dispatcher, hub.store)}
-        assert drained["still"] is first["still"]
-        assert drained["moved"] is not first["moved"] and drained["moved"].state == "drained"
-        # the JSON the route answers is the same list, as the API's model reads it
-        assert SUMMARIES.validate_json(listing.json(hub.dispatcher, hub.store)) == list(
-            drained.values()
-        )
+    def same() -> list[NodeSummary]:
+        made = NodeListing().summaries(hub.dispatcher, hub.store)
+        assert SUMMARIES.validate_json(listing.json(hub.dispatcher, hub.store)) == made
+        return made
+
+    still = FakeNode(root, "still", join_token=join)
+    moved = FakeNode(root, "moved", join_token=join, benchmarks=[RATE])
+    client = live_hub.client
+    async with running(still, moved):
+        assert {s.name: s.state for s in same()} == {"still": "idle", "moved": "idle"}
+        assert same() and moved.node_id is not None
+        assert [r.rate for r in {s.name: s for s in same()}["moved"].rates] == [900.0]
+        assert hub.dispatcher.drain(moved.node_id)
+        assert {s.name: s.state for s in same()} == {"still": "idle", "moved": "drained"}
+        assert hub.dispatcher.drain(moved.node_id, drained=False)
+        assert {s.name: s.state for s in same()} == {"still": "idle", "moved": "idle"}
+        assert (await client.post("/pools", json={"name": "volunteers"})).status_code == 201
+        placed = await client.post(f"/nodes/{moved.node_id}/place", json={"pool": "volunteers"})
+        assert placed.status_code == 200, placed.text
+        assert {s.name: s.tier for s in same()}["moved"] == PoolTier.UNTRUSTED
+        made = await client.patch("/pools/volunteers", json={"tier": "trusted"})
+        assert made.status_code == 200, made.text
+        assert {s.name: s.tier for s in same()}["moved"] == PoolTier.TRUSTED
+    for _ in range(200):  # the hub hears the links close within a few turns of its loop
+        if {s.state for s in same()} == {NodeState.OFFLINE}:
+            break
+        await asyncio.sleep(0.05)
+    assert {s.name: s.state for s in same()} == {"still": "offline", "moved": "offline"}
 
 
 async def test_the_route_answers_every_change_at_once(live_hub: LiveHub) -> None:
