@@ -4,7 +4,9 @@ whose signed jobs bid between them. The cheap node gets the work while it can me
 deadline, the dear one joins when the deadline needs it; balances after the jobs equal the
 accepted work times the prices; a cancelled job is refunded; a job whose bid meets no ask
 waits and says why; replayed, wrongly signed, malformed and stale requests, a negative price
-and an unknown account are clear 4xx errors that write nothing; the ledger verifies."""
+and an unknown account are clear 4xx errors that write nothing; the ledger verifies. A buyer's
+mandate bids for the jobs its account sends without a bid (`wit run --account`), and stops
+giving them work once its day's budget is spent, the job waiting saying so."""
 
 from __future__ import annotations
 
@@ -249,6 +251,53 @@ def test_a_job_its_account_cannot_pay_for_fails_saying_so(market: Market) -> Non
     assert job["status"] == "failed"
     assert "account 'buyer' holds" in job["error"] and "at its bid of 2.000" in job["error"]
     assert market.balance("buyer") == before
+
+
+def test_a_buy_mandate_buys_jobs_sent_without_a_bid_within_its_days_budget(
+    market: Market,
+) -> None:
+    farm = market.farm
+    saved = key_path(farm.root / "config", "buyer")
+    if not saved.exists():
+        market.keys["buyer"].save(saved)
+    (farm.root / "paid.wit").write_text(SCRIPT)
+    rule = {"side": "buy", "activity": "Compute.Work", "price": BID}
+    made = market.call("POST", "/mandates", rule, account="buyer")
+    assert made.status_code == 201, made.text
+    unlimited = made.json()["id"]
+    ran = wit(farm, "run", "paid.wit", "n=3", "--account", "buyer", "--json")  # no --bid
+    assert ran.returncode == 0, ran.stderr
+    job_id = next(j["id"] for j in farm.api("GET", "/jobs").json() if j["name"] == "Paid")
+    trades = market.trades(job=job_id)
+    assert trades and {(t["seller"], t["price"], t["bid"], t["mandate"]) for t in trades} == {
+        ("cheap", CHEAP, BID, unlimited)
+    }
+    assert sum(t["accepted"] for t in trades) == 3
+    gone = market.call("DELETE", f"/mandates/{unlimited}", account="buyer")
+    assert gone.status_code == 204, gone.text
+
+    capped = market.call("POST", "/mandates", {**rule, "daily": 3 * CHEAP}, account="buyer")
+    assert capped.status_code == 201, capped.text
+    before = market.balance("buyer")
+    body = {"script": SCRIPT, "filename": "paid.wit", "parameters": {"n": "40"}}
+    submitted = market.call("POST", "/jobs", body, account="buyer")
+    assert submitted.status_code == 201, submitted.text
+    job_id = submitted.json()["id"]
+
+    def waiting() -> str | None:
+        found: str | None = farm.job(job_id).get("waiting")
+        return found
+
+    reason = wait_until(waiting, 60, "the job to wait for its mandate's next day")
+    assert f"buy mandate {capped.json()['id']} spent its 3.000 credits" in reason, reason
+    trades = market.trades(job=job_id)
+    spent = sum(t["paid"] for t in trades)
+    assert 3 * CHEAP <= spent < 40 * CHEAP and farm.job(job_id)["status"] == "running"
+    farm.api("POST", f"/jobs/{job_id}/cancel")
+    assert farm.wait_done(job_id, 30)["status"] == "cancelled"
+    wait_until(lambda: market.balance(f"escrow:{job_id}") == 0, 30, "the refund")
+    assert market.balance("buyer") == before - sum(t["paid"] for t in market.trades(job=job_id))
+    assert market.call("DELETE", f"/mandates/{capped.json()['id']}", account="buyer").is_success
 
 
 def test_refused_requests_are_clear_and_write_nothing(market: Market) -> None:
