@@ -4,12 +4,15 @@ so the speeds are exact on a shared machine)."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from witengine.testing.federation import Federation
+from witengine.testing.processes import TEST_PLUGINS, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -42,14 +45,25 @@ def test_a_site_is_one_node_of_its_parent_with_its_nodes_together(federation: Fe
         assert node["slots"] == sum(n["slots"] for n in own) == 2
         assert node["capabilities"]["cores"] == sum(n["capabilities"]["cores"] for n in own)
         assert node["status_url"] == f"{site.url}/"  # the dashboard's link to the site's own
-        (rate,) = [r["rate"] for r in node["rates"] if r["activity"] == "Compute.Work"]
-        summed = sum(
-            r["rate"] * n["slots"]
-            for n in own
-            for r in n["rates"]
-            if r["activity"] == "Compute.Work"
+        summed = sum(rate_of(n) * n["slots"] for n in own)
+        # A rate the site's nodes reported after its hello reaches the parent within seconds.
+        wait_until(
+            lambda s=name, t=summed: _site_rate(federation, s) == pytest.approx(t),
+            30,
+            f"site {name}'s rate at the parent to be its nodes' together",
         )
-        assert rate * node["slots"] == pytest.approx(summed)
+
+
+def rate_of(node: dict[str, Any]) -> float:
+    """A node's Compute.Work rate, as its hub shows it."""
+    (rate,) = [r["rate"] for r in node["rates"] if r["activity"] == "Compute.Work"]
+    return float(rate)
+
+
+def _site_rate(federation: Federation, name: str) -> float:
+    """The site's Compute.Work rate at the parent, times its slots: all its nodes do."""
+    node = federation.parent_nodes()[name]
+    return rate_of(node) * node["slots"]
 
 
 def test_a_job_on_the_parent_runs_on_both_sites_in_proportion_to_their_speed(
@@ -67,3 +81,44 @@ def test_a_job_on_the_parent_runs_on_both_sites_in_proportion_to_their_speed(
     # The fast site's nodes do four times the slow site's: 80 % of the work.
     print(f"items per site: {done}")
     assert done["fast"] / n == pytest.approx(0.8, abs=0.04), done
+
+
+EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "plugin"
+
+
+def test_a_plugin_only_the_parent_has_travels_to_the_sites_nodes_through_the_site(
+    tmp_path: Path,
+) -> None:
+    """The example plugin is importable by the parent hub alone: the site hub installs it from
+    the parent's signed bundle and serves it, signed with its own key, to its node, which runs
+    the parent's job with it; the files its items make reach the parent."""
+    only_parent = tmp_path / "only-parent"
+    only_parent.mkdir()
+    shutil.copy(EXAMPLE / "wit_tiles.py", only_parent)
+    plugins = f"{TEST_PLUGINS},wit_tiles:plugin"
+    federation = Federation(
+        tmp_path, parent_env={"PYTHONPATH": str(only_parent), "WIT_PLUGINS": plugins}
+    )
+    try:
+        federation.start_parent()
+        site = federation.start_site("tiles", ())
+        served = lambda: [p["name"] for p in site.api("GET", "/plugins").json()]  # noqa: E731
+        wait_until(lambda: "tiles" in served(), 60, "the site to serve the parent's plugin")
+        site.start_node("tiles1")
+        federation.wait_linked()
+        script = (EXAMPLE / "tiles.wit").read_text()
+        job_id = federation.parent.submit(script, {"columns": "3", "rows": "2"})
+        job = federation.parent.wait_done(job_id, 60)
+        node_log = site.log("tiles1")
+        labels = job["variables"]["labels"]
+        # The files the site's node made went up to the site, and from the site to the parent.
+        got = [federation.parent.api("GET", f"/blobs/{label['sha256']}") for label in labels]
+    finally:
+        federation.stop()
+    assert job["status"] == "completed", job["error"]
+    assert job["variables"]["areas"] == [0.25] * 6
+    assert [label["name"] for label in labels] == [
+        f"tile-{x}-{y}.txt" for y in range(2) for x in range(3)
+    ]
+    assert [answer.status_code for answer in got] == [200] * 6
+    assert f"installed plugin tiles 0.1 from {site.url}" in node_log

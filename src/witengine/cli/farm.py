@@ -577,7 +577,7 @@ def _serve_as_site(
     server: Any, listener: Any, app: Any, site: tuple[str, str, Any], settings: Any, shown: str
 ) -> None:
     """Serve the hub as a site of the parent hub; exits 1 when the parent refuses it."""
-    from witengine.site.link import ParentSettings
+    from witengine.site.enrolment import ParentSettings
     from witengine.site.serving import serve_with_parent
 
     parent, token, share = site

@@ -25,18 +25,9 @@ from pydantic import TypeAdapter
 
 from witengine.clock import wall_time
 from witengine.hub.app import Hub
-from witengine.node.enrol import (
-    CREDENTIAL_FILE,
-    Credential,
-    HubUnreachable,
-    NodeRefused,
-    as_given,
-    enrol,
-    load_credential,
-    save_credential,
-    token_kind,
-)
+from witengine.node.enrol import Credential, NodeRefused
 from witengine.node.hub_client import HubFiles
+from witengine.node.plugins import PluginInstaller
 from witengine.protocol import (
     NODE_LEAVING,
     Ack,
@@ -53,34 +44,16 @@ from witengine.protocol import (
     TrustNotice,
     Welcome,
 )
-from witengine.security.connect import transport_options
-from witengine.security.tokens import Role
 from witengine.site.batches import SiteWork
+from witengine.site.enrolment import ParentSettings, parent_transport, site_credential
 from witengine.site.offer import NodeRates, SiteOffer, site_offer
-from witengine.site.share import ParentShare
+from witengine.site.plugins import take_parent_plugins
 from witengine.waiting import Backoff
 
 log = logging.getLogger(__name__)
 _HUB_MESSAGE: TypeAdapter[HubMessage] = TypeAdapter(HubMessage)
 OFFER_SECONDS = 2.0  # how often the site looks again at what its nodes offer
 LEAVE_SECONDS = 2.0
-
-
-@dataclass(frozen=True)
-class ParentSettings:
-    """How a site reaches its parent, and how much of it the parent gets."""
-
-    url: str
-    token: str
-    name: str
-    folder: Path  # where the site keeps its credential and id at the parent
-    share: ParentShare = field(
-        default_factory=ParentShare
-    )  # how much of its nodes the parent gets, and when
-    fingerprint: str | None = None
-    insecure: bool = False
-    status_url: str | None = None  # the site's own dashboard, for the parent's link
-    max_backoff: float = 10.0
 
 
 @dataclass
@@ -105,7 +78,6 @@ class SiteLink:
         self.hub = hub
         self.settings = settings
         self.identity = settings.folder / "node-id"
-        self.credential_path = settings.folder / CREDENTIAL_FILE
         self.node_id: str | None = _read(self.identity)
         self.credential: Credential | None = None
         self.files = HubFiles(settings.url)
@@ -113,6 +85,8 @@ class SiteLink:
         self.batches: dict[str, _Held] = {}
         self.outbox: dict[tuple[str, int, int], tuple[str, TaskResult]] = {}
         self.outgoing = _Outgoing()
+        # Each batch's activity until its end is sent: what the files of its results are.
+        self.activity_of: dict[str, str] = {}
         self.has_outgoing = asyncio.Event()
         self.offered: SiteOffer | None = None
         self.told = NodeStatus()  # the availability the parent knows
@@ -121,30 +95,7 @@ class SiteLink:
     # ------------------------------------------------------------- identity
 
     async def _authenticate(self) -> None:
-        kept = load_credential(self.credential_path)
-        token = self.settings.token
-        if kept is not None and kept.hub_url == self.settings.url:
-            credential = kept
-        elif token_kind(token) == Role.JOIN.value:
-            backoff = Backoff(self.settings.max_backoff)
-            while True:
-                try:
-                    credential = await enrol(
-                        self.settings.url,
-                        token,
-                        self.settings.name,
-                        fingerprint=self.settings.fingerprint,
-                        insecure=self.settings.insecure,
-                        previous=kept,
-                    )
-                    break
-                except HubUnreachable as error:
-                    log.warning("%s; retrying in %.1f s", error, backoff.seconds)
-                await backoff.wait()
-            save_credential(self.credential_path, credential)
-            log.info("enrolled with the parent %s as %s", self.settings.url, credential.node_id)
-        else:
-            credential = as_given(self.settings.url, token, self.settings.fingerprint)
+        credential = await site_credential(self.settings)
         if credential.node_id and credential.node_id != self.node_id:
             self._keep_id(credential.node_id)
         self.credential = credential
@@ -153,14 +104,7 @@ class SiteLink:
         await old.aclose()
 
     def _transport(self) -> tuple[dict[str, str], ssl.SSLContext | None]:
-        credential = self.credential
-        return transport_options(
-            self.settings.url,
-            credential.token if credential else None,
-            (credential.fingerprint if credential else None) or self.settings.fingerprint,
-            insecure=self.settings.insecure,
-            who="this site hub",
-        )
+        return parent_transport(self.settings, self.credential)
 
     def _keep_id(self, node_id: str) -> None:
         self.node_id = node_id
@@ -174,12 +118,14 @@ class SiteLink:
         await self._authenticate()
         backoff = Backoff(self.settings.max_backoff)
         url = _websocket_url(self.settings.url)
+        await self._take_plugins()  # before the site's nodes come: they get them here
         try:
             while True:
                 offer = self.offer()
                 if offer is None:  # no node online: nothing to offer the parent
                     await asyncio.sleep(OFFER_SECONDS)
                     continue
+                await self._take_plugins()  # the parent's new ones, at each link as a node
                 headers, verify = self._transport()
                 try:
                     async with websockets.connect(
@@ -214,6 +160,11 @@ class SiteLink:
                 if held.task is not None:
                     held.task.cancel()
             await self.files.aclose()
+
+    async def _take_plugins(self) -> None:
+        """The parent's plugins this site lacks, installed here and served to its nodes."""
+        installer = PluginInstaller(self.settings.url, self.settings.folder, self.files.client)
+        await take_parent_plugins(self.hub, installer)
 
     def offer(self) -> SiteOffer | None:
         """What the site's online nodes offer the parent now."""
@@ -309,11 +260,13 @@ class SiteLink:
         if isinstance(message, Assign):
             held = _Held(message, {(t.map_id, t.index) for t in message.tasks})
             self.batches[message.batch_id] = held
+            self.activity_of[message.batch_id] = message.activity
             held.task = asyncio.get_running_loop().create_task(
                 self._run_batch(held), name=f"parent batch {message.batch_id}"
             )
         elif isinstance(message, CancelBatch):
             called = self.batches.pop(message.batch_id, None)
+            self.activity_of.pop(message.batch_id, None)
             if called is not None and called.task is not None:
                 log.info("batch %s called back: %s", message.batch_id, message.reason)
                 called.task.cancel()
@@ -362,14 +315,15 @@ class SiteLink:
             for batch_id, result in results:
                 by_batch.setdefault(batch_id, []).append(result)
             for batch_id, items in by_batch.items():
-                held = self.batches.get(batch_id)
-                if held is not None:
-                    await self.work.upload_outputs(held.assign.activity, items)
+                activity = self.activity_of.get(batch_id)
+                if activity is not None:  # sent again after a lost link: uploaded before
+                    await self.work.upload_outputs(activity, items)
                 for start in range(0, len(items), 2000):
                     part = items[start : start + 2000]
                     await socket.send(Results(batch_id=batch_id, results=part).model_dump_json())
             for done in finished:
                 await socket.send(done.model_dump_json())
+                self.activity_of.pop(done.batch_id, None)
 
     async def _heartbeat(self, socket: websockets.ClientConnection) -> None:
         while True:

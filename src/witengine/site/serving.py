@@ -12,7 +12,8 @@ import uvicorn
 
 from witengine.hub.app import Hub
 from witengine.node.enrol import NodeRefused
-from witengine.site.link import ParentSettings, SiteLink
+from witengine.site.enrolment import ParentSettings
+from witengine.site.link import SiteLink
 
 log = logging.getLogger(__name__)
 

@@ -20,18 +20,25 @@ class Federation:
 
     root: Path
     parent_args: tuple[str, ...] = HUB_ARGS  # the parent hub's options
+    parent_env: dict[str, str] = field(default_factory=dict)  # plugins only it has, say
     parent: ProcessFarm = field(init=False)
     sites: dict[str, ProcessFarm] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.parent = ProcessFarm(self.root / "parent", free_port(), hub_args=self.parent_args)
+        self.parent = ProcessFarm(
+            self.root / "parent", free_port(), hub_args=self.parent_args, hub_env=self.parent_env
+        )
 
     def start_parent(self) -> None:
         self.parent.root.mkdir(parents=True)
         self.parent.start_hub()
 
     def start_site(
-        self, name: str, speeds: tuple[float, ...], *hub_args: str, parent_url: str | None = None
+        self,
+        name: str,
+        speeds: tuple[float, ...],
+        *hub_args: str,
+        parent_url: str | None = None,
     ) -> ProcessFarm:
         """A site hub linked to the parent (at `parent_url`, a proxy's say, when given), with
         one node per speed (named NAME1, NAME2 …), once each node has a Compute.Work rate on
@@ -55,7 +62,8 @@ class Federation:
         names = {f"{name}{n}" for n in range(1, len(speeds) + 1)}
         for node, speed in zip(sorted(names), speeds, strict=True):
             site.start_node(node, "--speed", repr(speed), env={"WIT_WORK_PACE": PACE})
-        wait_until(lambda: rated(site, names), 120, f"site {name}'s nodes' rates")
+        if names:
+            wait_until(lambda: rated(site, names), 120, f"site {name}'s nodes' rates")
         return site
 
     def site_of(self, node_name: str) -> str:
