@@ -20,6 +20,7 @@ import websockets
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
 
+from witengine.hub import turns
 from witengine.hub.app import Hub
 from witengine.hub.auth.throttle import FailedAuthThrottle
 from witengine.protocol import API_PREFIX, Assign, Welcome
@@ -372,3 +373,41 @@ def test_a_busy_guesser_is_turned_away_once_its_queue_is_long() -> None:
         throttle.failed("a", 0.0)
     waits = [throttle.wait_before_check("a", 0.0) for _ in range(4)]
     assert waits == [2.0, 4.0, 6.0, None]
+
+
+async def test_the_sweep_closes_the_links_of_tokens_revoked_elsewhere_a_turn_at_a_time(
+    auth_hub: AuthHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tokens revoked in the store itself (by a command on the data directory, say) are found
+    by the gate's sweep, which lets the event loop turn between the tokens it reads (here after
+    every one): the revoked node's link closes, the other stays open."""
+    monkeypatch.setattr(turns, "TURN_SECONDS", 0.0)
+    async with auth_hub.client(auth_hub.issue(Role.JOIN)) as joining:
+        kept = (await joining.post("/api/v1/nodes/enrol", json={"name": "kept"})).json()
+        gone = (await joining.post("/api/v1/nodes/enrol", json={"name": "gone"})).json()
+    async with (
+        node_link(auth_hub.root, kept["token"]) as kept_link,
+        node_link(auth_hub.root, gone["token"]) as gone_link,
+    ):
+        for link, name in ((kept_link, "kept"), (gone_link, "gone")):
+            await link.send(FakeNode(auth_hub.root, name).hello().model_dump_json())
+            Welcome.model_validate_json(await link.recv())
+        turns_taken = 0
+
+        async def count_turns() -> None:
+            nonlocal turns_taken
+            while True:
+                turns_taken += 1
+                await asyncio.sleep(0)
+
+        counter = asyncio.create_task(count_turns())
+        await auth_hub.app.state.gate.sweep()  # nothing revoked: nothing closed
+        counter.cancel()
+        assert turns_taken >= 1  # the loop turned between the tokens read
+        assert auth_hub.hub.store.revoke_token(gone["token_id"], time.time())
+        await auth_hub.app.state.gate.sweep()
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            for _ in range(100):  # bounded: heartbeats or nothing, until the close
+                await asyncio.wait_for(gone_link.recv(), 5)
+        assert closed.value.rcvd is not None and "no longer valid" in closed.value.rcvd.reason
+        await kept_link.ping()  # still open: the sweep left it
