@@ -4,6 +4,7 @@ so the speeds are exact on a shared machine)."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,3 +123,39 @@ def test_a_plugin_only_the_parent_has_travels_to_the_sites_nodes_through_the_sit
     ]
     assert [answer.status_code for answer in got] == [200] * 6
     assert f"installed plugin tiles 0.1 from {site.url}" in node_log
+
+
+def test_a_file_of_the_parents_job_reaches_every_sites_nodes_through_their_site(
+    federation: Federation,
+) -> None:
+    """Items read a file uploaded to the parent: each site that runs some fetches it from the
+    parent into its own store, its nodes from the site."""
+    data = b"a file of the parent's job\n"
+    sha256 = hashlib.sha256(data).hexdigest()
+    stored = federation.parent.api("PUT", f"/blobs/{sha256}", content=data)
+    assert stored.status_code in (200, 201), stored.text
+    n = 200
+    script = """\
+Job:Shared(Blob:doc, Int:n)
+{
+    StringCollection:texts = Grid.ForEach(i in Int.Range(0, n)) => Compute.ReadText(doc);
+}
+"""
+    response = federation.parent.api(
+        "POST",
+        "/jobs",
+        json={
+            "script": script,
+            "parameters": {"n": str(n)},
+            "files": {"doc": {"sha256": sha256, "size": len(data), "name": "doc.txt"}},
+        },
+    )
+    assert response.status_code == 201, response.text
+    job = federation.parent.wait_done(response.json()["id"], 120)
+    assert job["status"] == "completed", job.get("error")
+    assert job["variables"]["texts"] == [data.decode()] * n
+    ran = {name: node["done"] for name, node in federation.parent_nodes().items()}
+    assert sum(ran.values()) == n
+    for name, site in federation.sites.items():  # in the own store of each site that ran items
+        if ran[name]:
+            assert site.api("GET", f"/blobs/{sha256}").status_code == 200, name

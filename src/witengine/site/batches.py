@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +43,9 @@ class SiteWork:
         self.hub = hub
         self.files = files
         self.item_seconds = 0.0  # node-seconds per item of the site's latest commit
+        # Files being fetched from the parent, by digest: a batch that needs one of them waits
+        # for that fetch rather than fetch it again.
+        self._fetching: dict[str, asyncio.Task[None]] = {}
         hub.dispatcher.on_delivered(self._delivered)
 
     def _delivered(self, node_id: str, items: int, seconds: float) -> None:
@@ -149,7 +153,8 @@ class SiteWork:
             )
 
     async def _fetch_inputs(self, activity: str, tasks: Sequence[TaskSpec]) -> None:
-        """Fetch from the parent the files the items name that the site lacks, each once."""
+        """Fetch from the parent the files the items name that the site lacks, each once for
+        the site however many of its batches name it."""
         library, blobs = self.hub.library, self.hub.blobs
         definition = library.activities.get(activity)
         if definition is None:
@@ -162,12 +167,23 @@ class SiteWork:
                     if not blobs.has(blob.sha256):
                         wanted.setdefault(blob.sha256, blob)
         for blob in wanted.values():
-            with tempfile.TemporaryDirectory(prefix="wit-site-") as folder:
-                target = Path(folder) / "blob"
-                await self.files().download(blob.sha256, target)
-                with target.open("rb") as handle:
-                    blobs.put_stream(handle, blob.name, expected=blob.sha256)
-            log.info("fetched %s from the parent hub", blob)
+            fetch = self._fetching.get(blob.sha256)
+            if fetch is None:
+                fetch = asyncio.ensure_future(self._fetch(blob))
+                self._fetching[blob.sha256] = fetch
+                fetch.add_done_callback(functools.partial(self._fetched, blob.sha256))
+            await asyncio.shield(fetch)  # a batch called back leaves the fetch to the others
+
+    def _fetched(self, sha256: str, _: object) -> None:
+        self._fetching.pop(sha256, None)
+
+    async def _fetch(self, blob: Blob) -> None:
+        with tempfile.TemporaryDirectory(prefix="wit-site-") as folder:
+            target = Path(folder) / "blob"
+            await self.files().download(blob.sha256, target)
+            with target.open("rb") as handle:
+                self.hub.blobs.put_stream(handle, blob.name, expected=blob.sha256)
+        log.info("fetched %s from the parent hub", blob)
 
     async def upload_outputs(self, activity: str, results: Sequence[TaskResult]) -> None:
         """Send the parent the files the results name (a render's images), before them."""
