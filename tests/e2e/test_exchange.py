@@ -2,7 +2,8 @@
 accounts `cheap` and `dear`, whose join tokens name them) with different asks, and a buyer
 whose signed jobs bid between them. The cheap node gets the work while it can meet the
 deadline, the dear one joins when the deadline needs it; balances after the jobs equal the
-accepted work times the prices; a cancelled job is refunded; a job whose bid meets no ask
+accepted work times the prices, the hub's exchange fee of 2% of it in exchange:fees and the
+rest the sellers'; a cancelled job is refunded; a job whose bid meets no ask
 waits and says why; replayed, wrongly signed, malformed and stale requests, a negative price
 and an unknown account are clear 4xx errors that write nothing; the ledger verifies. A buyer's
 mandate bids for the jobs its account sends without a bid (`wit run --account`), and stops
@@ -33,6 +34,7 @@ Job:Paid(Int:n = 10, Double:units = 1.0)
 }
 """
 CHEAP, DEAR, BID = 1000, 3000, 2000  # milli-credits a work unit
+FEE = 2  # percent of each settlement to the exchange's fee account (wit hub --exchange-fee)
 GRANT = 1_000_000
 
 
@@ -99,6 +101,7 @@ class Market:
 def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
     farm = ProcessFarm(tmp_path_factory.mktemp("exchange"), free_port())
     try:
+        farm.hub_args = (*farm.hub_args, "--exchange-fee", f"{FEE}%")
         farm.start_hub()
         market = Market(farm)
         for name, key in market.keys.items():
@@ -154,7 +157,7 @@ def test_nodes_show_the_account_that_owns_them(market: Market) -> None:
 def test_the_cheap_node_gets_the_work_and_balances_equal_work_times_price(
     market: Market,
 ) -> None:
-    before = market.balance("buyer")
+    before, fees = market.balance("buyer"), market.balance("exchange:fees")
     job = market.farm.wait_done(market.submit(BID, 10, 1.0), 90)
     assert job["status"] == "completed", job["error"]
     trades = market.trades(job=job["id"])
@@ -162,7 +165,9 @@ def test_the_cheap_node_gets_the_work_and_balances_equal_work_times_price(
     assert {t["price"] for t in trades} == {CHEAP}
     accepted = sum(t["accepted"] for t in trades)
     assert accepted == 10
-    assert market.balance("cheap") == 10 * CHEAP  # 10 items of 1 unit at the cheap ask
+    # 10 items of 1 unit at the cheap ask, split between the seller and the exchange's fee
+    assert market.balance("cheap") == 10 * CHEAP * (100 - FEE) // 100
+    assert market.balance("exchange:fees") == fees + 10 * CHEAP * FEE // 100
     assert market.balance("buyer") == before - 10 * CHEAP  # the rest of the escrow refunded
     assert market.balance(f"escrow:{job['id']}") == 0
     paid = next(t for t in trades if t["accepted"])
@@ -201,7 +206,7 @@ def test_both_asks_within_the_bid_the_cheap_node_alone_while_it_meets_the_deadli
 
 def test_the_dear_node_joins_when_the_deadline_needs_it(market: Market) -> None:
     cheap_before, dear_before = market.balance("cheap"), market.balance("dear")
-    buyer_before = market.balance("buyer")
+    buyer_before, fees = market.balance("buyer"), market.balance("exchange:fees")
     job = market.farm.wait_done(market.submit(DEAR, 30, 1.0, deadline=time.time() + 0.2), 90)
     assert job["status"] == "completed", job["error"]
     trades = market.trades(job=job["id"])
@@ -210,8 +215,9 @@ def test_the_dear_node_joins_when_the_deadline_needs_it(market: Market) -> None:
     for trade in trades:
         assert trade["paid"] == trade["accepted"] * trade["price"]
     assert sum(t["accepted"] for t in trades) == 30
-    assert market.balance("cheap") == cheap_before + paid["cheap"]
-    assert market.balance("dear") == dear_before + paid["dear"]
+    assert market.balance("cheap") == cheap_before + paid["cheap"] * (100 - FEE) // 100
+    assert market.balance("dear") == dear_before + paid["dear"] * (100 - FEE) // 100
+    assert market.balance("exchange:fees") == fees + (paid["cheap"] + paid["dear"]) * FEE // 100
     assert market.balance("buyer") == buyer_before - paid["cheap"] - paid["dear"]
 
 

@@ -435,6 +435,16 @@ def hub(
             "only in the office's nights and weekends (nights, 50% nights).",
         ),
     ] = "1",
+    exchange_fee: Annotated[
+        str,
+        typer.Option(
+            "--exchange-fee",
+            metavar="RATE",
+            help="The share of each trade's price paid to the exchange's fee account "
+            "(exchange:fees) rather than the seller: a percentage (2%) or a fraction (0.02), "
+            "at most 50% (docs/exchange.md).",
+        ),
+    ] = "0%",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run a hub: it stores jobs, runs them and hands their tasks to nodes."""
@@ -456,6 +466,7 @@ def hub(
         raise typer.Exit(2) from None
     executor = _dask_executor(executor)
     site = _parent(parent, parent_token, parent_share)
+    fee = _exchange_fee(exchange_fee)
     try:
         proxies = tuple(trusted_proxy(proxy) for proxy in trusted_proxies or [])
     except ValueError as error:
@@ -502,6 +513,7 @@ def hub(
         approve_lan=approve_lan,
         store=store or None,
         executor=executor,
+        exchange_fee=fee,
     )
     app = _hub_app(settings)
     config = server_config(
@@ -554,6 +566,17 @@ def _watched(watch: Sequence[Path] | None) -> list[Path]:
         print(f"wit hub: --watch: not a folder: {', '.join(missing)}", file=sys.stderr)
         raise typer.Exit(2)
     return folders
+
+
+def _exchange_fee(text: str) -> int:
+    """`--exchange-fee` read as basis points; exits with a usage error for a rate that is none."""
+    from witengine.hub.exchange.fees import parse_fee
+
+    try:
+        return parse_fee(text)
+    except ValueError as error:
+        print(f"wit hub: --exchange-fee: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
 
 
 def _parent(parent: str | None, token: str | None, share: str) -> tuple[str, str, Any] | None:

@@ -105,7 +105,11 @@ def build_hub(
     bundles = BundleShelf.build(
         plugins, settings.data_dir / "plugins", signing_key(settings.data_dir)
     )
-    market = Market(store, wall_time) if isinstance(store, MarketStore) else None
+    market = (
+        Market(store, wall_time, fee=settings.exchange_fee)
+        if isinstance(store, MarketStore)
+        else None
+    )
     dispatcher = Dispatcher(
         store,
         clock,

@@ -36,6 +36,9 @@ class HubSettings:
     # Where jobs' maps run instead of the hub's nodes: a Dask scheduler, dask://HOST:PORT
     # (wit hub --executor). None: on the nodes.
     executor: str | None = None
+    # The exchange's fee in basis points (wit hub --exchange-fee): the share of each trade's
+    # settlement paid to exchange:fees rather than the seller (hub/exchange/fees.py).
+    exchange_fee: int = 0
 
     @property
     def scheme(self) -> str:

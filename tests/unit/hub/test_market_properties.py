@@ -3,7 +3,8 @@ refused when their buyer holds too little), accepted results paid at the seller'
 rejected and failed items, cancellations and job ends, on both stores: no balance but the
 mint's ever below zero, the accounts' sum changes only by grants, the chain verifies after
 every step, and once a job ends its buyer paid exactly its accepted work times the trades'
-prices and its escrow is empty."""
+prices and its escrow is empty. With an exchange's fee of any rate, each settlement's price
+is split between its seller and `exchange:fees` at that rate, rounded down for the fee."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from witengine.hub.exchange.fees import HIGHEST, WHOLE
 from witengine.hub.exchange.market import Market, Unaffordable
 from witengine.hub.store.base import AccountRecord, Store
-from witengine.hub.store.ledger import MINT, escrow_account
+from witengine.hub.store.ledger import FEES, MINT, escrow_account
 from witengine.hub.store.market import TradeRecord
 from witengine.hub.store.memory import MemoryStore
 from witengine.hub.store.sqlite import SqliteStore
@@ -56,11 +58,13 @@ class Job:
     paid: int = 0
 
 
-def play(store: Store, steps: list[tuple[object, ...]]) -> None:
+def play(store: Store, steps: list[tuple[object, ...]], fee: int = 0) -> None:
     for name in BUYERS + SELLERS:
         store.add_account(AccountRecord(name, "A" * 43 + "=", "active", 0.0))
-    market = Market(store, lambda: 1.0)
+    market = Market(store, lambda: 1.0, fee=fee)
     granted = 0
+    earned = dict.fromkeys(SELLERS, 0)
+    fees = 0
     jobs: dict[str, Job] = {}
     ended: set[str] = set()
     for number, (kind, *args) in enumerate(steps):
@@ -98,6 +102,10 @@ def play(store: Store, steps: list[tuple[object, ...]]) -> None:
                 amount = cost(ask, found.work[index])
                 market.settle(trade_id, 1, amount)
                 found.paid += amount
+                fees += amount * fee // WHOLE
+                earned[str(seller)] += amount - amount * fee // WHOLE
+                assert store.balance(str(seller)) == earned[str(seller)]
+                assert store.balance(FEES) == fees
             elif verdict == "rejected":
                 market.rejected(trade_id, 1, "outvoted")
             market.close_trade(trade_id, "done")
@@ -121,19 +129,21 @@ def play(store: Store, steps: list[tuple[object, ...]]) -> None:
 
 
 @settings(deadline=None, max_examples=40)
-@given(st.lists(step, max_size=40))
+@given(st.lists(step, max_size=40), st.sampled_from((0, 1, 200, 333, HIGHEST)))
 def test_the_market_keeps_every_balance_on_the_memory_store(
-    steps: list[tuple[object, ...]],
+    steps: list[tuple[object, ...]], fee: int
 ) -> None:
-    play(MemoryStore(), steps)
+    play(MemoryStore(), steps, fee)
 
 
 @settings(deadline=None, max_examples=15)
-@given(st.lists(step, max_size=30))
-def test_the_market_keeps_every_balance_on_sqlite(steps: list[tuple[object, ...]]) -> None:
+@given(st.lists(step, max_size=30), st.integers(0, HIGHEST))
+def test_the_market_keeps_every_balance_on_sqlite(
+    steps: list[tuple[object, ...]], fee: int
+) -> None:
     with tempfile.TemporaryDirectory() as folder:
         store = SqliteStore(Path(folder) / "hub.sqlite3")
         try:
-            play(store, steps)
+            play(store, steps, fee)
         finally:
             store.close()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from witengine.errors import WitError
+from witengine.hub.exchange.fees import split
 from witengine.hub.exchange.ledger import Ledger
 from witengine.hub.store.base import Store
 from witengine.hub.store.ledger import credits, escrow_account
@@ -86,8 +87,9 @@ def market_store(store: Store) -> MarketStore:
 
 
 class Market:
-    def __init__(self, store: Store, wall: Callable[[], float]) -> None:
+    def __init__(self, store: Store, wall: Callable[[], float], *, fee: int = 0) -> None:
         self.store = store
+        self.fee = fee  # basis points of each settlement paid to exchange:fees (fees.py)
         self.book = market_store(store)
         self.wall = wall
         self.ledger = Ledger(store, wall)
@@ -320,9 +322,10 @@ class Market:
             return
         detail = f"{items} result(s) accepted"
         self.phase(trade_id, "accepted", detail)
-        seq = None
+        seq, fee = None, 0
         if amount > 0:
-            tx = self.ledger.settle(trade.job_id, trade.seller, amount)
+            earned, fee = split(amount, self.fee)
+            tx = self.ledger.settle(trade.job_id, trade.seller, earned, fee=fee)
             seq = tx.seq
             key = (trade.mandate, utc_day_start(trade.created_at))
             if trade.mandate and key in self._spent:
@@ -331,7 +334,8 @@ class Market:
             trade, accepted=trade.accepted + items, paid=trade.paid + amount, updated_at=self.wall()
         )
         self._keep(trade)
-        paid = f"{credits(amount)} credits to {trade.seller}"
+        paid = f"{credits(amount - fee)} credits to {trade.seller}"
+        paid += f", {credits(fee)} to the exchange's fee" if fee else ""
         self.phase(trade_id, "settled", paid + (f" (transaction {seq})" if seq else ""))
 
     def refund(self, job_id: str, buyer: str, amount: int, why: str) -> None:
