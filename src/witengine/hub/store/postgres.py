@@ -59,10 +59,22 @@ from witengine.hub.store.base import (
 from witengine.hub.store.postgres_exchange import ExchangeTables
 from witengine.hub.store.postgres_market import MarketTables
 from witengine.hub.store.postgres_schema import MIGRATIONS, SLICE
+from witengine.hub.store.rows import (
+    BOARD_COLUMNS,
+    ENDED,
+    JOB_COLUMNS,
+    LISTED_JOB_COLUMNS,
+    MAP_COLUMNS,
+    board_entry,
+    job_record,
+    join_record,
+    map_record,
+    map_state,
+    node_record,
+)
 from witengine.jsontext import compact
 from witengine.protocol.states import JobStatus, PoolTier
 
-_ENDED = [status.value for status in JobStatus if status.ended]
 _dumps = compact
 
 # Keys of the transaction-level advisory locks (pg_advisory_xact_lock): one number per kind,
@@ -220,44 +232,21 @@ class PostgresStore(ExchangeTables, MarketTables):
                 ),
             )
 
-    _JOB = (
-        "SELECT id, name, script, filename, parameters, files, status, created_at, started_at, "
-        "finished_at, error, variables, owner, rerun_of, progress, pools FROM jobs"
-    )
-
-    @staticmethod
-    def _job(row: Sequence[Any]) -> JobRecord:
-        return JobRecord(
-            id=row[0],
-            name=row[1],
-            script=row[2],
-            filename=row[3],
-            parameters=json.loads(row[4]),
-            files=json.loads(row[5]),
-            status=JobStatus(row[6]),
-            created_at=row[7],
-            started_at=row[8],
-            finished_at=row[9],
-            error=row[10],
-            variables=None if row[11] is None else json.loads(row[11]),
-            owner=row[12],
-            rerun_of=row[13],
-            progress=None if row[14] is None else tuple(json.loads(row[14])),
-            pools=None if row[15] is None else tuple(json.loads(row[15])),
-        )
+    _JOB = f"SELECT {JOB_COLUMNS} FROM jobs"
 
     def get_job(self, job_id: str) -> JobRecord | None:
         row = self._one(f"{self._JOB} WHERE id = %s", (job_id,))
-        return self._job(row) if row else None
+        return job_record(row) if row else None
 
     def list_jobs(self, limit: int = 100) -> list[JobRecord]:
-        listed = self._JOB.replace("error, variables,", "error, NULL,")  # a list shows none
-        rows = self._read(f"{listed} ORDER BY position DESC LIMIT %s", (limit,))
-        return [self._job(r) for r in rows]
+        rows = self._read(
+            f"SELECT {LISTED_JOB_COLUMNS} FROM jobs ORDER BY position DESC LIMIT %s", (limit,)
+        )
+        return [job_record(r) for r in rows]
 
     def unfinished_jobs(self) -> list[JobRecord]:
-        rows = self._read(f"{self._JOB} WHERE status <> ALL(%s) ORDER BY position", (_ENDED,))
-        return [self._job(r) for r in rows]
+        rows = self._read(f"{self._JOB} WHERE status <> ALL(%s) ORDER BY position", (list(ENDED),))
+        return [job_record(r) for r in rows]
 
     def update_job(
         self,
@@ -359,7 +348,7 @@ class PostgresStore(ExchangeTables, MarketTables):
             # One snapshot for the three reads: REPEATABLE READ from its first statement.
             db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             record_row = db.execute(
-                "SELECT id, job_id, seq, activity, digest, count, options FROM maps WHERE id = %s",
+                f"SELECT {MAP_COLUMNS} FROM maps WHERE id = %s",
                 (map_id,),
             ).fetchone()
             results = db.execute(
@@ -373,22 +362,7 @@ class PostgresStore(ExchangeTables, MarketTables):
                 attempts.update(dict.fromkeys(range(first, last + 1), attempt))
         if record_row is None:
             raise KeyError(f"no map {map_id}")
-        record = MapRecord(
-            record_row[0],
-            record_row[1],
-            record_row[2],
-            record_row[3],
-            record_row[4],
-            record_row[5],
-            json.loads(record_row[6]) if record_row[6] is not None else None,
-        )
-        done, failures = {}, {}
-        for index, value, error in results:
-            if error is None:
-                done[index] = json.loads(value)
-            else:
-                failures[index] = error
-        return MapState(record, done, attempts, failures)
+        return map_state(record_row, results, attempts)
 
     def map_args(self, map_id: str, indices: Sequence[int]) -> dict[int, list[Json]]:
         wanted = sorted({i for i in indices if i >= 0})
@@ -454,16 +428,10 @@ class PostgresStore(ExchangeTables, MarketTables):
 
     def job_maps(self, job_id: str) -> list[MapRecord]:
         rows = self._read(
-            "SELECT id, job_id, seq, activity, digest, count, options FROM maps "
-            "WHERE job_id = %s ORDER BY seq",
+            f"SELECT {MAP_COLUMNS} FROM maps WHERE job_id = %s ORDER BY seq",
             (job_id,),
         )
-        return [
-            MapRecord(
-                i, job, seq, activity, digest, count, json.loads(options) if options else None
-            )
-            for i, job, seq, activity, digest, count, options in rows
-        ]
+        return [map_record(row) for row in rows]
 
     def map_items(
         self, map_id: str, after: int = -1, limit: int = 100
@@ -532,16 +500,12 @@ class PostgresStore(ExchangeTables, MarketTables):
                 ),
             )
 
-    @staticmethod
-    def _node(row: Sequence[Any]) -> NodeRecord:
-        return NodeRecord(row[0], row[1], json.loads(row[2]), *row[3:7])
-
     def get_node(self, node_id: str) -> NodeRecord | None:
         row = self._one("SELECT * FROM nodes WHERE id = %s", (node_id,))
-        return self._node(row) if row else None
+        return node_record(row) if row else None
 
     def list_nodes(self) -> list[NodeRecord]:
-        return [self._node(r) for r in self._read("SELECT * FROM nodes ORDER BY first_seen, id")]
+        return [node_record(r) for r in self._read("SELECT * FROM nodes ORDER BY first_seen, id")]
 
     def forget_node(self, node_id: str) -> bool:
         with self._write() as db:
@@ -723,20 +687,13 @@ class PostgresStore(ExchangeTables, MarketTables):
                 ),
             )
 
-    @staticmethod
-    def _join(row: Sequence[Any]) -> JoinRecord:
-        fingerprint, node_id, public_key, name, address, machine, *decision = row
-        return JoinRecord(
-            fingerprint, node_id, public_key, name, address, json.loads(machine), *decision
-        )
-
     def get_join(self, fingerprint: str) -> JoinRecord | None:
         row = self._one("SELECT * FROM joins WHERE fingerprint = %s", (fingerprint,))
-        return self._join(row) if row else None
+        return join_record(row) if row else None
 
     def list_joins(self) -> list[JoinRecord]:
         rows = self._read("SELECT * FROM joins ORDER BY asked_at, fingerprint")
-        return [self._join(row) for row in rows]
+        return [join_record(row) for row in rows]
 
     def forget_join(self, node_id: str) -> bool:
         with self._connection() as db:
@@ -810,18 +767,13 @@ class PostgresStore(ExchangeTables, MarketTables):
             write.deleted,
         )
 
-    _BOARD = "SELECT key, version, value, writer, at, seq, deleted FROM board"
-
-    @staticmethod
-    def _board_entry(row: Sequence[Any]) -> BoardEntry:
-        value = None if row[2] is None else json.loads(row[2])
-        return BoardEntry(row[0], row[1], value, row[3], row[4], row[5], bool(row[6]))
+    _BOARD = f"SELECT {BOARD_COLUMNS} FROM board"
 
     def _board_current(self, db: psycopg.Connection[Any], key: str) -> BoardEntry | None:
         row = db.execute(
             f"{self._BOARD} WHERE seq = (SELECT seq FROM board_keys WHERE key = %s)", (key,)
         ).fetchone()
-        return self._board_entry(row) if row is not None else None
+        return board_entry(row) if row is not None else None
 
     def board_get(self, key: str) -> BoardEntry | None:
         with self._connection() as db:
@@ -835,17 +787,17 @@ class PostgresStore(ExchangeTables, MarketTables):
             "AND key < %s AND NOT deleted ORDER BY key LIMIT %s) ORDER BY key",
             (prefix, prefix + "\U0010ffff", limit),
         )
-        return [self._board_entry(r) for r in rows if r[0].startswith(prefix)]
+        return [board_entry(r) for r in rows if r[0].startswith(prefix)]
 
     def board_history(self, key: str, limit: int = 100) -> list[BoardEntry]:
         rows = self._read(
             f"{self._BOARD} WHERE key = %s ORDER BY version DESC LIMIT %s", (key, limit)
         )
-        return [self._board_entry(r) for r in rows]
+        return [board_entry(r) for r in rows]
 
     def board_changes(self, after: int = 0, limit: int = 1000) -> list[BoardEntry]:
         rows = self._read(f"{self._BOARD} WHERE seq > %s ORDER BY seq LIMIT %s", (after, limit))
-        return [self._board_entry(r) for r in rows]
+        return [board_entry(r) for r in rows]
 
     def close(self) -> None:
         self.pool.close()

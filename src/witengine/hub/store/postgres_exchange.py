@@ -26,6 +26,7 @@ from witengine.hub.store.ledger import (
     check_entries,
     first_overdrawn,
 )
+from witengine.hub.store.rows import SIGNED_COLUMNS
 
 LOCK_LEDGER = 1_770_004  # the advisory lock posts take (see postgres.py for the others)
 
@@ -93,12 +94,11 @@ class ExchangeTables:
             return bool(cursor.rowcount == 1)
 
     def signed_requests(self, account: str | None = None) -> list[SignedRecord]:
-        columns = "account, nonce, timestamp, method, path, body, signature, at"
         if account is None:
-            rows = self._read(f"SELECT {columns} FROM signed_requests ORDER BY seq")
+            rows = self._read(f"SELECT {SIGNED_COLUMNS} FROM signed_requests ORDER BY seq")
         else:
             rows = self._read(
-                f"SELECT {columns} FROM signed_requests WHERE account = %s ORDER BY seq",
+                f"SELECT {SIGNED_COLUMNS} FROM signed_requests WHERE account = %s ORDER BY seq",
                 (account,),
             )
         return [SignedRecord(*row) for row in rows]

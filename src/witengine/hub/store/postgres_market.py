@@ -17,6 +17,7 @@ from witengine.hub.store.market import (
     TradePhase,
     TradeRecord,
 )
+from witengine.hub.store.rows import ASK_COLUMNS, MANDATE_COLUMNS, TRADE_COLUMNS
 
 _TEXT = 'TEXT COLLATE "C"'
 
@@ -75,15 +76,6 @@ MANDATE_TABLES = tuple(
 
 PRIORITY_COLUMN = ("ALTER TABLE bids ADD COLUMN priority BIGINT NOT NULL DEFAULT 0",)
 
-_MANDATE_COLUMNS = (
-    "id, account, side, activity, price, hours, node, daily, state, created_at, nonce"
-)
-_TRADE_COLUMNS = (
-    "id, job_id, map_id, node_id, node_name, seller, buyer, activity, price, bid, items, work, "
-    "accepted, rejected, paid, state, created_at, updated_at, ask_id, mandate"
-)
-_ASK_COLUMNS = "id, account, activity, price, hours, min_work, created_at, nonce"
-
 
 class MarketTables:
     """The market's part of the Store contract, over `PostgresStore`'s pool."""
@@ -94,7 +86,7 @@ class MarketTables:
     def add_ask(self, ask: AskRecord) -> None:
         with self._connection() as db:
             db.execute(
-                f"INSERT INTO asks ({_ASK_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                f"INSERT INTO asks ({ASK_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 astuple(ask),
             )
 
@@ -104,17 +96,17 @@ class MarketTables:
 
     def list_asks(self, account: str | None = None) -> list[AskRecord]:
         if account is None:
-            rows = self._read(f"SELECT {_ASK_COLUMNS} FROM asks ORDER BY seq")
+            rows = self._read(f"SELECT {ASK_COLUMNS} FROM asks ORDER BY seq")
         else:
             rows = self._read(
-                f"SELECT {_ASK_COLUMNS} FROM asks WHERE account = %s ORDER BY seq", (account,)
+                f"SELECT {ASK_COLUMNS} FROM asks WHERE account = %s ORDER BY seq", (account,)
             )
         return [AskRecord(*row) for row in rows]
 
     def add_mandate(self, mandate: MandateRecord) -> None:
         with self._connection() as db:
             db.execute(
-                f"INSERT INTO mandates ({_MANDATE_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})",
+                f"INSERT INTO mandates ({MANDATE_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})",
                 astuple(mandate),
             )
 
@@ -133,10 +125,10 @@ class MarketTables:
 
     def list_mandates(self, account: str | None = None) -> list[MandateRecord]:
         if account is None:
-            rows = self._read(f"SELECT {_MANDATE_COLUMNS} FROM mandates ORDER BY seq")
+            rows = self._read(f"SELECT {MANDATE_COLUMNS} FROM mandates ORDER BY seq")
         else:
             rows = self._read(
-                f"SELECT {_MANDATE_COLUMNS} FROM mandates WHERE account = %s ORDER BY seq",
+                f"SELECT {MANDATE_COLUMNS} FROM mandates WHERE account = %s ORDER BY seq",
                 (account,),
             )
         return [MandateRecord(*row) for row in rows]
@@ -169,7 +161,7 @@ class MarketTables:
         # after; the columns it was made with are kept.
         with self._connection() as db:
             db.execute(
-                f"INSERT INTO trades ({_TRADE_COLUMNS}) VALUES ({', '.join(['%s'] * 20)}) "
+                f"INSERT INTO trades ({TRADE_COLUMNS}) VALUES ({', '.join(['%s'] * 20)}) "
                 "ON CONFLICT (id) DO UPDATE SET accepted = excluded.accepted, "
                 "rejected = excluded.rejected, paid = excluded.paid, state = excluded.state, "
                 "updated_at = excluded.updated_at",
@@ -187,7 +179,7 @@ class MarketTables:
             )
 
     def get_trade(self, trade_id: str) -> TradeRecord | None:
-        rows = self._read(f"SELECT {_TRADE_COLUMNS} FROM trades WHERE id = %s", (trade_id,))
+        rows = self._read(f"SELECT {TRADE_COLUMNS} FROM trades WHERE id = %s", (trade_id,))
         return TradeRecord(*rows[0]) if rows else None
 
     def list_trades(
@@ -202,7 +194,7 @@ class MarketTables:
             params += [account, account]
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._read(
-            f"SELECT {_TRADE_COLUMNS} FROM trades {clause} ORDER BY seq DESC LIMIT %s",
+            f"SELECT {TRADE_COLUMNS} FROM trades {clause} ORDER BY seq DESC LIMIT %s",
             (*params, limit),
         )
         return [TradeRecord(*row) for row in rows]

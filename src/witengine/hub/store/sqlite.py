@@ -41,20 +41,29 @@ from witengine.hub.store.base import (
     reused_map_id,
     sent_runs,
 )
+from witengine.hub.store.rows import (
+    BOARD_COLUMNS,
+    ENDED,
+    JOB_COLUMNS,
+    LISTED_JOB_COLUMNS,
+    MAP_COLUMNS,
+    board_entry,
+    job_record,
+    join_record,
+    map_record,
+    map_state,
+    node_record,
+)
 from witengine.hub.store.sqlite_exchange import ExchangeTables
 from witengine.hub.store.sqlite_market import MarketTables
 from witengine.hub.store.sqlite_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, SLICE
 from witengine.jsontext import compact
 from witengine.protocol.states import JobStatus, PoolTier
 
-_ENDED = tuple(status.value for status in JobStatus if status.ended)
-# The columns of `SELECT * FROM jobs` but the variables (a list shows none of them).
-_LISTED = (
-    "SELECT id, name, script, filename, parameters, files, status, created_at, started_at, "
-    "finished_at, error, NULL, position, owner, rerun_of, progress, pools FROM jobs"
-)
+_LISTED = f"SELECT {LISTED_JOB_COLUMNS} FROM jobs"
 _UNFINISHED = (
-    f"SELECT * FROM jobs WHERE status NOT IN ({', '.join('?' * len(_ENDED))}) ORDER BY position"
+    f"SELECT {JOB_COLUMNS} FROM jobs WHERE status NOT IN ({', '.join('?' * len(ENDED))}) "
+    "ORDER BY position"
 )
 
 # One encoder for every write (see `witengine.jsontext`): a map's items, every result.
@@ -64,10 +73,6 @@ _dumps = compact
 PAGE_OF_ITEMS = (
     "SELECT idx, value, error FROM results WHERE map_id = ? AND idx > ? ORDER BY idx LIMIT ?"
 )
-
-
-def _options(text: str | None) -> Json:
-    return json.loads(text) if text is not None else None
 
 
 class SqliteStore(ExchangeTables, MarketTables):
@@ -156,38 +161,17 @@ class SqliteStore(ExchangeTables, MarketTables):
                 ),
             )
 
-    @staticmethod
-    def _job(row: Sequence[Any]) -> JobRecord:
-        return JobRecord(
-            id=row[0],
-            name=row[1],
-            script=row[2],
-            filename=row[3],
-            parameters=json.loads(row[4]),
-            files=json.loads(row[5]),
-            status=JobStatus(row[6]),
-            created_at=row[7],
-            started_at=row[8],
-            finished_at=row[9],
-            error=row[10],
-            variables=None if row[11] is None else json.loads(row[11]),
-            owner=row[13],
-            rerun_of=row[14],
-            progress=None if row[15] is None else tuple(json.loads(row[15])),
-            pools=None if row[16] is None else tuple(json.loads(row[16])),
-        )
-
     def get_job(self, job_id: str) -> JobRecord | None:
-        rows = self._read("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        return self._job(rows[0]) if rows else None
+        rows = self._read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        return job_record(rows[0]) if rows else None
 
     def list_jobs(self, limit: int = 100) -> list[JobRecord]:
         rows = self._read(f"{_LISTED} ORDER BY position DESC LIMIT ?", (limit,))
-        return [self._job(r) for r in rows]
+        return [job_record(r) for r in rows]
 
     def unfinished_jobs(self) -> list[JobRecord]:
-        rows = self._read(_UNFINISHED, _ENDED)
-        return [self._job(r) for r in rows]
+        rows = self._read(_UNFINISHED, ENDED)
+        return [job_record(r) for r in rows]
 
     def update_job(
         self,
@@ -296,7 +280,9 @@ class SqliteStore(ExchangeTables, MarketTables):
 
     def _state(self, map_id: str) -> MapState:
         with self.lock:
-            record_row = self.db.execute("SELECT * FROM maps WHERE id = ?", (map_id,)).fetchone()
+            record_row = self.db.execute(
+                f"SELECT {MAP_COLUMNS} FROM maps WHERE id = ?", (map_id,)
+            ).fetchone()
             results = self.db.execute(
                 "SELECT idx, value, error FROM results WHERE map_id = ?", (map_id,)
             ).fetchall()
@@ -306,22 +292,7 @@ class SqliteStore(ExchangeTables, MarketTables):
                 "SELECT first, last, attempt FROM sent WHERE map_id = ? ORDER BY rowid", (map_id,)
             ):
                 attempts.update(dict.fromkeys(range(first, last + 1), attempt))
-        record = MapRecord(
-            record_row[0],
-            record_row[1],
-            record_row[2],
-            record_row[3],
-            record_row[4],
-            record_row[5],
-            json.loads(record_row[6]) if record_row[6] is not None else None,
-        )
-        done, failures = {}, {}
-        for index, value, error in results:
-            if error is None:
-                done[index] = json.loads(value)
-            else:
-                failures[index] = error
-        return MapState(record, done, attempts, failures)
+        return map_state(record_row, results, attempts)
 
     def map_args(self, map_id: str, indices: Sequence[int]) -> dict[int, list[Json]]:
         found: dict[int, list[Json]] = {}
@@ -432,14 +403,10 @@ class SqliteStore(ExchangeTables, MarketTables):
 
     def job_maps(self, job_id: str) -> list[MapRecord]:
         rows = self._read(
-            "SELECT id, job_id, seq, activity, digest, count, options FROM maps "
-            "WHERE job_id = ? ORDER BY seq",
+            f"SELECT {MAP_COLUMNS} FROM maps WHERE job_id = ? ORDER BY seq",
             (job_id,),
         )
-        return [
-            MapRecord(map_id, job, seq, activity, digest, count, _options(options))
-            for map_id, job, seq, activity, digest, count, options in rows
-        ]
+        return [map_record(row) for row in rows]
 
     def map_items(
         self, map_id: str, after: int = -1, limit: int = 100
@@ -496,16 +463,12 @@ class SqliteStore(ExchangeTables, MarketTables):
             nodes = self._nodes
             if nodes is not None:
                 row = db.execute("SELECT * FROM nodes WHERE id = ?", (node.id,)).fetchone()
-                kept = self._node(row)
+                kept = node_record(row)
                 last = next(reversed(nodes.values()), None)  # the order is by first seen
                 if node.id in nodes or last is None or last.first_seen <= kept.first_seen:
                     nodes[node.id] = kept
                 else:  # a new node seen before the last: read them again in order
                     self._nodes = None
-
-    @staticmethod
-    def _node(row: Sequence[Any]) -> NodeRecord:
-        return NodeRecord(row[0], row[1], json.loads(row[2]), *row[3:7])
 
     @contextmanager
     def _writing_nodes(self) -> Iterator[sqlite3.Connection]:
@@ -521,7 +484,7 @@ class SqliteStore(ExchangeTables, MarketTables):
         """The nodes by id in the order first seen, read once and then kept (under the lock)."""
         if self._nodes is None:
             rows = self.db.execute("SELECT * FROM nodes ORDER BY first_seen").fetchall()
-            self._nodes = {row[0]: self._node(row) for row in rows}
+            self._nodes = {row[0]: node_record(row) for row in rows}
         return self._nodes
 
     def get_node(self, node_id: str) -> NodeRecord | None:
@@ -697,20 +660,13 @@ class SqliteStore(ExchangeTables, MarketTables):
                 ),
             )
 
-    @staticmethod
-    def _join(row: Sequence[Any]) -> JoinRecord:
-        fingerprint, node_id, public_key, name, address, machine, *decision = row
-        return JoinRecord(
-            fingerprint, node_id, public_key, name, address, json.loads(machine), *decision
-        )
-
     def get_join(self, fingerprint: str) -> JoinRecord | None:
         rows = self._read("SELECT * FROM joins WHERE fingerprint = ?", (fingerprint,))
-        return self._join(rows[0]) if rows else None
+        return join_record(rows[0]) if rows else None
 
     def list_joins(self) -> list[JoinRecord]:
         rows = self._read("SELECT * FROM joins ORDER BY asked_at, fingerprint")
-        return [self._join(row) for row in rows]
+        return [join_record(row) for row in rows]
 
     def forget_join(self, node_id: str) -> bool:
         with self._write() as db:
@@ -784,19 +740,14 @@ class SqliteStore(ExchangeTables, MarketTables):
             write.deleted,
         )
 
-    _BOARD = "SELECT key, version, value, writer, at, seq, deleted FROM board"
-
-    @staticmethod
-    def _board_entry(row: Sequence[Any]) -> BoardEntry:
-        value = None if row[2] is None else json.loads(row[2])
-        return BoardEntry(row[0], row[1], value, row[3], row[4], row[5], bool(row[6]))
+    _BOARD = f"SELECT {BOARD_COLUMNS} FROM board"
 
     def _board_current(self, key: str) -> BoardEntry | None:
         """Inside a transaction or with the lock held."""
         row = self.db.execute(
             f"{self._BOARD} WHERE seq = (SELECT seq FROM board_keys WHERE key = ?)", (key,)
         ).fetchone()
-        return self._board_entry(row) if row is not None else None
+        return board_entry(row) if row is not None else None
 
     def board_get(self, key: str) -> BoardEntry | None:
         with self.lock:
@@ -810,17 +761,17 @@ class SqliteStore(ExchangeTables, MarketTables):
             "AND deleted = 0 ORDER BY key LIMIT ?) ORDER BY key",
             (prefix, prefix + "\U0010ffff", limit),
         )
-        return [self._board_entry(r) for r in rows if r[0].startswith(prefix)]
+        return [board_entry(r) for r in rows if r[0].startswith(prefix)]
 
     def board_history(self, key: str, limit: int = 100) -> list[BoardEntry]:
         rows = self._read(
             f"{self._BOARD} WHERE key = ? ORDER BY version DESC LIMIT ?", (key, limit)
         )
-        return [self._board_entry(r) for r in rows]
+        return [board_entry(r) for r in rows]
 
     def board_changes(self, after: int = 0, limit: int = 1000) -> list[BoardEntry]:
         rows = self._read(f"{self._BOARD} WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
-        return [self._board_entry(r) for r in rows]
+        return [board_entry(r) for r in rows]
 
     def close(self) -> None:
         with self.lock:

@@ -23,6 +23,7 @@ from witengine.hub.store.ledger import (
     check_entries,
     first_overdrawn,
 )
+from witengine.hub.store.rows import SIGNED_COLUMNS
 
 
 class ExchangeTables:
@@ -87,12 +88,11 @@ class ExchangeTables:
             return cursor.rowcount == 1
 
     def signed_requests(self, account: str | None = None) -> list[SignedRecord]:
-        columns = "account, nonce, timestamp, method, path, body, signature, at"
         if account is None:
-            rows = self._read(f"SELECT {columns} FROM signed_requests ORDER BY seq")
+            rows = self._read(f"SELECT {SIGNED_COLUMNS} FROM signed_requests ORDER BY seq")
         else:
             rows = self._read(
-                f"SELECT {columns} FROM signed_requests WHERE account = ? ORDER BY seq",
+                f"SELECT {SIGNED_COLUMNS} FROM signed_requests WHERE account = ? ORDER BY seq",
                 (account,),
             )
         return [SignedRecord(*row) for row in rows]

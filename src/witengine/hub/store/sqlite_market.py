@@ -17,6 +17,7 @@ from witengine.hub.store.market import (
     TradePhase,
     TradeRecord,
 )
+from witengine.hub.store.rows import ASK_COLUMNS, MANDATE_COLUMNS, TRADE_COLUMNS
 
 MARKET_TABLES = (
     """CREATE TABLE asks (
@@ -63,14 +64,6 @@ MANDATE_TABLES = (
 
 PRIORITY_COLUMN = ("ALTER TABLE bids ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",)
 
-_MANDATE_COLUMNS = (
-    "id, account, side, activity, price, hours, node, daily, state, created_at, nonce"
-)
-_TRADE_COLUMNS = (
-    "id, job_id, map_id, node_id, node_name, seller, buyer, activity, price, bid, items, work, "
-    "accepted, rejected, paid, state, created_at, updated_at, ask_id, mandate"
-)
-
 
 class MarketTables:
     """The market's part of the Store contract, over `SqliteStore`'s connection."""
@@ -83,8 +76,7 @@ class MarketTables:
     def add_ask(self, ask: AskRecord) -> None:
         with self._write() as db:
             db.execute(
-                "INSERT INTO asks (id, account, activity, price, hours, min_work, created_at, "
-                "nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO asks ({ASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 astuple(ask),
             )
 
@@ -93,19 +85,18 @@ class MarketTables:
             return db.execute("DELETE FROM asks WHERE id = ?", (ask_id,)).rowcount == 1
 
     def list_asks(self, account: str | None = None) -> list[AskRecord]:
-        columns = "id, account, activity, price, hours, min_work, created_at, nonce"
         if account is None:
-            rows = self._read(f"SELECT {columns} FROM asks ORDER BY seq")
+            rows = self._read(f"SELECT {ASK_COLUMNS} FROM asks ORDER BY seq")
         else:
             rows = self._read(
-                f"SELECT {columns} FROM asks WHERE account = ? ORDER BY seq", (account,)
+                f"SELECT {ASK_COLUMNS} FROM asks WHERE account = ? ORDER BY seq", (account,)
             )
         return [AskRecord(*row) for row in rows]
 
     def add_mandate(self, mandate: MandateRecord) -> None:
         with self._write() as db:
             db.execute(
-                f"INSERT INTO mandates ({_MANDATE_COLUMNS}) VALUES ({', '.join('?' * 11)})",
+                f"INSERT INTO mandates ({MANDATE_COLUMNS}) VALUES ({', '.join('?' * 11)})",
                 astuple(mandate),
             )
 
@@ -120,10 +111,10 @@ class MarketTables:
 
     def list_mandates(self, account: str | None = None) -> list[MandateRecord]:
         if account is None:
-            rows = self._read(f"SELECT {_MANDATE_COLUMNS} FROM mandates ORDER BY seq")
+            rows = self._read(f"SELECT {MANDATE_COLUMNS} FROM mandates ORDER BY seq")
         else:
             rows = self._read(
-                f"SELECT {_MANDATE_COLUMNS} FROM mandates WHERE account = ? ORDER BY seq",
+                f"SELECT {MANDATE_COLUMNS} FROM mandates WHERE account = ? ORDER BY seq",
                 (account,),
             )
         return [MandateRecord(*row) for row in rows]
@@ -159,7 +150,7 @@ class MarketTables:
             )
             if updated.rowcount == 0:
                 db.execute(
-                    f"INSERT INTO trades ({_TRADE_COLUMNS}) VALUES ({', '.join('?' * 20)})",
+                    f"INSERT INTO trades ({TRADE_COLUMNS}) VALUES ({', '.join('?' * 20)})",
                     astuple(trade),
                 )
 
@@ -171,7 +162,7 @@ class MarketTables:
             )
 
     def get_trade(self, trade_id: str) -> TradeRecord | None:
-        rows = self._read(f"SELECT {_TRADE_COLUMNS} FROM trades WHERE id = ?", (trade_id,))
+        rows = self._read(f"SELECT {TRADE_COLUMNS} FROM trades WHERE id = ?", (trade_id,))
         return TradeRecord(*rows[0]) if rows else None
 
     def list_trades(
@@ -186,7 +177,7 @@ class MarketTables:
             params += [account, account]
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._read(
-            f"SELECT {_TRADE_COLUMNS} FROM trades {clause} ORDER BY seq DESC LIMIT ?",
+            f"SELECT {TRADE_COLUMNS} FROM trades {clause} ORDER BY seq DESC LIMIT ?",
             (*params, limit),
         )
         return [TradeRecord(*row) for row in rows]
