@@ -10,40 +10,22 @@ import json
 import sqlite3
 import stat
 import subprocess
-import sys
-from collections.abc import Iterator
 
 import pytest
 
-from witengine.testing.processes import ProcessFarm, free_port
+from witengine.testing.processes import ProcessFarm
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
-
-
-@pytest.fixture(scope="module")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
-    farm = ProcessFarm(tmp_path_factory.mktemp("accounts"), free_port())
-    try:
-        farm.start_hub()
-        yield farm
-    finally:
-        farm.stop()
 
 
 def wit(
     farm: ProcessFarm, *args: str, token: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**farm.env, "WIT_HUB": farm.url, "WIT_ACCOUNT_PASSPHRASE": "open sesame"}
+    """`wit ARGS` with the passphrase of encrypted keys set, as the admin or with `token`."""
+    env = {"WIT_ACCOUNT_PASSPHRASE": "open sesame"}
     if token is not None:
         env["WIT_TOKEN"] = token
-    return subprocess.run(
-        [sys.executable, "-m", "witengine", *args],
-        env=env,
-        cwd=farm.root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return farm.wit(*args, env=env)
 
 
 def test_accounts_are_made_approved_granted_and_pay_each_other(farm: ProcessFarm) -> None:

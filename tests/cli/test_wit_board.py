@@ -4,40 +4,20 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Iterator
 
 import pytest
 
-from witengine.testing.processes import ProcessFarm, free_port
+from witengine.testing.processes import ProcessFarm
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
-
-
-@pytest.fixture(scope="module")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
-    farm = ProcessFarm(tmp_path_factory.mktemp("board"), free_port())
-    try:
-        farm.start_hub()
-        yield farm
-    finally:
-        farm.stop()
 
 
 def board(
     farm: ProcessFarm, *args: str, token: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    assert farm.token is not None
-    return subprocess.run(
-        [sys.executable, "-m", "witengine", "board", *args],
-        env={**os.environ, "WIT_HUB": farm.url, "WIT_TOKEN": token or farm.token, "COLUMNS": "200"},
-        cwd=farm.root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """`wit board ARGS` as the admin, or with `token`."""
+    return farm.wit("board", *args, env=None if token is None else {"WIT_TOKEN": token})
 
 
 def test_set_takes_json_or_text_and_get_prints_the_value(farm: ProcessFarm) -> None:

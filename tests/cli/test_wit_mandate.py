@@ -6,51 +6,27 @@ refused by the hub (exit 1, in its words)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from collections.abc import Iterator
 
 import pytest
 
-from witengine.testing.processes import ProcessFarm, free_port
+from witengine.testing.processes import ProcessFarm
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 
-@pytest.fixture(scope="module")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFarm]:
-    farm = ProcessFarm(tmp_path_factory.mktemp("mandates"), free_port())
-    try:
-        farm.start_hub()
-        yield farm
-    finally:
-        farm.stop()
-
-
-def wit(farm: ProcessFarm, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "witengine", *args],
-        env={**farm.env, "WIT_HUB": farm.url, "COLUMNS": "200"},
-        cwd=farm.root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_mandates_are_made_listed_paused_resumed_and_removed(farm: ProcessFarm) -> None:
     for name in ("ann", "studio"):
-        assert wit(farm, "account", "create", name).returncode == 0
-    sell = wit(
-        farm, "mandate", "add", "sell", "3", "--activity", "render", "--hours", "22-06",
+        assert farm.wit("account", "create", name).returncode == 0
+    sell = farm.wit(
+        "mandate", "add", "sell", "3", "--activity", "render", "--hours", "22-06",
         "--node", "gpu-box", "--account", "ann",
     )  # fmt: skip
     assert sell.returncode == 0, sell.stderr
     assert sell.stdout.startswith("mandate man_")
     assert "ann sells render at 3.000 a unit or more (22-06, node gpu-box)" in sell.stdout
     selling = sell.stdout.split()[1].rstrip(":")
-    buy = wit(
-        farm, "mandate", "add", "buy", "4", "--activity", "render", "--daily", "500",
+    buy = farm.wit(
+        "mandate", "add", "buy", "4", "--activity", "render", "--daily", "500",
         "--account", "studio", "--json",
     )  # fmt: skip
     assert buy.returncode == 0, buy.stderr
@@ -63,28 +39,28 @@ def test_mandates_are_made_listed_paused_resumed_and_removed(farm: ProcessFarm) 
         "daily": 500_000,
         "spent_today": 0,
     }
-    listed = wit(farm, "mandate", "list").stdout.splitlines()
+    listed = farm.wit("mandate", "list").stdout.splitlines()
     assert len(listed) == 2 and listed[0].startswith(selling)
     assert "studio buys render at up to 4.000 a unit (500.000 credits a UTC day)" in listed[1]
 
-    paused = wit(farm, "mandate", "pause", selling, "--account", "ann")
+    paused = farm.wit("mandate", "pause", selling, "--account", "ann")
     assert paused.returncode == 0 and paused.stdout.rstrip().endswith("[paused]"), paused.stdout
-    only = json.loads(wit(farm, "mandate", "list", "--account", "ann", "--json").stdout)
+    only = json.loads(farm.wit("mandate", "list", "--account", "ann", "--json").stdout)
     assert [(m["id"], m["state"]) for m in only] == [(selling, "paused")]
-    resumed = wit(farm, "mandate", "resume", selling, "--account", "ann")
+    resumed = farm.wit("mandate", "resume", selling, "--account", "ann")
     assert resumed.returncode == 0 and "[paused]" not in resumed.stdout
 
-    foreign = wit(farm, "mandate", "remove", selling, "--account", "studio")
+    foreign = farm.wit("mandate", "remove", selling, "--account", "studio")
     assert foreign.returncode == 1 and "only its key may remove it" in foreign.stderr
-    removed = wit(farm, "mandate", "remove", selling, "--account", "ann")
+    removed = farm.wit("mandate", "remove", selling, "--account", "ann")
     assert removed.returncode == 0 and removed.stdout.strip() == f"mandate {selling} withdrawn"
-    assert [m["id"] for m in json.loads(wit(farm, "mandate", "list", "--json").stdout)] == [
+    assert [m["id"] for m in json.loads(farm.wit("mandate", "list", "--json").stdout)] == [
         buying["id"]
     ]
 
 
 def test_bad_mandates_exit_2_saying_what_is_wrong(farm: ProcessFarm) -> None:
-    assert wit(farm, "account", "create", "bea").returncode == 0
+    assert farm.wit("account", "create", "bea").returncode == 0
     cases = (
         (("buy", "4", "--hours", "22-06"), "hours are a sell mandate's"),
         (("sell", "3"), "a sell mandate names the activity"),
@@ -94,10 +70,10 @@ def test_bad_mandates_exit_2_saying_what_is_wrong(farm: ProcessFarm) -> None:
         (("sell", "3", "--activity", "render", "--hours", "25-06"), "hours"),
     )
     for args, why in cases:
-        refused = wit(farm, "mandate", "add", *args, "--account", "bea")
+        refused = farm.wit("mandate", "add", *args, "--account", "bea")
         assert refused.returncode == 2 and why in refused.stderr, (args, refused.stderr)
-    assert json.loads(wit(farm, "mandate", "list", "--account", "bea", "--json").stdout) == []
+    assert json.loads(farm.wit("mandate", "list", "--account", "bea", "--json").stdout) == []
     (farm.root / "job.wit").write_text("Job:J() { }\n")
-    local = wit(farm, "run", "job.wit", "--account", "bea", "--local")
+    local = farm.wit("run", "job.wit", "--account", "bea", "--local")
     assert local.returncode == 2, local.stderr
     assert "--account buys work on a hub's exchange" in local.stderr

@@ -88,6 +88,20 @@ class ProcessFarm:
             env["WIT_TOKEN"] = token
         return env
 
+    def wit(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """`wit ARGS` as a user runs it against this farm's hub (its admin token unless `env`
+        names another, 200 columns), in the farm's folder; its output captured as text."""
+        return subprocess.run(
+            [sys.executable, "-m", "witengine", *args],
+            env={**self.env, "WIT_HUB": self.url, "COLUMNS": "200", **(env or {})},
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     def join_token(self) -> str:
         """A join token for this farm's nodes, made once through the API."""
         if self._join is None:
