@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -33,11 +32,10 @@ def test_a_hub_takes_its_limits_and_node_wait_from_the_command_line(tmp_path: Pa
         )
         big = farm.api("PUT", "/blobs/" + "0" * 64, content=b"x" * 2048)
         assert big.status_code == 413, big.text
-        started = time.monotonic()
         job_id = farm.submit(NEEDS_A_NODE, {})
         job = farm.wait_done(job_id, 30)
         assert job["status"] == "failed" and "no node is connected" in job["error"], job
-        assert time.monotonic() - started < 15  # a second's wait, not the default 30 s
+        assert "(waited 1 s)" in job["error"], job  # a second's wait, not the default 30 s
     finally:
         farm.stop()
 
