@@ -12,7 +12,6 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -219,14 +218,12 @@ def test_a_node_sends_nothing_to_a_server_whose_certificate_is_not_its_pin(
         url = f"https://127.0.0.1:{impostor.port}"
         try:
             farm.start_node("n", "--token", token, hub_url=url)
-            started = time.monotonic()
             code = exited(farm, "n")
         finally:
             farm.stop()
 
     log = farm.log("n")
-    assert code not in (None, 0), log
-    assert time.monotonic() - started < REFUSE_SECONDS
+    assert code not in (None, 0), log  # None: still running after the bounded wait
     assert (
         f"the hub at {url} presented certificate {impostor.identity.fingerprint}, but this node "
         f"is pinned to {pinned}"
