@@ -2,7 +2,8 @@
 127.0.0.1: accounts made (active with the admin's token, pending with a viewer's until
 approved), a passphrase-protected key kept mode 600, grants, balances, a signed transfer, a
 statement with its running balance, and `wit ledger verify`, green and then, after an amount
-is edited in the hub's SQLite file, exit 1 naming the transaction."""
+is edited in the hub's SQLite file, exit 1 naming the transaction (and, after a kept signed
+request's body is edited, naming the request)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,38 @@ def test_refused_moves_exit_1_or_2_saying_why(farm: ProcessFarm) -> None:
     assert too_fine.returncode == 2 and "at most three decimals" in too_fine.stderr
     nobody = wit(farm, "account", "grant", "nobody", "1")
     assert nobody.returncode == 1 and "no account named 'nobody'" in nobody.stderr
+
+
+def test_a_signed_request_edited_in_the_hub_database_fails_verify_naming_it(
+    farm: ProcessFarm,
+) -> None:
+    for name in ("gina", "hugo"):
+        assert wit(farm, "account", "create", name).returncode == 0
+    wit(farm, "account", "grant", "gina", "5")
+    assert wit(farm, "account", "transfer", "gina", "hugo", "1").returncode == 0
+    assert wit(farm, "ledger", "verify").returncode == 0
+    db = sqlite3.connect(farm.root / "hub" / "hub.sqlite3")
+    try:
+        rows = db.execute("SELECT account, nonce, body FROM signed_requests ORDER BY seq")
+        kept = [(account, nonce, body) for account, nonce, body in rows]
+        number = next(n for n, row in enumerate(kept, 1) if row[0] == "gina")
+        _, nonce, body = kept[number - 1]
+        db.execute("DROP TRIGGER signed_requests_no_update")  # as someone editing the file would
+        edited = body.replace("1000", "4000")
+        assert edited != body
+        db.execute("UPDATE signed_requests SET body = ? WHERE nonce = ?", (edited, nonce))
+        db.commit()
+        broken = wit(farm, "ledger", "verify")
+        assert broken.returncode == 1
+        assert (
+            f"wit ledger verify: signed request {number} (gina, nonce {nonce}) does not verify "
+            "with the account's key" in broken.stderr
+        )
+        db.execute("UPDATE signed_requests SET body = ? WHERE nonce = ?", (body, nonce))
+        db.commit()
+    finally:
+        db.close()
+    assert wit(farm, "ledger", "verify").returncode == 0
 
 
 def test_an_amount_edited_in_the_hub_database_fails_verify_naming_it(farm: ProcessFarm) -> None:
