@@ -23,9 +23,10 @@ from PIL import Image, ImageChops
 from witengine.errors import ActivityError, WitError
 from witengine.jsontext import canonical
 from witengine.runtime.blobs import Blob, LocalBlobStore
-from witengine.runtime.comparisons import Agreeing, Comparison, Exact, ImagesWithin
+from witengine.runtime.comparisons import Agreeing, Comparison, Exact, ImagesWithin, TrustedCrop
 from witengine.runtime.library import ActivityDef, Library
 from witengine.runtime.values import ConversionError
+from witengine.scheduling.cropping import Crop
 
 Json = Any
 # ImagesWithin's share applies to every square of this many pixels a side, not to the image as a
@@ -60,6 +61,8 @@ class PluginComparer:
             )
         if isinstance(compare, Exact):
             return bool(canonical(first) == canonical(second))
+        if isinstance(compare, TrustedCrop):
+            compare = compare.within  # two whole results: a spot check's
         if isinstance(compare, ImagesWithin):
             async with self._decoding:
                 return await asyncio.to_thread(self._images_agree, compare, first, second)
@@ -67,6 +70,42 @@ class PluginComparer:
         return await asyncio.to_thread(
             _plugin_agrees, self._library, definition, compare, first, second
         )
+
+    def crop_check(self, activity: str) -> TrustedCrop | None:
+        """How the activity's results are checked by a trusted crop, if they are."""
+        compare = self._comparison(activity)
+        return compare if isinstance(compare, TrustedCrop) else None
+
+    async def crop_agrees(self, activity: str, frame: Json, crop: Json, box: Crop) -> bool:
+        """Whether the image in `frame` (a result of the activity) equals, in the region `box`,
+        the image in `crop` (the trusted node's render of that region) within the plugin's
+        tolerance. A result with no image or more than one, an image the hub lacks, or a crop
+        of another size than the box agrees with nothing."""
+        check = self.crop_check(activity)
+        if check is None:
+            raise ActivityError(f"{activity}: its plugin declares no TrustedCrop(…) check")
+        async with self._decoding:
+            return await asyncio.to_thread(self._crop_within, check.within, frame, crop, box)
+
+    def _crop_within(self, tolerance: ImagesWithin, frame: Json, crop: Json, box: Crop) -> bool:
+        try:
+            whole, part = (self._only_image(result) for result in (frame, crop))
+        except ValueError:
+            return False
+        if whole is None or part is None:
+            return False
+        difference = region_difference(whole, part, box, tolerance.level)
+        return difference is not None and difference.within(tolerance)
+
+    def _only_image(self, result: Json) -> Path | None:
+        images: list[tuple[Json, Json]] = []
+        _alike(result, result, images)
+        if len(images) != 1:
+            return None
+        try:
+            return self._blobs.path(Blob(str(images[0][0]["sha256"]), int(images[0][0]["size"])))
+        except (WitError, TypeError, KeyError) as error:
+            raise ValueError(str(error)) from error
 
     def _comparison(self, activity: str) -> Comparison | None:
         definition = self._library.activities.get(activity)
@@ -179,12 +218,30 @@ def image_difference(first: Path, second: Path, level: int) -> ImageDifference |
         with Image.open(first) as one, Image.open(second) as other:
             if one.size != other.size:
                 return None
-            mode = "RGBA" if _has_alpha(one) or _has_alpha(other) else "RGB"
-            difference = ImageChops.difference(
-                _eight_bits(one).convert(mode), _eight_bits(other).convert(mode)
-            )
+            return _difference(one, other, level)
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
+
+
+def region_difference(frame: Path, crop: Path, box: Crop, level: int) -> ImageDifference | None:
+    """How far the frame's pixels in `box` are from the crop's (an image of the box's size);
+    None when the box is not inside the frame, the crop is not its size, or either file is not
+    an image Pillow can read. Blocks: call it in a worker thread."""
+    try:
+        with Image.open(frame) as whole, Image.open(crop) as part:
+            if not box.inside(*whole.size) or part.size != (box.width, box.height):
+                return None
+            region = whole.crop((box.x, box.y, box.x + box.width, box.y + box.height))
+            return _difference(region, part, level)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def _difference(one: Image.Image, other: Image.Image, level: int) -> ImageDifference:
+    mode = "RGBA" if _has_alpha(one) or _has_alpha(other) else "RGB"
+    difference = ImageChops.difference(
+        _eight_bits(one).convert(mode), _eight_bits(other).convert(mode)
+    )
     bands = difference.split()
     largest = bands[0]
     for band in bands[1:]:

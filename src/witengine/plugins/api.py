@@ -28,8 +28,9 @@ each node's speed, and what a node needs to run it; a benchmark measures that sp
 Without an estimate, each item is one unit of `items@1`. `compare=` says how two nodes' results
 for one item are compared, so that nodes nobody vouches for may run it (their results are checked
 against another node's): `EXACT` for a deterministic activity, `ImagesWithin(level=2,
-share=0.001)` for rendered images, or a function of two results; without it, only trusted nodes
-run the activity. Nodes run benchmarks in idle time, at
+share=0.001)` for rendered images, `TrustedCrop(by=…, share=0.05)` for expensive frames (a trusted
+node re-renders a random crop of each result to check), or a function of two results; without
+it, only trusted nodes run the activity. Nodes run benchmarks in idle time, at
 low priority, repeating the routine until a minimum duration; a node that lacks a requirement
 does not offer the activity.
 """
@@ -62,6 +63,7 @@ from witengine.runtime.comparisons import (
     EXACT,
     Comparison,
     ImagesWithin,
+    TrustedCrop,
     comparison_of,
     comparison_problem,
 )
@@ -88,6 +90,7 @@ __all__ = [
     "Files",
     "Float",
     "ImagesWithin",
+    "TrustedCrop",
     "Int",
     "JobFile",
     "Long",
@@ -213,7 +216,8 @@ class Plugin:
         `Requirements`, or a function of an item's arguments that gives them (`Tool.Run`'s tool
         is an argument), which the hub asks of every item of a map before it chooses nodes;
         `compare` says how two nodes' results for one item are compared (`EXACT`,
-        `ImagesWithin(…)` or a function of two results that says whether they agree): only an
+        `ImagesWithin(…)`, `TrustedCrop(…)` or a function of two results that says whether
+        they agree): only an
         activity that declares it runs on nodes whose results must be verified.
         """
         where = f"plugin '{self.name}': activity '{name}'"
@@ -533,10 +537,10 @@ def _activity_def(
         )
     returns_hint = hints["return"]
     returns = None if returns_hint in (None, type(None)) else wit_type_of(returns_hint, where)
-    if isinstance(declared.compare, ImagesWithin) and returns is None:
+    if isinstance(declared.compare, ImagesWithin | TrustedCrop) and returns is None:
+        kind = type(declared.compare).__name__
         raise PluginError(
-            f"{where}: compare=ImagesWithin(…) compares the images it returns, but it returns "
-            "nothing"
+            f"{where}: compare={kind}(…) compares the images it returns, but it returns nothing"
         )
     spec = ActivitySpec(
         name, tuple(params), returns, placement=declared.placement, summary=declared.summary

@@ -43,6 +43,30 @@ class ImagesWithin:
 
 
 @dataclass(frozen=True)
+class TrustedCrop:
+    """For expensive frames: an untrusted node's rendered image is checked, instead of by a
+    second owner's whole render, by a trusted node's render of a random crop of it, about
+    `share` of its pixels (Golem's method). The trusted node runs the activity `by`, given the
+    item's arguments and then the crop's x, y, width and height in pixels from the frame's top
+    left; it returns the crop as an image. The frame is accepted when its pixels in the crop are
+    `within` the crop's; a frame whose crop disagrees is rejected and its node caught wrong.
+    Two whole results (a spot check's) are compared `within` too.
+
+    Only expensive items are checked so: those whose work (the activity's `estimate`) is at
+    least `above`; cheaper ones are replicated and compared `within`, as with ImagesWithin.
+    """
+
+    by: str
+    share: float = 0.05
+    within: ImagesWithin = ImagesWithin()
+    above: float = 0.0
+
+    def crops(self, work: float) -> bool:
+        """Whether an item of this much work is checked by a crop (else replicated)."""
+        return work >= self.above
+
+
+@dataclass(frozen=True)
 class Agreeing:
     """Two results agree when the plugin's function says so: `function(first, second)` gets
     them as the activity returned them (its Python values) and returns a truth value."""
@@ -50,13 +74,13 @@ class Agreeing:
     function: Callable[[Any, Any], bool]
 
 
-Comparison = Exact | ImagesWithin | Agreeing
+Comparison = Exact | ImagesWithin | TrustedCrop | Agreeing
 
 
 def comparison_of(declared: object) -> Comparison | None:
     """What an activity's `compare=` declares: EXACT, an ImagesWithin, or a function of two
     results; None for anything else (`comparison_problem` says why)."""
-    if isinstance(declared, Exact | ImagesWithin | Agreeing):
+    if isinstance(declared, Exact | ImagesWithin | TrustedCrop | Agreeing):
         return declared
     if callable(declared):
         return Agreeing(declared)
@@ -65,6 +89,21 @@ def comparison_of(declared: object) -> Comparison | None:
 
 def comparison_problem(declared: object) -> str | None:
     """What is wrong with a `compare=` declaration, in words; None when nothing is."""
+    if isinstance(declared, TrustedCrop):
+        share = declared.share
+        if not isinstance(declared.by, str) or not declared.by:
+            return f"TrustedCrop's by names the activity that renders a crop, not {declared.by!r}"
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+            return (
+                f"TrustedCrop's share is the part of a frame's pixels a trusted node renders "
+                f"again, above 0 and at most 1 (0.05 is a twentieth), not {share!r}"
+            )
+        above = declared.above
+        if isinstance(above, bool) or not isinstance(above, int | float) or not above >= 0:
+            return f"TrustedCrop's above is the least work of an item checked by a crop, not {above!r}"
+        if not isinstance(declared.within, ImagesWithin):
+            return f"TrustedCrop's within is an ImagesWithin(…), not {declared.within!r}"
+        return comparison_problem(declared.within)
     if isinstance(declared, ImagesWithin):
         level, share = declared.level, declared.share
         if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 254:
@@ -80,7 +119,8 @@ def comparison_problem(declared: object) -> str | None:
     function = declared.function if isinstance(declared, Agreeing) else declared
     if not callable(function):
         return (
-            f"compare must be EXACT, ImagesWithin(…) or a function of two results, not {declared!r}"
+            "compare must be EXACT, ImagesWithin(…), TrustedCrop(…) or a function of two "
+            f"results, not {declared!r}"
         )
     try:
         inspect.signature(function).bind(None, None)

@@ -14,6 +14,12 @@ says what it found. The driver's protocol:
         HOLD       a reliable node's, accepted unchecked: held until `release(map)`
         REPLICATE  the item needs another answer: `schedule.reopen(index, step.owners, now)`
         COMPARE    compare the answer with each of `verifier.representatives(key)`, in order
+        CROP       (answered with crop=True) have a trusted node re-render a random crop of
+                   the item (`cropping.choose_crop` with `verifier.random`), then:
+    step = verifier.cropped(key, agrees)   # whether the answer's crop equals the trusted one
+        ACCEPT     commit `step.answer`'s value
+        REJECT     `step.wrong` was wrong: `caught` its node; reopen the item as for REPLICATE
+        REPLICATE  its node was caught meanwhile: reopen the item
     step = verifier.compared(key, answer, representatives, agrees)   # what comparing found
         COMPARE    the representatives changed meanwhile (a node was caught): compare again
         REPLICATE  as above
@@ -60,6 +66,8 @@ class Action(enum.Enum):
     REPLICATE = "replicate"  # the item needs another answer, from an owner not in `owners`
     ACCEPT = "accept"  # the quorum agreed: commit `answer`
     FAIL = "fail"  # no quorum after the most answers allowed: fail the item with `reason`
+    CROP = "crop"  # a trusted node is to re-render a random crop of the item to check `answer`
+    REJECT = "reject"  # `wrong` disagreed with a trusted crop: reopen the item for other owners
 
 
 @dataclass(frozen=True)
@@ -95,12 +103,14 @@ class VerificationCosts:
     spot_checks: int = 0  # known items sent in untrusted nodes' batches
     failed: int = 0  # items that failed for want of a quorum
     caught: int = 0  # nodes caught wrong
+    crops: int = 0  # crops of items re-rendered on trusted nodes (each a share of an item)
 
 
 @dataclass
 class _Item:
     activity: str
     votes: Votes
+    cropped: Answer | None = None  # the answer a trusted crop is out to check
 
 
 _COMMIT = Step(Action.COMMIT)
@@ -136,8 +146,10 @@ class Verifier:
         note (a driver's fast path past `answered`)."""
         return key not in self._items and not self._spotting
 
-    def answered(self, key: Key, activity: str, answer: Answer) -> Step:
-        """An answer the schedule took (it said COMMIT): what to do with it."""
+    def answered(self, key: Key, activity: str, answer: Answer, *, crop: bool = False) -> Step:
+        """An answer the schedule took (it said COMMIT): what to do with it. `crop`: the
+        activity's plugin checks an untrusted answer by a trusted node's render of a crop of
+        it, rather than by another owner's whole answer."""
         item = self._items.get(key)
         if item is not None:
             return _COMPARE
@@ -151,6 +163,10 @@ class Verifier:
             item = self._items[key] = _Item(activity, Votes(self.settings))
             self._open[key[0]] = self._open.get(key[0], 0) + 1
             item.votes.add(answer, [])  # one answer: never a quorum
+            if crop:
+                item.cropped = answer
+                self.costs.crops += 1
+                return Step(Action.CROP, answer=answer)
             self.costs.replicas += 1
             return Step(Action.REPLICATE, owners=frozenset((answer.owner,)))
         self._unchecked.setdefault(answer.node_id, {})[key] = (activity, answer)
@@ -198,6 +214,29 @@ class Verifier:
                 self._note(other.node_id, item.activity, self.book.agreed)
         wrong = tuple(a for a in tally.wrong if not a.trusted)
         return Step(Action.ACCEPT, tally.accepted, wrong=wrong)
+
+    def cropped(self, key: Key, agrees: bool) -> Step | None:
+        """Whether the answer a CROP step named equals, in its crop, a trusted node's render
+        of that crop; None: the item is not verified by that crop any more (its map ended, or
+        another answer decided it meanwhile)."""
+        item = self._items.get(key)
+        if item is None or item.cropped is None or item.votes.decided is not None:
+            return None
+        answer = item.cropped
+        self._done(key)
+        owners = frozenset((answer.owner,))
+        if self.book.blocked(answer.node_id, item.activity):  # caught since: computed again
+            self.costs.replicas += 1
+            return Step(Action.REPLICATE, owners=owners)
+        if not agrees:
+            self.costs.replicas += 1
+            return Step(Action.REJECT, answer, owners=owners, wrong=(answer,))
+        self.costs.verified += 1
+        self._known.setdefault(key[0], []).append(
+            (key[1], frozenset((answer.owner,)), answer.value)
+        )
+        self._note(answer.node_id, item.activity, self.book.agreed)
+        return Step(Action.ACCEPT, answer)
 
     def _done(self, key: Key) -> None:
         del self._items[key]

@@ -16,9 +16,10 @@ from PIL import Image
 
 from witengine.errors import ActivityError
 from witengine.hub.comparing import PluginComparer, image_difference
-from witengine.plugins.api import EXACT, ImagesWithin, Int, Plugin
+from witengine.plugins.api import EXACT, ImagesWithin, Int, Plugin, TrustedCrop
 from witengine.plugins.registry import build_library
 from witengine.runtime.blobs import LocalBlobStore
+from witengine.scheduling.cropping import Crop
 
 WIDTH, HEIGHT = 40, 25  # one square (SQUARE is 64) that may have 4 pixels apart at 0.001
 
@@ -40,6 +41,10 @@ def demo_plugin() -> Plugin:
 
     @plugin.activity("Demo.Broken", compare=lambda first, second: first / 0 > 1)
     def broken(n: Int) -> Int:
+        return n
+
+    @plugin.activity("Demo.Costly", compare=TrustedCrop(by="Demo.Crop", share=0.1))
+    def costly(n: Int) -> object:
         return n
 
     @plugin.activity("Demo.Unchecked")
@@ -267,3 +272,44 @@ async def test_16_bit_grey_images_are_compared_by_their_pixels_not_turned_white(
     first = stored(blobs, grey(0))
     assert await comparer.agree("Demo.Picture", first, stored(blobs, grey(300)))  # 1 of 255
     assert not await comparer.agree("Demo.Picture", first, stored(blobs, grey(20000)))
+
+
+FRAME = 160, 90  # several 64x64 squares
+BOX = Crop(50, 20, 48, 30)
+
+
+def region(image: Image.Image, box: Crop = BOX) -> Image.Image:
+    return image.crop((box.x, box.y, box.x + box.width, box.y + box.height))
+
+
+async def test_a_frame_agrees_with_a_trusted_crop_of_it_within_the_tolerance(
+    comparer: PluginComparer, blobs: LocalBlobStore
+) -> None:
+    frame = gradient(*FRAME)
+    whole = stored(blobs, frame)
+    assert comparer.crop_check("Demo.Costly") == TrustedCrop(by="Demo.Crop", share=0.1)
+    assert comparer.crop_check("Demo.Picture") is None
+    crop = stored(blobs, changed(region(frame), 4, 9))  # another machine's rounding
+    assert await comparer.crop_agrees("Demo.Costly", whole, crop, BOX)
+    # Two whole frames (a spot check's) are compared within the same tolerance.
+    assert await comparer.agree("Demo.Costly", whole, stored(blobs, changed(frame, 4, 9)))
+    assert not await comparer.agree("Demo.Costly", whole, stored(blobs, changed(frame, 5, 9)))
+
+
+async def test_a_black_shifted_or_wrong_sized_frame_disagrees_with_the_crop(
+    comparer: PluginComparer, blobs: LocalBlobStore
+) -> None:
+    frame = gradient(*FRAME)
+    crop = stored(blobs, region(frame))
+    shifted = Image.new("RGB", FRAME)
+    shifted.paste(frame, (1, 0))
+    for wrong in (Image.new("RGB", FRAME), shifted, changed(frame, 60 * 160, 9), frame.resize((80, 45))):
+        assert not await comparer.crop_agrees("Demo.Costly", stored(blobs, wrong), crop, BOX)
+    whole = stored(blobs, frame)
+    # A crop of another size than asked, a box outside the frame, a crop the hub lacks.
+    assert not await comparer.crop_agrees("Demo.Costly", whole, stored(blobs, region(frame, Crop(50, 20, 48, 29))), BOX)
+    assert not await comparer.crop_agrees("Demo.Costly", whole, crop, Crop(130, 20, 48, 30))
+    assert not await comparer.crop_agrees("Demo.Costly", whole, {**crop, "sha256": "0" * 64}, BOX)
+    assert not await comparer.crop_agrees("Demo.Costly", [whole, whole], crop, BOX)
+    with pytest.raises(ActivityError, match="Demo.Picture: its plugin declares no TrustedCrop"):
+        await comparer.crop_agrees("Demo.Picture", whole, crop, BOX)

@@ -19,6 +19,7 @@ from witengine.plugins.api import (
     Placement,
     Plugin,
     Requirements,
+    TrustedCrop,
 )
 from witengine.plugins.compute import plugin as compute_plugin
 from witengine.plugins.registry import build_library
@@ -281,8 +282,8 @@ def test_a_comparison_function_is_kept_as_the_plugin_wrote_it() -> None:
 @pytest.mark.parametrize(
     ("compare", "message"),
     [
-        ("exact", r"compare must be EXACT, ImagesWithin\(…\) or a function of two results, not"),
-        (0.01, r"compare must be EXACT, ImagesWithin\(…\) or a function of two results, not 0\.01"),
+        ("exact", r"compare must be EXACT, ImagesWithin\(…\), TrustedCrop\(…\) or a function of two results, not"),
+        (0.01, r"compare must be EXACT, ImagesWithin\(…\), TrustedCrop\(…\) or a function of two results, not 0\.01"),
         (lambda result: True, r"its compare function must take two results \(first, second\)"),
         (lambda a, b, c: True, r"its compare function must take two results"),
         (ImagesWithin(level=-1), r"ImagesWithin's level is a whole number of 8-bit steps, 0 to"),
@@ -291,6 +292,10 @@ def test_a_comparison_function_is_kept_as_the_plugin_wrote_it() -> None:
         (ImagesWithin(share=1), r"ImagesWithin's share is the part of a square's pixels that may"),
         (ImagesWithin(share=-0.1), r"ImagesWithin's share .* not -0\.1$"),
         (ImagesWithin(share="1%"), r"ImagesWithin's share .* not '1%'$"),  # type: ignore[arg-type]
+        (TrustedCrop(by=""), r"TrustedCrop's by names the activity that renders a crop, not ''$"),
+        (TrustedCrop(by="R.Crop", share=0), r"TrustedCrop's share is the part of a frame's .* not 0$"),
+        (TrustedCrop(by="R.Crop", share=1.5), r"TrustedCrop's share .* not 1\.5$"),
+        (TrustedCrop(by="R.Crop", within=ImagesWithin(level=300)), r"ImagesWithin's level .* not 300$"),
     ],
 )
 def test_a_wrong_comparison_is_refused_when_the_activity_is_declared(

@@ -6,7 +6,9 @@ A job names frames as `frames=shot.blend@1-48` (optionally followed by options s
 one scene in one Blender process and hands back each image as soon as it is written.
 
 Results of untrusted nodes are compared with another node's: frames and tiles as lists are
-equal (`EXACT`), rendered images within `RENDERED`, a tolerance set from measurements.
+equal (`EXACT`), rendered images within `RENDERED`, a tolerance set from measurements; an
+expensive frame is checked instead by a trusted node's render of a random crop of it
+(`CROPPED`, `Renderer.RenderCrop`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from witengine.plugins.api import (
     Int,
     Plugin,
     Requirements,
+    TrustedCrop,
 )
 from witengine.plugins.render.benchmark import PIXEL_SAMPLES, benchmark_render
-from witengine.plugins.render.blender import Outcome, render_frames
+from witengine.plugins.render.command import CropBox
+from witengine.plugins.render.blender import FrameCrop, Outcome, render_frames
 from witengine.plugins.render.blendfile import scene_facts
 from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.frames import parse_frame_spec
@@ -65,6 +69,10 @@ plugin = Plugin("render", version=__version__, summary="Blender scenes rendered 
 # other Blender versions, ARM CPUs; the room is for their rounding and the rare path that
 # diverges.
 RENDERED = ImagesWithin(level=2, share=0.001)
+# An expensive frame (a million pixel-samples or more: any real frame; a 1920x1080 frame at one
+# sample is two) is checked by a trusted node's render of a random twentieth of it rather than
+# by a second owner's whole render; a cheaper one (a preview, a test) is replicated.
+CROPPED = TrustedCrop(by="Renderer.RenderCrop", share=0.05, within=RENDERED, above=1_000_000)
 
 plugin.type("Scene", accepts=("Blob",), members={"Name": "String", "Size": "Long"})(Scene)
 plugin.type(
@@ -155,7 +163,7 @@ def frames(scene: Scene, spec: str, options: RenderOptions | None = None) -> lis
     requires=Requirements(software="blender>=3.0"),
     unit=PIXEL_SAMPLES,
     estimate=Frame.pixel_samples,
-    compare=RENDERED,
+    compare=CROPPED,
 )
 def render_frame(context: ActivityContext, frame: Frame) -> Image:
     """The frame rendered by Blender on this machine, as an image file."""
@@ -178,6 +186,35 @@ def render_frame_batch(
 def render_frame_benchmark(context: ActivityContext) -> float:
     """Frames of a tiny built-in scene, rendered by one Blender process as a batch is."""
     return benchmark_render(context)
+
+
+@plugin.activity(
+    "Renderer.RenderCrop",
+    requires=Requirements(software="blender>=3.0"),
+    unit=PIXEL_SAMPLES,
+    estimate=lambda frame, x, y, width, height: crop_pixel_samples(frame, width, height),
+)
+def render_crop(
+    context: ActivityContext, frame: Frame, x: Int, y: Int, width: Int, height: Int
+) -> Image:
+    """A crop of the frame, `width` x `height` pixels at (`x`, `y`) from its top left, rendered
+    alone by Blender (a border render): what a trusted node renders to check an untrusted
+    node's frame. It declares no comparison, so it never runs on untrusted nodes."""
+    crop = FrameCrop(frame, CropBox(x, y, width, height))
+    for _, result in render_frames(context, [crop]):
+        if isinstance(result, RenderError):
+            raise result
+        return result
+    raise RenderError(RenderFailure.FAILED, f"{frame}: no image of the crop came back")
+
+
+def crop_pixel_samples(frame: Frame, width: int, height: int) -> float:
+    """A crop's work: its share of the frame's pixels, times the frame's work."""
+    percent = frame.options.percent or frame.scene.percent or 100
+    pixels = ((frame.scene.width or 1920) * percent // 100) * (
+        (frame.scene.height or 1080) * percent // 100
+    )
+    return frame.pixel_samples() * min(1.0, width * height / max(1, pixels))
 
 
 @plugin.activity("Render.SplitTiles", compare=EXACT)

@@ -22,11 +22,13 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from witengine.lifetime import die_with_parent
 from witengine.plugins.render.command import (
     BlenderRun,
+    CropBox,
     TileCell,
     blender_command,
     blender_environment,
@@ -55,9 +57,22 @@ Outcome = tuple[int, Image | RenderError]  # a frame's position in the batch, an
 _FRAME_FAILURES = (RenderFailure.CRASHED, RenderFailure.OUT_OF_MEMORY)
 
 
-def render_frames(context: ActivityContext, frames: Sequence[Frame | Tile]) -> Iterator[Outcome]:
-    """Render frames (or tiles of frames); yield each one's image, or why it failed, as soon as
-    it is known."""
+@dataclass(frozen=True)
+class FrameCrop:
+    """A crop of a frame to render alone (a trusted node's check of another's render)."""
+
+    frame: Frame
+    box: CropBox
+
+
+Region = TileCell | CropBox  # what part of the frame a run renders, when not all of it
+
+
+def render_frames(
+    context: ActivityContext, frames: Sequence[Frame | Tile | FrameCrop]
+) -> Iterator[Outcome]:
+    """Render frames (or tiles or crops of frames); yield each one's image, or why it failed,
+    as soon as it is known."""
     blender = shutil.which("blender")
     if blender is None:
         error = RenderError(
@@ -66,17 +81,21 @@ def render_frames(context: ActivityContext, frames: Sequence[Frame | Tile]) -> I
         )
         yield from ((position, error) for position in range(len(frames)))
         return
-    runs: dict[tuple[Scene, RenderOptions, TileCell | None], dict[int, list[int]]] = {}
+    runs: dict[tuple[Scene, RenderOptions, Region | None], dict[int, list[int]]] = {}
     for position, item in enumerate(frames):
-        frame, cell = (item.frame, _cell(item)) if isinstance(item, Tile) else (item, None)
+        frame, cell = _region(item)
         run = runs.setdefault((frame.scene, frame.options, cell), {})
         run.setdefault(frame.number, []).append(position)
     for (scene, options, cell), positions in runs.items():
         yield from _render_run(context, blender, scene, options, positions, cell)
 
 
-def _cell(tile: Tile) -> TileCell:
-    return TileCell(tile.column, tile.row, tile.columns, tile.rows, tile.padding)
+def _region(item: Frame | Tile | FrameCrop) -> tuple[Frame, Region | None]:
+    if isinstance(item, Tile):
+        return item.frame, TileCell(item.column, item.row, item.columns, item.rows, item.padding)
+    if isinstance(item, FrameCrop):
+        return item.frame, item.box
+    return item, None
 
 
 def _render_run(
@@ -85,7 +104,7 @@ def _render_run(
     scene: Scene,
     options: RenderOptions,
     positions: dict[int, list[int]],  # frame number -> its positions in the batch
-    cell: TileCell | None = None,
+    cell: Region | None = None,
 ) -> Iterator[Outcome]:
     name = scene.name or "scene.blend"
     failed: RenderError | None = None
@@ -121,7 +140,7 @@ def _render_run(
             yield from ((position, error) for position in positions[number])
 
 
-_Key = tuple[str, Scene, RenderOptions, TileCell | None, int | None, Path]
+_Key = tuple[str, Scene, RenderOptions, Region | None, int | None, Path]
 
 
 class _ServingBlender:
@@ -137,7 +156,7 @@ class _ServingBlender:
         blender: str,
         scene: Scene,
         options: RenderOptions,
-        cell: TileCell | None,
+        cell: Region | None,
     ) -> None:
         self.context = context
         self.key: _Key = (blender, scene, options, cell, context.threads, context.work_dir)
@@ -266,7 +285,7 @@ class _WarmBlender:
         blender: str,
         scene: Scene,
         options: RenderOptions,
-        cell: TileCell | None,
+        cell: Region | None,
     ) -> _ServingBlender:
         key: _Key = (blender, scene, options, cell, context.threads, context.work_dir)
         with self.lock:
@@ -333,11 +352,14 @@ def _checked_image(
             f"{scene.width}x{scene.height} the scene gives",
         )
     cell, region = run.tile, scene.region
-    suffix = "" if cell is None else f"_tile_{cell.row}_{cell.column}"
+    if isinstance(cell, CropBox):
+        suffix = f"_crop_{cell.x}_{cell.y}_{cell.width}x{cell.height}"
+    else:
+        suffix = "" if cell is None else f"_tile_{cell.row}_{cell.column}"
     blob = context.save_file(path, f"frame_{number:05d}{suffix}.{run.options.extension}")
     with contextlib.suppress(OSError):
         path.unlink()  # stored: the run's folder need not keep a second copy
-    if cell is not None and region is not None:
+    if isinstance(cell, TileCell) and region is not None:
         x, y, width, height = (int(value) for value in region["inner"])
         return TileImage(
             blob.sha256,

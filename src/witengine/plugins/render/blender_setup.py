@@ -322,15 +322,28 @@ def output_size(scene: Any) -> tuple[int, int]:
 
 
 def apply_tile(scene: Any, tile: dict[str, int]) -> dict[str, Any]:
-    """Render only the tile, with its padding, cropped to it; where it sits in the frame."""
+    """Render only the tile, with its padding, cropped to it (or only a crop of the frame,
+    given as x, y, width, height: a trusted node's check of another's render); where it sits
+    in the frame."""
     render = scene.render
     width = render.resolution_x * render.resolution_percentage // 100
     height = render.resolution_y * render.resolution_percentage // 100
-    columns, rows, padding = tile["columns"], tile["rows"], tile["padding"]
-    x0, x1 = width * tile["column"] // columns, width * (tile["column"] + 1) // columns
-    y0, y1 = height * tile["row"] // rows, height * (tile["row"] + 1) // rows  # from the top
-    left, right = max(0, x0 - padding), min(width, x1 + padding)
-    top, bottom = max(0, y0 - padding), min(height, y1 + padding)
+    if "x" in tile:
+        left, top = tile["x"], tile["y"]
+        right, bottom = left + tile["width"], top + tile["height"]
+        if not (0 <= left < right <= width and 0 <= top < bottom <= height):
+            fail(
+                "failed",
+                f"the crop {tile['width']}x{tile['height']} at ({left}, {top}) is not inside "
+                f"the {width}x{height} frame",
+            )
+        x0, y0, x1, y1 = left, top, right, bottom
+    else:
+        columns, rows, padding = tile["columns"], tile["rows"], tile["padding"]
+        x0, x1 = width * tile["column"] // columns, width * (tile["column"] + 1) // columns
+        y0, y1 = height * tile["row"] // rows, height * (tile["row"] + 1) // rows  # from the top
+        left, right = max(0, x0 - padding), min(width, x1 + padding)
+        top, bottom = max(0, y0 - padding), min(height, y1 + padding)
     # Blender counts the border in fractions from the bottom left and truncates fraction x size
     # to whole pixels: a quarter pixel in, every edge lands on the pixel meant.
     render.use_border = True

@@ -37,6 +37,16 @@ class TileCell(NamedTuple):
     padding: int
 
 
+class CropBox(NamedTuple):
+    """A rectangle of a frame that a run renders alone, in pixels from the frame's top left:
+    a trusted node's check of an untrusted node's render of the frame."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
 @dataclass(frozen=True)
 class BlenderRun:
     """One Blender process: a scene, frames, options and where things go."""
@@ -47,7 +57,7 @@ class BlenderRun:
     folder: Path  # private to this run: user config, temporary files, output
     setup: Path
     threads: int | None = None  # None or 0: every core
-    tile: TileCell | None = None  # render this tile of each frame, not the whole frame
+    tile: TileCell | CropBox | None = None  # render this tile or crop of each frame alone
     serve: bool = False  # no -f: render the frames each line of standard input asks for
     name: str = ""  # the scene's name in messages (its file's, as the job was given it)
 
