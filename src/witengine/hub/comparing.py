@@ -87,6 +87,21 @@ class PluginComparer:
         async with self._decoding:
             return await asyncio.to_thread(self._crop_within, check.within, frame, crop, box)
 
+    async def image_size(self, result: Json) -> tuple[int, int] | None:
+        """The width and height of the one image in a result, as its file says; None when the
+        result holds no image or more than one, or a file the hub lacks or cannot read."""
+        return await asyncio.to_thread(self._image_size, result)
+
+    def _image_size(self, result: Json) -> tuple[int, int] | None:
+        try:
+            path = self._only_image(result)
+            if path is None:
+                return None
+            with Image.open(path) as image:  # reads the header only
+                return image.size
+        except (OSError, ValueError, Image.DecompressionBombError):
+            return None
+
     def _crop_within(self, tolerance: ImagesWithin, frame: Json, crop: Json, box: Crop) -> bool:
         try:
             whole, part = (self._only_image(result) for result in (frame, crop))

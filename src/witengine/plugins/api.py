@@ -90,7 +90,6 @@ __all__ = [
     "Files",
     "Float",
     "ImagesWithin",
-    "TrustedCrop",
     "Int",
     "JobFile",
     "Long",
@@ -99,6 +98,7 @@ __all__ = [
     "ProcessingOptions",
     "Requirements",
     "Tool",
+    "TrustedCrop",
     "WitName",
     "WitValue",
 ]

@@ -100,10 +100,13 @@ def comparison_problem(declared: object) -> str | None:
             )
         above = declared.above
         if isinstance(above, bool) or not isinstance(above, int | float) or not above >= 0:
-            return f"TrustedCrop's above is the least work of an item checked by a crop, not {above!r}"
-        if not isinstance(declared.within, ImagesWithin):
-            return f"TrustedCrop's within is an ImagesWithin(…), not {declared.within!r}"
-        return comparison_problem(declared.within)
+            return (
+                f"TrustedCrop's above is the least work of an item checked by a crop, not {above!r}"
+            )
+        within: object = declared.within
+        if not isinstance(within, ImagesWithin):
+            return f"TrustedCrop's within is an ImagesWithin(…), not {within!r}"
+        return comparison_problem(within)
     if isinstance(declared, ImagesWithin):
         level, share = declared.level, declared.share
         if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 254:

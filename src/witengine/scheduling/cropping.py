@@ -43,7 +43,9 @@ class Crop:
         try:
             return cls(*(int(data[name]) for name in ("x", "y", "width", "height")))
         except (KeyError, TypeError) as error:
-            raise ValueError(f"a crop is {{x, y, width, height}} in pixels, not {data!r}") from error
+            raise ValueError(
+                f"a crop is {{x, y, width, height}} in pixels, not {data!r}"
+            ) from error
 
 
 def choose_crop(width: int, height: int, share: float, rng: random.Random) -> Crop:

@@ -20,6 +20,7 @@ says what it found. The driver's protocol:
         ACCEPT     commit `step.answer`'s value
         REJECT     `step.wrong` was wrong: `caught` its node; reopen the item as for REPLICATE
         REPLICATE  its node was caught meanwhile: reopen the item
+    step = verifier.crop_failed(key)       # no trusted node could render it: REPLICATE instead
     step = verifier.compared(key, answer, representatives, agrees)   # what comparing found
         COMPARE    the representatives changed meanwhile (a node was caught): compare again
         REPLICATE  as above
@@ -237,6 +238,17 @@ class Verifier:
         )
         self._note(answer.node_id, item.activity, self.book.agreed)
         return Step(Action.ACCEPT, answer)
+
+    def crop_failed(self, key: Key) -> Step | None:
+        """No trusted node rendered the crop a CROP step asked for: the item is verified as any
+        other, by another owner's answer (REPLICATE); None: it is not verified any more."""
+        item = self._items.get(key)
+        if item is None or item.cropped is None or item.votes.decided is not None:
+            return None
+        owner = item.cropped.owner
+        item.cropped = None
+        self.costs.replicas += 1
+        return Step(Action.REPLICATE, owners=frozenset((owner,)))
 
     def _done(self, key: Key) -> None:
         del self._items[key]

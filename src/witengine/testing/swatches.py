@@ -2,7 +2,9 @@
 
 `Swatch.Make(item, ms)` waits ms milliseconds and returns a PNG of one colour, named after the
 item, so a test can watch thumbnails arrive without Blender. Its results compare as rendered
-images do (`ImagesWithin`), so it stands in for a render on untrusted nodes too. Load it with
+images do (`ImagesWithin`), so it stands in for a render on untrusted nodes too;
+`Swatch.Frame(item)` stands in for an expensive frame, checked by a trusted node's
+`Swatch.Crop` of it (`TrustedCrop`). Load it with
 `WIT_PLUGINS=witengine.testing.swatches:plugin` on the hub and the nodes.
 """
 
@@ -13,7 +15,7 @@ import time
 import zlib
 
 from witengine import __version__
-from witengine.plugins.api import ActivityContext, Blob, ImagesWithin, Int, Plugin
+from witengine.plugins.api import ActivityContext, Blob, ImagesWithin, Int, Plugin, TrustedCrop
 
 plugin = Plugin("swatches", version=__version__, summary="small images for dashboard tests")
 
@@ -42,3 +44,18 @@ def make(context: ActivityContext, item: Int, ms: Int = 0) -> Blob:
         time.sleep(ms / 1000)
     colour = ((item * 67) % 256, (item * 151 + 80) % 256, (item * 29 + 160) % 256)
     return context.save_bytes(png(64, 48, colour), f"frame-{item:04d}.png")
+
+
+@plugin.activity("Swatch.Frame", compare=TrustedCrop(by="Swatch.Crop", share=0.1))
+def swatch_frame(context: ActivityContext, item: Int) -> Blob:
+    """A 64x48 PNG of one colour, as Swatch.Make's, checked by a trusted crop of it."""
+    return make(context, item)
+
+
+@plugin.activity("Swatch.Crop")
+def swatch_crop(
+    context: ActivityContext, item: Int, x: Int, y: Int, width: Int, height: Int
+) -> Blob:
+    """The width x height crop at (x, y) of Swatch.Frame(item): one colour too."""
+    colour = ((item * 67) % 256, (item * 151 + 80) % 256, (item * 29 + 160) % 256)
+    return context.save_bytes(png(width, height, colour), f"crop-{item:04d}.png")

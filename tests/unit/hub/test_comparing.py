@@ -303,13 +303,20 @@ async def test_a_black_shifted_or_wrong_sized_frame_disagrees_with_the_crop(
     crop = stored(blobs, region(frame))
     shifted = Image.new("RGB", FRAME)
     shifted.paste(frame, (1, 0))
-    for wrong in (Image.new("RGB", FRAME), shifted, changed(frame, 60 * 160, 9), frame.resize((80, 45))):
+    for wrong in (
+        Image.new("RGB", FRAME),
+        shifted,
+        changed(frame, 60 * 160, 9),
+        frame.resize((80, 45)),
+    ):
         assert not await comparer.crop_agrees("Demo.Costly", stored(blobs, wrong), crop, BOX)
     whole = stored(blobs, frame)
     # A crop of another size than asked, a box outside the frame, a crop the hub lacks.
-    assert not await comparer.crop_agrees("Demo.Costly", whole, stored(blobs, region(frame, Crop(50, 20, 48, 29))), BOX)
+    assert not await comparer.crop_agrees(
+        "Demo.Costly", whole, stored(blobs, region(frame, Crop(50, 20, 48, 29))), BOX
+    )
     assert not await comparer.crop_agrees("Demo.Costly", whole, crop, Crop(130, 20, 48, 30))
     assert not await comparer.crop_agrees("Demo.Costly", whole, {**crop, "sha256": "0" * 64}, BOX)
     assert not await comparer.crop_agrees("Demo.Costly", [whole, whole], crop, BOX)
-    with pytest.raises(ActivityError, match="Demo.Picture: its plugin declares no TrustedCrop"):
+    with pytest.raises(ActivityError, match=r"Demo\.Picture: its plugin declares no TrustedCrop"):
         await comparer.crop_agrees("Demo.Picture", whole, crop, BOX)

@@ -279,11 +279,16 @@ def test_a_comparison_function_is_kept_as_the_plugin_wrote_it() -> None:
     assert isinstance(found, Agreeing) and found.function is same_parity
 
 
+ANY_COMPARISON = (
+    r"compare must be EXACT, ImagesWithin\(…\), TrustedCrop\(…\) or a function of two results"
+)
+
+
 @pytest.mark.parametrize(
     ("compare", "message"),
     [
-        ("exact", r"compare must be EXACT, ImagesWithin\(…\), TrustedCrop\(…\) or a function of two results, not"),
-        (0.01, r"compare must be EXACT, ImagesWithin\(…\), TrustedCrop\(…\) or a function of two results, not 0\.01"),
+        ("exact", rf"{ANY_COMPARISON}, not"),
+        (0.01, rf"{ANY_COMPARISON}, not 0\.01"),
         (lambda result: True, r"its compare function must take two results \(first, second\)"),
         (lambda a, b, c: True, r"its compare function must take two results"),
         (ImagesWithin(level=-1), r"ImagesWithin's level is a whole number of 8-bit steps, 0 to"),
@@ -293,9 +298,15 @@ def test_a_comparison_function_is_kept_as_the_plugin_wrote_it() -> None:
         (ImagesWithin(share=-0.1), r"ImagesWithin's share .* not -0\.1$"),
         (ImagesWithin(share="1%"), r"ImagesWithin's share .* not '1%'$"),  # type: ignore[arg-type]
         (TrustedCrop(by=""), r"TrustedCrop's by names the activity that renders a crop, not ''$"),
-        (TrustedCrop(by="R.Crop", share=0), r"TrustedCrop's share is the part of a frame's .* not 0$"),
+        (
+            TrustedCrop(by="R.Crop", share=0),
+            r"TrustedCrop's share is the part of a frame's .* not 0$",
+        ),
         (TrustedCrop(by="R.Crop", share=1.5), r"TrustedCrop's share .* not 1\.5$"),
-        (TrustedCrop(by="R.Crop", within=ImagesWithin(level=300)), r"ImagesWithin's level .* not 300$"),
+        (
+            TrustedCrop(by="R.Crop", within=ImagesWithin(level=300)),
+            r"ImagesWithin's level .* not 300$",
+        ),
     ],
 )
 def test_a_wrong_comparison_is_refused_when_the_activity_is_declared(
@@ -335,10 +346,15 @@ def test_the_shipped_plugins_declare_how_their_results_are_compared() -> None:
         "Render.SplitTiles",
     }
     assert {name for name, found in compare.items() if isinstance(found, ImagesWithin)} == {
-        "Renderer.RenderFrame",
         "Renderer.RenderTile",
         "Render.StitchTiles",
     }
+    # An expensive frame is checked by a trusted render of a twentieth of it, within the same
+    # tolerance; the crop itself runs on trusted nodes only.
+    assert compare["Renderer.RenderFrame"] == TrustedCrop(
+        by="Renderer.RenderCrop", share=0.05, within=compare["Renderer.RenderTile"], above=1e6
+    )
+    assert compare["Renderer.RenderCrop"] is None
     # A tool's files are seldom the same bytes twice; a video is the encoder's: trusted only.
     assert {name for name, found in compare.items() if found is None} >= {
         "Tool.Run",

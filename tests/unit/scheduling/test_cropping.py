@@ -123,3 +123,17 @@ def test_a_reliable_nodes_frames_are_cropped_only_at_the_reliable_share() -> Non
     cropped = actions.count(Action.CROP)
     assert actions.count(Action.HOLD) + cropped == 400
     assert 0 < cropped < 100  # about 10 %, shrinking with the record
+
+
+def test_a_crop_no_trusted_node_could_render_falls_back_on_another_owners_answer() -> None:
+    verifier = Verifier(VerificationSettings(), random.Random(1))
+    ada, _ = frame(verifier, 0, "ada", "ada")
+    step = verifier.crop_failed((MAP, 0))
+    assert step is not None and step.action is Action.REPLICATE
+    assert step.owners == frozenset({"ada"})
+    assert verifier.cropped((MAP, 0), agrees=True) is None  # too late: replicated instead
+    assert verifier.representatives((MAP, 0)) == [ada]
+    bob = Answer("bob", "bob", value="bob:0")
+    assert verifier.answered((MAP, 0), ACTIVITY, bob, crop=True).action is Action.COMPARE
+    accepted = verifier.compared((MAP, 0), bob, [ada], [True])
+    assert accepted is not None and accepted.action is Action.ACCEPT

@@ -125,6 +125,8 @@ class Dispatcher:
         checks = Verification.make(verification, seed)
         _remember_reputation(store, checks)
         self._state = DispatchState(store, clock, Scheduler(settings), times, compare, checks)
+        checks.run_crop = self._run_crop
+        self._crops = 0  # crops rendered: each is a map of its job, numbered below its own
         self._state.market = market
         self._random = random.Random(seed)
         # Benchmark rates, kept by the node routes; each new one seeds the scheduler's model.
@@ -180,6 +182,15 @@ class Dispatcher:
             return await held.future
         finally:
             maps.close_map(self._state, held)
+
+    async def _run_crop(self, job_id: str, activity: str, args: list[Json]) -> Json:
+        """Run the activity once for the job on a trusted node (a crop that checks an untrusted
+        node's render): a map of one item in the trusted pools only, numbered -1, -2, … so that
+        it is never taken for one of the job's own maps."""
+        self._crops += 1
+        request = MapRequest(activity, [args], label=f"a trusted crop for {activity}")
+        results = await self.run_map(job_id, -self._crops, request, lambda done, total: None)
+        return results[0]
 
     def on_delivered(self, listener: DeliveryListener) -> None:
         """Call `listener(node_id, items, seconds)` after each commit of results, for each node

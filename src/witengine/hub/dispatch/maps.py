@@ -99,6 +99,7 @@ async def open_map(
         requirements=requirements,
         pools=pools,
         paid=paid,
+        work=work,
     )
     state.maps[held.id] = held
     progress(len(held.results), held.count)

@@ -17,8 +17,10 @@ from witengine.jsontext import canonical
 from witengine.plugins.requirements import Requirements
 from witengine.protocol import Capabilities, HubMessage
 from witengine.protocol.states import Availability
+from witengine.runtime.comparisons import TrustedCrop
 from witengine.runtime.executor import Progress
 from witengine.scheduling.core import Candidate, MapSchedule
+from witengine.scheduling.cropping import Crop
 
 if TYPE_CHECKING:
     from witengine.hub.dispatch.trading import PaidMap
@@ -36,6 +38,14 @@ class Comparer(Protocol):
 
     async def agree(self, activity: str, first: Json, second: Json) -> bool: ...
 
+    def crop_check(self, activity: str) -> TrustedCrop | None:
+        """How an expensive item's result is checked by a trusted render of a crop of it."""
+        ...
+
+    async def crop_agrees(self, activity: str, frame: Json, crop: Json, box: Crop) -> bool: ...
+
+    async def image_size(self, result: Json) -> tuple[int, int] | None: ...
+
 
 class ExactComparer:
     """Results agree when they are the same JSON value: what a deterministic computation gives."""
@@ -45,6 +55,15 @@ class ExactComparer:
 
     async def agree(self, activity: str, first: Json, second: Json) -> bool:
         return bool(canonical(first) == canonical(second))
+
+    def crop_check(self, activity: str) -> TrustedCrop | None:
+        return None
+
+    async def crop_agrees(self, activity: str, frame: Json, crop: Json, box: Crop) -> bool:
+        raise NotImplementedError("exact results are never checked by a crop")
+
+    async def image_size(self, result: Json) -> tuple[int, int] | None:
+        return None
 
 
 def mentions(value: Json, text: str) -> bool:
@@ -151,6 +170,7 @@ class MapState:
     pools: frozenset[str] | None = None
     # Its trading on the exchange, when its job bid (see `trading`); None: an unpaid map.
     paid: PaidMap | None = None
+    work: Sequence[float] = ()  # the schedule's item i's estimate, in the activity's unit
 
     @property
     def count(self) -> int:

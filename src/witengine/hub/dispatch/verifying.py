@@ -22,6 +22,13 @@ whole farm (for every activity after a spot check), its batches of it are called
 result of it not yet verified is discarded and its item run again elsewhere, and it is told
 (`TrustNotice`).
 
+An expensive item of an activity whose plugin declares a `TrustedCrop` check (a rendered frame
+of a million pixel-samples or more) is checked otherwise: a trusted node renders a random crop
+of it (`Verification.run_crop`: a map of one item of the job, on the trusted pools only), and
+the untrusted node's result is accepted when its pixels there equal the crop's within the
+plugin's tolerance, or rejected and its node caught wrong. When no trusted node renders the
+crop, the item is replicated after all.
+
 Spot checks: some batches of an untrusted node carry, as an ordinary task, an item of the same
 map already verified by others; its answer is compared with the known one and never reaches
 the schedule.
@@ -42,6 +49,8 @@ from witengine.hub.dispatch.commits import commit
 from witengine.hub.dispatch.records import Json, MapState, NodeLink
 from witengine.hub.store.base import Commit
 from witengine.protocol import TaskResult, TrustNotice
+from witengine.runtime.comparisons import TrustedCrop
+from witengine.scheduling.cropping import choose_crop
 from witengine.scheduling.verification import (
     Answer,
     Change,
@@ -60,6 +69,8 @@ log = logging.getLogger(__name__)
 # change of its trust state (for the audit log).
 RecordListener = Callable[[str, str, Record], None]
 ChangeListener = Callable[[Change], None]
+# Runs an activity once on a trusted node for a job, and returns its result (the dispatcher's).
+CropRunner = Callable[[str, str, list[Json]], Coroutine[Any, Any, Json]]
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,8 @@ class Verification:
     record_listeners: list[RecordListener] = field(default_factory=list)
     change_listeners: list[ChangeListener] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    run_crop: CropRunner | None = None  # None: nothing is checked by a crop
+    crops: dict[Key, asyncio.Task[None]] = field(default_factory=dict)  # crops out, by item
 
     @classmethod
     def make(cls, settings: VerificationSettings | None, seed: int | None) -> Verification:
@@ -98,9 +111,15 @@ def answered(state: DispatchState, held: MapState, node: NodeLink, result: TaskR
     if node.trusted and v.verifier.settles(key):
         return False
     answer = Answer(node.id, node.owner_key, node.trusted, Said(result.value, result.seconds, node))
-    step = v.verifier.answered(key, held.activity, answer)
+    check = _crop_check(state, held, result.index)
+    step = v.verifier.answered(key, held.activity, answer, crop=check is not None)
     if step.action is Action.COMMIT:
         return False
+    if step.action is Action.CROP:
+        assert check is not None
+        task = _start(state, _crop(state, held, key, check, answer))
+        v.crops[key] = task
+        task.add_done_callback(lambda done: v.crops.pop(key) if v.crops.get(key) is done else None)
     if step.action is Action.COMPARE:
         waiting = v.waiting.get(key)
         if waiting is None:
@@ -115,12 +134,73 @@ def answered(state: DispatchState, held: MapState, node: NodeLink, result: TaskR
     return True
 
 
-def _start(state: DispatchState, work: Coroutine[Any, Any, None]) -> None:
+def _start(state: DispatchState, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
     """Run a comparison as a task of its own: the loop goes on meanwhile."""
     task = asyncio.get_running_loop().create_task(work)
     tasks = state.verification.tasks
     tasks.add(task)
     task.add_done_callback(tasks.discard)
+    return task
+
+
+def _crop_check(state: DispatchState, held: MapState, index: int) -> TrustedCrop | None:
+    """How the item is checked by a trusted crop, when it is: its activity declares it, the
+    item is expensive enough, and the dispatcher can run a crop."""
+    if state.verification.run_crop is None:
+        return None
+    check = state.compare.crop_check(held.activity)
+    if check is None:
+        return None
+    position = held.positions.get(index)
+    work = held.work[position] if position is not None and position < len(held.work) else 0.0
+    return check if check.crops(work) else None
+
+
+async def _crop(
+    state: DispatchState, held: MapState, key: Key, check: TrustedCrop, answer: Answer
+) -> None:
+    """Have a trusted node render a random crop of the item, and compare the answer with it."""
+    v = state.verification
+    assert v.run_crop is not None
+    value = said(answer).value
+    step: Step | None
+    size = await state.compare.image_size(value)
+    if state.maps.get(held.id) is not held:
+        return
+    if size is None:
+        step = v.verifier.cropped(key, agrees=False)  # no image to crop: it shows no work
+    else:
+        box = choose_crop(*size, check.share, v.verifier.random)
+        args = [*held.items[key[1]], box.x, box.y, box.width, box.height]
+        try:
+            crop = await v.run_crop(held.job_id, check.by, args)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # no trusted node rendered it: replicate instead
+            log.warning("the crop of item %s of %s was not rendered: %s", key[1], held.id, error)
+            step = v.verifier.crop_failed(key)
+        else:
+            if state.maps.get(held.id) is not held:
+                return
+            try:
+                agrees = await state.compare.crop_agrees(held.activity, value, crop, box)
+            except Exception:
+                log.exception("comparing a crop of %s failed", held.activity)
+                agrees = False
+            step = v.verifier.cropped(key, agrees)
+    if step is None or state.maps.get(held.id) is not held:
+        return
+    if step.action is Action.REJECT:
+        for wrong in step.wrong:
+            reason = f"its result for item {key[1]} of {held.id} disagreed with a trusted crop"
+            trading.rejected(state, held, key[1], wrong.node_id, "disagreed with a trusted crop")
+            caught(state, answer_node(state, wrong), held.activity, reason)
+        held.schedule.reopen(held.positions[key[1]], step.owners, state.clock.now())
+    else:
+        _carry_out(state, held, key, step, "agreed with a trusted crop")
+    _notes(state)
+    release_if_done(state, held)
+    state.wake()
 
 
 async def _compare(state: DispatchState, held: MapState, key: Key) -> None:
@@ -170,7 +250,13 @@ def answer_node(state: DispatchState, answer: Answer) -> NodeLink:
     return state.nodes.get(answer.node_id) or said(answer).node
 
 
-def _carry_out(state: DispatchState, held: MapState, key: Key, step: Step) -> None:
+def _carry_out(
+    state: DispatchState,
+    held: MapState,
+    key: Key,
+    step: Step,
+    agreed: str = "agreed by nodes of other owners",
+) -> None:
     """Do what the verifier decided about an answer to item `key` of the map."""
     index = key[1]
     attempt = held.attempts.get(index, 0)
@@ -187,7 +273,7 @@ def _carry_out(state: DispatchState, held: MapState, key: Key, step: Step) -> No
         assert step.answer is not None
         chosen = said(step.answer)
         credited = answer_node(state, step.answer)
-        trading.verified(state, held, index, credited, "agreed by nodes of other owners")
+        trading.verified(state, held, index, credited, agreed)
         for wrong in step.wrong:
             trading.rejected(state, held, index, wrong.node_id, "outvoted by the agreed result")
         commit(state, held, [(credited, Commit(index, attempt, chosen.value), chosen.seconds)])
@@ -323,3 +409,5 @@ def map_closed(state: DispatchState, held: MapState) -> None:
     v.verifier.forget(held.id)
     for key in [key for key in v.waiting if key[0] == held.id]:
         del v.waiting[key]
+    for key in [key for key in v.crops if key[0] == held.id]:
+        v.crops.pop(key).cancel()  # its crop map closes with it

@@ -32,9 +32,9 @@ from witengine.plugins.api import (
     TrustedCrop,
 )
 from witengine.plugins.render.benchmark import PIXEL_SAMPLES, benchmark_render
-from witengine.plugins.render.command import CropBox
 from witengine.plugins.render.blender import FrameCrop, Outcome, render_frames
 from witengine.plugins.render.blendfile import scene_facts
+from witengine.plugins.render.command import CropBox
 from witengine.plugins.render.errors import RenderError, RenderFailure
 from witengine.plugins.render.frames import parse_frame_spec
 from witengine.plugins.render.images import ImageDefect, png_facts
