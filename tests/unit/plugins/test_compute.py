@@ -239,14 +239,17 @@ def test_a_pace_that_is_not_a_positive_number_is_refused_by_name(
 
 
 @pytest.mark.measures_cpu
-def test_work_at_speed_one_quarter_uses_about_a_quarter_of_a_core(
+def test_work_at_speed_one_quarter_uses_at_most_a_quarter_of_a_core(
     library: Library, tmp_path: Path
 ) -> None:
+    """It burns its rounds, then sleeps three times the CPU time they took: a quarter of a
+    core on an idle machine, less when other work slows the burn, never more."""
     slow = ActivityContext(LocalBlobStore(tmp_path / "blobs"), tmp_path, speed=0.25)
     wall, cpu = time.perf_counter(), time.thread_time()
     invoke_json(library, "Compute.Work", [2.0], slow)
     wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
-    assert 0.1 < cpu / wall < 0.35  # 0.25, less when other load slows the burn
+    assert cpu > 0
+    assert cpu / wall <= 0.26  # 0.25 and the clocks' own steps
 
 
 # -------------------------------------------------------------------------- Sleep
