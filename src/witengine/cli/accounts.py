@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from witengine.cli.exits import usage
 from witengine.cli.farm import FingerprintOption, HubOption, InsecureOption, TokenOption, ask_hub
-from witengine.credits import parse_credits
+from witengine.credits import credits, parse_credits, signed_credits
 
 if TYPE_CHECKING:
     from witengine.security.accounts import AccountKey
@@ -38,26 +39,19 @@ NameArgument = Annotated[str, typer.Argument(help="The account's name, such as a
 JsonOption = Annotated[bool, typer.Option("--json", help="Answer in JSON (milli-credits).")]
 
 
-def _usage(command: str, message: str) -> typer.Exit:
-    print(f"wit {command}: {message}", file=sys.stderr)
-    return typer.Exit(2)
+def zero_or_credits(text: str) -> int:
+    """Milli-credits of an amount in credits that may be zero ('0.5' -> 500, '0' -> 0);
+    ValueError when it is not one."""
+    return 0 if text.strip() in ("0", "0.0") else parse_credits(text)
 
 
 def parse_price(text: str) -> int:
     """Milli-credits a work unit of a price in credits ('0.5' -> 500; zero is a price);
     ValueError when it is not one."""
-    if text.strip() in ("0", "0.0"):
-        return 0
     try:
-        return parse_credits(text)
+        return zero_or_credits(text)
     except ValueError as error:
         raise ValueError(f"price {text!r}: credits a work unit, zero or more ({error})") from None
-
-
-def _credits(milli: int) -> str:
-    from witengine.credits import credits
-
-    return credits(milli)
 
 
 def _key_path(name: str) -> Any:
@@ -81,7 +75,7 @@ def load_key(name: str, command: str) -> AccountKey:
     try:
         return AccountKey.load(name, path, passphrase)
     except AccountKeyError as error:
-        raise _usage(command, str(error)) from None
+        raise usage(command, str(error)) from None
 
 
 @account_app.command()
@@ -106,7 +100,7 @@ def create(
     try:
         check_account_name(name)
     except AccountKeyError as error:
-        raise _usage("account create", str(error)) from None
+        raise usage("account create", str(error)) from None
     path = _key_path(name)
     if path.exists():
         key = load_key(name, "account create")
@@ -192,7 +186,7 @@ def grant(
     try:
         milli = parse_credits(amount)
     except ValueError as error:
-        raise _usage("account grant", str(error)) from None
+        raise usage("account grant", str(error)) from None
 
     tx = ask_hub(
         "account grant",
@@ -202,7 +196,7 @@ def grant(
         token,
         lambda client: client.grant(name, milli, memo),
     )
-    print(f"granted {_credits(milli)} credits to {name} (transaction {tx.seq})")
+    print(f"granted {credits(milli)} credits to {name} (transaction {tx.seq})")
 
 
 @account_app.command()
@@ -240,7 +234,7 @@ def transfer(
     try:
         milli = parse_credits(amount)
     except ValueError as error:
-        raise _usage("account transfer", str(error)) from None
+        raise usage("account transfer", str(error)) from None
     key = load_key(name, "account transfer")
 
     tx = ask_hub(
@@ -251,7 +245,7 @@ def transfer(
         token,
         lambda client: client.transfer(key, to, milli, memo),
     )
-    print(f"paid {_credits(milli)} credits from {name} to {to} (transaction {tx.seq})")
+    print(f"paid {credits(milli)} credits from {name} to {to} (transaction {tx.seq})")
 
 
 @ledger_app.callback(invoke_without_command=True)
@@ -278,16 +272,10 @@ def ledger(
         print(json.dumps([line.model_dump(mode="json") for line in lines]))
         return
     for line in lines:
-        moves = ", ".join(f"{e.account} {_signed(e.amount)}" for e in line.entries)
-        after = f"  balance {_credits(line.balance)}" if line.balance is not None else ""
+        moves = ", ".join(f"{e.account} {signed_credits(e.amount)}" for e in line.entries)
+        after = f"  balance {credits(line.balance)}" if line.balance is not None else ""
         memo = f"  ({line.memo})" if line.memo else ""
         print(f"{line.seq:>5}  {line.kind:<8}  {moves}{after}{memo}  by {line.actor}")
-
-
-def _signed(milli: int) -> str:
-    from witengine.credits import signed_credits
-
-    return signed_credits(milli)
 
 
 @ledger_app.command()

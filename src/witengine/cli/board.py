@@ -8,11 +8,11 @@ and-set: the hub answers 412 otherwise, and the command exits 1 saying what the 
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from witengine.cli.exits import usage
 from witengine.cli.farm import (
     FingerprintOption,
     HubOption,
@@ -88,14 +88,11 @@ def set_key(
         try:
             parsed = json.loads(value)
         except ValueError as error:
-            print(
-                f"wit board set: VALUE is not JSON ({error}); give --text to write it as text",
-                file=sys.stderr,
-            )
-            raise typer.Exit(2) from None
+            raise usage(
+                "board set", f"VALUE is not JSON ({error}); give --text to write it as text"
+            ) from None
     if create and if_version is not None:
-        print("wit board set: give --create or --if-version, not both", file=sys.stderr)
-        raise typer.Exit(2)
+        raise usage("board set", "give --create or --if-version, not both")
 
     written = ask_hub(
         "board",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
+
+import typer
 
 if TYPE_CHECKING:
     from witengine.protocol.states import JobStatus
@@ -17,3 +20,9 @@ EXIT_TERMINATED = 143  # SIGTERM's, as a shell reports it (128 + 15)
 def job_exit(status: JobStatus) -> int:
     """How a command that waited for a job exits: 0 completed, 130 cancelled, 1 otherwise."""
     return {"completed": EXIT_OK, "cancelled": EXIT_CANCELLED}.get(status, EXIT_FAILED)
+
+
+def usage(command: str, message: str) -> typer.Exit:
+    """Say `wit COMMAND: MESSAGE` on stderr; the exit (2: bad input) for the caller to raise."""
+    print(f"wit {command}: {message}", file=sys.stderr)
+    return typer.Exit(EXIT_USAGE)

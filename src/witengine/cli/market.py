@@ -12,14 +12,16 @@ answers in milli-credits.
 from __future__ import annotations
 
 import json
-import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from witengine.cli.accounts import JsonOption, load_key, parse_price
+from witengine.cli.accounts import JsonOption, load_key, parse_price, zero_or_credits
+from witengine.cli.exits import usage
 from witengine.cli.farm import FingerprintOption, HubOption, InsecureOption, TokenOption, ask_hub
+from witengine.credits import credits
 
 if TYPE_CHECKING:
     from witengine.protocol.exchange import MandateInfo
@@ -33,12 +35,6 @@ ask_app = typer.Typer(
 AccountOption = Annotated[
     str, typer.Option("--account", help="The account whose nodes sell, and whose key signs.")
 ]
-
-
-def _credits(milli: int) -> str:
-    from witengine.hub.store.ledger import credits
-
-    return credits(milli)
 
 
 @ask_app.command("add")
@@ -68,8 +64,7 @@ def add(
     try:
         ask = NewAsk(activity=activity, price=parse_price(price), hours=hours, min_work=min_work)
     except (ValueError, ValidationError) as error:
-        print(f"wit ask add: {_first_error(error)}", file=sys.stderr)
-        raise typer.Exit(2) from None
+        raise usage("ask add", _first_error(error)) from None
     key = load_key(account, "ask add")
     made = ask_hub(
         "ask add", hub, fingerprint, insecure, token, lambda client: client.add_ask(key, ask)
@@ -78,7 +73,7 @@ def add(
         print(made.model_dump_json())
         return
     when = f" ({made.hours})" if made.hours else ""
-    print(f"ask {made.id}: {account} sells {activity} at {_credits(made.price)} a unit{when}")
+    print(f"ask {made.id}: {account} sells {activity} at {credits(made.price)} a unit{when}")
 
 
 def _first_error(error: Exception) -> str:
@@ -109,7 +104,7 @@ def list_asks(
         extras = " ".join(
             filter(None, (ask.hours, f"min {ask.min_work:g} units" if ask.min_work else ""))
         )
-        print(f"{ask.id}  {ask.account:<14} {ask.activity:<20} {_credits(ask.price):>10}  {extras}")
+        print(f"{ask.id}  {ask.account:<14} {ask.activity:<20} {credits(ask.price):>10}  {extras}")
 
 
 @ask_app.command("remove")
@@ -150,8 +145,8 @@ def trades(
             return
         print(
             f"trade {found.id}: {found.seller} ({found.node_name}) to {found.buyer}, job "
-            f"{found.job_id}, {found.items} item(s) at {_credits(found.price)} a unit; "
-            f"{found.accepted} accepted, {found.rejected} rejected, {_credits(found.paid)} paid"
+            f"{found.job_id}, {found.items} item(s) at {credits(found.price)} a unit; "
+            f"{found.accepted} accepted, {found.rejected} rejected, {credits(found.paid)} paid"
         )
         for phase in found.phases:
             at = datetime.fromtimestamp(phase.at).strftime("%H:%M:%S.%f")[:-3]
@@ -164,7 +159,7 @@ def trades(
     for t in lines:
         print(
             f"{t.id}  {t.job_id}  {t.seller:>10} -> {t.buyer:<10} {t.items:>4} item(s) at "
-            f"{_credits(t.price):>8}  accepted {t.accepted:>4}  paid {_credits(t.paid):>10}  "
+            f"{credits(t.price):>8}  accepted {t.accepted:>4}  paid {credits(t.paid):>10}  "
             f"{t.state}"
         )
 
@@ -181,6 +176,7 @@ mandate_app = typer.Typer(
 MandateAccountOption = Annotated[
     str, typer.Option("--account", help="The account whose mandate it is, and whose key signs.")
 ]
+MandateIdArgument = Annotated[str, typer.Argument(help="The mandate's id (wit mandate list).")]
 
 
 @mandate_app.command("add")
@@ -229,8 +225,7 @@ def add_mandate(
             daily=_daily(daily),
         )
     except (ValueError, ValidationError) as error:
-        print(f"wit mandate add: {_first_error(error)}", file=sys.stderr)
-        raise typer.Exit(2) from None
+        raise usage("mandate add", _first_error(error)) from None
     key = load_key(account, "mandate add")
     made = ask_hub(
         "mandate add", hub, fingerprint, insecure, token, lambda c: c.add_mandate(key, rule)
@@ -243,12 +238,8 @@ def add_mandate(
 
 def _daily(text: str) -> int:
     """Milli-credits of --daily ('0': no limit); ValueError naming the option otherwise."""
-    from witengine.credits import parse_credits
-
-    if text.strip() in ("0", "0.0"):
-        return 0
     try:
-        return parse_credits(text)
+        return zero_or_credits(text)
     except ValueError as error:
         raise ValueError(f"--daily: {error}") from None
 
@@ -260,12 +251,12 @@ def _rule(mandate: MandateInfo) -> str:
         extras = ", ".join(
             filter(None, (mandate.hours, f"node {mandate.node}" if mandate.node else ""))
         )
-        rule = f"{mandate.account} sells {what} at {_credits(mandate.price)} a unit or more"
+        rule = f"{mandate.account} sells {what} at {credits(mandate.price)} a unit or more"
     else:
-        budget = f"{_credits(mandate.daily)} credits a UTC day" if mandate.daily else ""
-        spent = f"{_credits(mandate.spent_today)} spent today" if mandate.spent_today else ""
+        budget = f"{credits(mandate.daily)} credits a UTC day" if mandate.daily else ""
+        spent = f"{credits(mandate.spent_today)} spent today" if mandate.spent_today else ""
         extras = ", ".join(filter(None, (budget, spent)))
-        rule = f"{mandate.account} buys {what} at up to {_credits(mandate.price)} a unit"
+        rule = f"{mandate.account} buys {what} at up to {credits(mandate.price)} a unit"
     paused = " [paused]" if mandate.state == "paused" else ""
     return rule + (f" ({extras})" if extras else "") + paused
 
@@ -311,35 +302,30 @@ def _change(
     print(f"mandate {changed.id}: {_rule(changed)}")
 
 
-@mandate_app.command("pause")
-def pause_mandate(
-    mandate_id: Annotated[str, typer.Argument(help="The mandate's id (wit mandate list).")],
-    account: MandateAccountOption,
-    hub: HubOption = None,
-    token: TokenOption = None,
-    fingerprint: FingerprintOption = None,
-    insecure: InsecureOption = False,
-) -> None:
-    """Stop a mandate trading, keeping it (signed)."""
-    _change("pause", mandate_id, account, hub, token, fingerprint, insecure)
+def _changing(action: str, summary: str) -> Callable[..., None]:
+    """The command that asks the hub to `action` a mandate (pause, resume), `summary` its help."""
+
+    def command(
+        mandate_id: MandateIdArgument,
+        account: MandateAccountOption,
+        hub: HubOption = None,
+        token: TokenOption = None,
+        fingerprint: FingerprintOption = None,
+        insecure: InsecureOption = False,
+    ) -> None:
+        _change(action, mandate_id, account, hub, token, fingerprint, insecure)
+
+    command.__doc__ = summary
+    return command
 
 
-@mandate_app.command("resume")
-def resume_mandate(
-    mandate_id: Annotated[str, typer.Argument(help="The mandate's id (wit mandate list).")],
-    account: MandateAccountOption,
-    hub: HubOption = None,
-    token: TokenOption = None,
-    fingerprint: FingerprintOption = None,
-    insecure: InsecureOption = False,
-) -> None:
-    """Let a paused mandate trade again (signed)."""
-    _change("resume", mandate_id, account, hub, token, fingerprint, insecure)
+mandate_app.command("pause")(_changing("pause", "Stop a mandate trading, keeping it (signed)."))
+mandate_app.command("resume")(_changing("resume", "Let a paused mandate trade again (signed)."))
 
 
 @mandate_app.command("remove")
 def remove_mandate(
-    mandate_id: Annotated[str, typer.Argument(help="The mandate's id (wit mandate list).")],
+    mandate_id: MandateIdArgument,
     account: MandateAccountOption,
     hub: HubOption = None,
     token: TokenOption = None,
