@@ -59,12 +59,13 @@ def add(
     """Offer the account's nodes for an activity at a price a work unit (signed)."""
     from pydantic import ValidationError
 
+    from witengine.protocol.base import first_problem
     from witengine.protocol.exchange import NewAsk
 
     try:
         ask = NewAsk(activity=activity, price=parse_price(price), hours=hours, min_work=min_work)
     except (ValueError, ValidationError) as error:
-        raise usage("ask add", _first_error(error)) from None
+        raise usage("ask add", first_problem(error)) from None
     key = load_key(account, "ask add")
     made = ask_hub(
         "ask add", hub, fingerprint, insecure, token, lambda client: client.add_ask(key, ask)
@@ -74,16 +75,6 @@ def add(
         return
     when = f" ({made.hours})" if made.hours else ""
     print(f"ask {made.id}: {account} sells {activity} at {credits(made.price)} a unit{when}")
-
-
-def _first_error(error: Exception) -> str:
-    from pydantic import ValidationError
-
-    if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return f"{where}: {first['msg']}"
-    return str(error)
 
 
 @ask_app.command("list")
@@ -213,6 +204,7 @@ def add_mandate(
     """Make a mandate of the account (signed with its key)."""
     from pydantic import ValidationError
 
+    from witengine.protocol.base import first_problem
     from witengine.protocol.exchange import NewMandate
 
     try:
@@ -225,7 +217,7 @@ def add_mandate(
             daily=_daily(daily),
         )
     except (ValueError, ValidationError) as error:
-        raise usage("mandate add", _first_error(error)) from None
+        raise usage("mandate add", first_problem(error)) from None
     key = load_key(account, "mandate add")
     made = ask_hub(
         "mandate add", hub, fingerprint, insecure, token, lambda c: c.add_mandate(key, rule)

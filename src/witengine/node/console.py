@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from witengine.client import TRANSFER_PATH, signed_headers, transfer_request
 from witengine.credits import credits, parse_credits
 from witengine.errors import WitError
+from witengine.protocol.base import first_problem
 from witengine.protocol.exchange import (
     AskInfo,
     Balance,
@@ -208,7 +209,7 @@ class OwnerConsole:
                 made_rule = MandateInfo.model_validate(await self._send("POST", "/mandates", rule))
                 return f"Mandate {made_rule.id} made ({made_rule.side})."
         except (ValueError, ValidationError) as error:
-            raise ConsoleError(_first_error(error)) from None
+            raise ConsoleError(first_problem(error)) from None
         target = form.get("id", "").strip()
         if not target:
             raise ConsoleError("which one? (no id)")
@@ -275,14 +276,6 @@ def _mandate_fields(form: dict[str, str]) -> dict[str, object]:
         except ValueError as error:
             raise ValueError(f"daily: {error}") from None
     return fields
-
-
-def _first_error(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return f"{where}: {first['msg']}" if where else str(first["msg"])
-    return str(error)
 
 
 def _check(response: httpx.Response) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from witengine.filenames import UnsafePath, check_file_name
 from witengine.protocol.states import POOL_NAME_PATTERN
@@ -35,6 +35,16 @@ class Answer(BaseModel):
     client keeps reading a newer hub's answers (fields are only ever added)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+def first_problem(error: Exception) -> str:
+    """What is wrong with input, for people: a ValidationError's first fault as "where: what"
+    (its field's path, dotted), any other error's text."""
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"{where}: {first['msg']}" if where else str(first["msg"])
+    return str(error)
 
 
 def _text(text: str) -> str:
