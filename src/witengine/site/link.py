@@ -44,6 +44,7 @@ from witengine.protocol import (
     TrustNotice,
     Welcome,
 )
+from witengine.protocol.states import NodeState
 from witengine.site.batches import SiteWork
 from witengine.site.enrolment import ParentSettings, parent_transport, site_credential
 from witengine.site.offer import NodeRates, SiteOffer, site_offer
@@ -168,13 +169,7 @@ class SiteLink:
 
     def offer(self) -> SiteOffer | None:
         """What the site's online nodes offer the parent now."""
-        view = self.hub.dispatcher.view
-        nodes = []
-        for record in self.hub.store.list_nodes():
-            if not view.node_connected(record.id):
-                continue
-            with contextlib.suppress(ValueError):
-                nodes.append((record.id, NodeHello.model_validate(record.info)))
+        nodes = offered_nodes(self.hub)
         online = {node_id for node_id, _ in nodes}
         rates = [
             NodeRates(
@@ -369,3 +364,23 @@ def _websocket_url(url: str) -> str:
     elif base.startswith("http://"):
         base = "ws://" + base.removeprefix("http://")
     return base + "/api/v1/nodes/connect"
+
+
+# The states of a site's nodes it offers its parent: free to work, or kept from it for a moment
+# only (an owner back at the keyboard suspends a node for seconds, a node may miss a heartbeat).
+# A node outside its owner's hours (or on battery), drained or offline is not offered: a site of
+# office machines offers its parent what their owners' policies let them run, nights only when
+# that is what they say.
+OFFERED = frozenset({NodeState.IDLE, NodeState.BUSY, NodeState.SUSPENDED, NodeState.UNRESPONSIVE})
+
+
+def offered_nodes(hub: Hub) -> list[tuple[str, NodeHello]]:
+    """The site's nodes it offers its parent now (see `OFFERED`), with their hellos."""
+    view = hub.dispatcher.view
+    nodes = []
+    for record in hub.store.list_nodes():
+        if view.node_state(record.id) not in OFFERED:
+            continue
+        with contextlib.suppress(ValueError):
+            nodes.append((record.id, NodeHello.model_validate(record.info)))
+    return nodes
