@@ -7,7 +7,10 @@ rest the sellers'; a cancelled job is refunded; a job whose bid meets no ask
 waits and says why; replayed, wrongly signed, malformed and stale requests, a negative price
 and an unknown account are clear 4xx errors that write nothing; the ledger verifies. A buyer's
 mandate bids for the jobs its account sends without a bid (`wit run --account`), and stops
-giving them work once its day's budget is spent, the job waiting saying so."""
+giving them work once its day's budget is spent, the job waiting saying so. The cheap node runs
+with its owner's key (`wit node --account cheap`): each results upload of its trades carries
+the cheap account's signed receipt, kept with the trade and checked by `wit ledger verify`;
+the dear node holds no key, and its trades say their results came unsigned."""
 
 from __future__ import annotations
 
@@ -116,12 +119,19 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
             assert ask.status_code == 201, ask.text
             token = farm.api("POST", "/tokens", json={"role": "node", "owner": seller})
             assert token.status_code == 201, token.text
+            # The cheap seller's node holds its owner's key and signs its results' receipts;
+            # the dear one's does not: its trades say their results came unsigned.
+            signs = ()
+            if seller == "cheap":
+                market.keys[seller].save(key_path(farm.root / "config", seller))
+                signs = ("--account", seller)
             farm.start_node(
                 f"{seller}-node",
                 "--token",
                 token.json()["token"],
                 "--slots",
                 "1",
+                *signs,
                 env={"WIT_WORK_PACE": "40"},  # 1 unit = 25 ms at speed 1
             )
         wait_until(lambda: {"cheap-node", "dear-node"} <= set(farm.online()), 60, "the nodes")
@@ -193,6 +203,22 @@ def test_the_cheap_node_gets_the_work_and_balances_equal_work_times_price(
     signed = {(s["account"], s["method"], s["path"]) for s in detail["signed"]}
     assert ("buyer", "POST", "/api/v1/jobs") in signed
     assert ("cheap", "POST", "/api/v1/asks") in signed
+    # Each results upload of the trade carries its seller's receipt, signed by the cheap
+    # account's key on its node: kept with the trade, shown on its page, checked again by
+    # `wit ledger verify`.
+    receipts = [s for s in detail["signed"] if s["method"] == "RECEIPT"]
+    uploads = [p["detail"] for p in detail["phases"] if p["phase"] == "results uploaded"]
+    assert receipts and len(receipts) == len(uploads), (receipts, uploads)
+    assert all(", receipt signed by cheap" in d for d in uploads), uploads
+    for receipt in receipts:
+        assert receipt["account"] == "cheap"
+        assert receipt["path"] == f"/api/v1/trades/{paid['id']}"
+        assert json.loads(receipt["body"])["trade"] == paid["id"]
+    delivered = sum(len(json.loads(r["body"])["items"]) for r in receipts)
+    assert delivered >= paid["accepted"]
+    assert f"cheap: RECEIPT /api/v1/trades/{paid['id']}" in page.text
+    verified = wit(market.farm, "ledger", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_both_asks_within_the_bid_the_cheap_node_alone_while_it_meets_the_deadline(
@@ -219,6 +245,13 @@ def test_the_dear_node_joins_when_the_deadline_needs_it(market: Market) -> None:
     assert market.balance("dear") == dear_before + paid["dear"] * (100 - FEE) // 100
     assert market.balance("exchange:fees") == fees + (paid["cheap"] + paid["dear"]) * FEE // 100
     assert market.balance("buyer") == buyer_before - paid["cheap"] - paid["dear"]
+    # The dear node holds no key of its owner: it sells, its trades saying so.
+    dear = next(t for t in trades if t["seller"] == "dear" and t["accepted"])
+    detail = market.farm.api("GET", f"/trades/{dear['id']}").json()
+    uploads = [p["detail"] for p in detail["phases"] if p["phase"] == "results uploaded"]
+    assert uploads and all("unsigned: node dear-node holds no key of account dear" in d
+                           for d in uploads), uploads  # fmt: skip
+    assert not [s for s in detail["signed"] if s["method"] == "RECEIPT"]
 
 
 def test_a_cancelled_job_is_refunded(market: Market) -> None:

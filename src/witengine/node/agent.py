@@ -77,6 +77,7 @@ from witengine.protocol import (
     NodeHello,
     NodeStatus,
     PluginInfo,
+    Receipt,
     ResultKey,
     Results,
     TaskResult,
@@ -89,6 +90,7 @@ from witengine.runtime.library import Library
 from witengine.security.accounts import AccountKey
 from witengine.security.connect import transport_options, wrong_scheme
 from witengine.security.node_keys import NodeKey, short_fingerprint
+from witengine.security.receipts import sign_receipt
 from witengine.security.tls import TlsError, fetch_fingerprint
 from witengine.security.tokens import Role
 from witengine.waiting import Backoff
@@ -137,6 +139,7 @@ class Agent:
         `account_key`: the owner's account key (`wit node --account`), which signs the requests
         of the owner's console on the node's page; it never leaves this process."""
         self.settings = settings
+        self.account_key = account_key  # also signs the receipts of its paid results uploads
         self.library = library
         self.plugins = list(plugins)
         self.capabilities = capabilities
@@ -450,6 +453,7 @@ class Agent:
             holding=self._holding(),
             status=self.owner.status if self.owner is not None else NodeStatus(),
             status_url=self.page.url if self.page is not None else None,
+            receipts=self.account_key is not None,
         )
         await socket.send(hello.model_dump_json())
         welcome = Welcome.model_validate_json(await socket.recv())
@@ -538,13 +542,23 @@ class Agent:
             for batch_id, items in by_batch.items():
                 for start in range(0, len(items), 2000):
                     part = items[start : start + 2000]  # checked as they came from the runner
-                    message = Results.model_construct(batch_id=batch_id, results=part)
+                    message = Results.model_construct(
+                        batch_id=batch_id, results=part, receipt=self._receipt(batch_id, part)
+                    )
                     await socket.send(message.model_dump_json())
             for done in finished:
                 await socket.send(done.model_dump_json())
             reports, self.outgoing.reports = self.outgoing.reports, []
             for report in reports:
                 await socket.send(report.model_dump_json())
+
+    def _receipt(self, batch_id: str, results: list[TaskResult]) -> Receipt | None:
+        """The owner's signed receipt of a results upload, when the node holds its key."""
+        if self.account_key is None:
+            return None
+        key = self.account_key
+        signed = sign_receipt(key.private, key.name, batch_id, results, wall_time())
+        return Receipt(**vars(signed))
 
     async def _heartbeat(self, socket: websockets.ClientConnection) -> None:
         while True:

@@ -125,6 +125,9 @@ class NodeHello(Model):
     # Where the node serves its own status page (`wit node --status-port`), for the dashboard's
     # link; None: it serves none.
     status_url: Annotated[str, Field(max_length=500, pattern=r"^https?://")] | None = None
+    # Whether it holds its owner's account key (`wit node --account`) and signs a receipt for
+    # each results upload of a paid batch (its trades are marked unsigned when it does not).
+    receipts: bool = False
 
 
 class Welcome(Model):
@@ -199,10 +202,23 @@ class TaskResult(NamedTuple):
     final: bool = False
 
 
+class Receipt(Model):
+    """The owner's signature of a results upload of a paid batch (`witengine.security.receipts`):
+    its account, timestamp, nonce and Ed25519 signature (base64)."""
+
+    account: Annotated[str, Field(max_length=100)]
+    timestamp: int
+    nonce: Annotated[str, Field(max_length=64)]
+    signature: Annotated[str, Field(max_length=200)]
+
+
 class Results(Model):
     kind: Literal["results"] = "results"
     batch_id: str
     results: list[TaskResult]
+    # Signed by the node's owner with its account key, when the node holds it (`wit node
+    # --account`); the hub requires it of such a node's paid batches.
+    receipt: Receipt | None = None
 
 
 class BatchFinished(Model):

@@ -37,6 +37,7 @@ import websockets
 from pydantic import TypeAdapter
 
 from witengine import __version__
+from witengine.clock import wall_time
 from witengine.node.enrol import enrol
 from witengine.protocol import (
     API_PREFIX,
@@ -50,12 +51,15 @@ from witengine.protocol import (
     NodeHello,
     NodeStatus,
     PluginInfo,
+    Receipt,
     Results,
     TaskResult,
     Welcome,
 )
 from witengine.protocol.auth import Enrolment, EnrolRequest
 from witengine.protocol.states import Availability
+from witengine.security.accounts import AccountKey
+from witengine.security.receipts import sign_receipt
 from witengine.security.tokens import Role, TokenError, parse_token
 
 _HUB_MESSAGE: TypeAdapter[HubMessage] = TypeAdapter(HubMessage)
@@ -129,6 +133,9 @@ class FakeNode:
     token: str | None = None  # the credential it connects with
     join_token: str | None = None  # without a credential: enrol with this first, as a node does
     benchmarks: Sequence[BenchmarkReport] = ()  # sent once connected, as a node's idle rates
+    # Its owner's account key, as `wit node --account` holds it: it signs a receipt for each
+    # results upload (the right key, or a wrong one, to be refused).
+    account_key: AccountKey | None = None
     enrolled: asyncio.Event = field(default_factory=asyncio.Event)  # it holds a credential
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     done: int = 0  # results sent
@@ -195,6 +202,7 @@ class FakeNode:
             plugins=[PluginInfo(name="compute", version=__version__)],
             activities=list(self.activities),
             status=self.status() if self.owner else NodeStatus(),
+            receipts=self.account_key is not None,
         )
 
     async def _open(self) -> websockets.ClientConnection:
@@ -369,7 +377,13 @@ class FakeNode:
     ) -> None:
         if results:
             self.done += len(results)
-            await socket.send(Results(batch_id=batch_id, results=results).model_dump_json())
+            receipt = None
+            if self.account_key is not None:
+                key = self.account_key
+                signed = sign_receipt(key.private, key.name, batch_id, results, wall_time())
+                receipt = Receipt(**vars(signed))
+            message = Results(batch_id=batch_id, results=results, receipt=receipt)
+            await socket.send(message.model_dump_json())
 
 
 @contextlib.asynccontextmanager

@@ -67,6 +67,7 @@ def connect(
         pool=placement.pool,
         trusted=placement.trusted,
         owner=placement.owner,
+        receipts=hello.receipts,
     )
     _take_status(state, node, hello.status)
     state.nodes[node_id] = node

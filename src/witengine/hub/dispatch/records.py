@@ -124,6 +124,10 @@ class NodeLink:
     pool: str = "default"
     trusted: bool = True
     owner: str = ""
+    # Whether it signs its paid results with its owner's account key (its hello says), and
+    # whether it may still sell: not once the hub refused its results for a bad receipt.
+    receipts: bool = False
+    sells: bool = True
 
     @property
     def owner_key(self) -> str:

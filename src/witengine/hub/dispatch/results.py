@@ -41,9 +41,11 @@ def handle_many(state: DispatchState, messages: Sequence[tuple[str, NodeMessage]
                 continue
             links.heard(state, node)
             if isinstance(message, Results):
-                _results(state, node, message, arrivals)
-                if state.market is not None:
-                    trading.uploaded(state, message.batch_id, len(message.results))
+                if trading.uploaded(state, node, message):
+                    _results(state, node, message, arrivals)
+                else:  # refused: acknowledged, so that the node does not send them again
+                    keys = arrivals.acks.setdefault(node.id, [])
+                    keys += [result[:3] for result in message.results]
             elif isinstance(message, BatchFinished):
                 _batch_finished(state, node, message)
             elif isinstance(message, Heartbeat):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from witengine.clock import wall_time
 from witengine.errors import WitError
 from witengine.hub.dispatch.records import Lease, MapState, NodeLink, mentions
+from witengine.hub.exchange import receipts
 from witengine.hub.store.ledger import credits
 from witengine.hub.store.market import (
     MANDATE_PREFIX,
@@ -32,6 +33,7 @@ from witengine.hub.store.market import (
     MandateState,
     TradeRecord,
 )
+from witengine.protocol import Results
 from witengine.scheduling.core import Candidate
 from witengine.scheduling.fairshare import Claim, order
 from witengine.scheduling.market import Offer, cost, match
@@ -118,7 +120,7 @@ def narrowed(
     paid.prices = {}
     for candidate in candidates:
         node = state.nodes.get(candidate.id)
-        if node is None:
+        if node is None or not node.sells:
             continue
         ask = market.ask_for(node.owner, activity, plugin, paid.total_work, node.name)
         if ask is None:
@@ -295,12 +297,40 @@ def running(state: DispatchState, node_id: str, batch_ids: Iterable[str]) -> Non
             market.phase(batch_id, "started", "the node reported the batch running", once=True)
 
 
-def uploaded(state: DispatchState, batch_id: str, count: int) -> None:
-    market = state.market
-    if market is None or market.trade(batch_id) is None:
-        return
+def uploaded(state: DispatchState, node: NodeLink, message: Results) -> bool:
+    """Results of a batch came: whether they may be taken. Those of a trade must carry its
+    seller's signed receipt when the node holds its owner's key (`receipts.take`); refused,
+    they count for nothing, the trade is rejected, its items go to other nodes and the node
+    sells no more until it connects again."""
+    market, batch_id = state.market, message.batch_id
+    trade = market.trade(batch_id) if market is not None else None
+    if market is None or trade is None:
+        return True
+    taken = receipts.take(
+        market.store, trade, node.receipts, message.results, message.receipt, market.wall()
+    )
+    if taken.refused:
+        _refuse(state, node, trade, len(message.results), taken.refused)
+        return False
     market.phase(batch_id, "started", "its first result came", once=True)
-    market.phase(batch_id, "results uploaded", f"{count} result(s)")
+    market.phase(batch_id, "results uploaded", f"{len(message.results)} result(s), {taken.detail}")
+    return True
+
+
+def _refuse(state: DispatchState, node: NodeLink, trade: TradeRecord, count: int, why: str) -> None:
+    reason = f"results refused: node {node.name} cannot sell for account {trade.seller}: {why}"
+    log.warning("trade %s: %s", trade.id, reason)
+    node.sells = False
+    if state.market is not None:
+        state.market.rejected(trade.id, count, reason)
+    lease = state.leases.get(trade.id)
+    if lease is None or lease.node_id != node.id:
+        return
+    held = state.maps.get(lease.map_id)
+    if held is not None:
+        held.schedule.batch_ended(lease.batch_id, state.clock.now())
+    state.drop_lease(lease, cancel=True, reason=reason)
+    state.candidates_changed()
 
 
 def verified(state: DispatchState, held: MapState, index: int, node: NodeLink, how: str) -> None:

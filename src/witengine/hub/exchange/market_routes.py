@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from witengine.hub.auth.gate import AuthGate
+from witengine.hub.exchange import receipts
 from witengine.hub.exchange.market import Market
 from witengine.hub.exchange.routes import owners_read
 from witengine.hub.exchange.signatures import SignedBy, SignedRequest
@@ -55,7 +56,8 @@ def trade_info(trade: TradeRecord) -> TradeInfo:
 
 
 def trade_detail(store: Store, market: Market, trade: TradeRecord) -> TradeDetail:
-    """A trade with its phases, and the signed requests of its bid and its ask."""
+    """A trade with its phases, the signed requests of its bid and its ask, and the seller's
+    receipts of its results."""
     phases = [
         TradePhaseLine(phase=p.phase, at=p.at, detail=p.detail)
         for p in market.book.trade_phases(trade.id)
@@ -77,6 +79,7 @@ def trade_detail(store: Store, market: Market, trade: TradeRecord) -> TradeDetai
         for record in store.signed_requests(account)
         if record.nonce in wanted
     ]
+    signed += [SignedLine(**vars(record)) for record in receipts.of_trade(store, trade)]
     return TradeDetail(**vars(trade), phases=phases, signed=signed)
 
 
