@@ -6,6 +6,7 @@ the hub keeps a receipt once, so a replay is refused, and `recheck` checks kept 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -90,6 +91,12 @@ def test_the_hub_keeps_a_receipt_once_refuses_a_replay_and_rechecks_what_it_kept
     kept = hub_receipts.of_trade(store, trade)
     assert [(r.method, r.path) for r in kept] == [("RECEIPT", f"/api/v1/trades/{TRADE}")]
     assert recheck(store) == (1, None)
+    # A kept receipt edited afterwards (a digest changed) no longer verifies: `wit ledger verify`.
+    edited = kept[0].body.replace(digest(True, {"frame": 1, "sha256": "ab" * 32}, None), "0" * 64)
+    assert edited != kept[0].body
+    store.signed[0] = replace(kept[0], body=edited)
+    number, problem = recheck(store)
+    assert number == 1 and problem is not None and "does not verify" in problem
 
 
 def test_the_hub_refuses_a_missing_or_bad_receipt_and_marks_a_keyless_nodes_upload() -> None:
