@@ -20,8 +20,8 @@ from witengine.protocol.bundles import PluginBundle
 
 
 def test_a_request_with_a_field_the_hub_does_not_know_is_refused_by_name() -> None:
-    with pytest.raises(pydantic.ValidationError, match="priority"):
-        SubmitJob.model_validate({"script": "Job:A() {}", "priority": 9})
+    with pytest.raises(pydantic.ValidationError, match="urgency"):
+        SubmitJob.model_validate({"script": "Job:A() {}", "urgency": 9})
     with pytest.raises(pydantic.ValidationError, match="colour"):
         CreateToken.model_validate({"role": "viewer", "colour": "red"})
 
