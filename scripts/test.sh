@@ -12,7 +12,7 @@ rest_log=$(mktemp)
 trap 'rm -f "$pure_log" "$rest_log"' EXIT
 "$pytest" -m pure "$@" >"$pure_log" 2>&1 &
 pure=$!
-"$pytest" -m "not pure" -n 2 --dist loadgroup "$@" >"$rest_log" 2>&1
+"$pytest" -m "not pure" -n 2 --dist loadfile "$@" >"$rest_log" 2>&1
 rest_rc=$?
 wait "$pure"
 pure_rc=$?

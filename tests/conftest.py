@@ -1,9 +1,8 @@
 """`make test` runs the suite as two pytest sessions side by side (scripts/test.sh): the `pure`
 tests (tests/unit: no processes, nothing timed against the machine's load) beside every other one
 (farms of processes, Blender, the browser, the CLI), which mostly wait on the processes they start
-and so run in two pytest-xdist workers (`--dist loadgroup`). A module's tests stay in one worker,
-in order, so a farm a module shares is started once; the modules whose hubs advertise themselves
-over mDNS stay in one worker together, so no node or command of one finds the other's hub."""
+and so run in two pytest-xdist workers, a module's tests together in one, in order
+(`--dist loadfile`), so a farm a module shares is started once."""
 
 from __future__ import annotations
 
@@ -15,16 +14,12 @@ import pytest
 
 PURE = pytest.mark.pure
 _UNIT = Path(__file__).parent / "unit"
-_ADVERTISING = {"test_node_finds_hub.py", "test_blender_addon.py"}  # hubs found over mDNS
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     heavy = ("measures_cpu", "slow", "blender", "browser")
     if _UNIT in item.path.parents and not any(item.get_closest_marker(m) for m in heavy):
         item.add_marker(PURE)
-        return
-    group = "mdns" if item.path.name in _ADVERTISING else item.nodeid.partition("::")[0]
-    item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
