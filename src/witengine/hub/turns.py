@@ -16,7 +16,7 @@ from typing import TypeVar
 ITEMS_PER_TURN = 1_000
 # Work that holds the event loop does about this much in one turn, so that the API and the
 # nodes wait no longer than a few such turns.
-TURN_SECONDS = 0.006
+TURN_SECONDS = 0.004
 
 T = TypeVar("T")
 
