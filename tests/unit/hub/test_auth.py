@@ -27,6 +27,7 @@ from witengine.protocol import API_PREFIX, Assign, Welcome
 from witengine.security.tokens import Role
 from witengine.testing.fake_nodes import FakeNode, node_link
 from witengine.testing.served import served_hub
+from witengine.testing.turns import turns_counted
 
 
 @dataclass
@@ -402,18 +403,9 @@ async def test_the_sweep_closes_the_links_of_tokens_revoked_elsewhere_a_turn_at_
         for link, name in ((kept_link, "kept"), (gone_link, "gone")):
             await link.send(FakeNode(auth_hub.root, name).hello().model_dump_json())
             Welcome.model_validate_json(await link.recv())
-        turns_taken = 0
-
-        async def count_turns() -> None:
-            nonlocal turns_taken
-            while True:
-                turns_taken += 1
-                await asyncio.sleep(0)
-
-        counter = asyncio.create_task(count_turns())
-        await auth_hub.app.state.gate.sweep()  # nothing revoked: nothing closed
-        counter.cancel()
-        assert turns_taken >= 1  # the loop turned between the tokens read
+        async with turns_counted() as looped:
+            await auth_hub.app.state.gate.sweep()  # nothing revoked: nothing closed
+        assert looped.counted >= 1  # the loop turned between the tokens read
         assert auth_hub.hub.store.revoke_token(gone["token_id"], time.time())
         await auth_hub.app.state.gate.sweep()
         with pytest.raises(websockets.ConnectionClosed) as closed:

@@ -3,7 +3,6 @@ pass that writes only the facts that changed, withdrawing the plan of a job that
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,7 @@ from witengine.hub.board.facts import (
 from witengine.hub.limits import Limits
 from witengine.hub.store.base import NodeRecord, RateRecord
 from witengine.hub.store.memory import MemoryStore
+from witengine.testing.turns import turns_counted
 
 
 @dataclass(frozen=True)
@@ -173,19 +173,10 @@ async def test_a_pass_over_many_nodes_lets_the_loop_turn_between_slices_of_keys(
     facts = FarmFacts(
         board, farm, farm, nodes=lambda: nodes, running=lambda: [], work=lambda job: {}
     )
-    turns = 0
-
-    async def count_turns() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
-    counter = asyncio.create_task(count_turns())
-    written = await facts.publish_in_turns()
-    counter.cancel()
+    async with turns_counted() as looped:
+        written = await facts.publish_in_turns()
     assert written == 2 * count  # each node's rates and what it does
-    assert turns >= 2  # the loop turned between the slices
+    assert looped.counted >= 2  # the loop turned between the slices
     assert await facts.publish_in_turns() == 0  # nothing changed since
 
 
@@ -206,15 +197,6 @@ async def test_a_pass_turns_the_loop_when_a_turn_took_its_time_while_making_a_pl
     facts = FarmFacts(
         board, farm, farm, nodes=lambda: nodes, running=lambda: farm.jobs, work=lambda job: {}
     )
-    turns_taken = 0
-
-    async def count_turns() -> None:
-        nonlocal turns_taken
-        while True:
-            turns_taken += 1
-            await asyncio.sleep(0)
-
-    counter = asyncio.create_task(count_turns())
-    assert await facts.publish_in_turns() == 2 * 3 + 1  # two facts a node, and the plan
-    counter.cancel()
-    assert turns_taken >= 2 * 3 + 3 + 1  # a turn after each key and each node's part of the plan
+    async with turns_counted() as looped:
+        assert await facts.publish_in_turns() == 2 * 3 + 1  # two facts a node, and the plan
+    assert looped.counted >= 2 * 3 + 3 + 1  # a turn after each key and each node's part of the plan

@@ -16,6 +16,7 @@ from witengine.protocol.states import JobStatus
 from witengine.runtime.budget import SLICE, Budget, JobLimits, size_of
 from witengine.runtime.control import JobControl
 from witengine.testing.clock import FakeClock
+from witengine.testing.turns import turns_counted
 
 from .conftest import Runner
 
@@ -43,23 +44,12 @@ SPIN = job("Int:x = 0;\nLoop(100000) { x = x + 1; }")
 
 
 async def test_a_loop_that_never_waits_gives_the_event_loop_turns(run: Runner) -> None:
-    turns = 0
-
-    async def count_turns() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
-    counter = asyncio.create_task(count_turns())
-    try:
+    async with turns_counted() as looped:
         done = await run(SPIN, budget=Budget(JobLimits(), Ticking()))
-    finally:
-        counter.cancel()
     assert done.status is COMPLETED, done.error
     # 32 steps read the clock once, a millisecond a read: a turn every 2 ms (SLICE) is every
     # 2 or 3 reads (the sums of milliseconds in floating point), 64 to 96 steps
-    assert SLICE == 0.002 and turns >= 100_000 // 96
+    assert SLICE == 0.002 and looped.counted >= 100_000 // 96
 
 
 async def test_a_job_past_its_steps_fails_naming_the_limit_and_the_statement(
